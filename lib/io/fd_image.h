@@ -1,0 +1,62 @@
+/* fd_image: decoding and encoding images through libjpeg-turbo's TurboJPEG API
+ * and libpng. Every decoded image is 8-bit RGB; gray, palette, alpha, 16-bit
+ * PNG and CMYK/YCCK JPEG are converted. Sizes are checked against a pixel
+ * limit before any allocation (decompression bombs). */
+#ifndef FD_IMAGE_H
+#define FD_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/fd_err.h"
+
+enum fd_imgfmt { FD_IMG_UNKNOWN = 0, FD_IMG_JPEG, FD_IMG_PNG };
+
+struct fd_image {
+	int w, h;
+	uint8_t *px;   /* RGB, row-major, w*h*3 bytes, owned; free with fd_image_free */
+};
+
+struct fd_image_info {
+	int w, h;
+	enum fd_imgfmt fmt;
+	char color[16];   /* "rgb", "gray", "cmyk", "ycck", "palette", "gray+alpha", "rgba" */
+	int bit_depth;    /* 8 or 16 */
+};
+
+#define FD_IMAGE_MAX_PIXELS_DEFAULT (200LL * 1000 * 1000)
+
+struct fd_decode_opts {
+	int64_t max_pixels;   /* refuse larger images (0: FD_IMAGE_MAX_PIXELS_DEFAULT) */
+	/* JPEG only: when both are > 0, decode with the smallest DCT-domain scale
+	 * (1/8 .. 1) whose output is still at least min_w x min_h, exactly as
+	 * Pillow's Image.draft('RGB', (min_w, min_h)) picks it. 0: full size. */
+	int min_w, min_h;
+};
+
+/* Format from the magic bytes (not the extension). */
+enum fd_imgfmt fd_image_sniff(const uint8_t *buf, size_t n);
+const char *fd_imgfmt_name(enum fd_imgfmt f);   /* "jpeg", "png", "unknown" */
+
+/* Read only the header: size, format, colour type. Errors name the reason
+ * ("not a JPEG or PNG file", "truncated header", ...). */
+int fd_image_probe_mem(const uint8_t *buf, size_t n, struct fd_image_info *info, struct fd_err *e);
+int fd_image_probe(const char *path, struct fd_image_info *info, struct fd_err *e);
+
+/* Decode to RGB. A truncated or corrupt file is an error (never a partial
+ * image). On error img is zeroed. */
+int fd_image_decode_mem(const uint8_t *buf, size_t n, const struct fd_decode_opts *o,
+			struct fd_image *img, struct fd_err *e);
+int fd_image_load(const char *path, const struct fd_decode_opts *o, struct fd_image *img,
+		  struct fd_err *e);
+
+/* Encode. *out is malloc'ed (caller frees). quality 1..100, 4:2:0 subsampling. */
+int fd_image_encode_jpeg(const struct fd_image *img, int quality, uint8_t **out, size_t *n,
+			 struct fd_err *e);
+int fd_image_encode_png(const struct fd_image *img, uint8_t **out, size_t *n, struct fd_err *e);
+/* Encode and write atomically; the format follows the extension (.jpg/.jpeg/.png). */
+int fd_image_save(const struct fd_image *img, const char *path, int quality, struct fd_err *e);
+
+int fd_image_alloc(struct fd_image *img, int w, int h, struct fd_err *e);
+void fd_image_free(struct fd_image *img);
+
+#endif

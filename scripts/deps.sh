@@ -1,0 +1,23 @@
+#!/bin/sh
+# deps.sh: install the Debian 12 packages fd needs, only those missing, and say
+# which. Run by `make deps` (and so by `make test` and `make demo`).
+set -eu
+BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-dev"
+TEST="perl clang libomp-dev python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil python3-venv python3-pip"
+missing=""
+for p in $BUILD $TEST; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+echo "deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

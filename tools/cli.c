@@ -1,0 +1,121 @@
+/* cli: shared command-line behaviour of the fd tools. */
+#include "cli.h"
+#include "core/fd_out.h"
+#include "core/fd_version.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *cli_prog = "fd";
+int cli_quiet;
+static char cmdline[4096];
+
+void cli_init(int argc, char **argv, const char *prog, const char *synopsis, const char *help)
+{
+	cli_prog = prog;
+	size_t n = 0;
+	for (int i = 0; i < argc && n + 2 < sizeof cmdline; i++) {
+		int k = snprintf(cmdline + n, sizeof cmdline - n, "%s%s", i ? " " : "", argv[i]);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+	if (n >= sizeof cmdline)
+		n = sizeof cmdline - 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: %s\n%s", synopsis, help);
+			exit(0);
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s (fd) %s\n", prog, FD_VERSION);
+			exit(0);
+		}
+	}
+	fd_out_install_signals();
+}
+
+_Noreturn void cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", cli_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", cli_prog);
+	exit(2);
+}
+
+_Noreturn void cli_fail(const struct fd_err *e)
+{
+	fprintf(stderr, "%s: %s\n", cli_prog, e->msg);
+	exit(1);
+}
+
+_Noreturn void cli_die(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", cli_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: warning: ", cli_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_info(const char *fmt, ...)
+{
+	if (cli_quiet)
+		return;
+	va_list ap;
+	fprintf(stderr, "%s: ", cli_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+long long cli_int(const char *opt, const char *s, long long lo, long long hi)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || errno)
+		cli_usage("%s: '%s' is not an integer", opt, s);
+	if (v < lo || v > hi)
+		cli_usage("%s: %lld is out of range [%lld, %lld]", opt, v, lo, hi);
+	return v;
+}
+
+double cli_double(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || *end || errno || !isfinite(v))
+		cli_usage("%s: '%s' is not a number", opt, s);
+	if (v < lo || v > hi)
+		cli_usage("%s: %g is out of range [%g, %g]", opt, v, lo, hi);
+	return v;
+}
+
+const char *cli_cmdline(void)
+{
+	return cmdline;
+}

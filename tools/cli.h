@@ -1,0 +1,38 @@
+/* cli: what every fd tool's main() shares: --help/--version/-q, the
+ * "prog: message" error style and the exit codes (0 ok, 1 failure, 2 usage).
+ * This is tool-side code: it prints and exits, which lib/ never does. */
+#ifndef FD_CLI_H
+#define FD_CLI_H
+
+#include <stdint.h>
+#include "core/fd_err.h"
+
+extern const char *cli_prog;  /* program name for messages */
+extern int cli_quiet;         /* -q: no progress or info lines */
+
+/* Record the program name and handle --help (prints "usage: <synopsis>" then
+ * help, exit 0) and --version (exit 0) anywhere before "--". The synopsis is
+ * the exact form the man page's SYNOPSIS gives (a test compares them). Also
+ * installs the signal handlers that remove temporary outputs. */
+void cli_init(int argc, char **argv, const char *prog, const char *synopsis, const char *help);
+
+/* Bad usage: "prog: <message>" and a hint, exit 2. */
+_Noreturn void cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Failure: "prog: <e->msg>", exit 1. */
+_Noreturn void cli_fail(const struct fd_err *e);
+/* Failure with a formatted message, exit 1. */
+_Noreturn void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: warning: ..." on stderr (always shown). */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: ..." on stderr unless -q. */
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Strict numeric option parsing: the whole string must be a number in range,
+ * else a usage error naming the option. */
+long long cli_int(const char *opt, const char *s, long long lo, long long hi);
+double cli_double(const char *opt, const char *s, double lo, double hi);
+
+/* The command line joined with spaces, for provenance records (static buffer). */
+const char *cli_cmdline(void);
+
+#endif
