@@ -79,6 +79,10 @@ test: deps
 units: $(UNITS)
 
 include pipelines/common.mk
+# Module fragments: fuzz targets, benchmarks, pipelines of each phase.
+-include tests/fuzz/fuzz.mk
+-include bench/bench.mk
+-include $(sort $(wildcard pipelines/phase*.mk))
 
 demo: deps
 	$(MAKE) all
