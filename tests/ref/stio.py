@@ -1,0 +1,42 @@
+"""stio: write safetensors fixture files from reference scripts.
+
+Reference scripts (PyTorch, PIL, scikit-learn) hand their results to the C
+tests as safetensors. Debian 12 has no python3-safetensors, and torch 1.13 has
+no writer, so this is a minimal writer of the published format: 8-byte
+little-endian header length, JSON header, raw little-endian data, header padded
+with spaces to a multiple of 64 bytes.
+"""
+import json
+import struct
+
+import numpy as np
+
+_DT = {
+    np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("float16"): "F16",
+    np.dtype("uint8"): "U8", np.dtype("int8"): "I8", np.dtype("int16"): "I16",
+    np.dtype("int32"): "I32", np.dtype("int64"): "I64", np.dtype("bool"): "BOOL",
+}
+
+
+def save(path, tensors, metadata=None):
+    """tensors: name -> numpy array (or torch tensor); metadata: str -> str."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        a = tensors[name]
+        if hasattr(a, "detach"):
+            a = a.detach().cpu().numpy()
+        a = np.ascontiguousarray(a)
+        b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": _DT[a.dtype], "shape": list(a.shape),
+                        "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((-(8 + len(h))) % 64)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
