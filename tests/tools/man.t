@@ -2,6 +2,7 @@
 # man.t: every tool has a man page, and each page's SYNOPSIS is exactly the
 # usage line its --help prints (roff markup removed, lines joined).
 . "$(dirname "$0")/lib.sh"
+shopt -s nullglob
 
 synopsis() { # man page → one line
 	awk '/^\.SH /{ on = ($2 == "SYNOPSIS"); next } on' "$1" |
