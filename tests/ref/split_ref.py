@@ -7,10 +7,15 @@ Writes into the folder given as argv[1]:
              groups with two real photos
   dff.tsv    DeepFakeFace-shaped: 1500 groups of wiki + text2img + inpainting +
              insight, about 1% of fakes missing, a few bad rows
-  sklearn.tsv  one line per (file, seed): the balance of
+  sk_<file>_<seed>.tsv  the folds of scikit-learn's
              StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
-             with y = label x source on the usable (status ok) rows, measured
-             by split_metrics.py's metrics (max_std, mean_std, comp_max_std)
+             with y = label x source on the usable (status ok) rows, as columns
+             group label source fold; tests/tools/split.t measures their
+             balance with the same code (split_metrics.py) as fd-split's
+  sk_<file>_noshuffle.tsv  the same with shuffle=False: scikit-learn 1.2
+             shuffles the count rows but not the group ids that go with them
+             (its greedy then balances counts that are not the groups'), so the
+             unshuffled variant is the stronger reference
 Run by Debian's /usr/bin/python3 (scikit-learn).
 """
 import os
@@ -18,9 +23,6 @@ import sys
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-import split_metrics  # noqa: E402
 
 SOURCES = [("wiki", 0), ("text2img", 1), ("inpainting", 1), ("insight", 1)]
 HEADER = ["path", "source", "label", "group", "width", "height", "format", "bytes", "status"]
@@ -61,16 +63,19 @@ def make_dff(rng):
     return rows
 
 
-def sklearn_balance(rows, seed):
+def sklearn_folds(rows, seed):
     ok = [r for r in rows if r[8] == "ok"]
     y_names = [r[2] + "/" + r[1] for r in ok]
     _, y = np.unique(y_names, return_inverse=True)
     _, groups = np.unique([r[3] for r in ok], return_inverse=True)
     fold = np.empty(len(ok), dtype=int)
-    sgkf = StratifiedGroupKFold(n_splits=K, shuffle=True, random_state=seed)
+    if seed is None:
+        sgkf = StratifiedGroupKFold(n_splits=K)
+    else:
+        sgkf = StratifiedGroupKFold(n_splits=K, shuffle=True, random_state=seed)
     for k, (_, test) in enumerate(sgkf.split(np.zeros(len(ok)), y, groups)):
         fold[test] = k
-    return split_metrics.balance([str(f) for f in fold], y_names, K)
+    return [(r[3], r[2], r[1], str(f)) for r, f in zip(ok, fold)]
 
 
 def main():
@@ -83,12 +88,13 @@ def main():
             f.write("\t".join(HEADER) + "\n")
             for r in rows:
                 f.write("\t".join(r) + "\n")
-    with open(os.path.join(out, "sklearn.tsv"), "w") as f:
-        f.write("file\tseed\tmax_std\tmean_std\tcomp_max_std\n")
-        for name, rows in sets.items():
-            for seed in SEEDS:
-                m = sklearn_balance(rows, seed)
-                f.write(f"{name}\t{seed}\t{m[0]:.9g}\t{m[1]:.9g}\t{m[2]:.9g}\n")
+    for name, rows in sets.items():
+        for seed in SEEDS + [None]:
+            tag = "noshuffle" if seed is None else seed
+            with open(os.path.join(out, f"sk_{name}_{tag}.tsv"), "w") as f:
+                f.write("group\tlabel\tsource\tfold\n")
+                for r in sklearn_folds(rows, seed):
+                    f.write("\t".join(r) + "\n")
 
 
 main()

@@ -1,14 +1,15 @@
-"""Balance metrics of a fold assignment, shared by tests/ref/split_ref.py (on
-scikit-learn's folds) and tests/tools/split.t (on fd-split's output), so both
-are measured by the same independent code (numpy, not fd).
+"""Balance metrics of a fold assignment; tests/tools/split.t measures both
+fd-split's output and scikit-learn's folds (tests/ref/split_ref.py) with it,
+so both are measured by the same independent code (numpy, not fd).
 
   max_std      max over strata of the std over folds of the fold's share of the
                stratum (rows of stratum s in fold k / rows of stratum s)
   mean_std     the mean of the same stds (scikit-learn's own greedy criterion)
   comp_max_std max over strata of the std over folds of the stratum's share of
                the fold (rows of s in fold k / rows in fold k)
-Usage as a script: split_metrics.py SPLIT.tsv K  -> prints the three numbers of
-the CV rows (fold 0..K-1) of an fd-split output.
+Usage: split_metrics.py SPLIT.tsv K  -> prints the three numbers for the CV
+rows (fold 0..K-1; 'test' and 'excluded' rows are skipped) of a TSV with
+columns label, source and fold (found by name).
 """
 import sys
 
