@@ -67,12 +67,16 @@ $(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfd.a
 deps:
 	@scripts/deps.sh
 
+# A venv over Debian's Python with the PyPI-only test references (safetensors).
+venv: deps
+	@scripts/venv.sh
+
 # Reference fixtures written by PyTorch / PIL / scikit-learn scripts.
 include tests/ref/ref.mk
 
 check-build: all $(UNITS) ref-fixtures
 
-test: deps
+test: deps venv
 	$(MAKE) check-build
 	FD_BUILD=$(B) prove --exec '' -j2 $(UNITS) $(TOOL_TESTS)
 
@@ -95,6 +99,6 @@ install: all
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin
 
-.PHONY: all bin deps test check-build units demo install clean
+.PHONY: all bin deps venv test check-build units demo install clean
