@@ -481,11 +481,17 @@ static void probe_one(struct fd_index_row *r, const char *root, int stats, int64
 		prc = fd_image_probe_mem(b->p, (size_t)got, &info, &e);
 	}
 	if (prc < 0) {
-		strcpy(r->status, strstr(e.msg, "truncat") ? "bad:truncated" : "bad:corrupt");
+		strcpy(r->status, strstr(e.msg, "truncat")      ? "bad:truncated"
+				  : strstr(e.msg, "unsupported") ? "bad:unsupported"
+								 : "bad:corrupt");
 		goto out;
 	}
 	r->w = info.w;
 	r->h = info.h;
+	if (r->fmt == FD_IMG_JPEG && info.bit_depth != 8) {
+		strcpy(r->status, "bad:unsupported");  /* 12-bit JPEG: the decoder reads 8-bit only */
+		goto out;
+	}
 	if ((int64_t)info.w * info.h > max_pixels) {
 		strcpy(r->status, "bad:too-large");
 		goto out;

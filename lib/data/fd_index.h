@@ -63,7 +63,7 @@ int fd_index_walk(struct fd_index *ix, const char *root, const struct fd_sources
 /* Fill size, format, geometry and status of rows [begin, end), on all cores.
  * stats == 0: header probe only; detects bad:empty, bad:unreadable,
  * bad:not-an-image, bad:truncated (header cut short), bad:corrupt (malformed
- * header), bad:too-large (width*height > max_pixels). A file cut inside its
+ * header), bad:unsupported (12-bit JPEG, unusual component count), bad:too-large (width*height > max_pixels). A file cut inside its
  * image data passes a probe. stats != 0: decode as well (same limit) and add
  * per-channel mean/std; a decode failure is bad:truncated when the file lacks
  * its end marker (JPEG EOI after the last scan, PNG IEND) and bad:corrupt
