@@ -179,6 +179,17 @@ int main(int argc, char **argv)
 				if (j < ns)
 					cnt[j]++;
 			}
+			for (int a = 1; a < ns; a++) /* ok first, then bad:* by name */
+				for (int b = a; b > 0 && (strcmp(seen[b], "ok") == 0 ||
+							 (strcmp(seen[b - 1], "ok") && strcmp(seen[b - 1], seen[b]) > 0));
+				     b--) {
+					const char *ts = seen[b];
+					size_t tc = cnt[b];
+					seen[b] = seen[b - 1];
+					cnt[b] = cnt[b - 1];
+					seen[b - 1] = ts;
+					cnt[b - 1] = tc;
+				}
 			int n = snprintf(line, sizeof line, "%s (label %d): %zu files", s.name[k], s.label[k], total);
 			for (int j = 0; j < ns && n < (int)sizeof line; j++)
 				n += snprintf(line + n, sizeof line - (size_t)n, "%s %s %zu", j ? "," : ":", seen[j],
