@@ -14,13 +14,15 @@ enum fd_imgfmt { FD_IMG_UNKNOWN = 0, FD_IMG_JPEG, FD_IMG_PNG };
 struct fd_image {
 	int w, h;
 	uint8_t *px;   /* RGB, row-major, w*h*3 bytes, owned; free with fd_image_free */
+	int scale;     /* JPEG DCT-domain scale the pixels were decoded at: 1, 2, 4 or 8
+			* (1/scale of the stored size, rounded up); 1 for PNG and full size */
 };
 
 struct fd_image_info {
 	int w, h;
 	enum fd_imgfmt fmt;
 	char color[16];   /* "rgb", "gray", "cmyk", "ycck", "palette", "gray+alpha", "rgba" */
-	int bit_depth;    /* 8 or 16 */
+	int bit_depth;    /* bits per sample as stored: 8 or 16 (PNG also 1, 2, 4; JPEG 12) */
 };
 
 #define FD_IMAGE_MAX_PIXELS_DEFAULT (200LL * 1000 * 1000)
@@ -33,6 +35,12 @@ struct fd_decode_opts {
 	int min_w, min_h;
 };
 
+/* The DCT scale denominator (8, 4, 2 or 1) Pillow's Image.draft('RGB', (min_w, min_h))
+ * picks for a w x h JPEG: the largest s with s <= min(w / min_w, h / min_h) (integer
+ * division); the decoded size is then ceil(w / s) x ceil(h / s). 1 when min_w or
+ * min_h is <= 0. */
+int fd_image_draft_scale(int w, int h, int min_w, int min_h);
+
 /* Format from the magic bytes (not the extension). */
 enum fd_imgfmt fd_image_sniff(const uint8_t *buf, size_t n);
 const char *fd_imgfmt_name(enum fd_imgfmt f);   /* "jpeg", "png", "unknown" */
@@ -42,8 +50,18 @@ const char *fd_imgfmt_name(enum fd_imgfmt f);   /* "jpeg", "png", "unknown" */
 int fd_image_probe_mem(const uint8_t *buf, size_t n, struct fd_image_info *info, struct fd_err *e);
 int fd_image_probe(const char *path, struct fd_image_info *info, struct fd_err *e);
 
-/* Decode to RGB. A truncated or corrupt file is an error (never a partial
- * image). On error img is zeroed. */
+/* Decode to RGB, pixel for pixel what Pillow 9.4's Image.open(f).convert('RGB')
+ * gives (after im.draft('RGB', (min_w, min_h)) when those are set), with these
+ * rules: alpha is dropped, not composited (RGBA, gray+alpha, tRNS); 16-bit PNG
+ * keeps the high byte of each sample (Pillow does this for RGB, RGBA and LA; for
+ * 16-bit gray Pillow's convert clips to 255 instead, which fd does not copy);
+ * gray and palette expand to RGB; CMYK/YCCK JPEG is read as Adobe inverted CMYK
+ * and converted as Pillow's cmyk2rgb does; EXIF orientation is ignored (as
+ * Pillow does without ImageOps.exif_transpose). The format comes from the magic
+ * bytes, never the name. Size is checked against the pixel limit from the
+ * header before anything is allocated. A truncated or corrupt file is an error,
+ * never a partial image: every libjpeg warning (premature end of data, corrupt
+ * data) counts as an error. On error img is zeroed. Thread-safe. */
 int fd_image_decode_mem(const uint8_t *buf, size_t n, const struct fd_decode_opts *o,
 			struct fd_image *img, struct fd_err *e);
 int fd_image_load(const char *path, const struct fd_decode_opts *o, struct fd_image *img,

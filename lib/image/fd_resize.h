@@ -1,0 +1,65 @@
+/* fd_resize: Pillow-exact antialiased resampling of 8-bit RGB images and the
+ * square geometries fd-pack builds on it (centre crop, letterbox, stretch, face
+ * box). Crops are expressed as the resize's source box, so no copy is made. */
+#ifndef FD_RESIZE_H
+#define FD_RESIZE_H
+
+#include <stdint.h>
+#include "core/fd_err.h"
+
+enum fd_filter { FD_FILTER_BILINEAR = 0, FD_FILTER_BICUBIC, FD_FILTER_LANCZOS };
+
+/* Resample the region box = {x0, y0, x1, y1} (source pixel coordinates, float
+ * like Pillow's) of the w x h RGB image src (row stride w*3) into the ow x oh
+ * RGB image at dst, whose rows are dst_stride bytes apart (>= ow*3; other bytes
+ * untouched). Overwrites dst. Equals Pillow 9.4's
+ *   Image.resize((ow, oh), Image.BILINEAR | BICUBIC | LANCZOS, box=box)
+ * bit for bit: separable two-pass convolution (horizontal first, clipped to
+ * uint8 between passes), filter support scaled by the reduction factor when
+ * shrinking (antialiasing), coefficients normalised in double then rounded to
+ * 22-bit fixed point, accumulation from 1 << 21, clipping to 0..255. Like
+ * Pillow the kernel may read source pixels outside the box (it is clipped to
+ * the image, not the box). Errors: a box outside the image or empty, a
+ * non-positive size, out of memory (one temporary of ow x rows-used).
+ * Thread-safe (no shared state). */
+int fd_resize_rgb(const uint8_t *src, int w, int h, const float box[4], uint8_t *dst, int ow,
+		  int oh, size_t dst_stride, enum fd_filter filter, struct fd_err *e);
+
+enum fd_geometry { FD_GEOM_CENTER = 0, FD_GEOM_LETTERBOX, FD_GEOM_RESIZE, FD_GEOM_FACE };
+
+/* "center", "letterbox", "resize", "face"; parse returns -1 on an unknown name. */
+const char *fd_geometry_name(enum fd_geometry g);
+int fd_geometry_parse(const char *s, enum fd_geometry *g);
+
+/* The largest centred square of a w x h image, as torchvision's
+ * CenterCrop(min(w, h)) places it: left = round((w - m) / 2) with Python's
+ * round-half-even, likewise top; box = {left, top, left + m, top + m}. */
+void fd_geom_center_box(int w, int h, float box[4]);
+
+/* Letterbox placement of a w x h image in an S x S square: the long side
+ * becomes S, the short side round-half-up(short * S / long) (at least 1), and
+ * the resized image sits at (ox, oy) = ((S - nw) / 2, (S - nh) / 2) (floor). */
+void fd_geom_letterbox(int w, int h, int S, int *nw, int *nh, int *ox, int *oy);
+
+/* The square crop around a face box (x1, y1, x2, y2) in image pixels: side =
+ * max(x2 - x1, y2 - y1) * (1 + 2 * margin) (margin is a fraction of the box's
+ * longer side added on each side), centred on the box, shrunk to min(w, h)
+ * if larger, then shifted inside the image. Computed in double, stored as
+ * float (as Pillow receives a box). Returns -1 for an empty or non-finite box
+ * or a negative margin. */
+int fd_geom_face_box(int w, int h, double x1, double y1, double x2, double y2, double margin,
+		     float box[4]);
+
+/* Make the S x S RGB image dst (S*S*3 bytes, overwritten) from the w x h image
+ * src with geometry g, using Pillow-exact bilinear resampling:
+ *   center:    resize(box = fd_geom_center_box)
+ *   letterbox: fill, then resize the whole image to fd_geom_letterbox's
+ *              nw x nh and place it at (ox, oy) (Pillow: Image.new + paste)
+ *   resize:    resize the whole image to S x S (aspect not kept)
+ *   face:      resize(box = face_box), face_box from fd_geom_face_box.
+ * fill is the letterbox colour (NULL: black). face_box is required for
+ * FD_GEOM_FACE and ignored otherwise. Errors as fd_resize_rgb. */
+int fd_geom_square(const uint8_t *src, int w, int h, enum fd_geometry g, int S,
+		   const float face_box[4], const uint8_t fill[3], uint8_t *dst, struct fd_err *e);
+
+#endif
