@@ -97,6 +97,8 @@ install: all
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -d $(DESTDIR)$(PREFIX)/share/fd
+	install -m 644 configs/sources.tsv $(DESTDIR)$(PREFIX)/share/fd/
 
 clean:
 	rm -rf build build-san build-fuzz bin
