@@ -6,7 +6,7 @@ shopt -s nullglob
 
 synopsis() { # man page → one line
 	awk '/^\.SH /{ on = ($2 == "SYNOPSIS"); next } on' "$1" |
-		grep -v -E '^\.(nf|fi|br|PP|sp|ad|na|HP|TP)( |$)' |
+		grep -v -E '^\.([a-z]+|PP|HP|TP|LP|P|IP)( |$)' |
 		sed -E 's/^\.(B|I|BR|BI|IR|RB|RI|IB) //; s/\\f[BIRP]//g; s/\\-/-/g; s/\\ / /g; s/\\&//g' |
 		tr '\n' ' ' | tr -s ' ' | sed -E 's/^ +//; s/ +$//'
 }
