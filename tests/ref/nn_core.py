@@ -169,8 +169,12 @@ labels = torch.randint(0, C * H * Wd, (N,))
 init = {"scale": 1.0 + rnd(C, 1, 1, scale=0.2), "shift": rnd(C, 1, 1, scale=0.2),
         "ln.weight": 1.0 + rnd(C, scale=0.1), "ln.bias": rnd(C, scale=0.1),
         "act.weight": torch.full((C,), 0.25)}
-params = {k: torch.nn.Parameter(v.clone()) for k, v in init.items()}
-ln = LN2d(C, eps=1e-6)
+# Run in float64: torch 1.13's float32 CPU LayerNorm backward on LayerNorm2d's
+# permuted (non-contiguous) input returns wrong gradients here (zeros or 1e16
+# for some channels; float64 and fd's finite differences agree with each other).
+X64 = X.to(torch.float64)
+params = {k: torch.nn.Parameter(v.clone().to(torch.float64)) for k, v in init.items()}
+ln = LN2d(C, eps=1e-6).to(torch.float64)
 ln.weight, ln.bias = params["ln.weight"], params["ln.bias"]
 decay = [params["scale"]]
 no_decay = [params[k] for k in ("shift", "ln.weight", "ln.bias", "act.weight")]
@@ -179,7 +183,7 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
 losses = []
 for step in range(5):
     opt.zero_grad()
-    h = X * params["scale"] + params["shift"]
+    h = X64 * params["scale"] + params["shift"]
     h = F.gelu(h)
     h = ln(h)
     h = h + F.prelu(h, params["act.weight"])   # residual: h feeds two branches
@@ -192,3 +196,16 @@ d = {"x": X, "label": labels.numpy().astype(np.int32), "loss": torch.tensor(loss
 d.update({"init." + k: v for k, v in init.items()})
 d.update({"final." + k: v for k, v in params.items()})
 save("train", d)
+
+# --- a torchvision-style state dict (conv + batchnorm with its int64 counter) ---
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+net.train()
+net(torch.randn(2, 3, 5, 5))
+sd = {k: (v.numpy() if v.dtype == torch.int64 else f32(v)) for k, v in net.state_dict().items()}
+stio.save(os.path.join(out, "state_dict.safetensors"), sd, {"fd.arch": "tiny"})
+
+# --- moments of a truncated normal, for the statistical initialiser test ---
+from scipy.stats import truncnorm  # noqa: E402
+d = truncnorm(-1.0, 1.5)
+stio.save(os.path.join(out, "init.safetensors"),
+          {"truncnorm_mean": np.array([d.mean()]), "truncnorm_std": np.array([d.std()])})

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *fix_dir(void)
+TAP_UNUSED static const char *fix_dir(void)
 {
 	static char dir[512];
 	const char *b = getenv("FD_BUILD");
@@ -19,7 +19,7 @@ static const char *fix_dir(void)
 	return dir;
 }
 
-static void fix_open(struct fd_st *s, const char *name)
+TAP_UNUSED static void fix_open(struct fd_st *s, const char *name)
 {
 	char path[700];
 	struct fd_err e = {{0}};
@@ -30,7 +30,7 @@ static void fix_open(struct fd_st *s, const char *name)
 	}
 }
 
-static const struct fd_st_tensor *fix_raw(const struct fd_st *s, const char *name, enum fd_dtype dt)
+TAP_UNUSED static const struct fd_st_tensor *fix_raw(const struct fd_st *s, const char *name, enum fd_dtype dt)
 {
 	const struct fd_st_tensor *t = fd_st_find(s, name);
 	if (!t || t->dtype != dt) {
@@ -41,7 +41,7 @@ static const struct fd_st_tensor *fix_raw(const struct fd_st *s, const char *nam
 }
 
 /* A fresh arena tensor holding fixture tensor `name` (F32). */
-static struct fd_tensor *fix_get(struct fd_ctx *c, const struct fd_st *s, const char *name)
+TAP_UNUSED static struct fd_tensor *fix_get(struct fd_ctx *c, const struct fd_st *s, const char *name)
 {
 	const struct fd_st_tensor *t = fix_raw(s, name, FD_DT_F32);
 	int64_t shape[FD_MAXDIM] = {1};
@@ -58,7 +58,7 @@ static struct fd_tensor *fix_get(struct fd_ctx *c, const struct fd_st *s, const 
 }
 
 /* Shape first, then values. */
-static int fix_close(const char *what, const struct fd_tensor *a, const struct fd_tensor *r, double atol,
+TAP_UNUSED static int fix_close(const char *what, const struct fd_tensor *a, const struct fd_tensor *r, double atol,
 		     double rtol)
 {
 	char b1[64], b2[64];
@@ -75,7 +75,7 @@ static int fix_close(const char *what, const struct fd_tensor *a, const struct f
 }
 
 /* Compare a gradient buffer (may be NULL = never reached) with the reference. */
-static int fix_close_grad(const char *what, const struct fd_tensor *x, const struct fd_tensor *r,
+TAP_UNUSED static int fix_close_grad(const char *what, const struct fd_tensor *x, const struct fd_tensor *r,
 			  double atol, double rtol)
 {
 	if (!x->grad) {
@@ -87,7 +87,7 @@ static int fix_close_grad(const char *what, const struct fd_tensor *x, const str
 
 typedef struct fd_tensor *(*fix_fn)(struct fd_ctx *c, struct fd_tensor **in, void *arg);
 
-static double fix_dot(const struct fd_tensor *y, const float *w)
+TAP_UNUSED static double fix_dot(const struct fd_tensor *y, const float *w)
 {
 	double s = 0;
 	for (int64_t i = 0; i < y->numel; i++)
@@ -104,7 +104,7 @@ static double fix_dot(const struct fd_tensor *y, const float *w)
  * (an error of order the gradient itself) cannot meet. Elements where the two
  * one-sided differences disagree sit on a kink (relu at 0, hardswish at +-3)
  * and are skipped and counted. */
-static void fix_fd(const char *what, fix_fn f, void *arg, struct fd_ctx *c, struct fd_tensor **in, int k,
+TAP_UNUSED static void fix_fd(const char *what, fix_fn f, void *arg, struct fd_ctx *c, struct fd_tensor **in, int k,
 		   const float *w, int count)
 {
 	struct fd_tensor *x = in[k];
