@@ -25,7 +25,7 @@ def save(path, tensors, metadata=None):
         a = tensors[name]
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
-        a = np.ascontiguousarray(a)
+        a = np.array(a, order="C", copy=False)  # ascontiguousarray would make 0-d arrays 1-d
         b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": _DT[a.dtype], "shape": list(a.shape),
                         "data_offsets": [off, off + len(b)]}

@@ -1,0 +1,219 @@
+/* act: elementwise activations and PReLU. The CPU kernels are the plain loops
+ * themselves (one pass, OpenMP over elements), so they double as reference. */
+#include "nn/act.h"
+
+#include <math.h>
+
+static const char *const act_names[FD_ACT_COUNT] = {
+	"relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu",
+};
+
+const char *fd_act_name(enum fd_act k)
+{
+	return (unsigned)k < FD_ACT_COUNT ? act_names[k] : "unknown";
+}
+
+static inline float sigm(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
+}
+
+int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y)
+{
+	switch (k) {
+	case FD_ACT_RELU:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = x[i] > 0 ? x[i] : 0.0f;
+		return 0;
+	case FD_ACT_HARDSWISH:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = x[i] * fminf(fmaxf(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+		return 0;
+	case FD_ACT_HARDSIGMOID:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = fminf(fmaxf(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+		return 0;
+	case FD_ACT_SILU:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = x[i] * sigm(x[i]);
+		return 0;
+	case FD_ACT_SIGMOID:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = sigm(x[i]);
+		return 0;
+	case FD_ACT_GELU:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+		return 0;
+	default:
+		fd_fail(c, "activation %d: unknown", (int)k);
+		return -1;
+	}
+}
+
+int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
+		   const float *dy, float *dx)
+{
+	switch (k) {
+	case FD_ACT_RELU:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+		return 0;
+	case FD_ACT_HARDSWISH:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i];
+		return 0;
+	case FD_ACT_HARDSIGMOID:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += (x[i] > -3.0f && x[i] < 3.0f) ? dy[i] / 6.0f : 0.0f;
+		return 0;
+	case FD_ACT_SILU:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++) {
+			float s = sigm(x[i]);
+			dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+		}
+		return 0;
+	case FD_ACT_SIGMOID:
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+		return 0;
+	case FD_ACT_GELU: {
+		const float k_beta = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t i = 0; i < n; i++) {
+			float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+			float pdf = expf(-0.5f * x[i] * x[i]) * k_beta;
+			dx[i] += dy[i] * (cdf + x[i] * pdf);
+		}
+		return 0;
+	}
+	default:
+		fd_fail(c, "activation %d: unknown", (int)k);
+		return -1;
+	}
+}
+
+struct act_saved {
+	enum fd_act k;
+};
+
+static int act_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	const struct act_saved *s = n->saved;
+	struct fd_tensor *x = n->in[0], *y = n->out;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_bwd);
+	if (!be)
+		return -1;
+	return be->act_bwd(c, s->k, x->numel, x->data, y->data, y->grad, x->grad);
+}
+
+struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
+{
+	if (!x)
+		return NULL;
+	if ((unsigned)k >= FD_ACT_COUNT)
+		return fd_fail(c, "activation %d: unknown", (int)k);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
+	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+	if (!y || be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
+		return NULL;
+	if (fd_needs_grad(c, 1, &x)) {
+		struct fd_node *n = fd_tape_push(c, act_names[k], act_backward, 1, &x, y, sizeof(struct act_saved));
+		if (!n)
+			return NULL;
+		((struct act_saved *)n->saved)->k = k;
+	}
+	return y;
+}
+
+struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_RELU, x); }
+struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSWISH, x); }
+struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSIGMOID, x); }
+struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SILU, x); }
+struct fd_tensor *fd_sigmoid(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SIGMOID, x); }
+struct fd_tensor *fd_gelu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_GELU, x); }
+
+int fd_prelu_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
+		     const float *w, float *y)
+{
+#pragma omp parallel for collapse(2) num_threads(c->threads) schedule(static)
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t ch = 0; ch < C; ch++) {
+			const float *xp = x + (n * C + ch) * inner;
+			float *yp = y + (n * C + ch) * inner;
+			float a = w[ch];
+			for (int64_t i = 0; i < inner; i++)
+				yp[i] = xp[i] > 0 ? xp[i] : a * xp[i];
+		}
+	return 0;
+}
+
+int fd_prelu_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
+		     const float *w, const float *dy, float *dx, float *dw)
+{
+	/* parallel over channels so each thread owns its dw[ch] */
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+	for (int64_t ch = 0; ch < C; ch++) {
+		double acc = 0;
+		float a = w[ch];
+		for (int64_t n = 0; n < N; n++) {
+			const float *xp = x + (n * C + ch) * inner, *g = dy + (n * C + ch) * inner;
+			for (int64_t i = 0; i < inner; i++) {
+				if (xp[i] > 0) {
+					if (dx)
+						dx[(n * C + ch) * inner + i] += g[i];
+				} else {
+					if (dx)
+						dx[(n * C + ch) * inner + i] += a * g[i];
+					acc += (double)xp[i] * g[i];
+				}
+			}
+		}
+		if (dw)
+			dw[ch] += (float)acc;
+	}
+	return 0;
+}
+
+static int prelu_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	struct fd_tensor *x = n->in[0], *w = n->in[1], *y = n->out;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, prelu_bwd);
+	if (!be)
+		return -1;
+	int64_t inner = x->numel / (x->shape[0] * x->shape[1]);
+	return be->prelu_bwd(c, x->shape[0], x->shape[1], inner, x->data, w->data, y->grad,
+			     (x->flags & FD_T_REQUIRES_GRAD) ? x->grad : NULL,
+			     (w->flags & FD_T_REQUIRES_GRAD) ? w->grad : NULL);
+}
+
+struct fd_tensor *fd_prelu(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w)
+{
+	if (!x || !w)
+		return NULL;
+	char b1[64], b2[64];
+	if (x->ndim < 2 || w->numel != x->shape[1] || w->dev != x->dev)
+		return fd_fail(c, "prelu: input %s and weight %s do not match (want [C] slopes on %s)",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
+			       fd_dev_name(x->dev));
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, prelu_fwd);
+	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+	int64_t inner = x->numel / (x->shape[0] * x->shape[1]);
+	if (!y || be->prelu_fwd(c, x->shape[0], x->shape[1], inner, x->data, w->data, y->data) < 0)
+		return NULL;
+	struct fd_tensor *in[2] = {x, w};
+	if (fd_needs_grad(c, 2, in) && !fd_tape_push(c, "prelu", prelu_backward, 2, in, y, 0))
+		return NULL;
+	return y;
+}

@@ -1,0 +1,37 @@
+/* act: elementwise activations and PReLU, forward and backward (taped). */
+#ifndef FD_ACT_H
+#define FD_ACT_H
+
+#include "nn/fd_backend.h"
+#include "nn/fd_tensor.h"
+
+/* y = f(x), same shape, new arena tensor; recorded when x requires grad.
+ * PyTorch: relu = F.relu (gradient 0 at x = 0); hardswish = F.hardswish
+ * (x * relu6(x + 3) / 6; gradient x/3 + 1/2 on [-3, 3], 0 below, 1 above);
+ * hardsigmoid = F.hardsigmoid (relu6(x + 3) / 6; gradient 1/6 on (-3, 3) open);
+ * silu = F.silu; sigmoid = torch.sigmoid; gelu = F.gelu(approximate='none'),
+ * x/2 (1 + erf(x / sqrt 2)). NULL input or failure: NULL with c->err. */
+struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
+struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x);
+struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x);
+struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x);
+struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x);
+struct fd_tensor *fd_sigmoid(struct fd_ctx *c, struct fd_tensor *x);
+struct fd_tensor *fd_gelu(struct fd_ctx *c, struct fd_tensor *x);
+const char *fd_act_name(enum fd_act k);
+
+/* PReLU with one slope per channel: x [N, C, ...] (ndim >= 2), w [C].
+ * y = x if x > 0 else w[c] x. PyTorch nn.PReLU(num_parameters=C); the
+ * gradient at x = 0 follows torch (the w branch). Backward adds into dx and dw. */
+struct fd_tensor *fd_prelu(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w);
+
+/* CPU kernels of the table (plain C + OpenMP). */
+int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y);
+int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
+		   const float *dy, float *dx);
+int fd_prelu_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
+		     const float *w, float *y);
+int fd_prelu_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
+		     const float *w, const float *dy, float *dx, float *dw);
+
+#endif

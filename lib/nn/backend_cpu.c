@@ -1,0 +1,58 @@
+/* backend_cpu: the CPU op table (plain C + OpenMP; oneDNN kernels of the
+ * convolution family join it from their own files). */
+#include "nn/act.h"
+#include "nn/binary.h"
+#include "nn/dropout.h"
+#include "nn/fd_backend.h"
+#include "nn/layernorm2d.h"
+#include "nn/loss.h"
+#include "nn/softmax.h"
+
+#include <string.h>
+
+static int cpu_zero(struct fd_ctx *c, float *p, int64_t n)
+{
+	(void)c;
+	memset(p, 0, (size_t)n * sizeof *p);
+	return 0;
+}
+
+static int cpu_copy(struct fd_ctx *c, float *dst, const float *src, int64_t n)
+{
+	(void)c;
+	memcpy(dst, src, (size_t)n * sizeof *dst);
+	return 0;
+}
+
+static int cpu_axpy(struct fd_ctx *c, int64_t n, float alpha, const float *x, float *y)
+{
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (n > 65536)
+	for (int64_t i = 0; i < n; i++)
+		y[i] += alpha * x[i];
+	return 0;
+}
+
+const struct fd_backend fd_backend_cpu = {
+	.name = "cpu",
+	.zero = cpu_zero,
+	.copy = cpu_copy,
+	.axpy = cpu_axpy,
+	.act_fwd = fd_act_fwd_cpu,
+	.act_bwd = fd_act_bwd_cpu,
+	.prelu_fwd = fd_prelu_fwd_cpu,
+	.prelu_bwd = fd_prelu_bwd_cpu,
+	.bin_fwd = fd_bin_fwd_cpu,
+	.bin_bwd = fd_bin_bwd_cpu,
+	.softmax_fwd = fd_softmax_fwd_cpu,
+	.softmax_bwd = fd_softmax_bwd_cpu,
+	.ln2d_fwd = fd_ln2d_fwd_cpu,
+	.ln2d_bwd = fd_ln2d_bwd_cpu,
+	.dropout_fwd = fd_dropout_fwd_cpu,
+	.dropout_bwd = fd_dropout_bwd_cpu,
+	.rowscale_fwd = fd_rowscale_fwd_cpu,
+	.rowscale_bwd = fd_rowscale_bwd_cpu,
+	.bce_fwd = fd_bce_fwd_cpu,
+	.bce_bwd = fd_bce_bwd_cpu,
+	.ce_fwd = fd_ce_fwd_cpu,
+	.ce_bwd = fd_ce_bwd_cpu,
+};

@@ -1,0 +1,222 @@
+/* binary: broadcast add and mul. Forward runs a 5-D loop nest with the last
+ * dim innermost; backward reduces into each operand in parallel over that
+ * operand's own elements, so no two threads write the same gradient. */
+#include "nn/binary.h"
+
+#include <string.h>
+
+int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor *a,
+		  const struct fd_tensor *b, int *ndim)
+{
+	char b1[64], b2[64];
+	int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+	int64_t as[FD_MAXDIM], bs[FD_MAXDIM];
+	for (int d = 0; d < FD_MAXDIM; d++) {
+		int ia = d - (FD_MAXDIM - a->ndim), ib = d - (FD_MAXDIM - b->ndim);
+		as[d] = ia >= 0 ? a->shape[ia] : 1;
+		bs[d] = ib >= 0 ? b->shape[ib] : 1;
+		if (as[d] != bs[d] && as[d] != 1 && bs[d] != 1) {
+			fd_fail(c, "shapes %s and %s do not broadcast", fd_tensor_shape_str(a, b1, sizeof b1),
+				fd_tensor_shape_str(b, b2, sizeof b2));
+			return -1;
+		}
+		bc->shape[d] = as[d] > bs[d] ? as[d] : bs[d];
+	}
+	int64_t ra = 1, rb = 1;
+	bc->n = 1;
+	for (int d = FD_MAXDIM - 1; d >= 0; d--) {
+		bc->sa[d] = as[d] == 1 ? 0 : ra;
+		bc->sb[d] = bs[d] == 1 ? 0 : rb;
+		ra *= as[d];
+		rb *= bs[d];
+		bc->n *= bc->shape[d];
+	}
+	bc->na = ra;
+	bc->nb = rb;
+	*ndim = nd;
+	return 0;
+}
+
+static inline float apply(enum fd_binop op, float a, float b)
+{
+	return op == FD_BIN_ADD ? a + b : a * b;
+}
+
+void fd_bin_fwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
+		    float *y)
+{
+	const int64_t *s = bc->shape;
+	int64_t k = 0;
+	for (int64_t i0 = 0; i0 < s[0]; i0++)
+		for (int64_t i1 = 0; i1 < s[1]; i1++)
+			for (int64_t i2 = 0; i2 < s[2]; i2++)
+				for (int64_t i3 = 0; i3 < s[3]; i3++)
+					for (int64_t i4 = 0; i4 < s[4]; i4++) {
+						int64_t oa = i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] +
+							     i3 * bc->sa[3] + i4 * bc->sa[4];
+						int64_t ob = i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] +
+							     i3 * bc->sb[3] + i4 * bc->sb[4];
+						y[k++] = apply(op, a[oa], b[ob]);
+					}
+}
+
+void fd_bin_bwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
+		    const float *dy, float *da, float *db)
+{
+	const int64_t *s = bc->shape;
+	int64_t k = 0;
+	for (int64_t i0 = 0; i0 < s[0]; i0++)
+		for (int64_t i1 = 0; i1 < s[1]; i1++)
+			for (int64_t i2 = 0; i2 < s[2]; i2++)
+				for (int64_t i3 = 0; i3 < s[3]; i3++)
+					for (int64_t i4 = 0; i4 < s[4]; i4++, k++) {
+						int64_t oa = i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] +
+							     i3 * bc->sa[3] + i4 * bc->sa[4];
+						int64_t ob = i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] +
+							     i3 * bc->sb[3] + i4 * bc->sb[4];
+						if (da)
+							da[oa] += op == FD_BIN_ADD ? dy[k] : dy[k] * b[ob];
+						if (db)
+							db[ob] += op == FD_BIN_ADD ? dy[k] : dy[k] * a[oa];
+					}
+}
+
+int fd_bin_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+		   const float *b, float *y)
+{
+	const int64_t *s = bc->shape;
+	if (bc->na == bc->n && bc->nb == bc->n) {
+		int64_t n = bc->n;
+		if (op == FD_BIN_ADD) {
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] + b[i];
+		} else {
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] * b[i];
+		}
+		return 0;
+	}
+	int64_t rows = s[0] * s[1] * s[2] * s[3];
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+	for (int64_t r = 0; r < rows; r++) {
+		int64_t i3 = r % s[3], t = r / s[3];
+		int64_t i2 = t % s[2];
+		t /= s[2];
+		int64_t i1 = t % s[1], i0 = t / s[1];
+		const float *ap = a + i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] + i3 * bc->sa[3];
+		const float *bp = b + i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] + i3 * bc->sb[3];
+		float *yp = y + r * s[4];
+		int64_t xa = bc->sa[4], xb = bc->sb[4];
+		for (int64_t i = 0; i < s[4]; i++)
+			yp[i] = apply(op, ap[i * xa], bp[i * xb]);
+	}
+	return 0;
+}
+
+/* dx[j] += sum over the output positions that read x[j] of dy (* other). x has
+ * strides sx (0 = broadcast), the other operand so. Parallel over j. */
+static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc,
+			const int64_t *sx, int64_t nx, const int64_t *so, const float *other,
+			const float *dy, float *dx)
+{
+	const int64_t *s = bc->shape;
+	int64_t sy[FD_MAXDIM], r = 1, xs[FD_MAXDIM];
+	for (int d = FD_MAXDIM - 1; d >= 0; d--) {
+		sy[d] = r;
+		r *= s[d];
+		xs[d] = sx[d] ? s[d] : 1; /* x's own extent along d */
+	}
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+	for (int64_t j = 0; j < nx; j++) {
+		int64_t lo[FD_MAXDIM], hi[FD_MAXDIM], t = j;
+		for (int d = FD_MAXDIM - 1; d >= 0; d--) {
+			int64_t i = t % xs[d];
+			t /= xs[d];
+			lo[d] = sx[d] ? i : 0;
+			hi[d] = sx[d] ? i + 1 : s[d];
+		}
+		double acc = 0;
+		for (int64_t i0 = lo[0]; i0 < hi[0]; i0++)
+			for (int64_t i1 = lo[1]; i1 < hi[1]; i1++)
+				for (int64_t i2 = lo[2]; i2 < hi[2]; i2++)
+					for (int64_t i3 = lo[3]; i3 < hi[3]; i3++) {
+						int64_t py = i0 * sy[0] + i1 * sy[1] + i2 * sy[2] + i3 * sy[3];
+						int64_t po = i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+						if (op == FD_BIN_ADD)
+							for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
+								acc += dy[py + i4];
+						else
+							for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
+								acc += (double)dy[py + i4] * other[po + i4 * so[4]];
+					}
+		dx[j] += (float)acc;
+	}
+}
+
+int fd_bin_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+		   const float *b, const float *dy, float *da, float *db)
+{
+	if (da)
+		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da);
+	if (db)
+		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db);
+	return 0;
+}
+
+struct bin_saved {
+	enum fd_binop op;
+	struct fd_bcast bc;
+};
+
+static int bin_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	const struct bin_saved *s = n->saved;
+	struct fd_tensor *a = n->in[0], *b = n->in[1];
+	const struct fd_backend *be = FD_KERNEL(c, a->dev, bin_bwd);
+	if (!be)
+		return -1;
+	return be->bin_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad,
+			   (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL,
+			   (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL);
+}
+
+static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_tensor *a,
+				struct fd_tensor *b)
+{
+	if (!a || !b)
+		return NULL;
+	if (a->dev != b->dev)
+		return fd_fail(c, "%s: operands on %s and %s", op == FD_BIN_ADD ? "add" : "mul",
+			       fd_dev_name(a->dev), fd_dev_name(b->dev));
+	struct fd_bcast bc;
+	int nd;
+	if (fd_bcast_init(c, &bc, a, b, &nd) < 0)
+		return NULL;
+	const struct fd_backend *be = FD_KERNEL(c, a->dev, bin_fwd);
+	struct fd_tensor *y = be ? fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd)) : NULL;
+	if (!y || be->bin_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
+		return NULL;
+	struct fd_tensor *in[2] = {a, b};
+	if (fd_needs_grad(c, 2, in)) {
+		struct fd_node *n = fd_tape_push(c, op == FD_BIN_ADD ? "add" : "mul", bin_backward, 2, in, y,
+						 sizeof(struct bin_saved));
+		if (!n)
+			return NULL;
+		struct bin_saved *s = n->saved;
+		s->op = op;
+		s->bc = bc;
+	}
+	return y;
+}
+
+struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
+{
+	return binary(c, FD_BIN_ADD, a, b);
+}
+
+struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
+{
+	return binary(c, FD_BIN_MUL, a, b);
+}

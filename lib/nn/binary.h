@@ -1,0 +1,34 @@
+/* binary: add and mul with numpy/PyTorch broadcasting (taped). */
+#ifndef FD_BINARY_H
+#define FD_BINARY_H
+
+#include "nn/fd_backend.h"
+#include "nn/fd_tensor.h"
+
+/* y = a + b, y = a * b. Shapes broadcast right-aligned as torch does: each
+ * dim equal or 1 in one operand ([N,C,H,W] * [N,C,1,1] for squeeze-excitation,
+ * [N,C,H,W] * [C,1,1] for ConvNeXt's layer scale, equal shapes for residuals).
+ * The result has the broadcast shape (at most 5 dims). Backward adds into da
+ * and db, summing over the dims an operand was broadcast along (torch's
+ * sum_to_size). Both operands on the same device. NULL on error (c->err). */
+struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
+struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
+
+/* Fill bc for a and b; -1 with c->err when they do not broadcast. The output
+ * ndim is max(a->ndim, b->ndim), written to *ndim; bc->shape is 5-D with
+ * leading 1s. */
+int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor *a,
+		  const struct fd_tensor *b, int *ndim);
+
+/* CPU kernels; the _ref versions are the plain single-thread loops over the
+ * 5-D index that the tests compare the fast paths with. */
+int fd_bin_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+		   const float *b, float *y);
+int fd_bin_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+		   const float *b, const float *dy, float *da, float *db);
+void fd_bin_fwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
+		    float *y);
+void fd_bin_bwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
+		    const float *dy, float *da, float *db);
+
+#endif

@@ -1,0 +1,90 @@
+/* fd_backend: the op table. Each device has one struct of kernel pointers over
+ * raw device memory; the taped ops (relu.h, binary.h, ...) do shapes, the tape
+ * and the arena, then call the kernel of their tensors' device. A NULL entry
+ * means the device lacks the op: the dispatcher reports "not supported", it
+ * never falls back to another device. Kernels that take a gradient output ADD
+ * into it; a NULL gradient pointer means "not wanted". */
+#ifndef FD_BACKEND_H
+#define FD_BACKEND_H
+
+#include <stdint.h>
+#include "nn/fd_tensor.h"
+
+enum fd_act {
+	FD_ACT_RELU, FD_ACT_HARDSWISH, FD_ACT_HARDSIGMOID, FD_ACT_SILU, FD_ACT_SIGMOID,
+	FD_ACT_GELU, FD_ACT_COUNT
+};
+
+enum fd_binop { FD_BIN_ADD, FD_BIN_MUL };
+
+/* Broadcast of two operands to a 5-D output shape (right-aligned, numpy
+ * rules). sa/sb are element strides per output dim, 0 where the operand has 1. */
+struct fd_bcast {
+	int64_t shape[FD_MAXDIM];
+	int64_t sa[FD_MAXDIM], sb[FD_MAXDIM];
+	int64_t n, na, nb;
+};
+
+struct fd_backend {
+	const char *name;
+	/* memory */
+	int (*zero)(struct fd_ctx *c, float *p, int64_t n);
+	int (*copy)(struct fd_ctx *c, float *dst, const float *src, int64_t n);
+	int (*axpy)(struct fd_ctx *c, int64_t n, float alpha, const float *x, float *y); /* y += alpha x */
+	/* elementwise activations: y = f(x); dx += dy * f'(x) (y is f(x), for ops that use it) */
+	int (*act_fwd)(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y);
+	int (*act_bwd)(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
+		       const float *dy, float *dx);
+	/* prelu over [N, C, inner] with w[C] */
+	int (*prelu_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
+			 const float *w, float *y);
+	int (*prelu_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
+			 const float *w, const float *dy, float *dx, float *dw);
+	/* y = a op b with broadcasting; da/db receive the reduced gradients */
+	int (*bin_fwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+		       const float *b, float *y);
+	int (*bin_bwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+		       const float *b, const float *dy, float *da, float *db);
+	/* softmax over the middle dim of [outer, C, inner] */
+	int (*softmax_fwd)(struct fd_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *x,
+			   float *y);
+	int (*softmax_bwd)(struct fd_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *y,
+			   const float *dy, float *dx);
+	/* LayerNorm over C at every (n, h, w) of NCHW; mean/rstd [N*HW] saved */
+	int (*ln2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
+			const float *w, const float *b, float *y, float *mean, float *rstd);
+	int (*ln2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
+			float *dw, float *db);
+	/* dropout: keep[i] from Philox(seed, stream); y = x * keep * scale */
+	int (*dropout_fwd)(struct fd_ctx *c, int64_t n, float p, uint64_t seed, uint64_t stream,
+			   const float *x, float *y, uint8_t *keep);
+	int (*dropout_bwd)(struct fd_ctx *c, int64_t n, float scale, const uint8_t *keep,
+			   const float *dy, float *dx);
+	/* y[r, :] = x[r, :] * f[r] over [rows, inner]; f is host memory (stochastic depth) */
+	int (*rowscale_fwd)(struct fd_ctx *c, int64_t rows, int64_t inner, const float *f,
+			    const float *x, float *y);
+	int (*rowscale_bwd)(struct fd_ctx *c, int64_t rows, int64_t inner, const float *f,
+			    const float *dy, float *dx);
+	/* losses (mean over the batch); loss written to host memory */
+	int (*bce_fwd)(struct fd_ctx *c, int64_t n, const float *x, const float *t, double *loss);
+	int (*bce_bwd)(struct fd_ctx *c, int64_t n, const float *x, const float *t, float g, float *dx);
+	int (*ce_fwd)(struct fd_ctx *c, int64_t N, int64_t K, const float *x, const int32_t *label,
+		      float *prob, double *loss);
+	int (*ce_bwd)(struct fd_ctx *c, int64_t N, int64_t K, const float *prob, const int32_t *label,
+		      float g, float *dx);
+};
+
+/* The table of a device, or NULL when fd was built without it. */
+const struct fd_backend *fd_backend_of(enum fd_dev d);
+
+/* The kernel `fn` of `dev`'s table, or a "not supported" failure recorded in
+ * c (and NULL). Usage: `FD_KERNEL(c, dev, act_fwd)`. */
+const struct fd_backend *fd_backend_need(struct fd_ctx *c, enum fd_dev d, int has, const char *what);
+#define FD_KERNEL(c, dev, fn) \
+	fd_backend_need((c), (dev), fd_backend_of(dev) && fd_backend_of(dev)->fn != NULL, #fn)
+
+/* The CPU table (plain C + OpenMP). */
+extern const struct fd_backend fd_backend_cpu;
+
+#endif

@@ -1,0 +1,147 @@
+/* fd_params: declaration, layout and lookup of named parameter views. */
+#include "nn/fd_params.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PAD 16 /* floats: each view starts 64-byte aligned */
+
+void fd_params_init(struct fd_params *p)
+{
+	memset(p, 0, sizeof *p);
+	p->dev = FD_DEV_CPU;
+}
+
+int fd_params_index(const struct fd_params *p, const char *name)
+{
+	for (int i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int fd_params_add(struct fd_params *p, const char *name, enum fd_pkind kind, int ndim,
+		  const int64_t *shape, struct fd_err *e)
+{
+	if (p->data)
+		return fd_err_set(e, "parameter '%s' declared after allocation", name);
+	if (ndim < 0 || ndim > FD_MAXDIM)
+		return fd_err_set(e, "parameter '%s': %d dims", name, ndim);
+	if (kind == FD_P_COUNTER && ndim != 0)
+		return fd_err_set(e, "counter '%s' must be a scalar", name);
+	if (fd_params_index(p, name) >= 0)
+		return fd_err_set(e, "parameter '%s' declared twice", name);
+	int64_t numel = 1;
+	for (int i = 0; i < ndim; i++) {
+		if (shape[i] < 1 || shape[i] > ((int64_t)1 << 40) / numel)
+			return fd_err_set(e, "parameter '%s': dim %d is %lld", name, i, (long long)shape[i]);
+		numel *= shape[i];
+	}
+	if (p->n == p->cap) {
+		int nc = p->cap ? 2 * p->cap : 64;
+		struct fd_pview *nv = realloc(p->v, (size_t)nc * sizeof *nv);
+		if (!nv)
+			return fd_err_set(e, "out of memory");
+		p->v = nv;
+		p->cap = nc;
+	}
+	struct fd_pview *v = &p->v[p->n];
+	memset(v, 0, sizeof *v);
+	if (!(v->name = strdup(name)))
+		return fd_err_set(e, "out of memory");
+	v->kind = kind;
+	v->t.ndim = ndim;
+	if (ndim)
+		memcpy(v->t.shape, shape, (size_t)ndim * sizeof *shape);
+	v->t.numel = numel;
+	v->t.dev = p->dev;
+	return p->n++;
+}
+
+int fd_params_alloc(struct fd_params *p, struct fd_err *e)
+{
+	if (p->data)
+		return fd_err_set(e, "parameters allocated twice");
+	size_t off = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < p->n; i++) {
+			struct fd_pview *v = &p->v[i];
+			if ((v->kind == FD_P_PARAM) != (pass == 0))
+				continue;
+			v->off = off;
+			off += ((size_t)v->t.numel + PAD - 1) / PAD * PAD;
+		}
+		if (pass == 0)
+			p->ntrain = (int64_t)off;
+	}
+	p->ntotal = (int64_t)off;
+	p->data = aligned_alloc(64, ((size_t)p->ntotal + PAD) * sizeof(float));
+	p->grad = aligned_alloc(64, ((size_t)p->ntrain + PAD) * sizeof(float));
+	if (!p->data || !p->grad) {
+		free(p->data);
+		free(p->grad);
+		p->data = p->grad = NULL;
+		return fd_err_set(e, "out of memory for %lld parameters", (long long)p->ntotal);
+	}
+	memset(p->data, 0, (size_t)p->ntotal * sizeof(float));
+	memset(p->grad, 0, (size_t)p->ntrain * sizeof(float));
+	for (int i = 0; i < p->n; i++) {
+		struct fd_pview *v = &p->v[i];
+		v->t.data = p->data + v->off;
+		if (v->kind == FD_P_PARAM) {
+			v->t.grad = p->grad + v->off;
+			v->t.flags |= FD_T_REQUIRES_GRAD;
+		}
+	}
+	return 0;
+}
+
+struct fd_tensor *fd_params_tensor(struct fd_params *p, int i)
+{
+	return i >= 0 && i < p->n ? &p->v[i].t : NULL;
+}
+
+struct fd_tensor *fd_params_find(struct fd_params *p, const char *name)
+{
+	return fd_params_tensor(p, fd_params_index(p, name));
+}
+
+void fd_params_zero_grad(struct fd_params *p)
+{
+	if (p->grad)
+		memset(p->grad, 0, (size_t)p->ntrain * sizeof(float));
+}
+
+int fd_params_group_vectors(struct fd_params *p, int g)
+{
+	int moved = 0;
+	for (int i = 0; i < p->n; i++) {
+		struct fd_pview *v = &p->v[i];
+		if (v->kind == FD_P_PARAM && (v->t.ndim <= 1 || v->t.numel == v->t.shape[0])) {
+			v->group = g;
+			moved++;
+		}
+	}
+	return moved;
+}
+
+int64_t fd_params_count(const struct fd_params *p)
+{
+	int64_t n = 0;
+	for (int i = 0; i < p->n; i++)
+		if (p->v[i].kind == FD_P_PARAM)
+			n += p->v[i].t.numel;
+	return n;
+}
+
+void fd_params_free(struct fd_params *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->n; i++)
+		free(p->v[i].name);
+	free(p->v);
+	free(p->data);
+	free(p->grad);
+	memset(p, 0, sizeof *p);
+}

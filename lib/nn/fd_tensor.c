@@ -1,0 +1,296 @@
+/* fd_tensor: arena, context, tensors and the tape walk (fd_backward). */
+#include "nn/fd_tensor.h"
+#include "nn/fd_backend.h"
+#include "core/fd_rng.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN 64
+
+const char *fd_dev_name(enum fd_dev d)
+{
+	return d == FD_DEV_CPU ? "cpu" : d == FD_DEV_CUDA ? "cuda" : "unknown";
+}
+
+void fd_arena_init(struct fd_arena *a)
+{
+	memset(a, 0, sizeof *a);
+}
+
+void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
+{
+	bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+	if (bytes == 0)
+		bytes = ALIGN;
+	if (a->base && a->cap - a->used >= bytes) {
+		void *p = a->base + a->used;
+		a->used += bytes;
+		return p;
+	}
+	if (a->nextra == a->capextra) {
+		int nc = a->capextra ? 2 * a->capextra : 16;
+		void **ne = realloc(a->extra, (size_t)nc * sizeof *ne);
+		if (!ne)
+			return NULL;
+		a->extra = ne;
+		a->capextra = nc;
+		a->grows++;
+	}
+	void *p = NULL;
+	if (posix_memalign(&p, ALIGN, bytes) != 0)
+		return NULL;
+	a->extra[a->nextra++] = p;
+	a->extra_bytes += bytes;
+	a->grows++;
+	return p;
+}
+
+int fd_arena_reset(struct fd_arena *a)
+{
+	if (a->nextra) {
+		size_t peak = a->used + a->extra_bytes;
+		for (int i = 0; i < a->nextra; i++)
+			free(a->extra[i]);
+		a->nextra = 0;
+		a->extra_bytes = 0;
+		/* one block of this step's peak (plus slack for the alignment rounding) */
+		void *p = NULL;
+		size_t cap = peak + peak / 8 + ALIGN;
+		if (posix_memalign(&p, ALIGN, cap) != 0)
+			return -1;
+		free(a->base);
+		a->base = p;
+		a->cap = cap;
+		a->grows++;
+	}
+	a->used = 0;
+	return 0;
+}
+
+void fd_arena_free(struct fd_arena *a)
+{
+	for (int i = 0; i < a->nextra; i++)
+		free(a->extra[i]);
+	free(a->extra);
+	free(a->base);
+	memset(a, 0, sizeof *a);
+}
+
+void fd_ctx_init(struct fd_ctx *c, int threads, uint64_t seed)
+{
+	memset(c, 0, sizeof *c);
+	c->threads = threads < 1 ? 1 : threads;
+	c->training = 1;
+	c->grad_enabled = 1;
+	c->seed = seed;
+	fd_arena_init(&c->arena);
+}
+
+int fd_ctx_step(struct fd_ctx *c)
+{
+	c->tape = NULL;
+	c->failed = 0;
+	c->err.msg[0] = 0;
+	c->rng_calls = 0;
+	c->step++;
+	if (fd_arena_reset(&c->arena) < 0) {
+		fd_fail(c, "out of memory growing the step arena");
+		return -1;
+	}
+	return 0;
+}
+
+void fd_ctx_free(struct fd_ctx *c)
+{
+	if (!c)
+		return;
+	fd_arena_free(&c->arena);
+	c->tape = NULL;
+}
+
+void *fd_fail(struct fd_ctx *c, const char *fmt, ...)
+{
+	if (c->failed)
+		return NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
+	va_end(ap);
+	c->failed = 1;
+	return NULL;
+}
+
+uint64_t fd_ctx_stream(struct fd_ctx *c)
+{
+	/* (step, call) packed into one stream id; 2^32 random ops per step is plenty */
+	return (c->step << 32) | c->rng_calls++;
+}
+
+float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n)
+{
+	if (dev != FD_DEV_CPU)
+		return fd_fail(c, "tensor memory on %s: not supported", fd_dev_name(dev));
+	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float) / 2)
+		return fd_fail(c, "tensor of %lld elements is too large", (long long)n);
+	float *p = fd_arena_alloc(&c->arena, (size_t)n * sizeof(float));
+	if (!p)
+		return fd_fail(c, "out of memory allocating %lld floats", (long long)n);
+	return p;
+}
+
+static struct fd_tensor *header(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape)
+{
+	if (ndim < 1 || ndim > FD_MAXDIM)
+		return fd_fail(c, "tensor with %d dims (1..%d allowed)", ndim, FD_MAXDIM);
+	int64_t n = 1;
+	for (int i = 0; i < ndim; i++) {
+		if (shape[i] < 1 || shape[i] > ((int64_t)1 << 40) / n)
+			return fd_fail(c, "tensor dim %d is %lld", i, (long long)shape[i]);
+		n *= shape[i];
+	}
+	struct fd_tensor *t = fd_arena_alloc(&c->arena, sizeof *t);
+	if (!t)
+		return fd_fail(c, "out of memory");
+	memset(t, 0, sizeof *t);
+	t->ndim = ndim;
+	memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+	t->numel = n;
+	t->dev = dev;
+	return t;
+}
+
+struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape)
+{
+	struct fd_tensor *t = header(c, dev, ndim, shape);
+	if (!t || !(t->data = fd_ctx_alloc(c, dev, t->numel)))
+		return NULL;
+	return t;
+}
+
+struct fd_tensor *fd_tensor_zeros(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape)
+{
+	struct fd_tensor *t = fd_tensor_new(c, dev, ndim, shape);
+	const struct fd_backend *be = t ? FD_KERNEL(c, dev, zero) : NULL;
+	if (!be || be->zero(c, t->data, t->numel) < 0)
+		return NULL;
+	return t;
+}
+
+struct fd_tensor *fd_tensor_wrap(struct fd_ctx *c, enum fd_dev dev, float *data, int ndim,
+				 const int64_t *shape)
+{
+	struct fd_tensor *t = header(c, dev, ndim, shape);
+	if (t)
+		t->data = data;
+	return t;
+}
+
+int fd_tensor_same_shape(const struct fd_tensor *a, const struct fd_tensor *b)
+{
+	if (a->ndim != b->ndim)
+		return 0;
+	for (int i = 0; i < a->ndim; i++)
+		if (a->shape[i] != b->shape[i])
+			return 0;
+	return 1;
+}
+
+const char *fd_tensor_shape_str(const struct fd_tensor *t, char *buf, size_t len)
+{
+	size_t k = 0;
+	k += (size_t)snprintf(buf + k, len - k, "[");
+	for (int i = 0; i < t->ndim && k < len; i++)
+		k += (size_t)snprintf(buf + k, len - k, i ? ",%lld" : "%lld", (long long)t->shape[i]);
+	if (k < len)
+		snprintf(buf + k, len - k, "]");
+	return buf;
+}
+
+void fd_requires_grad(struct fd_tensor *t)
+{
+	t->flags |= FD_T_REQUIRES_GRAD;
+}
+
+int fd_needs_grad(const struct fd_ctx *c, int nin, struct fd_tensor *const *in)
+{
+	if (!c->grad_enabled)
+		return 0;
+	for (int i = 0; i < nin; i++)
+		if (in[i] && (in[i]->flags & FD_T_REQUIRES_GRAD))
+			return 1;
+	return 0;
+}
+
+struct fd_node *fd_tape_push(struct fd_ctx *c, const char *op,
+			     int (*backward)(struct fd_ctx *, struct fd_node *), int nin,
+			     struct fd_tensor *const *in, struct fd_tensor *out, size_t saved_bytes)
+{
+	if (nin > FD_NODE_MAXIN)
+		return fd_fail(c, "%s: %d inputs (at most %d)", op, nin, FD_NODE_MAXIN);
+	struct fd_node *n = fd_arena_alloc(&c->arena, sizeof *n);
+	if (!n)
+		return fd_fail(c, "out of memory");
+	memset(n, 0, sizeof *n);
+	n->op = op;
+	n->backward = backward;
+	n->nin = nin;
+	for (int i = 0; i < nin; i++)
+		n->in[i] = in[i];
+	n->out = out;
+	if (saved_bytes && !(n->saved = fd_arena_alloc(&c->arena, saved_bytes)))
+		return fd_fail(c, "out of memory");
+	n->prev = c->tape;
+	c->tape = n;
+	out->flags |= FD_T_REQUIRES_GRAD;
+	return n;
+}
+
+static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t)
+{
+	if (t->grad)
+		return 0;
+	const struct fd_backend *be = FD_KERNEL(c, t->dev, zero);
+	if (!be || !(t->grad = fd_ctx_alloc(c, t->dev, t->numel)))
+		return -1;
+	return be->zero(c, t->grad, t->numel);
+}
+
+int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
+{
+	if (c->failed)
+		return -1;
+	if (!t)
+		return fd_fail(c, "backward from a missing tensor"), -1;
+	if (!(t->flags & FD_T_REQUIRES_GRAD))
+		return fd_fail(c, "backward: the tensor does not depend on anything that requires grad"), -1;
+	if (!dy && t->numel != 1)
+		return fd_fail(c, "backward: the tensor has %lld elements; give a seed gradient",
+			       (long long)t->numel), -1;
+	const struct fd_backend *be = FD_KERNEL(c, t->dev, axpy);
+	if (!be || ensure_grad(c, t) < 0)
+		return -1;
+	if (dy) {
+		if (be->axpy(c, t->numel, 1.0f, dy, t->grad) < 0)
+			return -1;
+	} else {
+		float one = 1.0f;
+		if (be->axpy(c, 1, 1.0f, &one, t->grad) < 0)
+			return -1;
+	}
+	for (struct fd_node *n = c->tape; n; n = n->prev) {
+		if (!n->out->grad)
+			continue; /* nothing flows through this op to t */
+		for (int i = 0; i < n->nin; i++)
+			if (n->in[i] && (n->in[i]->flags & FD_T_REQUIRES_GRAD) && ensure_grad(c, n->in[i]) < 0)
+				return -1;
+		if (n->backward(c, n) < 0) {
+			if (!c->failed)
+				fd_fail(c, "%s backward failed", n->op);
+			return -1;
+		}
+	}
+	return c->failed ? -1 : 0;
+}

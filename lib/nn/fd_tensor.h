@@ -1,0 +1,141 @@
+/* fd_tensor: float32 NCHW tensors with a device tag, the context every op is
+ * given (threads, RNG, the per-step arena, the tape, later the CUDA handles),
+ * and reverse-mode autodiff over a tape of eagerly run ops. See doc/nn.md. */
+#ifndef FD_TENSOR_H
+#define FD_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/fd_err.h"
+
+#define FD_MAXDIM 5
+
+enum fd_dev { FD_DEV_CPU, FD_DEV_CUDA, FD_DEV_COUNT };
+
+/* Name of a device for messages ("cpu", "cuda"). */
+const char *fd_dev_name(enum fd_dev d);
+
+enum {
+	FD_T_REQUIRES_GRAD = 1u, /* backward fills grad (allocating it in the arena if NULL) */
+};
+
+/* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
+ * host twin). A tensor made by an op lives in the context's arena and is valid
+ * until fd_ctx_step(); parameters are views into an fd_params buffer. grad is
+ * NULL until backward reaches the tensor (or points into the gradient buffer
+ * for a parameter). */
+struct fd_tensor {
+	float *data;
+	float *grad;
+	int ndim;
+	int64_t shape[FD_MAXDIM];
+	int64_t numel;
+	enum fd_dev dev;
+	unsigned flags;
+};
+
+/* Bump allocator for one step's activations, saved state and tape. Memory
+ * that does not fit is taken from the heap and counted in `grows`; the next
+ * fd_arena_reset() folds it into one block of the peak size, so from the second
+ * identical step on nothing is allocated (tests assert grows stays put). */
+struct fd_arena {
+	char *base;
+	size_t cap, used;
+	void **extra;        /* overflow blocks of this step */
+	int nextra, capextra;
+	size_t extra_bytes;
+	unsigned long grows; /* heap allocations made by the arena, ever */
+};
+
+void fd_arena_init(struct fd_arena *a);
+/* 64-byte aligned, uninitialised; NULL only when the heap is exhausted. */
+void *fd_arena_alloc(struct fd_arena *a, size_t bytes);
+/* Forget everything allocated; grow the block to this step's peak if it overflowed. */
+int fd_arena_reset(struct fd_arena *a);
+void fd_arena_free(struct fd_arena *a);
+
+struct fd_node;
+struct fd_dnnl; /* oneDNN engine and stream (lib/nn/fd_dnnl.h), owned by the caller */
+
+/* The context passed explicitly to every op. No op keeps state elsewhere. */
+struct fd_ctx {
+	int threads;          /* OpenMP threads for CPU kernels (>= 1) */
+	int training;         /* 1: dropout and stochastic depth active, batchnorm uses batch stats */
+	int grad_enabled;     /* 0: ops record nothing (inference, Grad-CAM forward before the target) */
+	uint64_t seed;        /* RNG key for dropout and friends */
+	uint64_t step;        /* advanced by fd_ctx_step(); part of every random stream */
+	uint32_t rng_calls;   /* random ops run this step; gives each its own stream */
+	struct fd_arena arena; /* host arena (CPU tensors) */
+	struct fd_node *tape;  /* last recorded node; nodes link backwards */
+	struct fd_dnnl *dnnl;  /* borrowed; NULL until conv ops need it */
+	int failed;            /* sticky: an op failed this step, err says why */
+	struct fd_err err;
+};
+
+/* threads < 1 means 1. Training on, grad enabled. */
+void fd_ctx_init(struct fd_ctx *c, int threads, uint64_t seed);
+/* Start a new step: drop the tape and every arena tensor, clear the error,
+ * advance the step counter (new dropout masks). */
+int fd_ctx_step(struct fd_ctx *c);
+void fd_ctx_free(struct fd_ctx *c);
+/* Record a failure in c->err (the first one wins) and return NULL, so ops can
+ * `return fd_fail(c, ...)`. */
+void *fd_fail(struct fd_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A fresh stream for the next random op of this step: depends on seed, step
+ * and the op's position in the step, never on threads. */
+uint64_t fd_ctx_stream(struct fd_ctx *c);
+
+/* Device memory from the context's arena for dev (CPU only for now; CUDA
+ * answers "not supported"). NULL and c->err set on failure. */
+float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n);
+
+/* New arena tensor with the given shape, uninitialised (fd_tensor_zeros: zeroed).
+ * ndim 1..FD_MAXDIM, every dim >= 1. NULL on error (c->err). */
+struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape);
+struct fd_tensor *fd_tensor_zeros(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape);
+/* An arena tensor header over caller memory (not copied, not owned). */
+struct fd_tensor *fd_tensor_wrap(struct fd_ctx *c, enum fd_dev dev, float *data, int ndim,
+				 const int64_t *shape);
+/* Same shape (ndim and every dim). */
+int fd_tensor_same_shape(const struct fd_tensor *a, const struct fd_tensor *b);
+/* "[2,3,5,5]" into buf (for messages); returns buf. */
+const char *fd_tensor_shape_str(const struct fd_tensor *t, char *buf, size_t len);
+/* Ask for t's gradient: ops that consume t from now on are recorded and
+ * fd_backward fills t->grad. This is how Grad-CAM gets d(logit)/d(activation). */
+void fd_requires_grad(struct fd_tensor *t);
+
+/* --- tape --- */
+
+#define FD_NODE_MAXIN 4
+
+/* One recorded op. backward reads out->grad and ADDS into in[i]->grad for
+ * every input with FD_T_REQUIRES_GRAD (fd_backward has allocated and zeroed
+ * those that had none). saved is the op's own state (arena memory). */
+struct fd_node {
+	const char *op;
+	int (*backward)(struct fd_ctx *c, struct fd_node *n);
+	struct fd_tensor *in[FD_NODE_MAXIN];
+	int nin;
+	struct fd_tensor *out;
+	void *saved;
+	struct fd_node *prev;
+};
+
+/* Whether an op with these inputs must be recorded (grad enabled and some
+ * input requires grad). */
+int fd_needs_grad(const struct fd_ctx *c, int nin, struct fd_tensor *const *in);
+/* Record an op whose output is out; marks out as requiring grad. saved_bytes
+ * of arena memory are reserved for the op's state (returned through node->saved).
+ * NULL on failure (c->err). */
+struct fd_node *fd_tape_push(struct fd_ctx *c, const char *op,
+			     int (*backward)(struct fd_ctx *, struct fd_node *), int nin,
+			     struct fd_tensor *const *in, struct fd_tensor *out, size_t saved_bytes);
+
+/* Reverse-mode pass from t. dy (t->numel floats, on t's device, borrowed) is
+ * the seed gradient; NULL means t is a scalar loss and the seed is 1. Every
+ * tensor that requires grad and lies on a path to t gets (adds into) its grad;
+ * parameter gradients accumulate into their buffer, which the caller zeroes.
+ * Returns 0, or -1 with c->err (including a failure recorded earlier this step). */
+int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy);
+
+#endif

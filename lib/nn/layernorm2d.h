@@ -1,0 +1,22 @@
+/* layernorm2d: LayerNorm over the channels of an NCHW tensor (taped). */
+#ifndef FD_LAYERNORM2D_H
+#define FD_LAYERNORM2D_H
+
+#include "nn/fd_tensor.h"
+
+/* torchvision's convnext LayerNorm2d: permute x [N,C,H,W] to NHWC, apply
+ * F.layer_norm over C with weight w [C], bias b [C] and eps (ConvNeXt: 1e-6),
+ * permute back. Mean and biased variance over C at each (n, h, w); y =
+ * (x - mean) / sqrt(var + eps) * w + b. x may be [N,C] too (HW = 1), which is
+ * ConvNeXt's classifier norm over [N,C,1,1] as well. Backward adds into dx, dw
+ * and db. NULL on error (c->err). */
+struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+				 struct fd_tensor *b, float eps);
+
+int fd_ln2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
+		    const float *w, const float *b, float *y, float *mean, float *rstd);
+int fd_ln2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
+		    float *dw, float *db);
+
+#endif

@@ -1,0 +1,171 @@
+/* optim: the update rules in float32, in the order torch 1.13 evaluates them
+ * (its single-tensor code path), so trajectories agree to rounding. */
+#include "nn/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int alloc_moment(float **m, int64_t n, struct fd_err *e)
+{
+	*m = aligned_alloc(64, ((size_t)n + 16) * sizeof(float));
+	if (!*m)
+		return fd_err_set(e, "out of memory for optimizer state");
+	memset(*m, 0, (size_t)n * sizeof(float));
+	return 0;
+}
+
+static int common(struct fd_optim *o, const struct fd_params *p, double lr, double wd,
+		  struct fd_err *e)
+{
+	memset(o, 0, sizeof *o);
+	if (!p->grad)
+		return fd_err_set(e, "optimizer over unallocated parameters");
+	if (!(lr >= 0) || !(wd >= 0))
+		return fd_err_set(e, "learning rate %g and weight decay %g must be >= 0", lr, wd);
+	o->lr = lr;
+	for (int g = 0; g < FD_OPT_MAXGROUP; g++)
+		o->weight_decay[g] = wd;
+	o->n = p->ntrain;
+	o->threads = 1;
+	return 0;
+}
+
+int fd_optim_adamw(struct fd_optim *o, const struct fd_params *p, double lr, double beta1,
+		   double beta2, double eps, double wd, struct fd_err *e)
+{
+	if (common(o, p, lr, wd, e) < 0)
+		return -1;
+	if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0))
+		return fd_err_set(e, "adamw: betas (%g, %g) must lie in [0, 1), eps >= 0", beta1, beta2);
+	o->type = FD_OPT_ADAMW;
+	o->beta1 = beta1;
+	o->beta2 = beta2;
+	o->eps = eps;
+	if (alloc_moment(&o->m, o->n, e) < 0 || alloc_moment(&o->v, o->n, e) < 0) {
+		fd_optim_free(o);
+		return -1;
+	}
+	return 0;
+}
+
+int fd_optim_sgd(struct fd_optim *o, const struct fd_params *p, double lr, double momentum,
+		 double dampening, double wd, int nesterov, struct fd_err *e)
+{
+	if (common(o, p, lr, wd, e) < 0)
+		return -1;
+	if (!(momentum >= 0) || !(dampening >= 0))
+		return fd_err_set(e, "sgd: momentum %g and dampening %g must be >= 0", momentum, dampening);
+	if (nesterov && (momentum <= 0 || dampening != 0))
+		return fd_err_set(e, "sgd: nesterov momentum requires a momentum and zero dampening");
+	o->type = FD_OPT_SGD;
+	o->momentum = momentum;
+	o->dampening = dampening;
+	o->nesterov = nesterov;
+	if (momentum > 0 && alloc_moment(&o->m, o->n, e) < 0)
+		return -1;
+	return 0;
+}
+
+static void adamw_view(const struct fd_optim *o, float *p, const float *g, float *m, float *v,
+		       int64_t n, double wd)
+{
+	double bc1 = 1.0 - pow(o->beta1, (double)o->step);
+	double bc2 = 1.0 - pow(o->beta2, (double)o->step);
+	float decay = (float)(1.0 - o->lr * wd);
+	float b1 = (float)o->beta1, b2 = (float)o->beta2;
+	float a1 = (float)(1.0 - o->beta1), a2 = (float)(1.0 - o->beta2);
+	float step_size = (float)(o->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
+#pragma omp parallel for num_threads(o->threads) schedule(static) if (n > 32768)
+	for (int64_t i = 0; i < n; i++) {
+		p[i] *= decay;
+		m[i] = m[i] * b1 + g[i] * a1;
+		v[i] = v[i] * b2 + a2 * g[i] * g[i];
+		float denom = sqrtf(v[i]) / bc2s + eps;
+		p[i] += -step_size * (m[i] / denom);
+	}
+}
+
+static void sgd_view(const struct fd_optim *o, float *p, const float *g, float *buf, int64_t n,
+		     double wd)
+{
+	float lr = (float)o->lr, w = (float)wd, mom = (float)o->momentum;
+	float damp = (float)(1.0 - o->dampening);
+	int first = o->step == 1;
+#pragma omp parallel for num_threads(o->threads) schedule(static) if (n > 32768)
+	for (int64_t i = 0; i < n; i++) {
+		float d = w != 0 ? g[i] + w * p[i] : g[i];
+		if (buf) {
+			buf[i] = first ? d : buf[i] * mom + damp * d;
+			d = o->nesterov ? d + mom * buf[i] : buf[i];
+		}
+		p[i] += -lr * d;
+	}
+}
+
+int fd_optim_step(struct fd_optim *o, struct fd_params *p, struct fd_err *e)
+{
+	if (p->ntrain != o->n)
+		return fd_err_set(e, "optimizer state for %lld values, parameters have %lld", (long long)o->n,
+				  (long long)p->ntrain);
+	o->step++;
+	for (int i = 0; i < p->n; i++) {
+		struct fd_pview *pv = &p->v[i];
+		if (pv->kind != FD_P_PARAM)
+			continue;
+		if (pv->group < 0 || pv->group >= FD_OPT_MAXGROUP)
+			return fd_err_set(e, "parameter '%s' in group %d", pv->name, pv->group);
+		double wd = o->weight_decay[pv->group];
+		float *d = p->data + pv->off;
+		const float *g = p->grad + pv->off;
+		if (o->type == FD_OPT_ADAMW)
+			adamw_view(o, d, g, o->m + pv->off, o->v + pv->off, pv->t.numel, wd);
+		else
+			sgd_view(o, d, g, o->m ? o->m + pv->off : NULL, pv->t.numel, wd);
+	}
+	return 0;
+}
+
+void fd_optim_free(struct fd_optim *o)
+{
+	if (!o)
+		return;
+	free(o->m);
+	free(o->v);
+	o->m = o->v = NULL;
+}
+
+int fd_sched_cosine(struct fd_sched *s, double base_lr, int64_t T_max, double eta_min,
+		    int64_t warmup, struct fd_err *e)
+{
+	memset(s, 0, sizeof *s);
+	if (T_max < 1 || warmup < 0 || !(base_lr >= 0) || !(eta_min >= 0))
+		return fd_err_set(e, "cosine schedule: T_max %lld, warm-up %lld, lr %g, eta_min %g",
+				  (long long)T_max, (long long)warmup, base_lr, eta_min);
+	s->base_lr = base_lr;
+	s->eta_min = eta_min;
+	s->T_max = T_max;
+	s->warmup = warmup;
+	s->lr = warmup ? base_lr / (double)warmup : base_lr;
+	return 0;
+}
+
+double fd_sched_step(struct fd_sched *s)
+{
+	s->epoch++;
+	int64_t t = s->epoch - s->warmup; /* cosine epoch */
+	if (t < 0) {
+		s->lr = s->base_lr * (double)(s->epoch + 1) / (double)s->warmup;
+	} else if (t == 0) {
+		s->lr = s->base_lr;
+	} else {
+		int64_t T = s->T_max, r = ((t - 1 - T) % (2 * T) + 2 * T) % (2 * T);
+		if (r == 0)
+			s->lr += (s->base_lr - s->eta_min) * (1 - cos(M_PI / (double)T)) / 2;
+		else
+			s->lr = (1 + cos(M_PI * (double)t / (double)T)) /
+					(1 + cos(M_PI * (double)(t - 1) / (double)T)) * (s->lr - s->eta_min) +
+				s->eta_min;
+	}
+	return s->lr;
+}

@@ -1,0 +1,310 @@
+/* t_nn_ops: every non-convolution op of lib/nn, forward, input gradient and
+ * parameter gradients against PyTorch (fixtures of tests/ref/nn_core.py,
+ * computed in float64 from float32 inputs), plus finite differences, the
+ * broadcast reference loops, dropout/stochastic-depth semantics, the tape's
+ * adding backward, intermediate gradients and "not supported" dispatch. */
+#include "nn/act.h"
+#include "nn/binary.h"
+#include "nn/dropout.h"
+#include "nn/layernorm2d.h"
+#include "nn/loss.h"
+#include "nn/shape.h"
+#include "nn/softmax.h"
+#include "nn_fix.h"
+
+/* ops behind one signature for the harness */
+static struct fd_tensor *f_act(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_act(c, *(enum fd_act *)arg, in[0]);
+}
+static struct fd_tensor *f_prelu(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_prelu(c, in[0], in[1]);
+}
+static struct fd_tensor *f_add(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_add(c, in[0], in[1]);
+}
+static struct fd_tensor *f_mul(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_mul(c, in[0], in[1]);
+}
+static struct fd_tensor *f_softmax(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_softmax(c, in[0], *(int *)arg);
+}
+static struct fd_tensor *f_ln(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_layernorm2d(c, in[0], in[1], in[2], 1e-6f);
+}
+static struct fd_tensor *f_bce(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_bce_with_logits(c, in[0], in[1]);
+}
+static struct fd_tensor *f_ce(struct fd_ctx *c, struct fd_tensor **in, void *arg)
+{
+	return fd_cross_entropy(c, in[0], arg);
+}
+
+/* Run f on the fixture's inputs, compare y; backward with dy; compare each
+ * named gradient; finite differences on each input that has a gradient. */
+static void run_case(const char *fixture, fix_fn f, void *arg, const char *const *inputs, const char *const *grads,
+		     int nin, double atol, double rtol)
+{
+	struct fd_ctx c;
+	struct fd_st s;
+	char what[128];
+	fd_ctx_init(&c, 2, 1);
+	fix_open(&s, fixture);
+	struct fd_tensor *in[4];
+	for (int i = 0; i < nin; i++) {
+		in[i] = fix_get(&c, &s, inputs[i]);
+		if (grads[i])
+			fd_requires_grad(in[i]);
+	}
+	struct fd_tensor *y = f(&c, in, arg);
+	if (!y) {
+		ok(0, "%s: %s", fixture, c.err.msg);
+		fd_st_close(&s);
+		fd_ctx_free(&c);
+		return;
+	}
+	const char *yname = fd_st_find(&s, "y") ? "y" : "loss";
+	snprintf(what, sizeof what, "%s %s", fixture, yname);
+	fix_close(what, y, fix_get(&c, &s, yname), atol, rtol);
+	struct fd_tensor *dy = fd_st_find(&s, "dy") ? fix_get(&c, &s, "dy") : NULL;
+	float one = 1.0f;
+	const float *w = dy ? dy->data : &one;
+	ok(fd_backward(&c, y, dy ? dy->data : NULL) == 0, "%s backward %s", fixture, c.err.msg);
+	for (int i = 0; i < nin; i++) {
+		if (!grads[i])
+			continue;
+		snprintf(what, sizeof what, "%s %s", fixture, grads[i]);
+		fix_close_grad(what, in[i], fix_get(&c, &s, grads[i]), atol, rtol);
+		snprintf(what, sizeof what, "%s %s", fixture, grads[i]);
+		fix_fd(what, f, arg, &c, in, i, w, 24);
+	}
+	fd_st_close(&s);
+	fd_ctx_free(&c);
+}
+
+static void test_dispatch(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 1, 1);
+	float buf[4] = {1, 2, 3, 4};
+	int64_t shape[1] = {4};
+	struct fd_tensor *x = fd_tensor_wrap(&c, FD_DEV_CUDA, buf, 1, shape);
+	ok(fd_relu(&c, x) == NULL && strstr(c.err.msg, "act_fwd on cuda: not supported"),
+	   "an op the device lacks is refused: %s", c.err.msg);
+	ok(fd_sigmoid(&c, fd_relu(&c, x)) == NULL && c.failed, "failures propagate through chained ops");
+	fd_ctx_step(&c);
+	struct fd_tensor *a = fd_tensor_wrap(&c, FD_DEV_CPU, buf, 1, shape);
+	int64_t s3[1] = {3};
+	ok(fd_add(&c, a, fd_tensor_wrap(&c, FD_DEV_CPU, buf, 1, s3)) == NULL && strstr(c.err.msg, "do not broadcast"),
+	   "mismatched shapes refused: %s", c.err.msg);
+	fd_ctx_free(&c);
+}
+
+/* x feeds two branches (y = x + relu(x) * x): backward must add both. */
+static void test_residual(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 2, 1);
+	int64_t shape[2] = {3, 5};
+	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
+	for (int i = 0; i < 15; i++)
+		x->data[i] = (float)(i - 7) * 0.25f;
+	fd_requires_grad(x);
+	struct fd_tensor *y = fd_add(&c, x, fd_mul(&c, fd_relu(&c, x), x));
+	float ones[15];
+	for (int i = 0; i < 15; i++)
+		ones[i] = 1.0f;
+	int bad = fd_backward(&c, y, ones) != 0;
+	for (int i = 0; i < 15 && !bad; i++) {
+		float v = x->data[i], want = v > 0 ? 1 + 2 * v : 1;
+		bad |= fabsf(x->grad[i] - want) > 1e-6f;
+	}
+	ok(!bad, "residual branch: gradients of both uses add up");
+
+	/* an intermediate's gradient on request: inference, then mark h */
+	fd_ctx_step(&c);
+	c.grad_enabled = 1;
+	x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
+	for (int i = 0; i < 15; i++)
+		x->data[i] = (float)(i - 7) * 0.25f;
+	struct fd_tensor *h = fd_silu(&c, x);
+	ok(c.tape == NULL, "nothing recorded while no input requires grad");
+	fd_requires_grad(h);
+	struct fd_tensor *logit = fd_mul(&c, h, h);
+	ok(fd_backward(&c, logit, ones) == 0 && h->grad && !x->grad, "intermediate gradient requested");
+	bad = 0;
+	for (int i = 0; i < 15; i++)
+		bad |= fabsf(h->grad[i] - 2 * h->data[i]) > 1e-6f;
+	ok(!bad, "d(h*h)/dh = 2h at the requested activation");
+	fd_ctx_free(&c);
+}
+
+static void test_dropout(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 2, 77);
+	int64_t shape[2] = {64, 1000};
+	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
+	for (int64_t i = 0; i < x->numel; i++)
+		x->data[i] = 1.0f + (float)(i % 7);
+	fd_requires_grad(x);
+	float p = 0.3f, scale = 1.0f / 0.7f;
+	struct fd_tensor *y = fd_dropout(&c, x, p);
+	int64_t kept = 0, bad = 0;
+	for (int64_t i = 0; i < y->numel; i++) {
+		if (y->data[i] != 0) {
+			kept++;
+			bad += fabsf(y->data[i] - x->data[i] * scale) > 1e-5f * y->data[i];
+		}
+	}
+	double frac = (double)kept / (double)y->numel; /* binomial sd ~ 0.0018 */
+	ok(!bad && fabs(frac - 0.7) < 0.01, "dropout keeps %.4f (want 0.7), kept values scaled by 1/(1-p)", frac);
+	float *dy = malloc((size_t)y->numel * sizeof *dy);
+	for (int64_t i = 0; i < y->numel; i++)
+		dy[i] = 0.5f;
+	fd_backward(&c, y, dy);
+	bad = 0;
+	for (int64_t i = 0; i < y->numel; i++)
+		bad += fabsf(x->grad[i] - (y->data[i] != 0 ? 0.5f * scale : 0.0f)) > 1e-6f;
+	ok(!bad, "dropout backward uses the forward mask");
+	float first = y->data[0] + y->data[1] * 3 + y->data[17] * 5;
+	struct fd_tensor *y2 = fd_dropout(&c, x, p);
+	int64_t same = 0;
+	for (int64_t i = 0; i < y->numel; i++)
+		same += (y->data[i] != 0) == (y2->data[i] != 0);
+	ok(same < y->numel, "a second dropout in the same step draws a new mask");
+	/* same seed, same step, one thread: identical mask */
+	struct fd_ctx c1;
+	fd_ctx_init(&c1, 1, 77);
+	struct fd_tensor *x1 = fd_tensor_new(&c1, FD_DEV_CPU, 2, shape);
+	memcpy(x1->data, x->data, (size_t)x->numel * sizeof(float));
+	struct fd_tensor *z = fd_dropout(&c1, x1, p);
+	ok(memcmp(z->data, y->data, (size_t)y->numel * sizeof(float)) == 0 &&
+		   first == z->data[0] + z->data[1] * 3 + z->data[17] * 5,
+	   "dropout mask depends on seed and step, not on threads");
+	c1.training = 0;
+	ok(fd_dropout(&c1, x1, p) == x1 && fd_stochastic_depth(&c1, x1, 0.5f) == x1, "eval: identity");
+	fd_ctx_free(&c1);
+
+	/* stochastic depth: whole rows kept or zeroed */
+	fd_ctx_step(&c);
+	int64_t s4[4] = {4000, 2, 3, 3};
+	x = fd_tensor_new(&c, FD_DEV_CPU, 4, s4);
+	for (int64_t i = 0; i < x->numel; i++)
+		x->data[i] = 2.0f;
+	fd_requires_grad(x);
+	y = fd_stochastic_depth(&c, x, 0.2f);
+	int64_t rows_kept = 0;
+	bad = 0;
+	for (int64_t r = 0; r < 4000; r++) {
+		float v0 = y->data[r * 18];
+		rows_kept += v0 != 0;
+		bad += v0 != 0 && fabsf(v0 - 2.0f / 0.8f) > 1e-6f;
+		for (int k = 1; k < 18; k++)
+			bad += y->data[r * 18 + k] != v0;
+	}
+	frac = (double)rows_kept / 4000.0; /* sd ~ 0.0063 */
+	ok(!bad && fabs(frac - 0.8) < 0.03, "stochastic depth row mode: %.3f of rows kept (want 0.8), whole rows", frac);
+	float *g = realloc(dy, (size_t)x->numel * sizeof *g);
+	for (int64_t i = 0; i < x->numel; i++)
+		g[i] = 1.0f;
+	fd_backward(&c, y, g);
+	bad = 0;
+	for (int64_t i = 0; i < x->numel; i++)
+		bad += x->grad[i] != y->data[i] / 2.0f;
+	ok(!bad, "stochastic depth backward scales rows like the forward");
+	free(g);
+	fd_ctx_free(&c);
+}
+
+/* The plain 5-D reference loops agree with the fast kernels on every fixture shape. */
+static void test_bcast_ref(const char *fixture, enum fd_binop op)
+{
+	struct fd_ctx c;
+	struct fd_st s;
+	fd_ctx_init(&c, 2, 1);
+	fix_open(&s, fixture);
+	struct fd_tensor *a = fix_get(&c, &s, "a"), *b = fix_get(&c, &s, "b"), *y = fix_get(&c, &s, "y");
+	struct fd_tensor *dy = fix_get(&c, &s, "dy");
+	struct fd_bcast bc;
+	int nd;
+	fd_bcast_init(&c, &bc, a, b, &nd);
+	float *yr = calloc((size_t)bc.n, 4), *da = calloc((size_t)a->numel, 4), *db = calloc((size_t)b->numel, 4);
+	fd_bin_fwd_ref(op, &bc, a->data, b->data, yr);
+	fd_bin_bwd_ref(op, &bc, a->data, b->data, dy->data, da, db);
+	char what[96];
+	snprintf(what, sizeof what, "%s reference loop y", fixture);
+	tap_close_f32(what, yr, y->data, (size_t)y->numel, 1e-6, 1e-6);
+	snprintf(what, sizeof what, "%s reference loop da", fixture);
+	tap_close_f32(what, da, fix_get(&c, &s, "da")->data, (size_t)a->numel, 1e-5, 1e-5);
+	snprintf(what, sizeof what, "%s reference loop db", fixture);
+	tap_close_f32(what, db, fix_get(&c, &s, "db")->data, (size_t)b->numel, 1e-5, 1e-5);
+	free(yr);
+	free(da);
+	free(db);
+	fd_st_close(&s);
+	fd_ctx_free(&c);
+}
+
+int main(void)
+{
+	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
+	static const char *const names[] = {"relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu"};
+	for (int k = 0; k < FD_ACT_COUNT; k++) {
+		char fx[64];
+		enum fd_act a = (enum fd_act)k;
+		snprintf(fx, sizeof fx, "act_%s", names[k]);
+		/* float32 transcendental vs float64 reference: a few ulps */
+		run_case(fx, f_act, &a, x1, dx1, 1, 1e-6, 1e-5);
+	}
+	static const char *const pin[] = {"x", "w"}, *const pgr[] = {"dx", "dw"};
+	run_case("prelu", f_prelu, NULL, pin, pgr, 2, 1e-5, 1e-5);
+
+	static const char *const bin[] = {"a", "b"}, *const bgr[] = {"da", "db"};
+	static const struct {
+		const char *name;
+		enum fd_binop op;
+	} bcases[] = {{"bin_add_same", FD_BIN_ADD}, {"bin_mul_se", FD_BIN_MUL}, {"bin_mul_ls", FD_BIN_MUL},
+		      {"bin_add_bias", FD_BIN_ADD}, {"bin_mul_rev", FD_BIN_MUL}, {"bin_add_mixed", FD_BIN_ADD},
+		      {"bin_mul_5d", FD_BIN_MUL}};
+	for (size_t i = 0; i < sizeof bcases / sizeof *bcases; i++) {
+		run_case(bcases[i].name, bcases[i].op == FD_BIN_ADD ? f_add : f_mul, NULL, bin, bgr, 2, 1e-5, 1e-5);
+		test_bcast_ref(bcases[i].name, bcases[i].op);
+	}
+
+	static const char *const sm[] = {"softmax_2d", "softmax_4d", "softmax_last"};
+	for (int i = 0; i < 3; i++) {
+		struct fd_st s;
+		fix_open(&s, sm[i]);
+		int dim = *(const int32_t *)fix_raw(&s, "dim", FD_DT_I32)->data;
+		fd_st_close(&s);
+		run_case(sm[i], f_softmax, &dim, x1, dx1, 1, 1e-6, 1e-5);
+	}
+
+	static const char *const lin[] = {"x", "w", "b"}, *const lgr[] = {"dx", "dw", "db"};
+	run_case("ln2d", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
+	run_case("ln2d_head", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
+	run_case("ln2d_wide", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
+
+	static const char *const bcein[] = {"x", "t"}, *const bcegr[] = {"dx", NULL};
+	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
+	{
+		struct fd_st s;
+		fix_open(&s, "ce");
+		int32_t lab[7];
+		memcpy(lab, fix_raw(&s, "label", FD_DT_I32)->data, sizeof lab);
+		fd_st_close(&s);
+		run_case("ce", f_ce, lab, x1, dx1, 1, 1e-6, 1e-5);
+	}
+
+	test_dispatch();
+	test_residual();
+	test_dropout();
+	return tap_done();
+}
