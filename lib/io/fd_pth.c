@@ -1384,7 +1384,7 @@ int fd_pth_load(struct fd_pth *p, const char *path, struct fd_err *e)
 	size_t len = (size_t)st.st_size;
 	void *map = NULL;
 	if (len) {
-		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (map == MAP_FAILED) {
 			int err = errno;
 			close(fd);
