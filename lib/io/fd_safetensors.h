@@ -30,10 +30,12 @@ struct fd_st_tensor {
 	int ndim;
 	int64_t shape[FD_ST_MAXDIM];
 	int64_t numel;
-	const void *data;   /* into the mapping (reader) */
+	const void *data;   /* into the mapping (reader); aligned to the element size
+			     * only if the file's writer aligned it (fd's writer does) */
 	size_t nbytes;
 };
 
+/* Tensors are in data-offset order; names and metadata strings are owned by s. */
 struct fd_st {
 	void *map;          /* whole file, read-only */
 	size_t maplen;
@@ -41,14 +43,21 @@ struct fd_st {
 	struct fd_st_tensor *t;
 	int nmeta;
 	char **meta_key, **meta_val;
+	int mapped;         /* map is ours to munmap (fd_st_open), not a borrowed buffer */
 };
 
 /* mmap and validate a file: header length within the file, valid JSON object,
  * each entry's dtype known, shape non-negative with no overflow, data_offsets
  * inside the data area, end - begin == numel * dtype size, no two tensors
- * overlapping. Errors name the file and the offending tensor. */
+ * overlapping. Errors name the file and the offending tensor. Like the
+ * reference (Rust) implementation it also refuses duplicate keys, headers over
+ * 100 MB, unused bytes between or after tensors and non-string metadata values,
+ * so whatever fd accepts, safetensors.safe_open accepts too. Returns 0, or -1
+ * with e set ("cannot read 'x.safetensors': tensor 'w': ...") and s zeroed.
+ * Python: safetensors.safe_open(path, "np"). */
 int fd_st_open(struct fd_st *s, const char *path, struct fd_err *e);
-/* The same over a caller-owned buffer (no copy; buf must outlive s). */
+/* The same over a caller-owned buffer (no copy; buf must outlive s; name is
+ * only used in messages). */
 int fd_st_parse(struct fd_st *s, const void *buf, size_t len, const char *name, struct fd_err *e);
 /* Tensor by name, or NULL. */
 const struct fd_st_tensor *fd_st_find(const struct fd_st *s, const char *name);
@@ -83,17 +92,30 @@ struct fd_stw {
 	size_t maplen, data_start;
 };
 
+/* Layout: the header lists __metadata__ first, then the tensors; the data area
+ * starts at a multiple of 64 bytes and holds the tensors by element size
+ * (8-byte types first) then in declaration order, with no padding, so each
+ * tensor is aligned to its element size. fd_stw_data(w, i) and item[i] keep
+ * declaration order. Python: safetensors.numpy.save_file(d, path, metadata). */
 void fd_stw_init(struct fd_stw *w);
-/* Declare a tensor; src is borrowed until the write. Names must be unique. */
+/* Declare a tensor; src is borrowed until the write. Names must be unique,
+ * valid UTF-8 and not "__metadata__"; ndim 0..FD_ST_MAXDIM (0 = scalar); a zero
+ * dimension makes an empty tensor. Errors: those, and a size that overflows. */
 int fd_stw_add(struct fd_stw *w, const char *name, enum fd_dtype dtype, int ndim,
 	       const int64_t *shape, const void *src, struct fd_err *e);
-/* Add a __metadata__ string entry (values are strings, as the format says). */
+/* Add a __metadata__ string entry (values are strings, as the format says).
+ * Keys must be unique; key and value valid UTF-8. Both are copied. */
 int fd_stw_meta(struct fd_stw *w, const char *key, const char *val, struct fd_err *e);
-/* Write everything declared (each item's src) atomically to path. */
+/* Write everything declared (each item's src; NULL only for empty tensors)
+ * atomically to path ("-" is stdout). Errors name path; no file is left. */
 int fd_stw_write(struct fd_stw *w, const char *path, struct fd_err *e);
-/* Create path's temporary at full size and map it; returns the writable data
- * pointer of each declared tensor through fd_stw_data afterwards. */
+/* Create path's temporary at full size (blocks reserved with posix_fallocate
+ * where the file system can, so a full disk fails here) and map it; returns the
+ * writable data pointer of each declared tensor through fd_stw_data afterwards.
+ * Regions are disjoint, so threads may fill different tensors (or rows) at once.
+ * Not for stdout. */
 int fd_stw_create(struct fd_stw *w, const char *path, struct fd_err *e);
+/* Writable data of tensor i (declaration order), or NULL before create / out of range. */
 void *fd_stw_data(struct fd_stw *w, int i);
 /* msync, unmap, rename. On failure the temporary is removed. */
 int fd_stw_commit(struct fd_stw *w, struct fd_err *e);
