@@ -150,22 +150,6 @@ static void pk_vm_free(struct pk_vm *vm)
 
 /* ---- element types ------------------------------------------------------ */
 
-static size_t dt_size(enum fd_dtype t)
-{
-	switch (t) {
-	case FD_DT_F64: case FD_DT_I64: return 8;
-	case FD_DT_F32: case FD_DT_I32: return 4;
-	case FD_DT_F16: case FD_DT_BF16: case FD_DT_I16: return 2;
-	default: return 1;
-	}
-}
-
-static const char *dt_name(enum fd_dtype t)
-{
-	static const char *const names[] = {"F32", "F16", "BF16", "F64", "U8", "I8", "I16", "I32", "I64", "BOOL"};
-	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
-}
-
 /* torch.<X>Storage (and torch.cuda.<X>Storage of old GPU-saved files: the
  * bytes are the same, we always load to the CPU). */
 static int storage_dtype(const char *mod, const char *name, enum fd_dtype *t)
@@ -928,7 +912,7 @@ static int mul_ok(int64_t a, int64_t b, int64_t *r)
 static int materialize(struct fd_pth_tensor *out, const struct pk_obj *t, const unsigned char *sb,
 		       int64_t sn, struct fd_err *e)
 {
-	size_t es = dt_size(t->dtype);
+	size_t es = fd_dtype_size(t->dtype);
 	int64_t numel = 1, last = t->offset;
 	for (int d = 0; d < t->ndim; d++)
 		if (!mul_ok(numel, t->shape[d], &numel))
@@ -998,7 +982,7 @@ static int stor_lookup(const struct stor_map *sm, const struct pk_obj *s, const 
 			int64_t len = s->view_len >= 0 ? s->view_len : sm->numel[i];
 			if (s->view_off > sm->numel[i] || len > sm->numel[i] - s->view_off)
 				return fd_err_set(e, "tensor '%s': storage '%s' view outside its data", tname, s->key);
-			*b = sm->data[i].p + (size_t)s->view_off * dt_size(s->dtype);
+			*b = sm->data[i].p + (size_t)s->view_off * fd_dtype_size(s->dtype);
 			*n = len;
 			return 0;
 		}
@@ -1170,7 +1154,7 @@ static int storage_root(const struct pk_vm *vm, const char *key, enum fd_dtype *
 static int storage_bytes(int64_t numel, enum fd_dtype t, size_t *nb)
 {
 	int64_t r;
-	if (!mul_ok(numel, (int64_t)dt_size(t), &r) || (uint64_t)r > SIZE_MAX)
+	if (!mul_ok(numel, (int64_t)fd_dtype_size(t), &r) || (uint64_t)r > SIZE_MAX)
 		return -1;
 	*nb = (size_t)r;
 	return 0;
@@ -1234,7 +1218,7 @@ static int load_zip(struct pk_vm *vm, const unsigned char *b, size_t len, struct
 		}
 		if (storage_bytes(numel, t, &nb) < 0 || nb != ze->data.n) {
 			fd_err_set(e, "storage '%s' holds %zu bytes, but %lld %s elements were declared",
-				   s->key, ze->data.n, (long long)numel, dt_name(t));
+				   s->key, ze->data.n, (long long)numel, fd_dtype_name(t));
 			goto out;
 		}
 		if (zip_check_crc(ze, e) < 0 || add_storage(sm, s->key, t, numel, ze->data, e) < 0)
@@ -1310,7 +1294,7 @@ static int load_legacy(struct pk_vm *vm, const unsigned char *b, size_t len, str
 							  key->s, (unsigned long long)cnt, (long long)numel);
 				if (storage_bytes(numel, t, &nb) < 0 || nb > len - off - 8)
 					return fd_err_set(e, "storage '%s': %lld %s elements run past the end of the file",
-							  key->s, (long long)numel, dt_name(t));
+							  key->s, (long long)numel, fd_dtype_name(t));
 				if (add_storage(sm, key->s, t, numel, (struct blob){vm->p + 8, nb}, e) < 0)
 					return -1;
 				vm->p += 8 + nb;
@@ -1384,6 +1368,8 @@ int fd_pth_load(struct fd_pth *p, const char *path, struct fd_err *e)
 	size_t len = (size_t)st.st_size;
 	void *map = NULL;
 	if (len) {
+		/* populated up front: one pass instead of a page fault per 4 KiB
+		 * (ConvNeXt-Tiny's 110 MB: 0.145 s -> 0.096 s) */
 		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (map == MAP_FAILED) {
 			int err = errno;
@@ -1455,7 +1441,7 @@ int fd_pth_to_f32(const struct fd_pth_tensor *t, float *dst, int64_t n, struct f
 		}
 		default:
 			return fd_err_set(e, "tensor '%s' is %s, not floating point", t->name,
-					  dt_name(t->dtype));
+					  fd_dtype_name(t->dtype));
 		}
 	}
 	return 0;

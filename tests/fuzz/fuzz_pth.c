@@ -7,16 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t elem_size(enum fd_dtype t)
-{
-	switch (t) {
-	case FD_DT_F64: case FD_DT_I64: return 8;
-	case FD_DT_F32: case FD_DT_I32: return 4;
-	case FD_DT_F16: case FD_DT_BF16: case FD_DT_I16: return 2;
-	default: return 1;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *buf = malloc(size ? size : 1);
@@ -33,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int d = 0; d < t->ndim; d++)
 				numel *= t->shape[d];
 			if (fd_pth_find(&p, t->name) != t || numel != t->numel ||
-			    (size_t)t->numel * elem_size(t->dtype) != t->nbytes || (t->nbytes && !t->data))
+			    (size_t)t->numel * fd_dtype_size(t->dtype) != t->nbytes || (t->nbytes && !t->data))
 				abort();
 			for (size_t k = 0; k < t->nbytes; k++)
 				sum += ((const uint8_t *)t->data)[k];

@@ -29,12 +29,6 @@ static void sha_hex(const void *p, size_t n, char out[65])
 	fd_sha256_hex(&s, out);
 }
 
-static const char *dt_name(enum fd_dtype t)
-{
-	static const char *const names[] = {"F32", "F16", "BF16", "F64", "U8", "I8", "I16", "I32", "I64", "BOOL"};
-	return names[t];
-}
-
 static void shape_str(const struct fd_pth_tensor *t, char *buf, size_t n)
 {
 	size_t at = 0;
@@ -67,9 +61,9 @@ static int check_file(const struct fd_table *g, const char *file, struct fd_pth 
 		k++;
 		shape_str(t, shape, sizeof(shape));
 		sha_hex(t->data, t->nbytes, hex);
-		if (strcmp(dt_name(t->dtype), fd_table_get(g, r, cd)) || strcmp(shape, fd_table_get(g, r, cs)) ||
+		if (strcmp(fd_dtype_name(t->dtype), fd_table_get(g, r, cd)) || strcmp(shape, fd_table_get(g, r, cs)) ||
 		    strcmp(hex, fd_table_get(g, r, ch))) {
-			diag("%s: '%s': got %s [%s] %.12s, want %s [%s] %.12s", file, name, dt_name(t->dtype),
+			diag("%s: '%s': got %s [%s] %.12s, want %s [%s] %.12s", file, name, fd_dtype_name(t->dtype),
 			     shape, hex, fd_table_get(g, r, cd), fd_table_get(g, r, cs), fd_table_get(g, r, ch));
 			bad++;
 		}
