@@ -54,4 +54,21 @@ fails "-o - is a usage error" 2 "-o needs a file name" fd-pth -o - "$R/zip.pth"
 fails "unknown option" 2 "" fd-pth --bogus "$R/zip.pth"
 is "man page SYNOPSIS matches --help" "$(sed -n '/^\.SH SYNOPSIS/{n;p}' "$top/man/fd-pth.1")" \
 	"$(fd-pth --help | head -1 | sed 's/^usage: //')"
+
+# The real MTCNN weights (legacy format) inside facenet-pytorch 2.5.3's wheel
+# (sha256 b8002c3e...c884), when `make models` has put them here: each listing
+# must hash to what torch.load(weights_only=True) of the same file gives
+# (computed once with torch 1.13 and recorded here).
+M=${FD_MTCNN_DIR:-$top/models/mtcnn}
+if [ -f "$M/pnet.pt" ]; then
+	while read -r net sum; do
+		is "$net.pt: every tensor equals torch's" "$(fd-pth "$M/$net.pt" | sha256sum | cut -d' ' -f1)" "$sum"
+	done <<-END
+	pnet 27dbf00ff5978d8f8b1877499967b32f3290267f3078b96440dc546bd42bd18b
+	rnet 561b31dccca6ae3d0e38c216c11e569f9fd87e90555ab9318f33af549c7d3b5f
+	onet 0f82d9082d32e90636ee08303e571479bc3b916e91bbaa52f0b28183ad4bc983
+	END
+else
+	echo "# no MTCNN weights in $M: real-file check skipped"
+fi
 done_testing
