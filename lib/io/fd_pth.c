@@ -106,7 +106,7 @@ static int pk_append(struct pk_obj *c, struct pk_obj *v, struct fd_err *e)
 static const char *pk_kind_name(enum pk_kind k)
 {
 	static const char *const names[] = {
-		"None", "bool", "int", "int", "float", "str", "bytes", "tuple", "list", "dict",
+		"None", "bool", "int", "int wider than 64 bits", "float", "str", "bytes", "tuple", "list", "dict",
 		"global", "storage", "tensor"};
 	return names[k];
 }
@@ -773,8 +773,10 @@ static uint32_t le32(const unsigned char *p) { return (uint32_t)rd_le(p, 4); }
 struct zip_entry {
 	const char *name;      /* into the buffer; not NUL-terminated */
 	size_t namelen;
-	struct blob data;
+	struct blob data;      /* the stored bytes */
 	uint32_t crc;
+	int flags, method;
+	uint64_t usize;
 };
 
 struct zip {
@@ -783,8 +785,8 @@ struct zip {
 };
 
 /* Read the central directory (zip64 aware: torch writes zip64 records for
- * large files). Only stored (method 0), unencrypted entries are accepted:
- * torch.save never compresses. */
+ * large files), bounds-checking every entry; zip_check vets an entry before
+ * its bytes are used. */
 static int zip_open(struct zip *z, const unsigned char *b, size_t len, struct fd_err *e)
 {
 	memset(z, 0, sizeof(*z));
@@ -852,14 +854,9 @@ static int zip_open(struct zip *z, const unsigned char *b, size_t len, struct fd
 			}
 			x += 4 + sz;
 		}
-		if (flags & 1)
-			return fd_err_set(e, "zip entry '%.*s' is encrypted", (int)nl, ze->name);
-		if (method != 0)
-			return fd_err_set(e, "zip entry '%.*s' is compressed (method %d); torch.save stores entries uncompressed",
-					  (int)nl, ze->name, method);
-		if (csize != usize)
-			return fd_err_set(e, "zip entry '%.*s': stored size %llu differs from size %llu", (int)nl,
-					  ze->name, (unsigned long long)csize, (unsigned long long)usize);
+		ze->flags = flags;
+		ze->method = method;
+		ze->usize = usize;
 		if (loff > len || len - loff < 30 || le32(b + loff) != 0x04034b50)
 			return fd_err_set(e, "zip entry '%.*s': bad local header", (int)nl, ze->name);
 		uint64_t dstart = loff + 30 + (uint64_t)le16(b + loff + 26) + (uint64_t)le16(b + loff + 28);
@@ -883,8 +880,20 @@ static const struct zip_entry *zip_find(const struct zip *z, const char *prefix,
 	return NULL;
 }
 
-static int zip_check_crc(const struct zip_entry *ze, struct fd_err *e)
+/* Only stored (method 0), unencrypted entries are read: torch.save never
+ * compresses. Entries fd does not read (TorchScript's code/ files, say) may be
+ * anything. The CRC-32 turns most corruption into a clear error. */
+static int zip_check(const struct zip_entry *ze, struct fd_err *e)
 {
+	int nl = (int)ze->namelen;
+	if (ze->flags & 1)
+		return fd_err_set(e, "zip entry '%.*s' is encrypted", nl, ze->name);
+	if (ze->method != 0)
+		return fd_err_set(e, "zip entry '%.*s' is compressed (method %d); torch.save stores entries uncompressed",
+				  nl, ze->name, ze->method);
+	if (ze->usize != ze->data.n)
+		return fd_err_set(e, "zip entry '%.*s': stored size %zu differs from size %llu", nl, ze->name,
+				  ze->data.n, (unsigned long long)ze->usize);
 	uLong crc = crc32(0L, Z_NULL, 0);
 	const unsigned char *p = ze->data.p;
 	size_t left = ze->data.n;
@@ -895,8 +904,7 @@ static int zip_check_crc(const struct zip_entry *ze, struct fd_err *e)
 		left -= chunk;
 	}
 	if ((uint32_t)crc != ze->crc)
-		return fd_err_set(e, "zip entry '%.*s' fails its CRC-32 check (corrupt file)", (int)ze->namelen,
-				  ze->name);
+		return fd_err_set(e, "zip entry '%.*s' fails its CRC-32 check (corrupt file)", nl, ze->name);
 	return 0;
 }
 
@@ -1182,11 +1190,13 @@ static int load_zip(struct pk_vm *vm, const unsigned char *b, size_t len, struct
 	}
 	size_t pl = pkl->namelen - 8; /* "<name>/" */
 	const struct zip_entry *bo = zip_find(&z, pkl->name, pl, "byteorder");
+	if (bo && zip_check(bo, e) < 0)
+		goto out;
 	if (bo && !(bo->data.n == 6 && memcmp(bo->data.p, "little", 6) == 0)) {
 		fd_err_set(e, "byte order is not little-endian");
 		goto out;
 	}
-	if (zip_check_crc(pkl, e) < 0)
+	if (zip_check(pkl, e) < 0)
 		goto out;
 	vm->p = pkl->data.p;
 	vm->end = pkl->data.p + pkl->data.n;
@@ -1221,7 +1231,7 @@ static int load_zip(struct pk_vm *vm, const unsigned char *b, size_t len, struct
 				   s->key, ze->data.n, (long long)numel, fd_dtype_name(t));
 			goto out;
 		}
-		if (zip_check_crc(ze, e) < 0 || add_storage(sm, s->key, t, numel, ze->data, e) < 0)
+		if (zip_check(ze, e) < 0 || add_storage(sm, s->key, t, numel, ze->data, e) < 0)
 			goto out;
 	}
 	rc = 0;

@@ -136,6 +136,12 @@ bad("evil_legacy.pth", saved({"x": Evil()}, _use_new_zipfile_serialization=False
 bad("evil_p4.pth", saved({"x": Evil()}, pickle_protocol=4), "refusing pickle global 'posix.system'")
 bad("evil_builtin.pth", saved({"x": collections.Counter("ab")}),
     "refusing pickle global 'collections.Counter'")
+bad("whole_module.pth", saved(torch.nn.Linear(2, 2)),
+    "refusing pickle global 'torch.nn.modules.linear.Linear'")
+jit = io.BytesIO()
+torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), jit)
+bad("torchscript.pt", jit.getvalue(), "refusing pickle global '__torch__.torch.nn.modules.linear.Linear'")
+bad("top_tensor.pth", saved(torch.zeros(3)), "top-level object is a tensor, not a state dict")
 
 
 class FakeStorage:
