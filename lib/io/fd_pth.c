@@ -58,7 +58,6 @@ struct pk_vm {
 	struct pk_obj **memo;
 	size_t nmemo;              /* allocated slots */
 	size_t memo_len;           /* filled slots (what MEMOIZE numbers by) */
-	size_t memo_limit;
 	struct pk_obj **storages;  /* every STORAGE made (legacy: resolved later) */
 	size_t nstor, capstor;
 };
@@ -81,8 +80,16 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, struct fd_err *
 	return 0;
 }
 
+/* A state dict of a few thousand tensors makes tens of thousands of objects;
+ * the cap bounds what a hostile pickle can make us allocate (~300 MB). */
+#define PK_MAX_OBJECTS (1u << 20)
+
 static struct pk_obj *pk_new(struct pk_vm *vm, enum pk_kind k, struct fd_err *e)
 {
+	if (vm->nall >= PK_MAX_OBJECTS) {
+		fd_err_set(e, "%s: more than %u pickle objects", vm->what, PK_MAX_OBJECTS);
+		return NULL;
+	}
 	if (grow((void **)&vm->all, &vm->capall, vm->nall + 1, sizeof(*vm->all), e) < 0)
 		return NULL;
 	struct pk_obj *o = calloc(1, sizeof(*o));
@@ -292,16 +299,17 @@ static struct pk_obj *new_long(struct pk_vm *vm, const unsigned char *b, size_t 
 
 static int memo_put(struct pk_vm *vm, size_t idx, struct pk_obj *o, size_t op_at, struct fd_err *e)
 {
-	/* The pickler numbers memo slots 0, 1, 2...; a slot far beyond the size
-	 * of the pickle can only come from a hostile file. */
-	if (idx >= vm->memo_limit)
+	/* The pickler numbers memo slots 0, 1, 2... as it meets new objects, so
+	 * a slot beyond the number of objects made can only come from a hostile
+	 * file (and would make us allocate for it). */
+	if (idx > vm->nall)
 		return fd_err_set(e, "%s: byte %zu: memo index %zu out of range", vm->what, op_at, idx);
 	if (idx >= vm->nmemo) {
 		size_t n = vm->nmemo ? vm->nmemo : 64;
 		while (n <= idx)
 			n *= 2;
-		if (n > vm->memo_limit)
-			n = vm->memo_limit;
+		if (n > vm->nall + 1)
+			n = vm->nall + 1;
 		struct pk_obj **m = realloc(vm->memo, n * sizeof(*m));
 		if (!m)
 			return fd_err_set(e, "out of memory");
@@ -1201,7 +1209,6 @@ static int load_zip(struct pk_vm *vm, const unsigned char *b, size_t len, struct
 	vm->p = pkl->data.p;
 	vm->end = pkl->data.p + pkl->data.n;
 	snprintf(vm->what, sizeof(vm->what), "data.pkl");
-	vm->memo_limit = pkl->data.n + 1;
 	if (pk_run(vm, root, e) < 0)
 		goto out;
 	for (size_t i = 0; i < vm->nstor; i++) {
@@ -1250,7 +1257,6 @@ static int load_legacy(struct pk_vm *vm, const unsigned char *b, size_t len, str
 	struct pk_obj *o;
 	vm->p = b;
 	vm->end = b + len;
-	vm->memo_limit = len + 1;
 	for (int k = 0; k < 5; k++) {
 		snprintf(vm->what, sizeof(vm->what), "pickle %d", k + 1);
 		free(vm->memo);

@@ -214,6 +214,8 @@ bad("nine_dims.pth", craft_zip({"w": FakeTensor(s4, 0, (1,) * 9, (1,) * 9)}, {"0
 bad("int_key.pth", craft_zip({3: FakeTensor(s4, 0, (4,), (1,))}, {"0": four}),
     "top-level dict has type int, not str")
 bad("text_pickle.pth", craft_zip(None, {}, pkl=b"(dp0\n."), "unsupported pickle opcode 0x70")
+bad("memo_index.pth", craft_zip(None, {}, pkl=b"\x80\x02}r\xff\xff\xff\x7f."),
+    "memo index 2147483647 out of range")
 bad("no_stop.pth", craft_zip(None, {}, pkl=craft_pickle({})[:-1]), "data.pkl: truncated")
 bad("compressed.pth", craft_zip({"w": FakeTensor(s4, 0, (4,), (1,))}, {"0": four},
                                 method=zipfile.ZIP_DEFLATED), "is compressed")

@@ -152,6 +152,17 @@ int main(void)
 		   strstr(e.msg, "no-such.pth"),
 	   "missing file: %s", e.msg);
 
+	/* a pickle of a million Nones: refused before it costs memory */
+	size_t big = (1u << 20) + 8;
+	unsigned char *nn = malloc(big);
+	memset(nn, 'N', big);
+	nn[0] = 0x80;
+	nn[1] = 2;
+	nn[big - 1] = '.';
+	ok(fd_pth_parse(&p, nn, big, "n.pth", &e) < 0 && strstr(e.msg, "pickle 1: more than 1048576 pickle objects"),
+	   "object cap: %s", e.msg);
+	free(nn);
+
 	/* every truncation of a small file in each format is refused */
 	const char *small[] = {"small_legacy.pth", "small_zip.pth"};
 	for (int f = 0; f < 2; f++) {
