@@ -52,10 +52,11 @@ int fd_pth_load(struct fd_pth *p, const char *path, struct fd_err *e);
  * tensors) are listed in p->skipped. Refused with -1 and a message: any
  * pickle global outside the allow-list, any opcode outside torch.save's
  * protocol-2..5 subset, a tensor inside a list, duplicate flattened names,
- * big-endian files, zip entries that are compressed, encrypted or fail their
+ * big-endian files, zip entries read that are compressed, encrypted or fail their
  * CRC-32, storages whose stored size disagrees with their declared element
  * count, tensor views reaching outside their storage, more than FD_ST_MAXDIM
- * dimensions, truncation anywhere. On failure p is left zeroed. */
+ * dimensions, more than 2^20 pickle objects, truncation anywhere. On failure
+ * p is left zeroed. */
 int fd_pth_parse(struct fd_pth *p, const void *buf, size_t len, const char *name,
 		 struct fd_err *e);
 
