@@ -39,8 +39,9 @@ struct fd_pth {
 
 /* Read path (see fd_pth_parse). The file is mmap'ed while reading and
  * released before returning; p owns copies of everything it keeps.
- * Errors name the file: "cannot read 'x.pth': refusing pickle global
- * 'os.system' (only state dicts of tensors are loaded)". */
+ * Errors name the file and where in it: "cannot read 'x.pth': data.pkl:
+ * byte 13: refusing pickle global 'posix.system' (only state dicts of
+ * tensors are loaded)"; "cannot open 'x.pth': No such file or directory". */
 int fd_pth_load(struct fd_pth *p, const char *path, struct fd_err *e);
 
 /* Read a .pth image from buf (len bytes; name is used in messages). Like
