@@ -71,12 +71,16 @@ deps:
 venv: deps
 	@scripts/venv.sh
 
+# MTCNN weights from the facenet-pytorch wheel (checked SHA-256) into models/mtcnn/.
+models:
+	@scripts/models.sh
+
 # Reference fixtures written by PyTorch / PIL / scikit-learn scripts.
 include tests/ref/ref.mk
 
 check-build: all $(UNITS) ref-fixtures
 
-test: deps venv
+test: deps venv models
 	$(MAKE) check-build
 	FD_BUILD=$(B) prove --exec '' -j2 $(UNITS) $(TOOL_TESTS)
 
@@ -88,7 +92,7 @@ include pipelines/common.mk
 -include bench/bench.mk
 -include $(sort $(wildcard pipelines/phase*.mk))
 
-demo: deps
+demo: deps models
 	$(MAKE) all
 	$(MAKE) -f Makefile demo-run
 
@@ -103,4 +107,4 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin
 
-.PHONY: all bin deps venv test check-build units demo install clean
+.PHONY: all bin deps venv models test check-build units demo install clean
