@@ -61,3 +61,96 @@ for i, c in enumerate(conv_cases):
     if bias:
         t[f"{i}.b"], t[f"{i}.db"] = b, f32(B.grad)
 stio.save(os.path.join(out, "conv.safetensors"), t, {"cases": str(len(conv_cases))})
+
+# ---- linear: (N, in, out, bias)
+lin_cases = [(4, 7, 5, 1), (1, 16, 3, 0), (9, 33, 17, 1), (32, 256, 1, 1), (5, 1, 6, 1)]
+t = {}
+for i, c in enumerate(lin_cases):
+    N, fin, fout, bias = c
+    x, w = rnd(N, fin), rnd(fout, fin) * 0.3
+    b = rnd(fout) if bias else None
+    X, Wt = d64(x), d64(w)
+    B = d64(b) if bias else None
+    y = F.linear(X, Wt, B)
+    dy = rnd(*y.shape)
+    y.backward(dy.double())
+    t[f"{i}.shape"] = np.array(c, dtype=np.int32)
+    t[f"{i}.x"], t[f"{i}.w"], t[f"{i}.y"], t[f"{i}.dy"] = x, w, f32(y), dy
+    t[f"{i}.dx"], t[f"{i}.dw"] = f32(X.grad), f32(Wt.grad)
+    if bias:
+        t[f"{i}.b"], t[f"{i}.db"] = b, f32(B.grad)
+stio.save(os.path.join(out, "linear.safetensors"), t, {"cases": str(len(lin_cases))})
+
+# ---- batchnorm2d: (N, C, H, W, offset); nn.BatchNorm2d defaults (eps 1e-5, momentum 0.1)
+bn_cases = [(2, 3, 5, 7, 0), (4, 8, 3, 3, 0), (1, 5, 6, 1, 0), (3, 16, 7, 7, 0), (2, 4, 6, 5, 100)]
+t = {}
+for i, c in enumerate(bn_cases):
+    N, C, H, W, off = c
+    x = rnd(N, C, H, W) * 2 + off
+    w, b = rnd(C), rnd(C)
+    rm, rv = rnd(C), torch.rand(C) + 0.5
+    bn = torch.nn.BatchNorm2d(C).double()
+    with torch.no_grad():
+        bn.weight.copy_(w), bn.bias.copy_(b), bn.running_mean.copy_(rm), bn.running_var.copy_(rv)
+    X = d64(x)
+    y = bn.train()(X)
+    dy = rnd(N, C, H, W)
+    y.backward(dy.double())
+    t[f"{i}.shape"] = np.array(c, dtype=np.int32)
+    t[f"{i}.x"], t[f"{i}.weight"], t[f"{i}.bias"], t[f"{i}.rm"], t[f"{i}.rv"] = x, w, b, rm, rv
+    t[f"{i}.y"], t[f"{i}.dy"], t[f"{i}.dx"] = f32(y), dy, f32(X.grad)
+    t[f"{i}.dweight"], t[f"{i}.dbias"] = f32(bn.weight.grad), f32(bn.bias.grad)
+    t[f"{i}.rm_new"], t[f"{i}.rv_new"] = f32(bn.running_mean), f32(bn.running_var)
+    bn2 = torch.nn.BatchNorm2d(C).double()
+    with torch.no_grad():
+        bn2.weight.copy_(w), bn2.bias.copy_(b), bn2.running_mean.copy_(rm), bn2.running_var.copy_(rv)
+    X2 = d64(x)
+    y2 = bn2.eval()(X2)
+    y2.backward(dy.double())
+    t[f"{i}.y_eval"], t[f"{i}.dx_eval"] = f32(y2), f32(X2.grad)
+    t[f"{i}.dweight_eval"], t[f"{i}.dbias_eval"] = f32(bn2.weight.grad), f32(bn2.bias.grad)
+stio.save(os.path.join(out, "batchnorm.safetensors"), t, {"cases": str(len(bn_cases))})
+
+# ---- max/avg pool: (N, C, H, W, kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad)
+pool_cases = [
+    (2, 3, 7, 9, 3, 3, 2, 2, 1, 1, 0, 1),
+    (1, 2, 8, 8, 2, 2, 2, 2, 0, 0, 0, 1),
+    (2, 3, 7, 7, 3, 3, 2, 2, 0, 0, 1, 1),
+    (1, 4, 10, 13, 3, 2, 3, 2, 1, 1, 1, 1),
+    (2, 2, 5, 6, 5, 3, 1, 2, 2, 1, 0, 1),
+    (1, 3, 12, 12, 3, 3, 2, 2, 1, 1, 0, 1),    # resnet stem maxpool
+    (2, 3, 9, 8, 3, 3, 2, 2, 1, 1, 1, 0),      # avg without padding in the count
+    (1, 2, 6, 7, 4, 4, 3, 3, 2, 2, 1, 0),
+]
+t = {}
+for i, c in enumerate(pool_cases):
+    N, C, H, W, kh, kw, sh, sw, ph, pw, ceil, cip = c
+    x = rnd(N, C, H, W)
+    X = d64(x)
+    y, idx = F.max_pool2d(X, (kh, kw), (sh, sw), (ph, pw), 1, bool(ceil), True)
+    dy = rnd(*y.shape)
+    y.backward(dy.double())
+    t[f"{i}.shape"] = np.array(c, dtype=np.int32)
+    t[f"{i}.x"], t[f"{i}.max_y"], t[f"{i}.max_dy"], t[f"{i}.max_dx"] = x, f32(y), dy, f32(X.grad)
+    t[f"{i}.max_idx"] = idx.numpy().astype(np.int32)
+    X = d64(x)
+    y = F.avg_pool2d(X, (kh, kw), (sh, sw), (ph, pw), bool(ceil), bool(cip))
+    dy = rnd(*y.shape)
+    y.backward(dy.double())
+    t[f"{i}.avg_y"], t[f"{i}.avg_dy"], t[f"{i}.avg_dx"] = f32(y), dy, f32(X.grad)
+stio.save(os.path.join(out, "pool.safetensors"), t, {"cases": str(len(pool_cases))})
+
+# ---- adaptive_avg_pool2d: (N, C, H, W, Ho, Wo)
+ad_cases = [(2, 3, 7, 7, 1, 1), (2, 3, 10, 9, 3, 4), (1, 2, 5, 5, 7, 7), (2, 4, 6, 6, 2, 3),
+            (1, 2, 13, 11, 5, 5), (3, 5, 1, 1, 1, 1)]
+t = {}
+for i, c in enumerate(ad_cases):
+    N, C, H, W, Ho, Wo = c
+    x = rnd(N, C, H, W)
+    X = d64(x)
+    y = F.adaptive_avg_pool2d(X, (Ho, Wo))
+    dy = rnd(*y.shape)
+    y.backward(dy.double())
+    t[f"{i}.shape"] = np.array(c, dtype=np.int32)
+    t[f"{i}.x"], t[f"{i}.y"], t[f"{i}.dy"], t[f"{i}.dx"] = x, f32(y), dy, f32(X.grad)
+stio.save(os.path.join(out, "adaptive.safetensors"), t, {"cases": str(len(ad_cases))})
