@@ -11,7 +11,7 @@
 #include "io/fd_safetensors.h"
 #include "tap.h"
 
-static const char *fix_dir(void)
+TAP_UNUSED static const char *fix_dir(void)
 {
 	static char dir[512];
 	const char *b = getenv("FD_BUILD");
@@ -19,7 +19,7 @@ static const char *fix_dir(void)
 	return dir;
 }
 
-static int fix_open(struct fd_st *st, const char *file)
+TAP_UNUSED static int fix_open(struct fd_st *st, const char *file)
 {
 	struct fd_err e;
 	char path[700];
@@ -31,7 +31,7 @@ static int fix_open(struct fd_st *st, const char *file)
 	return 0;
 }
 
-static int fix_cases(const struct fd_st *st)
+TAP_UNUSED static int fix_cases(const struct fd_st *st)
 {
 	const char *v = fd_st_meta(st, "cases");
 	return v ? atoi(v) : 0;
@@ -39,7 +39,7 @@ static int fix_cases(const struct fd_st *st)
 
 /* Tensor "<i>.<name>" as float32 with n elements (n < 0: any), or NULL if
  * absent and optional. A wrong dtype or size bails out. */
-static const float *fix_f32(const struct fd_st *st, int i, const char *name, long n, int optional)
+TAP_UNUSED static const float *fix_f32(const struct fd_st *st, int i, const char *name, long n, int optional)
 {
 	char key[64];
 	snprintf(key, sizeof key, "%d.%s", i, name);
@@ -58,7 +58,7 @@ static const float *fix_f32(const struct fd_st *st, int i, const char *name, lon
 	return t->data;
 }
 
-static const int32_t *fix_i32(const struct fd_st *st, int i, const char *name, long n)
+TAP_UNUSED static const int32_t *fix_i32(const struct fd_st *st, int i, const char *name, long n)
 {
 	char key[64];
 	snprintf(key, sizeof key, "%d.%s", i, name);
@@ -70,7 +70,7 @@ static const int32_t *fix_i32(const struct fd_st *st, int i, const char *name, l
 	return t->data;
 }
 
-static double *to_f64(const float *a, size_t n)
+TAP_UNUSED static double *to_f64(const float *a, size_t n)
 {
 	double *d = malloc(n * sizeof *d);
 	for (size_t i = 0; i < n; i++)
@@ -78,7 +78,7 @@ static double *to_f64(const float *a, size_t n)
 	return d;
 }
 
-static float *to_f32(const double *a, size_t n)
+TAP_UNUSED static float *to_f32(const double *a, size_t n)
 {
 	float *f = malloc(n * sizeof *f);
 	for (size_t i = 0; i < n; i++)
@@ -86,7 +86,7 @@ static float *to_f32(const double *a, size_t n)
 	return f;
 }
 
-static float *filled(size_t n, float v)
+TAP_UNUSED static float *filled(size_t n, float v)
 {
 	float *f = malloc(n * sizeof *f);
 	for (size_t i = 0; i < n; i++)
@@ -96,7 +96,7 @@ static float *filled(size_t n, float v)
 
 /* ones + r: what an ADD-semantics backward must leave in a buffer pre-filled
  * with ones. */
-static float *ones_plus(const float *r, size_t n)
+TAP_UNUSED static float *ones_plus(const float *r, size_t n)
 {
 	float *f = malloc(n * sizeof *f);
 	for (size_t i = 0; i < n; i++)
@@ -104,7 +104,16 @@ static float *ones_plus(const float *r, size_t n)
 	return f;
 }
 
-static double dot64(const double *a, const double *b, size_t n)
+/* tap_close_f32 for a double result (rounded to float) against r. */
+TAP_UNUSED static int close64(const char *name, const double *a, const float *r, size_t n, double atol, double rtol)
+{
+	float *f = to_f32(a, n);
+	int c = tap_close_f32(name, f, r, n, atol, rtol);
+	free(f);
+	return c;
+}
+
+TAP_UNUSED static double dot64(const double *a, const double *b, size_t n)
 {
 	double s = 0;
 	for (size_t i = 0; i < n; i++)
@@ -115,7 +124,7 @@ static double dot64(const double *a, const double *b, size_t n)
 /* Central differences of L(p) = loss(ctx) at up to `probes` evenly spread
  * entries of p (n of them), against the analytic gradient g; h = 1e-6 in double.
  * Reports the largest relative error (scale max(1, |g|)). */
-static int fd_check(const char *name, double *p, size_t n, const double *g, int probes,
+TAP_UNUSED static int fd_check(const char *name, double *p, size_t n, const double *g, int probes,
 		    double (*loss)(void *), void *ctx)
 {
 	double worst = 0;
