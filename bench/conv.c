@@ -1,8 +1,9 @@
 /* bench/conv: time fd's conv2d plans (forward, backward-data, backward-weights)
  * for layer shapes read from stdin, one per line:
  *   NAME N C H W K k stride pad groups
- * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (median of the
- * repeats after one warm-up; repeats shrink for big layers). Driven by
+ * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (the best of
+ * the repeats after one warm-up, robust to other load on a shared machine;
+ * repeats shrink for big layers). Driven by
  * bench/conv_vs_torch.py, which times PyTorch on the same shapes. */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,16 +21,12 @@ static void fill(float *a, size_t n, uint64_t seed)
 	}
 }
 
-static int cmpd(const void *a, const void *b)
+static double best(const double *t, int n)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-	qsort(t, n, sizeof *t, cmpd);
-	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+	double b = t[0];
+	for (int i = 1; i < n; i++)
+		b = t[i] < b ? t[i] : b;
+	return b;
 }
 
 int main(int argc, char **argv)
@@ -79,8 +76,8 @@ int main(int argc, char **argv)
 			if (r) /* the first round warms up (backward plans, caches) */
 				t[0][r - 1] = t1 - t0, t[1][r - 1] = t2 - t1, t[2][r - 1] = t3 - t2;
 		}
-		printf("%s\t%.3f\t%.3f\t%.3f\n", name, 1e3 * median(t[0], reps), 1e3 * median(t[1], reps),
-		       1e3 * median(t[2], reps));
+		printf("%s\t%.3f\t%.3f\t%.3f\n", name, 1e3 * best(t[0], reps), 1e3 * best(t[1], reps),
+		       1e3 * best(t[2], reps));
 		fflush(stdout);
 		free(x), free(dx), free(w), free(dw), free(y), free(dy);
 		fd_conv2d_free(&p);

@@ -1,11 +1,10 @@
 """conv_vs_torch: fd's conv2d against PyTorch 1.13 (same thread count) on every
 distinct convolution of ResNet18 at 224x224 batch 32 and the depthwise
 convolutions of MobileNetV3-Small and EfficientNet-B0 (224, batch 32):
-forward, backward-data and backward-weights, median ms and ratio torch/fd
+forward, backward-data and backward-weights, best-of-repeats ms and ratio torch/fd
 (> 1: fd faster). Run: make bench-conv (or python3 bench/conv_vs_torch.py
 --fd build/bench/conv [--threads 2] [--only SUBSTR])."""
 import argparse
-import statistics
 import subprocess
 import time
 
@@ -65,7 +64,7 @@ def torch_times(name, C, H, K, k, s, p, g):
         t3 = time.perf_counter()
         if r:
             t[0].append(t1 - t0), t[1].append(t2 - t1), t[2].append(t3 - t2)
-    return [1e3 * statistics.median(v) for v in t]
+    return [1e3 * min(v) for v in t]
 
 
 def main():
@@ -76,18 +75,24 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     shapes = [sh for sh in SHAPES if a.only in sh[0]]
-    lines = "".join(f"{n} {N} {C} {H} {H} {K} {k} {s} {p} {g}\n" for n, C, H, K, k, s, p, g in shapes)
-    r = subprocess.run([a.fd, str(a.threads)], input=lines, capture_output=True, text=True, check=True)
-    fd = {l.split("\t")[0]: [float(v) for v in l.split("\t")[1:]] for l in r.stdout.splitlines()}
-    print(f"# conv2d, batch {N}, {a.threads} threads, torch {torch.__version__}; ms (median); "
+    # fd and torch alternate shape by shape, so a burst of load elsewhere on the
+    # machine hits both sides alike
+    proc = subprocess.Popen([a.fd, str(a.threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    print(f"# conv2d, batch {N}, {a.threads} threads, torch {torch.__version__}; ms (best of 3-11 after a warm-up); "
           f"ratio = torch/fd (> 1: fd faster)")
     hdr = f"| {'layer':22} | {'fwd fd':>8} | {'fwd pt':>8} | {'x':>5} | {'bwd-d fd':>8} | {'bwd-d pt':>8} | {'x':>5} | {'bwd-w fd':>8} | {'bwd-w pt':>8} | {'x':>5} |"
     print(hdr)
     print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
     tot_fd, tot_pt, slower = [0.0] * 3, [0.0] * 3, []
     for sh in shapes:
+        n, C, H, K, k, s, p, g = sh
+        proc.stdin.write(f"{n} {N} {C} {H} {H} {K} {k} {s} {p} {g}\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"conv_vs_torch: {a.fd} failed on {n}")
+        f = [float(v) for v in line.split("\t")[1:]]
         pt = torch_times(*sh)
-        f = fd[sh[0]]
         cells = []
         for i in range(3):
             tot_fd[i] += f[i]
@@ -97,6 +102,8 @@ def main():
                 slower.append(f"{sh[0]}:{['fwd', 'bwd-data', 'bwd-weights'][i]} {ratio:.2f}")
             cells += [f"{f[i]:8.2f}", f"{pt[i]:8.2f}", f"{ratio:5.2f}"]
         print(f"| {sh[0]:22} | " + " | ".join(cells) + " |", flush=True)
+    proc.stdin.close()
+    proc.wait()
     cells = []
     for i in range(3):
         cells += [f"{tot_fd[i]:8.1f}", f"{tot_pt[i]:8.1f}", f"{tot_pt[i] / tot_fd[i]:5.2f}"]
