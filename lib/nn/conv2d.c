@@ -91,9 +91,9 @@ int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2
 	    fd_dnnl_check(dnnl_primitive_create(&p->fwd, p->fwd_pd), e, SHAPE_FMT ": forward primitive",
 			  SHAPE_ARGS(s)))
 		goto fail;
-	if (fd_dnnl_opnd_init(&p->f_x, d, &ux, qmd(p->fwd_pd, dnnl_query_src_md, 0), FD_DNNL_IN, e) ||
-	    fd_dnnl_opnd_init(&p->f_w, d, &uw, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, e) ||
-	    fd_dnnl_opnd_init(&p->f_y, d, &uy, qmd(p->fwd_pd, dnnl_query_dst_md, 0), FD_DNNL_OUT, e))
+	if (fd_dnnl_opnd_init(&p->f_x, d, &ux, qmd(p->fwd_pd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->f_w, d, &uw, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->f_y, d, &uy, qmd(p->fwd_pd, dnnl_query_dst_md, 0), FD_DNNL_OUT, 2, e))
 		goto fail_ctx;
 	if (s->bias &&
 	    fd_dnnl_check(dnnl_memory_create(&p->f_b, qmd(p->fwd_pd, dnnl_query_weights_md, 1), d->engine,
@@ -127,9 +127,9 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 			  "backward-data primitive descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive"))
 		goto out;
-	if (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, e) ||
-	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, e) ||
-	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, e))
+	if (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
 		goto out;
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
 				  &cd, dnnl_convolution_direct, &ax, &aw, s->bias ? &ab : NULL, &ay, st,
@@ -139,12 +139,12 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 			  "backward-weights primitive descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
 		goto out;
-	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, e) ||
-	    fd_dnnl_opnd_init(&p->bw_dy, d, &uy, qmd(wpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, e) ||
+	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->bw_dy, d, &uy, qmd(wpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
 	    fd_dnnl_opnd_init(&p->bw_dw, d, &uw, qmd(wpd, dnnl_query_diff_weights_md, 0), FD_DNNL_OUT_ADD,
-			      e) ||
+			      2, e) ||
 	    (s->bias && fd_dnnl_opnd_init(&p->bw_db, d, &ub, qmd(wpd, dnnl_query_diff_weights_md, 1),
-					  FD_DNNL_OUT_ADD, e)))
+					  FD_DNNL_OUT_ADD, 3, e)))
 		goto out;
 	rc = 0;
 out:
@@ -194,7 +194,7 @@ int fd_conv2d_forward(struct fd_conv2d *p, const float *x, const float *w, const
 		a[n++].memory = p->f_b;
 	}
 	a[n].arg = DNNL_ARG_DST;
-	if (fd_dnnl_opnd_out(&p->f_y, y, &a[n++].memory, e) || fd_dnnl_exec(p->d, p->fwd, n, a, e) ||
+	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec(p->d, p->fwd, n, a, e) ||
 	    fd_dnnl_opnd_out_done(&p->f_y, p->d, e))
 		goto fail;
 	return 0;
@@ -210,7 +210,7 @@ int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w
 		return -1;
 	if (fd_dnnl_opnd_in(&p->bd_dy, p->d, dy, &a[0].memory, e) ||
 	    fd_dnnl_opnd_in(&p->bd_w, p->d, w, &a[1].memory, e) ||
-	    fd_dnnl_opnd_out(&p->bd_dx, dx, &a[2].memory, e) || fd_dnnl_exec(p->d, p->bwd_data, 3, a, e) ||
+	    fd_dnnl_opnd_out(&p->bd_dx, p->d, dx, &a[2].memory, e) || fd_dnnl_exec(p->d, p->bwd_data, 3, a, e) ||
 	    fd_dnnl_opnd_out_done(&p->bd_dx, p->d, e))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-data", SHAPE_ARGS(&p->s));
 	return 0;
@@ -226,8 +226,8 @@ int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float 
 		return -1;
 	if (fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e) ||
 	    fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e) ||
-	    fd_dnnl_opnd_out(&p->bw_dw, dw, &a[2].memory, e) ||
-	    (p->s.bias && fd_dnnl_opnd_out(&p->bw_db, db, &a[3].memory, e)) ||
+	    fd_dnnl_opnd_out(&p->bw_dw, p->d, dw, &a[2].memory, e) ||
+	    (p->s.bias && fd_dnnl_opnd_out(&p->bw_db, p->d, db, &a[3].memory, e)) ||
 	    fd_dnnl_exec(p->d, p->bwd_w, n, a, e) || fd_dnnl_opnd_out_done(&p->bw_dw, p->d, e) ||
 	    (p->s.bias && fd_dnnl_opnd_out_done(&p->bw_db, p->d, e)))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-weights", SHAPE_ARGS(&p->s));

@@ -3,7 +3,9 @@
 
 #include <omp.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 
@@ -38,6 +40,8 @@ int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e)
 
 void fd_dnnl_free(struct fd_dnnl *d)
 {
+	for (int i = 0; i < FD_DNNL_SLOTS; i++)
+		free(d->ws[i]);
 	if (d->stream)
 		dnnl_stream_destroy(d->stream);
 	if (d->engine)
@@ -75,12 +79,31 @@ out:
 	return rc;
 }
 
+/* Grow shared slot i to at least n bytes (64-byte aligned; old contents are
+ * scratch and not kept). */
+static int ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e)
+{
+	if (i < 0 || i >= FD_DNNL_SLOTS)
+		return fd_err_set(e, "onednn: buffer slot %d out of range", i);
+	if (n <= d->ws_size[i])
+		return 0;
+	void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+	if (!p)
+		return fd_err_sys(e, errno ? errno : ENOMEM, "onednn: cannot allocate %zu bytes", n);
+	free(d->ws[i]);
+	d->ws[i] = p;
+	d->ws_size[i] = n;
+	return 0;
+}
+
 int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memory_desc_t *user_md,
-		      const dnnl_memory_desc_t *prim_md, enum fd_dnnl_dir dir, struct fd_err *e)
+		      const dnnl_memory_desc_t *prim_md, enum fd_dnnl_dir dir, int slot,
+		      struct fd_err *e)
 {
 	int same = dnnl_memory_desc_equal(user_md, prim_md);
 	memset(o, 0, sizeof *o);
 	o->dir = dir;
+	o->slot = slot;
 	if (fd_dnnl_check(dnnl_memory_create(&o->user, user_md, d->engine, DNNL_MEMORY_NONE), e,
 			  "user memory"))
 		return -1;
@@ -88,8 +111,9 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 		o->prim = o->user;
 		return 0;
 	}
-	if (fd_dnnl_check(dnnl_memory_create(&o->prim, prim_md, d->engine, DNNL_MEMORY_ALLOCATE), e,
-			  "primitive memory (%zu bytes)", dnnl_memory_desc_get_size(prim_md)))
+	if (ws_reserve(d, slot, dnnl_memory_desc_get_size(prim_md), e) ||
+	    fd_dnnl_check(dnnl_memory_create(&o->prim, prim_md, d->engine, DNNL_MEMORY_NONE), e,
+			  "primitive memory"))
 		goto fail;
 	if (dir == FD_DNNL_IN ? make_reorder(&o->reorder, d, user_md, prim_md, 0, e)
 			      : make_reorder(&o->reorder, d, prim_md, user_md, dir == FD_DNNL_OUT_ADD, e))
@@ -115,6 +139,8 @@ int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, 
 	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->user, (void *)ptr), e, "set input handle"))
 		return -1;
 	if (o->reorder) {
+		if (fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, d->ws[o->slot]), e, "set buffer handle"))
+			return -1;
 		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->user}, {DNNL_ARG_TO, o->prim}};
 		if (fd_dnnl_exec(d, o->reorder, 2, a, e))
 			return fd_err_ctx(e, "input reorder");
@@ -123,9 +149,13 @@ int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, 
 	return 0;
 }
 
-int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, void *ptr, dnnl_memory_t *m, struct fd_err *e)
+int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
+		     struct fd_err *e)
 {
 	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->user, ptr), e, "set output handle"))
+		return -1;
+	if (o->reorder &&
+	    fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, d->ws[o->slot]), e, "set buffer handle"))
 		return -1;
 	*m = o->prim;
 	return 0;

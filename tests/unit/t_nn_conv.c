@@ -114,6 +114,7 @@ static void one_case(struct fd_dnnl *d, const struct fd_st *st, int i)
 
 int main(void)
 {
+	char nm[96];
 	struct fd_dnnl d;
 	struct fd_err e;
 	struct fd_st st;
@@ -126,6 +127,51 @@ int main(void)
 	ok(n >= 12, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
 		one_case(&d, &st, i);
+
+	/* two live plans share the context's buffers: interleaved calls stay right */
+	{
+		int ci[2] = {10, 3};
+		struct fd_conv2d pp[2];
+		int made = 1;
+		for (int k = 0; k < 2; k++) {
+			const int32_t *v = fix_i32(&st, ci[k], "shape", 15);
+			struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+						    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+			made &= fd_conv2d_init(&pp[k], &d, &s, &e) == 0;
+		}
+		if (ok(made, "two plans alive at once")) {
+			for (int k = 0; k < 2; k++) {
+				struct fd_conv2d *q = &pp[k], *other = &pp[1 - k];
+				const struct fd_conv2d_shape *s = &q->s;
+				size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * q->Ho * q->Wo;
+				size_t nw = (size_t)s->K * (s->C / s->groups) * s->kh * s->kw;
+				const float *x = fix_f32(&st, ci[k], "x", nx, 0), *w = fix_f32(&st, ci[k], "w", nw, 0);
+				const float *b = fix_f32(&st, ci[k], "b", s->K, 0), *dy = fix_f32(&st, ci[k], "dy", ny, 0);
+				const struct fd_conv2d_shape *o = &other->s;
+				size_t onx = (size_t)o->N * o->C * o->H * o->W, ony = (size_t)o->N * o->K * other->Ho * other->Wo;
+				size_t onw = (size_t)o->K * (o->C / o->groups) * o->kh * o->kw;
+				float *y = calloc(ny, 4), *dx = calloc(nx, 4), *oy = calloc(ony, 4), *odx = calloc(onx, 4);
+				float *odw = calloc(onw, 4), *odb = calloc(o->K, 4);
+				fd_conv2d_forward(q, x, w, b, y, &e);
+				/* the other plan runs in between with its own inputs */
+				fd_conv2d_forward(other, fix_f32(&st, ci[1 - k], "x", onx, 0),
+						  fix_f32(&st, ci[1 - k], "w", onw, 0), fix_f32(&st, ci[1 - k], "b", o->K, 0),
+						  oy, &e);
+				fd_conv2d_backward_weights(other, fix_f32(&st, ci[1 - k], "x", onx, 0),
+							   fix_f32(&st, ci[1 - k], "dy", ony, 0), odw, odb, &e);
+				fd_conv2d_backward_data(q, dy, w, dx, &e);
+				snprintf(nm, sizeof nm, "case %d interleaved with case %d: y", ci[k], ci[1 - k]);
+				tap_close_f32(nm, y, fix_f32(&st, ci[k], "y", ny, 0), ny, 1e-4, 1e-4);
+				snprintf(nm, sizeof nm, "case %d interleaved with case %d: dx", ci[k], ci[1 - k]);
+				tap_close_f32(nm, dx, fix_f32(&st, ci[k], "dx", nx, 0), nx, 1e-4, 1e-4);
+				snprintf(nm, sizeof nm, "case %d interleaved: dw", ci[1 - k]);
+				tap_close_f32(nm, odw, fix_f32(&st, ci[1 - k], "dw", onw, 0), onw, 3e-4, 1e-4);
+				free(y), free(dx), free(oy), free(odx), free(odw), free(odb);
+			}
+		}
+		fd_conv2d_free(&pp[0]);
+		fd_conv2d_free(&pp[1]);
+	}
 
 	/* bad shapes are refused with the shape named, and free is safe after */
 	struct fd_conv2d p;
