@@ -59,8 +59,8 @@ int main(int argc, char **argv)
 		float *y = malloc(ny * 4), *dy = malloc(ny * 4);
 		fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
 		double flops = 2.0 * ny * (s.C / s.groups) * k * k;
-		int reps = flops > 2e10 ? 3 : flops > 2e9 ? 5 : 11;
-		double t[3][11];
+		int reps = flops > 2e10 ? 3 : flops > 2e9 ? 7 : 25;
+		double t[3][25];
 		for (int r = 0; r <= reps; r++) {
 			double t0 = fd_now();
 			int rc = fd_conv2d_forward(&p, x, w, NULL, y, &e);

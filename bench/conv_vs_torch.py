@@ -39,7 +39,7 @@ N = 32
 
 
 def reps_for(flops):
-    return 3 if flops > 2e10 else 5 if flops > 2e9 else 11
+    return 3 if flops > 2e10 else 7 if flops > 2e9 else 25
 
 
 def torch_times(name, C, H, K, k, s, p, g):
@@ -78,7 +78,7 @@ def main():
     # fd and torch alternate shape by shape, so a burst of load elsewhere on the
     # machine hits both sides alike
     proc = subprocess.Popen([a.fd, str(a.threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    print(f"# conv2d, batch {N}, {a.threads} threads, torch {torch.__version__}; ms (best of 3-11 after a warm-up); "
+    print(f"# conv2d, batch {N}, {a.threads} threads, torch {torch.__version__}; ms (best of 3-25 after a warm-up); "
           f"ratio = torch/fd (> 1: fd faster)")
     hdr = f"| {'layer':22} | {'fwd fd':>8} | {'fwd pt':>8} | {'x':>5} | {'bwd-d fd':>8} | {'bwd-d pt':>8} | {'x':>5} | {'bwd-w fd':>8} | {'bwd-w pt':>8} | {'x':>5} |"
     print(hdr)
