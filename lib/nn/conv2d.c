@@ -152,8 +152,18 @@ out:
 		dnnl_primitive_desc_destroy(dpd);
 	if (wpd)
 		dnnl_primitive_desc_destroy(wpd);
-	if (rc)
+	if (rc) {
+		/* leave no half-made backward: the next call retries from scratch */
+		struct fd_dnnl_opnd *o[] = {&p->bd_dy, &p->bd_w, &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
+		for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
+			fd_dnnl_opnd_free(o[i]);
+		if (p->bwd_data)
+			dnnl_primitive_destroy(p->bwd_data);
+		if (p->bwd_w)
+			dnnl_primitive_destroy(p->bwd_w);
+		p->bwd_data = p->bwd_w = NULL;
 		fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
+	}
 	return rc;
 }
 
