@@ -1,0 +1,20 @@
+# bench.mk: benchmark binaries (included by the top-level Makefile).
+#   make bench-conv   fd conv2d vs PyTorch, ResNet18 + depthwise shapes (a few minutes)
+$(B)/bench/conv: bench/conv.c $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+
+bench-conv: $(B)/bench/conv
+	/usr/bin/python3 bench/conv_vs_torch.py --fd $(B)/bench/conv --threads 2
+
+.PHONY: bench-conv
+
+#   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes (seconds)
+$(B)/bench/normpool: bench/normpool.c $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+
+bench-normpool: $(B)/bench/normpool
+	/usr/bin/python3 bench/normpool_vs_torch.py --fd $(B)/bench/normpool --threads 2
+
+.PHONY: bench-normpool

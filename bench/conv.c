@@ -1,0 +1,87 @@
+/* bench/conv: time fd's conv2d plans (forward, backward-data, backward-weights)
+ * for layer shapes read from stdin, one per line:
+ *   NAME N C H W K k stride pad groups
+ * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (the best of
+ * the repeats after one warm-up, robust to other load on a shared machine;
+ * repeats shrink for big layers). Driven by
+ * bench/conv_vs_torch.py, which times PyTorch on the same shapes. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/fd_progress.h"
+#include "nn/conv2d.h"
+
+static void fill(float *a, size_t n, uint64_t seed)
+{
+	uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+	for (size_t i = 0; i < n; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		a[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
+	}
+}
+
+static double best(const double *t, int n)
+{
+	double b = t[0];
+	for (int i = 1; i < n; i++)
+		b = t[i] < b ? t[i] : b;
+	return b;
+}
+
+int main(int argc, char **argv)
+{
+	struct fd_dnnl d;
+	struct fd_err e;
+	int threads = argc > 1 ? atoi(argv[1]) : 2;
+	char line[256], name[64];
+	if (fd_dnnl_init(&d, threads, &e)) {
+		fprintf(stderr, "conv: %s\n", e.msg);
+		return 1;
+	}
+	while (fgets(line, sizeof line, stdin)) {
+		struct fd_conv2d_shape s = {0};
+		struct fd_conv2d p;
+		int k, st, pad;
+		if (sscanf(line, "%63s %d %d %d %d %d %d %d %d %d", name, &s.N, &s.C, &s.H, &s.W, &s.K, &k,
+			   &st, &pad, &s.groups) != 10) {
+			fprintf(stderr, "conv: bad shape line: %s", line);
+			return 2;
+		}
+		s.kh = s.kw = k, s.sh = s.sw = st, s.ph = s.pw = pad, s.dh = s.dw = 1;
+		if (fd_conv2d_init(&p, &d, &s, &e)) {
+			fprintf(stderr, "conv: %s\n", e.msg);
+			return 1;
+		}
+		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * p.Ho * p.Wo;
+		size_t nw = (size_t)s.K * (s.C / s.groups) * k * k;
+		float *x = malloc(nx * 4), *dx = calloc(nx, 4), *w = malloc(nw * 4), *dw = calloc(nw, 4);
+		float *y = malloc(ny * 4), *dy = malloc(ny * 4);
+		fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
+		double flops = 2.0 * ny * (s.C / s.groups) * k * k;
+		int reps = flops > 2e10 ? 3 : flops > 2e9 ? 7 : 25;
+		double t[3][25];
+		for (int r = 0; r <= reps; r++) {
+			double t0 = fd_now();
+			int rc = fd_conv2d_forward(&p, x, w, NULL, y, &e);
+			double t1 = fd_now();
+			rc = rc ? rc : fd_conv2d_backward_data(&p, dy, w, dx, &e);
+			double t2 = fd_now();
+			rc = rc ? rc : fd_conv2d_backward_weights(&p, x, dy, dw, NULL, &e);
+			double t3 = fd_now();
+			if (rc) {
+				fprintf(stderr, "conv: %s\n", e.msg);
+				return 1;
+			}
+			if (r) /* the first round warms up (backward plans, caches) */
+				t[0][r - 1] = t1 - t0, t[1][r - 1] = t2 - t1, t[2][r - 1] = t3 - t2;
+		}
+		printf("%s\t%.3f\t%.3f\t%.3f\n", name, 1e3 * best(t[0], reps), 1e3 * best(t[1], reps),
+		       1e3 * best(t[2], reps));
+		fflush(stdout);
+		free(x), free(dx), free(w), free(dw), free(y), free(dy);
+		fd_conv2d_free(&p);
+	}
+	fd_dnnl_free(&d);
+	return 0;
+}

@@ -1,0 +1,334 @@
+/* conv2d: oneDNN convolution plans and the plain-loop double references
+ * (see conv2d.h). */
+#include "nn/conv2d.h"
+
+#include <string.h>
+
+#define SHAPE_FMT "conv2d N=%d C=%d H=%d W=%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d"
+#define SHAPE_ARGS(s)                                                                              \
+	(s)->N, (s)->C, (s)->H, (s)->W, (s)->K, (s)->kh, (s)->kw, (s)->sh, (s)->sw, (s)->ph, (s)->pw, \
+		(s)->dh, (s)->dw, (s)->groups
+
+int fd_conv2d_out_size(const struct fd_conv2d_shape *s, int *Ho, int *Wo, struct fd_err *e)
+{
+	if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->K < 1 || s->kh < 1 || s->kw < 1)
+		return fd_err_set(e, SHAPE_FMT ": sizes must be positive", SHAPE_ARGS(s));
+	if (s->sh < 1 || s->sw < 1 || s->dh < 1 || s->dw < 1 || s->ph < 0 || s->pw < 0)
+		return fd_err_set(e, SHAPE_FMT ": stride and dilation must be >= 1, padding >= 0",
+				  SHAPE_ARGS(s));
+	if (s->groups < 1 || s->C % s->groups || s->K % s->groups)
+		return fd_err_set(e, SHAPE_FMT ": groups must divide C and K", SHAPE_ARGS(s));
+	int eh = s->H + 2 * s->ph - s->dh * (s->kh - 1) - 1;
+	int ew = s->W + 2 * s->pw - s->dw * (s->kw - 1) - 1;
+	if (eh < 0 || ew < 0)
+		return fd_err_set(e, SHAPE_FMT ": kernel larger than padded input", SHAPE_ARGS(s));
+	*Ho = eh / s->sh + 1;
+	*Wo = ew / s->sw + 1;
+	return 0;
+}
+
+static void conv_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
+		     dnnl_memory_desc_t *b, dnnl_memory_desc_t *y, int any)
+{
+	const struct fd_conv2d_shape *s = &p->s;
+	dnnl_dims_t xd = {s->N, s->C, s->H, s->W}, yd = {s->N, s->K, p->Ho, p->Wo}, bd = {s->K};
+	int g = s->groups;
+	dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+	dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+	if (g > 1) {
+		dnnl_dims_t wd = {g, s->K / g, s->C / g, s->kh, s->kw};
+		dnnl_memory_desc_init_by_tag(w, 5, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
+	} else {
+		dnnl_dims_t wd = {s->K, s->C, s->kh, s->kw};
+		dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_oihw);
+	}
+	if (s->bias)
+		dnnl_memory_desc_init_by_tag(b, 1, bd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_x);
+	else
+		memset(b, 0, sizeof *b);
+}
+
+/* oneDNN wants the right/bottom padding that makes its output size equal
+ * PyTorch's floor formula; it may be smaller than the left one, even negative
+ * (input rows the last window never reaches). */
+static void conv_geom(const struct fd_conv2d *p, dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl,
+		      dnnl_dims_t pr)
+{
+	const struct fd_conv2d_shape *s = &p->s;
+	st[0] = s->sh, st[1] = s->sw;
+	dil[0] = s->dh - 1, dil[1] = s->dw - 1;
+	pl[0] = s->ph, pl[1] = s->pw;
+	pr[0] = (int64_t)(p->Ho - 1) * s->sh + (int64_t)(s->kh - 1) * s->dh + 1 - s->H - s->ph;
+	pr[1] = (int64_t)(p->Wo - 1) * s->sw + (int64_t)(s->kw - 1) * s->dw + 1 - s->W - s->pw;
+}
+
+static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, int i)
+{
+	return dnnl_primitive_desc_query_md(pd, q, i);
+}
+
+int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+		   struct fd_err *e)
+{
+	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
+	dnnl_dims_t st, dil, pl, pr;
+	dnnl_convolution_desc_t cd;
+	memset(p, 0, sizeof *p);
+	p->s = *s;
+	p->d = d;
+	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
+		return -1;
+	conv_mds(p, &ux, &uw, &ub, &uy, 0);
+	conv_mds(p, &ax, &aw, &ab, &ay, 1);
+	conv_geom(p, st, dil, pl, pr);
+	if (fd_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training,
+								       dnnl_convolution_direct, &ax, &aw,
+								       s->bias ? &ab : NULL, &ay, st, dil,
+								       pl, pr),
+			  e, SHAPE_FMT ": forward descriptor", SHAPE_ARGS(s)) ||
+	    fd_dnnl_check(dnnl_primitive_desc_create(&p->fwd_pd, &cd, NULL, d->engine, NULL), e,
+			  SHAPE_FMT ": forward primitive descriptor", SHAPE_ARGS(s)) ||
+	    fd_dnnl_check(dnnl_primitive_create(&p->fwd, p->fwd_pd), e, SHAPE_FMT ": forward primitive",
+			  SHAPE_ARGS(s)))
+		goto fail;
+	if (fd_dnnl_opnd_init(&p->f_x, d, &ux, qmd(p->fwd_pd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->f_w, d, &uw, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->f_y, d, &uy, qmd(p->fwd_pd, dnnl_query_dst_md, 0), FD_DNNL_OUT, 2, e))
+		goto fail_ctx;
+	if (s->bias &&
+	    fd_dnnl_check(dnnl_memory_create(&p->f_b, qmd(p->fwd_pd, dnnl_query_weights_md, 1), d->engine,
+					     DNNL_MEMORY_NONE),
+			  e, "bias memory"))
+		goto fail_ctx;
+	return 0;
+fail_ctx:
+	fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
+fail:
+	fd_conv2d_free(p);
+	return -1;
+}
+
+static int init_backward(struct fd_conv2d *p, struct fd_err *e)
+{
+	const struct fd_conv2d_shape *s = &p->s;
+	struct fd_dnnl *d = p->d;
+	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
+	dnnl_dims_t st, dil, pl, pr;
+	dnnl_convolution_desc_t cd;
+	dnnl_primitive_desc_t dpd = NULL, wpd = NULL;
+	int rc = -1;
+	conv_mds(p, &ux, &uw, &ub, &uy, 0);
+	conv_mds(p, &ax, &aw, &ab, &ay, 1);
+	conv_geom(p, st, dil, pl, pr);
+	if (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
+				  &cd, dnnl_convolution_direct, &ax, &aw, &ay, st, dil, pl, pr),
+			  e, "backward-data descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_desc_create(&dpd, &cd, NULL, d->engine, p->fwd_pd), e,
+			  "backward-data primitive descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive"))
+		goto out;
+	if (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
+		goto out;
+	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
+				  &cd, dnnl_convolution_direct, &ax, &aw, s->bias ? &ab : NULL, &ay, st,
+				  dil, pl, pr),
+			  e, "backward-weights descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_desc_create(&wpd, &cd, NULL, d->engine, p->fwd_pd), e,
+			  "backward-weights primitive descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
+		goto out;
+	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->bw_dy, d, &uy, qmd(wpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->bw_dw, d, &uw, qmd(wpd, dnnl_query_diff_weights_md, 0), FD_DNNL_OUT_ADD,
+			      2, e) ||
+	    (s->bias && fd_dnnl_opnd_init(&p->bw_db, d, &ub, qmd(wpd, dnnl_query_diff_weights_md, 1),
+					  FD_DNNL_OUT_ADD, 3, e)))
+		goto out;
+	rc = 0;
+out:
+	if (dpd)
+		dnnl_primitive_desc_destroy(dpd);
+	if (wpd)
+		dnnl_primitive_desc_destroy(wpd);
+	if (rc) {
+		/* leave no half-made backward: the next call retries from scratch */
+		struct fd_dnnl_opnd *o[] = {&p->bd_dy, &p->bd_w, &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
+		for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
+			fd_dnnl_opnd_free(o[i]);
+		if (p->bwd_data)
+			dnnl_primitive_destroy(p->bwd_data);
+		if (p->bwd_w)
+			dnnl_primitive_destroy(p->bwd_w);
+		p->bwd_data = p->bwd_w = NULL;
+		fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
+	}
+	return rc;
+}
+
+void fd_conv2d_free(struct fd_conv2d *p)
+{
+	if (p->fwd)
+		dnnl_primitive_destroy(p->fwd);
+	if (p->fwd_pd)
+		dnnl_primitive_desc_destroy(p->fwd_pd);
+	if (p->f_b)
+		dnnl_memory_destroy(p->f_b);
+	if (p->bwd_data)
+		dnnl_primitive_destroy(p->bwd_data);
+	if (p->bwd_w)
+		dnnl_primitive_destroy(p->bwd_w);
+	struct fd_dnnl_opnd *o[] = {&p->f_x,  &p->f_w,  &p->f_y,  &p->bd_dy, &p->bd_w,
+				    &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
+	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
+		fd_dnnl_opnd_free(o[i]);
+	memset(p, 0, sizeof *p);
+}
+
+int fd_conv2d_forward(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
+		      struct fd_err *e)
+{
+	dnnl_exec_arg_t a[4];
+	int n = 0;
+	a[n].arg = DNNL_ARG_SRC;
+	if (fd_dnnl_opnd_in(&p->f_x, p->d, x, &a[n++].memory, e))
+		goto fail;
+	a[n].arg = DNNL_ARG_WEIGHTS;
+	if (fd_dnnl_opnd_in(&p->f_w, p->d, w, &a[n++].memory, e))
+		goto fail;
+	if (p->s.bias) {
+		if (fd_dnnl_check(dnnl_memory_set_data_handle(p->f_b, (void *)b), e, "bias handle"))
+			goto fail;
+		a[n].arg = DNNL_ARG_BIAS;
+		a[n++].memory = p->f_b;
+	}
+	a[n].arg = DNNL_ARG_DST;
+	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec(p->d, p->fwd, n, a, e) ||
+	    fd_dnnl_opnd_out_done(&p->f_y, p->d, e))
+		goto fail;
+	return 0;
+fail:
+	return fd_err_ctx(e, SHAPE_FMT ": forward", SHAPE_ARGS(&p->s));
+}
+
+int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+			    struct fd_err *e)
+{
+	dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_WEIGHTS, NULL}, {DNNL_ARG_DIFF_SRC, NULL}};
+	if (!p->bwd_data && init_backward(p, e))
+		return -1;
+	if (fd_dnnl_opnd_in(&p->bd_dy, p->d, dy, &a[0].memory, e) ||
+	    fd_dnnl_opnd_in(&p->bd_w, p->d, w, &a[1].memory, e) ||
+	    fd_dnnl_opnd_out(&p->bd_dx, p->d, dx, &a[2].memory, e) || fd_dnnl_exec(p->d, p->bwd_data, 3, a, e) ||
+	    fd_dnnl_opnd_out_done(&p->bd_dx, p->d, e))
+		return fd_err_ctx(e, SHAPE_FMT ": backward-data", SHAPE_ARGS(&p->s));
+	return 0;
+}
+
+int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
+			       float *db, struct fd_err *e)
+{
+	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
+				{DNNL_ARG_DIFF_BIAS, NULL}};
+	int n = p->s.bias ? 4 : 3;
+	if (!p->bwd_data && init_backward(p, e))
+		return -1;
+	if (fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e) ||
+	    fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e) ||
+	    fd_dnnl_opnd_out(&p->bw_dw, p->d, dw, &a[2].memory, e) ||
+	    (p->s.bias && fd_dnnl_opnd_out(&p->bw_db, p->d, db, &a[3].memory, e)) ||
+	    fd_dnnl_exec(p->d, p->bwd_w, n, a, e) || fd_dnnl_opnd_out_done(&p->bw_dw, p->d, e) ||
+	    (p->s.bias && fd_dnnl_opnd_out_done(&p->bw_db, p->d, e)))
+		return fd_err_ctx(e, SHAPE_FMT ": backward-weights", SHAPE_ARGS(&p->s));
+	return 0;
+}
+
+/* ---- plain-loop references (double) ---- */
+
+void fd_conv2d_ref_forward(const struct fd_conv2d_shape *s, const double *x, const double *w,
+			   const double *b, double *y)
+{
+	int Ho, Wo, G = s->groups, Cg = s->C / G, Kg = s->K / G;
+	fd_conv2d_out_size(s, &Ho, &Wo, NULL);
+	for (int n = 0; n < s->N; n++)
+		for (int k = 0; k < s->K; k++) {
+			int g = k / Kg;
+			for (int oh = 0; oh < Ho; oh++)
+				for (int ow = 0; ow < Wo; ow++) {
+					double acc = s->bias ? b[k] : 0;
+					for (int c = 0; c < Cg; c++)
+						for (int r = 0; r < s->kh; r++) {
+							int ih = oh * s->sh - s->ph + r * s->dh;
+							if (ih < 0 || ih >= s->H)
+								continue;
+							for (int q = 0; q < s->kw; q++) {
+								int iw = ow * s->sw - s->pw + q * s->dw;
+								if (iw < 0 || iw >= s->W)
+									continue;
+								acc += x[(((size_t)n * s->C + g * Cg + c) * s->H + ih) * s->W + iw] *
+								       w[(((size_t)k * Cg + c) * s->kh + r) * s->kw + q];
+							}
+						}
+					y[(((size_t)n * s->K + k) * Ho + oh) * Wo + ow] = acc;
+				}
+		}
+}
+
+void fd_conv2d_ref_backward_data(const struct fd_conv2d_shape *s, const double *dy, const double *w,
+				 double *dx)
+{
+	int Ho, Wo, G = s->groups, Cg = s->C / G, Kg = s->K / G;
+	fd_conv2d_out_size(s, &Ho, &Wo, NULL);
+	for (int n = 0; n < s->N; n++)
+		for (int k = 0; k < s->K; k++) {
+			int g = k / Kg;
+			for (int oh = 0; oh < Ho; oh++)
+				for (int ow = 0; ow < Wo; ow++) {
+					double gy = dy[(((size_t)n * s->K + k) * Ho + oh) * Wo + ow];
+					for (int c = 0; c < Cg; c++)
+						for (int r = 0; r < s->kh; r++) {
+							int ih = oh * s->sh - s->ph + r * s->dh;
+							if (ih < 0 || ih >= s->H)
+								continue;
+							for (int q = 0; q < s->kw; q++) {
+								int iw = ow * s->sw - s->pw + q * s->dw;
+								if (iw < 0 || iw >= s->W)
+									continue;
+								dx[(((size_t)n * s->C + g * Cg + c) * s->H + ih) * s->W + iw] +=
+									gy * w[(((size_t)k * Cg + c) * s->kh + r) * s->kw + q];
+							}
+						}
+				}
+		}
+}
+
+void fd_conv2d_ref_backward_weights(const struct fd_conv2d_shape *s, const double *x, const double *dy,
+				    double *dw, double *db)
+{
+	int Ho, Wo, G = s->groups, Cg = s->C / G, Kg = s->K / G;
+	fd_conv2d_out_size(s, &Ho, &Wo, NULL);
+	for (int n = 0; n < s->N; n++)
+		for (int k = 0; k < s->K; k++) {
+			int g = k / Kg;
+			for (int oh = 0; oh < Ho; oh++)
+				for (int ow = 0; ow < Wo; ow++) {
+					double gy = dy[(((size_t)n * s->K + k) * Ho + oh) * Wo + ow];
+					if (s->bias)
+						db[k] += gy;
+					for (int c = 0; c < Cg; c++)
+						for (int r = 0; r < s->kh; r++) {
+							int ih = oh * s->sh - s->ph + r * s->dh;
+							if (ih < 0 || ih >= s->H)
+								continue;
+							for (int q = 0; q < s->kw; q++) {
+								int iw = ow * s->sw - s->pw + q * s->dw;
+								if (iw < 0 || iw >= s->W)
+									continue;
+								dw[(((size_t)k * Cg + c) * s->kh + r) * s->kw + q] +=
+									gy * x[(((size_t)n * s->C + g * Cg + c) * s->H + ih) * s->W + iw];
+							}
+						}
+				}
+		}
+}

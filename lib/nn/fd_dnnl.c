@@ -1,0 +1,183 @@
+/* fd_dnnl: oneDNN engine/stream and the checked operand helpers (see fd_dnnl.h). */
+#include "nn/fd_dnnl.h"
+
+#include <omp.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+int fd_dnnl_check(dnnl_status_t st, struct fd_err *e, const char *what, ...)
+{
+	char buf[512];
+	va_list ap;
+	if (st == dnnl_success)
+		return 0;
+	va_start(ap, what);
+	vsnprintf(buf, sizeof buf, what, ap);
+	va_end(ap);
+	return fd_err_set(e, "onednn: %s: %s", buf, dnnl_status2str(st));
+}
+
+int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e)
+{
+	memset(d, 0, sizeof *d);
+	if (threads > 0)
+		omp_set_num_threads(threads);
+	d->threads = omp_get_max_threads();
+	if (fd_dnnl_check(dnnl_engine_create(&d->engine, dnnl_cpu, 0), e, "cpu engine"))
+		return -1;
+	if (fd_dnnl_check(dnnl_stream_create(&d->stream, d->engine, dnnl_stream_default_flags), e,
+			  "cpu stream")) {
+		dnnl_engine_destroy(d->engine);
+		memset(d, 0, sizeof *d);
+		return -1;
+	}
+	return 0;
+}
+
+void fd_dnnl_free(struct fd_dnnl *d)
+{
+	for (int i = 0; i < FD_DNNL_SLOTS; i++)
+		free(d->ws[i]);
+	if (d->stream)
+		dnnl_stream_destroy(d->stream);
+	if (d->engine)
+		dnnl_engine_destroy(d->engine);
+	memset(d, 0, sizeof *d);
+}
+
+static int make_reorder(dnnl_primitive_t *r, struct fd_dnnl *d, const dnnl_memory_desc_t *from,
+			const dnnl_memory_desc_t *to, int add, struct fd_err *e)
+{
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	int rc = -1;
+	if (add) {
+		if (fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "reorder attr") ||
+		    fd_dnnl_check(dnnl_post_ops_create(&po), e, "reorder post-ops") ||
+		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "reorder sum post-op") ||
+		    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), e, "reorder attr post-ops"))
+			goto out;
+	}
+	if (fd_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, from, d->engine, to, d->engine, attr), e,
+			  "reorder%s descriptor", add ? " (accumulating)" : ""))
+		goto out;
+	if (fd_dnnl_check(dnnl_primitive_create(r, pd), e, "reorder primitive"))
+		goto out;
+	rc = 0;
+out:
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (po)
+		dnnl_post_ops_destroy(po);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return rc;
+}
+
+/* Grow shared slot i to at least n bytes (64-byte aligned; old contents are
+ * scratch and not kept). */
+static int ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e)
+{
+	if (i < 0 || i >= FD_DNNL_SLOTS)
+		return fd_err_set(e, "onednn: buffer slot %d out of range", i);
+	if (n <= d->ws_size[i])
+		return 0;
+	void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+	if (!p)
+		return fd_err_sys(e, errno ? errno : ENOMEM, "onednn: cannot allocate %zu bytes", n);
+	free(d->ws[i]);
+	d->ws[i] = p;
+	d->ws_size[i] = n;
+	return 0;
+}
+
+int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memory_desc_t *user_md,
+		      const dnnl_memory_desc_t *prim_md, enum fd_dnnl_dir dir, int slot,
+		      struct fd_err *e)
+{
+	int same = dnnl_memory_desc_equal(user_md, prim_md);
+	memset(o, 0, sizeof *o);
+	o->dir = dir;
+	o->slot = slot;
+	if (fd_dnnl_check(dnnl_memory_create(&o->user, user_md, d->engine, DNNL_MEMORY_NONE), e,
+			  "user memory"))
+		return -1;
+	if (same && dir != FD_DNNL_OUT_ADD) {
+		o->prim = o->user;
+		return 0;
+	}
+	if (ws_reserve(d, slot, dnnl_memory_desc_get_size(prim_md), e) ||
+	    fd_dnnl_check(dnnl_memory_create(&o->prim, prim_md, d->engine, DNNL_MEMORY_NONE), e,
+			  "primitive memory"))
+		goto fail;
+	if (dir == FD_DNNL_IN ? make_reorder(&o->reorder, d, user_md, prim_md, 0, e)
+			      : make_reorder(&o->reorder, d, prim_md, user_md, dir == FD_DNNL_OUT_ADD, e))
+		goto fail;
+	return 0;
+fail:
+	fd_dnnl_opnd_free(o);
+	return -1;
+}
+
+int fd_dnnl_exec(struct fd_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args,
+		 struct fd_err *e)
+{
+	if (fd_dnnl_check(dnnl_primitive_execute(prim, d->stream, nargs, args), e, "execute"))
+		return -1;
+	return fd_dnnl_check(dnnl_stream_wait(d->stream), e, "stream wait");
+}
+
+int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
+		    struct fd_err *e)
+{
+	/* oneDNN takes a non-const handle; inputs are only read. */
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->user, (void *)ptr), e, "set input handle"))
+		return -1;
+	if (o->reorder) {
+		if (fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, d->ws[o->slot]), e, "set buffer handle"))
+			return -1;
+		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->user}, {DNNL_ARG_TO, o->prim}};
+		if (fd_dnnl_exec(d, o->reorder, 2, a, e))
+			return fd_err_ctx(e, "input reorder");
+	}
+	*m = o->prim;
+	return 0;
+}
+
+int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
+		     struct fd_err *e)
+{
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->user, ptr), e, "set output handle"))
+		return -1;
+	if (o->reorder &&
+	    fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, d->ws[o->slot]), e, "set buffer handle"))
+		return -1;
+	*m = o->prim;
+	return 0;
+}
+
+int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e)
+{
+	if (o->reorder) {
+		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->prim}, {DNNL_ARG_TO, o->user}};
+		if (fd_dnnl_exec(d, o->reorder, 2, a, e))
+			return fd_err_ctx(e, "output reorder");
+	}
+	return 0;
+}
+
+void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o)
+{
+	if (o->reorder)
+		dnnl_primitive_destroy(o->reorder);
+	if (o->prim && o->prim != o->user)
+		dnnl_memory_destroy(o->prim);
+	if (o->user)
+		dnnl_memory_destroy(o->user);
+	memset(o, 0, sizeof *o);
+}

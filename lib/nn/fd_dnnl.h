@@ -1,0 +1,78 @@
+/* fd_dnnl: the oneDNN CPU engine and stream every oneDNN-backed kernel runs on,
+ * plus the checked helpers the kernels share (status -> fd_err, operands that
+ * move between the caller's plain layout and a primitive's preferred one). */
+#ifndef FD_DNNL_H
+#define FD_DNNL_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include "core/fd_err.h"
+
+#define FD_DNNL_SLOTS 4
+
+/* One per context: created once, borrowed by every plan made from it. Kernels
+ * run one at a time on its stream, so the buffers in which operands live in a
+ * primitive's preferred layout are shared by all plans: slot i is one buffer,
+ * grown when a plan is made (never during a step) to the largest need. */
+struct fd_dnnl {
+	dnnl_engine_t engine;
+	dnnl_stream_t stream;
+	int threads;        /* OpenMP threads used by oneDNN and the plain-C kernels */
+	void *ws[FD_DNNL_SLOTS];
+	size_t ws_size[FD_DNNL_SLOTS];
+};
+
+/* Create the CPU engine and an in-order stream. threads > 0 sets the OpenMP
+ * thread count for the process (oneDNN, as Debian builds it, and the plain-C
+ * kernels both use the OpenMP runtime; torch.set_num_threads is the PyTorch
+ * equivalent); threads <= 0 keeps the runtime's default. On failure d is left
+ * zeroed and e names the failing call. */
+int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e);
+/* Destroy the stream and engine and free the shared buffers; no-op on a
+ * zeroed d. */
+void fd_dnnl_free(struct fd_dnnl *d);
+
+/* Turn a oneDNN status into an fd_err: "<what>: <status>" (what is printf
+ * formatted, naming the primitive and its shapes). Returns 0 on success, -1
+ * otherwise. */
+int fd_dnnl_check(dnnl_status_t st, struct fd_err *e, const char *what, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* An operand of a primitive as the caller sees it (plain layout, caller's
+ * pointer given per call) and as the primitive wants it (maybe blocked, in a
+ * buffer the operand owns). Inputs are reordered user -> primitive when the
+ * layouts differ; outputs are reordered primitive -> user, either overwriting
+ * or adding (a reorder with a sum post-op: dst = src + dst). */
+enum fd_dnnl_dir { FD_DNNL_IN, FD_DNNL_OUT, FD_DNNL_OUT_ADD };
+
+struct fd_dnnl_opnd {
+	dnnl_memory_t user;     /* caller's layout, handle set per call */
+	dnnl_memory_t prim;     /* primitive's layout; == user when no reorder */
+	dnnl_primitive_t reorder; /* NULL when the primitive reads/writes user memory */
+	enum fd_dnnl_dir dir;
+	int slot;               /* shared buffer of d holding prim, when it is not user */
+};
+
+/* Set up o for a primitive whose operand is described by prim_md, while the
+ * caller's buffer is described by user_md. An output with FD_DNNL_OUT_ADD always
+ * goes through a buffer (the primitive overwrites; the reorder adds). That
+ * buffer is d's shared slot `slot` (grown here if needed): operands of one
+ * primitive must use distinct slots. */
+int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memory_desc_t *user_md,
+		      const dnnl_memory_desc_t *prim_md, enum fd_dnnl_dir dir, int slot,
+		      struct fd_err *e);
+/* Point the user side at ptr and, for an input that needs it, run the reorder
+ * into the primitive's buffer. Returns the memory to pass to the primitive. */
+int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
+		    struct fd_err *e);
+/* For an output: point the user side at ptr; returns the memory the primitive
+ * writes. Call fd_dnnl_opnd_out_done after the primitive ran. */
+int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
+		     struct fd_err *e);
+int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e);
+void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o);
+
+/* Execute prim with args on d's stream and wait. */
+int fd_dnnl_exec(struct fd_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args,
+		 struct fd_err *e);
+
+#endif

@@ -1,0 +1,338 @@
+/* pool2d: max / average / adaptive average pooling, plain C + OpenMP over
+ * planes (see pool2d.h). Window bounds follow PyTorch's CPU kernels exactly. */
+#include "nn/pool2d.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+static int pool_len(int in, int k, int s, int p, int ceil_mode)
+{
+	int out = (in + 2 * p - k + (ceil_mode ? s - 1 : 0)) / s + 1;
+	/* the last window must start inside the input or the left padding */
+	if (ceil_mode && (out - 1) * s >= in + p)
+		out--;
+	return out;
+}
+
+int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct fd_err *e)
+{
+	if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->kh < 1 || s->kw < 1 || s->sh < 1 ||
+	    s->sw < 1 || s->ph < 0 || s->pw < 0)
+		return fd_err_set(e, "pool2d N=%d C=%d H=%d W=%d k=%dx%d s=%d,%d p=%d,%d: sizes must be positive",
+				  s->N, s->C, s->H, s->W, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw);
+	if (s->ph > s->kh / 2 || s->pw > s->kw / 2)
+		return fd_err_set(e, "pool2d k=%dx%d p=%d,%d: padding must be at most half the kernel",
+				  s->kh, s->kw, s->ph, s->pw);
+	if (s->H + 2 * s->ph < s->kh || s->W + 2 * s->pw < s->kw)
+		return fd_err_set(e, "pool2d H=%d W=%d k=%dx%d p=%d,%d: kernel larger than padded input",
+				  s->H, s->W, s->kh, s->kw, s->ph, s->pw);
+	*Ho = pool_len(s->H, s->kh, s->sh, s->ph, s->ceil_mode);
+	*Wo = pool_len(s->W, s->kw, s->sw, s->pw, s->ceil_mode);
+	return 0;
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+void fd_maxpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx)
+{
+	int Ho, Wo, H = s->H, W = s->W;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	#pragma omp parallel for
+	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
+		const float *xp = x + (size_t)pl * H * W;
+		float *yp = y + (size_t)pl * Ho * Wo;
+		int32_t *ip = idx + (size_t)pl * Ho * Wo;
+		for (int oh = 0; oh < Ho; oh++) {
+			int h0 = oh * s->sh - s->ph, h1 = imin(h0 + s->kh, H);
+			h0 = imax(h0, 0);
+			for (int ow = 0; ow < Wo; ow++) {
+				int w0 = ow * s->sw - s->pw, w1 = imin(w0 + s->kw, W);
+				w0 = imax(w0, 0);
+				float m = -INFINITY;
+				int32_t mi = h0 * W + w0;
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++) {
+						float v = xp[ih * W + iw];
+						if (v > m || isnan(v)) {
+							m = v;
+							mi = ih * W + iw;
+							if (isnan(v))
+								goto done;
+						}
+					}
+done:
+				yp[oh * Wo + ow] = m;
+				ip[oh * Wo + ow] = mi;
+			}
+		}
+	}
+}
+
+void fd_maxpool2d_backward(const struct fd_pool2d_shape *s, const float *dy, const int32_t *idx,
+			   float *dx)
+{
+	int Ho, Wo;
+	size_t HW = (size_t)s->H * s->W;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	#pragma omp parallel for
+	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
+		const float *gp = dy + (size_t)pl * Ho * Wo;
+		const int32_t *ip = idx + (size_t)pl * Ho * Wo;
+		float *dp = dx + (size_t)pl * HW;
+		for (int o = 0; o < Ho * Wo; o++)
+			dp[ip[o]] += gp[o];
+	}
+}
+
+/* Window [h0,h1) x [w0,w1) clipped to the input, and PyTorch's divisor. */
+static int avg_window(const struct fd_pool2d_shape *s, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
+{
+	int hs = oh * s->sh - s->ph, ws = ow * s->sw - s->pw;
+	int he = imin(hs + s->kh, s->H + s->ph), we = imin(ws + s->kw, s->W + s->pw);
+	int padded = (he - hs) * (we - ws);
+	*h0 = imax(hs, 0), *w0 = imax(ws, 0), *h1 = imin(he, s->H), *w1 = imin(we, s->W);
+	return s->count_include_pad ? padded : (*h1 - *h0) * (*w1 - *w0);
+}
+
+void fd_avgpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y)
+{
+	int Ho, Wo, H = s->H, W = s->W;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	#pragma omp parallel for
+	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
+		const float *xp = x + (size_t)pl * H * W;
+		float *yp = y + (size_t)pl * Ho * Wo;
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				int h0, h1, w0, w1, div = avg_window(s, oh, ow, &h0, &h1, &w0, &w1);
+				float acc = 0;
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						acc += xp[ih * W + iw];
+				yp[oh * Wo + ow] = acc / div;
+			}
+	}
+}
+
+void fd_avgpool2d_backward(const struct fd_pool2d_shape *s, const float *dy, float *dx)
+{
+	int Ho, Wo, H = s->H, W = s->W;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	#pragma omp parallel for
+	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
+		const float *gp = dy + (size_t)pl * Ho * Wo;
+		float *dp = dx + (size_t)pl * H * W;
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				int h0, h1, w0, w1, div = avg_window(s, oh, ow, &h0, &h1, &w0, &w1);
+				float g = gp[oh * Wo + ow] / div;
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						dp[ih * W + iw] += g;
+			}
+	}
+}
+
+static int adaptive_check(int N, int C, int H, int W, int Ho, int Wo, struct fd_err *e)
+{
+	if (N < 1 || C < 1 || H < 1 || W < 1 || Ho < 1 || Wo < 1)
+		return fd_err_set(e, "adaptive_avg_pool2d N=%d C=%d H=%d W=%d out=%dx%d: sizes must be positive",
+				  N, C, H, W, Ho, Wo);
+	return 0;
+}
+
+static int a_start(int o, int in, int out) { return (int)((long)o * in / out); }
+static int a_end(int o, int in, int out) { return (int)(((long)(o + 1) * in + out - 1) / out); }
+
+int fd_adaptive_avgpool2d_forward(int N, int C, int H, int W, int Ho, int Wo, const float *x,
+				  float *y, struct fd_err *e)
+{
+	if (adaptive_check(N, C, H, W, Ho, Wo, e))
+		return -1;
+	if (Ho == 1 && Wo == 1) {
+		size_t HW = (size_t)H * W;
+		#pragma omp parallel for
+		for (long pl = 0; pl < (long)N * C; pl++) {
+			const float *xp = x + (size_t)pl * HW;
+			float acc = 0;
+			for (size_t i = 0; i < HW; i++)
+				acc += xp[i];
+			y[pl] = acc / (float)HW;
+		}
+		return 0;
+	}
+	#pragma omp parallel for
+	for (long pl = 0; pl < (long)N * C; pl++) {
+		const float *xp = x + (size_t)pl * H * W;
+		float *yp = y + (size_t)pl * Ho * Wo;
+		for (int oh = 0; oh < Ho; oh++) {
+			int h0 = a_start(oh, H, Ho), h1 = a_end(oh, H, Ho);
+			for (int ow = 0; ow < Wo; ow++) {
+				int w0 = a_start(ow, W, Wo), w1 = a_end(ow, W, Wo);
+				float acc = 0;
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						acc += xp[ih * W + iw];
+				yp[oh * Wo + ow] = acc / ((h1 - h0) * (w1 - w0));
+			}
+		}
+	}
+	return 0;
+}
+
+int fd_adaptive_avgpool2d_backward(int N, int C, int H, int W, int Ho, int Wo, const float *dy,
+				   float *dx, struct fd_err *e)
+{
+	if (adaptive_check(N, C, H, W, Ho, Wo, e))
+		return -1;
+	if (Ho == 1 && Wo == 1) {
+		size_t HW = (size_t)H * W;
+		#pragma omp parallel for
+		for (long pl = 0; pl < (long)N * C; pl++) {
+			float g = dy[pl] / (float)HW, *dp = dx + (size_t)pl * HW;
+			for (size_t i = 0; i < HW; i++)
+				dp[i] += g;
+		}
+		return 0;
+	}
+	#pragma omp parallel for
+	for (long pl = 0; pl < (long)N * C; pl++) {
+		const float *gp = dy + (size_t)pl * Ho * Wo;
+		float *dp = dx + (size_t)pl * H * W;
+		for (int oh = 0; oh < Ho; oh++) {
+			int h0 = a_start(oh, H, Ho), h1 = a_end(oh, H, Ho);
+			for (int ow = 0; ow < Wo; ow++) {
+				int w0 = a_start(ow, W, Wo), w1 = a_end(ow, W, Wo);
+				float g = gp[oh * Wo + ow] / ((h1 - h0) * (w1 - w0));
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						dp[ih * W + iw] += g;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- double references: one window at a time, straight from the formulas ---- */
+
+/* First maximum of window (oh, ow) of plane xp (padding excluded): its flat index. */
+static int ref_argmax(const struct fd_pool2d_shape *s, const double *xp, int oh, int ow)
+{
+	int best = -1;
+	for (int r = 0; r < s->kh; r++)
+		for (int q = 0; q < s->kw; q++) {
+			int ih = oh * s->sh - s->ph + r, iw = ow * s->sw - s->pw + q;
+			if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
+				continue;
+			if (best < 0 || xp[ih * s->W + iw] > xp[best])
+				best = ih * s->W + iw;
+		}
+	return best;
+}
+
+void fd_maxpool2d_ref_forward(const struct fd_pool2d_shape *s, const double *x, double *y)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	for (long pl = 0; pl < (long)s->N * s->C; pl++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				const double *xp = x + (size_t)pl * s->H * s->W;
+				y[((size_t)pl * Ho + oh) * Wo + ow] = xp[ref_argmax(s, xp, oh, ow)];
+			}
+}
+
+void fd_maxpool2d_ref_backward(const struct fd_pool2d_shape *s, const double *x, const double *dy,
+			       double *dx)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	for (long pl = 0; pl < (long)s->N * s->C; pl++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				size_t base = (size_t)pl * s->H * s->W;
+				dx[base + ref_argmax(s, x + base, oh, ow)] += dy[((size_t)pl * Ho + oh) * Wo + ow];
+			}
+}
+
+/* The window of (oh, ow) in padded coordinates; in[] marks real input. */
+static double ref_avg_div(const struct fd_pool2d_shape *s, int oh, int ow)
+{
+	int n = 0;
+	for (int r = 0; r < s->kh; r++)
+		for (int q = 0; q < s->kw; q++) {
+			int ih = oh * s->sh - s->ph + r, iw = ow * s->sw - s->pw + q;
+			int in_pad = ih < s->H + s->ph && iw < s->W + s->pw; /* ceil_mode windows overhang */
+			int in_img = ih >= 0 && ih < s->H && iw >= 0 && iw < s->W;
+			n += s->count_include_pad ? in_pad : in_img;
+		}
+	return n;
+}
+
+void fd_avgpool2d_ref_forward(const struct fd_pool2d_shape *s, const double *x, double *y)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	for (long pl = 0; pl < (long)s->N * s->C; pl++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				double acc = 0;
+				for (int r = 0; r < s->kh; r++)
+					for (int q = 0; q < s->kw; q++) {
+						int ih = oh * s->sh - s->ph + r, iw = ow * s->sw - s->pw + q;
+						if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W)
+							acc += x[((size_t)pl * s->H + ih) * s->W + iw];
+					}
+				y[((size_t)pl * Ho + oh) * Wo + ow] = acc / ref_avg_div(s, oh, ow);
+			}
+}
+
+void fd_avgpool2d_ref_backward(const struct fd_pool2d_shape *s, const double *dy, double *dx)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	for (long pl = 0; pl < (long)s->N * s->C; pl++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				double g = dy[((size_t)pl * Ho + oh) * Wo + ow] / ref_avg_div(s, oh, ow);
+				for (int r = 0; r < s->kh; r++)
+					for (int q = 0; q < s->kw; q++) {
+						int ih = oh * s->sh - s->ph + r, iw = ow * s->sw - s->pw + q;
+						if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W)
+							dx[((size_t)pl * s->H + ih) * s->W + iw] += g;
+					}
+			}
+}
+
+void fd_adaptive_avgpool2d_ref_forward(int N, int C, int H, int W, int Ho, int Wo, const double *x,
+				       double *y)
+{
+	for (long pl = 0; pl < (long)N * C; pl++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				int h0 = (int)floor((double)oh * H / Ho), h1 = (int)ceil((double)(oh + 1) * H / Ho);
+				int w0 = (int)floor((double)ow * W / Wo), w1 = (int)ceil((double)(ow + 1) * W / Wo);
+				double acc = 0;
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						acc += x[((size_t)pl * H + ih) * W + iw];
+				y[((size_t)pl * Ho + oh) * Wo + ow] = acc / ((h1 - h0) * (w1 - w0));
+			}
+}
+
+void fd_adaptive_avgpool2d_ref_backward(int N, int C, int H, int W, int Ho, int Wo, const double *dy,
+					double *dx)
+{
+	for (long pl = 0; pl < (long)N * C; pl++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				int h0 = (int)floor((double)oh * H / Ho), h1 = (int)ceil((double)(oh + 1) * H / Ho);
+				int w0 = (int)floor((double)ow * W / Wo), w1 = (int)ceil((double)(ow + 1) * W / Wo);
+				double g = dy[((size_t)pl * Ho + oh) * Wo + ow] / ((h1 - h0) * (w1 - w0));
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						dx[((size_t)pl * H + ih) * W + iw] += g;
+			}
+}

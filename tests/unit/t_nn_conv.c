@@ -1,0 +1,189 @@
+/* t_nn_conv: conv2d (lib/nn/conv2d.h) against PyTorch fixtures
+ * (tests/ref/nn_conv.py): the oneDNN plan and the double reference, forward,
+ * input gradient and weight/bias gradients; ADD semantics of backward; plan
+ * reuse; finite differences of the reference in float64; bad shapes refused. */
+#include "nn/conv2d.h"
+#include "nn_kfix.h"
+
+struct fdctx {
+	const struct fd_conv2d_shape *s;
+	const double *x, *w, *b, *dy;
+	double *y;
+	size_t ny;
+};
+
+/* L = sum(conv(x, w, b) * dy): its gradients are exactly the backward outputs. */
+static double loss(void *v)
+{
+	struct fdctx *c = v;
+	fd_conv2d_ref_forward(c->s, c->x, c->w, c->b, c->y);
+	return dot64(c->y, c->dy, c->ny);
+}
+
+static void one_case(struct fd_dnnl *d, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+	struct fd_conv2d p;
+	struct fd_err e = {{0}};
+	int Ho, Wo;
+	char nm[96];
+	if (!ok(fd_conv2d_out_size(&s, &Ho, &Wo, &e) == 0, "case %d: shape valid", i))
+		return;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw, nb = s.bias ? s.K : 0;
+	const float *x = fix_f32(st, i, "x", nx, 0), *w = fix_f32(st, i, "w", nw, 0);
+	const float *b = fix_f32(st, i, "b", nb, 1), *y = fix_f32(st, i, "y", ny, 0);
+	const float *dy = fix_f32(st, i, "dy", ny, 0), *dx = fix_f32(st, i, "dx", nx, 0);
+	const float *dw = fix_f32(st, i, "dw", nw, 0), *db = fix_f32(st, i, "db", nb, 1);
+	diag("case %d: N=%d C=%d %dx%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d bias=%d -> %dx%d", i,
+	     s.N, s.C, s.H, s.W, s.K, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups, s.bias,
+	     Ho, Wo);
+
+	/* fast path (oneDNN) */
+	if (!ok(fd_conv2d_init(&p, d, &s, &e) == 0, "case %d: plan made %s", i, e.msg))
+		return;
+	float *oy = filled(ny, 7.0f), *odx = filled(nx, 1.0f), *odw = filled(nw, 1.0f);
+	float *odb = filled(nb ? nb : 1, 1.0f);
+	float *edx = ones_plus(dx, nx), *edw = ones_plus(dw, nw), *edb = nb ? ones_plus(db, nb) : NULL;
+	ok(fd_conv2d_forward(&p, x, w, b, oy, &e) == 0, "case %d: forward runs", i);
+	snprintf(nm, sizeof nm, "case %d fast y", i);
+	tap_close_f32(nm, oy, y, ny, 1e-4, 1e-4);
+	ok(fd_conv2d_backward_data(&p, dy, w, odx, &e) == 0, "case %d: backward-data runs", i);
+	snprintf(nm, sizeof nm, "case %d fast ones+dx (adds)", i);
+	tap_close_f32(nm, odx, edx, nx, 1e-4, 1e-4);
+	ok(fd_conv2d_backward_weights(&p, x, dy, odw, nb ? odb : NULL, &e) == 0,
+	   "case %d: backward-weights runs", i);
+	/* dw sums over N*Ho*Wo products: float32 accumulation error grows with it */
+	snprintf(nm, sizeof nm, "case %d fast ones+dw (adds)", i);
+	tap_close_f32(nm, odw, edw, nw, 3e-4, 1e-4);
+	if (nb) {
+		snprintf(nm, sizeof nm, "case %d fast ones+db (adds)", i);
+		tap_close_f32(nm, odb, edb, nb, 1e-4, 1e-4);
+	}
+	/* the plan is reused: a second forward and an accumulation on top */
+	float *oy2 = filled(ny, -3.0f);
+	ok(fd_conv2d_forward(&p, x, w, b, oy2, &e) == 0 && memcmp(oy, oy2, ny * sizeof *oy) == 0,
+	   "case %d: forward reuse gives identical y (overwrites)", i);
+	float *odx2 = filled(nx, 1.0f);
+	fd_conv2d_backward_data(&p, dy, w, odx2, &e);
+	fd_conv2d_backward_data(&p, dy, w, odx2, &e);
+	for (size_t j = 0; j < nx; j++)
+		edx[j] = 1.0f + 2.0f * dx[j];
+	snprintf(nm, sizeof nm, "case %d fast two backward-data calls accumulate", i);
+	tap_close_f32(nm, odx2, edx, nx, 2e-4, 1e-4);
+	fd_conv2d_free(&p);
+
+	/* reference (double) against torch, and the fast path against it */
+	double *X = to_f64(x, nx), *Wd = to_f64(w, nw), *B = nb ? to_f64(b, nb) : NULL;
+	double *DY = to_f64(dy, ny), *RY = calloc(ny, sizeof *RY), *RDX = calloc(nx, sizeof *RDX);
+	double *RDW = calloc(nw, sizeof *RDW), *RDB = calloc(nb ? nb : 1, sizeof *RDB);
+	fd_conv2d_ref_forward(&s, X, Wd, B, RY);
+	fd_conv2d_ref_backward_data(&s, DY, Wd, RDX);
+	fd_conv2d_ref_backward_weights(&s, X, DY, RDW, RDB);
+	float *ry = to_f32(RY, ny), *rdx = to_f32(RDX, nx), *rdw = to_f32(RDW, nw), *rdb = to_f32(RDB, nb);
+	snprintf(nm, sizeof nm, "case %d ref y", i);
+	tap_close_f32(nm, ry, y, ny, 1e-6, 1e-6);
+	snprintf(nm, sizeof nm, "case %d ref dx", i);
+	tap_close_f32(nm, rdx, dx, nx, 1e-6, 1e-6);
+	snprintf(nm, sizeof nm, "case %d ref dw", i);
+	tap_close_f32(nm, rdw, dw, nw, 1e-6, 1e-6);
+	if (nb) {
+		snprintf(nm, sizeof nm, "case %d ref db", i);
+		tap_close_f32(nm, rdb, db, nb, 1e-6, 1e-6);
+	}
+	snprintf(nm, sizeof nm, "case %d fast y vs ref", i);
+	tap_close_f32(nm, oy, ry, ny, 1e-4, 1e-4);
+
+	/* finite differences of the reference in float64 */
+	struct fdctx c = {&s, X, Wd, B, DY, calloc(ny, sizeof(double)), ny};
+	snprintf(nm, sizeof nm, "case %d ref dx", i);
+	fd_check(nm, X, nx, RDX, 12, loss, &c);
+	snprintf(nm, sizeof nm, "case %d ref dw", i);
+	fd_check(nm, Wd, nw, RDW, 12, loss, &c);
+	if (nb) {
+		snprintf(nm, sizeof nm, "case %d ref db", i);
+		fd_check(nm, B, nb, RDB, 6, loss, &c);
+	}
+	free(c.y);
+	free(oy), free(odx), free(odw), free(odb), free(edx), free(edw), free(edb), free(oy2), free(odx2);
+	free(X), free(Wd), free(B), free(DY), free(RY), free(RDX), free(RDW), free(RDB);
+	free(ry), free(rdx), free(rdw), free(rdb);
+}
+
+int main(void)
+{
+	char nm[96];
+	struct fd_dnnl d;
+	struct fd_err e;
+	struct fd_st st;
+	if (fd_dnnl_init(&d, 2, &e)) {
+		printf("Bail out! %s\n", e.msg);
+		return 1;
+	}
+	fix_open(&st, "conv.safetensors");
+	int n = fix_cases(&st);
+	ok(n >= 12, "fixture has %d conv cases", n);
+	for (int i = 0; i < n; i++)
+		one_case(&d, &st, i);
+
+	/* two live plans share the context's buffers: interleaved calls stay right */
+	{
+		int ci[2] = {10, 3};
+		struct fd_conv2d pp[2];
+		int made = 1;
+		for (int k = 0; k < 2; k++) {
+			const int32_t *v = fix_i32(&st, ci[k], "shape", 15);
+			struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+						    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+			made &= fd_conv2d_init(&pp[k], &d, &s, &e) == 0;
+		}
+		if (ok(made, "two plans alive at once")) {
+			for (int k = 0; k < 2; k++) {
+				struct fd_conv2d *q = &pp[k], *other = &pp[1 - k];
+				const struct fd_conv2d_shape *s = &q->s;
+				size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * q->Ho * q->Wo;
+				size_t nw = (size_t)s->K * (s->C / s->groups) * s->kh * s->kw;
+				const float *x = fix_f32(&st, ci[k], "x", nx, 0), *w = fix_f32(&st, ci[k], "w", nw, 0);
+				const float *b = fix_f32(&st, ci[k], "b", s->K, 0), *dy = fix_f32(&st, ci[k], "dy", ny, 0);
+				const struct fd_conv2d_shape *o = &other->s;
+				size_t onx = (size_t)o->N * o->C * o->H * o->W, ony = (size_t)o->N * o->K * other->Ho * other->Wo;
+				size_t onw = (size_t)o->K * (o->C / o->groups) * o->kh * o->kw;
+				float *y = calloc(ny, 4), *dx = calloc(nx, 4), *oy = calloc(ony, 4), *odx = calloc(onx, 4);
+				float *odw = calloc(onw, 4), *odb = calloc(o->K, 4);
+				fd_conv2d_forward(q, x, w, b, y, &e);
+				/* the other plan runs in between with its own inputs */
+				fd_conv2d_forward(other, fix_f32(&st, ci[1 - k], "x", onx, 0),
+						  fix_f32(&st, ci[1 - k], "w", onw, 0), fix_f32(&st, ci[1 - k], "b", o->K, 0),
+						  oy, &e);
+				fd_conv2d_backward_weights(other, fix_f32(&st, ci[1 - k], "x", onx, 0),
+							   fix_f32(&st, ci[1 - k], "dy", ony, 0), odw, odb, &e);
+				fd_conv2d_backward_data(q, dy, w, dx, &e);
+				snprintf(nm, sizeof nm, "case %d interleaved with case %d: y", ci[k], ci[1 - k]);
+				tap_close_f32(nm, y, fix_f32(&st, ci[k], "y", ny, 0), ny, 1e-4, 1e-4);
+				snprintf(nm, sizeof nm, "case %d interleaved with case %d: dx", ci[k], ci[1 - k]);
+				tap_close_f32(nm, dx, fix_f32(&st, ci[k], "dx", nx, 0), nx, 1e-4, 1e-4);
+				snprintf(nm, sizeof nm, "case %d interleaved: dw", ci[1 - k]);
+				tap_close_f32(nm, odw, fix_f32(&st, ci[1 - k], "dw", onw, 0), onw, 3e-4, 1e-4);
+				free(y), free(dx), free(oy), free(odx), free(odw), free(odb);
+			}
+		}
+		fd_conv2d_free(&pp[0]);
+		fd_conv2d_free(&pp[1]);
+	}
+
+	/* bad shapes are refused with the shape named, and free is safe after */
+	struct fd_conv2d p;
+	struct fd_conv2d_shape bad = {1, 6, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0};
+	ok(fd_conv2d_init(&p, &d, &bad, &e) < 0 && strstr(e.msg, "groups must divide"),
+	   "groups not dividing C refused: %s", e.msg);
+	fd_conv2d_free(&p);
+	struct fd_conv2d_shape big = {1, 1, 2, 2, 1, 5, 5, 1, 1, 0, 0, 1, 1, 1, 0};
+	ok(fd_conv2d_init(&p, &d, &big, &e) < 0 && strstr(e.msg, "kernel larger"),
+	   "kernel larger than input refused: %s", e.msg);
+	fd_conv2d_free(&p);
+	fd_st_close(&st);
+	fd_dnnl_free(&d);
+	return tap_done();
+}

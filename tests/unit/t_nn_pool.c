@@ -1,0 +1,144 @@
+/* t_nn_pool: max, average and adaptive average pooling (lib/nn/pool2d.h)
+ * against PyTorch fixtures (tests/ref/nn_conv.py): output, max indices, input
+ * gradient with ADD semantics; the double references against PyTorch and by
+ * finite differences in float64; bad geometry refused. */
+#include "nn/pool2d.h"
+#include "nn_kfix.h"
+
+struct fdctx {
+	const struct fd_pool2d_shape *s;
+	int kind; /* 0 max, 1 avg, 2 adaptive */
+	int ad[6];
+	const double *x, *dy;
+	double *y;
+	size_t ny;
+};
+
+static double loss(void *v)
+{
+	struct fdctx *c = v;
+	if (c->kind == 0)
+		fd_maxpool2d_ref_forward(c->s, c->x, c->y);
+	else if (c->kind == 1)
+		fd_avgpool2d_ref_forward(c->s, c->x, c->y);
+	else
+		fd_adaptive_avgpool2d_ref_forward(c->ad[0], c->ad[1], c->ad[2], c->ad[3], c->ad[4], c->ad[5],
+						  c->x, c->y);
+	return dot64(c->y, c->dy, c->ny);
+}
+
+static void check_ref(const char *what, int i, int kind, const struct fd_pool2d_shape *s, const int *ad,
+		      const float *x, size_t nx, const float *y, const float *dy, const float *dx, size_t ny)
+{
+	char nm[96];
+	double *X = to_f64(x, nx), *DY = to_f64(dy, ny), *Y = calloc(ny, 8), *DX = calloc(nx, 8);
+	struct fdctx c = {s, kind, {0}, X, DY, Y, ny};
+	if (ad)
+		memcpy(c.ad, ad, sizeof c.ad);
+	loss(&c);
+	if (kind == 0)
+		fd_maxpool2d_ref_backward(s, X, DY, DX);
+	else if (kind == 1)
+		fd_avgpool2d_ref_backward(s, DY, DX);
+	else
+		fd_adaptive_avgpool2d_ref_backward(ad[0], ad[1], ad[2], ad[3], ad[4], ad[5], DY, DX);
+	snprintf(nm, sizeof nm, "case %d ref %s y", i, what);
+	close64(nm, Y, y, ny, 1e-6, 1e-6);
+	snprintf(nm, sizeof nm, "case %d ref %s dx", i, what);
+	close64(nm, DX, dx, nx, 1e-6, 1e-6);
+	snprintf(nm, sizeof nm, "case %d ref %s dx", i, what);
+	fd_check(nm, X, nx, DX, 16, loss, &c);
+	free(X), free(DY), free(Y), free(DX);
+}
+
+int main(void)
+{
+	struct fd_st st;
+	struct fd_err e = {{0}};
+	char nm[96];
+	fix_open(&st, "pool.safetensors");
+	int cases = fix_cases(&st);
+	ok(cases >= 8, "fixture has %d pool cases", cases);
+	for (int i = 0; i < cases; i++) {
+		const int32_t *v = fix_i32(&st, i, "shape", 12);
+		struct fd_pool2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+		int Ho, Wo;
+		diag("case %d: N=%d C=%d %dx%d k=%dx%d s=%d,%d p=%d,%d ceil=%d count_include_pad=%d", i, s.N,
+		     s.C, s.H, s.W, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.ceil_mode, s.count_include_pad);
+		if (!ok(fd_pool2d_out_size(&s, &Ho, &Wo, &e) == 0, "case %d geometry valid %s", i, e.msg))
+			continue;
+		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.C * Ho * Wo;
+		const float *x = fix_f32(&st, i, "x", nx, 0);
+		const float *my = fix_f32(&st, i, "max_y", ny, 0), *mdy = fix_f32(&st, i, "max_dy", ny, 0);
+		const float *mdx = fix_f32(&st, i, "max_dx", nx, 0);
+		const int32_t *midx = fix_i32(&st, i, "max_idx", ny);
+		const float *ay = fix_f32(&st, i, "avg_y", ny, 0), *ady = fix_f32(&st, i, "avg_dy", ny, 0);
+		const float *adx = fix_f32(&st, i, "avg_dx", nx, 0);
+
+		float *y = filled(ny, 9), *dx = filled(nx, 1), *edx = ones_plus(mdx, nx);
+		int32_t *idx = malloc(ny * 4);
+		fd_maxpool2d_forward(&s, x, y, idx);
+		snprintf(nm, sizeof nm, "case %d max y", i);
+		tap_close_f32(nm, y, my, ny, 0, 0);
+		ok(memcmp(idx, midx, ny * 4) == 0, "case %d max indices equal PyTorch's", i);
+		fd_maxpool2d_backward(&s, mdy, idx, dx);
+		snprintf(nm, sizeof nm, "case %d max ones+dx (adds)", i);
+		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-6);
+		check_ref("max", i, 0, &s, NULL, x, nx, my, mdy, mdx, ny);
+
+		free(edx);
+		edx = ones_plus(adx, nx);
+		for (size_t j = 0; j < nx; j++)
+			dx[j] = 1;
+		fd_avgpool2d_forward(&s, x, y);
+		snprintf(nm, sizeof nm, "case %d avg y", i);
+		tap_close_f32(nm, y, ay, ny, 1e-6, 1e-5);
+		fd_avgpool2d_backward(&s, ady, dx);
+		snprintf(nm, sizeof nm, "case %d avg ones+dx (adds)", i);
+		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-5);
+		check_ref("avg", i, 1, &s, NULL, x, nx, ay, ady, adx, ny);
+		free(y), free(dx), free(edx), free(idx);
+	}
+	fd_st_close(&st);
+
+	fix_open(&st, "adaptive.safetensors");
+	cases = fix_cases(&st);
+	ok(cases >= 6, "fixture has %d adaptive cases", cases);
+	for (int i = 0; i < cases; i++) {
+		const int32_t *v = fix_i32(&st, i, "shape", 6);
+		int ad[6] = {v[0], v[1], v[2], v[3], v[4], v[5]};
+		size_t nx = (size_t)v[0] * v[1] * v[2] * v[3], ny = (size_t)v[0] * v[1] * v[4] * v[5];
+		diag("case %d: N=%d C=%d %dx%d -> %dx%d", i, v[0], v[1], v[2], v[3], v[4], v[5]);
+		const float *x = fix_f32(&st, i, "x", nx, 0), *ry = fix_f32(&st, i, "y", ny, 0);
+		const float *dy = fix_f32(&st, i, "dy", ny, 0), *rdx = fix_f32(&st, i, "dx", nx, 0);
+		float *y = filled(ny, 9), *dx = filled(nx, 1), *edx = ones_plus(rdx, nx);
+		ok(fd_adaptive_avgpool2d_forward(v[0], v[1], v[2], v[3], v[4], v[5], x, y, &e) == 0,
+		   "case %d adaptive forward runs", i);
+		snprintf(nm, sizeof nm, "case %d adaptive y", i);
+		tap_close_f32(nm, y, ry, ny, 1e-6, 1e-5);
+		ok(fd_adaptive_avgpool2d_backward(v[0], v[1], v[2], v[3], v[4], v[5], dy, dx, &e) == 0,
+		   "case %d adaptive backward runs", i);
+		snprintf(nm, sizeof nm, "case %d adaptive ones+dx (adds)", i);
+		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-5);
+		check_ref("adaptive", i, 2, NULL, ad, x, nx, ry, dy, rdx, ny);
+		free(y), free(dx), free(edx);
+	}
+	fd_st_close(&st);
+
+	struct fd_pool2d_shape bad = {1, 1, 8, 8, 3, 3, 1, 1, 2, 2, 0, 1};
+	int Ho, Wo;
+	ok(fd_pool2d_out_size(&bad, &Ho, &Wo, &e) < 0 && strstr(e.msg, "half the kernel"),
+	   "padding over half the kernel refused: %s", e.msg);
+	struct fd_pool2d_shape big = {1, 1, 2, 2, 5, 5, 1, 1, 1, 1, 0, 1};
+	ok(fd_pool2d_out_size(&big, &Ho, &Wo, &e) < 0 && strstr(e.msg, "kernel larger"),
+	   "kernel larger than padded input refused: %s", e.msg);
+	/* a NaN wins its window, as in PyTorch */
+	struct fd_pool2d_shape s1 = {1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1};
+	float xn[4] = {1, NAN, 5, 2}, yn;
+	int32_t in;
+	fd_maxpool2d_forward(&s1, xn, &yn, &in);
+	ok(isnan(yn) && in == 1, "max pool propagates NaN with its index (%g at %d)", yn, in);
+	ok(fd_adaptive_avgpool2d_forward(1, 1, 4, 4, 0, 1, xn, &yn, &e) < 0, "adaptive output 0 refused: %s",
+	   e.msg);
+	return tap_done();
+}
