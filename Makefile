@@ -17,10 +17,10 @@ CC := cc
 endif
 
 ifeq ($(SANITIZE),1)
-B := build-san
+B ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-B := build
+B ?= build
 SANFLAGS :=
 endif
 BIN := $(B)/bin
@@ -40,7 +40,11 @@ UNIT_SRC := $(sort $(wildcard tests/unit/t_*.c))
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_TESTS := $(sort $(wildcard tests/tools/*.t))
 
-all: $(TOOLS) $(B)/libfd.a bin
+all: tools bin
+
+# The programs and the library without touching the bin link (other compilers:
+# make tools units CC=clang B=build-clang).
+tools: $(TOOLS) $(B)/libfd.a
 
 # bin/ is what users and tests call; it points at the current build flavour.
 bin: $(TOOLS)
@@ -105,6 +109,6 @@ install: all
 	install -m 644 configs/sources.tsv $(DESTDIR)$(PREFIX)/share/fd/
 
 clean:
-	rm -rf build build-san build-fuzz bin
+	rm -rf build build-san build-fuzz build-clang bin
 
-.PHONY: all bin deps venv models test check-build units demo install clean
+.PHONY: all tools bin deps venv models test check-build units demo install clean

@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,16 @@ struct row {
 	char path[96];
 	int src, g;
 };
+
+/* A signal while rendering: finish the chunk, remove the temporary tree, then
+ * die of the same signal (a directory tree cannot be removed safely inside the
+ * handler itself). */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	stop_sig = sig;
+}
 
 static int cmp_row(const void *a, const void *b)
 {
@@ -171,6 +182,13 @@ int main(int argc, char **argv)
 	mode_t um = umask(0);
 	umask(um);
 	chmod(tmp, 0777 & ~um); /* mkdtemp makes it private; the result should not be */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	double t0 = fd_now();
 	int nf = fd_synth_nfolders(&o), rc = 0;
 	char path[PATH_MAX];
@@ -234,6 +252,11 @@ int main(int argc, char **argv)
 		}
 		if (failed_g >= 0)
 			rc = -1;
+		if (stop_sig) {
+			rm_tree(tmp);
+			signal(stop_sig, SIG_DFL);
+			raise(stop_sig);
+		}
 		fd_progress_add(&pr, (uint64_t)(g1 - g0));
 	}
 
