@@ -104,18 +104,25 @@ static int row_face(const struct fd_table *t, size_t r, const struct job *j, dou
 	return 1;
 }
 
+/* One thread's reusable state: file and pixel buffers, the TurboJPEG handle
+ * and the resize coefficients, so an image costs no allocation or page fault. */
+struct worker {
+	struct fd_decoder *dec;
+	struct fd_resize_ctx *rs;
+};
+
 /* Decode one image and write its S x S square at dst. *fell_back is set when
  * the face geometry had no usable face and centre was used. */
-static int pack_one(const struct job *j, const struct fd_table *t, size_t r, int pcol,
-		    uint8_t *dst, int *fell_back, struct fd_err *e)
+static int pack_one(const struct job *j, struct worker *wk, const struct fd_table *t, size_t r,
+		    int pcol, uint8_t *dst, int *fell_back, struct fd_err *e)
 {
 	char path[4096];
 	const char *rel = fd_table_get(t, r, pcol);
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", j->root, rel) >= sizeof path)
 		return fd_err_set(e, "path too long: '%s'", rel);
-	uint8_t *buf;
+	const uint8_t *buf;
 	size_t n;
-	if (read_all(path, &buf, &n, e) != 0)
+	if (fd_decoder_read(wk->dec, path, &buf, &n, e) != 0)
 		return -1;
 	struct fd_image_info info;
 	struct fd_decode_opts o = {0, 0, 0};
@@ -148,21 +155,18 @@ static int pack_one(const struct job *j, const struct fd_table *t, size_t r, int
 			o.min_w = o.min_h = j->S;
 		}
 	}
-	if (fd_image_decode_mem(buf, n, &o, &img, e) != 0)
+	if (fd_decoder_decode(wk->dec, buf, n, &o, &img, e) != 0)
 		goto out;
 	if (g == FD_GEOM_FACE) {
 		double s = img.scale;
 		if (fd_geom_face_box(img.w, img.h, face[0] / s, face[1] / s, face[2] / s, face[3] / s,
 				     j->margin, fbox) != 0) {
-			fd_image_free(&img);
 			fd_err_set(e, "empty face box");
 			goto out;
 		}
 	}
-	rc = fd_geom_square(img.px, img.w, img.h, g, j->S, fbox, NULL, dst, e);
-	fd_image_free(&img);
+	rc = fd_geom_square_ctx(wk->rs, img.px, img.w, img.h, g, j->S, fbox, NULL, dst, e);
 out:
-	free(buf);
 	if (rc)
 		fd_err_ctx(e, "cannot read '%s'", path);
 	return rc;
@@ -326,15 +330,25 @@ int main(int argc, char **argv)
 	unsigned char *fb = calloc(n, 1);
 	struct fd_progress pr;
 	fd_progress_init(&pr, cli_quiet ? NULL : stderr, "fd-pack", n);
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
-	for (size_t i = 0; i < n; i++) {
-		struct fd_err ie = {{0}};
-		int fell = 0;
-		if (pack_one(&j, &t, rows[i], pcol, img + i * isz, &fell, &ie) != 0)
-			err[i] = strdup(ie.msg);
-		fb[i] = (unsigned char)fell;
+#pragma omp parallel num_threads(threads)
+	{
+		struct worker wk = {NULL, NULL};
+		struct fd_err we = {{0}};
+		int wbad = fd_decoder_alloc(&wk.dec, &we) != 0 || fd_resize_ctx_alloc(&wk.rs, &we) != 0;
+#pragma omp for schedule(dynamic, 4)
+		for (size_t i = 0; i < n; i++) {
+			struct fd_err ie = {{0}};
+			int fell = 0;
+			if (wbad)
+				err[i] = strdup(we.msg);
+			else if (pack_one(&j, &wk, &t, rows[i], pcol, img + i * isz, &fell, &ie) != 0)
+				err[i] = strdup(ie.msg);
+			fb[i] = (unsigned char)fell;
 #pragma omp critical(fd_pack_progress)
-		fd_progress_add(&pr, 1);
+			fd_progress_add(&pr, 1);
+		}
+		fd_decoder_free(wk.dec);
+		fd_resize_ctx_free(wk.rs);
 	}
 	fd_progress_end(&pr);
 	size_t nbad = 0, nfell = 0;

@@ -25,6 +25,21 @@ enum fd_filter { FD_FILTER_BILINEAR = 0, FD_FILTER_BICUBIC, FD_FILTER_LANCZOS };
 int fd_resize_rgb(const uint8_t *src, int w, int h, const float box[4], uint8_t *dst, int ow,
 		  int oh, size_t dst_stride, enum fd_filter filter, struct fd_err *e);
 
+/* Reusable resampling state for one thread: the coefficient tables of the last
+ * (source size, box, output size, filter) per axis, recomputed only when that
+ * changes, and the scratch buffers, which only grow. alloc: 0, or -1 (out of
+ * memory) with *ctx NULL; the caller frees with fd_resize_ctx_free (NULL is a
+ * no-op). A context must not be used by two threads at once. */
+struct fd_resize_ctx;
+int fd_resize_ctx_alloc(struct fd_resize_ctx **ctx, struct fd_err *e);
+void fd_resize_ctx_free(struct fd_resize_ctx *ctx);
+
+/* fd_resize_rgb using ctx's cached coefficients and buffers (ctx NULL: a
+ * temporary one). Same result and errors as fd_resize_rgb. */
+int fd_resize_rgb_ctx(struct fd_resize_ctx *ctx, const uint8_t *src, int w, int h,
+		      const float box[4], uint8_t *dst, int ow, int oh, size_t dst_stride,
+		      enum fd_filter filter, struct fd_err *e);
+
 enum fd_geometry { FD_GEOM_CENTER = 0, FD_GEOM_LETTERBOX, FD_GEOM_RESIZE, FD_GEOM_FACE };
 
 /* "center", "letterbox", "resize", "face"; parse returns -1 on an unknown name. */
@@ -61,5 +76,10 @@ int fd_geom_face_box(int w, int h, double x1, double y1, double x2, double y2, d
  * FD_GEOM_FACE and ignored otherwise. Errors as fd_resize_rgb. */
 int fd_geom_square(const uint8_t *src, int w, int h, enum fd_geometry g, int S,
 		   const float face_box[4], const uint8_t fill[3], uint8_t *dst, struct fd_err *e);
+
+/* fd_geom_square resizing through ctx (see fd_resize_rgb_ctx; NULL allowed). */
+int fd_geom_square_ctx(struct fd_resize_ctx *ctx, const uint8_t *src, int w, int h,
+		       enum fd_geometry g, int S, const float face_box[4], const uint8_t fill[3],
+		       uint8_t *dst, struct fd_err *e);
 
 #endif

@@ -4,13 +4,16 @@
 #include "core/fd_out.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
@@ -225,14 +228,47 @@ static inline int muldiv255(int a, int b)
 	return ((t >> 8) + t) >> 8;
 }
 
-static int jpeg_decode(const uint8_t *buf, size_t n, const struct fd_image_info *in, int scale,
-		       struct fd_image *img, struct fd_err *e)
+/* Everything a decode needs that can outlive one image: one per thread. */
+struct fd_decoder {
+	tjhandle tj;      /* created on the first JPEG */
+	uint8_t *px;      /* decoded RGB, lent to the caller's fd_image */
+	uint8_t *cmyk;    /* 4-channel JPEG scratch */
+	uint8_t *file;    /* fd_decoder_read's buffer */
+	size_t px_cap, cmyk_cap, file_cap;
+};
+
+/* Grow *buf to at least n bytes (contents not kept). */
+static int reserve(uint8_t **buf, size_t *cap, size_t n)
 {
-	tjhandle tj = tjInitDecompress();
-	if (!tj)
+	if (n <= *cap)
+		return 0;
+	free(*buf);
+	*buf = malloc(n);
+	*cap = *buf ? n : 0;
+	return *buf ? 0 : -1;
+}
+
+/* Point img at d's pixel buffer, grown to w x h RGB. */
+static int lend_pixels(struct fd_decoder *d, struct fd_image *img, int w, int h, struct fd_err *e)
+{
+	memset(img, 0, sizeof *img);
+	if (reserve(&d->px, &d->px_cap, (size_t)w * (size_t)h * 3) != 0)
+		return fd_err_set(e, "out of memory for a %dx%d image", w, h);
+	img->px = d->px;
+	img->w = w;
+	img->h = h;
+	img->scale = 1;
+	return 0;
+}
+
+static int jpeg_decode(struct fd_decoder *d, const uint8_t *buf, size_t n,
+		       const struct fd_image_info *in, int scale, struct fd_image *img,
+		       struct fd_err *e)
+{
+	if (!d->tj && !(d->tj = tjInitDecompress()))
 		return fd_err_set(e, "cannot start the JPEG decoder: %s", tjGetErrorStr2(NULL));
+	tjhandle tj = d->tj;
 	int w, h, subsamp, cs, rc = -1;
-	uint8_t *cmyk = NULL;
 	if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &subsamp, &cs) != 0) {
 		fd_err_set(e, "%s", tjGetErrorStr2(tj));
 		goto out;
@@ -242,18 +278,19 @@ static int jpeg_decode(const uint8_t *buf, size_t n, const struct fd_image_info 
 		goto out;
 	}
 	int sw = (w + scale - 1) / scale, sh = (h + scale - 1) / scale;
-	if (fd_image_alloc(img, sw, sh, e) != 0)
+	if (lend_pixels(d, img, sw, sh, e) != 0)
 		goto out;
 	img->scale = scale;
 	/* Every warning (truncation, corrupt data) stops the decode and fails it. */
 	int flags = TJFLAG_STOPONWARNING;
 	int four = cs == TJCS_CMYK || cs == TJCS_YCCK;
+	uint8_t *cmyk = NULL;
 	if (four) {
-		cmyk = malloc((size_t)sw * (size_t)sh * 4);
-		if (!cmyk) {
+		if (reserve(&d->cmyk, &d->cmyk_cap, (size_t)sw * (size_t)sh * 4) != 0) {
 			fd_err_set(e, "out of memory for a %dx%d image", sw, sh);
 			goto out;
 		}
+		cmyk = d->cmyk;
 	}
 	if (tjDecompress2(tj, buf, (unsigned long)n, four ? cmyk : img->px, sw, 0, sh,
 			  four ? TJPF_CMYK : TJPF_RGB, flags) != 0) {
@@ -275,10 +312,8 @@ static int jpeg_decode(const uint8_t *buf, size_t n, const struct fd_image_info 
 	}
 	rc = 0;
 out:
-	free(cmyk);
-	tjDestroy(tj);
 	if (rc)
-		fd_image_free(img);
+		memset(img, 0, sizeof *img);
 	return rc;
 }
 
@@ -310,8 +345,8 @@ static void png_on_warning(png_structp pp, png_const_charp msg)
 	(void)msg; /* benign (ancillary chunk CRC, extra zlib data): Pillow ignores them too */
 }
 
-static int png_decode(const uint8_t *buf, size_t n, const struct fd_image_info *in,
-		      struct fd_image *img, struct fd_err *e)
+static int png_decode(struct fd_decoder *d, const uint8_t *buf, size_t n,
+		      const struct fd_image_info *in, struct fd_image *img, struct fd_err *e)
 {
 	struct png_src src = {buf, n, 0, "corrupt PNG"};
 	png_structp pp = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
@@ -319,11 +354,9 @@ static int png_decode(const uint8_t *buf, size_t n, const struct fd_image_info *
 		return fd_err_set(e, "cannot start the PNG decoder");
 	png_infop ip = png_create_info_struct(pp);
 	png_bytep *volatile rows = NULL;
-	uint8_t *volatile px = NULL;
 	if (!ip || setjmp(png_jmpbuf(pp))) {
 		png_destroy_read_struct(&pp, ip ? &ip : NULL, NULL);
 		free(rows);
-		free(px);
 		memset(img, 0, sizeof *img);
 		return fd_err_set(e, "%s", src.msg);
 	}
@@ -348,9 +381,11 @@ static int png_decode(const uint8_t *buf, size_t n, const struct fd_image_info *
 	png_read_update_info(pp, ip);
 	if (png_get_rowbytes(pp, ip) != (size_t)w * 3)
 		png_error(pp, "unexpected row layout after conversion");
-	px = malloc((size_t)w * h * 3);
+	if (reserve(&d->px, &d->px_cap, (size_t)w * h * 3) != 0)
+		png_error(pp, "out of memory");
+	uint8_t *px = d->px;
 	rows = malloc(sizeof(png_bytep) * h);
-	if (!px || !rows)
+	if (!rows)
 		png_error(pp, "out of memory");
 	for (png_uint_32 y = 0; y < h; y++)
 		rows[y] = px + (size_t)y * w * 3;
@@ -365,8 +400,76 @@ static int png_decode(const uint8_t *buf, size_t n, const struct fd_image_info *
 	return 0;
 }
 
-int fd_image_decode_mem(const uint8_t *buf, size_t n, const struct fd_decode_opts *o,
-			struct fd_image *img, struct fd_err *e)
+int fd_decoder_alloc(struct fd_decoder **d, struct fd_err *e)
+{
+	*d = calloc(1, sizeof **d);
+	return *d ? 0 : fd_err_set(e, "out of memory for a decoder");
+}
+
+static void decoder_release(struct fd_decoder *d)
+{
+	if (d->tj)
+		tjDestroy(d->tj);
+	free(d->px);
+	free(d->cmyk);
+	free(d->file);
+}
+
+void fd_decoder_free(struct fd_decoder *d)
+{
+	if (!d)
+		return;
+	decoder_release(d);
+	free(d);
+}
+
+int fd_decoder_read(struct fd_decoder *d, const char *path, const uint8_t **buf, size_t *n,
+		    struct fd_err *e)
+{
+	*buf = NULL;
+	*n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fd_err_sys(e, errno, "cannot read '%s'", path);
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int er = errno;
+		close(fd);
+		return fd_err_sys(e, er, "cannot read '%s'", path);
+	}
+	/* the size is a hint (a file may grow or be a pipe): read until EOF */
+	size_t len = 0, want = st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+	for (;;) {
+		if (len == d->file_cap) {
+			size_t cap = d->file_cap > want ? d->file_cap * 2 : want;
+			uint8_t *b = realloc(d->file, cap);
+			if (!b) {
+				close(fd);
+				return fd_err_set(e, "cannot read '%s': out of memory", path);
+			}
+			d->file = b;
+			d->file_cap = cap;
+		}
+		ssize_t r = read(fd, d->file + len, d->file_cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int er = errno;
+			close(fd);
+			return fd_err_sys(e, er, "cannot read '%s'", path);
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	*buf = d->file;
+	*n = len;
+	return 0;
+}
+
+int fd_decoder_decode(struct fd_decoder *d, const uint8_t *buf, size_t n,
+		      const struct fd_decode_opts *o, struct fd_image *img, struct fd_err *e)
 {
 	memset(img, 0, sizeof *img);
 	struct fd_image_info info;
@@ -377,11 +480,23 @@ int fd_image_decode_mem(const uint8_t *buf, size_t n, const struct fd_decode_opt
 		return fd_err_set(e, "image of %dx%d pixels exceeds the limit of %lld pixels", info.w,
 				  info.h, (long long)lim);
 	if (info.fmt == FD_IMG_PNG)
-		return png_decode(buf, n, &info, img, e);
+		return png_decode(d, buf, n, &info, img, e);
 	if (info.bit_depth != 8)
 		return fd_err_set(e, "unsupported %d-bit JPEG", info.bit_depth);
 	int s = o ? fd_image_draft_scale(info.w, info.h, o->min_w, o->min_h) : 1;
-	return jpeg_decode(buf, n, &info, s, img, e);
+	return jpeg_decode(d, buf, n, &info, s, img, e);
+}
+
+int fd_image_decode_mem(const uint8_t *buf, size_t n, const struct fd_decode_opts *o,
+			struct fd_image *img, struct fd_err *e)
+{
+	struct fd_decoder d;
+	memset(&d, 0, sizeof d);
+	int rc = fd_decoder_decode(&d, buf, n, o, img, e);
+	if (rc == 0)
+		d.px = NULL; /* the caller owns it now */
+	decoder_release(&d);
+	return rc;
 }
 
 int fd_image_load(const char *path, const struct fd_decode_opts *o, struct fd_image *img,

@@ -67,6 +67,26 @@ int fd_image_decode_mem(const uint8_t *buf, size_t n, const struct fd_decode_opt
 int fd_image_load(const char *path, const struct fd_decode_opts *o, struct fd_image *img,
 		  struct fd_err *e);
 
+/* A reusable decoder for one thread: keeps the TurboJPEG handle and grows its
+ * file, pixel and CMYK buffers instead of allocating them per image (each fresh
+ * large malloc is a fresh mmap, i.e. page faults on every image). alloc: 0, or
+ * -1 (out of memory) with *d NULL; free(NULL) is a no-op. Not for two threads
+ * at once. */
+struct fd_decoder;
+int fd_decoder_alloc(struct fd_decoder **d, struct fd_err *e);
+void fd_decoder_free(struct fd_decoder *d);
+
+/* Read the whole file at path into d's file buffer; *buf, *n stay valid until
+ * the next fd_decoder_read on d. Errors: "cannot read 'PATH': reason". */
+int fd_decoder_read(struct fd_decoder *d, const char *path, const uint8_t **buf, size_t *n,
+		    struct fd_err *e);
+
+/* fd_image_decode_mem with d's buffers: same pixels, rules and errors, but
+ * img->px is lent by d, valid until the next fd_decoder_decode on d or its
+ * free, and must not be passed to fd_image_free. buf may be d's file buffer. */
+int fd_decoder_decode(struct fd_decoder *d, const uint8_t *buf, size_t n,
+		      const struct fd_decode_opts *o, struct fd_image *img, struct fd_err *e);
+
 /* Encode. *out is malloc'ed (caller frees). quality 1..100, 4:2:0 subsampling. */
 int fd_image_encode_jpeg(const struct fd_image *img, int quality, uint8_t **out, size_t *n,
 			 struct fd_err *e);

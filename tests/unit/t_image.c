@@ -57,10 +57,16 @@ static int compare(const char *name, const uint8_t *a, int w, int h, const uint8
 	return ok(diff == 0, "%s: %dx%d equals Pillow", name, w, h);
 }
 
-static void run_case(const struct fd_table *t, size_t r)
+/* One fixture case; with dec and rs (reused across all cases, so buffers and
+ * coefficient caches see every size in turn) through the per-thread APIs,
+ * else through the standalone ones. */
+static void run_case(const struct fd_table *t, size_t r, struct fd_decoder *dec,
+		     struct fd_resize_ctx *rs)
 {
 #define C(col) fd_table_get(t, r, fd_table_col(t, col))
-	const char *name = C("name"), *op = C("op");
+	char name[300];
+	snprintf(name, sizeof name, "%s%s", C("name"), dec ? " (reused decoder+resizer)" : "");
+	const char *op = C("op");
 	size_t n, en;
 	uint8_t *buf = slurp(C("file"), &n), *ref = slurp(C("expect"), &en);
 	int ew = atoi(C("ew")), eh = atoi(C("eh"));
@@ -73,7 +79,8 @@ static void run_case(const struct fd_table *t, size_t r)
 	struct fd_decode_opts o = {0, atoi(C("min_w")), atoi(C("min_h"))};
 	struct fd_image img;
 	struct fd_err e = {""};
-	if (fd_image_decode_mem(buf, n, &o, &img, &e) != 0) {
+	if ((dec ? fd_decoder_decode(dec, buf, n, &o, &img, &e)
+		 : fd_image_decode_mem(buf, n, &o, &img, &e)) != 0) {
 		ok(0, "%s: decode: %s", name, e.msg);
 		goto out;
 	}
@@ -89,7 +96,8 @@ static void run_case(const struct fd_table *t, size_t r)
 				   : strcmp(fl, "lanczos") == 0 ? FD_FILTER_LANCZOS
 								: FD_FILTER_BILINEAR;
 		uint8_t *dst = malloc((size_t)ow * oh * 3);
-		if (fd_resize_rgb(img.px, img.w, img.h, box, dst, ow, oh, (size_t)ow * 3, f, &e) != 0)
+		if (fd_resize_rgb_ctx(rs, img.px, img.w, img.h, box, dst, ow, oh, (size_t)ow * 3, f,
+				      &e) != 0)
 			ok(0, "%s: resize: %s", name, e.msg);
 		else
 			compare(name, dst, ow, oh, ref, ew, eh);
@@ -108,13 +116,14 @@ static void run_case(const struct fd_table *t, size_t r)
 				ok(0, "%s: face box refused", name);
 		}
 		uint8_t *dst = malloc((size_t)S * S * 3);
-		if (fd_geom_square(img.px, img.w, img.h, g, S, fb, NULL, dst, &e) != 0)
+		if (fd_geom_square_ctx(rs, img.px, img.w, img.h, g, S, fb, NULL, dst, &e) != 0)
 			ok(0, "%s: square: %s", name, e.msg);
 		else
 			compare(name, dst, S, S, ref, ew, eh);
 		free(dst);
 	}
-	fd_image_free(&img);
+	if (!dec)
+		fd_image_free(&img);
 out:
 	free(buf);
 	free(ref);
@@ -253,7 +262,39 @@ int main(void)
 		return tap_done();
 	}
 	for (size_t r = 0; r < t.nrow; r++)
-		run_case(&t, r);
+		run_case(&t, r, NULL, NULL);
+	struct fd_decoder *dec;
+	struct fd_resize_ctx *rs;
+	if (fd_decoder_alloc(&dec, &e) != 0 || fd_resize_ctx_alloc(&rs, &e) != 0)
+		return ok(0, "alloc: %s", e.msg), tap_done();
+	/* every case twice, the second time in reverse order (buffers shrink and
+	 * grow, caches change and repeat) */
+	for (size_t r = 0; r < t.nrow; r++)
+		run_case(&t, r, dec, rs);
+	for (size_t r = t.nrow; r-- > 0;)
+		run_case(&t, r, dec, rs);
+	/* fd_decoder_read: the same bytes as stdio, twice (buffer reuse), and a
+	 * missing file named in the error */
+	for (int k = 0; k < 2 && t.nrow; k++) {
+		const char *f = fd_table_get(&t, k % t.nrow, fd_table_col(&t, "file"));
+		char fp[1200];
+		snprintf(fp, sizeof fp, "%s/%s", dir, f);
+		size_t n, m;
+		const uint8_t *got;
+		uint8_t *want = slurp(f, &n);
+		int rc = fd_decoder_read(dec, fp, &got, &m, &e);
+		ok(rc == 0 && want && m == n && memcmp(got, want, n) == 0, "fd_decoder_read '%s': %zu bytes", f, n);
+		free(want);
+	}
+	{
+		const uint8_t *got;
+		size_t m;
+		int rc = fd_decoder_read(dec, "/nonexistent/x.jpg", &got, &m, &e);
+		ok(rc < 0 && strstr(e.msg, "cannot read '/nonexistent/x.jpg'") && !got && m == 0,
+		   "fd_decoder_read: missing file: %s", e.msg);
+	}
+	fd_decoder_free(dec);
+	fd_resize_ctx_free(rs);
 	fd_table_free(&t);
 	bad_inputs();
 	encode();
