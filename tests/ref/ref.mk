@@ -4,7 +4,7 @@
 REF_PY := $(filter-out tests/ref/stio.py,$(sort $(wildcard tests/ref/*.py)))
 REF_STAMPS := $(REF_PY:tests/ref/%.py=$(B)/ref/%/.done)
 
-$(B)/ref/%/.done: tests/ref/%.py
+$(B)/ref/%/.done: tests/ref/%.py tests/ref/stio.py
 	@rm -rf $(@D) && mkdir -p $(@D)
 	/usr/bin/python3 $< $(@D)
 	@touch $@

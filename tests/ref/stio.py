@@ -21,10 +21,17 @@ _DT = {
 def save(path, tensors, metadata=None):
     """tensors: name -> numpy array (or torch tensor); metadata: str -> str."""
     header, blobs, off = {}, [], 0
-    for name in sorted(tensors):
-        a = tensors[name]
+    arrays = {}
+    for name, a in tensors.items():
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
+        arrays[name] = np.asarray(a)
+    # Largest element size first: with the data area 64-byte aligned every
+    # tensor then starts aligned to its own element size, so C code can read
+    # a double in place (UBSan checks it).
+    order = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
+    for name in order:
+        a = arrays[name]
         a = np.array(a, order="C", copy=False)  # ascontiguousarray would make 0-d arrays 1-d
         b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": _DT[a.dtype], "shape": list(a.shape),
