@@ -349,6 +349,34 @@ static void config(void)
 		fd_config_free(&d);
 	}
 	fd_config_free(&c);
+
+	/* the repository's configs: shared.json (no augmentation), augment.json on top */
+	fd_config_init(&c, &e);
+	int64_t seed = 0, bs = 0, tmax = 0, ep = 0, pat = 0, nw = 0;
+	double lr = 0, wd = 0, vr = 0, tr = 0;
+	const char *opt = "", *norm = "", *prec = "";
+	int rc = fd_config_load(&c, "configs/shared.json", &e);
+	ok(rc == 0, "configs/shared.json validates%s%s", rc ? ": " : "", rc ? e.msg : "");
+	ok(rc == 0 && fd_config_get_int(&c, "seed", &seed, &e) == 0 && seed == 42 &&
+		   fd_config_get_int(&c, "batch_size", &bs, &e) == 0 && bs == 32 &&
+		   fd_config_get_int(&c, "scheduler.T_max", &tmax, &e) == 0 && tmax == 15 &&
+		   fd_config_get_int(&c, "epochs", &ep, &e) == 0 && ep == 15 &&
+		   fd_config_get_int(&c, "early_stopping_patience", &pat, &e) == 0 && pat == 5 &&
+		   fd_config_get_int(&c, "num_workers", &nw, &e) == 0 && nw == 4 &&
+		   fd_config_get_double(&c, "optimizer.lr", &lr, &e) == 0 && lr == 1e-4 &&
+		   fd_config_get_double(&c, "optimizer.weight_decay", &wd, &e) == 0 && wd == 1e-4 &&
+		   fd_config_get_double(&c, "val_ratio", &vr, &e) == 0 && vr == 0.1 &&
+		   fd_config_get_double(&c, "test_ratio", &tr, &e) == 0 && tr == 0.1 &&
+		   fd_config_get_str(&c, "optimizer.type", &opt, &e) == 0 && strcmp(opt, "adamw") == 0 &&
+		   fd_config_get_str(&c, "normalize", &norm, &e) == 0 && strcmp(norm, "imagenet") == 0 &&
+		   fd_config_get_str(&c, "precision", &prec, &e) == 0 && strcmp(prec, "fp32") == 0,
+	   "shared.json holds the plan's shared parameters");
+	ok(fd_aug_cfg_from_config(&a, &c, &e) == 0 && !fd_aug_cfg_any(&a), "shared.json: no augmentation");
+	rc = fd_config_load(&c, "configs/augment.json", &e);
+	ok(rc == 0 && fd_aug_cfg_from_config(&a, &c, &e) == 0 && a.hflip_p == 0.5 && a.rrc_p == 1 &&
+		   a.cj_p == 0.8 && a.jpeg_quality[0] == 60 && a.blur_ksize == 5,
+	   "shared.json + augment.json: the augmentation recipe");
+	fd_config_free(&c);
 }
 
 int main(void)
