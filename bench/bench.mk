@@ -18,3 +18,13 @@ bench-normpool: $(B)/bench/normpool
 	/usr/bin/python3 bench/normpool_vs_torch.py --fd $(B)/bench/normpool --threads 2
 
 .PHONY: bench-normpool
+
+#   make bench-loader   fd_loader vs torchvision DataLoader, 224x224, batch 32, augment.json, 2 threads
+$(B)/bench/loader: bench/loader.c $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+
+bench-loader: $(B)/bench/loader
+	/usr/bin/python3 bench/loader_vs_torch.py --fd $(B)/bench/loader --threads 2
+
+.PHONY: bench-loader

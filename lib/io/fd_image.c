@@ -533,7 +533,7 @@ int fd_image_encode_jpeg(const struct fd_image *img, int quality, uint8_t **out,
 	unsigned long len = cap;
 	unsigned char *p = b;
 	if (tjCompress2(tj, img->px, img->w, 0, img->h, TJPF_RGB, &p, &len, TJSAMP_420, quality,
-			TJFLAG_NOREALLOC) != 0) {
+			TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT) != 0) {
 		fd_err_set(e, "cannot encode JPEG: %s", tjGetErrorStr2(tj));
 		tjDestroy(tj);
 		free(b);
