@@ -411,11 +411,8 @@ int fd_mtcnn_pnet(struct fd_mtcnn *m, const float *x, int N, int H, int W, float
 	for (int n = 0; n < N; n++) {
 		const float *on = o + (size_t)n * 6 * hw;
 		for (size_t i = 0; i < hw; i++) {
-			float p1 = softmax2(on[i], on[hw + i]);
-			float mx = on[i] > on[hw + i] ? on[i] : on[hw + i];
-			float e0 = expf(on[i] - mx), e1 = expf(on[hw + i] - mx);
-			(*prob)[(size_t)n * 2 * hw + i] = e0 * (1.0f / (e0 + e1));
-			(*prob)[(size_t)n * 2 * hw + hw + i] = p1;
+			(*prob)[(size_t)n * 2 * hw + i] = softmax2(on[hw + i], on[i]);
+			(*prob)[(size_t)n * 2 * hw + hw + i] = softmax2(on[i], on[hw + i]);
 		}
 		memcpy(*reg + (size_t)n * 4 * hw, on + 2 * hw, 4 * hw * sizeof(float));
 	}

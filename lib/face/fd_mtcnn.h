@@ -86,7 +86,7 @@ int fd_mtcnn_detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
 /* The nets alone, for conformance tests, as facenet-pytorch's PNet, RNet,
  * ONet forward on a float32 NCHW batch x (already normalised):
  * pnet: x [N, 3, H, W] (H, W >= 12) -> reg [N, 4, Ho, Wo] (conv4_2) and
- *       prob [N, 2, Ho, Wo] (softmax of conv4_1), Ho = ((H - 2) + 1) / 2 - 4
+ *       prob [N, 2, Ho, Wo] (softmax of conv4_1), Ho = ceil((H - 4) / 2) + 1 - 4
  *       as PyTorch's sizes give; *Ho, *Wo are set; outputs are malloc'ed.
  * rnet: x [N, 3, 24, 24] -> reg [N, 4], prob [N, 2].
  * onet: x [N, 3, 48, 48] -> reg [N, 4], lm [N, 10], prob [N, 2].

@@ -50,6 +50,15 @@ if [ -x "$VPY" ] && "$VPY" -c 'import facenet_pytorch' 2>/dev/null; then
 	rc=$?
 	while read -r l; do echo "# $l"; done <"$T/cmp"
 	is "every face equals facenet-pytorch's (0.5 px, 1e-4)" "$rc" 0
+	# each net alone vs facenet-pytorch's PNet/RNet/ONet, area resampling vs torch
+	if "$VPY" "$top/tests/tools/mtcnn_nets.py" "$T/nets.safetensors" >"$T/nets.err" 2>&1; then
+		"$top/${FD_BUILD:-build}/tests/t_mtcnn" "$T/nets.safetensors" "$M" >"$T/tnets" 2>&1
+		rc=$?
+		sed 's/^/#   /' "$T/tnets"
+		is "t_mtcnn: nets and area resampling equal facenet-pytorch / torch" "$rc" 0
+	else
+		_report 1 "mtcnn_nets.py writes the fixture"; sed 's/^/#   /' "$T/nets.err"
+	fi
 else
 	_report 1 "facenet-pytorch in .venv (scripts/venv.sh)"
 fi
