@@ -107,6 +107,8 @@ install: all
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -d $(DESTDIR)$(PREFIX)/share/fd
 	install -m 644 configs/sources.tsv $(DESTDIR)$(PREFIX)/share/fd/
+	if [ -s models/mtcnn/pnet.pt ]; then install -d $(DESTDIR)$(PREFIX)/share/fd/mtcnn && \
+		install -m 644 models/mtcnn/*.pt models/mtcnn/NOTICE $(DESTDIR)$(PREFIX)/share/fd/mtcnn/; fi
 
 clean:
 	rm -rf build build-san build-fuzz build-clang bin

@@ -10,6 +10,7 @@
 #include "io/fd_image.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static const char help[] =
 	"  --pick P         score (default): the most confident face; largest: the\n"
 	"                   largest box\n"
 	"  --models DIR     folder with pnet.pt rnet.pt onet.pt (default: $FD_MODELS_DIR,\n"
-	"                   else models/mtcnn)\n"
+	"                   else <exe>/../../models/mtcnn, else <exe>/../share/fd/mtcnn)\n"
 	"  --threads N      images in parallel (default: all cores)\n"
 	"  --all FILE       also write every face found, one TSV row per face: line\n"
 	"                   (of the input row), path, face (0 = first in\n"
@@ -199,7 +200,7 @@ int main(int argc, char **argv)
 	memset(&s, 0, sizeof s);
 	s.margin = 0.2;
 	fd_mtcnn_opts_default(&s.opts);
-	const char *out = "-", *models = getenv("FD_MODELS_DIR");
+	const char *out = "-", *models = NULL;
 	int threads = 0;
 	struct fd_err e = {{0}};
 	const char *allf = NULL;
@@ -237,8 +238,16 @@ int main(int argc, char **argv)
 		cli_usage("--root is required");
 	if (optind < argc - 1)
 		cli_usage("expected at most one input FILE");
-	if (!models || !*models)
-		models = "models/mtcnn";
+	char *found = NULL;
+	if (!models) {
+		static const char *const rel[] = {"../../models/mtcnn", "../share/fd/mtcnn"};
+		char tried[2 * PATH_MAX];
+		if (!(found = cli_find_data("FD_MODELS_DIR", "pnet.pt", rel, 2, tried, sizeof tried)))
+			cli_die("no MTCNN weights: run 'make models', give --models DIR or set FD_MODELS_DIR "
+				"(looked for %s)", tried);
+		*strrchr(found, '/') = 0;
+		models = found;
+	}
 	if (threads == 0)
 		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
