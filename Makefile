@@ -11,6 +11,7 @@ SHELL := /bin/bash
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 SANITIZE ?=
 ifeq ($(origin CC),default)
 CC := cc
@@ -85,7 +86,7 @@ include tests/ref/ref.mk
 check-build: all $(UNITS) ref-fixtures
 
 test: deps venv models
-	$(MAKE) check-build
+	$(MAKE) -j$(JOBS) check-build
 	FD_BUILD=$(B) prove --exec '' -j2 $(UNITS) $(TOOL_TESTS)
 
 units: $(UNITS)
