@@ -28,3 +28,14 @@ bench-loader: $(B)/bench/loader
 	/usr/bin/python3 bench/loader_vs_torch.py --fd $(B)/bench/loader --threads 2
 
 .PHONY: bench-loader
+
+#   make bench-models   fd training step / inference vs torchvision, 224x224, batch 32, 2 threads
+#   (MODELS="efficientnet_b0 mobilenet_v3_small" by default; minutes)
+$(B)/bench/models: bench/models.c $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+
+bench-models: $(B)/bench/models
+	/usr/bin/python3 bench/models_vs_torch.py --fd $(B)/bench/models --threads 2 $(MODELS)
+
+.PHONY: bench-models
