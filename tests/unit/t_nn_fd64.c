@@ -23,7 +23,7 @@
 /* Central-difference step and tolerance. With h = 1e-6 the truncation error
  * is h^2 |f'''| / 6 ~ 1e-13 for these ops; the rounding error is about
  * eps * sum(|dy y|) over the outputs one input reaches, divided by 2h: under
- * 1e-9 here (the widest reach is a broadcast operand read by 60 outputs).
+ * 1e-9 here (the widest reach is a broadcast operand read by 84 outputs).
  * So |fd - g| <= 1e-8 + 1e-7 |g| has a margin of 10x or more, and an error of
  * 1e-6 relative in one element fails it. */
 #define FD_H 1e-6
