@@ -217,3 +217,82 @@ struct fd_tensor *fd_prelu(struct fd_ctx *c, struct fd_tensor *x, struct fd_tens
 		return NULL;
 	return y;
 }
+
+static double act_ref(enum fd_act k, double x)
+{
+	switch (k) {
+	case FD_ACT_RELU:
+		return x > 0 ? x : 0.0;
+	case FD_ACT_HARDSWISH:
+		return x * fmin(fmax(x + 3.0, 0.0), 6.0) / 6.0;
+	case FD_ACT_HARDSIGMOID:
+		return fmin(fmax(x + 3.0, 0.0), 6.0) / 6.0;
+	case FD_ACT_SILU:
+		return x / (1.0 + exp(-x));
+	case FD_ACT_SIGMOID:
+		return 1.0 / (1.0 + exp(-x));
+	case FD_ACT_GELU:
+		return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
+	default:
+		return NAN;
+	}
+}
+
+/* d act(x) / dx */
+static double act_ref_grad(enum fd_act k, double x)
+{
+	double s = 1.0 / (1.0 + exp(-x));
+	switch (k) {
+	case FD_ACT_RELU:
+		return x > 0 ? 1.0 : 0.0;
+	case FD_ACT_HARDSWISH:
+		return x < -3.0 ? 0.0 : x <= 3.0 ? x / 3.0 + 0.5 : 1.0;
+	case FD_ACT_HARDSIGMOID:
+		return x > -3.0 && x < 3.0 ? 1.0 / 6.0 : 0.0;
+	case FD_ACT_SILU:
+		return s * (1.0 + x * (1.0 - s));
+	case FD_ACT_SIGMOID:
+		return s * (1.0 - s);
+	case FD_ACT_GELU:
+		return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) * 0.5 * M_2_SQRTPI * M_SQRT1_2;
+	default:
+		return NAN;
+	}
+}
+
+void fd_act_ref_forward(enum fd_act k, int64_t n, const double *x, double *y)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = act_ref(k, x[i]);
+}
+
+void fd_act_ref_backward(enum fd_act k, int64_t n, const double *x, const double *dy, double *dx)
+{
+	for (int64_t i = 0; i < n; i++)
+		dx[i] += dy[i] * act_ref_grad(k, x[i]);
+}
+
+void fd_prelu_ref_forward(int64_t N, int64_t C, int64_t inner, const double *x, const double *w,
+			  double *y)
+{
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t ch = 0; ch < C; ch++)
+			for (int64_t i = 0; i < inner; i++) {
+				int64_t j = (n * C + ch) * inner + i;
+				y[j] = x[j] > 0 ? x[j] : w[ch] * x[j];
+			}
+}
+
+void fd_prelu_ref_backward(int64_t N, int64_t C, int64_t inner, const double *x, const double *w,
+			   const double *dy, double *dx, double *dw)
+{
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t ch = 0; ch < C; ch++)
+			for (int64_t i = 0; i < inner; i++) {
+				int64_t j = (n * C + ch) * inner + i;
+				if (dx)
+					dx[j] += x[j] > 0 ? dy[j] : w[ch] * dy[j];
+				if (dw && !(x[j] > 0))
+					dw[ch] += x[j] * dy[j];
+			}
+}

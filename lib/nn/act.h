@@ -25,6 +25,22 @@ const char *fd_act_name(enum fd_act k);
  * gradient at x = 0 follows torch (the w branch). Backward adds into dx and dw. */
 struct fd_tensor *fd_prelu(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w);
 
+/* Plain single-thread loops in double: the oracle the tests check the float32
+ * kernels against and check themselves with float64 finite differences
+ * (t_nn_fd64). Same layouts and semantics as the kernels, including the
+ * one-sided choices at the kinks (relu 0 at x = 0, hardswish x/3 + 1/2 on the
+ * closed [-3, 3], hardsigmoid 1/6 on the open (-3, 3), prelu's w branch at
+ * x = 0). Forward overwrites y; backward ADDS into dx (and dw; either may be
+ * NULL for prelu). Sigmoid's backward takes x, not y, since the reference
+ * recomputes it. Unknown k: forward writes NaN, backward adds NaN, so a test
+ * cannot pass by accident. */
+void fd_act_ref_forward(enum fd_act k, int64_t n, const double *x, double *y);
+void fd_act_ref_backward(enum fd_act k, int64_t n, const double *x, const double *dy, double *dx);
+void fd_prelu_ref_forward(int64_t N, int64_t C, int64_t inner, const double *x, const double *w,
+			  double *y);
+void fd_prelu_ref_backward(int64_t N, int64_t C, int64_t inner, const double *x, const double *w,
+			   const double *dy, double *dx, double *dw);
+
 /* CPU kernels of the table (plain C + OpenMP). */
 int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y);
 int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,

@@ -42,8 +42,8 @@ static inline float apply(enum fd_binop op, float a, float b)
 	return op == FD_BIN_ADD ? a + b : a * b;
 }
 
-void fd_bin_fwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
-		    float *y)
+void fd_bin_ref_forward(enum fd_binop op, const struct fd_bcast *bc, const double *a, const double *b,
+			double *y)
 {
 	const int64_t *s = bc->shape;
 	int64_t k = 0;
@@ -56,12 +56,12 @@ void fd_bin_fwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a,
 							     i3 * bc->sa[3] + i4 * bc->sa[4];
 						int64_t ob = i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] +
 							     i3 * bc->sb[3] + i4 * bc->sb[4];
-						y[k++] = apply(op, a[oa], b[ob]);
+						y[k++] = op == FD_BIN_ADD ? a[oa] + b[ob] : a[oa] * b[ob];
 					}
 }
 
-void fd_bin_bwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
-		    const float *dy, float *da, float *db)
+void fd_bin_ref_backward(enum fd_binop op, const struct fd_bcast *bc, const double *a, const double *b,
+			 const double *dy, double *da, double *db)
 {
 	const int64_t *s = bc->shape;
 	int64_t k = 0;

@@ -20,15 +20,21 @@ struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor
 int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor *a,
 		  const struct fd_tensor *b, int *ndim);
 
-/* CPU kernels; the _ref versions are the plain single-thread loops over the
- * 5-D index that the tests compare the fast paths with. */
+/* CPU kernels of the table. */
 int fd_bin_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, float *y);
 int fd_bin_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, const float *dy, float *da, float *db);
-void fd_bin_fwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
-		    float *y);
-void fd_bin_bwd_ref(enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
-		    const float *dy, float *da, float *db);
+
+/* The oracle for the tests: plain single-thread loops over the 5-D broadcast
+ * index of bc (from fd_bcast_init), in double. Forward overwrites y [bc->n];
+ * backward ADDS into da [bc->na] and db [bc->nb] (either may be NULL), each
+ * output position adding to the operand element it read, which is torch's
+ * sum_to_size. t_nn_ops checks them against PyTorch, t_nn_fd64 against float64
+ * finite differences and the fast kernels against them. */
+void fd_bin_ref_forward(enum fd_binop op, const struct fd_bcast *bc, const double *a, const double *b,
+			double *y);
+void fd_bin_ref_backward(enum fd_binop op, const struct fd_bcast *bc, const double *a, const double *b,
+			 const double *dy, double *da, double *db);
 
 #endif

@@ -127,3 +127,30 @@ struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, flo
 	}
 	return y;
 }
+
+void fd_dropout_ref_forward(int64_t n, double scale, const uint8_t *keep, const double *x, double *y)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = keep[i] ? x[i] * scale : 0.0;
+}
+
+void fd_dropout_ref_backward(int64_t n, double scale, const uint8_t *keep, const double *dy, double *dx)
+{
+	for (int64_t i = 0; i < n; i++)
+		dx[i] += keep[i] ? dy[i] * scale : 0.0;
+}
+
+void fd_rowscale_ref_forward(int64_t rows, int64_t inner, const double *f, const double *x, double *y)
+{
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t i = 0; i < inner; i++)
+			y[r * inner + i] = x[r * inner + i] * f[r];
+}
+
+void fd_rowscale_ref_backward(int64_t rows, int64_t inner, const double *f, const double *dy,
+			      double *dx)
+{
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t i = 0; i < inner; i++)
+			dx[r * inner + i] += dy[r * inner + i] * f[r];
+}

@@ -17,6 +17,17 @@ struct fd_tensor *fd_dropout(struct fd_ctx *c, struct fd_tensor *x, float p);
  * 1 / (1 - p), or zeroed entirely. Eval or p = 0: x itself. */
 struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, float p);
 
+/* The oracles for the tests (t_nn_fd64), in double, given the randomness:
+ * dropout with a fixed keep mask [n] (1 keep, 0 drop) and scale 1 / (1 - p):
+ * y = keep ? x scale : 0; stochastic depth as a row scaling with factors
+ * f [rows] (0 or 1 / (1 - p)): y[r, i] = x[r, i] f[r]. Forwards overwrite y,
+ * backwards ADD the same masking/scaling of dy into dx. */
+void fd_dropout_ref_forward(int64_t n, double scale, const uint8_t *keep, const double *x, double *y);
+void fd_dropout_ref_backward(int64_t n, double scale, const uint8_t *keep, const double *dy, double *dx);
+void fd_rowscale_ref_forward(int64_t rows, int64_t inner, const double *f, const double *x, double *y);
+void fd_rowscale_ref_backward(int64_t rows, int64_t inner, const double *f, const double *dy,
+			      double *dx);
+
 int fd_dropout_fwd_cpu(struct fd_ctx *c, int64_t n, float p, uint64_t seed, uint64_t stream,
 		       const float *x, float *y, uint8_t *keep);
 int fd_dropout_bwd_cpu(struct fd_ctx *c, int64_t n, float scale, const uint8_t *keep,

@@ -150,3 +150,57 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 	}
 	return y;
 }
+
+/* mean and 1/sqrt(var + eps) over C at position p of sample n */
+static void ln_ref_stats(int64_t C, int64_t HW, double eps, const double *xn, int64_t p, double *mean,
+			 double *rstd)
+{
+	double s = 0, v = 0;
+	for (int64_t ch = 0; ch < C; ch++)
+		s += xn[ch * HW + p];
+	s /= (double)C;
+	for (int64_t ch = 0; ch < C; ch++)
+		v += (xn[ch * HW + p] - s) * (xn[ch * HW + p] - s);
+	*mean = s;
+	*rstd = 1.0 / sqrt(v / (double)C + eps);
+}
+
+void fd_layernorm2d_ref_forward(int64_t N, int64_t C, int64_t HW, double eps, const double *x,
+				const double *w, const double *b, double *y)
+{
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t p = 0; p < HW; p++) {
+			const double *xn = x + n * C * HW;
+			double m, r;
+			ln_ref_stats(C, HW, eps, xn, p, &m, &r);
+			for (int64_t ch = 0; ch < C; ch++)
+				y[n * C * HW + ch * HW + p] = (xn[ch * HW + p] - m) * r * w[ch] + b[ch];
+		}
+}
+
+void fd_layernorm2d_ref_backward(int64_t N, int64_t C, int64_t HW, double eps, const double *x,
+				 const double *w, const double *dy, double *dx, double *dw, double *db)
+{
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t p = 0; p < HW; p++) {
+			const double *xn = x + n * C * HW, *gn = dy + n * C * HW;
+			double m, r, sg = 0, sgx = 0;
+			ln_ref_stats(C, HW, eps, xn, p, &m, &r);
+			for (int64_t ch = 0; ch < C; ch++) {
+				double xh = (xn[ch * HW + p] - m) * r, g = gn[ch * HW + p];
+				sg += g * w[ch];
+				sgx += g * w[ch] * xh;
+				if (dw)
+					dw[ch] += g * xh;
+				if (db)
+					db[ch] += g;
+			}
+			sg /= (double)C;
+			sgx /= (double)C;
+			if (dx)
+				for (int64_t ch = 0; ch < C; ch++) {
+					double xh = (xn[ch * HW + p] - m) * r;
+					dx[n * C * HW + ch * HW + p] += r * (gn[ch * HW + p] * w[ch] - sg - xh * sgx);
+				}
+		}
+}

@@ -13,6 +13,16 @@
 struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 				 struct fd_tensor *b, float eps);
 
+/* The oracle for the tests (t_nn_fd64): the textbook two-pass loops in double
+ * over x [N, C, HW] (statistics over C at each (n, p), biased variance).
+ * Forward overwrites y; backward recomputes mean and rstd from x and ADDS
+ * into dx, dw and db (each may be NULL):
+ * dx = rstd (g - mean_C(g) - xhat mean_C(g xhat)) with g = dy w. */
+void fd_layernorm2d_ref_forward(int64_t N, int64_t C, int64_t HW, double eps, const double *x,
+				const double *w, const double *b, double *y);
+void fd_layernorm2d_ref_backward(int64_t N, int64_t C, int64_t HW, double eps, const double *x,
+				 const double *w, const double *dy, double *dx, double *dw, double *db);
+
 int fd_ln2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 		    const float *w, const float *b, float *y, float *mean, float *rstd);
 int fd_ln2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,

@@ -147,3 +147,49 @@ struct fd_tensor *fd_cross_entropy(struct fd_ctx *c, struct fd_tensor *x, const 
 	}
 	return y;
 }
+
+double fd_bce_ref_forward(int64_t n, const double *x, const double *t)
+{
+	double s = 0;
+	for (int64_t i = 0; i < n; i++)
+		s += fmax(x[i], 0.0) - x[i] * t[i] + log1p(exp(-fabs(x[i])));
+	return s / (double)n;
+}
+
+void fd_bce_ref_backward(int64_t n, const double *x, const double *t, double g, double *dx)
+{
+	for (int64_t i = 0; i < n; i++)
+		dx[i] += g / (double)n * (1.0 / (1.0 + exp(-x[i])) - t[i]);
+}
+
+/* max and sum of exp(x - max) of one row */
+static double ce_ref_row(int64_t K, const double *xp, double *z)
+{
+	double m = xp[0];
+	for (int64_t k = 1; k < K; k++)
+		m = fmax(m, xp[k]);
+	*z = 0;
+	for (int64_t k = 0; k < K; k++)
+		*z += exp(xp[k] - m);
+	return m;
+}
+
+double fd_ce_ref_forward(int64_t N, int64_t K, const double *x, const int32_t *label)
+{
+	double s = 0;
+	for (int64_t n = 0; n < N; n++) {
+		double z, m = ce_ref_row(K, x + n * K, &z);
+		s += log(z) + m - x[n * K + label[n]];
+	}
+	return s / (double)N;
+}
+
+void fd_ce_ref_backward(int64_t N, int64_t K, const double *x, const int32_t *label, double g,
+			double *dx)
+{
+	for (int64_t n = 0; n < N; n++) {
+		double z, m = ce_ref_row(K, x + n * K, &z);
+		for (int64_t k = 0; k < K; k++)
+			dx[n * K + k] += g / (double)N * (exp(x[n * K + k] - m) / z - (k == label[n] ? 1.0 : 0.0));
+	}
+}

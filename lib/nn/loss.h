@@ -16,6 +16,17 @@ struct fd_tensor *fd_bce_with_logits(struct fd_ctx *c, struct fd_tensor *x, stru
  * tensor; backward adds g (softmax(x) - onehot) / N into dx. */
 struct fd_tensor *fd_cross_entropy(struct fd_ctx *c, struct fd_tensor *x, const int32_t *label);
 
+/* The oracles for the tests (t_nn_fd64): plain loops in double. The forwards
+ * return the mean loss (BCE in the same stable form as the kernel, CE as
+ * logsumexp - x[label] with the max subtracted); the backwards ADD
+ * g (sigmoid(x) - t) / n, resp. g (softmax(x) - onehot) / N, into dx, with g
+ * the incoming gradient of the loss. Labels must lie in [0, K). */
+double fd_bce_ref_forward(int64_t n, const double *x, const double *t);
+void fd_bce_ref_backward(int64_t n, const double *x, const double *t, double g, double *dx);
+double fd_ce_ref_forward(int64_t N, int64_t K, const double *x, const int32_t *label);
+void fd_ce_ref_backward(int64_t N, int64_t K, const double *x, const int32_t *label, double g,
+			double *dx);
+
 int fd_bce_fwd_cpu(struct fd_ctx *c, int64_t n, const float *x, const float *t, double *loss);
 int fd_bce_bwd_cpu(struct fd_ctx *c, int64_t n, const float *x, const float *t, float g, float *dx);
 int fd_ce_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t K, const float *x, const int32_t *label,

@@ -80,3 +80,33 @@ struct fd_tensor *fd_softmax(struct fd_ctx *c, struct fd_tensor *x, int dim)
 	}
 	return y;
 }
+
+void fd_softmax_ref_forward(int64_t outer, int64_t C, int64_t inner, const double *x, double *y)
+{
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t i = 0; i < inner; i++) {
+			const double *xp = x + o * C * inner + i;
+			double *yp = y + o * C * inner + i;
+			double m = xp[0], s = 0;
+			for (int64_t k = 1; k < C; k++)
+				m = fmax(m, xp[k * inner]);
+			for (int64_t k = 0; k < C; k++)
+				s += yp[k * inner] = exp(xp[k * inner] - m);
+			for (int64_t k = 0; k < C; k++)
+				yp[k * inner] /= s;
+		}
+}
+
+void fd_softmax_ref_backward(int64_t outer, int64_t C, int64_t inner, const double *y, const double *dy,
+			     double *dx)
+{
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t i = 0; i < inner; i++) {
+			int64_t base = o * C * inner + i;
+			double s = 0;
+			for (int64_t k = 0; k < C; k++)
+				s += dy[base + k * inner] * y[base + k * inner];
+			for (int64_t k = 0; k < C; k++)
+				dx[base + k * inner] += y[base + k * inner] * (dy[base + k * inner] - s);
+		}
+}
