@@ -9,6 +9,7 @@ static const struct fd_model_arch *const archs[] = {
 	&fd_arch_resnet18,
 	&fd_arch_resnet34,
 	&fd_arch_resnet50,
+	&fd_arch_convnext_tiny,
 };
 
 int fd_model_count(void)
