@@ -61,8 +61,6 @@ struct fd_mtcnn {
 	uint64_t tick;
 	float *buf[4];
 	size_t cap[4];
-	int32_t *idx;
-	size_t idx_cap;
 };
 
 /* Make a detector over w (borrowed; must outlive m). threads: OpenMP threads
