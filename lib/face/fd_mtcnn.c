@@ -18,7 +18,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define MAX_PLANS 48    /* P-Net needs 4 per pyramid level; R/O-Net 3-4 per batch size */
+#define MAX_PLANS 128   /* P-Net: 4 per pyramid level (40 at 512x512); R/O-Net: 3-4 per batch size (49) */
 #define MAX_BATCH 64    /* R-Net / O-Net crops per forward call */
 
 struct fd_mtcnn_plan {
