@@ -252,7 +252,7 @@ void fd_mtcnn_free(struct fd_mtcnn *m)
 	for (int i = 0; i < m->nplans; i++)
 		fd_conv2d_free(&m->plans[i].p);
 	free(m->plans);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		free(m->buf[i]);
 	fd_dnnl_free(&m->d);
 	memset(m, 0, sizeof *m);
@@ -811,8 +811,9 @@ static int crop_of(const struct cand *c, int w, int h, int *x0, int *y0, int *x1
 	return 1;
 }
 
-/* Crop every candidate at S x S into one batch; candidates whose crop is
- * empty are dropped first (facenet-pytorch would fail on them). */
+/* Crop every candidate at S x S into one batch (buf slot 4, owned by m);
+ * candidates whose crop is empty are dropped first (facenet-pytorch would
+ * fail on them). */
 static float *crops(struct fd_mtcnn *m, struct cands *c, const uint8_t *px, int w, int h, int S,
 		    struct fd_err *e)
 {
@@ -824,12 +825,12 @@ static float *crops(struct fd_mtcnn *m, struct cands *c, const uint8_t *px, int 
 	}
 	c->n = k;
 	size_t per = (size_t)3 * S * S;
-	float *x = malloc((size_t)(k ? k : 1) * per * sizeof(float));
-	if (!x) {
-		fd_err_set(e, "out of memory");
+	/* kept in the detector: a fresh block of this size (megabytes for
+	 * hundreds of R-Net crops) would be mapped and zeroed by the kernel for
+	 * every image */
+	float *x = grow(m, 4, (size_t)(k ? k : 1) * per, e);
+	if (!x)
 		return NULL;
-	}
-	(void)m;
 	for (int i = 0; i < k; i++) {
 		int x0 = 0, y0 = 0, x1 = 1, y1 = 1;
 		crop_of(&c->v[i], w, h, &x0, &y0, &x1, &y1);
@@ -970,7 +971,7 @@ static int refine(struct fd_mtcnn *m, int onet, const uint8_t *px, int w, int h,
 		}
 	rc = 0;
 out:
-	free(x), free(o), free(keep);
+	free(o), free(keep);
 	return rc;
 }
 
