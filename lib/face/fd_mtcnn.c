@@ -18,7 +18,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define MAX_PLANS 48    /* P-Net needs 3 per pyramid level; R/O-Net 3-4 per batch size */
+#define MAX_PLANS 128   /* P-Net: 4 per pyramid level (40 at 512x512); R/O-Net: 3-4 per batch size (49) */
 #define MAX_BATCH 64    /* R-Net / O-Net crops per forward call */
 
 struct fd_mtcnn_plan {
@@ -252,9 +252,8 @@ void fd_mtcnn_free(struct fd_mtcnn *m)
 	for (int i = 0; i < m->nplans; i++)
 		fd_conv2d_free(&m->plans[i].p);
 	free(m->plans);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		free(m->buf[i]);
-	free(m->idx);
 	fd_dnnl_free(&m->d);
 	memset(m, 0, sizeof *m);
 }
@@ -317,6 +316,25 @@ static int conv(struct fd_mtcnn *m, int N, int C, int H, int W, int K, int k, co
 	return fd_conv2d_forward(p, x, w, b, y, e);
 }
 
+/* Four floats as one SSE register (GCC / clang vector extension; plain C
+ * elsewhere): -O2's cheap vectorizer leaves PReLU and max pooling scalar, and
+ * those two were half of the run time. Each lane does exactly the scalar
+ * operation, so results are unchanged. */
+typedef float f4 __attribute__((vector_size(16)));
+typedef int32_t i4 __attribute__((vector_size(16)));
+
+static inline f4 f4_load(const float *p)
+{
+	f4 v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline f4 f4_select(i4 take, f4 a, f4 b)
+{
+	return (f4)((take & (i4)a) | (~take & (i4)b));
+}
+
 /* nn.PReLU(C) in place on [N, C, inner]: x = x > 0 ? x : a[c] * x. */
 static void prelu(float *x, int N, int C, size_t inner, const float *a)
 {
@@ -324,27 +342,78 @@ static void prelu(float *x, int N, int C, size_t inner, const float *a)
 		for (int c = 0; c < C; c++) {
 			float *p = x + ((size_t)n * C + c) * inner;
 			float s = a[c];
-			for (size_t i = 0; i < inner; i++)
+			size_t nv = inner / 4 * 4;
+			for (size_t i = 0; i < nv; i += 4) {
+				f4 v = f4_load(p + i), q = s * v;
+				v = f4_select(v > 0, v, q);
+				memcpy(p + i, &v, sizeof v);
+			}
+			for (size_t i = nv; i < inner; i++)
 				p[i] = p[i] > 0 ? p[i] : s * p[i];
 		}
 }
 
-/* nn.MaxPool2d(k, s, ceil_mode=True): [N, C, H, W] -> y, sizes in *Ho, *Wo. */
-static int maxpool(struct fd_mtcnn *m, int N, int C, int H, int W, int k, int st, const float *x,
-		   float *y, int *Ho, int *Wo, struct fd_err *e)
+/* max(m, v) as PyTorch's max_pool2d scans: the first maximum wins and NaN
+ * propagates. */
+static inline float max_nan(float m, float v)
+{
+	return (v > m || v != v) ? v : m;
+}
+
+static inline f4 max_nan4(f4 m, f4 v)
+{
+	return f4_select((v > m) | (v != v), v, m);
+}
+
+/* nn.MaxPool2d(k, st, ceil_mode=True) without padding, values only: x
+ * [planes, H, W] -> y [planes, Ho, Wo] (Ho, Wo from fd_pool2d_out_size).
+ * Scans each window row by row like fd_maxpool2d_forward (so the same one of
+ * two equal values, +0 or -0, wins), without its index output or OpenMP
+ * region: the tool runs images, not planes, in parallel. Stride 2 windows
+ * lying wholly inside the input go four outputs at a time. */
+static void maxpool_values(const float *x, float *y, int planes, int H, int W, int k, int st,
+			   int Ho, int Wo)
+{
+	int full = W >= k ? (W - k) / st + 1 : 0;
+	if (full > Wo)
+		full = Wo;
+	for (int pl = 0; pl < planes; pl++) {
+		const float *xp = x + (size_t)pl * H * W;
+		float *yp = y + (size_t)pl * Ho * Wo;
+		for (int oh = 0; oh < Ho; oh++) {
+			int h0 = oh * st, h1 = h0 + k < H ? h0 + k : H;
+			float *yr = yp + (size_t)oh * Wo;
+			int ow = 0;
+			if (st == 2 && h1 - h0 == k)
+				for (; ow + 4 <= full; ow += 4) {
+					f4 v = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+					for (int ih = h0; ih < h1; ih++) {
+						const float *r = xp + (size_t)ih * W + 2 * ow;
+						for (int iw = 0; iw < k; iw++, r++)
+							v = max_nan4(v, (f4){r[0], r[2], r[4], r[6]});
+					}
+					memcpy(yr + ow, &v, sizeof v);
+				}
+			for (; ow < Wo; ow++) {
+				int w0 = ow * st, w1 = w0 + k < W ? w0 + k : W;
+				float v = -INFINITY;
+				for (int ih = h0; ih < h1; ih++)
+					for (int iw = w0; iw < w1; iw++)
+						v = max_nan(v, xp[(size_t)ih * W + iw]);
+				yr[ow] = v;
+			}
+		}
+	}
+}
+
+/* nn.MaxPool2d(k, st, ceil_mode=True): [N, C, H, W] -> y, sizes in *Ho, *Wo. */
+static int maxpool(int N, int C, int H, int W, int k, int st, const float *x, float *y, int *Ho,
+		   int *Wo, struct fd_err *e)
 {
 	struct fd_pool2d_shape s = {N, C, H, W, k, k, st, st, 0, 0, 1, 1};
 	if (fd_pool2d_out_size(&s, Ho, Wo, e))
 		return -1;
-	size_t n = (size_t)N * C * *Ho * *Wo;
-	if (n > m->idx_cap) {
-		int32_t *p = realloc(m->idx, n * sizeof *p);
-		if (!p)
-			return fd_err_set(e, "out of memory");
-		m->idx = p;
-		m->idx_cap = n;
-	}
-	fd_maxpool2d_forward(&s, x, y, m->idx);
+	maxpool_values(x, y, N * C, H, W, k, st, *Ho, *Wo);
 	return 0;
 }
 
@@ -370,7 +439,7 @@ static int pnet_raw(struct fd_mtcnn *m, const float *x, int N, int H, int W, flo
 	struct fd_pool2d_shape ps = {N, 10, h, wd, 2, 2, 2, 2, 0, 0, 1, 1};
 	if (fd_pool2d_out_size(&ps, &ph, &pw, e) || !(b = grow(m, 1, (size_t)N * 10 * ph * pw, e)))
 		return -1;
-	if (maxpool(m, N, 10, h, wd, 2, 2, a, b, &ph, &pw, e))
+	if (maxpool(N, 10, h, wd, 2, 2, a, b, &ph, &pw, e))
 		return -1;
 	if (ph < 5 || pw < 5)
 		return fd_err_set(e, "pnet: input %dx%d is smaller than 12x12", W, H);
@@ -428,12 +497,12 @@ static int rnet_raw(struct fd_mtcnn *m, const float *x, int N, float *out, struc
 	if (!a || !b || conv(m, N, 3, 24, 24, 28, 3, x, w->r_w[0], w->r_b[0], a, e))
 		return -1;
 	prelu(a, N, 28, 22 * 22, w->r_a[0]);
-	if (maxpool(m, N, 28, 22, 22, 3, 2, a, b, &h, &wd, e) ||
+	if (maxpool(N, 28, 22, 22, 3, 2, a, b, &h, &wd, e) ||
 	    conv(m, N, 28, h, wd, 48, 3, b, w->r_w[1], w->r_b[1], a, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(a, N, 48, (size_t)h * wd, w->r_a[1]);
-	if (maxpool(m, N, 48, h, wd, 3, 2, a, b, &h, &wd, e) ||
+	if (maxpool(N, 48, h, wd, 3, 2, a, b, &h, &wd, e) ||
 	    conv(m, N, 48, h, wd, 64, 2, b, w->r_w[2], w->r_b[2], a, e))
 		return -1;
 	prelu(a, N, 64, 9, w->r_a[2]);
@@ -453,17 +522,17 @@ static int onet_raw(struct fd_mtcnn *m, const float *x, int N, float *out, struc
 	if (!a || !b || conv(m, N, 3, 48, 48, 32, 3, x, w->o_w[0], w->o_b[0], a, e))
 		return -1;
 	prelu(a, N, 32, 46 * 46, w->o_a[0]);
-	if (maxpool(m, N, 32, 46, 46, 3, 2, a, b, &h, &wd, e) ||
+	if (maxpool(N, 32, 46, 46, 3, 2, a, b, &h, &wd, e) ||
 	    conv(m, N, 32, h, wd, 64, 3, b, w->o_w[1], w->o_b[1], a, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(a, N, 64, (size_t)h * wd, w->o_a[1]);
-	if (maxpool(m, N, 64, h, wd, 3, 2, a, b, &h, &wd, e) ||
+	if (maxpool(N, 64, h, wd, 3, 2, a, b, &h, &wd, e) ||
 	    conv(m, N, 64, h, wd, 64, 3, b, w->o_w[2], w->o_b[2], a, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(a, N, 64, (size_t)h * wd, w->o_a[2]);
-	if (maxpool(m, N, 64, h, wd, 2, 2, a, b, &h, &wd, e) ||
+	if (maxpool(N, 64, h, wd, 2, 2, a, b, &h, &wd, e) ||
 	    conv(m, N, 64, h, wd, 128, 2, b, w->o_w[3], w->o_b[3], a, e))
 		return -1;
 	prelu(a, N, 128, 9, w->o_a[3]);
@@ -557,23 +626,31 @@ static int a_end(int a, int b, int c)
 void fd_mtcnn_area_norm(const uint8_t *px, int w, int x0, int y0, int x1, int y1, int Ho, int Wo,
 			float *out)
 {
-	int H = y1 - y0, W = x1 - x0;
+	enum { TILE = 256 };    /* column windows worked out once per tile, not per pixel */
+	int H = y1 - y0, W = x1 - x0, cw0[TILE], cw1[TILE];
 	size_t plane = (size_t)Ho * Wo;
-	for (int i = 0; i < Ho; i++) {
-		int h0 = a_start(i, H, Ho), h1 = a_end(i, H, Ho);
-		for (int j = 0; j < Wo; j++) {
-			int w0 = a_start(j, W, Wo), w1 = a_end(j, W, Wo);
-			/* integer sums of 8-bit values: exact, as PyTorch's float sum is
-			 * for windows below 2^24 / 255 pixels */
-			uint32_t s[3] = {0, 0, 0};
-			for (int y = h0; y < h1; y++) {
-				const uint8_t *r = px + ((size_t)(y0 + y) * w + x0 + w0) * 3;
-				for (int x = w0; x < w1; x++, r += 3)
-					s[0] += r[0], s[1] += r[1], s[2] += r[2];
-			}
-			for (int c = 0; c < 3; c++) {
-				float v = (float)s[c] / (float)(h1 - h0) / (float)(w1 - w0);
-				out[c * plane + (size_t)i * Wo + j] = (v - 127.5f) * 0.0078125f;
+	for (int jt = 0; jt < Wo; jt += TILE) {
+		int nj = Wo - jt < TILE ? Wo - jt : TILE;
+		for (int j = 0; j < nj; j++)
+			cw0[j] = a_start(jt + j, W, Wo), cw1[j] = a_end(jt + j, W, Wo);
+		for (int i = 0; i < Ho; i++) {
+			int h0 = a_start(i, H, Ho), h1 = a_end(i, H, Ho);
+			float fh = (float)(h1 - h0);
+			float *o = out + (size_t)i * Wo + jt;
+			for (int j = 0; j < nj; j++) {
+				int w0 = cw0[j], w1 = cw1[j];
+				/* integer sums of 8-bit values: exact, as PyTorch's float sum
+				 * is for windows below 2^24 / 255 pixels */
+				uint32_t s0 = 0, s1 = 0, s2 = 0;
+				for (int y = h0; y < h1; y++) {
+					const uint8_t *r = px + ((size_t)(y0 + y) * w + x0 + w0) * 3;
+					for (int x = w0; x < w1; x++, r += 3)
+						s0 += r[0], s1 += r[1], s2 += r[2];
+				}
+				float fw = (float)(w1 - w0);
+				o[j] = ((float)s0 / fh / fw - 127.5f) * 0.0078125f;
+				o[plane + j] = ((float)s1 / fh / fw - 127.5f) * 0.0078125f;
+				o[2 * plane + j] = ((float)s2 / fh / fw - 127.5f) * 0.0078125f;
 			}
 		}
 	}
@@ -734,8 +811,9 @@ static int crop_of(const struct cand *c, int w, int h, int *x0, int *y0, int *x1
 	return 1;
 }
 
-/* Crop every candidate at S x S into one batch; candidates whose crop is
- * empty are dropped first (facenet-pytorch would fail on them). */
+/* Crop every candidate at S x S into one batch (buf slot 4, owned by m);
+ * candidates whose crop is empty are dropped first (facenet-pytorch would
+ * fail on them). */
 static float *crops(struct fd_mtcnn *m, struct cands *c, const uint8_t *px, int w, int h, int S,
 		    struct fd_err *e)
 {
@@ -747,12 +825,12 @@ static float *crops(struct fd_mtcnn *m, struct cands *c, const uint8_t *px, int 
 	}
 	c->n = k;
 	size_t per = (size_t)3 * S * S;
-	float *x = malloc((size_t)(k ? k : 1) * per * sizeof(float));
-	if (!x) {
-		fd_err_set(e, "out of memory");
+	/* kept in the detector: a fresh block of this size (megabytes for
+	 * hundreds of R-Net crops) would be mapped and zeroed by the kernel for
+	 * every image */
+	float *x = grow(m, 4, (size_t)(k ? k : 1) * per, e);
+	if (!x)
 		return NULL;
-	}
-	(void)m;
 	for (int i = 0; i < k; i++) {
 		int x0 = 0, y0 = 0, x1 = 1, y1 = 1;
 		crop_of(&c->v[i], w, h, &x0, &y0, &x1, &y1);
@@ -893,7 +971,7 @@ static int refine(struct fd_mtcnn *m, int onet, const uint8_t *px, int w, int h,
 		}
 	rc = 0;
 out:
-	free(x), free(o), free(keep);
+	free(o), free(keep);
 	return rc;
 }
 

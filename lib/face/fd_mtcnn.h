@@ -59,10 +59,8 @@ struct fd_mtcnn {
 	struct fd_mtcnn_plan *plans;
 	int nplans;
 	uint64_t tick;
-	float *buf[4];
-	size_t cap[4];
-	int32_t *idx;
-	size_t idx_cap;
+	float *buf[5];          /* scratch: activations x2, batch padding, pyramid level, crops */
+	size_t cap[5];
 };
 
 /* Make a detector over w (borrowed; must outlive m). threads: OpenMP threads
