@@ -178,5 +178,6 @@ struct fd_tensor *fd_mlinear_fwd(struct fd_model *m, struct fd_ctx *c, struct fd
 /* Architectures of this module (registry.c lists them). */
 extern const struct fd_model_arch fd_arch_simplecnn;
 extern const struct fd_model_arch fd_arch_resnet18, fd_arch_resnet34, fd_arch_resnet50;
+extern const struct fd_model_arch fd_arch_efficientnet_b0, fd_arch_mobilenet_v3_small;
 
 #endif

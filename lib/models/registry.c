@@ -9,6 +9,8 @@ static const struct fd_model_arch *const archs[] = {
 	&fd_arch_resnet18,
 	&fd_arch_resnet34,
 	&fd_arch_resnet50,
+	&fd_arch_efficientnet_b0,
+	&fd_arch_mobilenet_v3_small,
 };
 
 int fd_model_count(void)

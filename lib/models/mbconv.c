@@ -1,0 +1,98 @@
+/* mbconv: Conv2dNormActivation, SqueezeExcitation and inverted residual
+ * blocks for EfficientNet and MobileNetV3 (torchvision names and init). */
+#include "models/mbconv.h"
+#include "nn/act.h"
+#include "nn/binary.h"
+#include "nn/dropout.h"
+
+#include <stdio.h>
+
+int fd_make_divisible(double v, int divisor)
+{
+	int nv = (int)(v + divisor / 2.0) / divisor * divisor;
+	if (nv < divisor)
+		nv = divisor;
+	if (nv < 0.9 * v)
+		nv += divisor;
+	return nv;
+}
+
+int fd_mcna_add(struct fd_model *m, struct fd_mcna *l, const char *name, int cin, int cout, int k, int stride,
+		int groups, double eps, double momentum, int act, struct fd_err *e)
+{
+	char nm[256];
+	l->act = act;
+	snprintf(nm, sizeof nm, "%s.0", name);
+	if (fd_mconv_add(m, &l->conv, nm, cin, cout, k, stride, (k - 1) / 2, groups, 0, FD_MI_KAIMING_OUT, e) < 0)
+		return -1;
+	snprintf(nm, sizeof nm, "%s.1", name);
+	return fd_mbn_add(m, &l->bn, nm, cout, eps, momentum, e);
+}
+
+struct fd_tensor *fd_mcna_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mcna *l, struct fd_tensor *x)
+{
+	x = fd_mbn_fwd(m, c, &l->bn, fd_mconv_fwd(m, c, &l->conv, x));
+	return l->act >= 0 ? fd_act(c, (enum fd_act)l->act, x) : x;
+}
+
+int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, int Csq, enum fd_act act,
+	       enum fd_act gate, struct fd_err *e)
+{
+	char nm[256];
+	l->act = act;
+	l->gate = gate;
+	snprintf(nm, sizeof nm, "%s.fc1", name);
+	if (fd_mconv_add(m, &l->fc1, nm, C, Csq, 1, 1, 0, 1, 1, FD_MI_KAIMING_OUT, e) < 0)
+		return -1;
+	snprintf(nm, sizeof nm, "%s.fc2", name);
+	return fd_mconv_add(m, &l->fc2, nm, Csq, C, 1, 1, 0, 1, 1, FD_MI_KAIMING_OUT, e);
+}
+
+struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x)
+{
+	struct fd_tensor *s = fd_adaptive_avgpool2d(c, x, 1, 1);
+	s = fd_act(c, l->act, fd_mconv_fwd(m, c, &l->fc1, s));
+	s = fd_act(c, l->gate, fd_mconv_fwd(m, c, &l->fc2, s));
+	return fd_mul(c, x, s);
+}
+
+int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, const struct fd_mbconv_cfg *cfg,
+		  struct fd_err *e)
+{
+	char nm[256];
+	int k = 0;
+	b->cfg = *cfg;
+	b->has_expand = cfg->cexp != cfg->cin;
+	b->res = cfg->stride == 1 && cfg->cin == cfg->cout;
+	if (b->has_expand) {
+		snprintf(nm, sizeof nm, "%s.block.%d", name, k++);
+		if (fd_mcna_add(m, &b->expand, nm, cfg->cin, cfg->cexp, 1, 1, 1, cfg->eps, cfg->momentum, (int)cfg->act,
+				e) < 0)
+			return -1;
+	}
+	snprintf(nm, sizeof nm, "%s.block.%d", name, k++);
+	if (fd_mcna_add(m, &b->dw, nm, cfg->cexp, cfg->cexp, cfg->k, cfg->stride, cfg->cexp, cfg->eps, cfg->momentum,
+			(int)cfg->act, e) < 0)
+		return -1;
+	if (cfg->se_sq > 0) {
+		snprintf(nm, sizeof nm, "%s.block.%d", name, k++);
+		if (fd_mse_add(m, &b->se, nm, cfg->cexp, cfg->se_sq, cfg->se_act, cfg->se_gate, e) < 0)
+			return -1;
+	}
+	snprintf(nm, sizeof nm, "%s.block.%d", name, k++);
+	return fd_mcna_add(m, &b->proj, nm, cfg->cexp, cfg->cout, 1, 1, 1, cfg->eps, cfg->momentum, -1, e);
+}
+
+struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
+{
+	struct fd_tensor *h = x;
+	if (b->has_expand)
+		h = fd_mcna_fwd(m, c, &b->expand, h);
+	h = fd_mcna_fwd(m, c, &b->dw, h);
+	if (b->cfg.se_sq > 0)
+		h = fd_mse_fwd(m, c, &b->se, h);
+	h = fd_mcna_fwd(m, c, &b->proj, h);
+	if (!b->res)
+		return h;
+	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);
+}
