@@ -78,7 +78,7 @@ static int name2(char *buf, size_t len, const char *a, const char *b, struct fd_
 	return 0;
 }
 
-static int add_conv_op(struct fd_model *m, struct fd_conv2d_op *op, struct fd_err *e)
+int fd_model_conv_op(struct fd_model *m, struct fd_conv2d_op *op, struct fd_err *e)
 {
 	if (m->nconvs == m->capconvs) {
 		int nc = m->capconvs ? 2 * m->capconvs : 32;
@@ -111,7 +111,7 @@ int fd_mconv_add(struct fd_model *m, struct fd_mconv *l, const char *name, int c
 		    (l->b = fd_model_param(m, nm, FD_P_PARAM, 1, bs, bi, e)) < 0)
 			return -1;
 	}
-	return add_conv_op(m, &l->op, e);
+	return fd_model_conv_op(m, &l->op, e);
 }
 
 struct fd_tensor *fd_mconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *l,
@@ -186,6 +186,14 @@ int fd_model_new(const char *name, int num_classes, uint64_t seed, struct fd_mod
 					      fd_model_arch_at(i)->name);
 		return fd_err_set(e, "unknown model '%s' (known: %s)", name, known);
 	}
+	return fd_model_new_arch(a, num_classes, seed, out, e);
+}
+
+int fd_model_new_arch(const struct fd_model_arch *a, int num_classes, uint64_t seed,
+		      struct fd_model **out, struct fd_err *e)
+{
+	const char *name = a->name;
+	*out = NULL;
 	if (num_classes < 1)
 		return fd_err_set(e, "%s: num_classes must be at least 1, not %d", name, num_classes);
 	struct fd_model *m = calloc(1, sizeof *m);

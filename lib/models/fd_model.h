@@ -83,6 +83,10 @@ const struct fd_model_arch *fd_model_arch_find(const char *name);
  * name (the message lists the known ones), num_classes < 1, out of memory. */
 int fd_model_new(const char *name, int num_classes, uint64_t seed, struct fd_model **out,
 		 struct fd_err *e);
+/* fd_model_new for an architecture record that need not be in the registry
+ * (test variants such as convnext_mini). */
+int fd_model_new_arch(const struct fd_model_arch *a, int num_classes, uint64_t seed,
+		      struct fd_model **out, struct fd_err *e);
 /* Free the parameters, the conv plans and the layers; NULL is a no-op. */
 void fd_model_free(struct fd_model *m);
 
@@ -139,6 +143,12 @@ static inline struct fd_tensor *fd_model_t(struct fd_model *m, int i)
 	return &m->p.v[i].t;
 }
 
+/* Register a conv op of the layers (fd_mconv_add does it) so that its plans
+ * are freed with the model and dropped by fd_model_macs: for convs whose
+ * weights are declared otherwise (ConvNeXt's Linears run as 1x1 convs).
+ * Errors: out of memory. */
+int fd_model_conv_op(struct fd_model *m, struct fd_conv2d_op *op, struct fd_err *e);
+
 /* nn.Conv2d(cin, cout, k, stride, padding, groups=groups, bias=bias) named
  * `name` (views name.weight [cout, cin/groups, k, k], name.bias [cout]).
  * init FD_MI_TORCH_WEIGHT gives nn.Conv2d's default weight and bias;
@@ -179,5 +189,10 @@ struct fd_tensor *fd_mlinear_fwd(struct fd_model *m, struct fd_ctx *c, struct fd
 extern const struct fd_model_arch fd_arch_simplecnn;
 extern const struct fd_model_arch fd_arch_resnet18, fd_arch_resnet34, fd_arch_resnet50;
 extern const struct fd_model_arch fd_arch_efficientnet_b0, fd_arch_mobilenet_v3_small;
+extern const struct fd_model_arch fd_arch_convnext_tiny;
+/* Not in the registry: ConvNeXt with widths (16,32,64,128) and depths
+ * (2,1,2,1), the same code as convnext_tiny, for gradient tests whose
+ * float64 torch reference would take minutes on the full model. */
+extern const struct fd_model_arch fd_arch_convnext_mini;
 
 #endif

@@ -11,6 +11,7 @@ static const struct fd_model_arch *const archs[] = {
 	&fd_arch_resnet50,
 	&fd_arch_efficientnet_b0,
 	&fd_arch_mobilenet_v3_small,
+	&fd_arch_convnext_tiny,
 };
 
 int fd_model_count(void)
