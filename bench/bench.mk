@@ -28,3 +28,15 @@ bench-loader: $(B)/bench/loader
 	/usr/bin/python3 bench/loader_vs_torch.py --fd $(B)/bench/loader --threads 2
 
 .PHONY: bench-loader
+
+#   make bench-models   every registered model, fd vs torchvision: training and inference
+#                       img/s, peak memory; 224x224 (+ simplecnn, resnet18 at 128), batch 32,
+#                       2 threads (about 10 minutes; bench/results/models.md)
+$(B)/bench/models: bench/models.c $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+
+bench-models: $(B)/bench/models
+	bench/models.sh $(B)/bench/models
+
+.PHONY: bench-models
