@@ -29,13 +29,14 @@ bench-loader: $(B)/bench/loader
 
 .PHONY: bench-loader
 
-#   make bench-models   fd training step / inference vs torchvision, 224x224, batch 32, 2 threads
-#   (MODELS="efficientnet_b0 mobilenet_v3_small" by default; minutes)
+#   make bench-models   every registered model, fd vs torchvision: training and inference
+#                       img/s, peak memory; 224x224 (+ simplecnn, resnet18 at 128), batch 32,
+#                       2 threads (about 10 minutes; bench/results/models.md)
 $(B)/bench/models: bench/models.c $(B)/libfd.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
 
 bench-models: $(B)/bench/models
-	/usr/bin/python3 bench/models_vs_torch.py --fd $(B)/bench/models --threads 2 $(MODELS)
+	bench/models.sh $(B)/bench/models
 
 .PHONY: bench-models

@@ -1,172 +1,147 @@
-/* bench/models: fd's training step (forward, BCE loss, backward, AdamW) and
- * inference (eval, no grad) images per second for one model:
- *   models NAME SIZE BATCH THREADS REPS [profile]
- * prints "NAME<TAB>train_img_s<TAB>infer_img_s<TAB>peak_rss_MiB" (best of
- * REPS after one warm-up step, which makes the conv plans). With "profile"
- * it then prints, to stderr, one more training step's time split into
- * forward, backward and optimizer, and the backward time by op (convs split
- * into depthwise / 1x1 / other by their weight shape). Driven by
- * bench/models_vs_torch.py. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
+/* bench/models: one registered model's inference and training throughput and
+ * peak memory, for bench/models.sh (which runs bench/models_vs_torch.py on the
+ * same settings, interleaved). Inference first (eval mode, no tape), then
+ * training steps (train mode, forward + BCE-with-logits + backward + AdamW
+ * lr 1e-3 wd 1e-2), each after its warm-up; images/s from the median step.
+ * Usage: models --list                (the registered names, one a line)
+ *        models NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
+ * Without the counts they follow the model's cost, read from the first
+ * inference step (forward MACs per image): over 3 G (resnet50, convnext_tiny
+ * at 224) 1 + 2 training and 1 + 2 inference steps, else 2 + 3 and 1 + 3
+ * (warm-up + timed: the 2 cores this was written on are shared and slow).
+ * Prints NAME SIZE train_img/s infer_img/s infer_peak_MiB peak_MiB WARMUP
+ * STEPS IWARMUP ISTEPS GMACs (tabs; the counts used, so the torch side can run
+ * the same); peaks are ru_maxrss after inference and at the end. */
 #include "core/fd_progress.h"
+#include "core/fd_rng.h"
 #include "models/fd_model.h"
 #include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 
-/* backward profile: each tape node's backward is swapped for a timing
- * wrapper that finds the original by node (bench only; lib has no hooks) */
-#define MAXNODES 8192
-#define MAXCAT 64
-static struct fd_node *nodes[MAXNODES];
-static int (*orig[MAXNODES])(struct fd_ctx *, struct fd_node *);
-static int cat_of[MAXNODES];
-static int nnodes;
-static char cats[MAXCAT][48];
-static double cat_ms[MAXCAT];
-static int cat_n[MAXCAT], ncats;
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
-static int category(const struct fd_node *n)
+static double peak_mib(void)
 {
-	char name[48];
-	if (!strcmp(n->op, "conv2d") && n->nin > 1 && n->in[1] && n->in[1]->ndim == 4) {
-		const struct fd_tensor *w = n->in[1];
-		if (w->shape[1] == 1 && w->shape[0] > 1)
-			snprintf(name, sizeof name, "conv2d depthwise %lldx%lld", (long long)w->shape[2],
-				 (long long)w->shape[3]);
-		else
-			snprintf(name, sizeof name, "conv2d %lldx%lld", (long long)w->shape[2], (long long)w->shape[3]);
-	} else {
-		snprintf(name, sizeof name, "%s", n->op);
-	}
-	for (int i = 0; i < ncats; i++)
-		if (!strcmp(cats[i], name))
-			return i;
-	if (ncats == MAXCAT)
-		return MAXCAT - 1;
-	snprintf(cats[ncats], sizeof cats[ncats], "%s", name);
-	return ncats++;
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return (double)u.ru_maxrss / 1024.0; /* Linux: KiB */
 }
 
-static int timed_backward(struct fd_ctx *c, struct fd_node *n)
+static int cmp_d(const void *a, const void *b)
 {
-	for (int i = 0; i < nnodes; i++)
-		if (nodes[i] == n) {
-			double t0 = fd_now();
-			int rc = orig[i](c, n);
-			cat_ms[cat_of[i]] += 1e3 * (fd_now() - t0);
-			cat_n[cat_of[i]]++;
-			return rc;
-		}
-	return -1;
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
 }
 
-static void die(const char *what, const char *msg)
+static double median(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp_d);
+	return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static int die(const char *what, const char *msg)
 {
 	fprintf(stderr, "models: %s: %s\n", what, msg);
-	exit(1);
+	return 1;
+}
+
+static int list(void)
+{
+	for (int i = 0; i < fd_model_count(); i++)
+		printf("%s\n", fd_model_arch_at(i)->name);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 6) {
-		fprintf(stderr, "usage: models NAME SIZE BATCH THREADS REPS [profile]\n");
+	if (argc == 2 && !strcmp(argv[1], "--list"))
+		return list();
+	if (argc != 5 && argc != 9) {
+		fprintf(stderr, "usage: models --list | models NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]\n");
 		return 2;
 	}
 	const char *name = argv[1];
-	int size = atoi(argv[2]), N = atoi(argv[3]), threads = atoi(argv[4]), reps = atoi(argv[5]);
-	int profile = argc > 6 && !strcmp(argv[6], "profile");
-	struct fd_dnnl d;
+	int size = atoi(argv[2]), batch = atoi(argv[3]), threads = atoi(argv[4]);
+	int autocount = argc == 5;
+	int warm = autocount ? 0 : atoi(argv[5]), steps = autocount ? 1 : atoi(argv[6]);
+	int iwarm = autocount ? 1 : atoi(argv[7]), isteps = autocount ? 1 : atoi(argv[8]);
+	if (size < 32 || batch < 1 || threads < 1 || warm < 0 || steps < 1 || iwarm < 0 || isteps < 1 ||
+	    steps > 100 || isteps > 100) {
+		fprintf(stderr, "models: bad numbers\n");
+		return 2;
+	}
 	struct fd_err e = {{0}};
+	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_model *m;
 	struct fd_optim o;
-	if (fd_dnnl_init(&d, threads, &e) < 0)
-		die("dnnl", e.msg);
-	fd_ctx_init(&c, threads, 1);
+	if (fd_dnnl_init(&d, threads, &e) < 0 || fd_model_new(name, 1, 42, &m, &e) < 0 ||
+	    fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 1e-2, &e) < 0)
+		return die(name, e.msg);
+	fd_ctx_init(&c, threads, 42);
 	c.dnnl = &d;
-	if (fd_model_new(name, 1, 1, &m, &e) < 0 || fd_optim_adamw(&o, &m->p, 1e-4, 0.9, 0.999, 1e-8, 1e-2, &e) < 0)
-		die(name, e.msg);
-	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 1};
-	size_t nx = (size_t)N * 3 * size * size;
-	float *xb = malloc(nx * sizeof *xb);
-	if (!xb)
-		die(name, "out of memory");
+
+	int64_t xs[4] = {batch, 3, size, size}, ts[2] = {batch, 1};
+	size_t nx = (size_t)batch * 3 * size * size;
+	float *x = malloc(nx * sizeof *x), *t = malloc((size_t)batch * sizeof *t);
+	if (!x || !t)
+		return die(name, "out of memory");
+	struct fd_rng r;
+	fd_rng_init(&r, 5, 0);
 	for (size_t i = 0; i < nx; i++)
-		xb[i] = (float)((i * 2654435761u) % 2000) / 1000.0f - 1.0f;
-	double best_train = 1e30, best_infer = 1e30;
-	for (int phase = 0; phase < 2; phase++) {
-		c.training = phase == 0;
-		c.grad_enabled = phase == 0;
-		for (int r = 0; r <= reps; r++) {
-			fd_ctx_step(&c);
-			struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, xs), *t = fd_tensor_new(&c, FD_DEV_CPU, 2, ts);
-			if (!x || !t)
-				die(name, c.err.msg);
-			memcpy(x->data, xb, nx * sizeof *xb);
-			for (int i = 0; i < N; i++)
-				t->data[i] = (float)(i & 1);
-			double t0 = fd_now();
-			if (phase == 0) {
-				fd_params_zero_grad(&m->p);
-				struct fd_tensor *loss = fd_bce_with_logits(&c, fd_model_forward(m, &c, x), t);
-				if (!loss || fd_backward(&c, loss, NULL) < 0 || fd_optim_step(&o, &m->p, &e) < 0)
-					die(name, c.failed ? c.err.msg : e.msg);
-			} else if (!fd_model_forward(m, &c, x)) {
-				die(name, c.err.msg);
-			}
-			double dt = fd_now() - t0;
-			double *best = phase == 0 ? &best_train : &best_infer;
-			if (r && dt < *best)
-				*best = dt;
-		}
-	}
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("%s\t%.2f\t%.2f\t%.0f\n", name, N / best_train, N / best_infer, ru.ru_maxrss / 1024.0);
-	fflush(stdout);
-	if (profile) {
-		c.training = 1;
-		c.grad_enabled = 1;
-		fd_ctx_step(&c);
-		struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, xs), *t = fd_tensor_new(&c, FD_DEV_CPU, 2, ts);
-		memcpy(x->data, xb, nx * sizeof *xb);
-		for (int i = 0; i < N; i++)
-			t->data[i] = (float)(i & 1);
-		fd_params_zero_grad(&m->p);
+		x[i] = (float)fd_rng_normal(&r);
+	for (int i = 0; i < batch; i++)
+		t[i] = (float)(fd_rng_u32(&r) & 1);
+
+	double tt[100];
+	uint64_t macs = 0;
+	c.macs = 0;
+	c.training = 0;
+	c.grad_enabled = 0;
+	for (int s = 0; s < iwarm + isteps; s++) {
 		double t0 = fd_now();
-		struct fd_tensor *loss = fd_bce_with_logits(&c, fd_model_forward(m, &c, x), t);
-		double t1 = fd_now();
-		for (struct fd_node *n = c.tape; n && nnodes < MAXNODES; n = n->prev) {
-			nodes[nnodes] = n;
-			orig[nnodes] = n->backward;
-			cat_of[nnodes] = category(n);
-			n->backward = timed_backward;
-			nnodes++;
+		fd_ctx_step(&c);
+		if (!fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)))
+			return die(name, c.err.msg);
+		if (s == 0) {
+			macs = c.macs / (uint64_t)batch;
+			if (autocount && macs > 3000000000ull)
+				warm = 1, steps = 2, iwarm = 1, isteps = 2;
+			else if (autocount)
+				warm = 2, steps = 3, iwarm = 1, isteps = 3;
 		}
-		if (!loss || fd_backward(&c, loss, NULL) < 0)
-			die(name, c.err.msg);
-		double t2 = fd_now();
-		fd_optim_step(&o, &m->p, &e);
-		double t3 = fd_now();
-		fprintf(stderr, "# %s profile (one step, %d threads): forward %.0f ms, backward %.0f ms, AdamW %.0f ms\n", name,
-			threads, 1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2));
-		for (int pass = 0; pass < ncats; pass++) { /* by decreasing time */
-			int bi = -1;
-			for (int i = 0; i < ncats; i++)
-				if (cat_n[i] >= 0 && (bi < 0 || cat_ms[i] > cat_ms[bi]))
-					bi = i;
-			fprintf(stderr, "#   backward %-26s %4d nodes %8.1f ms\n", cats[bi], cat_n[bi], cat_ms[bi]);
-			cat_n[bi] = -1;
-		}
+		if (s >= iwarm)
+			tt[s - iwarm] = fd_now() - t0;
 	}
+	double infer = batch / median(tt, isteps), ipeak = peak_mib();
+
+	c.training = 1;
+	c.grad_enabled = 1;
+	for (int s = 0; s < warm + steps; s++) {
+		double t0 = fd_now();
+		fd_ctx_step(&c);
+		fd_params_zero_grad(&m->p);
+		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs));
+		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+		if (!loss || fd_backward(&c, loss, NULL) < 0)
+			return die(name, c.err.msg);
+		if (fd_optim_step(&o, &m->p, &e) < 0)
+			return die(name, e.msg);
+		if (s >= warm)
+			tt[s - warm] = fd_now() - t0;
+	}
+	double train = batch / median(tt, steps);
+	printf("%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t%.3f\n", name, size, train, infer, ipeak,
+	       peak_mib(), warm, steps, iwarm, isteps, (double)macs * 1e-9);
+	free(x);
+	free(t);
 	fd_optim_free(&o);
 	fd_model_free(m);
 	fd_ctx_free(&c);
 	fd_dnnl_free(&d);
-	free(xb);
 	return 0;
 }

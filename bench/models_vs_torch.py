@@ -1,96 +1,88 @@
-"""models_vs_torch: training step (forward, BCE-with-logits, backward, AdamW)
-and inference (eval, no_grad) images per second, fd vs torchvision on
-PyTorch 1.13, same model, input size, batch and thread count; each side in
-its own process (peak RSS per process), fd first, then torch, per model.
-Best of --reps steps after one warm-up. With --profile, each side's time by
-op for one training step (fd: its backward by op; torch: the profiler's
-top ops by self CPU time).
-Usage: bench/models_vs_torch.py [--fd build/bench/models] [--threads 2]
-       [--size 224] [--batch 32] [--reps 3] [--profile] [MODEL...]
-Run: make bench-models."""
+"""models_vs_torch: the PyTorch side of bench/models.sh. One model, the same
+protocol as bench/models.c: inference first (eval mode, torch.no_grad), then
+training steps (train mode, forward + BCE-with-logits + backward + AdamW lr
+1e-3 wd 1e-2, zero_grad each step), each after its warm-up; images/s from the
+median step; peak memory is ru_maxrss after inference and at the end.
+torchvision's model with num_classes=1 (simplecnn: the twin in
+tests/ref/models.py), NCHW float32 by default, --channels-last to convert
+model and input (memory_format=torch.channels_last).
+Prints NAME SIZE train_img/s infer_img/s infer_peak_MiB peak_MiB (tabs).
+Usage: /usr/bin/python3 bench/models_vs_torch.py NAME SIZE BATCH THREADS
+       WARMUP STEPS IWARMUP ISTEPS [--channels-last]
+"""
 import argparse
+import ast
+import os
 import resource
-import subprocess
-import sys
+import statistics
 import time
 
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
 
-def torch_one(name, size, batch, threads, reps, profile):
-    import torch
-    import torch.nn.functional as F
-    import torchvision
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    m = getattr(torchvision.models, name)(num_classes=1)
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-2)
-    x = torch.rand(batch, 3, size, size) * 2 - 1
-    t = (torch.arange(batch) % 2).float().reshape(batch, 1)
 
-    def step():
-        opt.zero_grad(set_to_none=False)
-        loss = F.binary_cross_entropy_with_logits(m(x), t)
-        loss.backward()
-        opt.step()
+def simplecnn_class():
+    """SimpleCNN from tests/ref/models.py (its module level writes fixtures,
+    so the class is taken by AST rather than imported)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref", "models.py")
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    body = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SimpleCNN"]
+    ns = {"nn": nn, "torch": torch}
+    exec(compile(ast.Module(body=body, type_ignores=[]), path, "exec"), ns)
+    return ns["SimpleCNN"]
 
-    best = []
-    m.train()
-    b = 1e30
-    for r in range(reps + 1):
-        t0 = time.perf_counter()
-        step()
-        if r:
-            b = min(b, time.perf_counter() - t0)
-    best.append(batch / b)
-    m.eval()
-    b = 1e30
-    with torch.no_grad():
-        for r in range(reps + 1):
-            t0 = time.perf_counter()
-            m(x)
-            if r:
-                b = min(b, time.perf_counter() - t0)
-    best.append(batch / b)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("%s\t%.2f\t%.2f\t%.0f" % (name, best[0], best[1], rss), flush=True)
-    if profile:
-        m.train()
-        with torch.autograd.profiler.profile() as prof:
-            step()
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14), file=sys.stderr)
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--fd", default="build/bench/models")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--torch-one", help=argparse.SUPPRESS)
-    ap.add_argument("models", nargs="*", default=["efficientnet_b0", "mobilenet_v3_small"])
+    ap.add_argument("name")
+    ap.add_argument("nums", type=int, nargs=7,
+                    help="SIZE BATCH THREADS WARMUP STEPS IWARMUP ISTEPS")
+    ap.add_argument("--channels-last", action="store_true")
     a = ap.parse_args()
-    if a.torch_one:
-        torch_one(a.torch_one, a.size, a.batch, a.threads, a.reps, a.profile)
-        return
-    import torch
-    print("# models, %dx%d, batch %d, %d threads, torch %s; img/s (best of %d after a warm-up); "
-          "ratio = fd/torch (> 1: fd faster); peak RSS MiB per process"
-          % (a.size, a.size, a.batch, a.threads, torch.__version__, a.reps))
-    print("| model              | train fd | train pt |     x | infer fd | infer pt |     x | RSS fd | RSS pt |")
-    print("|--------------------|----------|----------|-------|----------|----------|-------|--------|--------|")
-    for name in a.models:
-        args = [name, str(a.size), str(a.batch), str(a.threads), str(a.reps)]
-        fd = subprocess.run([a.fd] + args + (["profile"] if a.profile else []), check=True,
-                            stdout=subprocess.PIPE, text=True).stdout.split()
-        pt = subprocess.run([sys.executable, __file__, "--torch-one", name, "--size", str(a.size), "--batch",
-                             str(a.batch), "--threads", str(a.threads), "--reps", str(a.reps)]
-                            + (["--profile"] if a.profile else []),
-                            check=True, stdout=subprocess.PIPE, text=True).stdout.split()
-        ft, fi, fr = map(float, fd[1:4])
-        pt_t, pt_i, pr = map(float, pt[1:4])
-        print("| %-18s | %8.2f | %8.2f | %5.2f | %8.2f | %8.2f | %5.2f | %6.0f | %6.0f |"
-              % (name, ft, pt_t, ft / pt_t, fi, pt_i, fi / pt_i, fr, pr), flush=True)
+    size, batch, threads, warm, steps, iwarm, isteps = a.nums
+    torch.set_num_threads(threads)
+    torch.manual_seed(42)
+    if a.name == "simplecnn":
+        m = simplecnn_class()(num_classes=1)
+    else:
+        m = getattr(torchvision.models, a.name)(num_classes=1)
+    x = torch.randn(batch, 3, size, size)
+    t = torch.randint(0, 2, (batch, 1)).float()
+    if a.channels_last:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    m.eval()
+    tt = []
+    with torch.no_grad():
+        for s in range(iwarm + isteps):
+            t0 = time.perf_counter()
+            m(x)
+            if s >= iwarm:
+                tt.append(time.perf_counter() - t0)
+    infer = batch / statistics.median(tt)
+    ipeak = peak_mib()
+
+    m.train()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-2)
+    tt = []
+    for s in range(warm + steps):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(m(x), t)
+        loss.backward()
+        opt.step()
+        if s >= warm:
+            tt.append(time.perf_counter() - t0)
+    train = batch / statistics.median(tt)
+    print("%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f" % (a.name, size, train, infer, ipeak, peak_mib()), flush=True)
 
 
 if __name__ == "__main__":
