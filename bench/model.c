@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static void die(const char *what, const char *msg)
+__attribute__((noreturn)) static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "bench-model: %s: %s\n", what, msg);
 	exit(1);
