@@ -24,6 +24,7 @@ a = ap.parse_args()
 
 fd = subprocess.run([a.fd, a.arch, str(a.size), str(a.batch), str(a.threads), str(a.steps), "--ops"],
                     check=True, capture_output=True, text=True).stdout
+print("fd:\n" + fd, flush=True)  # the torch half takes minutes on a loaded box
 vals = {l.split()[0]: float(l.split()[1]) for l in fd.splitlines() if l.split()[0] in ("train", "infer", "peak_rss_mib")}
 
 torch.set_num_threads(a.threads)
@@ -65,7 +66,6 @@ print("| train step | %.2f | %.2f | %.2fx |" % (vals["train"], tt, vals["train"]
 print("| inference | %.2f | %.2f | %.2fx |" % (vals["infer"], ti, vals["infer"] / ti))
 print("| peak RSS MiB | %.0f | %.0f | |" % (vals["peak_rss_mib"], rss))
 print()
-print("fd " + "\n".join(l for l in fd.splitlines() if not l.split()[0] in ("train", "infer", "peak_rss_mib")))
 m.train()
 with torch.autograd.profiler.profile() as prof:
     step()
