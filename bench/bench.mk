@@ -40,3 +40,13 @@ bench-models: $(B)/bench/models
 	bench/models.sh $(B)/bench/models
 
 .PHONY: bench-models
+#   make bench-model ARCH=convnext_tiny   one fd model vs torchvision: train step and inference img/s, 224x224, batch 32, 2 threads
+$(B)/bench/model: bench/model.c $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+
+ARCH ?= convnext_tiny
+bench-model: $(B)/bench/model
+	/usr/bin/python3 bench/model_vs_torch.py --fd $(B)/bench/model --arch $(ARCH) --threads 2
+
+.PHONY: bench-model
