@@ -11,6 +11,7 @@ SHELL := /bin/bash
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 SANITIZE ?=
 ifeq ($(origin CC),default)
 CC := cc
@@ -85,7 +86,7 @@ include tests/ref/ref.mk
 check-build: all $(UNITS) ref-fixtures
 
 test: deps venv models
-	$(MAKE) check-build
+	$(MAKE) -j$(JOBS) check-build
 	FD_BUILD=$(B) prove --exec '' -j2 $(UNITS) $(TOOL_TESTS)
 
 units: $(UNITS)
@@ -107,6 +108,8 @@ install: all
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -d $(DESTDIR)$(PREFIX)/share/fd
 	install -m 644 configs/sources.tsv $(DESTDIR)$(PREFIX)/share/fd/
+	if [ -s models/mtcnn/pnet.pt ]; then install -d $(DESTDIR)$(PREFIX)/share/fd/mtcnn && \
+		install -m 644 models/mtcnn/*.pt models/mtcnn/NOTICE $(DESTDIR)$(PREFIX)/share/fd/mtcnn/; fi
 
 clean:
 	rm -rf build build-san build-fuzz build-clang bin

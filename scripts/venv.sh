@@ -27,5 +27,10 @@ if [ -z "$missing" ]; then
 	exit 0
 fi
 echo "venv: installing:$missing"
+# --no-deps: the pins are references whose dependencies (numpy, torch,
+# torchvision, pillow, requests) come from Debian through
+# --system-site-packages; letting pip resolve them could pull a new torch
+# from PyPI (facenet-pytorch declares an unpinned torchvision, and Debian's
+# 0.14.1a0 is a pre-release that pip may not accept as satisfying it).
 # shellcheck disable=SC2086
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check $missing
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps $missing

@@ -8,7 +8,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *cli_prog = "fd";
 int cli_quiet;
@@ -118,4 +121,41 @@ double cli_double(const char *opt, const char *s, double lo, double hi)
 const char *cli_cmdline(void)
 {
 	return cmdline;
+}
+
+static int is_file(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *cli_find_data(const char *envvar, const char *name, const char *const *rel, int nrel, char *tried,
+		    size_t n)
+{
+	const char *env = getenv(envvar);
+	char p[PATH_MAX + 128];
+	if (env && *env) {
+		snprintf(p, sizeof p, "%s/%s", env, name);
+		snprintf(tried, n, "'%s' (from %s)", p, envvar);
+		return is_file(p) ? strdup(p) : NULL;
+	}
+	char exe[PATH_MAX];
+	ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (k <= 0) {
+		snprintf(tried, n, "nowhere (cannot find the executable)");
+		return NULL;
+	}
+	exe[k] = 0;
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	tried[0] = 0;
+	for (int i = 0; i < nrel; i++) {
+		snprintf(p, sizeof p, "%s/%s/%s", exe, rel[i], name);
+		size_t used = strlen(tried);
+		snprintf(tried + used, n - used, "%s'%s'", i ? ", " : "", p);
+		if (is_file(p))
+			return realpath(p, NULL);
+	}
+	return NULL;
 }

@@ -32,6 +32,13 @@ void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long long cli_int(const char *opt, const char *s, long long lo, long long hi);
 double cli_double(const char *opt, const char *s, double lo, double hi);
 
+/* Find a file that ships with fd: "$ENVVAR/NAME" when ENVVAR is set (and
+ * nothing else), else "<dir of the executable>/REL[i]/NAME" for each i, first
+ * existing regular file wins. Returns a malloc'ed path, or NULL with the places
+ * tried listed in `tried` (for the error message). */
+char *cli_find_data(const char *envvar, const char *name, const char *const *rel, int nrel, char *tried,
+		    size_t n);
+
 /* The command line joined with spaces, for provenance records (static buffer). */
 const char *cli_cmdline(void);
 

@@ -34,42 +34,11 @@ static const char help[] =
 	"bad:corrupt, bad:too-large, bad:non-utf8-name, bad:control-char-name.\n"
 	"Exit status: 0 success, 1 failure, 2 usage.\n";
 
-static int exists(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* The default sources table; NULL when none is found (tried lists the places). */
 static char *default_sources(char *tried, size_t n)
 {
-	const char *env = getenv("FD_CONFIG_DIR");
-	char p[PATH_MAX + 64];
-	if (env && *env) {
-		snprintf(p, sizeof p, "%s/sources.tsv", env);
-		snprintf(tried, n, "'%s' (from FD_CONFIG_DIR)", p);
-		return exists(p) ? strdup(p) : NULL;
-	}
-	char exe[PATH_MAX];
-	ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (k <= 0) {
-		snprintf(tried, n, "nowhere (cannot find the executable)");
-		return NULL;
-	}
-	exe[k] = 0;
-	char *slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	static const char *const rel[] = {"../../configs/sources.tsv", "../share/fd/sources.tsv"};
-	tried[0] = 0;
-	for (int i = 0; i < 2; i++) {
-		snprintf(p, sizeof p, "%s/%s", exe, rel[i]);
-		size_t used = strlen(tried);
-		snprintf(tried + used, n - used, "%s'%s'", i ? ", " : "", p);
-		if (exists(p))
-			return realpath(p, NULL);
-	}
-	return NULL;
+	static const char *const rel[] = {"../../configs", "../share/fd"};
+	return cli_find_data("FD_CONFIG_DIR", "sources.tsv", rel, 2, tried, n);
 }
 
 int main(int argc, char **argv)

@@ -299,7 +299,7 @@ void fd_loader_close(struct fd_loader *L)
 	free(L);
 }
 
-static int open_pack(struct fd_loader *L, const char *pack, char *tsv, struct fd_err *e)
+static int open_pack(struct fd_loader *L, const char *pack, char *tsv, int max_label, struct fd_err *e)
 {
 	if (fd_st_open(&L->st, pack, e) < 0)
 		return -1;
@@ -319,9 +319,12 @@ static int open_pack(struct fd_loader *L, const char *pack, char *tsv, struct fd
 	L->labels = lb->data;
 	L->S = (int)im->shape[1];
 	for (int64_t i = 0; i < lb->shape[0]; i++)
-		if (L->labels[i] > 1)
-			return fd_err_set(e, "'%s': label of row %lld is %d, not 0 or 1", pack, (long long)i,
-					  L->labels[i]);
+		if (L->labels[i] > max_label)
+			return max_label == 1
+				       ? fd_err_set(e, "'%s': label of row %lld is %d, not 0 or 1", pack,
+						    (long long)i, L->labels[i])
+				       : fd_err_set(e, "'%s': label of row %lld is %d, not in 0..%d", pack,
+						    (long long)i, L->labels[i], max_label);
 	if (fd_table_read(&L->tab, tsv, e) < 0)
 		return -1;
 	if ((int64_t)L->tab.nrow != im->shape[0])
@@ -358,7 +361,7 @@ int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loa
 	L->aug = o->aug;
 	L->next_batch = L->nbatch = 0;
 	L->held = -1;
-	int rc = open_pack(L, pack, tsv, e);
+	int rc = open_pack(L, pack, tsv, o->max_label > 0 ? o->max_label : 1, e);
 	size_t N = L->tab.nrow, px = (size_t)L->S * L->S;
 	if (rc == 0) {
 		L->set[0] = malloc(sizeof(uint32_t) * (N ? N : 1));
@@ -374,7 +377,14 @@ int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loa
 		rc = fd_err_set(e, "augment.gaussian_blur.kernel_size %d is too large for %d x %d images",
 				L->aug.blur_ksize, L->S, L->S);
 	if (rc == 0) {
-		if (o->norm == FD_NORM_REAL_TRAIN) {
+		if (o->norm_given) {
+			memcpy(L->mean, o->mean, sizeof L->mean);
+			memcpy(L->std, o->std, sizeof L->std);
+			for (int c = 0; c < 3 && rc == 0; c++)
+				if (!(L->std[c] > 0) || !isfinite(L->mean[c]) || !isfinite(L->std[c]))
+					rc = fd_err_set(e, "normalisation: channel %d mean %g std %g", c,
+							L->mean[c], L->std[c]);
+		} else if (o->norm == FD_NORM_REAL_TRAIN) {
 			rc = o->fold < 0 ? fd_err_set(e, "normalize real-train needs a fold")
 					 : real_train_stats(L, tsv, e);
 		} else {

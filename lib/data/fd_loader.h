@@ -33,6 +33,11 @@ struct fd_loader_opts {
 	uint64_t seed;
 	struct fd_aug_cfg aug;         /* applied to FD_SET_TRAIN passes begun with augment = 1 */
 	enum fd_norm norm;
+	int norm_given;                /* 1: use mean/std below instead of computing from norm
+					* (fd-eval: the values stored in a checkpoint) */
+	double mean[3], std[3];
+	int max_label;                 /* largest class label accepted in the pack (0 means 1:
+					* real/fake); num_classes - 1 for a multi-class pack */
 };
 
 /* One batch, owned by the loader and valid until the next fd_loader_next or

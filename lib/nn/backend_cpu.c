@@ -2,6 +2,7 @@
  * convolution family join it from their own files). */
 #include "nn/act.h"
 #include "nn/binary.h"
+#include "nn/convops.h"
 #include "nn/dropout.h"
 #include "nn/fd_backend.h"
 #include "nn/layernorm2d.h"
@@ -55,4 +56,20 @@ const struct fd_backend fd_backend_cpu = {
 	.bce_bwd = fd_bce_bwd_cpu,
 	.ce_fwd = fd_ce_fwd_cpu,
 	.ce_bwd = fd_ce_bwd_cpu,
+	.conv2d_plan = fd_conv2d_plan_cpu,
+	.conv2d_plan_free = fd_conv2d_plan_free_cpu,
+	.conv2d_fwd = fd_conv2d_fwd_cpu,
+	.conv2d_bwd = fd_conv2d_bwd_cpu,
+	.linear_fwd = fd_linear_fwd_cpu,
+	.linear_bwd = fd_linear_bwd_cpu,
+	.bn_fwd_train = fd_bn_fwd_train_cpu,
+	.bn_bwd_train = fd_bn_bwd_train_cpu,
+	.bn_fwd_eval = fd_bn_fwd_eval_cpu,
+	.bn_bwd_eval = fd_bn_bwd_eval_cpu,
+	.maxpool_fwd = fd_maxpool_fwd_cpu,
+	.maxpool_bwd = fd_maxpool_bwd_cpu,
+	.avgpool_fwd = fd_avgpool_fwd_cpu,
+	.avgpool_bwd = fd_avgpool_bwd_cpu,
+	.adapool_fwd = fd_adapool_fwd_cpu,
+	.adapool_bwd = fd_adapool_bwd_cpu,
 };

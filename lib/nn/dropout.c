@@ -71,7 +71,7 @@ struct fd_tensor *fd_dropout(struct fd_ctx *c, struct fd_tensor *x, float p)
 		return NULL;
 	if (!(p >= 0.0f && p <= 1.0f))
 		return fd_fail(c, "dropout probability %g outside [0, 1]", (double)p);
-	if (!c->training || p == 0.0f)
+	if (!c->training || c->dropout_off || p == 0.0f)
 		return x;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, dropout_fwd);
 	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
@@ -104,7 +104,7 @@ struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, flo
 		return NULL;
 	if (!(p >= 0.0f && p <= 1.0f))
 		return fd_fail(c, "stochastic depth probability %g outside [0, 1]", (double)p);
-	if (!c->training || p == 0.0f)
+	if (!c->training || c->dropout_off || p == 0.0f)
 		return x;
 	int64_t rows = x->shape[0], inner = x->numel / rows;
 	float *f = fd_arena_alloc(&c->arena, (size_t)rows * sizeof *f);

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include "nn/fd_tensor.h"
 
+struct fd_conv2d_shape;
+struct fd_pool2d_shape;
+
 enum fd_act {
 	FD_ACT_RELU, FD_ACT_HARDSWISH, FD_ACT_HARDSIGMOID, FD_ACT_SILU, FD_ACT_SIGMOID,
 	FD_ACT_GELU, FD_ACT_COUNT
@@ -73,6 +76,45 @@ struct fd_backend {
 		      float *prob, double *loss);
 	int (*ce_bwd)(struct fd_ctx *c, int64_t N, int64_t K, const float *prob, const int32_t *label,
 		      float g, float *dx);
+	/* conv2d (convops.h): a plan is the device's own object for one full
+	 * shape, made once (expensive) and reused; plan_free(NULL) is a no-op.
+	 * bwd adds into dx, dw, db (each NULL = not wanted). */
+	int (*conv2d_plan)(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan);
+	void (*conv2d_plan_free)(void *plan);
+	int (*conv2d_fwd)(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
+			  float *y);
+	int (*conv2d_bwd)(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+			  float *dx, float *dw, float *db);
+	/* linear: y [N,out] = x [N,in] w^T + b (b may be NULL) */
+	int (*linear_fwd)(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+			  const float *w, const float *b, float *y);
+	int (*linear_bwd)(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+			  const float *w, const float *dy, float *dx, float *dw, float *db);
+	/* batchnorm2d over [N, C, HW]: train updates running stats in place and
+	 * writes mean/invstd [C] for its backward; eval reads running stats */
+	int (*bn_fwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			    const float *w, const float *b, float *rmean, float *rvar, double momentum,
+			    double eps, float *y, float *mean, float *invstd);
+	int (*bn_bwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			    const float *w, const float *mean, const float *invstd, const float *dy,
+			    float *dx, float *dw, float *db);
+	int (*bn_fwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			   const float *w, const float *b, const float *rmean, const float *rvar,
+			   double eps, float *y);
+	int (*bn_bwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			   const float *w, const float *rmean, const float *rvar, double eps,
+			   const float *dy, float *dx, float *dw, float *db);
+	/* pooling; max pool indices are int32 flat positions in the input plane */
+	int (*maxpool_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+			   int32_t *idx);
+	int (*maxpool_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+			   const int32_t *idx, float *dx);
+	int (*avgpool_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y);
+	int (*avgpool_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx);
+	int (*adapool_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+			   int64_t Wo, const float *x, float *y);
+	int (*adapool_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+			   int64_t Wo, const float *dy, float *dx);
 };
 
 /* The table of a device, or NULL when fd was built without it. */

@@ -62,6 +62,11 @@ struct fd_ctx {
 	int threads;          /* OpenMP threads for CPU kernels (>= 1) */
 	int training;         /* 1: dropout and stochastic depth active, batchnorm uses batch stats */
 	int grad_enabled;     /* 0: ops record nothing (inference, Grad-CAM forward before the target) */
+	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
+			       * (conformance runs against torch, whose masks differ; batchnorm
+			       * still uses batch statistics) */
+	uint64_t macs;        /* multiply-adds of conv2d and linear ops run, added by those ops
+			       * (fd_model_flops reads it; nothing else depends on it) */
 	uint64_t seed;        /* RNG key for dropout and friends */
 	uint64_t step;        /* advanced by fd_ctx_step(); part of every random stream */
 	uint32_t rng_calls;   /* random ops run this step; gives each its own stream */

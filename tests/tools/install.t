@@ -11,4 +11,8 @@ for tool in "$BIN"/fd-*; do
 	ok "$name.1 installed" test -s "$T/p/share/man/man1/$name.1"
 done
 ok "fd.7 installed" test -s "$T/p/share/man/man7/fd.7"
+# Installed tools find their data (sources table, MTCNN weights) under share/fd.
+ok "installed fd-synth makes data" "$T/p/bin/fd-synth" -q -o "$T/d" --groups 4
+ok "installed fd-index finds share/fd/sources.tsv" env -u FD_CONFIG_DIR "$T/p/bin/fd-index" -q --root "$T/d" -o "$T/i.tsv"
+ok "installed fd-facecrop finds share/fd/mtcnn" env -u FD_MODELS_DIR "$T/p/bin/fd-facecrop" -q --root "$T/d" -o "$T/f.tsv" "$T/i.tsv"
 done_testing

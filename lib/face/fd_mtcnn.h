@@ -1,0 +1,109 @@
+/* fd_mtcnn: MTCNN face detection (P-Net, R-Net, O-Net cascade) reproducing
+ * facenet-pytorch 2.5.3's detect_face / MTCNN.detect on one RGB image, with the
+ * three nets' weights read from facenet-pytorch's pnet.pt, rnet.pt, onet.pt. */
+#ifndef FD_MTCNN_H
+#define FD_MTCNN_H
+
+#include <stdint.h>
+#include "core/fd_err.h"
+#include "nn/fd_dnnl.h"
+
+/* One detected face, in the image's pixel coordinates as facenet-pytorch
+ * reports them: box x1 y1 x2 y2 (float32, may lie partly outside the image),
+ * score = O-Net's face probability, lm = the five landmarks as (x, y) pairs in
+ * O-Net's order (left eye, right eye, nose, left mouth corner, right mouth
+ * corner, "left" as seen in the image). */
+struct fd_mtcnn_face {
+	float box[4];
+	float score;
+	float lm[5][2];
+};
+
+/* The weights of the three nets, read-only once loaded: share one between
+ * threads. Tensors keep facenet-pytorch's state-dict names in the loader;
+ * here they are stored per layer (the two or three heads of each net are
+ * concatenated along the output dimension so each runs as one layer). */
+struct fd_mtcnn_weights {
+	float *buf;                 /* one allocation holding everything below */
+	const float *p_w[4], *p_b[4], *p_a[3];          /* conv1..3, conv4_1|conv4_2 (6 out); prelu1..3 */
+	const float *r_w[3], *r_b[3], *r_a[4];          /* conv1..3; prelu1..4 */
+	const float *r_dw[2], *r_db[2];                 /* dense4, dense5_1|dense5_2 (6 out) */
+	const float *o_w[4], *o_b[4], *o_a[5];          /* conv1..4; prelu1..5 */
+	const float *o_dw[2], *o_db[2];                 /* dense5, dense6_1|6_2|6_3 (16 out) */
+};
+
+/* Load dir/pnet.pt, dir/rnet.pt, dir/onet.pt (facenet-pytorch's state dicts,
+ * legacy or zip format, read by fd_pth). Every expected key must be present
+ * with facenet-pytorch's shape. Errors name the file and the key. On error w
+ * is zeroed. Free with fd_mtcnn_weights_free. */
+int fd_mtcnn_weights_load(struct fd_mtcnn_weights *w, const char *dir, struct fd_err *e);
+void fd_mtcnn_weights_free(struct fd_mtcnn_weights *w);
+
+/* Detection settings; fd_mtcnn_opts_default gives facenet-pytorch's MTCNN
+ * defaults: min_face 20, factor 0.709, thresholds 0.6, 0.7, 0.7. */
+struct fd_mtcnn_opts {
+	double min_face;
+	double factor;
+	double thr[3];
+};
+void fd_mtcnn_opts_default(struct fd_mtcnn_opts *o);
+
+/* Per-thread state: a oneDNN context (one OpenMP thread unless threads > 1),
+ * the convolution plans made so far (cached by shape, least recently used
+ * dropped beyond a fixed count) and scratch buffers that grow as needed.
+ * Not thread-safe: one per thread. */
+struct fd_mtcnn_plan;
+struct fd_mtcnn {
+	const struct fd_mtcnn_weights *w;   /* borrowed */
+	struct fd_dnnl d;
+	struct fd_mtcnn_plan *plans;
+	int nplans;
+	uint64_t tick;
+	float *buf[4];
+	size_t cap[4];
+	int32_t *idx;
+	size_t idx_cap;
+};
+
+/* Make a detector over w (borrowed; must outlive m). threads: OpenMP threads
+ * for the nets inside this detector when called from this thread (1 when
+ * images run in parallel, one detector per thread). Must be called on the
+ * thread that will use m (OpenMP thread counts are per thread). */
+int fd_mtcnn_init(struct fd_mtcnn *m, const struct fd_mtcnn_weights *w, int threads, struct fd_err *e);
+void fd_mtcnn_free(struct fd_mtcnn *m);
+
+/* Detect the faces of the w x h RGB image px (row-major, 3 bytes per pixel),
+ * as facenet-pytorch's MTCNN(select_largest=False).detect(img, landmarks=True)
+ * for a PIL image of those pixels: *faces (malloc'ed, caller frees; NULL when
+ * *n is 0) gets the faces in facenet-pytorch's order (the final "Min" NMS
+ * order: score descending). Numerics follow PyTorch's float32 order of
+ * operations step by step (see doc/facecrop.md); the nets run on oneDNN, so
+ * scores agree to ~1e-6, not bit for bit. Errors: out of memory, oneDNN. */
+int fd_mtcnn_detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
+		    const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
+		    struct fd_err *e);
+
+/* The nets alone, for conformance tests, as facenet-pytorch's PNet, RNet,
+ * ONet forward on a float32 NCHW batch x (already normalised):
+ * pnet: x [N, 3, H, W] (H, W >= 12) -> reg [N, 4, Ho, Wo] (conv4_2) and
+ *       prob [N, 2, Ho, Wo] (softmax of conv4_1), Ho = ceil((H - 4) / 2) + 1 - 4
+ *       as PyTorch's sizes give; *Ho, *Wo are set; outputs are malloc'ed.
+ * rnet: x [N, 3, 24, 24] -> reg [N, 4], prob [N, 2].
+ * onet: x [N, 3, 48, 48] -> reg [N, 4], lm [N, 10], prob [N, 2].
+ * Outputs are caller-allocated for rnet/onet, overwritten. */
+int fd_mtcnn_pnet(struct fd_mtcnn *m, const float *x, int N, int H, int W, float **reg,
+		  float **prob, int *Ho, int *Wo, struct fd_err *e);
+int fd_mtcnn_rnet(struct fd_mtcnn *m, const float *x, int N, float *reg, float *prob,
+		  struct fd_err *e);
+int fd_mtcnn_onet(struct fd_mtcnn *m, const float *x, int N, float *reg, float *lm, float *prob,
+		  struct fd_err *e);
+
+/* torch.nn.functional.interpolate(img, size=(Ho, Wo), mode='area') (that is
+ * adaptive_avg_pool2d) of the region rows y0..y1-1, columns x0..x1-1 of the
+ * RGB image px (stride w*3 bytes), then (v - 127.5) * 0.0078125: writes
+ * out [3, Ho, Wo] float32. Window bounds and the float32 sum / kh / kw are
+ * PyTorch 1.13's CPU kernel's, so the result is bit-identical. */
+void fd_mtcnn_area_norm(const uint8_t *px, int w, int x0, int y0, int x1, int y1, int Ho, int Wo,
+			float *out);
+
+#endif

@@ -1,0 +1,497 @@
+/* fd_model: life cycle, initialisation, layer helpers, weights in and out
+ * (fd checkpoints, safetensors, torch .pth) and the MAC count. */
+#include "models/fd_model.h"
+#include "io/fd_pth.h"
+#include "io/fd_safetensors.h"
+#include "nn/ckpt.h"
+#include "nn/fd_dnnl.h"
+#include "nn/init.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------- views and initialisation ---------- */
+
+int fd_model_param(struct fd_model *m, const char *name, enum fd_pkind kind, int ndim,
+		   const int64_t *shape, struct fd_minit init, struct fd_err *e)
+{
+	if (m->p.n == m->capinit) {
+		int nc = m->capinit ? 2 * m->capinit : 64;
+		struct fd_minit *ni = realloc(m->init, (size_t)nc * sizeof *ni);
+		if (!ni)
+			return fd_err_set(e, "out of memory");
+		m->init = ni;
+		m->capinit = nc;
+	}
+	int i = fd_params_add(&m->p, name, kind, ndim, shape, e);
+	if (i < 0)
+		return -1;
+	m->init[i] = init;
+	return i;
+}
+
+static int init_view(struct fd_model *m, int i, uint64_t seed, struct fd_err *e)
+{
+	struct fd_pview *v = &m->p.v[i];
+	const struct fd_minit *in = &m->init[i];
+	struct fd_tensor *t = &v->t;
+	struct fd_rng r;
+	fd_init_rng(&r, seed, v->name);
+	int rc = 0;
+	switch (in->kind) {
+	case FD_MI_ZEROS: fd_init_constant(t, 0.0f); break;
+	case FD_MI_ONES: fd_init_constant(t, 1.0f); break;
+	case FD_MI_CONSTANT: fd_init_constant(t, (float)in->a); break;
+	case FD_MI_TORCH_WEIGHT: rc = fd_init_kaiming_uniform(t, sqrt(5.0), &r, e); break;
+	case FD_MI_TORCH_BIAS: rc = fd_init_bias_default(t, &m->p.v[in->ref].t, &r, e); break;
+	case FD_MI_KAIMING_OUT: rc = fd_init_kaiming_normal_fan_out(t, &r, e); break;
+	case FD_MI_NORMAL: fd_init_normal(t, 0.0, in->a, &r); break;
+	case FD_MI_UNIFORM: fd_init_uniform(t, -in->a, in->a, &r); break;
+	case FD_MI_TRUNC_NORMAL: rc = fd_init_trunc_normal(t, 0.0, in->a, -in->b, in->b, &r, e); break;
+	default: rc = fd_err_set(e, "%s: unknown initialiser %d", v->name, (int)in->kind);
+	}
+	return rc < 0 ? fd_err_ctx(e, "initialising %s", v->name) : 0;
+}
+
+int fd_model_reinit(struct fd_model *m, const char *prefix, uint64_t seed, struct fd_err *e)
+{
+	int n = 0;
+	size_t pl = strlen(prefix);
+	for (int i = 0; i < m->p.n; i++)
+		if (!strncmp(m->p.v[i].name, prefix, pl)) {
+			if (init_view(m, i, seed, e) < 0)
+				return -1;
+			n++;
+		}
+	return n;
+}
+
+/* ---------- layer helpers ---------- */
+
+static int name2(char *buf, size_t len, const char *a, const char *b, struct fd_err *e)
+{
+	if ((size_t)snprintf(buf, len, "%s.%s", a, b) >= len)
+		return fd_err_set(e, "parameter name '%s.%s' too long", a, b);
+	return 0;
+}
+
+static int add_conv_op(struct fd_model *m, struct fd_conv2d_op *op, struct fd_err *e)
+{
+	if (m->nconvs == m->capconvs) {
+		int nc = m->capconvs ? 2 * m->capconvs : 32;
+		struct fd_conv2d_op **n = realloc(m->convs, (size_t)nc * sizeof *n);
+		if (!n)
+			return fd_err_set(e, "out of memory");
+		m->convs = n;
+		m->capconvs = nc;
+	}
+	m->convs[m->nconvs++] = op;
+	return 0;
+}
+
+int fd_mconv_add(struct fd_model *m, struct fd_mconv *l, const char *name, int cin, int cout, int k,
+		 int stride, int pad, int groups, int bias, enum fd_minit_kind init, struct fd_err *e)
+{
+	char nm[256];
+	if (groups < 1 || cin % groups || cout % groups)
+		return fd_err_set(e, "%s: %d -> %d channels in %d groups", name, cin, cout, groups);
+	int64_t ws[4] = {cout, cin / groups, k, k}, bs[1] = {cout};
+	fd_conv2d_op_init(&l->op, stride, pad, 1, groups);
+	l->b = -1;
+	struct fd_minit wi = {init, 0, 0, 0};
+	if (name2(nm, sizeof nm, name, "weight", e) < 0 ||
+	    (l->w = fd_model_param(m, nm, FD_P_PARAM, 4, ws, wi, e)) < 0)
+		return -1;
+	if (bias) {
+		struct fd_minit bi = {init == FD_MI_TORCH_WEIGHT ? FD_MI_TORCH_BIAS : FD_MI_ZEROS, 0, 0, l->w};
+		if (name2(nm, sizeof nm, name, "bias", e) < 0 ||
+		    (l->b = fd_model_param(m, nm, FD_P_PARAM, 1, bs, bi, e)) < 0)
+			return -1;
+	}
+	return add_conv_op(m, &l->op, e);
+}
+
+struct fd_tensor *fd_mconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *l,
+			       struct fd_tensor *x)
+{
+	return fd_conv2d(c, &l->op, x, fd_model_t(m, l->w), l->b >= 0 ? fd_model_t(m, l->b) : NULL);
+}
+
+int fd_mbn_add(struct fd_model *m, struct fd_mbn *l, const char *name, int C, double eps,
+	       double momentum, struct fd_err *e)
+{
+	char nm[256];
+	int64_t s[1] = {C};
+	struct fd_minit one = {FD_MI_ONES, 0, 0, 0}, zero = {FD_MI_ZEROS, 0, 0, 0};
+	l->eps = eps;
+	l->momentum = momentum;
+	if (name2(nm, sizeof nm, name, "weight", e) < 0 || (l->w = fd_model_param(m, nm, FD_P_PARAM, 1, s, one, e)) < 0 ||
+	    name2(nm, sizeof nm, name, "bias", e) < 0 || (l->b = fd_model_param(m, nm, FD_P_PARAM, 1, s, zero, e)) < 0 ||
+	    name2(nm, sizeof nm, name, "running_mean", e) < 0 ||
+	    (l->rm = fd_model_param(m, nm, FD_P_BUFFER, 1, s, zero, e)) < 0 ||
+	    name2(nm, sizeof nm, name, "running_var", e) < 0 ||
+	    (l->rv = fd_model_param(m, nm, FD_P_BUFFER, 1, s, one, e)) < 0 ||
+	    name2(nm, sizeof nm, name, "num_batches_tracked", e) < 0 ||
+	    (l->nbt = fd_model_param(m, nm, FD_P_COUNTER, 0, NULL, zero, e)) < 0)
+		return -1;
+	return 0;
+}
+
+struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn *l,
+			     struct fd_tensor *x)
+{
+	return fd_batchnorm2d(c, x, fd_model_t(m, l->w), fd_model_t(m, l->b), fd_model_t(m, l->rm),
+			      fd_model_t(m, l->rv), fd_model_t(m, l->nbt), l->momentum, l->eps);
+}
+
+int fd_mlinear_add(struct fd_model *m, struct fd_mlinear *l, const char *name, int in, int out,
+		   int bias, struct fd_minit winit, struct fd_err *e)
+{
+	char nm[256];
+	int64_t ws[2] = {out, in}, bs[1] = {out};
+	l->b = -1;
+	if (name2(nm, sizeof nm, name, "weight", e) < 0 ||
+	    (l->w = fd_model_param(m, nm, FD_P_PARAM, 2, ws, winit, e)) < 0)
+		return -1;
+	if (bias) {
+		struct fd_minit bi = {winit.kind == FD_MI_TORCH_WEIGHT ? FD_MI_TORCH_BIAS : FD_MI_ZEROS, 0, 0, l->w};
+		if (name2(nm, sizeof nm, name, "bias", e) < 0 ||
+		    (l->b = fd_model_param(m, nm, FD_P_PARAM, 1, bs, bi, e)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct fd_tensor *fd_mlinear_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mlinear *l,
+				 struct fd_tensor *x)
+{
+	return fd_linear(c, x, fd_model_t(m, l->w), l->b >= 0 ? fd_model_t(m, l->b) : NULL);
+}
+
+/* ---------- life cycle ---------- */
+
+int fd_model_new(const char *name, int num_classes, uint64_t seed, struct fd_model **out,
+		 struct fd_err *e)
+{
+	*out = NULL;
+	const struct fd_model_arch *a = fd_model_arch_find(name);
+	if (!a) {
+		char known[512] = "";
+		size_t k = 0;
+		for (int i = 0; i < fd_model_count() && k < sizeof known; i++)
+			k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "",
+					      fd_model_arch_at(i)->name);
+		return fd_err_set(e, "unknown model '%s' (known: %s)", name, known);
+	}
+	if (num_classes < 1)
+		return fd_err_set(e, "%s: num_classes must be at least 1, not %d", name, num_classes);
+	struct fd_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return fd_err_set(e, "out of memory");
+	m->arch = a;
+	m->num_classes = num_classes;
+	m->seed = seed;
+	fd_params_init(&m->p);
+	if (a->build(m, e) < 0 || fd_params_alloc(&m->p, e) < 0 || fd_model_reinit(m, "", seed, e) < 0) {
+		fd_err_ctx(e, "building %s", name);
+		fd_model_free(m);
+		return -1;
+	}
+	*out = m;
+	return 0;
+}
+
+void fd_model_free(struct fd_model *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->nconvs; i++)
+		fd_conv2d_op_free(m->convs[i]);
+	free(m->convs);
+	free(m->priv);
+	free(m->init);
+	fd_params_free(&m->p);
+	free(m);
+}
+
+struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
+{
+	if (!x)
+		return NULL;
+	char b1[64];
+	if (x->ndim != 4 || x->shape[1] != 3)
+		return fd_fail(c, "%s: input %s is not [N, 3, H, W]", m->arch->name,
+			       fd_tensor_shape_str(x, b1, sizeof b1));
+	struct fd_tensor *y = m->arch->forward(m, c, x);
+	if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != m->num_classes))
+		return fd_fail(c, "%s: forward gave %s, not [%lld, %d]", m->arch->name,
+			       fd_tensor_shape_str(y, b1, sizeof b1), (long long)x->shape[0], m->num_classes);
+	return y;
+}
+
+int64_t fd_model_params(const struct fd_model *m)
+{
+	return fd_params_count(&m->p);
+}
+
+int fd_model_macs(struct fd_model *m, int size, uint64_t *macs, struct fd_err *e)
+{
+	struct fd_dnnl d;
+	struct fd_ctx c;
+	if (size < 1)
+		return fd_err_set(e, "%s: input size %d", m->arch->name, size);
+	if (fd_dnnl_init(&d, 0, e) < 0)
+		return -1;
+	fd_ctx_init(&c, 1, 0);
+	c.dnnl = &d;
+	c.training = 0;
+	c.grad_enabled = 0;
+	int rc = -1;
+	int64_t shape[4] = {1, 3, size, size};
+	struct fd_tensor *x = fd_tensor_zeros(&c, FD_DEV_CPU, 4, shape);
+	if (fd_model_forward(m, &c, x)) {
+		*macs = c.macs;
+		rc = 0;
+	} else {
+		fd_err_set(e, "%s", c.err.msg);
+	}
+	/* plans were made on this private engine: drop them before it goes */
+	for (int i = 0; i < m->nconvs; i++)
+		fd_conv2d_op_free(m->convs[i]);
+	fd_ctx_free(&c);
+	fd_dnnl_free(&d);
+	return rc;
+}
+
+/* ---------- weights in and out ---------- */
+
+int fd_model_save(const struct fd_model *m, const char *path, const char *const *meta,
+		  struct fd_err *e)
+{
+	const char *all[66];
+	char nc[32];
+	snprintf(nc, sizeof nc, "%d", m->num_classes);
+	int k = 0;
+	all[k++] = "fd.arch";
+	all[k++] = m->arch->name;
+	all[k++] = "fd.num_classes";
+	all[k++] = nc;
+	for (int i = 0; meta && meta[i] && meta[i + 1] && k < 64; i += 2) {
+		all[k++] = meta[i];
+		all[k++] = meta[i + 1];
+	}
+	if (meta) {
+		int n = 0;
+		while (meta[n])
+			n++;
+		if (n % 2 || n > 60)
+			return fd_err_set(e, "cannot write '%s': metadata must be at most 30 key/value pairs", path);
+	}
+	all[k] = NULL;
+	return fd_ckpt_save(&m->p, path, all, e);
+}
+
+/* A tensor of the file, whatever container it came from. */
+struct src {
+	const char *name;
+	enum fd_dtype dtype;
+	int ndim;
+	const int64_t *shape;
+	int64_t numel;
+	const void *data;
+	size_t nbytes;
+};
+
+static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+	size_t k = (size_t)snprintf(buf, len, "[");
+	for (int i = 0; i < ndim && k < len; i++)
+		k += (size_t)snprintf(buf + k, len - k, i ? ",%lld" : "%lld", (long long)shape[i]);
+	if (k < len)
+		snprintf(buf + k, len - k, "]");
+}
+
+struct problems {
+	char buf[1700];
+	size_t len;
+	int n, dropped;
+};
+
+static void problem(struct problems *pr, const char *one)
+{
+	if (pr->len + strlen(one) + 3 >= sizeof pr->buf) {
+		pr->dropped++;
+		return;
+	}
+	pr->len += (size_t)snprintf(pr->buf + pr->len, sizeof pr->buf - pr->len, "%s%s", pr->n ? "; " : "", one);
+	pr->n++;
+}
+
+static int is_head(const struct fd_model *m, const char *name)
+{
+	for (int i = 0; m->arch->head && m->arch->head[i]; i++)
+		if (!strcmp(m->arch->head[i], name))
+			return 1;
+	return 0;
+}
+
+static const struct src *src_find(const struct src *s, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(s[i].name, name))
+			return &s[i];
+	return NULL;
+}
+
+static int to_f32(const struct src *s, float *dst, int64_t n, struct fd_err *e)
+{
+	struct fd_pth_tensor t = {(char *)s->name, s->dtype, s->ndim, {0}, s->numel, (void *)s->data, s->nbytes};
+	memcpy(t.shape, s->shape, (size_t)s->ndim * sizeof *s->shape);
+	return fd_pth_to_f32(&t, dst, n, e);
+}
+
+/* Check every view against the file; copy only when everything fits. */
+static int load_from(struct fd_model *m, const struct src *s, int n, const char *path, char *note,
+		     size_t notelen, struct fd_err *e)
+{
+	struct problems pr = {.len = 0};
+	char one[600], fs[128], ms[128], head_note[400] = "";
+	int head_diff = 0;
+	for (int i = 0; i < m->p.n; i++) {
+		const struct fd_pview *v = &m->p.v[i];
+		const struct src *t = src_find(s, n, v->name);
+		if (!t) {
+			snprintf(one, sizeof one, "missing %s", v->name);
+			problem(&pr, one);
+			continue;
+		}
+		int same = t->ndim == v->t.ndim;
+		for (int d = 0; same && d < t->ndim; d++)
+			same = t->shape[d] == v->t.shape[d];
+		if (v->kind == FD_P_COUNTER) {
+			if (t->dtype != FD_DT_I64 || t->numel != 1) {
+				snprintf(one, sizeof one, "%s is not an int64 scalar in the file", v->name);
+				problem(&pr, one);
+			}
+			continue;
+		}
+		if (t->dtype != FD_DT_F32 && t->dtype != FD_DT_F64 && t->dtype != FD_DT_F16 &&
+		    t->dtype != FD_DT_BF16) {
+			snprintf(one, sizeof one, "%s is %s in the file, not a float", v->name, fd_dtype_name(t->dtype));
+			problem(&pr, one);
+			continue;
+		}
+		if (same)
+			continue;
+		shape_str(fs, sizeof fs, t->ndim, t->shape);
+		shape_str(ms, sizeof ms, v->t.ndim, v->t.shape);
+		if (is_head(m, v->name) && v->kind == FD_P_PARAM) {
+			if (!head_diff++)
+				snprintf(head_note, sizeof head_note, "%s is %s in '%s', %s here", v->name, fs, path, ms);
+			continue;
+		}
+		snprintf(one, sizeof one, "%s is %s in the file, %s here", v->name, fs, ms);
+		problem(&pr, one);
+	}
+	for (int i = 0; i < n; i++)
+		if (fd_params_index(&m->p, s[i].name) < 0) {
+			snprintf(one, sizeof one, "extra %s", s[i].name);
+			problem(&pr, one);
+		}
+	if (pr.n || pr.dropped)
+		return fd_err_set(e, "cannot load '%s' into %s: %s%s", path, m->arch->name, pr.buf,
+				  pr.dropped ? "; and more" : "");
+	for (int i = 0; i < m->p.n; i++) {
+		struct fd_pview *v = &m->p.v[i];
+		const struct src *t = src_find(s, n, v->name);
+		if (head_diff && is_head(m, v->name))
+			continue;
+		if (v->kind == FD_P_COUNTER) {
+			int64_t c;
+			memcpy(&c, t->data, sizeof c);
+			v->t.data[0] = (float)c;
+		} else if (to_f32(t, v->t.data, v->t.numel, e) < 0) {
+			return fd_err_ctx(e, "cannot load '%s'", path);
+		}
+	}
+	if (note && notelen)
+		note[0] = 0;
+	if (head_diff) {
+		char names[300] = "";
+		size_t k = 0;
+		for (int i = 0; m->arch->head[i] && k < sizeof names; i++) {
+			if (init_view(m, fd_params_index(&m->p, m->arch->head[i]), m->seed, e) < 0)
+				return -1;
+			k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "", m->arch->head[i]);
+		}
+		if (note && notelen)
+			snprintf(note, notelen, "%s: backbone loaded, head (%s) freshly initialised", head_note, names);
+	}
+	return 0;
+}
+
+static int sniff(const char *path, unsigned char *b, struct fd_err *e)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return fd_err_sys(e, errno, "cannot open '%s'", path);
+	size_t got = fread(b, 1, 4, f);
+	fclose(f);
+	if (got < 4)
+		return fd_err_set(e, "cannot read '%s': file is too short for weights", path);
+	return 0;
+}
+
+int fd_model_load(struct fd_model *m, const char *path, char *note, size_t notelen,
+		  struct fd_err *e)
+{
+	unsigned char magic[4];
+	if (note && notelen)
+		note[0] = 0;
+	if (sniff(path, magic, e) < 0)
+		return -1;
+	int rc;
+	/* a torch .pth is a zip (PK\3\4) or a legacy pickle stream (\x80 PROTO);
+	 * a safetensors file starts with its little-endian header length */
+	if ((magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) || magic[0] == 0x80) {
+		struct fd_pth p;
+		if (fd_pth_load(&p, path, e) < 0)
+			return -1;
+		struct src *s = calloc((size_t)p.n + 1, sizeof *s);
+		if (!s) {
+			fd_pth_free(&p);
+			return fd_err_set(e, "out of memory");
+		}
+		for (int i = 0; i < p.n; i++)
+			s[i] = (struct src){p.t[i].name, p.t[i].dtype, p.t[i].ndim, p.t[i].shape, p.t[i].numel,
+					    p.t[i].data, p.t[i].nbytes};
+		rc = load_from(m, s, p.n, path, note, notelen, e);
+		free(s);
+		fd_pth_free(&p);
+		return rc;
+	}
+	struct fd_st st;
+	if (fd_st_open(&st, path, e) < 0)
+		return -1;
+	const char *arch = fd_st_meta(&st, "fd.arch");
+	if (arch && strcmp(arch, m->arch->name)) {
+		fd_err_set(e, "cannot load '%s': it is a %s checkpoint, not %s", path, arch, m->arch->name);
+		fd_st_close(&st);
+		return -1;
+	}
+	struct src *s = calloc((size_t)st.n + 1, sizeof *s);
+	if (!s) {
+		fd_st_close(&st);
+		return fd_err_set(e, "out of memory");
+	}
+	for (int i = 0; i < st.n; i++)
+		s[i] = (struct src){st.t[i].name, st.t[i].dtype, st.t[i].ndim, st.t[i].shape, st.t[i].numel,
+				    st.t[i].data, st.t[i].nbytes};
+	rc = load_from(m, s, st.n, path, note, notelen, e);
+	free(s);
+	fd_st_close(&st);
+	return rc;
+}

@@ -1,0 +1,182 @@
+/* fd_model: the model API. A model is named parameters and buffers (an
+ * fd_params under torchvision's state_dict keys), the layer objects of its
+ * architecture (conv plans, hyper-parameters) and a forward function that
+ * returns logits [N, num_classes] on the context's tape. A registry maps
+ * names to architectures. See doc/models.md ("How to add a model"). */
+#ifndef FD_MODEL_H
+#define FD_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/fd_err.h"
+#include "nn/convops.h"
+#include "nn/fd_params.h"
+#include "nn/fd_tensor.h"
+
+/* How one view is initialised (torch.nn.init / torchvision's init loops).
+ * Each view draws from its own stream fd_init_rng(seed, name), so values do
+ * not depend on declaration order (they are not torch's values: the
+ * generators differ; the distributions are the same). */
+enum fd_minit_kind {
+	FD_MI_ZEROS,          /* constant 0 (biases under torchvision's init, BN bias, running_mean) */
+	FD_MI_ONES,           /* constant 1 (BN weight, running_var) */
+	FD_MI_CONSTANT,       /* constant a (ConvNeXt layer scale 1e-6) */
+	FD_MI_TORCH_WEIGHT,   /* nn.Conv2d / nn.Linear default: kaiming_uniform_(a=sqrt(5)) */
+	FD_MI_TORCH_BIAS,     /* nn.Conv2d / nn.Linear default bias: U(+-1/sqrt(fan_in of view `ref`)) */
+	FD_MI_KAIMING_OUT,    /* kaiming_normal_(mode="fan_out", nonlinearity="relu") */
+	FD_MI_NORMAL,         /* normal_(0, a) */
+	FD_MI_UNIFORM,        /* uniform_(-a, a) */
+	FD_MI_TRUNC_NORMAL,   /* trunc_normal_(0, a, -b, b) (absolute bounds, as torch) */
+};
+
+struct fd_minit {
+	enum fd_minit_kind kind;
+	double a, b;
+	int ref;              /* FD_MI_TORCH_BIAS: index of the layer's weight view */
+};
+
+struct fd_model;
+
+/* One architecture of the registry. */
+struct fd_model_arch {
+	const char *name;            /* "resnet18": what configs and --arch say */
+	const char *summary;         /* one line for listings */
+	/* state_dict names whose shape depends on num_classes (NULL-terminated):
+	 * loading a file whose head differs keeps these freshly initialised */
+	const char *const *head;
+	/* Declare every view (fd_model_param / the layer helpers below), in
+	 * state_dict order, and set m->priv to the layer objects (calloc'd; freed
+	 * by fd_model_free). Runs before allocation: record view indices, not
+	 * tensors. m->num_classes is set. */
+	int (*build)(struct fd_model *m, struct fd_err *e);
+	/* x [N, 3, H, W] normalised images -> logits [N, num_classes], on c's
+	 * tape (train/eval from c->training). NULL on error (c->err). */
+	struct fd_tensor *(*forward)(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x);
+};
+
+struct fd_model {
+	const struct fd_model_arch *arch;
+	int num_classes;
+	uint64_t seed;                /* initialisation seed (head re-initialisation uses it too) */
+	struct fd_params p;           /* views in state_dict order; host memory */
+	struct fd_minit *init;        /* one per view */
+	int capinit;
+	struct fd_conv2d_op **convs;  /* every conv op of the layers (their plans are freed with m) */
+	int nconvs, capconvs;
+	void *priv;                   /* the architecture's layer objects */
+};
+
+/* ---- registry ---- */
+
+/* Number of architectures, and the i-th (registry order: simplecnn, resnet18, ...). */
+int fd_model_count(void);
+const struct fd_model_arch *fd_model_arch_at(int i);
+/* By name, or NULL. */
+const struct fd_model_arch *fd_model_arch_find(const char *name);
+
+/* ---- life cycle ---- */
+
+/* Build architecture `name` with a head of num_classes (>= 1) outputs and
+ * parameters initialised as torchvision does (seeded). *out is a new model
+ * owned by the caller (fd_model_free). c is used only for errors of plan
+ * making later; building itself allocates host memory only. Errors: unknown
+ * name (the message lists the known ones), num_classes < 1, out of memory. */
+int fd_model_new(const char *name, int num_classes, uint64_t seed, struct fd_model **out,
+		 struct fd_err *e);
+/* Free the parameters, the conv plans and the layers; NULL is a no-op. */
+void fd_model_free(struct fd_model *m);
+
+/* logits [N, num_classes] = model(x), x [N, 3, H, W] (as torch: model(x)).
+ * Training mode, dropout and gradient recording follow c. Parameters' grads
+ * ADD into m->p.grad (the caller zeroes it, fd_params_zero_grad). The CPU
+ * needs c->dnnl. NULL on error (c->err). */
+struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x);
+
+/* Trainable scalars (sum(p.numel() for p in model.parameters())). */
+int64_t fd_model_params(const struct fd_model *m);
+/* Multiply-adds of one forward at batch 1, 3 x size x size: the MACs of
+ * every conv2d and linear (what fvcore's FlopCountAnalysis and torchvision's
+ * model tables call "FLOPs": 1.81 G for resnet18 at 224), measured by running
+ * the forward in eval mode without gradients on a private context.
+ * Errors: those of the forward. */
+int fd_model_macs(struct fd_model *m, int size, uint64_t *macs, struct fd_err *e);
+
+/* ---- weights in and out ---- */
+
+/* Save every view and the metadata fd.arch, fd.num_classes, then the pairs
+ * of meta (key, value, ..., NULL; may be NULL) atomically to path (safetensors,
+ * fd_ckpt_save). Loads in PyTorch with load_state_dict(strict=True). */
+int fd_model_save(const struct fd_model *m, const char *path, const char *const *meta,
+		  struct fd_err *e);
+
+/* Load weights from an fd checkpoint or any safetensors file, or a torch
+ * .pth/.pt state dict (zip or legacy; recognised by content, not name).
+ * Every view must be in the file with its shape (float tensors of any
+ * precision are converted to float32; counters are int64 scalars), and the
+ * file must hold nothing else; views of the head (arch->head) may differ in
+ * shape: then the whole head keeps a fresh initialisation (seed m->seed),
+ * the rest is loaded, and note receives a sentence saying so ("fc.weight is
+ * [1000,512] in 'x.pth', [1,512] here: backbone loaded, head (fc.weight,
+ * fc.bias) freshly initialised"); note is "" otherwise (note may be NULL).
+ * An fd checkpoint of another architecture (fd.arch) is refused. On error
+ * nothing is copied and the message lists every missing, extra and
+ * mismatched name. torch: model.load_state_dict(sd, strict=True). */
+int fd_model_load(struct fd_model *m, const char *path, char *note, size_t notelen,
+		  struct fd_err *e);
+
+/* Re-initialise views whose name starts with prefix (all when prefix is
+ * ""), from seed. Returns how many. */
+int fd_model_reinit(struct fd_model *m, const char *prefix, uint64_t seed, struct fd_err *e);
+
+/* ---- for architecture authors (build / forward) ---- */
+
+/* Declare a view with its initialiser; returns its index or -1. */
+int fd_model_param(struct fd_model *m, const char *name, enum fd_pkind kind, int ndim,
+		   const int64_t *shape, struct fd_minit init, struct fd_err *e);
+/* The tensor of view i (valid after fd_model_new returned). */
+static inline struct fd_tensor *fd_model_t(struct fd_model *m, int i)
+{
+	return &m->p.v[i].t;
+}
+
+/* nn.Conv2d(cin, cout, k, stride, padding, groups=groups, bias=bias) named
+ * `name` (views name.weight [cout, cin/groups, k, k], name.bias [cout]).
+ * init FD_MI_TORCH_WEIGHT gives nn.Conv2d's default weight and bias;
+ * FD_MI_KAIMING_OUT torchvision's kaiming_normal_(fan_out) weight and zero
+ * bias. */
+struct fd_mconv {
+	int w, b;                 /* view indices; b = -1 without bias */
+	struct fd_conv2d_op op;
+};
+int fd_mconv_add(struct fd_model *m, struct fd_mconv *l, const char *name, int cin, int cout, int k,
+		 int stride, int pad, int groups, int bias, enum fd_minit_kind init, struct fd_err *e);
+struct fd_tensor *fd_mconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *l,
+			       struct fd_tensor *x);
+
+/* nn.BatchNorm2d(C, eps, momentum): name.weight (1), name.bias (0),
+ * name.running_mean (0), name.running_var (1), name.num_batches_tracked (0). */
+struct fd_mbn {
+	int w, b, rm, rv, nbt;
+	double eps, momentum;
+};
+int fd_mbn_add(struct fd_model *m, struct fd_mbn *l, const char *name, int C, double eps,
+	       double momentum, struct fd_err *e);
+struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn *l,
+			     struct fd_tensor *x);
+
+/* nn.Linear(in, out, bias): name.weight [out, in], name.bias [out]. init as
+ * for convs, plus FD_MI_NORMAL / FD_MI_UNIFORM / FD_MI_TRUNC_NORMAL with a
+ * (and b) for the weight and a zero bias (torchvision's classifier inits). */
+struct fd_mlinear {
+	int w, b;
+};
+int fd_mlinear_add(struct fd_model *m, struct fd_mlinear *l, const char *name, int in, int out,
+		   int bias, struct fd_minit winit, struct fd_err *e);
+struct fd_tensor *fd_mlinear_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mlinear *l,
+				 struct fd_tensor *x);
+
+/* Architectures of this module (registry.c lists them). */
+extern const struct fd_model_arch fd_arch_simplecnn;
+extern const struct fd_model_arch fd_arch_resnet18, fd_arch_resnet34, fd_arch_resnet50;
+
+#endif

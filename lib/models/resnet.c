@@ -1,0 +1,143 @@
+/* resnet: torchvision's ResNet-18/34 (BasicBlock) and ResNet-50 (Bottleneck,
+ * "v1.5": the stride sits on the 3x3 conv), zero_init_residual=False, with
+ * torchvision's state_dict names (conv1, bn1, layerL.B.convK, layerL.B.bnK,
+ * layerL.B.downsample.{0,1}, fc) and initialisation (convs
+ * kaiming_normal_(fan_out, relu), batchnorm 1 / 0, fc nn.Linear's default). */
+#include "models/fd_model.h"
+#include "nn/act.h"
+#include "nn/binary.h"
+#include "nn/shape.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAXBLOCKS 16
+
+struct block {
+	struct fd_mconv conv[3];
+	struct fd_mbn bn[3];
+	int has_down;
+	struct fd_mconv down;
+	struct fd_mbn down_bn;
+};
+
+struct resnet {
+	int bottleneck;
+	int nblocks;
+	struct fd_mconv conv1;
+	struct fd_mbn bn1;
+	struct block b[MAXBLOCKS];
+	struct fd_mlinear fc;
+};
+
+static int build(struct fd_model *m, const int *layers, int bottleneck, struct fd_err *e)
+{
+	struct resnet *r = calloc(1, sizeof *r);
+	if (!r)
+		return fd_err_set(e, "out of memory");
+	m->priv = r;
+	r->bottleneck = bottleneck;
+	const int exp = bottleneck ? 4 : 1;
+	char nm[96];
+	if (fd_mconv_add(m, &r->conv1, "conv1", 3, 64, 7, 2, 3, 1, 0, FD_MI_KAIMING_OUT, e) < 0 ||
+	    fd_mbn_add(m, &r->bn1, "bn1", 64, 1e-5, 0.1, e) < 0)
+		return -1;
+	int inplanes = 64;
+	for (int L = 0; L < 4; L++) {
+		int planes = 64 << L;
+		for (int i = 0; i < layers[L]; i++) {
+			struct block *b = &r->b[r->nblocks++];
+			int stride = (L > 0 && i == 0) ? 2 : 1;
+			char p[64];
+			snprintf(p, sizeof p, "layer%d.%d", L + 1, i);
+			if (bottleneck) {
+				int ks[3] = {1, 3, 1}, ss[3] = {1, stride, 1};
+				int cin[3] = {inplanes, planes, planes}, cout[3] = {planes, planes, planes * 4};
+				for (int k = 0; k < 3; k++) {
+					snprintf(nm, sizeof nm, "%s.conv%d", p, k + 1);
+					if (fd_mconv_add(m, &b->conv[k], nm, cin[k], cout[k], ks[k], ss[k], ks[k] / 2, 1, 0,
+							 FD_MI_KAIMING_OUT, e) < 0)
+						return -1;
+					snprintf(nm, sizeof nm, "%s.bn%d", p, k + 1);
+					if (fd_mbn_add(m, &b->bn[k], nm, cout[k], 1e-5, 0.1, e) < 0)
+						return -1;
+				}
+			} else {
+				int cin[2] = {inplanes, planes}, ss[2] = {stride, 1};
+				for (int k = 0; k < 2; k++) {
+					snprintf(nm, sizeof nm, "%s.conv%d", p, k + 1);
+					if (fd_mconv_add(m, &b->conv[k], nm, cin[k], planes, 3, ss[k], 1, 1, 0,
+							 FD_MI_KAIMING_OUT, e) < 0)
+						return -1;
+					snprintf(nm, sizeof nm, "%s.bn%d", p, k + 1);
+					if (fd_mbn_add(m, &b->bn[k], nm, planes, 1e-5, 0.1, e) < 0)
+						return -1;
+				}
+			}
+			if (stride != 1 || inplanes != planes * exp) {
+				b->has_down = 1;
+				snprintf(nm, sizeof nm, "%s.downsample.0", p);
+				if (fd_mconv_add(m, &b->down, nm, inplanes, planes * exp, 1, stride, 0, 1, 0,
+						 FD_MI_KAIMING_OUT, e) < 0)
+					return -1;
+				snprintf(nm, sizeof nm, "%s.downsample.1", p);
+				if (fd_mbn_add(m, &b->down_bn, nm, planes * exp, 1e-5, 0.1, e) < 0)
+					return -1;
+			}
+			inplanes = planes * exp;
+		}
+	}
+	struct fd_minit w = {FD_MI_TORCH_WEIGHT, 0, 0, 0};
+	return fd_mlinear_add(m, &r->fc, "fc", 512 * exp, m->num_classes, 1, w, e);
+}
+
+static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
+{
+	struct resnet *r = m->priv;
+	x = fd_relu(c, fd_mbn_fwd(m, c, &r->bn1, fd_mconv_fwd(m, c, &r->conv1, x)));
+	x = fd_maxpool2d(c, x, 3, 2, 1, 0);
+	int nk = r->bottleneck ? 3 : 2;
+	for (int i = 0; i < r->nblocks; i++) {
+		struct block *b = &r->b[i];
+		struct fd_tensor *h = x;
+		for (int k = 0; k < nk; k++) {
+			h = fd_mbn_fwd(m, c, &b->bn[k], fd_mconv_fwd(m, c, &b->conv[k], h));
+			if (k < nk - 1)
+				h = fd_relu(c, h);
+		}
+		struct fd_tensor *id = b->has_down ? fd_mbn_fwd(m, c, &b->down_bn, fd_mconv_fwd(m, c, &b->down, x)) : x;
+		x = fd_relu(c, fd_add(c, h, id));
+	}
+	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
+	return fd_mlinear_fwd(m, c, &r->fc, x);
+}
+
+static int build18(struct fd_model *m, struct fd_err *e)
+{
+	static const int l[4] = {2, 2, 2, 2};
+	return build(m, l, 0, e);
+}
+
+static int build34(struct fd_model *m, struct fd_err *e)
+{
+	static const int l[4] = {3, 4, 6, 3};
+	return build(m, l, 0, e);
+}
+
+static int build50(struct fd_model *m, struct fd_err *e)
+{
+	static const int l[4] = {3, 4, 6, 3};
+	return build(m, l, 1, e);
+}
+
+static const char *const head[] = {"fc.weight", "fc.bias", NULL};
+
+const struct fd_model_arch fd_arch_resnet18 = {
+	"resnet18", "torchvision ResNet-18 (BasicBlock [2,2,2,2])", head, build18, forward,
+};
+const struct fd_model_arch fd_arch_resnet34 = {
+	"resnet34", "torchvision ResNet-34 (BasicBlock [3,4,6,3])", head, build34, forward,
+};
+const struct fd_model_arch fd_arch_resnet50 = {
+	"resnet50", "torchvision ResNet-50 (Bottleneck v1.5 [3,4,6,3])", head, build50, forward,
+};

@@ -1,0 +1,77 @@
+#!/bin/bash
+# eval.t: fd-eval's predictions and metrics against scikit-learn computed from
+# the written scores, per-source rows, one-class subsets, another geometry,
+# and bad usage.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+fd-synth -q -o D --groups 30 --fake-size 48 --real-width 48,64 --seed 5 &&
+	fd-index -q --root D -o idx.tsv && fd-split -q --folds 3 --test 0.2 -o split.tsv idx.tsv &&
+	fd-pack -q --root D --size 32 -o pack.safetensors split.tsv &&
+	fd-pack -q --root D --size 40 --geometry letterbox -o lbox.safetensors split.tsv ||
+	{ echo "Bail out! cannot make the packs"; exit 1; }
+echo '{"model": "simplecnn", "epochs": 1, "batch_size": 16, "optimizer": {"lr": 0.001}}' >cfg.json
+ok "train a model" fd-train -q --pack pack.safetensors --fold 0 --config "$top/configs/shared.json" --config cfg.json --threads 1 -o R
+
+ok "score the test rows" fd-eval -q --threads 1 --model R/best.safetensors --pack pack.safetensors --only fold=test --metrics m.tsv -o p.tsv
+is "preds: pack columns + score + logit" "$(head -1 p.tsv)" "$(head -1 pack.tsv)	score	logit"
+is "preds: the test rows in order" "$(tail -n +2 p.tsv | cut -f1 | tr '\n' ,)" "$(awk -F'\t' 'NR>1 && $10=="test"{printf "%s,", $1}' pack.tsv)"
+check() { # metrics preds: every row against sklearn
+	$PY - "$1" "$2" <<'PY'
+import csv, sys, numpy as np
+from sklearn.metrics import roc_auc_score, accuracy_score, precision_score, recall_score, f1_score, log_loss
+m = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+p = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
+s = np.array([float(r["score"]) for r in p]); y = np.array([int(r["label"]) for r in p])
+lg = np.array([float(r["logit"]) for r in p])
+bad = []
+if np.abs(1 / (1 + np.exp(-lg)) - s).max() > 1e-12: bad.append("score != sigmoid(logit)")
+src = np.array([r["source"] for r in p])
+for r in m:
+    sel = np.ones(len(y), bool) if r["subset"] == "all" else (y == 0) | (src == r["subset"])
+    ss, yy = s[sel], y[sel]
+    pred = (ss >= 0.5).astype(int)
+    conf = np.maximum(ss, 1 - ss); edges = np.linspace(0, 1, 16); ece = 0
+    for i in range(15):
+        b = (conf > edges[i]) & (conf <= edges[i + 1]) if i else (conf >= 0) & (conf <= edges[1])
+        if b.any(): ece += b.sum() / len(ss) * abs((pred[b] == yy[b]).mean() - conf[b].mean())
+    ref = {"n": len(yy), "n_real": int((yy == 0).sum()), "n_fake": int((yy == 1).sum()),
+           "accuracy": accuracy_score(yy, pred), "precision": precision_score(yy, pred, zero_division=0),
+           "recall": recall_score(yy, pred, zero_division=0), "f1": f1_score(yy, pred, zero_division=0),
+           "log_loss": log_loss(yy, ss, labels=[0, 1]), "ece": ece}
+    ref["auc"] = roc_auc_score(yy, ss) if len(set(yy)) == 2 else "NA"
+    for k, v in ref.items():
+        if v == "NA":
+            if r[k] != "NA" or not r["note"]: bad.append("%s %s: %s, want NA and a note" % (r["subset"], k, r[k]))
+        elif abs(float(r[k]) - v) > 1e-9: bad.append("%s %s: %s vs %r" % (r["subset"], k, r[k], v))
+print("; ".join(bad) if bad else "ok %d rows" % len(m))
+PY
+}
+is "metrics equal scikit-learn (all + 3 sources)" "$(check m.tsv p.tsv)" "ok 4 rows"
+is "metrics rows" "$(cut -f1 m.tsv | tr '\n' ,)" "subset,all,inpainting,insight,text2img,"
+
+ok "one-class subset" fd-eval -q --threads 1 --model R/best.safetensors --pack pack.safetensors --only label=1 --metrics m1.tsv -o p1.tsv
+is "one class: AUC NA with a note, others defined" "$(check m1.tsv p1.tsv)" "ok 4 rows"
+like "one class: note" "$(sed -n 2p m1.tsv)" "	NA	.*only fake rows$"
+
+ok "letterboxed 40 px pack" fd-eval -q --threads 1 --model R/best.safetensors --pack lbox.safetensors --metrics m2.tsv -o p2.tsv
+is "letterbox: metrics equal scikit-learn" "$(check m2.tsv p2.tsv)" "ok 4 rows"
+
+ok "stdout" fd-eval -q --threads 1 --model R/best.safetensors --pack pack.safetensors --only fold=0 -o -
+cp "$T/.out" p3.tsv
+is "validation scores reproduce the log's val_auc" "$($PY -c '
+import csv
+from sklearn.metrics import roc_auc_score
+p = list(csv.DictReader(open("p3.tsv"), delimiter="\t"))
+v = float(list(csv.DictReader(open("R/log.tsv"), delimiter="\t"))[0]["val_auc"])
+a = roc_auc_score([int(r["label"]) for r in p], [float(r["score"]) for r in p])
+print("ok" if abs(a - v) < 1e-12 else "%r vs %r" % (a, v))')" ok
+
+fails "missing --model" 2 "--model is required" fd-eval --pack pack.safetensors -o x.tsv
+fails "missing checkpoint" 1 "nothere.safetensors" fd-eval --model nothere.safetensors --arch simplecnn --pack pack.safetensors -o x.tsv
+no_file "no preds after an error" x.tsv
+fails "bad --normalize" 2 "--normalize" fd-eval --model R/best.safetensors --pack pack.safetensors --normalize 1,2 -o x.tsv
+fails "--only on a missing column" 1 "missing column 'nope'" fd-eval --model R/best.safetensors --pack pack.safetensors --only nope=1 -o x.tsv
+fails "no rows selected" 1 "no row is selected" fd-eval --model R/best.safetensors --pack pack.safetensors --only fold=9 -o x.tsv
+fails "wrong architecture" 1 "simplecnn checkpoint, not resnet18" fd-eval --model R/best.safetensors --arch resnet18 --pack pack.safetensors -o x.tsv
+no_file "no preds after errors" x.tsv
+done_testing

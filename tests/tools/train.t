@@ -1,0 +1,111 @@
+#!/bin/bash
+# train.t: fd-train on a tiny fd-synth pack (simplecnn, 32 px, 1 compute
+# thread): determinism, bit-identical resume (after a clean stop, mid-epoch,
+# SIGTERM and kill -9), test rows never read, validation unaugmented, NaN
+# stop, argument and config errors without a run directory.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+fd-synth -q -o D --groups 40 --fake-size 48 --real-width 48,64 --seed 3 &&
+	fd-index -q --root D -o idx.tsv && fd-split -q --folds 3 --test 0.2 -o split.tsv idx.tsv &&
+	fd-pack -q --root D --size 32 -o pack.safetensors split.tsv || { echo "Bail out! cannot make the pack"; exit 1; }
+cat >cfg.json <<'J'
+{"model": "simplecnn", "epochs": 3, "batch_size": 16, "num_workers": 2,
+ "optimizer": {"lr": 0.001}, "scheduler": {"type": "cosine_annealing", "T_max": 3}}
+J
+C="--pack pack.safetensors --fold 0 --config $top/configs/shared.json --config cfg.json --threads 1"
+cols() { cut -f1-7 "$1"; } # every column but seconds and images_per_s
+
+ok "train 3 epochs" fd-train -q $C -o A
+for f in config.json log.tsv best.safetensors last.safetensors state.safetensors run.json; do
+	ok "A/$f written" test -s "A/$f"
+done
+is "log.tsv header" "$(head -1 A/log.tsv)" "$(printf 'epoch\ttrain_loss\ttrain_auc\tval_loss\tval_auc\tval_acc\tlr\tseconds\timages_per_s')"
+is "log.tsv has 3 epochs" "$(tail -n +2 A/log.tsv | cut -f1 | tr '\n' ,)" "1,2,3,"
+is "lr follows torch's CosineAnnealingLR(T_max 3) exactly" "$($PY -c '
+import torch
+p = [torch.nn.Parameter(torch.zeros(1))]; o = torch.optim.AdamW(p, lr=1e-3)
+s = torch.optim.lr_scheduler.CosineAnnealingLR(o, 3)
+want = []
+for _ in range(3): want.append(o.param_groups[0]["lr"]); o.step(); s.step()
+got = [float(l.split("\t")[6]) for l in open("A/log.tsv").read().splitlines()[1:]]
+print("ok" if got == want else "%r vs %r" % (got, want))' 2>&1)" ok
+meta=$(fd-st --meta A/best.safetensors)
+for k in fd.arch fd.num_classes fd.norm_mean fd.norm_std fd.input_size fd.config fd.epoch; do
+	like "checkpoint metadata $k" "$meta" "^$k	"
+done
+like "run.json names pack hash, threads and config" "$(cat A/run.json)" '"pack_tsv_sha256": "[0-9a-f]{64}".*|"threads": 1'
+ok "train again" fd-train -q $C -o B
+is "same seed and threads: identical log (but timing)" "$(cols B/log.tsv)" "$(cols A/log.tsv)"
+
+ok "train 1 epoch" fd-train -q $C --set epochs=1 -o R1
+ok "R1 complete after 1 epoch" test -s R1/run.json
+ok "resume to 3 epochs" fd-train -q $C --resume -o R1
+is "1 epoch + resume to 3 = uninterrupted" "$(cols R1/log.tsv)" "$(cols A/log.tsv)"
+ok "stop mid-epoch 2 (--stop-after 8)" fd-train -q $C --stop-after 8 -o R2
+no_file "no run.json after a stop" R2/run.json
+ok "resume mid-epoch" fd-train -q $C --resume -o R2
+is "mid-epoch resume = uninterrupted" "$(cols R2/log.tsv)" "$(cols A/log.tsv)"
+fails "resume with another config" 1 "another config" fd-train -q $C --resume --set optimizer.lr=0.01 -o R2
+fails "a run dir is not overwritten" 1 "holds a run already" fd-train -q $C -o A
+
+# SIGTERM after the first epoch: state saved, exit 143, resume equals A
+sigrun() { # signal dir
+	fd-train -q $C -o "$2" & local pid=$! i=0
+	while [ ! -e "$2/log.tsv" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+	kill -"$1" $pid; wait $pid; echo $?
+}
+is "SIGTERM: exit 143" "$(sigrun TERM S)" 143
+no_file "SIGTERM: no run.json" S/run.json
+ok "SIGTERM: state saved" test -s S/state.safetensors
+ok "resume after SIGTERM" fd-train -q $C --resume -o S
+is "SIGTERM + resume = uninterrupted" "$(cols S/log.tsv)" "$(cols A/log.tsv)"
+is "kill -9: killed" "$(sigrun KILL K9)" 137
+ok "resume after kill -9" fd-train -q $C --resume -o K9
+is "kill -9 + resume = uninterrupted" "$(cols K9/log.tsv)" "$(cols A/log.tsv)"
+
+# test rows are never read: garbage images and flipped labels there change nothing
+$PY - "$top/tests/ref" <<'PY'
+import json, shutil, struct, sys, numpy as np
+sys.path.insert(0, sys.argv[1]); import stio
+b = open("pack.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); meta = h.pop("__metadata__")
+d = {k: np.frombuffer(b[8 + n + v["data_offsets"][0]: 8 + n + v["data_offsets"][1]], np.uint8).reshape(v["shape"]).copy()
+     for k, v in h.items()}
+rows = [l.rstrip("\n").split("\t") for l in open("pack.tsv")]
+fi = rows[0].index("fold")
+test = np.array([r[fi] == "test" for r in rows[1:]])
+d["images"][test] = np.random.default_rng(0).integers(0, 256, d["images"][test].shape, dtype=np.uint8)
+d["label"][test] = 1 - d["label"][test]
+stio.save("poison.safetensors", d, meta)
+shutil.copy("pack.tsv", "poison.tsv")
+PY
+ok "train on a pack with poisoned test rows" fd-train -q ${C/pack.safetensors/poison.safetensors} -o P
+is "test rows change nothing" "$(cols P/log.tsv)" "$(cols A/log.tsv)"
+
+# validation is never augmented: the log's val_loss equals fd-eval's
+# (unaugmented) scoring of the same checkpoint on fold 0
+ok "train 1 epoch with augment.json" fd-train -q $C --config "$top/configs/augment.json" --set epochs=1 -o G
+ok "score fold 0 with its checkpoint" fd-eval -q --threads 1 --model G/last.safetensors --pack pack.safetensors --only fold=0 -o G/preds.tsv
+is "val_loss = BCE of the unaugmented scores" "$($PY -c '
+import csv, math
+r = list(csv.DictReader(open("G/preds.tsv"), delimiter="\t"))
+l = sum(max(float(x["logit"]), 0) - float(x["logit"]) * int(x["label"]) + math.log1p(math.exp(-abs(float(x["logit"])))) for x in r) / len(r)
+v = float(list(csv.DictReader(open("G/log.tsv"), delimiter="\t"))[0]["val_loss"])
+print("ok" if abs(l - v) <= 1e-6 * max(1, abs(v)) else "%r vs %r" % (l, v))')" ok
+
+fails "NaN loss stops the run" 1 "epoch 1 step [0-9]+: loss is (nan|inf)" fd-train -q $C --set optimizer.lr=1e30 -o N
+no_file "no run.json after NaN" N/run.json
+
+printf '{\n  "modle": "simplecnn"\n}\n' >bad.json
+fails "unknown config key: file and line" 1 "bad.json: line 2: unknown key 'modle'" fd-train -q $C --config bad.json -o E1
+no_file "no run dir after a bad config" E1
+fails "missing pack" 1 "cannot read 'nothere.safetensors'" fd-train -q ${C/pack.safetensors/nothere.safetensors} -o E2
+no_file "no run dir for a missing pack" E2
+fails "fold without rows" 1 "fold 7|no row" fd-train -q ${C/--fold 0/--fold 7} -o E3
+no_file "no run dir for a bad fold" E3
+fails "--fold abc" 2 "--fold" fd-train -q ${C/--fold 0/--fold abc} -o E4
+fails "missing -o" 2 "-o RUNDIR is required" fd-train -q $C
+fails "unknown model" 1 "unknown model 'vgg'" fd-train -q $C --set model=vgg -o E5
+no_file "no run dir for an unknown model" E5
+like "--list-models" "$(fd-train --list-models)" "simplecnn	389153	"
+done_testing

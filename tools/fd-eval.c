@@ -1,0 +1,404 @@
+/* fd-eval: score pack rows with a checkpoint (preds.tsv: the rows + score +
+ * logit) and optionally write the metrics of lib/eval/fd_metrics.h, overall
+ * and per fake source. Notes: doc/train.md. */
+#include "cli.h"
+#include "core/fd_progress.h"
+#include "core/fd_table.h"
+#include "data/fd_loader.h"
+#include "eval/fd_metrics.h"
+#include "io/fd_safetensors.h"
+#include "models/fd_model.h"
+#include "nn/fd_dnnl.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char SYNOPSIS[] =
+	"fd-eval --model CKPT --pack PACK [--only COL=V[,V..]]... [--metrics FILE] -o FILE";
+
+static const char HELP[] =
+	"Score the rows of a pack with a model and write them (every column of\n"
+	"PACK.tsv) plus 'score' (P(fake), or P(class 1)) and 'logit' (the log-odds of\n"
+	"that probability). A model with more than two classes writes 'pred' (the\n"
+	"arg-max class), 'score' (its probability) and 'logit' (its logit) instead.\n"
+	"The pack may have any size and geometry: the models pool globally.\n"
+	"\n"
+	"  --model CKPT       fd checkpoint (.safetensors from fd-train: architecture,\n"
+	"                     classes and normalisation come from its metadata) or a\n"
+	"                     torchvision state dict (.pth/.pt/.safetensors; then --arch)\n"
+	"  --pack PACK        the pack (.safetensors; PACK.tsv beside it)\n"
+	"  --only COL=V,..    keep rows whose column COL is one of the values; repeatable,\n"
+	"                     all must hold (e.g. --only fold=test)\n"
+	"  --metrics FILE     also write metrics (TSV): AUC, accuracy, precision, recall,\n"
+	"                     F1 at 0.5, log loss, ECE (15 bins), counts; overall and per\n"
+	"                     fake source (every real row against that source's fakes)\n"
+	"  -o FILE            predictions TSV ('-': standard output)\n"
+	"  --arch NAME        architecture of a checkpoint without fd metadata\n"
+	"  --num-classes N    its number of outputs (default 1)\n"
+	"  --normalize N      imagenet, or M1,M2,M3,S1,S2,S3 (mean and std in [0,1]\n"
+	"                     units); default: the checkpoint's, else imagenet\n"
+	"  --batch N          images per forward (default 64)\n"
+	"  --threads N        compute threads (default: all CPUs)\n"
+	"  -q                 no progress or info lines\n"
+	"\n"
+	"A subset with one class gets NA for AUC and a note, not an error.\n"
+	"Exit status: 0 success, 1 bad data or model, 2 bad usage.\n";
+
+static int parse_vec3(const char *s, double v[3])
+{
+	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+	int ok = j && json_is_array(j) && json_array_size(j) == 3;
+	for (int i = 0; ok && i < 3; i++) {
+		json_t *x = json_array_get(j, (size_t)i);
+		ok = json_is_number(x);
+		if (ok)
+			v[i] = json_number_value(x);
+	}
+	json_decref(j);
+	return ok ? 0 : -1;
+}
+
+static void fmt_metric(char *buf, size_t n, double v)
+{
+	if (isnan(v))
+		snprintf(buf, n, "NA");
+	else
+		snprintf(buf, n, "%.17g", v);
+}
+
+/* One metrics row: subset name, the counts and every metric (NA when undefined). */
+static int metrics_row(struct fd_table *t, const char *subset, const struct fd_metrics *m, const char *note,
+		       struct fd_err *e)
+{
+	size_t r = fd_table_add_row(t);
+	if (r == (size_t)-1)
+		return fd_err_set(e, "out of memory");
+	char buf[64];
+	double v[] = { m->auc_defined ? m->auc : NAN, m->accuracy, m->precision, m->recall, m->f1, m->log_loss,
+		       m->ece };
+	if (fd_table_set(t, r, 0, subset, e) < 0 || fd_table_setf(t, r, 1, e, "%zu", m->n) < 0 ||
+	    fd_table_setf(t, r, 2, e, "%zu", m->n_real) < 0 || fd_table_setf(t, r, 3, e, "%zu", m->n_fake) < 0)
+		return -1;
+	for (int i = 0; i < 7; i++) {
+		fmt_metric(buf, sizeof buf, v[i]);
+		if (fd_table_set(t, r, 4 + i, buf, e) < 0)
+			return -1;
+	}
+	return fd_table_set(t, r, 11, note, e);
+}
+
+static const char *const MCOLS[] = { "subset", "n", "n_real", "n_fake", "auc", "accuracy", "precision",
+				     "recall", "f1", "log_loss", "ece", "note" };
+
+static void one_class_note(char *note, size_t n, const struct fd_metrics *m)
+{
+	if (m->auc_defined)
+		note[0] = '\0';
+	else
+		snprintf(note, n, "AUC undefined: only %s", m->n_real ? "real rows" : "fake rows");
+}
+
+static int write_metrics(const char *path, const struct fd_table *tab, const uint32_t *rows, size_t n,
+			 const double *score, const uint8_t *label, int K, struct fd_err *e)
+{
+	struct fd_table t;
+	fd_table_init(&t);
+	int rc = 0;
+	for (int i = 0; i < 12 && rc == 0; i++)
+		rc = fd_table_add_col(&t, MCOLS[i], e) < 0 ? -1 : 0;
+	char note[128];
+	if (rc == 0 && K > 2) {
+		/* multi-class: accuracy of the arg-max; the binary metrics do not apply */
+		size_t correct = 0;
+		for (size_t i = 0; i < n; i++)
+			correct += score[i] == 1.0; /* set by the caller: 1 when pred == label */
+		size_t r = fd_table_add_row(&t);
+		char acc[64];
+		snprintf(acc, sizeof acc, "%.17g", (double)correct / (double)n);
+		const char *v[] = { "all", NULL, "NA", "NA", "NA", acc, "NA", "NA", "NA", "NA", "NA",
+				    "multi-class model: accuracy of the arg-max only" };
+		rc = r == (size_t)-1 ? fd_err_set(e, "out of memory") : fd_table_setf(&t, r, 1, e, "%zu", n);
+		for (int i = 0; i < 12 && rc == 0; i++)
+			if (v[i])
+				rc = fd_table_set(&t, r, i, v[i], e);
+	} else if (rc == 0) {
+		struct fd_metrics m;
+		rc = fd_metrics_compute(&m, score, label, n, e);
+		if (rc == 0) {
+			one_class_note(note, sizeof note, &m);
+			rc = metrics_row(&t, "all", &m, note, e);
+		}
+		int cs = fd_table_col(tab, "source");
+		if (rc == 0 && cs >= 0) {
+			/* fake sources in order of first appearance among the rows */
+			const char **names = calloc(n + 1, sizeof *names);
+			int *src = calloc(n + 1, sizeof *src), ns = 0;
+			if (!names || !src)
+				rc = fd_err_set(e, "out of memory");
+			for (size_t i = 0; rc == 0 && i < n; i++) {
+				const char *s = fd_table_get(tab, rows[i], cs);
+				int k = 0;
+				while (k < ns && strcmp(names[k], s) != 0)
+					k++;
+				if (k == ns && label[i] == 1)
+					names[ns++] = s;
+				src[i] = k < ns ? k : -1;
+			}
+			for (int k = 0; rc == 0 && k < ns; k++) {
+				rc = fd_metrics_source(&m, score, label, src, n, k, e);
+				if (rc == FD_EVAL_UNDEFINED)
+					rc = 0;
+				if (rc == 0) {
+					one_class_note(note, sizeof note, &m);
+					rc = metrics_row(&t, names[k], &m, note, e);
+				}
+			}
+			free(names);
+			free(src);
+		}
+	}
+	if (rc == 0)
+		rc = fd_table_save(&t, path, e);
+	fd_table_free(&t);
+	return rc;
+}
+
+static int nprocs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argc, argv, "fd-eval", SYNOPSIS, HELP);
+	const char *model = NULL, *pack = NULL, *out = NULL, *metrics = NULL, *arch = NULL, *normalize = NULL;
+	struct fd_only only[32];
+	int nonly = 0, threads = 0, batch = 64, nclass = 0;
+	struct fd_err e;
+	e.msg[0] = '\0';
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-q") == 0) {
+			cli_quiet = 1;
+			continue;
+		}
+		const char *names[] = { "--model", "--pack", "--only", "--metrics", "-o", "--arch", "--normalize",
+					"--batch", "--threads", "--num-classes" };
+		int which = -1;
+		const char *val = NULL;
+		for (int j = 0; j < 10; j++) {
+			size_t l = strlen(names[j]);
+			if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
+				which = j;
+				val = a[l] == '=' ? a + l + 1 : NULL;
+				break;
+			}
+		}
+		if (which < 0)
+			cli_usage(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+		if (!val) {
+			if (i + 1 >= argc)
+				cli_usage("%s needs a value", names[which]);
+			val = argv[++i];
+		}
+		switch (which) {
+		case 0: model = val; break;
+		case 1: pack = val; break;
+		case 2:
+			if (nonly == 32)
+				cli_usage("more than 32 --only filters");
+			if (fd_only_parse(&only[nonly], val, &e) < 0)
+				cli_usage("--only: %s", e.msg);
+			nonly++;
+			break;
+		case 3: metrics = val; break;
+		case 4: out = val; break;
+		case 5: arch = val; break;
+		case 6: normalize = val; break;
+		case 7: batch = (int)cli_int("--batch", val, 1, 4096); break;
+		case 8: threads = (int)cli_int("--threads", val, 1, 1024); break;
+		case 9: nclass = (int)cli_int("--num-classes", val, 1, 256); break;
+		}
+	}
+	if (!model)
+		cli_usage("--model is required");
+	if (!pack)
+		cli_usage("--pack is required");
+	if (!out)
+		cli_usage("-o FILE is required");
+	if (arch && !fd_model_arch_find(arch))
+		cli_usage("--arch: unknown model '%s' (fd-train --list-models names them)", arch);
+	double mean[3] = { 0.485, 0.456, 0.406 }, std[3] = { 0.229, 0.224, 0.225 };
+	int norm_given = 0;
+	if (normalize && strcmp(normalize, "imagenet") != 0) {
+		double v[6];
+		char *p = (char *)normalize, *end;
+		for (int k = 0; k < 6; k++) {
+			v[k] = strtod(p, &end);
+			if (end == p || (k < 5 && *end != ',') || (k == 5 && *end) || !isfinite(v[k]) ||
+			    (k >= 3 && !(v[k] > 0)))
+				cli_usage("--normalize: '%s' is neither imagenet nor six numbers M1,M2,M3,S1,S2,S3 "
+					  "(std > 0)", normalize);
+			p = end + 1;
+		}
+		memcpy(mean, v, sizeof mean);
+		memcpy(std, v + 3, sizeof std);
+	}
+	if (normalize)
+		norm_given = 1;
+	if (!threads)
+		threads = nprocs();
+
+	/* the checkpoint: fd metadata when present */
+	struct fd_st st;
+	if (fd_st_open(&st, model, &e) == 0) {
+		const char *a = fd_st_meta(&st, "fd.arch"), *nc = fd_st_meta(&st, "fd.num_classes");
+		const char *m = fd_st_meta(&st, "fd.norm_mean"), *s = fd_st_meta(&st, "fd.norm_std");
+		if (a) {
+			if (arch && strcmp(arch, a) != 0)
+				cli_die("'%s' is a %s checkpoint, not %s", model, a, arch);
+			if (!fd_model_arch_find(a))
+				cli_die("'%s': unknown architecture '%s'", model, a);
+			arch = fd_model_arch_find(a)->name;
+		}
+		if (nc && !nclass)
+			nclass = atoi(nc);
+		if (!norm_given && m && s) {
+			if (parse_vec3(m, mean) < 0 || parse_vec3(s, std) < 0)
+				cli_die("'%s': bad fd.norm_mean/fd.norm_std metadata", model);
+			norm_given = 1;
+		}
+		fd_st_close(&st);
+	}
+	/* not safetensors: a .pth (fd_model_load reads it below) */
+	if (!arch)
+		cli_usage("--arch is required for '%s' (it has no fd.arch metadata)", model);
+	if (nclass < 1)
+		nclass = 1;
+
+	struct fd_model *m;
+	char note[1024];
+	if (fd_model_new(arch, nclass, 1, &m, &e) < 0 || fd_model_load(m, model, note, sizeof note, &e) < 0)
+		cli_fail(&e);
+	if (*note)
+		cli_die("cannot use '%s' with %d output(s): %s (--num-classes)", model, nclass, note);
+
+	struct fd_loader *L;
+	struct fd_loader_opts lo = { .fold = -1, .only = only, .nonly = nonly, .batch = batch, .threads = 2,
+				     .seed = 0, .norm = FD_NORM_IMAGENET, .norm_given = 1,
+				     .max_label = nclass > 2 ? nclass - 1 : 1 };
+	fd_aug_cfg_default(&lo.aug);
+	memcpy(lo.mean, mean, sizeof mean);
+	memcpy(lo.std, std, sizeof std);
+	if (fd_loader_open(&L, pack, &lo, &e) < 0)
+		cli_fail(&e);
+	size_t n = fd_loader_count(L, FD_SET_VAL);
+	if (n == 0)
+		cli_die("'%s': no rows selected", pack);
+	const struct fd_table *tab = fd_loader_table(L);
+	const uint32_t *rows = fd_loader_rows(L, FD_SET_VAL);
+	double *score = calloc(n, sizeof *score), *logit = calloc(n, sizeof *logit);
+	uint8_t *label = calloc(n, 1);
+	int *pred = calloc(n, sizeof *pred);
+	if (!score || !logit || !label || !pred)
+		cli_die("out of memory");
+
+	struct fd_dnnl dnnl;
+	struct fd_ctx c;
+	if (fd_dnnl_init(&dnnl, threads, &e) < 0)
+		cli_fail(&e);
+	fd_ctx_init(&c, threads, 0);
+	c.dnnl = &dnnl;
+	c.training = 0;
+	c.grad_enabled = 0;
+	int S = fd_loader_size(L), K = nclass;
+	cli_info("%s (%d outputs) on %zu rows at %d px", arch, K, n, S);
+	struct fd_progress pg;
+	fd_progress_init(&pg, cli_quiet ? NULL : stderr, "scoring", n);
+	if (fd_loader_begin(L, FD_SET_VAL, 0, 0, &e) < 0)
+		cli_fail(&e);
+	const struct fd_batch *b;
+	size_t k = 0;
+	int rc;
+	while ((rc = fd_loader_next(L, &b, &e)) == 1) {
+		fd_ctx_step(&c);
+		int64_t xs[4] = { b->n, 3, S, S };
+		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, b->x, 4, xs));
+		if (!y)
+			cli_die("%s", c.err.msg);
+		for (int i = 0; i < b->n; i++, k++) {
+			const float *x = y->data + (size_t)i * K;
+			label[k] = (uint8_t)b->y[i];
+			if (K == 1) {
+				logit[k] = x[0];
+				score[k] = 1.0 / (1.0 + exp(-logit[k]));
+			} else if (K == 2) {
+				logit[k] = (double)x[1] - (double)x[0];
+				score[k] = 1.0 / (1.0 + exp(-logit[k]));
+			} else {
+				int a = 0;
+				double mx = x[0], s = 0;
+				for (int j = 1; j < K; j++)
+					if (x[j] > x[a])
+						a = j;
+				mx = x[a];
+				for (int j = 0; j < K; j++)
+					s += exp((double)x[j] - mx);
+				pred[k] = a;
+				logit[k] = x[a];
+				score[k] = 1.0 / s;
+			}
+		}
+		fd_progress_add(&pg, (uint64_t)b->n);
+	}
+	if (rc < 0)
+		cli_fail(&e);
+	fd_progress_end(&pg);
+
+	/* the predictions: every column of the selected rows, plus ours */
+	struct fd_table o;
+	fd_table_init(&o);
+	if (fd_table_copy_header(&o, tab, &e) < 0)
+		cli_fail(&e);
+	int cp = K > 2 ? fd_table_add_col(&o, "pred", &e) : -1, csc = fd_table_add_col(&o, "score", &e),
+	    clg = fd_table_add_col(&o, "logit", &e);
+	if (csc < 0 || clg < 0 || (K > 2 && cp < 0))
+		cli_fail(&e);
+	for (size_t i = 0; i < n; i++) {
+		char buf[64];
+		if (fd_table_copy_row(&o, tab, rows[i], &e) < 0 ||
+		    (K > 2 && fd_table_setf(&o, i, cp, &e, "%d", pred[i]) < 0))
+			cli_fail(&e);
+		snprintf(buf, sizeof buf, "%.17g", score[i]);
+		if (fd_table_set(&o, i, csc, buf, &e) < 0)
+			cli_fail(&e);
+		snprintf(buf, sizeof buf, "%.17g", logit[i]);
+		if (fd_table_set(&o, i, clg, buf, &e) < 0)
+			cli_fail(&e);
+	}
+	if (metrics) {
+		if (K > 2)
+			for (size_t i = 0; i < n; i++)
+				score[i] = pred[i] == label[i];
+		if (write_metrics(metrics, tab, rows, n, score, label, K, &e) < 0)
+			cli_fail(&e);
+	}
+	if (fd_table_save(&o, out, &e) < 0)
+		cli_fail(&e);
+	fd_table_free(&o);
+	fd_loader_close(L);
+	fd_model_free(m);
+	fd_ctx_free(&c);
+	fd_dnnl_free(&dnnl);
+	fd_only_free(only, nonly);
+	free(score);
+	free(logit);
+	free(label);
+	free(pred);
+	return 0;
+}
