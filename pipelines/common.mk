@@ -118,7 +118,7 @@ DEMO_WORK ?= $(WORK)/demo
 DEMO_VARS ?= WORK=$(DEMO_WORK) DATA=$(DEMO_WORK)/data SYNTH=1 SYNTH_GROUPS=60 SYNTH_CUES=aspect=1,cast=0.5,texture=1 \
 	SYNTH_FLAGS="--fake-size 64 --real-width 64,96" FOLDS=2 FRAC=100 SIZE_LO=32 SIZE_HI=48 \
 	EXTRA_CONFIGS=$(CONF)/demo.json THREADS=1 \
-	P3_MODELS="mobilenet_v3_small" P4_MODELS="simplecnn"
+	P3_MODELS="resnet34" P4_MODELS="simplecnn"
 
 DEMO_JOBS ?= 2
 

@@ -25,5 +25,5 @@ phase3-report:
 endif
 
 phase3: $(BEST_JSON)
-	$(SUBMAKE) phase3-report
+	+$(SUBMAKE) phase3-report
 .PHONY: phase3 phase3-report

@@ -23,8 +23,8 @@ phase4-report report-all:
 endif
 
 phase4: $(BEST_JSON)
-	$(SUBMAKE) phase4-report
+	+$(SUBMAKE) phase4-report
 report: $(REPORTS) $(BEST_JSON)
-	$(SUBMAKE) report-all
+	+$(SUBMAKE) report-all
 	@echo "report: $(WORK)/report.md"
 .PHONY: phase4 phase4-report report report-all
