@@ -1,45 +1,130 @@
-# common.mk: variables shared by every phase, and the demo pipeline.
-# Variables (override on the command line: make demo WORK=/scratch/fd):
+# common.mk: variables and rule makers shared by every phase, the data stages
+# and make demo. doc/pipelines.md describes the graph; override any variable on
+# the command line: make phase2 DATA=/data/dff WORK=/scratch/fd FOLDS=5 -j8
 #   DATA    data set root (folders wiki/ text2img/ inpainting/ insight/)
-#   WORK    artefact folder
-#   DEVICE  cpu or cuda[:N]
+#   WORK    artefact folder (index, split, packs, runs, reports)
+#   DEVICE  cpu or cuda[:N] (passed to fd-train as --device unless cpu)
 #   FOLDS   number of cross-validation folds
-#   LAUNCH  prefix for every training and evaluation command (e.g. srun ...)
+#   LAUNCH  prefix for every fd-train and fd-eval command (srun --gres=gpu:1 -c8)
+.DELETE_ON_ERROR:
 WORK    ?= work
-DATA    ?= $(WORK)/demo/data
+DATA    ?=
 DEVICE  ?= cpu
 FOLDS   ?= 5
 LAUNCH  ?=
 SEED    ?= 42
-FD      := $(CURDIR)/bin
+FD      ?= $(CURDIR)/bin
+CONF    ?= configs
+# threads per training job (empty: the tool's default, all cores)
+THREADS ?=
+# the plan's subsample for phases 1-3 (percent; fd-split's in20 column)
+FRAC    ?= 20
+SIZE_LO ?= 128
+SIZE_HI ?= 224
+# configs appended to every training run (make demo: configs/demo.json)
+EXTRA_CONFIGS ?=
+FAKE_SOURCES  ?= text2img inpainting insight
+# the file fd-train renames into its run directory last (the run's target)
+RUN_DONE ?= run.json
+# set by make demo: DATA is made by fd-synth
+SYNTH        ?=
+SYNTH_GROUPS ?= 100
+SYNTH_CUES   ?= aspect=1,cast=0.5,texture=0.5
+SYNTH_FLAGS  ?=
 
-# --- make demo: fd-synth data through index, split and pack ---------------
-DEMO        := $(WORK)/demo
-DEMO_GROUPS ?= 100
+SHARED := $(CONF)/shared.json
+comma := ,
+empty :=
+space := $(empty) $(empty)
+FOLD_IDS := $(shell seq 0 $$(($(FOLDS) - 1)))
+# the training folds of validation fold $1, comma separated (fd-eval --only)
+train_folds = $(subst $(space),$(comma),$(filter-out $1,$(FOLD_IDS)))
+TRAIN_FLAGS = $(if $(filter-out cpu,$(DEVICE)),--device $(DEVICE)) \
+	$(if $(THREADS),--set threads=$(THREADS))
 
-$(DEMO)/data/cues.tsv:
-	@mkdir -p $(DEMO)
-	rm -rf $(DEMO)/data
-	$(FD)/fd-synth -o $(DEMO)/data --groups $(DEMO_GROUPS) --seed $(SEED)
+# --- data: index, split, face boxes, packs -----------------------------------
+DATA_DEP := $(if $(SYNTH),$(DATA)/cues.tsv)
 
-$(DEMO)/index.tsv: $(DEMO)/data/cues.tsv
-	$(FD)/fd-index --root $(DEMO)/data -o $@
+ifneq ($(SYNTH),)
+$(DATA)/cues.tsv:
+	@mkdir -p $(dir $(DATA))
+	rm -rf $(DATA)
+	$(FD)/fd-synth -q -o $(DATA) --groups $(SYNTH_GROUPS) --seed $(SEED) --cues $(SYNTH_CUES) $(SYNTH_FLAGS)
+endif
 
-$(DEMO)/split.tsv: $(DEMO)/index.tsv
-	$(FD)/fd-split --folds $(FOLDS) --test 0.1 --fractions 0.2,0.5,1 --seed $(SEED) -o $@ $<
+$(WORK)/index.tsv: $(DATA_DEP) $(CONF)/sources.tsv
+	@test -n "$(DATA)" || { echo "make: set DATA to the data set root (make phase1 DATA=/data/dff)" >&2; exit 2; }
+	@mkdir -p $(@D)
+	$(FD)/fd-index --root $(DATA) --sources $(CONF)/sources.tsv -o $@
 
-$(DEMO)/pack128-center.safetensors: $(DEMO)/split.tsv
-	$(FD)/fd-pack --root $(DEMO)/data --size 128 --geometry center -o $@ $<
+$(WORK)/split.tsv: $(WORK)/index.tsv
+	$(FD)/fd-split -q --folds $(FOLDS) --test 0.1 --fractions 0.2,0.5,1 --seed $(SEED) -o $@ $<
 
-$(DEMO)/pack128-letterbox.safetensors: $(DEMO)/split.tsv
-	$(FD)/fd-pack --root $(DEMO)/data --size 128 --geometry letterbox -o $@ $<
+$(WORK)/faces.tsv: $(WORK)/split.tsv
+	$(FD)/fd-facecrop --root $(DATA) -o $@ $<
 
-demo-run: $(DEMO)/pack128-center.safetensors $(DEMO)/pack128-letterbox.safetensors
+# $(call pack,FRAC,SIZE,GEOMETRY): the pack file (rules made on first use)
+pack = $(call need_pack,$1,$2,$3)$(WORK)/packs/in$1-$2-$3.safetensors
+need_pack = $(if $(PACK_$1_$2_$3),,$(eval PACK_$1_$2_$3 := 1)$(eval $(call PACK_RULE,$1,$2,$3)))
+define PACK_RULE
+$(WORK)/packs/in$1-$2-$3.safetensors: $(WORK)/$(if $(filter face,$3),faces,split).tsv
+	@mkdir -p $$(@D)
+	$(FD)/fd-pack -q --root $(DATA) --size $2 --geometry $3 --only in$1=1 -o $$@ $$<
+endef
+
+# --- runs: one model x one setting x one fold ----------------------------------
+# A setting is FRAC-SIZE-GEOMETRY[-VARIANT]; VARIANT names a config in $(CONF)
+# (augment, normalize-real-train, holdout-insight ...) added to shared.json and
+# the model's config. Runs are shared: the 224-centre ResNet18 run serves 2A,
+# 2B, 2C and 2D alike.
+setting = in$2-$3-$4$(if $5,-$5)
+rundir = $(WORK)/runs/$1/$(call setting,$1,$2,$3,$4,$5)/fold$6
+run_configs = $(SHARED) $(CONF)/models/$1.json $(if $2,$(CONF)/$2.json) $(EXTRA_CONFIGS)
+
+# $(call runs,MODEL,FRAC,SIZE,GEOMETRY,VARIANT): run dirs over all folds
+runs = $(foreach k,$(FOLD_IDS),$(call need_run,$1,$2,$3,$4,$5,$k)$(call rundir,$1,$2,$3,$4,$5,$k))
+need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(eval $(call RUN_RULE,$1,$2,$3,$4,$5,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,$2,$3,$4))))
+# 1 model 2 frac 3 size 4 geometry 5 variant 6 fold 7 run dir 8 pack
+define RUN_RULE
+$7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
+	@mkdir -p $$(dir $7)
+	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) -o $7
+$7/preds-val.tsv: $7/$(RUN_DONE) $8
+	$(LAUNCH) $(FD)/fd-eval --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
+$7/preds-train.tsv: $7/$(RUN_DONE) $8
+	$(LAUNCH) $(FD)/fd-eval --model $7/best.safetensors --pack $8 --only fold=$(call train_folds,$6) --metrics $7/metrics-train.tsv -o $$@
+endef
+
+# $(call evals,MODEL,FRAC,SIZE,GEOMETRY,VARIANT,EVAL_GEOMETRY): the runs'
+# validation folds scored from a pack of another geometry -> preds-<geometry>.tsv
+evals = $(foreach k,$(FOLD_IDS),$(call need_eval,$1,$2,$3,$4,$5,$k,$6)$(call rundir,$1,$2,$3,$4,$5,$k)/preds-$6.tsv)
+need_eval = $(if $(EVAL_$1_$2_$3_$4_$5_$6_$7),,$(eval EVAL_$1_$2_$3_$4_$5_$6_$7 := 1)$(call need_run,$1,$2,$3,$4,$5,$6)$(eval $(call EVAL_RULE,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,$2,$3,$7),$7)))
+define EVAL_RULE
+$2/preds-$4.tsv: $2/$(RUN_DONE) $3
+	$(LAUNCH) $(FD)/fd-eval --model $2/best.safetensors --pack $3 --only fold=$1 --metrics $2/metrics-$4.tsv -o $$@
+endef
+
+# fd-report's inputs: LABEL=RUNDIR words -> the files they read
+labelled = $(addprefix $1=,$2)
+report_deps = $(foreach w,$1,$(lastword $(subst =, ,$w))/preds-val.tsv $(lastword $(subst =, ,$w))/preds-train.tsv)
+REPORT = $(FD)/fd-report -q --config $(SHARED) $(addprefix --config ,$(EXTRA_CONFIGS))
+
+# --- make report: every phase's Markdown in one file ------------------------------
+# (the phase files add their reports to REPORTS)
+REPORTS :=
+
+# --- make demo: fd-synth data through every phase, scaled down -----------------
+DEMO_WORK ?= $(WORK)/demo
+DEMO_VARS ?= WORK=$(DEMO_WORK) DATA=$(DEMO_WORK)/data SYNTH=1 SYNTH_GROUPS=60 SYNTH_CUES=aspect=1,cast=0.5,texture=1 \
+	SYNTH_FLAGS="--fake-size 64 --real-width 64,96" FOLDS=2 FRAC=100 SIZE_LO=32 SIZE_HI=48 \
+	EXTRA_CONFIGS=$(CONF)/demo.json THREADS=1 \
+	P3_MODELS="resnet34" P4_MODELS="simplecnn"
+
+DEMO_JOBS ?= 2
+
+demo-run:
+	$(MAKE) -j$(DEMO_JOBS) -f $(firstword $(MAKEFILE_LIST)) report $(DEMO_VARS)
 	@echo
-	@echo "demo: images per fold and source (from $(DEMO)/pack128-center.tsv)"
-	@awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$$i]=i;next} \
-		{n[$$c["fold"]"\t"$$c["source"]]++} END{for(k in n)print k"\t"n[k]}' \
-		$(DEMO)/pack128-center.tsv | sort | column -t
-	@echo "demo: packs in $(DEMO)/ (training and the report come with later pipeline stages)"
+	@echo "demo: report in $(DEMO_WORK)/report.md"
 
 .PHONY: demo-run

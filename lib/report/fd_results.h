@@ -1,0 +1,83 @@
+/* fd_results: the per-fold results table behind fd-report. Runs (fd-train's run
+ * directories with fd-eval's preds files) become rows of (condition, model,
+ * fold, eval, subset) -> AUC and counts; summaries and paired comparisons over
+ * folds are computed from these rows (doc/pipelines.md, "fd-report"). */
+#ifndef FD_RESULTS_H
+#define FD_RESULTS_H
+
+#include <stddef.h>
+#include "core/fd_err.h"
+#include "eval/fd_stats.h"
+
+/* One AUC of one fold: condition (the experiment's label, e.g. "224"), model,
+ * fold, eval (the preds file: "val", "train", "letterbox"...), subset ("all",
+ * a fake source name, "in-source" or "held-out"). auc is NAN when undefined. */
+struct fd_result {
+	char *cond, *model, *eval, *subset;
+	char *excluded; /* sources the run left out of training, comma list; "-" none */
+	int fold;
+	size_t n_real, n_fake;
+	size_t n_train; /* training rows of the fold (0: unknown) */
+	double auc;
+};
+
+struct fd_results {
+	struct fd_result *r;
+	size_t n, cap;
+	char **cond;   /* distinct conditions in order of first appearance */
+	int ncond;
+	char **model;  /* distinct models in order of first appearance */
+	int nmodel;
+	char **source; /* distinct fake sources, sorted by name */
+	int nsource;
+};
+
+void fd_results_init(struct fd_results *rs);
+void fd_results_free(struct fd_results *rs);
+
+/* Add one run directory. Layout (made by pipelines/, doc/pipelines.md):
+ * DIR = .../<model>/<setting>/fold<K>, holding preds-<eval>.tsv files written by
+ * fd-eval (columns label, source, score) and optionally run.json. cond is the
+ * label of the condition (NULL: the <setting> folder's name). Every preds file
+ * gives subset "all" and one subset per fake source (all reals vs that source's
+ * fakes, as fd-eval's per-source metrics). When run.json names
+ * exclude_sources (anywhere in its tree), also "in-source" (reals and the fakes
+ * of the trained sources) and "held-out" (reals and the excluded fakes), and the
+ * "train" eval's "all" leaves out the excluded sources. n_train is the number of
+ * rows of preds-train.tsv that were trained on. Errors: no fold<K> name, no
+ * preds-*.tsv, unreadable or malformed files (named), a duplicate row. */
+int fd_results_add_run(struct fd_results *rs, const char *dir, const char *cond, struct fd_err *e);
+
+/* Add the rows of a folds TSV written by fd_results_write (columns condition,
+ * model, fold, eval, subset, n_real, n_fake, n_train, auc, excluded). A row already
+ * present with the same AUC is skipped (the same run may appear in two
+ * phase-2 tables); a different AUC is an error. */
+int fd_results_add_tsv(struct fd_results *rs, const char *path, struct fd_err *e);
+
+/* Write every row as the folds TSV (atomically; path "-" is stdout). */
+int fd_results_write(const struct fd_results *rs, const char *path, struct fd_err *e);
+
+/* The row for a key, or NULL. */
+const struct fd_result *fd_results_find(const struct fd_results *rs, const char *cond,
+					const char *model, int fold, const char *eval,
+					const char *subset);
+
+/* Folds present for (cond, model, eval, "all"), ascending, into fold[cap];
+ * returns their count. */
+int fd_results_folds(const struct fd_results *rs, const char *cond, const char *model,
+		     const char *eval, int *fold, int cap);
+
+/* The AUCs of (cond, model, eval, subset) over the given folds into auc[n];
+ * returns the number of folds where the row exists and is defined (a missing
+ * or NAN value is NAN in auc). */
+int fd_results_aucs(const struct fd_results *rs, const char *cond, const char *model,
+		    const char *eval, const char *subset, const int *fold, int n, double *auc);
+
+/* Mean over folds of n_val / n_train (the test-to-train ratio of the
+ * corrected resampled t-test) for (cond, model): n_val from eval "val" subset
+ * "all", n_train from the rows. Folds without n_train: 1/(K-1) with K the
+ * number of folds. */
+double fd_results_ratio(const struct fd_results *rs, const char *cond, const char *model,
+			const int *fold, int n);
+
+#endif

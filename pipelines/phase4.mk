@@ -1,0 +1,30 @@
+# phase4.mk: 4A data quantity scaling (PLAN.md phase 4) of the chosen models at
+# the phase-2 choices on the nested subsamples in20 in50 in100; then make report,
+# every phase's Markdown in one file. (4B, the full-data evaluation with
+# Grad-CAM, comes with fd-gradcam.)
+P4_MODELS ?= resnet18 resnet34 efficientnet_b0 convnext_tiny
+P4_FRACS ?= 20 50 100
+P4 := $(WORK)/phase4
+
+ifneq ($(wildcard $(BEST_JSON)),)
+P4_RUNS := $(foreach m,$(P4_MODELS),$(foreach f,$(P4_FRACS),$(call labelled,$f%,$(call runs,$m,$f,$(BEST_SIZE),$(BEST_GEOM),$(BEST_VARIANT)))))
+
+$(P4)/4a-scaling.md: $(call report_deps,$(P4_RUNS)) $(SHARED) $(FD)/fd-report
+	@mkdir -p $(@D)
+	$(REPORT) --section 4a-scaling -o $@ $(P4_RUNS)
+phase4-report: $(P4)/4a-scaling.md
+
+$(WORK)/report.md: $(REPORTS) $(P3)/report.md $(P4)/4a-scaling.md
+	cat $^ >$@.tmp && mv $@.tmp $@
+report-all: $(WORK)/report.md
+else
+phase4-report report-all:
+	@echo "make: $(BEST_JSON) is missing: run make phase2 (or make phase4)" >&2; exit 2
+endif
+
+phase4: $(BEST_JSON)
+	+$(SUBMAKE) phase4-report
+report: $(REPORTS) $(BEST_JSON)
+	+$(SUBMAKE) report-all
+	@echo "report: $(WORK)/report.md"
+.PHONY: phase4 phase4-report report report-all

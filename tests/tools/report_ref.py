@@ -1,0 +1,202 @@
+"""report_ref.py: hand-made run directories for fd-report and the reference
+values computed directly with scikit-learn, numpy and SciPy.
+
+  report_ref.py make DIR         write DIR/runs/MODEL/SETTING/foldK/{preds-*.tsv,run.json}
+  report_ref.py check DIR KIND STEM [ARGS]   compare fd-report's STEM.tsv / STEM.compare.tsv
+Prints "ok" or the first mismatch."""
+import json
+import os
+import sys
+
+import numpy as np
+import scipy.stats
+from sklearn.metrics import roc_auc_score
+
+FOLDS = 5
+SOURCES = ["inpainting", "insight", "text2img"]  # sorted, as fd-report lists them
+# setting -> (strength of the signal per fake source, excluded sources)
+SETTINGS = {
+    "in20-128-center": ({"text2img": 1.0, "inpainting": 0.8, "insight": 0.4}, []),
+    "in20-224-center": ({"text2img": 1.3, "inpainting": 1.0, "insight": 0.6}, []),
+    "in20-224-center-holdout-insight": ({"text2img": 1.3, "inpainting": 1.0, "insight": 0.1},
+                                        ["insight"]),
+}
+MODELS = {"simplecnn": 0.0, "resnet18": 0.3}
+
+
+def preds(rng, n_real, n_fake, strength, shift):
+    """Rows (source, label, score) with fakes shifted by strength + shift."""
+    rows = [("wiki", 0, rng.normal()) for _ in range(n_real)]
+    for s in ["text2img", "inpainting", "insight"]:
+        rows += [(s, 1, rng.normal(strength[s] + shift)) for _ in range(n_fake)]
+    # scores in [0,1] with a few ties (rounded to 3 decimals)
+    return [(s, l, round(float(1 / (1 + np.exp(-x))), 3)) for s, l, x in rows]
+
+
+def write(path, rows):
+    with open(path, "w") as f:
+        f.write("path\tsource\tlabel\tfold\tscore\tlogit\n")
+        for i, (s, l, p) in enumerate(rows):
+            logit = np.log(p / (1 - p)) if 0 < p < 1 else 0.0
+            f.write(f"{s}/{i}.jpg\t{s}\t{l}\t0\t{p}\t{logit:.6f}\n")
+
+
+def make(d):
+    rng = np.random.default_rng(7)
+    for model, shift in MODELS.items():
+        for setting, (strength, excl) in SETTINGS.items():
+            for k in range(FOLDS):
+                r = os.path.join(d, "runs", model, setting, f"fold{k}")
+                os.makedirs(r)
+                n = 20 + k  # fold sizes differ: the test/train ratio comes from counts
+                write(os.path.join(r, "preds-val.tsv"), preds(rng, 3 * n, n, strength, shift))
+                tr = preds(rng, 12 * n, 4 * n, strength, shift + 0.5)
+                write(os.path.join(r, "preds-train.tsv"), tr)
+                if setting == "in20-224-center":
+                    weak = {s: v * 0.3 for s, v in strength.items()}
+                    write(os.path.join(r, "preds-letterbox.tsv"), preds(rng, 3 * n, n, weak, shift))
+                cfg = {"model": model, "seed": 42}
+                if excl:
+                    cfg["exclude_sources"] = excl
+                with open(os.path.join(r, "run.json"), "w") as f:
+                    json.dump({"tool": "fd-train", "fold": k, "config": cfg}, f)
+
+
+def read(path):
+    with open(path) as f:
+        head = f.readline().rstrip("\n").split("\t")
+        return [dict(zip(head, l.rstrip("\n").split("\t"))) for l in f]
+
+
+def cell(d, model, setting, ev, excl=()):
+    """Per-fold AUC lists of a run set, computed with sklearn."""
+    out = {"all": [], "train": [], "var": [], "n_val": [], "n_train": [], "in": [], "out": []}
+    for s in SOURCES:
+        out[s] = []
+    for k in range(FOLDS):
+        r = os.path.join(d, "runs", model, setting, f"fold{k}")
+        v = read(os.path.join(r, f"preds-{ev}.tsv"))
+        t = read(os.path.join(r, "preds-train.tsv"))
+        t = [x for x in t if not (x["label"] == "1" and x["source"] in excl)]
+        y = np.array([int(x["label"]) for x in v])
+        p = np.array([float(x["score"]) for x in v])
+        src = np.array([x["source"] for x in v])
+        out["all"].append(roc_auc_score(y, p))
+        out["train"].append(roc_auc_score([int(x["label"]) for x in t], [float(x["score"]) for x in t]))
+        per = []
+        for s in SOURCES:
+            m = (y == 0) | (src == s)
+            per.append(roc_auc_score(y[m], p[m]))
+            out[s].append(per[-1])
+        out["var"].append(np.var(per))
+        if excl:
+            m = (y == 0) | ~np.isin(src, list(excl))
+            out["in"].append(roc_auc_score(y[m], p[m]))
+            m = (y == 0) | np.isin(src, list(excl))
+            out["out"].append(roc_auc_score(y[m], p[m]))
+        out["n_val"].append(len(v))
+        out["n_train"].append(len(t))
+    return out
+
+
+def nb(a, b, ratio):
+    """Nadeau-Bengio corrected resampled t-test of b - a, directly in numpy/SciPy."""
+    d = np.asarray(b) - np.asarray(a)
+    J = len(d)
+    t = d.mean() / np.sqrt((1 / J + ratio) * d.var(ddof=1))
+    return t, 2 * scipy.stats.t.sf(abs(t), J - 1)
+
+
+def close(what, got, exp, tol=1e-9):
+    got = float(got)
+    if not (abs(got - exp) <= tol + 1e-9 * abs(exp)):
+        print(f"{what}: fd-report {got!r}, reference {exp!r}")
+        sys.exit(0)
+
+
+def check_summary(rows, model, cond, ev, c):
+    row = [r for r in rows if r["model"] == model and r["condition"] == cond and r["eval"] == ev]
+    if len(row) != 1:
+        print(f"summary: {len(row)} rows for {model} {cond} {ev}")
+        sys.exit(0)
+    row = row[0]
+    a = np.array(c["all"])
+    n = len(a)
+    lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=a.mean(), scale=scipy.stats.sem(a))
+    close(f"{model} {cond} {ev} auc_mean", row["auc_mean"], a.mean())
+    close(f"{model} {cond} {ev} auc_std", row["auc_std"], a.std(ddof=1))
+    close(f"{model} {cond} {ev} ci_lo", row["ci_lo"], lo)
+    close(f"{model} {cond} {ev} ci_hi", row["ci_hi"], hi)
+    close(f"{model} {cond} {ev} train_auc", row["train_auc"], np.mean(c["train"]))
+    close(f"{model} {cond} {ev} gap", row["gap"], np.mean(np.array(c["train"]) - a))
+    close(f"{model} {cond} {ev} source var", row["source_auc_var"], np.mean(c["var"]))
+    for s in SOURCES:
+        close(f"{model} {cond} {ev} auc_{s}", row[f"auc_{s}"], np.mean(c[s]))
+
+
+def check_cmp(rows, model, base, cond, a, b, ratio):
+    row = [r for r in rows if r["model"] == model and r["baseline"] == base and r["condition"] == cond]
+    if len(row) != 1:
+        print(f"compare: {len(row)} rows for {model} {base} {cond}")
+        sys.exit(0)
+    row = row[0]
+    t, p = nb(a["all"], b["all"], ratio)
+    close(f"{model} {cond} - {base} delta", row["delta_auc"], np.mean(np.array(b["all"]) - a["all"]))
+    close(f"{model} {cond} - {base} ratio", row["test_train_ratio"], ratio)
+    close(f"{model} {cond} - {base} t", row["t"], t)
+    close(f"{model} {cond} - {base} p", row["p"], p, 1e-12)
+    close(f"{model} {cond} - {base} delta gap", row["delta_gap"],
+          np.mean((np.array(b["train"]) - b["all"]) - (np.array(a["train"]) - a["all"])))
+
+
+def ratio_of(c):
+    return float(np.mean(np.array(c["n_val"]) / np.array(c["n_train"])))
+
+
+def check(d, kind, stem):
+    summ = read(stem + ".tsv")
+    cmp_ = read(stem + ".compare.tsv")
+    if kind == "resolution":  # 128=..., 224=...
+        for m in MODELS:
+            a = cell(d, m, "in20-128-center", "val")
+            b = cell(d, m, "in20-224-center", "val")
+            check_summary(summ, m, "128", "val", a)
+            check_summary(summ, m, "224", "val", b)
+            check_cmp(cmp_, m, "128", "224", a, b, ratio_of(b))
+    elif kind == "geometry":
+        for m in MODELS:
+            a = cell(d, m, "in20-224-center", "val")
+            b = cell(d, m, "in20-224-center", "letterbox")
+            check_summary(summ, m, "center", "val", a)
+            check_summary(summ, m, "center", "letterbox", b)
+            check_cmp(cmp_, m, "center/val", "center/letterbox", a, b, ratio_of(b))
+    elif kind == "models":  # phase1: resnet18 vs simplecnn at 128
+        a = cell(d, "simplecnn", "in20-128-center", "val")
+        b = cell(d, "resnet18", "in20-128-center", "val")
+        check_summary(summ, "simplecnn", "baseline", "val", a)
+        row = [r for r in cmp_ if r["model_b"] == "resnet18"][0]
+        t, p = nb(a["all"], b["all"], ratio_of(b))
+        close("resnet18 - simplecnn p", row["p"], p, 1e-12)
+    elif kind == "holdout":
+        for m in MODELS:
+            c = cell(d, m, "in20-224-center-holdout-insight", "val", ("insight",))
+            row = [r for r in cmp_ if r["model"] == m and r["condition"] == "no-insight"][0]
+            if row["excluded"] != "insight":
+                print(f"holdout excluded '{row['excluded']}'")
+                sys.exit(0)
+            close(f"{m} held-out auc", row["held_out_auc"], np.mean(c["out"]))
+            close(f"{m} in-source auc", row["in_source_auc"], np.mean(c["in"]))
+            t, p = nb(c["out"], c["in"], ratio_of(c))
+            close(f"{m} holdout delta", row["delta"], np.mean(np.array(c["in"]) - c["out"]))
+            close(f"{m} holdout p", row["p"], p, 1e-12)
+            base = [r for r in cmp_ if r["model"] == m and r["condition"] == "all"][0]
+            close(f"{m} baseline in-source", base["in_source_auc"],
+                  np.mean(cell(d, m, "in20-224-center", "val")["all"]))
+    print("ok")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+    else:
+        check(sys.argv[2], sys.argv[3], sys.argv[4])
