@@ -4,7 +4,7 @@
 # be found: evaluating the centre-crop checkpoints on letterboxed images drops
 # the AUC (aspect-ratio cue), and holding a fake source out of training drops
 # that source's AUC below the in-source AUC (each source has its own texture).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../tools/lib.sh"
 if [ ! -x "$BIN/fd-train" ] || [ ! -x "$BIN/fd-eval" ]; then
 	echo "1..0 # SKIP fd-train and fd-eval are not built yet"
 	exit 0
