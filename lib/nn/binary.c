@@ -128,6 +128,31 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 		r *= s[d];
 		xs[d] = sx[d] ? s[d] : 1; /* x's own extent along d */
 	}
+	if (nx == r) {
+		/* x is not broadcast (residual adds, squeeze-excitation scaling):
+		 * each dx[j] receives one term, so walk y by rows as the forward
+		 * does instead of decoding every j; same result bit for bit (one
+		 * float product, one add) */
+		int64_t rows = s[0] * s[1] * s[2] * s[3];
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+		for (int64_t q = 0; q < rows; q++) {
+			int64_t i3 = q % s[3], t = q / s[3];
+			int64_t i2 = t % s[2];
+			t /= s[2];
+			int64_t i1 = t % s[1], i0 = t / s[1];
+			float *xp = dx + i0 * sx[0] + i1 * sx[1] + i2 * sx[2] + i3 * sx[3];
+			const float *yp = dy + q * s[4];
+			if (op == FD_BIN_ADD) {
+				for (int64_t i = 0; i < s[4]; i++)
+					xp[i * sx[4]] += yp[i];
+			} else {
+				const float *op_ = other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+				for (int64_t i = 0; i < s[4]; i++)
+					xp[i * sx[4]] += yp[i] * op_[i * so[4]];
+			}
+		}
+		return;
+	}
 #pragma omp parallel for num_threads(c->threads) schedule(static)
 	for (int64_t j = 0; j < nx; j++) {
 		int64_t lo[FD_MAXDIM], hi[FD_MAXDIM], t = j;
