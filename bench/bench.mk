@@ -50,3 +50,19 @@ bench-model: $(B)/bench/model
 	/usr/bin/python3 bench/model_vs_torch.py --fd $(B)/bench/model --arch $(ARCH) --threads 2
 
 .PHONY: bench-model
+
+#   make bench-train [BENCH_MODEL=resnet18 BENCH_GROUPS=200 BENCH_SIZE=224 BENCH_AUG=1]
+#   one epoch of fd-train vs a PyTorch DataLoader script reading the JPEGs (bench/train_vs_torch.sh)
+BENCH_MODEL ?= resnet18
+BENCH_GROUPS ?= 200
+BENCH_SIZE ?= 224
+BENCH_AUG ?= 1
+bench-train: tools
+	AUG=$(BENCH_AUG) bench/train_vs_torch.sh $(BENCH_MODEL) $(BENCH_GROUPS) $(BENCH_SIZE)
+
+#   make bench-fmnist [BENCH_EPOCHS=5]: fd-train vs its PyTorch twin on Fashion-MNIST (bench/fashion_mnist.sh)
+BENCH_EPOCHS ?= 5
+bench-fmnist: tools
+	bench/fashion_mnist.sh $(BENCH_EPOCHS) 2
+
+.PHONY: bench-train bench-fmnist

@@ -12,6 +12,7 @@ import numpy as np
 
 SRC = "/usr/share/datasets/fashion-mnist"
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def idx(name):
@@ -51,21 +52,8 @@ def pack(a):
 
 def torch_run(a):
     import torch
-    nn = torch.nn
+    from twins import SimpleCNN
 
-    class SimpleCNN(nn.Module):  # fd's simplecnn (doc/models.md), torchvision's init
-        def __init__(self, num_classes):
-            super().__init__()
-            L, c = [], 3
-            for o in (32, 64, 128, 256):
-                L += [nn.Conv2d(c, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
-                c = o
-            self.features = nn.Sequential(*L)
-            self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(256, num_classes))
-
-        def forward(self, x):
-            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     b = open(a.pack, "rb").read()
