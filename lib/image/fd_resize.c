@@ -1,6 +1,7 @@
 /* fd_resize: Pillow's separable resampling (fixed point, 8 bits per channel)
  * reimplemented from its documented behaviour, plus square geometries. */
 #include "image/fd_resize.h"
+#include "core/fd_vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -141,11 +142,6 @@ static inline uint8_t clip8(int32_t v)
  * pixels, fixed-width column blocks); integer sums do not depend on order, so
  * any vector width gives Pillow's result bit for bit. x86-64 builds get an AVX2
  * clone chosen at load time (the baseline SSE2 has no 32-bit multiply). */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define FD_VEC_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FD_VEC_CLONES
-#endif
 
 typedef int32_t v4i __attribute__((vector_size(16)));
 

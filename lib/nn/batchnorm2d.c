@@ -5,7 +5,86 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "core/fd_vec.h"
+
 #define PLANE(p, n, c) ((p) + ((size_t)(n) * C + (c)) * HW)
+
+/* The per-plane loops. Sums run in double over 8 interleaved accumulators
+ * (element i goes to accumulator i % 8, folded pairwise at the end): a fixed
+ * order, so the result does not depend on the vector width of the clone that
+ * runs, nor on threads (one channel is one thread's work), and 8 independent
+ * chains instead of one latency-bound chain. */
+#define NACC 8
+
+static double fold8(const double *a)
+{
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+FD_VEC_CLONES
+static void plane_sum(const float *x, int n, double *acc)
+{
+	int i = 0;
+	for (; i + NACC <= n; i += NACC)
+		for (int k = 0; k < NACC; k++)
+			acc[k] += x[i + k];
+	for (int k = 0; i < n; i++, k++)
+		acc[k] += x[i];
+}
+
+FD_VEC_CLONES
+static void plane_sqdev(const float *x, int n, double mean, double *acc)
+{
+	int i = 0;
+	for (; i + NACC <= n; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			double d = x[i + k] - mean;
+			acc[k] += d * d;
+		}
+	for (int k = 0; i < n; i++, k++) {
+		double d = x[i] - mean;
+		acc[k] += d * d;
+	}
+}
+
+/* acc_g[k] += dy, acc_gx[k] += dy * (x - mean) */
+FD_VEC_CLONES
+static void plane_dysums(const float *g, const float *x, int n, double mean, double *acc_g,
+			 double *acc_gx)
+{
+	int i = 0;
+	for (; i + NACC <= n; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			acc_g[k] += g[i + k];
+			acc_gx[k] += g[i + k] * (x[i + k] - mean);
+		}
+	for (int k = 0; i < n; i++, k++) {
+		acc_g[k] += g[i];
+		acc_gx[k] += g[i] * (x[i] - mean);
+	}
+}
+
+FD_VEC_CLONES
+static void plane_affine(const float *x, float *y, int n, float a, float b)
+{
+	for (int i = 0; i < n; i++)
+		y[i] = x[i] * a + b;
+}
+
+FD_VEC_CLONES
+static void plane_dx_train(const float *g, const float *x, float *dx, int n, float k, float cm,
+			   float cx, float mean)
+{
+	for (int i = 0; i < n; i++)
+		dx[i] += k * (g[i] - cm - (x[i] - mean) * cx);
+}
+
+FD_VEC_CLONES
+static void plane_axpy(const float *g, float *dx, int n, float k)
+{
+	for (int i = 0; i < n; i++)
+		dx[i] += k * g[i];
+}
 
 int fd_batchnorm2d_forward_train(int N, int C, int HW, const float *x, const float *weight,
 				 const float *bias, float *running_mean, float *running_var,
@@ -20,29 +99,17 @@ int fd_batchnorm2d_forward_train(int N, int C, int HW, const float *x, const flo
 				  N, C, HW);
 	#pragma omp parallel for schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
-		double s = 0, ss = 0;
-		for (int n = 0; n < N; n++) {
-			const float *xp = PLANE(x, n, c);
-			for (int i = 0; i < HW; i++)
-				s += xp[i];
-		}
-		double mean = s / M;
+		double acc[NACC] = {0}, acc2[NACC] = {0};
+		for (int n = 0; n < N; n++)
+			plane_sum(PLANE(x, n, c), HW, acc);
+		double mean = fold8(acc) / M;
 		/* second pass about the mean: no cancellation for large offsets */
-		for (int n = 0; n < N; n++) {
-			const float *xp = PLANE(x, n, c);
-			for (int i = 0; i < HW; i++) {
-				double d = xp[i] - mean;
-				ss += d * d;
-			}
-		}
-		double var = ss / M, invstd = 1.0 / sqrt(var + eps);
+		for (int n = 0; n < N; n++)
+			plane_sqdev(PLANE(x, n, c), HW, mean, acc2);
+		double var = fold8(acc2) / M, invstd = 1.0 / sqrt(var + eps);
 		float a = (float)(weight[c] * invstd), b = (float)(bias[c] - mean * weight[c] * invstd);
-		for (int n = 0; n < N; n++) {
-			const float *xp = PLANE(x, n, c);
-			float *yp = PLANE(y, n, c);
-			for (int i = 0; i < HW; i++)
-				yp[i] = xp[i] * a + b;
-		}
+		for (int n = 0; n < N; n++)
+			plane_affine(PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
 		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean);
 		running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * var * M / (M - 1));
 		save_mean[c] = (float)mean;
@@ -61,10 +128,7 @@ void fd_batchnorm2d_forward_eval(int N, int C, int HW, const float *x, const flo
 			double invstd = 1.0 / sqrt((double)running_var[c] + eps);
 			float a = (float)(weight[c] * invstd);
 			float b = (float)(bias[c] - running_mean[c] * weight[c] * invstd);
-			const float *xp = PLANE(x, n, c);
-			float *yp = PLANE(y, n, c);
-			for (int i = 0; i < HW; i++)
-				yp[i] = xp[i] * a + b;
+			plane_affine(PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
 		}
 }
 
@@ -72,15 +136,10 @@ void fd_batchnorm2d_forward_eval(int N, int C, int HW, const float *x, const flo
 static void dy_sums(int N, int C, int HW, int c, const float *dy, const float *x, double mean,
 		    double *sdy, double *sdyx)
 {
-	double s = 0, sx = 0;
-	for (int n = 0; n < N; n++) {
-		const float *gp = PLANE(dy, n, c), *xp = PLANE(x, n, c);
-		for (int i = 0; i < HW; i++) {
-			s += gp[i];
-			sx += gp[i] * (xp[i] - mean);
-		}
-	}
-	*sdy = s, *sdyx = sx;
+	double ag[NACC] = {0}, agx[NACC] = {0};
+	for (int n = 0; n < N; n++)
+		plane_dysums(PLANE(dy, n, c), PLANE(x, n, c), HW, mean, ag, agx);
+	*sdy = fold8(ag), *sdyx = fold8(agx);
 }
 
 void fd_batchnorm2d_backward_train(int N, int C, int HW, const float *dy, const float *x,
@@ -102,12 +161,8 @@ void fd_batchnorm2d_backward_train(int N, int C, int HW, const float *dy, const 
 		float k = (float)(weight[c] * invstd);
 		float cm = (float)(sdy / M), cx = (float)(invstd * invstd * sdyx / M);
 		float fmean = (float)mean;
-		for (int n = 0; n < N; n++) {
-			const float *gp = PLANE(dy, n, c), *xp = PLANE(x, n, c);
-			float *dp = PLANE(dx, n, c);
-			for (int i = 0; i < HW; i++)
-				dp[i] += k * (gp[i] - cm - (xp[i] - fmean) * cx);
-		}
+		for (int n = 0; n < N; n++)
+			plane_dx_train(PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean);
 	}
 }
 
@@ -129,12 +184,8 @@ void fd_batchnorm2d_backward_eval(int N, int C, int HW, const float *dy, const f
 		if (!dx)
 			continue;
 		float k = (float)(weight[c] * invstd);
-		for (int n = 0; n < N; n++) {
-			const float *gp = PLANE(dy, n, c);
-			float *dp = PLANE(dx, n, c);
-			for (int i = 0; i < HW; i++)
-				dp[i] += k * gp[i];
-		}
+		for (int n = 0; n < N; n++)
+			plane_axpy(PLANE(dy, n, c), PLANE(dx, n, c), HW, k);
 	}
 }
 

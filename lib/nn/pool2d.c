@@ -35,10 +35,45 @@ int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
+/* One plane of the 2x2, stride 2, unpadded window (simplecnn's and most
+ * CNNs' downsampling), every window whole (floor mode). Same scan order and
+ * NaN rule as the general loop below: (0,0), (0,1), (1,0), (1,1); a value
+ * wins when greater or NaN, and the first NaN ends the scan. */
+static void maxpool_2x2_plane(const float *xp, int W, int Ho, int Wo, float *yp, int32_t *ip)
+{
+	for (int oh = 0; oh < Ho; oh++) {
+		const float *r0 = xp + (size_t)2 * oh * W, *r1 = r0 + W;
+		int32_t base = 2 * oh * W;
+		for (int ow = 0; ow < Wo; ow++) {
+			const float v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+			const int32_t at[4] = {base + 2 * ow, base + 2 * ow + 1, base + W + 2 * ow,
+					       base + W + 2 * ow + 1};
+			float m = -INFINITY;
+			int32_t mi = at[0];
+			for (int k = 0; k < 4; k++)
+				if (v[k] > m || isnan(v[k])) {
+					m = v[k], mi = at[k];
+					if (isnan(v[k]))
+						break;
+				}
+			yp[oh * Wo + ow] = m;
+			ip[oh * Wo + ow] = mi;
+		}
+	}
+}
+
 void fd_maxpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx)
 {
 	int Ho, Wo, H = s->H, W = s->W;
 	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 &&
+	    2 * Ho <= H && 2 * Wo <= W) {
+		#pragma omp parallel for
+		for (long pl = 0; pl < (long)s->N * s->C; pl++)
+			maxpool_2x2_plane(x + (size_t)pl * H * W, W, Ho, Wo, y + (size_t)pl * Ho * Wo,
+					  idx + (size_t)pl * Ho * Wo);
+		return;
+	}
 	#pragma omp parallel for
 	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
