@@ -4,6 +4,8 @@
 
 #include <math.h>
 
+#include "core/fd_vec.h"
+
 static const char *const act_names[FD_ACT_COUNT] = {
 	"relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu",
 };
@@ -18,90 +20,122 @@ static inline float sigm(float x)
 	return 1.0f / (1.0f + expf(-x));
 }
 
-int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y)
+/* The kernels work on chunks of CHUNK elements: OpenMP hands out chunks, and
+ * each chunk runs in a function with an AVX2 clone (core/fd_vec.h). Clamps are
+ * written as comparisons, not fminf/fmaxf (which GCC calls out of line without
+ * -ffast-math): a NaN input gives NaN, as PyTorch's vectorised kernels do. */
+#define CHUNK 16384
+
+static inline float clamp06(float t)
+{
+	t = t < 0.0f ? 0.0f : t;
+	return t > 6.0f ? 6.0f : t;
+}
+
+FD_VEC_CLONES
+static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *restrict y)
 {
 	switch (k) {
 	case FD_ACT_RELU:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			y[i] = x[i] > 0 ? x[i] : 0.0f;
-		return 0;
+		break;
 	case FD_ACT_HARDSWISH:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
-			y[i] = x[i] * fminf(fmaxf(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
-		return 0;
+			y[i] = x[i] * clamp06(x[i] + 3.0f) / 6.0f;
+		break;
 	case FD_ACT_HARDSIGMOID:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
-			y[i] = fminf(fmaxf(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
-		return 0;
+			y[i] = clamp06(x[i] + 3.0f) / 6.0f;
+		break;
 	case FD_ACT_SILU:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			y[i] = x[i] * sigm(x[i]);
-		return 0;
+		break;
 	case FD_ACT_SIGMOID:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			y[i] = sigm(x[i]);
-		return 0;
+		break;
 	case FD_ACT_GELU:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-		return 0;
+		break;
 	default:
-		fd_fail(c, "activation %d: unknown", (int)k);
-		return -1;
+		break;
 	}
 }
 
-int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
-		   const float *dy, float *dx)
+FD_VEC_CLONES
+static void bwd_chunk(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+		      const float *restrict dy, float *restrict dx)
 {
 	switch (k) {
 	case FD_ACT_RELU:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += x[i] > 0 ? dy[i] : 0.0f;
-		return 0;
+		break;
 	case FD_ACT_HARDSWISH:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i];
-		return 0;
+		break;
 	case FD_ACT_HARDSIGMOID:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += (x[i] > -3.0f && x[i] < 3.0f) ? dy[i] / 6.0f : 0.0f;
-		return 0;
+		break;
 	case FD_ACT_SILU:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++) {
 			float s = sigm(x[i]);
 			dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
 		}
-		return 0;
+		break;
 	case FD_ACT_SIGMOID:
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += dy[i] * y[i] * (1.0f - y[i]);
-		return 0;
+		break;
 	case FD_ACT_GELU: {
 		const float k_beta = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
-#pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t i = 0; i < n; i++) {
 			float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 			float pdf = expf(-0.5f * x[i] * x[i]) * k_beta;
 			dx[i] += dy[i] * (cdf + x[i] * pdf);
 		}
-		return 0;
+		break;
 	}
 	default:
+		break;
+	}
+}
+
+int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y)
+{
+	if ((unsigned)k >= FD_ACT_COUNT) {
 		fd_fail(c, "activation %d: unknown", (int)k);
 		return -1;
 	}
+	int64_t nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
+	for (int64_t b = 0; b < nc; b++) {
+		int64_t o = b * CHUNK;
+		fwd_chunk(k, n - o < CHUNK ? n - o : CHUNK, x + o, y + o);
+	}
+	return 0;
+}
+
+int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
+		   const float *dy, float *dx)
+{
+	if ((unsigned)k >= FD_ACT_COUNT) {
+		fd_fail(c, "activation %d: unknown", (int)k);
+		return -1;
+	}
+	int64_t nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
+	for (int64_t b = 0; b < nc; b++) {
+		int64_t o = b * CHUNK;
+		bwd_chunk(k, n - o < CHUNK ? n - o : CHUNK, x ? x + o : NULL, y ? y + o : NULL, dy + o,
+			  dx + o);
+	}
+	return 0;
 }
 
 struct act_saved {
