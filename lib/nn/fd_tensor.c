@@ -79,6 +79,68 @@ void fd_arena_free(struct fd_arena *a)
 	memset(a, 0, sizeof *a);
 }
 
+/* --- gradient pool (see struct fd_gpool) --- */
+
+static void *gpool_get(struct fd_gpool *g, size_t bytes)
+{
+	bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+	if (bytes == 0)
+		bytes = ALIGN;
+	struct fd_gblock *blk = NULL;
+	for (int i = 0; i < g->n && !blk; i++)
+		if (!g->b[i].used && g->b[i].bytes == bytes)
+			blk = &g->b[i];
+	if (!blk) {
+		if (g->n == g->cap) {
+			int nc = g->cap ? 2 * g->cap : 32;
+			struct fd_gblock *nb = realloc(g->b, (size_t)nc * sizeof *nb);
+			if (!nb)
+				return NULL;
+			g->b = nb;
+			g->cap = nc;
+			g->grows++;
+		}
+		void *p = NULL;
+		if (posix_memalign(&p, ALIGN, bytes) != 0)
+			return NULL;
+		blk = &g->b[g->n++];
+		*blk = (struct fd_gblock){p, bytes, 0};
+		g->bytes += bytes;
+		g->grows++;
+	}
+	blk->used = 1;
+	g->used_bytes += bytes;
+	if (g->used_bytes > g->peak_bytes)
+		g->peak_bytes = g->used_bytes;
+	return blk->p;
+}
+
+static void gpool_put(struct fd_gpool *g, void *p)
+{
+	for (int i = g->n - 1; i >= 0; i--)
+		if (g->b[i].p == p && g->b[i].used) {
+			g->b[i].used = 0;
+			g->used_bytes -= g->b[i].bytes;
+			return;
+		}
+}
+
+/* Every block back (the step's tensors are gone); memory is kept. */
+static void gpool_reset(struct fd_gpool *g)
+{
+	for (int i = 0; i < g->n; i++)
+		g->b[i].used = 0;
+	g->used_bytes = 0;
+}
+
+static void gpool_free(struct fd_gpool *g)
+{
+	for (int i = 0; i < g->n; i++)
+		free(g->b[i].p);
+	free(g->b);
+	memset(g, 0, sizeof *g);
+}
+
 void fd_ctx_init(struct fd_ctx *c, int threads, uint64_t seed)
 {
 	memset(c, 0, sizeof *c);
@@ -96,6 +158,7 @@ int fd_ctx_step(struct fd_ctx *c)
 	c->err.msg[0] = 0;
 	c->rng_calls = 0;
 	c->step++;
+	gpool_reset(&c->gpool);
 	if (fd_arena_reset(&c->arena) < 0) {
 		fd_fail(c, "out of memory growing the step arena");
 		return -1;
@@ -108,6 +171,7 @@ void fd_ctx_free(struct fd_ctx *c)
 	if (!c)
 		return;
 	fd_arena_free(&c->arena);
+	gpool_free(&c->gpool);
 	c->tape = NULL;
 }
 
@@ -211,7 +275,7 @@ const char *fd_tensor_shape_str(const struct fd_tensor *t, char *buf, size_t len
 
 void fd_requires_grad(struct fd_tensor *t)
 {
-	t->flags |= FD_T_REQUIRES_GRAD;
+	t->flags |= FD_T_REQUIRES_GRAD | FD_T_RETAIN_GRAD;
 }
 
 int fd_needs_grad(const struct fd_ctx *c, int nin, struct fd_tensor *const *in)
@@ -248,15 +312,40 @@ struct fd_node *fd_tape_push(struct fd_ctx *c, const char *op,
 	return n;
 }
 
-static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t)
+/* A zeroed gradient for t: an op output's (made by a node of this tape, not
+ * asked for) from the pool, released by release_grad; a leaf's or a retained
+ * tensor's from the arena (valid until fd_ctx_step). */
+static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t, int pooled)
 {
 	if (t->grad)
 		return 0;
 	const struct fd_backend *be = FD_KERNEL(c, t->dev, zero);
-	if (!be || !(t->grad = fd_ctx_alloc(c, t->dev, t->numel)))
+	if (!be)
 		return -1;
+	if (pooled && t->dev == FD_DEV_CPU && !(t->flags & FD_T_RETAIN_GRAD)) {
+		if (!(t->grad = gpool_get(&c->gpool, (size_t)t->numel * sizeof(float)))) {
+			fd_fail(c, "out of memory allocating a gradient of %lld floats", (long long)t->numel);
+			return -1;
+		}
+		t->flags |= FD_T_POOL_GRAD;
+	} else if (!(t->grad = fd_ctx_alloc(c, t->dev, t->numel))) {
+		return -1;
+	}
 	return be->zero(c, t->grad, t->numel);
 }
+
+static void release_grad(struct fd_ctx *c, struct fd_tensor *t)
+{
+	if (t->flags & FD_T_POOL_GRAD) {
+		gpool_put(&c->gpool, t->grad);
+		t->grad = NULL;
+		t->flags &= ~(unsigned)FD_T_POOL_GRAD;
+	}
+}
+
+/* Whether t is the output of some node of the tape (its gradient can go
+ * back to the pool once that node ran). Marked by fd_backward on entry. */
+#define FD_T_NODE_OUT 8u
 
 int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 {
@@ -270,7 +359,11 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		return fd_fail(c, "backward: the tensor has %lld elements; give a seed gradient",
 			       (long long)t->numel), -1;
 	const struct fd_backend *be = FD_KERNEL(c, t->dev, axpy);
-	if (!be || ensure_grad(c, t) < 0)
+	if (!be)
+		return -1;
+	for (struct fd_node *n = c->tape; n; n = n->prev)
+		n->out->flags |= FD_T_NODE_OUT;
+	if (ensure_grad(c, t, (t->flags & FD_T_NODE_OUT) != 0) < 0)
 		return -1;
 	if (dy) {
 		if (be->axpy(c, t->numel, 1.0f, dy, t->grad) < 0)
@@ -284,13 +377,15 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		if (!n->out->grad)
 			continue; /* nothing flows through this op to t */
 		for (int i = 0; i < n->nin; i++)
-			if (n->in[i] && (n->in[i]->flags & FD_T_REQUIRES_GRAD) && ensure_grad(c, n->in[i]) < 0)
+			if (n->in[i] && (n->in[i]->flags & FD_T_REQUIRES_GRAD) &&
+			    ensure_grad(c, n->in[i], (n->in[i]->flags & FD_T_NODE_OUT) != 0) < 0)
 				return -1;
 		if (n->backward(c, n) < 0) {
 			if (!c->failed)
 				fd_fail(c, "%s backward failed", n->op);
 			return -1;
 		}
+		release_grad(c, n->out);
 	}
 	return c->failed ? -1 : 0;
 }

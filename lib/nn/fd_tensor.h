@@ -16,7 +16,9 @@ enum fd_dev { FD_DEV_CPU, FD_DEV_CUDA, FD_DEV_COUNT };
 const char *fd_dev_name(enum fd_dev d);
 
 enum {
-	FD_T_REQUIRES_GRAD = 1u, /* backward fills grad (allocating it in the arena if NULL) */
+	FD_T_REQUIRES_GRAD = 1u, /* backward fills grad (allocating it if NULL) */
+	FD_T_RETAIN_GRAD = 2u,   /* keep grad after backward (set by fd_requires_grad) */
+	FD_T_POOL_GRAD = 4u,     /* grad is a block of the context's gradient pool */
 };
 
 /* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
@@ -54,6 +56,19 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes);
 int fd_arena_reset(struct fd_arena *a);
 void fd_arena_free(struct fd_arena *a);
 
+/* Gradient blocks of op outputs. fd_backward takes an output's gradient from
+ * here when the first consumer adds into it and gives it back as soon as the
+ * op that made the output has run its backward, so only the gradients on the
+ * backward "frontier" are alive at once (as in PyTorch), not one per
+ * activation. Blocks are reused by exact size and kept across steps: from the
+ * second identical step on nothing is allocated (grows stays put). */
+struct fd_gpool {
+	struct fd_gblock { void *p; size_t bytes; int used; } *b;
+	int n, cap;
+	size_t bytes, used_bytes, peak_bytes; /* held, in use now, most in use at once */
+	unsigned long grows;                  /* heap allocations made by the pool, ever */
+};
+
 struct fd_node;
 struct fd_dnnl; /* oneDNN engine and stream (lib/nn/fd_dnnl.h), owned by the caller */
 
@@ -71,6 +86,7 @@ struct fd_ctx {
 	uint64_t step;        /* advanced by fd_ctx_step(); part of every random stream */
 	uint32_t rng_calls;   /* random ops run this step; gives each its own stream */
 	struct fd_arena arena; /* host arena (CPU tensors) */
+	struct fd_gpool gpool; /* op outputs' gradients during fd_backward (CPU) */
 	struct fd_node *tape;  /* last recorded node; nodes link backwards */
 	struct fd_dnnl *dnnl;  /* borrowed; NULL until conv ops need it */
 	int failed;            /* sticky: an op failed this step, err says why */
@@ -106,7 +122,9 @@ int fd_tensor_same_shape(const struct fd_tensor *a, const struct fd_tensor *b);
 /* "[2,3,5,5]" into buf (for messages); returns buf. */
 const char *fd_tensor_shape_str(const struct fd_tensor *t, char *buf, size_t len);
 /* Ask for t's gradient: ops that consume t from now on are recorded and
- * fd_backward fills t->grad. This is how Grad-CAM gets d(logit)/d(activation). */
+ * fd_backward fills t->grad, valid until fd_ctx_step() (the gradient of an op
+ * output nobody asked for is released during the backward pass). This is how
+ * Grad-CAM gets d(logit)/d(activation). */
 void fd_requires_grad(struct fd_tensor *t);
 
 /* --- tape --- */
@@ -140,6 +158,9 @@ struct fd_node *fd_tape_push(struct fd_ctx *c, const char *op,
  * the seed gradient; NULL means t is a scalar loss and the seed is 1. Every
  * tensor that requires grad and lies on a path to t gets (adds into) its grad;
  * parameter gradients accumulate into their buffer, which the caller zeroes.
+ * Leaves (tensors no recorded op made) and tensors given to fd_requires_grad
+ * keep their grad until fd_ctx_step(); an op output's grad is released (NULL)
+ * as soon as that op's backward has run, t's too. One backward per tape.
  * Returns 0, or -1 with c->err (including a failure recorded earlier this step). */
 int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy);
 
