@@ -127,12 +127,12 @@ static void test_train(void)
 	fd_ctx_init(&c, 2, 5);
 	const struct fd_st_tensor *lt = fix_raw(&s, "label", FD_DT_I32);
 	const float *ref_loss = fix_raw(&s, "loss", FD_DT_F32)->data;
-	unsigned long grows_after_first = 0;
+	unsigned long grows_after_first = 0, pool_grows = 0;
 	double worst = 0;
 	for (int step = 0; step < 5; step++) {
 		fd_ctx_step(&c);
 		if (step == 1)
-			grows_after_first = c.arena.grows;
+			grows_after_first = c.arena.grows, pool_grows = c.gpool.grows;
 		struct fd_tensor *x = fix_get(&c, &s, "x");
 		fd_params_zero_grad(&p);
 		struct fd_tensor *loss = graph(&c, &p, x, lt->data);
@@ -153,6 +153,11 @@ static void test_train(void)
 	}
 	ok(c.arena.grows == grows_after_first && grows_after_first > 0,
 	   "no allocation after the first step (arena grew %lu times, all in step 1)", c.arena.grows);
+	ok(c.gpool.grows == pool_grows && pool_grows > 0 && c.gpool.used_bytes == 0,
+	   "gradient pool: %lu allocations, all in step 1; every block back after backward (%zu bytes in use)",
+	   c.gpool.grows, c.gpool.used_bytes);
+	ok(c.gpool.peak_bytes < c.gpool.bytes + 1 && c.gpool.peak_bytes > 0, "gradient pool peak %zu of %zu held",
+	   c.gpool.peak_bytes, c.gpool.bytes);
 	fd_ctx_free(&c);
 	fd_optim_free(&o);
 	fd_params_free(&p);
@@ -288,8 +293,41 @@ static void test_ckpt(void)
 	fd_params_free(&p);
 }
 
+/* Gradient lifetimes: y = relu(h), h = x * x (x a leaf), z = sum-like seed.
+ * After backward, the leaf x and the retained h keep their gradients (with
+ * the right values), the unretained op output y has given its back. */
+static void test_grad_lifetime(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 1, 1);
+	fd_ctx_step(&c);
+	int64_t sh[1] = {4};
+	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 1, sh);
+	const float xv[4] = {-2, -1, 1, 3};
+	for (int i = 0; i < 4; i++)
+		x->data[i] = xv[i];
+	fd_requires_grad(x);
+	struct fd_tensor *h = fd_mul(&c, x, x);
+	fd_requires_grad(h); /* retained: Grad-CAM's way to read an activation's gradient */
+	struct fd_tensor *y = fd_relu(&c, fd_add(&c, h, x));
+	const float seed[4] = {1, 1, 1, 1};
+	int rc = fd_backward(&c, y, seed);
+	ok(rc == 0, "backward ran (%s)", c.err.msg);
+	/* y = relu(x^2 + x): x^2 + x = 2, 0, 2, 12 -> dy/dx = (2x + 1) where > 0 */
+	const float dx[4] = {-3, 0, 3, 7}, dh[4] = {1, 0, 1, 1};
+	int good = x->grad && h->grad;
+	for (int i = 0; good && i < 4; i++)
+		good = x->grad[i] == dx[i] && h->grad[i] == dh[i];
+	ok(good, "leaf and retained gradients kept, with torch's values");
+	ok(y->grad == NULL, "the root's gradient went back to the pool");
+	ok(c.gpool.used_bytes == 0 && c.gpool.peak_bytes > 0, "pool: %zu bytes in use after backward, peak %zu",
+	   c.gpool.used_bytes, c.gpool.peak_bytes);
+	fd_ctx_free(&c);
+}
+
 int main(void)
 {
+	test_grad_lifetime();
 	static const char *const opts[] = {"opt_adamw", "opt_adamw_nowd", "opt_sgd", "opt_sgd_mom", "opt_sgd_nesterov"};
 	for (int i = 0; i < 5; i++)
 		test_optim(opts[i]);
