@@ -15,7 +15,7 @@ LAUNCH  ?=
 SEED    ?= 42
 FD      ?= $(CURDIR)/bin
 CONF    ?= configs
-# threads per training job (empty: the tool's default, all cores)
+# threads per training and evaluation job (empty: the tools' default, all cores)
 THREADS ?=
 # the plan's subsample for phases 1-3 (percent; fd-split's in20 column)
 FRAC    ?= 20
@@ -41,7 +41,7 @@ FOLD_IDS := $(shell seq 0 $$(($(FOLDS) - 1)))
 train_folds = $(subst $(space),$(comma),$(filter-out $1,$(FOLD_IDS)))
 DEVICE_FLAGS = $(if $(filter-out cpu,$(DEVICE)),--device $(DEVICE))
 TRAIN_FLAGS = $(DEVICE_FLAGS) $(if $(THREADS),--set threads=$(THREADS))
-EVAL_FLAGS = $(DEVICE_FLAGS)
+EVAL_FLAGS = $(DEVICE_FLAGS) $(if $(THREADS),--threads $(THREADS))
 
 # --- data: index, split, face boxes, packs -----------------------------------
 DATA_DEP := $(if $(SYNTH),$(DATA)/cues.tsv)
@@ -88,7 +88,7 @@ need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(ev
 # 1 model 2 frac 3 size 4 geometry 5 variant 6 fold 7 run dir 8 pack
 define RUN_RULE
 $7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
-	@mkdir -p $$(dir $7)
+	rm -rf $7 && mkdir -p $$(dir $7)
 	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) -o $7
 $7/preds-val.tsv: $7/$(RUN_DONE) $8
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
