@@ -3,7 +3,7 @@
 # the command line: make phase2 DATA=/data/dff WORK=/scratch/fd FOLDS=5 -j8
 #   DATA    data set root (folders wiki/ text2img/ inpainting/ insight/)
 #   WORK    artefact folder (index, split, packs, runs, reports)
-#   DEVICE  cpu or cuda[:N] (passed to fd-train as --device unless cpu)
+#   DEVICE  cpu or cuda[:N] (passed to fd-train and fd-eval as --device unless cpu)
 #   FOLDS   number of cross-validation folds
 #   LAUNCH  prefix for every fd-train and fd-eval command (srun --gres=gpu:1 -c8)
 .DELETE_ON_ERROR:
@@ -15,7 +15,7 @@ LAUNCH  ?=
 SEED    ?= 42
 FD      ?= $(CURDIR)/bin
 CONF    ?= configs
-# threads per training job (empty: the tool's default, all cores)
+# threads per training and evaluation job (empty: the tools' default, all cores)
 THREADS ?=
 # the plan's subsample for phases 1-3 (percent; fd-split's in20 column)
 FRAC    ?= 20
@@ -39,8 +39,9 @@ space := $(empty) $(empty)
 FOLD_IDS := $(shell seq 0 $$(($(FOLDS) - 1)))
 # the training folds of validation fold $1, comma separated (fd-eval --only)
 train_folds = $(subst $(space),$(comma),$(filter-out $1,$(FOLD_IDS)))
-TRAIN_FLAGS = $(if $(filter-out cpu,$(DEVICE)),--device $(DEVICE)) \
-	$(if $(THREADS),--set threads=$(THREADS))
+DEVICE_FLAGS = $(if $(filter-out cpu,$(DEVICE)),--device $(DEVICE))
+TRAIN_FLAGS = $(DEVICE_FLAGS) $(if $(THREADS),--set threads=$(THREADS))
+EVAL_FLAGS = $(DEVICE_FLAGS) $(if $(THREADS),--threads $(THREADS))
 
 # --- data: index, split, face boxes, packs -----------------------------------
 DATA_DEP := $(if $(SYNTH),$(DATA)/cues.tsv)
@@ -87,12 +88,12 @@ need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(ev
 # 1 model 2 frac 3 size 4 geometry 5 variant 6 fold 7 run dir 8 pack
 define RUN_RULE
 $7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
-	@mkdir -p $$(dir $7)
+	rm -rf $7 && mkdir -p $$(dir $7)
 	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) -o $7
 $7/preds-val.tsv: $7/$(RUN_DONE) $8
-	$(LAUNCH) $(FD)/fd-eval --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
+	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
 $7/preds-train.tsv: $7/$(RUN_DONE) $8
-	$(LAUNCH) $(FD)/fd-eval --model $7/best.safetensors --pack $8 --only fold=$(call train_folds,$6) --metrics $7/metrics-train.tsv -o $$@
+	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$(call train_folds,$6) --metrics $7/metrics-train.tsv -o $$@
 endef
 
 # $(call evals,MODEL,FRAC,SIZE,GEOMETRY,VARIANT,EVAL_GEOMETRY): the runs'
@@ -101,7 +102,7 @@ evals = $(foreach k,$(FOLD_IDS),$(call need_eval,$1,$2,$3,$4,$5,$k,$6)$(call run
 need_eval = $(if $(EVAL_$1_$2_$3_$4_$5_$6_$7),,$(eval EVAL_$1_$2_$3_$4_$5_$6_$7 := 1)$(call need_run,$1,$2,$3,$4,$5,$6)$(eval $(call EVAL_RULE,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,$2,$3,$7),$7)))
 define EVAL_RULE
 $2/preds-$4.tsv: $2/$(RUN_DONE) $3
-	$(LAUNCH) $(FD)/fd-eval --model $2/best.safetensors --pack $3 --only fold=$1 --metrics $2/metrics-$4.tsv -o $$@
+	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $2/best.safetensors --pack $3 --only fold=$1 --metrics $2/metrics-$4.tsv -o $$@
 endef
 
 # fd-report's inputs: LABEL=RUNDIR words -> the files they read

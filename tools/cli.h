@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include "core/fd_err.h"
+#include "nn/fd_tensor.h"
 
 extern const char *cli_prog;  /* program name for messages */
 extern int cli_quiet;         /* -q: no progress or info lines */
@@ -31,6 +32,17 @@ void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * else a usage error naming the option. */
 long long cli_int(const char *opt, const char *s, long long lo, long long hi);
 double cli_double(const char *opt, const char *s, double lo, double hi);
+
+/* --device VALUE (DESIGN.md: cpu|cuda[:N]): FD_DEV_CPU for "cpu", FD_DEV_CUDA
+ * for "cuda" or "cuda:N" (N, 0..63, into *index; 0 without ":N"); anything
+ * else is a usage error naming `opt` (exit 2). Syntax only: call
+ * cli_device_check once every option is parsed. */
+enum fd_dev cli_device(const char *opt, const char *val, int *index);
+/* Refuse a device this tool cannot run on, before any output exists: every
+ * device but the CPU fails (exit 1) with a message saying whether the build
+ * lacks the backend or the tool does not use it yet. A run is never moved to
+ * the CPU behind the user's back. */
+void cli_device_check(enum fd_dev dev, const char *val);
 
 /* Find a file that ships with fd: "$ENVVAR/NAME" when ENVVAR is set (and
  * nothing else), else "<dir of the executable>/REL[i]/NAME" for each i, first

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static const char SYNOPSIS[] =
-	"fd-eval --model CKPT --pack PACK [--only COL=V[,V..]]... [--metrics FILE] -o FILE";
+	"fd-eval --model CKPT --pack PACK [--only COL=V[,V..]]... [--metrics FILE] [--device DEV] -o FILE";
 
 static const char HELP[] =
 	"Score the rows of a pack with a model and write them (every column of\n"
@@ -43,6 +43,8 @@ static const char HELP[] =
 	"                     units); default: the checkpoint's, else imagenet\n"
 	"  --batch N          images per forward (default 64)\n"
 	"  --threads N        compute threads (default: all CPUs)\n"
+	"  --device DEV       cpu (default), cuda or cuda:N; this build runs on the CPU\n"
+	"                     only and refuses cuda (exit 1, nothing written)\n"
 	"  -q                 no progress or info lines\n"
 	"\n"
 	"A subset with one class gets NA for AUC and a note, not an error.\n"
@@ -178,7 +180,9 @@ int main(int argc, char **argv)
 	cli_init(argc, argv, "fd-eval", SYNOPSIS, HELP);
 	const char *model = NULL, *pack = NULL, *out = NULL, *metrics = NULL, *arch = NULL, *normalize = NULL;
 	struct fd_only only[32];
-	int nonly = 0, threads = 0, batch = 64, nclass = 0;
+	int nonly = 0, threads = 0, batch = 64, nclass = 0, dev_index;
+	enum fd_dev dev = FD_DEV_CPU;
+	const char *dev_name = "cpu";
 	struct fd_err e;
 	e.msg[0] = '\0';
 	for (int i = 1; i < argc; i++) {
@@ -188,10 +192,10 @@ int main(int argc, char **argv)
 			continue;
 		}
 		const char *names[] = { "--model", "--pack", "--only", "--metrics", "-o", "--arch", "--normalize",
-					"--batch", "--threads", "--num-classes" };
+					"--batch", "--threads", "--num-classes", "--device" };
 		int which = -1;
 		const char *val = NULL;
-		for (int j = 0; j < 10; j++) {
+		for (int j = 0; j < 11; j++) {
 			size_t l = strlen(names[j]);
 			if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
 				which = j;
@@ -223,6 +227,10 @@ int main(int argc, char **argv)
 		case 7: batch = (int)cli_int("--batch", val, 1, 4096); break;
 		case 8: threads = (int)cli_int("--threads", val, 1, 1024); break;
 		case 9: nclass = (int)cli_int("--num-classes", val, 1, 256); break;
+		case 10:
+			dev = cli_device("--device", val, &dev_index);
+			dev_name = val;
+			break;
 		}
 	}
 	if (!model)
@@ -251,6 +259,7 @@ int main(int argc, char **argv)
 	}
 	if (normalize)
 		norm_given = 1;
+	cli_device_check(dev, dev_name);
 	if (!threads)
 		threads = nprocs();
 

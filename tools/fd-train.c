@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char SYNOPSIS[] = "fd-train --pack PACK --fold K --config FILE... [--set KEY=VAL]... -o RUNDIR";
+static const char SYNOPSIS[] = "fd-train --pack PACK --fold K --config FILE... [--set KEY=VAL]... [--device DEV] -o RUNDIR";
 
 static const char HELP[] =
 	"Train one model on one fold of a pack (fd-pack's PACK.safetensors + PACK.tsv):\n"
@@ -41,6 +41,8 @@ static const char HELP[] =
 	"  -o RUNDIR          run directory (created; must not hold another run)\n"
 	"  --resume           continue the run in RUNDIR from its last saved state\n"
 	"                     (only 'epochs' may differ from the saved config)\n"
+	"  --device DEV       cpu (default), cuda or cuda:N; this build trains on the CPU\n"
+	"                     only and refuses cuda (exit 1, nothing written)\n"
 	"  --threads N        compute threads (default: config 'threads', else all CPUs);\n"
 	"                     loader threads come from 'num_workers'\n"
 	"  --stop-after N     save the state and exit 0 after N training steps of this\n"
@@ -781,6 +783,9 @@ int main(int argc, char **argv)
 	const char *pack = NULL, *dir = NULL, *configs[64], *sets[256];
 	int nconf = 0, nset = 0, fold = -1, threads = 0, resume = 0;
 	int64_t stop_after = -1;
+	enum fd_dev dev = FD_DEV_CPU;
+	const char *dev_name = "cpu";
+	int dev_index;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-q") == 0) {
@@ -793,10 +798,11 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--list-models") == 0)
 			list_models();
-		const char *names[] = { "--pack", "--fold", "--config", "--set", "-o", "--threads", "--stop-after" };
+		const char *names[] = { "--pack", "--fold", "--config", "--set", "-o", "--threads", "--stop-after",
+					"--device" };
 		int which = -1;
 		const char *val = NULL;
-		for (int j = 0; j < 7; j++) {
+		for (int j = 0; j < 8; j++) {
 			size_t l = strlen(names[j]);
 			if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
 				which = j;
@@ -827,6 +833,10 @@ int main(int argc, char **argv)
 		case 4: dir = val; break;
 		case 5: threads = (int)cli_int("--threads", val, 1, 1024); break;
 		case 6: stop_after = cli_int("--stop-after", val, 1, INT64_MAX); break;
+		case 7:
+			dev = cli_device("--device", val, &dev_index);
+			dev_name = val;
+			break;
 		}
 	}
 	if (!pack)
@@ -837,6 +847,7 @@ int main(int argc, char **argv)
 		cli_usage("--config is required");
 	if (!dir || !*dir)
 		cli_usage("-o RUNDIR is required");
+	cli_device_check(dev, dev_name);
 	double wall0 = fd_now();
 
 	static struct run r;
