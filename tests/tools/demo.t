@@ -31,12 +31,12 @@ if [ ! -x "$BIN/fd-train" ] || [ ! -x "$BIN/fd-eval" ]; then
 	exit 0
 fi
 W=$T/w
-echo '{"epochs": 20, "optimizer": {"lr": 3e-3}, "scheduler": {"T_max": 20}, "early_stopping_patience": 0}' >"$T/more.json"
+# configs/demo.json is the recipe (20 epochs, lr 3e-3, no early stopping), as in make demo
 mk() {
 	make -C "$top" --no-print-directory FD="$BIN" WORK="$W" DATA="$W/data" SYNTH=1 SYNTH_GROUPS=80 \
 		SEED="${DEMO_SEED:-42}" SYNTH_CUES=aspect=1,cast=0,texture=1 \
 		SYNTH_FLAGS="--fake-size 64 --real-width 64,96 --threads 1" FOLDS=2 FRAC=100 SIZE_HI=32 \
-		THREADS=1 P2A_MODEL=simplecnn EXTRA_CONFIGS="$top/configs/demo.json $T/more.json" "$@"
+		THREADS=1 P2A_MODEL=simplecnn EXTRA_CONFIGS="$top/configs/demo.json" "$@"
 }
 if mk -j2 "$W/phase2/2a-geometry.md" "$W/phase2/2a-holdout.md" >"$T/mk.log" 2>&1; then
 	_report 0 "reduced demo: make -j2 2a-geometry 2a-holdout"
