@@ -108,7 +108,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 				h = fd_relu_(c, h);
 		}
 		struct fd_tensor *id = b->has_down ? fd_mbn_fwd(m, c, &b->down_bn, fd_mconv_fwd(m, c, &b->down, x)) : x;
-		x = fd_ctx_keep(c, k, fd_relu_(c, fd_add_(c, h, id)));
+		x = fd_ctx_keep(c, k, fd_relu_(c, fd_add(c, h, id)));
 	}
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &r->fc, x);

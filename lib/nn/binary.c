@@ -245,31 +245,3 @@ struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor
 {
 	return binary(c, FD_BIN_MUL, a, b);
 }
-
-static int add_inplace_backward(struct fd_ctx *c, struct fd_node *n)
-{
-	struct fd_tensor *y = n->out;
-	const struct fd_backend *be = FD_KERNEL(c, y->dev, axpy);
-	if (!be)
-		return -1;
-	for (int i = 0; i < 2; i++)
-		if ((n->in[i]->flags & FD_T_REQUIRES_GRAD) && be->axpy(c, y->numel, 1.0f, y->grad, n->in[i]->grad) < 0)
-			return -1;
-	return 0;
-}
-
-struct fd_tensor *fd_add_(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
-{
-	if (!a || !b)
-		return NULL;
-	if (a->dev != b->dev || !fd_tensor_same_shape(a, b) || a->data == b->data)
-		return binary(c, FD_BIN_ADD, a, b);
-	const struct fd_backend *be = FD_KERNEL(c, a->dev, axpy);
-	if (!be || be->axpy(c, a->numel, 1.0f, b->data, a->data) < 0)
-		return NULL;
-	struct fd_tensor *y = fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape);
-	struct fd_tensor *in[2] = {a, b};
-	if (y && fd_needs_grad(c, 2, in) && !fd_tape_push(c, "add_", add_inplace_backward, 2, in, y, 0))
-		return NULL;
-	return y;
-}

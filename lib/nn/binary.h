@@ -13,11 +13,6 @@
  * sum_to_size). Both operands on the same device. NULL on error (c->err). */
 struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
 struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
-/* a + b into a's memory (torch: a += b, as torchvision's residual
- * `out += identity`); the result is a new header over a's data. Same rules
- * as fd_relu_: a must be an op output nothing reads afterwards. Operands of
- * different shapes (broadcast) or the same memory fall back to fd_add. */
-struct fd_tensor *fd_add_(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
 
 /* Fill bc for a and b; -1 with c->err when they do not broadcast. The output
  * ndim is max(a->ndim, b->ndim), written to *ndim; bc->shape is 5-D with
