@@ -32,8 +32,6 @@ int fd_mcna_add(struct fd_model *m, struct fd_mcna *l, const char *name, int cin
 struct fd_tensor *fd_mcna_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mcna *l, struct fd_tensor *x)
 {
 	x = fd_mbn_fwd(m, c, &l->bn, fd_mconv_fwd(m, c, &l->conv, x));
-	if (l->act == FD_ACT_RELU)
-		return fd_relu_(c, x); /* BatchNorm's output: nothing else reads it */
 	return l->act >= 0 ? fd_act(c, (enum fd_act)l->act, x) : x;
 }
 

@@ -46,7 +46,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 	struct simplecnn *s = m->priv;
 	for (int i = 0; i < 4; i++) {
 		struct fd_mark k = fd_ctx_mark(c); /* inference: one stage's memory at a time */
-		x = fd_maxpool2d(c, fd_relu_(c, fd_mbn_fwd(m, c, &s->bn[i], fd_mconv_fwd(m, c, &s->conv[i], x))),
+		x = fd_maxpool2d(c, fd_relu(c, fd_mbn_fwd(m, c, &s->bn[i], fd_mconv_fwd(m, c, &s->conv[i], x))),
 				 2, 2, 0, 0);
 		x = fd_ctx_keep(c, k, x);
 	}

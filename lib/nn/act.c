@@ -33,7 +33,7 @@ static inline float clamp06(float t)
 }
 
 FD_VEC_CLONES
-static void fwd_chunk(enum fd_act k, int64_t n, const float *x, float *y) /* y may be x */
+static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *restrict y)
 {
 	switch (k) {
 	case FD_ACT_RELU:
@@ -172,30 +172,6 @@ struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
 }
 
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_RELU, x); }
-
-/* y > 0 exactly where x > 0, so the output gives relu's mask (torch's
- * threshold_backward on the result, as for inplace=True). */
-static int relu_inplace_backward(struct fd_ctx *c, struct fd_node *n)
-{
-	struct fd_tensor *x = n->in[0], *y = n->out;
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_bwd);
-	if (!be)
-		return -1;
-	return be->act_bwd(c, FD_ACT_RELU, y->numel, y->data, y->data, y->grad, x->grad);
-}
-
-struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x)
-{
-	if (!x)
-		return NULL;
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
-	if (!be || be->act_fwd(c, FD_ACT_RELU, x->numel, x->data, x->data) < 0)
-		return NULL;
-	struct fd_tensor *y = fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape);
-	if (y && fd_needs_grad(c, 1, &x) && !fd_tape_push(c, "relu_", relu_inplace_backward, 1, &x, y, 0))
-		return NULL;
-	return y;
-}
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSWISH, x); }
 struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSIGMOID, x); }
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SILU, x); }

@@ -13,12 +13,6 @@
  * x/2 (1 + erf(x / sqrt 2)). NULL input or failure: NULL with c->err. */
 struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x);
-/* ReLU in place (torch: nn.ReLU(inplace=True)): x's data becomes relu(x) and
- * the result is a new header over it; the backward takes its mask from the
- * result. Only for an op output that nothing reads afterwards, neither the
- * forward nor any recorded backward (e.g. BatchNorm's or add's output: their
- * backwards read their inputs, not their outputs). Saves one activation. */
-struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x);
