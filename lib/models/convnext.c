@@ -190,18 +190,13 @@ static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct 
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct convnext *r = m->priv;
-	struct fd_mark k = fd_ctx_mark(c); /* inference: one block's memory at a time */
-	x = fd_ctx_keep(c, k, ln_fwd(m, c, &r->stem_norm, fd_mconv_fwd(m, c, &r->stem, x)));
+	x = ln_fwd(m, c, &r->stem_norm, fd_mconv_fwd(m, c, &r->stem, x));
 	int id = 0;
 	for (int s = 0; s < 4; s++) {
-		for (int i = 0; i < r->nblocks[s]; i++) {
-			k = fd_ctx_mark(c);
-			x = fd_ctx_keep(c, k, block_fwd(m, c, &r->b[id++], x));
-		}
-		if (s < 3) {
-			k = fd_ctx_mark(c);
-			x = fd_ctx_keep(c, k, fd_mconv_fwd(m, c, &r->down[s], ln_fwd(m, c, &r->down_norm[s], x)));
-		}
+		for (int i = 0; i < r->nblocks[s]; i++)
+			x = block_fwd(m, c, &r->b[id++], x);
+		if (s < 3)
+			x = fd_mconv_fwd(m, c, &r->down[s], ln_fwd(m, c, &r->down_norm[s], x));
 	}
 	/* avgpool, then classifier: LayerNorm2d on [N, C, 1, 1], flatten, Linear */
 	x = fd_flatten(c, ln_fwd(m, c, &r->head_norm, fd_adaptive_avgpool2d(c, x, 1, 1)), 1);

@@ -94,13 +94,11 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct resnet *r = m->priv;
-	struct fd_mark k = fd_ctx_mark(c); /* inference: one block's memory at a time */
 	x = fd_relu(c, fd_mbn_fwd(m, c, &r->bn1, fd_mconv_fwd(m, c, &r->conv1, x)));
-	x = fd_ctx_keep(c, k, fd_maxpool2d(c, x, 3, 2, 1, 0));
+	x = fd_maxpool2d(c, x, 3, 2, 1, 0);
 	int nk = r->bottleneck ? 3 : 2;
 	for (int i = 0; i < r->nblocks; i++) {
 		struct block *b = &r->b[i];
-		k = fd_ctx_mark(c);
 		struct fd_tensor *h = x;
 		for (int k = 0; k < nk; k++) {
 			h = fd_mbn_fwd(m, c, &b->bn[k], fd_mconv_fwd(m, c, &b->conv[k], h));
@@ -108,7 +106,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 				h = fd_relu(c, h);
 		}
 		struct fd_tensor *id = b->has_down ? fd_mbn_fwd(m, c, &b->down_bn, fd_mconv_fwd(m, c, &b->down, x)) : x;
-		x = fd_ctx_keep(c, k, fd_relu(c, fd_add(c, h, id)));
+		x = fd_relu(c, fd_add(c, h, id));
 	}
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &r->fc, x);

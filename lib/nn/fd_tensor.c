@@ -20,45 +20,6 @@ void fd_arena_init(struct fd_arena *a)
 	memset(a, 0, sizeof *a);
 }
 
-static void note_hw(struct fd_arena *a)
-{
-	if (a->used + a->extra_bytes > a->hw)
-		a->hw = a->used + a->extra_bytes;
-}
-
-/* Room for one more overflow block in the lists. */
-static int extra_room(struct fd_arena *a)
-{
-	if (a->nextra < a->capextra)
-		return 0;
-	int nc = a->capextra ? 2 * a->capextra : 16;
-	void **ne = realloc(a->extra, (size_t)nc * sizeof *ne);
-	if (!ne)
-		return -1;
-	a->extra = ne;
-	size_t *ns = realloc(a->extra_size, (size_t)nc * sizeof *ns);
-	if (!ns)
-		return -1;
-	a->extra_size = ns;
-	a->capextra = nc;
-	a->grows++;
-	return 0;
-}
-
-/* A heap block of bytes (rounded) recorded as an overflow block. */
-static void *extra_block(struct fd_arena *a, size_t bytes)
-{
-	void *p = NULL;
-	if (extra_room(a) < 0 || posix_memalign(&p, ALIGN, bytes) != 0)
-		return NULL;
-	a->extra[a->nextra] = p;
-	a->extra_size[a->nextra++] = bytes;
-	a->extra_bytes += bytes;
-	a->grows++;
-	note_hw(a);
-	return p;
-}
-
 void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 {
 	bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
@@ -67,28 +28,34 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 	if (a->base && a->cap - a->used >= bytes) {
 		void *p = a->base + a->used;
 		a->used += bytes;
-		note_hw(a);
 		return p;
 	}
-	return extra_block(a, bytes);
-}
-
-/* Free the overflow blocks from index k on. */
-static void drop_extra(struct fd_arena *a, int k)
-{
-	for (int i = k; i < a->nextra; i++) {
-		free(a->extra[i]);
-		a->extra_bytes -= a->extra_size[i];
+	if (a->nextra == a->capextra) {
+		int nc = a->capextra ? 2 * a->capextra : 16;
+		void **ne = realloc(a->extra, (size_t)nc * sizeof *ne);
+		if (!ne)
+			return NULL;
+		a->extra = ne;
+		a->capextra = nc;
+		a->grows++;
 	}
-	if (k < a->nextra)
-		a->nextra = k;
+	void *p = NULL;
+	if (posix_memalign(&p, ALIGN, bytes) != 0)
+		return NULL;
+	a->extra[a->nextra++] = p;
+	a->extra_bytes += bytes;
+	a->grows++;
+	return p;
 }
 
 int fd_arena_reset(struct fd_arena *a)
 {
-	if (a->nextra || a->hw > a->cap) {
-		size_t peak = a->hw;
-		drop_extra(a, 0);
+	if (a->nextra) {
+		size_t peak = a->used + a->extra_bytes;
+		for (int i = 0; i < a->nextra; i++)
+			free(a->extra[i]);
+		a->nextra = 0;
+		a->extra_bytes = 0;
 		/* one block of this step's peak (plus slack for the alignment rounding) */
 		void *p = NULL;
 		size_t cap = peak + peak / 8 + ALIGN;
@@ -100,7 +67,6 @@ int fd_arena_reset(struct fd_arena *a)
 		a->grows++;
 	}
 	a->used = 0;
-	a->hw = 0;
 	return 0;
 }
 
@@ -109,7 +75,6 @@ void fd_arena_free(struct fd_arena *a)
 	for (int i = 0; i < a->nextra; i++)
 		free(a->extra[i]);
 	free(a->extra);
-	free(a->extra_size);
 	free(a->base);
 	memset(a, 0, sizeof *a);
 }
@@ -226,76 +191,6 @@ uint64_t fd_ctx_stream(struct fd_ctx *c)
 {
 	/* (step, call) packed into one stream id; 2^32 random ops per step is plenty */
 	return (c->step << 32) | c->rng_calls++;
-}
-
-struct fd_mark fd_ctx_mark(const struct fd_ctx *c)
-{
-	return (struct fd_mark){c->arena.used, c->arena.nextra, c->tape};
-}
-
-/* Whether p was allocated after mark m (in the base block above m.used, or in
- * an overflow block made since). */
-static int after_mark(const struct fd_arena *a, struct fd_mark m, const void *p)
-{
-	const char *q = p;
-	if (a->base && q >= a->base + m.used && q < a->base + a->used)
-		return 1;
-	for (int i = m.nextra; i < a->nextra; i++)
-		if (q >= (const char *)a->extra[i] && q < (const char *)a->extra[i] + a->extra_size[i])
-			return 1;
-	return 0;
-}
-
-struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, struct fd_mark m, struct fd_tensor *t)
-{
-	struct fd_arena *a = &c->arena;
-	if (!t || c->failed || c->tape != m.tape || t->grad || m.nextra > a->nextra ||
-	    (m.nextra == a->nextra && m.used > a->used) || t->dev != FD_DEV_CPU)
-		return t;
-	struct fd_tensor h = *t;
-	size_t H = (sizeof h + ALIGN - 1) / ALIGN * ALIGN;
-	size_t D = ((size_t)h.numel * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
-	if (D == 0)
-		D = ALIGN;
-	char *dst;
-	if (!after_mark(a, m, h.data)) {
-		/* the data predates the mark (an input passed through): only the header moves */
-		drop_extra(a, m.nextra);
-		a->used = m.used;
-		struct fd_tensor *nt = fd_arena_alloc(a, H);
-		if (!nt)
-			return fd_fail(c, "out of memory");
-		*nt = h;
-		return nt;
-	}
-	if (a->base && a->cap - m.used >= H + D) {
-		dst = a->base + m.used;
-		memmove(dst + H, h.data, (size_t)h.numel * sizeof(float));
-		drop_extra(a, m.nextra);
-		a->used = m.used + H + D;
-	} else {
-		/* no room at the mark in the block: a block of its own */
-		char *p = NULL;
-		if (posix_memalign((void **)&p, ALIGN, H + D) != 0)
-			return fd_fail(c, "out of memory");
-		memcpy(p + H, h.data, (size_t)h.numel * sizeof(float));
-		drop_extra(a, m.nextra);
-		a->used = m.used;
-		if (extra_room(a) < 0) {
-			free(p);
-			return fd_fail(c, "out of memory");
-		}
-		a->extra[a->nextra] = p;
-		a->extra_size[a->nextra++] = H + D;
-		a->extra_bytes += H + D;
-		a->grows++;
-		dst = p;
-	}
-	note_hw(a);
-	struct fd_tensor *nt = (struct fd_tensor *)dst;
-	*nt = h;
-	nt->data = (float *)(dst + H);
-	return nt;
 }
 
 float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n)

@@ -44,10 +44,8 @@ struct fd_arena {
 	char *base;
 	size_t cap, used;
 	void **extra;        /* overflow blocks of this step */
-	size_t *extra_size;  /* their sizes */
 	int nextra, capextra;
 	size_t extra_bytes;
-	size_t hw;           /* most bytes in use at once this step (used + extra_bytes) */
 	unsigned long grows; /* heap allocations made by the arena, ever */
 };
 
@@ -57,13 +55,6 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes);
 /* Forget everything allocated; grow the block to this step's peak if it overflowed. */
 int fd_arena_reset(struct fd_arena *a);
 void fd_arena_free(struct fd_arena *a);
-
-/* A point in the arena to release back to (fd_ctx_mark / fd_ctx_keep). */
-struct fd_mark {
-	size_t used;
-	int nextra;
-	const struct fd_node *tape;
-};
 
 /* Gradient blocks of op outputs. fd_backward takes an output's gradient from
  * here when the first consumer adds into it and gives it back as soon as the
@@ -114,20 +105,6 @@ void *fd_fail(struct fd_ctx *c, const char *fmt, ...) __attribute__((format(prin
 /* A fresh stream for the next random op of this step: depends on seed, step
  * and the op's position in the step, never on threads. */
 uint64_t fd_ctx_stream(struct fd_ctx *c);
-
-/* Inference memory scopes. Without a tape the arena would keep every
- * activation of a forward until fd_ctx_step(); a model brackets each block:
- *     struct fd_mark k = fd_ctx_mark(c);
- *     x = fd_ctx_keep(c, k, block(c, x));
- * fd_ctx_keep moves the block's output (header and data) down to the mark and
- * releases everything allocated after the mark, so a forward holds one
- * block's working set plus the live outputs. The caller guarantees that
- * nothing allocated after the mark other than t is used afterwards. When an op
- * was recorded since the mark (training, Grad-CAM), when t has a gradient or
- * after a failure, it releases nothing and returns t itself; otherwise it
- * returns the moved header (t is then invalid). NULL t gives NULL. */
-struct fd_mark fd_ctx_mark(const struct fd_ctx *c);
-struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, struct fd_mark m, struct fd_tensor *t);
 
 /* Device memory from the context's arena for dev (CPU only for now; CUDA
  * answers "not supported"). NULL and c->err set on failure. */
