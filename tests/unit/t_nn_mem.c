@@ -9,6 +9,7 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/fd_dnnl.h"
+#include "nn/loss.h"
 #include "tap.h"
 
 #include <string.h>
@@ -211,6 +212,26 @@ static void test_model(struct fd_dnnl *d, const struct fd_model_arch *a, int siz
 			ok(c.arena.grows == g, "%s: inference steps 2 and 3 allocated nothing", name);
 		fd_ctx_free(&c);
 	}
+	/* training with the in-place ops: nothing allocated after step 1 */
+	struct fd_ctx c;
+	fd_ctx_init(&c, 2, 1);
+	c.dnnl = d;
+	float t[2 * 3] = {1, 0, 1, 0, 0, 1};
+	int64_t ts[2] = {N, 3};
+	unsigned long pg = 0;
+	for (int s = 0; s < 3; s++) {
+		fd_ctx_step(&c);
+		if (s == 1)
+			g = c.arena.grows, pg = c.gpool.grows;
+		fd_params_zero_grad(&m->p);
+		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs));
+		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+		if (!ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: training step %d %s", name, s + 1, c.err.msg))
+			break;
+	}
+	ok(c.arena.grows == g && c.gpool.grows == pg && c.gpool.used_bytes == 0,
+	   "%s: training steps 2 and 3 allocated nothing (arena, gradient pool)", name);
+	fd_ctx_free(&c);
 	ok(peak[1] < max_ratio * (double)peak[0], "%s: arena peak %.1f MiB without a tape, %.1f MiB with (< %.2fx)",
 	   name, peak[1] / 1048576.0, peak[0] / 1048576.0, max_ratio);
 	fd_model_free(m);
