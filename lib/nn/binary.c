@@ -208,19 +208,26 @@ static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 }
 
 static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_tensor *a,
-				struct fd_tensor *b)
+				struct fd_tensor *b, int inplace)
 {
 	if (!a || !b)
 		return NULL;
 	if (a->dev != b->dev)
 		return fd_fail(c, "%s: operands on %s and %s", op == FD_BIN_ADD ? "add" : "mul",
 			       fd_dev_name(a->dev), fd_dev_name(b->dev));
+	if (inplace && !fd_tensor_same_shape(a, b)) {
+		char b1[64], b2[64];
+		return fd_fail(c, "add_: shapes %s and %s differ (in place needs equal shapes)",
+			       fd_tensor_shape_str(a, b1, sizeof b1), fd_tensor_shape_str(b, b2, sizeof b2));
+	}
 	struct fd_bcast bc;
 	int nd;
 	if (fd_bcast_init(c, &bc, a, b, &nd) < 0)
 		return NULL;
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, bin_fwd);
-	struct fd_tensor *y = be ? fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd)) : NULL;
+	struct fd_tensor *y = !be ? NULL
+			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
+					: fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd));
 	if (!y || be->bin_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
 		return NULL;
 	struct fd_tensor *in[2] = {a, b};
@@ -238,10 +245,15 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 
 struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
 {
-	return binary(c, FD_BIN_ADD, a, b);
+	return binary(c, FD_BIN_ADD, a, b, 0);
 }
 
 struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
 {
-	return binary(c, FD_BIN_MUL, a, b);
+	return binary(c, FD_BIN_MUL, a, b, 0);
+}
+
+struct fd_tensor *fd_add_(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
+{
+	return binary(c, FD_BIN_ADD, a, b, 1);
 }

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ALIGN 64
+#define BIG ((size_t)1 << 20)
 
 const char *fd_dev_name(enum fd_dev d)
 {
@@ -20,6 +22,34 @@ void fd_arena_init(struct fd_arena *a)
 	memset(a, 0, sizeof *a);
 }
 
+/* Arena blocks of 1 MiB and more come straight from mmap and go straight
+ * back: glibc's free() keeps big chunks in its heap once its mmap threshold
+ * has adapted to earlier frees (up to 32 MiB), so memory released inside a
+ * step would stay resident and the next step's block would come on top. */
+static void *block_alloc(size_t bytes)
+{
+	void *p = NULL;
+	if (bytes >= BIG) {
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	return posix_memalign(&p, ALIGN, bytes) == 0 ? p : NULL;
+}
+
+static void block_free(void *p, size_t bytes)
+{
+	if (p && bytes >= BIG)
+		munmap(p, bytes);
+	else
+		free(p);
+}
+
+static void note_peak(struct fd_arena *a)
+{
+	if (a->used + a->extra_bytes > a->peak)
+		a->peak = a->used + a->extra_bytes;
+}
+
 void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 {
 	bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
@@ -28,55 +58,104 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 	if (a->base && a->cap - a->used >= bytes) {
 		void *p = a->base + a->used;
 		a->used += bytes;
+		note_peak(a);
 		return p;
 	}
 	if (a->nextra == a->capextra) {
 		int nc = a->capextra ? 2 * a->capextra : 16;
-		void **ne = realloc(a->extra, (size_t)nc * sizeof *ne);
+		struct fd_arena_extra *ne = realloc(a->extra, (size_t)nc * sizeof *ne);
 		if (!ne)
 			return NULL;
 		a->extra = ne;
 		a->capextra = nc;
 		a->grows++;
 	}
-	void *p = NULL;
-	if (posix_memalign(&p, ALIGN, bytes) != 0)
+	void *p = block_alloc(bytes);
+	if (!p)
 		return NULL;
-	a->extra[a->nextra++] = p;
+	a->extra[a->nextra++] = (struct fd_arena_extra){p, bytes};
 	a->extra_bytes += bytes;
 	a->grows++;
+	note_peak(a);
 	return p;
 }
 
 int fd_arena_reset(struct fd_arena *a)
 {
-	if (a->nextra) {
-		size_t peak = a->used + a->extra_bytes;
-		for (int i = 0; i < a->nextra; i++)
-			free(a->extra[i]);
-		a->nextra = 0;
-		a->extra_bytes = 0;
+	for (int i = 0; i < a->nextra; i++)
+		block_free(a->extra[i].p, a->extra[i].bytes);
+	a->nextra = 0;
+	a->extra_bytes = 0;
+	if (a->peak > a->cap) {
 		/* one block of this step's peak (plus slack for the alignment rounding) */
-		void *p = NULL;
-		size_t cap = peak + peak / 8 + ALIGN;
-		if (posix_memalign(&p, ALIGN, cap) != 0)
+		size_t cap = a->peak + a->peak / 8 + ALIGN;
+		void *p = block_alloc(cap);
+		if (!p)
 			return -1;
-		free(a->base);
+		block_free(a->base, a->cap);
 		a->base = p;
 		a->cap = cap;
 		a->grows++;
 	}
 	a->used = 0;
+	a->peak = 0;
 	return 0;
 }
 
 void fd_arena_free(struct fd_arena *a)
 {
 	for (int i = 0; i < a->nextra; i++)
-		free(a->extra[i]);
+		block_free(a->extra[i].p, a->extra[i].bytes);
 	free(a->extra);
-	free(a->base);
+	block_free(a->base, a->cap);
 	memset(a, 0, sizeof *a);
+}
+
+struct fd_arena_mark fd_arena_mark(const struct fd_arena *a)
+{
+	return (struct fd_arena_mark){a->used, a->extra_bytes, a->nextra};
+}
+
+/* Index of the overflow block above m holding p, -1 for none. */
+static int extra_above(const struct fd_arena *a, const struct fd_arena_mark *m, const void *p)
+{
+	const char *q = p;
+	for (int i = m->nextra; i < a->nextra; i++)
+		if (q >= (const char *)a->extra[i].p && q < (const char *)a->extra[i].p + a->extra[i].bytes)
+			return i;
+	return -1;
+}
+
+int fd_arena_above(const struct fd_arena *a, const struct fd_arena_mark *m, const void *p)
+{
+	const char *q = p;
+	if (a->base && q >= a->base + m->used && q < a->base + a->used)
+		return 1;
+	return extra_above(a, m, p) >= 0;
+}
+
+void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const void *keep, size_t n)
+{
+	/* an overflow block holding keep survives until keep is copied out of it */
+	int src = keep ? extra_above(a, m, keep) : -1;
+	struct fd_arena_extra srcblk = src >= 0 ? a->extra[src] : (struct fd_arena_extra){NULL, 0};
+	for (int i = m->nextra; i < a->nextra; i++)
+		if (i != src)
+			block_free(a->extra[i].p, a->extra[i].bytes);
+	a->nextra = m->nextra;
+	a->extra_bytes = m->extra_bytes;
+	a->used = m->used;
+	if (!keep) {
+		static const char none;
+		return (void *)&none;
+	}
+	/* in the base block keep lies at or above m->used, so the new place (from
+	 * the base block too: keep fitted there) is at or below it: memmove */
+	void *dst = fd_arena_alloc(a, n);
+	if (dst)
+		memmove(dst, keep, n);
+	block_free(srcblk.p, srcblk.bytes);
+	return dst;
 }
 
 /* --- gradient pool (see struct fd_gpool) --- */
@@ -191,6 +270,32 @@ uint64_t fd_ctx_stream(struct fd_ctx *c)
 {
 	/* (step, call) packed into one stream id; 2^32 random ops per step is plenty */
 	return (c->step << 32) | c->rng_calls++;
+}
+
+struct fd_mark fd_ctx_mark(const struct fd_ctx *c)
+{
+	return (struct fd_mark){fd_arena_mark(&c->arena), c->tape};
+}
+
+struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, const struct fd_mark *m, struct fd_tensor *t)
+{
+	if (!t || c->failed)
+		return c->failed ? NULL : t;
+	if (c->tape != m->tape || t->grad || t->dev != FD_DEV_CPU)
+		return t;
+	struct fd_tensor h = *t; /* the header may lie above the mark */
+	size_t n = (size_t)h.numel * sizeof(float);
+	if (fd_arena_above(&c->arena, &m->a, h.data)) {
+		if (!(h.data = fd_arena_release(&c->arena, &m->a, h.data, n)))
+			return fd_fail(c, "out of memory keeping a tensor of %lld floats", (long long)h.numel);
+	} else {
+		fd_arena_release(&c->arena, &m->a, NULL, 0);
+	}
+	struct fd_tensor *nt = fd_arena_alloc(&c->arena, sizeof *nt);
+	if (!nt)
+		return fd_fail(c, "out of memory");
+	*nt = h;
+	return nt;
 }
 
 float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n)
