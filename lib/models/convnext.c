@@ -180,28 +180,27 @@ static int build(struct fd_model *m, const struct cfg *g, struct fd_err *e)
 /* CNBlock.forward: x + stochastic_depth(layer_scale * block(x)) */
 static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
 {
-	struct fd_tensor *h = fd_mconv_fwd(m, c, &b->dw, x);
-	h = ln_fwd(m, c, &b->norm, h);
-	h = pw_fwd(m, c, &b->pw2, fd_gelu(c, pw_fwd(m, c, &b->pw1, h)));
-	h = fd_stochastic_depth(c, fd_mul(c, fd_model_t(m, b->scale), h), b->sd);
+	/* without a tape each step's output replaces the previous one's (x,
+	 * below the mark, stays for the residual) */
+	struct fd_mark mk = fd_ctx_mark(c);
+	struct fd_tensor *h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, fd_mconv_fwd(m, c, &b->dw, x)));
+	h = fd_ctx_keep(c, &mk, fd_gelu(c, pw_fwd(m, c, &b->pw1, h)));
+	h = fd_ctx_keep(c, &mk, pw_fwd(m, c, &b->pw2, h));
+	h = fd_ctx_keep(c, &mk, fd_stochastic_depth(c, fd_mul(c, fd_model_t(m, b->scale), h), b->sd));
 	return fd_add(c, h, x);
 }
 
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct convnext *r = m->priv;
-	struct fd_mark k = fd_ctx_mark(c); /* inference: one block's memory at a time */
-	x = fd_ctx_keep(c, k, ln_fwd(m, c, &r->stem_norm, fd_mconv_fwd(m, c, &r->stem, x)));
+	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one block's working set at a time */
+	x = fd_ctx_keep(c, &mk, ln_fwd(m, c, &r->stem_norm, fd_mconv_fwd(m, c, &r->stem, x)));
 	int id = 0;
 	for (int s = 0; s < 4; s++) {
-		for (int i = 0; i < r->nblocks[s]; i++) {
-			k = fd_ctx_mark(c);
-			x = fd_ctx_keep(c, k, block_fwd(m, c, &r->b[id++], x));
-		}
-		if (s < 3) {
-			k = fd_ctx_mark(c);
-			x = fd_ctx_keep(c, k, fd_mconv_fwd(m, c, &r->down[s], ln_fwd(m, c, &r->down_norm[s], x)));
-		}
+		for (int i = 0; i < r->nblocks[s]; i++)
+			x = fd_ctx_keep(c, &mk, block_fwd(m, c, &r->b[id++], x));
+		if (s < 3)
+			x = fd_ctx_keep(c, &mk, fd_mconv_fwd(m, c, &r->down[s], ln_fwd(m, c, &r->down_norm[s], x)));
 	}
 	/* avgpool, then classifier: LayerNorm2d on [N, C, 1, 1], flatten, Linear */
 	x = fd_flatten(c, ln_fwd(m, c, &r->head_norm, fd_adaptive_avgpool2d(c, x, 1, 1)), 1);

@@ -75,14 +75,11 @@ static int build(struct fd_model *m, struct fd_err *e)
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct effnet *n = m->priv;
-	struct fd_mark k = fd_ctx_mark(c); /* inference: one block's memory at a time */
-	x = fd_ctx_keep(c, k, fd_mcna_fwd(m, c, &n->stem, x));
-	for (int i = 0; i < NBLOCKS; i++) {
-		k = fd_ctx_mark(c);
-		x = fd_ctx_keep(c, k, fd_mbconv_fwd(m, c, &n->b[i], x));
-	}
-	k = fd_ctx_mark(c);
-	x = fd_ctx_keep(c, k, fd_mcna_fwd(m, c, &n->head, x));
+	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one block's working set at a time */
+	x = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &n->stem, x));
+	for (int i = 0; i < NBLOCKS; i++)
+		x = fd_ctx_keep(c, &mk, fd_mbconv_fwd(m, c, &n->b[i], x));
+	x = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &n->head, x));
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &n->fc, fd_dropout(c, x, 0.2f));
 }

@@ -32,9 +32,8 @@ int fd_mcna_add(struct fd_model *m, struct fd_mcna *l, const char *name, int cin
 struct fd_tensor *fd_mcna_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mcna *l, struct fd_tensor *x)
 {
 	x = fd_mbn_fwd(m, c, &l->bn, fd_mconv_fwd(m, c, &l->conv, x));
-	if (l->act == FD_ACT_RELU)
-		return fd_relu_(c, x); /* BatchNorm's output: nothing else reads it */
-	return l->act >= 0 ? fd_act(c, (enum fd_act)l->act, x) : x;
+	/* batchnorm2d does not read its output in backward: relu may run in place */
+	return l->act >= 0 ? fd_act_(c, (enum fd_act)l->act, x) : x;
 }
 
 int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, int Csq, enum fd_act act,
@@ -87,13 +86,16 @@ int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, con
 
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
 {
+	/* without a tape each stage's output replaces the previous stage's (x,
+	 * below the mark, stays for the residual) */
+	struct fd_mark mk = fd_ctx_mark(c);
 	struct fd_tensor *h = x;
 	if (b->has_expand)
-		h = fd_mcna_fwd(m, c, &b->expand, h);
-	h = fd_mcna_fwd(m, c, &b->dw, h);
+		h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->expand, h));
+	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->dw, h));
 	if (b->cfg.se_sq > 0)
-		h = fd_mse_fwd(m, c, &b->se, h);
-	h = fd_mcna_fwd(m, c, &b->proj, h);
+		h = fd_ctx_keep(c, &mk, fd_mse_fwd(m, c, &b->se, h));
+	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->proj, h));
 	if (!b->res)
 		return h;
 	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);

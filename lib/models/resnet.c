@@ -91,24 +91,31 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 	return fd_mlinear_add(m, &r->fc, "fc", 512 * exp, m->num_classes, 1, w, e);
 }
 
+/* The ops of torchvision's forward in its order (the tape, hence the order
+ * gradients add up in, is torch's). ReLUs and the residual add run in place
+ * (torchvision: ReLU(inplace=True), out += identity): batchnorm2d and add do
+ * not read their outputs in backward. Without a tape (inference) each
+ * conv-bn-relu result and each block's output is kept and the rest released
+ * (fd_ctx_keep), so the arena holds about one block's working set. */
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct resnet *r = m->priv;
-	struct fd_mark k = fd_ctx_mark(c); /* inference: one block's memory at a time */
+	struct fd_mark mk = fd_ctx_mark(c);
 	x = fd_relu_(c, fd_mbn_fwd(m, c, &r->bn1, fd_mconv_fwd(m, c, &r->conv1, x)));
-	x = fd_ctx_keep(c, k, fd_maxpool2d(c, x, 3, 2, 1, 0));
+	x = fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 3, 2, 1, 0));
 	int nk = r->bottleneck ? 3 : 2;
 	for (int i = 0; i < r->nblocks; i++) {
 		struct block *b = &r->b[i];
-		k = fd_ctx_mark(c);
+		struct fd_mark bk = fd_ctx_mark(c); /* above x: x stays for the identity */
 		struct fd_tensor *h = x;
 		for (int k = 0; k < nk; k++) {
 			h = fd_mbn_fwd(m, c, &b->bn[k], fd_mconv_fwd(m, c, &b->conv[k], h));
 			if (k < nk - 1)
 				h = fd_relu_(c, h);
+			h = fd_ctx_keep(c, &bk, h);
 		}
 		struct fd_tensor *id = b->has_down ? fd_mbn_fwd(m, c, &b->down_bn, fd_mconv_fwd(m, c, &b->down, x)) : x;
-		x = fd_ctx_keep(c, k, fd_relu_(c, fd_add_(c, h, id)));
+		x = fd_ctx_keep(c, &mk, fd_relu_(c, fd_add_(c, h, id)));
 	}
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &r->fc, x);

@@ -44,11 +44,11 @@ static int build(struct fd_model *m, struct fd_err *e)
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct simplecnn *s = m->priv;
+	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one stage's working set at a time */
 	for (int i = 0; i < 4; i++) {
-		struct fd_mark k = fd_ctx_mark(c); /* inference: one stage's memory at a time */
-		x = fd_maxpool2d(c, fd_relu_(c, fd_mbn_fwd(m, c, &s->bn[i], fd_mconv_fwd(m, c, &s->conv[i], x))),
-				 2, 2, 0, 0);
-		x = fd_ctx_keep(c, k, x);
+		/* relu in place: batchnorm2d does not read its output in backward */
+		x = fd_relu_(c, fd_mbn_fwd(m, c, &s->bn[i], fd_mconv_fwd(m, c, &s->conv[i], x)));
+		x = fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 2, 2, 0, 0));
 	}
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &s->fc, fd_dropout(c, x, 0.5f));

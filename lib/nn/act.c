@@ -33,7 +33,7 @@ static inline float clamp06(float t)
 }
 
 FD_VEC_CLONES
-static void fwd_chunk(enum fd_act k, int64_t n, const float *x, float *y) /* y may be x */
+static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *restrict y)
 {
 	switch (k) {
 	case FD_ACT_RELU:
@@ -106,6 +106,14 @@ static void bwd_chunk(enum fd_act k, int64_t n, const float *restrict x, const f
 	}
 }
 
+/* relu over x in place: the same comparison as fwd_chunk, no aliasing there */
+FD_VEC_CLONES
+static void relu_inplace_chunk(int64_t n, float *x)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
 int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y)
 {
 	if ((unsigned)k >= FD_ACT_COUNT) {
@@ -113,6 +121,18 @@ int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, f
 		return -1;
 	}
 	int64_t nc = (n + CHUNK - 1) / CHUNK;
+	if (x == y) {
+		if (k != FD_ACT_RELU) {
+			fd_fail(c, "%s: not available in place", act_names[k]);
+			return -1;
+		}
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
+		for (int64_t b = 0; b < nc; b++) {
+			int64_t o = b * CHUNK;
+			relu_inplace_chunk(n - o < CHUNK ? n - o : CHUNK, y + o);
+		}
+		return 0;
+	}
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
 	for (int64_t b = 0; b < nc; b++) {
 		int64_t o = b * CHUNK;
@@ -152,14 +172,16 @@ static int act_backward(struct fd_ctx *c, struct fd_node *n)
 	return be->act_bwd(c, s->k, x->numel, x->data, y->data, y->grad, x->grad);
 }
 
-struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
+static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x, int inplace)
 {
 	if (!x)
 		return NULL;
 	if ((unsigned)k >= FD_ACT_COUNT)
 		return fd_fail(c, "activation %d: unknown", (int)k);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
-	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+	struct fd_tensor *y = !be ? NULL
+			      : inplace ? fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape)
+					: fd_tensor_new(c, x->dev, x->ndim, x->shape);
 	if (!y || be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
 		return NULL;
 	if (fd_needs_grad(c, 1, &x)) {
@@ -171,31 +193,13 @@ struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
 	return y;
 }
 
+struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x) { return act(c, k, x, 0); }
+struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x) { return act(c, FD_ACT_RELU, x, 1); }
+struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
+{
+	return act(c, k, x, k == FD_ACT_RELU);
+}
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_RELU, x); }
-
-/* y > 0 exactly where x > 0, so the output gives relu's mask (torch's
- * threshold_backward on the result, as for inplace=True). */
-static int relu_inplace_backward(struct fd_ctx *c, struct fd_node *n)
-{
-	struct fd_tensor *x = n->in[0], *y = n->out;
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_bwd);
-	if (!be)
-		return -1;
-	return be->act_bwd(c, FD_ACT_RELU, y->numel, y->data, y->data, y->grad, x->grad);
-}
-
-struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x)
-{
-	if (!x)
-		return NULL;
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
-	if (!be || be->act_fwd(c, FD_ACT_RELU, x->numel, x->data, x->data) < 0)
-		return NULL;
-	struct fd_tensor *y = fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape);
-	if (y && fd_needs_grad(c, 1, &x) && !fd_tape_push(c, "relu_", relu_inplace_backward, 1, &x, y, 0))
-		return NULL;
-	return y;
-}
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSWISH, x); }
 struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSIGMOID, x); }
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SILU, x); }

@@ -13,18 +13,24 @@
  * x/2 (1 + erf(x / sqrt 2)). NULL input or failure: NULL with c->err. */
 struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x);
-/* ReLU in place (torch: nn.ReLU(inplace=True)): x's data becomes relu(x) and
- * the result is a new header over it; the backward takes its mask from the
- * result. Only for an op output that nothing reads afterwards, neither the
- * forward nor any recorded backward (e.g. BatchNorm's or add's output: their
- * backwards read their inputs, not their outputs). Saves one activation. */
-struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_sigmoid(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_gelu(struct fd_ctx *c, struct fd_tensor *x);
 const char *fd_act_name(enum fd_act k);
+
+/* relu in place, as torch's nn.ReLU(inplace=True): x's data is overwritten
+ * with relu(x) and the result is a new header over the same memory (x's
+ * header keeps pointing at it, now holding relu(x)). Bit for bit fd_relu's
+ * values and gradients: the backward masks dy with y > 0, which is x > 0.
+ * The caller guarantees that x's old values are not needed afterwards: no
+ * later op reads x, and the op that made x does not read its output in its
+ * backward (conv2d, batchnorm2d, add do not; sigmoid does). */
+struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x);
+/* fd_relu_ when k is relu, fd_act otherwise (the other activations' backward
+ * needs x, which in place would destroy). Same caller guarantee as fd_relu_. */
+struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
 
 /* PReLU with one slope per channel: x [N, C, ...] (ndim >= 2), w [C].
  * y = x if x > 0 else w[c] x. PyTorch nn.PReLU(num_parameters=C); the

@@ -208,19 +208,26 @@ static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 }
 
 static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_tensor *a,
-				struct fd_tensor *b)
+				struct fd_tensor *b, int inplace)
 {
 	if (!a || !b)
 		return NULL;
 	if (a->dev != b->dev)
 		return fd_fail(c, "%s: operands on %s and %s", op == FD_BIN_ADD ? "add" : "mul",
 			       fd_dev_name(a->dev), fd_dev_name(b->dev));
+	if (inplace && !fd_tensor_same_shape(a, b)) {
+		char b1[64], b2[64];
+		return fd_fail(c, "add_: shapes %s and %s differ (in place needs equal shapes)",
+			       fd_tensor_shape_str(a, b1, sizeof b1), fd_tensor_shape_str(b, b2, sizeof b2));
+	}
 	struct fd_bcast bc;
 	int nd;
 	if (fd_bcast_init(c, &bc, a, b, &nd) < 0)
 		return NULL;
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, bin_fwd);
-	struct fd_tensor *y = be ? fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd)) : NULL;
+	struct fd_tensor *y = !be ? NULL
+			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
+					: fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd));
 	if (!y || be->bin_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
 		return NULL;
 	struct fd_tensor *in[2] = {a, b};
@@ -238,38 +245,15 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 
 struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
 {
-	return binary(c, FD_BIN_ADD, a, b);
+	return binary(c, FD_BIN_ADD, a, b, 0);
 }
 
 struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
 {
-	return binary(c, FD_BIN_MUL, a, b);
-}
-
-static int add_inplace_backward(struct fd_ctx *c, struct fd_node *n)
-{
-	struct fd_tensor *y = n->out;
-	const struct fd_backend *be = FD_KERNEL(c, y->dev, axpy);
-	if (!be)
-		return -1;
-	for (int i = 0; i < 2; i++)
-		if ((n->in[i]->flags & FD_T_REQUIRES_GRAD) && be->axpy(c, y->numel, 1.0f, y->grad, n->in[i]->grad) < 0)
-			return -1;
-	return 0;
+	return binary(c, FD_BIN_MUL, a, b, 0);
 }
 
 struct fd_tensor *fd_add_(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b)
 {
-	if (!a || !b)
-		return NULL;
-	if (a->dev != b->dev || !fd_tensor_same_shape(a, b) || a->data == b->data)
-		return binary(c, FD_BIN_ADD, a, b);
-	const struct fd_backend *be = FD_KERNEL(c, a->dev, axpy);
-	if (!be || be->axpy(c, a->numel, 1.0f, b->data, a->data) < 0)
-		return NULL;
-	struct fd_tensor *y = fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape);
-	struct fd_tensor *in[2] = {a, b};
-	if (y && fd_needs_grad(c, 2, in) && !fd_tape_push(c, "add_", add_inplace_backward, 2, in, y, 0))
-		return NULL;
-	return y;
+	return binary(c, FD_BIN_ADD, a, b, 1);
 }

@@ -13,10 +13,12 @@
  * sum_to_size). Both operands on the same device. NULL on error (c->err). */
 struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
 struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
-/* a + b into a's memory (torch: a += b, as torchvision's residual
- * `out += identity`); the result is a new header over a's data. Same rules
- * as fd_relu_: a must be an op output nothing reads afterwards. Operands of
- * different shapes (broadcast) or the same memory fall back to fd_add. */
+/* a += b in place (torch: a.add_(b) / the residual `out += identity` of
+ * torchvision's blocks): equal shapes only; the result is a new header over
+ * a's memory, values bit for bit fd_add's, gradients too (add's backward
+ * reads no values). The caller guarantees a's old values are not needed
+ * afterwards (no later op reads a; a's maker, e.g. batchnorm2d or conv2d,
+ * does not read its output in backward). */
 struct fd_tensor *fd_add_(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
 
 /* Fill bc for a and b; -1 with c->err when they do not broadcast. The output

@@ -34,7 +34,8 @@ struct fd_backend {
 	int (*zero)(struct fd_ctx *c, float *p, int64_t n);
 	int (*copy)(struct fd_ctx *c, float *dst, const float *src, int64_t n);
 	int (*axpy)(struct fd_ctx *c, int64_t n, float alpha, const float *x, float *y); /* y += alpha x */
-	/* elementwise activations: y = f(x); dx += dy * f'(x) (y is f(x), for ops that use it) */
+	/* elementwise activations: y = f(x); dx += dy * f'(x) (y is f(x), for ops that use it);
+	 * fwd may run in place (y == x) for relu only, whose bwd may be given y as x */
 	int (*act_fwd)(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y);
 	int (*act_bwd)(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
 		       const float *dy, float *dx);

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ALIGN 64
+#define BIG ((size_t)1 << 20)
 
 const char *fd_dev_name(enum fd_dev d)
 {
@@ -20,43 +22,32 @@ void fd_arena_init(struct fd_arena *a)
 	memset(a, 0, sizeof *a);
 }
 
-static void note_hw(struct fd_arena *a)
-{
-	if (a->used + a->extra_bytes > a->hw)
-		a->hw = a->used + a->extra_bytes;
-}
-
-/* Room for one more overflow block in the lists. */
-static int extra_room(struct fd_arena *a)
-{
-	if (a->nextra < a->capextra)
-		return 0;
-	int nc = a->capextra ? 2 * a->capextra : 16;
-	void **ne = realloc(a->extra, (size_t)nc * sizeof *ne);
-	if (!ne)
-		return -1;
-	a->extra = ne;
-	size_t *ns = realloc(a->extra_size, (size_t)nc * sizeof *ns);
-	if (!ns)
-		return -1;
-	a->extra_size = ns;
-	a->capextra = nc;
-	a->grows++;
-	return 0;
-}
-
-/* A heap block of bytes (rounded) recorded as an overflow block. */
-static void *extra_block(struct fd_arena *a, size_t bytes)
+/* Arena blocks of 1 MiB and more come straight from mmap and go straight
+ * back: glibc's free() keeps big chunks in its heap once its mmap threshold
+ * has adapted to earlier frees (up to 32 MiB), so memory released inside a
+ * step would stay resident and the next step's block would come on top. */
+static void *block_alloc(size_t bytes)
 {
 	void *p = NULL;
-	if (extra_room(a) < 0 || posix_memalign(&p, ALIGN, bytes) != 0)
-		return NULL;
-	a->extra[a->nextra] = p;
-	a->extra_size[a->nextra++] = bytes;
-	a->extra_bytes += bytes;
-	a->grows++;
-	note_hw(a);
-	return p;
+	if (bytes >= BIG) {
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	return posix_memalign(&p, ALIGN, bytes) == 0 ? p : NULL;
+}
+
+static void block_free(void *p, size_t bytes)
+{
+	if (p && bytes >= BIG)
+		munmap(p, bytes);
+	else
+		free(p);
+}
+
+static void note_peak(struct fd_arena *a)
+{
+	if (a->used + a->extra_bytes > a->peak)
+		a->peak = a->used + a->extra_bytes;
 }
 
 void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
@@ -67,51 +58,104 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 	if (a->base && a->cap - a->used >= bytes) {
 		void *p = a->base + a->used;
 		a->used += bytes;
-		note_hw(a);
+		note_peak(a);
 		return p;
 	}
-	return extra_block(a, bytes);
-}
-
-/* Free the overflow blocks from index k on. */
-static void drop_extra(struct fd_arena *a, int k)
-{
-	for (int i = k; i < a->nextra; i++) {
-		free(a->extra[i]);
-		a->extra_bytes -= a->extra_size[i];
+	if (a->nextra == a->capextra) {
+		int nc = a->capextra ? 2 * a->capextra : 16;
+		struct fd_arena_extra *ne = realloc(a->extra, (size_t)nc * sizeof *ne);
+		if (!ne)
+			return NULL;
+		a->extra = ne;
+		a->capextra = nc;
+		a->grows++;
 	}
-	if (k < a->nextra)
-		a->nextra = k;
+	void *p = block_alloc(bytes);
+	if (!p)
+		return NULL;
+	a->extra[a->nextra++] = (struct fd_arena_extra){p, bytes};
+	a->extra_bytes += bytes;
+	a->grows++;
+	note_peak(a);
+	return p;
 }
 
 int fd_arena_reset(struct fd_arena *a)
 {
-	if (a->nextra || a->hw > a->cap) {
-		size_t peak = a->hw;
-		drop_extra(a, 0);
+	for (int i = 0; i < a->nextra; i++)
+		block_free(a->extra[i].p, a->extra[i].bytes);
+	a->nextra = 0;
+	a->extra_bytes = 0;
+	if (a->peak > a->cap) {
 		/* one block of this step's peak (plus slack for the alignment rounding) */
-		void *p = NULL;
-		size_t cap = peak + peak / 8 + ALIGN;
-		if (posix_memalign(&p, ALIGN, cap) != 0)
+		size_t cap = a->peak + a->peak / 8 + ALIGN;
+		void *p = block_alloc(cap);
+		if (!p)
 			return -1;
-		free(a->base);
+		block_free(a->base, a->cap);
 		a->base = p;
 		a->cap = cap;
 		a->grows++;
 	}
 	a->used = 0;
-	a->hw = 0;
+	a->peak = 0;
 	return 0;
 }
 
 void fd_arena_free(struct fd_arena *a)
 {
 	for (int i = 0; i < a->nextra; i++)
-		free(a->extra[i]);
+		block_free(a->extra[i].p, a->extra[i].bytes);
 	free(a->extra);
-	free(a->extra_size);
-	free(a->base);
+	block_free(a->base, a->cap);
 	memset(a, 0, sizeof *a);
+}
+
+struct fd_arena_mark fd_arena_mark(const struct fd_arena *a)
+{
+	return (struct fd_arena_mark){a->used, a->extra_bytes, a->nextra};
+}
+
+/* Index of the overflow block above m holding p, -1 for none. */
+static int extra_above(const struct fd_arena *a, const struct fd_arena_mark *m, const void *p)
+{
+	const char *q = p;
+	for (int i = m->nextra; i < a->nextra; i++)
+		if (q >= (const char *)a->extra[i].p && q < (const char *)a->extra[i].p + a->extra[i].bytes)
+			return i;
+	return -1;
+}
+
+int fd_arena_above(const struct fd_arena *a, const struct fd_arena_mark *m, const void *p)
+{
+	const char *q = p;
+	if (a->base && q >= a->base + m->used && q < a->base + a->used)
+		return 1;
+	return extra_above(a, m, p) >= 0;
+}
+
+void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const void *keep, size_t n)
+{
+	/* an overflow block holding keep survives until keep is copied out of it */
+	int src = keep ? extra_above(a, m, keep) : -1;
+	struct fd_arena_extra srcblk = src >= 0 ? a->extra[src] : (struct fd_arena_extra){NULL, 0};
+	for (int i = m->nextra; i < a->nextra; i++)
+		if (i != src)
+			block_free(a->extra[i].p, a->extra[i].bytes);
+	a->nextra = m->nextra;
+	a->extra_bytes = m->extra_bytes;
+	a->used = m->used;
+	if (!keep) {
+		static const char none;
+		return (void *)&none;
+	}
+	/* in the base block keep lies at or above m->used, so the new place (from
+	 * the base block too: keep fitted there) is at or below it: memmove */
+	void *dst = fd_arena_alloc(a, n);
+	if (dst)
+		memmove(dst, keep, n);
+	block_free(srcblk.p, srcblk.bytes);
+	return dst;
 }
 
 /* --- gradient pool (see struct fd_gpool) --- */
@@ -230,71 +274,27 @@ uint64_t fd_ctx_stream(struct fd_ctx *c)
 
 struct fd_mark fd_ctx_mark(const struct fd_ctx *c)
 {
-	return (struct fd_mark){c->arena.used, c->arena.nextra, c->tape};
+	return (struct fd_mark){fd_arena_mark(&c->arena), c->tape};
 }
 
-/* Whether p was allocated after mark m (in the base block above m.used, or in
- * an overflow block made since). */
-static int after_mark(const struct fd_arena *a, struct fd_mark m, const void *p)
+struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, const struct fd_mark *m, struct fd_tensor *t)
 {
-	const char *q = p;
-	if (a->base && q >= a->base + m.used && q < a->base + a->used)
-		return 1;
-	for (int i = m.nextra; i < a->nextra; i++)
-		if (q >= (const char *)a->extra[i] && q < (const char *)a->extra[i] + a->extra_size[i])
-			return 1;
-	return 0;
-}
-
-struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, struct fd_mark m, struct fd_tensor *t)
-{
-	struct fd_arena *a = &c->arena;
-	if (!t || c->failed || c->tape != m.tape || t->grad || m.nextra > a->nextra ||
-	    (m.nextra == a->nextra && m.used > a->used) || t->dev != FD_DEV_CPU)
+	if (!t || c->failed)
+		return c->failed ? NULL : t;
+	if (c->tape != m->tape || t->grad || t->dev != FD_DEV_CPU)
 		return t;
-	struct fd_tensor h = *t;
-	size_t H = (sizeof h + ALIGN - 1) / ALIGN * ALIGN;
-	size_t D = ((size_t)h.numel * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
-	if (D == 0)
-		D = ALIGN;
-	char *dst;
-	if (!after_mark(a, m, h.data)) {
-		/* the data predates the mark (an input passed through): only the header moves */
-		drop_extra(a, m.nextra);
-		a->used = m.used;
-		struct fd_tensor *nt = fd_arena_alloc(a, H);
-		if (!nt)
-			return fd_fail(c, "out of memory");
-		*nt = h;
-		return nt;
-	}
-	if (a->base && a->cap - m.used >= H + D) {
-		dst = a->base + m.used;
-		memmove(dst + H, h.data, (size_t)h.numel * sizeof(float));
-		drop_extra(a, m.nextra);
-		a->used = m.used + H + D;
+	struct fd_tensor h = *t; /* the header may lie above the mark */
+	size_t n = (size_t)h.numel * sizeof(float);
+	if (fd_arena_above(&c->arena, &m->a, h.data)) {
+		if (!(h.data = fd_arena_release(&c->arena, &m->a, h.data, n)))
+			return fd_fail(c, "out of memory keeping a tensor of %lld floats", (long long)h.numel);
 	} else {
-		/* no room at the mark in the block: a block of its own */
-		char *p = NULL;
-		if (posix_memalign((void **)&p, ALIGN, H + D) != 0)
-			return fd_fail(c, "out of memory");
-		memcpy(p + H, h.data, (size_t)h.numel * sizeof(float));
-		drop_extra(a, m.nextra);
-		a->used = m.used;
-		if (extra_room(a) < 0) {
-			free(p);
-			return fd_fail(c, "out of memory");
-		}
-		a->extra[a->nextra] = p;
-		a->extra_size[a->nextra++] = H + D;
-		a->extra_bytes += H + D;
-		a->grows++;
-		dst = p;
+		fd_arena_release(&c->arena, &m->a, NULL, 0);
 	}
-	note_hw(a);
-	struct fd_tensor *nt = (struct fd_tensor *)dst;
+	struct fd_tensor *nt = fd_arena_alloc(&c->arena, sizeof *nt);
+	if (!nt)
+		return fd_fail(c, "out of memory");
 	*nt = h;
-	nt->data = (float *)(dst + H);
 	return nt;
 }
 

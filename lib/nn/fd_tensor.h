@@ -38,17 +38,25 @@ struct fd_tensor {
 
 /* Bump allocator for one step's activations, saved state and tape. Memory
  * that does not fit is taken from the heap and counted in `grows`; the next
- * fd_arena_reset() folds it into one block of the peak size, so from the second
- * identical step on nothing is allocated (tests assert grows stays put). */
+ * fd_arena_reset() folds it into one block of the step's peak size, so from
+ * the second identical step on nothing is allocated (tests assert grows stays
+ * put). fd_arena_release() gives back everything above a mark (see
+ * fd_ctx_keep); the peak it tracks is the most ever held at once, so a reset
+ * after releases still grows to the true high-water mark. */
 struct fd_arena {
 	char *base;
 	size_t cap, used;
-	void **extra;        /* overflow blocks of this step */
-	size_t *extra_size;  /* their sizes */
+	struct fd_arena_extra { void *p; size_t bytes; } *extra; /* overflow blocks of this step */
 	int nextra, capextra;
 	size_t extra_bytes;
-	size_t hw;           /* most bytes in use at once this step (used + extra_bytes) */
+	size_t peak;         /* this step's most bytes held at once (used + extra_bytes) */
 	unsigned long grows; /* heap allocations made by the arena, ever */
+};
+
+/* A position in an arena: fd_arena_release() frees what came after it. */
+struct fd_arena_mark {
+	size_t used, extra_bytes;
+	int nextra;
 };
 
 void fd_arena_init(struct fd_arena *a);
@@ -56,14 +64,20 @@ void fd_arena_init(struct fd_arena *a);
 void *fd_arena_alloc(struct fd_arena *a, size_t bytes);
 /* Forget everything allocated; grow the block to this step's peak if it overflowed. */
 int fd_arena_reset(struct fd_arena *a);
+/* The current position. */
+struct fd_arena_mark fd_arena_mark(const struct fd_arena *a);
+/* Whether p points into memory allocated after m (and not released since). */
+int fd_arena_above(const struct fd_arena *a, const struct fd_arena_mark *m, const void *p);
+/* Release everything allocated after m, except the n bytes at keep (which
+ * may lie anywhere, in or out of the arena; NULL with n 0 keeps nothing):
+ * they are moved (memmove) to a fresh allocation right at m, whose address
+ * is returned. Overflow blocks above m go back to the heap. m must be a
+ * position of this step not released already (marks nest: release inner
+ * ones first). NULL only when moving needed a heap block and none was left
+ * (then everything above m is gone). With keep NULL, returns a non-NULL
+ * dummy. */
+void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const void *keep, size_t n);
 void fd_arena_free(struct fd_arena *a);
-
-/* A point in the arena to release back to (fd_ctx_mark / fd_ctx_keep). */
-struct fd_mark {
-	size_t used;
-	int nextra;
-	const struct fd_node *tape;
-};
 
 /* Gradient blocks of op outputs. fd_backward takes an output's gradient from
  * here when the first consumer adds into it and gives it back as soon as the
@@ -115,19 +129,40 @@ void *fd_fail(struct fd_ctx *c, const char *fmt, ...) __attribute__((format(prin
  * and the op's position in the step, never on threads. */
 uint64_t fd_ctx_stream(struct fd_ctx *c);
 
-/* Inference memory scopes. Without a tape the arena would keep every
- * activation of a forward until fd_ctx_step(); a model brackets each block:
- *     struct fd_mark k = fd_ctx_mark(c);
- *     x = fd_ctx_keep(c, k, block(c, x));
- * fd_ctx_keep moves the block's output (header and data) down to the mark and
- * releases everything allocated after the mark, so a forward holds one
- * block's working set plus the live outputs. The caller guarantees that
- * nothing allocated after the mark other than t is used afterwards. When an op
- * was recorded since the mark (training, Grad-CAM), when t has a gradient or
- * after a failure, it releases nothing and returns t itself; otherwise it
- * returns the moved header (t is then invalid). NULL t gives NULL. */
+/* --- releasing memory inside a step (inference) ---
+ *
+ * The arena frees nothing until fd_ctx_step(), so a forward pass would hold
+ * every activation. A forward that runs without a tape (inference) can give
+ * back a block's intermediates once the block's output exists:
+ *
+ *     struct fd_mark mk = fd_ctx_mark(c);
+ *     y = ...ops on x...;
+ *     y = fd_ctx_keep(c, &mk, y);   (y moved down to the mark, the rest freed)
+ *
+ * Contract (the caller guarantees): nothing allocated after the mark is used
+ * afterwards except the tensor kept (its old header and data pointers are
+ * invalid; use the returned one); the mark is of this step and marks nest
+ * (keep to an inner mark before an outer one; a keep to an outer mark
+ * invalidates the inner ones). Memory allocated before the mark (the input x
+ * of the forward, earlier kept tensors) is untouched. When a tape node was
+ * recorded since the mark (training, or any op that needs grad), the values
+ * are needed by backward, so fd_ctx_keep does nothing and returns t: callers
+ * need no mode test. */
+struct fd_mark {
+	struct fd_arena_mark a;
+	const struct fd_node *tape; /* c->tape at the mark */
+};
+
+/* The context's current arena position and tape. */
 struct fd_mark fd_ctx_mark(const struct fd_ctx *c);
-struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, struct fd_mark m, struct fd_tensor *t);
+/* Keep t, free everything else allocated since m (see above): returns t's
+ * new header, data moved right above the mark (a data pointer below the mark
+ * or outside the arena is kept as is, only the header moves). Returns t
+ * unchanged when a node was recorded since m, when t has a gradient or is not
+ * on the CPU, and t (NULL) when t is NULL or the context has failed. NULL
+ * with c->err when moving needed memory the heap could not give. The values
+ * are bit for bit those of t. */
+struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, const struct fd_mark *m, struct fd_tensor *t);
 
 /* Device memory from the context's arena for dev (CPU only for now; CUDA
  * answers "not supported"). NULL and c->err set on failure. */

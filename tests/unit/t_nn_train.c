@@ -12,8 +12,6 @@
 #include "nn/shape.h"
 #include "nn_fix.h"
 
-#include <string.h>
-
 #include <unistd.h>
 
 static void test_optim(const char *fixture)
@@ -327,84 +325,8 @@ static void test_grad_lifetime(void)
 	fd_ctx_free(&c);
 }
 
-/* fd_relu_ (in place) against fd_relu: same values, same gradient (0 at
- * x = 0, as torch), and the input's data is the output's. */
-static void test_relu_inplace(void)
-{
-	const float xv[6] = {-2, -0.0f, 0, 0.5f, 3, -1e-30f};
-	const float seed[6] = {1, 2, 3, 4, 5, 6};
-	float y_ref[6], g_ref[6];
-	int good = 1;
-	for (int inplace = 0; inplace < 2; inplace++) {
-		struct fd_ctx c;
-		fd_ctx_init(&c, 1, 1);
-		fd_ctx_step(&c);
-		int64_t sh[1] = {6};
-		struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 1, sh), *z = fd_tensor_zeros(&c, FD_DEV_CPU, 1, sh);
-		memcpy(x->data, xv, sizeof xv);
-		fd_requires_grad(x);
-		struct fd_tensor *h = fd_add(&c, x, z); /* an op output, as BatchNorm's */
-		struct fd_tensor *y = inplace ? fd_relu_(&c, h) : fd_relu(&c, h);
-		if (!y || (inplace && y->data != h->data) || fd_backward(&c, y, seed) < 0) {
-			good = 0;
-		} else if (!inplace) {
-			memcpy(y_ref, y->data, sizeof y_ref);
-			memcpy(g_ref, x->grad, sizeof g_ref);
-		} else {
-			good = !memcmp(y_ref, y->data, sizeof y_ref) && !memcmp(g_ref, x->grad, sizeof g_ref) &&
-			       g_ref[1] == 0 && g_ref[2] == 0 && g_ref[3] == 4 && g_ref[0] == 0;
-		}
-		fd_ctx_free(&c);
-	}
-	ok(good, "relu_ in place: same values and gradient as relu (0 at x = 0), data shared");
-}
-
-/* fd_add_ (in place) against fd_add: same values and gradients for both
- * operands, a's data reused; broadcast operands fall back to fd_add. */
-static void test_add_inplace(void)
-{
-	float y_ref[5], ga_ref[5], gb_ref[5];
-	int good = 1;
-	for (int inplace = 0; inplace < 2; inplace++) {
-		struct fd_ctx c;
-		fd_ctx_init(&c, 1, 1);
-		fd_ctx_step(&c);
-		int64_t sh[1] = {5};
-		struct fd_tensor *a = fd_tensor_new(&c, FD_DEV_CPU, 1, sh), *b = fd_tensor_new(&c, FD_DEV_CPU, 1, sh);
-		struct fd_tensor *z = fd_tensor_zeros(&c, FD_DEV_CPU, 1, sh);
-		for (int i = 0; i < 5; i++)
-			a->data[i] = 0.1f * (float)i - 0.3f, b->data[i] = 1.0f / (float)(i + 3);
-		fd_requires_grad(a);
-		fd_requires_grad(b);
-		struct fd_tensor *h = fd_mul(&c, a, b); /* an op output */
-		struct fd_tensor *y = inplace ? fd_add_(&c, h, b) : fd_add(&c, h, b);
-		const float seed[5] = {1, -2, 3, 0.5f, 7};
-		if (!y || (inplace && y->data != h->data) || fd_backward(&c, y, seed) < 0) {
-			good = 0;
-		} else if (!inplace) {
-			memcpy(y_ref, y->data, sizeof y_ref);
-			memcpy(ga_ref, a->grad, sizeof ga_ref);
-			memcpy(gb_ref, b->grad, sizeof gb_ref);
-		} else {
-			good = !memcmp(y_ref, y->data, sizeof y_ref) && !memcmp(ga_ref, a->grad, sizeof ga_ref) &&
-			       !memcmp(gb_ref, b->grad, sizeof gb_ref);
-		}
-		if (inplace) {
-			int64_t one = 1;
-			struct fd_tensor *s = fd_tensor_zeros(&c, FD_DEV_CPU, 1, &one);
-			struct fd_tensor *q = fd_add_(&c, fd_mul(&c, a, b), s);
-			good = good && q && q->numel == 5;
-		}
-		(void)z;
-		fd_ctx_free(&c);
-	}
-	ok(good, "add_ in place: same values and gradients as add, a's data reused, broadcast falls back");
-}
-
 int main(void)
 {
-	test_add_inplace();
-	test_relu_inplace();
 	test_grad_lifetime();
 	static const char *const opts[] = {"opt_adamw", "opt_adamw_nowd", "opt_sgd", "opt_sgd_mom", "opt_sgd_nesterov"};
 	for (int i = 0; i < 5; i++)

@@ -1,0 +1,257 @@
+/* t_nn_mem: releasing memory inside a step. The arena's mark / keep
+ * (fd_ctx_mark, fd_ctx_keep: moves, overflow blocks, the high-water mark that
+ * fd_ctx_step grows to, a no-op under a tape), the in-place relu and add
+ * (bit for bit the out-of-place ops, values and gradients), and models whose
+ * inference keeps one block at a time: logits bit for bit those of the same
+ * forward with everything kept, a smaller arena peak, nothing allocated from
+ * the second step on. (The models' values against PyTorch: t_models*.) */
+#include "models/fd_model.h"
+#include "nn/act.h"
+#include "nn/binary.h"
+#include "nn/fd_dnnl.h"
+#include "nn/loss.h"
+#include "tap.h"
+
+#include <string.h>
+
+static struct fd_tensor *filled(struct fd_ctx *c, int64_t n, float base)
+{
+	struct fd_tensor *t = fd_tensor_new(c, FD_DEV_CPU, 1, &n);
+	for (int64_t i = 0; i < n && t; i++)
+		t->data[i] = base + (float)(i % 97) - 48.0f;
+	return t;
+}
+
+static int holds(const struct fd_tensor *t, int64_t n, float base)
+{
+	if (!t || t->numel != n)
+		return 0;
+	for (int64_t i = 0; i < n; i++)
+		if (t->data[i] != base + (float)(i % 97) - 48.0f)
+			return 0;
+	return 1;
+}
+
+/* One step's pattern: a tensor below the mark, a big and a small one above,
+ * keep the small one; then a chain of keeps to the same mark. */
+static int pattern(struct fd_ctx *c, int64_t big, int64_t small, size_t *at_mark, float **kept)
+{
+	struct fd_tensor *below = filled(c, 1000, 1.0f);
+	struct fd_mark mk = fd_ctx_mark(c);
+	*at_mark = c->arena.used + c->arena.extra_bytes;
+	struct fd_tensor *b = filled(c, big, 2.0f);
+	struct fd_tensor *s = filled(c, small, 3.0f);
+	struct fd_tensor *k = fd_ctx_keep(c, &mk, s);
+	int good = b && holds(k, small, 3.0f) && holds(below, 1000, 1.0f);
+	*kept = k ? k->data : NULL;
+	for (int i = 0; i < 3 && k; i++) {
+		struct fd_tensor *n = filled(c, big / 2 + i, 4.0f + (float)i);
+		k = fd_ctx_keep(c, &mk, n);
+		good = good && holds(k, big / 2 + i, 4.0f + (float)i);
+	}
+	return good && holds(below, 1000, 1.0f);
+}
+
+static void test_keep(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 1, 1);
+	/* step 1: the arena is empty, everything lands in overflow blocks */
+	size_t at = 0;
+	float *kept = NULL;
+	ok(pattern(&c, 1 << 20, 5000, &at, &kept), "step 1 (overflow blocks): kept values intact, the rest too");
+	ok(c.arena.nextra == 4, "step 1: %d overflow blocks left (below's header and data, the kept's)",
+	   c.arena.nextra);
+	size_t peak1 = c.arena.peak;
+	ok(peak1 >= (1u << 22) + 5000 * 4 && c.failed == 0, "step 1 peak %zu counts the big one released", peak1);
+	fd_ctx_step(&c);
+	ok(c.arena.cap >= peak1 && c.arena.nextra == 0, "reset grew the block to the high-water mark (%zu >= %zu)",
+	   c.arena.cap, peak1);
+	unsigned long g = c.arena.grows;
+	for (int s = 0; s < 3; s++) {
+		ok(pattern(&c, 1 << 20, 5000, &at, &kept), "step %d: values intact", s + 2);
+		ok(kept == (float *)(void *)(c.arena.base + at), "step %d: the kept data moved down to the mark",
+		   s + 2);
+		ok(c.arena.peak == peak1, "step %d: same peak (%zu)", s + 2, c.arena.peak);
+		fd_ctx_step(&c);
+	}
+	ok(c.arena.grows == g && c.arena.nextra == 0, "no allocation after step 1 (grows %lu)", c.arena.grows);
+
+	/* keeping a tensor whose data lies below the mark: only the header moves */
+	struct fd_tensor *x = filled(&c, 300, 5.0f);
+	struct fd_mark mk = fd_ctx_mark(&c);
+	size_t used = c.arena.used;
+	filled(&c, 4096, 6.0f);
+	struct fd_tensor *k = fd_ctx_keep(&c, &mk, x);
+	size_t hdr = (sizeof *k + 63) / 64 * 64;
+	ok(k && k->data == x->data && holds(k, 300, 5.0f) && c.arena.used == used + hdr,
+	   "data below the mark stays; everything above released but the header (%zu bytes above)",
+	   c.arena.used - used);
+	/* in a warm arena: a tensor that overflowed while a bigger one held the
+	 * block moves into the block once that one is released */
+	mk = fd_ctx_mark(&c);
+	int64_t room = (int64_t)((c.arena.cap - c.arena.used) / sizeof(float));
+	filled(&c, room * 6 / 10, 7.0f);
+	struct fd_tensor *late = filled(&c, room / 2, 8.0f);
+	int nx = c.arena.nextra;
+	k = fd_ctx_keep(&c, &mk, late);
+	ok(nx == 1 && holds(k, room / 2, 8.0f) && k->data == (float *)(void *)(c.arena.base + mk.a.used),
+	   "an overflowed tensor moves down into the block");
+	ok(c.arena.nextra == 0 && c.arena.extra_bytes == 0, "its overflow block went back to the heap");
+	fd_ctx_free(&c);
+}
+
+static void test_keep_under_tape(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 1, 1);
+	struct fd_tensor *x = filled(&c, 64, 0.5f);
+	fd_requires_grad(x);
+	struct fd_mark mk = fd_ctx_mark(&c);
+	struct fd_tensor *y = fd_relu(&c, x);
+	size_t used = c.arena.used + c.arena.extra_bytes;
+	struct fd_tensor *k = fd_ctx_keep(&c, &mk, y);
+	ok(k == y && c.arena.used + c.arena.extra_bytes == used, "a node recorded since the mark: keep does nothing");
+	/* grad disabled: nothing recorded, keep acts */
+	c.grad_enabled = 0;
+	mk = fd_ctx_mark(&c);
+	y = fd_relu(&c, x);
+	k = fd_ctx_keep(&c, &mk, y);
+	ok(k != y && k->numel == 64 && k->data[0] == 0.0f && k->data[60] == 12.5f, "grad disabled: keep moves");
+	/* a failed context: keep answers NULL */
+	fd_fail(&c, "boom");
+	ok(fd_ctx_keep(&c, &mk, k) == NULL, "a failed context: NULL");
+	fd_ctx_free(&c);
+}
+
+/* relu_ / add_ against relu / add: outputs and gradients equal bit for bit,
+ * through a small graph where the in-place ops follow ops that do not read
+ * their outputs (add, mul by a constant). */
+static void test_inplace(void)
+{
+	struct fd_ctx c;
+	fd_ctx_init(&c, 2, 1);
+	const int64_t n = 3001;
+	float gx[2][3001], gb[2][3001], yv[2][3001];
+	for (int v = 0; v < 2; v++) {
+		fd_ctx_step(&c);
+		struct fd_tensor *a = filled(&c, n, 0.25f), *b = filled(&c, n, -0.5f);
+		for (int64_t i = 0; i < n; i += 7)
+			a->data[i] = i % 2 ? -0.0f : 0.0f; /* both zeros at the kink */
+		fd_requires_grad(a);
+		fd_requires_grad(b);
+		struct fd_tensor *h = fd_mul(&c, a, b);   /* mul reads its inputs, not its output */
+		struct fd_tensor *s = v ? fd_add_(&c, h, b) : fd_add(&c, h, b);
+		struct fd_tensor *y = v ? fd_relu_(&c, s) : fd_relu(&c, s);
+		struct fd_tensor *z = fd_mul(&c, y, b);  /* y is read by a later op's backward */
+		float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, n);
+		for (int64_t i = 0; i < n; i++)
+			seed[i] = (float)(i % 13) - 6.0f;
+		if (!ok(z && fd_backward(&c, z, seed) == 0, "variant %d: forward and backward %s", v, c.err.msg))
+			return;
+		if (v)
+			ok(y->data == h->data, "relu_(add_(h, b)) wrote into h's memory");
+		memcpy(yv[v], y->data, sizeof yv[v]);
+		memcpy(gx[v], a->grad, sizeof gx[v]);
+		memcpy(gb[v], b->grad, sizeof gb[v]);
+	}
+	ok(!memcmp(yv[0], yv[1], sizeof yv[0]), "relu_(add_()) values bit for bit relu(add())");
+	ok(!memcmp(gx[0], gx[1], sizeof gx[0]) && !memcmp(gb[0], gb[1], sizeof gb[0]),
+	   "gradients bit for bit the out-of-place ops'");
+	fd_ctx_step(&c);
+	struct fd_tensor *a = filled(&c, 10, 0.0f), *b = filled(&c, 5, 0.0f);
+	ok(fd_add_(&c, a, b) == NULL && strstr(c.err.msg, "in place"), "add_ of different shapes: %s", c.err.msg);
+	fd_ctx_step(&c);
+	a = filled(&c, 10, 0.0f);
+	struct fd_tensor *sl = fd_act_(&c, FD_ACT_SILU, a);
+	ok(sl && sl->data != a->data && a->data[9] == -39.0f, "fd_act_ runs silu out of place");
+	struct fd_tensor *rl = fd_act_(&c, FD_ACT_RELU, a);
+	ok(rl && rl->data == a->data && a->data[9] == 0.0f, "and relu in place");
+	fd_ctx_free(&c);
+}
+
+/* A model's eval forward twice: with a tape (every keep a no-op: everything
+ * stays) and without (keeps release): the same logits bit for bit, a smaller
+ * peak; then inference steps allocate nothing after the first. */
+static void test_model(struct fd_dnnl *d, const struct fd_model_arch *a, int size, double max_ratio)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	const char *name = a->name;
+	if (!ok(fd_model_new_arch(a, 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
+		return;
+	const int N = 2;
+	int64_t xs[4] = {N, 3, size, size};
+	static float x[2 * 3 * 64 * 64];
+	for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+		x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+	float ref[2 * 3];
+	size_t peak[2] = {0, 0};
+	unsigned long g = 0;
+	for (int v = 0; v < 2; v++) {
+		struct fd_ctx c;
+		fd_ctx_init(&c, 2, 1);
+		c.dnnl = d;
+		c.training = 0;
+		c.grad_enabled = v == 0; /* parameters require grad: with grad on, every op is taped */
+		for (int s = 0; s < (v ? 3 : 1); s++) {
+			fd_ctx_step(&c);
+			if (s == 1)
+				g = c.arena.grows;
+			struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs));
+			if (!ok(y != NULL, "%s %s: forward %s", name, v ? "untaped" : "taped", c.err.msg))
+				break;
+			if (v == 0)
+				memcpy(ref, y->data, sizeof ref);
+			else if (s == 0)
+				ok(!memcmp(ref, y->data, sizeof ref), "%s: logits bit for bit with and without releases",
+				   name);
+			peak[v] = c.arena.peak;
+		}
+		if (v == 1)
+			ok(c.arena.grows == g, "%s: inference steps 2 and 3 allocated nothing", name);
+		fd_ctx_free(&c);
+	}
+	/* training with the in-place ops: nothing allocated after step 1 */
+	struct fd_ctx c;
+	fd_ctx_init(&c, 2, 1);
+	c.dnnl = d;
+	float t[2 * 3] = {1, 0, 1, 0, 0, 1};
+	int64_t ts[2] = {N, 3};
+	unsigned long pg = 0;
+	for (int s = 0; s < 3; s++) {
+		fd_ctx_step(&c);
+		if (s == 1)
+			g = c.arena.grows, pg = c.gpool.grows;
+		fd_params_zero_grad(&m->p);
+		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs));
+		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+		if (!ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: training step %d %s", name, s + 1, c.err.msg))
+			break;
+	}
+	ok(c.arena.grows == g && c.gpool.grows == pg && c.gpool.used_bytes == 0,
+	   "%s: training steps 2 and 3 allocated nothing (arena, gradient pool)", name);
+	fd_ctx_free(&c);
+	ok(peak[1] < max_ratio * (double)peak[0], "%s: arena peak %.1f MiB without a tape, %.1f MiB with (< %.2fx)",
+	   name, peak[1] / 1048576.0, peak[0] / 1048576.0, max_ratio);
+	fd_model_free(m);
+}
+
+int main(void)
+{
+	test_keep();
+	test_keep_under_tape();
+	test_inplace();
+	struct fd_dnnl d;
+	struct fd_err e = {{0}};
+	if (ok(fd_dnnl_init(&d, 2, &e) == 0, "oneDNN %s", e.msg)) {
+		test_model(&d, &fd_arch_simplecnn, 64, 0.6);
+		test_model(&d, &fd_arch_resnet18, 64, 0.4);
+		test_model(&d, &fd_arch_resnet50, 32, 0.4);
+		test_model(&d, &fd_arch_mobilenet_v3_small, 64, 0.4);
+		test_model(&d, &fd_arch_efficientnet_b0, 64, 0.4);
+		test_model(&d, &fd_arch_convnext_mini, 32, 0.4);
+		fd_dnnl_free(&d);
+	}
+	return tap_done();
+}
