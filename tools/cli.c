@@ -188,3 +188,23 @@ char *cli_find_data(const char *envvar, const char *name, const char *const *rel
 	}
 	return NULL;
 }
+
+int cli_opt(int argc, char **argv, int *i, const char *const *names, int n, const char **val)
+{
+	const char *a = argv[*i];
+	for (int j = 0; j < n; j++) {
+		size_t l = strlen(names[j]);
+		if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
+			if (a[l] == '=') {
+				*val = a + l + 1;
+			} else {
+				if (*i + 1 >= argc)
+					cli_usage("%s needs a value", names[j]);
+				*val = argv[++*i];
+			}
+			return j;
+		}
+	}
+	cli_usage(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+	return -1;
+}

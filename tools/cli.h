@@ -31,6 +31,12 @@ void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Strict numeric option parsing: the whole string must be a number in range,
  * else a usage error naming the option. */
 long long cli_int(const char *opt, const char *s, long long lo, long long hi);
+/* argv[*i] against names[0..n-1], options that take a value given as
+ * "--opt VALUE" or "--opt=VALUE": returns the index of the match and sets
+ * *val (advancing *i past a separate value). An unknown option ("unknown
+ * option 'X'", or "unexpected argument 'X'" when it does not start with '-')
+ * or a missing value ("--opt needs a value") is a usage error (exit 2). */
+int cli_opt(int argc, char **argv, int *i, const char *const *names, int n, const char **val);
 double cli_double(const char *opt, const char *s, double lo, double hi);
 
 /* --device VALUE (DESIGN.md: cpu|cuda[:N]): FD_DEV_CPU for "cpu", FD_DEV_CUDA

@@ -191,25 +191,10 @@ int main(int argc, char **argv)
 			cli_quiet = 1;
 			continue;
 		}
-		const char *names[] = { "--model", "--pack", "--only", "--metrics", "-o", "--arch", "--normalize",
-					"--batch", "--threads", "--num-classes", "--device" };
-		int which = -1;
+		static const char *const names[] = { "--model", "--pack", "--only", "--metrics", "-o", "--arch",
+						     "--normalize", "--batch", "--threads", "--num-classes", "--device" };
 		const char *val = NULL;
-		for (int j = 0; j < 11; j++) {
-			size_t l = strlen(names[j]);
-			if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
-				which = j;
-				val = a[l] == '=' ? a + l + 1 : NULL;
-				break;
-			}
-		}
-		if (which < 0)
-			cli_usage(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
-		if (!val) {
-			if (i + 1 >= argc)
-				cli_usage("%s needs a value", names[which]);
-			val = argv[++i];
-		}
+		int which = cli_opt(argc, argv, &i, names, 11, &val);
 		switch (which) {
 		case 0: model = val; break;
 		case 1: pack = val; break;

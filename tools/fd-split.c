@@ -124,25 +124,9 @@ int main(int argc, char **argv)
 				cli_quiet = 1;
 				continue;
 			}
+			static const char *const names[] = { "--folds", "--test", "--fractions", "--seed", "-o" };
 			const char *val = NULL;
-			const char *names[] = { "--folds", "--test", "--fractions", "--seed", "-o" };
-			int which = -1;
-			for (int j = 0; j < 5; j++) {
-				size_t l = strlen(names[j]);
-				if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
-					which = j;
-					if (a[l] == '=')
-						val = a + l + 1;
-					break;
-				}
-			}
-			if (which < 0)
-				cli_usage("unknown option '%s'", a);
-			if (!val) {
-				if (i + 1 >= argc)
-					cli_usage("%s needs a value", names[which]);
-				val = argv[++i];
-			}
+			int which = cli_opt(argc, argv, &i, names, 5, &val);
 			switch (which) {
 			case 0:
 				o.folds = (int)cli_int("--folds", val, 2, FD_SPLIT_MAX_FOLDS);

@@ -798,25 +798,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--list-models") == 0)
 			list_models();
-		const char *names[] = { "--pack", "--fold", "--config", "--set", "-o", "--threads", "--stop-after",
-					"--device" };
-		int which = -1;
+		static const char *const names[] = { "--pack", "--fold", "--config", "--set", "-o", "--threads",
+						     "--stop-after", "--device" };
 		const char *val = NULL;
-		for (int j = 0; j < 8; j++) {
-			size_t l = strlen(names[j]);
-			if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
-				which = j;
-				val = a[l] == '=' ? a + l + 1 : NULL;
-				break;
-			}
-		}
-		if (which < 0)
-			cli_usage(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
-		if (!val) {
-			if (i + 1 >= argc)
-				cli_usage("%s needs a value", names[which]);
-			val = argv[++i];
-		}
+		int which = cli_opt(argc, argv, &i, names, 8, &val);
 		switch (which) {
 		case 0: pack = val; break;
 		case 1: fold = (int)cli_int("--fold", val, 0, 999); break;
