@@ -6,9 +6,8 @@
 #include "core/fd_table.h"
 #include "data/fd_loader.h"
 #include "eval/fd_metrics.h"
-#include "io/fd_safetensors.h"
-#include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
+#include "models/fd_model_file.h"
+#include "train/fd_train.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -49,20 +48,6 @@ static const char HELP[] =
 	"\n"
 	"A subset with one class gets NA for AUC and a note, not an error.\n"
 	"Exit status: 0 success, 1 bad data or model, 2 bad usage.\n";
-
-static int parse_vec3(const char *s, double v[3])
-{
-	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
-	int ok = j && json_is_array(j) && json_array_size(j) == 3;
-	for (int i = 0; ok && i < 3; i++) {
-		json_t *x = json_array_get(j, (size_t)i);
-		ok = json_is_number(x);
-		if (ok)
-			v[i] = json_number_value(x);
-	}
-	json_decref(j);
-	return ok ? 0 : -1;
-}
 
 static void fmt_metric(char *buf, size_t n, double v)
 {
@@ -249,46 +234,25 @@ int main(int argc, char **argv)
 		threads = nprocs();
 
 	/* the checkpoint: fd metadata when present */
-	struct fd_st st;
-	if (fd_st_open(&st, model, &e) == 0) {
-		const char *a = fd_st_meta(&st, "fd.arch"), *nc = fd_st_meta(&st, "fd.num_classes");
-		const char *m = fd_st_meta(&st, "fd.norm_mean"), *s = fd_st_meta(&st, "fd.norm_std");
-		if (a) {
-			if (arch && strcmp(arch, a) != 0)
-				cli_die("'%s' is a %s checkpoint, not %s", model, a, arch);
-			if (!fd_model_arch_find(a))
-				cli_die("'%s': unknown architecture '%s'", model, a);
-			arch = fd_model_arch_find(a)->name;
-		}
-		if (nc && !nclass)
-			nclass = atoi(nc);
-		if (!norm_given && m && s) {
-			if (parse_vec3(m, mean) < 0 || parse_vec3(s, std) < 0)
-				cli_die("'%s': bad fd.norm_mean/fd.norm_std metadata", model);
-			norm_given = 1;
-		}
-		fd_st_close(&st);
-	}
-	/* not safetensors: a .pth (fd_model_load reads it below) */
-	if (!arch)
+	struct fd_model_open_opts mo = { .arch = arch, .num_classes = nclass, .norm_given = norm_given };
+	memcpy(mo.mean, mean, sizeof mean);
+	memcpy(mo.std, std, sizeof std);
+	struct fd_model_file mf;
+	int rc = fd_model_open(&mf, model, &mo, &e);
+	if (rc == FD_MODEL_NEED_ARCH)
 		cli_usage("--arch is required for '%s' (it has no fd.arch metadata)", model);
-	if (nclass < 1)
-		nclass = 1;
-
-	struct fd_model *m;
-	char note[1024];
-	if (fd_model_new(arch, nclass, 1, &m, &e) < 0 || fd_model_load(m, model, note, sizeof note, &e) < 0)
+	if (rc < 0)
 		cli_fail(&e);
-	if (*note)
-		cli_die("cannot use '%s' with %d output(s): %s (--num-classes)", model, nclass, note);
+	struct fd_model *m = mf.m;
+	int K = m->num_classes;
 
 	struct fd_loader *L;
 	struct fd_loader_opts lo = { .fold = -1, .only = only, .nonly = nonly, .batch = batch, .threads = 2,
 				     .seed = 0, .norm = FD_NORM_IMAGENET, .norm_given = 1,
-				     .max_label = nclass > 2 ? nclass - 1 : 1 };
+				     .max_label = K > 2 ? K - 1 : 1 };
 	fd_aug_cfg_default(&lo.aug);
-	memcpy(lo.mean, mean, sizeof mean);
-	memcpy(lo.std, std, sizeof std);
+	memcpy(lo.mean, mf.mean, sizeof mf.mean);
+	memcpy(lo.std, mf.std, sizeof mf.std);
 	if (fd_loader_open(&L, pack, &lo, &e) < 0)
 		cli_fail(&e);
 	size_t n = fd_loader_count(L, FD_SET_VAL);
@@ -297,62 +261,43 @@ int main(int argc, char **argv)
 	const struct fd_table *tab = fd_loader_table(L);
 	const uint32_t *rows = fd_loader_rows(L, FD_SET_VAL);
 	double *score = calloc(n, sizeof *score), *logit = calloc(n, sizeof *logit);
+	double *x = calloc(n * (size_t)K, sizeof *x);
 	uint8_t *label = calloc(n, 1);
 	int *pred = calloc(n, sizeof *pred);
-	if (!score || !logit || !label || !pred)
+	if (!score || !logit || !x || !label || !pred)
 		cli_die("out of memory");
 
-	struct fd_dnnl dnnl;
-	struct fd_ctx c;
-	if (fd_dnnl_init(&dnnl, threads, &e) < 0)
+	struct fd_model_ctx mc;
+	if (fd_model_ctx_init(&mc, threads, 0, &e) < 0)
 		cli_fail(&e);
-	fd_ctx_init(&c, threads, 0);
-	c.dnnl = &dnnl;
-	c.training = 0;
-	c.grad_enabled = 0;
-	int S = fd_loader_size(L), K = nclass;
-	cli_info("%s (%d outputs) on %zu rows at %d px", arch, K, n, S);
+	cli_info("%s (%d outputs) on %zu rows at %d px", m->arch->name, K, n, fd_loader_size(L));
 	struct fd_progress pg;
 	fd_progress_init(&pg, cli_quiet ? NULL : stderr, "scoring", n);
-	if (fd_loader_begin(L, FD_SET_VAL, 0, 0, &e) < 0)
-		cli_fail(&e);
-	const struct fd_batch *b;
-	size_t k = 0;
-	int rc;
-	while ((rc = fd_loader_next(L, &b, &e)) == 1) {
-		fd_ctx_step(&c);
-		int64_t xs[4] = { b->n, 3, S, S };
-		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, b->x, 4, xs));
-		if (!y)
-			cli_die("%s", c.err.msg);
-		for (int i = 0; i < b->n; i++, k++) {
-			const float *x = y->data + (size_t)i * K;
-			label[k] = (uint8_t)b->y[i];
-			if (K == 1) {
-				logit[k] = x[0];
-				score[k] = 1.0 / (1.0 + exp(-logit[k]));
-			} else if (K == 2) {
-				logit[k] = (double)x[1] - (double)x[0];
-				score[k] = 1.0 / (1.0 + exp(-logit[k]));
-			} else {
-				int a = 0;
-				double mx = x[0], s = 0;
-				for (int j = 1; j < K; j++)
-					if (x[j] > x[a])
-						a = j;
-				mx = x[a];
-				for (int j = 0; j < K; j++)
-					s += exp((double)x[j] - mx);
-				pred[k] = a;
-				logit[k] = x[a];
-				score[k] = 1.0 / s;
-			}
-		}
-		fd_progress_add(&pg, (uint64_t)b->n);
-	}
-	if (rc < 0)
+	if (fd_score_rows(m, &mc.c, L, FD_SET_VAL, 0, x, label, &pg, NULL, &e) < 0)
 		cli_fail(&e);
 	fd_progress_end(&pg);
+	for (size_t k = 0; k < n; k++) {
+		const double *xk = x + k * (size_t)K;
+		if (K == 1) {
+			logit[k] = xk[0];
+			score[k] = 1.0 / (1.0 + exp(-logit[k]));
+		} else if (K == 2) {
+			logit[k] = xk[1] - xk[0];
+			score[k] = 1.0 / (1.0 + exp(-logit[k]));
+		} else {
+			int a = 0;
+			double mx, s = 0;
+			for (int j = 1; j < K; j++)
+				if (xk[j] > xk[a])
+					a = j;
+			mx = xk[a];
+			for (int j = 0; j < K; j++)
+				s += exp(xk[j] - mx);
+			pred[k] = a;
+			logit[k] = xk[a];
+			score[k] = 1.0 / s;
+		}
+	}
 
 	/* the predictions: every column of the selected rows, plus ours */
 	struct fd_table o;
@@ -386,12 +331,12 @@ int main(int argc, char **argv)
 		cli_fail(&e);
 	fd_table_free(&o);
 	fd_loader_close(L);
-	fd_model_free(m);
-	fd_ctx_free(&c);
-	fd_dnnl_free(&dnnl);
+	fd_model_file_free(&mf);
+	fd_model_ctx_free(&mc);
 	fd_only_free(only, nonly);
 	free(score);
 	free(logit);
+	free(x);
 	free(label);
 	free(pred);
 	return 0;

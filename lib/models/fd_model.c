@@ -1,10 +1,10 @@
 /* fd_model: life cycle, initialisation, layer helpers, weights in and out
  * (fd checkpoints, safetensors, torch .pth) and the MAC count. */
 #include "models/fd_model.h"
+#include "models/fd_model_file.h"
 #include "io/fd_pth.h"
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
-#include "nn/fd_dnnl.h"
 #include "nn/init.h"
 
 #include <errno.h>
@@ -247,30 +247,28 @@ int64_t fd_model_params(const struct fd_model *m)
 
 int fd_model_macs(struct fd_model *m, int size, uint64_t *macs, struct fd_err *e)
 {
-	struct fd_dnnl d;
-	struct fd_ctx c;
+	struct fd_model_ctx mc;
 	if (size < 1)
 		return fd_err_set(e, "%s: input size %d", m->arch->name, size);
-	if (fd_dnnl_init(&d, 0, e) < 0)
+	/* the runtime's thread count for oneDNN, one for the context */
+	if (fd_model_ctx_init(&mc, 0, 0, e) < 0)
 		return -1;
-	fd_ctx_init(&c, 1, 0);
-	c.dnnl = &d;
-	c.training = 0;
-	c.grad_enabled = 0;
+	struct fd_ctx *c = &mc.c;
+	c->training = 0;
+	c->grad_enabled = 0;
 	int rc = -1;
 	int64_t shape[4] = {1, 3, size, size};
-	struct fd_tensor *x = fd_tensor_zeros(&c, FD_DEV_CPU, 4, shape);
-	if (fd_model_forward(m, &c, x)) {
-		*macs = c.macs;
+	struct fd_tensor *x = fd_tensor_zeros(c, FD_DEV_CPU, 4, shape);
+	if (fd_model_forward(m, c, x)) {
+		*macs = c->macs;
 		rc = 0;
 	} else {
-		fd_err_set(e, "%s", c.err.msg);
+		fd_err_set(e, "%s", c->err.msg);
 	}
 	/* plans were made on this private engine: drop them before it goes */
 	for (int i = 0; i < m->nconvs; i++)
 		fd_conv2d_op_free(m->convs[i]);
-	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
+	fd_model_ctx_free(&mc);
 	return rc;
 }
 
