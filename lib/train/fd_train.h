@@ -22,15 +22,16 @@
 
 /* Forward every row of set s of L in pack order (one pass begun with
  * fd_loader_begin(L, s, epoch, 0): never augmented) through m in eval mode
- * without gradients (c->training and c->grad_enabled are restored after;
- * c->step advances once per batch, as torch's model.eval() + no_grad()
- * loop does nothing to the RNG, the caller restores c->step if it matters).
- * Writes logits[i * K + j] (float32 values as double; K = m->num_classes)
+ without gradients (torch: model.eval(); with torch.no_grad(): model(x)).
+ * c->training and c->grad_enabled are restored afterwards; c->step advances
+ * once per batch (fd_ctx_step), so a caller whose random streams must not
+ * move (training's dropout) restores it. c's tensors are valid until its
+ * next step. Writes logits[i * K + j] (float32 values as double; K = m->num_classes)
  * and labels[i] (the pack's label) for the n = fd_loader_count(L, s) rows;
  * both are caller-owned arrays of that size. pg (may be NULL) advances by
  * each batch. stop (may be NULL) is polled before each batch: non-zero ends
- * the pass early, returning 1. Returns 0 when every row is scored. Errors:
- * the loader's, the forward's ("scoring: ..."). */
+ * the pass early, returning 1. Returns 0 when every row is scored. Errors
+ * (-1): the loader's, the forward's (its message as is). */
 int fd_score_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, enum fd_set s, int epoch,
 		  double *logits, uint8_t *labels, struct fd_progress *pg, volatile sig_atomic_t *stop,
 		  struct fd_err *e);
