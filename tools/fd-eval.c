@@ -9,7 +9,6 @@
 #include "models/fd_model_file.h"
 #include "train/fd_train.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
