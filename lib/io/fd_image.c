@@ -312,8 +312,14 @@ static int jpeg_decode(struct fd_decoder *d, const uint8_t *buf, size_t n,
 	}
 	rc = 0;
 out:
-	if (rc)
+	if (rc) {
 		memset(img, 0, sizeof *img);
+		/* A failed decode can leave the handle mid-file: the next
+		 * tjDecompressHeader3 then reports the old image's header, and a good
+		 * JPEG after a corrupt one would fail. Start the next one afresh. */
+		tjDestroy(d->tj);
+		d->tj = NULL;
+	}
 	return rc;
 }
 
