@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/fd_rng.h"
-#include "io/fd_safetensors.h"
+#include "data/fd_pack.h"
 
 static const double imagenet_mean[3] = {0.485, 0.456, 0.406};
 static const double imagenet_std[3] = {0.229, 0.224, 0.225};
@@ -41,9 +41,8 @@ struct worker {
 };
 
 struct fd_loader {
-	struct fd_st st;
-	struct fd_table tab;
-	const uint8_t *images, *labels;
+	struct fd_pack pack;
+	const uint8_t *images, *labels; /* the pack's */
 	int S, B, nthreads;
 	uint64_t seed;
 	struct fd_aug_cfg aug;
@@ -155,13 +154,11 @@ static long fold_of(const char *v)
 	return x;
 }
 
-static int select_rows(struct fd_loader *L, const struct fd_loader_opts *o, const char *tsv,
-		       struct fd_err *e)
+static int select_rows(struct fd_loader *L, const struct fd_loader_opts *o, struct fd_err *e)
 {
-	struct fd_table *t = &L->tab;
-	int cf = -1, cs = -1, cr = fd_table_need(t, "row", e);
-	if (cr < 0)
-		return -1;
+	const struct fd_table *t = &L->pack.tab;
+	const char *tsv = L->pack.tsv;
+	int cf = -1, cs = -1;
 	if (o->fold >= 0 && (cf = fd_table_need(t, "fold", e)) < 0)
 		return -1;
 	if (o->nexclude > 0 && (cs = fd_table_need(t, "source", e)) < 0)
@@ -177,11 +174,6 @@ static int select_rows(struct fd_loader *L, const struct fd_loader_opts *o, cons
 	}
 	int have_k = 0;
 	for (size_t r = 0; r < t->nrow; r++) {
-		char want[32];
-		snprintf(want, sizeof want, "%zu", r);
-		if (strcmp(fd_table_get(t, r, cr), want) != 0)
-			return fd_err_set(e, "'%s': line %zu: 'row' is '%s', expected %zu", tsv, r + 2,
-					  fd_table_get(t, r, cr), r);
 		if (!fd_only_match(o->only, o->nonly, t, r))
 			continue;
 		if (o->fold < 0) {
@@ -218,8 +210,9 @@ static int select_rows(struct fd_loader *L, const struct fd_loader_opts *o, cons
 
 /* Per-channel mean and population std of the real training images, in [0, 1]
  * units, from exact per-channel histograms. */
-static int real_train_stats(struct fd_loader *L, const char *tsv, struct fd_err *e)
+static int real_train_stats(struct fd_loader *L, struct fd_err *e)
 {
+	const char *tsv = L->pack.tsv;
 	size_t px = (size_t)L->S * L->S, nimg = 0;
 	uint64_t hist[3][256] = {{0}};
 	const uint32_t *rows = L->set[FD_SET_TRAIN];
@@ -294,43 +287,8 @@ void fd_loader_close(struct fd_loader *L)
 	pthread_cond_destroy(&L->work);
 	pthread_cond_destroy(&L->ready);
 	pthread_mutex_destroy(&L->mu);
-	fd_table_free(&L->tab);
-	fd_st_close(&L->st);
+	fd_pack_close(&L->pack);
 	free(L);
-}
-
-static int open_pack(struct fd_loader *L, const char *pack, char *tsv, int max_label, struct fd_err *e)
-{
-	if (fd_st_open(&L->st, pack, e) < 0)
-		return -1;
-	const char *kind = fd_st_meta(&L->st, "fd.kind");
-	const struct fd_st_tensor *im = fd_st_find(&L->st, "images"), *lb = fd_st_find(&L->st, "label");
-	if (!kind || strcmp(kind, "pack") != 0)
-		return fd_err_set(e, "'%s': not a pack (metadata fd.kind is not 'pack')", pack);
-	if (!im || im->dtype != FD_DT_U8 || im->ndim != 4 || im->shape[3] != 3 ||
-	    im->shape[1] != im->shape[2] || im->shape[1] <= 0 || im->shape[1] > 8192)
-		return fd_err_set(e, "'%s': 'images' must be u8 [N,S,S,3]", pack);
-	if (!lb || lb->dtype != FD_DT_U8 || lb->ndim != 1 || lb->shape[0] != im->shape[0])
-		return fd_err_set(e, "'%s': 'label' must be u8 [N] with N = %lld", pack,
-				  (long long)im->shape[0]);
-	if (im->shape[0] >= (int64_t)UINT32_MAX)
-		return fd_err_set(e, "'%s': too many rows", pack);
-	L->images = im->data;
-	L->labels = lb->data;
-	L->S = (int)im->shape[1];
-	for (int64_t i = 0; i < lb->shape[0]; i++)
-		if (L->labels[i] > max_label)
-			return max_label == 1
-				       ? fd_err_set(e, "'%s': label of row %lld is %d, not 0 or 1", pack,
-						    (long long)i, L->labels[i])
-				       : fd_err_set(e, "'%s': label of row %lld is %d, not in 0..%d", pack,
-						    (long long)i, L->labels[i], max_label);
-	if (fd_table_read(&L->tab, tsv, e) < 0)
-		return -1;
-	if ((int64_t)L->tab.nrow != im->shape[0])
-		return fd_err_set(e, "'%s' has %zu rows, the pack %lld images", tsv, L->tab.nrow,
-				  (long long)im->shape[0]);
-	return 0;
 }
 
 int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loader_opts *o,
@@ -339,30 +297,23 @@ int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loa
 	*out = NULL;
 	if (o->batch <= 0 || o->threads <= 0)
 		return fd_err_set(e, "loader: batch size and threads must be positive");
-	size_t pl = strlen(pack);
-	if (pl < 12 || strcmp(pack + pl - 12, ".safetensors") != 0)
-		return fd_err_set(e, "'%s': a pack's name must end in .safetensors", pack);
 	struct fd_loader *L = calloc(1, sizeof *L);
-	char *tsv = malloc(pl + 1);
-	if (!L || !tsv) {
-		free(L);
-		free(tsv);
+	if (!L)
 		return fd_err_set(e, "out of memory");
-	}
-	memcpy(tsv, pack, pl - 12);
-	strcpy(tsv + pl - 12, ".tsv");
 	pthread_mutex_init(&L->mu, NULL);
 	pthread_cond_init(&L->work, NULL);
 	pthread_cond_init(&L->ready, NULL);
-	fd_table_init(&L->tab);
 	L->B = o->batch;
 	L->nthreads = o->threads;
 	L->seed = o->seed;
 	L->aug = o->aug;
 	L->next_batch = L->nbatch = 0;
 	L->held = -1;
-	int rc = open_pack(L, pack, tsv, o->max_label > 0 ? o->max_label : 1, e);
-	size_t N = L->tab.nrow, px = (size_t)L->S * L->S;
+	int rc = fd_pack_open(&L->pack, pack, o->max_label > 0 ? o->max_label : 1, e);
+	L->images = L->pack.images;
+	L->labels = L->pack.labels;
+	L->S = L->pack.S;
+	size_t N = L->pack.n, px = (size_t)L->S * L->S;
 	if (rc == 0) {
 		L->set[0] = malloc(sizeof(uint32_t) * (N ? N : 1));
 		L->set[1] = malloc(sizeof(uint32_t) * (N ? N : 1));
@@ -372,7 +323,7 @@ int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loa
 			rc = fd_err_set(e, "out of memory");
 	}
 	if (rc == 0)
-		rc = select_rows(L, o, tsv, e);
+		rc = select_rows(L, o, e);
 	if (rc == 0 && fd_aug_cfg_any(&L->aug) && L->aug.blur_p > 0 && L->aug.blur_ksize / 2 >= L->S)
 		rc = fd_err_set(e, "augment.gaussian_blur.kernel_size %d is too large for %d x %d images",
 				L->aug.blur_ksize, L->S, L->S);
@@ -386,7 +337,7 @@ int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loa
 							L->mean[c], L->std[c]);
 		} else if (o->norm == FD_NORM_REAL_TRAIN) {
 			rc = o->fold < 0 ? fd_err_set(e, "normalize real-train needs a fold")
-					 : real_train_stats(L, tsv, e);
+					 : real_train_stats(L, e);
 		} else {
 			memcpy(L->mean, imagenet_mean, sizeof L->mean);
 			memcpy(L->std, imagenet_std, sizeof L->std);
@@ -423,7 +374,6 @@ int fd_loader_open(struct fd_loader **out, const char *pack, const struct fd_loa
 				L->nstarted++;
 		}
 	}
-	free(tsv);
 	if (rc < 0) {
 		fd_loader_close(L);
 		return -1;
@@ -455,7 +405,12 @@ void fd_loader_norm(const struct fd_loader *L, double mean[3], double std[3])
 
 const struct fd_table *fd_loader_table(const struct fd_loader *L)
 {
-	return &L->tab;
+	return &L->pack.tab;
+}
+
+const struct fd_pack *fd_loader_pack(const struct fd_loader *L)
+{
+	return &L->pack;
 }
 
 int fd_loader_begin(struct fd_loader *L, enum fd_set s, int epoch, int augment, struct fd_err *e)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "core/fd_err.h"
 #include "core/fd_table.h"
+#include "data/fd_pack.h"
 #include "image/fd_augment.h"
 
 enum fd_norm { FD_NORM_IMAGENET = 0, FD_NORM_REAL_TRAIN };
@@ -55,9 +56,10 @@ struct fd_batch {
 
 struct fd_loader;
 
-/* Open PACK.safetensors (mmap; images u8 [N,S,S,3], label u8 [N], metadata
- * fd.kind=pack) and PACK.tsv beside it (N rows, `row` = 0..N-1 in order;
- * `fold` needed when o->fold >= 0, `source` when sources are excluded), select
+/* Open the pack with fd_pack_open (mmap; images u8 [N,S,S,3], label u8 [N]
+ * with values <= max_label, metadata fd.kind=pack, PACK.tsv beside it with N
+ * rows, `row` = 0..N-1 in order; `fold` needed when o->fold >= 0, `source` when
+ * sources are excluded), select
  * the rows, compute the normalisation (real-train: per-channel mean and
  * population std, over all pixels, of the real images (label 0) of
  * FD_SET_TRAIN, in [0, 1] units, one pass) and start the worker threads.
@@ -80,6 +82,9 @@ const uint32_t *fd_loader_rows(const struct fd_loader *L, enum fd_set s);
 void fd_loader_norm(const struct fd_loader *L, double mean[3], double std[3]);
 /* The pack's table (borrowed), for sources and other columns by row. */
 const struct fd_table *fd_loader_table(const struct fd_loader *L);
+/* The open pack (borrowed): its sidecar's path (->tsv) and metadata
+ * (fd_st_meta(&p->st, "fd.source_sha256")), for provenance records. */
+const struct fd_pack *fd_loader_pack(const struct fd_loader *L);
 
 /* Start a pass over set s. FD_SET_TRAIN with augment = 1 is a training epoch:
  * rows shuffled by Philox (key seed, stream epoch) and each image augmented

@@ -175,30 +175,6 @@ static int slurp(const char *path, uint8_t **buf, size_t *n, struct fd_err *e)
 	return 0;
 }
 
-int fd_image_probe(const char *path, struct fd_image_info *info, struct fd_err *e)
-{
-	/* Headers sit in the first bytes, except a JPEG SOF after large APP
-	 * segments (EXIF, ICC): read 64 KiB, then the whole file if needed. */
-	memset(info, 0, sizeof *info);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fd_err_sys(e, errno, "cannot read '%s'", path);
-	uint8_t head[65536];
-	size_t n = fread(head, 1, sizeof head, f);
-	int full = n < sizeof head;
-	fclose(f);
-	if (fd_image_probe_mem(head, n, info, e) == 0)
-		return 0;
-	if (full)
-		return fd_err_ctx(e, "cannot read '%s'", path);
-	uint8_t *buf;
-	if (slurp(path, &buf, &n, e) != 0)
-		return -1;
-	int rc = fd_image_probe_mem(buf, n, info, e);
-	free(buf);
-	return rc ? fd_err_ctx(e, "cannot read '%s'", path) : 0;
-}
-
 int fd_image_alloc(struct fd_image *img, int w, int h, struct fd_err *e)
 {
 	memset(img, 0, sizeof *img);
@@ -312,8 +288,14 @@ static int jpeg_decode(struct fd_decoder *d, const uint8_t *buf, size_t n,
 	}
 	rc = 0;
 out:
-	if (rc)
+	if (rc) {
 		memset(img, 0, sizeof *img);
+		/* A failed decode can leave the handle mid-file: the next
+		 * tjDecompressHeader3 then reports the old image's header, and a good
+		 * JPEG after a corrupt one would fail. Start the next one afresh. */
+		tjDestroy(d->tj);
+		d->tj = NULL;
+	}
 	return rc;
 }
 

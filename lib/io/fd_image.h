@@ -48,7 +48,6 @@ const char *fd_imgfmt_name(enum fd_imgfmt f);   /* "jpeg", "png", "unknown" */
 /* Read only the header: size, format, colour type. Errors name the reason
  * ("not a JPEG or PNG file", "truncated header", ...). */
 int fd_image_probe_mem(const uint8_t *buf, size_t n, struct fd_image_info *info, struct fd_err *e);
-int fd_image_probe(const char *path, struct fd_image_info *info, struct fd_err *e);
 
 /* Decode to RGB, pixel for pixel what Pillow 9.4's Image.open(f).convert('RGB')
  * gives (after im.draft('RGB', (min_w, min_h)) when those are set), with these
