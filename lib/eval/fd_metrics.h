@@ -1,6 +1,7 @@
 /* fd_metrics: the classification metrics of fd-eval over plain arrays: ROC AUC
  * and curve, average precision, equal error rate, threshold metrics, log loss,
- * expected calibration error, per fake source. Each matches scikit-learn 1.2.1 (Debian 12) as documented in doc/eval.md. */
+ * expected calibration error, per fake source. Each matches scikit-learn 1.2.1
+ * (Debian 12) as documented in doc/eval.md. */
 #ifndef FD_METRICS_H
 #define FD_METRICS_H
 
@@ -53,12 +54,13 @@ int fd_average_precision(const double *score, const uint8_t *label, size_t n, do
 			 struct fd_err *e);
 
 /* Equal error rate from the ROC curve (false positive rate = false negative
- * rate = 1 - TPR). FD_EER_INTERP: the point where the segment between the two ROC points (over all distinct scores,
- * as fd_roc_curve without drop_intermediate) that bracket FNR - FPR = 0
- * crosses it, linearly interpolated: with g = FNR - FPR, g(k-1) > 0 >= g(k),
- * EER = FPR(k-1) + g(k-1) / (g(k-1) - g(k)) * (FPR(k) - FPR(k-1)); the
- * same as brentq(lambda x: 1 - x - interp1d(fpr, tpr)(x), 0, 1). Collinear
- * points do not change it. FD_EER_NEAREST: DeepfakeBench's definition
+ * rate = 1 - TPR). FD_EER_INTERP: where FNR - FPR crosses 0 on the segment
+ * between the two ROC points (over all distinct scores, as fd_roc_curve
+ * without drop_intermediate) that bracket it, linearly interpolated: with
+ * g = FNR - FPR, g(k-1) > 0 >= g(k), EER = FPR(k-1) + g(k-1) / (g(k-1) -
+ * g(k)) * (FPR(k) - FPR(k-1)); the same value as the common
+ * brentq(lambda x: 1 - x - interp1d(fpr, tpr)(x), 0, 1). Collinear points
+ * do not change it. FD_EER_NEAREST: DeepfakeBench's definition
  * (training/metrics/utils.py): fpr[nanargmin(|fnr - fpr|)] over sklearn's
  * roc_curve with its default drop_intermediate=True, the first point on a
  * tie; no interpolation, so it depends on which points the curve keeps.
@@ -115,14 +117,14 @@ struct fd_metrics {
 	int auc_defined;
 	double auc;
 	double ap;          /* fd_average_precision */
-	double eer;         /* fd_eer FD_EER_INTERP */
-	double eer_nearest; /* fd_eer FD_EER_NEAREST (DeepfakeBench's) */
-	double accuracy;   /* (tp + tn) / n */
-	double precision;  /* tp / (tp + fp) */
-	double recall;     /* tp / (tp + fn) */
-	double f1;         /* 2 tp / (2 tp + fp + fn) */
-	double log_loss;   /* fd_log_loss */
-	double ece;        /* fd_ece with FD_ECE_BINS */
+	double eer;         /* fd_eer, FD_EER_INTERP */
+	double eer_nearest; /* fd_eer, FD_EER_NEAREST (DeepfakeBench's) */
+	double accuracy;    /* (tp + tn) / n */
+	double precision;   /* tp / (tp + fp) */
+	double recall;      /* tp / (tp + fn) */
+	double f1;          /* 2 tp / (2 tp + fp + fn) */
+	double log_loss;    /* fd_log_loss */
+	double ece;         /* fd_ece with FD_ECE_BINS */
 };
 
 /* All metrics over all n rows. Returns 0 (also when AUC is undefined, see

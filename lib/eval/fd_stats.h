@@ -1,8 +1,9 @@
 /* fd_stats: the statistics of fd-report: mean, standard deviation, Student-t
  * distribution, t-intervals over folds (plain and Nadeau-Bengio corrected),
  * paired and corrected resampled t-tests, DeLong's test for correlated ROC
- * AUCs and the DeLong interval of one AUC, Holm's step-down correction. Checked against scipy 1.10 and numpy
- * reference code (doc/eval.md). */
+ * AUCs and the DeLong interval of one AUC, Holm's step-down correction.
+ * Checked against scipy 1.10, statsmodels 0.13 and numpy reference code
+ * (doc/eval.md). */
 #ifndef FD_STATS_H
 #define FD_STATS_H
 
@@ -44,7 +45,8 @@ struct fd_summary {
 /* mean +- t_{(1+level)/2, n-1} * std / sqrt(n), as scipy.stats.t.interval(level,
  * n-1, loc=mean, scale=scipy.stats.sem(x)). n < 2 or zero spread: std, lo, hi
  * are NAN for n < 2 (returns FD_EVAL_UNDEFINED); zero spread gives lo = hi = mean.
- * 0 < level < 1 else -1. */
+ * 0 < level < 1 else -1. For values from cross-validation folds, which share
+ * training rows, this interval is too narrow: use fd_summary_nb. */
 int fd_summary(struct fd_summary *s, const double *x, size_t n, double level, struct fd_err *e);
 
 /* The interval for the mean of a metric over J cross-validation folds (or
