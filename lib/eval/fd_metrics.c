@@ -1,4 +1,4 @@
-/* fd_metrics: ROC AUC/curve, threshold metrics, log loss and ECE over arrays;
+/* fd_metrics: ROC AUC/curve, AP, EER, threshold metrics, log loss and ECE over arrays;
  * definitions and their scikit-learn references are in doc/eval.md. */
 #include "eval/fd_metrics.h"
 
@@ -148,6 +148,100 @@ int fd_roc_curve(struct fd_roc *r, const double *score, const uint8_t *label, si
 	return 0;
 }
 
+/* AP and interpolated EER of rows already checked, with both classes, in one
+ * pass over the distinct scores from the highest down. */
+static int ap_eer(const double *score, const uint8_t *label, size_t n, size_t n1, double *ap,
+		  double *eer, struct fd_err *e)
+{
+	struct sy *v = sorted_pairs(score, label, n, e);
+	if (!v)
+		return -1;
+	double d1 = (double)n1, d0 = (double)(n - n1), sum = 0;
+	double fpr0 = 0, g0 = 1; /* the ROC point before this threshold: (0,0), g = FNR - FPR */
+	size_t tp = 0, fp = 0;
+	*eer = NAN;
+	for (size_t i = n; i > 0;) {
+		double s = v[i - 1].s;
+		size_t dtp = 0;
+		while (i > 0 && v[i - 1].s == s) {
+			dtp += v[i - 1].y;
+			fp += 1u - v[i - 1].y;
+			i--;
+		}
+		tp += dtp;
+		/* sklearn: -sum(diff(recall) * precision), recall = tps / tps[-1] */
+		if (dtp)
+			sum += ((double)tp / d1 - (double)(tp - dtp) / d1) * ((double)tp / (double)(tp + fp));
+		double fpr = (double)fp / d0, g = (1 - (double)tp / d1) - fpr;
+		if (isnan(*eer) && g <= 0)
+			*eer = g == 0 ? fpr : fpr0 + g0 / (g0 - g) * (fpr - fpr0);
+		fpr0 = fpr, g0 = g;
+	}
+	free(v);
+	*ap = sum;
+	return 0;
+}
+
+/* Rows checked; the number of fakes, or FD_EVAL_UNDEFINED (message set) with one class. */
+static int two_classes(const double *score, const uint8_t *label, size_t n, size_t *n1,
+		       struct fd_err *e)
+{
+	if (fd_eval_check(score, label, n, e) < 0)
+		return -1;
+	*n1 = 0;
+	for (size_t i = 0; i < n; i++)
+		*n1 += label[i];
+	if (*n1 == 0 || *n1 == n)
+		return one_class(*n1, n - *n1, e);
+	return 0;
+}
+
+int fd_average_precision(const double *score, const uint8_t *label, size_t n, double *ap,
+			 struct fd_err *e)
+{
+	double eer;
+	size_t n1;
+	*ap = NAN;
+	int rc = two_classes(score, label, n, &n1, e);
+	if (rc)
+		return rc;
+	return ap_eer(score, label, n, n1, ap, &eer, e);
+}
+
+/* DeepfakeBench's EER: fpr at the first minimum of |(1 - tpr) - fpr| over the
+ * curve with sklearn's intermediate points dropped, in sklearn's float order. */
+static int eer_nearest(const double *score, const uint8_t *label, size_t n, double *eer,
+		       struct fd_err *e)
+{
+	struct fd_roc r;
+	int rc = fd_roc_curve(&r, score, label, n, 1, e);
+	if (rc)
+		return rc;
+	size_t best = 0;
+	for (size_t i = 1; i < r.n; i++)
+		if (fabs((1 - r.tpr[i]) - r.fpr[i]) < fabs((1 - r.tpr[best]) - r.fpr[best]))
+			best = i;
+	*eer = r.fpr[best];
+	fd_roc_free(&r);
+	return 0;
+}
+
+int fd_eer(const double *score, const uint8_t *label, size_t n, enum fd_eer_method method,
+	   double *eer, struct fd_err *e)
+{
+	double ap;
+	size_t n1;
+	*eer = NAN;
+	if (method != FD_EER_INTERP && method != FD_EER_NEAREST)
+		return fd_err_set(e, "eer: unknown method %d", (int)method);
+	int rc = two_classes(score, label, n, &n1, e);
+	if (rc)
+		return rc;
+	if (method == FD_EER_NEAREST)
+		return eer_nearest(score, label, n, eer, e);
+	return ap_eer(score, label, n, n1, &ap, eer, e);
+}
+
 int fd_confusion(struct fd_confusion *c, const double *score, const uint8_t *label, size_t n,
 		 struct fd_err *e)
 {
@@ -256,7 +350,7 @@ int fd_metrics_compute(struct fd_metrics *m, const double *score, const uint8_t 
 		       struct fd_err *e)
 {
 	memset(m, 0, sizeof *m);
-	m->auc = NAN;
+	m->auc = m->ap = m->eer = m->eer_nearest = NAN;
 	if (fd_confusion(&m->c, score, label, n, e) < 0)
 		return -1;
 	m->n = n;
@@ -271,6 +365,9 @@ int fd_metrics_compute(struct fd_metrics *m, const double *score, const uint8_t 
 	if (rc < 0)
 		return -1;
 	m->auc_defined = rc == 0;
+	if (m->auc_defined && (ap_eer(score, label, n, m->n_fake, &m->ap, &m->eer, e) < 0 ||
+			       eer_nearest(score, label, n, &m->eer_nearest, e) != 0))
+		return -1;
 	if (fd_log_loss(score, label, n, &m->log_loss, e) < 0 ||
 	    fd_ece(score, label, n, FD_ECE_BINS, &m->ece, NULL, e) < 0)
 		return -1;
@@ -281,7 +378,7 @@ int fd_metrics_source(struct fd_metrics *m, const double *score, const uint8_t *
 		      const int *source, size_t n, int src, struct fd_err *e)
 {
 	memset(m, 0, sizeof *m);
-	m->auc = NAN;
+	m->auc = m->ap = m->eer = m->eer_nearest = NAN;
 	if (fd_eval_check(score, label, n, e) < 0)
 		return -1;
 	size_t k = 0;

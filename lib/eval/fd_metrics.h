@@ -1,6 +1,7 @@
 /* fd_metrics: the classification metrics of fd-eval over plain arrays: ROC AUC
- * and curve, threshold metrics, log loss, expected calibration error, per fake
- * source. Each matches scikit-learn 1.2.1 (Debian 12) as documented in doc/eval.md. */
+ * and curve, average precision, equal error rate, threshold metrics, log loss,
+ * expected calibration error, per fake source. Each matches scikit-learn 1.2.1
+ * (Debian 12) as documented in doc/eval.md. */
 #ifndef FD_METRICS_H
 #define FD_METRICS_H
 
@@ -42,6 +43,35 @@ int fd_roc_curve(struct fd_roc *r, const double *score, const uint8_t *label, si
 		 int drop_intermediate, struct fd_err *e);
 void fd_roc_free(struct fd_roc *r);
 
+/* Average precision, as sklearn 1.2.1 average_precision_score(label, score):
+ * AP = sum over the distinct scores t, from the highest down, of
+ * (R(t) - R(t')) * P(t), where "score >= t" predicts fake, R = tp / n_fake,
+ * P = tp / (tp + fp) and t' is the next higher distinct score (R = 0 above
+ * the top). Tied scores are one threshold: no interpolation inside a tie.
+ * One class: FD_EVAL_UNDEFINED, *ap = NAN (sklearn returns 1 with only fakes
+ * and -0 with a warning with only reals; neither measures anything). */
+int fd_average_precision(const double *score, const uint8_t *label, size_t n, double *ap,
+			 struct fd_err *e);
+
+/* Equal error rate from the ROC curve (false positive rate = false negative
+ * rate = 1 - TPR). FD_EER_INTERP: where FNR - FPR crosses 0 on the segment
+ * between the two ROC points (over all distinct scores, as fd_roc_curve
+ * without drop_intermediate) that bracket it, linearly interpolated: with
+ * g = FNR - FPR, g(k-1) > 0 >= g(k), EER = FPR(k-1) + g(k-1) / (g(k-1) -
+ * g(k)) * (FPR(k) - FPR(k-1)); the same value as the common
+ * brentq(lambda x: 1 - x - interp1d(fpr, tpr)(x), 0, 1). Collinear points
+ * do not change it. FD_EER_NEAREST: DeepfakeBench's definition
+ * (training/metrics/utils.py): fpr[nanargmin(|fnr - fpr|)] over sklearn's
+ * roc_curve with its default drop_intermediate=True, the first point on a
+ * tie; no interpolation, so it depends on which points the curve keeps.
+ * One class: FD_EVAL_UNDEFINED, *eer = NAN. */
+enum fd_eer_method {
+	FD_EER_INTERP,
+	FD_EER_NEAREST,
+};
+int fd_eer(const double *score, const uint8_t *label, size_t n, enum fd_eer_method method,
+	   double *eer, struct fd_err *e);
+
 /* Confusion counts at score >= FD_EVAL_THRESHOLD -> predicted fake. */
 struct fd_confusion {
 	size_t tp, fp, tn, fn;
@@ -77,20 +107,24 @@ struct fd_calib_bin {
 int fd_ece(const double *score, const uint8_t *label, size_t n, int nbins, double *ece,
 	   struct fd_calib_bin *bins, struct fd_err *e);
 
-/* Everything fd-eval reports for one set of rows. Undefined AUC is NAN with
- * auc_defined = 0; every other field is always defined (precision, recall
- * and F1 are 0 when their denominator is 0, as sklearn's zero_division=0). */
+/* Everything fd-eval reports for one set of rows. With one class the ranking
+ * metrics (auc, ap, eer, eer_nearest) are NAN and auc_defined = 0; every
+ * other field is always defined (precision, recall and F1 are 0 when their
+ * denominator is 0, as sklearn's zero_division=0). */
 struct fd_metrics {
 	size_t n, n_real, n_fake;
 	struct fd_confusion c;
 	int auc_defined;
 	double auc;
-	double accuracy;   /* (tp + tn) / n */
-	double precision;  /* tp / (tp + fp) */
-	double recall;     /* tp / (tp + fn) */
-	double f1;         /* 2 tp / (2 tp + fp + fn) */
-	double log_loss;   /* fd_log_loss */
-	double ece;        /* fd_ece with FD_ECE_BINS */
+	double ap;          /* fd_average_precision */
+	double eer;         /* fd_eer, FD_EER_INTERP */
+	double eer_nearest; /* fd_eer, FD_EER_NEAREST (DeepfakeBench's) */
+	double accuracy;    /* (tp + tn) / n */
+	double precision;   /* tp / (tp + fp) */
+	double recall;      /* tp / (tp + fn) */
+	double f1;          /* 2 tp / (2 tp + fp + fn) */
+	double log_loss;    /* fd_log_loss */
+	double ece;         /* fd_ece with FD_ECE_BINS */
 };
 
 /* All metrics over all n rows. Returns 0 (also when AUC is undefined, see

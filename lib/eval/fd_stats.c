@@ -1,5 +1,6 @@
 /* fd_stats: Student-t and normal distributions, fold summaries, paired and
- * corrected resampled t-tests, DeLong's test; references in doc/eval.md. */
+ * corrected resampled t-tests, DeLong's test and interval, Holm's correction;
+ * references in doc/eval.md. */
 #include "eval/fd_stats.h"
 
 #include <float.h>
@@ -239,7 +240,9 @@ double fd_norm_ppf(double p)
 	return ppf(p, 0, norm_sf2, norm_pdf2);
 }
 
-int fd_summary(struct fd_summary *s, const double *x, size_t n, double level, struct fd_err *e)
+/* mean +- t * sqrt(vf * var(x, ddof=1)) for fd_summary (vf = 1/n) and fd_summary_nb. */
+static int summary_vf(struct fd_summary *s, const double *x, size_t n, double level, double ratio,
+		      struct fd_err *e)
 {
 	*s = (struct fd_summary){n, NAN, NAN, NAN, NAN};
 	if (!(level > 0 && level < 1))
@@ -252,10 +255,33 @@ int fd_summary(struct fd_summary *s, const double *x, size_t n, double level, st
 		return FD_EVAL_UNDEFINED;
 	}
 	s->std = fd_std(x, n);
-	double h = fd_t_ppf((1 + level) / 2, (double)(n - 1)) * s->std / sqrt((double)n);
+	double h = fd_t_ppf((1 + level) / 2, (double)(n - 1)) * s->std * sqrt(1 / (double)n + ratio);
 	s->lo = s->mean - h;
 	s->hi = s->mean + h;
 	return 0;
+}
+
+int fd_summary(struct fd_summary *s, const double *x, size_t n, double level, struct fd_err *e)
+{
+	return summary_vf(s, x, n, level, 0, e);
+}
+
+int fd_summary_nb(struct fd_summary *s, const double *x, size_t J, double test_train_ratio,
+		  double level, struct fd_err *e)
+{
+	if (!(test_train_ratio >= 0 && isfinite(test_train_ratio))) {
+		*s = (struct fd_summary){J, NAN, NAN, NAN, NAN};
+		return fd_err_set(e, "test/train ratio %g is not a finite number >= 0", test_train_ratio);
+	}
+	return summary_vf(s, x, J, level, test_train_ratio, e);
+}
+
+void fd_summary_clip(struct fd_summary *s, double min, double max)
+{
+	if (s->lo < min)
+		s->lo = min;
+	if (s->hi > max)
+		s->hi = max;
 }
 
 /* t-test of the mean of d[J] against 0 with variance factor vf on var(d)
@@ -454,20 +480,77 @@ int fd_delong_test(struct fd_test *t, struct fd_delong *d, const double *a, cons
 	return 0;
 }
 
-int fd_delong_ci(double *auc, double *lo, double *hi, const double *a, const uint8_t *label,
-		 size_t n, double level, struct fd_err *e)
+int fd_delong_ci(struct fd_auc_ci *ci, const double *score, const uint8_t *label, size_t n,
+		 double level, enum fd_auc_ci_method method, struct fd_err *e)
 {
-	*auc = *lo = *hi = NAN;
+	*ci = (struct fd_auc_ci){NAN, NAN, NAN, NAN};
 	if (!(level > 0 && level < 1))
 		return fd_err_set(e, "confidence level %g outside (0,1)", level);
+	if (method != FD_AUC_CI_LOGIT && method != FD_AUC_CI_WALD)
+		return fd_err_set(e, "AUC interval: unknown method %d", (int)method);
 	struct fd_delong d;
-	int rc = delong(&d, a, NULL, label, n, e);
-	*auc = d.auc[0];
+	int rc = delong(&d, score, NULL, label, n, e);
+	ci->auc = d.auc[0];
 	if (rc)
 		return rc;
-	double h = fd_norm_ppf((1 + level) / 2) * sqrt(d.var[0]);
-	*lo = fmax(0, d.auc[0] - h);
-	*hi = fmin(1, d.auc[0] + h);
+	double a = d.auc[0], z = fd_norm_ppf((1 + level) / 2);
+	ci->se = sqrt(d.var[0]);
+	if (method == FD_AUC_CI_WALD) {
+		ci->lo = fmax(0, a - z * ci->se);
+		ci->hi = fmin(1, a + z * ci->se);
+		return 0;
+	}
+	if (!(a > 0 && a < 1)) {
+		fd_err_set(e, "logit AUC interval undefined at AUC %g (the classes are split perfectly)", a);
+		return FD_EVAL_UNDEFINED;
+	}
+	double l = log(a / (1 - a)), h = z * ci->se / (a * (1 - a));
+	ci->lo = 1 / (1 + exp(-(l - h)));
+	ci->hi = 1 / (1 + exp(-(l + h)));
+	return 0;
+}
+
+struct pi {
+	double p;
+	size_t i;
+};
+
+static int cmp_pi(const void *a, const void *b)
+{
+	const struct pi *x = a, *y = b;
+	if (x->p != y->p)
+		return (x->p > y->p) - (x->p < y->p);
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+int fd_holm(double *adj, int *reject, const double *p, size_t m, double alpha, struct fd_err *e)
+{
+	if (m == 0)
+		return fd_err_set(e, "Holm: no p-values");
+	if (!(alpha > 0 && alpha < 1))
+		return fd_err_set(e, "Holm: alpha %g outside (0,1)", alpha);
+	for (size_t i = 0; i < m; i++)
+		if (!(p[i] >= 0 && p[i] <= 1))
+			return fd_err_set(e, "Holm: p-value %zu is %g, not in [0,1]", i, p[i]);
+	struct pi *v = malloc(m * sizeof *v);
+	if (!v)
+		return fd_err_set(e, "out of memory (%zu p-values)", m);
+	for (size_t i = 0; i < m; i++)
+		v[i] = (struct pi){p[i], i};
+	qsort(v, m, sizeof *v, cmp_pi);
+	/* Step down: the first p_(j) > alpha / (m - j + 1) (0-based j: m - j)
+	 * stops the rejections; statsmodels compares p to alpha / k, not p k to alpha. */
+	int rejecting = 1;
+	double run = 0;
+	for (size_t j = 0; j < m; j++) {
+		double k = (double)(m - j);
+		rejecting = rejecting && !(v[j].p > alpha / k);
+		run = fmax(run, v[j].p * k);
+		adj[v[j].i] = fmin(run, 1);
+		if (reject)
+			reject[v[j].i] = rejecting;
+	}
+	free(v);
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 /* fd_stats: the statistics of fd-report: mean, standard deviation, Student-t
- * distribution, t-intervals over folds, paired and corrected resampled t-tests,
- * DeLong's test for correlated ROC AUCs. Checked against scipy 1.10 and numpy
- * reference code (doc/eval.md). */
+ * distribution, t-intervals over folds (plain and Nadeau-Bengio corrected),
+ * paired and corrected resampled t-tests, DeLong's test for correlated ROC
+ * AUCs and the DeLong interval of one AUC, Holm's step-down correction.
+ * Checked against scipy 1.10, statsmodels 0.13 and numpy reference code
+ * (doc/eval.md). */
 #ifndef FD_STATS_H
 #define FD_STATS_H
 
@@ -43,8 +45,28 @@ struct fd_summary {
 /* mean +- t_{(1+level)/2, n-1} * std / sqrt(n), as scipy.stats.t.interval(level,
  * n-1, loc=mean, scale=scipy.stats.sem(x)). n < 2 or zero spread: std, lo, hi
  * are NAN for n < 2 (returns FD_EVAL_UNDEFINED); zero spread gives lo = hi = mean.
- * 0 < level < 1 else -1. */
+ * 0 < level < 1 else -1. For values from cross-validation folds, which share
+ * training rows, this interval is too narrow: use fd_summary_nb. */
 int fd_summary(struct fd_summary *s, const double *x, size_t n, double level, struct fd_err *e);
+
+/* The interval for the mean of a metric over J cross-validation folds (or
+ * J = K*R train/test resamples) with the Nadeau & Bengio (2003) corrected
+ * variance: mean +- t_{(1+level)/2, J-1} * sqrt((1/J + test_train_ratio) *
+ * var(x, ddof=1)), test_train_ratio = n_test/n_train (1/(K-1) for K-fold).
+ * The plain sem-based interval of fd_summary ignores that the folds share
+ * training rows and is too narrow; this one matches the corrected resampled
+ * t-test (fd_ttest_nadeau_bengio): the interval excludes m0 exactly when that
+ * test of mean = m0 rejects at 1 - level. Not clipped: see fd_summary_clip.
+ * s->std is the plain ddof = 1 std of x. J < 2: FD_EVAL_UNDEFINED as
+ * fd_summary; ratio < 0 or not finite, level outside (0,1): -1. */
+int fd_summary_nb(struct fd_summary *s, const double *x, size_t J, double test_train_ratio,
+		  double level, struct fd_err *e);
+
+/* Clip an interval to the range of a bounded metric, [min, max] ([0, 1] for
+ * AUC, AP, EER, accuracy): lo = max(lo, min), hi = min(hi, max); NAN stays
+ * NAN, the mean is untouched. A t-interval over few folds near 1 otherwise
+ * claims values a metric cannot take (the demo printed [-0.085, 1.239]). */
+void fd_summary_clip(struct fd_summary *s, double min, double max);
 
 /* Result of a two-sided test. */
 struct fd_test {
@@ -84,14 +106,43 @@ struct fd_delong {
  * variance of the difference): FD_EVAL_UNDEFINED with p NAN. */
 int fd_delong_test(struct fd_test *t, struct fd_delong *d, const double *a, const double *b,
 		   const uint8_t *label, size_t n, struct fd_err *e);
-/* AUC of a with its DeLong interval auc +- norm.ppf((1+level)/2) * sqrt(var),
- * clipped to [0,1] (as pROC's ci.auc(method="delong")). */
-int fd_delong_ci(double *auc, double *lo, double *hi, const double *a, const uint8_t *label,
-		 size_t n, double level, struct fd_err *e);
+/* The level-confidence interval of one AUC from its DeLong variance v, z =
+ * norm.ppf((1+level)/2):
+ * FD_AUC_CI_LOGIT: expit(logit(auc) +- z * sqrt(v) / (auc (1 - auc))), the
+ *   delta-method interval on the logit scale (Pepe 2003, sec. 5.2.3): inside
+ *   (0,1) by construction and asymmetric near 1, where detectors live; fd's
+ *   choice for reporting. auc = 0 or 1 (a perfect split, v = 0): no logit
+ *   interval exists, FD_EVAL_UNDEFINED with lo/hi NAN (auc and se set).
+ * FD_AUC_CI_WALD: auc +- z * sqrt(v) clipped to [0,1], as pROC's
+ *   ci.auc(method="delong"); for comparison with papers that use pROC.
+ * ci->se = sqrt(v). Needs 2 rows of each class else FD_EVAL_UNDEFINED
+ * (auc set when there is one of each). */
+enum fd_auc_ci_method {
+	FD_AUC_CI_LOGIT,
+	FD_AUC_CI_WALD,
+};
+struct fd_auc_ci {
+	double auc, se, lo, hi;
+};
+int fd_delong_ci(struct fd_auc_ci *ci, const double *score, const uint8_t *label, size_t n,
+		 double level, enum fd_auc_ci_method method, struct fd_err *e);
+
+/* Holm (1979) step-down adjustment of m p-values, as statsmodels 0.13
+ * multipletests(p, alpha, method="holm"): with p sorted ascending p_(1..m),
+ * adj_(i) = min(1, max_{j <= i} (m - j + 1) p_(j)), written back in the
+ * input order into adj[m] (may alias p); reject[m] (may be NULL) is 1 for
+ * the hypotheses rejected at family-wise level alpha: p_(j) <= alpha /
+ * (m - j + 1) for every j <= i, compared exactly as statsmodels does. Tied
+ * p-values get equal adjusted values. Controls the family-wise error rate
+ * under any dependence between the tests. m counts only the comparisons
+ * actually made: an undefined test is left out by the caller, not passed.
+ * p outside [0,1] or NAN, alpha outside (0,1), m == 0: -1. */
+int fd_holm(double *adj, int *reject, const double *p, size_t m, double alpha, struct fd_err *e);
 
 /* Spread of per-source AUCs (the plan's "per-source AUC variance"): population
  * variance over the k sources (numpy.var(aucs), ddof = 0: the sources are all
- * there are, not a sample), its square root and max - min. Any NAN AUC
+ * there are, not a sample), its square root, the population standard
+ * deviation (numpy.std(aucs), ddof = 0, in the AUC's own units), and max - min. Any NAN AUC
  * (undefined for a source) or k == 0: FD_EVAL_UNDEFINED, outputs NAN. */
 struct fd_spread {
 	double var, std, range;
