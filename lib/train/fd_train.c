@@ -7,6 +7,7 @@
 #include "core/fd_sha256.h"
 #include "core/fd_table.h"
 #include "core/fd_version.h"
+#include "data/fd_pack.h"
 #include "eval/fd_metrics.h"
 #include "io/fd_safetensors.h"
 #include "models/fd_model_file.h"
@@ -766,24 +767,12 @@ static int open_data(struct fd_run *r, struct fd_err *e)
 	r->ntrain = fd_loader_count(r->L, FD_SET_TRAIN);
 	r->nval = fd_loader_count(r->L, FD_SET_VAL);
 	fd_loader_norm(r->L, r->mean, r->std);
-	size_t pl = strlen(r->pack);
-	char *tsv = malloc(pl + 8);
-	if (!tsv)
-		return fd_err_set(e, "out of memory");
-	memcpy(tsv, r->pack, pl + 1);
-	if (pl > 12 && strcmp(r->pack + pl - 12, ".safetensors") == 0)
-		tsv[pl - 12] = '\0';
-	strcat(tsv, ".tsv");
-	int rc = fd_sha256_file(tsv, r->tsv_sha, e);
-	free(tsv);
-	if (rc < 0)
+	/* the pack the loader opened: its sidecar and metadata, not a second open */
+	const struct fd_pack *pk = fd_loader_pack(r->L);
+	if (fd_sha256_file(pk->tsv, r->tsv_sha, e) < 0)
 		return -1;
-	struct fd_st st;
-	if (fd_st_open(&st, r->pack, e) < 0)
-		return -1;
-	const char *s = fd_st_meta(&st, "fd.source_sha256");
+	const char *s = fd_st_meta(&pk->st, "fd.source_sha256");
 	r->src_sha = s ? strdup(s) : NULL;
-	fd_st_close(&st);
 	if (s && !r->src_sha)
 		return fd_err_set(e, "out of memory");
 	return 0;
