@@ -1,5 +1,5 @@
 /* fd_report: cell summaries, paired comparisons, the section writers and the
- * phase-2 decision rule of fd-report (moved here from tools/fd-report.c). */
+ * phase-2 decision rule of fd-report (formats: man/fd-report.1, doc/pipelines.md). */
 #include "report/fd_report.h"
 
 #include <jansson.h>

@@ -32,7 +32,9 @@ struct fd_results {
 	int nsource;
 };
 
+/* An empty table (no allocation). */
 void fd_results_init(struct fd_results *rs);
+/* Free every row and list and leave rs empty; NULL is a no-op. */
 void fd_results_free(struct fd_results *rs);
 
 /* Add one run directory. Layout (made by pipelines/, doc/pipelines.md):
