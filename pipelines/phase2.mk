@@ -3,11 +3,14 @@
 #      checkpoints on centre crop and letterbox), test 2 colour normalisation
 #      (imagenet vs real-train), test 3 source hold-out (one fake source at a time)
 #   2B resolution SIZE_LO vs SIZE_HI; 2C face crop; 2D augmentation; 2E augmentation
-#      with face crop. Then best.json, the choices phase 3 and 4 read.
+#      with face crop. Then best.json, the choices, and best.mk, the same choices as
+#      make variables (BEST_SIZE, BEST_GEOMETRY, BEST_AUGMENT) that phases 3 and 4
+#      include; fd-report writes both in one command, best.json (the target) last.
 P2_MODELS ?= simplecnn resnet18
 P2A_MODEL ?= resnet18
 P2 := $(WORK)/phase2
 BEST_JSON := $(P2)/best.json
+BEST_MK := $(P2)/best.mk
 
 # 2A test 1: geometry. The runs of 2A-2D at SIZE_HI, scored twice.
 P2A_GEO := $(call labelled,center,$(call runs,$(P2A_MODEL),$(FRAC),$(SIZE_HI),center,))

@@ -6,10 +6,11 @@ P4_MODELS ?= resnet18 resnet34 efficientnet_b0 convnext_tiny
 P4_FRACS ?= 20 50 100
 P4 := $(WORK)/phase4
 
-ifneq ($(wildcard $(BEST_JSON)),)
-P4_RUNS := $(foreach m,$(P4_MODELS),$(foreach f,$(P4_FRACS),$(call labelled,$f%,$(call runs,$m,$f,$(BEST_SIZE),$(BEST_GEOM),$(BEST_VARIANT)))))
+# (BEST_SIZE, BEST_GEOMETRY, BEST_VARIANT: from best.mk, included by phase3.mk)
+ifneq ($(wildcard $(BEST_MK)),)
+P4_RUNS := $(foreach m,$(P4_MODELS),$(foreach f,$(P4_FRACS),$(call labelled,$f%,$(call runs,$m,$f,$(BEST_SIZE),$(BEST_GEOMETRY),$(BEST_VARIANT)))))
 
-$(P4)/4a-scaling.md: $(call report_deps,$(P4_RUNS)) $(SHARED) $(FD)/fd-report
+$(P4)/4a-scaling.md: $(call report_deps,$(P4_RUNS)) $(BEST_JSON) $(SHARED) $(FD)/fd-report
 	@mkdir -p $(@D)
 	$(REPORT) --section 4a-scaling -o $@ $(P4_RUNS)
 phase4-report: $(P4)/4a-scaling.md
@@ -19,7 +20,7 @@ $(WORK)/report.md: $(REPORTS) $(P3)/report.md $(P4)/4a-scaling.md
 report-all: $(WORK)/report.md
 else
 phase4-report report-all:
-	@echo "make: $(BEST_JSON) is missing: run make phase2 (or make phase4)" >&2; exit 2
+	@echo "make: $(BEST_MK) is missing: run make phase2 (or make phase4)" >&2; exit 2
 endif
 
 phase4: $(BEST_JSON)

@@ -417,6 +417,15 @@ int fd_results_add_run(struct fd_results *rs, const char *dir, const char *cond,
 	return rc;
 }
 
+int fd_results_add(struct fd_results *rs, const struct fd_result *r, struct fd_err *e)
+{
+	if (add_row(rs, r, e) < 0)
+		return -1;
+	if (strcmp(r->subset, "all") && strcmp(r->subset, "in-source") && strcmp(r->subset, "held-out"))
+		return list_add(&rs->source, &rs->nsource, r->subset, 1, e);
+	return 0;
+}
+
 static const char *const COLS[] = { "condition", "model", "fold", "eval", "subset",
 				    "n_real", "n_fake", "n_train", "auc", "excluded" };
 #define NCOLS 10
@@ -467,14 +476,10 @@ int fd_results_add_tsv(struct fd_results *rs, const char *path, struct fd_err *e
 		r.n_real = (size_t)iv[1];
 		r.n_fake = (size_t)iv[2];
 		r.n_train = (size_t)iv[3];
-		if (add_row(rs, &r, e) < 0) {
+		if (fd_results_add(rs, &r, e) < 0) {
 			fd_err_ctx(e, "'%s': line %zu", path, i + 2);
 			goto out;
 		}
-		if (strcmp(r.subset, "all") && strcmp(r.subset, "in-source") &&
-		    strcmp(r.subset, "held-out") &&
-		    list_add(&rs->source, &rs->nsource, r.subset, 1, e) < 0)
-			goto out;
 	}
 	rc = 0;
 out:

@@ -32,7 +32,9 @@ struct fd_results {
 	int nsource;
 };
 
+/* An empty table (no allocation). */
 void fd_results_init(struct fd_results *rs);
+/* Free every row and list and leave rs empty; NULL is a no-op. */
 void fd_results_free(struct fd_results *rs);
 
 /* Add one run directory. Layout (made by pipelines/, doc/pipelines.md):
@@ -53,6 +55,13 @@ int fd_results_add_run(struct fd_results *rs, const char *dir, const char *cond,
  * present with the same AUC is skipped (the same run may appear in two
  * phase-2 tables); a different AUC is an error. */
 int fd_results_add_tsv(struct fd_results *rs, const char *path, struct fd_err *e);
+
+/* Add one row (strings copied): what fd_results_add_run and _add_tsv do per
+ * row, for callers that build a table in memory (tests). A subset other than
+ * "all", "in-source" and "held-out" is a fake source and joins rs->source. The
+ * same key again with an equal AUC (NAN equals NAN, else within 1e-12) is
+ * skipped; with another AUC it is an error, as is running out of memory. */
+int fd_results_add(struct fd_results *rs, const struct fd_result *r, struct fd_err *e);
 
 /* Write every row as the folds TSV (atomically; path "-" is stdout). */
 int fd_results_write(const struct fd_results *rs, const char *path, struct fd_err *e);

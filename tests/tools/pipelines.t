@@ -6,7 +6,8 @@
 # under -j with real artefacts, is then up to date, that touching one config
 # reruns only its dependents (and that a rerun replaces the stale run), that
 # LAUNCH prefixes every training and evaluation, that DEVICE reaches both,
-# that phase 3/4 follow best.json, and that a failed training leaves nothing
+# that phase 3/4 follow best.json through best.mk (and rerun when it changes),
+# and that a failed training leaves nothing
 # Make would take as finished.
 . "$(dirname "$0")/lib.sh"
 M=${FD_MODELS_DIR:-$top/models/mtcnn}
@@ -109,6 +110,33 @@ ok "report.md" test -s "$W/report.md"
 like "report.md has every phase" "$(grep '^# ' "$W/report.md" | tr '\n' '|')" \
 	"Phase 1.*2A, test 1.*Phase 2E.*Phase 3.*Phase 4A"
 ok "report then up to date" mk -q report-all
+
+# the pipelines read the choices from best.mk (make's include, written with
+# best.json): it holds best.json's choices, and phase 3/4 follow it
+is "best.mk: best.json's choices" "$(grep -v '^#' "$W/phase2/best.mk")" "BEST_SIZE := $size
+BEST_GEOMETRY := $geom
+BEST_AUGMENT := $([ -n "$aug" ] && echo true || echo false)"
+cp -p "$W/phase2/best.mk" "$T/best.mk"
+osize=$([ "$size" = 16 ] && echo 24 || echo 16)
+ogeom=$([ "$geom" = face ] && echo center || echo face)
+oaug=$([ -n "$aug" ] || echo -augment)
+printf 'BEST_SIZE := %s\nBEST_GEOMETRY := %s\nBEST_AUGMENT := %s\n' "$osize" "$ogeom" \
+	"$([ -n "$oaug" ] && echo true || echo false)" >"$W/phase2/best.mk"
+n=$(mk -n phase3-report phase4-report)
+like "phase 3 follows best.mk ($osize $ogeom$oaug)" "$n" "fd-train .* -o $W/runs/mobilenet_v3_small/in100-$osize-$ogeom$oaug/fold0\$"
+like "phase 4 follows best.mk" "$n" "fd-train .* -o $W/runs/simplecnn/in20-$osize-$ogeom$oaug/fold1\$"
+cp -p "$T/best.mk" "$W/phase2/best.mk"
+# a new best.json reruns the phase 3 and 4 reports; a fresh phase3 makes best.json first
+touch -r "$W/phase2/best.json" "$T/best.stamp"
+touch "$W/phase2/best.json"
+n=$(mk -n phase3-report phase4-report)
+is "new best.json: phase 3 and 4 reports rerun, nothing retrained" \
+	"$(trained "$n") $(grep -o -- '--section [a-z0-9-]*' <<<"$n" | tr '\n' ' ')" "0 --section phase3 --section 4a-scaling "
+touch -r "$T/best.stamp" "$W/phase2/best.json"
+ok "best.json's mtime back: up to date" mk -q report-all
+n=$(mk -n phase3 WORK="$T/fresh" 2>&1)
+like "fresh make phase3: phase 2's choice reports and best.json come first" \
+	"$(grep -o -- '--section [a-z0-9-]*' <<<"$n" | cut -d' ' -f2 | tr '\n' ' ')" "^(2[b-e]-[a-z-]+ )+best "
 
 # a failed training (NaN loss: fd-train exits 1 after creating its run
 # directory) leaves no run that Make would take as finished

@@ -67,6 +67,18 @@ like "best: format the pipeline reads" "$(cat "$T/best.json")" '^\{
   "size": 224,
   "geometry": "center",
   "augment": false,'
+# best.mk beside it: the choices the pipelines include, read here by make itself
+mkv() { make -s -f "$1" -f - v <<<'v: ; @echo $(BEST_SIZE) $(BEST_GEOMETRY) $(BEST_AUGMENT)'; }
+choice="'%s %s %s' % (b['size'], b['geometry'], str(b['augment']).lower())"
+is "best.mk: make reads best.json's choices" "$(mkv "$T/best.mk")" "$(js "$choice")"
+# another choice, by construction: size 128 (the strong runs), face crop with augmentation
+args="$(runs simplecnn in20-128-center 224) $(runs simplecnn in20-224-center 128)"
+args="$args $(runs simplecnn in20-128-center center) $(runs simplecnn in20-224-center-holdout-insight face)"
+args="$args $(runs simplecnn in20-224-center face-aug)"
+ok "best, another choice" fd-report -q --section best -o "$T/b2.json" $args
+js() { "$PY" -c "import json,sys; b=json.load(open(sys.argv[1])); print($1)" "$T/b2.json"; }
+is "best: the other choice in best.json" "$(js "$choice")" "128 face true"
+is "best: the other choice in best.mk, as make reads it" "$(mkv "$T/b2.mk")" "128 face true"
 
 # bad usage and bad input
 fails "no --section" 2 "--section is required" fd-report -o "$T/x.md" "$T/2b.folds.tsv"
@@ -87,4 +99,5 @@ fails "bad config" 1 "unknown key" sh -c "echo '{\"nope\": 1}' >'$T/c.json' && \
 fails "best without sizes" 1 "need two resolution conditions" \
 	fd-report --section best -o "$T/b.json" "$T/ho.folds.tsv"
 no_file "no best.json on failure" "$T/b.json"
+no_file "no best.mk on failure" "$T/b.mk"
 done_testing

@@ -1,0 +1,534 @@
+/* fd_report: cell summaries, paired comparisons, the section writers and the
+ * phase-2 decision rule of fd-report (formats: man/fd-report.1, doc/pipelines.md). */
+#include "report/fd_report.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct fd_report_section SECTIONS[] = {
+	{ "phase1", "Phase 1: controlled baseline comparison", FD_REPORT_CONDS },
+	{ "2a-geometry", "Phase 2A, test 1: geometry (standard crop vs letterbox evaluation)", FD_REPORT_EVALS },
+	{ "2a-colour", "Phase 2A, test 2: colour normalisation", FD_REPORT_CONDS },
+	{ "2a-holdout", "Phase 2A, test 3: source hold-out", FD_REPORT_HOLDOUT },
+	{ "2b-resolution", "Phase 2B: resolution", FD_REPORT_CONDS },
+	{ "2c-facecrop", "Phase 2C: face crop", FD_REPORT_CONDS },
+	{ "2d-augment", "Phase 2D: augmentation (no face crop)", FD_REPORT_CONDS },
+	{ "2e-augment-facecrop", "Phase 2E: augmentation with face crop", FD_REPORT_CONDS },
+	{ "phase3", "Phase 3: extended architectures", FD_REPORT_CONDS },
+	{ "4a-scaling", "Phase 4A: data quantity scaling", FD_REPORT_CONDS },
+	{ "best", "Phase 2 choices", FD_REPORT_BEST },
+};
+#define NSECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
+#define MAXF FD_REPORT_MAXF
+
+const struct fd_report_section *fd_report_section(const char *name)
+{
+	for (size_t i = 0; i < NSECTIONS; i++)
+		if (!strcmp(SECTIONS[i].name, name))
+			return &SECTIONS[i];
+	return NULL;
+}
+
+static double nanmean(const double *x, int n)
+{
+	double s = 0;
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (!isnan(x[i])) {
+			s += x[i];
+			k++;
+		}
+	return k ? s / k : NAN;
+}
+
+void fd_report_cell(struct fd_report_cell *c, const struct fd_results *rs, const char *cond,
+		    const char *model, const char *eval)
+{
+	struct fd_err e;
+	memset(c, 0, sizeof *c);
+	c->nf = fd_results_folds(rs, cond, model, eval, c->fold, MAXF);
+	fd_results_aucs(rs, cond, model, eval, "all", c->fold, c->nf, c->auc);
+	if (fd_summary(&c->s, c->auc, (size_t)c->nf, FD_REPORT_LEVEL, &e) < 0 || c->nf == 0)
+		c->s.mean = c->s.std = c->s.lo = c->s.hi = NAN;
+	double tr[MAXF];
+	fd_results_aucs(rs, cond, model, "train", "all", c->fold, c->nf, tr);
+	for (int i = 0; i < c->nf; i++) {
+		c->gap[i] = tr[i] - c->auc[i];
+		double sa[256];
+		int k = 0;
+		for (int s = 0; s < rs->nsource && k < 256; s++) {
+			const struct fd_result *r = fd_results_find(rs, cond, model, c->fold[i], eval,
+								    rs->source[s]);
+			if (r && r->n_fake > 0)
+				sa[k++] = r->auc;
+		}
+		struct fd_spread sp;
+		c->var[i] = fd_auc_spread(&sp, sa, (size_t)k, &e) == 0 ? sp.var : NAN;
+	}
+	c->train = nanmean(tr, c->nf);
+	c->gap_mean = nanmean(c->gap, c->nf);
+	c->var_mean = nanmean(c->var, c->nf);
+}
+
+void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
+		       const struct fd_report_cell *a, const struct fd_report_cell *b,
+		       const char *cond_b, const char *model_b, const double *xa, const double *xb)
+{
+	double pa[MAXF], pb[MAXF], ga[MAXF], gb[MAXF], va[MAXF], vb[MAXF];
+	int fold[MAXF], n = 0;
+	for (int i = 0; i < a->nf; i++)
+		for (int j = 0; j < b->nf; j++)
+			if (a->fold[i] == b->fold[j] && !isnan(xa[i]) && !isnan(xb[j])) {
+				fold[n] = a->fold[i];
+				pa[n] = xa[i];
+				pb[n] = xb[j];
+				ga[n] = a->gap[i];
+				gb[n] = b->gap[j];
+				va[n] = a->var[i];
+				vb[n] = b->var[j];
+				n++;
+			}
+	memset(o, 0, sizeof *o);
+	o->n = n;
+	double d[MAXF];
+	for (int i = 0; i < n; i++)
+		d[i] = pb[i] - pa[i];
+	o->delta = n ? fd_mean(d, (size_t)n) : NAN;
+	for (int i = 0; i < n; i++)
+		d[i] = gb[i] - ga[i];
+	o->dgap = nanmean(d, n);
+	for (int i = 0; i < n; i++)
+		d[i] = vb[i] - va[i];
+	o->dvar = nanmean(d, n);
+	o->ratio = fd_results_ratio(rs, cond_b, model_b, fold, n);
+	struct fd_err e;
+	o->defined = n >= 2 && fd_ttest_nadeau_bengio(&o->t, pb, pa, (size_t)n, o->ratio, &e) == 0;
+	if (!o->defined)
+		o->t.p = o->t.stat = NAN;
+}
+
+/* Number formatting: "NA" for NAN. */
+static const char *f3(char *buf, double x)
+{
+	if (isnan(x))
+		return "NA";
+	snprintf(buf, 32, "%.3f", x);
+	return buf;
+}
+
+static const char *fsig(char *buf, double x)
+{
+	if (isnan(x))
+		return "NA";
+	snprintf(buf, 32, "%+.3f", x);
+	return buf;
+}
+
+static const char *fp(char *buf, double p)
+{
+	if (isnan(p))
+		return "NA";
+	if (p < 0.001)
+		snprintf(buf, 32, "%.1e", p);
+	else
+		snprintf(buf, 32, "%.3f", p);
+	return buf;
+}
+
+static const char *g17(char *buf, double x)
+{
+	if (isnan(x))
+		return "NA";
+	snprintf(buf, 40, "%.17g", x);
+	return buf;
+}
+
+/* The entities compared in a section: condition/eval pairs. */
+struct col {
+	const char *cond, *eval;
+};
+
+static int cols_of(const struct fd_results *rs, enum fd_report_mode m, struct col *c, int cap)
+{
+	int n = 0;
+	if (m == FD_REPORT_EVALS) {
+		for (int k = 0; k < rs->ncond; k++)
+			for (size_t i = 0; i < rs->n && n < cap; i++) {
+				const struct fd_result *r = &rs->r[i];
+				if (strcmp(r->cond, rs->cond[k]) || !strcmp(r->eval, "train"))
+					continue;
+				int seen = 0;
+				for (int j = 0; j < n; j++)
+					seen |= !strcmp(c[j].cond, r->cond) && !strcmp(c[j].eval, r->eval);
+				if (!seen) {
+					/* "val" first: it is the baseline of the comparisons. */
+					int at = n;
+					if (!strcmp(r->eval, "val"))
+						while (at > 0 && !strcmp(c[at - 1].cond, r->cond)) {
+							c[at] = c[at - 1];
+							at--;
+						}
+					c[at] = (struct col){ r->cond, r->eval };
+					n++;
+				}
+			}
+	} else {
+		for (int k = 0; k < rs->ncond && n < cap; k++)
+			c[n++] = (struct col){ rs->cond[k], "val" };
+	}
+	return n;
+}
+
+static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol)
+{
+	char b[8][40];
+	fprintf(f, "## Results\n\n| Model | Condition | Eval | Folds | AUC (mean ± std) | 95%% CI | "
+		   "Train AUC | Train/Val gap |");
+	fprintf(tsv, "model\tcondition\teval\tfolds\tauc_mean\tauc_std\tci_lo\tci_hi\ttrain_auc\tgap\t"
+		     "source_auc_var");
+	for (int s = 0; s < rs->nsource; s++) {
+		fprintf(f, " AUC %s |", rs->source[s]);
+		fprintf(tsv, "\tauc_%s", rs->source[s]);
+	}
+	fprintf(f, " Per-source AUC var |\n|---|---|---|---|---|---|---|---|");
+	fprintf(tsv, "\n");
+	for (int s = 0; s <= rs->nsource; s++)
+		fprintf(f, "---|");
+	fprintf(f, "\n");
+	for (int m = 0; m < rs->nmodel; m++)
+		for (int k = 0; k < ncol; k++) {
+			struct fd_report_cell c;
+			fd_report_cell(&c, rs, col[k].cond, rs->model[m], col[k].eval);
+			if (c.nf == 0)
+				continue;
+			fprintf(f, "| %s | %s | %s | %d | %s ± %s | [%s, %s] | %s | %s |", rs->model[m],
+				col[k].cond, col[k].eval, c.nf, f3(b[0], c.s.mean), f3(b[1], c.s.std),
+				f3(b[2], c.s.lo), f3(b[3], c.s.hi), f3(b[4], c.train),
+				fsig(b[5], c.gap_mean));
+			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t%s\t", rs->model[m], col[k].cond, col[k].eval, c.nf,
+				g17(b[0], c.s.mean), g17(b[1], c.s.std));
+			fprintf(tsv, "%s\t%s\t", g17(b[0], c.s.lo), g17(b[1], c.s.hi));
+			fprintf(tsv, "%s\t%s\t%s", g17(b[0], c.train), g17(b[1], c.gap_mean),
+				g17(b[2], c.var_mean));
+			for (int s = 0; s < rs->nsource; s++) {
+				double a[MAXF];
+				fd_results_aucs(rs, col[k].cond, rs->model[m], col[k].eval, rs->source[s],
+						c.fold, c.nf, a);
+				double mu = nanmean(a, c.nf);
+				fprintf(f, " %s |", f3(b[0], mu));
+				fprintf(tsv, "\t%s", g17(b[0], mu));
+			}
+			fprintf(f, " %s |\n", isnan(c.var_mean) ? "NA" : (snprintf(b[0], 40, "%.4f", c.var_mean), b[0]));
+			fprintf(tsv, "\n");
+		}
+	fprintf(f, "\n");
+}
+
+static void cmp_header(FILE *f, FILE *tsv)
+{
+	fprintf(f, "## Comparisons\n\nEach row: the condition minus the baseline, paired by fold.\n\n"
+		   "| Model | Baseline | Condition | Folds | Δ AUC | p (corrected t) | Δ gap | "
+		   "Δ per-source var |\n|---|---|---|---|---|---|---|---|\n");
+	fprintf(tsv, "model\tbaseline\tcondition\tmodel_b\tfolds\tdelta_auc\tt\tdf\tp\t"
+		     "test_train_ratio\tdelta_gap\tdelta_source_var\n");
+}
+
+static void cmp_row(FILE *f, FILE *tsv, const char *model_a, const char *name_a, const char *model_b,
+		    const char *name_b, const struct fd_report_cmp *o)
+{
+	char b[6][40];
+	const char *model = model_a;
+	char both[256];
+	if (strcmp(model_a, model_b)) {
+		snprintf(both, sizeof both, "%s vs %s", model_b, model_a);
+		model = both;
+	}
+	fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", model, name_a, name_b, o->n,
+		fsig(b[0], o->delta), fp(b[1], o->t.p), fsig(b[2], o->dgap),
+		isnan(o->dvar) ? "NA" : (snprintf(b[3], 40, "%+.4f", o->dvar), b[3]));
+	fprintf(tsv, "%s\t%s\t%s\t%s\t%d\t%s\t", model_a, name_a, name_b, model_b, o->n,
+		g17(b[0], o->delta));
+	fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], o->t.stat), o->defined ? g17(b[1], o->t.df) : "NA",
+		g17(b[2], o->t.p));
+	fprintf(tsv, "%s\t%s\t%s\n", g17(b[0], o->ratio), g17(b[1], o->dgap), g17(b[2], o->dvar));
+}
+
+static void md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol,
+		       enum fd_report_mode m)
+{
+	cmp_header(f, tsv);
+	char na[256], nb[256];
+	if (ncol == 1) { /* one condition: models against the first model */
+		struct fd_report_cell a, c;
+		fd_report_cell(&a, rs, col[0].cond, rs->model[0], col[0].eval);
+		for (int k = 1; k < rs->nmodel; k++) {
+			fd_report_cell(&c, rs, col[0].cond, rs->model[k], col[0].eval);
+			struct fd_report_cmp o;
+			fd_report_compare(&o, rs, &a, &c, col[0].cond, rs->model[k], a.auc, c.auc);
+			cmp_row(f, tsv, rs->model[0], col[0].cond, rs->model[k], col[0].cond, &o);
+		}
+	}
+	for (int mi = 0; mi < rs->nmodel; mi++) {
+		const char *model = rs->model[mi];
+		for (int k = 1; k < ncol; k++) {
+			/* evals: each against "val" of its condition; conditions: against the first */
+			int base = 0;
+			if (m == FD_REPORT_EVALS) {
+				base = k;
+				while (base > 0 && !strcmp(col[base - 1].cond, col[k].cond))
+					base--;
+				if (base == k)
+					continue;
+			}
+			struct fd_report_cell a, c;
+			fd_report_cell(&a, rs, col[base].cond, model, col[base].eval);
+			fd_report_cell(&c, rs, col[k].cond, model, col[k].eval);
+			if (a.nf == 0 || c.nf == 0)
+				continue;
+			struct fd_report_cmp o;
+			fd_report_compare(&o, rs, &a, &c, col[k].cond, model, a.auc, c.auc);
+			snprintf(na, sizeof na, "%s%s%s", col[base].cond, m == FD_REPORT_EVALS ? "/" : "",
+				 m == FD_REPORT_EVALS ? col[base].eval : "");
+			snprintf(nb, sizeof nb, "%s%s%s", col[k].cond, m == FD_REPORT_EVALS ? "/" : "",
+				 m == FD_REPORT_EVALS ? col[k].eval : "");
+			cmp_row(f, tsv, model, na, model, nb, &o);
+		}
+	}
+	fprintf(f, "\n");
+}
+
+static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
+{
+	char b[8][40];
+	fprintf(f, "## Source hold-out\n\nHeld-out AUC: reals vs the fakes of the source left out of "
+		   "training; in-source AUC: reals vs the fakes of the trained sources (all fakes for "
+		   "the baseline); Δ = in-source - held-out, paired by fold.\n\n"
+		   "| Model | Condition | Held-out source | Folds | Held-out AUC | In-source AUC | "
+		   "Δ (in - held-out) | p (corrected t) |\n|---|---|---|---|---|---|---|---|\n");
+	fprintf(tsv, "model\tcondition\texcluded\tfolds\theld_out_auc\tin_source_auc\tdelta\tt\tdf\tp\n");
+	for (int m = 0; m < rs->nmodel; m++)
+		for (int k = 0; k < rs->ncond; k++) {
+			const char *model = rs->model[m], *cond = rs->cond[k];
+			struct fd_report_cell c;
+			fd_report_cell(&c, rs, cond, model, "val");
+			if (c.nf == 0)
+				continue;
+			const struct fd_result *r0 = fd_results_find(rs, cond, model, c.fold[0], "val", "all");
+			int none = !strcmp(r0->excluded, "-");
+			double out[MAXF], in[MAXF];
+			if (none) {
+				for (int i = 0; i < c.nf; i++)
+					out[i] = NAN;
+				memcpy(in, c.auc, sizeof(double) * (size_t)c.nf);
+			} else {
+				fd_results_aucs(rs, cond, model, "val", "held-out", c.fold, c.nf, out);
+				fd_results_aucs(rs, cond, model, "val", "in-source", c.fold, c.nf, in);
+			}
+			struct fd_report_cmp o;
+			memset(&o, 0, sizeof o);
+			o.t.p = o.t.stat = NAN;
+			o.delta = NAN;
+			if (!none) {
+				struct fd_report_cell ci = c, co = c;
+				memcpy(ci.auc, in, sizeof in);
+				memcpy(co.auc, out, sizeof out);
+				fd_report_compare(&o, rs, &co, &ci, cond, model, out, in);
+			}
+			fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", model, cond,
+				none ? "none" : r0->excluded, c.nf,
+				none ? "-" : f3(b[0], nanmean(out, c.nf)), f3(b[1], nanmean(in, c.nf)),
+				none ? "-" : fsig(b[2], o.delta), none ? "-" : fp(b[3], o.t.p));
+			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t", model, cond, r0->excluded, c.nf,
+				g17(b[0], nanmean(out, c.nf)));
+			fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], nanmean(in, c.nf)), g17(b[1], o.delta),
+				g17(b[2], o.t.stat));
+			fprintf(tsv, "%s\t%s\n", o.defined ? g17(b[0], o.t.df) : "NA", g17(b[1], o.t.p));
+		}
+	fprintf(f, "\n");
+}
+
+double fd_report_cond_score(const struct fd_results *rs, const char *cond)
+{
+	double s = 0;
+	int k = 0;
+	for (int m = 0; m < rs->nmodel; m++) {
+		struct fd_report_cell c;
+		fd_report_cell(&c, rs, cond, rs->model[m], "val");
+		double mu = nanmean(c.auc, c.nf);
+		if (!isnan(mu)) {
+			s += mu;
+			k++;
+		}
+	}
+	return k ? s / k : NAN;
+}
+
+static int has_cond(const struct fd_results *rs, const char *cond)
+{
+	for (int k = 0; k < rs->ncond; k++)
+		if (!strcmp(rs->cond[k], cond))
+			return 1;
+	return 0;
+}
+
+/* "chosen (AUC x) over other (AUC y); per model: m delta (p ...)". */
+static void reason(char *buf, size_t cap, const struct fd_results *rs, const char *what,
+		   const char *chosen, const char *other)
+{
+	char b[4][40];
+	size_t n = (size_t)snprintf(buf, cap, "%s: %s (mean validation AUC %s) over %s (%s)", what,
+				    chosen, f3(b[0], fd_report_cond_score(rs, chosen)), other,
+				    f3(b[1], fd_report_cond_score(rs, other)));
+	int sig = 0;
+	for (int m = 0; m < rs->nmodel && n < cap; m++) {
+		struct fd_report_cell a, c;
+		fd_report_cell(&a, rs, other, rs->model[m], "val");
+		fd_report_cell(&c, rs, chosen, rs->model[m], "val");
+		if (a.nf == 0 || c.nf == 0)
+			continue;
+		struct fd_report_cmp o;
+		fd_report_compare(&o, rs, &a, &c, chosen, rs->model[m], a.auc, c.auc);
+		sig |= o.defined && o.t.p < 0.05;
+		n += (size_t)snprintf(buf + n, cap - n, "; %s %s (p %s)", rs->model[m],
+				      fsig(b[0], o.delta), fp(b[1], o.t.p));
+	}
+	if (n < cap)
+		snprintf(buf + n, cap - n, "%s",
+			 sig ? "" : "; no difference is significant at 0.05, so the choice is weak");
+}
+
+int fd_report_best(struct fd_report_best *b, const struct fd_results *rs, struct fd_err *e)
+{
+	memset(b, 0, sizeof *b);
+	/* resolution: conditions labelled by an integer size; the best two */
+	const char *size = NULL, *size_other = NULL;
+	double best = -1, second = -1;
+	for (int k = 0; k < rs->ncond; k++) {
+		char *end;
+		long v = strtol(rs->cond[k], &end, 10);
+		double s = fd_report_cond_score(rs, rs->cond[k]);
+		if (*end || v <= 0 || isnan(s))
+			continue;
+		if (s > best) {
+			size_other = size;
+			second = best;
+			best = s;
+			size = rs->cond[k];
+		} else if (s > second) {
+			second = s;
+			size_other = rs->cond[k];
+		}
+	}
+	static const char *const COMBO[4] = { "center", "face", "center-aug", "face-aug" };
+	const char *combo = NULL;
+	best = -1;
+	for (int k = 0; k < 4; k++) {
+		double s = has_cond(rs, COMBO[k]) ? fd_report_cond_score(rs, COMBO[k]) : NAN;
+		if (!isnan(s) && s > best) {
+			best = s;
+			combo = COMBO[k];
+		}
+	}
+	if (!size || !size_other)
+		return fd_err_set(e, "section best: need two resolution conditions (labels such as 128 and 224)");
+	if (!combo || !has_cond(rs, "center") || !has_cond(rs, "face"))
+		return fd_err_set(e, "section best: need conditions center and face (and optionally "
+				     "center-aug, face-aug)");
+	int face = !strncmp(combo, "face", 4), aug = strstr(combo, "-aug") != NULL;
+	b->size = strtol(size, NULL, 10);
+	b->face = face;
+	b->augment = aug;
+	reason(b->reason[0], sizeof b->reason[0], rs, "resolution", size, size_other);
+	/* face crop: chosen geometry vs the other at the chosen augmentation */
+	const char *fo = face ? (aug ? "center-aug" : "center") : (aug ? "face-aug" : "face");
+	if (!has_cond(rs, fo))
+		fo = face ? "center" : "face";
+	reason(b->reason[1], sizeof b->reason[1], rs, "face crop", combo, fo);
+	const char *ao = aug ? (face ? "face" : "center") : (face ? "face-aug" : "center-aug");
+	if (has_cond(rs, ao))
+		reason(b->reason[2], sizeof b->reason[2], rs, "augmentation", combo, ao);
+	else
+		snprintf(b->reason[2], sizeof b->reason[2], "augmentation: no run with augmentation to compare");
+	return 0;
+}
+
+char *fd_report_best_json(const struct fd_report_best *b, const struct fd_results *rs,
+			  struct fd_err *e)
+{
+	json_t *j = json_object(), *why = json_object(), *auc = json_object();
+	json_object_set_new(j, "size", json_integer(b->size));
+	json_object_set_new(j, "geometry", json_string(b->face ? "face" : "center"));
+	json_object_set_new(j, "augment", json_boolean(b->augment));
+	json_object_set_new(why, "size", json_string(b->reason[0]));
+	json_object_set_new(why, "geometry", json_string(b->reason[1]));
+	json_object_set_new(why, "augment", json_string(b->reason[2]));
+	json_object_set_new(j, "reason", why);
+	for (int k = 0; k < rs->ncond; k++) {
+		double s = fd_report_cond_score(rs, rs->cond[k]);
+		json_object_set_new(auc, rs->cond[k], isnan(s) ? json_null() : json_real(s));
+	}
+	json_object_set_new(j, "mean_val_auc", auc);
+	json_object_set_new(j, "rule", json_string(
+		"each choice is the condition with the highest validation AUC averaged over folds and "
+		"models; face crop and augmentation are chosen together among center, face, center-aug, "
+		"face-aug; p-values: corrected resampled t-test over folds"));
+	char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+	json_decref(j);
+	char *out = txt ? malloc(strlen(txt) + 2) : NULL;
+	if (!out) {
+		free(txt);
+		fd_err_set(e, "out of memory");
+		return NULL;
+	}
+	sprintf(out, "%s\n", txt);
+	free(txt);
+	return out;
+}
+
+void fd_report_best_mk(FILE *f, const struct fd_report_best *b)
+{
+	/* Only validated values reach make: an integer and two fixed words. */
+	fprintf(f, "# The phase-2 choices of best.json beside this file, for make's include\n"
+		   "# (written by fd-report --section best with best.json; doc/pipelines.md).\n"
+		   "BEST_SIZE := %ld\nBEST_GEOMETRY := %s\nBEST_AUGMENT := %s\n",
+		b->size, b->face ? "face" : "center", b->augment ? "true" : "false");
+}
+
+int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
+		    const struct fd_report_section *sec, const struct fd_report_meta *m,
+		    struct fd_err *e)
+{
+	if (sec->mode == FD_REPORT_BEST)
+		return fd_err_set(e, "section %s: not a table (fd_report_best)", sec->name);
+	struct col col[256];
+	int ncol = cols_of(rs, sec->mode, col, 256);
+	fprintf(f, "# %s\n\n", sec->title);
+	fprintf(f, "AUC is measured on the held-out fold of each cross-validation split (eval "
+		   "`val`; other evals score the same fold from another pack) and summarised over "
+		   "folds: mean ± standard deviation (ddof 1) and the 95%% Student-t interval. "
+		   "Train AUC scores the training rows with the best checkpoint; the gap is train "
+		   "minus validation AUC. Per-source AUC: all reals vs one source's fakes; its "
+		   "variance is the population variance over sources. p: corrected resampled "
+		   "t-test (Nadeau & Bengio 2003) on the per-fold differences.\n\n");
+	fprintf(f, "Models: ");
+	for (int k = 0; k < rs->nmodel; k++)
+		fprintf(f, "%s%s", k ? ", " : "", rs->model[k]);
+	fprintf(f, ". Conditions: ");
+	for (int k = 0; k < rs->ncond; k++)
+		fprintf(f, "%s%s", k ? ", " : "", rs->cond[k]);
+	fprintf(f, ".\n\n");
+	md_results(f, tsv, rs, col, ncol);
+	if (sec->mode == FD_REPORT_HOLDOUT)
+		md_holdout(f, cmp, rs);
+	else
+		md_compare(f, cmp, rs, col, ncol, sec->mode);
+	if (m->config)
+		fprintf(f, "## Configuration\n\nShared config (%d file%s, merged):\n\n```json\n%s\n```\n\n",
+			m->nconfig, m->nconfig > 1 ? "s" : "", m->config);
+	fprintf(f, "Tables: `%s`, `%s`, per fold: `%s`.\n\nMade by: `%s`\n", m->tsv, m->compare,
+		m->folds, m->cmdline);
+	return 0;
+}
