@@ -8,7 +8,6 @@
 #include "eval/fd_metrics.h"
 #include "io/fd_safetensors.h"
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -302,12 +301,9 @@ int main(int argc, char **argv)
 	if (!score || !logit || !label || !pred)
 		cli_die("out of memory");
 
-	struct fd_dnnl dnnl;
 	struct fd_ctx c;
-	if (fd_dnnl_init(&dnnl, threads, &e) < 0)
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 0, &e) < 0)
 		cli_fail(&e);
-	fd_ctx_init(&c, threads, 0);
-	c.dnnl = &dnnl;
 	c.training = 0;
 	c.grad_enabled = 0;
 	int S = fd_loader_size(L), K = nclass;
@@ -388,7 +384,6 @@ int main(int argc, char **argv)
 	fd_loader_close(L);
 	fd_model_free(m);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&dnnl);
 	fd_only_free(only, nonly);
 	free(score);
 	free(logit);

@@ -12,7 +12,6 @@
 #include "eval/fd_metrics.h"
 #include "io/fd_safetensors.h"
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 
@@ -215,7 +214,6 @@ struct run {
 	struct fd_optim opt;
 	struct fd_sched sched;
 	struct fd_ctx c;
-	struct fd_dnnl dnnl;
 	struct fd_loader *L;
 	int S;
 	double mean[3], std[3];
@@ -922,10 +920,8 @@ int main(int argc, char **argv)
 		memset(&r.sched, 0, sizeof r.sched);
 		r.sched.lr = r.sched.base_lr = r.t.lr;
 	}
-	if (fd_dnnl_init(&r.dnnl, r.threads, &e) < 0)
+	if (fd_ctx_open(&r.c, FD_DEV_CPU, r.threads, (uint64_t)r.t.seed, &e) < 0)
 		cli_fail(&e);
-	fd_ctx_init(&r.c, r.threads, (uint64_t)r.t.seed);
-	r.c.dnnl = &r.dnnl;
 	int K = (int)r.t.num_classes;
 	r.tscore = calloc(r.ntrain + 1, sizeof *r.tscore);
 	r.tlabel = calloc(r.ntrain + 1, 1);
@@ -1039,7 +1035,6 @@ int main(int argc, char **argv)
 	fd_model_free(r.m);
 	fd_optim_free(&r.opt);
 	fd_ctx_free(&r.c);
-	fd_dnnl_free(&r.dnnl);
 	fd_table_free(&r.log);
 	fd_config_free(&r.cfg);
 	free(r.cfg_json);

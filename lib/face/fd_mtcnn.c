@@ -316,6 +316,16 @@ static int conv(struct fd_mtcnn *m, int N, int C, int H, int W, int K, int k, co
 	return fd_conv2d_forward(p, x, w, b, y, e);
 }
 
+/* y = x w^T + b on the detector's thread count (sgemm reads it per call). */
+static int linear(struct fd_mtcnn *m, int N, int in, int out, const float *x, const float *w,
+		  const float *b, float *y, struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(m->d.threads);
+	int rc = fd_linear_forward(N, in, out, x, w, b, y, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
 /* Four floats as one SSE register (GCC / clang vector extension; plain C
  * elsewhere): -O2's cheap vectorizer leaves PReLU and max pooling scalar, and
  * those two were half of the run time. Each lane does exactly the scalar
@@ -506,10 +516,10 @@ static int rnet_raw(struct fd_mtcnn *m, const float *x, int N, float *out, struc
 	    conv(m, N, 48, h, wd, 64, 2, b, w->r_w[2], w->r_b[2], a, e))
 		return -1;
 	prelu(a, N, 64, 9, w->r_a[2]);
-	if (fd_linear_forward(N, 576, 128, a, w->r_dw[0], w->r_db[0], b, e))
+	if (linear(m, N, 576, 128, a, w->r_dw[0], w->r_db[0], b, e))
 		return -1;
 	prelu(b, N, 128, 1, w->r_a[3]);
-	return fd_linear_forward(N, 128, 6, b, w->r_dw[1], w->r_db[1], out, e);
+	return linear(m, N, 128, 6, b, w->r_dw[1], w->r_db[1], out, e);
 }
 
 /* O-Net on x [N, 3, 48, 48] -> out [N, 16] (logits 0-1, regression 2-5,
@@ -536,10 +546,10 @@ static int onet_raw(struct fd_mtcnn *m, const float *x, int N, float *out, struc
 	    conv(m, N, 64, h, wd, 128, 2, b, w->o_w[3], w->o_b[3], a, e))
 		return -1;
 	prelu(a, N, 128, 9, w->o_a[3]);
-	if (fd_linear_forward(N, 1152, 256, a, w->o_dw[0], w->o_db[0], b, e))
+	if (linear(m, N, 1152, 256, a, w->o_dw[0], w->o_db[0], b, e))
 		return -1;
 	prelu(b, N, 256, 1, w->o_a[4]);
-	return fd_linear_forward(N, 256, 16, b, w->o_dw[1], w->o_db[1], out, e);
+	return linear(m, N, 256, 16, b, w->o_dw[1], w->o_db[1], out, e);
 }
 
 /* Run R-Net (S = 24, nout 6) or O-Net (S = 48, nout 16) over N crops in

@@ -4,7 +4,6 @@
 #include "io/fd_pth.h"
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
-#include "nn/fd_dnnl.h"
 #include "nn/init.h"
 
 #include <errno.h>
@@ -247,14 +246,11 @@ int64_t fd_model_params(const struct fd_model *m)
 
 int fd_model_macs(struct fd_model *m, int size, uint64_t *macs, struct fd_err *e)
 {
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	if (size < 1)
 		return fd_err_set(e, "%s: input size %d", m->arch->name, size);
-	if (fd_dnnl_init(&d, 0, e) < 0)
+	if (fd_ctx_open(&c, FD_DEV_CPU, 1, 0, e) < 0)
 		return -1;
-	fd_ctx_init(&c, 1, 0);
-	c.dnnl = &d;
 	c.training = 0;
 	c.grad_enabled = 0;
 	int rc = -1;
@@ -266,11 +262,10 @@ int fd_model_macs(struct fd_model *m, int size, uint64_t *macs, struct fd_err *e
 	} else {
 		fd_err_set(e, "%s", c.err.msg);
 	}
-	/* plans were made on this private engine: drop them before it goes */
+	/* plans were made on this context's private engine: drop them before it goes */
 	for (int i = 0; i < m->nconvs; i++)
 		fd_conv2d_op_free(m->convs[i]);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return rc;
 }
 

@@ -5,11 +5,33 @@
 #include "nn/convops.h"
 #include "nn/dropout.h"
 #include "nn/fd_backend.h"
+#include "nn/fd_dnnl.h"
 #include "nn/layernorm2d.h"
 #include "nn/loss.h"
 #include "nn/softmax.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* The context's oneDNN engine and stream, told c->threads (fd_dnnl.h). */
+static int cpu_ctx_open(struct fd_ctx *c, struct fd_err *e)
+{
+	struct fd_dnnl *d = calloc(1, sizeof *d);
+	if (!d)
+		return fd_err_set(e, "out of memory for the oneDNN engine");
+	if (fd_dnnl_init(d, c->threads, e) < 0) {
+		free(d);
+		return -1;
+	}
+	c->engine = d;
+	return 0;
+}
+
+static void cpu_ctx_close(struct fd_ctx *c)
+{
+	fd_dnnl_free(c->engine);
+	free(c->engine);
+}
 
 static int cpu_zero(struct fd_ctx *c, float *p, int64_t n)
 {
@@ -35,6 +57,8 @@ static int cpu_axpy(struct fd_ctx *c, int64_t n, float alpha, const float *x, fl
 
 const struct fd_backend fd_backend_cpu = {
 	.name = "cpu",
+	.ctx_open = cpu_ctx_open,
+	.ctx_close = cpu_ctx_close,
 	.zero = cpu_zero,
 	.copy = cpu_copy,
 	.axpy = cpu_axpy,

@@ -67,7 +67,7 @@ static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, i
 	return dnnl_primitive_desc_query_md(pd, q, i);
 }
 
-int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 		   struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
@@ -106,6 +106,16 @@ fail_ctx:
 fail:
 	fd_conv2d_free(p);
 	return -1;
+}
+
+/* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
+int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+		   struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(d->threads);
+	int rc = conv_init_run(p, d, s, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
 }
 
 static int init_backward(struct fd_conv2d *p, struct fd_err *e)
@@ -186,7 +196,7 @@ void fd_conv2d_free(struct fd_conv2d *p)
 	memset(p, 0, sizeof *p);
 }
 
-int fd_conv2d_forward(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
+static int conv_forward_run(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
 		      struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4];
@@ -212,7 +222,16 @@ fail:
 	return fd_err_ctx(e, SHAPE_FMT ": forward", SHAPE_ARGS(&p->s));
 }
 
-int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+int fd_conv2d_forward(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
+		      struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_forward_run(p, x, w, b, y, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
 			    struct fd_err *e)
 {
 	dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_WEIGHTS, NULL}, {DNNL_ARG_DIFF_SRC, NULL}};
@@ -226,7 +245,16 @@ int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w
 	return 0;
 }
 
-int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
+int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+			    struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_backward_data_run(p, dy, w, dx, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
 			       float *db, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
@@ -242,6 +270,15 @@ int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float 
 	    (p->s.bias && fd_dnnl_opnd_out_done(&p->bw_db, p->d, e)))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-weights", SHAPE_ARGS(&p->s));
 	return 0;
+}
+
+int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
+			       float *db, struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_backward_weights_run(p, x, dy, dw, db, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
 }
 
 /* ---- plain-loop references (double) ---- */

@@ -3,6 +3,7 @@
 #include "nn/convops.h"
 #include "nn/batchnorm2d.h"
 #include "nn/fd_backend.h"
+#include "nn/fd_dnnl.h"
 #include "nn/linear.h"
 
 #include <stdlib.h>
@@ -24,8 +25,8 @@ static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
 int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan)
 {
 	struct fd_err e = {{0}};
-	if (!c->dnnl) {
-		fd_fail(c, "conv2d on cpu: the context has no oneDNN engine (set ctx.dnnl, fd_dnnl_init)");
+	if (!c->engine || c->dev != FD_DEV_CPU) {
+		fd_fail(c, "conv2d on cpu: the context has no oneDNN engine (fd_ctx_open)");
 		return -1;
 	}
 	struct fd_conv2d *p = calloc(1, sizeof *p);
@@ -33,7 +34,7 @@ int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void *
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (fd_conv2d_init(p, c->dnnl, s, &e) < 0) {
+	if (fd_conv2d_init(p, c->engine, s, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
@@ -89,7 +90,7 @@ static int int_sizes(struct fd_ctx *c, const char *op, int64_t a, int64_t b, int
 	return 0;
 }
 
-int fd_linear_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+static int linear_fwd_body(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
 		      const float *w, const float *b, float *y)
 {
 	struct fd_err e = {{0}};
@@ -98,7 +99,16 @@ int fd_linear_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, cons
 	return fd_linear_forward((int)N, (int)in, (int)out, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
-int fd_linear_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+int fd_linear_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+		      const float *w, const float *b, float *y)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = linear_fwd_body(c, N, in, out, x, w, b, y);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int linear_bwd_body(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
 		      const float *w, const float *dy, float *dx, float *dw, float *db)
 {
 	struct fd_err e = {{0}};
@@ -118,7 +128,16 @@ int fd_linear_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, cons
 	return 0;
 }
 
-int fd_bn_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+int fd_linear_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+		      const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = linear_bwd_body(c, N, in, out, x, w, dy, dx, dw, db);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int bn_fwd_train_body(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			const float *w, const float *b, float *rmean, float *rvar, double momentum,
 			double eps, float *y, float *mean, float *invstd)
 {
@@ -129,7 +148,17 @@ int fd_bn_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, cons
 					    eps, y, mean, invstd, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
-int fd_bn_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+int fd_bn_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			const float *w, const float *b, float *rmean, float *rvar, double momentum,
+			double eps, float *y, float *mean, float *invstd)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = bn_fwd_train_body(c, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int bn_bwd_train_body(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
@@ -137,7 +166,17 @@ int fd_bn_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, cons
 	return 0;
 }
 
-int fd_bn_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+int fd_bn_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			const float *w, const float *mean, const float *invstd, const float *dy,
+			float *dx, float *dw, float *db)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = bn_bwd_train_body(c, N, C, HW, x, w, mean, invstd, dy, dx, dw, db);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int bn_fwd_eval_body(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 		       const float *w, const float *b, const float *rmean, const float *rvar,
 		       double eps, float *y)
 {
@@ -147,7 +186,17 @@ int fd_bn_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const
 	return 0;
 }
 
-int fd_bn_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+int fd_bn_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		       const float *w, const float *b, const float *rmean, const float *rvar,
+		       double eps, float *y)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = bn_fwd_eval_body(c, N, C, HW, x, w, b, rmean, rvar, eps, y);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int bn_bwd_eval_body(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 		       const float *w, const float *rmean, const float *rvar, double eps,
 		       const float *dy, float *dx, float *dw, float *db)
 {
@@ -155,33 +204,77 @@ int fd_bn_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const
 	return 0;
 }
 
-int fd_maxpool_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+int fd_bn_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		       const float *w, const float *rmean, const float *rvar, double eps,
+		       const float *dy, float *dx, float *dw, float *db)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = bn_bwd_eval_body(c, N, C, HW, x, w, rmean, rvar, eps, dy, dx, dw, db);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int maxpool_fwd_body(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
 		       int32_t *idx)
 {
 	fd_maxpool2d_forward(s, x, y, idx);
 	return 0;
 }
 
-int fd_maxpool_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+int fd_maxpool_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+		       int32_t *idx)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = maxpool_fwd_body(c, s, x, y, idx);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int maxpool_bwd_body(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
 		       const int32_t *idx, float *dx)
 {
 	fd_maxpool2d_backward(s, dy, idx, dx);
 	return 0;
 }
 
-int fd_avgpool_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y)
+int fd_maxpool_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+		       const int32_t *idx, float *dx)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = maxpool_bwd_body(c, s, dy, idx, dx);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int avgpool_fwd_body(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y)
 {
 	fd_avgpool2d_forward(s, x, y);
 	return 0;
 }
 
-int fd_avgpool_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx)
+int fd_avgpool_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = avgpool_fwd_body(c, s, x, y);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int avgpool_bwd_body(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx)
 {
 	fd_avgpool2d_backward(s, dy, dx);
 	return 0;
 }
 
-int fd_adapool_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+int fd_avgpool_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = avgpool_bwd_body(c, s, dy, dx);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int adapool_fwd_body(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
 		       int64_t Wo, const float *x, float *y)
 {
 	struct fd_err e = {{0}};
@@ -191,12 +284,30 @@ int fd_adapool_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_
 		       ? ctx_err(c, &e) : 0;
 }
 
-int fd_adapool_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+int fd_adapool_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+		       int64_t Wo, const float *x, float *y)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = adapool_fwd_body(c, N, C, H, W, Ho, Wo, x, y);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int adapool_bwd_body(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
 		       int64_t Wo, const float *dy, float *dx)
 {
 	struct fd_err e = {{0}};
 	return fd_adaptive_avgpool2d_backward((int)N, (int)C, (int)H, (int)W, (int)Ho, (int)Wo, dy, dx, &e) < 0
 		       ? ctx_err(c, &e) : 0;
+}
+
+int fd_adapool_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+		       int64_t Wo, const float *dy, float *dx)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = adapool_bwd_body(c, N, C, H, W, Ho, Wo, dy, dx);
+	fd_dnnl_threads_leave(prev);
+	return rc;
 }
 
 /* ---------- conv2d ---------- */

@@ -30,6 +30,10 @@ struct fd_bcast {
 
 struct fd_backend {
 	const char *name;
+	/* context: make the device's engine in c->engine (c->threads is set);
+	 * close releases it */
+	int (*ctx_open)(struct fd_ctx *c, struct fd_err *e);
+	void (*ctx_close)(struct fd_ctx *c);
 	/* memory */
 	int (*zero)(struct fd_ctx *c, float *p, int64_t n);
 	int (*copy)(struct fd_ctx *c, float *dst, const float *src, int64_t n);

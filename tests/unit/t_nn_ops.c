@@ -11,6 +11,7 @@
 #include "nn/shape.h"
 #include "nn/softmax.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 /* ops behind one signature for the harness */
 static struct fd_tensor *f_act(struct fd_ctx *c, struct fd_tensor **in, void *arg)
@@ -54,7 +55,7 @@ static void run_case(const char *fixture, fix_fn f, void *arg, const char *const
 	struct fd_ctx c;
 	struct fd_st s;
 	char what[128];
-	fd_ctx_init(&c, 2, 1);
+	ctx_open(&c, 2, 1);
 	fix_open(&s, fixture);
 	struct fd_tensor *in[4];
 	for (int i = 0; i < nin; i++) {
@@ -91,7 +92,7 @@ static void run_case(const char *fixture, fix_fn f, void *arg, const char *const
 static void test_dispatch(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	float buf[4] = {1, 2, 3, 4};
 	int64_t shape[1] = {4};
 	struct fd_tensor *x = fd_tensor_wrap(&c, FD_DEV_CUDA, buf, 1, shape);
@@ -110,7 +111,7 @@ static void test_dispatch(void)
 static void test_residual(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 2, 1);
+	ctx_open(&c, 2, 1);
 	int64_t shape[2] = {3, 5};
 	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
 	for (int i = 0; i < 15; i++)
@@ -148,7 +149,7 @@ static void test_residual(void)
 static void test_dropout(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 2, 77);
+	ctx_open(&c, 2, 77);
 	int64_t shape[2] = {64, 1000};
 	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
 	for (int64_t i = 0; i < x->numel; i++)
@@ -181,7 +182,7 @@ static void test_dropout(void)
 	ok(same < y->numel, "a second dropout in the same step draws a new mask");
 	/* same seed, same step, one thread: identical mask */
 	struct fd_ctx c1;
-	fd_ctx_init(&c1, 1, 77);
+	ctx_open(&c1, 1, 77);
 	struct fd_tensor *x1 = fd_tensor_new(&c1, FD_DEV_CPU, 2, shape);
 	memcpy(x1->data, x->data, (size_t)x->numel * sizeof(float));
 	struct fd_tensor *z = fd_dropout(&c1, x1, p);
@@ -228,7 +229,7 @@ static void test_bcast_ref(const char *fixture, enum fd_binop op)
 {
 	struct fd_ctx c;
 	struct fd_st s;
-	fd_ctx_init(&c, 2, 1);
+	ctx_open(&c, 2, 1);
 	fix_open(&s, fixture);
 	struct fd_tensor *a = fix_get(&c, &s, "a"), *b = fix_get(&c, &s, "b"), *y = fix_get(&c, &s, "y");
 	struct fd_tensor *dy = fix_get(&c, &s, "dy");
