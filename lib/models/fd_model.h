@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/fd_err.h"
-#include "nn/convops.h"
+#include "nn/batchnorm2d.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/pool2d.h"
 #include "nn/fd_params.h"
 #include "nn/fd_tensor.h"
 

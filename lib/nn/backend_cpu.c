@@ -2,7 +2,10 @@
  * convolution family join it from their own files). */
 #include "nn/act.h"
 #include "nn/binary.h"
-#include "nn/convops.h"
+#include "nn/batchnorm2d.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/pool2d.h"
 #include "nn/dropout.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
@@ -66,12 +69,12 @@ const struct fd_backend fd_backend_cpu = {
 	.act_bwd = fd_act_bwd_cpu,
 	.prelu_fwd = fd_prelu_fwd_cpu,
 	.prelu_bwd = fd_prelu_bwd_cpu,
-	.bin_fwd = fd_bin_fwd_cpu,
-	.bin_bwd = fd_bin_bwd_cpu,
+	.binary_fwd = fd_binary_fwd_cpu,
+	.binary_bwd = fd_binary_bwd_cpu,
 	.softmax_fwd = fd_softmax_fwd_cpu,
 	.softmax_bwd = fd_softmax_bwd_cpu,
-	.ln2d_fwd = fd_ln2d_fwd_cpu,
-	.ln2d_bwd = fd_ln2d_bwd_cpu,
+	.layernorm2d_fwd = fd_layernorm2d_fwd_cpu,
+	.layernorm2d_bwd = fd_layernorm2d_bwd_cpu,
 	.dropout_fwd = fd_dropout_fwd_cpu,
 	.dropout_bwd = fd_dropout_bwd_cpu,
 	.rowscale_fwd = fd_rowscale_fwd_cpu,
@@ -86,14 +89,14 @@ const struct fd_backend fd_backend_cpu = {
 	.conv2d_bwd = fd_conv2d_bwd_cpu,
 	.linear_fwd = fd_linear_fwd_cpu,
 	.linear_bwd = fd_linear_bwd_cpu,
-	.bn_fwd_train = fd_bn_fwd_train_cpu,
-	.bn_bwd_train = fd_bn_bwd_train_cpu,
-	.bn_fwd_eval = fd_bn_fwd_eval_cpu,
-	.bn_bwd_eval = fd_bn_bwd_eval_cpu,
-	.maxpool_fwd = fd_maxpool_fwd_cpu,
-	.maxpool_bwd = fd_maxpool_bwd_cpu,
-	.avgpool_fwd = fd_avgpool_fwd_cpu,
-	.avgpool_bwd = fd_avgpool_bwd_cpu,
-	.adapool_fwd = fd_adapool_fwd_cpu,
-	.adapool_bwd = fd_adapool_bwd_cpu,
+	.batchnorm2d_fwd_train = fd_batchnorm2d_fwd_train_cpu,
+	.batchnorm2d_bwd_train = fd_batchnorm2d_bwd_train_cpu,
+	.batchnorm2d_fwd_eval = fd_batchnorm2d_fwd_eval_cpu,
+	.batchnorm2d_bwd_eval = fd_batchnorm2d_bwd_eval_cpu,
+	.maxpool2d_fwd = fd_maxpool2d_fwd_cpu,
+	.maxpool2d_bwd = fd_maxpool2d_bwd_cpu,
+	.avgpool2d_fwd = fd_avgpool2d_fwd_cpu,
+	.avgpool2d_bwd = fd_avgpool2d_bwd_cpu,
+	.adaptive_avgpool2d_fwd = fd_adaptive_avgpool2d_fwd_cpu,
+	.adaptive_avgpool2d_bwd = fd_adaptive_avgpool2d_bwd_cpu,
 };

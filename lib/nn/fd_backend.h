@@ -49,9 +49,9 @@ struct fd_backend {
 	int (*prelu_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
 			 const float *w, const float *dy, float *dx, float *dw);
 	/* y = a op b with broadcasting; da/db receive the reduced gradients */
-	int (*bin_fwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+	int (*binary_fwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		       const float *b, float *y);
-	int (*bin_bwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+	int (*binary_bwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		       const float *b, const float *dy, float *da, float *db);
 	/* softmax over the middle dim of [outer, C, inner] */
 	int (*softmax_fwd)(struct fd_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *x,
@@ -59,9 +59,9 @@ struct fd_backend {
 	int (*softmax_bwd)(struct fd_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *y,
 			   const float *dy, float *dx);
 	/* LayerNorm over C at every (n, h, w) of NCHW; mean/rstd [N*HW] saved */
-	int (*ln2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
+	int (*layernorm2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 			const float *w, const float *b, float *y, float *mean, float *rstd);
-	int (*ln2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*layernorm2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
 			float *dw, float *db);
 	/* dropout: keep[i] from Philox(seed, stream); y = x * keep * scale */
@@ -81,7 +81,7 @@ struct fd_backend {
 		      float *prob, double *loss);
 	int (*ce_bwd)(struct fd_ctx *c, int64_t N, int64_t K, const float *prob, const int32_t *label,
 		      float g, float *dx);
-	/* conv2d (convops.h): a plan is the device's own object for one full
+	/* conv2d (conv2d.h): a plan is the device's own object for one full
 	 * shape, made once (expensive) and reused; plan_free(NULL) is a no-op.
 	 * bwd adds into dx, dw, db (each NULL = not wanted). */
 	int (*conv2d_plan)(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan);
@@ -97,28 +97,28 @@ struct fd_backend {
 			  const float *w, const float *dy, float *dx, float *dw, float *db);
 	/* batchnorm2d over [N, C, HW]: train updates running stats in place and
 	 * writes mean/invstd [C] for its backward; eval reads running stats */
-	int (*bn_fwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_fwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			    const float *w, const float *b, float *rmean, float *rvar, double momentum,
 			    double eps, float *y, float *mean, float *invstd);
-	int (*bn_bwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_bwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			    const float *w, const float *mean, const float *invstd, const float *dy,
 			    float *dx, float *dw, float *db);
-	int (*bn_fwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_fwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			   const float *w, const float *b, const float *rmean, const float *rvar,
 			   double eps, float *y);
-	int (*bn_bwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_bwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			   const float *w, const float *rmean, const float *rvar, double eps,
 			   const float *dy, float *dx, float *dw, float *db);
 	/* pooling; max pool indices are int32 flat positions in the input plane */
-	int (*maxpool_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+	int (*maxpool2d_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
 			   int32_t *idx);
-	int (*maxpool_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+	int (*maxpool2d_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
 			   const int32_t *idx, float *dx);
-	int (*avgpool_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y);
-	int (*avgpool_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx);
-	int (*adapool_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+	int (*avgpool2d_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y);
+	int (*avgpool2d_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx);
+	int (*adaptive_avgpool2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
 			   int64_t Wo, const float *x, float *y);
-	int (*adapool_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+	int (*adaptive_avgpool2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
 			   int64_t Wo, const float *dy, float *dx);
 };
 

@@ -1,8 +1,11 @@
 /* t_nn_layers: the taped conv2d, linear, batchnorm2d and pooling ops
- * (lib/nn/convops.h) against PyTorch (tests/ref/nn_layers.py): forward,
+ * (lib/nn/conv2d.h, linear.h, batchnorm2d.h, pool2d.h) against PyTorch (tests/ref/nn_layers.py): forward,
  * input and parameter gradients through the tape, running statistics, plan
  * reuse, and a conv-bn-relu-pool-linear net trained 3 AdamW steps. */
-#include "nn/convops.h"
+#include "nn/batchnorm2d.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/pool2d.h"
 #include "nn/fd_params.h"
 #include "nn/act.h"
 #include "nn/loss.h"
