@@ -11,6 +11,7 @@
 #include "nn/fd_dnnl.h"
 #include "nn/layernorm2d.h"
 #include "nn/loss.h"
+#include "nn/optim.h"
 #include "nn/softmax.h"
 
 #include <stdlib.h>
@@ -43,10 +44,39 @@ static int cpu_zero(struct fd_ctx *c, float *p, int64_t n)
 	return 0;
 }
 
-static int cpu_copy(struct fd_ctx *c, float *dst, const float *src, int64_t n)
+/* Memory: the heap, 64-byte aligned (the size rounded up to a multiple of 64
+ * with 64 bytes to spare, so vector loops may read a little past the end). */
+static void *cpu_mem_alloc(size_t bytes)
+{
+	size_t n = (bytes + 127) / 64 * 64;
+	void *p = aligned_alloc(64, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void cpu_mem_free(void *p)
+{
+	free(p);
+}
+
+static int cpu_mem_zero(void *p, size_t bytes)
+{
+	memset(p, 0, bytes);
+	return 0;
+}
+
+/* Host and device memory are one: every transfer is a memcpy, done on return. */
+static int cpu_copy(struct fd_ctx *c, void *dst, const void *src, size_t bytes)
 {
 	(void)c;
-	memcpy(dst, src, (size_t)n * sizeof *dst);
+	memcpy(dst, src, bytes);
+	return 0;
+}
+
+static int cpu_sync(struct fd_ctx *c)
+{
+	(void)c;
 	return 0;
 }
 
@@ -62,9 +92,17 @@ const struct fd_backend fd_backend_cpu = {
 	.name = "cpu",
 	.ctx_open = cpu_ctx_open,
 	.ctx_close = cpu_ctx_close,
+	.mem_alloc = cpu_mem_alloc,
+	.mem_free = cpu_mem_free,
+	.mem_zero = cpu_mem_zero,
+	.copy_h2d = cpu_copy,
+	.copy_d2h = cpu_copy,
+	.copy_d2d = cpu_copy,
+	.sync = cpu_sync,
 	.zero = cpu_zero,
-	.copy = cpu_copy,
 	.axpy = cpu_axpy,
+	.adamw_step = fd_adamw_step_cpu,
+	.sgd_step = fd_sgd_step_cpu,
 	.act_fwd = fd_act_fwd_cpu,
 	.act_bwd = fd_act_bwd_cpu,
 	.prelu_fwd = fd_prelu_fwd_cpu,

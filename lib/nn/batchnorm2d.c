@@ -190,8 +190,6 @@ static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float 
 	}
 }
 
-/* ---- double references ---- */
-
 /* ---------- CPU kernels (table entries batchnorm2d_fwd_train, _bwd_train, _fwd_eval, _bwd_eval) ---------- */
 
 static int wants(const struct fd_tensor *t)
@@ -320,6 +318,7 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 	return y;
 }
 
+/* ---- double references ---- */
 
 void fd_batchnorm2d_ref_forward_train(int N, int C, int HW, const double *x, const double *weight,
 				      const double *bias, double eps, double *y, double *mean,

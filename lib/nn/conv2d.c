@@ -1,5 +1,6 @@
-/* conv2d: oneDNN convolution plans and the plain-loop double references
- * (see conv2d.h). */
+/* conv2d: the CPU plan (oneDNN primitives, private to this file), the CPU
+ * kernels of the table, the per-layer plan cache, the taped op and the
+ * plain-loop double references (see conv2d.h). */
 #include "nn/conv2d.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
@@ -303,8 +304,6 @@ static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const float *dy
 	return rc;
 }
 
-/* ---- plain-loop references (double) ---- */
-
 /* ---------- CPU kernels (table entries conv2d_plan, _plan_free, _fwd, _bwd) ---------- */
 
 static int wants(const struct fd_tensor *t)
@@ -523,6 +522,7 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	return y;
 }
 
+/* ---- plain-loop references (double) ---- */
 
 void fd_conv2d_ref_forward(const struct fd_conv2d_shape *s, const double *x, const double *w,
 			   const double *b, double *y)

@@ -7,6 +7,7 @@
 #ifndef FD_BACKEND_H
 #define FD_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "nn/fd_tensor.h"
 
@@ -28,16 +29,47 @@ struct fd_bcast {
 	int64_t n, na, nb;
 };
 
+/* The scalars of one optimizer update of one parameter group, in float as
+ * the kernels use them (optim.c computes them in double, as torch does, then
+ * rounds). threads: host threads a CPU kernel may use. */
+struct fd_opt_args {
+	int threads;
+	/* AdamW: p *= decay; m = b1 m + a1 g; v = b2 v + a2 g^2;
+	 * p += -step_size * (m / (sqrt(v) / bc2s + eps)) */
+	float decay, b1, b2, a1, a2, step_size, bc2s, eps;
+	/* SGD: d = g + wd p (wd != 0); buf = first ? d : mom buf + damp d;
+	 * d = nesterov ? d + mom buf : buf (with a buffer); p += -lr d */
+	float lr, wd, mom, damp;
+	int nesterov, first;
+};
+
 struct fd_backend {
 	const char *name;
 	/* context: make the device's engine in c->engine (c->threads is set);
 	 * close releases it */
 	int (*ctx_open)(struct fd_ctx *c, struct fd_err *e);
 	void (*ctx_close)(struct fd_ctx *c);
-	/* memory */
+	/* memory: buffers that outlive a step (parameters, gradients, optimizer
+	 * moments; the blocks of a device arena), with no context: mem_alloc
+	 * gives `bytes` zeroed, 64-byte aligned (NULL when exhausted); mem_free
+	 * (NULL: no-op) and mem_zero take what mem_alloc gave */
+	void *(*mem_alloc)(size_t bytes);
+	void (*mem_free)(void *p);
+	int (*mem_zero)(void *p, size_t bytes);
+	/* transfers of `bytes` on c's stream: host -> device, device -> host,
+	 * device -> device; sync waits until every kernel issued on c is done
+	 * (the CPU runs everything synchronously) */
+	int (*copy_h2d)(struct fd_ctx *c, void *dst, const void *src, size_t bytes);
+	int (*copy_d2h)(struct fd_ctx *c, void *dst, const void *src, size_t bytes);
+	int (*copy_d2d)(struct fd_ctx *c, void *dst, const void *src, size_t bytes);
+	int (*sync)(struct fd_ctx *c);
 	int (*zero)(struct fd_ctx *c, float *p, int64_t n);
-	int (*copy)(struct fd_ctx *c, float *dst, const float *src, int64_t n);
 	int (*axpy)(struct fd_ctx *c, int64_t n, float alpha, const float *x, float *y); /* y += alpha x */
+	/* optimizer updates (fused: one pass over n parameters p, gradients g and
+	 * moments, in place; optim.c has the formulas and computes the scalars) */
+	int (*adamw_step)(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *m,
+			  float *v);
+	int (*sgd_step)(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *buf);
 	/* elementwise activations: y = f(x); dx += dy * f'(x) (y is f(x), for ops that use it);
 	 * fwd may run in place (y == x) for relu only, whose bwd may be given y as x */
 	int (*act_fwd)(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y);

@@ -6,6 +6,7 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
+#include "nn/fd_params.h"
 #include "nn/layernorm2d.h"
 #include "nn/loss.h"
 #include "nn/shape.h"
@@ -104,6 +105,29 @@ static void test_dispatch(void)
 	int64_t s3[1] = {3};
 	ok(fd_add(&c, a, fd_tensor_wrap(&c, FD_DEV_CPU, buf, 1, s3)) == NULL && strstr(c.err.msg, "do not broadcast"),
 	   "mismatched shapes refused: %s", c.err.msg);
+	/* memory: a device without a table has no arena, parameters or optimizer state */
+	fd_ctx_step(&c);
+	ok(fd_ctx_alloc(&c, FD_DEV_CUDA, 4) == NULL && strstr(c.err.msg, "tensor memory on cuda: not supported"),
+	   "fd_ctx_alloc on cuda: %s", c.err.msg);
+	struct fd_params p;
+	struct fd_err e = {{0}};
+	fd_params_init(&p);
+	p.dev = FD_DEV_CUDA;
+	ok(fd_params_add(&p, "w", FD_P_PARAM, 1, shape, &e) == 0 && fd_params_alloc(&p, &e) < 0 &&
+	   strstr(e.msg, "parameters on cuda: not supported") && !p.data,
+	   "parameters on cuda: %s", e.msg);
+	fd_params_free(&p);
+	/* the CPU table's memory entries: zeroed blocks, the three copies, sync */
+	const struct fd_backend *be = fd_backend_of(FD_DEV_CPU);
+	float *d = be->mem_alloc(4 * sizeof *d), back[4] = {0};
+	int zeroed = d && d[0] == 0 && d[3] == 0;
+	float *d2 = be->mem_alloc(4 * sizeof *d2);
+	ok(zeroed && d2 && be->copy_h2d(&c, d, buf, sizeof buf) == 0 && be->copy_d2d(&c, d2, d, sizeof buf) == 0 &&
+	   be->copy_d2h(&c, back, d2, sizeof buf) == 0 && be->sync(&c) == 0 && !memcmp(back, buf, sizeof buf) &&
+	   be->mem_zero(d2, sizeof buf) == 0 && d2[2] == 0,
+	   "cpu memory: alloc zeroed, host -> device -> device -> host round trip, zero, sync");
+	be->mem_free(d);
+	be->mem_free(d2);
 	fd_ctx_free(&c);
 }
 
