@@ -58,7 +58,8 @@ void fd_conv2d_op_free(struct fd_conv2d_op *op);
 /* F.conv2d(x, w, b, stride, padding, dilation, groups): x [N, C, H, W],
  * w [K, C/groups, kh, kw], b [K] or NULL; returns [N, K, Ho, Wo] (PyTorch's
  * output size). Backward adds into the gradients of x, w and b that require
- * one. Needs c->dnnl on the CPU (the oneDNN engine, borrowed). Adds
+ * one. Plans are made on c's engine and borrow it: free them
+ * (fd_conv2d_op_free) before fd_ctx_free. Adds
  * N*K*Ho*Wo*(C/groups)*kh*kw to c->macs. NULL on error (c->err: shapes, or
  * "more than 32 input sizes in one step" when every plan is in use). */
 struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
