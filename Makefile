@@ -34,13 +34,33 @@ CFLAGS  ?= -O2 -g
 # -ffast-math). Clang has no such flag and vectorises at -O2 already.
 VECFLAGS := $(shell $(CC) -fvect-cost-model=dynamic -Werror -x c -c -o /dev/null /dev/null 2>/dev/null && echo -fvect-cost-model=dynamic)
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VECFLAGS) $(SANFLAGS) -fopenmp -Ilib -MMD -MP
-LDLIBS  := -lturbojpeg -lpng -lz -ljansson -ldnnl -lm -lpthread
+LDLIBS  := -lturbojpeg -lpng -lz -ljansson -lm -lpthread
+NN_LDLIBS := -ldnnl
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -fopenmp
 
-LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+# Two archives, sources found by pattern: libfdnn.a holds the network code
+# (the lib/ folders in NN_DIRS: op table, oneDNN kernels, models, MTCNN,
+# training) and is the only thing that needs oneDNN; libfd.a holds the rest.
+# Only the tools in NN_TOOLS (and the unit tests, benches and fuzz targets)
+# link libfdnn.a and -ldnnl; `ldd bin/fd-split | grep dnnl` is empty
+# (tests/tools/link.t).
+NN_DIRS  := nn models face train
+NN_TOOLS := fd-train fd-eval fd-facecrop
+ALL_LIB_SRC := $(sort $(wildcard lib/*/*.c))
+NN_SRC   := $(sort $(foreach d,$(NN_DIRS),$(wildcard lib/$(d)/*.c)))
+LIB_SRC  := $(filter-out $(NN_SRC),$(ALL_LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+# CUDA kernels join libfdnn.a as lib/<nn dir>/*.cu, compiled by NVCC, once a
+# CUDA backend exists and the build asks for it (make FD_CUDA=1); none yet.
+NVCC     ?= nvcc
+NN_CU_SRC := $(if $(filter 1,$(FD_CUDA)),$(sort $(foreach d,$(NN_DIRS),$(wildcard lib/$(d)/*.cu))))
+NN_OBJ   := $(NN_SRC:%.c=$(B)/obj/%.o) $(NN_CU_SRC:%.cu=$(B)/obj/%.cu.o)
+ifeq ($(FD_CUDA),1)
+NN_LDLIBS += -lcudart
+endif
 TOOL_SRC := $(sort $(wildcard tools/fd-*.c))
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+NN_TOOL_BINS := $(addprefix $(BIN)/,$(NN_TOOLS))
 CLI_OBJ  := $(B)/obj/tools/cli.o
 UNIT_SRC := $(sort $(wildcard tests/unit/t_*.c))
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -50,29 +70,42 @@ all: tools bin
 
 # The programs and the library without touching the bin link (other compilers:
 # make tools units CC=clang B=build-clang).
-tools: $(TOOLS) $(B)/libfd.a
+tools: $(TOOLS) $(B)/libfd.a $(B)/libfdnn.a
 
 # bin/ is what users and tests call; it points at the current build flavour.
 bin: $(TOOLS)
 	@rm -f bin && ln -s $(BIN) bin
 
-$(B)/libfd.a: $(LIB_OBJ)
+# (the archives also depend on the Makefile: which folder goes where is decided here)
+$(B)/libfd.a: $(LIB_OBJ) Makefile
 	@mkdir -p $(@D)
-	rm -f $@.tmp && ar rcs $@.tmp $^ && mv $@.tmp $@
+	rm -f $@.tmp && ar rcs $@.tmp $(filter %.o,$^) && mv $@.tmp $@
+
+$(B)/libfdnn.a: $(NN_OBJ) Makefile
+	@mkdir -p $(@D)
+	rm -f $@.tmp && ar rcs $@.tmp $(filter %.o,$^) && mv $@.tmp $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(B)/obj/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) -O2 -Ilib -c $< -o $@
+
+# A tool links cli_nn.o (--device), libfdnn.a (before libfd.a, which it
+# uses) and oneDNN only when it is in NN_TOOLS.
+$(NN_TOOL_BINS): $(B)/obj/tools/cli_nn.o $(B)/libfdnn.a
 $(BIN)/fd-%: $(B)/obj/tools/fd-%.o $(CLI_OBJ) $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %/libfdnn.a,$^) $(B)/libfd.a \
+		$(if $(filter %/libfdnn.a,$^),$(NN_LDLIBS)) $(LDLIBS)
 
-$(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfd.a
+$(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NN_LDLIBS) $(LDLIBS)
 
--include $(LIB_OBJ:.o=.d) $(B)/obj/tools/*.d $(B)/obj/tests/unit/*.d
+-include $(LIB_OBJ:.o=.d) $(NN_OBJ:.o=.d) $(B)/obj/tools/*.d $(B)/obj/tests/unit/*.d
 
 deps:
 	@scripts/deps.sh

@@ -1,8 +1,8 @@
 # bench.mk: benchmark binaries (included by the top-level Makefile).
 #   make bench-conv   fd conv2d vs PyTorch, ResNet18 + depthwise shapes (a few minutes)
-$(B)/bench/conv: bench/conv.c $(B)/libfd.a
+$(B)/bench/conv: bench/conv.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
 
 bench-conv: $(B)/bench/conv
 	/usr/bin/python3 bench/conv_vs_torch.py --fd $(B)/bench/conv --threads 2
@@ -10,9 +10,9 @@ bench-conv: $(B)/bench/conv
 .PHONY: bench-conv
 
 #   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes (seconds)
-$(B)/bench/normpool: bench/normpool.c $(B)/libfd.a
+$(B)/bench/normpool: bench/normpool.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
 
 bench-normpool: $(B)/bench/normpool
 	/usr/bin/python3 bench/normpool_vs_torch.py --fd $(B)/bench/normpool --threads 2
@@ -32,18 +32,18 @@ bench-loader: $(B)/bench/loader
 #   make bench-models   every registered model, fd vs torchvision: training and inference
 #                       img/s, peak memory; 224x224 (+ simplecnn, resnet18 at 128), batch 32,
 #                       2 threads (about 10 minutes; bench/results/models.md)
-$(B)/bench/models: bench/models.c $(B)/libfd.a
+$(B)/bench/models: bench/models.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
 
 bench-models: $(B)/bench/models
 	bench/models.sh $(B)/bench/models
 
 .PHONY: bench-models
 #   make bench-model ARCH=convnext_tiny   one fd model vs torchvision: train step and inference img/s, 224x224, batch 32, 2 threads
-$(B)/bench/model: bench/model.c $(B)/libfd.a
+$(B)/bench/model: bench/model.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfd.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
 
 ARCH ?= convnext_tiny
 bench-model: $(B)/bench/model

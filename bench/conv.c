@@ -31,29 +31,29 @@ static double best(const double *t, int n)
 
 int main(int argc, char **argv)
 {
-	struct fd_dnnl d;
+	struct fd_ctx c;
 	struct fd_err e;
 	int threads = argc > 1 ? atoi(argv[1]) : 2;
 	char line[256], name[64];
-	if (fd_dnnl_init(&d, threads, &e)) {
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 0, &e)) {
 		fprintf(stderr, "conv: %s\n", e.msg);
 		return 1;
 	}
 	while (fgets(line, sizeof line, stdin)) {
 		struct fd_conv2d_shape s = {0};
-		struct fd_conv2d p;
-		int k, st, pad;
+		void *p = NULL;
+		int k, st, pad, Ho, Wo;
 		if (sscanf(line, "%63s %d %d %d %d %d %d %d %d %d", name, &s.N, &s.C, &s.H, &s.W, &s.K, &k,
 			   &st, &pad, &s.groups) != 10) {
 			fprintf(stderr, "conv: bad shape line: %s", line);
 			return 2;
 		}
 		s.kh = s.kw = k, s.sh = s.sw = st, s.ph = s.pw = pad, s.dh = s.dw = 1;
-		if (fd_conv2d_init(&p, &d, &s, &e)) {
-			fprintf(stderr, "conv: %s\n", e.msg);
+		if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0 || fd_conv2d_plan_cpu(&c, &s, &p) < 0) {
+			fprintf(stderr, "conv: %s\n", c.failed ? c.err.msg : e.msg);
 			return 1;
 		}
-		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * p.Ho * p.Wo;
+		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
 		size_t nw = (size_t)s.K * (s.C / s.groups) * k * k;
 		float *x = malloc(nx * 4), *dx = calloc(nx, 4), *w = malloc(nw * 4), *dw = calloc(nw, 4);
 		float *y = malloc(ny * 4), *dy = malloc(ny * 4);
@@ -63,14 +63,14 @@ int main(int argc, char **argv)
 		double t[3][25];
 		for (int r = 0; r <= reps; r++) {
 			double t0 = fd_now();
-			int rc = fd_conv2d_forward(&p, x, w, NULL, y, &e);
+			int rc = fd_conv2d_fwd_cpu(&c, p, x, w, NULL, y);
 			double t1 = fd_now();
-			rc = rc ? rc : fd_conv2d_backward_data(&p, dy, w, dx, &e);
+			rc = rc ? rc : fd_conv2d_bwd_cpu(&c, p, NULL, w, dy, dx, NULL, NULL);
 			double t2 = fd_now();
-			rc = rc ? rc : fd_conv2d_backward_weights(&p, x, dy, dw, NULL, &e);
+			rc = rc ? rc : fd_conv2d_bwd_cpu(&c, p, x, NULL, dy, NULL, dw, NULL);
 			double t3 = fd_now();
 			if (rc) {
-				fprintf(stderr, "conv: %s\n", e.msg);
+				fprintf(stderr, "conv: %s\n", c.err.msg);
 				return 1;
 			}
 			if (r) /* the first round warms up (backward plans, caches) */
@@ -80,8 +80,8 @@ int main(int argc, char **argv)
 		       1e3 * best(t[2], reps));
 		fflush(stdout);
 		free(x), free(dx), free(w), free(dw), free(y), free(dy);
-		fd_conv2d_free(&p);
+		fd_conv2d_plan_free_cpu(p);
 	}
-	fd_dnnl_free(&d);
+	fd_ctx_free(&c);
 	return 0;
 }

@@ -6,7 +6,6 @@
  * and the peak RSS in MiB. */
 #include "models/fd_model.h"
 #include "core/fd_progress.h"
-#include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 
@@ -48,13 +47,10 @@ int main(int argc, char **argv)
 	int size = atoi(argv[2]), batch = atoi(argv[3]), threads = atoi(argv[4]), steps = atoi(argv[5]);
 	int ops = argc > 6 && !strcmp(argv[6], "--ops");
 	struct fd_err e = {{0}};
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_model *m;
-	if (fd_dnnl_init(&d, threads, &e) < 0 || fd_model_new(arch, 1, 1, &m, &e) < 0)
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 1, &e) < 0 || fd_model_new(arch, 1, 1, &m, &e) < 0)
 		die(arch, e.msg);
-	fd_ctx_init(&c, threads, 1);
-	c.dnnl = &d;
 	struct fd_optim o;
 	if (fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 0.05, &e) < 0)
 		die("optimizer", e.msg);
@@ -147,7 +143,6 @@ int main(int argc, char **argv)
 	fd_optim_free(&o);
 	fd_model_free(m);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	free(xd);
 	free(td);
 	return 0;

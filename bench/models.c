@@ -15,7 +15,6 @@
 #include "core/fd_progress.h"
 #include "core/fd_rng.h"
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 
@@ -75,15 +74,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct fd_err e = {{0}};
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_model *m;
 	struct fd_optim o;
-	if (fd_dnnl_init(&d, threads, &e) < 0 || fd_model_new(name, 1, 42, &m, &e) < 0 ||
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 42, &e) < 0 || fd_model_new(name, 1, 42, &m, &e) < 0 ||
 	    fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 1e-2, &e) < 0)
 		return die(name, e.msg);
-	fd_ctx_init(&c, threads, 42);
-	c.dnnl = &d;
 
 	int64_t xs[4] = {batch, 3, size, size}, ts[2] = {batch, 1};
 	size_t nx = (size_t)batch * 3 * size * size;
@@ -142,6 +138,5 @@ int main(int argc, char **argv)
 	fd_optim_free(&o);
 	fd_model_free(m);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return 0;
 }

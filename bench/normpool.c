@@ -9,16 +9,15 @@
 #include <string.h>
 #include "core/fd_progress.h"
 #include "nn/batchnorm2d.h"
-#include "nn/fd_dnnl.h"
 #include "nn/pool2d.h"
 
 int main(int argc, char **argv)
 {
-	struct fd_dnnl d;
+	struct fd_ctx c;
 	struct fd_err e;
 	char line[256], name[64], kind[32];
 	int N, C, H, W;
-	if (fd_dnnl_init(&d, argc > 1 ? atoi(argv[1]) : 2, &e)) {
+	if (fd_ctx_open(&c, FD_DEV_CPU, argc > 1 ? atoi(argv[1]) : 2, 0, &e)) {
 		fprintf(stderr, "normpool: %s\n", e.msg);
 		return 1;
 	}
@@ -40,19 +39,19 @@ int main(int argc, char **argv)
 		for (int r = 0; r < 8; r++) {
 			double t0 = fd_now(), t1, t2;
 			if (!strcmp(kind, "bn")) {
-				fd_batchnorm2d_forward_train(N, C, H * W, x, pc, pc + C, pc + 2 * C, pc + 3 * C, 0.1,
-							     1e-5, y, pc + 4 * C, pc + 5 * C, &e);
+				fd_batchnorm2d_fwd_train_cpu(&c, N, C, H * W, x, pc, pc + C, pc + 2 * C, pc + 3 * C,
+							     0.1, 1e-5, y, pc + 4 * C, pc + 5 * C);
 				t1 = fd_now();
-				fd_batchnorm2d_backward_train(N, C, H * W, dy, x, pc, pc + 4 * C, pc + 5 * C, dx, pc + C,
-							      pc + 2 * C);
+				fd_batchnorm2d_bwd_train_cpu(&c, N, C, H * W, x, pc, pc + 4 * C, pc + 5 * C, dy, dx,
+							     pc + C, pc + 2 * C);
 			} else if (!strcmp(kind, "maxpool3s2")) {
-				fd_maxpool2d_forward(&ps, x, y, idx);
+				fd_maxpool2d_fwd_cpu(&c, &ps, x, y, idx);
 				t1 = fd_now();
-				fd_maxpool2d_backward(&ps, dy, idx, dx);
+				fd_maxpool2d_bwd_cpu(&c, &ps, dy, idx, dx);
 			} else {
-				fd_adaptive_avgpool2d_forward(N, C, H, W, 1, 1, x, y, &e);
+				fd_adaptive_avgpool2d_fwd_cpu(&c, N, C, H, W, 1, 1, x, y);
 				t1 = fd_now();
-				fd_adaptive_avgpool2d_backward(N, C, H, W, 1, 1, dy, dx, &e);
+				fd_adaptive_avgpool2d_bwd_cpu(&c, N, C, H, W, 1, 1, dy, dx);
 			}
 			t2 = fd_now();
 			if (r && t1 - t0 < bf)
@@ -64,6 +63,6 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		free(x), free(y), free(dy), free(dx), free(pc), free(idx);
 	}
-	fd_dnnl_free(&d);
+	fd_ctx_free(&c);
 	return 0;
 }

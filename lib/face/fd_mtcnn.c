@@ -18,14 +18,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define MAX_PLANS 128   /* P-Net: 4 per pyramid level (40 at 512x512); R/O-Net: 3-4 per batch size (49) */
 #define MAX_BATCH 64    /* R-Net / O-Net crops per forward call */
-
-struct fd_mtcnn_plan {
-	struct fd_conv2d_shape s;
-	struct fd_conv2d p;
-	uint64_t used;
-};
 
 /* ---- weights ---- */
 
@@ -235,13 +228,12 @@ int fd_mtcnn_init(struct fd_mtcnn *m, const struct fd_mtcnn_weights *w, int thre
 {
 	memset(m, 0, sizeof *m);
 	m->w = w;
-	if (fd_dnnl_init(&m->d, threads > 0 ? threads : 1, e))
+	if (fd_ctx_open(&m->c, FD_DEV_CPU, threads > 0 ? threads : 1, 0, e) < 0)
 		return -1;
-	m->plans = calloc(MAX_PLANS, sizeof *m->plans);
-	if (!m->plans) {
-		fd_dnnl_free(&m->d);
-		return fd_err_set(e, "out of memory");
-	}
+	m->c.training = 0;
+	m->c.grad_enabled = 0;
+	for (int i = 0; i < FD_MTCNN_CONVS; i++)
+		fd_conv2d_op_init(&m->conv[i], 1, 0, 1, 1);
 	return 0;
 }
 
@@ -249,12 +241,11 @@ void fd_mtcnn_free(struct fd_mtcnn *m)
 {
 	if (!m)
 		return;
-	for (int i = 0; i < m->nplans; i++)
-		fd_conv2d_free(&m->plans[i].p);
-	free(m->plans);
+	for (int i = 0; i < FD_MTCNN_CONVS; i++) /* plans borrow the context's engine */
+		fd_conv2d_op_free(&m->conv[i]);
 	for (int i = 0; i < 5; i++)
 		free(m->buf[i]);
-	fd_dnnl_free(&m->d);
+	fd_ctx_free(&m->c);
 	memset(m, 0, sizeof *m);
 }
 
@@ -272,48 +263,36 @@ static float *grow(struct fd_mtcnn *m, int slot, size_t n, struct fd_err *e)
 	return m->buf[slot];
 }
 
-/* The cached plan for s, made when missing (dropping the least recently used
- * one when the cache is full). */
-static struct fd_conv2d *plan_get(struct fd_mtcnn *m, const struct fd_conv2d_shape *s, struct fd_err *e)
+/* The context's failure as e. */
+static int ctx_err(struct fd_mtcnn *m, struct fd_err *e)
 {
-	int lru = 0;
-	m->tick++;
-	for (int i = 0; i < m->nplans; i++) {
-		if (!memcmp(&m->plans[i].s, s, sizeof *s)) {
-			m->plans[i].used = m->tick;
-			return &m->plans[i].p;
-		}
-		if (m->plans[i].used < m->plans[lru].used)
-			lru = i;
-	}
-	int slot = m->nplans < MAX_PLANS ? m->nplans++ : lru;
-	if (slot == lru && m->nplans == MAX_PLANS && m->plans[slot].used)
-		fd_conv2d_free(&m->plans[slot].p);
-	memset(&m->plans[slot], 0, sizeof m->plans[slot]);
-	if (fd_conv2d_init(&m->plans[slot].p, &m->d, s, e)) {
-		/* leave the slot empty and reusable */
-		memset(&m->plans[slot], 0, sizeof m->plans[slot]);
-		if (slot == m->nplans - 1)
-			m->nplans--;
-		return NULL;
-	}
-	m->plans[slot].s = *s;
-	m->plans[slot].used = m->tick;
-	return &m->plans[slot].p;
+	return fd_err_set(e, "%s", m->c.err.msg);
 }
 
-/* y = conv2d(x, w, b), stride 1, no padding: [N, C, H, W] -> [N, K, H-k+1, W-k+1]. */
-static int conv(struct fd_mtcnn *m, int N, int C, int H, int W, int K, int k, const float *x,
+/* Each net forward is one step of the context: the plans it uses stay
+ * cached, older ones may be evicted (conv2d.h), an earlier failure is gone. */
+static int step(struct fd_mtcnn *m, struct fd_err *e)
+{
+	return fd_ctx_step(&m->c) < 0 ? ctx_err(m, e) : 0;
+}
+
+/* y = conv2d(x, w, b) with convolution `op` (its plan cache), stride 1, no
+ * padding: [N, C, H, W] -> [N, K, H-k+1, W-k+1]. */
+static int conv(struct fd_mtcnn *m, int op, int N, int C, int H, int W, int K, int k, const float *x,
 		const float *w, const float *b, float *y, struct fd_err *e)
 {
 	struct fd_conv2d_shape s;
 	memset(&s, 0, sizeof s);
 	s.N = N, s.C = C, s.H = H, s.W = W, s.K = K, s.kh = k, s.kw = k;
 	s.sh = s.sw = 1, s.dh = s.dw = 1, s.groups = 1, s.bias = 1;
-	struct fd_conv2d *p = plan_get(m, &s, e);
-	if (!p)
-		return -1;
-	return fd_conv2d_forward(p, x, w, b, y, e);
+	return fd_conv2d_apply(&m->c, &m->conv[op], FD_DEV_CPU, &s, x, w, b, y) < 0 ? ctx_err(m, e) : 0;
+}
+
+/* y = x w^T + b (sgemm on the context's threads). */
+static int linear(struct fd_mtcnn *m, int N, int in, int out, const float *x, const float *w,
+		  const float *b, float *y, struct fd_err *e)
+{
+	return fd_linear_fwd_cpu(&m->c, N, in, out, x, w, b, y) < 0 ? ctx_err(m, e) : 0;
 }
 
 /* Four floats as one SSE register (GCC / clang vector extension; plain C
@@ -430,10 +409,12 @@ static float softmax2(float a0, float a1)
 static int pnet_raw(struct fd_mtcnn *m, const float *x, int N, int H, int W, float **out, int *Ho,
 		    int *Wo, struct fd_err *e)
 {
+	if (step(m, e) < 0)
+		return -1;
 	const struct fd_mtcnn_weights *w = m->w;
 	int h = H - 2, wd = W - 2, ph, pw;
 	float *a = grow(m, 0, (size_t)N * 10 * h * wd, e), *b;
-	if (!a || conv(m, N, 3, H, W, 10, 3, x, w->p_w[0], w->p_b[0], a, e))
+	if (!a || conv(m, 0, N, 3, H, W, 10, 3, x, w->p_w[0], w->p_b[0], a, e))
 		return -1;
 	prelu(a, N, 10, (size_t)h * wd, w->p_a[0]);
 	struct fd_pool2d_shape ps = {N, 10, h, wd, 2, 2, 2, 2, 0, 0, 1, 1};
@@ -445,16 +426,16 @@ static int pnet_raw(struct fd_mtcnn *m, const float *x, int N, int H, int W, flo
 		return fd_err_set(e, "pnet: input %dx%d is smaller than 12x12", W, H);
 	h = ph - 2, wd = pw - 2;
 	if (!(a = grow(m, 0, (size_t)N * 16 * h * wd, e)) ||
-	    conv(m, N, 10, ph, pw, 16, 3, b, w->p_w[1], w->p_b[1], a, e))
+	    conv(m, 1, N, 10, ph, pw, 16, 3, b, w->p_w[1], w->p_b[1], a, e))
 		return -1;
 	prelu(a, N, 16, (size_t)h * wd, w->p_a[1]);
 	if (!(b = grow(m, 1, (size_t)N * 32 * (h - 2) * (wd - 2), e)) ||
-	    conv(m, N, 16, h, wd, 32, 3, a, w->p_w[2], w->p_b[2], b, e))
+	    conv(m, 2, N, 16, h, wd, 32, 3, a, w->p_w[2], w->p_b[2], b, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(b, N, 32, (size_t)h * wd, w->p_a[2]);
 	if (!(a = grow(m, 0, (size_t)N * 6 * h * wd, e)) ||
-	    conv(m, N, 32, h, wd, 6, 1, b, w->p_w[3], w->p_b[3], a, e))
+	    conv(m, 3, N, 32, h, wd, 6, 1, b, w->p_w[3], w->p_b[3], a, e))
 		return -1;
 	*out = a, *Ho = h, *Wo = wd;
 	return 0;
@@ -491,55 +472,59 @@ int fd_mtcnn_pnet(struct fd_mtcnn *m, const float *x, int N, int H, int W, float
 /* R-Net on x [N, 3, 24, 24] -> out [N, 6] (logits 0-1, regression 2-5), N <= MAX_BATCH. */
 static int rnet_raw(struct fd_mtcnn *m, const float *x, int N, float *out, struct fd_err *e)
 {
+	if (step(m, e) < 0)
+		return -1;
 	const struct fd_mtcnn_weights *w = m->w;
 	float *a = grow(m, 0, (size_t)N * 28 * 22 * 22, e), *b = grow(m, 1, (size_t)N * 28 * 11 * 11, e);
 	int h, wd;
-	if (!a || !b || conv(m, N, 3, 24, 24, 28, 3, x, w->r_w[0], w->r_b[0], a, e))
+	if (!a || !b || conv(m, 4, N, 3, 24, 24, 28, 3, x, w->r_w[0], w->r_b[0], a, e))
 		return -1;
 	prelu(a, N, 28, 22 * 22, w->r_a[0]);
 	if (maxpool(N, 28, 22, 22, 3, 2, a, b, &h, &wd, e) ||
-	    conv(m, N, 28, h, wd, 48, 3, b, w->r_w[1], w->r_b[1], a, e))
+	    conv(m, 5, N, 28, h, wd, 48, 3, b, w->r_w[1], w->r_b[1], a, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(a, N, 48, (size_t)h * wd, w->r_a[1]);
 	if (maxpool(N, 48, h, wd, 3, 2, a, b, &h, &wd, e) ||
-	    conv(m, N, 48, h, wd, 64, 2, b, w->r_w[2], w->r_b[2], a, e))
+	    conv(m, 6, N, 48, h, wd, 64, 2, b, w->r_w[2], w->r_b[2], a, e))
 		return -1;
 	prelu(a, N, 64, 9, w->r_a[2]);
-	if (fd_linear_forward(N, 576, 128, a, w->r_dw[0], w->r_db[0], b, e))
+	if (linear(m, N, 576, 128, a, w->r_dw[0], w->r_db[0], b, e))
 		return -1;
 	prelu(b, N, 128, 1, w->r_a[3]);
-	return fd_linear_forward(N, 128, 6, b, w->r_dw[1], w->r_db[1], out, e);
+	return linear(m, N, 128, 6, b, w->r_dw[1], w->r_db[1], out, e);
 }
 
 /* O-Net on x [N, 3, 48, 48] -> out [N, 16] (logits 0-1, regression 2-5,
  * landmarks 6-15). */
 static int onet_raw(struct fd_mtcnn *m, const float *x, int N, float *out, struct fd_err *e)
 {
+	if (step(m, e) < 0)
+		return -1;
 	const struct fd_mtcnn_weights *w = m->w;
 	float *a = grow(m, 0, (size_t)N * 32 * 46 * 46, e), *b = grow(m, 1, (size_t)N * 32 * 23 * 23, e);
 	int h, wd;
-	if (!a || !b || conv(m, N, 3, 48, 48, 32, 3, x, w->o_w[0], w->o_b[0], a, e))
+	if (!a || !b || conv(m, 7, N, 3, 48, 48, 32, 3, x, w->o_w[0], w->o_b[0], a, e))
 		return -1;
 	prelu(a, N, 32, 46 * 46, w->o_a[0]);
 	if (maxpool(N, 32, 46, 46, 3, 2, a, b, &h, &wd, e) ||
-	    conv(m, N, 32, h, wd, 64, 3, b, w->o_w[1], w->o_b[1], a, e))
+	    conv(m, 8, N, 32, h, wd, 64, 3, b, w->o_w[1], w->o_b[1], a, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(a, N, 64, (size_t)h * wd, w->o_a[1]);
 	if (maxpool(N, 64, h, wd, 3, 2, a, b, &h, &wd, e) ||
-	    conv(m, N, 64, h, wd, 64, 3, b, w->o_w[2], w->o_b[2], a, e))
+	    conv(m, 9, N, 64, h, wd, 64, 3, b, w->o_w[2], w->o_b[2], a, e))
 		return -1;
 	h -= 2, wd -= 2;
 	prelu(a, N, 64, (size_t)h * wd, w->o_a[2]);
 	if (maxpool(N, 64, h, wd, 2, 2, a, b, &h, &wd, e) ||
-	    conv(m, N, 64, h, wd, 128, 2, b, w->o_w[3], w->o_b[3], a, e))
+	    conv(m, 10, N, 64, h, wd, 128, 2, b, w->o_w[3], w->o_b[3], a, e))
 		return -1;
 	prelu(a, N, 128, 9, w->o_a[3]);
-	if (fd_linear_forward(N, 1152, 256, a, w->o_dw[0], w->o_db[0], b, e))
+	if (linear(m, N, 1152, 256, a, w->o_dw[0], w->o_db[0], b, e))
 		return -1;
 	prelu(b, N, 256, 1, w->o_a[4]);
-	return fd_linear_forward(N, 256, 16, b, w->o_dw[1], w->o_db[1], out, e);
+	return linear(m, N, 256, 16, b, w->o_dw[1], w->o_db[1], out, e);
 }
 
 /* Run R-Net (S = 24, nout 6) or O-Net (S = 48, nout 16) over N crops in

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 #include "core/fd_err.h"
-#include "nn/fd_dnnl.h"
+#include "nn/conv2d.h"
 
 /* One detected face, in the image's pixel coordinates as facenet-pytorch
  * reports them: box x1 y1 x2 y2 (float32, may lie partly outside the image),
@@ -48,25 +48,24 @@ struct fd_mtcnn_opts {
 };
 void fd_mtcnn_opts_default(struct fd_mtcnn_opts *o);
 
-/* Per-thread state: a oneDNN context (one OpenMP thread unless threads > 1),
- * the convolution plans made so far (cached by shape, least recently used
- * dropped beyond a fixed count) and scratch buffers that grow as needed.
- * Not thread-safe: one per thread. */
-struct fd_mtcnn_plan;
+/* MTCNN's eleven convolutions: P-Net 4, R-Net 3, O-Net 4. */
+#define FD_MTCNN_CONVS 11
+
+/* Per-thread state: an fd_ctx (its oneDNN engine, `threads` OpenMP threads),
+ * one fd_conv2d_op per convolution whose plan cache (lib/nn/conv2d.h, the one
+ * every model uses) keeps the shapes seen (pyramid levels, batch sizes), and
+ * scratch buffers that grow as needed. Not thread-safe: one per thread. */
 struct fd_mtcnn {
 	const struct fd_mtcnn_weights *w;   /* borrowed */
-	struct fd_dnnl d;
-	struct fd_mtcnn_plan *plans;
-	int nplans;
-	uint64_t tick;
+	struct fd_ctx c;
+	struct fd_conv2d_op conv[FD_MTCNN_CONVS];
 	float *buf[5];          /* scratch: activations x2, batch padding, pyramid level, crops */
 	size_t cap[5];
 };
 
 /* Make a detector over w (borrowed; must outlive m). threads: OpenMP threads
- * for the nets inside this detector when called from this thread (1 when
- * images run in parallel, one detector per thread). Must be called on the
- * thread that will use m (OpenMP thread counts are per thread). */
+ * for the nets inside this detector (1 when images run in parallel, one
+ * detector per thread); set per call, so any thread may use m (one at a time). */
 int fd_mtcnn_init(struct fd_mtcnn *m, const struct fd_mtcnn_weights *w, int threads, struct fd_err *e);
 void fd_mtcnn_free(struct fd_mtcnn *m);
 

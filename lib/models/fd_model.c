@@ -247,28 +247,26 @@ int64_t fd_model_params(const struct fd_model *m)
 
 int fd_model_macs(struct fd_model *m, int size, uint64_t *macs, struct fd_err *e)
 {
-	struct fd_model_ctx mc;
+	struct fd_ctx c;
 	if (size < 1)
 		return fd_err_set(e, "%s: input size %d", m->arch->name, size);
-	/* the runtime's thread count for oneDNN, one for the context */
-	if (fd_model_ctx_init(&mc, 0, 0, e) < 0)
+	if (fd_ctx_open(&c, FD_DEV_CPU, 1, 0, e) < 0)
 		return -1;
-	struct fd_ctx *c = &mc.c;
-	c->training = 0;
-	c->grad_enabled = 0;
+	c.training = 0;
+	c.grad_enabled = 0;
 	int rc = -1;
 	int64_t shape[4] = {1, 3, size, size};
-	struct fd_tensor *x = fd_tensor_zeros(c, FD_DEV_CPU, 4, shape);
-	if (fd_model_forward(m, c, x)) {
-		*macs = c->macs;
+	struct fd_tensor *x = fd_tensor_zeros(&c, FD_DEV_CPU, 4, shape);
+	if (fd_model_forward(m, &c, x)) {
+		*macs = c.macs;
 		rc = 0;
 	} else {
-		fd_err_set(e, "%s", c->err.msg);
+		fd_err_set(e, "%s", c.err.msg);
 	}
-	/* plans were made on this private engine: drop them before it goes */
+	/* plans were made on this context's private engine: drop them before it goes */
 	for (int i = 0; i < m->nconvs; i++)
 		fd_conv2d_op_free(m->convs[i]);
-	fd_model_ctx_free(&mc);
+	fd_ctx_free(&c);
 	return rc;
 }
 

@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/fd_err.h"
-#include "nn/convops.h"
+#include "nn/batchnorm2d.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/pool2d.h"
 #include "nn/fd_params.h"
 #include "nn/fd_tensor.h"
 
@@ -93,7 +96,7 @@ void fd_model_free(struct fd_model *m);
 /* logits [N, num_classes] = model(x), x [N, 3, H, W] (as torch: model(x)).
  * Training mode, dropout and gradient recording follow c. Parameters' grads
  * ADD into m->p.grad (the caller zeroes it, fd_params_zero_grad). The CPU
- * needs c->dnnl. NULL on error (c->err). */
+ * needs a context from fd_ctx_open. NULL on error (c->err). */
 struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x);
 
 /* Trainable scalars (sum(p.numel() for p in model.parameters())). */

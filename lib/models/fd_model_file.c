@@ -23,19 +23,12 @@
 int fd_model_ctx_init(struct fd_model_ctx *mc, int threads, uint64_t seed, struct fd_err *e)
 {
 	memset(mc, 0, sizeof *mc);
-	if (fd_dnnl_init(&mc->dnnl, threads, e) < 0)
-		return -1;
-	fd_ctx_init(&mc->c, threads > 0 ? threads : 1, seed);
-	mc->c.dnnl = &mc->dnnl;
-	return 0;
+	return fd_ctx_open(&mc->c, FD_DEV_CPU, threads, seed, e);
 }
 
 void fd_model_ctx_free(struct fd_model_ctx *mc)
 {
-	if (!mc->c.dnnl)
-		return;
 	fd_ctx_free(&mc->c);
-	fd_dnnl_free(&mc->dnnl);
 	memset(mc, 0, sizeof *mc);
 }
 

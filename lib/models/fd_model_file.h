@@ -10,26 +10,23 @@
 #include <stdint.h>
 #include "core/fd_err.h"
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "nn/fd_tensor.h"
 
 /* ---- the compute context ---- */
 
-/* A context with its engine: what a forward or a training step runs on. The
- * context borrows the engine (c.dnnl == &dnnl), so the struct must not move
- * between init and free. */
+/* A context with its engine: what a forward or a training step runs on
+ * (fd_ctx_open's context, which owns the engine). */
 struct fd_model_ctx {
-	struct fd_dnnl dnnl;
 	struct fd_ctx c;
 };
 
-/* The one set-up of engine and threads: oneDNN's CPU engine with `threads`
- * OpenMP threads (> 0 sets the process's count, as torch.set_num_threads;
- * <= 0 keeps the runtime's default) and a context of max(threads, 1) threads
- * seeded with `seed` (dropout streams), training on, gradients on. Errors:
- * the engine's (mc is then zeroed and need not be freed). */
+/* The one set-up of engine and threads for fd-train, fd-eval and what
+ * scores rows: fd_ctx_open(FD_DEV_CPU, threads, seed) — oneDNN's CPU engine
+ * and every CPU kernel on max(threads, 1) OpenMP threads, set per call;
+ * training on, gradients on. Errors: the engine's (mc is then zeroed and
+ * need not be freed). */
 int fd_model_ctx_init(struct fd_model_ctx *mc, int threads, uint64_t seed, struct fd_err *e);
-/* Free the context, then the engine. Plans made on this engine (a model's
+/* Free the context and its engine. Plans made on this engine (a model's
  * conv ops) must be freed first, or not used again. No-op on a zeroed mc. */
 void fd_model_ctx_free(struct fd_model_ctx *mc);
 

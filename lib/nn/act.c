@@ -201,7 +201,6 @@ struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
 }
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_RELU, x); }
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSWISH, x); }
-struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSIGMOID, x); }
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SILU, x); }
 struct fd_tensor *fd_sigmoid(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SIGMOID, x); }
 struct fd_tensor *fd_gelu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_GELU, x); }

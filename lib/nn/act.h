@@ -14,7 +14,6 @@
 struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x);
-struct fd_tensor *fd_hardsigmoid(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_sigmoid(struct fd_ctx *c, struct fd_tensor *x);
 struct fd_tensor *fd_gelu(struct fd_ctx *c, struct fd_tensor *x);

@@ -2,14 +2,40 @@
  * convolution family join it from their own files). */
 #include "nn/act.h"
 #include "nn/binary.h"
-#include "nn/convops.h"
+#include "nn/batchnorm2d.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/pool2d.h"
 #include "nn/dropout.h"
 #include "nn/fd_backend.h"
+#include "nn/fd_dnnl.h"
 #include "nn/layernorm2d.h"
 #include "nn/loss.h"
+#include "nn/optim.h"
 #include "nn/softmax.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* The context's oneDNN engine and stream, told c->threads (fd_dnnl.h). */
+static int cpu_ctx_open(struct fd_ctx *c, struct fd_err *e)
+{
+	struct fd_dnnl *d = calloc(1, sizeof *d);
+	if (!d)
+		return fd_err_set(e, "out of memory for the oneDNN engine");
+	if (fd_dnnl_init(d, c->threads, e) < 0) {
+		free(d);
+		return -1;
+	}
+	c->engine = d;
+	return 0;
+}
+
+static void cpu_ctx_close(struct fd_ctx *c)
+{
+	fd_dnnl_free(c->engine);
+	free(c->engine);
+}
 
 static int cpu_zero(struct fd_ctx *c, float *p, int64_t n)
 {
@@ -18,10 +44,39 @@ static int cpu_zero(struct fd_ctx *c, float *p, int64_t n)
 	return 0;
 }
 
-static int cpu_copy(struct fd_ctx *c, float *dst, const float *src, int64_t n)
+/* Memory: the heap, 64-byte aligned (the size rounded up to a multiple of 64
+ * with 64 bytes to spare, so vector loops may read a little past the end). */
+static void *cpu_mem_alloc(size_t bytes)
+{
+	size_t n = (bytes + 127) / 64 * 64;
+	void *p = aligned_alloc(64, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void cpu_mem_free(void *p)
+{
+	free(p);
+}
+
+static int cpu_mem_zero(void *p, size_t bytes)
+{
+	memset(p, 0, bytes);
+	return 0;
+}
+
+/* Host and device memory are one: every transfer is a memcpy, done on return. */
+static int cpu_copy(struct fd_ctx *c, void *dst, const void *src, size_t bytes)
 {
 	(void)c;
-	memcpy(dst, src, (size_t)n * sizeof *dst);
+	memcpy(dst, src, bytes);
+	return 0;
+}
+
+static int cpu_sync(struct fd_ctx *c)
+{
+	(void)c;
 	return 0;
 }
 
@@ -35,19 +90,29 @@ static int cpu_axpy(struct fd_ctx *c, int64_t n, float alpha, const float *x, fl
 
 const struct fd_backend fd_backend_cpu = {
 	.name = "cpu",
+	.ctx_open = cpu_ctx_open,
+	.ctx_close = cpu_ctx_close,
+	.mem_alloc = cpu_mem_alloc,
+	.mem_free = cpu_mem_free,
+	.mem_zero = cpu_mem_zero,
+	.copy_h2d = cpu_copy,
+	.copy_d2h = cpu_copy,
+	.copy_d2d = cpu_copy,
+	.sync = cpu_sync,
 	.zero = cpu_zero,
-	.copy = cpu_copy,
 	.axpy = cpu_axpy,
+	.adamw_step = fd_adamw_step_cpu,
+	.sgd_step = fd_sgd_step_cpu,
 	.act_fwd = fd_act_fwd_cpu,
 	.act_bwd = fd_act_bwd_cpu,
 	.prelu_fwd = fd_prelu_fwd_cpu,
 	.prelu_bwd = fd_prelu_bwd_cpu,
-	.bin_fwd = fd_bin_fwd_cpu,
-	.bin_bwd = fd_bin_bwd_cpu,
+	.binary_fwd = fd_binary_fwd_cpu,
+	.binary_bwd = fd_binary_bwd_cpu,
 	.softmax_fwd = fd_softmax_fwd_cpu,
 	.softmax_bwd = fd_softmax_bwd_cpu,
-	.ln2d_fwd = fd_ln2d_fwd_cpu,
-	.ln2d_bwd = fd_ln2d_bwd_cpu,
+	.layernorm2d_fwd = fd_layernorm2d_fwd_cpu,
+	.layernorm2d_bwd = fd_layernorm2d_bwd_cpu,
 	.dropout_fwd = fd_dropout_fwd_cpu,
 	.dropout_bwd = fd_dropout_bwd_cpu,
 	.rowscale_fwd = fd_rowscale_fwd_cpu,
@@ -62,14 +127,14 @@ const struct fd_backend fd_backend_cpu = {
 	.conv2d_bwd = fd_conv2d_bwd_cpu,
 	.linear_fwd = fd_linear_fwd_cpu,
 	.linear_bwd = fd_linear_bwd_cpu,
-	.bn_fwd_train = fd_bn_fwd_train_cpu,
-	.bn_bwd_train = fd_bn_bwd_train_cpu,
-	.bn_fwd_eval = fd_bn_fwd_eval_cpu,
-	.bn_bwd_eval = fd_bn_bwd_eval_cpu,
-	.maxpool_fwd = fd_maxpool_fwd_cpu,
-	.maxpool_bwd = fd_maxpool_bwd_cpu,
-	.avgpool_fwd = fd_avgpool_fwd_cpu,
-	.avgpool_bwd = fd_avgpool_bwd_cpu,
-	.adapool_fwd = fd_adapool_fwd_cpu,
-	.adapool_bwd = fd_adapool_bwd_cpu,
+	.batchnorm2d_fwd_train = fd_batchnorm2d_fwd_train_cpu,
+	.batchnorm2d_bwd_train = fd_batchnorm2d_bwd_train_cpu,
+	.batchnorm2d_fwd_eval = fd_batchnorm2d_fwd_eval_cpu,
+	.batchnorm2d_bwd_eval = fd_batchnorm2d_bwd_eval_cpu,
+	.maxpool2d_fwd = fd_maxpool2d_fwd_cpu,
+	.maxpool2d_bwd = fd_maxpool2d_bwd_cpu,
+	.avgpool2d_fwd = fd_avgpool2d_fwd_cpu,
+	.avgpool2d_bwd = fd_avgpool2d_bwd_cpu,
+	.adaptive_avgpool2d_fwd = fd_adaptive_avgpool2d_fwd_cpu,
+	.adaptive_avgpool2d_bwd = fd_adaptive_avgpool2d_bwd_cpu,
 };

@@ -1,6 +1,7 @@
 /* batchnorm2d: plain C + OpenMP over channels (see batchnorm2d.h). One channel
  * is N strided planes of HW floats; each pass streams them in order. */
 #include "nn/batchnorm2d.h"
+#include "nn/fd_backend.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -86,7 +87,7 @@ static void plane_axpy(const float *g, float *dx, int n, float k)
 		dx[i] += k * g[i];
 }
 
-int fd_batchnorm2d_forward_train(int N, int C, int HW, const float *x, const float *weight,
+static int batchnorm2d_fwd_train(int threads, int N, int C, int HW, const float *x, const float *weight,
 				 const float *bias, float *running_mean, float *running_var,
 				 double momentum, double eps, float *y, float *save_mean,
 				 float *save_invstd, struct fd_err *e)
@@ -97,7 +98,7 @@ int fd_batchnorm2d_forward_train(int N, int C, int HW, const float *x, const flo
 	if (M < 2)
 		return fd_err_set(e, "batchnorm2d N=%d C=%d HW=%d: training needs more than 1 value per channel",
 				  N, C, HW);
-	#pragma omp parallel for schedule(dynamic, 1)
+	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
 		double acc[NACC] = {0}, acc2[NACC] = {0};
 		for (int n = 0; n < N; n++)
@@ -118,11 +119,11 @@ int fd_batchnorm2d_forward_train(int N, int C, int HW, const float *x, const flo
 	return 0;
 }
 
-void fd_batchnorm2d_forward_eval(int N, int C, int HW, const float *x, const float *weight,
+static void batchnorm2d_fwd_eval(int threads, int N, int C, int HW, const float *x, const float *weight,
 				 const float *bias, const float *running_mean, const float *running_var,
 				 double eps, float *y)
 {
-	#pragma omp parallel for collapse(2)
+	#pragma omp parallel for num_threads(threads) collapse(2)
 	for (int n = 0; n < N; n++)
 		for (int c = 0; c < C; c++) {
 			double invstd = 1.0 / sqrt((double)running_var[c] + eps);
@@ -142,12 +143,12 @@ static void dy_sums(int N, int C, int HW, int c, const float *dy, const float *x
 	*sdy = fold8(ag), *sdyx = fold8(agx);
 }
 
-void fd_batchnorm2d_backward_train(int N, int C, int HW, const float *dy, const float *x,
+static void batchnorm2d_bwd_train(int threads, int N, int C, int HW, const float *dy, const float *x,
 				   const float *weight, const float *save_mean, const float *save_invstd,
 				   float *dx, float *dweight, float *dbias)
 {
 	double M = (double)N * HW;
-	#pragma omp parallel for schedule(dynamic, 1)
+	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
 		double mean = save_mean[c], invstd = save_invstd[c], sdy, sdyx;
 		dy_sums(N, C, HW, c, dy, x, mean, &sdy, &sdyx);
@@ -166,12 +167,12 @@ void fd_batchnorm2d_backward_train(int N, int C, int HW, const float *dy, const 
 	}
 }
 
-void fd_batchnorm2d_backward_eval(int N, int C, int HW, const float *dy, const float *x,
+static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float *dy, const float *x,
 				  const float *weight, const float *running_mean,
 				  const float *running_var, double eps, float *dx, float *dweight,
 				  float *dbias)
 {
-	#pragma omp parallel for schedule(dynamic, 1)
+	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
 		double invstd = 1.0 / sqrt((double)running_var[c] + eps), sdy, sdyx;
 		if (dweight || dbias) {
@@ -187,6 +188,134 @@ void fd_batchnorm2d_backward_eval(int N, int C, int HW, const float *dy, const f
 		for (int n = 0; n < N; n++)
 			plane_axpy(PLANE(dy, n, c), PLANE(dx, n, c), HW, k);
 	}
+}
+
+/* ---------- CPU kernels (table entries batchnorm2d_fwd_train, _bwd_train, _fwd_eval, _bwd_eval) ---------- */
+
+static int wants(const struct fd_tensor *t)
+{
+	return t && (t->flags & FD_T_REQUIRES_GRAD);
+}
+
+static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
+{
+	fd_fail(c, "%s", e->msg);
+	return -1;
+}
+
+static int int_sizes(struct fd_ctx *c, const char *op, int64_t a, int64_t b, int64_t d)
+{
+	if (a > INT32_MAX || b > INT32_MAX || d > INT32_MAX) {
+		fd_fail(c, "%s: sizes beyond 2^31 are not supported", op);
+		return -1;
+	}
+	return 0;
+}
+
+int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			const float *w, const float *b, float *rmean, float *rvar, double momentum,
+			double eps, float *y, float *mean, float *invstd)
+{
+	struct fd_err e = {{0}};
+	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
+		return -1;
+	return batchnorm2d_fwd_train(c->threads, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, momentum,
+					    eps, y, mean, invstd, &e) < 0 ? ctx_err(c, &e) : 0;
+}
+
+int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+			const float *w, const float *mean, const float *invstd, const float *dy,
+			float *dx, float *dw, float *db)
+{
+	batchnorm2d_bwd_train(c->threads, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, dx, dw, db);
+	return 0;
+}
+
+int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		       const float *w, const float *b, const float *rmean, const float *rvar,
+		       double eps, float *y)
+{
+	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
+		return -1;
+	batchnorm2d_fwd_eval(c->threads, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, eps, y);
+	return 0;
+}
+
+int fd_batchnorm2d_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		       const float *w, const float *rmean, const float *rvar, double eps,
+		       const float *dy, float *dx, float *dw, float *db)
+{
+	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db);
+	return 0;
+}
+
+/* ---------- the taped op ---------- */
+
+struct bn_saved {
+	int train;
+	int64_t N, C, HW;
+	double eps;
+	float *mean, *invstd;       /* train: batch statistics */
+	const float *rmean, *rvar;  /* eval: running statistics (not changed in eval) */
+};
+
+static int bn_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	const struct bn_saved *s = n->saved;
+	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	float *dx = wants(x) ? x->grad : NULL, *dw = wants(w) ? w->grad : NULL;
+	float *db = wants(b) ? b->grad : NULL;
+	if (s->train) {
+		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_bwd_train);
+		return be ? be->batchnorm2d_bwd_train(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
+					     n->out->grad, dx, dw, db) : -1;
+	}
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_bwd_eval);
+	return be ? be->batchnorm2d_bwd_eval(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
+				    n->out->grad, dx, dw, db) : -1;
+}
+
+struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+				 struct fd_tensor *nbt, double momentum, double eps)
+{
+	if (!x || !w || !b || !rm || !rv)
+		return NULL;
+	char b1[64], b2[64];
+	int64_t C = x->ndim >= 2 ? x->shape[1] : -1;
+	if (x->ndim < 2 || w->numel != C || b->numel != C || rm->numel != C || rv->numel != C ||
+	    w->dev != x->dev || b->dev != x->dev || rm->dev != x->dev || rv->dev != x->dev)
+		return fd_fail(c, "batchnorm2d: input %s and weight %s (with bias and running stats) do not match",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2));
+	int64_t N = x->shape[0], HW = x->numel / (N * C);
+	struct fd_tensor *in[3] = {x, w, b};
+	int rec = fd_needs_grad(c, 3, in);
+	struct fd_tensor *y;
+	struct bn_saved sv = {c->training, N, C, HW, eps, NULL, NULL, rm->data, rv->data};
+	if (c->training) {
+		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_fwd_train);
+		y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+		sv.mean = y ? fd_ctx_alloc(c, x->dev, C) : NULL;
+		sv.invstd = sv.mean ? fd_ctx_alloc(c, x->dev, C) : NULL;
+		if (!sv.invstd || be->batchnorm2d_fwd_train(c, N, C, HW, x->data, w->data, b->data, rm->data, rv->data,
+						   momentum, eps, y->data, sv.mean, sv.invstd) < 0)
+			return NULL;
+		if (nbt)
+			nbt->data[0] += 1.0f; /* host view: the counter lives with the parameters */
+	} else {
+		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_fwd_eval);
+		y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+		if (!y || be->batchnorm2d_fwd_eval(c, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, eps,
+					  y->data) < 0)
+			return NULL;
+	}
+	if (rec) {
+		struct fd_node *n = fd_tape_push(c, "batchnorm2d", bn_backward, 3, in, y, sizeof sv);
+		if (!n)
+			return NULL;
+		*(struct bn_saved *)n->saved = sv;
+	}
+	return y;
 }
 
 /* ---- double references ---- */

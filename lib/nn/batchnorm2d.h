@@ -1,49 +1,58 @@
 /* batchnorm2d: batch normalisation over contiguous NCHW float32, as
  * torch.nn.BatchNorm2d(C, eps, momentum, affine=True, track_running_stats=True)
- * in train() and eval() mode; plain C with OpenMP over channels (the op is
- * memory bound), plus double references for the tests. */
+ * in train() and eval() mode: the taped op, the CPU kernels of the op table
+ * (plain C with OpenMP over channels; the op is memory bound) and double
+ * references for the tests. */
 #ifndef FD_BATCHNORM2D_H
 #define FD_BATCHNORM2D_H
 
-#include "core/fd_err.h"
+#include <stdint.h>
+#include "nn/fd_tensor.h"
 
 /* PyTorch's defaults. */
 #define FD_BN_EPS 1e-5
 #define FD_BN_MOMENTUM 0.1
 
-/* Training forward. x, y [N, C, H, W] with HW = H*W; weight, bias,
- * running_mean, running_var, save_mean, save_invstd [C]. Per channel, over the
- * M = N*HW values: mean, biased variance var; y = (x - mean) / sqrt(var + eps)
- * * weight + bias (OVERWRITES y); running_mean = (1 - momentum) * running_mean
- * + momentum * mean and running_var likewise with the unbiased variance
- * var * M / (M - 1) (updated in place); save_mean = mean and save_invstd =
- * 1/sqrt(var + eps) for the backward (overwritten). Sums run in double.
- * Error when M < 2 (PyTorch: "Expected more than 1 value per channel when
- * training"). */
-int fd_batchnorm2d_forward_train(int N, int C, int HW, const float *x, const float *weight,
-				 const float *bias, float *running_mean, float *running_var,
-				 double momentum, double eps, float *y, float *save_mean,
-				 float *save_invstd, struct fd_err *e);
-/* Eval forward: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias,
- * OVERWRITES y; running stats are only read. */
-void fd_batchnorm2d_forward_eval(int N, int C, int HW, const float *x, const float *weight,
-				 const float *bias, const float *running_mean, const float *running_var,
-				 double eps, float *y);
-/* Training backward (batch statistics depend on x), with save_mean/save_invstd
- * from the forward: xhat = (x - mean) * invstd,
- * dx += weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)),
- * dweight += sum(dy * xhat), dbias += sum(dy): ADDS into all three; any of
- * dx, dweight, dbias may be NULL when not wanted. */
-void fd_batchnorm2d_backward_train(int N, int C, int HW, const float *dy, const float *x,
-				   const float *weight, const float *save_mean, const float *save_invstd,
-				   float *dx, float *dweight, float *dbias);
-/* Eval backward (running statistics are constants):
- * dx += dy * weight / sqrt(running_var + eps), dweight += sum(dy * xhat),
- * dbias += sum(dy): ADDS; any output may be NULL. */
-void fd_batchnorm2d_backward_eval(int N, int C, int HW, const float *dy, const float *x,
-				  const float *weight, const float *running_mean,
-				  const float *running_var, double eps, float *dx, float *dweight,
-				  float *dbias);
+/* nn.BatchNorm2d(C, eps, momentum, affine=True, track_running_stats=True)
+ * on x [N, C, H, W] (or [N, C]) with weight w, bias b, running_mean rm,
+ * running_var rv [C], and num_batches_tracked nbt ([1] counter view, or NULL).
+ * c->training: batch statistics (biased variance) normalise; rm and rv are
+ * updated in place with momentum (unbiased variance), nbt += 1, also when
+ * grad is disabled, exactly as torch's train() forward; backward flows
+ * through the batch statistics. Otherwise: running statistics normalise and
+ * are constants for backward. Backward adds into dx, dw, db. */
+struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+				 struct fd_tensor *nbt, double momentum, double eps);
+
+/* CPU kernels (table entries batchnorm2d_fwd_train, batchnorm2d_bwd_train,
+ * batchnorm2d_fwd_eval, batchnorm2d_bwd_eval), plain C + OpenMP over channels
+ * on c->threads; x, y, dy, dx [N, C, HW]; w, b, rmean, rvar, mean, invstd [C].
+ *
+ * fwd_train: per channel, over the M = N*HW values: mean, biased variance var;
+ * y = (x - mean) / sqrt(var + eps) * w + b (OVERWRITES y); rmean = (1 -
+ * momentum) rmean + momentum mean and rvar likewise with the unbiased
+ * variance var * M / (M - 1) (in place); mean and invstd = 1/sqrt(var + eps)
+ * written for the backward. Sums run in double. Error when M < 2 (PyTorch:
+ * "Expected more than 1 value per channel when training").
+ * bwd_train (batch statistics depend on x): xhat = (x - mean) * invstd,
+ * dx += w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)),
+ * dw += sum(dy * xhat), db += sum(dy): ADDS; any of dx, dw, db may be NULL.
+ * fwd_eval: y = (x - rmean) / sqrt(rvar + eps) * w + b, OVERWRITES y.
+ * bwd_eval (running statistics are constants): dx += dy * w / sqrt(rvar +
+ * eps), dw += sum(dy * xhat), db += sum(dy): ADDS; any output may be NULL. */
+int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+				 const float *w, const float *b, float *rmean, float *rvar,
+				 double momentum, double eps, float *y, float *mean, float *invstd);
+int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+				 const float *w, const float *mean, const float *invstd,
+				 const float *dy, float *dx, float *dw, float *db);
+int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+				const float *w, const float *b, const float *rmean, const float *rvar,
+				double eps, float *y);
+int fd_batchnorm2d_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+				const float *w, const float *rmean, const float *rvar, double eps,
+				const float *dy, float *dx, float *dw, float *db);
 
 /* Double references with the same semantics (train: forward then backward;
  * eval likewise). The train reference takes no running stats; its

@@ -81,7 +81,7 @@ void fd_bin_ref_backward(enum fd_binop op, const struct fd_bcast *bc, const doub
 					}
 }
 
-int fd_bin_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, float *y)
 {
 	const int64_t *s = bc->shape;
@@ -180,7 +180,7 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 	}
 }
 
-int fd_bin_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+int fd_binary_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, const float *dy, float *da, float *db)
 {
 	if (da)
@@ -199,10 +199,10 @@ static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct bin_saved *s = n->saved;
 	struct fd_tensor *a = n->in[0], *b = n->in[1];
-	const struct fd_backend *be = FD_KERNEL(c, a->dev, bin_bwd);
+	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_bwd);
 	if (!be)
 		return -1;
-	return be->bin_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad,
+	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad,
 			   (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL,
 			   (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL);
 }
@@ -224,11 +224,11 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 	int nd;
 	if (fd_bcast_init(c, &bc, a, b, &nd) < 0)
 		return NULL;
-	const struct fd_backend *be = FD_KERNEL(c, a->dev, bin_fwd);
+	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_fwd);
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
 					: fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd));
-	if (!y || be->bin_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
+	if (!y || be->binary_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
 		return NULL;
 	struct fd_tensor *in[2] = {a, b};
 	if (fd_needs_grad(c, 2, in)) {

@@ -28,9 +28,9 @@ int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor 
 		  const struct fd_tensor *b, int *ndim);
 
 /* CPU kernels of the table. */
-int fd_bin_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, float *y);
-int fd_bin_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+int fd_binary_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, const float *dy, float *da, float *db);
 
 /* The oracle for the tests: plain single-thread loops over the 5-D broadcast

@@ -1,8 +1,31 @@
-/* conv2d: oneDNN convolution plans and the plain-loop double references
- * (see conv2d.h). */
+/* conv2d: the CPU plan (oneDNN primitives, private to this file), the CPU
+ * kernels of the table, the per-layer plan cache, the taped op and the
+ * plain-loop double references (see conv2d.h). */
 #include "nn/conv2d.h"
+#include "nn/fd_backend.h"
+#include "nn/fd_dnnl.h"
+
+#include <stdlib.h>
 
 #include <string.h>
+
+/* A CPU plan: oneDNN primitives for one shape and the reorders to and from
+ * the caller's plain layouts. */
+struct fd_conv2d {
+	struct fd_conv2d_shape s;
+	int Ho, Wo;
+	struct fd_dnnl *d;      /* borrowed */
+	dnnl_primitive_desc_t fwd_pd;
+	dnnl_primitive_t fwd;
+	struct fd_dnnl_opnd f_x, f_w, f_y;
+	dnnl_memory_t f_b;
+	/* backward primitives, made on first use (inference never needs them) */
+	dnnl_primitive_t bwd_data, bwd_w;
+	struct fd_dnnl_opnd bd_dy, bd_w, bd_dx;
+	struct fd_dnnl_opnd bw_x, bw_dy, bw_dw, bw_db;
+};
+
+static void conv_free(struct fd_conv2d *p);
 
 #define SHAPE_FMT "conv2d N=%d C=%d H=%d W=%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d"
 #define SHAPE_ARGS(s)                                                                              \
@@ -67,7 +90,7 @@ static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, i
 	return dnnl_primitive_desc_query_md(pd, q, i);
 }
 
-int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 		   struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
@@ -104,8 +127,18 @@ int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2
 fail_ctx:
 	fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
 fail:
-	fd_conv2d_free(p);
+	conv_free(p);
 	return -1;
+}
+
+/* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
+static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+		   struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(d->threads);
+	int rc = conv_init_run(p, d, s, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
 }
 
 static int init_backward(struct fd_conv2d *p, struct fd_err *e)
@@ -167,7 +200,7 @@ out:
 	return rc;
 }
 
-void fd_conv2d_free(struct fd_conv2d *p)
+static void conv_free(struct fd_conv2d *p)
 {
 	if (p->fwd)
 		dnnl_primitive_destroy(p->fwd);
@@ -186,7 +219,7 @@ void fd_conv2d_free(struct fd_conv2d *p)
 	memset(p, 0, sizeof *p);
 }
 
-int fd_conv2d_forward(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
+static int conv_forward_run(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
 		      struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4];
@@ -212,7 +245,16 @@ fail:
 	return fd_err_ctx(e, SHAPE_FMT ": forward", SHAPE_ARGS(&p->s));
 }
 
-int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+static int conv_fwd(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
+		      struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_forward_run(p, x, w, b, y, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
 			    struct fd_err *e)
 {
 	dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_WEIGHTS, NULL}, {DNNL_ARG_DIFF_SRC, NULL}};
@@ -226,7 +268,16 @@ int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w
 	return 0;
 }
 
-int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
+static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+			    struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_backward_data_run(p, dy, w, dx, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
 			       float *db, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
@@ -242,6 +293,233 @@ int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float 
 	    (p->s.bias && fd_dnnl_opnd_out_done(&p->bw_db, p->d, e)))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-weights", SHAPE_ARGS(&p->s));
 	return 0;
+}
+
+static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
+			       float *db, struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_backward_weights_run(p, x, dy, dw, db, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+/* ---------- CPU kernels (table entries conv2d_plan, _plan_free, _fwd, _bwd) ---------- */
+
+static int wants(const struct fd_tensor *t)
+{
+	return t && (t->flags & FD_T_REQUIRES_GRAD);
+}
+
+static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
+{
+	fd_fail(c, "%s", e->msg);
+	return -1;
+}
+
+int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan)
+{
+	struct fd_err e = {{0}};
+	if (!c->engine || c->dev != FD_DEV_CPU) {
+		fd_fail(c, "conv2d on cpu: the context has no oneDNN engine (fd_ctx_open)");
+		return -1;
+	}
+	struct fd_conv2d *p = calloc(1, sizeof *p);
+	if (!p) {
+		fd_fail(c, "conv2d plan: out of memory");
+		return -1;
+	}
+	if (conv_init(p, c->engine, s, &e) < 0) {
+		free(p);
+		return ctx_err(c, &e);
+	}
+	*plan = p;
+	return 0;
+}
+
+void fd_conv2d_plan_free_cpu(void *plan)
+{
+	if (!plan)
+		return;
+	conv_free(plan);
+	free(plan);
+}
+
+int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
+		      float *y)
+{
+	struct fd_err e = {{0}};
+	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
+}
+
+int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+		      float *dx, float *dw, float *db)
+{
+	struct fd_conv2d *p = plan;
+	struct fd_err e = {{0}};
+	if (dx && conv_bwd_data(p, dy, w, dx, &e) < 0)
+		return ctx_err(c, &e);
+	if (!dw && !db)
+		return 0;
+	/* the weights primitive computes both; one not wanted goes to scratch */
+	if (!dw) {
+		int64_t n = (int64_t)p->s.K * (p->s.C / p->s.groups) * p->s.kh * p->s.kw;
+		if (!(dw = fd_ctx_alloc(c, FD_DEV_CPU, n)))
+			return -1;
+		memset(dw, 0, (size_t)n * sizeof *dw);
+	}
+	if (p->s.bias && !db) {
+		if (!(db = fd_ctx_alloc(c, FD_DEV_CPU, p->s.K)))
+			return -1;
+		memset(db, 0, (size_t)p->s.K * sizeof *db);
+	}
+	return conv_bwd_weights(p, x, dy, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
+}
+
+/* ---------- the plan cache and the taped op ---------- */
+
+void fd_conv2d_op_init(struct fd_conv2d_op *op, int stride, int pad, int dilation, int groups)
+{
+	memset(op, 0, sizeof *op);
+	op->sh = op->sw = stride;
+	op->ph = op->pw = pad;
+	op->dh = op->dw = dilation;
+	op->groups = groups;
+}
+
+void fd_conv2d_op_free(struct fd_conv2d_op *op)
+{
+	for (int i = 0; i < op->nplans; i++) {
+		const struct fd_backend *be = fd_backend_of(op->plans[i].dev);
+		if (be && be->conv2d_plan_free)
+			be->conv2d_plan_free(op->plans[i].plan);
+	}
+	op->nplans = 0;
+}
+
+static int same_shape(const struct fd_conv2d_shape *a, const struct fd_conv2d_shape *b)
+{
+	return a->N == b->N && a->C == b->C && a->H == b->H && a->W == b->W && a->K == b->K &&
+	       a->kh == b->kh && a->kw == b->kw && a->sh == b->sh && a->sw == b->sw && a->ph == b->ph &&
+	       a->pw == b->pw && a->dh == b->dh && a->dw == b->dw && a->groups == b->groups &&
+	       a->bias == b->bias;
+}
+
+/* The plan for s on dev: found, or made (evicting the least recently used
+ * plan not used in this step when all slots are taken). */
+static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd_conv2d_shape *s,
+		      enum fd_dev dev, const struct fd_backend *be)
+{
+	for (int i = 0; i < op->nplans; i++)
+		if (op->plans[i].dev == dev && same_shape(&op->plans[i].s, s)) {
+			op->plans[i].last_step = c->step;
+			return op->plans[i].plan;
+		}
+	int slot = op->nplans;
+	if (slot == FD_CONV2D_PLANS) {
+		slot = -1;
+		for (int i = 0; i < op->nplans; i++)
+			if (op->plans[i].last_step != c->step &&
+			    (slot < 0 || op->plans[i].last_step < op->plans[slot].last_step))
+				slot = i;
+		if (slot < 0)
+			return fd_fail(c, "conv2d: more than %d input sizes in one step", FD_CONV2D_PLANS);
+		const struct fd_backend *old = fd_backend_of(op->plans[slot].dev);
+		if (old && old->conv2d_plan_free)
+			old->conv2d_plan_free(op->plans[slot].plan);
+		op->plans[slot].plan = NULL;
+		/* keep the table dense: move the last entry here, make the new plan at the end */
+		op->plans[slot] = op->plans[op->nplans - 1];
+		op->nplans--;
+		slot = op->nplans;
+	}
+	void *plan = NULL;
+	if (be->conv2d_plan(c, s, &plan) < 0)
+		return NULL;
+	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, plan, c->step};
+	op->nplans++;
+	return plan;
+}
+
+int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
+		    const struct fd_conv2d_shape *s, const float *x, const float *w, const float *b,
+		    float *y)
+{
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	if (s->sh != op->sh || s->sw != op->sw || s->ph != op->ph || s->pw != op->pw || s->dh != op->dh ||
+	    s->dw != op->dw || s->groups != op->groups)
+		return fd_fail(c, "conv2d: shape geometry differs from the layer's"), -1;
+	if (fd_conv2d_out_size(s, &Ho, &Wo, &e) < 0)
+		return ctx_err(c, &e);
+	const struct fd_backend *be = FD_KERNEL(c, dev, conv2d_fwd);
+	if (!be || !FD_KERNEL(c, dev, conv2d_plan))
+		return -1;
+	void *plan = get_plan(c, op, s, dev, be);
+	if (!plan || be->conv2d_fwd(c, plan, x, w, s->bias ? b : NULL, y) < 0)
+		return -1;
+	c->macs += (uint64_t)s->N * s->K * Ho * Wo * (uint64_t)(s->C / s->groups) * (uint64_t)(s->kh * s->kw);
+	return 0;
+}
+
+struct conv_saved {
+	void *plan;
+};
+
+static int conv_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	const struct conv_saved *s = n->saved;
+	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_bwd);
+	if (!be)
+		return -1;
+	return be->conv2d_bwd(c, s->plan, x->data, w->data, n->out->grad, wants(x) ? x->grad : NULL,
+			      wants(w) ? w->grad : NULL, wants(b) ? b->grad : NULL);
+}
+
+struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
+			    struct fd_tensor *w, struct fd_tensor *b)
+{
+	if (!x || !w)
+		return NULL;
+	char b1[64], b2[64], b3[64] = "none";
+	if (b)
+		fd_tensor_shape_str(b, b3, sizeof b3);
+	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
+	    w->shape[0] % op->groups || (b && (b->numel != w->shape[0] || b->dev != x->dev)) ||
+	    w->dev != x->dev || x->numel > INT32_MAX)
+		return fd_fail(c, "conv2d: input %s, weight %s, bias %s and groups %d do not match",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
+			       b3, op->groups);
+	struct fd_conv2d_shape s = {
+		.N = (int)x->shape[0], .C = (int)x->shape[1], .H = (int)x->shape[2], .W = (int)x->shape[3],
+		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
+		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
+		.groups = op->groups, .bias = b != NULL,
+	};
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
+		return fd_fail(c, "conv2d: input %s, weight %s: %s", fd_tensor_shape_str(x, b1, sizeof b1),
+			       fd_tensor_shape_str(w, b2, sizeof b2), e.msg);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_fwd);
+	if (!be || !FD_KERNEL(c, x->dev, conv2d_plan))
+		return NULL;
+	void *plan = get_plan(c, op, &s, x->dev, be);
+	int64_t shape[4] = {s.N, s.K, Ho, Wo};
+	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
+	if (!y || be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0)
+		return NULL;
+	c->macs += (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
+	struct fd_tensor *in[3] = {x, w, b};
+	int nin = b ? 3 : 2;
+	if (fd_needs_grad(c, nin, in)) {
+		struct fd_node *n = fd_tape_push(c, "conv2d", conv_backward, nin, in, y, sizeof(struct conv_saved));
+		if (!n)
+			return NULL;
+		((struct conv_saved *)n->saved)->plan = plan;
+	}
+	return y;
 }
 
 /* ---- plain-loop references (double) ---- */

@@ -1,13 +1,14 @@
 /* conv2d: 2-D convolution over contiguous NCHW float32, forward and backward,
- * as torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups).
- * A plan is made once per shape (oneDNN primitive creation is expensive) and
- * reused every step; oneDNN picks its preferred (blocked) layouts and the plan
- * caches the reorders to and from the caller's plain layouts. */
+ * as torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups):
+ * the shape, the taped op fd_conv2d with its per-layer plan cache, the CPU
+ * kernels of the op table (oneDNN, private to conv2d.c) and double
+ * references. A plan is made once per shape (oneDNN primitive creation is
+ * expensive) and reused every step. No oneDNN type appears here. */
 #ifndef FD_CONV2D_H
 #define FD_CONV2D_H
 
 #include "core/fd_err.h"
-#include "nn/fd_dnnl.h"
+#include "nn/fd_tensor.h"
 
 /* x [N, C, H, W], w [K, C/groups, kh, kw], b [K] (if bias), y [N, K, Ho, Wo]
  * with Ho = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1 (Wo likewise): PyTorch's
@@ -25,40 +26,66 @@ struct fd_conv2d_shape {
  * least 1x1) and compute the output size. Errors name the offending field. */
 int fd_conv2d_out_size(const struct fd_conv2d_shape *s, int *Ho, int *Wo, struct fd_err *e);
 
-struct fd_conv2d {
-	struct fd_conv2d_shape s;
-	int Ho, Wo;
-	struct fd_dnnl *d;      /* borrowed */
-	dnnl_primitive_desc_t fwd_pd;
-	dnnl_primitive_t fwd;
-	struct fd_dnnl_opnd f_x, f_w, f_y;
-	dnnl_memory_t f_b;
-	/* backward primitives, made on first use (inference never needs them) */
-	dnnl_primitive_t bwd_data, bwd_w;
-	struct fd_dnnl_opnd bd_dy, bd_w, bd_dx;
-	struct fd_dnnl_opnd bw_x, bw_dy, bw_dw, bw_db;
+/* Plans kept per conv layer: one per distinct input size (training batch,
+ * the last short batch, evaluation batch, each MTCNN pyramid level and batch
+ * size...). */
+#define FD_CONV2D_PLANS 32
+
+/* A conv2d layer's hyper-parameters and its plans. The weight tensor passed
+ * to fd_conv2d gives K, C/groups, kh, kw; the input gives N, C, H, W. The
+ * first call with a new input size makes that size's plan (oneDNN primitive
+ * creation, milliseconds) and every later call with that size reuses it, so
+ * a training loop creates plans in its first step only. Owned by the model
+ * (one per layer), not by the context. */
+struct fd_conv2d_op {
+	int sh, sw, ph, pw, dh, dw, groups;
+	int nplans;
+	struct fd_conv2d_plan_slot {
+		struct fd_conv2d_shape s;
+		enum fd_dev dev;
+		void *plan;          /* the device's plan object (struct fd_conv2d on the CPU) */
+		uint64_t last_step;  /* ctx step of the last use: a plan used this step is never evicted */
+	} plans[FD_CONV2D_PLANS];
 };
 
-/* Make a plan for shape s on d (borrowed; must outlive p). Creates the forward
- * primitive and its reorders; the backward ones come on the first backward
- * call. Errors: bad shape, or the oneDNN call that failed with the shape. */
-int fd_conv2d_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   struct fd_err *e);
-/* Release everything; no-op on a zeroed p. */
-void fd_conv2d_free(struct fd_conv2d *p);
+/* nn.Conv2d(..., stride, padding, dilation, groups) with square kernel
+ * geometry (the rectangular fields may be set by hand after this). */
+void fd_conv2d_op_init(struct fd_conv2d_op *op, int stride, int pad, int dilation, int groups);
+/* Free every plan; the op may be used again (plans are remade). No-op on a
+ * zeroed op. */
+void fd_conv2d_op_free(struct fd_conv2d_op *op);
 
-/* y = conv2d(x, w, b): OVERWRITES y. b is ignored (may be NULL) when the shape
- * has no bias. All pointers are contiguous NCHW / KCRS float32. */
-int fd_conv2d_forward(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
-		      struct fd_err *e);
-/* dx += d(conv2d)/dx^T dy: ADDS into dx (callers zero it), as x.grad after
- * backward in PyTorch. */
-int fd_conv2d_backward_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
-			    struct fd_err *e);
-/* dw += grad of w, db += sum of dy over N, Ho, Wo (db ignored, may be NULL,
- * when the shape has no bias): ADDS, as w.grad / b.grad in PyTorch. */
-int fd_conv2d_backward_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
-			       float *db, struct fd_err *e);
+/* F.conv2d(x, w, b, stride, padding, dilation, groups): x [N, C, H, W],
+ * w [K, C/groups, kh, kw], b [K] or NULL; returns [N, K, Ho, Wo] (PyTorch's
+ * output size). Backward adds into the gradients of x, w and b that require
+ * one. Plans are made on c's engine and borrow it: free them
+ * (fd_conv2d_op_free) before fd_ctx_free. Adds
+ * N*K*Ho*Wo*(C/groups)*kh*kw to c->macs. NULL on error (c->err: shapes, or
+ * "more than 32 input sizes in one step" when every plan is in use). */
+struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
+			    struct fd_tensor *w, struct fd_tensor *b);
+
+/* y = conv2d(x, w, b) over raw pointers on dev, through op's plan cache,
+ * recording nothing (inference outside the tape, as MTCNN's nets): s is the
+ * full shape, its stride, padding, dilation and groups those of op. Forward
+ * OVERWRITES y. Adds the multiply-adds to c->macs. -1 with c->err. */
+int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
+		    const struct fd_conv2d_shape *s, const float *x, const float *w, const float *b,
+		    float *y);
+
+/* CPU kernels (table entries conv2d_plan, conv2d_plan_free, conv2d_fwd,
+ * conv2d_bwd): a plan is oneDNN primitives for one full shape on c's engine,
+ * with the reorders to and from the caller's plain layouts cached; it borrows
+ * the engine, so it must be freed before the context. fwd OVERWRITES y (b
+ * ignored, may be NULL, when the shape has no bias); bwd ADDS into dx
+ * (backward data), dw and db (backward weights), each NULL = not wanted.
+ * Errors (bad shape, the failing oneDNN call with the shape) go to c->err. */
+int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan);
+void fd_conv2d_plan_free_cpu(void *plan);
+int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
+		      float *y);
+int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+		      float *dx, float *dw, float *db);
 
 /* Plain-loop references in double, for tests and finite differences; same
  * layouts and semantics as above (forward overwrites, backward adds). s must

@@ -7,6 +7,7 @@
 #ifndef FD_BACKEND_H
 #define FD_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "nn/fd_tensor.h"
 
@@ -28,12 +29,47 @@ struct fd_bcast {
 	int64_t n, na, nb;
 };
 
+/* The scalars of one optimizer update of one parameter group, in float as
+ * the kernels use them (optim.c computes them in double, as torch does, then
+ * rounds). threads: host threads a CPU kernel may use. */
+struct fd_opt_args {
+	int threads;
+	/* AdamW: p *= decay; m = b1 m + a1 g; v = b2 v + a2 g^2;
+	 * p += -step_size * (m / (sqrt(v) / bc2s + eps)) */
+	float decay, b1, b2, a1, a2, step_size, bc2s, eps;
+	/* SGD: d = g + wd p (wd != 0); buf = first ? d : mom buf + damp d;
+	 * d = nesterov ? d + mom buf : buf (with a buffer); p += -lr d */
+	float lr, wd, mom, damp;
+	int nesterov, first;
+};
+
 struct fd_backend {
 	const char *name;
-	/* memory */
+	/* context: make the device's engine in c->engine (c->threads is set);
+	 * close releases it */
+	int (*ctx_open)(struct fd_ctx *c, struct fd_err *e);
+	void (*ctx_close)(struct fd_ctx *c);
+	/* memory: buffers that outlive a step (parameters, gradients, optimizer
+	 * moments; the blocks of a device arena), with no context: mem_alloc
+	 * gives `bytes` zeroed, 64-byte aligned (NULL when exhausted); mem_free
+	 * (NULL: no-op) and mem_zero take what mem_alloc gave */
+	void *(*mem_alloc)(size_t bytes);
+	void (*mem_free)(void *p);
+	int (*mem_zero)(void *p, size_t bytes);
+	/* transfers of `bytes` on c's stream: host -> device, device -> host,
+	 * device -> device; sync waits until every kernel issued on c is done
+	 * (the CPU runs everything synchronously) */
+	int (*copy_h2d)(struct fd_ctx *c, void *dst, const void *src, size_t bytes);
+	int (*copy_d2h)(struct fd_ctx *c, void *dst, const void *src, size_t bytes);
+	int (*copy_d2d)(struct fd_ctx *c, void *dst, const void *src, size_t bytes);
+	int (*sync)(struct fd_ctx *c);
 	int (*zero)(struct fd_ctx *c, float *p, int64_t n);
-	int (*copy)(struct fd_ctx *c, float *dst, const float *src, int64_t n);
 	int (*axpy)(struct fd_ctx *c, int64_t n, float alpha, const float *x, float *y); /* y += alpha x */
+	/* optimizer updates (fused: one pass over n parameters p, gradients g and
+	 * moments, in place; optim.c has the formulas and computes the scalars) */
+	int (*adamw_step)(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *m,
+			  float *v);
+	int (*sgd_step)(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *buf);
 	/* elementwise activations: y = f(x); dx += dy * f'(x) (y is f(x), for ops that use it);
 	 * fwd may run in place (y == x) for relu only, whose bwd may be given y as x */
 	int (*act_fwd)(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, float *y);
@@ -45,9 +81,9 @@ struct fd_backend {
 	int (*prelu_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t inner, const float *x,
 			 const float *w, const float *dy, float *dx, float *dw);
 	/* y = a op b with broadcasting; da/db receive the reduced gradients */
-	int (*bin_fwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+	int (*binary_fwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		       const float *b, float *y);
-	int (*bin_bwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+	int (*binary_bwd)(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		       const float *b, const float *dy, float *da, float *db);
 	/* softmax over the middle dim of [outer, C, inner] */
 	int (*softmax_fwd)(struct fd_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *x,
@@ -55,9 +91,9 @@ struct fd_backend {
 	int (*softmax_bwd)(struct fd_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *y,
 			   const float *dy, float *dx);
 	/* LayerNorm over C at every (n, h, w) of NCHW; mean/rstd [N*HW] saved */
-	int (*ln2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
+	int (*layernorm2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 			const float *w, const float *b, float *y, float *mean, float *rstd);
-	int (*ln2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*layernorm2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
 			float *dw, float *db);
 	/* dropout: keep[i] from Philox(seed, stream); y = x * keep * scale */
@@ -77,7 +113,7 @@ struct fd_backend {
 		      float *prob, double *loss);
 	int (*ce_bwd)(struct fd_ctx *c, int64_t N, int64_t K, const float *prob, const int32_t *label,
 		      float g, float *dx);
-	/* conv2d (convops.h): a plan is the device's own object for one full
+	/* conv2d (conv2d.h): a plan is the device's own object for one full
 	 * shape, made once (expensive) and reused; plan_free(NULL) is a no-op.
 	 * bwd adds into dx, dw, db (each NULL = not wanted). */
 	int (*conv2d_plan)(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan);
@@ -93,28 +129,28 @@ struct fd_backend {
 			  const float *w, const float *dy, float *dx, float *dw, float *db);
 	/* batchnorm2d over [N, C, HW]: train updates running stats in place and
 	 * writes mean/invstd [C] for its backward; eval reads running stats */
-	int (*bn_fwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_fwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			    const float *w, const float *b, float *rmean, float *rvar, double momentum,
 			    double eps, float *y, float *mean, float *invstd);
-	int (*bn_bwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_bwd_train)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			    const float *w, const float *mean, const float *invstd, const float *dy,
 			    float *dx, float *dw, float *db);
-	int (*bn_fwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_fwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			   const float *w, const float *b, const float *rmean, const float *rvar,
 			   double eps, float *y);
-	int (*bn_bwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+	int (*batchnorm2d_bwd_eval)(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			   const float *w, const float *rmean, const float *rvar, double eps,
 			   const float *dy, float *dx, float *dw, float *db);
 	/* pooling; max pool indices are int32 flat positions in the input plane */
-	int (*maxpool_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+	int (*maxpool2d_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
 			   int32_t *idx);
-	int (*maxpool_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+	int (*maxpool2d_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
 			   const int32_t *idx, float *dx);
-	int (*avgpool_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y);
-	int (*avgpool_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx);
-	int (*adapool_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+	int (*avgpool2d_fwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y);
+	int (*avgpool2d_bwd)(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx);
+	int (*adaptive_avgpool2d_fwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
 			   int64_t Wo, const float *x, float *y);
-	int (*adapool_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+	int (*adaptive_avgpool2d_bwd)(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
 			   int64_t Wo, const float *dy, float *dx);
 };
 

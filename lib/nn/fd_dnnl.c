@@ -24,9 +24,7 @@ int fd_dnnl_check(dnnl_status_t st, struct fd_err *e, const char *what, ...)
 int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e)
 {
 	memset(d, 0, sizeof *d);
-	if (threads > 0)
-		omp_set_num_threads(threads);
-	d->threads = omp_get_max_threads();
+	d->threads = threads < 1 ? 1 : threads;
 	if (fd_dnnl_check(dnnl_engine_create(&d->engine, dnnl_cpu, 0), e, "cpu engine"))
 		return -1;
 	if (fd_dnnl_check(dnnl_stream_create(&d->stream, d->engine, dnnl_stream_default_flags), e,
@@ -36,6 +34,18 @@ int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e)
 		return -1;
 	}
 	return 0;
+}
+
+int fd_dnnl_threads_enter(int threads)
+{
+	int previous = omp_get_max_threads();
+	omp_set_num_threads(threads);
+	return previous;
+}
+
+void fd_dnnl_threads_leave(int previous)
+{
+	omp_set_num_threads(previous);
 }
 
 void fd_dnnl_free(struct fd_dnnl *d)

@@ -16,17 +16,28 @@
 struct fd_dnnl {
 	dnnl_engine_t engine;
 	dnnl_stream_t stream;
-	int threads;        /* OpenMP threads used by oneDNN and the plain-C kernels */
+	int threads;        /* OpenMP threads oneDNN runs on (fd_dnnl_threads_enter) */
 	void *ws[FD_DNNL_SLOTS];
 	size_t ws_size[FD_DNNL_SLOTS];
 };
 
-/* Create the CPU engine and an in-order stream. threads > 0 sets the OpenMP
- * thread count for the process (oneDNN, as Debian builds it, and the plain-C
- * kernels both use the OpenMP runtime; torch.set_num_threads is the PyTorch
- * equivalent); threads <= 0 keeps the runtime's default. On failure d is left
- * zeroed and e names the failing call. */
+/* Create the CPU engine and an in-order stream whose primitives run on
+ * `threads` OpenMP threads (< 1 means 1). Nothing process-wide is set: every
+ * oneDNN call made through d is bracketed by fd_dnnl_threads_enter/leave. On
+ * failure d is left zeroed and e names the failing call. */
 int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e);
+
+/* oneDNN, as Debian builds it, runs on the OpenMP runtime and sizes its
+ * parallel regions (and makes its blocking and reduction-split decisions at
+ * primitive creation) from omp_get_max_threads() of the calling thread; there
+ * is no per-engine thread count in that build (only the threadpool runtime
+ * has one). omp_set_num_threads sets that value for the calling thread only,
+ * so bracketing each oneDNN call (primitive creation, execution, sgemm) with
+ * enter(threads) ... leave(previous) gives it exactly `threads` without
+ * leaking a setting to the rest of the process. enter returns the previous
+ * value for leave. */
+int fd_dnnl_threads_enter(int threads);
+void fd_dnnl_threads_leave(int previous);
 /* Destroy the stream and engine and free the shared buffers; no-op on a
  * zeroed d. */
 void fd_dnnl_free(struct fd_dnnl *d);

@@ -1,5 +1,6 @@
 /* fd_params: declaration, layout and lookup of named parameter views. */
 #include "nn/fd_params.h"
+#include "nn/fd_backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,16 +76,17 @@ int fd_params_alloc(struct fd_params *p, struct fd_err *e)
 			p->ntrain = (int64_t)off;
 	}
 	p->ntotal = (int64_t)off;
-	p->data = aligned_alloc(64, ((size_t)p->ntotal + PAD) * sizeof(float));
-	p->grad = aligned_alloc(64, ((size_t)p->ntrain + PAD) * sizeof(float));
+	const struct fd_backend *be = fd_backend_of(p->dev);
+	if (!be || !be->mem_alloc)
+		return fd_err_set(e, "parameters on %s: not supported", fd_dev_name(p->dev));
+	p->data = be->mem_alloc((size_t)p->ntotal * sizeof(float));
+	p->grad = be->mem_alloc((size_t)p->ntrain * sizeof(float));
 	if (!p->data || !p->grad) {
-		free(p->data);
-		free(p->grad);
+		be->mem_free(p->data);
+		be->mem_free(p->grad);
 		p->data = p->grad = NULL;
 		return fd_err_set(e, "out of memory for %lld parameters", (long long)p->ntotal);
 	}
-	memset(p->data, 0, (size_t)p->ntotal * sizeof(float));
-	memset(p->grad, 0, (size_t)p->ntrain * sizeof(float));
 	for (int i = 0; i < p->n; i++) {
 		struct fd_pview *v = &p->v[i];
 		v->t.data = p->data + v->off;
@@ -109,7 +111,7 @@ struct fd_tensor *fd_params_find(struct fd_params *p, const char *name)
 void fd_params_zero_grad(struct fd_params *p)
 {
 	if (p->grad)
-		memset(p->grad, 0, (size_t)p->ntrain * sizeof(float));
+		fd_backend_of(p->dev)->mem_zero(p->grad, (size_t)p->ntrain * sizeof(float));
 }
 
 int fd_params_group_vectors(struct fd_params *p, int g)
@@ -141,7 +143,10 @@ void fd_params_free(struct fd_params *p)
 	for (int i = 0; i < p->n; i++)
 		free(p->v[i].name);
 	free(p->v);
-	free(p->data);
-	free(p->grad);
+	const struct fd_backend *be = fd_backend_of(p->dev);
+	if (be && be->mem_free) {
+		be->mem_free(p->data);
+		be->mem_free(p->grad);
+	}
 	memset(p, 0, sizeof *p);
 }

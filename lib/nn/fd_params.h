@@ -40,14 +40,15 @@ void fd_params_init(struct fd_params *p);
  * after alloc). ndim 0 is a scalar (shape [] in the state dict). */
 int fd_params_add(struct fd_params *p, const char *name, enum fd_pkind kind, int ndim,
 		  const int64_t *shape, struct fd_err *e);
-/* Lay out and allocate the buffers on the host (zeroed). Parameters get
- * FD_T_REQUIRES_GRAD and their grad view. */
+/* Lay out and allocate the buffers (zeroed) on p->dev through its table's
+ * memory entry (mem_alloc; "not supported" on a device without one).
+ * Parameters get FD_T_REQUIRES_GRAD and their grad view. */
 int fd_params_alloc(struct fd_params *p, struct fd_err *e);
 /* The view of index i / of a name (NULL when absent). Stable after alloc. */
 struct fd_tensor *fd_params_tensor(struct fd_params *p, int i);
 struct fd_tensor *fd_params_find(struct fd_params *p, const char *name);
 int fd_params_index(const struct fd_params *p, const char *name);
-/* grad = 0, one memset. */
+/* grad = 0, one mem_zero of the device. */
 void fd_params_zero_grad(struct fd_params *p);
 /* Put parameters of at most one dimension (biases, norm weights, PReLU
  * slopes, layer scales are [C,1,1]: those too, by their element count equal

@@ -220,14 +220,23 @@ static void gpool_free(struct fd_gpool *g)
 	memset(g, 0, sizeof *g);
 }
 
-void fd_ctx_init(struct fd_ctx *c, int threads, uint64_t seed)
+int fd_ctx_open(struct fd_ctx *c, enum fd_dev dev, int threads, uint64_t seed, struct fd_err *e)
 {
 	memset(c, 0, sizeof *c);
+	const struct fd_backend *be = fd_backend_of(dev);
+	if (!be || !be->ctx_open)
+		return fd_err_set(e, "context on %s: not supported", fd_dev_name(dev));
+	c->dev = dev;
 	c->threads = threads < 1 ? 1 : threads;
 	c->training = 1;
 	c->grad_enabled = 1;
 	c->seed = seed;
 	fd_arena_init(&c->arena);
+	if (be->ctx_open(c, e) < 0) {
+		memset(c, 0, sizeof *c);
+		return -1;
+	}
+	return 0;
 }
 
 int fd_ctx_step(struct fd_ctx *c)
@@ -251,6 +260,10 @@ void fd_ctx_free(struct fd_ctx *c)
 		return;
 	fd_arena_free(&c->arena);
 	gpool_free(&c->gpool);
+	const struct fd_backend *be = c->engine ? fd_backend_of(c->dev) : NULL;
+	if (be && be->ctx_close)
+		be->ctx_close(c);
+	c->engine = NULL;
 	c->tape = NULL;
 }
 

@@ -93,11 +93,11 @@ struct fd_gpool {
 };
 
 struct fd_node;
-struct fd_dnnl; /* oneDNN engine and stream (lib/nn/fd_dnnl.h), owned by the caller */
 
 /* The context passed explicitly to every op. No op keeps state elsewhere. */
 struct fd_ctx {
-	int threads;          /* OpenMP threads for CPU kernels (>= 1) */
+	enum fd_dev dev;      /* the device whose engine the context opened */
+	int threads;          /* OpenMP threads of every CPU kernel, oneDNN's included (>= 1) */
 	int training;         /* 1: dropout and stochastic depth active, batchnorm uses batch stats */
 	int grad_enabled;     /* 0: ops record nothing (inference, Grad-CAM forward before the target) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
@@ -111,16 +111,25 @@ struct fd_ctx {
 	struct fd_arena arena; /* host arena (CPU tensors) */
 	struct fd_gpool gpool; /* op outputs' gradients during fd_backward (CPU) */
 	struct fd_node *tape;  /* last recorded node; nodes link backwards */
-	struct fd_dnnl *dnnl;  /* borrowed; NULL until conv ops need it */
+	void *engine;          /* the device's own state, owned (struct fd_dnnl on the CPU:
+				* oneDNN engine and stream; the CUDA handles later) */
 	int failed;            /* sticky: an op failed this step, err says why */
 	struct fd_err err;
 };
 
-/* threads < 1 means 1. Training on, grad enabled. */
-void fd_ctx_init(struct fd_ctx *c, int threads, uint64_t seed);
+/* The one constructor: a context for dev that owns that device's engine
+ * (oneDNN's CPU engine and stream today; the CUDA handles when that backend
+ * exists) and runs every CPU kernel, oneDNN's included, on `threads` OpenMP
+ * threads (< 1 means 1), set per call, never process-wide. seed keys dropout
+ * and friends. Training on, grad enabled. A device without a table answers
+ * "not supported". On failure c is zeroed (fd_ctx_free is a no-op) and e
+ * says why. Release with fd_ctx_free. */
+int fd_ctx_open(struct fd_ctx *c, enum fd_dev dev, int threads, uint64_t seed, struct fd_err *e);
 /* Start a new step: drop the tape and every arena tensor, clear the error,
  * advance the step counter (new dropout masks). */
 int fd_ctx_step(struct fd_ctx *c);
+/* Release what the context owns: arena, gradient pool, engine. No-op on a
+ * zeroed c. */
 void fd_ctx_free(struct fd_ctx *c);
 /* Record a failure in c->err (the first one wins) and return NULL, so ops can
  * `return fd_fail(c, ...)`. */

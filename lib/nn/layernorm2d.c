@@ -7,7 +7,7 @@
 
 #define TILE 64
 
-int fd_ln2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
+int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 		    const float *w, const float *b, float *y, float *mean, float *rstd)
 {
 	int64_t nt = (HW + TILE - 1) / TILE;
@@ -44,7 +44,7 @@ int fd_ln2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float ep
 	return 0;
 }
 
-int fd_ln2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
 		    float *dw, float *db)
 {
@@ -115,10 +115,10 @@ static int ln_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct ln_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, ln2d_bwd);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_bwd);
 	if (!be)
 		return -1;
-	return be->ln2d_bwd(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad,
+	return be->layernorm2d_bwd(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad,
 			    grad_of(x) ? x->grad : NULL, grad_of(w) ? w->grad : NULL,
 			    grad_of(b) ? b->grad : NULL);
 }
@@ -135,11 +135,11 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
 			       fd_tensor_shape_str(b, b3, sizeof b3));
 	int64_t N = x->shape[0], C = x->shape[1], HW = x->numel / (N * C);
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, ln2d_fwd);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_fwd);
 	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
 	float *mean = y ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
 	float *rstd = mean ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
-	if (!rstd || be->ln2d_fwd(c, N, C, HW, eps, x->data, w->data, b->data, y->data, mean, rstd) < 0)
+	if (!rstd || be->layernorm2d_fwd(c, N, C, HW, eps, x->data, w->data, b->data, y->data, mean, rstd) < 0)
 		return NULL;
 	struct fd_tensor *in[3] = {x, w, b};
 	if (fd_needs_grad(c, 3, in)) {

@@ -23,9 +23,9 @@ void fd_layernorm2d_ref_forward(int64_t N, int64_t C, int64_t HW, double eps, co
 void fd_layernorm2d_ref_backward(int64_t N, int64_t C, int64_t HW, double eps, const double *x,
 				 const double *w, const double *dy, double *dx, double *dw, double *db);
 
-int fd_ln2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
+int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 		    const float *w, const float *b, float *y, float *mean, float *rstd);
-int fd_ln2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
 		    float *dw, float *db);
 

@@ -1,6 +1,7 @@
 /* linear: y = x W^T + b on oneDNN's sgemm (row-major), backward as two more
  * sgemms with beta = 1 so gradients accumulate in place (see linear.h). */
 #include "nn/linear.h"
+#include "nn/fd_backend.h"
 
 #include <string.h>
 #include "nn/fd_dnnl.h"
@@ -12,7 +13,7 @@ static int check_sizes(int N, int in, int out, struct fd_err *e)
 	return 0;
 }
 
-int fd_linear_forward(int N, int in, int out, const float *x, const float *w, const float *b,
+static int linear_fwd(int threads, int N, int in, int out, const float *x, const float *w, const float *b,
 		      float *y, struct fd_err *e)
 {
 	if (check_sizes(N, in, out, e))
@@ -20,7 +21,7 @@ int fd_linear_forward(int N, int in, int out, const float *x, const float *w, co
 	/* Start y at the bias and let the product add to it (beta = 1). */
 	float beta = 0;
 	if (b) {
-		#pragma omp parallel for
+		#pragma omp parallel for num_threads(threads)
 		for (int n = 0; n < N; n++)
 			memcpy(y + (size_t)n * out, b, (size_t)out * sizeof *b);
 		beta = 1;
@@ -29,7 +30,7 @@ int fd_linear_forward(int N, int in, int out, const float *x, const float *w, co
 			     "linear N=%d in=%d out=%d: forward sgemm", N, in, out);
 }
 
-int fd_linear_backward_data(int N, int in, int out, const float *dy, const float *w, float *dx,
+static int linear_bwd_data(int threads, int N, int in, int out, const float *dy, const float *w, float *dx,
 			    struct fd_err *e)
 {
 	if (check_sizes(N, in, out, e))
@@ -38,7 +39,7 @@ int fd_linear_backward_data(int N, int in, int out, const float *dy, const float
 			     "linear N=%d in=%d out=%d: backward-data sgemm", N, in, out);
 }
 
-int fd_linear_backward_weights(int N, int in, int out, const float *x, const float *dy, float *dw,
+static int linear_bwd_weights(int threads, int N, int in, int out, const float *x, const float *dy, float *dw,
 			       float *db, struct fd_err *e)
 {
 	if (check_sizes(N, in, out, e))
@@ -47,7 +48,7 @@ int fd_linear_backward_weights(int N, int in, int out, const float *x, const flo
 			  "linear N=%d in=%d out=%d: backward-weights sgemm", N, in, out))
 		return -1;
 	if (db) {
-		#pragma omp parallel for
+		#pragma omp parallel for num_threads(threads)
 		for (int o = 0; o < out; o++) {
 			float s = 0;
 			for (int n = 0; n < N; n++)
@@ -57,6 +58,116 @@ int fd_linear_backward_weights(int N, int in, int out, const float *x, const flo
 	}
 	return 0;
 }
+
+/* ---------- CPU kernels (table entries linear_fwd, linear_bwd) ---------- */
+
+static int wants(const struct fd_tensor *t)
+{
+	return t && (t->flags & FD_T_REQUIRES_GRAD);
+}
+
+static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
+{
+	fd_fail(c, "%s", e->msg);
+	return -1;
+}
+
+static int int_sizes(struct fd_ctx *c, const char *op, int64_t a, int64_t b, int64_t d)
+{
+	if (a > INT32_MAX || b > INT32_MAX || d > INT32_MAX) {
+		fd_fail(c, "%s: sizes beyond 2^31 are not supported", op);
+		return -1;
+	}
+	return 0;
+}
+
+static int linear_fwd_body(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+		      const float *w, const float *b, float *y)
+{
+	struct fd_err e = {{0}};
+	if (int_sizes(c, "linear", N, in, out) < 0)
+		return -1;
+	return linear_fwd(c->threads, (int)N, (int)in, (int)out, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
+}
+
+/* sgemm runs on c->threads for this call only (fd_dnnl.h) */
+int fd_linear_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+		      const float *w, const float *b, float *y)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = linear_fwd_body(c, N, in, out, x, w, b, y);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+static int linear_bwd_body(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+		      const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+	struct fd_err e = {{0}};
+	if (int_sizes(c, "linear", N, in, out) < 0)
+		return -1;
+	if (dx && linear_bwd_data(c->threads, (int)N, (int)in, (int)out, dy, w, dx, &e) < 0)
+		return ctx_err(c, &e);
+	if (!dw && db) {
+		/* rare (frozen weight, trained bias): column sums of dy */
+		for (int64_t i = 0; i < N; i++)
+			for (int64_t j = 0; j < out; j++)
+				db[j] += dy[i * out + j];
+		return 0;
+	}
+	if (dw && linear_bwd_weights(c->threads, (int)N, (int)in, (int)out, x, dy, dw, db, &e) < 0)
+		return ctx_err(c, &e);
+	return 0;
+}
+
+int fd_linear_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+		      const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+	int prev = fd_dnnl_threads_enter(c->threads);
+	int rc = linear_bwd_body(c, N, in, out, x, w, dy, dx, dw, db);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
+/* ---------- the taped op ---------- */
+
+static int linear_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, linear_bwd);
+	if (!be)
+		return -1;
+	return be->linear_bwd(c, x->shape[0], x->shape[1], w->shape[0], x->data, w->data, n->out->grad,
+			      wants(x) ? x->grad : NULL, wants(w) ? w->grad : NULL,
+			      wants(b) ? b->grad : NULL);
+}
+
+struct fd_tensor *fd_linear(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+			    struct fd_tensor *b)
+{
+	if (!x || !w)
+		return NULL;
+	char b1[64], b2[64], b3[64] = "none";
+	if (b)
+		fd_tensor_shape_str(b, b3, sizeof b3);
+	if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1] ||
+	    (b && (b->numel != w->shape[0] || b->dev != x->dev)) || w->dev != x->dev)
+		return fd_fail(c, "linear: input %s, weight %s and bias %s do not match",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2), b3);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, linear_fwd);
+	int64_t shape[2] = {x->shape[0], w->shape[0]};
+	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, 2, shape) : NULL;
+	if (!y || be->linear_fwd(c, x->shape[0], x->shape[1], w->shape[0], x->data, w->data,
+				 b ? b->data : NULL, y->data) < 0)
+		return NULL;
+	c->macs += (uint64_t)x->numel * (uint64_t)w->shape[0];
+	struct fd_tensor *in[3] = {x, w, b};
+	int nin = b ? 3 : 2;
+	if (fd_needs_grad(c, nin, in) && !fd_tape_push(c, "linear", linear_backward, nin, in, y, 0))
+		return NULL;
+	return y;
+}
+
 
 void fd_linear_ref_forward(int N, int in, int out, const double *x, const double *w, const double *b,
 			   double *y)

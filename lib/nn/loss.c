@@ -64,9 +64,9 @@ static struct fd_tensor *scalar(struct fd_ctx *c, enum fd_dev dev, double v)
 {
 	int64_t one = 1;
 	struct fd_tensor *y = fd_tensor_new(c, dev, 1, &one);
-	const struct fd_backend *be = y ? FD_KERNEL(c, dev, copy) : NULL;
+	const struct fd_backend *be = y ? FD_KERNEL(c, dev, copy_h2d) : NULL;
 	float f = (float)v;
-	if (!be || be->copy(c, y->data, &f, 1) < 0)
+	if (!be || be->copy_h2d(c, y->data, &f, sizeof f) < 0)
 		return NULL;
 	return y;
 }

@@ -1,17 +1,20 @@
 /* optim: the update rules in float32, in the order torch 1.13 evaluates them
  * (its single-tensor code path), so trajectories agree to rounding. */
 #include "nn/optim.h"
+#include "nn/fd_backend.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int alloc_moment(float **m, int64_t n, struct fd_err *e)
+/* A zeroed moment buffer on the parameters' device (its memory entry). */
+static int alloc_moment(const struct fd_optim *o, float **m, int64_t n, struct fd_err *e)
 {
-	*m = aligned_alloc(64, ((size_t)n + 16) * sizeof(float));
-	if (!*m)
+	const struct fd_backend *be = fd_backend_of(o->dev);
+	if (!be || !be->mem_alloc)
+		return fd_err_set(e, "optimizer state on %s: not supported", fd_dev_name(o->dev));
+	if (!(*m = be->mem_alloc((size_t)n * sizeof(float))))
 		return fd_err_set(e, "out of memory for optimizer state");
-	memset(*m, 0, (size_t)n * sizeof(float));
 	return 0;
 }
 
@@ -27,6 +30,7 @@ static int common(struct fd_optim *o, const struct fd_params *p, double lr, doub
 	for (int g = 0; g < FD_OPT_MAXGROUP; g++)
 		o->weight_decay[g] = wd;
 	o->n = p->ntrain;
+	o->dev = p->dev;
 	o->threads = 1;
 	return 0;
 }
@@ -42,7 +46,7 @@ int fd_optim_adamw(struct fd_optim *o, const struct fd_params *p, double lr, dou
 	o->beta1 = beta1;
 	o->beta2 = beta2;
 	o->eps = eps;
-	if (alloc_moment(&o->m, o->n, e) < 0 || alloc_moment(&o->v, o->n, e) < 0) {
+	if (alloc_moment(o, &o->m, o->n, e) < 0 || alloc_moment(o, &o->v, o->n, e) < 0) {
 		fd_optim_free(o);
 		return -1;
 	}
@@ -62,21 +66,18 @@ int fd_optim_sgd(struct fd_optim *o, const struct fd_params *p, double lr, doubl
 	o->momentum = momentum;
 	o->dampening = dampening;
 	o->nesterov = nesterov;
-	if (momentum > 0 && alloc_moment(&o->m, o->n, e) < 0)
+	if (momentum > 0 && alloc_moment(o, &o->m, o->n, e) < 0)
 		return -1;
 	return 0;
 }
 
-static void adamw_view(const struct fd_optim *o, float *p, const float *g, float *m, float *v,
-		       int64_t n, double wd)
+/* The CPU kernels of the table: one fused pass, OpenMP over the elements. */
+int fd_adamw_step_cpu(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *m,
+		      float *v)
 {
-	double bc1 = 1.0 - pow(o->beta1, (double)o->step);
-	double bc2 = 1.0 - pow(o->beta2, (double)o->step);
-	float decay = (float)(1.0 - o->lr * wd);
-	float b1 = (float)o->beta1, b2 = (float)o->beta2;
-	float a1 = (float)(1.0 - o->beta1), a2 = (float)(1.0 - o->beta2);
-	float step_size = (float)(o->lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
-#pragma omp parallel for num_threads(o->threads) schedule(static) if (n > 32768)
+	float decay = a->decay, b1 = a->b1, b2 = a->b2, a1 = a->a1, a2 = a->a2;
+	float step_size = a->step_size, bc2s = a->bc2s, eps = a->eps;
+#pragma omp parallel for num_threads(a->threads) schedule(static) if (n > 32768)
 	for (int64_t i = 0; i < n; i++) {
 		p[i] *= decay;
 		m[i] = m[i] * b1 + g[i] * a1;
@@ -84,23 +85,43 @@ static void adamw_view(const struct fd_optim *o, float *p, const float *g, float
 		float denom = sqrtf(v[i]) / bc2s + eps;
 		p[i] += -step_size * (m[i] / denom);
 	}
+	return 0;
 }
 
-static void sgd_view(const struct fd_optim *o, float *p, const float *g, float *buf, int64_t n,
-		     double wd)
+int fd_sgd_step_cpu(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *buf)
 {
-	float lr = (float)o->lr, w = (float)wd, mom = (float)o->momentum;
-	float damp = (float)(1.0 - o->dampening);
-	int first = o->step == 1;
-#pragma omp parallel for num_threads(o->threads) schedule(static) if (n > 32768)
+	float lr = a->lr, w = a->wd, mom = a->mom, damp = a->damp;
+	int first = a->first, nesterov = a->nesterov;
+#pragma omp parallel for num_threads(a->threads) schedule(static) if (n > 32768)
 	for (int64_t i = 0; i < n; i++) {
 		float d = w != 0 ? g[i] + w * p[i] : g[i];
 		if (buf) {
 			buf[i] = first ? d : buf[i] * mom + damp * d;
-			d = o->nesterov ? d + mom * buf[i] : buf[i];
+			d = nesterov ? d + mom * buf[i] : buf[i];
 		}
 		p[i] += -lr * d;
 	}
+	return 0;
+}
+
+/* The scalars of group weight decay wd at this step, as the kernels take them. */
+static struct fd_opt_args opt_args(const struct fd_optim *o, double wd)
+{
+	struct fd_opt_args a = {.threads = o->threads};
+	if (o->type == FD_OPT_ADAMW) {
+		double bc1 = 1.0 - pow(o->beta1, (double)o->step);
+		double bc2 = 1.0 - pow(o->beta2, (double)o->step);
+		a.decay = (float)(1.0 - o->lr * wd);
+		a.b1 = (float)o->beta1, a.b2 = (float)o->beta2;
+		a.a1 = (float)(1.0 - o->beta1), a.a2 = (float)(1.0 - o->beta2);
+		a.step_size = (float)(o->lr / bc1), a.bc2s = (float)sqrt(bc2), a.eps = (float)o->eps;
+	} else {
+		a.lr = (float)o->lr, a.wd = (float)wd, a.mom = (float)o->momentum;
+		a.damp = (float)(1.0 - o->dampening);
+		a.first = o->step == 1;
+		a.nesterov = o->nesterov;
+	}
+	return a;
 }
 
 int fd_optim_step(struct fd_optim *o, struct fd_params *p, struct fd_err *e)
@@ -108,6 +129,10 @@ int fd_optim_step(struct fd_optim *o, struct fd_params *p, struct fd_err *e)
 	if (p->ntrain != o->n)
 		return fd_err_set(e, "optimizer state for %lld values, parameters have %lld", (long long)o->n,
 				  (long long)p->ntrain);
+	const struct fd_backend *be = fd_backend_of(p->dev);
+	if (!be || (o->type == FD_OPT_ADAMW ? !be->adamw_step : !be->sgd_step))
+		return fd_err_set(e, "%s step on %s: not supported", o->type == FD_OPT_ADAMW ? "adamw" : "sgd",
+				  fd_dev_name(p->dev));
 	o->step++;
 	for (int i = 0; i < p->n; i++) {
 		struct fd_pview *pv = &p->v[i];
@@ -115,13 +140,14 @@ int fd_optim_step(struct fd_optim *o, struct fd_params *p, struct fd_err *e)
 			continue;
 		if (pv->group < 0 || pv->group >= FD_OPT_MAXGROUP)
 			return fd_err_set(e, "parameter '%s' in group %d", pv->name, pv->group);
-		double wd = o->weight_decay[pv->group];
+		struct fd_opt_args a = opt_args(o, o->weight_decay[pv->group]);
 		float *d = p->data + pv->off;
 		const float *g = p->grad + pv->off;
-		if (o->type == FD_OPT_ADAMW)
-			adamw_view(o, d, g, o->m + pv->off, o->v + pv->off, pv->t.numel, wd);
-		else
-			sgd_view(o, d, g, o->m ? o->m + pv->off : NULL, pv->t.numel, wd);
+		int rc = o->type == FD_OPT_ADAMW
+				 ? be->adamw_step(&a, pv->t.numel, d, g, o->m + pv->off, o->v + pv->off)
+				 : be->sgd_step(&a, pv->t.numel, d, g, o->m ? o->m + pv->off : NULL);
+		if (rc < 0)
+			return fd_err_set(e, "optimizer step on '%s' failed", pv->name);
 	}
 	return 0;
 }
@@ -130,8 +156,11 @@ void fd_optim_free(struct fd_optim *o)
 {
 	if (!o)
 		return;
-	free(o->m);
-	free(o->v);
+	const struct fd_backend *be = fd_backend_of(o->dev);
+	if (be && be->mem_free) {
+		be->mem_free(o->m);
+		be->mem_free(o->v);
+	}
 	o->m = o->v = NULL;
 }
 

@@ -20,8 +20,9 @@ struct fd_optim {
 	int nesterov;
 	int64_t step;                          /* steps taken */
 	int64_t n;                             /* floats per moment buffer (= params ntrain) */
+	enum fd_dev dev;                       /* the parameters' device: moments live there */
 	float *m, *v;                          /* one buffer each, laid out like fd_params.grad */
-	int threads;
+	int threads;                           /* host threads of the CPU update kernels */
 };
 
 /* torch.optim.AdamW(lr, betas=(beta1, beta2), eps, weight_decay=wd for every
@@ -36,9 +37,18 @@ int fd_optim_adamw(struct fd_optim *o, const struct fd_params *p, double lr, dou
  * Nesterov needs momentum > 0 and dampening 0, as torch insists. */
 int fd_optim_sgd(struct fd_optim *o, const struct fd_params *p, double lr, double momentum,
 		 double dampening, double wd, int nesterov, struct fd_err *e);
-/* One update of every FD_P_PARAM from its gradient, at o->lr. */
+/* One update of every FD_P_PARAM from its gradient, at o->lr: one fused
+ * kernel of the device's table per parameter tensor (adamw_step, sgd_step),
+ * given the group's scalars. */
 int fd_optim_step(struct fd_optim *o, struct fd_params *p, struct fd_err *e);
 void fd_optim_free(struct fd_optim *o);
+
+/* The CPU update kernels (table entries adamw_step, sgd_step; formulas in
+ * struct fd_opt_args, fd_backend.h). Return 0. */
+struct fd_opt_args;
+int fd_adamw_step_cpu(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *m,
+		      float *v);
+int fd_sgd_step_cpu(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *buf);
 
 /* CosineAnnealingLR(T_max, eta_min) stepped once per epoch, computed with
  * torch's recursive formula (so values track torch's, including past T_max),

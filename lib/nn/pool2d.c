@@ -1,6 +1,7 @@
 /* pool2d: max / average / adaptive average pooling, plain C + OpenMP over
  * planes (see pool2d.h). Window bounds follow PyTorch's CPU kernels exactly. */
 #include "nn/pool2d.h"
+#include "nn/fd_backend.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -62,19 +63,19 @@ static void maxpool_2x2_plane(const float *xp, int W, int Ho, int Wo, float *yp,
 	}
 }
 
-void fd_maxpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx)
+static void maxpool2d_fwd(int threads, const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx)
 {
 	int Ho, Wo, H = s->H, W = s->W;
 	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
 	if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 &&
 	    2 * Ho <= H && 2 * Wo <= W) {
-		#pragma omp parallel for
+		#pragma omp parallel for num_threads(threads)
 		for (long pl = 0; pl < (long)s->N * s->C; pl++)
 			maxpool_2x2_plane(x + (size_t)pl * H * W, W, Ho, Wo, y + (size_t)pl * Ho * Wo,
 					  idx + (size_t)pl * Ho * Wo);
 		return;
 	}
-	#pragma omp parallel for
+	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
 		float *yp = y + (size_t)pl * Ho * Wo;
@@ -105,13 +106,13 @@ done:
 	}
 }
 
-void fd_maxpool2d_backward(const struct fd_pool2d_shape *s, const float *dy, const int32_t *idx,
+static void maxpool2d_bwd(int threads, const struct fd_pool2d_shape *s, const float *dy, const int32_t *idx,
 			   float *dx)
 {
 	int Ho, Wo;
 	size_t HW = (size_t)s->H * s->W;
 	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
-	#pragma omp parallel for
+	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
 		const float *gp = dy + (size_t)pl * Ho * Wo;
 		const int32_t *ip = idx + (size_t)pl * Ho * Wo;
@@ -131,11 +132,11 @@ static int avg_window(const struct fd_pool2d_shape *s, int oh, int ow, int *h0, 
 	return s->count_include_pad ? padded : (*h1 - *h0) * (*w1 - *w0);
 }
 
-void fd_avgpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y)
+static void avgpool2d_fwd(int threads, const struct fd_pool2d_shape *s, const float *x, float *y)
 {
 	int Ho, Wo, H = s->H, W = s->W;
 	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
-	#pragma omp parallel for
+	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
 		float *yp = y + (size_t)pl * Ho * Wo;
@@ -151,11 +152,11 @@ void fd_avgpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float
 	}
 }
 
-void fd_avgpool2d_backward(const struct fd_pool2d_shape *s, const float *dy, float *dx)
+static void avgpool2d_bwd(int threads, const struct fd_pool2d_shape *s, const float *dy, float *dx)
 {
 	int Ho, Wo, H = s->H, W = s->W;
 	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
-	#pragma omp parallel for
+	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
 		const float *gp = dy + (size_t)pl * Ho * Wo;
 		float *dp = dx + (size_t)pl * H * W;
@@ -181,14 +182,14 @@ static int adaptive_check(int N, int C, int H, int W, int Ho, int Wo, struct fd_
 static int a_start(int o, int in, int out) { return (int)((long)o * in / out); }
 static int a_end(int o, int in, int out) { return (int)(((long)(o + 1) * in + out - 1) / out); }
 
-int fd_adaptive_avgpool2d_forward(int N, int C, int H, int W, int Ho, int Wo, const float *x,
+static int adaptive_avgpool2d_fwd(int threads, int N, int C, int H, int W, int Ho, int Wo, const float *x,
 				  float *y, struct fd_err *e)
 {
 	if (adaptive_check(N, C, H, W, Ho, Wo, e))
 		return -1;
 	if (Ho == 1 && Wo == 1) {
 		size_t HW = (size_t)H * W;
-		#pragma omp parallel for
+		#pragma omp parallel for num_threads(threads)
 		for (long pl = 0; pl < (long)N * C; pl++) {
 			const float *xp = x + (size_t)pl * HW;
 			float acc = 0;
@@ -198,7 +199,7 @@ int fd_adaptive_avgpool2d_forward(int N, int C, int H, int W, int Ho, int Wo, co
 		}
 		return 0;
 	}
-	#pragma omp parallel for
+	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)N * C; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
 		float *yp = y + (size_t)pl * Ho * Wo;
@@ -217,14 +218,14 @@ int fd_adaptive_avgpool2d_forward(int N, int C, int H, int W, int Ho, int Wo, co
 	return 0;
 }
 
-int fd_adaptive_avgpool2d_backward(int N, int C, int H, int W, int Ho, int Wo, const float *dy,
+static int adaptive_avgpool2d_bwd(int threads, int N, int C, int H, int W, int Ho, int Wo, const float *dy,
 				   float *dx, struct fd_err *e)
 {
 	if (adaptive_check(N, C, H, W, Ho, Wo, e))
 		return -1;
 	if (Ho == 1 && Wo == 1) {
 		size_t HW = (size_t)H * W;
-		#pragma omp parallel for
+		#pragma omp parallel for num_threads(threads)
 		for (long pl = 0; pl < (long)N * C; pl++) {
 			float g = dy[pl] / (float)HW, *dp = dx + (size_t)pl * HW;
 			for (size_t i = 0; i < HW; i++)
@@ -232,7 +233,7 @@ int fd_adaptive_avgpool2d_backward(int N, int C, int H, int W, int Ho, int Wo, c
 		}
 		return 0;
 	}
-	#pragma omp parallel for
+	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)N * C; pl++) {
 		const float *gp = dy + (size_t)pl * Ho * Wo;
 		float *dp = dx + (size_t)pl * H * W;
@@ -265,6 +266,173 @@ static int ref_argmax(const struct fd_pool2d_shape *s, const double *xp, int oh,
 				best = ih * s->W + iw;
 		}
 	return best;
+}
+
+/* ---------- CPU kernels (table entries maxpool2d_*, avgpool2d_*, adaptive_avgpool2d_*) ---------- */
+
+static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
+{
+	fd_fail(c, "%s", e->msg);
+	return -1;
+}
+
+static int int_sizes(struct fd_ctx *c, const char *op, int64_t a, int64_t b, int64_t d)
+{
+	if (a > INT32_MAX || b > INT32_MAX || d > INT32_MAX) {
+		fd_fail(c, "%s: sizes beyond 2^31 are not supported", op);
+		return -1;
+	}
+	return 0;
+}
+
+int fd_maxpool2d_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+		       int32_t *idx)
+{
+	maxpool2d_fwd(c->threads, s, x, y, idx);
+	return 0;
+}
+
+int fd_maxpool2d_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+		       const int32_t *idx, float *dx)
+{
+	maxpool2d_bwd(c->threads, s, dy, idx, dx);
+	return 0;
+}
+
+int fd_avgpool2d_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y)
+{
+	avgpool2d_fwd(c->threads, s, x, y);
+	return 0;
+}
+
+int fd_avgpool2d_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx)
+{
+	avgpool2d_bwd(c->threads, s, dy, dx);
+	return 0;
+}
+
+int fd_adaptive_avgpool2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+		       int64_t Wo, const float *x, float *y)
+{
+	struct fd_err e = {{0}};
+	if (int_sizes(c, "adaptive_avg_pool2d", N * C, H, W) < 0)
+		return -1;
+	return adaptive_avgpool2d_fwd(c->threads, (int)N, (int)C, (int)H, (int)W, (int)Ho, (int)Wo, x, y, &e) < 0
+		       ? ctx_err(c, &e) : 0;
+}
+
+int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+		       int64_t Wo, const float *dy, float *dx)
+{
+	struct fd_err e = {{0}};
+	return adaptive_avgpool2d_bwd(c->threads, (int)N, (int)C, (int)H, (int)W, (int)Ho, (int)Wo, dy, dx, &e) < 0
+		       ? ctx_err(c, &e) : 0;
+}
+
+/* ---------- the taped ops ---------- */
+
+struct pool_saved {
+	struct fd_pool2d_shape s;
+	int32_t *idx;
+};
+
+static struct fd_tensor *pool_out(struct fd_ctx *c, const char *op, struct fd_tensor *x,
+				  struct fd_pool2d_shape *s, int k, int stride, int pad, int ceil_mode,
+				  int cip)
+{
+	char b1[64];
+	if (x->ndim != 4 || x->numel > INT32_MAX)
+		return fd_fail(c, "%s: input %s is not [N, C, H, W]", op, fd_tensor_shape_str(x, b1, sizeof b1));
+	*s = (struct fd_pool2d_shape){(int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
+				      k, k, stride, stride, pad, pad, ceil_mode, cip};
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	if (fd_pool2d_out_size(s, &Ho, &Wo, &e) < 0)
+		return fd_fail(c, "%s: input %s: %s", op, fd_tensor_shape_str(x, b1, sizeof b1), e.msg);
+	int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
+	return fd_tensor_new(c, x->dev, 4, shape);
+}
+
+static int maxpool_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	const struct pool_saved *s = n->saved;
+	const struct fd_backend *be = FD_KERNEL(c, n->in[0]->dev, maxpool2d_bwd);
+	return be ? be->maxpool2d_bwd(c, &s->s, n->out->grad, s->idx, n->in[0]->grad) : -1;
+}
+
+struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int stride, int pad,
+			       int ceil_mode)
+{
+	if (!x)
+		return NULL;
+	struct pool_saved sv;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, maxpool2d_fwd);
+	struct fd_tensor *y = be ? pool_out(c, "max_pool2d", x, &sv.s, k, stride, pad, ceil_mode, 1) : NULL;
+	/* int32 indices in float-sized device memory */
+	sv.idx = y ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
+	if (!sv.idx || be->maxpool2d_fwd(c, &sv.s, x->data, y->data, sv.idx) < 0)
+		return NULL;
+	if (fd_needs_grad(c, 1, &x)) {
+		struct fd_node *n = fd_tape_push(c, "max_pool2d", maxpool_backward, 1, &x, y, sizeof sv);
+		if (!n)
+			return NULL;
+		*(struct pool_saved *)n->saved = sv;
+	}
+	return y;
+}
+
+static int avgpool_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	const struct pool_saved *s = n->saved;
+	const struct fd_backend *be = FD_KERNEL(c, n->in[0]->dev, avgpool2d_bwd);
+	return be ? be->avgpool2d_bwd(c, &s->s, n->out->grad, n->in[0]->grad) : -1;
+}
+
+struct fd_tensor *fd_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int stride, int pad,
+			       int ceil_mode, int count_include_pad)
+{
+	if (!x)
+		return NULL;
+	struct pool_saved sv = {0};
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, avgpool2d_fwd);
+	struct fd_tensor *y = be ? pool_out(c, "avg_pool2d", x, &sv.s, k, stride, pad, ceil_mode,
+					    count_include_pad) : NULL;
+	if (!y || be->avgpool2d_fwd(c, &sv.s, x->data, y->data) < 0)
+		return NULL;
+	if (fd_needs_grad(c, 1, &x)) {
+		struct fd_node *n = fd_tape_push(c, "avg_pool2d", avgpool_backward, 1, &x, y, sizeof sv);
+		if (!n)
+			return NULL;
+		*(struct pool_saved *)n->saved = sv;
+	}
+	return y;
+}
+
+static int adapool_backward(struct fd_ctx *c, struct fd_node *n)
+{
+	struct fd_tensor *x = n->in[0], *y = n->out;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, adaptive_avgpool2d_bwd);
+	return be ? be->adaptive_avgpool2d_bwd(c, x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[2],
+				    y->shape[3], y->grad, x->grad) : -1;
+}
+
+struct fd_tensor *fd_adaptive_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, int Ho, int Wo)
+{
+	if (!x)
+		return NULL;
+	char b1[64];
+	if (x->ndim != 4 || Ho < 1 || Wo < 1)
+		return fd_fail(c, "adaptive_avg_pool2d: input %s to %dx%d: want [N, C, H, W] and a positive size",
+			       fd_tensor_shape_str(x, b1, sizeof b1), Ho, Wo);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, adaptive_avgpool2d_fwd);
+	int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
+	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
+	if (!y || be->adaptive_avgpool2d_fwd(c, x->shape[0], x->shape[1], x->shape[2], x->shape[3], Ho, Wo, x->data,
+				  y->data) < 0)
+		return NULL;
+	if (fd_needs_grad(c, 1, &x) && !fd_tape_push(c, "adaptive_avg_pool2d", adapool_backward, 1, &x, y, 0))
+		return NULL;
+	return y;
 }
 
 void fd_maxpool2d_ref_forward(const struct fd_pool2d_shape *s, const double *x, double *y)

@@ -1,13 +1,12 @@
 /* pool2d: max, average and adaptive average pooling over contiguous NCHW
  * float32, forward and backward, as torch.nn.functional.max_pool2d /
- * avg_pool2d / adaptive_avg_pool2d; plain C with OpenMP over the N*C planes
- * (each plane independent, so backward scatters never race), plus double
- * references for the tests. */
+ * avg_pool2d / adaptive_avg_pool2d: the window shape, the taped ops, the CPU
+ * kernels of the op table and double references for the tests. */
 #ifndef FD_POOL2D_H
 #define FD_POOL2D_H
 
 #include <stdint.h>
-#include "core/fd_err.h"
+#include "nn/fd_tensor.h"
 
 /* Window geometry of max_pool2d / avg_pool2d (dilation 1). Output size is
  * PyTorch's: Ho = floor_or_ceil((H + 2*ph - kh) / sh) + 1, and with ceil_mode a
@@ -24,32 +23,46 @@ struct fd_pool2d_shape {
 /* Check s and compute the output size; errors name the offending field. */
 int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct fd_err *e);
 
-/* max_pool2d(x, (kh,kw), (sh,sw), (ph,pw), dilation=1, ceil_mode,
- * return_indices=True): y [N, C, Ho, Wo] and idx (same shape, the flat index
- * ih*W + iw of the max within its input plane, as PyTorch's indices) are
- * OVERWRITTEN. Padding never wins (it is -inf); a NaN in a window wins, as in
- * PyTorch. s must have passed fd_pool2d_out_size. */
-void fd_maxpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx);
-/* dx [N, C, H, W] += dy scattered through idx: ADDS. */
-void fd_maxpool2d_backward(const struct fd_pool2d_shape *s, const float *dy, const int32_t *idx,
-			   float *dx);
+/* F.max_pool2d(x, k, stride, pad, dilation=1, ceil_mode) on [N, C, H, W];
+ * backward routes each gradient to its window's (first) maximum, adding. */
+struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int stride, int pad,
+			       int ceil_mode);
+/* F.avg_pool2d(x, k, stride, pad, ceil_mode, count_include_pad). */
+struct fd_tensor *fd_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int stride, int pad,
+			       int ceil_mode, int count_include_pad);
+/* F.adaptive_avg_pool2d(x, (Ho, Wo)); (1, 1) is the global average pool of
+ * every torchvision classifier. */
+struct fd_tensor *fd_adaptive_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, int Ho, int Wo);
 
-/* avg_pool2d(x, (kh,kw), (sh,sw), (ph,pw), ceil_mode, count_include_pad):
- * y OVERWRITTEN with each window's sum divided by the window size clipped to
- * the padded input (count_include_pad) or to the input (otherwise). */
-void fd_avgpool2d_forward(const struct fd_pool2d_shape *s, const float *x, float *y);
-/* dx += each dy spread over its window with the same divisor: ADDS. */
-void fd_avgpool2d_backward(const struct fd_pool2d_shape *s, const float *dy, float *dx);
-
-/* adaptive_avg_pool2d(x, (Ho, Wo)): output cell (i, j) averages input rows
- * floor(i*H/Ho) .. ceil((i+1)*H/Ho)-1 and columns likewise. x [N, C, H, W],
- * y [N, C, Ho, Wo] OVERWRITTEN. Ho = Wo = 1 (global average pool) takes a
- * fast path. Errors: sizes < 1. */
-int fd_adaptive_avgpool2d_forward(int N, int C, int H, int W, int Ho, int Wo, const float *x,
-				  float *y, struct fd_err *e);
-/* dx += dy spread evenly over each cell's window: ADDS. */
-int fd_adaptive_avgpool2d_backward(int N, int C, int H, int W, int Ho, int Wo, const float *dy,
-				   float *dx, struct fd_err *e);
+/* CPU kernels (table entries maxpool2d_fwd/_bwd, avgpool2d_fwd/_bwd,
+ * adaptive_avgpool2d_fwd/_bwd), plain C + OpenMP over the N*C planes on
+ * c->threads (each plane independent, so backward scatters never race). s
+ * must have passed fd_pool2d_out_size.
+ *
+ * maxpool2d_fwd: max_pool2d(x, (kh,kw), (sh,sw), (ph,pw), dilation=1,
+ * ceil_mode, return_indices=True): y [N, C, Ho, Wo] and idx (same shape, the
+ * flat index ih*W + iw of the max within its input plane, as PyTorch's
+ * indices) are OVERWRITTEN. Padding never wins (it is -inf); a NaN in a
+ * window wins, as in PyTorch. maxpool2d_bwd: dx += dy scattered through idx.
+ * avgpool2d_fwd: avg_pool2d(x, (kh,kw), (sh,sw), (ph,pw), ceil_mode,
+ * count_include_pad): y OVERWRITTEN with each window's sum divided by the
+ * window size clipped to the padded input (count_include_pad) or to the
+ * input. avgpool2d_bwd: dx += each dy spread over its window, same divisor.
+ * adaptive_avgpool2d_fwd: adaptive_avg_pool2d(x, (Ho, Wo)): output cell
+ * (i, j) averages input rows floor(i*H/Ho) .. ceil((i+1)*H/Ho)-1 and columns
+ * likewise, y OVERWRITTEN; Ho = Wo = 1 (global average pool) takes a fast
+ * path. adaptive_avgpool2d_bwd: dx += dy spread evenly over each cell's
+ * window. Backward kernels ADD. Errors (sizes < 1 or beyond 2^31) go to c->err. */
+int fd_maxpool2d_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+			 int32_t *idx);
+int fd_maxpool2d_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+			 const int32_t *idx, float *dx);
+int fd_avgpool2d_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y);
+int fd_avgpool2d_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy, float *dx);
+int fd_adaptive_avgpool2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W,
+				  int64_t Ho, int64_t Wo, const float *x, float *y);
+int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W,
+				  int64_t Ho, int64_t Wo, const float *dy, float *dx);
 
 /* Double references, same semantics (max pool's backward routes each dy to
  * the first maximum of its window, which is what idx records). */

@@ -9,14 +9,14 @@ FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FZ)/%)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 $(FUZZ_SAN) -fopenmp -Ilib -MMD -MP
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FZ)/obj/%.o)
+FUZZ_LIB_OBJ := $(ALL_LIB_SRC:%.c=$(FZ)/obj/%.o)
 
 $(FZ)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -fopenmp -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -fopenmp -o $@ $^ $(NN_LDLIBS) $(LDLIBS)
 
 -include $(FUZZ_LIB_OBJ:.o=.d) $(FZ)/obj/tests/fuzz/*.d
 

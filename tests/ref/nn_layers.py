@@ -1,7 +1,7 @@
 """nn_layers: PyTorch reference fixtures for the taped conv2d, linear,
-batchnorm2d and pooling ops (lib/nn/convops.h): forward, input and parameter
-gradients through the tape, and a small conv-bn-relu-pool-linear net trained
-for 3 AdamW steps.
+batchnorm2d and pooling ops (lib/nn/conv2d.h, linear.h, batchnorm2d.h,
+pool2d.h): forward, input and parameter gradients through the tape, and a
+small conv-bn-relu-pool-linear net trained for 3 AdamW steps.
 
 Op references are computed in float64 from float32 inputs and stored as F32;
 the training run is float32, as fd runs it.

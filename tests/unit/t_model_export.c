@@ -10,8 +10,8 @@
 #include "core/fd_rng.h"
 #include "io/fd_safetensors.h"
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "tap.h"
+#include "nn_ctx.h"
 
 #include <string.h>
 
@@ -61,14 +61,12 @@ int main(int argc, char **argv)
 	else
 		snprintf(dir, sizeof dir, "%s/interop", b && *b ? b : "build");
 	struct fd_err e = {{0}};
-	struct fd_dnnl d;
 	struct fd_ctx c;
-	if (fd_mkdir_p(dir, &e) < 0 || fd_dnnl_init(&d, 2, &e) < 0) {
+	if (fd_mkdir_p(dir, &e) < 0) {
 		printf("Bail out! %s\n", e.msg);
 		return 1;
 	}
-	fd_ctx_init(&c, 2, 1);
-	c.dnnl = &d;
+	ctx_open(&c, 2, 1);
 
 	static float x[3 * SIZE * SIZE];
 	struct fd_rng r;
@@ -98,6 +96,5 @@ int main(int argc, char **argv)
 		fd_model_free(m);
 	}
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return tap_done();
 }

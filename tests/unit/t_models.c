@@ -4,10 +4,10 @@
  * steps; checkpoint round trip; a 1000-class .pth into a 1-logit model. */
 #include "io/fd_pth.h"
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -246,16 +246,10 @@ int main(void)
 {
 	const char *b = getenv("FD_BUILD");
 	snprintf(dir, sizeof dir, "%s/ref/models", b && *b ? b : "build");
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_st counts;
-	if (fd_dnnl_init(&d, 2, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
-	fd_ctx_init(&c, 2, 3);
-	c.dnnl = &d;
+	ctx_open(&c, 2, 3);
 	open_fix(&counts, "counts.safetensors");
 	static const struct { const char *name; int size; } cases[] = {
 		{"simplecnn", 64}, {"resnet18", 64}, {"resnet18", 224}, {"resnet34", 64}, {"resnet50", 64},
@@ -275,6 +269,5 @@ int main(void)
 	   "unknown model: %s", e.msg);
 	fd_st_close(&counts);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return tap_done();
 }

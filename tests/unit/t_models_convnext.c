@@ -5,10 +5,10 @@
  * loss, every named gradient and 5 AdamW steps; stochastic depth semantics;
  * initialisation. */
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 #include <math.h>
 
@@ -299,16 +299,10 @@ int main(void)
 {
 	const char *b = getenv("FD_BUILD");
 	snprintf(dir, sizeof dir, "%s/ref/models_convnext", b && *b ? b : "build");
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_st counts;
-	if (fd_dnnl_init(&d, 2, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
-	fd_ctx_init(&c, 2, 3);
-	c.dnnl = &d;
+	ctx_open(&c, 2, 3);
 	open_fix(&counts, "counts.safetensors");
 	tiny(&c, &counts);
 	mini(&c, &counts);
@@ -327,6 +321,5 @@ int main(void)
 	}
 	fd_st_close(&counts);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return tap_done();
 }

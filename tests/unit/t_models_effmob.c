@@ -6,10 +6,10 @@
  * depth / dropout in train mode, and an fd checkpoint loaded by torchvision
  * with load_state_dict(strict=True). */
 #include "models/fd_model.h"
-#include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -300,16 +300,10 @@ int main(void)
 {
 	const char *b = getenv("FD_BUILD");
 	snprintf(dir, sizeof dir, "%s/ref/models_effmob", b && *b ? b : "build");
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_st counts, init;
-	if (fd_dnnl_init(&d, 2, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
-	fd_ctx_init(&c, 2, 3);
-	c.dnnl = &d;
+	ctx_open(&c, 2, 3);
 	open_fix(&counts, "counts.safetensors");
 	open_fix(&init, "init.safetensors");
 	static const char *const names[] = {"efficientnet_b0", "mobilenet_v3_small"};
@@ -339,6 +333,5 @@ int main(void)
 	fd_st_close(&init);
 	fd_st_close(&counts);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return tap_done();
 }

@@ -4,6 +4,7 @@
  * the double references against PyTorch and by finite differences. */
 #include "nn/batchnorm2d.h"
 #include "nn_kfix.h"
+#include "nn_ctx.h"
 
 struct fdctx {
 	int N, C, HW, eval;
@@ -26,7 +27,8 @@ static double loss(void *v)
 int main(void)
 {
 	struct fd_st st;
-	struct fd_err e = {{0}};
+	struct fd_ctx c0;
+	ctx_open(&c0, 2, 1);
 	char nm[96];
 	fix_open(&st, "batchnorm.safetensors");
 	int cases = fix_cases(&st);
@@ -49,10 +51,10 @@ int main(void)
 		float *y = filled(n, 9), *dx = filled(n, 1), *dw = filled(C, 1), *db = filled(C, 1);
 		float *crm = malloc(C * 4), *crv = malloc(C * 4), *sm = malloc(C * 4), *si = malloc(C * 4);
 		memcpy(crm, rm, C * 4), memcpy(crv, rv, C * 4);
-		ok(fd_batchnorm2d_forward_train(N, C, HW, x, w, b, crm, crv, FD_BN_MOMENTUM, FD_BN_EPS, y, sm,
-						si, &e) == 0,
-		   "case %d train forward runs %s", i, e.msg);
-		fd_batchnorm2d_backward_train(N, C, HW, dy, x, w, sm, si, dx, dw, db);
+		ok(fd_batchnorm2d_fwd_train_cpu(&c0, N, C, HW, x, w, b, crm, crv, FD_BN_MOMENTUM, FD_BN_EPS, y,
+						sm, si) == 0,
+		   "case %d train forward runs %s", i, c0.err.msg);
+		fd_batchnorm2d_bwd_train_cpu(&c0, N, C, HW, x, w, sm, si, dy, dx, dw, db);
 		float *edx = ones_plus(r[1], n), *edw = ones_plus(r[2], C), *edb = ones_plus(r[3], C);
 		struct { const char *n; const float *a, *r; size_t len; } chk[] = {
 			{"train y", y, r[0], n}, {"train ones+dx (adds)", dx, edx, n},
@@ -65,8 +67,8 @@ int main(void)
 		}
 		/* eval mode */
 		float *ye = filled(n, 9), *dxe = filled(n, 1), *dwe = filled(C, 1), *dbe = filled(C, 1);
-		fd_batchnorm2d_forward_eval(N, C, HW, x, w, b, rm, rv, FD_BN_EPS, ye);
-		fd_batchnorm2d_backward_eval(N, C, HW, dy, x, w, rm, rv, FD_BN_EPS, dxe, dwe, dbe);
+		fd_batchnorm2d_fwd_eval_cpu(&c0, N, C, HW, x, w, b, rm, rv, FD_BN_EPS, ye);
+		fd_batchnorm2d_bwd_eval_cpu(&c0, N, C, HW, x, w, rm, rv, FD_BN_EPS, dy, dxe, dwe, dbe);
 		float *edxe = ones_plus(r[7], n), *edwe = ones_plus(r[8], C), *edbe = ones_plus(r[9], C);
 		snprintf(nm, sizeof nm, "case %d eval y", i);
 		tap_close_f32(nm, ye, r[6], n, 2e-5, 2e-5);
@@ -120,9 +122,10 @@ int main(void)
 		free(DX), free(DW), free(DB);
 	}
 	float one = 1, o2 = 0, o3 = 0, o4 = 0, o5 = 0, o6 = 0;
-	ok(fd_batchnorm2d_forward_train(1, 1, 1, &one, &one, &one, &o2, &o3, 0.1, 1e-5, &o4, &o5, &o6,
-					&e) < 0 && strstr(e.msg, "more than 1 value"),
-	   "one value per channel refused in training: %s", e.msg);
+	ok(fd_batchnorm2d_fwd_train_cpu(&c0, 1, 1, 1, &one, &one, &one, &o2, &o3, 0.1, 1e-5, &o4, &o5,
+					&o6) < 0 && strstr(c0.err.msg, "more than 1 value"),
+	   "one value per channel refused in training: %s", c0.err.msg);
 	fd_st_close(&st);
+	fd_ctx_free(&c0);
 	return tap_done();
 }

@@ -4,6 +4,7 @@
  * reuse; finite differences of the reference in float64; bad shapes refused. */
 #include "nn/conv2d.h"
 #include "nn_kfix.h"
+#include "nn_ctx.h"
 
 struct fdctx {
 	const struct fd_conv2d_shape *s;
@@ -20,12 +21,12 @@ static double loss(void *v)
 	return dot64(c->y, c->dy, c->ny);
 }
 
-static void one_case(struct fd_dnnl *d, const struct fd_st *st, int i)
+static void one_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 15);
 	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
 				    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
-	struct fd_conv2d p;
+	void *p = NULL;
 	struct fd_err e = {{0}};
 	int Ho, Wo;
 	char nm[96];
@@ -42,18 +43,18 @@ static void one_case(struct fd_dnnl *d, const struct fd_st *st, int i)
 	     Ho, Wo);
 
 	/* fast path (oneDNN) */
-	if (!ok(fd_conv2d_init(&p, d, &s, &e) == 0, "case %d: plan made %s", i, e.msg))
+	if (!ok(fd_conv2d_plan_cpu(cx, &s, &p) == 0, "case %d: plan made %s", i, cx->err.msg))
 		return;
 	float *oy = filled(ny, 7.0f), *odx = filled(nx, 1.0f), *odw = filled(nw, 1.0f);
 	float *odb = filled(nb ? nb : 1, 1.0f);
 	float *edx = ones_plus(dx, nx), *edw = ones_plus(dw, nw), *edb = nb ? ones_plus(db, nb) : NULL;
-	ok(fd_conv2d_forward(&p, x, w, b, oy, &e) == 0, "case %d: forward runs", i);
+	ok(fd_conv2d_fwd_cpu(cx, p, x, w, b, oy) == 0, "case %d: forward runs", i);
 	snprintf(nm, sizeof nm, "case %d fast y", i);
 	tap_close_f32(nm, oy, y, ny, 1e-4, 1e-4);
-	ok(fd_conv2d_backward_data(&p, dy, w, odx, &e) == 0, "case %d: backward-data runs", i);
+	ok(fd_conv2d_bwd_cpu(cx, p, NULL, w, dy, odx, NULL, NULL) == 0, "case %d: backward-data runs", i);
 	snprintf(nm, sizeof nm, "case %d fast ones+dx (adds)", i);
 	tap_close_f32(nm, odx, edx, nx, 1e-4, 1e-4);
-	ok(fd_conv2d_backward_weights(&p, x, dy, odw, nb ? odb : NULL, &e) == 0,
+	ok(fd_conv2d_bwd_cpu(cx, p, x, NULL, dy, NULL, odw, nb ? odb : NULL) == 0,
 	   "case %d: backward-weights runs", i);
 	/* dw sums over N*Ho*Wo products: float32 accumulation error grows with it */
 	snprintf(nm, sizeof nm, "case %d fast ones+dw (adds)", i);
@@ -64,16 +65,16 @@ static void one_case(struct fd_dnnl *d, const struct fd_st *st, int i)
 	}
 	/* the plan is reused: a second forward and an accumulation on top */
 	float *oy2 = filled(ny, -3.0f);
-	ok(fd_conv2d_forward(&p, x, w, b, oy2, &e) == 0 && memcmp(oy, oy2, ny * sizeof *oy) == 0,
+	ok(fd_conv2d_fwd_cpu(cx, p, x, w, b, oy2) == 0 && memcmp(oy, oy2, ny * sizeof *oy) == 0,
 	   "case %d: forward reuse gives identical y (overwrites)", i);
 	float *odx2 = filled(nx, 1.0f);
-	fd_conv2d_backward_data(&p, dy, w, odx2, &e);
-	fd_conv2d_backward_data(&p, dy, w, odx2, &e);
+	fd_conv2d_bwd_cpu(cx, p, NULL, w, dy, odx2, NULL, NULL);
+	fd_conv2d_bwd_cpu(cx, p, NULL, w, dy, odx2, NULL, NULL);
 	for (size_t j = 0; j < nx; j++)
 		edx[j] = 1.0f + 2.0f * dx[j];
 	snprintf(nm, sizeof nm, "case %d fast two backward-data calls accumulate", i);
 	tap_close_f32(nm, odx2, edx, nx, 2e-4, 1e-4);
-	fd_conv2d_free(&p);
+	fd_conv2d_plan_free_cpu(p);
 
 	/* reference (double) against torch, and the fast path against it */
 	double *X = to_f64(x, nx), *Wd = to_f64(w, nw), *B = nb ? to_f64(b, nb) : NULL;
@@ -115,51 +116,51 @@ static void one_case(struct fd_dnnl *d, const struct fd_st *st, int i)
 int main(void)
 {
 	char nm[96];
-	struct fd_dnnl d;
+	struct fd_ctx c;
 	struct fd_err e;
 	struct fd_st st;
-	if (fd_dnnl_init(&d, 2, &e)) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
+	ctx_open(&c, 2, 1);
 	fix_open(&st, "conv.safetensors");
 	int n = fix_cases(&st);
 	ok(n >= 12, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
-		one_case(&d, &st, i);
+		one_case(&c, &st, i);
 
 	/* two live plans share the context's buffers: interleaved calls stay right */
 	{
 		int ci[2] = {10, 3};
-		struct fd_conv2d pp[2];
+		void *pp[2] = {NULL, NULL};
+		struct fd_conv2d_shape ss[2];
+		int Ho[2], Wo[2];
 		int made = 1;
 		for (int k = 0; k < 2; k++) {
 			const int32_t *v = fix_i32(&st, ci[k], "shape", 15);
-			struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-						    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
-			made &= fd_conv2d_init(&pp[k], &d, &s, &e) == 0;
+			ss[k] = (struct fd_conv2d_shape){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+							 v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+			made &= fd_conv2d_out_size(&ss[k], &Ho[k], &Wo[k], &e) == 0 &&
+				fd_conv2d_plan_cpu(&c, &ss[k], &pp[k]) == 0;
 		}
 		if (ok(made, "two plans alive at once")) {
 			for (int k = 0; k < 2; k++) {
-				struct fd_conv2d *q = &pp[k], *other = &pp[1 - k];
-				const struct fd_conv2d_shape *s = &q->s;
-				size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * q->Ho * q->Wo;
+				void *q = pp[k], *other = pp[1 - k];
+				const struct fd_conv2d_shape *s = &ss[k];
+				size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * Ho[k] * Wo[k];
 				size_t nw = (size_t)s->K * (s->C / s->groups) * s->kh * s->kw;
 				const float *x = fix_f32(&st, ci[k], "x", nx, 0), *w = fix_f32(&st, ci[k], "w", nw, 0);
 				const float *b = fix_f32(&st, ci[k], "b", s->K, 0), *dy = fix_f32(&st, ci[k], "dy", ny, 0);
-				const struct fd_conv2d_shape *o = &other->s;
-				size_t onx = (size_t)o->N * o->C * o->H * o->W, ony = (size_t)o->N * o->K * other->Ho * other->Wo;
+				const struct fd_conv2d_shape *o = &ss[1 - k];
+				size_t onx = (size_t)o->N * o->C * o->H * o->W, ony = (size_t)o->N * o->K * Ho[1 - k] * Wo[1 - k];
 				size_t onw = (size_t)o->K * (o->C / o->groups) * o->kh * o->kw;
 				float *y = calloc(ny, 4), *dx = calloc(nx, 4), *oy = calloc(ony, 4), *odx = calloc(onx, 4);
 				float *odw = calloc(onw, 4), *odb = calloc(o->K, 4);
-				fd_conv2d_forward(q, x, w, b, y, &e);
+				fd_conv2d_fwd_cpu(&c, q, x, w, b, y);
 				/* the other plan runs in between with its own inputs */
-				fd_conv2d_forward(other, fix_f32(&st, ci[1 - k], "x", onx, 0),
+				fd_conv2d_fwd_cpu(&c, other, fix_f32(&st, ci[1 - k], "x", onx, 0),
 						  fix_f32(&st, ci[1 - k], "w", onw, 0), fix_f32(&st, ci[1 - k], "b", o->K, 0),
-						  oy, &e);
-				fd_conv2d_backward_weights(other, fix_f32(&st, ci[1 - k], "x", onx, 0),
-							   fix_f32(&st, ci[1 - k], "dy", ony, 0), odw, odb, &e);
-				fd_conv2d_backward_data(q, dy, w, dx, &e);
+						  oy);
+				fd_conv2d_bwd_cpu(&c, other, fix_f32(&st, ci[1 - k], "x", onx, 0), NULL,
+						  fix_f32(&st, ci[1 - k], "dy", ony, 0), NULL, odw, odb);
+				fd_conv2d_bwd_cpu(&c, q, NULL, w, dy, dx, NULL, NULL);
 				snprintf(nm, sizeof nm, "case %d interleaved with case %d: y", ci[k], ci[1 - k]);
 				tap_close_f32(nm, y, fix_f32(&st, ci[k], "y", ny, 0), ny, 1e-4, 1e-4);
 				snprintf(nm, sizeof nm, "case %d interleaved with case %d: dx", ci[k], ci[1 - k]);
@@ -169,21 +170,23 @@ int main(void)
 				free(y), free(dx), free(oy), free(odx), free(odw), free(odb);
 			}
 		}
-		fd_conv2d_free(&pp[0]);
-		fd_conv2d_free(&pp[1]);
+		fd_conv2d_plan_free_cpu(pp[0]);
+		fd_conv2d_plan_free_cpu(pp[1]);
 	}
 
 	/* bad shapes are refused with the shape named, and free is safe after */
-	struct fd_conv2d p;
+	void *p = NULL;
+	fd_ctx_step(&c);
 	struct fd_conv2d_shape bad = {1, 6, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0};
-	ok(fd_conv2d_init(&p, &d, &bad, &e) < 0 && strstr(e.msg, "groups must divide"),
-	   "groups not dividing C refused: %s", e.msg);
-	fd_conv2d_free(&p);
+	ok(fd_conv2d_plan_cpu(&c, &bad, &p) < 0 && !p && strstr(c.err.msg, "groups must divide"),
+	   "groups not dividing C refused: %s", c.err.msg);
+	fd_conv2d_plan_free_cpu(p);
+	fd_ctx_step(&c);
 	struct fd_conv2d_shape big = {1, 1, 2, 2, 1, 5, 5, 1, 1, 0, 0, 1, 1, 1, 0};
-	ok(fd_conv2d_init(&p, &d, &big, &e) < 0 && strstr(e.msg, "kernel larger"),
-	   "kernel larger than input refused: %s", e.msg);
-	fd_conv2d_free(&p);
+	ok(fd_conv2d_plan_cpu(&c, &big, &p) < 0 && !p && strstr(c.err.msg, "kernel larger"),
+	   "kernel larger than input refused: %s", c.err.msg);
+	fd_conv2d_plan_free_cpu(p);
 	fd_st_close(&st);
-	fd_dnnl_free(&d);
+	fd_ctx_free(&c);
 	return tap_done();
 }

@@ -17,6 +17,7 @@
 #include "nn/loss.h"
 #include "nn/softmax.h"
 #include "tap.h"
+#include "nn_ctx.h"
 
 #include <string.h>
 
@@ -297,7 +298,7 @@ static void close_d(const char *what, const struct prob *P, const float *a, cons
 static void check_f32(struct prob *P)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 2, 7);
+	ctx_open(&c, 2, 7);
 	struct fd_tensor *in[MAXP] = {0}, *y = NULL;
 	for (int k = 0; k < P->nin; k++) {
 		in[k] = tensor32(&c, P, k);
@@ -402,7 +403,7 @@ static void bin_case(enum fd_binop op, int na, const int64_t *sa, int nb, const 
 {
 	struct prob P = {.kind = K_BIN, .np = 2, .op = op};
 	struct fd_ctx c;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	add_input(&P, na, sa, -2, 2, 0);
 	add_input(&P, nb, sb, -2, 2, 0);
 	struct fd_tensor *a = tensor32(&c, &P, 0), *b = tensor32(&c, &P, 1);
@@ -516,7 +517,7 @@ static void kinks(void)
 {
 	static const float xs[] = {0.0f, -3.0f, 3.0f, -0.0f};
 	struct fd_ctx c;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	for (int k = 0; k < FD_ACT_COUNT; k++) {
 		float dx[4] = {0}, dy[4] = {1, 1, 1, 1};
 		double X[4], DY[4] = {1, 1, 1, 1}, DX[4] = {0};
@@ -577,7 +578,7 @@ static void negative_controls(void)
 	/* LayerNorm: float32 dx through the tape vs a reference dx without the
 	 * -mean(g) term, computed as ref(dy) minus rstd mean(dy w) */
 	struct fd_ctx c;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	const int64_t sx[] = {2, 5, 3};
 	struct prob L = {.kind = K_LN, .np = 3, .outer = 2, .C = 5, .inner = 3, .eps = (double)1e-6f};
 	const int64_t sw[] = {5};

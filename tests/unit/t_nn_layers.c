@@ -1,15 +1,18 @@
 /* t_nn_layers: the taped conv2d, linear, batchnorm2d and pooling ops
- * (lib/nn/convops.h) against PyTorch (tests/ref/nn_layers.py): forward,
+ * (lib/nn/conv2d.h, linear.h, batchnorm2d.h, pool2d.h) against PyTorch (tests/ref/nn_layers.py): forward,
  * input and parameter gradients through the tape, running statistics, plan
  * reuse, and a conv-bn-relu-pool-linear net trained 3 AdamW steps. */
-#include "nn/convops.h"
-#include "nn/fd_dnnl.h"
+#include "nn/batchnorm2d.h"
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "nn/pool2d.h"
 #include "nn/fd_params.h"
 #include "nn/act.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/shape.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 #include <math.h>
 
@@ -218,15 +221,9 @@ static void test_net(struct fd_ctx *c)
 
 int main(void)
 {
-	struct fd_dnnl d;
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
-	if (fd_dnnl_init(&d, 2, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
-	fd_ctx_init(&c, 2, 7);
-	c.dnnl = &d;
+	ctx_open(&c, 2, 7);
 	test_conv(&c);
 	test_linear(&c);
 	test_bn(&c, "train");
@@ -235,17 +232,11 @@ int main(void)
 	test_pool(&c, "avgpool");
 	test_pool(&c, "adapool");
 	test_net(&c);
-	/* without an engine, conv2d says so */
+	/* a device without a table: the constructor says so, leaves c2 zeroed */
 	struct fd_ctx c2;
-	struct fd_conv2d_op op;
-	fd_ctx_init(&c2, 1, 1);
-	fd_conv2d_op_init(&op, 1, 0, 1, 1);
-	int64_t xs[4] = {1, 1, 2, 2}, ws[4] = {1, 1, 1, 1};
-	ok(!fd_conv2d(&c2, &op, fd_tensor_zeros(&c2, FD_DEV_CPU, 4, xs), fd_tensor_zeros(&c2, FD_DEV_CPU, 4, ws), NULL) &&
-	   strstr(c2.err.msg, "oneDNN"), "conv2d without ctx.dnnl: %s", c2.err.msg);
-	fd_conv2d_op_free(&op);
+	ok(fd_ctx_open(&c2, FD_DEV_CUDA, 1, 1, &e) < 0 && strstr(e.msg, "cuda: not supported") && !c2.engine,
+	   "context on cuda: %s", e.msg);
 	fd_ctx_free(&c2);
 	fd_ctx_free(&c);
-	fd_dnnl_free(&d);
 	return tap_done();
 }

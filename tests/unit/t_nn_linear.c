@@ -3,6 +3,7 @@
  * weight and bias gradients, ADD semantics, finite differences in float64. */
 #include "nn/linear.h"
 #include "nn_kfix.h"
+#include "nn_ctx.h"
 
 struct fdctx {
 	int N, in, out;
@@ -20,7 +21,8 @@ static double loss(void *v)
 int main(void)
 {
 	struct fd_st st;
-	struct fd_err e = {{0}};
+	struct fd_ctx c0;
+	ctx_open(&c0, 2, 1);
 	char nm[96];
 	fix_open(&st, "linear.safetensors");
 	int cases = fix_cases(&st);
@@ -36,13 +38,13 @@ int main(void)
 		diag("case %d: N=%d in=%d out=%d bias=%d", i, N, in, out, bias);
 		float *oy = filled(ny, 5), *odx = filled(nx, 1), *odw = filled(nw, 1), *odb = filled(out, 1);
 		float *edx = ones_plus(dx, nx), *edw = ones_plus(dw, nw), *edb = nb ? ones_plus(db, nb) : NULL;
-		ok(fd_linear_forward(N, in, out, x, w, b, oy, &e) == 0, "case %d forward runs %s", i, e.msg);
+		ok(fd_linear_fwd_cpu(&c0, N, in, out, x, w, b, oy) == 0, "case %d forward runs %s", i, c0.err.msg);
 		snprintf(nm, sizeof nm, "case %d y", i);
 		tap_close_f32(nm, oy, y, ny, 1e-5, 1e-5);
-		ok(fd_linear_backward_data(N, in, out, dy, w, odx, &e) == 0, "case %d backward-data runs", i);
+		ok(fd_linear_bwd_cpu(&c0, N, in, out, NULL, w, dy, odx, NULL, NULL) == 0, "case %d backward-data runs", i);
 		snprintf(nm, sizeof nm, "case %d ones+dx (adds)", i);
 		tap_close_f32(nm, odx, edx, nx, 1e-5, 1e-5);
-		ok(fd_linear_backward_weights(N, in, out, x, dy, odw, nb ? odb : NULL, &e) == 0,
+		ok(fd_linear_bwd_cpu(&c0, N, in, out, x, NULL, dy, NULL, odw, nb ? odb : NULL) == 0,
 		   "case %d backward-weights runs", i);
 		snprintf(nm, sizeof nm, "case %d ones+dw (adds)", i);
 		tap_close_f32(nm, odw, edw, nw, 1e-5, 1e-5);
@@ -82,8 +84,9 @@ int main(void)
 		free(ry), free(rdx), free(rdw), free(rdb);
 	}
 	float z = 0;
-	ok(fd_linear_forward(0, 3, 3, &z, &z, NULL, &z, &e) < 0 && strstr(e.msg, "positive"),
-	   "N=0 refused: %s", e.msg);
+	ok(fd_linear_fwd_cpu(&c0, 0, 3, 3, &z, &z, NULL, &z) < 0 && strstr(c0.err.msg, "positive"),
+	   "N=0 refused: %s", c0.err.msg);
 	fd_st_close(&st);
+	fd_ctx_free(&c0);
 	return tap_done();
 }

@@ -6,11 +6,13 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
+#include "nn/fd_params.h"
 #include "nn/layernorm2d.h"
 #include "nn/loss.h"
 #include "nn/shape.h"
 #include "nn/softmax.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 /* ops behind one signature for the harness */
 static struct fd_tensor *f_act(struct fd_ctx *c, struct fd_tensor **in, void *arg)
@@ -54,7 +56,7 @@ static void run_case(const char *fixture, fix_fn f, void *arg, const char *const
 	struct fd_ctx c;
 	struct fd_st s;
 	char what[128];
-	fd_ctx_init(&c, 2, 1);
+	ctx_open(&c, 2, 1);
 	fix_open(&s, fixture);
 	struct fd_tensor *in[4];
 	for (int i = 0; i < nin; i++) {
@@ -91,7 +93,7 @@ static void run_case(const char *fixture, fix_fn f, void *arg, const char *const
 static void test_dispatch(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	float buf[4] = {1, 2, 3, 4};
 	int64_t shape[1] = {4};
 	struct fd_tensor *x = fd_tensor_wrap(&c, FD_DEV_CUDA, buf, 1, shape);
@@ -103,6 +105,29 @@ static void test_dispatch(void)
 	int64_t s3[1] = {3};
 	ok(fd_add(&c, a, fd_tensor_wrap(&c, FD_DEV_CPU, buf, 1, s3)) == NULL && strstr(c.err.msg, "do not broadcast"),
 	   "mismatched shapes refused: %s", c.err.msg);
+	/* memory: a device without a table has no arena, parameters or optimizer state */
+	fd_ctx_step(&c);
+	ok(fd_ctx_alloc(&c, FD_DEV_CUDA, 4) == NULL && strstr(c.err.msg, "tensor memory on cuda: not supported"),
+	   "fd_ctx_alloc on cuda: %s", c.err.msg);
+	struct fd_params p;
+	struct fd_err e = {{0}};
+	fd_params_init(&p);
+	p.dev = FD_DEV_CUDA;
+	ok(fd_params_add(&p, "w", FD_P_PARAM, 1, shape, &e) == 0 && fd_params_alloc(&p, &e) < 0 &&
+	   strstr(e.msg, "parameters on cuda: not supported") && !p.data,
+	   "parameters on cuda: %s", e.msg);
+	fd_params_free(&p);
+	/* the CPU table's memory entries: zeroed blocks, the three copies, sync */
+	const struct fd_backend *be = fd_backend_of(FD_DEV_CPU);
+	float *d = be->mem_alloc(4 * sizeof *d), back[4] = {0};
+	int zeroed = d && d[0] == 0 && d[3] == 0;
+	float *d2 = be->mem_alloc(4 * sizeof *d2);
+	ok(zeroed && d2 && be->copy_h2d(&c, d, buf, sizeof buf) == 0 && be->copy_d2d(&c, d2, d, sizeof buf) == 0 &&
+	   be->copy_d2h(&c, back, d2, sizeof buf) == 0 && be->sync(&c) == 0 && !memcmp(back, buf, sizeof buf) &&
+	   be->mem_zero(d2, sizeof buf) == 0 && d2[2] == 0,
+	   "cpu memory: alloc zeroed, host -> device -> device -> host round trip, zero, sync");
+	be->mem_free(d);
+	be->mem_free(d2);
 	fd_ctx_free(&c);
 }
 
@@ -110,7 +135,7 @@ static void test_dispatch(void)
 static void test_residual(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 2, 1);
+	ctx_open(&c, 2, 1);
 	int64_t shape[2] = {3, 5};
 	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
 	for (int i = 0; i < 15; i++)
@@ -148,7 +173,7 @@ static void test_residual(void)
 static void test_dropout(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 2, 77);
+	ctx_open(&c, 2, 77);
 	int64_t shape[2] = {64, 1000};
 	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 2, shape);
 	for (int64_t i = 0; i < x->numel; i++)
@@ -181,7 +206,7 @@ static void test_dropout(void)
 	ok(same < y->numel, "a second dropout in the same step draws a new mask");
 	/* same seed, same step, one thread: identical mask */
 	struct fd_ctx c1;
-	fd_ctx_init(&c1, 1, 77);
+	ctx_open(&c1, 1, 77);
 	struct fd_tensor *x1 = fd_tensor_new(&c1, FD_DEV_CPU, 2, shape);
 	memcpy(x1->data, x->data, (size_t)x->numel * sizeof(float));
 	struct fd_tensor *z = fd_dropout(&c1, x1, p);
@@ -228,7 +253,7 @@ static void test_bcast_ref(const char *fixture, enum fd_binop op)
 {
 	struct fd_ctx c;
 	struct fd_st s;
-	fd_ctx_init(&c, 2, 1);
+	ctx_open(&c, 2, 1);
 	fix_open(&s, fixture);
 	struct fd_tensor *a = fix_get(&c, &s, "a"), *b = fix_get(&c, &s, "b"), *y = fix_get(&c, &s, "y");
 	struct fd_tensor *dy = fix_get(&c, &s, "dy");

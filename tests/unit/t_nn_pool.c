@@ -4,6 +4,7 @@
  * finite differences in float64; bad geometry refused. */
 #include "nn/pool2d.h"
 #include "nn_kfix.h"
+#include "nn_ctx.h"
 
 struct fdctx {
 	const struct fd_pool2d_shape *s;
@@ -55,6 +56,8 @@ int main(void)
 {
 	struct fd_st st;
 	struct fd_err e = {{0}};
+	struct fd_ctx c0;
+	ctx_open(&c0, 2, 1);
 	char nm[96];
 	fix_open(&st, "pool.safetensors");
 	int cases = fix_cases(&st);
@@ -77,11 +80,11 @@ int main(void)
 
 		float *y = filled(ny, 9), *dx = filled(nx, 1), *edx = ones_plus(mdx, nx);
 		int32_t *idx = malloc(ny * 4);
-		fd_maxpool2d_forward(&s, x, y, idx);
+		fd_maxpool2d_fwd_cpu(&c0, &s, x, y, idx);
 		snprintf(nm, sizeof nm, "case %d max y", i);
 		tap_close_f32(nm, y, my, ny, 0, 0);
 		ok(memcmp(idx, midx, ny * 4) == 0, "case %d max indices equal PyTorch's", i);
-		fd_maxpool2d_backward(&s, mdy, idx, dx);
+		fd_maxpool2d_bwd_cpu(&c0, &s, mdy, idx, dx);
 		snprintf(nm, sizeof nm, "case %d max ones+dx (adds)", i);
 		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-6);
 		check_ref("max", i, 0, &s, NULL, x, nx, my, mdy, mdx, ny);
@@ -90,10 +93,10 @@ int main(void)
 		edx = ones_plus(adx, nx);
 		for (size_t j = 0; j < nx; j++)
 			dx[j] = 1;
-		fd_avgpool2d_forward(&s, x, y);
+		fd_avgpool2d_fwd_cpu(&c0, &s, x, y);
 		snprintf(nm, sizeof nm, "case %d avg y", i);
 		tap_close_f32(nm, y, ay, ny, 1e-6, 1e-5);
-		fd_avgpool2d_backward(&s, ady, dx);
+		fd_avgpool2d_bwd_cpu(&c0, &s, ady, dx);
 		snprintf(nm, sizeof nm, "case %d avg ones+dx (adds)", i);
 		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-5);
 		check_ref("avg", i, 1, &s, NULL, x, nx, ay, ady, adx, ny);
@@ -112,11 +115,11 @@ int main(void)
 		const float *x = fix_f32(&st, i, "x", nx, 0), *ry = fix_f32(&st, i, "y", ny, 0);
 		const float *dy = fix_f32(&st, i, "dy", ny, 0), *rdx = fix_f32(&st, i, "dx", nx, 0);
 		float *y = filled(ny, 9), *dx = filled(nx, 1), *edx = ones_plus(rdx, nx);
-		ok(fd_adaptive_avgpool2d_forward(v[0], v[1], v[2], v[3], v[4], v[5], x, y, &e) == 0,
+		ok(fd_adaptive_avgpool2d_fwd_cpu(&c0, v[0], v[1], v[2], v[3], v[4], v[5], x, y) == 0,
 		   "case %d adaptive forward runs", i);
 		snprintf(nm, sizeof nm, "case %d adaptive y", i);
 		tap_close_f32(nm, y, ry, ny, 1e-6, 1e-5);
-		ok(fd_adaptive_avgpool2d_backward(v[0], v[1], v[2], v[3], v[4], v[5], dy, dx, &e) == 0,
+		ok(fd_adaptive_avgpool2d_bwd_cpu(&c0, v[0], v[1], v[2], v[3], v[4], v[5], dy, dx) == 0,
 		   "case %d adaptive backward runs", i);
 		snprintf(nm, sizeof nm, "case %d adaptive ones+dx (adds)", i);
 		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-5);
@@ -136,9 +139,10 @@ int main(void)
 	struct fd_pool2d_shape s1 = {1, 1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1};
 	float xn[4] = {1, NAN, 5, 2}, yn;
 	int32_t in;
-	fd_maxpool2d_forward(&s1, xn, &yn, &in);
+	fd_maxpool2d_fwd_cpu(&c0, &s1, xn, &yn, &in);
 	ok(isnan(yn) && in == 1, "max pool propagates NaN with its index (%g at %d)", yn, in);
-	ok(fd_adaptive_avgpool2d_forward(1, 1, 4, 4, 0, 1, xn, &yn, &e) < 0, "adaptive output 0 refused: %s",
-	   e.msg);
+	ok(fd_adaptive_avgpool2d_fwd_cpu(&c0, 1, 1, 4, 4, 0, 1, xn, &yn) < 0 && strstr(c0.err.msg, "positive"),
+	   "adaptive output 0 refused: %s", c0.err.msg);
+	fd_ctx_free(&c0);
 	return tap_done();
 }

@@ -11,6 +11,7 @@
 #include "nn/optim.h"
 #include "nn/shape.h"
 #include "nn_fix.h"
+#include "nn_ctx.h"
 
 #include <unistd.h>
 
@@ -124,7 +125,7 @@ static void test_train(void)
 	fd_optim_adamw(&o, &p, 0.05, 0.9, 0.999, 1e-8, 0.1, &e);
 	o.weight_decay[1] = 0.0;
 
-	fd_ctx_init(&c, 2, 5);
+	ctx_open(&c, 2, 5);
 	const struct fd_st_tensor *lt = fix_raw(&s, "label", FD_DT_I32);
 	const float *ref_loss = fix_raw(&s, "loss", FD_DT_F32)->data;
 	unsigned long grows_after_first = 0, pool_grows = 0;
@@ -169,7 +170,7 @@ static void test_init(void)
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_rng r;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	int64_t ws[4] = {64, 32, 3, 3}; /* fan_in 288, fan_out 576, 18432 values */
 	struct fd_tensor *w = fd_tensor_new(&c, FD_DEV_CPU, 4, ws);
 	double n = (double)w->numel;
@@ -299,7 +300,7 @@ static void test_ckpt(void)
 static void test_grad_lifetime(void)
 {
 	struct fd_ctx c;
-	fd_ctx_init(&c, 1, 1);
+	ctx_open(&c, 1, 1);
 	fd_ctx_step(&c);
 	int64_t sh[1] = {4};
 	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 1, sh);
