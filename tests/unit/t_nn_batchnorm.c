@@ -3,7 +3,7 @@
  * output, running-stat update, input/weight/bias gradients with ADD semantics;
  * the double references against PyTorch and by finite differences. */
 #include "nn/batchnorm2d.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 
 struct fdctx {
 	int N, C, HW, eval;
@@ -28,7 +28,7 @@ int main(void)
 	struct fd_st st;
 	struct fd_err e = {{0}};
 	char nm[96];
-	fix_open(&st, "batchnorm.safetensors");
+	fix_open(&st, "nn_conv", "batchnorm");
 	int cases = fix_cases(&st);
 	ok(cases >= 5, "fixture has %d batchnorm cases", cases);
 	for (int i = 0; i < cases; i++) {

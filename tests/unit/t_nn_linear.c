@@ -2,7 +2,7 @@
  * (tests/ref/nn_conv.py): sgemm path and double reference, forward, input,
  * weight and bias gradients, ADD semantics, finite differences in float64. */
 #include "nn/linear.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 
 struct fdctx {
 	int N, in, out;
@@ -22,7 +22,7 @@ int main(void)
 	struct fd_st st;
 	struct fd_err e = {{0}};
 	char nm[96];
-	fix_open(&st, "linear.safetensors");
+	fix_open(&st, "nn_conv", "linear");
 	int cases = fix_cases(&st);
 	ok(cases >= 5, "fixture has %d linear cases", cases);
 	for (int i = 0; i < cases; i++) {

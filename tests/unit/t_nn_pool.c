@@ -3,7 +3,7 @@
  * gradient with ADD semantics; the double references against PyTorch and by
  * finite differences in float64; bad geometry refused. */
 #include "nn/pool2d.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 
 struct fdctx {
 	const struct fd_pool2d_shape *s;
@@ -56,7 +56,7 @@ int main(void)
 	struct fd_st st;
 	struct fd_err e = {{0}};
 	char nm[96];
-	fix_open(&st, "pool.safetensors");
+	fix_open(&st, "nn_conv", "pool");
 	int cases = fix_cases(&st);
 	ok(cases >= 8, "fixture has %d pool cases", cases);
 	for (int i = 0; i < cases; i++) {
@@ -101,7 +101,7 @@ int main(void)
 	}
 	fd_st_close(&st);
 
-	fix_open(&st, "adaptive.safetensors");
+	fix_open(&st, "nn_conv", "adaptive");
 	cases = fix_cases(&st);
 	ok(cases >= 6, "fixture has %d adaptive cases", cases);
 	for (int i = 0; i < cases; i++) {
