@@ -35,17 +35,16 @@ stochastic depth itself is tested by t_nn_ops and by t_models_convnext's
 semantic checks.
 Usage: /usr/bin/python3 models_convnext.py OUTDIR
 """
-import copy
 import os
 import sys
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
 from torchvision.models.convnext import CNBlock, CNBlockConfig, ConvNeXt
 
 sys.path.insert(0, os.path.dirname(__file__))
+import models_common as common  # noqa: E402
 import stio  # noqa: E402
 
 out = sys.argv[1]
@@ -93,48 +92,14 @@ def case(name, size, full):
     t = torch.tensor([[0.0], [1.0]])
     ref = {"x": x, "t": t}
 
-    def fwd_bwd(dtype):
-        md = copy.deepcopy(m).to(dtype)
-        md.eval()
-        r = {}
-        with torch.no_grad():
-            r["logits_eval"] = md(x.to(dtype))
-        if not full:
-            return r
-        md.train()
-        sd_off(md)
-        y = md(x.to(dtype))
-        loss = F.binary_cross_entropy_with_logits(y, t.to(dtype))
-        loss.backward()
-        r["logits_train"] = y
-        r["loss"] = loss.reshape(1)
-        for k, p in md.named_parameters():
-            r["grad." + k] = p.grad
-        return r
-
-    def adamw(dtype, steps):
-        md = copy.deepcopy(m).to(dtype)
-        md.train()
-        sd_off(md)
-        opt = torch.optim.AdamW(md.parameters(), lr=1e-3, weight_decay=1e-2)
-        losses = []
-        for step in range(steps):
-            opt.zero_grad()
-            l = F.binary_cross_entropy_with_logits(md(x.to(dtype)), t.to(dtype))
-            l.backward()
-            losses.append(l.item())
-            opt.step()
-        return torch.tensor(losses, dtype=torch.float64)
-
-    r64 = fwd_bwd(torch.float64)
+    r64 = common.fwd_bwd(m, x, t, torch.float64, sd_off, train=full)
     ref.update(r64)
-    r32 = fwd_bwd(torch.float32)
-    for k in r64:
-        ref["err32." + k] = (r64[k] - r32[k].double()).abs().max().reshape(1)
+    common.err32(ref, r64, lambda: common.fwd_bwd(m, x, t, torch.float32, sd_off, train=full), both=False)
     if full:
-        l64 = adamw(torch.float64, 5)
-        ref["losses"] = l64
-        ref["err32.losses"] = (l64 - adamw(torch.float32, 5)).abs()
+        l64 = {"losses": common.adamw(m, x, t, torch.float64, 5, 1e-3, sd_off)}
+        ref.update(l64)
+        common.err32(ref, l64, lambda: {"losses": common.adamw(m, x, t, torch.float32, 5, 1e-3, sd_off)},
+                     both=False, per_element=True)
     stio.save(os.path.join(out, "%s_%d.safetensors" % (name, size)), {k: f32(v) for k, v in ref.items()})
 
 

@@ -20,17 +20,16 @@ parameters:
                       init.NAME = [mean, std, max |x|] (initialisation check)
 Usage: /usr/bin/python3 models_effmob.py OUTDIR
 """
-import copy
 import os
 import sys
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
 from torchvision.ops import StochasticDepth
 
 sys.path.insert(0, os.path.dirname(__file__))
+import models_common as common  # noqa: E402
 import stio  # noqa: E402
 
 out = sys.argv[1]
@@ -84,54 +83,13 @@ for name, size in CASES:
     t = torch.tensor([[0.0], [1.0]])
     ref = {"x": x, "t": t, "lr": torch.tensor([ADAMW_LR[name]], dtype=torch.float64)}
 
-    def fwd_bwd(dtype):
-        md = copy.deepcopy(m).to(dtype)
-        md.eval()
-        r = {}
-        with torch.no_grad():
-            r["logits_eval"] = md(x.to(dtype))
-        md.train()
-        dropout_off(md)
-        y = md(x.to(dtype))
-        loss = F.binary_cross_entropy_with_logits(y, t.to(dtype))
-        loss.backward()
-        r["logits_train"] = y
-        r["loss"] = loss.reshape(1)
-        for k, p in md.named_parameters():
-            r["grad." + k] = p.grad
-        for k, v in md.state_dict().items():
-            if "running" in k:
-                r["after." + k] = v
-        return r
-
-    def adamw(dtype, steps):
-        md = copy.deepcopy(m).to(dtype)
-        md.train()
-        dropout_off(md)
-        opt = torch.optim.AdamW(md.parameters(), lr=ADAMW_LR[name], weight_decay=1e-2)
-        losses = []
-        for step in range(steps):
-            opt.zero_grad()
-            l = F.binary_cross_entropy_with_logits(md(x.to(dtype)), t.to(dtype))
-            l.backward()
-            losses.append(l.item())
-            opt.step()
-        return torch.tensor(losses, dtype=torch.float64)
-
-    r64 = fwd_bwd(torch.float64)
+    r64 = common.fwd_bwd(m, x, t, torch.float64, dropout_off)
     ref.update(r64)
-    for mkldnn in (True, False):
-        with torch.backends.mkldnn.flags(enabled=mkldnn):
-            r32 = fwd_bwd(torch.float32)
-        for k in r64:
-            e = (r64[k] - r32[k].double()).abs().max().reshape(1)
-            ref["err32." + k] = torch.maximum(ref.get("err32." + k, e), e)
-    l64 = adamw(torch.float64, 5)
-    ref["losses"] = l64
-    for mkldnn in (True, False):
-        with torch.backends.mkldnn.flags(enabled=mkldnn):
-            e = (l64 - adamw(torch.float32, 5)).abs()
-        ref["err32.losses"] = torch.maximum(ref.get("err32.losses", e), e)
+    common.err32(ref, r64, lambda: common.fwd_bwd(m, x, t, torch.float32, dropout_off))
+    l64 = {"losses": common.adamw(m, x, t, torch.float64, 5, ADAMW_LR[name], dropout_off)}
+    ref.update(l64)
+    common.err32(ref, l64, lambda: {"losses": common.adamw(m, x, t, torch.float32, 5, ADAMW_LR[name], dropout_off)},
+                 per_element=True)
     stio.save(os.path.join(out, case + ".safetensors"), {k: f32(v) for k, v in ref.items()})
 
 counts, init = {}, {}

@@ -52,4 +52,6 @@ for r in rows:
     print(f"{'ok' if ok else 'not ok'}: {r['path']}: {len(ref)} faces, max |box| {eb:.2e} px,"
           f" |score| {es:.2e}, |landmark| {el:.2e} px")
 print(f"{len(rows)} images, {nfaces} faces, {bad} mismatched")
-sys.exit(1 if bad else 0)
+if not nfaces:
+    print("not ok: no faces compared")
+sys.exit(1 if bad or not nfaces else 0)

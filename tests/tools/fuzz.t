@@ -8,7 +8,10 @@ if ! command -v clang >/dev/null; then
 	exit 0
 fi
 ok "fuzz targets build" make -s -C "$top" fuzz-build
+targets=0
 for src in "$top"/tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] || continue
+	targets=$((targets + 1))
 	n=$(basename "$src" .c); n=${n#fuzz_}
 	mkdir -p "$T/$n"
 	seeds=$top/tests/fuzz/corpus/$n
@@ -16,4 +19,5 @@ for src in "$top"/tests/fuzz/fuzz_*.c; do
 	ok "fuzz_$n runs 3 s clean" "$top/build-fuzz/fuzz_$n" -max_total_time=3 -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="$top/build-fuzz/crash-$n-" "$T/$n" $seeds
 done
+count "fuzz targets run" "$targets" 1
 done_testing

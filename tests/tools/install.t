@@ -5,11 +5,14 @@
 shopt -s nullglob
 san=; [ "$FD_BUILD" = build-san ] && san=SANITIZE=1
 ok "make install" make -s -C "$top" install PREFIX="$T/p" $san
+tools=0
 for tool in "$BIN"/fd-*; do
 	name=$(basename "$tool")
+	tools=$((tools + 1))
 	ok "$name installed and runs" "$T/p/bin/$name" --version
 	ok "$name.1 installed" test -s "$T/p/share/man/man1/$name.1"
 done
+count "tools installed" "$tools" 10
 ok "fd.7 installed" test -s "$T/p/share/man/man7/fd.7"
 # Installed tools find their data (sources table, MTCNN weights) under share/fd.
 ok "installed fd-synth makes data" "$T/p/bin/fd-synth" -q -o "$T/d" --groups 4

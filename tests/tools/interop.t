@@ -15,7 +15,7 @@ rc=$?
 is "t_model_export wrote every model's checkpoint and logits" "$rc" 0
 [ "$rc" -eq 0 ] || sed 's/^/#   /' "$T/export.tap" | grep -v '^#   ok' | head -20
 n=$(grep -c 'checkpoint saved' "$T/export.tap")
-like "models exported: $n" "$n" '^[1-9][0-9]*$'
+count "models exported" "$n" 1
 
 "$PY" "$X" "$T/ck" >"$T/check.out" 2>"$T/check.err"
 is "interop_check exit status" "$?" 0

@@ -1,6 +1,6 @@
 # lib.sh: the shared helper of fd's shell tool tests (TAP under prove).
 # Source it; it puts the built tools first on PATH, makes a scratch dir $T
-# removed on exit, and offers ok/is/like/fails/no_file/done_testing.
+# removed on exit, and offers ok/is/like/fails/count/no_file/done_testing.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 FD_BUILD=${FD_BUILD:-build}
@@ -37,14 +37,24 @@ like() {
 		_report 1 "$1"; echo "#   '$2'"; echo "#   does not match /$3/"; fi
 }
 
-# fails "desc" code regex cmd args...: exit status must be code and stderr match regex.
+# fails "desc" code regex cmd args...: exit status must be code, stderr match
+# regex (which must not be empty: that would match anything) and stdout stay
+# empty (bad input and bad usage write no partial output).
 fails() {
 	local d=$1 code=$2 re=$3; shift 3
 	"$@" >"$T/.out" 2>"$T/.err"
 	local rc=$?
-	if [ "$rc" -eq "$code" ] && grep -Eq -- "$re" "$T/.err"; then _report 0 "$d"; else
+	if [ -n "$re" ] && [ "$rc" -eq "$code" ] && grep -Eq -- "$re" "$T/.err" && [ ! -s "$T/.out" ]; then
+		_report 0 "$d"; else
 		_report 1 "$d"; echo "#   command: $*"; echo "#   exit $rc (expected $code)"
-		sed 's/^/#   stderr: /' "$T/.err" | head -10; echo "#   expected stderr /$re/"; fi
+		sed 's/^/#   stderr: /' "$T/.err" | head -10; echo "#   expected stderr /$re/ (not empty)"
+		sed 's/^/#   unexpected stdout: /' "$T/.out" | head -5; fi
+}
+
+# count "desc" n min: a count of checked cases, at least min (> 0).
+count() {
+	if [ "$3" -gt 0 ] && [ "$2" -ge "$3" ] 2>/dev/null; then _report 0 "$1 ($2)"; else
+		_report 1 "$1"; echo "#   got $2, expected at least $3 (> 0)"; fi
 }
 
 # no_file "desc" path: nothing at path, and no temporary beside it.

@@ -11,7 +11,10 @@ synopsis() { # man page → one line
 		tr '\n' ' ' | tr -s ' ' | sed -E 's/^ +//; s/ +$//'
 }
 
+tools=0
 for tool in "$BIN"/fd-*; do
+	[ -x "$tool" ] || continue
+	tools=$((tools + 1))
 	name=$(basename "$tool")
 	page=$top/man/$name.1
 	if [ ! -f "$page" ]; then _report 1 "$name has a man page"; continue; fi
@@ -20,6 +23,7 @@ for tool in "$BIN"/fd-*; do
 	is "$name: man SYNOPSIS matches --help" "$(synopsis "$page")" "$help"
 	like "$name --version" "$("$tool" --version)" "^$name \(fd\) [0-9]"
 done
+count "tools with a man page checked" "$tools" 10
 ok "man/fd.7 exists" test -s "$top/man/fd.7"
 ok "man/fd.7 lists the exit codes" grep -q "EXIT STATUS" "$top/man/fd.7"
 done_testing

@@ -53,13 +53,13 @@ static int close_f64(const char *what, const double *a, const double *r, size_t 
 		double err = (isnan(a[i]) || isnan(r[i]) || isinf(r[i])) ? (near(a[i], r[i], 0, 0) ? 0 : INFINITY)
 									    : fabs(a[i] - r[i]);
 		double share = err == 0 ? 0 : err / (atol + rtol * fabs(r[i]));
-		if (err > maxerr)
-			maxerr = err;
-		if (share > worst)
-			worst = share, wi = i;
+		maxerr = tap_worse(maxerr, err);
+		if (!(share <= worst))
+			wi = i;
+		worst = tap_worse(worst, share);
 		bad |= !near(a[i], r[i], atol, rtol);
 	}
-	return ok(!bad, "%s: %zu values, max err %.3g, worst [%zu] %.17g vs %.17g = %.2f of tol", what, n,
+	return ok(!bad && n > 0, "%s: %zu values, max err %.3g, worst [%zu] %.17g vs %.17g = %.2f of tol", what, n,
 		  maxerr, wi, n ? a[wi] : 0.0, n ? r[wi] : 0.0, worst);
 }
 

@@ -121,7 +121,7 @@ static void selection_and_norm(void)
 	const double *rm = rt("real_mean"), *rs = rt("real_std");
 	double err = 0;
 	for (int c = 0; c < 3; c++)
-		err = fmax(err, fmax(fabs(m[c] - rm[c]), fabs(s[c] - rs[c])));
+		err = tap_worse(tap_worse(err, fabs(m[c] - rm[c])), fabs(s[c] - rs[c]));
 	ok(err < 1e-12, "real-train mean/std == numpy's (ddof=0): max error %.3g (mean %.6f %.6f %.6f)", err,
 	   m[0], m[1], m[2]);
 	x = pass(L, FD_SET_VAL, 0, 0, rows, y, &nb, &last, NULL);

@@ -5,61 +5,24 @@
  * loss, every named gradient and 5 AdamW steps; stochastic depth semantics;
  * initialisation. */
 #include "models/fd_model.h"
-#include "nn/loss.h"
-#include "nn/optim.h"
-#include "nn_fix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 #include <math.h>
 
-static char dir[512];
+/* Tolerances (fixture.h's fix_atol with k32 0): atol = 1e-4 x the tensor's
+ * RMS + 1e-7, rtol 1e-4; the AdamW losses 1e-5 + 1e-4 relative. ConvNeXt has
+ * no batch statistics, so rounding is not amplified as in the ResNets'
+ * train-mode batchnorm over a few values: torch's own float32 run stays
+ * within about 3e-6 of each tensor's largest value, and a wrong op gives
+ * errors of the order of the values themselves. Torch's float32 error does
+ * not scale the tolerance (as t_models does) because its LayerNorm backward
+ * is unreliable here (see the reference script). */
+static const struct fix_case k_tiny = {"models_convnext", "convnext_tiny", 64, 0, NULL};
+static const struct fix_case k_mini = {"models_convnext", "convnext_mini", 64, 0, "features.7.0.block.3.weight"};
 
-static void open_fix(struct fd_st *s, const char *name)
+static struct fd_model *built(const struct fd_model_arch *a, const struct fd_st *counts)
 {
-	char p[700];
-	struct fd_err e = {{0}};
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	if (fd_st_open(s, p, &e) < 0) {
-		printf("Bail out! cannot open fixture: %s\n", e.msg);
-		exit(1);
-	}
-}
-
-static double rms(const struct fd_st_tensor *t)
-{
-	const float *r = t->data;
-	double s = 0;
-	for (int64_t i = 0; i < t->numel; i++)
-		s += (double)r[i] * r[i];
-	return t->numel ? sqrt(s / (double)t->numel) : 0;
-}
-
-/* Tolerance of reference tensor `key` (torch float64 vs fd float32):
- * atol = 1e-4 x the tensor's RMS + 1e-7, rtol 1e-4. ConvNeXt has no batch
- * statistics, so rounding is not amplified as in the ResNets' train-mode
- * batchnorm over a few values: torch's own float32 run stays within about
- * 3e-6 of each tensor's largest value (err32.KEY, printed as a diagnostic),
- * and a wrong op gives errors of the order of the values themselves. Torch's
- * float32 error does not scale the tolerance (as t_models does) because its
- * LayerNorm backward is unreliable here (see the reference script). */
-static double atol_of(const struct fd_st *s, const char *key)
-{
-	return 1e-4 * rms(fix_raw(s, key, FD_DT_F32)) + 1e-7;
-}
-
-static int close_ref(const char *what, const float *a, const struct fd_st *s, const char *key)
-{
-	const struct fd_st_tensor *r = fix_raw(s, key, FD_DT_F32);
-	char k[300];
-	snprintf(k, sizeof k, "err32.%s", key);
-	diag("%s: torch float32 off by %.2g (RMS %.3g)", what, ((const float *)fix_raw(s, k, FD_DT_F32)->data)[0],
-	     rms(r));
-	return tap_close_f32(what, a, r->data, (size_t)r->numel, atol_of(s, key), 1e-4);
-}
-
-static struct fd_model *load_model(const struct fd_model_arch *a, int size, const struct fd_st *counts)
-{
-	char p[700], note[512] = "x";
 	struct fd_err e = {{0}};
 	struct fd_model *m;
 	if (!ok(fd_model_new_arch(a, 1, 42, &m, &e) == 0, "%s: built %s", a->name, e.msg))
@@ -68,10 +31,6 @@ static struct fd_model *load_model(const struct fd_model_arch *a, int size, cons
 	memcpy(&want, fix_raw(counts, a->name, FD_DT_I64)->data, sizeof want);
 	ok(fd_model_params(m) == want, "%s: %lld parameters (torchvision %lld)", a->name,
 	   (long long)fd_model_params(m), (long long)want);
-	snprintf(p, sizeof p, "%s/%s_%d_w.safetensors", dir, a->name, size);
-	/* strict: every state_dict name and shape of torch's model, nothing else */
-	ok(fd_model_load(m, p, note, sizeof note, &e) == 0 && !note[0], "%s@%d: torch state dict loaded strictly %s",
-	   a->name, size, e.msg);
 	return m;
 }
 
@@ -88,14 +47,15 @@ static struct fd_tensor *eval_logits(struct fd_ctx *c, struct fd_model *m, const
 
 static void tiny(struct fd_ctx *c, const struct fd_st *counts)
 {
-	struct fd_model *m = load_model(&fd_arch_convnext_tiny, 64, counts);
+	struct fd_model *m = built(&fd_arch_convnext_tiny, counts);
 	struct fd_st s;
 	if (!m)
 		return;
-	open_fix(&s, "convnext_tiny_64.safetensors");
+	fix_model_load(m, &k_tiny);
+	fix_open(&s, k_tiny.set, "convnext_tiny_64");
 	struct fd_tensor *y = eval_logits(c, m, &s);
 	if (ok(y != NULL, "convnext_tiny@64: eval forward %s", c->err.msg))
-		close_ref("convnext_tiny@64 eval logits", y->data, &s, "logits_eval");
+		fix_close_ref("convnext_tiny@64 eval logits", y->data, &s, "logits_eval", 0);
 	/* names in torch's state_dict order, spot checks of the Linear-as-1x1 views */
 	ok(!strcmp(m->p.v[4].name, "features.1.0.layer_scale") && m->p.v[4].t.ndim == 3 &&
 	   m->p.v[4].t.shape[0] == 96 && !strcmp(m->p.v[9].name, "features.1.0.block.3.weight") &&
@@ -107,96 +67,13 @@ static void tiny(struct fd_ctx *c, const struct fd_st *counts)
 	fd_model_free(m);
 }
 
+/* eval and train logits, loss, every gradient, 5 AdamW steps (fixture.h) */
 static void mini(struct fd_ctx *c, const struct fd_st *counts)
 {
-	struct fd_model *m = load_model(&fd_arch_convnext_mini, 64, counts);
-	struct fd_st s;
-	struct fd_err e = {{0}};
-	char pw[700];
+	struct fd_model *m = built(&fd_arch_convnext_mini, counts);
 	if (!m)
 		return;
-	open_fix(&s, "convnext_mini_64.safetensors");
-	struct fd_tensor *y = eval_logits(c, m, &s);
-	if (ok(y != NULL, "convnext_mini@64: eval forward %s", c->err.msg))
-		close_ref("convnext_mini@64 eval logits", y->data, &s, "logits_eval");
-
-	/* train mode, stochastic depth off (torch: every StochasticDepth p = 0) */
-	fd_ctx_step(c);
-	c->dropout_off = 1;
-	fd_params_zero_grad(&m->p);
-	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	struct fd_tensor *loss = fd_bce_with_logits(c, y, fix_get(c, &s, "t"));
-	if (!ok(loss && fd_backward(c, loss, NULL) == 0, "convnext_mini@64: train forward, backward %s", c->err.msg))
-		goto out;
-	close_ref("convnext_mini@64 train logits", y->data, &s, "logits_train");
-	close_ref("convnext_mini@64 loss", loss->data, &s, "loss");
-	double worst = 0, worst32 = 0;
-	const char *wname = "";
-	int bad = 0, ng = 0;
-	for (int i = 0; i < m->p.n; i++) {
-		struct fd_pview *v = &m->p.v[i];
-		char key[300], k32[320];
-		if (v->kind != FD_P_PARAM)
-			continue;
-		snprintf(key, sizeof key, "grad.%s", v->name);
-		snprintf(k32, sizeof k32, "err32.%s", key);
-		const struct fd_st_tensor *r = fix_raw(&s, key, FD_DT_F32);
-		const float *rd = r->data;
-		double atol = atol_of(&s, key), rtol = 1e-4, m32 = 0;
-		for (int64_t j = 0; j < r->numel; j++)
-			m32 = fmax(m32, fabs(rd[j]));
-		m32 = ((const float *)fix_raw(&s, k32, FD_DT_F32)->data)[0] / (m32 > 0 ? m32 : 1);
-		if (m32 > worst32)
-			worst32 = m32;
-		ng++;
-		if (r->numel != v->t.numel) {
-			ok(0, "%s: %lld values, reference %lld", key, (long long)v->t.numel, (long long)r->numel);
-			continue;
-		}
-		for (int64_t j = 0; j < r->numel; j++) {
-			double share = fabs((double)v->t.grad[j] - rd[j]) / (atol + rtol * fabs(rd[j]));
-			if (!(share <= 1) && !bad++)
-				diag("%s[%lld]: %g vs %g", key, (long long)j, v->t.grad[j], rd[j]);
-			if (share > worst || share != share) {
-				worst = share;
-				wname = v->name;
-			}
-		}
-	}
-	diag("torch float32's worst gradient error: %.2g of the tensor's largest value", worst32);
-	ok(!bad, "convnext_mini@64: %d gradients, worst %.3f of tol (%s)", ng, worst, wname);
-
-	/* 5 AdamW steps from torch's weights */
-	struct fd_optim o;
-	snprintf(pw, sizeof pw, "%s/convnext_mini_64_w.safetensors", dir);
-	if (fd_model_load(m, pw, NULL, 0, &e) < 0 || fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 1e-2, &e) < 0) {
-		ok(0, "convnext_mini: reload and optimizer %s", e.msg);
-		goto out;
-	}
-	const float *ref = fix_raw(&s, "losses", FD_DT_F32)->data;
-	const float *e32 = fix_raw(&s, "err32.losses", FD_DT_F32)->data;
-	worst = 0;
-	int steps = 0;
-	for (int step = 0; step < 5; step++, steps++) {
-		fd_ctx_step(c);
-		fd_params_zero_grad(&m->p);
-		loss = fd_bce_with_logits(c, fd_model_forward(m, c, fix_get(c, &s, "x")), fix_get(c, &s, "t"));
-		if (!loss || fd_backward(c, loss, NULL) < 0 || fd_optim_step(&o, &m->p, &e) < 0)
-			break;
-		/* AdamW's first steps move each weight by about lr x sign(grad), so
-		 * gradient rounding differences show in later losses: 1e-5 + 1e-4 rel */
-		double share = fabs(loss->data[0] - ref[step]) / (1e-5 + 1e-4 * fabs(ref[step]));
-		diag("convnext_mini step %d: loss %.7f torch64 %.7f (torch32 off by %.2g)", step, loss->data[0], ref[step],
-		     e32[step]);
-		if (share > worst || share != share)
-			worst = share;
-	}
-	ok(steps == 5 && worst <= 1, "convnext_mini@64: 5 AdamW losses, worst %.3f of tol (1e-5 + 1e-4 rel) %s", worst,
-	   c->err.msg);
-	fd_optim_free(&o);
-out:
-	c->dropout_off = 0;
-	fd_st_close(&s);
+	fix_model_case(c, m, &k_mini);
 	fd_model_free(m);
 }
 
@@ -251,12 +128,12 @@ static void sd_check(struct fd_ctx *c)
 	struct fd_model *m;
 	struct fd_err e = {{0}};
 	struct fd_st s;
-	char p[700];
+	char p[900];
 	if (fd_model_new_arch(&fd_arch_convnext_mini, 1, 1, &m, &e) < 0)
 		return;
-	snprintf(p, sizeof p, "%s/convnext_mini_64_w.safetensors", dir);
+	fix_path(p, sizeof p, k_mini.set, "convnext_mini_64_w.safetensors");
 	fd_model_load(m, p, NULL, 0, &e);
-	open_fix(&s, "convnext_mini_64.safetensors");
+	fix_open(&s, k_mini.set, "convnext_mini_64");
 	const float *ref = fix_raw(&s, "logits_train", FD_DT_F32)->data;
 	enum { STEPS = 8 };
 	float seen[STEPS][2];
@@ -297,13 +174,11 @@ static void sd_check(struct fd_ctx *c)
 
 int main(void)
 {
-	const char *b = getenv("FD_BUILD");
-	snprintf(dir, sizeof dir, "%s/ref/models_convnext", b && *b ? b : "build");
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_st counts;
 	ctx_open(&c, 2, 3);
-	open_fix(&counts, "counts.safetensors");
+	fix_open(&counts, "models_convnext", "counts");
 	tiny(&c, &counts);
 	mini(&c, &counts);
 	sd_check(&c);

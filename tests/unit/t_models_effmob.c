@@ -6,184 +6,32 @@
  * depth / dropout in train mode, and an fd checkpoint loaded by torchvision
  * with load_state_dict(strict=True). */
 #include "models/fd_model.h"
-#include "nn/loss.h"
-#include "nn/optim.h"
-#include "nn_fix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 #include <math.h>
 #include <unistd.h>
 
-static char dir[512];
-
-static void open_fix(struct fd_st *s, const char *name)
-{
-	char p[700];
-	struct fd_err e = {{0}};
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	if (fd_st_open(s, p, &e) < 0) {
-		printf("Bail out! cannot open fixture: %s\n", e.msg);
-		exit(1);
-	}
-}
-
-static double rms(const struct fd_st_tensor *t)
-{
-	const float *r = t->data;
-	double s = 0;
-	for (int64_t i = 0; i < t->numel; i++)
-		s += (double)r[i] * r[i];
-	return t->numel ? sqrt(s / (double)t->numel) : 0;
-}
-
-/* Tolerance of reference tensor `key`, as t_models (doc/models.md,
- * "Conformance"): fd's float32 against torch's float64 through 16-18 blocks
+/* One case (fixture.h's fix_model_case; tolerances as t_models, doc/models.md
+ * "Conformance": fd's float32 against torch's float64 through 16-18 blocks
  * with train-mode batchnorm over 8 values per channel at the last stage
- * (64x64, batch 2), so atol = 4 x torch's own float32 error on that tensor
- * (err32.KEY, the larger of its oneDNN and native paths) + 1e-4 x RMS,
- * rtol 1e-4. */
-static double atol_of(const struct fd_st *s, const char *key)
-{
-	char k[320];
-	snprintf(k, sizeof k, "err32.%s", key);
-	const float *e32 = fix_raw(s, k, FD_DT_F32)->data;
-	return 4.0 * e32[0] + 1e-4 * rms(fix_raw(s, key, FD_DT_F32)) + 1e-7;
-}
-
-static int close_ref(const char *what, const float *a, const struct fd_st *s, const char *key)
-{
-	const struct fd_st_tensor *r = fix_raw(s, key, FD_DT_F32);
-	return tap_close_f32(what, a, r->data, (size_t)r->numel, atol_of(s, key), 1e-4);
-}
-
-/* worst share of tolerance of one gradient / running stat tensor */
-static double share_of(const float *a, const struct fd_st_tensor *r, double atol, double rtol, int64_t *wi)
-{
-	double worst = 0;
-	const float *rv = r->data;
-	for (int64_t j = 0; j < r->numel; j++) {
-		double share = fabs((double)a[j] - rv[j]) / (atol + rtol * fabs(rv[j]));
-		if (!(share <= worst)) {
-			worst = share != share ? INFINITY : share;
-			*wi = j;
-		}
-	}
-	return worst;
-}
-
-/* the 5 worst tensors, by share of tolerance */
-struct worst {
-	double share[5];
-	char name[5][320];
-};
-
-static void worst_add(struct worst *w, double share, const char *name)
-{
-	for (int i = 0; i < 5; i++)
-		if (!(share <= w->share[i])) {
-			for (int k = 4; k > i; k--) {
-				w->share[k] = w->share[k - 1];
-				memcpy(w->name[k], w->name[k - 1], sizeof w->name[k]);
-			}
-			w->share[i] = share;
-			snprintf(w->name[i], sizeof w->name[i], "%s", name);
-			return;
-		}
-}
-
+ * (64x64, batch 2), so atol = 4 x torch's own float32 error on each tensor +
+ * 1e-4 x RMS, rtol 1e-4), then the dropout / stochastic depth masks. */
 static void run_case(struct fd_ctx *c, const char *name, int size)
 {
-	char fw[128], fr[128], pw[700], nm[300];
+	const struct fix_case k = {"models_effmob", name, size, 4, NULL};
+	char fw[128], pw[900];
 	struct fd_err e = {{0}};
 	struct fd_model *m;
 	struct fd_st s;
-	snprintf(fw, sizeof fw, "%s_%d_w.safetensors", name, size);
-	snprintf(fr, sizeof fr, "%s_%d.safetensors", name, size);
-	snprintf(pw, sizeof pw, "%s/%s", dir, fw);
+	struct fd_tensor *y, *loss;
 	if (!ok(fd_model_new(name, 1, 42, &m, &e) == 0, "%s: built %s", name, e.msg))
 		return;
-	char note[512] = "x";
-	ok(fd_model_load(m, pw, note, sizeof note, &e) == 0 && !note[0], "%s@%d: torch weights loaded (strict) %s",
-	   name, size, e.msg);
-	open_fix(&s, fr);
-
-	/* eval */
-	fd_ctx_step(c);
-	c->training = 0;
-	c->grad_enabled = 0;
-	struct fd_tensor *y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	snprintf(nm, sizeof nm, "%s@%d eval logits", name, size);
-	if (ok(y != NULL, "%s@%d: eval forward %s", name, size, c->err.msg))
-		close_ref(nm, y->data, &s, "logits_eval");
-
-	/* train mode with dropout and stochastic depth off (torch: those modules
-	 * in eval), loss and gradients */
-	fd_ctx_step(c);
-	c->training = 1;
-	c->grad_enabled = 1;
-	c->dropout_off = 1;
-	fd_params_zero_grad(&m->p);
-	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	struct fd_tensor *loss = fd_bce_with_logits(c, y, fix_get(c, &s, "t"));
-	if (!ok(loss && fd_backward(c, loss, NULL) == 0, "%s@%d: train forward, backward %s", name, size, c->err.msg))
-		goto out;
-	snprintf(nm, sizeof nm, "%s@%d train logits", name, size);
-	close_ref(nm, y->data, &s, "logits_train");
-	snprintf(nm, sizeof nm, "%s@%d loss", name, size);
-	close_ref(nm, loss->data, &s, "loss");
-	struct worst w;
-	memset(&w, 0, sizeof w);
-	int bad = 0, ng = 0;
-	for (int i = 0; i < m->p.n; i++) {
-		struct fd_pview *v = &m->p.v[i];
-		char key[300];
-		if (v->kind == FD_P_COUNTER)
-			continue;
-		snprintf(key, sizeof key, "%s.%s", v->kind == FD_P_PARAM ? "grad" : "after", v->name);
-		const struct fd_st_tensor *r = fix_raw(&s, key, FD_DT_F32);
-		const float *a = v->kind == FD_P_PARAM ? v->t.grad : v->t.data;
-		int64_t wi = 0;
-		double sh = share_of(a, r, atol_of(&s, key), 1e-4, &wi);
-		ng++;
-		if (!(sh <= 1) && bad++ < 5)
-			diag("%s[%lld]: %g vs %g (%.2f of tol)", key, (long long)wi, a[wi], ((const float *)r->data)[wi], sh);
-		worst_add(&w, sh, key);
-	}
-	for (int i = 0; i < 5 && w.name[i][0]; i++)
-		diag("%s@%d worst tensors: %s %.3f of tol", name, size, w.name[i], w.share[i]);
-	ok(!bad, "%s@%d: %d gradients and running stats each within tolerance (%d not), worst %s %.3f of tol", name,
-	   size, ng, bad, w.name[0], w.share[0]);
-
-	/* 5 AdamW steps from the torch weights */
-	struct fd_optim o;
-	/* the fixture holds lr in float32; torch ran with the decimal (1e-4) */
-	char lrs[32];
-	snprintf(lrs, sizeof lrs, "%.6g", ((const float *)fix_raw(&s, "lr", FD_DT_F32)->data)[0]);
-	const double lr = strtod(lrs, NULL);
-	if (fd_model_load(m, pw, NULL, 0, &e) < 0 || fd_optim_adamw(&o, &m->p, lr, 0.9, 0.999, 1e-8, 1e-2, &e) < 0) {
-		ok(0, "%s: reload and optimizer %s", name, e.msg);
-		goto out;
-	}
-	const float *ref = fix_raw(&s, "losses", FD_DT_F32)->data;
-	const float *e32 = fix_raw(&s, "err32.losses", FD_DT_F32)->data;
-	double worst = 0;
-	for (int step = 0; step < 5; step++) {
-		fd_ctx_step(c);
-		fd_params_zero_grad(&m->p);
-		loss = fd_bce_with_logits(c, fd_model_forward(m, c, fix_get(c, &s, "x")), fix_get(c, &s, "t"));
-		if (!loss || fd_backward(c, loss, NULL) < 0 || fd_optim_step(&o, &m->p, &e) < 0) {
-			worst = INFINITY;
-			break;
-		}
-		double share = fabs(loss->data[0] - ref[step]) / (4 * e32[step] + 1e-5 + 1e-4 * fabs(ref[step]));
-		diag("%s@%d step %d: loss %.7f torch64 %.7f (torch32 off by %.2g)", name, size, step, loss->data[0],
-		     ref[step], e32[step]);
-		if (!(share <= worst))
-			worst = share;
-	}
-	ok(worst <= 1, "%s@%d: 5 AdamW losses, worst %.3f of tol (4 x torch32 error + 1e-5 + 1e-4 rel)", name, size,
-	   worst);
-	fd_optim_free(&o);
+	fix_model_case(c, m, &k);
+	snprintf(fw, sizeof fw, "%s_%d", name, size);
+	fix_open(&s, k.set, fw);
+	snprintf(fw, sizeof fw, "%s_%d_w.safetensors", name, size);
+	fix_path(pw, sizeof pw, k.set, fw);
 
 	/* train mode with dropout and stochastic depth on: the masks are fd's
 	 * (Philox), so check their semantics: logits differ from the masks-off
@@ -238,7 +86,7 @@ static void init_stats(const char *name, const struct fd_st *init)
 			double x = v->t.data[j];
 			s += x;
 			s2 += x * x;
-			mx = fmax(mx, fabs(x));
+			mx = tap_worse(mx, fabs(x));
 		}
 		double mean = s / N, sd = N > 1 ? sqrt(fmax(0, (s2 - N * mean * mean) / (N - 1))) : 0;
 		int good;
@@ -298,14 +146,12 @@ static void torch_loads(const char *name)
 
 int main(void)
 {
-	const char *b = getenv("FD_BUILD");
-	snprintf(dir, sizeof dir, "%s/ref/models_effmob", b && *b ? b : "build");
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_st counts, init;
 	ctx_open(&c, 2, 3);
-	open_fix(&counts, "counts.safetensors");
-	open_fix(&init, "init.safetensors");
+	fix_open(&counts, "models_effmob", "counts");
+	fix_open(&init, "models_effmob", "init");
 	static const char *const names[] = {"efficientnet_b0", "mobilenet_v3_small"};
 	for (int i = 0; i < 2; i++) {
 		struct fd_model *m;

@@ -3,7 +3,7 @@
  * output, running-stat update, input/weight/bias gradients with ADD semantics;
  * the double references against PyTorch and by finite differences. */
 #include "nn/batchnorm2d.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 struct fdctx {
@@ -30,7 +30,7 @@ int main(void)
 	struct fd_ctx c0;
 	ctx_open(&c0, 2, 1);
 	char nm[96];
-	fix_open(&st, "batchnorm.safetensors");
+	fix_open(&st, "nn_conv", "batchnorm");
 	int cases = fix_cases(&st);
 	ok(cases >= 5, "fixture has %d batchnorm cases", cases);
 	for (int i = 0; i < cases; i++) {

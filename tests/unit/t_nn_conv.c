@@ -3,7 +3,7 @@
  * input gradient and weight/bias gradients; ADD semantics of backward; plan
  * reuse; finite differences of the reference in float64; bad shapes refused. */
 #include "nn/conv2d.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 struct fdctx {
@@ -107,6 +107,16 @@ static void one_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 		snprintf(nm, sizeof nm, "case %d ref db", i);
 		fd_check(nm, B, nb, RDB, 6, loss, &c);
 	}
+	if (i == 0) { /* negative control: a NaN in the gradient fails the check */
+		double *G = malloc(nw * sizeof *G);
+		size_t wi;
+		int probed;
+		memcpy(G, RDW, nw * sizeof *G);
+		G[0] = NAN;
+		double w = fd_check_worst(Wd, nw, G, 12, loss, &c, &wi, &probed);
+		ok(!(w < 1e-6) && probed > 0, "case 0: negative control: a NaN in dw fails the finite differences (%g)", w);
+		free(G);
+	}
 	free(c.y);
 	free(oy), free(odx), free(odw), free(odb), free(edx), free(edw), free(edb), free(oy2), free(odx2);
 	free(X), free(Wd), free(B), free(DY), free(RY), free(RDX), free(RDW), free(RDB);
@@ -120,7 +130,7 @@ int main(void)
 	struct fd_err e;
 	struct fd_st st;
 	ctx_open(&c, 2, 1);
-	fix_open(&st, "conv.safetensors");
+	fix_open(&st, "nn_conv", "conv");
 	int n = fix_cases(&st);
 	ok(n >= 12, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)

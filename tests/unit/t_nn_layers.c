@@ -11,22 +11,10 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/shape.h"
-#include "nn_fix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 #include <math.h>
-
-static void open_fix(struct fd_st *s, const char *name)
-{
-	char path[700];
-	const char *b = getenv("FD_BUILD");
-	struct fd_err e = {{0}};
-	snprintf(path, sizeof path, "%s/ref/nn_layers/%s.safetensors", b && *b ? b : "build", name);
-	if (fd_st_open(s, path, &e) < 0) {
-		printf("Bail out! cannot open fixture: %s\n", e.msg);
-		exit(1);
-	}
-}
 
 static struct fd_tensor *grad_in(struct fd_ctx *c, const struct fd_st *s, const char *name)
 {
@@ -39,7 +27,7 @@ static void test_conv(struct fd_ctx *c)
 {
 	struct fd_st s;
 	struct fd_conv2d_op op;
-	open_fix(&s, "conv");
+	fix_open(&s, "nn_layers", "conv");
 	fd_conv2d_op_init(&op, 2, 1, 1, 2);
 	for (int rep = 0; rep < 2; rep++) {
 		fd_ctx_step(c);
@@ -71,7 +59,7 @@ static void test_conv(struct fd_ctx *c)
 	fd_conv2d_op_free(&op);
 	fd_st_close(&s);
 
-	open_fix(&s, "conv_nobias");
+	fix_open(&s, "nn_layers", "conv_nobias");
 	fd_conv2d_op_init(&op, 2, 0, 1, 1);
 	fd_ctx_step(c);
 	struct fd_tensor *x = grad_in(c, &s, "x"), *w = grad_in(c, &s, "w");
@@ -87,7 +75,7 @@ static void test_conv(struct fd_ctx *c)
 static void test_linear(struct fd_ctx *c)
 {
 	struct fd_st s;
-	open_fix(&s, "linear");
+	fix_open(&s, "nn_layers", "linear");
 	fd_ctx_step(c);
 	struct fd_tensor *x = grad_in(c, &s, "x"), *w = grad_in(c, &s, "w"), *b = grad_in(c, &s, "b");
 	struct fd_tensor *y = fd_linear(c, x, w, b);
@@ -104,7 +92,7 @@ static void test_bn(struct fd_ctx *c, const char *mode)
 	struct fd_st s;
 	char fx[32], nm[64];
 	snprintf(fx, sizeof fx, "bn_%s", mode);
-	open_fix(&s, fx);
+	fix_open(&s, "nn_layers", fx);
 	fd_ctx_step(c);
 	c->training = !strcmp(mode, "train");
 	struct fd_tensor *x = grad_in(c, &s, "x"), *w = grad_in(c, &s, "w"), *b = grad_in(c, &s, "b");
@@ -143,7 +131,7 @@ static void test_pool(struct fd_ctx *c, const char *which)
 {
 	struct fd_st s;
 	char nm[64];
-	open_fix(&s, which);
+	fix_open(&s, "nn_layers", which);
 	fd_ctx_step(c);
 	struct fd_tensor *x = grad_in(c, &s, "x");
 	struct fd_tensor *y = pool(c, which, x);
@@ -163,7 +151,7 @@ static void test_net(struct fd_ctx *c)
 	struct fd_err e = {{0}};
 	struct fd_optim o;
 	struct fd_conv2d_op op;
-	open_fix(&s, "net");
+	fix_open(&s, "nn_layers", "net");
 	fd_params_init(&p);
 	static const char *names[] = {"conv.weight", "bn.weight", "bn.bias", "fc.weight", "fc.bias",
 				      "bn.running_mean", "bn.running_var"};
@@ -200,8 +188,7 @@ static void test_net(struct fd_ctx *c)
 		if (!ok(loss && fd_backward(c, loss, NULL) == 0, "net step %d: forward and backward %s", step, c->err.msg))
 			break;
 		double rel = fabs(loss->data[0] - ref[step]) / (1e-6 + 1e-5 * fabs(ref[step]));
-		if (rel > worst)
-			worst = rel;
+		worst = tap_worse(worst, rel);
 		fd_optim_step(&o, &p, &e);
 	}
 	ok(worst <= 1, "net: 3 AdamW losses match torch, worst %.3f of tol (1e-6 + 1e-5 rel)", worst);

@@ -2,7 +2,7 @@
  * (tests/ref/nn_conv.py): sgemm path and double reference, forward, input,
  * weight and bias gradients, ADD semantics, finite differences in float64. */
 #include "nn/linear.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 struct fdctx {
@@ -24,7 +24,7 @@ int main(void)
 	struct fd_ctx c0;
 	ctx_open(&c0, 2, 1);
 	char nm[96];
-	fix_open(&st, "linear.safetensors");
+	fix_open(&st, "nn_conv", "linear");
 	int cases = fix_cases(&st);
 	ok(cases >= 5, "fixture has %d linear cases", cases);
 	for (int i = 0; i < cases; i++) {

@@ -11,7 +11,7 @@
 #include "nn/loss.h"
 #include "nn/shape.h"
 #include "nn/softmax.h"
-#include "nn_fix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 /* ops behind one signature for the harness */
@@ -57,7 +57,7 @@ static void run_case(const char *fixture, fix_fn f, void *arg, const char *const
 	struct fd_st s;
 	char what[128];
 	ctx_open(&c, 2, 1);
-	fix_open(&s, fixture);
+	fix_open(&s, "nn_core", fixture);
 	struct fd_tensor *in[4];
 	for (int i = 0; i < nin; i++) {
 		in[i] = fix_get(&c, &s, inputs[i]);
@@ -254,7 +254,7 @@ static void test_bcast_ref(const char *fixture, enum fd_binop op)
 	struct fd_ctx c;
 	struct fd_st s;
 	ctx_open(&c, 2, 1);
-	fix_open(&s, fixture);
+	fix_open(&s, "nn_core", fixture);
 	struct fd_tensor *a = fix_get(&c, &s, "a"), *b = fix_get(&c, &s, "b"), *y = fix_get(&c, &s, "y");
 	struct fd_tensor *dy = fix_get(&c, &s, "dy");
 	struct fd_bcast bc;
@@ -322,7 +322,7 @@ int main(void)
 	static const char *const sm[] = {"softmax_2d", "softmax_4d", "softmax_last"};
 	for (int i = 0; i < 3; i++) {
 		struct fd_st s;
-		fix_open(&s, sm[i]);
+		fix_open(&s, "nn_core", sm[i]);
 		int dim = *(const int32_t *)fix_raw(&s, "dim", FD_DT_I32)->data;
 		fd_st_close(&s);
 		run_case(sm[i], f_softmax, &dim, x1, dx1, 1, 1e-6, 1e-5);
@@ -337,7 +337,7 @@ int main(void)
 	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
 	{
 		struct fd_st s;
-		fix_open(&s, "ce");
+		fix_open(&s, "nn_core", "ce");
 		int32_t lab[7];
 		memcpy(lab, fix_raw(&s, "label", FD_DT_I32)->data, sizeof lab);
 		fd_st_close(&s);

@@ -3,7 +3,7 @@
  * gradient with ADD semantics; the double references against PyTorch and by
  * finite differences in float64; bad geometry refused. */
 #include "nn/pool2d.h"
-#include "nn_kfix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 struct fdctx {
@@ -59,7 +59,7 @@ int main(void)
 	struct fd_ctx c0;
 	ctx_open(&c0, 2, 1);
 	char nm[96];
-	fix_open(&st, "pool.safetensors");
+	fix_open(&st, "nn_conv", "pool");
 	int cases = fix_cases(&st);
 	ok(cases >= 8, "fixture has %d pool cases", cases);
 	for (int i = 0; i < cases; i++) {
@@ -104,7 +104,7 @@ int main(void)
 	}
 	fd_st_close(&st);
 
-	fix_open(&st, "adaptive.safetensors");
+	fix_open(&st, "nn_conv", "adaptive");
 	cases = fix_cases(&st);
 	ok(cases >= 6, "fixture has %d adaptive cases", cases);
 	for (int i = 0; i < cases; i++) {

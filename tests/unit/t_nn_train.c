@@ -10,18 +10,22 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/shape.h"
-#include "nn_fix.h"
+#include "fixture.h"
 #include "nn_ctx.h"
 
 #include <unistd.h>
 
-static void test_optim(const char *fixture)
+/* Run the optimizer of `fixture` over its gradients and return the worst
+ * share of tolerance (1e-6 + 1e-5 |p|) of the parameters after each step
+ * against torch's trajectory; poison: every step then writes NaN into every
+ * parameter (the negative control: the check must fail). */
+static double optim_worst(const char *fixture, int poison)
 {
 	struct fd_st s;
 	struct fd_err e = {{0}};
 	struct fd_params p;
 	struct fd_optim o;
-	fix_open(&s, fixture);
+	fix_open(&s, "nn_core", fixture);
 	const struct fd_st_tensor *p0 = fix_raw(&s, "p0", FD_DT_F32), *g = fix_raw(&s, "g", FD_DT_F32);
 	const struct fd_st_tensor *traj = fix_raw(&s, "p", FD_DT_F32);
 	int64_t P = p0->shape[0], steps = g->shape[0];
@@ -40,23 +44,37 @@ static void test_optim(const char *fixture)
 		rc = fd_optim_sgd(&o, &p, 0.05, 0.9, 0, 1e-3, 0, &e);
 	else
 		rc = fd_optim_sgd(&o, &p, 0.05, 0.9, 0, 1e-2, 1, &e);
-	ok(rc == 0, "%s: optimizer made %s", fixture, e.msg);
+	if (!poison)
+		ok(rc == 0, "%s: optimizer made %s", fixture, e.msg);
 	const float *gd = g->data, *td = traj->data;
 	double worst = 0;
 	for (int64_t t = 0; t < steps; t++) {
 		memcpy(p.grad, gd + t * P, (size_t)P * sizeof(float));
 		fd_optim_step(&o, &p, &e);
+		for (int64_t i = 0; poison && i < P; i++)
+			p.data[i] = NAN;
 		for (int64_t i = 0; i < P; i++) {
 			double err = fabs(p.data[i] - td[t * P + i]) / (1e-6 + 1e-5 * fabs(td[t * P + i]));
-			worst = err > worst ? err : worst;
+			worst = tap_worse(worst, err);
 		}
 	}
-	/* float32 update order as torch's; differences are rounding only */
-	ok(worst <= 1, "%s: %lld steps match torch, worst %.2f of tol (1e-6 + 1e-5 |p|)", fixture,
-	   (long long)steps, worst);
 	fd_optim_free(&o);
 	fd_params_free(&p);
 	fd_st_close(&s);
+	return steps > 0 && P > 0 ? worst : INFINITY;
+}
+
+/* float32 update order as torch's; differences are rounding only. For SGD
+ * also the negative control: a step that writes NaN must fail the check. */
+static void test_optim(const char *fixture)
+{
+	double worst = optim_worst(fixture, 0);
+	ok(worst <= 1, "%s: steps match torch, worst %.2f of tol (1e-6 + 1e-5 |p|)", fixture, worst);
+	if (!strncmp(fixture, "opt_sgd", 7)) {
+		worst = optim_worst(fixture, 1);
+		ok(!(worst <= 1), "%s: negative control: a step writing NaN into every parameter fails (%.2f of tol)",
+		   fixture, worst);
+	}
 }
 
 static void test_sched(void)
@@ -64,23 +82,25 @@ static void test_sched(void)
 	struct fd_st s;
 	struct fd_err e = {{0}};
 	struct fd_sched sc;
-	fix_open(&s, "sched");
+	fix_open(&s, "nn_core", "sched");
 	const struct fd_st_tensor *cs = fix_raw(&s, "cos", FD_DT_F64), *wm = fix_raw(&s, "warm", FD_DT_F64);
 	const double *cv = cs->data, *wv = wm->data;
 	fd_sched_cosine(&sc, 0.1, 7, 1e-3, 0, &e);
 	double worst = 0;
 	for (int64_t t = 0; t < cs->shape[0]; t++) {
-		worst = fmax(worst, fabs(sc.lr - cv[t]) / (1e-12 + 1e-9 * cv[t]));
+		worst = tap_worse(worst, fabs(sc.lr - cv[t]) / (1e-12 + 1e-9 * cv[t]));
 		fd_sched_step(&sc);
 	}
-	ok(worst <= 1, "cosine T_max=7 over 20 epochs (past T_max) matches torch, worst %.3f of tol", worst);
+	ok(worst <= 1 && cs->shape[0] > 0, "cosine T_max=7 over %lld epochs (past T_max) matches torch, worst %.3f of tol",
+	   (long long)cs->shape[0], worst);
 	fd_sched_cosine(&sc, 0.1, 10, 0.0, 3, &e);
 	worst = 0;
 	for (int64_t t = 0; t < wm->shape[0]; t++) {
-		worst = fmax(worst, fabs(sc.lr - wv[t]) / (1e-12 + 1e-9 * wv[t]));
+		worst = tap_worse(worst, fabs(sc.lr - wv[t]) / (1e-12 + 1e-9 * wv[t]));
 		fd_sched_step(&sc);
 	}
-	ok(worst <= 1, "3 warm-up epochs then cosine match torch SequentialLR, worst %.3f of tol", worst);
+	ok(worst <= 1 && wm->shape[0] > 0, "3 warm-up epochs then cosine (%lld epochs) match torch SequentialLR, worst "
+	   "%.3f of tol", (long long)wm->shape[0], worst);
 	ok(fd_sched_cosine(&sc, 0.1, 0, 0, 0, &e) < 0 && strstr(e.msg, "T_max 0"), "T_max 0 refused: %s", e.msg);
 	fd_st_close(&s);
 }
@@ -105,7 +125,7 @@ static void test_train(void)
 	struct fd_optim o;
 	struct fd_ctx c;
 	char key[64];
-	fix_open(&s, "train");
+	fix_open(&s, "nn_core", "train");
 	fd_params_init(&p);
 	for (int i = 0; i < 5; i++) {
 		snprintf(key, sizeof key, "init.%s", names[i]);
@@ -141,7 +161,7 @@ static void test_train(void)
 			ok(0, "train step %d: %s", step, c.err.msg);
 			break;
 		}
-		worst = fmax(worst, fabs(loss->data[0] - ref_loss[step]) / (1e-6 + 1e-5 * ref_loss[step]));
+		worst = tap_worse(worst, fabs(loss->data[0] - ref_loss[step]) / (1e-6 + 1e-5 * ref_loss[step]));
 		fd_optim_step(&o, &p, &e);
 	}
 	ok(worst <= 1, "5 AdamW steps: losses match torch, worst %.3f of tol (1e-6 + 1e-5 loss)", worst);
@@ -181,8 +201,8 @@ static void test_init(void)
 		for (int64_t i = 0; i < (t)->numel; i++) {              \
 			s1 += (t)->data[i];                             \
 			s2 += (double)(t)->data[i] * (t)->data[i];      \
-			lo = fmin(lo, (t)->data[i]);                    \
-			hi = fmax(hi, (t)->data[i]);                    \
+			lo = -tap_worse(-lo, -(t)->data[i]);            \
+			hi = tap_worse(hi, (t)->data[i]);               \
 		}                                                       \
 		mean = s1 / (t)->numel;                                 \
 		sd = sqrt(s2 / (t)->numel - mean * mean);               \
@@ -208,7 +228,7 @@ static void test_init(void)
 	/* N(0,1) truncated to [-1, 1.5]: moments from scipy.stats.truncnorm; the
 	 * estimates' standard errors are ~0.005 at n = 18432, so 0.02 is 4 sigma */
 	struct fd_st s;
-	fix_open(&s, "init");
+	fix_open(&s, "nn_core", "init");
 	double tm = *(const double *)fix_raw(&s, "truncnorm_mean", FD_DT_F64)->data;
 	double ts = *(const double *)fix_raw(&s, "truncnorm_std", FD_DT_F64)->data;
 	fd_st_close(&s);
@@ -233,7 +253,7 @@ static void test_ckpt(void)
 	struct fd_err e = {{0}};
 	struct fd_params p, q;
 	char path[700], out[64];
-	snprintf(path, sizeof path, "%s/state_dict.safetensors", fix_dir());
+	fix_path(path, sizeof path, "nn_core", "state_dict.safetensors");
 	static const struct {
 		const char *name;
 		enum fd_pkind kind;

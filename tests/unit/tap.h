@@ -1,7 +1,8 @@
 /* tap.h: a tiny TAP producer for the C unit tests (run under prove), plus the
  * tensor comparison every reference test uses: |a - r| <= atol + rtol*|r|,
  * reporting the max error, the worst index and the error as a share of the
- * tolerance. Exit status is non-zero when any check failed. */
+ * tolerance; tap_worse keeps the worst share where NaN counts as the worst
+ * (tests/unit/fixture.h holds the fixture helpers built on it). Exit status is non-zero when any check failed. */
 #ifndef FD_TAP_H
 #define FD_TAP_H
 
@@ -49,7 +50,17 @@ static int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
-/* Compare n floats a (ours) with r (reference). */
+/* The running worst of a check after one more share (error / tolerance):
+ * a NaN counts as infinitely bad, so `worst <= 1` fails once any share was
+ * NaN (a plain `share > worst` or fmax() would skip it). */
+TAP_UNUSED static double tap_worse(double worst, double share)
+{
+	if (share <= worst)
+		return worst;
+	return share == share ? share : INFINITY;
+}
+
+/* Compare n floats a (ours) with r (reference); no values fails too. */
 TAP_UNUSED static int tap_close_f32(const char *name, const float *a, const float *r, size_t n, double atol,
 			 double rtol)
 {
@@ -59,19 +70,15 @@ TAP_UNUSED static int tap_close_f32(const char *name, const float *a, const floa
 	for (size_t i = 0; i < n; i++) {
 		double err = fabs((double)a[i] - (double)r[i]);
 		double tol = atol + rtol * fabs((double)r[i]);
-		double share = tol > 0 ? err / tol : (err > 0 ? INFINITY : 0);
-		if (!(err == err)) /* NaN */
-			share = INFINITY;
-		if (err > maxerr)
-			maxerr = err;
-		if (share > worst || (!(share <= worst))) {
-			worst = share;
+		double share = tol > 0 ? err / tol : (err > 0 || err != err ? INFINITY : 0);
+		maxerr = tap_worse(maxerr, err);
+		if (!(share <= worst))
 			wi = i;
-		}
+		worst = tap_worse(worst, share);
 		if (!(err <= tol))
 			bad = 1;
 	}
-	return tap_ok(!bad, __FILE__, __LINE__,
+	return tap_ok(!bad && n > 0, __FILE__, __LINE__,
 		      "%s: %zu values, max err %.3g, worst [%zu] %.6g vs %.6g = %.2f of tol", name, n,
 		      maxerr, wi, n ? (double)a[wi] : 0.0, n ? (double)r[wi] : 0.0, worst);
 }
