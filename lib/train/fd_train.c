@@ -877,6 +877,9 @@ static int need_classes(const struct fd_run *r, enum fd_set s, const char *what,
 				      r->t.exclude[i]);
 	if (k < sizeof ex && r->t.nexclude)
 		snprintf(ex + k, sizeof ex - k, " %s left out", r->t.nexclude > 1 ? "are" : "is");
+	if (r->t.num_classes > 2)
+		return fd_err_set(e, "'%s': fold %d: the %s set has one class only (%zu rows)%s: a classifier "
+				     "needs two or more", r->pack, r->fold, what, n, ex);
 	return fd_err_set(e, "'%s': fold %d: the %s set has one class only (%zu real, %zu fake)%s: "
 			     "a classifier needs both", r->pack, r->fold, what, cnt[0], n - cnt[0], ex);
 }
