@@ -1037,6 +1037,9 @@ int fd_run_start(struct fd_run *r, struct fd_err *e)
 		return -1;
 	say(r, FD_RUN_INFO, "%s (%lld parameters), %zu training and %zu validation images at %d px, %d threads",
 	    r->t.model, (long long)fd_model_params(r->m), r->ntrain, r->nval, r->S, r->threads);
+	for (int i = 0; i < r->t.nexclude; i++)
+		say(r, FD_RUN_INFO, "held out: source '%s' is in neither training nor validation (score it with "
+				    "fd-eval --only source=%s)", r->t.exclude[i], r->t.exclude[i]);
 	return FD_RUN_MORE;
 }
 

@@ -94,7 +94,8 @@ is "state cases run" "$nstate" 17
 # ---- the held-out source stays out of selection (issue 12 item 3):
 # training and validation both leave 'inpainting' out
 printf '{"exclude_sources": ["inpainting"]}\n' >ex.json
-ok "train with exclude_sources inpainting" fd-train -q $C --config ex.json -o X
+ok "train with exclude_sources inpainting" fd-train $C --config ex.json -o X
+like "fd-train says the source is held out of validation" "$(cat "$T/.err")" "held out: source 'inpainting' is in neither training nor validation"
 nval_all=$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} $c["fold"]=="0"{n++} END{print n+0}' pack.tsv)
 nval_ex=$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} $c["fold"]=="0" && $c["source"]!="inpainting"{n++} END{print n+0}' pack.tsv)
 like "fold 0 has inpainting rows" "$((nval_all - nval_ex))" '^[1-9]'
