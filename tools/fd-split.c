@@ -9,7 +9,8 @@
 #include <string.h>
 
 static const char SYNOPSIS[] =
-	"fd-split [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [-o FILE] [FILE|-]";
+	"fd-split [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [--allow-one-class]"
+	" [-o FILE] [FILE|-]";
 
 static const char HELP[] =
 	"Assign every group of an index (fd-index's TSV) to one of K folds, stratified\n"
@@ -25,11 +26,14 @@ static const char HELP[] =
 	"                     (default 0: none)\n"
 	"  --fractions LIST   comma-separated increasing fractions in (0, 1]\n"
 	"  --seed N           seed of the shuffle (default 42)\n"
+	"  --allow-one-class  split a data set whose usable rows all have one label\n"
+	"                     (refused by default: nothing could be trained on it)\n"
 	"  -o FILE            output file (default: standard output)\n"
 	"  -q                 no balance table\n"
 	"  FILE               input TSV ('-' or none: standard input)\n"
 	"\n"
-	"Exit status: 0 success, 1 bad data (missing column, too few groups), 2 bad usage.\n";
+	"Exit status: 0 success, 1 bad data (missing column, too few groups, one class),\n"
+	"2 bad usage.\n";
 
 static int parse_fractions(const char *arg, struct fd_split_opts *o)
 {
@@ -122,6 +126,10 @@ int main(int argc, char **argv)
 			}
 			if (strcmp(a, "-q") == 0) {
 				cli_quiet = 1;
+				continue;
+			}
+			if (strcmp(a, "--allow-one-class") == 0) {
+				o.allow_one_class = 1;
 				continue;
 			}
 			static const char *const names[] = { "--folds", "--test", "--fractions", "--seed", "-o" };

@@ -248,10 +248,43 @@ static int merge(json_t *dst, json_t *src)
 	return 0;
 }
 
+/* Record w as the origin of every leaf of src (dotted under prefix): what
+ * fd_config_where reports. Objects are not leaves; arrays are. */
+static int note_origin(json_t *origin, const json_t *src, const char *prefix, const struct where *w)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)src, key, v) {
+		char path[1024];
+		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+		if (json_is_object(v)) {
+			if (note_origin(origin, v, path, w) < 0)
+				return -1;
+			continue;
+		}
+		char at[1024];
+		int line = w->assign ? 0 : key_line(w->text, w->len, path);
+		if (w->assign)
+			snprintf(at, sizeof at, "--set '%s'", w->assign);
+		else if (line)
+			snprintf(at, sizeof at, "%s: line %d", w->name, line);
+		else
+			snprintf(at, sizeof at, "%s", w->name);
+		if (json_object_set_new(origin, path, json_string(at)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int fd_config_init(struct fd_config *c, struct fd_err *e)
 {
 	c->root = json_object();
-	return c->root ? 0 : fd_err_set(e, "out of memory");
+	c->origin = json_object();
+	if (!c->root || !c->origin) {
+		fd_config_free(c);
+		return fd_err_set(e, "out of memory");
+	}
+	return 0;
 }
 
 void fd_config_free(struct fd_config *c)
@@ -259,7 +292,15 @@ void fd_config_free(struct fd_config *c)
 	if (!c)
 		return;
 	json_decref(c->root);
+	json_decref(c->origin);
 	c->root = NULL;
+	c->origin = NULL;
+}
+
+const char *fd_config_where(const struct fd_config *c, const char *key)
+{
+	const char *s = json_string_value(json_object_get(c->origin, key));
+	return s ? s : "config";
 }
 
 int fd_config_merge(struct fd_config *c, const char *buf, size_t len, const char *name,
@@ -276,7 +317,7 @@ int fd_config_merge(struct fd_config *c, const char *buf, size_t len, const char
 		rc = fd_err_set(e, "%s: not a JSON object", name);
 	else if (check_obj(j, "", &w, e) < 0)
 		rc = -1;
-	else if (merge(c->root, j) < 0)
+	else if (merge(c->root, j) < 0 || note_origin(c->origin, j, "", &w) < 0)
 		rc = fd_err_set(e, "%s: out of memory", name);
 	json_decref(j);
 	return rc;
@@ -358,7 +399,7 @@ int fd_config_set(struct fd_config *c, const char *assign, struct fd_err *e)
 		struct where w = {NULL, NULL, assign, 0};
 		if (check_obj(top, "", &w, e) < 0)
 			rc = -1;
-		else if (merge(c->root, top) < 0)
+		else if (merge(c->root, top) < 0 || note_origin(c->origin, top, "", &w) < 0)
 			rc = fd_err_set(e, "out of memory");
 	}
 	json_decref(top);
@@ -402,7 +443,7 @@ int fd_config_get_int(const struct fd_config *c, const char *key, int64_t *out, 
 	if (!v)
 		return -1;
 	if (!json_is_integer(v))
-		return fd_err_set(e, "config: '%s' is not an integer", key);
+		return fd_err_set(e, "%s: '%s' is not an integer", fd_config_where(c, key), key);
 	*out = (int64_t)json_integer_value(v);
 	return 0;
 }
@@ -413,7 +454,7 @@ int fd_config_get_double(const struct fd_config *c, const char *key, double *out
 	if (!v)
 		return -1;
 	if (!is_num(v))
-		return fd_err_set(e, "config: '%s' is not a number", key);
+		return fd_err_set(e, "%s: '%s' is not a number", fd_config_where(c, key), key);
 	*out = json_number_value(v);
 	return 0;
 }
@@ -424,7 +465,7 @@ int fd_config_get_bool(const struct fd_config *c, const char *key, int *out, str
 	if (!v)
 		return -1;
 	if (!json_is_boolean(v))
-		return fd_err_set(e, "config: '%s' is not true or false", key);
+		return fd_err_set(e, "%s: '%s' is not true or false", fd_config_where(c, key), key);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -435,7 +476,7 @@ int fd_config_get_str(const struct fd_config *c, const char *key, const char **o
 	if (!v)
 		return -1;
 	if (!json_is_string(v))
-		return fd_err_set(e, "config: '%s' is not a string", key);
+		return fd_err_set(e, "%s: '%s' is not a string", fd_config_where(c, key), key);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -447,11 +488,11 @@ int fd_config_get_doubles(const struct fd_config *c, const char *key, double *ou
 	if (!v)
 		return -1;
 	if (!json_is_array(v) || json_array_size(v) != (size_t)n)
-		return fd_err_set(e, "config: '%s' is not an array of %d numbers", key, n);
+		return fd_err_set(e, "%s: '%s' is not an array of %d numbers", fd_config_where(c, key), key, n);
 	for (int i = 0; i < n; i++) {
 		json_t *x = json_array_get(v, (size_t)i);
 		if (!is_num(x))
-			return fd_err_set(e, "config: '%s' is not an array of %d numbers", key, n);
+			return fd_err_set(e, "%s: '%s' is not an array of %d numbers", fd_config_where(c, key), key, n);
 		out[i] = json_number_value(x);
 	}
 	return 0;
@@ -464,13 +505,13 @@ int fd_config_get_strs(const struct fd_config *c, const char *key, const char **
 	if (!v)
 		return -1;
 	if (!json_is_array(v))
-		return fd_err_set(e, "config: '%s' is not an array of strings", key);
+		return fd_err_set(e, "%s: '%s' is not an array of strings", fd_config_where(c, key), key);
 	if (json_array_size(v) > (size_t)cap)
-		return fd_err_set(e, "config: '%s' has more than %d entries", key, cap);
+		return fd_err_set(e, "%s: '%s' has more than %d entries", fd_config_where(c, key), key, cap);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		json_t *x = json_array_get(v, i);
 		if (!json_is_string(x))
-			return fd_err_set(e, "config: '%s' is not an array of strings", key);
+			return fd_err_set(e, "%s: '%s' is not an array of strings", fd_config_where(c, key), key);
 		out[i] = json_string_value(x);
 	}
 	*n = (int)json_array_size(v);

@@ -10,7 +10,8 @@
 #include "core/fd_err.h"
 
 struct fd_config {
-	void *root; /* json_t object (jansson), owned */
+	void *root;   /* json_t object (jansson), owned */
+	void *origin; /* json_t object: dotted key -> where its value was set, owned */
 };
 
 /* An empty config ({}). Errors: out of memory. */
@@ -33,6 +34,12 @@ int fd_config_load(struct fd_config *c, const char *path, struct fd_err *e);
  * Objects merge as in fd_config_merge. Errors name the assignment:
  * "--set 'optimizer.lr_max=1': unknown key 'optimizer.lr_max'". */
 int fd_config_set(struct fd_config *c, const char *assign, struct fd_err *e);
+
+/* Where the value of a dotted key was set, for messages about its value:
+ * "x.json: line 3" (the last file that set it; no line when the scanner
+ * cannot place it), "--set 'seed=-1'", or "config" when it was never set
+ * (a default). Borrowed from c, valid until c changes. */
+const char *fd_config_where(const struct fd_config *c, const char *key);
 
 /* Typed getters by dotted key. 0 and *out set; -1 with e set when the key is
  * absent ("config: missing 'optimizer.lr'") or of another type. Integers are

@@ -188,19 +188,21 @@ static int select_rows(struct fd_loader *L, const struct fd_loader_opts *o, stru
 						     "'excluded'", tsv, r + 2, fv);
 			continue;
 		}
-		if (f == o->fold) {
-			have_k = 1;
-			L->set[FD_SET_VAL][L->nset[FD_SET_VAL]++] = (uint32_t)r;
-			continue;
-		}
+		/* a held-out source is out of training and of validation (which
+		 * drives early stopping and the best checkpoint): selection never sees it */
 		int drop = 0;
 		for (int k = 0; k < o->nexclude; k++)
 			drop |= strcmp(fd_table_get(t, r, cs), o->exclude[k]) == 0;
+		have_k |= f == o->fold;
+		enum fd_set which = f == o->fold ? FD_SET_VAL : FD_SET_TRAIN;
 		if (!drop)
-			L->set[FD_SET_TRAIN][L->nset[FD_SET_TRAIN]++] = (uint32_t)r;
+			L->set[which][L->nset[which]++] = (uint32_t)r;
 	}
 	if (o->fold >= 0 && !have_k)
 		return fd_err_set(e, "'%s': no selected row has fold %d", tsv, o->fold);
+	if (o->fold >= 0 && L->nset[FD_SET_VAL] == 0)
+		return fd_err_set(e, "'%s': no validation rows for fold %d once exclude_sources are left out", tsv,
+				  o->fold);
 	if (o->fold >= 0 && L->nset[FD_SET_TRAIN] == 0)
 		return fd_err_set(e, "'%s': no training rows for fold %d", tsv, o->fold);
 	if (o->fold < 0 && L->nset[FD_SET_VAL] == 0)

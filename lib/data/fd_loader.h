@@ -20,14 +20,14 @@ int fd_norm_parse(const char *s, enum fd_norm *n);
 /* Which rows a pass reads. */
 enum fd_set {
 	FD_SET_TRAIN = 0, /* fold is an integer other than K, minus excluded sources */
-	FD_SET_VAL,       /* fold == K (every source), or every selected row when fold < 0 */
+	FD_SET_VAL,       /* fold == K minus excluded sources, or every selected row when fold < 0 */
 };
 
 struct fd_loader_opts {
 	int fold;                      /* K; < 0: no split, every selected row is in FD_SET_VAL (fd-eval) */
 	struct fd_only *only;          /* --only filters (parsed, not bound; the loader binds them) */
 	int nonly;
-	const char *const *exclude;    /* fake sources dropped from FD_SET_TRAIN only */
+	const char *const *exclude;    /* sources dropped from FD_SET_TRAIN and FD_SET_VAL (held out) */
 	int nexclude;
 	int batch;                     /* images per batch (> 0) */
 	int threads;                   /* worker threads (>= 1) */
@@ -67,7 +67,7 @@ struct fd_loader;
  * JPEG codec and the resize of an augmentation).
  * Errors (e names the file): bad pack, missing columns, a fold value that is
  * neither an integer, `test` nor `excluded`, no row with fold K, an empty
- * training set, an excluded source absent from the pack, no real training
+ * training or validation set, an excluded source absent from the pack, no real training
  * image for real-train, augmentation blur kernel too large for S. */
 int fd_loader_open(struct fd_loader **L, const char *pack, const struct fd_loader_opts *o,
 		   struct fd_err *e);

@@ -606,6 +606,16 @@ int fd_split_table(const struct fd_table *in, const struct fd_split_opts *o, str
 		}
 		gk[r] = (struct skey){ g, NULL, r };
 	}
+	/* one class: every later step would pass and fd-train fail; say it here */
+	size_t same = 0;
+	for (size_t i = 0; i < nu; i++)
+		same += strcmp(sk[i].a, sk[0].a) == 0;
+	if (nu > 0 && same == nu && !o->allow_one_class) {
+		fd_err_set(e, "'%s': the data set has one class only (label %s: %zu usable rows, no row with "
+			      "another label): a real/fake classifier needs both (fd-split --allow-one-class "
+			      "splits it anyway)", src, sk[0].a, nu);
+		goto out;
+	}
 	uint32_t G = dense_ids(gk, n, gid, NULL);
 	uint32_t S = dense_ids(sk, nu, sid, sfirst);
 	if (fd_split_assign(n, gid, G, sid, S, usable, o, bin, flag, e) < 0) {

@@ -19,6 +19,7 @@ struct fd_split_opts {
 	int nfrac;         /* 0..FD_SPLIT_MAX_FRACS */
 	double frac[FD_SPLIT_MAX_FRACS]; /* strictly increasing, each in (0, 1] */
 	uint64_t seed;
+	int allow_one_class; /* fd_split_table: 1 splits a table whose usable rows share one label */
 };
 
 /* The assignment on integer ids; everything the table layer and the tests need.
@@ -67,7 +68,9 @@ void fd_split_stats_free(struct fd_split_stats *st);
  * except an earlier fd-split's `fold` and `inNN` columns, which are replaced,
  * then `fold` ("0".."K-1", "test" or "excluded") and, per fraction, `in<percent>`
  * ("in20" for 0.2, "in12.5" for 0.125) holding 1 or 0. st (may be NULL) receives
- * the counts (caller frees with fd_split_stats_free). Errors name the file. */
+ * the counts (caller frees with fd_split_stats_free). Usable rows that all
+ * carry one label are an error ("the data set has one class only (label 0:
+ * 80 usable rows, ...)") unless o->allow_one_class. Errors name the file. */
 int fd_split_table(const struct fd_table *in, const struct fd_split_opts *o, struct fd_table *out,
 		   struct fd_split_stats *st, struct fd_err *e);
 

@@ -357,6 +357,26 @@ static int to_f32(const struct src *s, float *dst, int64_t n, struct fd_err *e)
 	return fd_pth_to_f32(&t, dst, n, e);
 }
 
+/* Copy the views from the file (not the head's when head_diff). */
+static int copy_views(struct fd_model *m, const struct src *s, int n, const char *path, int head_diff,
+		      struct fd_err *e)
+{
+	for (int i = 0; i < m->p.n; i++) {
+		struct fd_pview *v = &m->p.v[i];
+		const struct src *t = src_find(s, n, v->name);
+		if (head_diff && is_head(m, v->name))
+			continue;
+		if (v->kind == FD_P_COUNTER) {
+			int64_t c;
+			memcpy(&c, t->data, sizeof c);
+			v->t.data[0] = (float)c;
+		} else if (to_f32(t, v->t.data, v->t.numel, e) < 0) {
+			return fd_err_ctx(e, "cannot load '%s'", path);
+		}
+	}
+	return 0;
+}
+
 /* Check every view against the file; copy only when everything fits. */
 static int load_from(struct fd_model *m, const struct src *s, int n, const char *path, char *note,
 		     size_t notelen, struct fd_err *e)
@@ -408,19 +428,20 @@ static int load_from(struct fd_model *m, const struct src *s, int n, const char 
 	if (pr.n || pr.dropped)
 		return fd_err_set(e, "cannot load '%s' into %s: %s%s", path, m->arch->name, pr.buf,
 				  pr.dropped ? "; and more" : "");
-	for (int i = 0; i < m->p.n; i++) {
-		struct fd_pview *v = &m->p.v[i];
-		const struct src *t = src_find(s, n, v->name);
-		if (head_diff && is_head(m, v->name))
-			continue;
-		if (v->kind == FD_P_COUNTER) {
-			int64_t c;
-			memcpy(&c, t->data, sizeof c);
-			v->t.data[0] = (float)c;
-		} else if (to_f32(t, v->t.data, v->t.numel, e) < 0) {
-			return fd_err_ctx(e, "cannot load '%s'", path);
-		}
-	}
+	/* copy over a backup: values fd_ckpt_check refuses (NaN, inf, a negative
+	 * variance or counter) or a failed conversion leave the model as it was */
+	float *keep = malloc((size_t)m->p.ntotal * sizeof *keep + 1);
+	if (!keep)
+		return fd_err_set(e, "out of memory");
+	memcpy(keep, m->p.data, (size_t)m->p.ntotal * sizeof *keep);
+	int rc = copy_views(m, s, n, path, head_diff, e);
+	if (rc == 0)
+		rc = fd_ckpt_check(&m->p, path, e);
+	if (rc < 0)
+		memcpy(m->p.data, keep, (size_t)m->p.ntotal * sizeof *keep);
+	free(keep);
+	if (rc < 0)
+		return -1;
 	if (note && notelen)
 		note[0] = 0;
 	if (head_diff) {

@@ -125,7 +125,9 @@ int fd_model_save(const struct fd_model *m, const char *path, const char *const 
  * the rest is loaded, and note receives a sentence saying so ("fc.weight is
  * [1000,512] in 'x.pth', [1,512] here: backbone loaded, head (fc.weight,
  * fc.bias) freshly initialised"); note is "" otherwise (note may be NULL).
- * An fd checkpoint of another architecture (fd.arch) is refused. On error
+ * An fd checkpoint of another architecture (fd.arch) is refused, and so
+ * are values fd_ckpt_check refuses (NaN/inf, a negative running_var or
+ * num_batches_tracked; the message names the file and tensor). On error
  * nothing is copied and the message lists every missing, extra and
  * mismatched name. torch: model.load_state_dict(sd, strict=True). */
 int fd_model_load(struct fd_model *m, const char *path, char *note, size_t notelen,

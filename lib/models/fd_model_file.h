@@ -76,7 +76,7 @@ struct fd_model_file {
  * is parsed strictly: fd.num_classes an integer 1..256, fd.norm_mean and
  * fd.norm_std JSON arrays of three finite numbers (std > 0), both or neither,
  * fd.input_size 1..65536, fd.epoch >= 0. The weights must fill the model
- * exactly (fd_model_load), head included: a head of another size is an error
+ * exactly (fd_model_load; values checked by fd_ckpt_check), head included: a head of another size is an error
  * (scoring with a fresh head would be meaningless). f is filled and owns the
  * model (fd_model_file_free). Errors name the file and the key: "'x': fd.arch
  * is 'vgg': unknown architecture", "'x' is a simplecnn checkpoint, not

@@ -3,6 +3,7 @@
 #include "nn/ckpt.h"
 #include "io/fd_safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,31 @@ static void note(struct problems *pr, const char *fmt, const char *name, const c
 	pr->n++;
 }
 
+int fd_ckpt_check(const struct fd_params *p, const char *path, struct fd_err *e)
+{
+	for (int i = 0; i < p->n; i++) {
+		const struct fd_pview *v = &p->v[i];
+		const float *x = v->t.data;
+		size_t nl = strlen(v->name);
+		int var = nl >= 11 && strcmp(v->name + nl - 11, "running_var") == 0;
+		if (v->kind == FD_P_COUNTER) {
+			if (!(x[0] >= 0))
+				return fd_err_set(e, "'%s': %s is %.17g (a counter must be >= 0)", path, v->name,
+						  (double)x[0]);
+			continue;
+		}
+		for (int64_t k = 0; k < v->t.numel; k++) {
+			if (!isfinite(x[k]))
+				return fd_err_set(e, "'%s': %s[%lld] is %s (weights must be finite)", path, v->name,
+						  (long long)k, isnan(x[k]) ? "nan" : x[k] > 0 ? "inf" : "-inf");
+			if (var && x[k] < 0)
+				return fd_err_set(e, "'%s': %s[%lld] is %.9g (a variance must be >= 0)", path,
+						  v->name, (long long)k, (double)x[k]);
+		}
+	}
+	return 0;
+}
+
 int fd_ckpt_load(struct fd_params *p, const char *path, struct fd_err *e)
 {
 	struct fd_st s;
@@ -104,6 +130,13 @@ int fd_ckpt_load(struct fd_params *p, const char *path, struct fd_err *e)
 		fd_st_close(&s);
 		return -1;
 	}
+	/* copy over a backup, so that values refused by fd_ckpt_check leave p as it was */
+	float *keep = malloc((size_t)p->ntotal * sizeof *keep + 1);
+	if (!keep) {
+		fd_st_close(&s);
+		return fd_err_set(e, "out of memory");
+	}
+	memcpy(keep, p->data, (size_t)p->ntotal * sizeof *keep);
 	for (int i = 0; i < p->n; i++) {
 		struct fd_pview *v = &p->v[i];
 		const struct fd_st_tensor *t = fd_st_find(&s, v->name);
@@ -116,5 +149,9 @@ int fd_ckpt_load(struct fd_params *p, const char *path, struct fd_err *e)
 		}
 	}
 	fd_st_close(&s);
-	return 0;
+	int rc = fd_ckpt_check(p, path, e);
+	if (rc < 0)
+		memcpy(p->data, keep, (size_t)p->ntotal * sizeof *keep);
+	free(keep);
+	return rc;
 }

@@ -11,6 +11,7 @@
 #include "eval/fd_metrics.h"
 #include "io/fd_safetensors.h"
 #include "models/fd_model_file.h"
+#include "nn/ckpt.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 
@@ -47,7 +48,7 @@ static int get_int(const struct fd_config *c, const char *k, int64_t def, int64_
 	if (fd_config_has(c, k) && fd_config_get_int(c, k, out, e) < 0)
 		return -1;
 	if (*out < lo || *out > hi)
-		return fd_err_set(e, "config: '%s' is %lld, not in %lld..%lld", k, (long long)*out,
+		return fd_err_set(e, "%s: '%s' is %lld, not in %lld..%lld", fd_config_where(c, k), k, (long long)*out,
 				  (long long)lo, (long long)hi);
 	return 0;
 }
@@ -59,7 +60,7 @@ static int get_num(const struct fd_config *c, const char *k, double def, double 
 	if (fd_config_has(c, k) && fd_config_get_double(c, k, out, e) < 0)
 		return -1;
 	if (!(*out >= lo && *out <= hi))
-		return fd_err_set(e, "config: '%s' is %g, not in [%g, %g]", k, *out, lo, hi);
+		return fd_err_set(e, "%s: '%s' is %g, not in [%g, %g]", fd_config_where(c, k), k, *out, lo, hi);
 	return 0;
 }
 
@@ -83,7 +84,8 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 	if (fd_config_get_str(c, "model", &t->model, e) < 0)
 		return -1;
 	if (!fd_model_arch_find(t->model))
-		return fd_err_set(e, "config: unknown model '%s' (fd-train --list-models names them)", t->model);
+		return fd_err_set(e, "%s: unknown model '%s' (fd-train --list-models names them)",
+				  fd_config_where(c, "model"), t->model);
 	t->init = NULL;
 	if (fd_config_has(c, "init")) {
 		/* null means "from scratch", so a later file can undo an earlier init */
@@ -94,12 +96,13 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 	if (fd_config_has(c, "normalize") && fd_config_get_str(c, "normalize", &t->norm_name, e) < 0)
 		return -1;
 	if (fd_norm_parse(t->norm_name, &t->norm) < 0)
-		return fd_err_set(e, "config: 'normalize' is '%s'", t->norm_name);
+		return fd_err_set(e, "%s: 'normalize' is '%s'", fd_config_where(c, "normalize"), t->norm_name);
 	if (fd_config_has(c, "precision")) {
 		if (fd_config_get_str(c, "precision", &s, e) < 0)
 			return -1;
 		if (strcmp(s, "fp32") != 0)
-			return fd_err_set(e, "config: precision '%s' is not supported yet (fp32 only)", s);
+			return fd_err_set(e, "%s: precision '%s' is not supported yet (fp32 only)",
+					  fd_config_where(c, "precision"), s);
 	}
 	s = "adamw";
 	if (fd_config_has(c, "optimizer.type") && fd_config_get_str(c, "optimizer.type", &s, e) < 0)
@@ -118,14 +121,15 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 	if (fd_config_has(c, "optimizer.betas") && fd_config_get_doubles(c, "optimizer.betas", t->beta, 2, e) < 0)
 		return -1;
 	if (!(t->beta[0] >= 0 && t->beta[0] < 1 && t->beta[1] >= 0 && t->beta[1] < 1))
-		return fd_err_set(e, "config: 'optimizer.betas' must be in [0, 1)");
+		return fd_err_set(e, "%s: 'optimizer.betas' must be in [0, 1)", fd_config_where(c, "optimizer.betas"));
 	if (fd_config_has(c, "optimizer.nesterov") && fd_config_get_bool(c, "optimizer.nesterov", &t->nesterov, e) < 0)
 		return -1;
 	if (fd_config_has(c, "optimizer.no_decay_norm_bias") &&
 	    fd_config_get_bool(c, "optimizer.no_decay_norm_bias", &t->no_decay, e) < 0)
 		return -1;
 	if (t->nesterov && (t->opt != FD_OPT_SGD || t->momentum <= 0))
-		return fd_err_set(e, "config: 'optimizer.nesterov' needs type sgd and momentum > 0");
+		return fd_err_set(e, "%s: 'optimizer.nesterov' needs type sgd and momentum > 0",
+				  fd_config_where(c, "optimizer.nesterov"));
 	s = "none";
 	if (fd_config_has(c, "scheduler.type") && fd_config_get_str(c, "scheduler.type", &s, e) < 0)
 		return -1;
@@ -354,6 +358,79 @@ static const struct fd_st_tensor *want(const struct fd_st *st, const char *name,
 	return t;
 }
 
+/* Every progress field of a state checked against this run's config and
+ * pack, and against the others: a field that no run of this config could
+ * have written is refused (a corrupt or edited state would otherwise resume
+ * into nonsense, e.g. an epoch past the end written as "completed" with no
+ * checkpoint). Invariants of fd_run_epoch / train_epoch: bad = epoch -
+ * best_epoch (bad restarts at 0 on each improvement, best_epoch 0 = none
+ * yet); one optimizer and one context step per trained batch (a batch of one
+ * image is skipped); batch = batches done in epoch `epoch`, at most all of
+ * them (a stop after the last batch, before validation); seen = the images
+ * of those batches. */
+static int check_progress(const struct fd_run *r, const struct progress_state *s, int64_t threads,
+			  struct fd_err *e)
+{
+	int64_t B = r->t.batch, N = (int64_t)r->ntrain, nb = (N + B - 1) / B, last = N - (nb - 1) * B;
+	int64_t per = nb - (last == 1); /* trained batches in a whole epoch */
+	if (s->epoch < 0 || s->epoch > r->t.epochs)
+		return fd_err_set(e, "fd.epoch is %lld, not in 0..%lld (the config's epochs; a run is not "
+				     "shortened on --resume)", (long long)s->epoch, (long long)r->t.epochs);
+	if (s->batch < 0 || s->batch > nb || (s->epoch == r->t.epochs && s->batch != 0))
+		return fd_err_set(e, "fd.batch is %lld, not in 0..%lld (%lld training rows in batches of %lld%s)",
+				  (long long)s->batch, (long long)(s->epoch == r->t.epochs ? 0 : nb), (long long)N,
+				  (long long)B, s->epoch == r->t.epochs ? ", all epochs done" : "");
+	int64_t seen = s->batch == nb ? N - (last == 1) : s->batch * B;
+	if (s->seen != seen)
+		return fd_err_set(e, "fd.seen is %lld, but %lld batches of %lld rows hold %lld", (long long)s->seen,
+				  (long long)s->batch, (long long)B, (long long)seen);
+	int64_t steps = s->epoch * per + (s->batch == nb ? per : s->batch);
+	if (s->opt_step != steps)
+		return fd_err_set(e, "fd.optim_step is %lld, but epoch %lld batch %lld means %lld steps",
+				  (long long)s->opt_step, (long long)s->epoch, (long long)s->batch, (long long)steps);
+	if (s->ctx_step != steps)
+		return fd_err_set(e, "fd.ctx_step is %lld, but epoch %lld batch %lld means %lld steps",
+				  (long long)s->ctx_step, (long long)s->epoch, (long long)s->batch, (long long)steps);
+	if (s->best_epoch < 0 || s->best_epoch > s->epoch)
+		return fd_err_set(e, "fd.best_epoch is %lld, not in 0..%lld (fd.epoch)", (long long)s->best_epoch,
+				  (long long)s->epoch);
+	if (s->bad != s->epoch - s->best_epoch || (r->t.patience > 0 && s->bad > r->t.patience))
+		return fd_err_set(e, "fd.bad is %lld: not fd.epoch - fd.best_epoch (%lld)%s", (long long)s->bad,
+				  (long long)(s->epoch - s->best_epoch),
+				  r->t.patience > 0 ? " or more than the patience" : "");
+	if (s->best_epoch == 0 ? !isnan(s->best) : !(s->best >= 0 && s->best <= 1))
+		return fd_err_set(e, "fd.best is %g: %s", s->best,
+				  s->best_epoch == 0 ? "not nan with no best epoch" : "not a metric in [0, 1]");
+	double lr_hi = r->t.lr > r->t.eta_min ? r->t.lr : r->t.eta_min;
+	if (!(s->sched_lr >= 0 && s->sched_lr <= lr_hi) || (!r->t.cosine && s->sched_lr != r->t.lr))
+		return fd_err_set(e, "fd.sched_lr is %g, not in [0, %g]%s", s->sched_lr, lr_hi,
+				  r->t.cosine ? "" : " (no scheduler: the config's lr)");
+	if (s->sched_epoch != (r->t.cosine ? s->epoch : 0))
+		return fd_err_set(e, "fd.sched_epoch is %lld, not %lld", (long long)s->sched_epoch,
+				  (long long)(r->t.cosine ? s->epoch : 0));
+	if (!(s->loss_sum >= 0 && s->loss_sum < INFINITY) || (s->seen == 0 && s->loss_sum != 0))
+		return fd_err_set(e, "fd.loss_sum is %g (a finite sum of losses >= 0, 0 before the first batch)",
+				  s->loss_sum);
+	if (!(s->secs >= 0 && s->secs < INFINITY))
+		return fd_err_set(e, "fd.secs is %g", s->secs);
+	if (threads < 1 || threads > 1024)
+		return fd_err_set(e, "fd.threads is %lld, not in 1..1024", (long long)threads);
+	return 0;
+}
+
+/* A float32 state tensor (may be NULL): finite, and >= 0 when nonneg. */
+static int check_floats(const char *name, const struct fd_st_tensor *t, int nonneg, struct fd_err *e)
+{
+	if (!t)
+		return 0;
+	const float *x = t->data;
+	for (int64_t i = 0; i < t->shape[0]; i++)
+		if (!isfinite(x[i]) || (nonneg && x[i] < 0))
+			return fd_err_set(e, "%s[%lld] is %g (%s)", name, (long long)i, (double)x[i],
+					  nonneg ? "finite and >= 0" : "finite");
+	return 0;
+}
+
 /* Restore from RUNDIR/state.safetensors; checks it belongs to this run. */
 static int load_state(struct fd_run *r, const char *path, struct fd_err *e)
 {
@@ -396,10 +473,8 @@ static int load_state(struct fd_run *r, const char *path, struct fd_err *e)
 	    meta_f64(&st, "fd.loss_sum", &s->loss_sum, e) < 0 || meta_i64(&st, "fd.seen", &s->seen, e) < 0 ||
 	    meta_f64(&st, "fd.secs", &s->secs, e) < 0)
 		goto out;
-	if (s->seen < 0 || (size_t)s->seen > r->ntrain || s->batch < 0 || s->epoch < 0) {
-		fd_err_set(e, "inconsistent progress (seen %lld)", (long long)s->seen);
+	if (check_progress(r, s, threads, e) < 0)
 		goto out;
-	}
 	int64_t ns = r->t.num_classes > 2 ? 0 : s->seen;
 	const struct fd_st_tensor *p = want(&st, "params", FD_DT_F32, r->m->p.ntotal, e);
 	const struct fd_st_tensor *tm = r->opt.m ? want(&st, "optim.m", FD_DT_F32, r->opt.n, e) : NULL;
@@ -408,7 +483,20 @@ static int load_state(struct fd_run *r, const char *path, struct fd_err *e)
 	const struct fd_st_tensor *tl = want(&st, "train.label", FD_DT_U8, ns, e);
 	if (!p || (r->opt.m && !tm) || (r->opt.v && !tv) || !ts || !tl)
 		goto out;
+	if (check_floats("optim.m", tm, 0, e) < 0 || check_floats("optim.v", tv, 1, e) < 0)
+		goto out;
+	for (int64_t i = 0; i < ns; i++) {
+		double sc = ((const double *)ts->data)[i];
+		uint8_t lb = ((const uint8_t *)tl->data)[i];
+		if (!(sc >= 0 && sc <= 1) || lb > 1) {
+			fd_err_set(e, "train.score[%lld] is %g, train.label %u (a probability and 0 or 1)", (long long)i,
+				   sc, lb);
+			goto out;
+		}
+	}
 	memcpy(r->m->p.data, p->data, p->nbytes);
+	if (fd_ckpt_check(&r->m->p, "params", e) < 0) /* the model is freed with r on this error */
+		goto out;
 	if (tm)
 		memcpy(r->opt.m, tm->data, tm->nbytes);
 	if (tv)
@@ -589,10 +677,15 @@ static int train_epoch(struct fd_run *r, double *tsecs, struct fd_err *e)
 			return fd_err_set(e, "epoch %lld step %lld: %s", (long long)ep + 1, (long long)r->ps.batch + 1,
 					  c->err.msg);
 		double lv = loss->data[0];
-		if (!isfinite(lv))
+		if (!isfinite(lv)) {
+			if (ep == 0)
+				return fd_err_set(e, "epoch 1 step %lld: loss is %s: stopping (no epoch was completed: "
+						     "'%s' holds no checkpoint)",
+						  (long long)r->ps.batch + 1, isnan(lv) ? "nan" : "inf", r->dir);
 			return fd_err_set(e, "epoch %lld step %lld: loss is %s: stopping (the state of epoch %lld is kept in '%s')",
 					  (long long)ep + 1, (long long)r->ps.batch + 1, isnan(lv) ? "nan" : "inf",
 					  (long long)ep, r->dir);
+		}
 		if (fd_backward(c, loss, NULL) < 0)
 			return fd_err_set(e, "epoch %lld step %lld: %s", (long long)ep + 1, (long long)r->ps.batch + 1,
 					  c->err.msg);
@@ -688,6 +781,13 @@ static int write_run_json(struct fd_run *r, const char *stopped, double wall, st
 	json_object_set_new(o, "params", json_integer(fd_model_params(r->m)));
 	json_object_set_new(o, "rows_train", json_integer((json_int_t)r->ntrain));
 	json_object_set_new(o, "rows_val", json_integer((json_int_t)r->nval));
+	/* held-out sources: out of the training rows and of the validation rows
+	 * (loss, AUC, early stopping, best checkpoint); fd-eval scores them */
+	json_t *ex = json_array();
+	for (int i = 0; i < r->t.nexclude; i++)
+		json_array_append_new(ex, json_string(r->t.exclude[i]));
+	json_object_set_new(o, "exclude_sources", ex);
+	json_object_set_new(o, "val_excludes_sources", json_boolean(1));
 	json_t *mean = json_array(), *std = json_array();
 	for (int i = 0; i < 3; i++) {
 		json_array_append_new(mean, json_real(r->mean[i]));
@@ -753,6 +853,38 @@ static int resolve_config(struct fd_run *r, const struct fd_run_opts *o, struct 
 	return read_cfg(&r->t, &r->cfg, e);
 }
 
+/* Set s must hold at least two classes: a run on one class learns nothing
+ * and its validation AUC is undefined, so it is refused before RUNDIR
+ * exists, with the count per label (what exclude_sources left, if any). */
+static int need_classes(const struct fd_run *r, enum fd_set s, const char *what, struct fd_err *e)
+{
+	const struct fd_table *t = fd_loader_table(r->L);
+	int cl = fd_table_need(t, "label", e);
+	if (cl < 0)
+		return -1;
+	size_t n = fd_loader_count(r->L, s), cnt[256] = { 0 };
+	const uint32_t *rows = fd_loader_rows(r->L, s);
+	int distinct = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned l = (unsigned)atoi(fd_table_get(t, rows[i], cl)) & 255u;
+		distinct += cnt[l]++ == 0;
+	}
+	if (distinct >= 2)
+		return 0;
+	char ex[512] = "";
+	size_t k = 0;
+	for (int i = 0; i < r->t.nexclude && k < sizeof ex; i++)
+		k += (size_t)snprintf(ex + k, sizeof ex - k, "%s'%s'", i ? ", " : " once exclude_sources ",
+				      r->t.exclude[i]);
+	if (k < sizeof ex && r->t.nexclude)
+		snprintf(ex + k, sizeof ex - k, " %s left out", r->t.nexclude > 1 ? "are" : "is");
+	if (r->t.num_classes > 2)
+		return fd_err_set(e, "'%s': fold %d: the %s set has one class only (%zu rows)%s: a classifier "
+				     "needs two or more", r->pack, r->fold, what, n, ex);
+	return fd_err_set(e, "'%s': fold %d: the %s set has one class only (%zu real, %zu fake)%s: "
+			     "a classifier needs both", r->pack, r->fold, what, cnt[0], n - cnt[0], ex);
+}
+
 /* The data: every row check happens here, before RUNDIR exists. */
 static int open_data(struct fd_run *r, struct fd_err *e)
 {
@@ -766,6 +898,8 @@ static int open_data(struct fd_run *r, struct fd_err *e)
 	r->S = fd_loader_size(r->L);
 	r->ntrain = fd_loader_count(r->L, FD_SET_TRAIN);
 	r->nval = fd_loader_count(r->L, FD_SET_VAL);
+	if (need_classes(r, FD_SET_TRAIN, "training", e) < 0 || need_classes(r, FD_SET_VAL, "validation", e) < 0)
+		return -1;
 	fd_loader_norm(r->L, r->mean, r->std);
 	/* the pack the loader opened: its sidecar and metadata, not a second open */
 	const struct fd_pack *pk = fd_loader_pack(r->L);
@@ -892,6 +1026,9 @@ int fd_run_start(struct fd_run *r, struct fd_err *e)
 		return -1;
 	say(r, FD_RUN_INFO, "%s (%lld parameters), %zu training and %zu validation images at %d px, %d threads",
 	    r->t.model, (long long)fd_model_params(r->m), r->ntrain, r->nval, r->S, r->threads);
+	for (int i = 0; i < r->t.nexclude; i++)
+		say(r, FD_RUN_INFO, "held out: source '%s' is in neither training nor validation (score it with "
+				    "fd-eval --only source=%s)", r->t.exclude[i], r->t.exclude[i]);
 	return FD_RUN_MORE;
 }
 

@@ -73,7 +73,9 @@ struct fd_run;
 
 /* Resolve the config (configs in order, then sets; unknown keys and bad
  * values are errors naming the key or file and line), open the pack's
- * loader (every row check), hash PACK.tsv, build the model (with `init`
+ * loader (every row check; a training or validation set of one class is
+ * an error naming the counts and exclude_sources), hash PACK.tsv, build the
+ * model (with `init`
  * weights; a head of another size is re-initialised and said as a WARN),
  * the optimizer, the schedule and the context (fd_model_ctx_init). Nothing
  * is written: RUNDIR may not exist. *out is owned by the caller
@@ -83,7 +85,9 @@ int fd_run_open(struct fd_run **out, const struct fd_run_opts *o, struct fd_err 
 /* Prepare RUNDIR: without o->resume, a dir holding a state is an error
  * ("holds a run already"); with it, the state (if any) is restored after
  * checking it belongs to this config (only 'epochs' may differ), pack and
- * fold, and a complete run (all epochs and run.json) returns FD_RUN_COMPLETE
+ * fold, and that every field and tensor is one this run could have written
+ * (doc/train.md "Resume"; "cannot resume from 'RUNDIR/state.safetensors':
+ * fd.epoch is ..."; nothing is touched then), and a complete run (all epochs and run.json) returns FD_RUN_COMPLETE
  * untouched. Otherwise RUNDIR is created, run.json removed (an extended run is
  * not complete), log.tsv truncated to the state's epochs, config.json written
  * and 0 (FD_RUN_MORE) returned. A thread count other than the state's is a
@@ -99,7 +103,8 @@ int fd_run_start(struct fd_run *r, struct fd_err *e);
  * validation is redone on resume). Bit for bit: N epochs = any sequence of
  * stops and resumes to N, given the same threads. Errors: a NaN/inf loss
  * ("epoch E step S: loss is nan: stopping (the state of epoch E-1 is kept in
- * 'RUNDIR')"), the loader's, the model's, write failures. */
+ * 'RUNDIR')"; in epoch 1 "(no epoch was completed: 'RUNDIR' holds no
+ * checkpoint)"), the loader's, the model's, write failures. */
 int fd_run_epoch(struct fd_run *r, struct fd_err *e);
 
 /* Save state.safetensors now (what fd_run_epoch does at each stop). */

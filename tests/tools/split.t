@@ -11,7 +11,7 @@ props() { "$PY" "$here/split_props.py" "$@" 2>&1; }
 # --help / man page
 help=$(fd-split --help | head -1 | sed -E 's/^usage: //')
 is "--help usage line" "$help" \
-	"fd-split [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [-o FILE] [FILE|-]"
+	"fd-split [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [--allow-one-class] [-o FILE] [FILE|-]"
 man_syn=$(awk '/^\.SH /{ on = ($2 == "SYNOPSIS"); next } on' "$top/man/fd-split.1" |
 	sed -E 's/\\-/-/g; s/\\f[BIRP]//g' | tr '\n' ' ' | tr -s ' ' | sed -E 's/ +$//')
 is "man SYNOPSIS equals --help" "$man_syn" "$help"

@@ -77,6 +77,19 @@ int main(void)
 	free(sets);
 	free(want);
 
+	/* where each value was set: the last file (with the key's line) or --set */
+	char wseed[700], wepochs[700];
+	snprintf(wseed, sizeof wseed, "%s/shared.json: line 2", dir);
+	snprintf(wepochs, sizeof wepochs, "%s/exp.json: line 16", dir);
+	ok(strcmp(fd_config_where(&c, "seed"), wseed) == 0, "where seed: %s", fd_config_where(&c, "seed"));
+	ok(strcmp(fd_config_where(&c, "epochs"), wepochs) == 0, "where epochs (exp.json over shared.json): %s",
+	   fd_config_where(&c, "epochs"));
+	ok(strcmp(fd_config_where(&c, "optimizer.lr"), "--set 'optimizer.lr=1e-5'") == 0, "where optimizer.lr: %s",
+	   fd_config_where(&c, "optimizer.lr"));
+	ok(strcmp(fd_config_where(&c, "augment.jpeg.p"), "--set 'augment.jpeg={\"p\":1}'") == 0 &&
+		   strcmp(fd_config_where(&c, "scheduler.warmup_epochs"), "config") == 0,
+	   "where: a leaf of a --set object; a default: %s", fd_config_where(&c, "augment.jpeg.p"));
+
 	/* getters */
 	double lr = 0, betas[2] = {0}, eta = 0;
 	int64_t seed = 0;

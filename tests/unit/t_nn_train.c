@@ -309,6 +309,23 @@ static void test_ckpt(void)
 	   "mismatch named precisely, nothing copied: %s", e.msg);
 	ok(fd_ckpt_load(&q, "/nonexistent/x.safetensors", &e) < 0 && strstr(e.msg, "x.safetensors"),
 	   "missing file: %s", e.msg);
+
+	/* impossible values: a negative variance, then a NaN weight; p unchanged */
+	float *rv = fd_params_find(&p, "1.running_var")->data, *w0 = fd_params_find(&p, "0.weight")->data;
+	float keep_rv = rv[2], keep_w = w0[7];
+	rv[2] = -0.25f;
+	ok(fd_ckpt_save(&p, out, meta, &e) == 0, "saved a negative running_var");
+	rv[2] = 3.0f;
+	ok(fd_ckpt_load(&p, out, &e) < 0 && strstr(e.msg, "1.running_var[2] is -0.25 (a variance must be >= 0)") &&
+		   strstr(e.msg, out) && rv[2] == 3.0f,
+	   "negative running_var refused, nothing copied: %s", e.msg);
+	rv[2] = keep_rv;
+	w0[7] = NAN;
+	ok(fd_ckpt_save(&p, out, meta, &e) == 0, "saved a NaN weight");
+	w0[7] = keep_w;
+	ok(fd_ckpt_load(&p, out, &e) < 0 && strstr(e.msg, "0.weight[7] is nan (weights must be finite)") &&
+		   w0[7] == keep_w,
+	   "NaN weight refused, nothing copied: %s", e.msg);
 	unlink(out);
 	fd_params_free(&q);
 	fd_params_free(&p);
