@@ -456,11 +456,13 @@ static void cmp_print(FILE *f, FILE *tsv, const struct cmp_line *l, int n)
 	fprintf(f, "\n");
 }
 
-static void md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol,
-		       enum fd_report_mode m)
+static int md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol,
+		      enum fd_report_mode m, struct fd_err *e)
 {
-	static struct cmp_line l[512]; /* report tables are small; fd-report is single-threaded */
+	struct cmp_line *l = malloc(512 * sizeof *l); /* report tables are small */
 	int n = 0;
+	if (!l)
+		return fd_err_set(e, "out of memory");
 	if (ncol == 1) /* one condition: models against the first model */
 		for (int k = 1; k < rs->nmodel && n < 512; k++)
 			cmp_line(&l[n++], rs, rs->model[0], &col[0], rs->model[k], &col[0], 0);
@@ -486,6 +488,8 @@ static void md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 	}
 	holm_lines(l, n);
 	cmp_print(f, tsv, l, n);
+	free(l);
+	return 0;
 }
 
 /* AUC of the test-set ensemble of (cond, model) on subset; NAN without test rows. */
@@ -758,8 +762,8 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 	md_results(f, tsv, rs, col, ncol);
 	if (sec->mode == FD_REPORT_HOLDOUT)
 		md_holdout(f, cmp, rs);
-	else
-		md_compare(f, cmp, rs, col, ncol, sec->mode);
+	else if (md_compare(f, cmp, rs, col, ncol, sec->mode, e) < 0)
+		return -1;
 	if (m->config)
 		fprintf(f, "## Configuration\n\nShared config (%d file%s, merged):\n\n```json\n%s\n```\n\n",
 			m->nconfig, m->nconfig > 1 ? "s" : "", m->config);

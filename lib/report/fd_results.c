@@ -218,12 +218,14 @@ static const struct fd_scores *scores_find(const struct fd_results *rs, const ch
 	return NULL;
 }
 
-static const struct fd_table *sort_tab; /* qsort has no context argument */
-static int sort_col;
-static int cmp_row(const void *a, const void *b)
+/* A row's key and index, sorted by key (qsort has no context argument). */
+struct keyed {
+	const char *key;
+	size_t row;
+};
+static int cmp_keyed(const void *a, const void *b)
 {
-	return strcmp(fd_table_get(sort_tab, *(const size_t *)a, sort_col),
-		      fd_table_get(sort_tab, *(const size_t *)b, sort_col));
+	return strcmp(((const struct keyed *)a)->key, ((const struct keyed *)b)->key);
 }
 
 /* Keep the rows of t (columns cl label, cs source, key column ck) with scores
@@ -246,7 +248,7 @@ static int keep_scores(struct fd_results *rs, const struct fd_table *t, int cl, 
 	struct fd_scores *c = &rs->sc[rs->nsc];
 	memset(c, 0, sizeof *c);
 	size_t n = t->nrow, bytes = 0;
-	size_t *ord = malloc(n * sizeof *ord);
+	struct keyed *ord = malloc((n ? n : 1) * sizeof *ord);
 	for (size_t i = 0; i < n; i++)
 		bytes += strlen(fd_table_get(t, i, ck)) + strlen(fd_table_get(t, i, cs)) + 2;
 	c->cond = strdup(cond);
@@ -266,13 +268,11 @@ static int keep_scores(struct fd_results *rs, const struct fd_table *t, int cl, 
 		return fd_err_set(e, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
-		ord[i] = i;
-	sort_tab = t;
-	sort_col = ck;
-	qsort(ord, n, sizeof *ord, cmp_row);
+		ord[i] = (struct keyed){ fd_table_get(t, i, ck), i };
+	qsort(ord, n, sizeof *ord, cmp_keyed);
 	char *p = c->block;
 	for (size_t i = 0; i < n; i++) {
-		size_t r = ord[i];
+		size_t r = ord[i].row;
 		c->key[i] = strcpy(p, fd_table_get(t, r, ck));
 		p += strlen(p) + 1;
 		c->source[i] = strcpy(p, fd_table_get(t, r, cs));
@@ -807,5 +807,28 @@ int fd_results_rows(struct fd_rows *out, const struct fd_results *rs, const char
 	}
 	out->n = m;
 	free(kv);
+	return 0;
+}
+
+int fd_results_check_same_rows(const struct fd_results *rs, const char *eval, struct fd_err *e)
+{
+	for (size_t i = 0; i < rs->nsc; i++) {
+		const struct fd_scores *a = &rs->sc[i];
+		if (strcmp(a->eval, eval))
+			continue;
+		for (size_t j = i + 1; j < rs->nsc; j++) {
+			const struct fd_scores *b = &rs->sc[j];
+			if (strcmp(b->eval, eval) || strcmp(a->cond, b->cond) || strcmp(a->model, b->model))
+				continue;
+			size_t k = 0;
+			while (k < a->n && k < b->n && !strcmp(a->key[k], b->key[k]) && a->label[k] == b->label[k])
+				k++;
+			if (k < a->n || k < b->n)
+				return fd_err_set(e, "condition '%s', model '%s': preds-%s.tsv of fold %d and fold %d "
+						  "score different rows (first difference: '%s'); the fold models "
+						  "must score the same %s rows", a->cond, a->model, eval, a->fold,
+						  b->fold, k < a->n ? a->key[k] : b->key[k], eval);
+		}
+	}
 	return 0;
 }

@@ -111,6 +111,11 @@ int fd_results_rows(struct fd_rows *out, const struct fd_results *rs, const char
 		    const char *model, const char *eval, const char *subset, const int *fold, int n,
 		    enum fd_rows_mode mode, struct fd_err *e);
 
+/* Check that every (cond, model)'s folds scored the same rows in eval
+ * (FD_ROWS_ENSEMBLE needs it: "test", "full"): -1 naming the condition, model,
+ * folds and a differing row otherwise. */
+int fd_results_check_same_rows(const struct fd_results *rs, const char *eval, struct fd_err *e);
+
 /* Write every row as the folds TSV (atomically; path "-" is stdout). */
 int fd_results_write(const struct fd_results *rs, const char *path, struct fd_err *e);
 

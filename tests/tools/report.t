@@ -95,6 +95,10 @@ fails "bad label names file and line" 1 "preds-val.tsv': line 3: label '2'" \
 	fd-report --section phase1 -o "$T/x.md" "$T/bad/m/s/fold0"
 no_file "no report from a bad run" "$T/x.md"
 no_file "no tables from a bad run" "$T/x.tsv"
+cp -r "$R/simplecnn/in20-128-center" "$T/bad/m/cut" && sed -i '5d' "$T/bad/m/cut/fold3/preds-test.tsv"
+fails "fold models scoring different test rows: named" 1 "model 'm': preds-test.tsv of fold [0-9] and fold [0-9] score different rows" \
+	fd-report --section phase1 -o "$T/x.md" "$T/bad/m/cut/fold0" "$T/bad/m/cut/fold3"
+no_file "no report from different test rows" "$T/x.md"
 fails "not a run directory" 1 "expected a directory .../MODEL/SETTING/foldK" \
 	fd-report --section phase1 -o "$T/x.md" "$T/bad/m"
 fails "bad config" 1 "unknown key" sh -c "echo '{\"nope\": 1}' >'$T/c.json' && \
