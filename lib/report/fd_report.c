@@ -741,17 +741,22 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 		   "fakes; its spread is the population variance and standard deviation over sources. "
 		   "p: corrected resampled t-test (Nadeau & Bengio 2003) on the per-fold differences.\n\n",
 		sec->eval ? sec->eval : "val");
+	/* which choices the validation numbers of this section fed */
+	const char *n = sec->name, *chose = "";
+	if (!strncmp(n, "2b", 2) || !strncmp(n, "2c", 2) || !strncmp(n, "2d", 2) || !strncmp(n, "2e", 2))
+		chose = "; the phase-2 choices (best.json: size, geometry, augmentation) are made from "
+			"this table's validation AUCs";
+	else if (!strcmp(n, "phase3") || !strcmp(n, "4a-scaling"))
+		chose = "; the size, geometry and augmentation of these runs were chosen in phase 2 from "
+			"validation AUCs (best.json), so the headline comparison here is the test set's";
 	fprintf(f, "**Selection.** Each run's checkpoint is the epoch with the best validation AUC on its "
-		   "own validation fold, so the validation numbers above are optimistic (selected on the "
+		   "own validation fold, so the validation numbers below are optimistic (selected on the "
 		   "rows they are measured on)%s. The test set was used for no choice: not for "
 		   "training, early stopping, checkpoint selection nor the phase-2 choices; its numbers "
-		   "are the unbiased ones.%s\n\n",
-		sec->mode == FD_REPORT_CONDS ? "; the phase-2 choices (best.json) are made from these "
-		   "validation numbers" : "",
+		   "are the unbiased ones.%s\n\n", chose,
 		sec->eval && !strcmp(sec->eval, "full")
 			? " Every fraction's runs are scored on the same rows: the full validation fold of "
-			  "the 100% pack (eval `full`, paired by fold) and the test set (paired by row); the "
-			  "headline comparison is the test set's." : "");
+			  "the 100% pack (eval `full`, paired by fold) and the test set (paired by row)." : "");
 	fprintf(f, "Models: ");
 	for (int k = 0; k < rs->nmodel; k++)
 		fprintf(f, "%s%s", k ? ", " : "", rs->model[k]);

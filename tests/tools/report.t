@@ -47,6 +47,8 @@ is "2a-geometry: values vs sklearn/scipy" "$(ref check "$T" geometry "$T/geo")" 
 args="$(runs simplecnn in20-128-center baseline) $(runs resnet18 in20-128-center baseline)"
 ok "phase1" fd-report -q --section phase1 -o "$T/p1.md" $args
 is "phase1: values vs sklearn/scipy" "$(ref check "$T" models "$T/p1")" ok
+like "phase1: Selection note" "$(cat "$T/p1.md")" "\*\*Selection\.\*\* Each run's checkpoint is the epoch with the best validation AUC.*test set was used for no choice"
+is "phase1: no phase-2 choice claimed" "$(grep -c 'best.json' "$T/p1.md")" 0
 
 # 2A hold-out: exclude_sources read from run.json
 args="$(runs simplecnn in20-224-center all) $(runs simplecnn in20-224-center-holdout-insight no-insight)"

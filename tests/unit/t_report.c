@@ -245,6 +245,10 @@ static void writers(const struct fd_results *rs, const char *dir)
 	ok(md && strstr(md, "# Phase 2B: resolution\n") == md && strstr(md, "```json\n{\"seed\": 1}\n```") &&
 		   strstr(md, "Made by: `t_report`\n"),
 	   "Markdown: title, quoted config, provenance");
+	ok(md && strstr(md, "**Selection.** Each run's checkpoint is the epoch with the best validation AUC") &&
+		   strstr(md, "best.json: size, geometry, augmentation) are made from this table's validation") &&
+		   strstr(md, "The test set was used for no choice"),
+	   "Markdown: the Selection note names what was selected on (best epoch, best.json) and the test set");
 	free(md);
 	struct fd_report_section best = *fd_report_section("best");
 	ok(fd_report_write(stdout, stdout, stdout, rs, &best, &meta, &e) == -1 && strstr(e.msg, "not a table"),
