@@ -12,6 +12,8 @@ DATA    ?=
 DEVICE  ?= cpu
 FOLDS   ?= 5
 LAUNCH  ?=
+# seed of fd-synth's data (make demo, tests) only: the split's seed and test
+# share are configs/shared.json's seed and test_ratio (fd-split --config)
 SEED    ?= 42
 FD      ?= $(CURDIR)/bin
 CONF    ?= configs
@@ -58,8 +60,8 @@ $(WORK)/index.tsv: $(DATA_DEP) $(CONF)/sources.tsv
 	@mkdir -p $(@D)
 	$(FD)/fd-index --root $(DATA) --sources $(CONF)/sources.tsv -o $@
 
-$(WORK)/split.tsv: $(WORK)/index.tsv
-	$(FD)/fd-split -q --folds $(FOLDS) --test 0.1 --fractions 0.2,0.5,1 --seed $(SEED) -o $@ $<
+$(WORK)/split.tsv: $(WORK)/index.tsv $(SHARED)
+	$(FD)/fd-split -q --config $(SHARED) --folds $(FOLDS) --fractions 0.2,0.5,1 -o $@ $<
 
 $(WORK)/faces.tsv: $(WORK)/split.tsv
 	$(FD)/fd-facecrop --root $(DATA) -o $@ $<
@@ -94,6 +96,8 @@ $7/preds-val.tsv: $7/$(RUN_DONE) $8
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
 $7/preds-train.tsv: $7/$(RUN_DONE) $8
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$(call train_folds,$6) --metrics $7/metrics-train.tsv -o $$@
+$7/preds-test.tsv: $7/$(RUN_DONE) $8
+	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=test --metrics $7/metrics-test.tsv -o $$@
 endef
 
 # $(call evals,MODEL,FRAC,SIZE,GEOMETRY,VARIANT,EVAL_GEOMETRY): the runs'
@@ -105,9 +109,16 @@ $2/preds-$4.tsv: $2/$(RUN_DONE) $3
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $2/best.safetensors --pack $3 --only fold=$1 --metrics $2/metrics-$4.tsv -o $$@
 endef
 
-# fd-report's inputs: LABEL=RUNDIR words -> the files they read
+# $(call fulls,MODEL,FRAC,SIZE,GEOMETRY,VARIANT): the runs' checkpoints scored on
+# the whole validation fold K of the in100 pack of the same size and geometry ->
+# preds-full.tsv (4A: every fraction on the same rows)
+fulls = $(foreach k,$(FOLD_IDS),$(call need_full,$1,$2,$3,$4,$5,$k)$(call rundir,$1,$2,$3,$4,$5,$k)/preds-full.tsv)
+need_full = $(if $(FULL_$1_$2_$3_$4_$5_$6),,$(eval FULL_$1_$2_$3_$4_$5_$6 := 1)$(call need_run,$1,$2,$3,$4,$5,$6)$(eval $(call EVAL_RULE,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,100,$3,$4),full)))
+
+# fd-report's inputs: LABEL=RUNDIR words -> the files they read (every report
+# shows the test set: preds-test.tsv)
 labelled = $(addprefix $1=,$2)
-report_deps = $(foreach w,$1,$(lastword $(subst =, ,$w))/preds-val.tsv $(lastword $(subst =, ,$w))/preds-train.tsv)
+report_deps = $(foreach w,$1,$(foreach f,val train test,$(lastword $(subst =, ,$w))/preds-$f.tsv))
 REPORT = $(FD)/fd-report -q --config $(SHARED) $(addprefix --config ,$(EXTRA_CONFIGS))
 
 # --- make report: every phase's Markdown in one file ------------------------------

@@ -33,7 +33,10 @@ static const char HELP[] =
 	"                     all must hold (e.g. --only fold=test)\n"
 	"  --metrics FILE     also write metrics (TSV): AUC, accuracy, precision, recall,\n"
 	"                     F1 at 0.5, log loss, ECE (15 bins), counts; overall and per\n"
-	"                     fake source (every real row against that source's fakes)\n"
+	"                     fake source (every real row against that source's fakes);\n"
+	"                     last columns ap (sklearn's average precision), eer (equal\n"
+	"                     error rate, interpolated on the ROC) and eer_nearest\n"
+	"                     (DeepfakeBench's: the nearest ROC point, no interpolation)\n"
 	"  -o FILE            predictions TSV ('-': standard output)\n"
 	"  --arch NAME        architecture of a checkpoint without fd metadata\n"
 	"  --num-classes N    its number of outputs (default 1)\n"
@@ -74,11 +77,23 @@ static int metrics_row(struct fd_table *t, const char *subset, const struct fd_m
 		if (fd_table_set(t, r, 4 + i, buf, e) < 0)
 			return -1;
 	}
-	return fd_table_set(t, r, 11, note, e);
+	if (fd_table_set(t, r, 11, note, e) < 0)
+		return -1;
+	/* appended after note so that readers of the older columns keep working */
+	double w[] = { m->auc_defined ? m->ap : NAN, m->auc_defined ? m->eer : NAN,
+		       m->auc_defined ? m->eer_nearest : NAN };
+	for (int i = 0; i < 3; i++) {
+		fmt_metric(buf, sizeof buf, w[i]);
+		if (fd_table_set(t, r, 12 + i, buf, e) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static const char *const MCOLS[] = { "subset", "n", "n_real", "n_fake", "auc", "accuracy", "precision",
-				     "recall", "f1", "log_loss", "ece", "note" };
+				     "recall", "f1", "log_loss", "ece", "note", "ap", "eer",
+				     "eer_nearest" };
+#define NMCOLS 15
 
 static void one_class_note(char *note, size_t n, const struct fd_metrics *m)
 {
@@ -94,7 +109,7 @@ static int write_metrics(const char *path, const struct fd_table *tab, const uin
 	struct fd_table t;
 	fd_table_init(&t);
 	int rc = 0;
-	for (int i = 0; i < 12 && rc == 0; i++)
+	for (int i = 0; i < NMCOLS && rc == 0; i++)
 		rc = fd_table_add_col(&t, MCOLS[i], e) < 0 ? -1 : 0;
 	char note[128];
 	if (rc == 0 && K > 2) {
@@ -106,9 +121,9 @@ static int write_metrics(const char *path, const struct fd_table *tab, const uin
 		char acc[64];
 		snprintf(acc, sizeof acc, "%.17g", (double)correct / (double)n);
 		const char *v[] = { "all", NULL, "NA", "NA", "NA", acc, "NA", "NA", "NA", "NA", "NA",
-				    "multi-class model: accuracy of the arg-max only" };
+				    "multi-class model: accuracy of the arg-max only", "NA", "NA", "NA" };
 		rc = r == (size_t)-1 ? fd_err_set(e, "out of memory") : fd_table_setf(&t, r, 1, e, "%zu", n);
-		for (int i = 0; i < 12 && rc == 0; i++)
+		for (int i = 0; i < NMCOLS && rc == 0; i++)
 			if (v[i])
 				rc = fd_table_set(&t, r, i, v[i], e);
 	} else if (rc == 0) {

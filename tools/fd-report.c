@@ -17,9 +17,10 @@ static const char HELP[] =
 	"Aggregate cross-validation runs into one section of the plan's report.\n"
 	"Each RUN is a run directory .../MODEL/SETTING/foldK holding fd-eval's\n"
 	"preds-EVAL.tsv files (val: the held-out fold, train: the training rows scored\n"
-	"with the best checkpoint, others: the fold under another pack such as\n"
-	"letterbox) and fd-train's run.json; LABEL=RUN names its condition (default:\n"
-	"SETTING). A TSV is a folds table written by an earlier fd-report.\n"
+	"with the best checkpoint, test: the test set, full: fold K of the 100% pack,\n"
+	"others: the fold under another pack such as letterbox) and fd-train's\n"
+	"run.json; LABEL=RUN names its condition (default: SETTING). A TSV is a folds\n"
+	"table written by an earlier fd-report.\n"
 	"\n"
 	"Sections: phase1, 2a-geometry, 2a-colour, 2a-holdout, 2b-resolution,\n"
 	"2c-facecrop, 2d-augment, 2e-augment-facecrop, phase3, 4a-scaling (FILE.md,\n"
@@ -34,11 +35,15 @@ static const char HELP[] =
 	"                   quoted in the report (repeatable)\n"
 	"  -o FILE          output (Markdown, or best.json for --section best)\n"
 	"\n"
-	"AUC mean +- std (ddof 1) and 95% t-interval over folds; gap = train AUC -\n"
-	"validation AUC per fold, averaged; per-source variance = population variance of\n"
-	"the fake sources' AUCs per fold, averaged; p = corrected resampled t-test\n"
-	"(Nadeau & Bengio 2003) on per-fold differences, test/train ratio from the row\n"
-	"counts.\n"
+	"AUC mean +- std (ddof 1) and 95% Nadeau-Bengio interval over folds, clipped to\n"
+	"[0, 1]; AP and EER (interpolated); test set (preds-test.tsv): the fold models'\n"
+	"scores averaged per row, one AUC with a DeLong logit 95% interval, and the mean\n"
+	"+- sd of the per-fold test AUCs; gap = train AUC - validation AUC per fold\n"
+	"(in-source AUC for hold-out runs), averaged; per-source variance and std\n"
+	"(ddof 0) of the fake sources' AUCs; p = corrected resampled t-test (Nadeau &\n"
+	"Bengio 2003) on per-fold differences, and DeLong's paired test on pooled\n"
+	"out-of-fold validation scores and on the averaged test scores, each with\n"
+	"Holm's adjustment over the table. 4a-scaling uses eval full (preds-full.tsv).\n"
 	"\n"
 	"Exit status: 0 success, 1 bad or missing run files, 2 bad usage.\n";
 
@@ -195,6 +200,9 @@ int main(int argc, char **argv)
 			cli_fail(&e);
 	}
 
+	/* the test set is one set of rows for every fold model (the ensemble) */
+	if (fd_results_check_same_rows(&rs, "test", &e) < 0)
+		cli_fail(&e);
 	if (sec->mode == FD_REPORT_BEST)
 		write_best(out, &rs);
 	else

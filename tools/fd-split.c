@@ -1,6 +1,7 @@
 /* fd-split: stratified, group-aware K folds, a held-out test set and nested
  * subsamples over an index TSV (lib/data/fd_split.h does the work). */
 #include "cli.h"
+#include "core/fd_config.h"
 #include "core/fd_table.h"
 #include "data/fd_split.h"
 
@@ -9,7 +10,7 @@
 #include <string.h>
 
 static const char SYNOPSIS[] =
-	"fd-split [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [--allow-one-class]"
+	"fd-split [--config FILE]... [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [--allow-one-class]"
 	" [-o FILE] [FILE|-]";
 
 static const char HELP[] =
@@ -21,6 +22,10 @@ static const char HELP[] =
 	"groups that keep its balance; test rows are never subsampled (always 1).\n"
 	"A balance table goes to stderr. Same input and seed give the same bytes.\n"
 	"\n"
+	"  --config FILE      fd configs (configs/shared.json; repeatable, merged in\n"
+	"                     order): 'seed' and 'test_ratio' give --seed and --test,\n"
+	"                     so the pipelines' split follows the central config;\n"
+	"                     --seed and --test on the command line override them\n"
 	"  --folds K          number of folds, 2..100 (default 5)\n"
 	"  --test FRAC        share of the rows held out as a test set, 0 <= FRAC < 1\n"
 	"                     (default 0: none)\n"
@@ -111,12 +116,46 @@ static void print_stats(const struct fd_split_stats *st, const struct fd_split_o
 	}
 }
 
+/* seed and test_ratio from the merged configs into o, unless given on the
+ * command line; a config that cannot be read or a value out of range exits 1
+ * naming the file. */
+static void split_config(struct fd_split_opts *o, const char **cfg, int ncfg, int set_test, int set_seed)
+{
+	struct fd_err e = { { 0 } };
+	struct fd_config c = { 0 };
+	if (fd_config_init(&c, &e) < 0)
+		cli_fail(&e);
+	for (int i = 0; i < ncfg; i++)
+		if (fd_config_load(&c, cfg[i], &e) < 0)
+			cli_fail(&e);
+	int64_t seed;
+	double test;
+	if (!set_seed && fd_config_has(&c, "seed")) {
+		if (fd_config_get_int(&c, "seed", &seed, &e) < 0)
+			cli_fail(&e);
+		if (seed < 0)
+			cli_die("config: seed %lld is negative", (long long)seed);
+		o->seed = (uint64_t)seed;
+	}
+	if (!set_test && fd_config_has(&c, "test_ratio")) {
+		if (fd_config_get_double(&c, "test_ratio", &test, &e) < 0)
+			cli_fail(&e);
+		if (!(test >= 0 && test < 1))
+			cli_die("config: test_ratio %g is not in [0, 1)", test);
+		o->test = test;
+	}
+	fd_config_free(&c);
+}
+
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "fd-split", SYNOPSIS, HELP);
 	struct fd_split_opts o = { .folds = 5, .test = 0, .nfrac = 0, .seed = 42 };
 	const char *out = "-", *inp = NULL;
-	int dashdash = 0;
+	const char **cfg = calloc((size_t)argc, sizeof *cfg);
+	int dashdash = 0, ncfg = 0, set_test = 0, set_seed = 0;
+	if (!cfg)
+		cli_die("out of memory");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!dashdash && a[0] == '-' && a[1]) {
@@ -132,9 +171,10 @@ int main(int argc, char **argv)
 				o.allow_one_class = 1;
 				continue;
 			}
-			static const char *const names[] = { "--folds", "--test", "--fractions", "--seed", "-o" };
+			static const char *const names[] = { "--folds", "--test", "--fractions", "--seed", "-o",
+							     "--config" };
 			const char *val = NULL;
-			int which = cli_opt(argc, argv, &i, names, 5, &val);
+			int which = cli_opt(argc, argv, &i, names, 6, &val);
 			switch (which) {
 			case 0:
 				o.folds = (int)cli_int("--folds", val, 2, FD_SPLIT_MAX_FOLDS);
@@ -143,17 +183,22 @@ int main(int argc, char **argv)
 				o.test = cli_double("--test", val, 0, 1);
 				if (o.test >= 1)
 					cli_usage("--test: %s is not below 1", val);
+				set_test = 1;
 				break;
 			case 2:
 				parse_fractions(val, &o);
 				break;
 			case 3:
 				o.seed = (uint64_t)cli_int("--seed", val, 0, INT64_MAX);
+				set_seed = 1;
 				break;
 			case 4:
 				if (!*val)
 					cli_usage("-o: empty file name");
 				out = val;
+				break;
+			case 5:
+				cfg[ncfg++] = val;
 				break;
 			}
 			continue;
@@ -164,6 +209,9 @@ int main(int argc, char **argv)
 	}
 
 	struct fd_err e = { { 0 } };
+	if (ncfg)
+		split_config(&o, cfg, ncfg, set_test, set_seed);
+	free(cfg);
 	struct fd_table in, res;
 	struct fd_split_stats st;
 	if (fd_table_read(&in, inp ? inp : "-", &e) < 0)

@@ -19,7 +19,6 @@ static const struct key {
 	int n;
 } schema[] = {
 	{"seed", K_INT, 0, 0},
-	{"val_ratio", K_NUM, 0, 0},
 	{"test_ratio", K_NUM, 0, 0},
 	{"batch_size", K_INT, 0, 0},
 	{"optimizer", K_OBJ, 0, 0},

@@ -9,17 +9,17 @@
 #include <string.h>
 
 static const struct fd_report_section SECTIONS[] = {
-	{ "phase1", "Phase 1: controlled baseline comparison", FD_REPORT_CONDS },
-	{ "2a-geometry", "Phase 2A, test 1: geometry (standard crop vs letterbox evaluation)", FD_REPORT_EVALS },
-	{ "2a-colour", "Phase 2A, test 2: colour normalisation", FD_REPORT_CONDS },
-	{ "2a-holdout", "Phase 2A, test 3: source hold-out", FD_REPORT_HOLDOUT },
-	{ "2b-resolution", "Phase 2B: resolution", FD_REPORT_CONDS },
-	{ "2c-facecrop", "Phase 2C: face crop", FD_REPORT_CONDS },
-	{ "2d-augment", "Phase 2D: augmentation (no face crop)", FD_REPORT_CONDS },
-	{ "2e-augment-facecrop", "Phase 2E: augmentation with face crop", FD_REPORT_CONDS },
-	{ "phase3", "Phase 3: extended architectures", FD_REPORT_CONDS },
-	{ "4a-scaling", "Phase 4A: data quantity scaling", FD_REPORT_CONDS },
-	{ "best", "Phase 2 choices", FD_REPORT_BEST },
+	{ "phase1", "Phase 1: controlled baseline comparison", FD_REPORT_CONDS, NULL },
+	{ "2a-geometry", "Phase 2A, test 1: geometry (standard crop vs letterbox evaluation)", FD_REPORT_EVALS, NULL },
+	{ "2a-colour", "Phase 2A, test 2: colour normalisation", FD_REPORT_CONDS, NULL },
+	{ "2a-holdout", "Phase 2A, test 3: source hold-out", FD_REPORT_HOLDOUT, NULL },
+	{ "2b-resolution", "Phase 2B: resolution", FD_REPORT_CONDS, NULL },
+	{ "2c-facecrop", "Phase 2C: face crop", FD_REPORT_CONDS, NULL },
+	{ "2d-augment", "Phase 2D: augmentation (no face crop)", FD_REPORT_CONDS, NULL },
+	{ "2e-augment-facecrop", "Phase 2E: augmentation with face crop", FD_REPORT_CONDS, NULL },
+	{ "phase3", "Phase 3: extended architectures", FD_REPORT_CONDS, NULL },
+	{ "4a-scaling", "Phase 4A: data quantity scaling", FD_REPORT_CONDS, "full" },
+	{ "best", "Phase 2 choices", FD_REPORT_BEST, NULL },
 };
 #define NSECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 #define MAXF FD_REPORT_MAXF
@@ -44,6 +44,32 @@ static double nanmean(const double *x, int n)
 	return k ? s / k : NAN;
 }
 
+/* The test-set numbers of c (see struct fd_report_cell). */
+static void cell_test(struct fd_report_cell *c, const struct fd_results *rs, const char *cond,
+		      const char *model)
+{
+	struct fd_err e;
+	double ta[MAXF];
+	int tf[MAXF];
+	int nt = fd_results_folds(rs, cond, model, "test", tf, MAXF);
+	fd_results_aucs(rs, cond, model, "test", "all", tf, nt, ta);
+	c->test_fold_mean = nt ? nanmean(ta, nt) : NAN;
+	c->test_fold_sd = nt >= 2 ? fd_std(ta, (size_t)nt) : NAN;
+	c->test = (struct fd_auc_ci){ NAN, NAN, NAN, NAN };
+	c->test_ap = c->test_eer = NAN;
+	struct fd_rows r;
+	if (nt == 0 || fd_results_rows(&r, rs, cond, model, "test", "all", tf, nt, FD_ROWS_ENSEMBLE, &e) != 0)
+		return;
+	c->test_n = r.n;
+	if (fd_delong_ci(&c->test, r.score, r.label, r.n, FD_REPORT_LEVEL, FD_AUC_CI_LOGIT, &e) < 0)
+		c->test = (struct fd_auc_ci){ NAN, NAN, NAN, NAN };
+	if (fd_average_precision(r.score, r.label, r.n, &c->test_ap, &e) != 0)
+		c->test_ap = NAN;
+	if (fd_eer(r.score, r.label, r.n, FD_EER_INTERP, &c->test_eer, &e) != 0)
+		c->test_eer = NAN;
+	fd_rows_free(&r);
+}
+
 void fd_report_cell(struct fd_report_cell *c, const struct fd_results *rs, const char *cond,
 		    const char *model, const char *eval)
 {
@@ -51,33 +77,104 @@ void fd_report_cell(struct fd_report_cell *c, const struct fd_results *rs, const
 	memset(c, 0, sizeof *c);
 	c->nf = fd_results_folds(rs, cond, model, eval, c->fold, MAXF);
 	fd_results_aucs(rs, cond, model, eval, "all", c->fold, c->nf, c->auc);
-	if (fd_summary(&c->s, c->auc, (size_t)c->nf, FD_REPORT_LEVEL, &e) < 0 || c->nf == 0)
+	double ratio = fd_results_ratio_eval(rs, cond, model, eval, c->fold, c->nf);
+	if (c->nf == 0 || fd_summary_nb(&c->s, c->auc, (size_t)c->nf, ratio, FD_REPORT_LEVEL, &e) < 0)
 		c->s.mean = c->s.std = c->s.lo = c->s.hi = NAN;
-	double tr[MAXF];
+	if (c->nf == 1 && !isnan(c->auc[0]))
+		c->s.mean = c->auc[0];
+	fd_summary_clip(&c->s, 0, 1);
+	double tr[MAXF], ap[MAXF], eer[MAXF];
 	fd_results_aucs(rs, cond, model, "train", "all", c->fold, c->nf, tr);
 	for (int i = 0; i < c->nf; i++) {
-		c->gap[i] = tr[i] - c->auc[i];
+		const struct fd_result *r = fd_results_find(rs, cond, model, c->fold[i], eval, "all");
+		ap[i] = r ? r->ap : NAN;
+		eer[i] = r ? r->eer : NAN;
+		/* train AUC leaves out excluded sources: compare with the in-source AUC */
+		const struct fd_result *in = r && strcmp(r->excluded, "-")
+			? fd_results_find(rs, cond, model, c->fold[i], eval, "in-source") : NULL;
+		c->gap[i] = tr[i] - (in ? in->auc : c->auc[i]);
 		double sa[256];
 		int k = 0;
 		for (int s = 0; s < rs->nsource && k < 256; s++) {
-			const struct fd_result *r = fd_results_find(rs, cond, model, c->fold[i], eval,
+			const struct fd_result *q = fd_results_find(rs, cond, model, c->fold[i], eval,
 								    rs->source[s]);
-			if (r && r->n_fake > 0)
-				sa[k++] = r->auc;
+			if (q && q->n_fake > 0)
+				sa[k++] = q->auc;
 		}
 		struct fd_spread sp;
-		c->var[i] = fd_auc_spread(&sp, sa, (size_t)k, &e) == 0 ? sp.var : NAN;
+		int ok = fd_auc_spread(&sp, sa, (size_t)k, &e) == 0;
+		c->var[i] = ok ? sp.var : NAN;
+		c->sd[i] = ok ? sp.std : NAN;
 	}
 	c->train = nanmean(tr, c->nf);
 	c->gap_mean = nanmean(c->gap, c->nf);
 	c->var_mean = nanmean(c->var, c->nf);
+	c->sd_mean = nanmean(c->sd, c->nf);
+	c->ap_mean = nanmean(ap, c->nf);
+	c->eer_mean = nanmean(eer, c->nf);
+	c->test_fold_mean = c->test_fold_sd = c->test_ap = c->test_eer = NAN;
+	c->test = (struct fd_auc_ci){ NAN, NAN, NAN, NAN };
+	if (c->nf && (!strcmp(eval, "val") || !strcmp(eval, "full")))
+		cell_test(c, rs, cond, model);
+}
+
+void fd_report_delong(struct fd_report_dl *o, const struct fd_results *rs, const char *cond_a,
+		      const char *model_a, const char *eval_a, const char *cond_b,
+		      const char *model_b, const char *eval_b, enum fd_rows_mode mode)
+{
+	struct fd_err e;
+	memset(o, 0, sizeof *o);
+	o->delta = o->t.p = o->t.stat = NAN;
+	int fa[MAXF], fb[MAXF];
+	int na = fd_results_folds(rs, cond_a, model_a, eval_a, fa, MAXF);
+	int nb = fd_results_folds(rs, cond_b, model_b, eval_b, fb, MAXF);
+	struct fd_rows a, b;
+	if (na == 0 || nb == 0 ||
+	    fd_results_rows(&a, rs, cond_a, model_a, eval_a, "all", fa, na, mode, &e) != 0)
+		return;
+	if (fd_results_rows(&b, rs, cond_b, model_b, eval_b, "all", fb, nb, mode, &e) != 0) {
+		fd_rows_free(&a);
+		return;
+	}
+	/* the rows in both (both sorted by key), with the same label */
+	size_t cap = a.n < b.n ? a.n : b.n, n = 0;
+	double *sa = malloc((cap + 1) * sizeof *sa), *sb = malloc((cap + 1) * sizeof *sb);
+	uint8_t *lab = malloc(cap + 1);
+	int agree = sa && sb && lab;
+	for (size_t i = 0, j = 0; agree && i < a.n && j < b.n;) {
+		int c = strcmp(a.key[i], b.key[j]);
+		if (c < 0)
+			i++;
+		else if (c > 0)
+			j++;
+		else {
+			agree = a.label[i] == b.label[j];
+			sa[n] = a.score[i++];
+			sb[n] = b.score[j++];
+			lab[n++] = b.label[j - 1];
+		}
+	}
+	struct fd_delong d;
+	if (agree && n > 0) {
+		o->n = n;
+		o->defined = fd_delong_test(&o->t, &d, sb, sa, lab, n, &e) == 0;
+		if (fd_auc(sb, lab, n, &d.auc[0], &e) == 0 && fd_auc(sa, lab, n, &d.auc[1], &e) == 0)
+			o->delta = d.auc[0] - d.auc[1];
+	}
+	if (!o->defined)
+		o->t.p = o->t.stat = NAN;
+	free(sa);
+	free(sb);
+	free(lab);
+	fd_rows_free(&a);
+	fd_rows_free(&b);
 }
 
 void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
 		       const struct fd_report_cell *a, const struct fd_report_cell *b,
 		       const char *cond_b, const char *model_b, const double *xa, const double *xb)
 {
-	double pa[MAXF], pb[MAXF], ga[MAXF], gb[MAXF], va[MAXF], vb[MAXF];
+	double pa[MAXF], pb[MAXF], ga[MAXF], gb[MAXF], va[MAXF], vb[MAXF], sa[MAXF], sb[MAXF];
 	int fold[MAXF], n = 0;
 	for (int i = 0; i < a->nf; i++)
 		for (int j = 0; j < b->nf; j++)
@@ -89,6 +186,8 @@ void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
 				gb[n] = b->gap[j];
 				va[n] = a->var[i];
 				vb[n] = b->var[j];
+				sa[n] = a->sd[i];
+				sb[n] = b->sd[j];
 				n++;
 			}
 	memset(o, 0, sizeof *o);
@@ -103,6 +202,9 @@ void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
 	for (int i = 0; i < n; i++)
 		d[i] = vb[i] - va[i];
 	o->dvar = nanmean(d, n);
+	for (int i = 0; i < n; i++)
+		d[i] = sb[i] - sa[i];
+	o->dsd = nanmean(d, n);
 	o->ratio = fd_results_ratio(rs, cond_b, model_b, fold, n);
 	struct fd_err e;
 	o->defined = n >= 2 && fd_ttest_nadeau_bengio(&o->t, pb, pa, (size_t)n, o->ratio, &e) == 0;
@@ -151,14 +253,18 @@ struct col {
 	const char *cond, *eval;
 };
 
-static int cols_of(const struct fd_results *rs, enum fd_report_mode m, struct col *c, int cap)
+static int cols_of(const struct fd_results *rs, const struct fd_report_section *sec, struct col *c,
+		   int cap)
 {
+	enum fd_report_mode m = sec->mode;
 	int n = 0;
 	if (m == FD_REPORT_EVALS) {
 		for (int k = 0; k < rs->ncond; k++)
 			for (size_t i = 0; i < rs->n && n < cap; i++) {
 				const struct fd_result *r = &rs->r[i];
-				if (strcmp(r->cond, rs->cond[k]) || !strcmp(r->eval, "train"))
+				/* the test set and 4A's full fold are not evals of the fold */
+				if (strcmp(r->cond, rs->cond[k]) || !strcmp(r->eval, "train") ||
+				    !strcmp(r->eval, "test") || !strcmp(r->eval, "full"))
 					continue;
 				int seen = 0;
 				for (int j = 0; j < n; j++)
@@ -177,25 +283,36 @@ static int cols_of(const struct fd_results *rs, enum fd_report_mode m, struct co
 			}
 	} else {
 		for (int k = 0; k < rs->ncond && n < cap; k++)
-			c[n++] = (struct col){ rs->cond[k], "val" };
+			c[n++] = (struct col){ rs->cond[k], sec->eval ? sec->eval : "val" };
 	}
 	return n;
+}
+
+static const char *f4(char *buf, double x)
+{
+	if (isnan(x))
+		return "NA";
+	snprintf(buf, 32, "%.4f", x);
+	return buf;
 }
 
 static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol)
 {
 	char b[8][40];
-	fprintf(f, "## Results\n\n| Model | Condition | Eval | Folds | AUC (mean ± std) | 95%% CI | "
-		   "Train AUC | Train/Val gap |");
+	fprintf(f, "## Results\n\n| Model | Condition | Eval | Folds | AUC (mean ± sd) | 95%% CI (NB) | "
+		   "AP | EER | Test AUC (ensemble) | Test 95%% CI (DeLong) | Test AUC per fold (mean ± sd) | "
+		   "Test AP | Test EER | Train AUC | Train/Val gap |");
 	fprintf(tsv, "model\tcondition\teval\tfolds\tauc_mean\tauc_std\tci_lo\tci_hi\ttrain_auc\tgap\t"
-		     "source_auc_var");
+		     "source_auc_var\tsource_auc_std\tap_mean\teer_mean\ttest_rows\ttest_auc\ttest_ci_lo\t"
+		     "test_ci_hi\ttest_ap\ttest_eer\ttest_auc_fold_mean\ttest_auc_fold_sd");
 	for (int s = 0; s < rs->nsource; s++) {
 		fprintf(f, " AUC %s |", rs->source[s]);
 		fprintf(tsv, "\tauc_%s", rs->source[s]);
 	}
-	fprintf(f, " Per-source AUC var |\n|---|---|---|---|---|---|---|---|");
+	fprintf(f, " Per-source AUC var | Per-source AUC sd |\n|---|---|---|---|---|---|---|---|---|---|---|"
+		   "---|---|---|---|");
 	fprintf(tsv, "\n");
-	for (int s = 0; s <= rs->nsource; s++)
+	for (int s = 0; s <= rs->nsource + 1; s++)
 		fprintf(f, "---|");
 	fprintf(f, "\n");
 	for (int m = 0; m < rs->nmodel; m++)
@@ -204,15 +321,24 @@ static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 			fd_report_cell(&c, rs, col[k].cond, rs->model[m], col[k].eval);
 			if (c.nf == 0)
 				continue;
-			fprintf(f, "| %s | %s | %s | %d | %s ± %s | [%s, %s] | %s | %s |", rs->model[m],
-				col[k].cond, col[k].eval, c.nf, f3(b[0], c.s.mean), f3(b[1], c.s.std),
-				f3(b[2], c.s.lo), f3(b[3], c.s.hi), f3(b[4], c.train),
-				fsig(b[5], c.gap_mean));
+			fprintf(f, "| %s | %s | %s | %d | %s ± %s | [%s, %s] | ", rs->model[m], col[k].cond,
+				col[k].eval, c.nf, f3(b[0], c.s.mean), f3(b[1], c.s.std), f3(b[2], c.s.lo),
+				f3(b[3], c.s.hi));
+			fprintf(f, "%s | %s | %s | [%s, %s] | %s ± %s | ", f3(b[0], c.ap_mean),
+				f3(b[1], c.eer_mean), f3(b[2], c.test.auc), f3(b[3], c.test.lo),
+				f3(b[4], c.test.hi), f3(b[5], c.test_fold_mean), f3(b[6], c.test_fold_sd));
+			fprintf(f, "%s | %s | %s | %s |", f3(b[0], c.test_ap), f3(b[1], c.test_eer),
+				f3(b[2], c.train), fsig(b[3], c.gap_mean));
 			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t%s\t", rs->model[m], col[k].cond, col[k].eval, c.nf,
 				g17(b[0], c.s.mean), g17(b[1], c.s.std));
 			fprintf(tsv, "%s\t%s\t", g17(b[0], c.s.lo), g17(b[1], c.s.hi));
-			fprintf(tsv, "%s\t%s\t%s", g17(b[0], c.train), g17(b[1], c.gap_mean),
-				g17(b[2], c.var_mean));
+			fprintf(tsv, "%s\t%s\t%s\t%s\t", g17(b[0], c.train), g17(b[1], c.gap_mean),
+				g17(b[2], c.var_mean), g17(b[3], c.sd_mean));
+			fprintf(tsv, "%s\t%s\t%zu\t%s\t", g17(b[0], c.ap_mean), g17(b[1], c.eer_mean), c.test_n,
+				g17(b[2], c.test.auc));
+			fprintf(tsv, "%s\t%s\t%s\t%s\t", g17(b[0], c.test.lo), g17(b[1], c.test.hi),
+				g17(b[2], c.test_ap), g17(b[3], c.test_eer));
+			fprintf(tsv, "%s\t%s", g17(b[0], c.test_fold_mean), g17(b[1], c.test_fold_sd));
 			for (int s = 0; s < rs->nsource; s++) {
 				double a[MAXF];
 				fd_results_aucs(rs, col[k].cond, rs->model[m], col[k].eval, rs->source[s],
@@ -221,59 +347,128 @@ static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 				fprintf(f, " %s |", f3(b[0], mu));
 				fprintf(tsv, "\t%s", g17(b[0], mu));
 			}
-			fprintf(f, " %s |\n", isnan(c.var_mean) ? "NA" : (snprintf(b[0], 40, "%.4f", c.var_mean), b[0]));
+			fprintf(f, " %s | %s |\n", f4(b[0], c.var_mean), f4(b[1], c.sd_mean));
 			fprintf(tsv, "\n");
 		}
 	fprintf(f, "\n");
 }
 
-static void cmp_header(FILE *f, FILE *tsv)
+/* One row of a comparisons table: b against baseline a. */
+struct cmp_line {
+	const char *model_a, *model_b;
+	char name_a[256], name_b[256];
+	struct fd_report_cmp o;
+	struct fd_report_dl val, test;
+	double holm[3]; /* Holm-adjusted p of o.t, val.t, test.t over the table */
+};
+
+static void cmp_line(struct cmp_line *l, const struct fd_results *rs, const char *model_a,
+		     const struct col *ca, const char *model_b, const struct col *cb, int evals)
 {
-	fprintf(f, "## Comparisons\n\nEach row: the condition minus the baseline, paired by fold.\n\n"
-		   "| Model | Baseline | Condition | Folds | Δ AUC | p (corrected t) | Δ gap | "
-		   "Δ per-source var |\n|---|---|---|---|---|---|---|---|\n");
-	fprintf(tsv, "model\tbaseline\tcondition\tmodel_b\tfolds\tdelta_auc\tt\tdf\tp\t"
-		     "test_train_ratio\tdelta_gap\tdelta_source_var\n");
+	struct fd_report_cell a, c;
+	l->model_a = model_a;
+	l->model_b = model_b;
+	snprintf(l->name_a, sizeof l->name_a, "%s%s%s", ca->cond, evals ? "/" : "", evals ? ca->eval : "");
+	snprintf(l->name_b, sizeof l->name_b, "%s%s%s", cb->cond, evals ? "/" : "", evals ? cb->eval : "");
+	fd_report_cell(&a, rs, ca->cond, model_a, ca->eval);
+	fd_report_cell(&c, rs, cb->cond, model_b, cb->eval);
+	fd_report_compare(&l->o, rs, &a, &c, cb->cond, model_b, a.auc, c.auc);
+	fd_report_delong(&l->val, rs, ca->cond, model_a, ca->eval, cb->cond, model_b, cb->eval, FD_ROWS_POOL);
+	fd_report_delong(&l->test, rs, ca->cond, model_a, "test", cb->cond, model_b, "test", FD_ROWS_ENSEMBLE);
+	if (evals) /* evals of one fold share one test set: nothing to compare there */
+		l->test = (struct fd_report_dl){ 0, NAN, { NAN, NAN, NAN, NAN, NAN }, 0 };
 }
 
-static void cmp_row(FILE *f, FILE *tsv, const char *model_a, const char *name_a, const char *model_b,
-		    const char *name_b, const struct fd_report_cmp *o)
+/* Holm over the defined p-values of each test of the table (one family per
+ * test: fd_holm); undefined stays NAN. */
+static void holm_lines(struct cmp_line *l, int n)
 {
-	char b[6][40];
-	const char *model = model_a;
-	char both[256];
-	if (strcmp(model_a, model_b)) {
-		snprintf(both, sizeof both, "%s vs %s", model_b, model_a);
-		model = both;
-	}
-	fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", model, name_a, name_b, o->n,
-		fsig(b[0], o->delta), fp(b[1], o->t.p), fsig(b[2], o->dgap),
-		isnan(o->dvar) ? "NA" : (snprintf(b[3], 40, "%+.4f", o->dvar), b[3]));
-	fprintf(tsv, "%s\t%s\t%s\t%s\t%d\t%s\t", model_a, name_a, name_b, model_b, o->n,
-		g17(b[0], o->delta));
-	fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], o->t.stat), o->defined ? g17(b[1], o->t.df) : "NA",
-		g17(b[2], o->t.p));
-	fprintf(tsv, "%s\t%s\t%s\n", g17(b[0], o->ratio), g17(b[1], o->dgap), g17(b[2], o->dvar));
-}
-
-static void md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol,
-		       enum fd_report_mode m)
-{
-	cmp_header(f, tsv);
-	char na[256], nb[256];
-	if (ncol == 1) { /* one condition: models against the first model */
-		struct fd_report_cell a, c;
-		fd_report_cell(&a, rs, col[0].cond, rs->model[0], col[0].eval);
-		for (int k = 1; k < rs->nmodel; k++) {
-			fd_report_cell(&c, rs, col[0].cond, rs->model[k], col[0].eval);
-			struct fd_report_cmp o;
-			fd_report_compare(&o, rs, &a, &c, col[0].cond, rs->model[k], a.auc, c.auc);
-			cmp_row(f, tsv, rs->model[0], col[0].cond, rs->model[k], col[0].cond, &o);
+	struct fd_err e;
+	for (int t = 0; t < 3; t++) {
+		double p[512];
+		int idx[512], m = 0;
+		for (int i = 0; i < n && m < 512; i++) {
+			double v = t == 0 ? l[i].o.t.p : t == 1 ? l[i].val.t.p : l[i].test.t.p;
+			l[i].holm[t] = NAN;
+			if (!isnan(v)) {
+				p[m] = v;
+				idx[m++] = i;
+			}
 		}
+		if (m && fd_holm(p, NULL, p, (size_t)m, 0.05, &e) == 0)
+			for (int i = 0; i < m; i++)
+				l[idx[i]].holm[t] = p[i];
 	}
+}
+
+/* "p (Holm p)" */
+static const char *fph(char *buf, double p, double h)
+{
+	char x[32], y[32];
+	if (isnan(p))
+		return "NA";
+	snprintf(buf, 80, "%s (%s)", fp(x, p), fp(y, h));
+	return buf;
+}
+
+static void cmp_print(FILE *f, FILE *tsv, const struct cmp_line *l, int n)
+{
+	fprintf(f, "## Comparisons\n\nEach row: the condition minus the baseline. Δ AUC and the "
+		   "corrected t-test: paired by fold (validation AUCs). DeLong (val): DeLong's paired test on the "
+		   "pooled out-of-fold validation scores, the rows both sides scored. Δ test AUC and DeLong "
+		   "(test): the fold models' averaged scores of the test rows (an ensemble), DeLong's paired "
+		   "test on those rows. In brackets: Holm-adjusted p over this table's comparisons (one family "
+		   "per test).\n\n"
+		   "| Model | Baseline | Condition | Folds | Δ AUC | p corrected t (Holm) | Δ AUC pooled val | "
+		   "p DeLong val (Holm) | Δ test AUC | p DeLong test (Holm) | Δ gap | Δ per-source var | "
+		   "Δ per-source sd |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	fprintf(tsv, "model\tbaseline\tcondition\tmodel_b\tfolds\tdelta_auc\tt\tdf\tp\t"
+		     "test_train_ratio\tdelta_gap\tdelta_source_var\tdelta_source_sd\tp_holm\tdelong_val_rows\t"
+		     "delong_val_delta\tdelong_val_z\tdelong_val_p\tdelong_val_p_holm\tdelong_test_rows\t"
+		     "delong_test_delta\tdelong_test_z\tdelong_test_p\tdelong_test_p_holm\n");
+	for (int i = 0; i < n; i++) {
+		const struct cmp_line *c = &l[i];
+		const struct fd_report_cmp *o = &c->o;
+		char b[8][80], both[600];
+		const char *model = c->model_a;
+		if (strcmp(c->model_a, c->model_b)) {
+			snprintf(both, sizeof both, "%s vs %s", c->model_b, c->model_a);
+			model = both;
+		}
+		fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s | ", model, c->name_a, c->name_b, o->n,
+			fsig(b[0], o->delta), fph(b[1], o->t.p, c->holm[0]), fsig(b[2], c->val.delta),
+			fph(b[3], c->val.t.p, c->holm[1]));
+		fprintf(f, "%s | %s | %s | %s | %s |\n", fsig(b[0], c->test.delta),
+			fph(b[1], c->test.t.p, c->holm[2]), fsig(b[2], o->dgap),
+			isnan(o->dvar) ? "NA" : (snprintf(b[3], 40, "%+.4f", o->dvar), b[3]),
+			isnan(o->dsd) ? "NA" : (snprintf(b[4], 40, "%+.4f", o->dsd), b[4]));
+		fprintf(tsv, "%s\t%s\t%s\t%s\t%d\t%s\t", c->model_a, c->name_a, c->name_b, c->model_b, o->n,
+			g17(b[0], o->delta));
+		fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], o->t.stat), o->defined ? g17(b[1], o->t.df) : "NA",
+			g17(b[2], o->t.p));
+		fprintf(tsv, "%s\t%s\t%s\t%s\t%s\t", g17(b[0], o->ratio), g17(b[1], o->dgap),
+			g17(b[2], o->dvar), g17(b[3], o->dsd), g17(b[4], c->holm[0]));
+		fprintf(tsv, "%zu\t%s\t%s\t%s\t%s\t", c->val.n, g17(b[0], c->val.delta), g17(b[1], c->val.t.stat),
+			g17(b[2], c->val.t.p), g17(b[3], c->holm[1]));
+		fprintf(tsv, "%zu\t%s\t%s\t%s\t%s\n", c->test.n, g17(b[0], c->test.delta),
+			g17(b[1], c->test.t.stat), g17(b[2], c->test.t.p), g17(b[3], c->holm[2]));
+	}
+	fprintf(f, "\n");
+}
+
+static int md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const struct col *col, int ncol,
+		      enum fd_report_mode m, struct fd_err *e)
+{
+	struct cmp_line *l = malloc(512 * sizeof *l); /* report tables are small */
+	int n = 0;
+	if (!l)
+		return fd_err_set(e, "out of memory");
+	if (ncol == 1) /* one condition: models against the first model */
+		for (int k = 1; k < rs->nmodel && n < 512; k++)
+			cmp_line(&l[n++], rs, rs->model[0], &col[0], rs->model[k], &col[0], 0);
 	for (int mi = 0; mi < rs->nmodel; mi++) {
 		const char *model = rs->model[mi];
-		for (int k = 1; k < ncol; k++) {
+		for (int k = 1; k < ncol && n < 512; k++) {
 			/* evals: each against "val" of its condition; conditions: against the first */
 			int base = 0;
 			if (m == FD_REPORT_EVALS) {
@@ -288,16 +483,29 @@ static void md_compare(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 			fd_report_cell(&c, rs, col[k].cond, model, col[k].eval);
 			if (a.nf == 0 || c.nf == 0)
 				continue;
-			struct fd_report_cmp o;
-			fd_report_compare(&o, rs, &a, &c, col[k].cond, model, a.auc, c.auc);
-			snprintf(na, sizeof na, "%s%s%s", col[base].cond, m == FD_REPORT_EVALS ? "/" : "",
-				 m == FD_REPORT_EVALS ? col[base].eval : "");
-			snprintf(nb, sizeof nb, "%s%s%s", col[k].cond, m == FD_REPORT_EVALS ? "/" : "",
-				 m == FD_REPORT_EVALS ? col[k].eval : "");
-			cmp_row(f, tsv, model, na, model, nb, &o);
+			cmp_line(&l[n++], rs, model, &col[base], model, &col[k], m == FD_REPORT_EVALS);
 		}
 	}
-	fprintf(f, "\n");
+	holm_lines(l, n);
+	cmp_print(f, tsv, l, n);
+	free(l);
+	return 0;
+}
+
+/* AUC of the test-set ensemble of (cond, model) on subset; NAN without test rows. */
+static double ensemble_auc(const struct fd_results *rs, const char *cond, const char *model,
+			   const char *subset)
+{
+	struct fd_err e;
+	int tf[MAXF], nt = fd_results_folds(rs, cond, model, "test", tf, MAXF);
+	struct fd_rows r;
+	double a = NAN;
+	if (nt == 0 || fd_results_rows(&r, rs, cond, model, "test", subset, tf, nt, FD_ROWS_ENSEMBLE, &e) != 0)
+		return NAN;
+	if (fd_auc(r.score, r.label, r.n, &a, &e) != 0)
+		a = NAN;
+	fd_rows_free(&r);
+	return a;
 }
 
 static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
@@ -305,10 +513,14 @@ static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
 	char b[8][40];
 	fprintf(f, "## Source hold-out\n\nHeld-out AUC: reals vs the fakes of the source left out of "
 		   "training; in-source AUC: reals vs the fakes of the trained sources (all fakes for "
-		   "the baseline); Δ = in-source - held-out, paired by fold.\n\n"
-		   "| Model | Condition | Held-out source | Folds | Held-out AUC | In-source AUC | "
-		   "Δ (in - held-out) | p (corrected t) |\n|---|---|---|---|---|---|---|---|\n");
-	fprintf(tsv, "model\tcondition\texcluded\tfolds\theld_out_auc\tin_source_auc\tdelta\tt\tdf\tp\n");
+		   "the baseline); Δ = in-source - held-out, paired by fold. On the validation fold "
+		   "(mean over folds) and on the test set (the fold models' averaged scores); a run "
+		   "with a held-out source neither trains nor selects its checkpoint on that source.\n\n"
+		   "| Model | Condition | Held-out source | Folds | Held-out AUC (val) | In-source AUC (val) | "
+		   "Δ (in - held-out) | p (corrected t) | Held-out AUC (test) | In-source AUC (test) |\n"
+		   "|---|---|---|---|---|---|---|---|---|---|\n");
+	fprintf(tsv, "model\tcondition\texcluded\tfolds\theld_out_auc\tin_source_auc\tdelta\tt\tdf\tp\t"
+		     "held_out_test_auc\tin_source_test_auc\n");
 	for (int m = 0; m < rs->nmodel; m++)
 		for (int k = 0; k < rs->ncond; k++) {
 			const char *model = rs->model[m], *cond = rs->cond[k];
@@ -337,15 +549,22 @@ static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
 				memcpy(co.auc, out, sizeof out);
 				fd_report_compare(&o, rs, &co, &ci, cond, model, out, in);
 			}
-			fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s |\n", model, cond,
+			double tin = c.test.auc, tout = NAN;
+			if (!none) {
+				tin = ensemble_auc(rs, cond, model, "in-source");
+				tout = ensemble_auc(rs, cond, model, "held-out");
+			}
+			fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", model, cond,
 				none ? "none" : r0->excluded, c.nf,
 				none ? "-" : f3(b[0], nanmean(out, c.nf)), f3(b[1], nanmean(in, c.nf)),
-				none ? "-" : fsig(b[2], o.delta), none ? "-" : fp(b[3], o.t.p));
+				none ? "-" : fsig(b[2], o.delta), none ? "-" : fp(b[3], o.t.p),
+				none ? "-" : f3(b[4], tout), f3(b[5], tin));
 			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t", model, cond, r0->excluded, c.nf,
 				g17(b[0], nanmean(out, c.nf)));
 			fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], nanmean(in, c.nf)), g17(b[1], o.delta),
 				g17(b[2], o.t.stat));
-			fprintf(tsv, "%s\t%s\n", o.defined ? g17(b[0], o.t.df) : "NA", g17(b[1], o.t.p));
+			fprintf(tsv, "%s\t%s\t", o.defined ? g17(b[0], o.t.df) : "NA", g17(b[1], o.t.p));
+			fprintf(tsv, "%s\t%s\n", g17(b[0], tout), g17(b[1], tin));
 		}
 	fprintf(f, "\n");
 }
@@ -504,15 +723,40 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 	if (sec->mode == FD_REPORT_BEST)
 		return fd_err_set(e, "section %s: not a table (fd_report_best)", sec->name);
 	struct col col[256];
-	int ncol = cols_of(rs, sec->mode, col, 256);
+	int ncol = cols_of(rs, sec, col, 256);
 	fprintf(f, "# %s\n\n", sec->title);
 	fprintf(f, "AUC is measured on the held-out fold of each cross-validation split (eval "
-		   "`val`; other evals score the same fold from another pack) and summarised over "
-		   "folds: mean ± standard deviation (ddof 1) and the 95%% Student-t interval. "
-		   "Train AUC scores the training rows with the best checkpoint; the gap is train "
-		   "minus validation AUC. Per-source AUC: all reals vs one source's fakes; its "
-		   "variance is the population variance over sources. p: corrected resampled "
-		   "t-test (Nadeau & Bengio 2003) on the per-fold differences.\n\n");
+		   "`%s`; other evals score the same fold from another pack) and summarised over "
+		   "folds: mean ± standard deviation (ddof 1) and the 95%% interval with the "
+		   "Nadeau–Bengio corrected variance (the folds share training rows), clipped to [0, 1]. "
+		   "AP: scikit-learn's average precision; EER: equal error rate, linearly interpolated "
+		   "between the two ROC points around FNR = FPR (fd's `eer`; DeepfakeBench's nearest-point "
+		   "EER is `eer_nearest` in fd-eval's metrics). Test AUC: the `fold=test` rows, which no "
+		   "run trains or selects on, scored by every fold model's selected checkpoint; the fold "
+		   "models' scores of each row are averaged (an ensemble) and the 95%% interval is "
+		   "DeLong's on the logit scale for that one AUC; beside it the mean ± sd of the fold "
+		   "models' own test AUCs. Train AUC scores the training rows with the best checkpoint; the "
+		   "gap is train minus validation AUC (for a run with a held-out source: minus the "
+		   "in-source AUC, the sources it trained on). Per-source AUC: all reals vs one source's "
+		   "fakes; its spread is the population variance and standard deviation over sources. "
+		   "p: corrected resampled t-test (Nadeau & Bengio 2003) on the per-fold differences.\n\n",
+		sec->eval ? sec->eval : "val");
+	/* which choices the validation numbers of this section fed */
+	const char *n = sec->name, *chose = "";
+	if (!strncmp(n, "2b", 2) || !strncmp(n, "2c", 2) || !strncmp(n, "2d", 2) || !strncmp(n, "2e", 2))
+		chose = "; the phase-2 choices (best.json: size, geometry, augmentation) are made from "
+			"this table's validation AUCs";
+	else if (!strcmp(n, "phase3") || !strcmp(n, "4a-scaling"))
+		chose = "; the size, geometry and augmentation of these runs were chosen in phase 2 from "
+			"validation AUCs (best.json), so the headline comparison here is the test set's";
+	fprintf(f, "**Selection.** Each run's checkpoint is the epoch with the best validation AUC on its "
+		   "own validation fold, so the validation numbers below are optimistic (selected on the "
+		   "rows they are measured on)%s. The test set was used for no choice: not for "
+		   "training, early stopping, checkpoint selection nor the phase-2 choices; its numbers "
+		   "are the unbiased ones.%s\n\n", chose,
+		sec->eval && !strcmp(sec->eval, "full")
+			? " Every fraction's runs are scored on the same rows: the full validation fold of "
+			  "the 100% pack (eval `full`, paired by fold) and the test set (paired by row)." : "");
 	fprintf(f, "Models: ");
 	for (int k = 0; k < rs->nmodel; k++)
 		fprintf(f, "%s%s", k ? ", " : "", rs->model[k]);
@@ -523,8 +767,8 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 	md_results(f, tsv, rs, col, ncol);
 	if (sec->mode == FD_REPORT_HOLDOUT)
 		md_holdout(f, cmp, rs);
-	else
-		md_compare(f, cmp, rs, col, ncol, sec->mode);
+	else if (md_compare(f, cmp, rs, col, ncol, sec->mode, e) < 0)
+		return -1;
 	if (m->config)
 		fprintf(f, "## Configuration\n\nShared config (%d file%s, merged):\n\n```json\n%s\n```\n\n",
 			m->nconfig, m->nconfig > 1 ? "s" : "", m->config);

@@ -24,6 +24,8 @@ enum fd_report_mode {
 struct fd_report_section {
 	const char *name, *title;
 	enum fd_report_mode mode;
+	const char *eval; /* the validation eval of FD_REPORT_CONDS tables: NULL "val";
+			   * 4a-scaling "full" (every fraction scored on the same full fold) */
 };
 
 /* The section called name ("phase1", "2a-geometry", ..., "best"; the list is in
@@ -31,22 +33,36 @@ struct fd_report_section {
 const struct fd_report_section *fd_report_section(const char *name);
 
 /* One cell of a table: (condition, model, eval) over its folds. auc[i], gap[i]
- * (train AUC - AUC) and var[i] (population variance of the fake sources' AUCs,
- * fd_auc_spread) belong to fold[i]; NAN where undefined. s is fd_summary of
- * auc at FD_REPORT_LEVEL (one fold: a mean and NAN std and interval; a NAN AUC
- * makes them NAN; no fold: all NAN); train, gap_mean and var_mean are means
- * over the folds where defined (NAN if none). */
+ * (train AUC - AUC; for a run with excluded sources train AUC - in-source AUC,
+ * the same sources on both sides), var[i] and sd[i] (population variance and
+ * std of the fake sources' AUCs, fd_auc_spread) belong to fold[i]; NAN where
+ * undefined. s: fd_summary_nb of auc at FD_REPORT_LEVEL with the test/train
+ * ratio fd_results_ratio_eval, clipped to [0, 1] (one fold: a mean and NAN std
+ * and interval; a NAN AUC makes them NAN; no fold: all NAN); train, gap_mean,
+ * var_mean, sd_mean, ap_mean, eer_mean are means over the folds where defined
+ * (NAN if none).
+ * The test set (eval "val" or "full" only; NAN otherwise or without
+ * preds-test.tsv): test_fold_mean/sd, the mean and std (ddof 1) of the fold
+ * models' own test AUCs; test (auc, se, lo, hi: fd_delong_ci, logit, 95%),
+ * test_ap, test_eer of the ensemble: each test row's scores averaged over the
+ * fold models (fd_results_rows FD_ROWS_ENSEMBLE), test_n its rows. */
 struct fd_report_cell {
 	int nf, fold[FD_REPORT_MAXF];
-	double auc[FD_REPORT_MAXF], gap[FD_REPORT_MAXF], var[FD_REPORT_MAXF];
+	double auc[FD_REPORT_MAXF], gap[FD_REPORT_MAXF], var[FD_REPORT_MAXF], sd[FD_REPORT_MAXF];
 	struct fd_summary s;
-	double train, gap_mean, var_mean;
+	double train, gap_mean, var_mean, sd_mean, ap_mean, eer_mean;
+	double test_fold_mean, test_fold_sd;
+	struct fd_auc_ci test;
+	double test_ap, test_eer;
+	size_t test_n;
 };
 
 /* Fill c from rs's rows of (cond, model, eval, "all"), the "train" eval of the
- * same folds and the per-source subsets; overwrites c. A cell with no rows has
- * nf = 0. Numbers as numpy.mean, numpy.std(ddof=1), scipy.stats.t.interval,
- * numpy.var over sources (tests/tools/report_ref.py, tests/ref/report.py). */
+ * same folds, the per-source subsets and the "test" eval; overwrites c. A
+ * cell with no rows has nf = 0. Numbers as numpy.mean, numpy.std(ddof=1),
+ * scipy.stats.t.interval with the Nadeau-Bengio scale, numpy.var/std over
+ * sources, sklearn on the averaged test scores and a numpy DeLong
+ * (tests/tools/report_ref.py, tests/ref/report.py). */
 void fd_report_cell(struct fd_report_cell *c, const struct fd_results *rs, const char *cond,
 		    const char *model, const char *eval);
 
@@ -56,6 +72,7 @@ struct fd_report_cmp {
 	double delta; /* mean over those folds of xb - xa (NAN when n = 0) */
 	double dgap;  /* mean of b's gap - a's gap, NAN-skipping */
 	double dvar;  /* mean of b's per-source variance - a's, NAN-skipping */
+	double dsd;   /* the same for the per-source std */
 	double ratio; /* test/train ratio: fd_results_ratio(cond_b, model_b) */
 	struct fd_test t; /* corrected resampled t-test of xb vs xa; stat, p NAN unless defined */
 	int defined;  /* n >= 2 and the test defined (non-zero variance) */
@@ -68,6 +85,22 @@ struct fd_report_cmp {
 void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
 		       const struct fd_report_cell *a, const struct fd_report_cell *b,
 		       const char *cond_b, const char *model_b, const double *xa, const double *xb);
+
+/* DeLong's paired test of b against a on the same rows (rows matched by key;
+ * labels must agree): eval_a/eval_b pooled over their folds (FD_ROWS_POOL,
+ * the out-of-fold validation scores) or averaged (FD_ROWS_ENSEMBLE, the test
+ * set), subset "all". */
+struct fd_report_dl {
+	size_t n;     /* rows in both */
+	double delta; /* AUC_b - AUC_a on those rows */
+	struct fd_test t; /* fd_delong_test(b, a); p NAN unless defined */
+	int defined;
+};
+/* Fills o (overwritten); o->defined = 0 when either side has no score rows,
+ * fewer than 2 rows of a class, or identical rankings. */
+void fd_report_delong(struct fd_report_dl *o, const struct fd_results *rs, const char *cond_a,
+		      const char *model_a, const char *eval_a, const char *cond_b,
+		      const char *model_b, const char *eval_b, enum fd_rows_mode mode);
 
 /* What a section's Markdown quotes besides the numbers. */
 struct fd_report_meta {

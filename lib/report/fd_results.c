@@ -41,6 +41,19 @@ void fd_results_free(struct fd_results *rs)
 		free(rs->r[i].excluded);
 	}
 	free(rs->r);
+	for (size_t i = 0; i < rs->nsc; i++) {
+		struct fd_scores *c = &rs->sc[i];
+		free(c->cond);
+		free(c->model);
+		free(c->eval);
+		free(c->excluded);
+		free(c->key);
+		free(c->source);
+		free(c->block);
+		free(c->label);
+		free(c->score);
+	}
+	free(rs->sc);
 	free_strs(rs->cond, rs->ncond);
 	free_strs(rs->model, rs->nmodel);
 	free_strs(rs->source, rs->nsource);
@@ -193,6 +206,87 @@ static int take(int kind, const char *src, int label, const char *which, char ex
 	}
 }
 
+static const struct fd_scores *scores_find(const struct fd_results *rs, const char *cond,
+					  const char *model, int fold, const char *eval)
+{
+	for (size_t i = 0; i < rs->nsc; i++) {
+		const struct fd_scores *c = &rs->sc[i];
+		if (c->fold == fold && !strcmp(c->cond, cond) && !strcmp(c->model, model) &&
+		    !strcmp(c->eval, eval))
+			return c;
+	}
+	return NULL;
+}
+
+/* A row's key and index, sorted by key (qsort has no context argument). */
+struct keyed {
+	const char *key;
+	size_t row;
+};
+static int cmp_keyed(const void *a, const void *b)
+{
+	return strcmp(((const struct keyed *)a)->key, ((const struct keyed *)b)->key);
+}
+
+/* Keep the rows of t (columns cl label, cs source, key column ck) with scores
+ * sc[] as a score set sorted by key. A set already kept for the key
+ * (cond, model, fold, eval) is left alone (the same run given twice). */
+static int keep_scores(struct fd_results *rs, const struct fd_table *t, int cl, int cs, int ck,
+		       const double *sc, const char *cond, const char *model, int fold,
+		       const char *eval, const char *excluded, struct fd_err *e)
+{
+	if (scores_find(rs, cond, model, fold, eval))
+		return 0;
+	if (rs->nsc == rs->capsc) {
+		size_t cap = rs->capsc ? 2 * rs->capsc : 16;
+		struct fd_scores *n = realloc(rs->sc, cap * sizeof *n);
+		if (!n)
+			return fd_err_set(e, "out of memory");
+		rs->sc = n;
+		rs->capsc = cap;
+	}
+	struct fd_scores *c = &rs->sc[rs->nsc];
+	memset(c, 0, sizeof *c);
+	size_t n = t->nrow, bytes = 0;
+	struct keyed *ord = malloc((n ? n : 1) * sizeof *ord);
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(fd_table_get(t, i, ck)) + strlen(fd_table_get(t, i, cs)) + 2;
+	c->cond = strdup(cond);
+	c->model = strdup(model);
+	c->eval = strdup(eval);
+	c->excluded = strdup(excluded);
+	c->key = malloc(n * sizeof *c->key);
+	c->source = malloc(n * sizeof *c->source);
+	c->block = malloc(bytes);
+	c->label = malloc(n);
+	c->score = malloc(n * sizeof *c->score);
+	if (!ord || !c->cond || !c->model || !c->eval || !c->excluded || !c->key || !c->source ||
+	    !c->block || !c->label || !c->score) {
+		free(ord);
+		free(c->cond), free(c->model), free(c->eval), free(c->excluded), free(c->key);
+		free(c->source), free(c->block), free(c->label), free(c->score);
+		return fd_err_set(e, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		ord[i] = (struct keyed){ fd_table_get(t, i, ck), i };
+	qsort(ord, n, sizeof *ord, cmp_keyed);
+	char *p = c->block;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = ord[i].row;
+		c->key[i] = strcpy(p, fd_table_get(t, r, ck));
+		p += strlen(p) + 1;
+		c->source[i] = strcpy(p, fd_table_get(t, r, cs));
+		p += strlen(p) + 1;
+		c->label[i] = fd_table_get(t, r, cl)[0] == '1';
+		c->score[i] = sc[r];
+	}
+	free(ord);
+	c->fold = fold;
+	c->n = n;
+	rs->nsc++;
+	return 0;
+}
+
 /* One preds file -> rows. */
 static int add_preds(struct fd_results *rs, const char *path, const char *cond, const char *model,
 		     int fold, const char *eval, char excl[][128], int nexcl, size_t n_train,
@@ -208,7 +302,7 @@ static int add_preds(struct fd_results *rs, const char *path, const char *cond, 
 	}
 	struct fd_table t;
 	fd_table_init(&t);
-	double *score = NULL;
+	double *score = NULL, *all = NULL;
 	uint8_t *label = NULL;
 	char **srcs = NULL;
 	int nsrc = 0, rc = -1;
@@ -224,7 +318,8 @@ static int add_preds(struct fd_results *rs, const char *path, const char *cond, 
 	}
 	score = malloc(t.nrow * sizeof *score);
 	label = malloc(t.nrow);
-	if (!score || !label) {
+	all = malloc(t.nrow * sizeof *all);
+	if (!score || !label || !all) {
 		fd_err_set(e, "out of memory");
 		goto out;
 	}
@@ -236,6 +331,14 @@ static int add_preds(struct fd_results *rs, const char *path, const char *cond, 
 		}
 		if (l[0] == '1' && list_add(&srcs, &nsrc, fd_table_get(&t, i, cs), 1, e) < 0)
 			goto out;
+		const char *sv = fd_table_get(&t, i, cp);
+		char *end;
+		errno = 0;
+		all[i] = strtod(sv, &end);
+		if (end == sv || *end || errno) {
+			fd_err_set(e, "'%s': line %zu: score '%s' is not a number", path, i + 2, sv);
+			goto out;
+		}
 	}
 	int train = strcmp(eval, "train") == 0;
 	int nsub = 1 + nsrc + (nexcl ? 2 : 0);
@@ -247,15 +350,7 @@ static int add_preds(struct fd_results *rs, const char *path, const char *cond, 
 			int lab = fd_table_get(&t, i, cl)[0] == '1';
 			if (!take(kind, fd_table_get(&t, i, cs), lab, which, excl, nexcl, train))
 				continue;
-			const char *sv = fd_table_get(&t, i, cp);
-			char *end;
-			errno = 0;
-			double v = strtod(sv, &end);
-			if (end == sv || *end || errno) {
-				fd_err_set(e, "'%s': line %zu: score '%s' is not a number", path, i + 2, sv);
-				goto out;
-			}
-			score[m] = v;
+			score[m] = all[i];
 			label[m++] = (uint8_t)lab;
 			lab ? nf++ : nr++;
 		}
@@ -264,9 +359,14 @@ static int add_preds(struct fd_results *rs, const char *path, const char *cond, 
 			.subset = (char *)(kind == SUB_ALL ? "all" : kind == SUB_SOURCE ? which
 					   : kind == SUB_IN ? "in-source" : "held-out"),
 			.excluded = exs, .fold = fold, .n_real = nr, .n_fake = nf, .n_train = n_train, .auc = NAN,
+			.ap = NAN, .eer = NAN,
 		};
 		if (m > 0) {
 			int a = fd_auc(score, label, m, &r.auc, e);
+			if (a == 0)
+				a = fd_average_precision(score, label, m, &r.ap, e);
+			if (a == 0)
+				a = fd_eer(score, label, m, FD_EER_INTERP, &r.eer, e);
 			if (a < 0) {
 				fd_err_ctx(e, "'%s'", path);
 				goto out;
@@ -277,9 +377,17 @@ static int add_preds(struct fd_results *rs, const char *path, const char *cond, 
 		if (kind == SUB_SOURCE && list_add(&rs->source, &rs->nsource, which, 1, e) < 0)
 			goto out;
 	}
+	/* the rows themselves, for the statistics on scores (not the big train file) */
+	int ck = fd_table_col(&t, "path");
+	if (ck < 0)
+		ck = fd_table_col(&t, "row");
+	if (!train && ck >= 0 &&
+	    keep_scores(rs, &t, cl, cs, ck, all, cond, model, fold, eval, exs, e) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(score);
+	free(all);
 	free(label);
 	free_strs(srcs, nsrc);
 	fd_table_free(&t);
@@ -427,8 +535,9 @@ int fd_results_add(struct fd_results *rs, const struct fd_result *r, struct fd_e
 }
 
 static const char *const COLS[] = { "condition", "model", "fold", "eval", "subset",
-				    "n_real", "n_fake", "n_train", "auc", "excluded" };
-#define NCOLS 10
+				    "n_real", "n_fake", "n_train", "auc", "excluded", "ap", "eer" };
+#define NCOLS 12
+#define NCOLS_NEEDED 10 /* ap, eer: optional (tables of an older fd-report) */
 
 int fd_results_add_tsv(struct fd_results *rs, const char *path, struct fd_err *e)
 {
@@ -437,9 +546,11 @@ int fd_results_add_tsv(struct fd_results *rs, const char *path, struct fd_err *e
 	int c[NCOLS], rc = -1;
 	if (fd_table_read(&t, path, e) < 0)
 		goto out;
-	for (int i = 0; i < NCOLS; i++)
+	for (int i = 0; i < NCOLS_NEEDED; i++)
 		if ((c[i] = fd_table_need(&t, COLS[i], e)) < 0)
 			goto out;
+	for (int i = NCOLS_NEEDED; i < NCOLS; i++)
+		c[i] = fd_table_col(&t, COLS[i]);
 	for (size_t i = 0; i < t.nrow; i++) {
 		struct fd_result r = {
 			.cond = (char *)fd_table_get(&t, i, c[0]),
@@ -466,6 +577,17 @@ int fd_results_add_tsv(struct fd_results *rs, const char *path, struct fd_err *e
 				r.auc = NAN;
 			else if ((r.auc = strtod(v[4], &end)), end == v[4] || *end || !(r.auc >= 0 && r.auc <= 1))
 				bad = 4;
+		}
+		for (int k = 10; k < NCOLS && bad < 0; k++) {
+			double *dst = k == 10 ? &r.ap : &r.eer;
+			const char *x = c[k] < 0 ? "NA" : fd_table_get(&t, i, c[k]);
+			char *end;
+			if (strcmp(x, "NA") == 0)
+				*dst = NAN;
+			else if ((*dst = strtod(x, &end)), end == x || *end || !(*dst >= 0 && *dst <= 1)) {
+				v[4] = x;
+				bad = 4;
+			}
 		}
 		if (bad >= 0 || !*r.cond || !*r.model || !*r.eval || !*r.subset || !*r.excluded) {
 			fd_err_set(e, "'%s': line %zu: bad value '%s'", path, i + 2,
@@ -498,10 +620,14 @@ int fd_results_write(const struct fd_results *rs, const char *path, struct fd_er
 		const struct fd_result *r = &rs->r[i];
 		fprintf(o.f, "%s\t%s\t%d\t%s\t%s\t%zu\t%zu\t%zu\t", r->cond, r->model, r->fold, r->eval,
 			r->subset, r->n_real, r->n_fake, r->n_train);
-		if (isnan(r->auc))
-			fprintf(o.f, "NA\t%s\n", r->excluded);
-		else
-			fprintf(o.f, "%.17g\t%s\n", r->auc, r->excluded);
+		double v[3] = { r->auc, r->ap, r->eer };
+		for (int k = 0; k < 3; k++) {
+			if (isnan(v[k]))
+				fprintf(o.f, "NA");
+			else
+				fprintf(o.f, "%.17g", v[k]);
+			fprintf(o.f, k == 0 ? "\t%s\t" : k == 1 ? "\t" : "\n", r->excluded);
+		}
 	}
 	return fd_out_commit(&o, e);
 }
@@ -543,10 +669,16 @@ int fd_results_aucs(const struct fd_results *rs, const char *cond, const char *m
 double fd_results_ratio(const struct fd_results *rs, const char *cond, const char *model,
 			const int *fold, int n)
 {
+	return fd_results_ratio_eval(rs, cond, model, "val", fold, n);
+}
+
+double fd_results_ratio_eval(const struct fd_results *rs, const char *cond, const char *model,
+			     const char *eval, const int *fold, int n)
+{
 	double sum = 0;
 	int k = 0;
 	for (int i = 0; i < n; i++) {
-		const struct fd_result *r = fd_results_find(rs, cond, model, fold[i], "val", "all");
+		const struct fd_result *r = fd_results_find(rs, cond, model, fold[i], eval, "all");
 		if (r && r->n_train > 0) {
 			sum += (double)(r->n_real + r->n_fake) / (double)r->n_train;
 			k++;
@@ -555,4 +687,148 @@ double fd_results_ratio(const struct fd_results *rs, const char *cond, const cha
 	if (k == n && n > 0)
 		return sum / n;
 	return n > 1 ? 1.0 / (n - 1) : NAN;
+}
+
+void fd_rows_free(struct fd_rows *r)
+{
+	if (!r)
+		return;
+	free(r->key);
+	free(r->label);
+	free(r->score);
+	memset(r, 0, sizeof *r);
+}
+
+/* Whether row i of c belongs to subset (see fd_results_add_run). */
+static int in_subset(const struct fd_scores *c, size_t i, const char *subset)
+{
+	if (c->label[i] == 0 || !strcmp(subset, "all"))
+		return 1;
+	char excl[MAX_EXCL][128];
+	int nexcl = 0;
+	if (strcmp(c->excluded, "-")) {
+		const char *p = c->excluded;
+		while (*p && nexcl < MAX_EXCL) {
+			size_t l = strcspn(p, ",");
+			if (l >= 128)
+				l = 127;
+			memcpy(excl[nexcl], p, l);
+			excl[nexcl++][l] = '\0';
+			p += strcspn(p, ",");
+			p += *p == ',';
+		}
+	}
+	if (!strcmp(subset, "in-source"))
+		return !is_excl(c->source[i], excl, nexcl);
+	if (!strcmp(subset, "held-out"))
+		return is_excl(c->source[i], excl, nexcl);
+	return !strcmp(c->source[i], subset);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int fd_results_rows(struct fd_rows *out, const struct fd_results *rs, const char *cond,
+		    const char *model, const char *eval, const char *subset, const int *fold, int n,
+		    enum fd_rows_mode mode, struct fd_err *e)
+{
+	memset(out, 0, sizeof *out);
+	const struct fd_scores *c[FD_RESULTS_MAXF];
+	size_t total = 0;
+	if (n <= 0 || n > FD_RESULTS_MAXF)
+		return fd_err_set(e, "%s %s %s: no folds", cond, model, eval), FD_EVAL_UNDEFINED;
+	for (int k = 0; k < n; k++) {
+		c[k] = scores_find(rs, cond, model, fold[k], eval);
+		if (!c[k]) {
+			fd_err_set(e, "%s %s fold %d: no scored rows of eval '%s'", cond, model, fold[k], eval);
+			return FD_EVAL_UNDEFINED;
+		}
+		total += c[k]->n;
+	}
+	if (mode == FD_ROWS_ENSEMBLE)
+		for (int k = 1; k < n; k++) {
+			int same = c[k]->n == c[0]->n;
+			for (size_t i = 0; same && i < c[0]->n; i++)
+				same = !strcmp(c[k]->key[i], c[0]->key[i]) && c[k]->label[i] == c[0]->label[i];
+			if (!same)
+				return fd_err_set(e, "%s %s: eval '%s' of fold %d scores other rows than fold %d "
+						  "(an ensemble needs the same rows)", cond, model, eval,
+						  fold[k], fold[0]);
+		}
+	size_t cap = mode == FD_ROWS_ENSEMBLE ? c[0]->n : total;
+	out->key = malloc((cap ? cap : 1) * sizeof *out->key);
+	out->label = malloc(cap ? cap : 1);
+	out->score = malloc((cap ? cap : 1) * sizeof *out->score);
+	if (!out->key || !out->label || !out->score) {
+		fd_rows_free(out);
+		return fd_err_set(e, "out of memory");
+	}
+	if (mode == FD_ROWS_ENSEMBLE) {
+		for (size_t i = 0; i < c[0]->n; i++) {
+			if (!in_subset(c[0], i, subset))
+				continue;
+			double s = 0;
+			for (int k = 0; k < n; k++)
+				s += c[k]->score[i];
+			out->key[out->n] = c[0]->key[i];
+			out->label[out->n] = c[0]->label[i];
+			out->score[out->n++] = s / n;
+		}
+		return 0;
+	}
+	/* pool: sort (key, index) pairs to order the rows and find duplicates */
+	struct kv {
+		const char *key;
+		uint8_t label;
+		double score;
+	} *kv = malloc((total ? total : 1) * sizeof *kv);
+	if (!kv) {
+		fd_rows_free(out);
+		return fd_err_set(e, "out of memory");
+	}
+	size_t m = 0;
+	for (int k = 0; k < n; k++)
+		for (size_t i = 0; i < c[k]->n; i++)
+			if (in_subset(c[k], i, subset))
+				kv[m++] = (struct kv){ c[k]->key[i], c[k]->label[i], c[k]->score[i] };
+	qsort(kv, m, sizeof *kv, cmp_key);
+	for (size_t i = 0; i < m; i++) {
+		if (i && !strcmp(kv[i].key, kv[i - 1].key)) {
+			fd_err_set(e, "%s %s: row '%s' is in two folds of eval '%s'", cond, model, kv[i].key, eval);
+			free(kv);
+			fd_rows_free(out);
+			return -1;
+		}
+		out->key[i] = kv[i].key;
+		out->label[i] = kv[i].label;
+		out->score[i] = kv[i].score;
+	}
+	out->n = m;
+	free(kv);
+	return 0;
+}
+
+int fd_results_check_same_rows(const struct fd_results *rs, const char *eval, struct fd_err *e)
+{
+	for (size_t i = 0; i < rs->nsc; i++) {
+		const struct fd_scores *a = &rs->sc[i];
+		if (strcmp(a->eval, eval))
+			continue;
+		for (size_t j = i + 1; j < rs->nsc; j++) {
+			const struct fd_scores *b = &rs->sc[j];
+			if (strcmp(b->eval, eval) || strcmp(a->cond, b->cond) || strcmp(a->model, b->model))
+				continue;
+			size_t k = 0;
+			while (k < a->n && k < b->n && !strcmp(a->key[k], b->key[k]) && a->label[k] == b->label[k])
+				k++;
+			if (k < a->n || k < b->n)
+				return fd_err_set(e, "condition '%s', model '%s': preds-%s.tsv of fold %d and fold %d "
+						  "score different rows (first difference: '%s'); the fold models "
+						  "must score the same %s rows", a->cond, a->model, eval, a->fold,
+						  b->fold, k < a->n ? a->key[k] : b->key[k], eval);
+		}
+	}
+	return 0;
 }

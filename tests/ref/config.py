@@ -9,7 +9,7 @@ import numpy as np
 
 out = sys.argv[1]
 shared = {
-    "seed": 42, "val_ratio": 0.1, "test_ratio": 0.1, "batch_size": 32,
+    "seed": 42, "test_ratio": 0.1, "batch_size": 32,
     "optimizer": {"type": "adamw", "lr": 3e-4, "weight_decay": 0.05, "betas": [0.9, 0.999]},
     "scheduler": {"type": "cosine_annealing", "T_max": 30},
     "early_stopping_patience": 5, "num_workers": 4,

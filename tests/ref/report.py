@@ -9,13 +9,19 @@ gap and train means skip it), (A, m1) fold 2 has no s3 fakes (n_fake 0: the
 per-source variance of that fold is over s1 and s2).
 
 Expected: per cell [nf, mean, std, ci_lo, ci_hi, train, gap, source var,
-mean AUC s1, s2, s3]; per comparison [n, delta, delta gap, delta var, ratio,
-t, df, p]; the Markdown rows of the 2b-resolution-style table, formatted here
-with Python's %-formatting (the same correctly rounded conversion as C's)."""
+mean AUC s1, s2, s3, source std]: the interval is the Nadeau-Bengio corrected
+t-interval (ratio n_val/n_train averaged over the folds) clipped to [0, 1],
+the spread numpy.var / numpy.std (ddof 0); per comparison [n, delta, delta
+gap, delta var, ratio, t, df, p, delta std]; the Markdown rows of the
+2b-resolution-style table, formatted here with Python's %-formatting (the
+same correctly rounded conversion as C's), with Holm-adjusted p from
+statsmodels over the table's comparisons. The in-memory table has no score
+rows, so AP, EER and every test-set number are NA."""
 import sys
 
 import numpy as np
 import scipy.stats
+from statsmodels.stats.multitest import multipletests
 
 import stio
 
@@ -51,16 +57,20 @@ def cell(auc, cnt, present, nfs, c, m):
     a = auc[c, m, ks, 0]
     tr = auc[c, m, ks, 1]
     n = len(a)
-    lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=a.mean(), scale=scipy.stats.sem(a))
+    ratio = np.mean([(cnt[c, m, k, 0] + cnt[c, m, k, 1]) / cnt[c, m, k, 2] for k in ks])
+    lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=a.mean(),
+                                    scale=np.sqrt((1 / n + ratio) * a.var(ddof=1)))
+    lo, hi = max(lo, 0.0), min(hi, 1.0)
     var = [np.var([auc[c, m, k, 2 + s] for s in range(3) if nfs[c, m, k, s] > 0]) for k in ks]
+    sd = [np.std([auc[c, m, k, 2 + s] for s in range(3) if nfs[c, m, k, s] > 0]) for k in ks]
     src = [np.nanmean(auc[c, m, ks, 2 + s]) for s in range(3)]
     out = [n, a.mean(), a.std(ddof=1), lo, hi, np.nanmean(tr), np.nanmean(tr - a), np.mean(var)] + src
-    return out, ks, a, tr - a, np.array(var)
+    return out + [np.mean(sd)], ks, a, tr - a, np.array(var), np.array(sd)
 
 
 def compare(auc, cnt, present, nfs, ca, ma, cb, mb):
-    _, ka, a, ga, va = cell(auc, cnt, present, nfs, ca, ma)
-    _, kb, b, gb, vb = cell(auc, cnt, present, nfs, cb, mb)
+    _, ka, a, ga, va, sa = cell(auc, cnt, present, nfs, ca, ma)
+    _, kb, b, gb, vb, sb = cell(auc, cnt, present, nfs, cb, mb)
     common = [k for k in ka if k in kb]
     ia = [ka.index(k) for k in common]
     ib = [kb.index(k) for k in common]
@@ -70,7 +80,8 @@ def compare(auc, cnt, present, nfs, ca, ma, cb, mb):
     ratio = np.mean([(cnt[cb, mb, k, 0] + cnt[cb, mb, k, 1]) / cnt[cb, mb, k, 2] for k in common])
     t = d.mean() / np.sqrt((1 / J + ratio) * d.var(ddof=1))
     p = 2 * scipy.stats.t.sf(abs(t), J - 1)
-    return [J, d.mean(), np.nanmean(gb[ib] - ga[ia]), np.nanmean(vb[ib] - va[ia]), ratio, t, J - 1, p]
+    return [J, d.mean(), np.nanmean(gb[ib] - ga[ia]), np.nanmean(vb[ib] - va[ia]), ratio, t, J - 1, p,
+            np.nanmean(sb[ib] - sa[ia])]
 
 
 def main(d):
@@ -82,14 +93,20 @@ def main(d):
             v = cell(auc, cnt, present, nfs, c, m)[0]
             t[f"cell/{C[c]}/{M[m]}"] = np.array(v, dtype=np.float64)
     for m in range(2):
+        t[f"cmp/{M[m]}/B-A"] = np.array(compare(auc, cnt, present, nfs, 0, m, 1, m), dtype=np.float64)
+    # one table, one family: Holm over its two comparisons (B vs A per model)
+    holm = multipletests([t[f"cmp/{M[m]}/B-A"][7] for m in range(2)], 0.05, method="holm")[1]
+    fp = lambda p: ("%.1e" if p < 0.001 else "%.3f") % p
+    for m in range(2):
         for c in range(2):  # the table's order: model, then condition
             v = t[f"cell/{C[c]}/{M[m]}"]
-            rows.append("| %s | %s | val | %d | %.3f ± %.3f | [%.3f, %.3f] | %.3f | %+.3f | %.3f | %.3f | %.3f | %.4f |"
-                        % (M[m], C[c], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[8], v[9], v[10], v[7]))
-        t[f"cmp/{M[m]}/B-A"] = np.array(compare(auc, cnt, present, nfs, 0, m, 1, m), dtype=np.float64)
+            rows.append("| %s | %s | val | %d | %.3f ± %.3f | [%.3f, %.3f] | NA | NA | NA | [NA, NA] | NA ± NA"
+                        " | NA | NA | %.3f | %+.3f | %.3f | %.3f | %.3f | %.4f | %.4f |"
+                        % (M[m], C[c], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[8], v[9], v[10], v[7],
+                           v[11]))
         v = t[f"cmp/{M[m]}/B-A"]
-        p = ("%.1e" if v[7] < 0.001 else "%.3f") % v[7]
-        rows.append("| %s | A | B | %d | %+.3f | %s | %+.3f | %+.4f |" % (M[m], v[0], v[1], p, v[2], v[3]))
+        rows.append("| %s | A | B | %d | %+.3f | %s (%s) | NA | NA | NA | NA | %+.3f | %+.4f | %+.4f |"
+                    % (M[m], v[0], v[1], fp(v[7]), fp(holm[m]), v[2], v[3], v[8]))
     t["cmp/A/m1-m0"] = np.array(compare(auc, cnt, present, nfs, 0, 0, 0, 1), dtype=np.float64)
     stio.save(d + "/report.safetensors", t, {"md_rows": "\n".join(rows)})
 

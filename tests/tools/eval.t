@@ -19,6 +19,15 @@ check() { # metrics preds: every row against sklearn
 	$PY - "$1" "$2" <<'PY'
 import csv, sys, numpy as np
 from sklearn.metrics import roc_auc_score, accuracy_score, precision_score, recall_score, f1_score, log_loss
+from sklearn.metrics import average_precision_score, roc_curve
+def eer_interp(y, s):  # FNR - FPR crosses 0 between two ROC points: linear interpolation
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    g = 1 - tpr - fpr
+    k = int(np.argmax(g <= 0))
+    return fpr[k] if g[k] == 0 else fpr[k - 1] + g[k - 1] / (g[k - 1] - g[k]) * (fpr[k] - fpr[k - 1])
+def eer_nearest(y, s):  # DeepfakeBench training/metrics/utils.py
+    fpr, tpr, _ = roc_curve(y, s)
+    return fpr[np.nanargmin(np.abs((1 - tpr) - fpr))]
 m = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 p = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
 s = np.array([float(r["score"]) for r in p]); y = np.array([int(r["label"]) for r in p])
@@ -38,7 +47,11 @@ for r in m:
            "accuracy": accuracy_score(yy, pred), "precision": precision_score(yy, pred, zero_division=0),
            "recall": recall_score(yy, pred, zero_division=0), "f1": f1_score(yy, pred, zero_division=0),
            "log_loss": log_loss(yy, ss, labels=[0, 1]), "ece": ece}
-    ref["auc"] = roc_auc_score(yy, ss) if len(set(yy)) == 2 else "NA"
+    two = len(set(yy)) == 2
+    ref["auc"] = roc_auc_score(yy, ss) if two else "NA"
+    ref["ap"] = average_precision_score(yy, ss) if two else "NA"
+    ref["eer"] = eer_interp(yy, ss) if two else "NA"
+    ref["eer_nearest"] = eer_nearest(yy, ss) if two else "NA"
     for k, v in ref.items():
         if v == "NA":
             if r[k] != "NA" or not r["note"]: bad.append("%s %s: %s, want NA and a note" % (r["subset"], k, r[k]))
@@ -48,10 +61,12 @@ PY
 }
 is "metrics equal scikit-learn (all + 3 sources)" "$(check m.tsv p.tsv)" "ok 4 rows"
 is "metrics rows" "$(cut -f1 m.tsv | tr '\n' ,)" "subset,all,inpainting,insight,text2img,"
+is "metrics columns: AP and EERs appended at the end" "$(head -1 m.tsv)" \
+	"subset	n	n_real	n_fake	auc	accuracy	precision	recall	f1	log_loss	ece	note	ap	eer	eer_nearest"
 
 ok "one-class subset" fd-eval -q --threads 1 --model R/best.safetensors --pack pack.safetensors --only label=1 --metrics m1.tsv -o p1.tsv
 is "one class: AUC NA with a note, others defined" "$(check m1.tsv p1.tsv)" "ok 4 rows"
-like "one class: note" "$(sed -n 2p m1.tsv)" "	NA	.*only fake rows$"
+like "one class: note, AP and EERs NA" "$(sed -n 2p m1.tsv)" "	NA	.*only fake rows	NA	NA	NA$"
 
 ok "letterboxed 40 px pack" fd-eval -q --threads 1 --model R/best.safetensors --pack lbox.safetensors --metrics m2.tsv -o p2.tsv
 is "letterbox: metrics equal scikit-learn" "$(check m2.tsv p2.tsv)" "ok 4 rows"

@@ -54,6 +54,15 @@ is "real scores: in (0,1), not all equal" "$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++
 like "phase2: hold-out rows" "$(cat "$W/phase2/2a-holdout.md")" "\| resnet18 \| no-insight \| insight \| 2 \|"
 ok "phase2 is then up to date" mk -q phase2
 is "14 settings x 2 folds trained" "$(ls -d "$W"/runs/*/*/fold*/run.json | wc -l)" 28
+# the test set: every run's selected checkpoint scored on fold=test of its own pack
+is "every run scored on the test set" "$(ls "$W"/runs/*/*/fold*/preds-test.tsv "$W"/runs/*/*/fold*/metrics-test.tsv | wc -l)" 56
+is "preds-test.tsv: the pack's test rows" \
+	"$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} {print $c["fold"]}' "$W/runs/simplecnn/in100-24-face/fold1/preds-test.tsv" | sort -u)" test
+like "reports show the test AUC" "$(cat "$W/phase2/2b-resolution.md")" "Test AUC \(ensemble\) \| Test 95% CI \(DeLong\)"
+like "reports say what was selected on" "$(cat "$W/phase2/2c-facecrop.md")" "\*\*Selection\.\*\* .*test set was used for no choice"
+# the split follows configs/shared.json (seed, test_ratio), not options of its own
+like "fd-split reads shared.json" "$(mk -n -W "$T/conf/shared.json" "$W/split.tsv")" "fd-split -q --config $T/conf/shared.json --folds 2 --fractions"
+is "fd-split: no --seed or --test of the pipeline" "$(mk -n -W "$T/conf/shared.json" "$W/split.tsv" | grep fd-split | grep -c -- '--seed\|--test')" 0
 
 # touching one config reruns its dependents only
 touch "$T/conf/augment.json"
@@ -106,6 +115,10 @@ ok "phase3: mobilenet_v3_small at best.json's choice ($size $geom$aug)" \
 	test -s "$W/runs/mobilenet_v3_small/in100-$size-$geom$aug/fold1/preds-val.tsv"
 ok "phase4: 20/50/100% packs" test -s "$W/packs/in20-$size-$geom.safetensors"
 ok "phase4: simplecnn on 20%" test -s "$W/runs/simplecnn/in20-$size-$geom$aug/fold0/run.json"
+# 4A: every fraction scored on the same rows (the in100 pack's fold K and the test set)
+is "phase4: 20/50/100% runs scored on the full fold" "$(ls "$W"/runs/simplecnn/in{20,50,100}-$size-$geom$aug/fold*/preds-full.tsv | wc -l)" 6
+is "phase4: the same rows for every fraction" "$(for f in 20 50 100; do cut -f1 "$W/runs/simplecnn/in$f-$size-$geom$aug/fold1/preds-full.tsv" | md5sum; done | sort -u | wc -l) $(for f in 20 50 100; do cut -f1 "$W/runs/simplecnn/in$f-$size-$geom$aug/fold1/preds-test.tsv" | md5sum; done | sort -u | wc -l)" "1 1"
+is "phase4: the 4A table is on the full fold" "$(cut -f3 "$W/phase4/4a-scaling.tsv" | sort -u | tr '\n' ' ')" "eval full "
 ok "report.md" test -s "$W/report.md"
 like "report.md has every phase" "$(grep '^# ' "$W/report.md" | tr '\n' '|')" \
 	"Phase 1.*2A, test 1.*Phase 2E.*Phase 3.*Phase 4A"

@@ -9,8 +9,10 @@ import os
 import sys
 
 import numpy as np
+import scipy.special
 import scipy.stats
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from statsmodels.stats.multitest import multipletests
 
 FOLDS = 5
 SOURCES = ["inpainting", "insight", "text2img"]  # sorted, as fd-report lists them
@@ -24,37 +26,47 @@ SETTINGS = {
 MODELS = {"simplecnn": 0.0, "resnet18": 0.3}
 
 
-def preds(rng, n_real, n_fake, strength, shift):
-    """Rows (source, label, score) with fakes shifted by strength + shift."""
+def preds(rng, n_real, n_fake, strength, shift, base=None):
+    """Rows (source, label, score) with fakes shifted by strength + shift; base:
+    a per-row latent shared by every model scoring the same rows (the test set)."""
     rows = [("wiki", 0, rng.normal()) for _ in range(n_real)]
     for s in ["text2img", "inpainting", "insight"]:
         rows += [(s, 1, rng.normal(strength[s] + shift)) for _ in range(n_fake)]
+    if base is not None:
+        rows = [(s, l, 0.5 * x + b) for (s, l, x), b in zip(rows, base)]
     # scores in [0,1] with a few ties (rounded to 3 decimals)
     return [(s, l, round(float(1 / (1 + np.exp(-x))), 3)) for s, l, x in rows]
 
 
-def write(path, rows):
+TEST_REAL, TEST_FAKE = 45, 15  # the test set: the same rows in every run
+
+
+def write(path, rows, prefix):
+    """Row i is PREFIX/i.jpg: the same path for the same row of the same pack."""
     with open(path, "w") as f:
         f.write("path\tsource\tlabel\tfold\tscore\tlogit\n")
         for i, (s, l, p) in enumerate(rows):
             logit = np.log(p / (1 - p)) if 0 < p < 1 else 0.0
-            f.write(f"{s}/{i}.jpg\t{s}\t{l}\t0\t{p}\t{logit:.6f}\n")
+            f.write(f"{prefix}/{i}.jpg\t{s}\t{l}\t0\t{p}\t{logit:.6f}\n")
 
 
 def make(d):
     rng = np.random.default_rng(7)
+    base = rng.normal(0, 1, TEST_REAL + 3 * TEST_FAKE)
     for model, shift in MODELS.items():
         for setting, (strength, excl) in SETTINGS.items():
             for k in range(FOLDS):
                 r = os.path.join(d, "runs", model, setting, f"fold{k}")
                 os.makedirs(r)
                 n = 20 + k  # fold sizes differ: the test/train ratio comes from counts
-                write(os.path.join(r, "preds-val.tsv"), preds(rng, 3 * n, n, strength, shift))
+                write(os.path.join(r, "preds-val.tsv"), preds(rng, 3 * n, n, strength, shift), f"f{k}")
                 tr = preds(rng, 12 * n, 4 * n, strength, shift + 0.5)
-                write(os.path.join(r, "preds-train.tsv"), tr)
+                write(os.path.join(r, "preds-train.tsv"), tr, f"tr{k}")
+                write(os.path.join(r, "preds-test.tsv"),
+                      preds(rng, TEST_REAL, TEST_FAKE, strength, shift, base), "test")
                 if setting == "in20-224-center":
                     weak = {s: v * 0.3 for s, v in strength.items()}
-                    write(os.path.join(r, "preds-letterbox.tsv"), preds(rng, 3 * n, n, weak, shift))
+                    write(os.path.join(r, "preds-letterbox.tsv"), preds(rng, 3 * n, n, weak, shift), f"f{k}")
                 cfg = {"model": model, "seed": 42}
                 if excl:
                     cfg["exclude_sources"] = excl
@@ -70,7 +82,8 @@ def read(path):
 
 def cell(d, model, setting, ev, excl=()):
     """Per-fold AUC lists of a run set, computed with sklearn."""
-    out = {"all": [], "train": [], "var": [], "n_val": [], "n_train": [], "in": [], "out": []}
+    out = {"all": [], "train": [], "var": [], "sd": [], "n_val": [], "n_train": [], "in": [], "out": [],
+           "ap": [], "eer": [], "gap": [], "test": [], "test_scores": [], "val_rows": {}}
     for s in SOURCES:
         out[s] = []
     for k in range(FOLDS):
@@ -82,21 +95,85 @@ def cell(d, model, setting, ev, excl=()):
         p = np.array([float(x["score"]) for x in v])
         src = np.array([x["source"] for x in v])
         out["all"].append(roc_auc_score(y, p))
+        out["ap"].append(average_precision_score(y, p))
+        out["eer"].append(eer_interp(y, p))
         out["train"].append(roc_auc_score([int(x["label"]) for x in t], [float(x["score"]) for x in t]))
+        for x in v:
+            out["val_rows"][x["path"]] = (int(x["label"]), float(x["score"]))
+        te = read(os.path.join(r, "preds-test.tsv"))
+        out["test_y"] = np.array([int(x["label"]) for x in te])
+        out["test_src"] = np.array([x["source"] for x in te])
+        out["test_scores"].append(np.array([float(x["score"]) for x in te]))
+        out["test"].append(roc_auc_score(out["test_y"], out["test_scores"][-1]))
         per = []
         for s in SOURCES:
             m = (y == 0) | (src == s)
             per.append(roc_auc_score(y[m], p[m]))
             out[s].append(per[-1])
         out["var"].append(np.var(per))
+        out["sd"].append(np.std(per))
+        out["gap"].append(out["train"][-1] - out["all"][-1])
         if excl:
             m = (y == 0) | ~np.isin(src, list(excl))
             out["in"].append(roc_auc_score(y[m], p[m]))
+            out["gap"][-1] = out["train"][-1] - out["in"][-1]  # the same sources on both sides
             m = (y == 0) | np.isin(src, list(excl))
             out["out"].append(roc_auc_score(y[m], p[m]))
         out["n_val"].append(len(v))
         out["n_train"].append(len(t))
     return out
+
+
+def eer_interp(y, s):
+    """EER where FNR - FPR crosses 0 on sklearn's full ROC, linearly interpolated."""
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    g = 1 - tpr - fpr
+    k = int(np.argmax(g <= 0))
+    return fpr[k] if g[k] == 0 else fpr[k - 1] + g[k - 1] / (g[k - 1] - g[k]) * (fpr[k] - fpr[k - 1])
+
+
+def delong(y, *scores):
+    """DeLong et al. 1988 from the structural components, O(n^2) in numpy:
+    AUCs and their covariance matrix."""
+    y = np.asarray(y)
+    aucs, v10, v01 = [], [], []
+    for s in scores:
+        s = np.asarray(s)
+        x, z = s[y == 1], s[y == 0]
+        psi = (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
+        aucs.append(psi.mean())
+        v10.append(psi.mean(axis=1))
+        v01.append(psi.mean(axis=0))
+    m, n = (y == 1).sum(), (y == 0).sum()
+    S = np.atleast_2d(np.cov(np.array(v10))) / m + np.atleast_2d(np.cov(np.array(v01))) / n
+    return np.array(aucs), S
+
+
+def delong_p(y, a, b):
+    """Two-sided p of DeLong's test AUC_b = AUC_a on the same rows, and AUC_b - AUC_a."""
+    auc, S = delong(y, b, a)
+    z = (auc[0] - auc[1]) / np.sqrt(S[0, 0] + S[1, 1] - 2 * S[0, 1])
+    return auc[0] - auc[1], 2 * scipy.stats.norm.sf(abs(z))
+
+
+def logit_ci(y, s):
+    auc, S = delong(y, s)
+    a, se = auc[0], np.sqrt(S[0, 0])
+    z = scipy.stats.norm.ppf(0.975)
+    h = z * se / (a * (1 - a))
+    return a, scipy.special.expit(scipy.special.logit(a) - h), scipy.special.expit(scipy.special.logit(a) + h)
+
+
+def ensemble(c):
+    """The fold models' test scores averaged per row."""
+    return np.mean(np.array(c["test_scores"]), axis=0)
+
+
+def pooled(ca, cb):
+    """Out-of-fold validation rows scored by both sides: labels, scores a, b."""
+    keys = sorted(set(ca["val_rows"]) & set(cb["val_rows"]))
+    return (np.array([ca["val_rows"][k][0] for k in keys]), np.array([ca["val_rows"][k][1] for k in keys]),
+            np.array([cb["val_rows"][k][1] for k in keys]))
 
 
 def nb(a, b, ratio):
@@ -122,19 +199,39 @@ def check_summary(rows, model, cond, ev, c):
     row = row[0]
     a = np.array(c["all"])
     n = len(a)
-    lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=a.mean(), scale=scipy.stats.sem(a))
+    ratio = ratio_of(c)  # Nadeau-Bengio: (1/J + n_test/n_train) var, then clipped to [0, 1]
+    lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=a.mean(), scale=np.sqrt((1 / n + ratio) * a.var(ddof=1)))
+    lo, hi = max(lo, 0.0), min(hi, 1.0)
     close(f"{model} {cond} {ev} auc_mean", row["auc_mean"], a.mean())
     close(f"{model} {cond} {ev} auc_std", row["auc_std"], a.std(ddof=1))
     close(f"{model} {cond} {ev} ci_lo", row["ci_lo"], lo)
     close(f"{model} {cond} {ev} ci_hi", row["ci_hi"], hi)
     close(f"{model} {cond} {ev} train_auc", row["train_auc"], np.mean(c["train"]))
-    close(f"{model} {cond} {ev} gap", row["gap"], np.mean(np.array(c["train"]) - a))
+    close(f"{model} {cond} {ev} gap", row["gap"], np.mean(c["gap"]))
     close(f"{model} {cond} {ev} source var", row["source_auc_var"], np.mean(c["var"]))
+    close(f"{model} {cond} {ev} source std", row["source_auc_std"], np.mean(c["sd"]))
+    close(f"{model} {cond} {ev} AP", row["ap_mean"], np.mean(c["ap"]))
+    close(f"{model} {cond} {ev} EER", row["eer_mean"], np.mean(c["eer"]))
+    if ev == "val":
+        y, sc = c["test_y"], ensemble(c)
+        auc, lo, hi = logit_ci(y, sc)
+        close(f"{model} {cond} test rows", row["test_rows"], len(y))
+        close(f"{model} {cond} test AUC (ensemble)", row["test_auc"], roc_auc_score(y, sc))
+        close(f"{model} {cond} test AUC DeLong", row["test_auc"], auc)
+        close(f"{model} {cond} test CI lo", row["test_ci_lo"], lo)
+        close(f"{model} {cond} test CI hi", row["test_ci_hi"], hi)
+        close(f"{model} {cond} test AP", row["test_ap"], average_precision_score(y, sc))
+        close(f"{model} {cond} test EER", row["test_eer"], eer_interp(y, sc))
+        close(f"{model} {cond} test fold mean", row["test_auc_fold_mean"], np.mean(c["test"]))
+        close(f"{model} {cond} test fold sd", row["test_auc_fold_sd"], np.std(c["test"], ddof=1))
+    elif row["test_auc"] != "NA":
+        print(f"{model} {cond} {ev}: test AUC {row['test_auc']} on an eval of the fold")
+        sys.exit(0)
     for s in SOURCES:
         close(f"{model} {cond} {ev} auc_{s}", row[f"auc_{s}"], np.mean(c[s]))
 
 
-def check_cmp(rows, model, base, cond, a, b, ratio):
+def check_cmp(rows, model, base, cond, a, b, ratio, test=True):
     row = [r for r in rows if r["model"] == model and r["baseline"] == base and r["condition"] == cond]
     if len(row) != 1:
         print(f"compare: {len(row)} rows for {model} {base} {cond}")
@@ -147,15 +244,62 @@ def check_cmp(rows, model, base, cond, a, b, ratio):
     close(f"{model} {cond} - {base} p", row["p"], p, 1e-12)
     close(f"{model} {cond} - {base} delta gap", row["delta_gap"],
           np.mean((np.array(b["train"]) - b["all"]) - (np.array(a["train"]) - a["all"])))
+    close(f"{model} {cond} - {base} delta sd", row["delta_source_sd"], np.mean(np.array(b["sd"]) - a["sd"]))
+    y, sa, sb = pooled(a, b)
+    d, p = delong_p(y, sa, sb)
+    close(f"{model} {cond} - {base} DeLong val rows", row["delong_val_rows"], len(y))
+    close(f"{model} {cond} - {base} DeLong val delta", row["delong_val_delta"], d)
+    close(f"{model} {cond} - {base} DeLong val p", row["delong_val_p"], p, 1e-12)
+    if test:
+        d, p = delong_p(a["test_y"], ensemble(a), ensemble(b))
+        close(f"{model} {cond} - {base} DeLong test delta", row["delong_test_delta"], d)
+        close(f"{model} {cond} - {base} DeLong test p", row["delong_test_p"], p, 1e-12)
+    elif row["delong_test_p"] != "NA":
+        print(f"{model} {cond} - {base}: a test comparison between evals of one fold")
+        sys.exit(0)
+
+
+def check_holm(rows):
+    """Holm over each p column of the table (statsmodels), undefined left out."""
+    for col in ("p", "delong_val_p", "delong_test_p"):
+        idx = [i for i, r in enumerate(rows) if r[col] != "NA"]
+        if not idx:
+            continue
+        adj = multipletests([float(rows[i][col]) for i in idx], 0.05, method="holm")[1]
+        for i, h in zip(idx, adj):
+            close(f"row {i} {col} Holm", rows[i][col + "_holm" if col != "p" else "p_holm"], h, 1e-12)
 
 
 def ratio_of(c):
     return float(np.mean(np.array(c["n_val"]) / np.array(c["n_train"])))
 
 
+def check_md(summ, stem):
+    """The Markdown Results table shows the TSV's numbers (3 decimals), column by column."""
+    lines = open(stem + ".md").read().split("## Results")[1].split("\n\n")[1].split("\n")
+    head = [h.strip() for h in lines[0].strip("|").split("|")]
+    cols = {"AP": "ap_mean", "EER": "eer_mean", "Test AUC (ensemble)": "test_auc", "Test AP": "test_ap",
+            "Test EER": "test_eer", "Train AUC": "train_auc"}
+    n = 0
+    for line in lines[2:]:
+        cell = dict(zip(head, [c.strip() for c in line.strip("|").split("|")]))
+        row = [r for r in summ if r["model"] == cell["Model"] and r["condition"] == cell["Condition"]
+               and r["eval"] == cell["Eval"]][0]
+        for h, c in cols.items():
+            want = "NA" if row[c] == "NA" else "%.3f" % float(row[c])
+            if cell[h] != want:
+                print(f"markdown {cell['Model']} {cell['Condition']} {h}: {cell[h]}, TSV {want}")
+                sys.exit(0)
+            n += 1
+    if n == 0:
+        print("markdown: no rows checked")
+        sys.exit(0)
+
+
 def check(d, kind, stem):
     summ = read(stem + ".tsv")
     cmp_ = read(stem + ".compare.tsv")
+    check_md(summ, stem)
     if kind == "resolution":  # 128=..., 224=...
         for m in MODELS:
             a = cell(d, m, "in20-128-center", "val")
@@ -169,7 +313,7 @@ def check(d, kind, stem):
             b = cell(d, m, "in20-224-center", "letterbox")
             check_summary(summ, m, "center", "val", a)
             check_summary(summ, m, "center", "letterbox", b)
-            check_cmp(cmp_, m, "center/val", "center/letterbox", a, b, ratio_of(b))
+            check_cmp(cmp_, m, "center/val", "center/letterbox", a, b, ratio_of(b), test=False)
     elif kind == "models":  # phase1: resnet18 vs simplecnn at 128
         a = cell(d, "simplecnn", "in20-128-center", "val")
         b = cell(d, "resnet18", "in20-128-center", "val")
@@ -177,6 +321,8 @@ def check(d, kind, stem):
         row = [r for r in cmp_ if r["model_b"] == "resnet18"][0]
         t, p = nb(a["all"], b["all"], ratio_of(b))
         close("resnet18 - simplecnn p", row["p"], p, 1e-12)
+        d, p = delong_p(a["test_y"], ensemble(a), ensemble(b))
+        close("resnet18 - simplecnn DeLong test p", row["delong_test_p"], p, 1e-12)
     elif kind == "holdout":
         for m in MODELS:
             c = cell(d, m, "in20-224-center-holdout-insight", "val", ("insight",))
@@ -192,6 +338,15 @@ def check(d, kind, stem):
             base = [r for r in cmp_ if r["model"] == m and r["condition"] == "all"][0]
             close(f"{m} baseline in-source", base["in_source_auc"],
                   np.mean(cell(d, m, "in20-224-center", "val")["all"]))
+            # the test set: held-out = reals + the held-out source's fakes, ensemble scores
+            y, src, sc = c["test_y"], c["test_src"], ensemble(c)
+            out = (y == 0) | (src == "insight")
+            close(f"{m} held-out test auc", row["held_out_test_auc"], roc_auc_score(y[out], sc[out]))
+            close(f"{m} in-source test auc", row["in_source_test_auc"], roc_auc_score(y[~out | (y == 0)], sc[~out | (y == 0)]))
+            # Results table: the hold-out row's gap compares the trained sources on both sides
+            check_summary(summ, m, "no-insight", "val", c)
+    if kind != "holdout":
+        check_holm(cmp_)
     print("ok")
 
 

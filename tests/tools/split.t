@@ -11,7 +11,7 @@ props() { "$PY" "$here/split_props.py" "$@" 2>&1; }
 # --help / man page
 help=$(fd-split --help | head -1 | sed -E 's/^usage: //')
 is "--help usage line" "$help" \
-	"fd-split [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [--allow-one-class] [-o FILE] [FILE|-]"
+	"fd-split [--config FILE]... [--folds K] [--test FRAC] [--fractions 0.2,0.5,1] [--seed N] [--allow-one-class] [-o FILE] [FILE|-]"
 man_syn=$(awk '/^\.SH /{ on = ($2 == "SYNOPSIS"); next } on' "$top/man/fd-split.1" |
 	sed -E 's/\\-/-/g; s/\\f[BIRP]//g' | tr '\n' ' ' | tr -s ' ' | sed -E 's/ +$//')
 is "man SYNOPSIS equals --help" "$man_syn" "$help"
@@ -55,6 +55,34 @@ for f in real dff; do
 			awk -v a="$our_comp" -v b="$sk_comp" 'BEGIN { exit !(a + 0 <= b + 0 && b + 0 > 0) }'
 	done
 done
+
+# --config: seed and test_ratio come from the central config; the command line overrides
+printf '{"seed": 7, "test_ratio": 0.2, "batch_size": 8}\n' >"$T/c.json"
+printf '{"test_ratio": 0.3}\n' >"$T/c2.json"
+fd-split -q --seed 7 --test 0.2 -o "$T/opt.tsv" "$R/real.tsv"
+ok "--config: seed and test_ratio as --seed 7 --test 0.2" \
+	bash -c "fd-split -q --config '$T/c.json' -o '$T/cfg.tsv' '$R/real.tsv' && cmp -s '$T/cfg.tsv' '$T/opt.tsv'"
+ok "--config: not the defaults" bash -c "fd-split -q -o '$T/def.tsv' '$R/real.tsv' && ! cmp -s '$T/def.tsv' '$T/cfg.tsv'"
+fd-split -q --seed 7 --test 0.3 -o "$T/opt2.tsv" "$R/real.tsv"
+ok "--config repeated: later files merge over earlier ones" \
+	bash -c "fd-split -q --config '$T/c.json' --config '$T/c2.json' -o '$T/cfg2.tsv' '$R/real.tsv' && cmp -s '$T/cfg2.tsv' '$T/opt2.tsv'"
+fd-split -q --seed 42 --test 0.2 -o "$T/opt3.tsv" "$R/real.tsv"
+ok "--seed overrides the config's seed, before or after --config" \
+	bash -c "fd-split -q --seed 42 --config '$T/c.json' -o '$T/cfgo3a.tsv' '$R/real.tsv' && cmp -s '$T/cfgo3a.tsv' '$T/opt3.tsv' &&
+		fd-split -q --config '$T/c.json' --seed 42 -o '$T/cfgo3b.tsv' '$R/real.tsv' && cmp -s '$T/cfgo3b.tsv' '$T/opt3.tsv'"
+fd-split -q --seed 7 --test 0.1 -o "$T/opt4.tsv" "$R/real.tsv"
+ok "--test overrides the config's test_ratio" \
+	bash -c "fd-split -q --config '$T/c.json' --test 0.1 -o '$T/cfgo4.tsv' '$R/real.tsv' && cmp -s '$T/cfgo4.tsv' '$T/opt4.tsv'"
+ok "configs/shared.json: its seed and test_ratio" \
+	bash -c "fd-split -q --config '$top/configs/shared.json' -o '$T/sh.tsv' '$R/real.tsv' && fd-split -q --seed 42 --test 0.1 -o '$T/sh2.tsv' '$R/real.tsv' && cmp -s '$T/sh.tsv' '$T/sh2.tsv'"
+printf '{"val_ratio": 0.1}\n' >"$T/vr.json"
+fails "val_ratio is not a key (K-fold decides the validation share)" 1 "val_ratio" \
+	fd-split --config "$T/vr.json" -o "$T/cfgo5.tsv" "$R/real.tsv"
+printf '{"test_ratio": 1.5}\n' >"$T/tr.json"
+fails "config test_ratio out of range names the key" 1 "test_ratio 1.5 is not in \\[0, 1\\)" \
+	fd-split --config "$T/tr.json" -o "$T/cfgo5.tsv" "$R/real.tsv"
+fails "missing config names it" 1 "$T/nope.json" fd-split --config "$T/nope.json" -o "$T/cfgo5.tsv" "$R/real.tsv"
+no_file "no output after a bad config" "$T/cfgo5.tsv"
 
 # Determinism, seeds, stdin, re-run over its own output.
 fd-split -q --test 0.1 --fractions 0.2,0.5,1 "$R/real.tsv" >"$T/again.tsv"

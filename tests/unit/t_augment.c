@@ -353,7 +353,7 @@ static void config(void)
 	/* the repository's configs: shared.json (no augmentation), augment.json on top */
 	fd_config_init(&c, &e);
 	int64_t seed = 0, bs = 0, tmax = 0, ep = 0, pat = 0, nw = 0;
-	double lr = 0, wd = 0, vr = 0, tr = 0;
+	double lr = 0, wd = 0, tr = 0;
 	const char *opt = "", *norm = "", *prec = "";
 	int rc = fd_config_load(&c, "configs/shared.json", &e);
 	ok(rc == 0, "configs/shared.json validates%s%s", rc ? ": " : "", rc ? e.msg : "");
@@ -365,7 +365,6 @@ static void config(void)
 		   fd_config_get_int(&c, "num_workers", &nw, &e) == 0 && nw == 4 &&
 		   fd_config_get_double(&c, "optimizer.lr", &lr, &e) == 0 && lr == 1e-4 &&
 		   fd_config_get_double(&c, "optimizer.weight_decay", &wd, &e) == 0 && wd == 1e-4 &&
-		   fd_config_get_double(&c, "val_ratio", &vr, &e) == 0 && vr == 0.1 &&
 		   fd_config_get_double(&c, "test_ratio", &tr, &e) == 0 && tr == 0.1 &&
 		   fd_config_get_str(&c, "optimizer.type", &opt, &e) == 0 && strcmp(opt, "adamw") == 0 &&
 		   fd_config_get_str(&c, "normalize", &norm, &e) == 0 && strcmp(norm, "imagenet") == 0 &&

@@ -66,7 +66,7 @@ static int load_table(struct fd_results *rs)
 					continue;
 				const int64_t *n = cnt + 3 * i;
 				struct fd_result r = { (char *)COND[c], (char *)MODEL[m], "val", "all", "-", k,
-						       (size_t)n[0], (size_t)n[1], (size_t)n[2], auc[5 * i] };
+						       (size_t)n[0], (size_t)n[1], (size_t)n[2], auc[5 * i], NAN, NAN };
 				int rc = fd_results_add(rs, &r, &e);
 				r.eval = "train";
 				r.auc = auc[5 * i + 1];
@@ -95,13 +95,13 @@ static void cells(const struct fd_results *rs)
 	for (int c = 0; c < 2; c++)
 		for (int m = 0; m < 2; m++) {
 			snprintf(key, sizeof key, "cell/%s/%s", COND[c], MODEL[m]);
-			const double *ref = get(key, FD_DT_F64, 11);
+			const double *ref = get(key, FD_DT_F64, 12);
 			if (!ref)
 				continue;
 			struct fd_report_cell cl;
 			fd_report_cell(&cl, rs, COND[c], MODEL[m], "val");
-			double v[11] = { cl.nf, cl.s.mean, cl.s.std, cl.s.lo, cl.s.hi, cl.train, cl.gap_mean,
-					 cl.var_mean };
+			double v[12] = { cl.nf, cl.s.mean, cl.s.std, cl.s.lo, cl.s.hi, cl.train, cl.gap_mean,
+					 cl.var_mean, 0, 0, 0, cl.sd_mean };
 			for (int s = 0; s < 3; s++) {
 				double a[FD_REPORT_MAXF], sum = 0;
 				int n = 0;
@@ -112,9 +112,9 @@ static void cells(const struct fd_results *rs)
 				v[8 + s] = n ? sum / n : NAN;
 			}
 			char what[128];
-			snprintf(what, sizeof what, "cell %s %s: folds, mean, std, t-interval, train, gap, "
-				 "source var vs numpy/scipy", COND[c], MODEL[m]);
-			close_f64(what, v, ref, 11, 1e-12, 1e-10);
+			snprintf(what, sizeof what, "cell %s %s: folds, mean, std, corrected interval (clipped), "
+				 "train, gap, source var and std vs numpy/scipy", COND[c], MODEL[m]);
+			close_f64(what, v, ref, 12, 1e-12, 1e-10);
 		}
 	struct fd_report_cell none;
 	fd_report_cell(&none, rs, "A", "nope", "val");
@@ -124,7 +124,7 @@ static void cells(const struct fd_results *rs)
 static void cmp_check(const struct fd_results *rs, const char *key, const char *ca, const char *ma,
 		      const char *cb, const char *mb)
 {
-	const double *ref = get(key, FD_DT_F64, 8);
+	const double *ref = get(key, FD_DT_F64, 9);
 	if (!ref)
 		return;
 	struct fd_report_cell a, b;
@@ -132,10 +132,10 @@ static void cmp_check(const struct fd_results *rs, const char *key, const char *
 	fd_report_cell(&a, rs, ca, ma, "val");
 	fd_report_cell(&b, rs, cb, mb, "val");
 	fd_report_compare(&o, rs, &a, &b, cb, mb, a.auc, b.auc);
-	double v[8] = { o.n, o.delta, o.dgap, o.dvar, o.ratio, o.t.stat, o.t.df, o.t.p };
+	double v[9] = { o.n, o.delta, o.dgap, o.dvar, o.ratio, o.t.stat, o.t.df, o.t.p, o.dsd };
 	char what[128];
-	snprintf(what, sizeof what, "%s: folds, delta, delta gap, delta var, ratio, t, df, p vs scipy", key);
-	close_f64(what, v, ref, 8, 1e-12, 1e-9);
+	snprintf(what, sizeof what, "%s: folds, delta, delta gap, var, ratio, t, df, p, delta sd vs scipy", key);
+	close_f64(what, v, ref, 9, 1e-12, 1e-9);
 	ok(o.defined, "%s: test defined", key);
 }
 
@@ -178,23 +178,23 @@ static void writers(const struct fd_results *rs, const char *dir)
 	fd_table_init(&t);
 	int checked = 0;
 	if (ok(fd_table_read(&t, pt, &e) == 0 && t.nrow == 4, "summary TSV: 4 rows")) {
-		static const char *const cols[11] = { "folds", "auc_mean", "auc_std", "ci_lo", "ci_hi",
+		static const char *const cols[12] = { "folds", "auc_mean", "auc_std", "ci_lo", "ci_hi",
 						      "train_auc", "gap", "source_auc_var", "auc_s1",
-						      "auc_s2", "auc_s3" };
-		int ci[11], cm = fd_table_need(&t, "model", &e), cc = fd_table_need(&t, "condition", &e);
+						      "auc_s2", "auc_s3", "source_auc_std" };
+		int ci[12], cm = fd_table_need(&t, "model", &e), cc = fd_table_need(&t, "condition", &e);
 		int have = cm >= 0 && cc >= 0;
-		for (int j = 0; j < 11; j++)
+		for (int j = 0; j < 12; j++)
 			have &= (ci[j] = fd_table_need(&t, cols[j], &e)) >= 0;
 		for (size_t i = 0; have && i < t.nrow; i++) {
 			char key[64];
 			snprintf(key, sizeof key, "cell/%s/%s", fd_table_get(&t, i, cc), fd_table_get(&t, i, cm));
-			const double *ref = get(key, FD_DT_F64, 11);
+			const double *ref = get(key, FD_DT_F64, 12);
 			if (!ref)
 				continue;
-			double v[11];
-			for (int j = 0; j < 11; j++)
+			double v[12];
+			for (int j = 0; j < 12; j++)
 				v[j] = strtod(fd_table_get(&t, i, ci[j]), NULL);
-			close_f64(key, v, ref, 11, 1e-12, 1e-10);
+			close_f64(key, v, ref, 12, 1e-12, 1e-10);
 			checked++;
 		}
 	}
@@ -205,21 +205,21 @@ static void writers(const struct fd_results *rs, const char *dir)
 	fd_table_init(&t);
 	checked = 0;
 	if (ok(fd_table_read(&t, pc, &e) == 0 && t.nrow == 2, "comparisons TSV: 2 rows")) {
-		static const char *const cols[8] = { "folds", "delta_auc", "delta_gap", "delta_source_var",
-						     "test_train_ratio", "t", "df", "p" };
-		int ci[8], cm = fd_table_need(&t, "model", &e), have = cm >= 0;
-		for (int j = 0; j < 8; j++)
+		static const char *const cols[9] = { "folds", "delta_auc", "delta_gap", "delta_source_var",
+						     "test_train_ratio", "t", "df", "p", "delta_source_sd" };
+		int ci[9], cm = fd_table_need(&t, "model", &e), have = cm >= 0;
+		for (int j = 0; j < 9; j++)
 			have &= (ci[j] = fd_table_need(&t, cols[j], &e)) >= 0;
 		for (size_t i = 0; have && i < t.nrow; i++) {
 			char key[64];
 			snprintf(key, sizeof key, "cmp/%s/B-A", fd_table_get(&t, i, cm));
-			const double *ref = get(key, FD_DT_F64, 8);
+			const double *ref = get(key, FD_DT_F64, 9);
 			if (!ref)
 				continue;
-			double v[8];
-			for (int j = 0; j < 8; j++)
+			double v[9];
+			for (int j = 0; j < 9; j++)
 				v[j] = strtod(fd_table_get(&t, i, ci[j]), NULL);
-			close_f64(key, v, ref, 8, 1e-12, 1e-9);
+			close_f64(key, v, ref, 9, 1e-12, 1e-9);
 			checked++;
 		}
 	}
@@ -245,6 +245,10 @@ static void writers(const struct fd_results *rs, const char *dir)
 	ok(md && strstr(md, "# Phase 2B: resolution\n") == md && strstr(md, "```json\n{\"seed\": 1}\n```") &&
 		   strstr(md, "Made by: `t_report`\n"),
 	   "Markdown: title, quoted config, provenance");
+	ok(md && strstr(md, "**Selection.** Each run's checkpoint is the epoch with the best validation AUC") &&
+		   strstr(md, "best.json: size, geometry, augmentation) are made from this table's validation") &&
+		   strstr(md, "The test set was used for no choice"),
+	   "Markdown: the Selection note names what was selected on (best epoch, best.json) and the test set");
 	free(md);
 	struct fd_report_section best = *fd_report_section("best");
 	ok(fd_report_write(stdout, stdout, stdout, rs, &best, &meta, &e) == -1 && strstr(e.msg, "not a table"),
@@ -267,7 +271,7 @@ static void make(struct fd_results *rs, const struct row *r, int n)
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < 3; k++) {
 			struct fd_result x = { (char *)r[i].cond, (char *)r[i].model, "val", "all", "-", k,
-					       30, 10, 80, r[i].auc[k] };
+					       30, 10, 80, r[i].auc[k], NAN, NAN };
 			if (fd_results_add(rs, &x, &e) < 0)
 				ok(0, "add %s: %s", r[i].cond, e.msg);
 		}
