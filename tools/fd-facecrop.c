@@ -253,6 +253,7 @@ int main(int argc, char **argv)
 	if (threads < 1)
 		threads = 1;
 	const char *in = optind < argc ? argv[optind] : "-";
+	cli_outputs((const char *[]){in}, 1, (const char *[]){out}, 1);
 
 	struct fd_mtcnn_weights wts;
 	if (fd_mtcnn_weights_load(&wts, models, &e))
@@ -388,5 +389,6 @@ int main(int argc, char **argv)
 	free(th);
 	fd_table_free(&t);
 	fd_mtcnn_weights_free(&wts);
+	free(found);
 	return 0;
 }

@@ -240,6 +240,7 @@ int main(int argc, char **argv)
 	const char *in = optind < argc ? argv[optind] : "-";
 	char *tsv_out = strdup(out);
 	strcpy(tsv_out + olen - 12, ".tsv");
+	cli_outputs((const char *[]){in}, 1, (const char *[]){out, tsv_out}, 2);
 	if (threads == 0)
 		threads = omp_get_num_procs();
 

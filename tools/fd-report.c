@@ -143,7 +143,7 @@ static void compare(struct cmp *o, const struct fd_results *rs, const struct cel
 			}
 	memset(o, 0, sizeof *o);
 	o->n = n;
-	double d[MAXF];
+	double d[MAXF] = {0}; /* GCC 12 + sanitizers cannot see the loop fills d[0..n) */
 	for (int i = 0; i < n; i++)
 		d[i] = pb[i] - pa[i];
 	o->delta = n ? fd_mean(d, (size_t)n) : NAN;
@@ -605,6 +605,23 @@ int main(int argc, char **argv)
 			cli_fail(&e);
 	}
 
+	char *stem = stem_of(out);
+	size_t sl = strlen(stem) + 32;
+	char *p_tsv = malloc(sl), *p_cmp = malloc(sl), *p_folds = malloc(sl);
+	if (!p_tsv || !p_cmp || !p_folds)
+		cli_die("out of memory");
+	snprintf(p_tsv, sl, "%s.tsv", stem);
+	snprintf(p_cmp, sl, "%s.compare.tsv", stem);
+	snprintf(p_folds, sl, "%s.folds.tsv", stem);
+	/* no output may be an input, nor a file inside an input run directory */
+	const char **ins = calloc((size_t)ninp, sizeof *ins);
+	if (!ins)
+		cli_die("out of memory");
+	for (int i = 0; i < ninp; i++)
+		ins[i] = strchr(inp[i], '=') && !strchr(strchr(inp[i], '=') + 1, '=') ? strchr(inp[i], '=') + 1 : inp[i];
+	const char *outs[4] = {out, p_tsv, p_cmp, p_folds};
+	cli_outputs(ins, ninp, outs, mode == M_BEST ? 1 : 4);
+	free(ins);
 	struct fd_results rs;
 	fd_results_init(&rs);
 	for (int i = 0; i < ninp; i++) {
@@ -630,20 +647,13 @@ int main(int argc, char **argv)
 		cli_info("wrote %s", out);
 		fd_results_free(&rs);
 		fd_config_free(&conf);
+		free(stem), free(p_tsv), free(p_cmp), free(p_folds);
 		free(conf_txt);
 		free(cfg);
 		free(inp);
 		return 0;
 	}
 
-	char *stem = stem_of(out);
-	size_t sl = strlen(stem) + 32;
-	char *p_tsv = malloc(sl), *p_cmp = malloc(sl), *p_folds = malloc(sl);
-	if (!p_tsv || !p_cmp || !p_folds)
-		cli_die("out of memory");
-	snprintf(p_tsv, sl, "%s.tsv", stem);
-	snprintf(p_cmp, sl, "%s.compare.tsv", stem);
-	snprintf(p_folds, sl, "%s.folds.tsv", stem);
 
 	struct col col[256];
 	int ncol = cols_of(&rs, mode, col, 256);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -777,6 +778,59 @@ static int nprocs(void)
 	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
 }
 
+/* 1 when name is something fd-train or the pipelines' fd-eval put in a run
+ * directory (or a temporary of one). */
+static int run_artifact(const char *name)
+{
+	size_t n = strlen(name);
+	return !strcmp(name, "run.json") || !strcmp(name, "log.tsv") || !strcmp(name, "config.json") ||
+	       (n > 12 && !strcmp(name + n - 12, ".safetensors")) || (name[0] == '.' && strstr(name, ".tmp.")) ||
+	       ((!strncmp(name, "preds-", 6) || !strncmp(name, "metrics-", 8)) && n > 4 &&
+		!strcmp(name + n - 4, ".tsv"));
+}
+
+/* Refuse a RUNDIR that would lose a result, before anything is read: one
+ * holding files that are not a run's; one holding a run without --resume;
+ * with --resume, one whose run is finished or checkpointed but whose state
+ * is gone (it cannot be continued, and starting afresh would overwrite it). */
+static void check_rundir(const char *dir, int resume)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return;
+	if (!S_ISDIR(st.st_mode))
+		cli_die("-o '%s': not a directory", dir);
+	DIR *d = opendir(dir);
+	if (!d)
+		cli_die("cannot read '%s': %s", dir, strerror(errno));
+	char first[256] = "", kept[256] = "";
+	int state = 0, done = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (!run_artifact(n)) {
+			snprintf(first, sizeof first, "%s", n);
+			break;
+		}
+		if (!strcmp(n, "state.safetensors"))
+			state = 1;
+		else if (!strcmp(n, "run.json") || strstr(n, ".safetensors"))
+			done = 1, snprintf(kept, sizeof kept, "%s", n);
+		if (!kept[0])
+			snprintf(kept, sizeof kept, "%s", n);
+	}
+	closedir(d);
+	if (first[0])
+		cli_die("-o '%s' holds '%s', which is not part of a run: give a new or empty directory", dir, first);
+	if (kept[0] && !resume)
+		cli_die("-o '%s' holds a run already ('%s'; use --resume to continue it, or another -o)", dir, kept);
+	if (resume && !state && done)
+		cli_die("-o '%s' holds a run ('%s') but not its state.safetensors: it cannot be resumed, and "
+			"starting afresh would overwrite it (use another -o)", dir, kept);
+}
+
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "fd-train", SYNOPSIS, HELP);
@@ -833,6 +887,10 @@ int main(int argc, char **argv)
 	if (!dir || !*dir)
 		cli_usage("-o RUNDIR is required");
 	cli_device_check(dev, dev_name);
+	char *side = cli_sidecar(pack);
+	cli_outputs((const char *[]){pack, side}, 2, (const char *[]){dir}, 1);
+	free(side);
+	check_rundir(dir, resume);
 	double wall0 = fd_now();
 
 	static struct run r;
