@@ -3,6 +3,7 @@
  * tensor, PACK.safetensors, with PACK.tsv describing its rows. */
 #include "cli.h"
 #include "core/fd_out.h"
+#include "core/fd_root.h"
 #include "core/fd_progress.h"
 #include "core/fd_sha256.h"
 #include "core/fd_table.h"
@@ -29,7 +30,9 @@ static const char help[] =
 	"every column in order, plus 'row', the image's index in the pack).\n"
 	"Rows whose status is not 'ok' are skipped; images that fail to decode are\n"
 	"skipped with a warning. Resizing is Pillow's antialiased bilinear.\n"
-	"  --root DIR       folder the 'path' column is relative to\n"
+	"  --root DIR       folder the 'path' column is relative to; a path leaving it\n"
+	"                   (.., absolute, a symlink pointing out) is an error\n"
+	"  --allow-outside-root  accept such paths\n"
 	"  --size S         output side in pixels (1..4096)\n"
 	"  --geometry G     center (default): largest centred square; letterbox: whole\n"
 	"                   image on black, centred; resize: stretch; face: the face box\n"
@@ -196,12 +199,14 @@ int main(int argc, char **argv)
 	int threads = 0, nonly = 0;
 	struct fd_only only[64];
 	struct fd_err e = {{0}};
-	enum { O_ROOT = 1000, O_SIZE, O_GEOM, O_ONLY, O_MARGIN, O_EXACT, O_THREADS };
+	enum { O_ROOT = 1000, O_SIZE, O_GEOM, O_ONLY, O_MARGIN, O_EXACT, O_THREADS, O_OUTSIDE };
+	int outside = 0;
 	static const struct option lo[] = {
 		{"root", required_argument, 0, O_ROOT},	  {"size", required_argument, 0, O_SIZE},
 		{"geometry", required_argument, 0, O_GEOM}, {"only", required_argument, 0, O_ONLY},
 		{"margin", required_argument, 0, O_MARGIN}, {"exact", no_argument, 0, O_EXACT},
-		{"threads", required_argument, 0, O_THREADS}, {0, 0, 0, 0}};
+		{"threads", required_argument, 0, O_THREADS}, {"allow-outside-root", no_argument, 0, O_OUTSIDE},
+		{0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "qo:", lo, NULL)) != -1) {
 		switch (c) {
@@ -220,6 +225,7 @@ int main(int argc, char **argv)
 			break;
 		case O_MARGIN: j.margin = cli_double("--margin", optarg, 0, 10); break;
 		case O_EXACT: j.exact = 1; break;
+		case O_OUTSIDE: outside = 1; break;
 		case O_THREADS: threads = (int)cli_int("--threads", optarg, 1, 1024); break;
 		case 'o': out = optarg; break;
 		case 'q': cli_quiet = 1; break;
@@ -241,6 +247,9 @@ int main(int argc, char **argv)
 	char *tsv_out = strdup(out);
 	strcpy(tsv_out + olen - 12, ".tsv");
 	cli_outputs((const char *[]){in}, 1, (const char *[]){out, tsv_out}, 2);
+	struct fd_root root;
+	if (fd_root_init(&root, j.root, outside, &e) != 0)
+		cli_fail(&e);
 	if (threads == 0)
 		threads = omp_get_num_procs();
 
@@ -294,6 +303,9 @@ int main(int argc, char **argv)
 		if (!*ls || *end || errno || v < 0 || v > 255)
 			cli_die("cannot read '%s': line %zu: label '%s' is not an integer in 0..255", shown,
 				r + 2, ls);
+		char rp[4096];
+		if (fd_root_path(&root, fd_table_get(&t, r, pcol), rp, sizeof rp, &e) != 0)
+			cli_die("cannot read '%s': line %zu: %s", shown, r + 2, e.msg);
 		labels[n] = (uint8_t)v;
 		rows[n++] = r;
 	}
@@ -418,6 +430,7 @@ int main(int argc, char **argv)
 	free(rows);
 	free(labels);
 	free(tsv_out);
+	fd_root_free(&root);
 	fd_only_free(only, nonly);
 	return 0;
 fail:
