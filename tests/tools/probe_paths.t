@@ -53,4 +53,20 @@ if [ -f "$M/onet.pt" ]; then
 	like "... it is a bad: row" "$(grep fifo.jpg ffifo.tsv)" "bad:.*not a regular file"
 fi
 
+# fd-split: labels other than 0/1, repeated paths; a byte-order mark
+{ head -2 idx.tsv; sed -n 3p idx.tsv | awk -F'\t' -v OFS='\t' '{$3 = "fake"; print}'; } >q_lab.tsv
+fails "fd-split refuses label 'fake', naming the line" 1 "line 3: label 'fake' is not 0 \(real\) or 1" \
+	fd-split -q --folds 2 -o s.tsv q_lab.tsv
+for l in 2 -1; do
+	{ head -2 idx.tsv; sed -n 3p idx.tsv | awk -F'\t' -v OFS='\t' -v l=$l '{$3 = l; print}'; } >q_lab.tsv
+	fails "... and label $l" 1 "label '$l' is not 0" fd-split -q --folds 2 -o s.tsv q_lab.tsv
+done
+no_file "no split written" s.tsv
+{ cat idx.tsv; sed -n 2p idx.tsv; } >q_dup.tsv
+fails "fd-split refuses a repeated path, naming both lines" 1 "line $(wc -l <q_dup.tsv): path '.*' repeats line 2" \
+	fd-split -q --folds 2 -o s.tsv q_dup.tsv
+{ printf '\357\273\277'; cat idx.tsv; } >q_bom.tsv
+ok "a TSV with a UTF-8 byte-order mark is read" fd-split -q --folds 2 -o bom.tsv q_bom.tsv
+is "... as without it" "$(fd-split -q --folds 2 idx.tsv | sha256sum)" "$(sha256sum <bom.tsv)"
+
 done_testing
