@@ -71,10 +71,13 @@ no_file "no R2" R2
 kill $held; wait $held 2>/dev/null
 fails "a dead writer's lock is taken over, with a note" 0 "took over 'R2.lock' from process $held" fd-train -q $C -o R2
 nolock "the lock is gone after the run" R2
-fd-pack -q --root D --size 24 -o two.safetensors split.tsv & p1=$!
-fd-pack -q --root D --size 24 -o two.safetensors split.tsv & p2=$!
+fd-pack -q --root D --size 24 -o two.safetensors split.tsv 2>p1.err & p1=$!
+fd-pack -q --root D --size 24 -o two.safetensors split.tsv 2>p2.err & p2=$!
 wait $p1; r1=$?; wait $p2; r2=$?
 ok "two fd-pack on one output: one of them succeeds" test $((r1 == 0 || r2 == 0)) = 1
+if [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
+	like "... the other names the lock" "$(cat p1.err p2.err)" "'two.safetensors.lock' is held by process"
+fi
 is "tensor and sidecar agree" "$(fd-st two.safetensors | awk -F'\t' '$1 == "label" {print $3}')" "$(($(wc -l <two.tsv) - 1))"
 nolock "no lock left" two.safetensors
 
