@@ -779,12 +779,13 @@ static int nprocs(void)
 }
 
 /* 1 when name is something fd-train or the pipelines' fd-eval put in a run
- * directory (or a temporary of one). */
+ * directory (or a temporary or output lock of one). */
 static int run_artifact(const char *name)
 {
 	size_t n = strlen(name);
 	return !strcmp(name, "run.json") || !strcmp(name, "log.tsv") || !strcmp(name, "config.json") ||
 	       (n > 12 && !strcmp(name + n - 12, ".safetensors")) || (name[0] == '.' && strstr(name, ".tmp.")) ||
+	       (n > 5 && !strcmp(name + n - 5, ".lock")) ||
 	       ((!strncmp(name, "preds-", 6) || !strncmp(name, "metrics-", 8)) && n > 4 &&
 		!strcmp(name + n - 4, ".tsv"));
 }
@@ -816,7 +817,7 @@ static void check_rundir(const char *dir, int resume)
 		}
 		if (!strcmp(n, "state.safetensors"))
 			state = 1;
-		else if (!strcmp(n, "run.json") || strstr(n, ".safetensors"))
+		else if (n[0] != '.' && (!strcmp(n, "run.json") || strstr(n, ".safetensors")))
 			done = 1, snprintf(kept, sizeof kept, "%s", n);
 		if (!kept[0])
 			snprintf(kept, sizeof kept, "%s", n);
