@@ -97,8 +97,8 @@ need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(ev
 define RUN_RULE
 $7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
 	@mkdir -p $$(dir $7)
-	if [ -e $7/state.safetensors ] && [ ! -e $7/$(RUN_DONE) ]; then resume=--resume; else rm -rf $7; resume=; fi; \
-	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) $$$$resume -o $7
+	[ -e $7/state.safetensors ] && [ ! -e $7/$(RUN_DONE) ] || rm -rf $7
+	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) $$$$(test -e $7/state.safetensors && echo --resume) -o $7
 $7/preds-val.tsv: $7/$(RUN_DONE) $8
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
 $7/preds-train.tsv: $7/$(RUN_DONE) $8
