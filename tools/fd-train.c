@@ -792,8 +792,8 @@ static int run_artifact(const char *name)
 
 /* Refuse a RUNDIR that would lose a result, before anything is read: one
  * holding files that are not a run's; one holding a run without --resume;
- * with --resume, one whose run is finished or checkpointed but whose state
- * is gone (it cannot be continued, and starting afresh would overwrite it). */
+ * with --resume, one whose run is finished (run.json) but whose state is
+ * gone (it cannot be continued, and starting afresh would overwrite it). */
 static void check_rundir(const char *dir, int resume)
 {
 	struct stat st;
@@ -817,7 +817,7 @@ static void check_rundir(const char *dir, int resume)
 		}
 		if (!strcmp(n, "state.safetensors"))
 			state = 1;
-		else if (n[0] != '.' && (!strcmp(n, "run.json") || strstr(n, ".safetensors")))
+		else if (!strcmp(n, "run.json")) /* checkpoints without state: killed mid-save */
 			done = 1, snprintf(kept, sizeof kept, "%s", n);
 		if (!kept[0])
 			snprintf(kept, sizeof kept, "%s", n);
