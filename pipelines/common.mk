@@ -28,8 +28,12 @@ EXTRA_CONFIGS ?=
 FAKE_SOURCES  ?= text2img inpainting insight
 # the file fd-train renames into its run directory last (the run's target)
 RUN_DONE ?= run.json
-# set by make demo: DATA is made by fd-synth
-SYNTH        ?=
+# set by make demo: DATA is made by fd-synth. Only make's command line may set
+# it (make demo does): a SYNTH in the environment must never make a rule
+# replace the user's DATA.
+ifneq ($(origin SYNTH),command line)
+override SYNTH :=
+endif
 SYNTH_GROUPS ?= 100
 SYNTH_CUES   ?= aspect=1,cast=0.5,texture=0.5
 SYNTH_FLAGS  ?=
@@ -51,7 +55,7 @@ DATA_DEP := $(if $(SYNTH),$(DATA)/cues.tsv)
 ifneq ($(SYNTH),)
 $(DATA)/cues.tsv:
 	@mkdir -p $(dir $(DATA))
-	rm -rf $(DATA)
+	$(if $(filter $(abspath $(WORK))/%,$(abspath $(DATA))),rm -rf $(DATA),@test ! -e $(DATA) || { echo "make: DATA '$(DATA)' exists and is not under WORK: not replacing it with fd-synth data" >&2; exit 2; })
 	$(FD)/fd-synth -q -o $(DATA) --groups $(SYNTH_GROUPS) --seed $(SEED) --cues $(SYNTH_CUES) $(SYNTH_FLAGS)
 endif
 
@@ -88,10 +92,15 @@ run_configs = $(SHARED) $(CONF)/models/$1.json $(if $2,$(CONF)/$2.json) $(EXTRA_
 runs = $(foreach k,$(FOLD_IDS),$(call need_run,$1,$2,$3,$4,$5,$k)$(call rundir,$1,$2,$3,$4,$5,$k))
 need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(eval $(call RUN_RULE,$1,$2,$3,$4,$5,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,$2,$3,$4))))
 # 1 model 2 frac 3 size 4 geometry 5 variant 6 fold 7 run dir 8 pack
+# A run interrupted after a state was saved (state.safetensors, no run.json:
+# a preempted job, a ^C) is resumed bit for bit; only a run without a state
+# (killed in its first epoch) or an outdated one (run.json older than its
+# pack or configs) is restarted. Either way only $(WORK)/runs/... is removed.
 define RUN_RULE
 $7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
-	rm -rf $7 && mkdir -p $$(dir $7)
-	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) -o $7
+	@mkdir -p $$(dir $7)
+	[ -e $7/state.safetensors ] && [ ! -e $7/$(RUN_DONE) ] || rm -rf $7
+	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) $$$$(test -e $7/state.safetensors && echo --resume) -o $7
 $7/preds-val.tsv: $7/$(RUN_DONE) $8
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
 $7/preds-train.tsv: $7/$(RUN_DONE) $8

@@ -17,6 +17,17 @@ const char *cli_prog = "fd";
 int cli_quiet;
 static char cmdline[4096];
 
+/* Exit 0 after --help/--version, or 1 when standard output could not take
+ * the text (a full disk, a closed pipe): `fd-x --help > /dev/full` fails. */
+static _Noreturn void exit_flushed(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: cannot write standard output: %s\n", cli_prog, strerror(errno));
+		exit(1);
+	}
+	exit(0);
+}
+
 void cli_init(int argc, char **argv, const char *prog, const char *synopsis, const char *help)
 {
 	cli_prog = prog;
@@ -34,14 +45,44 @@ void cli_init(int argc, char **argv, const char *prog, const char *synopsis, con
 			break;
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("usage: %s\n%s", synopsis, help);
-			exit(0);
+			exit_flushed();
 		}
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("%s (fd) %s\n", prog, FD_VERSION);
-			exit(0);
+			exit_flushed();
 		}
 	}
 	fd_out_install_signals();
+	atexit(fd_out_cleanup);
+}
+
+void cli_outputs(const char *const *in, int nin, const char *const *out, int nout)
+{
+	struct fd_err e;
+	if (fd_out_check_io(in, nin, out, nout, &e) != 0)
+		cli_usage("%s", e.msg);
+	for (int j = 0; j < nout; j++) {
+		if (!out[j] || !*out[j] || strcmp(out[j], "-") == 0 || fd_out_is_special(out[j]))
+			continue;
+		long stale;
+		if (fd_out_lock(out[j], &stale, &e) != 0)
+			cli_fail(&e);
+		if (stale)
+			cli_warn("took over '%s.lock' from process %ld, which no longer exists", out[j], stale);
+	}
+}
+
+char *cli_sidecar(const char *pack)
+{
+	size_t n = pack ? strlen(pack) : 0;
+	if (n < 12 || strcmp(pack + n - 12, ".safetensors") != 0)
+		return NULL;
+	char *s = malloc(n + 1);
+	if (s) {
+		memcpy(s, pack, n - 12);
+		strcpy(s + n - 12, ".tsv");
+	}
+	return s;
 }
 
 _Noreturn void cli_usage(const char *fmt, ...)

@@ -12,10 +12,24 @@ extern const char *cli_prog;  /* program name for messages */
 extern int cli_quiet;         /* -q: no progress or info lines */
 
 /* Record the program name and handle --help (prints "usage: <synopsis>" then
- * help, exit 0) and --version (exit 0) anywhere before "--". The synopsis is
+ * help, exit 0) and --version (exit 0) anywhere before "--"; exit 1 when
+ * standard output cannot take that text. The synopsis is
  * the exact form the man page's SYNOPSIS gives (a test compares them). Also
- * installs the signal handlers that remove temporary outputs. */
+ * installs the signal handlers that remove temporary outputs, and
+ * fd_out_cleanup at exit (no lock or temporary outlives a failed run). */
 void cli_init(int argc, char **argv, const char *prog, const char *synopsis, const char *help);
+
+/* Declare a writer's files before reading any of them: an output that is one
+ * of the inputs (same file, or an input's sidecar the caller lists) or given
+ * twice is a usage error (exit 2); then every output that is a regular file
+ * (or not there yet) is locked as "OUT.lock" for the life of the process
+ * (fd_out_lock; exit 1 when another writer holds it, a warning when a dead
+ * process's lock is taken over). NULL and "-" entries are skipped. */
+void cli_outputs(const char *const *in, int nin, const char *const *out, int nout);
+
+/* The sidecar TSV of a pack: "X.tsv" for "X.safetensors" (malloc'ed), NULL
+ * for any other name. */
+char *cli_sidecar(const char *pack);
 
 /* Bad usage: "prog: <message>" and a hint, exit 2. */
 _Noreturn void cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

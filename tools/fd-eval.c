@@ -244,6 +244,9 @@ int main(int argc, char **argv)
 	if (normalize)
 		norm_given = 1;
 	cli_device_check(dev, dev_name);
+	char *side = cli_sidecar(pack);
+	cli_outputs((const char *[]){model, pack, side}, 3, (const char *[]){out, metrics}, 2);
+	free(side);
 	if (!threads)
 		threads = nprocs();
 

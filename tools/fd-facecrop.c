@@ -3,6 +3,7 @@
  * five landmarks to the row. */
 #include "cli.h"
 #include "core/fd_out.h"
+#include "core/fd_root.h"
 #include "core/fd_progress.h"
 #include "core/fd_table.h"
 #include "face/fd_mtcnn.h"
@@ -27,7 +28,9 @@ static const char help[] =
 	"right eye, nose, left and right mouth corner), face_n (faces found) and\n"
 	"face_note: ok, noface (face_score 0 and the centred square as the box),\n"
 	"skipped (status not ok) or bad:<reason> (the image could not be decoded).\n"
-	"  --root DIR       folder the 'path' column is relative to\n"
+	"  --root DIR       folder the 'path' column is relative to; a path leaving it\n"
+	"                   (.., absolute, a symlink pointing out) is an error\n"
+	"  --allow-outside-root  accept such paths\n"
 	"  --margin F       preview margin, a fraction of the box's longer side added\n"
 	"                   on each side, as fd-pack's (default 0.2)\n"
 	"  --min-face PX    smallest face searched for (default 20, facenet-pytorch's)\n"
@@ -204,13 +207,14 @@ int main(int argc, char **argv)
 	int threads = 0;
 	struct fd_err e = {{0}};
 	const char *allf = NULL;
-	enum { O_ROOT = 1000, O_MARGIN, O_MIN, O_PREVIEW, O_PICK, O_MODELS, O_THREADS, O_ALL };
+	enum { O_ROOT = 1000, O_MARGIN, O_MIN, O_PREVIEW, O_PICK, O_MODELS, O_THREADS, O_ALL, O_OUTSIDE };
+	int outside = 0;
 	static const struct option lo[] = {
 		{"root", required_argument, 0, O_ROOT},	      {"margin", required_argument, 0, O_MARGIN},
 		{"min-face", required_argument, 0, O_MIN},    {"preview", required_argument, 0, O_PREVIEW},
 		{"pick", required_argument, 0, O_PICK},	      {"models", required_argument, 0, O_MODELS},
 		{"threads", required_argument, 0, O_THREADS}, {"all", required_argument, 0, O_ALL},
-		{0, 0, 0, 0}};
+		{"allow-outside-root", no_argument, 0, O_OUTSIDE}, {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "qo:", lo, NULL)) != -1) {
 		switch (c) {
@@ -228,6 +232,7 @@ int main(int argc, char **argv)
 			break;
 		case O_MODELS: models = optarg; break;
 		case O_ALL: allf = optarg; break;
+		case O_OUTSIDE: outside = 1; break;
 		case O_THREADS: threads = (int)cli_int("--threads", optarg, 1, 1024); break;
 		case 'o': out = optarg; break;
 		case 'q': cli_quiet = 1; break;
@@ -253,6 +258,10 @@ int main(int argc, char **argv)
 	if (threads < 1)
 		threads = 1;
 	const char *in = optind < argc ? argv[optind] : "-";
+	cli_outputs((const char *[]){in}, 1, (const char *[]){out}, 1);
+	struct fd_root root;
+	if (fd_root_init(&root, s.root, outside, &e) != 0)
+		cli_fail(&e);
 
 	struct fd_mtcnn_weights wts;
 	if (fd_mtcnn_weights_load(&wts, models, &e))
@@ -266,6 +275,13 @@ int main(int argc, char **argv)
 	if (s.pcol < 0)
 		cli_die("cannot read '%s': missing column 'path'", shown);
 	s.scol = fd_table_col(&t, "status");
+	for (size_t r = 0; r < t.nrow; r++) { /* every row inside the root, before any output */
+		char rp[8192];
+		if ((s.scol < 0 || strcmp(fd_table_get(&t, r, s.scol), "ok") == 0) &&
+		    fd_root_path(&root, fd_table_get(&t, r, s.pcol), rp, sizeof rp, &e) != 0)
+			cli_die("cannot read '%s': line %zu: %s", shown, r + 2, e.msg);
+	}
+	fd_root_free(&root);
 	if (s.preview && fd_mkdir_p(s.preview, &e))
 		cli_fail(&e);
 
@@ -388,5 +404,6 @@ int main(int argc, char **argv)
 	free(th);
 	fd_table_free(&t);
 	fd_mtcnn_weights_free(&wts);
+	free(found);
 	return 0;
 }

@@ -88,6 +88,7 @@ int main(int argc, char **argv)
 		if (!(src_path = default_sources(tried, sizeof tried)))
 			cli_die("no sources table: give --sources FILE or set FD_CONFIG_DIR (looked in %s)", tried);
 	}
+	cli_outputs((const char *[]){src_path}, 1, (const char *[]){out}, 1);
 	struct fd_sources s;
 	if (fd_sources_read(&s, src_path, &e) < 0)
 		cli_fail(&e);

@@ -21,7 +21,9 @@ static const char help[] =
 	"every column in order, plus 'row', the image's index in the pack).\n"
 	"Rows whose status is not 'ok' are skipped; images that fail to decode are\n"
 	"skipped with a warning. Resizing is Pillow's antialiased bilinear.\n"
-	"  --root DIR       folder the 'path' column is relative to\n"
+	"  --root DIR       folder the 'path' column is relative to; a path leaving it\n"
+	"                   (.., absolute, a symlink pointing out) is an error\n"
+	"  --allow-outside-root  accept such paths\n"
 	"  --size S         output side in pixels (1..4096)\n"
 	"  --geometry G     center (default): largest centred square; letterbox: whole\n"
 	"                   image on black, centred; resize: stretch; face: the face box\n"
@@ -45,12 +47,13 @@ int main(int argc, char **argv)
 	const char *out = NULL;
 	struct fd_only only[64];
 	struct fd_err e = {{0}};
-	enum { O_ROOT = 1000, O_SIZE, O_GEOM, O_ONLY, O_MARGIN, O_EXACT, O_THREADS };
+	enum { O_ROOT = 1000, O_SIZE, O_GEOM, O_ONLY, O_MARGIN, O_EXACT, O_THREADS, O_OUTSIDE };
 	static const struct option lo[] = {
 		{"root", required_argument, 0, O_ROOT},	  {"size", required_argument, 0, O_SIZE},
 		{"geometry", required_argument, 0, O_GEOM}, {"only", required_argument, 0, O_ONLY},
 		{"margin", required_argument, 0, O_MARGIN}, {"exact", no_argument, 0, O_EXACT},
-		{"threads", required_argument, 0, O_THREADS}, {0, 0, 0, 0}};
+		{"threads", required_argument, 0, O_THREADS}, {"allow-outside-root", no_argument, 0, O_OUTSIDE},
+		{0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "qo:", lo, NULL)) != -1) {
 		switch (c) {
@@ -70,6 +73,7 @@ int main(int argc, char **argv)
 		case O_MARGIN: o.margin = cli_double("--margin", optarg, 0, 10); break;
 		case O_EXACT: o.exact = 1; break;
 		case O_THREADS: o.threads = (int)cli_int("--threads", optarg, 1, 1024); break;
+		case O_OUTSIDE: o.allow_outside_root = 1; break;
 		case 'o': out = optarg; break;
 		case 'q': cli_quiet = 1; break;
 		default: cli_usage("unknown option");
@@ -84,10 +88,12 @@ int main(int argc, char **argv)
 	char *tsv_out;
 	if (fd_pack_sidecar(out, &tsv_out, &e) != 0)
 		cli_usage("-o: %s", e.msg);
-	free(tsv_out);
 	if (optind < argc - 1)
 		cli_usage("expected at most one input FILE");
 	const char *in = optind < argc ? argv[optind] : "-";
+	/* no output may be an input (or the input's sidecar): exit 2 before reading */
+	cli_outputs((const char *[]){in}, 1, (const char *[]){out, tsv_out}, 2);
+	free(tsv_out);
 	o.only = only;
 	o.cmdline = cli_cmdline();
 

@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 	const char *path = argv[optind];
 	struct fd_err e = {{0}};
 	struct fd_pth p;
+	cli_outputs((const char *[]){path}, 1, (const char *[]){out}, 1);
 	if (fd_pth_load(&p, path, &e) < 0)
 		cli_fail(&e);
 	for (int i = 0; i < p.nskipped; i++)

@@ -181,6 +181,22 @@ int main(int argc, char **argv)
 			cli_fail(&e);
 	}
 
+	/* no output may be an input, nor a file inside an input run directory:
+	 * refused (exit 2) before anything is read */
+	char *p_tsv = beside(out, ".md", ".tsv"), *p_cmp = beside(out, ".md", ".compare.tsv"),
+	     *p_folds = beside(out, ".md", ".folds.tsv"), *p_mk = beside(out, ".json", ".mk");
+	const char **ins = calloc((size_t)ninp, sizeof *ins);
+	if (!ins)
+		cli_die("out of memory");
+	for (int i = 0; i < ninp; i++)
+		ins[i] = strchr(inp[i], '=') && !strchr(strchr(inp[i], '=') + 1, '=') ? strchr(inp[i], '=') + 1 : inp[i];
+	const char *outs[4] = {out, p_tsv, p_cmp, p_folds}, *outs_best[2] = {out, p_mk};
+	if (sec->mode == FD_REPORT_BEST)
+		cli_outputs(ins, ninp, outs_best, 2);
+	else
+		cli_outputs(ins, ninp, outs, 4);
+	free(ins);
+	free(p_tsv), free(p_cmp), free(p_folds), free(p_mk);
 	struct fd_results rs;
 	fd_results_init(&rs);
 	for (int i = 0; i < ninp; i++) {

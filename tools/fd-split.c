@@ -214,6 +214,7 @@ int main(int argc, char **argv)
 	free(cfg);
 	struct fd_table in, res;
 	struct fd_split_stats st;
+	cli_outputs((const char *[]){inp}, 1, (const char *[]){out}, 1);
 	if (fd_table_read(&in, inp ? inp : "-", &e) < 0)
 		cli_fail(&e);
 	if (fd_split_table(&in, &o, &res, &st, &e) < 0)

@@ -42,6 +42,7 @@ int main(int argc, char **argv)
 	const char *path = argv[optind];
 	struct fd_err e = {{0}};
 	struct fd_st s;
+	cli_outputs((const char *[]){path}, 1, (const char *[]){out}, 1);
 	if (fd_st_open(&s, path, &e) < 0)
 		cli_fail(&e);
 	if (out) {

@@ -170,6 +170,7 @@ int main(int argc, char **argv)
 	char *dir = strndup(out, olen);
 	if (!dir)
 		cli_die("out of memory");
+	cli_outputs(NULL, 0, (const char *[]){dir}, 1);
 	if (occupied(dir, &e))
 		cli_fail(&e);
 

@@ -135,6 +135,16 @@ int main(int argc, char **argv)
 	if (!dir || !*dir)
 		cli_usage("-o RUNDIR is required");
 	cli_device_check(dev, dev_name);
+	/* the run directory is no input's, is locked for this writer, and holds
+	 * nothing a new run would lose (before anything is read) */
+	char *side = cli_sidecar(pack);
+	cli_outputs((const char *[]){pack, side}, 2, (const char *[]){dir}, 1);
+	free(side);
+	{
+		struct fd_err de = {{0}};
+		if (fd_run_check_dir(dir, resume, &de) < 0)
+			cli_fail(&de);
+	}
 
 	struct fd_run_opts o = {
 		.pack = pack, .fold = fold, .configs = configs, .nconfigs = nconf, .sets = sets, .nsets = nset,

@@ -234,7 +234,9 @@ int fd_table_parse(struct fd_table *t, const char *buf, size_t len, const char *
 		fd_err_set(e, "cannot read '%s': line %zu: NUL byte (not a text file)", shown_name, line);
 		goto fail;
 	}
-	size_t pos = 0, line = 0;
+	/* a UTF-8 byte-order mark (spreadsheet exports) is not part of the first
+	 * column's name: without this, "missing column 'path'" */
+	size_t pos = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0, line = 0;
 	while (pos < len) {
 		const char *nl = memchr(buf + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - buf) : len;

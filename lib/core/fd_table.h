@@ -1,5 +1,6 @@
-/* fd_table: TSV tables held in memory. UTF-8, first line the header, tab
- * separated, no quoting; columns are found by name, never by position. */
+/* fd_table: TSV tables held in memory. UTF-8 (a leading byte-order mark is
+ * skipped), first line the header, tab separated, no quoting; columns are
+ * found by name, never by position. */
 #ifndef FD_TABLE_H
 #define FD_TABLE_H
 

@@ -2,6 +2,7 @@
  * geometry, resize on worker threads, straight into the mapped output), and
  * the reader that checks a pack and its sidecar belong together. */
 #include "data/fd_pack.h"
+#include "core/fd_root.h"
 
 #include <errno.h>
 #include <math.h>
@@ -84,6 +85,9 @@ int fd_pack_select(struct fd_pack_input *in, const char *path, const struct fd_p
 	if (!in->shown)
 		return fd_err_set(e, "out of memory");
 	const char *shown = in->shown;
+	struct fd_root root;
+	if (fd_root_init(&root, o->root, o->allow_outside_root, e) != 0)
+		goto fail_noroot;
 
 	/* hash the exact bytes (provenance), then parse */
 	uint8_t *raw;
@@ -143,6 +147,11 @@ int fd_pack_select(struct fd_pack_input *in, const char *path, const struct fd_p
 				   shown, r + 2, ls);
 			goto fail;
 		}
+		char rp[4096];
+		if (fd_root_path(&root, fd_table_get(t, r, in->pcol), rp, sizeof rp, e) != 0) {
+			fd_err_ctx(e, "cannot read '%s': line %zu", shown, r + 2);
+			goto fail;
+		}
 		in->label[in->n] = (uint8_t)v;
 		in->row[in->n++] = r;
 	}
@@ -151,8 +160,11 @@ int fd_pack_select(struct fd_pack_input *in, const char *path, const struct fd_p
 			   shown, t->nrow, in->not_ok, in->filtered);
 		goto fail;
 	}
+	fd_root_free(&root);
 	return 0;
 fail:
+	fd_root_free(&root);
+fail_noroot:
 	fd_pack_input_free(in);
 	return -1;
 }

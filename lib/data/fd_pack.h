@@ -24,6 +24,7 @@ int fd_pack_sidecar(const char *pack, char **tsv, struct fd_err *e);
 
 struct fd_pack_opts {
 	const char *root;        /* folder the `path` column is relative to */
+	int allow_outside_root;  /* 1: rows may name files outside root (core/fd_root.h) */
 	int size;                /* S, 1..4096 */
 	enum fd_geometry geom;
 	double margin;           /* face geometry: fraction of the box's longer side per side */
@@ -52,7 +53,10 @@ struct fd_pack_input {
 
 /* Read the TSV at path ("-": stdin) whole into a zeroed in, hash its bytes and
  * pick the rows to pack: status "ok" (every row when there is no `status`
- * column) and every --only filter holding. Errors (in is freed; messages name
+ * column) and every --only filter holding. The root must be a folder, and
+ * every picked row's path must stay inside it (fd_root_path: no '..' out, no
+ * absolute path, no symlink out) unless allow_outside_root; such a row is an
+ * error naming the input and line. Errors (in is freed; messages name
  * the file as "cannot read 'x.tsv': ..."): unreadable or malformed TSV, a missing
  * `path` or `label` column, missing face columns for the face geometry, an
  * --only column that is absent, a label that is not an integer in 0..255 (with

@@ -567,6 +567,43 @@ oom:
 	return fd_err_set(e, "out of memory");
 }
 
+struct dup_key {
+	const struct fd_table *t;
+	int col;
+};
+
+/* qsort_r order of row indices by their path cell, then row. */
+static int dup_cmp(const void *a, const void *b, void *arg)
+{
+	const struct dup_key *k = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(fd_table_get(k->t, x, k->col), fd_table_get(k->t, y, k->col));
+	return c ? c : (x > y) - (x < y);
+}
+
+/* A path listed twice would put one image in two folds (or in a fold and the
+ * test set): -1 naming both lines. Tables without a path column pass. */
+static int dup_paths(const struct fd_table *in, const char *src, struct fd_err *e)
+{
+	int cp = fd_table_col(in, "path");
+	if (cp < 0 || in->nrow < 2)
+		return 0;
+	size_t *ix = malloc(in->nrow * sizeof *ix);
+	if (!ix)
+		return fd_err_set(e, "out of memory");
+	for (size_t r = 0; r < in->nrow; r++)
+		ix[r] = r;
+	struct dup_key k = { in, cp };
+	qsort_r(ix, in->nrow, sizeof *ix, dup_cmp, &k);
+	int rc = 0;
+	for (size_t i = 1; i < in->nrow && rc == 0; i++)
+		if (strcmp(fd_table_get(in, ix[i], cp), fd_table_get(in, ix[i - 1], cp)) == 0)
+			rc = fd_err_set(e, "'%s': line %zu: path '%s' repeats line %zu", src, ix[i] + 2,
+					fd_table_get(in, ix[i], cp), ix[i - 1] + 2);
+	free(ix);
+	return rc;
+}
+
 int fd_split_table(const struct fd_table *in, const struct fd_split_opts *o, struct fd_table *out,
 		   struct fd_split_stats *st, struct fd_err *e)
 {
@@ -602,10 +639,17 @@ int fd_split_table(const struct fd_table *in, const struct fd_split_opts *o, str
 						   in->name[cols[i]]);
 					goto out;
 				}
-			sk[nu++] = (struct skey){ fd_table_get(in, r, cl), fd_table_get(in, r, cs), r };
+			const char *lab = fd_table_get(in, r, cl);
+			if (strcmp(lab, "0") != 0 && strcmp(lab, "1") != 0) {
+				fd_err_set(e, "'%s': line %zu: label '%s' is not 0 (real) or 1 (fake)", src, r + 2, lab);
+				goto out;
+			}
+			sk[nu++] = (struct skey){ lab, fd_table_get(in, r, cs), r };
 		}
 		gk[r] = (struct skey){ g, NULL, r };
 	}
+	if (dup_paths(in, src, e) < 0)
+		goto out;
 	/* one class: every later step would pass and fd-train fail; say it here */
 	size_t same = 0;
 	for (size_t i = 0; i < nu; i++)

@@ -62,7 +62,10 @@ void fd_split_stats_free(struct fd_split_stats *st);
 
 /* Split an index table. in needs columns group, label, source and status
  * (found by name; "'<file>': missing column 'group'"); a usable row has status
- * "ok" and non-empty group, label and source ("'<file>': line N: empty group").
+ * "ok" and non-empty group, label and source ("'<file>': line N: empty group");
+ * its label must be 0 or 1 ("line N: label 'fake' is not 0 (real) or 1
+ * (fake)"), and a `path` column, when present, must not repeat ("line N:
+ * path 'p' repeats line M": one image in two folds would leak).
  * The stratum of a row is (label, source); the group is the `group` column.
  * out (zeroed by the call; caller frees) receives every input column in order,
  * except an earlier fd-split's `fold` and `inNN` columns, which are replaced,

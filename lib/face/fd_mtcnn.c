@@ -755,7 +755,8 @@ static int select_keep(struct cands *c, const int *keep, int nk, struct fd_err *
 		return fd_err_set(e, "out of memory");
 	for (int k = 0; k < nk; k++)
 		tmp[k] = c->v[keep[k]];
-	memcpy(c->v, tmp, (size_t)nk * sizeof *tmp);
+	if (nk) /* c->v may be NULL when nothing was found; memcpy(NULL, .., 0) is UB */
+		memcpy(c->v, tmp, (size_t)nk * sizeof *tmp);
 	free(tmp);
 	c->n = nk;
 	return 0;

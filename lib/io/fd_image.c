@@ -1,6 +1,7 @@
 /* fd_image: JPEG (TurboJPEG) and PNG (libpng) decode/encode to 8-bit RGB, with
  * our own header walkers for probing and the pixel limit (see fd_image.h). */
 #include "io/fd_image.h"
+#include "core/fd_root.h"
 #include "core/fd_out.h"
 
 #include <errno.h>
@@ -145,9 +146,13 @@ static int slurp(const char *path, uint8_t **buf, size_t *n, struct fd_err *e)
 {
 	*buf = NULL;
 	*n = 0;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fd_err_sys(e, errno, "cannot read '%s'", path);
+	int fd = fd_open_regular(path, e); /* a FIFO would hang fopen */
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return fd < 0 ? -1 : fd_err_sys(e, errno, "cannot read '%s'", path);
+	}
 	size_t cap = 1 << 16, len = 0;
 	uint8_t *b = malloc(cap);
 	for (;;) {
@@ -410,9 +415,9 @@ int fd_decoder_read(struct fd_decoder *d, const char *path, const uint8_t **buf,
 {
 	*buf = NULL;
 	*n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fd_open_regular(path, e);
 	if (fd < 0)
-		return fd_err_sys(e, errno, "cannot read '%s'", path);
+		return -1;
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int er = errno;

@@ -76,7 +76,9 @@ int fd_decoder_alloc(struct fd_decoder **d, struct fd_err *e);
 void fd_decoder_free(struct fd_decoder *d);
 
 /* Read the whole file at path into d's file buffer; *buf, *n stay valid until
- * the next fd_decoder_read on d. Errors: "cannot read 'PATH': reason". */
+ * the next fd_decoder_read on d. A path that is not a regular file (a FIFO,
+ * a device) is refused without blocking (fd_open_regular). Errors: "cannot
+ * read 'PATH': reason". */
 int fd_decoder_read(struct fd_decoder *d, const char *path, const uint8_t **buf, size_t *n,
 		    struct fd_err *e);
 

@@ -576,6 +576,12 @@ int fd_stw_create(struct fd_stw *w, const char *path, struct fd_err *e)
 	char *hdr = layout(w, &hlen, &dlen, e);
 	if (!hdr)
 		return fd_err_ctx(e, "cannot write '%s'", path);
+	/* checked before opening: opening a FIFO would wait for a reader */
+	if (!path || !strcmp(path, "-") || fd_out_is_special(path)) {
+		free(hdr);
+		return fd_err_set(e, "cannot write '%s': a safetensors file is written whole to a regular file, "
+				  "not to standard output, a device or a FIFO", path ? path : "-");
+	}
 	if (fd_out_open(&w->out, path, e) < 0) {
 		free(hdr);
 		return -1;
@@ -583,7 +589,7 @@ int fd_stw_create(struct fd_stw *w, const char *path, struct fd_err *e)
 	if (!w->out.tmp) {
 		free(hdr);
 		fd_out_abort(&w->out);
-		return fd_err_set(e, "cannot write a safetensors file to standard output in place");
+		return fd_err_set(e, "cannot write '%s': a safetensors file is written whole to a regular file, not to standard output, a device or a FIFO", path ? path : "-");
 	}
 	int fd = fileno(w->out.f);
 	size_t total = hlen + dlen;

@@ -192,7 +192,7 @@ void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
 			}
 	memset(o, 0, sizeof *o);
 	o->n = n;
-	double d[MAXF];
+	double d[MAXF] = {0}; /* GCC 12 + sanitizers cannot see the loop fills d[0..n) */
 	for (int i = 0; i < n; i++)
 		d[i] = pb[i] - pa[i];
 	o->delta = n ? fd_mean(d, (size_t)n) : NAN;

@@ -15,6 +15,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Everything the config decides, read and checked before any output. */
@@ -955,6 +957,59 @@ static int open_model(struct fd_run *r, struct fd_err *e)
 		return fd_err_set(e, "out of memory");
 	r->ps.best = NAN;
 	r->ps.sched_lr = r->sched.lr;
+	return 0;
+}
+
+/* 1 when name is something fd-train or the pipelines' fd-eval put in a run
+ * directory (or a temporary or output lock of one). */
+static int run_artifact(const char *name)
+{
+	size_t n = strlen(name);
+	return !strcmp(name, "run.json") || !strcmp(name, "log.tsv") || !strcmp(name, "config.json") ||
+	       (n > 12 && !strcmp(name + n - 12, ".safetensors")) || (name[0] == '.' && strstr(name, ".tmp.")) ||
+	       (n > 5 && !strcmp(name + n - 5, ".lock")) ||
+	       ((!strncmp(name, "preds-", 6) || !strncmp(name, "metrics-", 8)) && n > 4 &&
+		!strcmp(name + n - 4, ".tsv"));
+}
+
+int fd_run_check_dir(const char *dir, int resume, struct fd_err *e)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return fd_err_set(e, "-o '%s': not a directory", dir);
+	DIR *d = opendir(dir);
+	if (!d)
+		return fd_err_sys(e, errno, "cannot read '%s'", dir);
+	char first[256] = "", kept[256] = "";
+	int state = 0, done = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (!run_artifact(n)) {
+			snprintf(first, sizeof first, "%s", n);
+			break;
+		}
+		if (!strcmp(n, "state.safetensors"))
+			state = 1;
+		else if (!strcmp(n, "run.json")) /* checkpoints without state: killed mid-save */
+			done = 1, snprintf(kept, sizeof kept, "%s", n);
+		if (!kept[0])
+			snprintf(kept, sizeof kept, "%s", n);
+	}
+	closedir(d);
+	if (first[0])
+		return fd_err_set(e, "-o '%s' holds '%s', which is not part of a run: give a new or empty directory",
+				  dir, first);
+	if (kept[0] && !resume)
+		return fd_err_set(e, "-o '%s' holds a run already ('%s'; use --resume to continue it, or another -o)",
+				  dir, kept);
+	if (resume && !state && done)
+		return fd_err_set(e, "-o '%s' holds a run ('%s') but not its state.safetensors: it cannot be "
+				     "resumed, and starting afresh would overwrite it (use another -o)", dir, kept);
 	return 0;
 }
 

@@ -82,6 +82,15 @@ struct fd_run;
  * (fd_run_close). Errors: those named, each one line. */
 int fd_run_open(struct fd_run **out, const struct fd_run_opts *o, struct fd_err *e);
 
+/* Refuse a RUNDIR that would lose a result, before anything is read or
+ * written: dir is fine when it does not exist or holds only what a run puts
+ * there (run.json, log.tsv, config.json, *.safetensors, preds-*.tsv,
+ * metrics-*.tsv, temporaries, locks). Errors: not a directory; a file that is
+ * not a run's ("holds 'x', which is not part of a run"); a run without
+ * resume; with resume, a finished run (run.json) whose state.safetensors is
+ * gone (it cannot be continued, and starting afresh would overwrite it). */
+int fd_run_check_dir(const char *dir, int resume, struct fd_err *e);
+
 /* Prepare RUNDIR: without o->resume, a dir holding a state is an error
  * ("holds a run already"); with it, the state (if any) is restored after
  * checking it belongs to this config (only 'epochs' may differ), pack and
