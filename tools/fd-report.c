@@ -90,12 +90,13 @@ static void write_best(const char *out, const struct fd_results *rs)
  * FILE.folds.tsv beside it (FILE: out without ".md"); the Markdown, the target
  * Make watches, is renamed into place last. */
 static void write_tables(const char *out, const struct fd_results *rs,
-			 const struct fd_report_section *sec, const char *conf_txt, int ncfg)
+			 const struct fd_report_section *sec, const char *conf_txt, int ncfg,
+			 const char *const *inp, int ninp)
 {
 	struct fd_err e;
 	char *p_tsv = beside(out, ".md", ".tsv"), *p_cmp = beside(out, ".md", ".compare.tsv"),
 	     *p_folds = beside(out, ".md", ".folds.tsv");
-	struct fd_report_meta m = { conf_txt, ncfg, p_tsv, p_cmp, p_folds, cli_cmdline() };
+	struct fd_report_meta m = { conf_txt, ncfg, p_tsv, p_cmp, p_folds, cli_cmdline(), inp, ninp };
 	struct fd_out om = { 0 }, ot = { 0 }, oc = { 0 };
 	if (fd_out_open(&om, out, &e) < 0)
 		cli_fail(&e);
@@ -198,7 +199,7 @@ int main(int argc, char **argv)
 	if (sec->mode == FD_REPORT_BEST)
 		write_best(out, &rs);
 	else
-		write_tables(out, &rs, sec, conf_txt, ncfg);
+		write_tables(out, &rs, sec, conf_txt, ncfg, inp, ninp);
 	cli_info("wrote %s", out);
 	fd_results_free(&rs);
 	fd_config_free(&conf);

@@ -4,13 +4,18 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fd_table.h"
+#include "eval/fd_metrics.h"
+
 static const struct fd_report_section SECTIONS[] = {
 	{ "phase1", "Phase 1: controlled baseline comparison", FD_REPORT_CONDS },
-	{ "2a-geometry", "Phase 2A, test 1: geometry (standard crop vs letterbox evaluation)", FD_REPORT_EVALS },
+	{ "2a-geometry", "Phase 2A, test 1: geometry (letterbox-trained model under letterbox and matched geometry)",
+	  FD_REPORT_GEOMETRY },
 	{ "2a-colour", "Phase 2A, test 2: colour normalisation", FD_REPORT_CONDS },
 	{ "2a-holdout", "Phase 2A, test 3: source hold-out", FD_REPORT_HOLDOUT },
 	{ "2b-resolution", "Phase 2B: resolution", FD_REPORT_CONDS },
@@ -154,7 +159,7 @@ struct col {
 static int cols_of(const struct fd_results *rs, enum fd_report_mode m, struct col *c, int cap)
 {
 	int n = 0;
-	if (m == FD_REPORT_EVALS) {
+	if (m == FD_REPORT_EVALS || m == FD_REPORT_GEOMETRY) {
 		for (int k = 0; k < rs->ncond; k++)
 			for (size_t i = 0; i < rs->n && n < cap; i++) {
 				const struct fd_result *r = &rs->r[i];
@@ -204,10 +209,15 @@ static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 			fd_report_cell(&c, rs, col[k].cond, rs->model[m], col[k].eval);
 			if (c.nf == 0)
 				continue;
+			/* an evaluation-only eval has no training AUC of its own (the
+			 * training rows were scored in the training geometry): no gap */
+			int evonly = strcmp(col[k].eval, "val") != 0;
+			if (evonly)
+				c.train = c.gap_mean = NAN;
 			fprintf(f, "| %s | %s | %s | %d | %s ± %s | [%s, %s] | %s | %s |", rs->model[m],
 				col[k].cond, col[k].eval, c.nf, f3(b[0], c.s.mean), f3(b[1], c.s.std),
-				f3(b[2], c.s.lo), f3(b[3], c.s.hi), f3(b[4], c.train),
-				fsig(b[5], c.gap_mean));
+				f3(b[2], c.s.lo), f3(b[3], c.s.hi), evonly ? "-" : f3(b[4], c.train),
+				evonly ? "-" : fsig(b[5], c.gap_mean));
 			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t%s\t", rs->model[m], col[k].cond, col[k].eval, c.nf,
 				g17(b[0], c.s.mean), g17(b[1], c.s.std));
 			fprintf(tsv, "%s\t%s\t", g17(b[0], c.s.lo), g17(b[1], c.s.hi));
@@ -348,6 +358,239 @@ static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
 			fprintf(tsv, "%s\t%s\n", o.defined ? g17(b[0], o.t.df) : "NA", g17(b[1], o.t.p));
 		}
 	fprintf(f, "\n");
+}
+
+/* Path component k from the end of dir (0: the last), "" if none. */
+static void path_part(const char *dir, int k, char *out, size_t cap)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	for (;;) {
+		size_t end = n;
+		while (n > 0 && dir[n - 1] != '/')
+			n--;
+		if (k-- == 0) {
+			size_t len = end - n < cap - 1 ? end - n : cap - 1;
+			memcpy(out, dir + n, len);
+			out[len] = '\0';
+			return;
+		}
+		while (n > 0 && dir[n - 1] == '/')
+			n--;
+		if (n == 0) {
+			*out = '\0';
+			return;
+		}
+	}
+}
+
+/* Append the rows of DIR/preds-val.tsv and DIR/preds-matched.tsv, paired row by
+ * row (same path and label), to the growing arrays. */
+static int pool_run(const char *dir, double **lb, double **mt, uint8_t **lab, size_t *n, size_t *cap,
+		    struct fd_err *e)
+{
+	char pa[4096], pb[4096];
+	snprintf(pa, sizeof pa, "%s/preds-val.tsv", dir);
+	snprintf(pb, sizeof pb, "%s/preds-matched.tsv", dir);
+	struct fd_table ta, tb;
+	fd_table_init(&ta);
+	fd_table_init(&tb);
+	int rc = -1;
+	if (fd_table_read(&ta, pa, e) < 0 || fd_table_read(&tb, pb, e) < 0)
+		goto out;
+	int ca[3], cb[3];
+	static const char *const need[3] = { "path", "label", "score" };
+	for (int k = 0; k < 3; k++)
+		if ((ca[k] = fd_table_need(&ta, need[k], e)) < 0 || (cb[k] = fd_table_need(&tb, need[k], e)) < 0)
+			goto out;
+	if (ta.nrow != tb.nrow) {
+		fd_err_set(e, "'%s' has %zu rows, '%s' %zu: the two evals must score the same rows", pb,
+			   tb.nrow, pa, ta.nrow);
+		goto out;
+	}
+	if (*n + ta.nrow > *cap) {
+		size_t c = (*n + ta.nrow) * 2;
+		double *x = realloc(*lb, c * sizeof *x), *y = x ? realloc(*mt, c * sizeof *y) : NULL;
+		if (x)
+			*lb = x;
+		if (y)
+			*mt = y;
+		uint8_t *z = y ? realloc(*lab, c) : NULL;
+		if (!z) {
+			fd_err_set(e, "out of memory");
+			goto out;
+		}
+		*lab = z;
+		*cap = c;
+	}
+	for (size_t i = 0; i < ta.nrow; i++) {
+		const char *l = fd_table_get(&ta, i, ca[1]);
+		if (strcmp(fd_table_get(&ta, i, ca[0]), fd_table_get(&tb, i, cb[0])) != 0 ||
+		    strcmp(l, fd_table_get(&tb, i, cb[1])) != 0) {
+			fd_err_set(e, "'%s': line %zu: path '%s' does not pair with '%s' line %zu ('%s'): the "
+				      "two evals must score the same rows in the same order", pb, i + 2,
+				   fd_table_get(&tb, i, cb[0]), pa, i + 2, fd_table_get(&ta, i, ca[0]));
+			goto out;
+		}
+		if (strcmp(l, "0") != 0 && strcmp(l, "1") != 0) {
+			fd_err_set(e, "'%s': line %zu: label '%s' is not 0 or 1", pa, i + 2, l);
+			goto out;
+		}
+		char *ea, *eb;
+		const char *sa = fd_table_get(&ta, i, ca[2]), *sb = fd_table_get(&tb, i, cb[2]);
+		double va = strtod(sa, &ea), vb = strtod(sb, &eb);
+		if (ea == sa || *ea || eb == sb || *eb) {
+			fd_err_set(e, "'%s': line %zu: score is not a number", ea == sa || *ea ? pa : pb, i + 2);
+			goto out;
+		}
+		(*lb)[*n] = va;
+		(*mt)[*n] = vb;
+		(*lab)[*n] = (uint8_t)(l[0] == '1');
+		(*n)++;
+	}
+	rc = 0;
+out:
+	fd_table_free(&ta);
+	fd_table_free(&tb);
+	return rc;
+}
+
+int fd_report_geometry(struct fd_report_geometry *g, const struct fd_results *rs, const char *model,
+		       const char *const *inputs, int ninputs, struct fd_err *e)
+{
+	memset(g, 0, sizeof *g);
+	struct fd_report_cell a, b, c;
+	fd_report_cell(&a, rs, "letterbox", model, "val");
+	fd_report_cell(&b, rs, "letterbox", model, "matched");
+	fd_report_cell(&c, rs, "matched", model, "val");
+	/* per-fold deltas, paired by fold */
+	double d[MAXF], xa[MAXF], xb[MAXF];
+	int fold[MAXF], n = 0;
+	for (int i = 0; i < a.nf; i++)
+		for (int j = 0; j < b.nf; j++)
+			if (a.fold[i] == b.fold[j] && !isnan(a.auc[i]) && !isnan(b.auc[j])) {
+				fold[n] = a.fold[i];
+				xa[n] = a.auc[i];
+				xb[n] = b.auc[j];
+				d[n] = xb[n] - xa[n];
+				n++;
+			}
+	g->n = n;
+	g->auc_lb = n ? fd_mean(xa, (size_t)n) : NAN;
+	g->auc_m = n ? fd_mean(xb, (size_t)n) : NAN;
+	g->d.mean = n ? fd_mean(d, (size_t)n) : NAN;
+	g->d.std = g->d.lo = g->d.hi = NAN;
+	g->d.n = (size_t)n;
+	g->nb.stat = g->nb.p = NAN;
+	double ratio = fd_results_ratio(rs, "letterbox", model, fold, n);
+	struct fd_err ie;
+	if (n >= 2 && fd_summary_nb(&g->d, d, (size_t)n, ratio, FD_REPORT_LEVEL, &ie) == 0)
+		fd_summary_clip(&g->d, -1, 1);
+	if (n >= 2 && fd_ttest_nadeau_bengio(&g->nb, xb, xa, (size_t)n, ratio, &ie) != 0)
+		g->nb.stat = g->nb.p = NAN;
+	g->c_folds = c.nf;
+	g->auc_c = nanmean(c.auc, c.nf);
+
+	/* DeLong on the pooled out-of-fold scores of G's runs */
+	double *lb = NULL, *mt = NULL;
+	uint8_t *lab = NULL;
+	size_t np = 0, cap = 0;
+	for (int i = 0; i < ninputs; i++) {
+		const char *in = inputs[i], *eq = strchr(in, '='), *dir = in;
+		char label[256] = "", part[256];
+		if (eq && !strchr(eq + 1, '=')) {
+			size_t k = (size_t)(eq - in) < sizeof label ? (size_t)(eq - in) : sizeof label - 1;
+			memcpy(label, in, k);
+			label[k] = '\0';
+			dir = eq + 1;
+		}
+		path_part(dir, 0, part, sizeof part);
+		if (strncmp(part, "fold", 4) != 0)
+			continue; /* a folds table: no scores */
+		path_part(dir, 2, part, sizeof part);
+		if (strcmp(part, model) != 0)
+			continue;
+		if (!*label)
+			path_part(dir, 1, label, sizeof label);
+		if (strcmp(label, "letterbox") != 0)
+			continue;
+		if (pool_run(dir, &lb, &mt, &lab, &np, &cap, e) < 0) {
+			free(lb);
+			free(mt);
+			free(lab);
+			return -1;
+		}
+	}
+	g->pooled = np;
+	g->pooled_lb = g->pooled_m = NAN;
+	g->delong.stat = g->delong.p = NAN;
+	if (np) {
+		if (fd_auc(lb, lab, np, &g->pooled_lb, &ie) != 0)
+			g->pooled_lb = NAN;
+		if (fd_auc(mt, lab, np, &g->pooled_m, &ie) != 0)
+			g->pooled_m = NAN;
+		if (fd_delong_test(&g->delong, NULL, mt, lb, lab, np, &ie) != 0)
+			g->delong.stat = g->delong.p = NAN;
+	}
+	free(lb);
+	free(mt);
+	free(lab);
+	double p = np ? g->delong.p : g->nb.p;
+	if (isnan(g->d.mean))
+		g->shortcut = -1;
+	else
+		g->shortcut = g->d.mean < -FD_REPORT_GEOMETRY_DROP && p < 0.05;
+	return 0;
+}
+
+static const char *const VERDICT[3] = { "undetermined", "no evidence of a geometry shortcut",
+					 "geometry shortcut found" };
+
+static int md_geometry(FILE *f, FILE *tsv, const struct fd_results *rs, const struct fd_report_meta *m,
+		       struct fd_err *e)
+{
+	char b[12][40];
+	fprintf(f, "## Geometry shortcut test\n\n"
+		   "Model G is trained on letterbox packs (the original geometry visible: reals keep "
+		   "their aspect and bars, fakes are as made) and scores its validation fold twice: "
+		   "letterboxed (`val`) and from the `matched` pack, where every fake is first cropped "
+		   "to its real photo's aspect so both classes carry the same bars. Only a model that "
+		   "learnt \"bars mean real\" loses AUC under `matched`: its reals are unchanged and "
+		   "the fakes' bars are ones it saw (on reals) in training, so a pure padding shift "
+		   "cannot cause the drop. The control C is trained and evaluated on `matched` "
+		   "(no class-linked geometry). Δ = AUC_G(matched) − AUC_G(letterbox) per fold: "
+		   "mean, Nadeau–Bengio 95%% interval and corrected t-test p; DeLong's paired test "
+		   "on the pooled out-of-fold scores (the same rows, the same checkpoints, two "
+		   "geometries). Verdict: \"geometry shortcut found\" when Δ < −%.2f and the DeLong "
+		   "p < 0.05 (doc/shortcuts.md).\n\n"
+		   "| Model | Folds | AUC_G letterbox | AUC_G matched | Δ geometry | 95%% CI (NB) | "
+		   "p (corrected t) | Pooled rows | DeLong z | p (DeLong) | AUC_C matched | Verdict |\n"
+		   "|---|---|---|---|---|---|---|---|---|---|---|---|\n", FD_REPORT_GEOMETRY_DROP);
+	fprintf(tsv, "model\tfolds\tauc_g_letterbox\tauc_g_matched\tdelta\tci_lo\tci_hi\tt\tp\tpooled_rows\t"
+		     "pooled_auc_letterbox\tpooled_auc_matched\tdelong_z\tdelong_p\tcontrol_folds\t"
+		     "auc_c_matched\tverdict\n");
+	for (int k = 0; k < rs->nmodel; k++) {
+		struct fd_report_geometry g;
+		if (fd_report_geometry(&g, rs, rs->model[k], m->inputs, m->ninputs, e) < 0)
+			return -1;
+		if (g.n == 0 && g.c_folds == 0)
+			continue;
+		fprintf(f, "| %s | %d | %s | %s | %s | [%s, %s] | %s | %zu | %s | %s | %s | %s |\n",
+			rs->model[k], g.n, f3(b[0], g.auc_lb), f3(b[1], g.auc_m), fsig(b[2], g.d.mean),
+			fsig(b[3], g.d.lo), fsig(b[4], g.d.hi), fp(b[5], g.nb.p), g.pooled,
+			isnan(g.delong.stat) ? "NA" : (snprintf(b[6], 40, "%.2f", g.delong.stat), b[6]),
+			fp(b[7], g.delong.p), f3(b[8], g.auc_c), VERDICT[g.shortcut + 1]);
+		fprintf(tsv, "%s\t%d\t%s\t%s\t%s\t", rs->model[k], g.n, g17(b[0], g.auc_lb),
+			g17(b[1], g.auc_m), g17(b[2], g.d.mean));
+		fprintf(tsv, "%s\t%s\t%s\t%s\t%zu\t", g17(b[0], g.d.lo), g17(b[1], g.d.hi),
+			g17(b[2], g.nb.stat), g17(b[3], g.nb.p), g.pooled);
+		fprintf(tsv, "%s\t%s\t%s\t%s\t", g17(b[0], g.pooled_lb), g17(b[1], g.pooled_m),
+			g17(b[2], g.delong.stat), g17(b[3], g.delong.p));
+		fprintf(tsv, "%d\t%s\t%s\n", g.c_folds, g17(b[0], g.auc_c), VERDICT[g.shortcut + 1]);
+	}
+	fprintf(f, "\n");
+	return 0;
 }
 
 double fd_report_cond_score(const struct fd_results *rs, const char *cond)
@@ -523,7 +766,10 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 	md_results(f, tsv, rs, col, ncol);
 	if (sec->mode == FD_REPORT_HOLDOUT)
 		md_holdout(f, cmp, rs);
-	else
+	else if (sec->mode == FD_REPORT_GEOMETRY) {
+		if (md_geometry(f, cmp, rs, m, e) < 0)
+			return -1;
+	} else
 		md_compare(f, cmp, rs, col, ncol, sec->mode);
 	if (m->config)
 		fprintf(f, "## Configuration\n\nShared config (%d file%s, merged):\n\n```json\n%s\n```\n\n",

@@ -18,6 +18,7 @@ enum fd_report_mode {
 	FD_REPORT_CONDS,   /* conditions per model, each compared with the first */
 	FD_REPORT_EVALS,   /* evals of each condition, each compared with "val" */
 	FD_REPORT_HOLDOUT, /* held-out vs in-source AUC of each condition */
+	FD_REPORT_GEOMETRY, /* 2A test 1: the geometry shortcut test (fd_report_geometry) */
 	FD_REPORT_BEST,    /* the phase-2 decision rule (fd_report_best) */
 };
 
@@ -69,17 +70,58 @@ void fd_report_compare(struct fd_report_cmp *o, const struct fd_results *rs,
 		       const struct fd_report_cell *a, const struct fd_report_cell *b,
 		       const char *cond_b, const char *model_b, const double *xa, const double *xb);
 
-/* What a section's Markdown quotes besides the numbers. */
+/* What a section's Markdown quotes besides the numbers, and the inputs. */
 struct fd_report_meta {
 	const char *config;  /* the merged config (JSON text) the runs share, or NULL */
 	int nconfig;         /* how many config files were merged */
 	const char *tsv, *compare, *folds; /* the table files, as named in the Markdown */
 	const char *cmdline; /* the "Made by" command line */
+	const char *const *inputs; /* the inputs as given (LABEL=RUNDIR, RUNDIR or a folds
+				    * TSV): 2a-geometry reads the runs' scores from them */
+	int ninputs;
 };
+
+/* Phase 2A test 1, the geometry shortcut test of one model (doc/shortcuts.md).
+ * Condition "letterbox": model G trained on letterbox packs (the original
+ * geometry visible), evals "val" (its validation fold, letterbox) and "matched"
+ * (the same rows from the matched pack: fakes cropped to their real's aspect
+ * and letterboxed, so both classes carry bars). Condition "matched": the
+ * control C, trained and evaluated on matched packs. */
+struct fd_report_geometry {
+	int n;             /* folds with AUC_G under both geometries */
+	double auc_lb, auc_m; /* mean over those folds of AUC_G(letterbox), AUC_G(matched) */
+	struct fd_summary d;  /* delta = AUC_G(matched) - AUC_G(letterbox) per fold: mean and
+			       * the Nadeau-Bengio 95% interval (fd_summary_nb), clipped to [-1, 1] */
+	struct fd_test nb;    /* corrected resampled t-test of the deltas (stat, p NAN if undefined) */
+	size_t pooled;        /* rows of every fold's validation set, paired across the
+			       * two evals (0: no scores, e.g. folds tables only) */
+	double pooled_lb, pooled_m; /* AUC of the pooled out-of-fold scores */
+	struct fd_test delong; /* DeLong's paired test of pooled_m vs pooled_lb (p NAN if undefined) */
+	int c_folds;          /* folds of the control */
+	double auc_c;         /* mean AUC_C(matched) (NAN without control runs) */
+	int shortcut;         /* 1 "geometry shortcut found", 0 "no evidence of a geometry
+			       * shortcut", -1 undetermined (no delta) */
+};
+#define FD_REPORT_GEOMETRY_DROP 0.05 /* the AUC drop the verdict needs */
+
+/* The geometry test of model in rs. Pooled scores: for every input that names
+ * a run directory .../MODEL/SETTING/foldK of this model labelled "letterbox"
+ * (LABEL=DIR, or a SETTING folder called so), its preds-val.tsv and
+ * preds-matched.tsv, paired row by row (the packs hold the same rows in the
+ * same order). Verdict: shortcut found when the mean delta < -FD_REPORT_GEOMETRY_DROP
+ * and the DeLong p (pooled scores; the corrected t-test's p when there are no
+ * scores) < 0.05; otherwise none, unless the delta is undefined (-1).
+ * Overwrites g. Errors: unreadable preds files, rows that do not pair (file and
+ * line named). */
+int fd_report_geometry(struct fd_report_geometry *g, const struct fd_results *rs, const char *model,
+		       const char *const *inputs, int ninputs, struct fd_err *e);
 
 /* Write section sec of rs (any mode but FD_REPORT_BEST): the Markdown to md,
  * the summary table (one row per model, condition and eval) to tsv, and the
- * comparisons (FD_REPORT_HOLDOUT: the hold-out table) to cmp. Formats are
+ * comparisons (FD_REPORT_HOLDOUT: the hold-out table; FD_REPORT_GEOMETRY: the
+ * geometry test, one row per model, fd_report_geometry) to cmp. Rows of an
+ * evaluation-only eval (not "val") show no train AUC or gap: the training rows
+ * were scored in the training geometry only. Formats are
  * fd-report's (man/fd-report.1): Markdown rounds to 3 decimals, TSV prints
  * %.17g, "NA" marks an undefined value. The streams are the caller's (it
  * checks them when closing). Errors: sec is FD_REPORT_BEST. */

@@ -161,7 +161,7 @@ static void writers(const struct fd_results *rs, const char *dir)
 	snprintf(pc, sizeof pc, "%s/r.compare.tsv", dir);
 	FILE *fm = fopen(pm, "w"), *ft = fopen(pt, "w"), *fc = fopen(pc, "w");
 	struct fd_err e = { { 0 } };
-	struct fd_report_meta meta = { "{\"seed\": 1}", 1, "r.tsv", "r.compare.tsv", "r.folds.tsv", "t_report" };
+	struct fd_report_meta meta = { "{\"seed\": 1}", 1, "r.tsv", "r.compare.tsv", "r.folds.tsv", "t_report", NULL, 0 };
 	const struct fd_report_section *sec = fd_report_section("2b-resolution");
 	int rc = fm && ft && fc && sec ? fd_report_write(fm, ft, fc, rs, sec, &meta, &e) : -1;
 	if (fm)
