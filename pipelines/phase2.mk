@@ -50,8 +50,11 @@ $(eval $(call P2_REPORT,2d-augment,$(P2D)))
 $(eval $(call P2_REPORT,2e-augment-facecrop,$(P2E)))
 
 P2_CHOICE := $(addprefix $(P2)/,2b-resolution.md 2c-facecrop.md 2d-augment.md 2e-augment-facecrop.md)
-$(BEST_JSON): $(P2_CHOICE) $(FD)/fd-report
-	$(FD)/fd-report -q --section best -o $@ $(P2_CHOICE:.md=.folds.tsv)
+# best.json: the combinations run in 2B-2E and 2A test 1 (letterbox), and 2A's
+# geometry verdict (letterbox is no candidate when it found a shortcut)
+$(BEST_JSON): $(P2_CHOICE) $(P2)/2a-geometry.md $(FD)/fd-report
+	$(FD)/fd-report -q --section best --geometry $(P2)/2a-geometry.compare.tsv -o $@ \
+		$(P2_CHOICE:.md=.folds.tsv) $(P2)/2a-geometry.folds.tsv
 
 phase2a: $(addprefix $(P2)/,2a-geometry.md 2a-colour.md 2a-holdout.md)
 phase2b: $(P2)/2b-resolution.md

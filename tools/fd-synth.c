@@ -41,7 +41,7 @@ static const char help[] =
 	"                        texture  periodic pattern per fake source (6 levels x strength)\n"
 	"  --fake-size N       side of the square fakes, 32..2048 (default 256)\n"
 	"  --fake-aspect A     square (default): fakes are N x N; real: each fake takes\n"
-	"                      its real's aspect (short side N), so both classes share\n"
+	"                      its real's aspect (long side N), so both classes share\n"
 	"                      one aspect distribution (no class-linked geometry)\n"
 	"  --real-width MIN,MAX  range of the reals' width, 32..4096 (default 160,320)\n"
 	"  --threads N         worker threads (default: all cores); output does not depend on it\n"

@@ -129,14 +129,15 @@ void fd_synth_group_plan(const struct fd_synth_opts *o, int g, struct fd_synth_g
 	int h = (int)lround(portrait ? w * ar : w / ar);
 	gp->w[FD_SYNTH_WIKI] = w;
 	gp->h[FD_SYNTH_WIKI] = h < 16 ? 16 : h;
-	/* fakes: square, or the real's ratio with the short side at fake_size */
+	/* fakes: square, or the real's ratio with the long side at fake_size (so a
+	 * letterbox shrinks both kinds of fake by the same factor) */
 	int fw = o->fake_size, fh = o->fake_size;
 	if (o->fake_aspect_real) {
-		int lng = (int)lround(o->fake_size * ar);
+		int sht = (int)lround(o->fake_size / ar);
 		if (portrait)
-			fh = lng;
+			fw = sht < 16 ? 16 : sht;
 		else
-			fw = lng;
+			fh = sht < 16 ? 16 : sht;
 	}
 	for (int s = 0; s < FD_SYNTH_NSRC; s++) {
 		gp->quality[s] = 75 + (int)fd_rng_below(&r, 21);

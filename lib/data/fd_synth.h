@@ -43,11 +43,11 @@ struct fd_synth_opts {
 	int groups;                 /* 1 .. FD_SYNTH_MAX_GROUPS */
 	int fake_size;              /* side of the square fakes (default 256) */
 	int real_min, real_max;     /* range of the reals' width (default 160..320) */
-	int fake_aspect_real;       /* 1: each fake takes its real's aspect (short side
-				     * fake_size, long side fake_size * the real's ratio, same
-				     * orientation), so no geometry is linked to the class: the
-				     * negative control of the 2A geometry test; 0 (default):
-				     * square fakes */
+	int fake_aspect_real;       /* 1: each fake takes its real's aspect (long side
+				     * fake_size, short side fake_size / the real's ratio, at
+				     * least 16, same orientation), so no geometry is linked to
+				     * the class: the negative control of the 2A geometry test;
+				     * 0 (default): square fakes */
 	struct fd_synth_cues cues;
 };
 #define FD_SYNTH_MAX_GROUPS 99999

@@ -617,6 +617,106 @@ static int has_cond(const struct fd_results *rs, const char *cond)
 	return 0;
 }
 
+int fd_report_shortcuts_read(struct fd_report_shortcuts *sc, const char *path, struct fd_err *e)
+{
+	memset(sc, 0, sizeof *sc);
+	sc->geometry = -1;
+	struct fd_table t;
+	fd_table_init(&t);
+	int c[5], rc = -1;
+	static const char *const need[5] = { "model", "delta", "delong_p", "p", "verdict" };
+	if (fd_table_read(&t, path, e) < 0)
+		goto out;
+	for (int k = 0; k < 5; k++)
+		if ((c[k] = fd_table_need(&t, need[k], e)) < 0) {
+			fd_err_ctx(e, "'%s' (a 2a-geometry test table)", path);
+			goto out;
+		}
+	if (t.nrow == 0) {
+		fd_err_set(e, "'%s': no rows (a 2a-geometry test table)", path);
+		goto out;
+	}
+	size_t n = 0;
+	sc->geometry = 0;
+	for (size_t i = 0; i < t.nrow; i++) {
+		const char *v = fd_table_get(&t, i, c[4]);
+		if (!strcmp(v, VERDICT[2]))
+			sc->geometry = 1;
+		else if (strcmp(v, VERDICT[1]) && strcmp(v, VERDICT[0])) {
+			fd_err_set(e, "'%s': line %zu: unknown verdict '%s'", path, i + 2, v);
+			goto out;
+		}
+		if (n < sizeof sc->why)
+			n += (size_t)snprintf(sc->why + n, sizeof sc->why - n, "%s%s: delta %s, DeLong p %s, "
+					      "corrected-t p %s: %s", i ? "; " : "",
+					      fd_table_get(&t, i, c[0]), fd_table_get(&t, i, c[1]),
+					      fd_table_get(&t, i, c[2]), fd_table_get(&t, i, c[3]), v);
+	}
+	rc = 0;
+out:
+	fd_table_free(&t);
+	return rc;
+}
+
+/* The per-model validation cells of a condition, for the required models. */
+static int models_of(const struct fd_results *rs, const char *cond, int *idx)
+{
+	int n = 0;
+	for (int m = 0; m < rs->nmodel; m++) {
+		int nf = fd_results_folds(rs, cond, rs->model[m], "val", (int[MAXF]){ 0 }, MAXF);
+		if (nf > 0)
+			idx[n++] = m;
+	}
+	return n;
+}
+
+/* 1 when cond_a and cond_b have the same validation AUC in every fold of every model of idx. */
+static int same_runs(const struct fd_results *rs, const char *a, const char *b, const int *idx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct fd_report_cell x, y;
+		fd_report_cell(&x, rs, a, rs->model[idx[i]], "val");
+		fd_report_cell(&y, rs, b, rs->model[idx[i]], "val");
+		if (x.nf == 0 || x.nf != y.nf)
+			return 0;
+		for (int k = 0; k < x.nf; k++)
+			if (x.fold[k] != y.fold[k] || !(x.auc[k] == y.auc[k] || (isnan(x.auc[k]) && isnan(y.auc[k]))))
+				return 0;
+	}
+	return n > 0;
+}
+
+/* Score and indicators of candidate c over the required models idx[n]. */
+static void cand_measure(struct fd_report_candidate *c, const struct fd_results *rs, const int *idx, int n)
+{
+	double sc = 0, sd = 0, gp = 0;
+	int ks = 0, kd = 0, kg = 0, have = 0;
+	for (int i = 0; i < n; i++) {
+		struct fd_report_cell x;
+		fd_report_cell(&x, rs, c->cond, rs->model[idx[i]], "val");
+		if (x.nf == 0)
+			continue;
+		have++;
+		double mu = nanmean(x.auc, x.nf), st[MAXF];
+		for (int k = 0; k < x.nf; k++)
+			st[k] = isnan(x.var[k]) ? NAN : sqrt(x.var[k]);
+		double msd = nanmean(st, x.nf);
+		if (!isnan(mu))
+			sc += mu, ks++;
+		if (!isnan(msd))
+			sd += msd, kd++;
+		if (!isnan(x.gap_mean))
+			gp += x.gap_mean, kg++;
+	}
+	c->score = ks == n ? sc / ks : NAN;
+	c->std = kd == n ? sd / kd : NAN;
+	c->gap = kg == n ? gp / kg : NAN;
+	if (have < n)
+		snprintf(c->excluded, sizeof c->excluded, "not run for every model of the center runs");
+	else if (isnan(c->score))
+		snprintf(c->excluded, sizeof c->excluded, "validation AUC undefined");
+}
+
 /* "chosen (AUC x) over other (AUC y); per model: m delta (p ...)". */
 static void reason(char *buf, size_t cap, const struct fd_results *rs, const char *what,
 		   const char *chosen, const char *other)
@@ -640,84 +740,218 @@ static void reason(char *buf, size_t cap, const struct fd_results *rs, const cha
 	}
 	if (n < cap)
 		snprintf(buf + n, cap - n, "%s",
-			 sig ? "" : "; no difference is significant at 0.05, so the choice is weak");
+			 sig ? "" : "; no difference is significant at 0.05");
 }
 
-int fd_report_best(struct fd_report_best *b, const struct fd_results *rs, struct fd_err *e)
+/* The candidate differing from b's choice in one factor only, or NULL. */
+static const struct fd_report_candidate *differing(const struct fd_report_best *b, int chosen, int factor)
+{
+	const struct fd_report_candidate *c = &b->cand[chosen];
+	for (int i = 0; i < b->ncand; i++) {
+		const struct fd_report_candidate *o = &b->cand[i];
+		int ds = o->size != c->size, dg = strcmp(o->geometry, c->geometry) != 0,
+		    da = o->augment != c->augment;
+		if (i != chosen && ds + dg + da == 1 && ((factor == 0 && ds) || (factor == 1 && dg) ||
+							 (factor == 2 && da)))
+			return o;
+	}
+	return NULL;
+}
+
+int fd_report_best(struct fd_report_best *b, const struct fd_results *rs,
+		   const struct fd_report_shortcuts *sc, struct fd_err *e)
 {
 	memset(b, 0, sizeof *b);
-	/* resolution: conditions labelled by an integer size; the best two */
-	const char *size = NULL, *size_other = NULL;
-	double best = -1, second = -1;
+	int idx[256], nreq = models_of(rs, "center", idx);
+	/* sizes: integer labels with a score; the size of the center runs */
+	long size_hi = -1, size_center = -1;
+	int nsize = 0;
 	for (int k = 0; k < rs->ncond; k++) {
 		char *end;
 		long v = strtol(rs->cond[k], &end, 10);
-		double s = fd_report_cond_score(rs, rs->cond[k]);
-		if (*end || v <= 0 || isnan(s))
+		if (*end || v <= 0 || isnan(fd_report_cond_score(rs, rs->cond[k])))
 			continue;
-		if (s > best) {
-			size_other = size;
-			second = best;
-			best = s;
-			size = rs->cond[k];
-		} else if (s > second) {
-			second = s;
-			size_other = rs->cond[k];
-		}
+		nsize++;
+		if (v > size_hi)
+			size_hi = v;
+		if (size_center < 0 && same_runs(rs, rs->cond[k], "center", idx, nreq))
+			size_center = v;
 	}
-	static const char *const COMBO[4] = { "center", "face", "center-aug", "face-aug" };
-	const char *combo = NULL;
-	best = -1;
-	for (int k = 0; k < 4; k++) {
-		double s = has_cond(rs, COMBO[k]) ? fd_report_cond_score(rs, COMBO[k]) : NAN;
-		if (!isnan(s) && s > best) {
-			best = s;
-			combo = COMBO[k];
-		}
-	}
-	if (!size || !size_other)
+	if (nsize < 2)
 		return fd_err_set(e, "section best: need two resolution conditions (labels such as 128 and 224)");
-	if (!combo || !has_cond(rs, "center") || !has_cond(rs, "face"))
+	if (!has_cond(rs, "center") || !has_cond(rs, "face"))
 		return fd_err_set(e, "section best: need conditions center and face (and optionally "
-				     "center-aug, face-aug)");
-	int face = !strncmp(combo, "face", 4), aug = strstr(combo, "-aug") != NULL;
-	b->size = strtol(size, NULL, 10);
-	b->face = face;
-	b->augment = aug;
-	reason(b->reason[0], sizeof b->reason[0], rs, "resolution", size, size_other);
-	/* face crop: chosen geometry vs the other at the chosen augmentation */
-	const char *fo = face ? (aug ? "center-aug" : "center") : (aug ? "face-aug" : "face");
-	if (!has_cond(rs, fo))
-		fo = face ? "center" : "face";
-	reason(b->reason[1], sizeof b->reason[1], rs, "face crop", combo, fo);
-	const char *ao = aug ? (face ? "face" : "center") : (face ? "face-aug" : "center-aug");
-	if (has_cond(rs, ao))
-		reason(b->reason[2], sizeof b->reason[2], rs, "augmentation", combo, ao);
+				     "center-aug, face-aug, letterbox)");
+	int found = size_center > 0;
+	if (!found)
+		size_center = size_hi;
+	/* the candidates, in order: sizes, then the geometry/augmentation combinations */
+	for (int k = 0; k < rs->ncond && b->ncand < FD_REPORT_MAXCAND; k++) {
+		char *end;
+		long v = strtol(rs->cond[k], &end, 10);
+		if (*end || v <= 0 || isnan(fd_report_cond_score(rs, rs->cond[k])) || v == size_center)
+			continue;
+		struct fd_report_candidate *c = &b->cand[b->ncand++];
+		snprintf(c->cond, sizeof c->cond, "%s", rs->cond[k]);
+		c->size = v;
+		snprintf(c->geometry, sizeof c->geometry, "center");
+	}
+	static const struct { const char *cond, *geom; int aug; } COMBO[5] = {
+		{ "center", "center", 0 }, { "face", "face", 0 }, { "center-aug", "center", 1 },
+		{ "face-aug", "face", 1 }, { "letterbox", "letterbox", 0 },
+	};
+	for (int k = 0; k < 5 && b->ncand < FD_REPORT_MAXCAND; k++) {
+		if (!has_cond(rs, COMBO[k].cond))
+			continue;
+		struct fd_report_candidate *c = &b->cand[b->ncand++];
+		snprintf(c->cond, sizeof c->cond, "%s", COMBO[k].cond);
+		c->size = size_center;
+		snprintf(c->geometry, sizeof c->geometry, "%s", COMBO[k].geom);
+		c->augment = COMBO[k].aug;
+	}
+	for (int i = 0; i < b->ncand; i++) {
+		struct fd_report_candidate *c = &b->cand[i];
+		c->p_worse = NAN;
+		cand_measure(c, rs, idx, nreq);
+		if (!*c->excluded && !strcmp(c->geometry, "letterbox") && sc && sc->geometry == 1)
+			snprintf(c->excluded, sizeof c->excluded,
+				 "phase 2A found a geometry shortcut: the letterbox geometry shows the aspect "
+				 "ratio the model exploits");
+	}
+	/* the best score among the admissible */
+	int top = -1;
+	for (int i = 0; i < b->ncand; i++)
+		if (!*b->cand[i].excluded && (top < 0 || b->cand[i].score > b->cand[top].score))
+			top = i;
+	if (top < 0)
+		return fd_err_set(e, "section best: no admissible candidate (every one excluded)");
+	/* within noise: no required model significantly worse than the best */
+	for (int i = 0; i < b->ncand; i++) {
+		struct fd_report_candidate *c = &b->cand[i];
+		if (*c->excluded)
+			continue;
+		c->within = 1;
+		for (int j = 0; j < nreq && i != top; j++) {
+			struct fd_report_cell a, x;
+			fd_report_cell(&a, rs, b->cand[top].cond, rs->model[idx[j]], "val");
+			fd_report_cell(&x, rs, c->cond, rs->model[idx[j]], "val");
+			struct fd_report_cmp o;
+			fd_report_compare(&o, rs, &a, &x, c->cond, rs->model[idx[j]], a.auc, x.auc);
+			if (o.defined && o.delta < 0 && (isnan(c->p_worse) || o.t.p < c->p_worse))
+				c->p_worse = o.t.p;
+			if (o.defined && o.delta < 0 && o.t.p < 0.05)
+				c->within = 0;
+		}
+	}
+	/* among those, the undominated on (std, gap); of them the highest score */
+	int pick = -1;
+	for (int i = 0; i < b->ncand; i++) {
+		const struct fd_report_candidate *c = &b->cand[i];
+		if (!c->within)
+			continue;
+		int dominated = 0;
+		for (int j = 0; j < b->ncand && !dominated; j++) {
+			const struct fd_report_candidate *o = &b->cand[j];
+			if (j == i || !o->within || isnan(o->std) || isnan(o->gap) || isnan(c->std) ||
+			    isnan(c->gap))
+				continue;
+			dominated = o->std <= c->std && o->gap <= c->gap && (o->std < c->std || o->gap < c->gap);
+		}
+		if (!dominated && (pick < 0 || c->score > b->cand[pick].score))
+			pick = i;
+	}
+	struct fd_report_candidate *ch = &b->cand[pick];
+	ch->chosen = 1;
+	b->size = ch->size;
+	snprintf(b->geometry, sizeof b->geometry, "%s", ch->geometry);
+	b->augment = ch->augment;
+	/* the reasons */
+	char t[4][40];
+	size_t n = (size_t)snprintf(b->choice, sizeof b->choice,
+				    "%s (size %ld, %s, %s augmentation; mean validation AUC %s, per-source "
+				    "AUC std %s, train/val gap %s)", ch->cond, ch->size, ch->geometry,
+				    ch->augment ? "with" : "no", f3(t[0], ch->score), f3(t[1], ch->std),
+				    fsig(t[2], ch->gap));
+	if (pick == top)
+		n += (size_t)snprintf(b->choice + n, sizeof b->choice - n, " has the highest AUC");
 	else
-		snprintf(b->reason[2], sizeof b->reason[2], "augmentation: no run with augmentation to compare");
+		n += (size_t)snprintf(b->choice + n, sizeof b->choice - n,
+				      " is within the noise of the best AUC, %s (%s), and not worse on "
+				      "the shortcut indicators (std %s, gap %s there)",
+				      b->cand[top].cond, f3(t[0], b->cand[top].score),
+				      f3(t[1], b->cand[top].std), fsig(t[3], b->cand[top].gap));
+	int nw = 0;
+	for (int i = 0; i < b->ncand; i++)
+		nw += b->cand[i].within;
+	if (n < sizeof b->choice)
+		n += (size_t)snprintf(b->choice + n, sizeof b->choice - n,
+				      "; %d of %d candidates within noise", nw, b->ncand);
+	for (int i = 0; i < b->ncand && n < sizeof b->choice; i++)
+		if (*b->cand[i].excluded)
+			n += (size_t)snprintf(b->choice + n, sizeof b->choice - n, "; %s excluded: %s",
+					      b->cand[i].cond, b->cand[i].excluded);
+	if (!found && n < sizeof b->choice)
+		snprintf(b->choice + n, sizeof b->choice - n, "; the center runs match no size label, "
+			 "taken as size %ld (the largest)", size_center);
+	static const char *const WHAT[3] = { "resolution", "geometry", "augmentation" };
+	for (int f = 0; f < 3; f++) {
+		const struct fd_report_candidate *o = differing(b, pick, f);
+		if (o)
+			reason(b->reason[f], sizeof b->reason[f], rs, WHAT[f], ch->cond, o->cond);
+		else
+			snprintf(b->reason[f], sizeof b->reason[f], "%s: no run differing in %s alone to "
+				 "compare", WHAT[f], WHAT[f]);
+	}
 	return 0;
 }
 
-char *fd_report_best_json(const struct fd_report_best *b, const struct fd_results *rs,
-			  struct fd_err *e)
+static json_t *jreal(double x)
 {
-	json_t *j = json_object(), *why = json_object(), *auc = json_object();
+	return isnan(x) ? json_null() : json_real(x);
+}
+
+char *fd_report_best_json(const struct fd_report_best *b, const struct fd_results *rs,
+			  const struct fd_report_shortcuts *sc, struct fd_err *e)
+{
+	json_t *j = json_object(), *why = json_object(), *auc = json_object(), *cands = json_array();
 	json_object_set_new(j, "size", json_integer(b->size));
-	json_object_set_new(j, "geometry", json_string(b->face ? "face" : "center"));
+	json_object_set_new(j, "geometry", json_string(b->geometry));
 	json_object_set_new(j, "augment", json_boolean(b->augment));
+	json_object_set_new(why, "choice", json_string(b->choice));
 	json_object_set_new(why, "size", json_string(b->reason[0]));
 	json_object_set_new(why, "geometry", json_string(b->reason[1]));
 	json_object_set_new(why, "augment", json_string(b->reason[2]));
 	json_object_set_new(j, "reason", why);
-	for (int k = 0; k < rs->ncond; k++) {
-		double s = fd_report_cond_score(rs, rs->cond[k]);
-		json_object_set_new(auc, rs->cond[k], isnan(s) ? json_null() : json_real(s));
+	for (int i = 0; i < b->ncand; i++) {
+		const struct fd_report_candidate *c = &b->cand[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "condition", json_string(c->cond));
+		json_object_set_new(o, "size", json_integer(c->size));
+		json_object_set_new(o, "geometry", json_string(c->geometry));
+		json_object_set_new(o, "augment", json_boolean(c->augment));
+		json_object_set_new(o, "mean_val_auc", jreal(c->score));
+		json_object_set_new(o, "per_source_auc_std", jreal(c->std));
+		json_object_set_new(o, "train_val_gap", jreal(c->gap));
+		json_object_set_new(o, "p_worse_than_best", jreal(c->p_worse));
+		json_object_set_new(o, "within_noise", json_boolean(c->within));
+		json_object_set_new(o, "excluded", *c->excluded ? json_string(c->excluded) : json_null());
+		json_object_set_new(o, "chosen", json_boolean(c->chosen));
+		json_array_append_new(cands, o);
 	}
+	json_object_set_new(j, "candidates", cands);
+	json_object_set_new(j, "geometry_test", sc && sc->geometry >= 0 ? json_string(sc->why) : json_null());
+	for (int k = 0; k < rs->ncond; k++)
+		json_object_set_new(auc, rs->cond[k], jreal(fd_report_cond_score(rs, rs->cond[k])));
 	json_object_set_new(j, "mean_val_auc", auc);
 	json_object_set_new(j, "rule", json_string(
-		"each choice is the condition with the highest validation AUC averaged over folds and "
-		"models; face crop and augmentation are chosen together among center, face, center-aug, "
-		"face-aug; p-values: corrected resampled t-test over folds"));
+		"candidates are the (size, geometry, augmentation) combinations that were run: each size "
+		"(centre crop), and center, face, center-aug, face-aug, letterbox at the size of the center "
+		"runs, for every model of the center runs; letterbox is excluded when phase 2A found a "
+		"geometry shortcut, matched never qualifies (its crop depends on the label); the best is the "
+		"highest validation AUC (mean over folds, then models); a candidate is within noise when no "
+		"model is significantly worse than the best (corrected resampled t-test, p < 0.05); among "
+		"those, the candidates no other beats on both shortcut indicators (per-source AUC std, "
+		"train/val gap) qualify, and the highest AUC of them is chosen (doc/shortcuts.md)"));
 	char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 	json_decref(j);
 	char *out = txt ? malloc(strlen(txt) + 2) : NULL;
@@ -733,11 +967,11 @@ char *fd_report_best_json(const struct fd_report_best *b, const struct fd_result
 
 void fd_report_best_mk(FILE *f, const struct fd_report_best *b)
 {
-	/* Only validated values reach make: an integer and two fixed words. */
+	/* Only validated values reach make: an integer and fixed words. */
 	fprintf(f, "# The phase-2 choices of best.json beside this file, for make's include\n"
 		   "# (written by fd-report --section best with best.json; doc/pipelines.md).\n"
 		   "BEST_SIZE := %ld\nBEST_GEOMETRY := %s\nBEST_AUGMENT := %s\n",
-		b->size, b->face ? "face" : "center", b->augment ? "true" : "false");
+		b->size, b->geometry, b->augment ? "true" : "false");
 }
 
 int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,

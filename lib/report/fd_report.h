@@ -133,33 +133,80 @@ int fd_report_write(FILE *md, FILE *tsv, FILE *cmp, const struct fd_results *rs,
  * condition cond; models whose mean is NAN are skipped; NAN if none is left. */
 double fd_report_cond_score(const struct fd_results *rs, const char *cond);
 
-/* The phase-2 decision. */
-struct fd_report_best {
-	long size;    /* the chosen resolution (an integer condition label) */
-	int face;     /* geometry: 1 face crop, 0 centre crop */
-	int augment;  /* 1 with augmentation */
-	char reason[3][2048]; /* why size, geometry, augment: scores, per-model delta and p */
+/* The 2A geometry verdict the phase-2 choice obeys: read back from a
+ * 2a-geometry test table (FILE.compare.tsv of section 2a-geometry). */
+struct fd_report_shortcuts {
+	int geometry;   /* 1: some model's verdict is "geometry shortcut found", 0: every
+			 * model's is "no evidence ...", -1: not tested (no table) */
+	char why[512];  /* the evidence quoted in best.json ("simplecnn delta -0.436, DeLong p ...") */
 };
 
-/* The decision rule: each choice is the condition with the highest
- * fd_report_cond_score. size: among conditions labelled by a positive integer
- * (at least two with a score needed); geometry and augmentation together among
- * center, face, center-aug, face-aug (center and face needed; ties keep the
- * first in that order). Each reason compares the choice with the runner-up
- * (size) or the condition differing in that choice alone, per model with
- * fd_report_compare, and says when no difference is significant at 0.05.
- * Errors: the needed conditions are missing. Overwrites b. */
-int fd_report_best(struct fd_report_best *b, const struct fd_results *rs, struct fd_err *e);
+/* Read the 2a-geometry test table at path into s (overwritten). Errors: an
+ * unreadable file, missing columns model/delta/delong_p/p/verdict, no row. */
+int fd_report_shortcuts_read(struct fd_report_shortcuts *s, const char *path, struct fd_err *e);
 
-/* best.json's text: size, geometry, augment, reason {size, geometry, augment},
- * mean_val_auc (every condition of rs: fd_report_cond_score, null if NAN) and
- * the rule, indented by 2, ending in a newline. Returns a malloc'ed string (the
- * caller frees it) or NULL with e set (out of memory). */
+/* One combination (size, geometry, augmentation) that was run: a condition of
+ * the results table. */
+struct fd_report_candidate {
+	char cond[64];   /* its label */
+	long size;
+	char geometry[16]; /* center, face or letterbox */
+	int augment;
+	double score;    /* mean over the required models of the mean validation AUC */
+	double std;      /* per-source AUC std (population, per fold), mean over folds and models */
+	double gap;      /* train - validation AUC, mean over folds and models */
+	double p_worse;  /* smallest corrected-t p over models where it is below the best (NAN: none) */
+	int within;      /* within the noise of the best: no model significantly worse at 0.05 */
+	int chosen;
+	char excluded[192]; /* why it may not be chosen ("" if it may) */
+};
+#define FD_REPORT_MAXCAND 32
+
+/* The phase-2 decision. */
+struct fd_report_best {
+	long size;           /* the chosen resolution */
+	char geometry[16];   /* center, face or letterbox (fd-pack's names) */
+	int augment;         /* 1 with augmentation */
+	char reason[3][2048]; /* the chosen combination against the one differing only in
+			       * size, geometry or augmentation (per-model delta and p) */
+	char choice[2048];   /* why this candidate: best, within noise, indicators, exclusions */
+	int ncand;
+	struct fd_report_candidate cand[FD_REPORT_MAXCAND];
+};
+
+/* The decision rule (doc/shortcuts.md), among combinations actually run:
+ *  - candidates: each size label N (centre crop, no augmentation, size N);
+ *    center, face, center-aug, face-aug and letterbox (no augmentation) at the
+ *    size of the runs labelled center: the size label whose validation AUCs
+ *    equal center's fold for fold for every model (the same runs), else the
+ *    largest size. center replaces that size label (one combination).
+ *    Required models: those with runs labelled center; a candidate without
+ *    every one of them is excluded. "matched" is never a candidate: its crop
+ *    depends on the label (an evaluation device, not a preprocessing).
+ *  - letterbox is excluded when sc->geometry == 1 (2A found the shortcut).
+ *  - best = the highest score among the others; a candidate is within noise
+ *    when no required model is significantly worse than the best's by the
+ *    corrected resampled t-test (paired by fold, p < 0.05 with a negative delta).
+ *  - among those within noise, the ones no other dominates on the shortcut
+ *    indicators (per-source AUC std and train/val gap, both lower is better,
+ *    dominance needing both defined: <= on both and < on one); of them the
+ *    highest score (ties: candidate order) is chosen.
+ * sc may be NULL (not tested). Errors: fewer than two sizes with a score, no
+ * center or face condition, no candidate left. Overwrites b. */
+int fd_report_best(struct fd_report_best *b, const struct fd_results *rs,
+		   const struct fd_report_shortcuts *sc, struct fd_err *e);
+
+/* best.json's text: size, geometry, augment, reason {choice, size, geometry,
+ * augment}, candidates (every field of fd_report_candidate, null for NAN),
+ * geometry_test (sc's evidence, or null), mean_val_auc (every condition of rs:
+ * fd_report_cond_score, null if NAN) and the rule, indented by 2, ending in a
+ * newline. Returns a malloc'ed string (the caller frees it) or NULL with e set
+ * (out of memory). */
 char *fd_report_best_json(const struct fd_report_best *b, const struct fd_results *rs,
-			  struct fd_err *e);
+			  const struct fd_report_shortcuts *sc, struct fd_err *e);
 
 /* best.mk: the choices of best.json as make variables, one per key
- * (BEST_SIZE := 224, BEST_GEOMETRY := center|face, BEST_AUGMENT := true|false),
+ * (BEST_SIZE := 224, BEST_GEOMETRY := center|face|letterbox, BEST_AUGMENT := true|false),
  * so the pipelines read them with `include`. Writes to f; the caller checks f. */
 void fd_report_best_mk(FILE *f, const struct fd_report_best *b);
 

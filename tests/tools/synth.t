@@ -62,7 +62,7 @@ is "custom strengths recorded" "$(grep '^insight' "$T/k/cues.tsv" | cut -f4-6 | 
 is "fake size 128" "$($PY -c 'import sys,glob; from PIL import Image; print({Image.open(f).size for f in glob.glob(sys.argv[1]+"/insight/*/*")})' "$T/k")" "{(128, 128)}"
 
 ok "fake aspect real" fd-synth -q -o "$T/fa" --groups 8 --fake-size 48 --real-width 64,96 --fake-aspect real
-is "fake aspect real: every fake has its real's orientation, short side 48 and ratio within 0.03" \
+is "fake aspect real: every fake has its real's orientation, long side 48 and ratio within 0.05" \
 	"$($PY - "$T/fa" <<'PY'
 import sys, glob, os
 from PIL import Image
@@ -72,7 +72,7 @@ for f in glob.glob(d + "/wiki/*/*"):
     for s in ("text2img", "inpainting", "insight"):
         w, h = Image.open(f.replace("/wiki/", "/%s/" % s)).size
         n += 1
-        if min(w, h) != 48 or (w > h) != (W > H) or abs(max(w, h) / min(w, h) - max(W, H) / min(W, H)) > 0.03:
+        if max(w, h) != 48 or (w > h) != (W > H) or abs(max(w, h) / min(w, h) - max(W, H) / min(W, H)) > 0.05:
             bad.append("%s %dx%d vs real %dx%d" % (s, w, h, W, H))
 print("ok %d" % n if n and not bad else "bad: %s" % bad[:3])
 PY
