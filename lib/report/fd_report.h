@@ -25,6 +25,7 @@ enum fd_report_mode {
 struct fd_report_section {
 	const char *name, *title;
 	enum fd_report_mode mode;
+	int faces; /* 1: the Markdown adds the face-detection rate per source (2C, 2E) */
 };
 
 /* The section called name ("phase1", "2a-geometry", ..., "best"; the list is in
@@ -119,7 +120,11 @@ int fd_report_geometry(struct fd_report_geometry *g, const struct fd_results *rs
 /* Write section sec of rs (any mode but FD_REPORT_BEST): the Markdown to md,
  * the summary table (one row per model, condition and eval) to tsv, and the
  * comparisons (FD_REPORT_HOLDOUT: the hold-out table; FD_REPORT_GEOMETRY: the
- * geometry test, one row per model, fd_report_geometry) to cmp. Rows of an
+ * geometry test, one row per model, fd_report_geometry) to cmp. A section with
+ * faces adds, per condition, the face-detection rate per source: the rows of
+ * the preds-val.tsv files of m->inputs' run directories (the first model of
+ * each label; every fold, so every non-test row once) whose face_note is "ok"
+ * (fd-facecrop's column; a file without it is not counted). Rows of an
  * evaluation-only eval (not "val") show no train AUC or gap: the training rows
  * were scored in the training geometry only. Formats are
  * fd-report's (man/fd-report.1): Markdown rounds to 3 decimals, TSV prints

@@ -94,6 +94,15 @@ is "LAUNCH: not before other tools" "$(grep -E '/fd-(report|pack) ' <<<"$n" | gr
 # DEVICE: --device on every fd-train and fd-eval unless cpu; cuda is refused for real
 n=$(mk -n -W "$T/conf/shared.json" phase2 DEVICE=cuda:1)
 is "DEVICE=cuda:1: --device on every fd-train/fd-eval" "$(grep -E '/fd-(train|eval) ' <<<"$n" | grep -vc -- '--device cuda:1 ')" 0
+# NOFACE=drop: every condition's pack reads faces.tsv without the no-face rows,
+# under its own names; a bad value stops make
+n=$(mk -n phase2 NOFACE=drop)
+is "NOFACE=drop: every pack from faces.tsv, face_note=ok only" \
+	"$(grep '/fd-pack ' <<<"$n" | grep -vc -- '--only face_note=ok -o .*-faceonly.safetensors .*/faces.tsv$')" 0
+like "NOFACE=drop: packs made" "$(grep -c '/fd-pack ' <<<"$n")" "^[1-9]"
+like "NOFACE=drop: runs of their own" "$(grep '/fd-train ' <<<"$n" | head -1)" "-faceonly/fold[0-9]$"
+is "NOFACE=keep (default): no pack filtered by face" "$(mk -n -W "$W/split.tsv" phase2 | grep -c 'face_note')" 0
+fails "NOFACE: a bad value stops make" 2 "NOFACE must be keep or drop" mk -n phase2 NOFACE=maybe
 is "DEVICE=cpu: no --device" "$(mk -n -W "$T/conf/shared.json" phase2 | grep -c -- '--device')" 0
 rm -rf "$W/runs/simplecnn/in100-16-center/fold1"
 mk phase1 DEVICE=cuda >"$T/cuda.log" 2>&1

@@ -67,6 +67,33 @@ ok "2a-holdout" fd-report -q --section 2a-holdout -o "$T/ho.md" $args
 is "2a-holdout: values vs sklearn/scipy" "$(ref check "$T" holdout "$T/ho")" ok
 like "2a-holdout: table row" "$(cat "$T/ho.md")" "\| resnet18 \| no-insight \| insight \| 5 \| "
 
+# 2C: the face-detection rate per source, from fd-facecrop's face_note in the
+# face runs' preds (every fold, the first model of a label); reals 2 of 4, fakes 3 of 3
+for k in 0 1; do
+	for m in simplecnn resnet18; do
+		d=$T/fc/$m/in20-224-face/fold$k
+		mkdir -p "$d"
+		{
+			printf 'path\tsource\tlabel\tface_note\tscore\n'
+			printf 'w%d.jpg\twiki\t0\tok\t0.2\nv%d.jpg\twiki\t0\tnoface\t0.4\n' $k $k
+			printf 't%d.jpg\ttext2img\t1\tok\t0.7\n' $k
+			[ $k = 0 ] && printf 'u0.jpg\ttext2img\t1\tok\t0.9\n'
+		} >"$d/preds-val.tsv"
+		cp "$d/preds-val.tsv" "$d/preds-train.tsv"
+		mkdir -p "$T/fc/$m/in20-224-center/fold$k"
+		cut -f1-3,5 "$d/preds-val.tsv" >"$T/fc/$m/in20-224-center/fold$k/preds-val.tsv"
+		cp "$T/fc/$m/in20-224-center/fold$k/preds-val.tsv" "$T/fc/$m/in20-224-center/fold$k/preds-train.tsv"
+	done
+done
+args=$(for m in simplecnn resnet18; do for k in 0 1; do printf 'center=%s face=%s ' "$T/fc/$m/in20-224-center/fold$k" "$T/fc/$m/in20-224-face/fold$k"; done; done)
+ok "2c-facecrop with face_note" fd-report -q --section 2c-facecrop -o "$T/2c.md" $args
+is "2c: face-detection rate per source, counted once per row" \
+	"$(grep -E '^\| face \| (wiki|text2img) \|' "$T/2c.md" | sort)" "| face | text2img | 3 | 3 | 100.0% |
+| face | wiki | 4 | 2 | 50.0% |"
+is "2c: no rate for conditions without face_note" "$(grep -c '^| center | wiki |' "$T/2c.md")" 0
+ok "2d: no face-detection section" fd-report -q --section 2d-augment -o "$T/2d.md" $args
+is "2d: no face-detection table" "$(grep -c '## Face detection' "$T/2d.md")" 0
+
 # best.json: 224 beats 128 by construction (stronger signal); face/augment from labels
 args="$(runs simplecnn in20-128-center 128) $(runs simplecnn in20-224-center 224)"
 args="$args $(runs simplecnn in20-224-center center) $(runs simplecnn in20-128-center face)"
