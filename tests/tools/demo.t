@@ -64,7 +64,7 @@ is "geometry: letterbox/matched row shows no train AUC or gap" \
 	"$(awk -F'\t' '$2=="letterbox" && $3=="matched"{print $9, $10}' "$W/phase2/2a-geometry.tsv")" "NA NA"
 
 # hold-out: in-source - held-out AUC per held-out source
-echo "# seed ${DEMO_SEED:-42}: geometry delta_auc $d; hold-out (excluded source, in-source minus held-out AUC):"
+echo "# seed ${DEMO_SEED:-42}: hold-out (excluded source, in-source minus held-out AUC):"
 awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} $c["excluded"]!="-"{print "  " $c["excluded"] " " $c["delta"]}' \
 	"$W/phase2/2a-holdout.compare.tsv" | sed "s/^/#/"
 drops=$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} $c["excluded"]!="-" && $c["delta"]+0 > 0.05 {n++} END{print n+0}' \
