@@ -28,6 +28,11 @@ EXTRA_CONFIGS ?=
 FAKE_SOURCES  ?= text2img inpainting insight
 # the file fd-train renames into its run directory last (the run's target)
 RUN_DONE ?= run.json
+# images in which fd-facecrop found no face: keep (packed with the centre crop
+# under the face geometry, as everything else elsewhere) or drop (left out of
+# every condition's pack: all packs read faces.tsv with --only face_note=ok, and
+# packs and runs get the suffix -faceonly so neither choice reuses the other's)
+NOFACE  ?= keep
 # set by make demo: DATA is made by fd-synth. Only make's command line may set
 # it (make demo does): a SYNTH in the environment must never make a rule
 # replace the user's DATA.
@@ -70,13 +75,17 @@ $(WORK)/split.tsv: $(WORK)/index.tsv $(SHARED)
 $(WORK)/faces.tsv: $(WORK)/split.tsv
 	$(FD)/fd-facecrop --root $(DATA) -o $@ $<
 
+$(if $(filter-out keep drop,$(NOFACE)),$(error NOFACE must be keep or drop, not '$(NOFACE)'))
+NOFACE_DROP := $(filter drop,$(NOFACE))
+NOFACE_TAG := $(if $(NOFACE_DROP),-faceonly)
+
 # $(call pack,FRAC,SIZE,GEOMETRY): the pack file (rules made on first use)
-pack = $(call need_pack,$1,$2,$3)$(WORK)/packs/in$1-$2-$3.safetensors
+pack = $(call need_pack,$1,$2,$3)$(WORK)/packs/in$1-$2-$3$(NOFACE_TAG).safetensors
 need_pack = $(if $(PACK_$1_$2_$3),,$(eval PACK_$1_$2_$3 := 1)$(eval $(call PACK_RULE,$1,$2,$3)))
 define PACK_RULE
-$(WORK)/packs/in$1-$2-$3.safetensors: $(WORK)/$(if $(filter face,$3),faces,split).tsv
+$(WORK)/packs/in$1-$2-$3$(NOFACE_TAG).safetensors: $(WORK)/$(if $(filter face,$3)$(NOFACE_DROP),faces,split).tsv
 	@mkdir -p $$(@D)
-	$(FD)/fd-pack -q --root $(DATA) --size $2 --geometry $3 --only in$1=1 -o $$@ $$<
+	$(FD)/fd-pack -q --root $(DATA) --size $2 --geometry $3 --only in$1=1 $(if $(NOFACE_DROP),--only face_note=ok) -o $$@ $$<
 endef
 
 # --- runs: one model x one setting x one fold ----------------------------------
@@ -85,7 +94,7 @@ endef
 # the model's config. Runs are shared: the 224-centre ResNet18 run serves 2A,
 # 2B, 2C and 2D alike.
 setting = in$2-$3-$4$(if $5,-$5)
-rundir = $(WORK)/runs/$1/$(call setting,$1,$2,$3,$4,$5)/fold$6
+rundir = $(WORK)/runs/$1/$(call setting,$1,$2,$3,$4,$5)$(NOFACE_TAG)/fold$6
 run_configs = $(SHARED) $(CONF)/models/$1.json $(if $2,$(CONF)/$2.json) $(EXTRA_CONFIGS)
 
 # $(call runs,MODEL,FRAC,SIZE,GEOMETRY,VARIANT): run dirs over all folds

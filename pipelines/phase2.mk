@@ -1,6 +1,7 @@
 # phase2.mk: preprocessing impact (PLAN.md phase 2, DESIGN.md's naming):
-#   2A shortcut analysis: test 1 geometry (train centre crop, evaluate the same
-#      checkpoints on centre crop and letterbox), test 2 colour normalisation
+#   2A shortcut analysis: test 1 geometry (model G trained on letterbox packs,
+#      its checkpoints scored under letterbox and matched geometry; control C
+#      trained and scored on matched packs; doc/shortcuts.md), test 2 colour normalisation
 #      (imagenet vs real-train), test 3 source hold-out (one fake source at a time)
 #   2B resolution SIZE_LO vs SIZE_HI; 2C face crop; 2D augmentation; 2E augmentation
 #      with face crop. Then best.json, the choices, and best.mk, the same choices as
@@ -12,9 +13,12 @@ P2 := $(WORK)/phase2
 BEST_JSON := $(P2)/best.json
 BEST_MK := $(P2)/best.mk
 
-# 2A test 1: geometry. The runs of 2A-2D at SIZE_HI, scored twice.
-P2A_GEO := $(call labelled,center,$(call runs,$(P2A_MODEL),$(FRAC),$(SIZE_HI),center,))
-P2A_GEO_EVALS := $(call evals,$(P2A_MODEL),$(FRAC),$(SIZE_HI),center,,letterbox)
+# 2A test 1: geometry (doc/shortcuts.md). G: trained on letterbox (the original
+# geometry visible), its validation folds scored again from the matched pack
+# (preds-matched.tsv); C: trained and scored on matched (bars on both classes).
+P2A_GEO := $(call labelled,letterbox,$(call runs,$(P2A_MODEL),$(FRAC),$(SIZE_HI),letterbox,)) \
+	$(call labelled,matched,$(call runs,$(P2A_MODEL),$(FRAC),$(SIZE_HI),matched,))
+P2A_GEO_EVALS := $(call evals,$(P2A_MODEL),$(FRAC),$(SIZE_HI),letterbox,,matched)
 # 2A test 2: colour normalisation
 P2A_COL := $(call labelled,imagenet,$(call runs,$(P2A_MODEL),$(FRAC),$(SIZE_HI),center,)) \
 	$(call labelled,real-train,$(call runs,$(P2A_MODEL),$(FRAC),$(SIZE_HI),center,normalize-real-train))
@@ -46,8 +50,11 @@ $(eval $(call P2_REPORT,2d-augment,$(P2D)))
 $(eval $(call P2_REPORT,2e-augment-facecrop,$(P2E)))
 
 P2_CHOICE := $(addprefix $(P2)/,2b-resolution.md 2c-facecrop.md 2d-augment.md 2e-augment-facecrop.md)
-$(BEST_JSON): $(P2_CHOICE) $(FD)/fd-report
-	$(FD)/fd-report -q --section best -o $@ $(P2_CHOICE:.md=.folds.tsv)
+# best.json: the combinations run in 2B-2E and 2A test 1 (letterbox), and 2A's
+# geometry verdict (letterbox is no candidate when it found a shortcut)
+$(BEST_JSON): $(P2_CHOICE) $(P2)/2a-geometry.md $(FD)/fd-report
+	$(FD)/fd-report -q --section best --geometry $(P2)/2a-geometry.compare.tsv -o $@ \
+		$(P2_CHOICE:.md=.folds.tsv) $(P2)/2a-geometry.folds.tsv
 
 phase2a: $(addprefix $(P2)/,2a-geometry.md 2a-colour.md 2a-holdout.md)
 phase2b: $(P2)/2b-resolution.md

@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const char synopsis[] =
-	"fd-pack --root DIR --size S [--geometry center|letterbox|resize|face] [--only COL=V[,V..]]... -o PACK.safetensors [FILE|-]";
+	"fd-pack --root DIR --size S [--geometry center|letterbox|resize|face|matched] [--only COL=V[,V..]]... -o PACK.safetensors [FILE|-]";
 static const char help[] =
 	"Read TSV rows (columns path, label, status; from FILE or stdin), decode each\n"
 	"image under DIR, make it an S x S RGB square and write PACK.safetensors\n"
@@ -28,7 +28,12 @@ static const char help[] =
 	"  --geometry G     center (default): largest centred square; letterbox: whole\n"
 	"                   image on black, centred; resize: stretch; face: the face box\n"
 	"                   (face_x1 face_y1 face_x2 face_y2 face_score, from\n"
-	"                   fd-facecrop) plus --margin, squared; no face -> center\n"
+	"                   fd-facecrop) plus --margin, squared; no face -> center;\n"
+	"                   matched: a fake (label != 0) centre-cropped to the aspect\n"
+	"                   of its group's real (label 0, same 'group'; fd-index's\n"
+	"                   'width' and 'height'), then letterboxed; reals as\n"
+	"                   letterbox; a fake without a real: 1:1, counted in the\n"
+	"                   pack's fd.unmatched\n"
 	"  --margin F       face margin, fraction of the box's longer side added on\n"
 	"                   each side (default 0.2)\n"
 	"  --only COL=V,..  keep rows whose COL is one of the values (repeatable; all\n"
@@ -61,7 +66,7 @@ int main(int argc, char **argv)
 		case O_SIZE: o.size = (int)cli_int("--size", optarg, 1, 4096); break;
 		case O_GEOM:
 			if (fd_geometry_parse(optarg, &o.geom) != 0)
-				cli_usage("--geometry: '%s' is not one of center, letterbox, resize, face", optarg);
+				cli_usage("--geometry: '%s' is not one of center, letterbox, resize, face, matched", optarg);
 			break;
 		case O_ONLY:
 			if (o.nonly == 64)
@@ -113,6 +118,8 @@ int main(int argc, char **argv)
 		cli_fail(&e);
 	if (m.no_face)
 		cli_info("%zu rows have no face: packed with the centre crop", m.no_face);
+	if (pi.unmatched)
+		cli_info("%zu fakes have no real in their group: cropped 1:1 (fd.unmatched)", pi.unmatched);
 	if (fd_pack_commit(&m, out, &e) != 0)
 		cli_fail(&e);
 	cli_info("packed %zu images of %dx%d (%zu failed to decode, %zu not ok, %zu filtered out) into '%s'",

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char SYNOPSIS[] = "fd-report --section NAME [--config FILE] -o FILE RUN_OR_TSV...";
+static const char SYNOPSIS[] = "fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV...";
 
 static const char HELP[] =
 	"Aggregate cross-validation runs into one section of the plan's report.\n"
@@ -25,14 +25,20 @@ static const char HELP[] =
 	"Sections: phase1, 2a-geometry, 2a-colour, 2a-holdout, 2b-resolution,\n"
 	"2c-facecrop, 2d-augment, 2e-augment-facecrop, phase3, 4a-scaling (FILE.md,\n"
 	"with FILE.tsv, FILE.compare.tsv and FILE.folds.tsv beside it), and best\n"
-	"(FILE is best.json: resolution from conditions labelled by size, face crop and\n"
-	"augmentation from conditions center, face, center-aug, face-aug; FILE.mk beside\n"
-	"it, FILE without .json, holds the same choices as make variables BEST_SIZE,\n"
-	"BEST_GEOMETRY, BEST_AUGMENT for the pipelines' include).\n"
+	"(FILE is best.json: one combination of size, geometry and augmentation among\n"
+	"those run: conditions labelled by size (centre crop), center, face, center-aug,\n"
+	"face-aug, letterbox; within the noise of the best AUC, the one not worse on the\n"
+	"shortcut indicators; FILE.mk beside it, FILE without .json, holds the same\n"
+	"choices as make variables BEST_SIZE, BEST_GEOMETRY, BEST_AUGMENT for the\n"
+	"pipelines' include). 2a-geometry scores its runs' preds-val.tsv against\n"
+	"preds-matched.tsv (conditions letterbox and matched).\n"
 	"\n"
 	"  --section NAME   which table to make (above)\n"
 	"  --config FILE    experiment config(s) the runs share, merged in order and\n"
 	"                   quoted in the report (repeatable)\n"
+	"  --geometry TSV   --section best: the 2a-geometry test table\n"
+	"                   (2a-geometry.compare.tsv); letterbox is excluded when it\n"
+	"                   found a geometry shortcut\n"
 	"  -o FILE          output (Markdown, or best.json for --section best)\n"
 	"\n"
 	"AUC mean +- std (ddof 1) and 95% Nadeau-Bengio interval over folds, clipped to\n"
@@ -63,13 +69,16 @@ static char *beside(const char *out, const char *ext, const char *add)
 
 /* --section best: best.json at out and best.mk beside it; best.json, the file
  * Make watches, is renamed into place last. */
-static void write_best(const char *out, const struct fd_results *rs)
+static void write_best(const char *out, const struct fd_results *rs, const char *geometry)
 {
 	struct fd_err e;
-	struct fd_report_best b;
-	if (fd_report_best(&b, rs, &e) < 0)
+	struct fd_report_shortcuts sc = { -1, "" };
+	if (geometry && fd_report_shortcuts_read(&sc, geometry, &e) < 0)
 		cli_fail(&e);
-	char *json = fd_report_best_json(&b, rs, &e), *p_mk = beside(out, ".json", ".mk");
+	struct fd_report_best b;
+	if (fd_report_best(&b, rs, &sc, &e) < 0)
+		cli_fail(&e);
+	char *json = fd_report_best_json(&b, rs, &sc, &e), *p_mk = beside(out, ".json", ".mk");
 	if (!json)
 		cli_fail(&e);
 	struct fd_out oj = { 0 }, om = { 0 };
@@ -95,12 +104,13 @@ static void write_best(const char *out, const struct fd_results *rs)
  * FILE.folds.tsv beside it (FILE: out without ".md"); the Markdown, the target
  * Make watches, is renamed into place last. */
 static void write_tables(const char *out, const struct fd_results *rs,
-			 const struct fd_report_section *sec, const char *conf_txt, int ncfg)
+			 const struct fd_report_section *sec, const char *conf_txt, int ncfg,
+			 const char *const *inp, int ninp)
 {
 	struct fd_err e;
 	char *p_tsv = beside(out, ".md", ".tsv"), *p_cmp = beside(out, ".md", ".compare.tsv"),
 	     *p_folds = beside(out, ".md", ".folds.tsv");
-	struct fd_report_meta m = { conf_txt, ncfg, p_tsv, p_cmp, p_folds, cli_cmdline() };
+	struct fd_report_meta m = { conf_txt, ncfg, p_tsv, p_cmp, p_folds, cli_cmdline(), inp, ninp };
 	struct fd_out om = { 0 }, ot = { 0 }, oc = { 0 };
 	if (fd_out_open(&om, out, &e) < 0)
 		cli_fail(&e);
@@ -126,7 +136,7 @@ static void write_tables(const char *out, const struct fd_results *rs,
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "fd-report", SYNOPSIS, HELP);
-	const char *section = NULL, *out = NULL;
+	const char *section = NULL, *out = NULL, *geometry = NULL;
 	const char **cfg = calloc((size_t)argc, sizeof *cfg), **inp = calloc((size_t)argc, sizeof *inp);
 	int ncfg = 0, ninp = 0, dashdash = 0;
 	if (!cfg || !inp)
@@ -150,6 +160,8 @@ int main(int argc, char **argv)
 				cfg[ncfg++] = argv[++i];
 			else if (!strcmp(a, "-o"))
 				out = argv[++i];
+			else if (!strcmp(a, "--geometry"))
+				geometry = argv[++i];
 			else
 				cli_usage("unknown option '%s'", a);
 		} else {
@@ -167,6 +179,8 @@ int main(int argc, char **argv)
 	const struct fd_report_section *sec = fd_report_section(section);
 	if (!sec)
 		cli_usage("unknown section '%s'", section);
+	if (geometry && sec->mode != FD_REPORT_BEST)
+		cli_usage("--geometry is for --section best");
 
 	struct fd_err e;
 	struct fd_config conf = { 0 };
@@ -220,9 +234,9 @@ int main(int argc, char **argv)
 	if (fd_results_check_same_rows(&rs, "test", &e) < 0)
 		cli_fail(&e);
 	if (sec->mode == FD_REPORT_BEST)
-		write_best(out, &rs);
+		write_best(out, &rs, geometry);
 	else
-		write_tables(out, &rs, sec, conf_txt, ncfg);
+		write_tables(out, &rs, sec, conf_txt, ncfg, inp, ninp);
 	cli_info("wrote %s", out);
 	fd_results_free(&rs);
 	fd_config_free(&conf);

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 static const char synopsis[] =
-	"fd-synth -o DIR [--groups N] [--seed N] [--cues LIST] [--fake-size N] [--real-width MIN,MAX] [--threads N] [-q]";
+	"fd-synth -o DIR [--groups N] [--seed N] [--cues LIST] [--fake-size N] [--fake-aspect square|real] [--real-width MIN,MAX] [--threads N] [-q]";
 static const char help[] =
 	"Write a synthetic data set shaped like DeepFakeFace into DIR:\n"
 	"  DIR/wiki/NN/STEM.jpg        real photos (rectangular JPEGs, widths MIN..MAX)\n"
@@ -40,6 +40,9 @@ static const char help[] =
 	"                        cast     colour cast (+10,+3,-9 levels x strength) on fakes\n"
 	"                        texture  periodic pattern per fake source (6 levels x strength)\n"
 	"  --fake-size N       side of the square fakes, 32..2048 (default 256)\n"
+	"  --fake-aspect A     square (default): fakes are N x N; real: each fake takes\n"
+	"                      its real's aspect (long side N), so both classes share\n"
+	"                      one aspect distribution (no class-linked geometry)\n"
 	"  --real-width MIN,MAX  range of the reals' width, 32..4096 (default 160,320)\n"
 	"  --threads N         worker threads (default: all cores); output does not depend on it\n"
 	"  -q                  no progress or summary\n"
@@ -131,7 +134,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (strcmp(a, "-o") && strcmp(a, "--groups") && strcmp(a, "--seed") && strcmp(a, "--cues") &&
-		    strcmp(a, "--fake-size") && strcmp(a, "--real-width") && strcmp(a, "--threads"))
+		    strcmp(a, "--fake-size") && strcmp(a, "--fake-aspect") && strcmp(a, "--real-width") &&
+		    strcmp(a, "--threads"))
 			cli_usage("unknown argument '%s'", a);
 		if (!more)
 			cli_usage("%s needs a value", a);
@@ -149,6 +153,10 @@ int main(int argc, char **argv)
 				cli_usage("--cues: %s", e.msg);
 		} else if (strcmp(a, "--fake-size") == 0) {
 			o.fake_size = (int)cli_int(a, v, 32, 2048);
+		} else if (strcmp(a, "--fake-aspect") == 0) {
+			if (strcmp(v, "square") && strcmp(v, "real"))
+				cli_usage("--fake-aspect: '%s' is not square or real", v);
+			o.fake_aspect_real = strcmp(v, "real") == 0;
 		} else if (strcmp(a, "--real-width") == 0) {
 			int lo, hi, n = -1;
 			if (sscanf(v, "%d,%d%n", &lo, &hi, &n) != 2 || n != (int)strlen(v) || lo < 32 || hi > 4096 ||
@@ -286,11 +294,12 @@ int main(int argc, char **argv)
 		fd_synth_cues_format(&o.cues, cues, sizeof cues);
 		int k = snprintf(text, sizeof text,
 				 "Synthetic DeepFakeFace-shaped data made by fd-synth (fd %s):\n"
-				 "fd-synth --groups %d --seed %llu --cues %s --fake-size %d --real-width %d,%d\n"
+				 "fd-synth --groups %d --seed %llu --cues %s --fake-size %d --fake-aspect %s "
+				 "--real-width %d,%d\n"
 				 "Every image is drawn by the program; no photograph of a person is used.\n"
 				 "cues.tsv lists the cue strength applied to each image.\n",
-				 FD_VERSION, o.groups, (unsigned long long)o.seed, cues, o.fake_size, o.real_min,
-				 o.real_max);
+				 FD_VERSION, o.groups, (unsigned long long)o.seed, cues, o.fake_size,
+				 o.fake_aspect_real ? "real" : "square", o.real_min, o.real_max);
 		snprintf(path, sizeof path, "%s/README", tmp);
 		rc = write_file(path, text, (size_t)k, &e);
 	}

@@ -73,7 +73,92 @@ void fd_pack_input_free(struct fd_pack_input *in)
 	free(in->shown);
 	free(in->row);
 	free(in->label);
+	free(in->aspect);
 	memset(in, 0, sizeof *in);
+}
+
+/* A real photo of the input: its group and aspect (matched geometry). */
+struct real_aspect {
+	const char *group;
+	size_t r;
+	int w, h;
+};
+
+static int cmp_real(const void *a, const void *b)
+{
+	const struct real_aspect *x = a, *y = b;
+	int c = strcmp(x->group, y->group);
+	return c ? c : x->r < y->r ? -1 : x->r > y->r;
+}
+
+static int positive_int(const char *s, int *v)
+{
+	char *end;
+	errno = 0;
+	long x = strtol(s, &end, 10);
+	if (!*s || *end || errno || x <= 0 || x > 1 << 30)
+		return -1;
+	*v = (int)x;
+	return 0;
+}
+
+/* The matched geometry's aspect of every selected row (fd_pack_select). */
+static int match_aspect(struct fd_pack_input *in, int lcol, int scol, struct fd_err *e)
+{
+	const struct fd_table *t = &in->t;
+	const char *names[3] = {"group", "width", "height"};
+	int col[3];
+	for (int k = 0; k < 3; k++)
+		if ((col[k] = fd_table_col(t, names[k])) < 0)
+			return fd_err_set(e, "cannot read '%s': missing column '%s' (needed by --geometry "
+					     "matched; fd-index writes it)", in->shown, names[k]);
+	struct real_aspect *ra = malloc(sizeof *ra * (t->nrow ? t->nrow : 1));
+	in->aspect = calloc(2 * in->n + 1, sizeof *in->aspect);
+	if (!ra || !in->aspect) {
+		free(ra);
+		return fd_err_set(e, "out of memory");
+	}
+	size_t nr = 0;
+	for (size_t r = 0; r < t->nrow; r++) {
+		if (strcmp(fd_table_get(t, r, lcol), "0") != 0 ||
+		    (scol >= 0 && strcmp(fd_table_get(t, r, scol), "ok") != 0))
+			continue;
+		struct real_aspect *a = &ra[nr];
+		a->group = fd_table_get(t, r, col[0]);
+		a->r = r;
+		if (positive_int(fd_table_get(t, r, col[1]), &a->w) != 0 ||
+		    positive_int(fd_table_get(t, r, col[2]), &a->h) != 0) {
+			free(ra);
+			return fd_err_set(e, "cannot read '%s': line %zu: a real photo's width and height "
+					     "must be positive integers ('%s', '%s')", in->shown, r + 2,
+					  fd_table_get(t, r, col[1]), fd_table_get(t, r, col[2]));
+		}
+		nr++;
+	}
+	qsort(ra, nr, sizeof *ra, cmp_real);
+	for (size_t i = 0; i < in->n; i++) {
+		if (in->label[i] == 0)
+			continue; /* reals keep their whole frame: aspect 0:0 */
+		struct real_aspect key = {fd_table_get(t, in->row[i], col[0]), 0, 0, 0};
+		/* the first real of the group: lower bound by (group, row 0) */
+		size_t lo = 0, hi = nr;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (cmp_real(&ra[mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (*key.group && lo < nr && strcmp(ra[lo].group, key.group) == 0) {
+			in->aspect[2 * i] = ra[lo].w;
+			in->aspect[2 * i + 1] = ra[lo].h;
+		} else {
+			in->aspect[2 * i] = in->aspect[2 * i + 1] = 1;
+			in->unmatched++;
+		}
+	}
+	free(ra);
+	return 0;
 }
 
 int fd_pack_select(struct fd_pack_input *in, const char *path, const struct fd_pack_opts *o,
@@ -160,6 +245,8 @@ int fd_pack_select(struct fd_pack_input *in, const char *path, const struct fd_p
 			   shown, t->nrow, in->not_ok, in->filtered);
 		goto fail;
 	}
+	if (o->geom == FD_GEOM_MATCHED && match_aspect(in, lcol, scol, e) != 0)
+		goto fail;
 	fd_root_free(&root);
 	return 0;
 fail:
@@ -196,8 +283,9 @@ struct worker {
 /* Decode input row r and write its S x S square at dst. *fell_back is set when
  * the face geometry had no usable face and centre was used. */
 static int pack_one(const struct fd_pack_opts *o, struct worker *wk, const struct fd_pack_input *in,
-		    size_t r, uint8_t *dst, int *fell_back, struct fd_err *e)
+		    size_t i, uint8_t *dst, int *fell_back, struct fd_err *e)
 {
+	size_t r = in->row[i];
 	char path[4096];
 	const char *rel = fd_table_get(&in->t, r, in->pcol);
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", o->root, rel) >= sizeof path)
@@ -247,7 +335,17 @@ static int pack_one(const struct fd_pack_opts *o, struct worker *wk, const struc
 			goto out;
 		}
 	}
-	rc = fd_geom_square_ctx(wk->rs, img.px, img.w, img.h, g, o->size, fbox, NULL, dst, e);
+	const float *region = fbox;
+	if (g == FD_GEOM_MATCHED) {
+		/* the crop is taken on the decoded (possibly draft-scaled) image: only
+		 * the aspect matters, and Pillow's reference does the same */
+		region = NULL;
+		if (in->aspect[2 * i] > 0) {
+			fd_geom_aspect_box(img.w, img.h, in->aspect[2 * i], in->aspect[2 * i + 1], fbox);
+			region = fbox;
+		}
+	}
+	rc = fd_geom_square_ctx(wk->rs, img.px, img.w, img.h, g, o->size, region, NULL, dst, e);
 out:
 	if (rc)
 		fd_err_ctx(e, "cannot read '%s'", path);
@@ -298,14 +396,17 @@ int fd_pack_make(struct fd_pack_made *m, const struct fd_pack_input *in,
 	fd_table_init(&m->tsv);
 	size_t n = in->n;
 	int threads = o->threads > 0 ? o->threads : omp_get_num_procs();
-	char sz[32], margin[32];
+	char sz[32], margin[32], unmatched[32] = "";
 	snprintf(sz, sizeof sz, "%d", o->size);
 	snprintf(margin, sizeof margin, "%g", o->margin);
+	if (o->geom == FD_GEOM_MATCHED)
+		snprintf(unmatched, sizeof unmatched, "%zu", in->unmatched);
 	const char *meta[][2] = {
 		{"fd.kind", "pack"},
 		{"fd.size", sz},
 		{"fd.geometry", fd_geometry_name(o->geom)},
 		{"fd.margin", o->geom == FD_GEOM_FACE ? margin : ""},
+		{"fd.unmatched", unmatched},
 		{"fd.resample", "pillow-bilinear"},
 		{"fd.decode", o->exact ? "exact" : "draft"},
 		{"fd.source_sha256", in->sha256},
@@ -340,7 +441,7 @@ int fd_pack_make(struct fd_pack_made *m, const struct fd_pack_input *in,
 		for (size_t i = 0; i < n; i++) {
 			struct fd_err ie = {{0}};
 			int fell = 0;
-			if (wbad || pack_one(o, &wk, in, in->row[i], img + i * isz, &fell, &ie) != 0) {
+			if (wbad || pack_one(o, &wk, in, i, img + i * isz, &fell, &ie) != 0) {
 				err[i] = strdup(wbad ? we.msg : ie.msg);
 				st[i] = 2;
 			} else {

@@ -49,6 +49,9 @@ struct fd_pack_input {
 	size_t filtered;         /* rows skipped by the --only filters */
 	int pcol;                /* `path` */
 	int fcol[5];             /* face_x1 face_y1 face_x2 face_y2 face_score (face geometry) */
+	int *aspect;             /* matched geometry: [2n] the width:height each row is cropped
+				  * to before the letterbox (0:0 for reals: not cropped) */
+	size_t unmatched;        /* matched: fakes whose group has no real (cropped 1:1) */
 };
 
 /* Read the TSV at path ("-": stdin) whole into a zeroed in, hash its bytes and
@@ -56,11 +59,17 @@ struct fd_pack_input {
  * column) and every --only filter holding. The root must be a folder, and
  * every picked row's path must stay inside it (fd_root_path: no '..' out, no
  * absolute path, no symlink out) unless allow_outside_root; such a row is an
- * error naming the input and line. Errors (in is freed; messages name
- * the file as "cannot read 'x.tsv': ..."): unreadable or malformed TSV, a missing
- * `path` or `label` column, missing face columns for the face geometry, an
- * --only column that is absent, a label that is not an integer in 0..255 (with
- * its line), no row left to pack. */
+ * error naming the input and line. The matched geometry also gives each
+ * fake (label != 0) the aspect of its group's real photo: the first row of the
+ * whole input (filters aside) with label 0, status ok and the same `group`,
+ * whose `width` and `height` (fd-index's columns) are the aspect; a fake whose
+ * group has no such row gets 1:1 (a centre square) and is counted in
+ * in->unmatched. Errors (in is freed; messages name the file as "cannot read
+ * 'x.tsv': ..."): unreadable or malformed TSV, a missing `path` or `label`
+ * column, missing face columns for the face geometry, missing group, width or
+ * height for the matched geometry, a real's width or height that is not a
+ * positive integer (with its line), an --only column that is absent, a label
+ * that is not an integer in 0..255 (with its line), no row left to pack. */
 int fd_pack_select(struct fd_pack_input *in, const char *path, const struct fd_pack_opts *o,
 		   struct fd_err *e);
 void fd_pack_input_free(struct fd_pack_input *in);
@@ -78,11 +87,14 @@ struct fd_pack_made {
 
 /* Decode every selected image on o->threads threads and make its S x S RGB
  * square (fd_geom_square_ctx with o->geom; face: the row's box, when its
- * face_score > 0 and the box is usable, plus margin, else the centre crop)
+ * face_score > 0 and the box is usable, plus margin, else the centre crop;
+ * matched: a fake's fd_geom_aspect_box of in->aspect on the decoded image,
+ * letterboxed; a real letterboxed whole)
  * straight into the mapped temporary of out. Each thread keeps one decoder and
  * one resize context. Rows that fail to decode are listed in m and left out (the
  * pack is then made again at its final size). Metadata: fd.kind=pack, fd.size,
- * fd.geometry, fd.margin (face only), fd.resample=pillow-bilinear,
+ * fd.geometry, fd.margin (face only), fd.unmatched (matched only: in->unmatched),
+ * fd.resample=pillow-bilinear,
  * fd.decode=draft|exact, fd.source_sha256, fd.tool, fd.version, fd.cmdline.
  * pr (may be NULL) advances by one per image. Output bytes do not depend on
  * the thread count. m must be zeroed; on success the caller commits with

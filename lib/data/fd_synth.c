@@ -89,6 +89,7 @@ void fd_synth_opts_default(struct fd_synth_opts *o)
 	o->fake_size = 256;
 	o->real_min = 160;
 	o->real_max = 320;
+	o->fake_aspect_real = 0;
 	fd_synth_cues_default(&o->cues);
 }
 
@@ -128,13 +129,24 @@ void fd_synth_group_plan(const struct fd_synth_opts *o, int g, struct fd_synth_g
 	int h = (int)lround(portrait ? w * ar : w / ar);
 	gp->w[FD_SYNTH_WIKI] = w;
 	gp->h[FD_SYNTH_WIKI] = h < 16 ? 16 : h;
+	/* fakes: square, or the real's ratio with the long side at fake_size (so a
+	 * letterbox shrinks both kinds of fake by the same factor) */
+	int fw = o->fake_size, fh = o->fake_size;
+	if (o->fake_aspect_real) {
+		int sht = (int)lround(o->fake_size / ar);
+		if (portrait)
+			fw = sht < 16 ? 16 : sht;
+		else
+			fh = sht < 16 ? 16 : sht;
+	}
 	for (int s = 0; s < FD_SYNTH_NSRC; s++) {
 		gp->quality[s] = 75 + (int)fd_rng_below(&r, 21);
 		if (s == FD_SYNTH_WIKI) {
 			gp->aspect[s] = o->cues.aspect;
 			continue;
 		}
-		gp->w[s] = gp->h[s] = o->fake_size;
+		gp->w[s] = fw;
+		gp->h[s] = fh;
 		gp->cast[s] = o->cues.cast;
 		gp->texture[s] = o->cues.texture;
 	}
@@ -487,11 +499,14 @@ static void blend_ellipse(struct canvas *dst, const struct canvas *src, const st
 int fd_synth_group_render(const struct fd_synth_opts *o, const struct fd_synth_group *gp,
 			  uint8_t *const px[FD_SYNTH_NSRC], struct fd_err *e)
 {
-	int g = gp->g, W = gp->w[FD_SYNTH_WIKI], H = gp->h[FD_SYNTH_WIKI], S = o->fake_size;
+	int g = gp->g, W = gp->w[FD_SYNTH_WIKI], H = gp->h[FD_SYNTH_WIKI];
+	int FW = gp->w[FD_SYNTH_TEXT2IMG], FH = gp->h[FD_SYNTH_TEXT2IMG]; /* every fake's size */
 	int big = W > H ? W : H;
-	if (S > big)
-		big = S;
-	size_t nmax = (size_t)(W * H > S * S ? W * H : S * S) * 3;
+	if (FW > big)
+		big = FW;
+	if (FH > big)
+		big = FH;
+	size_t nmax = (size_t)(W * H > FW * FH ? W * H : FW * FH) * 3;
 	float *a = malloc(nmax * sizeof(float)), *b = malloc(nmax * sizeof(float));
 	float *tmp = malloc((size_t)big * 3 * sizeof(float));
 	if (!a || !b || !tmp) {
@@ -515,30 +530,39 @@ int fd_synth_group_render(const struct fd_synth_opts *o, const struct fd_synth_g
 	camera(&c, &r, tmp);
 	quantise(&c, px[FD_SYNTH_WIKI]);
 
-	/* text2img: the same identity, composed anew on a square frame */
+	/* text2img: the same identity, composed anew on the fake's frame (square
+	 * unless fake_aspect_real) */
 	alt = real;
 	fd_rng_init(&r, o->seed, stream(g, ST_T2I_SCENE));
-	make_setting(&alt, S, S, &r);
-	c = (struct canvas){S, S, a};
-	v = (struct view){0, 0, 1, S, S};
+	make_setting(&alt, FW, FH, &r);
+	c = (struct canvas){FW, FH, a};
+	v = (struct view){0, 0, 1, FW, FH};
 	draw_scene(&c, &v, &alt);
 	fd_rng_init(&r, o->seed, stream(g, ST_T2I_CAM));
 	camera(&c, &r, tmp);
 	plant(&c, FD_SYNTH_TEXT2IMG, gp->cast[FD_SYNTH_TEXT2IMG], gp->texture[FD_SYNTH_TEXT2IMG]);
 	quantise(&c, px[FD_SYNTH_TEXT2IMG]);
 
-	/* the square crop around the real's face that inpainting and insight start from */
-	float side = (float)(W < H ? W : H);
+	/* the square crop around the real's face that inpainting and insight start
+	 * from; with fake_aspect_real the whole real (its aspect is the fake's) */
+	float side = (float)(W < H ? W : H), sc;
 	float ox = real.p.fx - side / 2, oy = real.p.fy - side / 2;
 	ox = ox < 0 ? 0 : ox > (float)W - side ? (float)W - side : ox;
 	oy = oy < 0 ? 0 : oy > (float)H - side ? (float)H - side : oy;
-	v = (struct view){ox, oy, side / (float)S, S, S};
+	sc = side / (float)FW;
+	if (o->fake_aspect_real) {
+		float sx = (float)W / (float)FW, sy = (float)H / (float)FH;
+		sc = sx < sy ? sx : sy;
+		ox = ((float)W - sc * (float)FW) / 2;
+		oy = ((float)H - sc * (float)FH) / 2;
+	}
+	v = (struct view){ox, oy, sc, FW, FH};
 	float ry = real.p.rx * real.id.ratio;
-	struct canvas base = {S, S, a}, paint = {S, S, b};
+	struct canvas base = {FW, FH, a}, paint = {FW, FH, b};
 
 	for (int s = FD_SYNTH_INPAINTING; s <= FD_SYNTH_INSIGHT; s++) {
 		resample(&base, &v, px[FD_SYNTH_WIKI], W, H);
-		if (side / (float)S > 1.05f)
+		if (sc > 1.05f)
 			blur121(&base, tmp);
 		alt = real;
 		struct fd_rng er;

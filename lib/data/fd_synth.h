@@ -43,11 +43,16 @@ struct fd_synth_opts {
 	int groups;                 /* 1 .. FD_SYNTH_MAX_GROUPS */
 	int fake_size;              /* side of the square fakes (default 256) */
 	int real_min, real_max;     /* range of the reals' width (default 160..320) */
+	int fake_aspect_real;       /* 1: each fake takes its real's aspect (long side
+				     * fake_size, short side fake_size / the real's ratio, at
+				     * least 16, same orientation), so no geometry is linked to
+				     * the class: the negative control of the 2A geometry test;
+				     * 0 (default): square fakes */
 	struct fd_synth_cues cues;
 };
 #define FD_SYNTH_MAX_GROUPS 99999
 
-/* Defaults above, seed 1, 100 groups. */
+/* Defaults above, seed 1, 100 groups, square fakes. */
 void fd_synth_opts_default(struct fd_synth_opts *o);
 
 /* What one group will be: names, sizes, JPEG qualities and the cue strength
@@ -71,7 +76,10 @@ void fd_synth_group_plan(const struct fd_synth_opts *o, int g, struct fd_synth_g
  * (RGB, row-major); each is overwritten. The fakes derive from the real:
  * text2img re-renders the same identity (new pose, background); inpainting is
  * the real's square face crop with the face region re-painted; insight is that
- * crop with the inner face swapped for another identity. Errors: out of memory. */
+ * crop with the inner face swapped for another identity. With
+ * fake_aspect_real the fakes are rendered on the real's frame (text2img) or
+ * from the whole real (inpainting, insight) at the fake's size. Errors: out of
+ * memory. */
 int fd_synth_group_render(const struct fd_synth_opts *o, const struct fd_synth_group *gp,
 			  uint8_t *const px[FD_SYNTH_NSRC], struct fd_err *e);
 

@@ -317,16 +317,17 @@ int fd_resize_rgb(const uint8_t *src, int w, int h, const float box[4], uint8_t 
 	return fd_resize_rgb_ctx(NULL, src, w, h, box, dst, ow, oh, dst_stride, filter, e);
 }
 
-static const char *geom_names[] = {"center", "letterbox", "resize", "face"};
+static const char *geom_names[] = {"center", "letterbox", "resize", "face", "matched"};
+#define NGEOM (int)(sizeof geom_names / sizeof geom_names[0])
 
 const char *fd_geometry_name(enum fd_geometry g)
 {
-	return (unsigned)g < 4 ? geom_names[g] : "unknown";
+	return (unsigned)g < (unsigned)NGEOM ? geom_names[g] : "unknown";
 }
 
 int fd_geometry_parse(const char *s, enum fd_geometry *g)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < NGEOM; i++)
 		if (strcmp(s, geom_names[i]) == 0) {
 			*g = (enum fd_geometry)i;
 			return 0;
@@ -367,6 +368,22 @@ void fd_geom_letterbox(int w, int h, int S, int *nw, int *nh, int *ox, int *oy)
 	*oy = (S - *nh) / 2;
 }
 
+void fd_geom_aspect_box(int w, int h, int aw, int ah, float box[4])
+{
+	int64_t cw = w, ch = h;
+	if ((int64_t)w * ah > (int64_t)h * aw)
+		cw = ((int64_t)2 * h * aw + ah) / (2 * (int64_t)ah);
+	else
+		ch = ((int64_t)2 * w * ah + aw) / (2 * (int64_t)aw);
+	cw = cw < 1 ? 1 : cw > w ? w : cw;
+	ch = ch < 1 ? 1 : ch > h ? h : ch;
+	int64_t l = (w - cw) / 2, t = (h - ch) / 2;
+	box[0] = (float)l;
+	box[1] = (float)t;
+	box[2] = (float)(l + cw);
+	box[3] = (float)(t + ch);
+}
+
 int fd_geom_face_box(int w, int h, double x1, double y1, double x2, double y2, double margin,
 		     float box[4])
 {
@@ -400,13 +417,13 @@ int fd_geom_face_box(int w, int h, double x1, double y1, double x2, double y2, d
 }
 
 int fd_geom_square(const uint8_t *src, int w, int h, enum fd_geometry g, int S,
-		   const float face_box[4], const uint8_t fill[3], uint8_t *dst, struct fd_err *e)
+		   const float box[4], const uint8_t fill[3], uint8_t *dst, struct fd_err *e)
 {
-	return fd_geom_square_ctx(NULL, src, w, h, g, S, face_box, fill, dst, e);
+	return fd_geom_square_ctx(NULL, src, w, h, g, S, box, fill, dst, e);
 }
 
 int fd_geom_square_ctx(struct fd_resize_ctx *ctx, const uint8_t *src, int w, int h,
-		       enum fd_geometry g, int S, const float face_box[4], const uint8_t fill[3],
+		       enum fd_geometry g, int S, const float region[4], const uint8_t fill[3],
 		       uint8_t *dst, struct fd_err *e)
 {
 	float box[4] = {0, 0, (float)w, (float)h};
@@ -416,13 +433,17 @@ int fd_geom_square_ctx(struct fd_resize_ctx *ctx, const uint8_t *src, int w, int
 		fd_geom_center_box(w, h, box);
 		break;
 	case FD_GEOM_FACE:
-		if (!face_box)
+		if (!region)
 			return fd_err_set(e, "face geometry without a face box");
-		memcpy(box, face_box, sizeof box);
+		memcpy(box, region, sizeof box);
 		break;
-	case FD_GEOM_LETTERBOX: {
+	case FD_GEOM_LETTERBOX:
+	case FD_GEOM_MATCHED: {
+		/* matched letterboxes the given region (whole pixels) like an image */
+		if (g == FD_GEOM_MATCHED && region)
+			memcpy(box, region, sizeof box);
 		int nw, nh, ox, oy;
-		fd_geom_letterbox(w, h, S, &nw, &nh, &ox, &oy);
+		fd_geom_letterbox((int)(box[2] - box[0]), (int)(box[3] - box[1]), S, &nw, &nh, &ox, &oy);
 		static const uint8_t black[3] = {0, 0, 0};
 		const uint8_t *c = fill ? fill : black;
 		for (size_t i = 0; i < (size_t)S * S; i++)

@@ -1,6 +1,6 @@
 /* fd_resize: Pillow-exact antialiased resampling of 8-bit RGB images and the
  * square geometries fd-pack builds on it (centre crop, letterbox, stretch, face
- * box). Crops are expressed as the resize's source box, so no copy is made. */
+ * box, aspect-matched letterbox). Crops are expressed as the resize's source box, so no copy is made. */
 #ifndef FD_RESIZE_H
 #define FD_RESIZE_H
 
@@ -40,9 +40,11 @@ int fd_resize_rgb_ctx(struct fd_resize_ctx *ctx, const uint8_t *src, int w, int 
 		      const float box[4], uint8_t *dst, int ow, int oh, size_t dst_stride,
 		      enum fd_filter filter, struct fd_err *e);
 
-enum fd_geometry { FD_GEOM_CENTER = 0, FD_GEOM_LETTERBOX, FD_GEOM_RESIZE, FD_GEOM_FACE };
+enum fd_geometry { FD_GEOM_CENTER = 0, FD_GEOM_LETTERBOX, FD_GEOM_RESIZE, FD_GEOM_FACE,
+		   FD_GEOM_MATCHED };
 
-/* "center", "letterbox", "resize", "face"; parse returns -1 on an unknown name. */
+/* "center", "letterbox", "resize", "face", "matched"; parse returns -1 on an
+ * unknown name. */
 const char *fd_geometry_name(enum fd_geometry g);
 int fd_geometry_parse(const char *s, enum fd_geometry *g);
 
@@ -55,6 +57,14 @@ void fd_geom_center_box(int w, int h, float box[4]);
  * becomes S, the short side round-half-up(short * S / long) (at least 1), and
  * the resized image sits at (ox, oy) = ((S - nw) / 2, (S - nh) / 2) (floor). */
 void fd_geom_letterbox(int w, int h, int S, int *nw, int *nh, int *ox, int *oy);
+
+/* The largest centred region of a w x h image with aspect aw:ah (width:height,
+ * both > 0), in whole pixels: when w * ah > h * aw the region is cw x h with
+ * cw = round-half-up(h * aw / ah), else w x ch with ch = round-half-up(w * ah /
+ * aw), clamped to 1..w (1..h); placed at left = (w - cw) / 2, top = (h - ch) / 2
+ * (floor). box = {left, top, left + cw, top + ch}. The matched geometry crops a
+ * fake to its group's real photo's aspect with it (doc/shortcuts.md). */
+void fd_geom_aspect_box(int w, int h, int aw, int ah, float box[4]);
 
 /* The square crop around a face box (x1, y1, x2, y2) in image pixels: side =
  * max(x2 - x1, y2 - y1) * (1 + 2 * margin) (margin is a fraction of the box's
@@ -71,15 +81,19 @@ int fd_geom_face_box(int w, int h, double x1, double y1, double x2, double y2, d
  *   letterbox: fill, then resize the whole image to fd_geom_letterbox's
  *              nw x nh and place it at (ox, oy) (Pillow: Image.new + paste)
  *   resize:    resize the whole image to S x S (aspect not kept)
- *   face:      resize(box = face_box), face_box from fd_geom_face_box.
- * fill is the letterbox colour (NULL: black). face_box is required for
- * FD_GEOM_FACE and ignored otherwise. Errors as fd_resize_rgb. */
+ *   face:      resize(box = box), box from fd_geom_face_box
+ *   matched:   letterbox of the region box (whole pixels, from
+ *              fd_geom_aspect_box; NULL: the whole image, i.e. letterbox):
+ *              fill, resize(box = box) to fd_geom_letterbox(box width, box
+ *              height, S)'s nw x nh, place at (ox, oy).
+ * fill is the letterbox colour (NULL: black). box is required for FD_GEOM_FACE,
+ * optional for FD_GEOM_MATCHED and ignored otherwise. Errors as fd_resize_rgb. */
 int fd_geom_square(const uint8_t *src, int w, int h, enum fd_geometry g, int S,
-		   const float face_box[4], const uint8_t fill[3], uint8_t *dst, struct fd_err *e);
+		   const float box[4], const uint8_t fill[3], uint8_t *dst, struct fd_err *e);
 
 /* fd_geom_square resizing through ctx (see fd_resize_rgb_ctx; NULL allowed). */
 int fd_geom_square_ctx(struct fd_resize_ctx *ctx, const uint8_t *src, int w, int h,
-		       enum fd_geometry g, int S, const float face_box[4], const uint8_t fill[3],
+		       enum fd_geometry g, int S, const float box[4], const uint8_t fill[3],
 		       uint8_t *dst, struct fd_err *e);
 
 #endif

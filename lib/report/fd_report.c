@@ -4,22 +4,27 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fd_table.h"
+#include "eval/fd_metrics.h"
+
 static const struct fd_report_section SECTIONS[] = {
-	{ "phase1", "Phase 1: controlled baseline comparison", FD_REPORT_CONDS, NULL },
-	{ "2a-geometry", "Phase 2A, test 1: geometry (standard crop vs letterbox evaluation)", FD_REPORT_EVALS, NULL },
-	{ "2a-colour", "Phase 2A, test 2: colour normalisation", FD_REPORT_CONDS, NULL },
-	{ "2a-holdout", "Phase 2A, test 3: source hold-out", FD_REPORT_HOLDOUT, NULL },
-	{ "2b-resolution", "Phase 2B: resolution", FD_REPORT_CONDS, NULL },
-	{ "2c-facecrop", "Phase 2C: face crop", FD_REPORT_CONDS, NULL },
-	{ "2d-augment", "Phase 2D: augmentation (no face crop)", FD_REPORT_CONDS, NULL },
-	{ "2e-augment-facecrop", "Phase 2E: augmentation with face crop", FD_REPORT_CONDS, NULL },
-	{ "phase3", "Phase 3: extended architectures", FD_REPORT_CONDS, NULL },
-	{ "4a-scaling", "Phase 4A: data quantity scaling", FD_REPORT_CONDS, "full" },
-	{ "best", "Phase 2 choices", FD_REPORT_BEST, NULL },
+	{ "phase1", "Phase 1: controlled baseline comparison", FD_REPORT_CONDS, NULL, 0 },
+	{ "2a-geometry", "Phase 2A, test 1: geometry (letterbox-trained model under letterbox and matched geometry)",
+	  FD_REPORT_GEOMETRY, NULL, 0 },
+	{ "2a-colour", "Phase 2A, test 2: colour normalisation", FD_REPORT_CONDS, NULL, 0 },
+	{ "2a-holdout", "Phase 2A, test 3: source hold-out", FD_REPORT_HOLDOUT, NULL, 0 },
+	{ "2b-resolution", "Phase 2B: resolution", FD_REPORT_CONDS, NULL, 0 },
+	{ "2c-facecrop", "Phase 2C: face crop", FD_REPORT_CONDS, NULL, 1 },
+	{ "2d-augment", "Phase 2D: augmentation (no face crop)", FD_REPORT_CONDS, NULL, 0 },
+	{ "2e-augment-facecrop", "Phase 2E: augmentation with face crop", FD_REPORT_CONDS, NULL, 1 },
+	{ "phase3", "Phase 3: extended architectures", FD_REPORT_CONDS, NULL, 0 },
+	{ "4a-scaling", "Phase 4A: data quantity scaling", FD_REPORT_CONDS, "full", 0 },
+	{ "best", "Phase 2 choices", FD_REPORT_BEST, NULL, 0 },
 };
 #define NSECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 #define MAXF FD_REPORT_MAXF
@@ -258,7 +263,7 @@ static int cols_of(const struct fd_results *rs, const struct fd_report_section *
 {
 	enum fd_report_mode m = sec->mode;
 	int n = 0;
-	if (m == FD_REPORT_EVALS) {
+	if (m == FD_REPORT_EVALS || m == FD_REPORT_GEOMETRY) {
 		for (int k = 0; k < rs->ncond; k++)
 			for (size_t i = 0; i < rs->n && n < cap; i++) {
 				const struct fd_result *r = &rs->r[i];
@@ -321,6 +326,12 @@ static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 			fd_report_cell(&c, rs, col[k].cond, rs->model[m], col[k].eval);
 			if (c.nf == 0)
 				continue;
+			/* an evaluation-only eval (another geometry's pack) has no training
+			 * AUC of its own (the training rows were scored in the training
+			 * geometry): no gap */
+			int evonly = strcmp(col[k].eval, "val") != 0 && strcmp(col[k].eval, "full") != 0;
+			if (evonly)
+				c.train = c.gap_mean = NAN;
 			fprintf(f, "| %s | %s | %s | %d | %s ± %s | [%s, %s] | ", rs->model[m], col[k].cond,
 				col[k].eval, c.nf, f3(b[0], c.s.mean), f3(b[1], c.s.std), f3(b[2], c.s.lo),
 				f3(b[3], c.s.hi));
@@ -328,7 +339,7 @@ static void md_results(FILE *f, FILE *tsv, const struct fd_results *rs, const st
 				f3(b[1], c.eer_mean), f3(b[2], c.test.auc), f3(b[3], c.test.lo),
 				f3(b[4], c.test.hi), f3(b[5], c.test_fold_mean), f3(b[6], c.test_fold_sd));
 			fprintf(f, "%s | %s | %s | %s |", f3(b[0], c.test_ap), f3(b[1], c.test_eer),
-				f3(b[2], c.train), fsig(b[3], c.gap_mean));
+				evonly ? "-" : f3(b[2], c.train), evonly ? "-" : fsig(b[3], c.gap_mean));
 			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t%s\t", rs->model[m], col[k].cond, col[k].eval, c.nf,
 				g17(b[0], c.s.mean), g17(b[1], c.s.std));
 			fprintf(tsv, "%s\t%s\t", g17(b[0], c.s.lo), g17(b[1], c.s.hi));
@@ -569,6 +580,317 @@ static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
 	fprintf(f, "\n");
 }
 
+/* Path component k from the end of dir (0: the last), "" if none. */
+static void path_part(const char *dir, int k, char *out, size_t cap)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	for (;;) {
+		size_t end = n;
+		while (n > 0 && dir[n - 1] != '/')
+			n--;
+		if (k-- == 0) {
+			size_t len = end - n < cap - 1 ? end - n : cap - 1;
+			memcpy(out, dir + n, len);
+			out[len] = '\0';
+			return;
+		}
+		while (n > 0 && dir[n - 1] == '/')
+			n--;
+		if (n == 0) {
+			*out = '\0';
+			return;
+		}
+	}
+}
+
+/* Append the rows of DIR/preds-val.tsv and DIR/preds-matched.tsv, paired row by
+ * row (same path and label), to the growing arrays. */
+static int pool_run(const char *dir, double **lb, double **mt, uint8_t **lab, size_t *n, size_t *cap,
+		    struct fd_err *e)
+{
+	char pa[4096], pb[4096];
+	snprintf(pa, sizeof pa, "%s/preds-val.tsv", dir);
+	snprintf(pb, sizeof pb, "%s/preds-matched.tsv", dir);
+	struct fd_table ta, tb;
+	fd_table_init(&ta);
+	fd_table_init(&tb);
+	int rc = -1;
+	if (fd_table_read(&ta, pa, e) < 0 || fd_table_read(&tb, pb, e) < 0)
+		goto out;
+	int ca[3], cb[3];
+	static const char *const need[3] = { "path", "label", "score" };
+	for (int k = 0; k < 3; k++)
+		if ((ca[k] = fd_table_need(&ta, need[k], e)) < 0 || (cb[k] = fd_table_need(&tb, need[k], e)) < 0)
+			goto out;
+	if (ta.nrow != tb.nrow) {
+		fd_err_set(e, "'%s' has %zu rows, '%s' %zu: the two evals must score the same rows", pb,
+			   tb.nrow, pa, ta.nrow);
+		goto out;
+	}
+	if (*n + ta.nrow > *cap) {
+		size_t c = (*n + ta.nrow) * 2;
+		double *x = realloc(*lb, c * sizeof *x), *y = x ? realloc(*mt, c * sizeof *y) : NULL;
+		if (x)
+			*lb = x;
+		if (y)
+			*mt = y;
+		uint8_t *z = y ? realloc(*lab, c) : NULL;
+		if (!z) {
+			fd_err_set(e, "out of memory");
+			goto out;
+		}
+		*lab = z;
+		*cap = c;
+	}
+	for (size_t i = 0; i < ta.nrow; i++) {
+		const char *l = fd_table_get(&ta, i, ca[1]);
+		if (strcmp(fd_table_get(&ta, i, ca[0]), fd_table_get(&tb, i, cb[0])) != 0 ||
+		    strcmp(l, fd_table_get(&tb, i, cb[1])) != 0) {
+			fd_err_set(e, "'%s': line %zu: path '%s' does not pair with '%s' line %zu ('%s'): the "
+				      "two evals must score the same rows in the same order", pb, i + 2,
+				   fd_table_get(&tb, i, cb[0]), pa, i + 2, fd_table_get(&ta, i, ca[0]));
+			goto out;
+		}
+		if (strcmp(l, "0") != 0 && strcmp(l, "1") != 0) {
+			fd_err_set(e, "'%s': line %zu: label '%s' is not 0 or 1", pa, i + 2, l);
+			goto out;
+		}
+		char *ea, *eb;
+		const char *sa = fd_table_get(&ta, i, ca[2]), *sb = fd_table_get(&tb, i, cb[2]);
+		double va = strtod(sa, &ea), vb = strtod(sb, &eb);
+		if (ea == sa || *ea || eb == sb || *eb) {
+			fd_err_set(e, "'%s': line %zu: score is not a number", ea == sa || *ea ? pa : pb, i + 2);
+			goto out;
+		}
+		(*lb)[*n] = va;
+		(*mt)[*n] = vb;
+		(*lab)[*n] = (uint8_t)(l[0] == '1');
+		(*n)++;
+	}
+	rc = 0;
+out:
+	fd_table_free(&ta);
+	fd_table_free(&tb);
+	return rc;
+}
+
+int fd_report_geometry(struct fd_report_geometry *g, const struct fd_results *rs, const char *model,
+		       const char *const *inputs, int ninputs, struct fd_err *e)
+{
+	memset(g, 0, sizeof *g);
+	struct fd_report_cell a, b, c;
+	fd_report_cell(&a, rs, "letterbox", model, "val");
+	fd_report_cell(&b, rs, "letterbox", model, "matched");
+	fd_report_cell(&c, rs, "matched", model, "val");
+	/* per-fold deltas, paired by fold */
+	double d[MAXF], xa[MAXF], xb[MAXF];
+	int fold[MAXF], n = 0;
+	for (int i = 0; i < a.nf; i++)
+		for (int j = 0; j < b.nf; j++)
+			if (a.fold[i] == b.fold[j] && !isnan(a.auc[i]) && !isnan(b.auc[j])) {
+				fold[n] = a.fold[i];
+				xa[n] = a.auc[i];
+				xb[n] = b.auc[j];
+				d[n] = xb[n] - xa[n];
+				n++;
+			}
+	g->n = n;
+	g->auc_lb = n ? fd_mean(xa, (size_t)n) : NAN;
+	g->auc_m = n ? fd_mean(xb, (size_t)n) : NAN;
+	g->d.mean = n ? fd_mean(d, (size_t)n) : NAN;
+	g->d.std = g->d.lo = g->d.hi = NAN;
+	g->d.n = (size_t)n;
+	g->nb.stat = g->nb.p = NAN;
+	double ratio = fd_results_ratio(rs, "letterbox", model, fold, n);
+	struct fd_err ie;
+	if (n >= 2 && fd_summary_nb(&g->d, d, (size_t)n, ratio, FD_REPORT_LEVEL, &ie) == 0)
+		fd_summary_clip(&g->d, -1, 1);
+	if (n >= 2 && fd_ttest_nadeau_bengio(&g->nb, xb, xa, (size_t)n, ratio, &ie) != 0)
+		g->nb.stat = g->nb.p = NAN;
+	g->c_folds = c.nf;
+	g->auc_c = nanmean(c.auc, c.nf);
+
+	/* DeLong on the pooled out-of-fold scores of G's runs */
+	double *lb = NULL, *mt = NULL;
+	uint8_t *lab = NULL;
+	size_t np = 0, cap = 0;
+	for (int i = 0; i < ninputs; i++) {
+		const char *in = inputs[i], *eq = strchr(in, '='), *dir = in;
+		char label[256] = "", part[256];
+		if (eq && !strchr(eq + 1, '=')) {
+			size_t k = (size_t)(eq - in) < sizeof label ? (size_t)(eq - in) : sizeof label - 1;
+			memcpy(label, in, k);
+			label[k] = '\0';
+			dir = eq + 1;
+		}
+		path_part(dir, 0, part, sizeof part);
+		if (strncmp(part, "fold", 4) != 0)
+			continue; /* a folds table: no scores */
+		path_part(dir, 2, part, sizeof part);
+		if (strcmp(part, model) != 0)
+			continue;
+		if (!*label)
+			path_part(dir, 1, label, sizeof label);
+		if (strcmp(label, "letterbox") != 0)
+			continue;
+		if (pool_run(dir, &lb, &mt, &lab, &np, &cap, e) < 0) {
+			free(lb);
+			free(mt);
+			free(lab);
+			return -1;
+		}
+	}
+	g->pooled = np;
+	g->pooled_lb = g->pooled_m = NAN;
+	g->delong.stat = g->delong.p = NAN;
+	if (np) {
+		if (fd_auc(lb, lab, np, &g->pooled_lb, &ie) != 0)
+			g->pooled_lb = NAN;
+		if (fd_auc(mt, lab, np, &g->pooled_m, &ie) != 0)
+			g->pooled_m = NAN;
+		if (fd_delong_test(&g->delong, NULL, mt, lb, lab, np, &ie) != 0)
+			g->delong.stat = g->delong.p = NAN;
+	}
+	free(lb);
+	free(mt);
+	free(lab);
+	double p = np ? g->delong.p : g->nb.p;
+	if (isnan(g->d.mean))
+		g->shortcut = -1;
+	else
+		g->shortcut = g->d.mean < -FD_REPORT_GEOMETRY_DROP && p < 0.05;
+	return 0;
+}
+
+static const char *const VERDICT[3] = { "undetermined", "no evidence of a geometry shortcut",
+					 "geometry shortcut found" };
+
+static int md_geometry(FILE *f, FILE *tsv, const struct fd_results *rs, const struct fd_report_meta *m,
+		       struct fd_err *e)
+{
+	char b[12][40];
+	fprintf(f, "## Geometry shortcut test\n\n"
+		   "Model G is trained on letterbox packs (the original geometry visible: reals keep "
+		   "their aspect and bars, fakes are as made) and scores its validation fold twice: "
+		   "letterboxed (`val`) and from the `matched` pack, where every fake is first cropped "
+		   "to its real photo's aspect so both classes carry the same bars. Only a model that "
+		   "learnt \"bars mean real\" loses AUC under `matched`: its reals are unchanged and "
+		   "the fakes' bars are ones it saw (on reals) in training, so a pure padding shift "
+		   "cannot cause the drop. The control C is trained and evaluated on `matched` "
+		   "(no class-linked geometry). Δ = AUC_G(matched) − AUC_G(letterbox) per fold: "
+		   "mean, Nadeau–Bengio 95%% interval and corrected t-test p; DeLong's paired test "
+		   "on the pooled out-of-fold scores (the same rows, the same checkpoints, two "
+		   "geometries). Verdict: \"geometry shortcut found\" when Δ < −%.2f and the DeLong "
+		   "p < 0.05 (doc/shortcuts.md).\n\n"
+		   "| Model | Folds | AUC_G letterbox | AUC_G matched | Δ geometry | 95%% CI (NB) | "
+		   "p (corrected t) | Pooled rows | DeLong z | p (DeLong) | AUC_C matched | Verdict |\n"
+		   "|---|---|---|---|---|---|---|---|---|---|---|---|\n", FD_REPORT_GEOMETRY_DROP);
+	fprintf(tsv, "model\tfolds\tauc_g_letterbox\tauc_g_matched\tdelta\tci_lo\tci_hi\tt\tp\tpooled_rows\t"
+		     "pooled_auc_letterbox\tpooled_auc_matched\tdelong_z\tdelong_p\tcontrol_folds\t"
+		     "auc_c_matched\tverdict\n");
+	for (int k = 0; k < rs->nmodel; k++) {
+		struct fd_report_geometry g;
+		if (fd_report_geometry(&g, rs, rs->model[k], m->inputs, m->ninputs, e) < 0)
+			return -1;
+		if (g.n == 0 && g.c_folds == 0)
+			continue;
+		fprintf(f, "| %s | %d | %s | %s | %s | [%s, %s] | %s | %zu | %s | %s | %s | %s |\n",
+			rs->model[k], g.n, f3(b[0], g.auc_lb), f3(b[1], g.auc_m), fsig(b[2], g.d.mean),
+			fsig(b[3], g.d.lo), fsig(b[4], g.d.hi), fp(b[5], g.nb.p), g.pooled,
+			isnan(g.delong.stat) ? "NA" : (snprintf(b[6], 40, "%.2f", g.delong.stat), b[6]),
+			fp(b[7], g.delong.p), f3(b[8], g.auc_c), VERDICT[g.shortcut + 1]);
+		fprintf(tsv, "%s\t%d\t%s\t%s\t%s\t", rs->model[k], g.n, g17(b[0], g.auc_lb),
+			g17(b[1], g.auc_m), g17(b[2], g.d.mean));
+		fprintf(tsv, "%s\t%s\t%s\t%s\t%zu\t", g17(b[0], g.d.lo), g17(b[1], g.d.hi),
+			g17(b[2], g.nb.stat), g17(b[3], g.nb.p), g.pooled);
+		fprintf(tsv, "%s\t%s\t%s\t%s\t", g17(b[0], g.pooled_lb), g17(b[1], g.pooled_m),
+			g17(b[2], g.delong.stat), g17(b[3], g.delong.p));
+		fprintf(tsv, "%d\t%s\t%s\n", g.c_folds, g17(b[0], g.auc_c), VERDICT[g.shortcut + 1]);
+	}
+	fprintf(f, "\n");
+	return 0;
+}
+
+/* Face-detection counts of one (label, source). */
+struct facecount {
+	char label[64], model[64], source[64];
+	size_t n, found;
+};
+
+static int md_faces(FILE *f, const struct fd_report_meta *m, struct fd_err *e)
+{
+	struct facecount fc[256];
+	int nfc = 0;
+	char first[256][2][64]; /* label -> the model counted */
+	int nfirst = 0;
+	for (int i = 0; i < m->ninputs; i++) {
+		const char *in = m->inputs[i], *eq = strchr(in, '='), *dir = in;
+		char label[64] = "", model[64], part[64], path[4096];
+		if (eq && !strchr(eq + 1, '=')) {
+			size_t k = (size_t)(eq - in) < sizeof label ? (size_t)(eq - in) : sizeof label - 1;
+			memcpy(label, in, k);
+			label[k] = '\0';
+			dir = eq + 1;
+		}
+		path_part(dir, 0, part, sizeof part);
+		if (strncmp(part, "fold", 4) != 0)
+			continue;
+		path_part(dir, 2, model, sizeof model);
+		if (!*label)
+			path_part(dir, 1, label, sizeof label);
+		int j = 0;
+		while (j < nfirst && strcmp(first[j][0], label))
+			j++;
+		if (j == nfirst && nfirst < 256) {
+			snprintf(first[j][0], 64, "%s", label);
+			snprintf(first[j][1], 64, "%s", model);
+			nfirst++;
+		}
+		if (j == nfirst || strcmp(first[j][1], model))
+			continue;
+		snprintf(path, sizeof path, "%s/preds-val.tsv", dir);
+		struct fd_table t;
+		fd_table_init(&t);
+		if (fd_table_read(&t, path, e) < 0)
+			return -1;
+		int cn = fd_table_col(&t, "face_note"), cs = fd_table_col(&t, "source");
+		for (size_t r = 0; cn >= 0 && cs >= 0 && r < t.nrow; r++) {
+			const char *src = fd_table_get(&t, r, cs);
+			int k = 0;
+			while (k < nfc && (strcmp(fc[k].label, label) || strcmp(fc[k].source, src)))
+				k++;
+			if (k == nfc) {
+				if (nfc == 256)
+					continue;
+				memset(&fc[k], 0, sizeof fc[k]);
+				snprintf(fc[k].label, 64, "%s", label);
+				snprintf(fc[k].model, 64, "%s", model);
+				snprintf(fc[k].source, 64, "%s", src);
+				nfc++;
+			}
+			fc[k].n++;
+			fc[k].found += !strcmp(fd_table_get(&t, r, cn), "ok");
+		}
+		fd_table_free(&t);
+	}
+	if (nfc == 0)
+		return 0;
+	fprintf(f, "## Face detection\n\nShare of each source's images in which fd-facecrop (MTCNN) "
+		   "found a face (`face_note` ok), over the validation rows of every fold (each "
+		   "non-test row once). An image without a face is packed with the centre crop "
+		   "(`NOFACE=keep`, the default) or left out of every condition's pack "
+		   "(`NOFACE=drop`, doc/pipelines.md); a rate that differs between reals and fakes "
+		   "is a class-linked cue the face crop adds.\n\n"
+		   "| Condition | Source | Rows | Face found | Rate |\n|---|---|---|---|---|\n");
+	for (int k = 0; k < nfc; k++)
+		fprintf(f, "| %s | %s | %zu | %zu | %.1f%% |\n", fc[k].label, fc[k].source, fc[k].n,
+			fc[k].found, 100.0 * (double)fc[k].found / (double)fc[k].n);
+	fprintf(f, "\n");
+	return 0;
+}
+
 double fd_report_cond_score(const struct fd_results *rs, const char *cond)
 {
 	double s = 0;
@@ -591,6 +913,106 @@ static int has_cond(const struct fd_results *rs, const char *cond)
 		if (!strcmp(rs->cond[k], cond))
 			return 1;
 	return 0;
+}
+
+int fd_report_shortcuts_read(struct fd_report_shortcuts *sc, const char *path, struct fd_err *e)
+{
+	memset(sc, 0, sizeof *sc);
+	sc->geometry = -1;
+	struct fd_table t;
+	fd_table_init(&t);
+	int c[5], rc = -1;
+	static const char *const need[5] = { "model", "delta", "delong_p", "p", "verdict" };
+	if (fd_table_read(&t, path, e) < 0)
+		goto out;
+	for (int k = 0; k < 5; k++)
+		if ((c[k] = fd_table_need(&t, need[k], e)) < 0) {
+			fd_err_ctx(e, "'%s' (a 2a-geometry test table)", path);
+			goto out;
+		}
+	if (t.nrow == 0) {
+		fd_err_set(e, "'%s': no rows (a 2a-geometry test table)", path);
+		goto out;
+	}
+	size_t n = 0;
+	sc->geometry = 0;
+	for (size_t i = 0; i < t.nrow; i++) {
+		const char *v = fd_table_get(&t, i, c[4]);
+		if (!strcmp(v, VERDICT[2]))
+			sc->geometry = 1;
+		else if (strcmp(v, VERDICT[1]) && strcmp(v, VERDICT[0])) {
+			fd_err_set(e, "'%s': line %zu: unknown verdict '%s'", path, i + 2, v);
+			goto out;
+		}
+		if (n < sizeof sc->why)
+			n += (size_t)snprintf(sc->why + n, sizeof sc->why - n, "%s%s: delta %s, DeLong p %s, "
+					      "corrected-t p %s: %s", i ? "; " : "",
+					      fd_table_get(&t, i, c[0]), fd_table_get(&t, i, c[1]),
+					      fd_table_get(&t, i, c[2]), fd_table_get(&t, i, c[3]), v);
+	}
+	rc = 0;
+out:
+	fd_table_free(&t);
+	return rc;
+}
+
+/* The per-model validation cells of a condition, for the required models. */
+static int models_of(const struct fd_results *rs, const char *cond, int *idx)
+{
+	int n = 0;
+	for (int m = 0; m < rs->nmodel; m++) {
+		int nf = fd_results_folds(rs, cond, rs->model[m], "val", (int[MAXF]){ 0 }, MAXF);
+		if (nf > 0)
+			idx[n++] = m;
+	}
+	return n;
+}
+
+/* 1 when cond_a and cond_b have the same validation AUC in every fold of every model of idx. */
+static int same_runs(const struct fd_results *rs, const char *a, const char *b, const int *idx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct fd_report_cell x, y;
+		fd_report_cell(&x, rs, a, rs->model[idx[i]], "val");
+		fd_report_cell(&y, rs, b, rs->model[idx[i]], "val");
+		if (x.nf == 0 || x.nf != y.nf)
+			return 0;
+		for (int k = 0; k < x.nf; k++)
+			if (x.fold[k] != y.fold[k] || !(x.auc[k] == y.auc[k] || (isnan(x.auc[k]) && isnan(y.auc[k]))))
+				return 0;
+	}
+	return n > 0;
+}
+
+/* Score and indicators of candidate c over the required models idx[n]. */
+static void cand_measure(struct fd_report_candidate *c, const struct fd_results *rs, const int *idx, int n)
+{
+	double sc = 0, sd = 0, gp = 0;
+	int ks = 0, kd = 0, kg = 0, have = 0;
+	for (int i = 0; i < n; i++) {
+		struct fd_report_cell x;
+		fd_report_cell(&x, rs, c->cond, rs->model[idx[i]], "val");
+		if (x.nf == 0)
+			continue;
+		have++;
+		double mu = nanmean(x.auc, x.nf), st[MAXF];
+		for (int k = 0; k < x.nf; k++)
+			st[k] = isnan(x.var[k]) ? NAN : sqrt(x.var[k]);
+		double msd = nanmean(st, x.nf);
+		if (!isnan(mu))
+			sc += mu, ks++;
+		if (!isnan(msd))
+			sd += msd, kd++;
+		if (!isnan(x.gap_mean))
+			gp += x.gap_mean, kg++;
+	}
+	c->score = ks == n ? sc / ks : NAN;
+	c->std = kd == n ? sd / kd : NAN;
+	c->gap = kg == n ? gp / kg : NAN;
+	if (have < n)
+		snprintf(c->excluded, sizeof c->excluded, "not run for every model of the center runs");
+	else if (isnan(c->score))
+		snprintf(c->excluded, sizeof c->excluded, "validation AUC undefined");
 }
 
 /* "chosen (AUC x) over other (AUC y); per model: m delta (p ...)". */
@@ -616,84 +1038,218 @@ static void reason(char *buf, size_t cap, const struct fd_results *rs, const cha
 	}
 	if (n < cap)
 		snprintf(buf + n, cap - n, "%s",
-			 sig ? "" : "; no difference is significant at 0.05, so the choice is weak");
+			 sig ? "" : "; no difference is significant at 0.05");
 }
 
-int fd_report_best(struct fd_report_best *b, const struct fd_results *rs, struct fd_err *e)
+/* The candidate differing from b's choice in one factor only, or NULL. */
+static const struct fd_report_candidate *differing(const struct fd_report_best *b, int chosen, int factor)
+{
+	const struct fd_report_candidate *c = &b->cand[chosen];
+	for (int i = 0; i < b->ncand; i++) {
+		const struct fd_report_candidate *o = &b->cand[i];
+		int ds = o->size != c->size, dg = strcmp(o->geometry, c->geometry) != 0,
+		    da = o->augment != c->augment;
+		if (i != chosen && ds + dg + da == 1 && ((factor == 0 && ds) || (factor == 1 && dg) ||
+							 (factor == 2 && da)))
+			return o;
+	}
+	return NULL;
+}
+
+int fd_report_best(struct fd_report_best *b, const struct fd_results *rs,
+		   const struct fd_report_shortcuts *sc, struct fd_err *e)
 {
 	memset(b, 0, sizeof *b);
-	/* resolution: conditions labelled by an integer size; the best two */
-	const char *size = NULL, *size_other = NULL;
-	double best = -1, second = -1;
+	int idx[256], nreq = models_of(rs, "center", idx);
+	/* sizes: integer labels with a score; the size of the center runs */
+	long size_hi = -1, size_center = -1;
+	int nsize = 0;
 	for (int k = 0; k < rs->ncond; k++) {
 		char *end;
 		long v = strtol(rs->cond[k], &end, 10);
-		double s = fd_report_cond_score(rs, rs->cond[k]);
-		if (*end || v <= 0 || isnan(s))
+		if (*end || v <= 0 || isnan(fd_report_cond_score(rs, rs->cond[k])))
 			continue;
-		if (s > best) {
-			size_other = size;
-			second = best;
-			best = s;
-			size = rs->cond[k];
-		} else if (s > second) {
-			second = s;
-			size_other = rs->cond[k];
-		}
+		nsize++;
+		if (v > size_hi)
+			size_hi = v;
+		if (size_center < 0 && same_runs(rs, rs->cond[k], "center", idx, nreq))
+			size_center = v;
 	}
-	static const char *const COMBO[4] = { "center", "face", "center-aug", "face-aug" };
-	const char *combo = NULL;
-	best = -1;
-	for (int k = 0; k < 4; k++) {
-		double s = has_cond(rs, COMBO[k]) ? fd_report_cond_score(rs, COMBO[k]) : NAN;
-		if (!isnan(s) && s > best) {
-			best = s;
-			combo = COMBO[k];
-		}
-	}
-	if (!size || !size_other)
+	if (nsize < 2)
 		return fd_err_set(e, "section best: need two resolution conditions (labels such as 128 and 224)");
-	if (!combo || !has_cond(rs, "center") || !has_cond(rs, "face"))
+	if (!has_cond(rs, "center") || !has_cond(rs, "face"))
 		return fd_err_set(e, "section best: need conditions center and face (and optionally "
-				     "center-aug, face-aug)");
-	int face = !strncmp(combo, "face", 4), aug = strstr(combo, "-aug") != NULL;
-	b->size = strtol(size, NULL, 10);
-	b->face = face;
-	b->augment = aug;
-	reason(b->reason[0], sizeof b->reason[0], rs, "resolution", size, size_other);
-	/* face crop: chosen geometry vs the other at the chosen augmentation */
-	const char *fo = face ? (aug ? "center-aug" : "center") : (aug ? "face-aug" : "face");
-	if (!has_cond(rs, fo))
-		fo = face ? "center" : "face";
-	reason(b->reason[1], sizeof b->reason[1], rs, "face crop", combo, fo);
-	const char *ao = aug ? (face ? "face" : "center") : (face ? "face-aug" : "center-aug");
-	if (has_cond(rs, ao))
-		reason(b->reason[2], sizeof b->reason[2], rs, "augmentation", combo, ao);
+				     "center-aug, face-aug, letterbox)");
+	int found = size_center > 0;
+	if (!found)
+		size_center = size_hi;
+	/* the candidates, in order: sizes, then the geometry/augmentation combinations */
+	for (int k = 0; k < rs->ncond && b->ncand < FD_REPORT_MAXCAND; k++) {
+		char *end;
+		long v = strtol(rs->cond[k], &end, 10);
+		if (*end || v <= 0 || isnan(fd_report_cond_score(rs, rs->cond[k])) || v == size_center)
+			continue;
+		struct fd_report_candidate *c = &b->cand[b->ncand++];
+		snprintf(c->cond, sizeof c->cond, "%s", rs->cond[k]);
+		c->size = v;
+		snprintf(c->geometry, sizeof c->geometry, "center");
+	}
+	static const struct { const char *cond, *geom; int aug; } COMBO[5] = {
+		{ "center", "center", 0 }, { "face", "face", 0 }, { "center-aug", "center", 1 },
+		{ "face-aug", "face", 1 }, { "letterbox", "letterbox", 0 },
+	};
+	for (int k = 0; k < 5 && b->ncand < FD_REPORT_MAXCAND; k++) {
+		if (!has_cond(rs, COMBO[k].cond))
+			continue;
+		struct fd_report_candidate *c = &b->cand[b->ncand++];
+		snprintf(c->cond, sizeof c->cond, "%s", COMBO[k].cond);
+		c->size = size_center;
+		snprintf(c->geometry, sizeof c->geometry, "%s", COMBO[k].geom);
+		c->augment = COMBO[k].aug;
+	}
+	for (int i = 0; i < b->ncand; i++) {
+		struct fd_report_candidate *c = &b->cand[i];
+		c->p_worse = NAN;
+		cand_measure(c, rs, idx, nreq);
+		if (!*c->excluded && !strcmp(c->geometry, "letterbox") && sc && sc->geometry == 1)
+			snprintf(c->excluded, sizeof c->excluded,
+				 "phase 2A found a geometry shortcut: the letterbox geometry shows the aspect "
+				 "ratio the model exploits");
+	}
+	/* the best score among the admissible */
+	int top = -1;
+	for (int i = 0; i < b->ncand; i++)
+		if (!*b->cand[i].excluded && (top < 0 || b->cand[i].score > b->cand[top].score))
+			top = i;
+	if (top < 0)
+		return fd_err_set(e, "section best: no admissible candidate (every one excluded)");
+	/* within noise: no required model significantly worse than the best */
+	for (int i = 0; i < b->ncand; i++) {
+		struct fd_report_candidate *c = &b->cand[i];
+		if (*c->excluded)
+			continue;
+		c->within = 1;
+		for (int j = 0; j < nreq && i != top; j++) {
+			struct fd_report_cell a, x;
+			fd_report_cell(&a, rs, b->cand[top].cond, rs->model[idx[j]], "val");
+			fd_report_cell(&x, rs, c->cond, rs->model[idx[j]], "val");
+			struct fd_report_cmp o;
+			fd_report_compare(&o, rs, &a, &x, c->cond, rs->model[idx[j]], a.auc, x.auc);
+			if (o.defined && o.delta < 0 && (isnan(c->p_worse) || o.t.p < c->p_worse))
+				c->p_worse = o.t.p;
+			if (o.defined && o.delta < 0 && o.t.p < 0.05)
+				c->within = 0;
+		}
+	}
+	/* among those, the undominated on (std, gap); of them the highest score */
+	int pick = -1;
+	for (int i = 0; i < b->ncand; i++) {
+		const struct fd_report_candidate *c = &b->cand[i];
+		if (!c->within)
+			continue;
+		int dominated = 0;
+		for (int j = 0; j < b->ncand && !dominated; j++) {
+			const struct fd_report_candidate *o = &b->cand[j];
+			if (j == i || !o->within || isnan(o->std) || isnan(o->gap) || isnan(c->std) ||
+			    isnan(c->gap))
+				continue;
+			dominated = o->std <= c->std && o->gap <= c->gap && (o->std < c->std || o->gap < c->gap);
+		}
+		if (!dominated && (pick < 0 || c->score > b->cand[pick].score))
+			pick = i;
+	}
+	struct fd_report_candidate *ch = &b->cand[pick];
+	ch->chosen = 1;
+	b->size = ch->size;
+	snprintf(b->geometry, sizeof b->geometry, "%s", ch->geometry);
+	b->augment = ch->augment;
+	/* the reasons */
+	char t[4][40];
+	size_t n = (size_t)snprintf(b->choice, sizeof b->choice,
+				    "%s (size %ld, %s, %s augmentation; mean validation AUC %s, per-source "
+				    "AUC std %s, train/val gap %s)", ch->cond, ch->size, ch->geometry,
+				    ch->augment ? "with" : "no", f3(t[0], ch->score), f3(t[1], ch->std),
+				    fsig(t[2], ch->gap));
+	if (pick == top)
+		n += (size_t)snprintf(b->choice + n, sizeof b->choice - n, " has the highest AUC");
 	else
-		snprintf(b->reason[2], sizeof b->reason[2], "augmentation: no run with augmentation to compare");
+		n += (size_t)snprintf(b->choice + n, sizeof b->choice - n,
+				      " is within the noise of the best AUC, %s (%s), and not worse on "
+				      "the shortcut indicators (std %s, gap %s there)",
+				      b->cand[top].cond, f3(t[0], b->cand[top].score),
+				      f3(t[1], b->cand[top].std), fsig(t[3], b->cand[top].gap));
+	int nw = 0;
+	for (int i = 0; i < b->ncand; i++)
+		nw += b->cand[i].within;
+	if (n < sizeof b->choice)
+		n += (size_t)snprintf(b->choice + n, sizeof b->choice - n,
+				      "; %d of %d candidates within noise", nw, b->ncand);
+	for (int i = 0; i < b->ncand && n < sizeof b->choice; i++)
+		if (*b->cand[i].excluded)
+			n += (size_t)snprintf(b->choice + n, sizeof b->choice - n, "; %s excluded: %s",
+					      b->cand[i].cond, b->cand[i].excluded);
+	if (!found && n < sizeof b->choice)
+		snprintf(b->choice + n, sizeof b->choice - n, "; the center runs match no size label, "
+			 "taken as size %ld (the largest)", size_center);
+	static const char *const WHAT[3] = { "resolution", "geometry", "augmentation" };
+	for (int f = 0; f < 3; f++) {
+		const struct fd_report_candidate *o = differing(b, pick, f);
+		if (o)
+			reason(b->reason[f], sizeof b->reason[f], rs, WHAT[f], ch->cond, o->cond);
+		else
+			snprintf(b->reason[f], sizeof b->reason[f], "%s: no run differing in %s alone to "
+				 "compare", WHAT[f], WHAT[f]);
+	}
 	return 0;
 }
 
-char *fd_report_best_json(const struct fd_report_best *b, const struct fd_results *rs,
-			  struct fd_err *e)
+static json_t *jreal(double x)
 {
-	json_t *j = json_object(), *why = json_object(), *auc = json_object();
+	return isnan(x) ? json_null() : json_real(x);
+}
+
+char *fd_report_best_json(const struct fd_report_best *b, const struct fd_results *rs,
+			  const struct fd_report_shortcuts *sc, struct fd_err *e)
+{
+	json_t *j = json_object(), *why = json_object(), *auc = json_object(), *cands = json_array();
 	json_object_set_new(j, "size", json_integer(b->size));
-	json_object_set_new(j, "geometry", json_string(b->face ? "face" : "center"));
+	json_object_set_new(j, "geometry", json_string(b->geometry));
 	json_object_set_new(j, "augment", json_boolean(b->augment));
+	json_object_set_new(why, "choice", json_string(b->choice));
 	json_object_set_new(why, "size", json_string(b->reason[0]));
 	json_object_set_new(why, "geometry", json_string(b->reason[1]));
 	json_object_set_new(why, "augment", json_string(b->reason[2]));
 	json_object_set_new(j, "reason", why);
-	for (int k = 0; k < rs->ncond; k++) {
-		double s = fd_report_cond_score(rs, rs->cond[k]);
-		json_object_set_new(auc, rs->cond[k], isnan(s) ? json_null() : json_real(s));
+	for (int i = 0; i < b->ncand; i++) {
+		const struct fd_report_candidate *c = &b->cand[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "condition", json_string(c->cond));
+		json_object_set_new(o, "size", json_integer(c->size));
+		json_object_set_new(o, "geometry", json_string(c->geometry));
+		json_object_set_new(o, "augment", json_boolean(c->augment));
+		json_object_set_new(o, "mean_val_auc", jreal(c->score));
+		json_object_set_new(o, "per_source_auc_std", jreal(c->std));
+		json_object_set_new(o, "train_val_gap", jreal(c->gap));
+		json_object_set_new(o, "p_worse_than_best", jreal(c->p_worse));
+		json_object_set_new(o, "within_noise", json_boolean(c->within));
+		json_object_set_new(o, "excluded", *c->excluded ? json_string(c->excluded) : json_null());
+		json_object_set_new(o, "chosen", json_boolean(c->chosen));
+		json_array_append_new(cands, o);
 	}
+	json_object_set_new(j, "candidates", cands);
+	json_object_set_new(j, "geometry_test", sc && sc->geometry >= 0 ? json_string(sc->why) : json_null());
+	for (int k = 0; k < rs->ncond; k++)
+		json_object_set_new(auc, rs->cond[k], jreal(fd_report_cond_score(rs, rs->cond[k])));
 	json_object_set_new(j, "mean_val_auc", auc);
 	json_object_set_new(j, "rule", json_string(
-		"each choice is the condition with the highest validation AUC averaged over folds and "
-		"models; face crop and augmentation are chosen together among center, face, center-aug, "
-		"face-aug; p-values: corrected resampled t-test over folds"));
+		"candidates are the (size, geometry, augmentation) combinations that were run: each size "
+		"(centre crop), and center, face, center-aug, face-aug, letterbox at the size of the center "
+		"runs, for every model of the center runs; letterbox is excluded when phase 2A found a "
+		"geometry shortcut, matched never qualifies (its crop depends on the label); the best is the "
+		"highest validation AUC (mean over folds, then models); a candidate is within noise when no "
+		"model is significantly worse than the best (corrected resampled t-test, p < 0.05); among "
+		"those, the candidates no other beats on both shortcut indicators (per-source AUC std, "
+		"train/val gap) qualify, and the highest AUC of them is chosen (doc/shortcuts.md)"));
 	char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 	json_decref(j);
 	char *out = txt ? malloc(strlen(txt) + 2) : NULL;
@@ -709,11 +1265,11 @@ char *fd_report_best_json(const struct fd_report_best *b, const struct fd_result
 
 void fd_report_best_mk(FILE *f, const struct fd_report_best *b)
 {
-	/* Only validated values reach make: an integer and two fixed words. */
+	/* Only validated values reach make: an integer and fixed words. */
 	fprintf(f, "# The phase-2 choices of best.json beside this file, for make's include\n"
 		   "# (written by fd-report --section best with best.json; doc/pipelines.md).\n"
 		   "BEST_SIZE := %ld\nBEST_GEOMETRY := %s\nBEST_AUGMENT := %s\n",
-		b->size, b->face ? "face" : "center", b->augment ? "true" : "false");
+		b->size, b->geometry, b->augment ? "true" : "false");
 }
 
 int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
@@ -767,7 +1323,12 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 	md_results(f, tsv, rs, col, ncol);
 	if (sec->mode == FD_REPORT_HOLDOUT)
 		md_holdout(f, cmp, rs);
-	else if (md_compare(f, cmp, rs, col, ncol, sec->mode, e) < 0)
+	else if (sec->mode == FD_REPORT_GEOMETRY) {
+		if (md_geometry(f, cmp, rs, m, e) < 0)
+			return -1;
+	} else if (md_compare(f, cmp, rs, col, ncol, sec->mode, e) < 0)
+		return -1;
+	if (sec->faces && md_faces(f, m, e) < 0)
 		return -1;
 	if (m->config)
 		fprintf(f, "## Configuration\n\nShared config (%d file%s, merged):\n\n```json\n%s\n```\n\n",

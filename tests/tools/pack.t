@@ -43,6 +43,48 @@ for g in center letterbox resize face; do
 	out=$($PY "$here/pack_ref.py" "$D" "$T/x$g.safetensors" 2>&1)
 	is "pack $g --exact equals Pillow" "$out" "identical: 5 images"
 done
+# matched: fakes cropped to their group's real's aspect, then letterboxed.
+# g1: real china (640x427), fakes f0 (300x200) and p.png (70x40, PNG);
+# g2: real f1 (150x260, portrait), fake flower (640x427: cropped to portrait);
+# g3: a fake with no real (cropped 1:1); g4: its only real is not ok.
+{
+	echo "path${tab}label${tab}status${tab}group${tab}width${tab}height"
+	echo "wiki/china.jpg${tab}0${tab}ok${tab}g1${tab}640${tab}427"
+	echo "fake/f0.jpg${tab}1${tab}ok${tab}g1${tab}300${tab}200"
+	echo "fake/p.png${tab}1${tab}ok${tab}g1${tab}70${tab}40"
+	echo "fake/f1.jpg${tab}0${tab}ok${tab}g2${tab}150${tab}260"
+	echo "wiki/flower.jpg${tab}1${tab}ok${tab}g2${tab}640${tab}427"
+	echo "fake/f0.jpg${tab}1${tab}ok${tab}g3${tab}300${tab}200"
+	echo "fake/f2.jpg${tab}0${tab}bad:truncated${tab}g4${tab}${tab}"
+	echo "fake/p.png${tab}1${tab}ok${tab}g4${tab}70${tab}40"
+} >"$T/mt.tsv"
+for S in 32 224; do
+	ok "pack matched $S (draft)" fd-pack -q --root "$D" --size $S --geometry matched -o "$T/matched$S.safetensors" "$T/mt.tsv"
+	out=$($PY "$here/pack_ref.py" "$D" "$T/matched$S.safetensors" "$T/mt.tsv" 2>&1)
+	is "pack matched $S equals Pillow" "$out" "identical: 7 images (2 unmatched)"
+done
+ok "pack matched --exact, fold of the fakes only" fd-pack -q --exact --root "$D" --size 48 --geometry matched --only label=1 -o "$T/xmatched.safetensors" "$T/mt.tsv"
+out=$($PY "$here/pack_ref.py" "$D" "$T/xmatched.safetensors" "$T/mt.tsv" 2>&1)
+is "pack matched --exact equals Pillow (reals found outside the filter)" "$out" "identical: 5 images (2 unmatched)"
+is "matched: fd.unmatched in the metadata" "$(fd-st --meta "$T/xmatched.safetensors" | grep fd.unmatched)" "fd.unmatched${tab}2"
+# the flower fake of g2 is portrait-cropped: bars left and right, none above
+py_bars=$($PY - "$T/matched32.safetensors" <<'PY'
+import json, struct, sys, numpy as np
+raw = open(sys.argv[1], "rb").read(); hl = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + hl])
+b, e = h["images"]["data_offsets"]; im = np.frombuffer(raw[8 + hl + b:8 + hl + e], np.uint8).reshape(h["images"]["shape"])
+print("%d %d" % (im[4][:, 0].max(), im[4][0, 8:24].max() > 0))
+PY
+)
+is "matched: a landscape fake of a portrait real has side bars" "$py_bars" "0 1"
+fd-pack -q --root "$D" --size 32 --geometry matched -o "$T/nog.safetensors" "$T/in.tsv" 2>"$T/err"
+is "matched without group/width/height: exit 1" "$?" 1
+like "matched without group: names the column" "$(cat "$T/err")" "missing column 'group' \\(needed by --geometry matched"
+ok "matched without group: no pack" test ! -e "$T/nog.safetensors"
+sed 's/g2\t150\t260/g2\t150\tx/' "$T/mt.tsv" >"$T/mtbad.tsv"
+fd-pack -q --root "$D" --size 32 --geometry matched -o "$T/bad.safetensors" "$T/mtbad.tsv" 2>"$T/err"
+is "matched with a bad real height: exit 1" "$?" 1
+like "matched with a bad real height: names the line" "$(cat "$T/err")" "line 5: a real photo's width and height must be positive integers"
+
 ok "pack --margin 0 from stdin, 1 thread" fd-pack -q --threads 1 --margin 0 --root "$D" --size 32 --geometry face -o "$T/m0.safetensors" - <"$T/in.tsv"
 out=$($PY "$here/pack_ref.py" "$D" "$T/m0.safetensors" 2>&1)
 is "pack face margin 0 equals Pillow" "$out" "identical: 5 images"

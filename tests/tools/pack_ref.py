@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""pack_ref.py ROOT PACK.safetensors: recompute every image of an fd-pack
-output with Pillow (Image.draft, Image.resize BILINEAR with a box, as
+"""pack_ref.py ROOT PACK.safetensors [INPUT.tsv]: recompute every image of an
+fd-pack output with Pillow (Image.draft, Image.resize BILINEAR with a box, as
 fd_resize.h defines the geometries) from PACK.tsv and the pack's metadata, and
-compare. Prints one line; exit 0 when every image and label is identical."""
+compare. The matched geometry looks each fake's real up (same group, label 0,
+status ok, first in the file) in INPUT.tsv, the table fd-pack read (default:
+PACK.tsv). Prints one line; exit 0 when every image and label is identical."""
 import json
 import os
 import struct
@@ -35,6 +37,14 @@ tsv = pack[:-len(".safetensors")] + ".tsv"
 lines = open(tsv).read().rstrip("\n").split("\n")
 cols = lines[0].split("\t")
 rows = [dict(zip(cols, ln.split("\t"))) for ln in lines[1:]]
+real_aspect, unmatched = {}, 0
+if geom == "matched":
+    src = sys.argv[3] if len(sys.argv) > 3 else tsv
+    sl = open(src).read().rstrip("\n").split("\n")
+    for ln in sl[1:]:
+        r = dict(zip(sl[0].split("\t"), ln.split("\t")))
+        if r["label"] == "0" and r.get("status", "ok") == "ok" and r["group"] not in real_aspect:
+            real_aspect[r["group"]] = (int(r["width"]), int(r["height"]))
 
 
 def face_box(w, h, x1, y1, x2, y2, m):
@@ -46,7 +56,20 @@ def face_box(w, h, x1, y1, x2, y2, m):
     return tuple(float(v) for v in b)
 
 
+def aspect_box(w, h, aw, ah):
+    """The largest centred aw:ah region, half-up rounding, floor placement."""
+    cw, ch = w, h
+    if w * ah > h * aw:
+        cw = (2 * h * aw + ah) // (2 * ah)
+    else:
+        ch = (2 * w * ah + aw) // (2 * aw)
+    cw, ch = min(max(cw, 1), w), min(max(ch, 1), h)
+    l, t = (w - cw) // 2, (h - ch) // 2
+    return (l, t, l + cw, t + ch)
+
+
 def expected(r):
+    global unmatched
     im = Image.open(os.path.join(root, r["path"]))
     W, H = im.size
     g, face = geom, None
@@ -80,9 +103,17 @@ def expected(r):
         return im.resize((S, S), Image.BILINEAR)
     if g == "face":
         return im.resize((S, S), Image.BILINEAR, box=face_box(w, h, *[v / scale for v in face], margin))
+    box = (0, 0, w, h)
+    if g == "matched" and r["label"] != "0":
+        if r["group"] in real_aspect and r["group"]:
+            box = aspect_box(w, h, *real_aspect[r["group"]])
+        else:
+            box = aspect_box(w, h, 1, 1)
+            unmatched += 1
+    w, h = box[2] - box[0], box[3] - box[1]
     nw, nh = (S, max(1, (2 * h * S + w) // (2 * w))) if w >= h else (max(1, (2 * w * S + h) // (2 * h)), S)
     c = Image.new("RGB", (S, S))
-    c.paste(im.resize((nw, nh), Image.BILINEAR), ((S - nw) // 2, (S - nh) // 2))
+    c.paste(im.resize((nw, nh), Image.BILINEAR, box=box), ((S - nw) // 2, (S - nh) // 2))
     return c
 
 
@@ -94,7 +125,9 @@ for i, r in enumerate(rows):
     elif not np.array_equal(images[i], e):
         d = np.abs(images[i].astype(int) - e.astype(int))
         bad.append("row %d (%s): %d values differ, max %d" % (i, r["path"], (d > 0).sum(), d.max()))
+if geom == "matched" and int(meta.get("fd.unmatched", "-1")) != unmatched:
+    bad.append("fd.unmatched is %s, expected %d" % (meta.get("fd.unmatched"), unmatched))
 if images.shape != (len(rows), S, S, 3) or bad:
     print("MISMATCH shape %s rows %d: %s" % (images.shape, len(rows), "; ".join(bad[:5])))
     sys.exit(1)
-print("identical: %d images" % len(rows))
+print("identical: %d images" % len(rows) + (" (%d unmatched)" % unmatched if geom == "matched" else ""))

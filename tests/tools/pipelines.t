@@ -45,7 +45,12 @@ ok "phase2: best.json" test -s "$W/phase2/best.json"
 echo "# MTCNN found a face in $(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} $c["face_score"]+0 > 0 {n++} END{print n+0}' \
 	"$W/faces.tsv") of $(($(wc -l <"$W/faces.tsv") - 1)) images"
 like "faces.tsv: MTCNN's columns" "$(head -1 "$W/faces.tsv")" "	face_x1	face_y1	face_x2	face_y2	face_score	"
-ok "phase2: letterbox evaluation" test -s "$W/runs/resnet18/in100-24-center/fold1/preds-letterbox.tsv"
+ok "phase2: G (letterbox) scored from the matched pack" test -s "$W/runs/resnet18/in100-24-letterbox/fold1/preds-matched.tsv"
+ok "phase2: the control C trained on matched" test -s "$W/runs/resnet18/in100-24-matched/fold0/run.json"
+like "phase2: the 2A geometry verdict" "$(cat "$W/phase2/2a-geometry.md")" "\| resnet18 \| 2 \| .*\| (geometry shortcut found|no evidence of a geometry shortcut) \|"
+like "phase2: best.json lists the candidates" "$(cat "$W/phase2/best.json")" '"candidates": \['
+like "phase2: best.json quotes 2A's verdict" "$(cat "$W/phase2/best.json")" '"geometry_test": "resnet18: delta'
+
 ok "a real checkpoint" test -s "$W/runs/resnet18/in100-24-face-augment/fold0/best.safetensors"
 is "a real training log: one epoch" "$(tail -n +2 "$W/runs/simplecnn/in100-16-center/fold0/log.tsv" | cut -f1)" 1
 is "real scores: in (0,1), not all equal" "$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next}
@@ -53,9 +58,9 @@ is "real scores: in (0,1), not all equal" "$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++
 	"$W/runs/simplecnn/in100-24-face/fold1/preds-val.tsv")" "0 varied"
 like "phase2: hold-out rows" "$(cat "$W/phase2/2a-holdout.md")" "\| resnet18 \| no-insight \| insight \| 2 \|"
 ok "phase2 is then up to date" mk -q phase2
-is "14 settings x 2 folds trained" "$(ls -d "$W"/runs/*/*/fold*/run.json | wc -l)" 28
+is "16 settings x 2 folds trained" "$(ls -d "$W"/runs/*/*/fold*/run.json | wc -l)" 32
 # the test set: every run's selected checkpoint scored on fold=test of its own pack
-is "every run scored on the test set" "$(ls "$W"/runs/*/*/fold*/preds-test.tsv "$W"/runs/*/*/fold*/metrics-test.tsv | wc -l)" 56
+is "every run scored on the test set" "$(ls "$W"/runs/*/*/fold*/preds-test.tsv "$W"/runs/*/*/fold*/metrics-test.tsv | wc -l)" 64
 is "preds-test.tsv: the pack's test rows" \
 	"$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next} {print $c["fold"]}' "$W/runs/simplecnn/in100-24-face/fold1/preds-test.tsv" | sort -u)" test
 like "reports show the test AUC" "$(cat "$W/phase2/2b-resolution.md")" "Test AUC \(ensemble\) \| Test 95% CI \(DeLong\)"
@@ -98,6 +103,15 @@ is "LAUNCH: not before other tools" "$(grep -E '/fd-(report|pack) ' <<<"$n" | gr
 # DEVICE: --device on every fd-train and fd-eval unless cpu; cuda is refused for real
 n=$(mk -n -W "$T/conf/shared.json" phase2 DEVICE=cuda:1)
 is "DEVICE=cuda:1: --device on every fd-train/fd-eval" "$(grep -E '/fd-(train|eval) ' <<<"$n" | grep -vc -- '--device cuda:1 ')" 0
+# NOFACE=drop: every condition's pack reads faces.tsv without the no-face rows,
+# under its own names; a bad value stops make
+n=$(mk -n phase2 NOFACE=drop)
+is "NOFACE=drop: every pack from faces.tsv, face_note=ok only" \
+	"$(grep '/fd-pack ' <<<"$n" | grep -vc -- '--only face_note=ok -o .*-faceonly.safetensors .*/faces.tsv$')" 0
+like "NOFACE=drop: packs made" "$(grep -c '/fd-pack ' <<<"$n")" "^[1-9]"
+like "NOFACE=drop: runs of their own" "$(grep '/fd-train ' <<<"$n" | head -1)" "-faceonly/fold[0-9]$"
+is "NOFACE=keep (default): no pack filtered by face" "$(mk -n -W "$W/split.tsv" phase2 | grep -c 'face_note')" 0
+fails "NOFACE: a bad value stops make" 2 "NOFACE must be keep or drop" mk -n phase2 NOFACE=maybe
 is "DEVICE=cpu: no --device" "$(mk -n -W "$T/conf/shared.json" phase2 | grep -c -- '--device')" 0
 rm -rf "$W/runs/simplecnn/in100-16-center/fold1"
 mk phase1 DEVICE=cuda >"$T/cuda.log" 2>&1
@@ -149,7 +163,7 @@ touch -r "$T/best.stamp" "$W/phase2/best.json"
 ok "best.json's mtime back: up to date" mk -q report-all
 n=$(mk -n phase3 WORK="$T/fresh" 2>&1)
 like "fresh make phase3: phase 2's choice reports and best.json come first" \
-	"$(grep -o -- '--section [a-z0-9-]*' <<<"$n" | cut -d' ' -f2 | tr '\n' ' ')" "^(2[b-e]-[a-z-]+ )+best "
+	"$(grep -o -- '--section [a-z0-9-]*' <<<"$n" | cut -d' ' -f2 | tr '\n' ' ')" "^(2[a-e]-[a-z-]+ )+best "
 
 # a failed training (NaN loss: fd-train exits 1 after creating its run
 # directory) leaves no run that Make would take as finished

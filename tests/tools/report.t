@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 ref() { "$PY" "$here/report_ref.py" "$@" 2>&1; }
 
 help=$(fd-report --help | head -1 | sed -E 's/^usage: //')
-is "--help usage line" "$help" "fd-report --section NAME [--config FILE] -o FILE RUN_OR_TSV..."
+is "--help usage line" "$help" "fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV..."
 # (man.t checks the man page's SYNOPSIS against --help)
 
 ok "make run directories" "$PY" "$here/report_ref.py" make "$T"
@@ -38,10 +38,25 @@ ok "duplicate runs are merged" fd-report -q --section 2b-resolution -o "$T/2b-du
 	"$T/2b.folds.tsv" $args
 is "2b: duplicates change nothing" "$(cmp "$T/2b.tsv" "$T/2b-dup.tsv" && echo same)" same
 
-# 2A geometry: evals of the same runs
-args="$(runs simplecnn in20-224-center center) $(runs resnet18 in20-224-center center)"
+# 2A geometry (doc/shortcuts.md): G trained on letterbox, scored under letterbox
+# and matched; the control C on matched. Delta, NB interval and p, DeLong on the
+# pooled scores (a direct O(mn) DeLong in report_ref.py), verdict; no gap on the
+# evaluation-only row
+args="$(runs simplecnn in20-224-letterbox letterbox) $(runs simplecnn in20-224-matched matched)"
+args="$args $(runs resnet18 in20-224-letterbox letterbox) $(runs resnet18 in20-224-matched matched)"
 ok "2a-geometry" fd-report -q --section 2a-geometry -o "$T/geo.md" $args
-is "2a-geometry: values vs sklearn/scipy" "$(ref check "$T" geometry "$T/geo")" ok
+is "2a-geometry: values vs sklearn/scipy, one verdict each way" "$(ref check "$T" geometry "$T/geo")" ok
+like "2a-geometry: the verdict in the Markdown" "$(cat "$T/geo.md")" "\| simplecnn \| 5 \| .* \| geometry shortcut found \|"
+like "2a-geometry: evaluation-only row without gap" "$(cat "$T/geo.md")" "\| resnet18 \| letterbox \| matched \| 5 \| [0-9.]+ ± [0-9.]+ \| [^|]* \| - \| - \|"
+ok "2a-geometry from folds tables only" fd-report -q --section 2a-geometry -o "$T/geo2.md" "$T/geo.folds.tsv"
+is "2a-geometry from folds tables: no pooled scores, DeLong NA" \
+	"$(awk -F'\t' 'NR>1{print $10, $14}' "$T/geo2.compare.tsv" | sort -u)" "0 NA"
+mkdir -p "$T/badgeo/simplecnn/s/fold0"
+cp "$R/simplecnn/in20-224-letterbox/fold0/preds-val.tsv" "$T/badgeo/simplecnn/s/fold0/"
+sed '3s/^[^\t]*/other.jpg/' "$R/simplecnn/in20-224-letterbox/fold0/preds-matched.tsv" >"$T/badgeo/simplecnn/s/fold0/preds-matched.tsv"
+fails "2a-geometry: unpaired rows name the file and line" 1 "preds-matched.tsv': line 3: path 'other.jpg' does not pair" \
+	fd-report --section 2a-geometry -o "$T/bg.md" "letterbox=$T/badgeo/simplecnn/s/fold0"
+no_file "2a-geometry: nothing written on failure" "$T/bg.md"
 
 # phase 1: one condition, models compared
 args="$(runs simplecnn in20-128-center baseline) $(runs resnet18 in20-128-center baseline)"
@@ -57,6 +72,33 @@ ok "2a-holdout" fd-report -q --section 2a-holdout -o "$T/ho.md" $args
 is "2a-holdout: values vs sklearn/scipy" "$(ref check "$T" holdout "$T/ho")" ok
 like "2a-holdout: table row" "$(cat "$T/ho.md")" "\| resnet18 \| no-insight \| insight \| 5 \| "
 
+# 2C: the face-detection rate per source, from fd-facecrop's face_note in the
+# face runs' preds (every fold, the first model of a label); reals 2 of 4, fakes 3 of 3
+for k in 0 1; do
+	for m in simplecnn resnet18; do
+		d=$T/fc/$m/in20-224-face/fold$k
+		mkdir -p "$d"
+		{
+			printf 'path\tsource\tlabel\tface_note\tscore\n'
+			printf 'w%d.jpg\twiki\t0\tok\t0.2\nv%d.jpg\twiki\t0\tnoface\t0.4\n' $k $k
+			printf 't%d.jpg\ttext2img\t1\tok\t0.7\n' $k
+			[ $k = 0 ] && printf 'u0.jpg\ttext2img\t1\tok\t0.9\n'
+		} >"$d/preds-val.tsv"
+		cp "$d/preds-val.tsv" "$d/preds-train.tsv"
+		mkdir -p "$T/fc/$m/in20-224-center/fold$k"
+		cut -f1-3,5 "$d/preds-val.tsv" >"$T/fc/$m/in20-224-center/fold$k/preds-val.tsv"
+		cp "$T/fc/$m/in20-224-center/fold$k/preds-val.tsv" "$T/fc/$m/in20-224-center/fold$k/preds-train.tsv"
+	done
+done
+args=$(for m in simplecnn resnet18; do for k in 0 1; do printf 'center=%s face=%s ' "$T/fc/$m/in20-224-center/fold$k" "$T/fc/$m/in20-224-face/fold$k"; done; done)
+ok "2c-facecrop with face_note" fd-report -q --section 2c-facecrop -o "$T/2c.md" $args
+is "2c: face-detection rate per source, counted once per row" \
+	"$(grep -E '^\| face \| (wiki|text2img) \|' "$T/2c.md" | sort)" "| face | text2img | 3 | 3 | 100.0% |
+| face | wiki | 4 | 2 | 50.0% |"
+is "2c: no rate for conditions without face_note" "$(grep -c '^| center | wiki |' "$T/2c.md")" 0
+ok "2d: no face-detection section" fd-report -q --section 2d-augment -o "$T/2d.md" $args
+is "2d: no face-detection table" "$(grep -c '## Face detection' "$T/2d.md")" 0
+
 # best.json: 224 beats 128 by construction (stronger signal); face/augment from labels
 args="$(runs simplecnn in20-128-center 128) $(runs simplecnn in20-224-center 224)"
 args="$args $(runs simplecnn in20-224-center center) $(runs simplecnn in20-128-center face)"
@@ -67,7 +109,10 @@ is "best: size" "$(js "b['size']")" 224
 is "best: geometry" "$(js "b['geometry']")" center
 is "best: augment" "$(js "b['augment']")" False
 like "best: a reason per choice" "$(js "'|'.join(b['reason'][k] for k in ('size','geometry','augment'))")" \
-	"^resolution: 224 .*\|face crop: center .*over face .*\|augmentation: center .*over center-aug"
+	"^resolution: center .*over 128 .*\|geometry: center .*over face .*\|augmentation: center .*over center-aug"
+is "best: the candidates, center's size found from its runs" \
+	"$(js "' '.join('%s:%d:%s' % (c['condition'], c['size'], c['chosen']) for c in b['candidates'])")" \
+	"128:128:False center:224:True face:224:False center-aug:224:False"
 like "best: format the pipeline reads" "$(cat "$T/best.json")" '^\{
   "size": 224,
   "geometry": "center",
@@ -76,14 +121,35 @@ like "best: format the pipeline reads" "$(cat "$T/best.json")" '^\{
 mkv() { make -s -f "$1" -f - v <<<'v: ; @echo $(BEST_SIZE) $(BEST_GEOMETRY) $(BEST_AUGMENT)'; }
 choice="'%s %s %s' % (b['size'], b['geometry'], str(b['augment']).lower())"
 is "best.mk: make reads best.json's choices" "$(mkv "$T/best.mk")" "$(js "$choice")"
-# another choice, by construction: size 128 (the strong runs), face crop with augmentation
+# another choice, by construction: the strong runs are labelled 128 and
+# face-aug (at 224, center's size): one of the two combinations that were run
+# (the same AUC and indicators: the first, 128), never "128 face true", which
+# combines them but was never run
 args="$(runs simplecnn in20-128-center 224) $(runs simplecnn in20-224-center 128)"
 args="$args $(runs simplecnn in20-128-center center) $(runs simplecnn in20-224-center-holdout-insight face)"
 args="$args $(runs simplecnn in20-224-center face-aug)"
 ok "best, another choice" fd-report -q --section best -o "$T/b2.json" $args
 js() { "$PY" -c "import json,sys; b=json.load(open(sys.argv[1])); print($1)" "$T/b2.json"; }
-is "best: the other choice in best.json" "$(js "$choice")" "128 face true"
-is "best: the other choice in best.mk, as make reads it" "$(mkv "$T/b2.mk")" "128 face true"
+is "best: the other choice in best.json, a combination that was run" "$(js "$choice")" "128 center false"
+is "best: the other choice in best.mk, as make reads it" "$(mkv "$T/b2.mk")" "128 center false"
+# with 2A's letterbox runs (G) as a candidate: the geometry verdict decides
+args="$(runs simplecnn in20-128-center 128) $(runs simplecnn in20-224-center 224)"
+args="$args $(runs simplecnn in20-224-center center) $(runs simplecnn in20-128-center face)"
+args="$args $(runs simplecnn in20-224-letterbox letterbox)"
+ok "best with letterbox, no geometry table" fd-report -q --section best -o "$T/b3.json" $args
+js() { "$PY" -c "import json,sys; b=json.load(open(sys.argv[1])); print($1)" "$T/b3.json"; }
+lb=$(js "[c['mean_val_auc'] > b['mean_val_auc']['center'] for c in b['candidates'] if c['condition'] == 'letterbox'][0]")
+is "best: letterbox has the best AUC here" "$lb" True
+is "best: letterbox chosen when 2A was not run" "$(js "b['geometry']")" letterbox
+ok "best with the geometry verdict" fd-report -q --section best --geometry "$T/geo.compare.tsv" -o "$T/b4.json" $args
+js() { "$PY" -c "import json,sys; b=json.load(open(sys.argv[1])); print($1)" "$T/b4.json"; }
+is "best: letterbox excluded after a geometry shortcut" "$(js "b['geometry'], [c['excluded'] is not None for c in b['candidates'] if c['condition'] == 'letterbox']")" "center [True]"
+like "best: the 2A evidence quoted" "$(js "b['geometry_test']")" "simplecnn: delta -0\.[0-9]+, DeLong p .*: geometry shortcut found"
+fails "--geometry only for best" 2 "--geometry is for --section best" \
+	fd-report --section 2b-resolution --geometry "$T/geo.compare.tsv" -o "$T/x.md" "$T/2b.folds.tsv"
+fails "--geometry: not a geometry table" 1 "2b.compare.tsv' \(a 2a-geometry test table\)" \
+	fd-report --section best --geometry "$T/2b.compare.tsv" -o "$T/b5.json" $args
+no_file "no best.json after a bad geometry table" "$T/b5.json"
 
 # bad usage and bad input
 fails "no --section" 2 "--section is required" fd-report -o "$T/x.md" "$T/2b.folds.tsv"

@@ -22,7 +22,13 @@ SETTINGS = {
     "in20-224-center": ({"text2img": 1.3, "inpainting": 1.0, "insight": 0.6}, []),
     "in20-224-center-holdout-insight": ({"text2img": 1.3, "inpainting": 1.0, "insight": 0.1},
                                         ["insight"]),
+    # 2A test 1: G on letterbox (preds-matched.tsv: the same rows, the signal
+    # weakened for one model), C on matched
+    "in20-224-letterbox": ({"text2img": 2.2, "inpainting": 2.0, "insight": 1.8}, []),
+    "in20-224-matched": ({"text2img": 0.9, "inpainting": 0.7, "insight": 0.5}, []),
 }
+# AUC_G(matched): the letterbox signal times this, per model (a drop for one)
+MATCHED_KEEP = {"simplecnn": 0.3, "resnet18": 1.0}
 MODELS = {"simplecnn": 0.0, "resnet18": 0.3}
 
 
@@ -67,6 +73,9 @@ def make(d):
                 if setting == "in20-224-center":
                     weak = {s: v * 0.3 for s, v in strength.items()}
                     write(os.path.join(r, "preds-letterbox.tsv"), preds(rng, 3 * n, n, weak, shift), f"f{k}")
+                if setting == "in20-224-letterbox":
+                    kept = {s: v * MATCHED_KEEP[model] for s, v in strength.items()}
+                    write(os.path.join(r, "preds-matched.tsv"), preds(rng, 3 * n, n, kept, shift), f"f{k}")
                 cfg = {"model": model, "seed": 42}
                 if excl:
                     cfg["exclude_sources"] = excl
@@ -184,6 +193,65 @@ def nb(a, b, ratio):
     return t, 2 * scipy.stats.t.sf(abs(t), J - 1)
 
 
+def delong(a, b, y):
+    """DeLong et al. (1988), eq. of the structural components written out
+    directly (O(m n) kernel), for AUC_a - AUC_b on paired scores."""
+    a, b, y = np.asarray(a), np.asarray(b), np.asarray(y)
+    comps = []
+    for s in (a, b):
+        x, r = s[y == 1], s[y == 0]
+        psi = (x[:, None] > r[None, :]) + 0.5 * (x[:, None] == r[None, :])
+        comps.append((psi.mean(), psi.mean(axis=1), psi.mean(axis=0)))
+    m, n = (y == 1).sum(), (y == 0).sum()
+    s10 = np.cov(np.vstack([comps[0][1], comps[1][1]]), ddof=1)
+    s01 = np.cov(np.vstack([comps[0][2], comps[1][2]]), ddof=1)
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    z = (comps[0][0] - comps[1][0]) / np.sqrt(var)
+    return comps[0][0], comps[1][0], z, 2 * scipy.stats.norm.sf(abs(z))
+
+
+def check_geometry(d, rows, m):
+    """The geometry test row of model m against numpy/SciPy/sklearn."""
+    row = [r for r in rows if r["model"] == m]
+    if len(row) != 1:
+        print(f"geometry: {len(row)} rows for {m}")
+        sys.exit(0)
+    row = row[0]
+    a = cell(d, m, "in20-224-letterbox", "val")
+    b = cell(d, m, "in20-224-letterbox", "matched")
+    c = cell(d, m, "in20-224-matched", "val")
+    dl = np.array(b["all"]) - a["all"]
+    J, ratio = len(dl), ratio_of(a)
+    half = scipy.stats.t.ppf(0.975, J - 1) * np.sqrt((1 / J + ratio) * dl.var(ddof=1))
+    t, p = nb(a["all"], b["all"], ratio)
+    close(f"{m} geometry delta", row["delta"], dl.mean())
+    close(f"{m} geometry ci_lo", row["ci_lo"], max(dl.mean() - half, -1))
+    close(f"{m} geometry ci_hi", row["ci_hi"], min(dl.mean() + half, 1))
+    close(f"{m} geometry p", row["p"], p, 1e-12)
+    close(f"{m} geometry auc_c", row["auc_c_matched"], np.mean(c["all"]))
+    lb, mt, y = [], [], []
+    for k in range(FOLDS):
+        r = os.path.join(d, "runs", m, "in20-224-letterbox", f"fold{k}")
+        v, w = read(os.path.join(r, "preds-val.tsv")), read(os.path.join(r, "preds-matched.tsv"))
+        lb += [float(x["score"]) for x in v]
+        mt += [float(x["score"]) for x in w]
+        y += [int(x["label"]) for x in v]
+    am, al, z, pd = delong(mt, lb, y)
+    close(f"{m} pooled auc letterbox", row["pooled_auc_letterbox"], roc_auc_score(y, lb))
+    close(f"{m} pooled auc matched", row["pooled_auc_matched"], am)
+    close(f"{m} delong z", row["delong_z"], z, 1e-7)
+    close(f"{m} delong p", row["delong_p"], pd, 1e-9)
+    if int(row["pooled_rows"]) != len(y):
+        print(f"{m} pooled rows {row['pooled_rows']}, reference {len(y)}")
+        sys.exit(0)
+    verdict = ("geometry shortcut found" if dl.mean() < -0.05 and pd < 0.05
+               else "no evidence of a geometry shortcut")
+    if row["verdict"] != verdict:
+        print(f"{m} verdict '{row['verdict']}', reference '{verdict}'")
+        sys.exit(0)
+    return verdict
+
+
 def close(what, got, exp, tol=1e-9):
     got = float(got)
     if not (abs(got - exp) <= tol + 1e-9 * abs(exp)):
@@ -191,7 +259,7 @@ def close(what, got, exp, tol=1e-9):
         sys.exit(0)
 
 
-def check_summary(rows, model, cond, ev, c):
+def check_summary(rows, model, cond, ev, c, evonly=False):
     row = [r for r in rows if r["model"] == model and r["condition"] == cond and r["eval"] == ev]
     if len(row) != 1:
         print(f"summary: {len(row)} rows for {model} {cond} {ev}")
@@ -206,8 +274,13 @@ def check_summary(rows, model, cond, ev, c):
     close(f"{model} {cond} {ev} auc_std", row["auc_std"], a.std(ddof=1))
     close(f"{model} {cond} {ev} ci_lo", row["ci_lo"], lo)
     close(f"{model} {cond} {ev} ci_hi", row["ci_hi"], hi)
-    close(f"{model} {cond} {ev} train_auc", row["train_auc"], np.mean(c["train"]))
-    close(f"{model} {cond} {ev} gap", row["gap"], np.mean(c["gap"]))
+    if evonly:  # an evaluation-only row: no train AUC, no gap
+        if (row["train_auc"], row["gap"]) != ("NA", "NA"):
+            print(f"{model} {cond} {ev}: train AUC and gap shown ({row['train_auc']}, {row['gap']})")
+            sys.exit(0)
+    else:
+        close(f"{model} {cond} {ev} train_auc", row["train_auc"], np.mean(c["train"]))
+        close(f"{model} {cond} {ev} gap", row["gap"], np.mean(c["gap"]))
     close(f"{model} {cond} {ev} source var", row["source_auc_var"], np.mean(c["var"]))
     close(f"{model} {cond} {ev} source std", row["source_auc_std"], np.mean(c["sd"]))
     close(f"{model} {cond} {ev} AP", row["ap_mean"], np.mean(c["ap"]))
@@ -307,13 +380,17 @@ def check(d, kind, stem):
             check_summary(summ, m, "128", "val", a)
             check_summary(summ, m, "224", "val", b)
             check_cmp(cmp_, m, "128", "224", a, b, ratio_of(b))
-    elif kind == "geometry":
+    elif kind == "geometry":  # letterbox=G runs (evals val, matched), matched=C runs
+        verdicts = set()
         for m in MODELS:
-            a = cell(d, m, "in20-224-center", "val")
-            b = cell(d, m, "in20-224-center", "letterbox")
-            check_summary(summ, m, "center", "val", a)
-            check_summary(summ, m, "center", "letterbox", b)
-            check_cmp(cmp_, m, "center/val", "center/letterbox", a, b, ratio_of(b), test=False)
+            check_summary(summ, m, "letterbox", "val", cell(d, m, "in20-224-letterbox", "val"))
+            check_summary(summ, m, "letterbox", "matched", cell(d, m, "in20-224-letterbox", "matched"),
+                          evonly=True)
+            check_summary(summ, m, "matched", "val", cell(d, m, "in20-224-matched", "val"))
+            verdicts.add(check_geometry(d, cmp_, m))
+        if len(verdicts) != 2:  # the table exercises both verdicts
+            print(f"geometry: verdicts {verdicts}")
+            sys.exit(0)
     elif kind == "models":  # phase1: resnet18 vs simplecnn at 128
         a = cell(d, "simplecnn", "in20-128-center", "val")
         b = cell(d, "resnet18", "in20-128-center", "val")

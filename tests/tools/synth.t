@@ -61,6 +61,25 @@ ok "custom cues and sizes" fd-synth -q -o "$T/k" --groups 4 --cues texture=1,cas
 is "custom strengths recorded" "$(grep '^insight' "$T/k/cues.tsv" | cut -f4-6 | sort -u | tr '\t' ' ')" "0 0.25 1"
 is "fake size 128" "$($PY -c 'import sys,glob; from PIL import Image; print({Image.open(f).size for f in glob.glob(sys.argv[1]+"/insight/*/*")})' "$T/k")" "{(128, 128)}"
 
+ok "fake aspect real" fd-synth -q -o "$T/fa" --groups 8 --fake-size 48 --real-width 64,96 --fake-aspect real
+is "fake aspect real: every fake has its real's orientation, long side 48 and ratio within 0.05" \
+	"$($PY - "$T/fa" <<'PY'
+import sys, glob, os
+from PIL import Image
+d, bad, n = sys.argv[1], [], 0
+for f in glob.glob(d + "/wiki/*/*"):
+    W, H = Image.open(f).size
+    for s in ("text2img", "inpainting", "insight"):
+        w, h = Image.open(f.replace("/wiki/", "/%s/" % s)).size
+        n += 1
+        if max(w, h) != 48 or (w > h) != (W > H) or abs(max(w, h) / min(w, h) - max(W, H) / min(W, H)) > 0.05:
+            bad.append("%s %dx%d vs real %dx%d" % (s, w, h, W, H))
+print("ok %d" % n if n and not bad else "bad: %s" % bad[:3])
+PY
+)" "ok 24"
+like "fake aspect real: README records it" "$(cat "$T/fa/README")" "--fake-aspect real"
+fails "bad --fake-aspect" 2 "fake-aspect: 'round' is not square or real" fd-synth -o "$T/u" --fake-aspect round
+
 # usage errors and refusals; nothing is left behind
 fails "unknown cue is a usage error" 2 "unknown cue 'glow'" fd-synth -o "$T/u" --cues glow
 fails "strength out of range" 2 "not in \[0, 1\]" fd-synth -o "$T/u" --cues cast=3

@@ -161,7 +161,7 @@ static void writers(const struct fd_results *rs, const char *dir)
 	snprintf(pc, sizeof pc, "%s/r.compare.tsv", dir);
 	FILE *fm = fopen(pm, "w"), *ft = fopen(pt, "w"), *fc = fopen(pc, "w");
 	struct fd_err e = { { 0 } };
-	struct fd_report_meta meta = { "{\"seed\": 1}", 1, "r.tsv", "r.compare.tsv", "r.folds.tsv", "t_report" };
+	struct fd_report_meta meta = { "{\"seed\": 1}", 1, "r.tsv", "r.compare.tsv", "r.folds.tsv", "t_report", NULL, 0 };
 	const struct fd_report_section *sec = fd_report_section("2b-resolution");
 	int rc = fm && ft && fc && sec ? fd_report_write(fm, ft, fc, rs, sec, &meta, &e) : -1;
 	if (fm)
@@ -264,17 +264,30 @@ struct row {
 	double auc[3];
 };
 
-static void make(struct fd_results *rs, const struct row *r, int n)
+static void add(struct fd_results *rs, const char *cond, const char *model, int k, const char *eval,
+		const char *subset, double auc)
 {
 	struct fd_err e = { { 0 } };
+	struct fd_result x = { (char *)cond, (char *)model, (char *)eval, (char *)subset, "-", k,
+			       30, 10, 80, auc, NAN, NAN };
+	if (fd_results_add(rs, &x, &e) < 0)
+		ok(0, "add %s: %s", cond, e.msg);
+}
+
+static void make(struct fd_results *rs, const struct row *r, int n)
+{
 	fd_results_init(rs);
 	for (int i = 0; i < n; i++)
-		for (int k = 0; k < 3; k++) {
-			struct fd_result x = { (char *)r[i].cond, (char *)r[i].model, "val", "all", "-", k,
-					       30, 10, 80, r[i].auc[k], NAN, NAN };
-			if (fd_results_add(rs, &x, &e) < 0)
-				ok(0, "add %s: %s", r[i].cond, e.msg);
-		}
+		for (int k = 0; k < 3; k++)
+			add(rs, r[i].cond, r[i].model, k, "val", "all", r[i].auc[k]);
+}
+
+static const struct fd_report_candidate *cand(const struct fd_report_best *b, const char *cond)
+{
+	for (int i = 0; i < b->ncand; i++)
+		if (!strcmp(b->cand[i].cond, cond))
+			return &b->cand[i];
+	return NULL;
 }
 
 static void decide(void)
@@ -283,8 +296,8 @@ static void decide(void)
 	struct fd_report_best b;
 	struct fd_err e = { { 0 } };
 
-	/* sizes 96 < 128 < 224 (224 best, 128 second); face-aug the best combination;
-	 * the differences are consistent over folds, so significant */
+	/* sizes 96 < 128 < 224 (the center runs match none: taken as 224, the
+	 * largest); face-aug the best combination, every other significantly worse */
 	static const struct row r1[] = {
 		{ "128", "m", { 0.70, 0.72, 0.71 } },       { "224", "m", { 0.80, 0.83, 0.81 } },
 		{ "96", "m", { 0.60, 0.61, 0.63 } },        { "center", "m", { 0.70, 0.71, 0.72 } },
@@ -292,30 +305,42 @@ static void decide(void)
 		{ "face-aug", "m", { 0.85, 0.88, 0.86 } },
 	};
 	make(&rs, r1, 7);
-	int rc = fd_report_best(&b, &rs, &e);
-	ok(rc == 0 && b.size == 224 && b.face == 1 && b.augment == 1, "rule: size 224, face crop, augmentation");
-	const char *why = "resolution: 224 (mean validation AUC 0.813) over 128 (0.710); m +0.103 (p ";
-	ok(!strncmp(b.reason[0], why, strlen(why)) &&
-		   !strstr(b.reason[0], "weak"),
-	   "rule: size reason names the runner-up, the delta, no weak note: %s", b.reason[0]);
-	ok(strstr(b.reason[1], "face crop: face-aug") && strstr(b.reason[1], "over center-aug"),
+	int rc = fd_report_best(&b, &rs, NULL, &e);
+	ok(rc == 0 && b.size == 224 && !strcmp(b.geometry, "face") && b.augment == 1,
+	   "rule: face-aug at 224, the best combination run");
+	ok(b.ncand == 6 && cand(&b, "128") && cand(&b, "96") && !cand(&b, "224") &&
+		   cand(&b, "face-aug")->chosen && cand(&b, "face-aug")->within &&
+		   !cand(&b, "face")->within && cand(&b, "face")->p_worse < 0.05,
+	   "rule: candidates are the combinations run (224 is center's size), the rest significantly worse");
+	ok(strstr(b.choice, "face-aug (size 224, face, with augmentation; mean validation AUC 0.863") &&
+		   strstr(b.choice, "has the highest AUC") && strstr(b.choice, "1 of 6 candidates within noise") &&
+		   strstr(b.choice, "taken as size 224 (the largest)"),
+	   "rule: the choice explained: %s", b.choice);
+	ok(strstr(b.reason[1], "geometry: face-aug") && strstr(b.reason[1], "over center-aug"),
 	   "rule: geometry compared at the chosen augmentation: %s", b.reason[1]);
 	ok(strstr(b.reason[2], "augmentation: face-aug") && strstr(b.reason[2], "over face ("),
 	   "rule: augmentation compared at the chosen geometry: %s", b.reason[2]);
+	ok(strstr(b.reason[0], "no run differing in resolution alone"),
+	   "rule: no face-aug run at another size: %s", b.reason[0]);
 
 	/* best.json and best.mk from it */
-	char *js = fd_report_best_json(&b, &rs, &e);
+	char *js = fd_report_best_json(&b, &rs, NULL, &e);
 	const char *head = "{\n  \"size\": 224,\n  \"geometry\": \"face\",\n  \"augment\": true,\n";
 	json_error_t je;
 	json_t *j = js ? json_loads(js, 0, &je) : NULL;
+	json_t *c5 = j ? json_array_get(json_object_get(j, "candidates"), 5) : NULL;
 	ok(j && json_integer_value(json_object_get(j, "size")) == 224 &&
 		   !strcmp(json_string_value(json_object_get(j, "geometry")), "face") &&
 		   json_is_true(json_object_get(j, "augment")) &&
-		   !strcmp(json_string_value(json_object_get(json_object_get(j, "reason"), "size")), b.reason[0]) &&
+		   !strcmp(json_string_value(json_object_get(json_object_get(j, "reason"), "choice")), b.choice) &&
 		   fabs(json_real_value(json_object_get(json_object_get(j, "mean_val_auc"), "96")) -
 			(0.60 + 0.61 + 0.63) / 3) < 1e-15 &&
+		   c5 && !strcmp(json_string_value(json_object_get(c5, "condition")), "face-aug") &&
+		   json_is_true(json_object_get(c5, "chosen")) && json_is_null(json_object_get(c5, "excluded")) &&
+		   json_is_null(json_object_get(c5, "per_source_auc_std")) &&
+		   json_is_null(json_object_get(j, "geometry_test")) &&
 		   js[strlen(js) - 1] == '\n' && !strncmp(js, head, strlen(head)),
-	   "best.json: the choices, the reasons, each condition's mean AUC, indented, newline-ended");
+	   "best.json: the choices, the reasons, the candidates, each condition's mean AUC");
 	json_decref(j);
 	free(js);
 	char *mk = NULL;
@@ -329,40 +354,103 @@ static void decide(void)
 	free(mk);
 	fd_results_free(&rs);
 
-	/* two models: the score is the mean over models (m1 prefers 128, the mean 224);
-	 * no augmented runs; center ties face and comes first; noisy deltas are weak */
+	/* the demo's case: letterbox (G's runs, 2A test 1) has the best AUC because
+	 * of the bars; 2A flagged the geometry, so the centre crop is chosen; 32
+	 * and center are the same runs (size 32) */
 	static const struct row r2[] = {
-		{ "224", "m0", { 0.90, 0.70, 0.80 } }, { "224", "m1", { 0.60, 0.65, 0.70 } },
-		{ "128", "m0", { 0.60, 0.80, 0.65 } }, { "128", "m1", { 0.75, 0.70, 0.65 } },
-		{ "center", "m0", { 0.7, 0.7, 0.7 } }, { "face", "m0", { 0.7, 0.7, 0.7 } },
+		{ "24", "m", { 0.80, 0.82, 0.81 } },        { "32", "m", { 0.86, 0.88, 0.87 } },
+		{ "center", "m", { 0.86, 0.88, 0.87 } },    { "face", "m", { 0.70, 0.72, 0.71 } },
+		{ "center-aug", "m", { 0.75, 0.78, 0.76 } }, { "face-aug", "m", { 0.66, 0.70, 0.69 } },
+		{ "letterbox", "m", { 1.0, 0.999, 1.0 } },   { "matched", "m", { 0.99, 0.99, 1.0 } },
 	};
-	make(&rs, r2, 6);
-	rc = fd_report_best(&b, &rs, &e);
-	ok(rc == 0 && b.size == 224 && b.face == 0 && b.augment == 0,
-	   "rule: mean over models picks 224 (0.725 vs 0.692); a tie keeps center; no augmentation");
-	ok(fabs(fd_report_cond_score(&rs, "224") - (0.80 + 0.65) / 2) < 1e-15,
-	   "condition score: mean over models of the mean over folds");
-	ok(strstr(b.reason[0], "no difference is significant at 0.05, so the choice is weak") != NULL,
-	   "rule: a weak choice says so: %s", b.reason[0]);
-	ok(!strcmp(b.reason[2], "augmentation: no run with augmentation to compare"),
-	   "rule: no augmented runs: %s", b.reason[2]);
+	make(&rs, r2, 8);
+	struct fd_report_shortcuts sc = { 1, "m: delta -0.436, DeLong p 2.9e-30: geometry shortcut found" };
+	rc = fd_report_best(&b, &rs, &sc, &e);
+	ok(rc == 0 && b.size == 32 && !strcmp(b.geometry, "center") && b.augment == 0,
+	   "rule, geometry flagged: centre crop at 32, not letterbox");
+	ok(cand(&b, "letterbox") && strstr(cand(&b, "letterbox")->excluded, "geometry shortcut") &&
+		   !cand(&b, "letterbox")->chosen && !cand(&b, "matched") && !cand(&b, "32") &&
+		   strstr(b.choice, "letterbox excluded: phase 2A found a geometry shortcut"),
+	   "rule: letterbox excluded and said so, matched never a candidate: %s", b.choice);
+	js = fd_report_best_json(&b, &rs, &sc, &e);
+	j = js ? json_loads(js, 0, &je) : NULL;
+	ok(j && !strcmp(json_string_value(json_object_get(j, "geometry_test")), sc.why),
+	   "best.json: the 2A evidence quoted");
+	json_decref(j);
+	free(js);
+	sc.geometry = 0;
+	rc = fd_report_best(&b, &rs, &sc, &e);
+	ok(rc == 0 && !strcmp(b.geometry, "letterbox") && b.size == 32,
+	   "rule, no geometry shortcut found: letterbox may win");
+	rc = fd_report_best(&b, &rs, NULL, &e);
+	ok(rc == 0 && !strcmp(b.geometry, "letterbox"), "rule, geometry not tested: letterbox may win");
+	fd_results_free(&rs);
+
+	/* within noise, the better shortcut indicators win: A (0.90) has a large
+	 * per-source spread and gap, B (0.88, not significantly worse) small ones;
+	 * C (0.70, significantly worse) would be better still but is out */
+	fd_results_init(&rs);
+	static const double va[3] = { 0.90, 0.93, 0.87 }, vb[3] = { 0.89, 0.88, 0.87 },
+			    vc[3] = { 0.70, 0.71, 0.72 };
+	for (int k = 0; k < 3; k++) {
+		add(&rs, "128", "m", k, "val", "all", 0.6);
+		add(&rs, "224", "m", k, "val", "all", va[k]);
+		add(&rs, "center", "m", k, "val", "all", va[k]);
+		add(&rs, "face", "m", k, "val", "all", vb[k]);
+		add(&rs, "face-aug", "m", k, "val", "all", vc[k]);
+		add(&rs, "center", "m", k, "train", "all", 1.0);
+		add(&rs, "face", "m", k, "train", "all", 0.92);
+		add(&rs, "face-aug", "m", k, "train", "all", 0.72);
+		add(&rs, "center", "m", k, "val", "s1", 0.99);
+		add(&rs, "center", "m", k, "val", "s2", 0.79);
+		add(&rs, "face", "m", k, "val", "s1", 0.90);
+		add(&rs, "face", "m", k, "val", "s2", 0.86);
+		add(&rs, "face-aug", "m", k, "val", "s1", 0.71);
+		add(&rs, "face-aug", "m", k, "val", "s2", 0.70);
+	}
+	rc = fd_report_best(&b, &rs, NULL, &e);
+	const struct fd_report_candidate *ca = cand(&b, "center"), *cb = cand(&b, "face"),
+					  *cc = cand(&b, "face-aug");
+	ok(rc == 0 && !strcmp(b.geometry, "face") && b.size == 224 && b.augment == 0 && cb->chosen,
+	   "rule: within noise, face (lower spread and gap) over center (higher AUC)");
+	ok(ca && cb && cc && fabs(ca->std - 0.10) < 1e-12 && fabs(cb->std - 0.02) < 1e-12 &&
+		   fabs(ca->gap - 0.10) < 1e-12 && fabs(cb->gap - (0.92 - 0.88)) < 1e-12 && ca->within &&
+		   cb->within && !cc->within && cb->p_worse >= 0.05 && cc->p_worse < 0.05,
+	   "rule: indicators (std of per-source AUCs, gap) and noise as computed by hand");
+	ok(strstr(b.choice, "is within the noise of the best AUC, center (0.900)") != NULL,
+	   "rule: the choice says it traded AUC within noise: %s", b.choice);
+	fd_results_free(&rs);
+
+	/* a candidate without every model of the center runs is excluded */
+	static const struct row r3[] = {
+		{ "224", "m0", { 0.8, 0.8, 0.8 } },   { "224", "m1", { 0.7, 0.7, 0.7 } },
+		{ "128", "m0", { 0.7, 0.7, 0.8 } },   { "128", "m1", { 0.6, 0.6, 0.7 } },
+		{ "center", "m0", { 0.8, 0.8, 0.8 } }, { "center", "m1", { 0.7, 0.7, 0.7 } },
+		{ "face", "m0", { 0.7, 0.6, 0.7 } },  { "face", "m1", { 0.6, 0.6, 0.7 } },
+		{ "letterbox", "m1", { 0.99, 0.99, 0.99 } },
+	};
+	make(&rs, r3, 9);
+	rc = fd_report_best(&b, &rs, NULL, &e);
+	ok(rc == 0 && !strcmp(b.geometry, "center") && b.size == 224 &&
+		   strstr(cand(&b, "letterbox")->excluded, "not run for every model"),
+	   "rule: letterbox run for one model only is no candidate; center at 224 (the same runs)");
 	fd_results_free(&rs);
 
 	/* a size whose AUCs are all undefined does not count; too few sizes is an error */
-	static const struct row r3[] = {
+	static const struct row r4[] = {
 		{ "224", "m", { NAN, NAN, NAN } }, { "128", "m", { 0.7, 0.7, 0.8 } },
 		{ "center", "m", { 0.7, 0.7, 0.7 } }, { "face", "m", { 0.6, 0.8, 0.7 } },
 	};
-	make(&rs, r3, 4);
-	ok(fd_report_best(&b, &rs, &e) == -1 && strstr(e.msg, "need two resolution conditions"),
+	make(&rs, r4, 4);
+	ok(fd_report_best(&b, &rs, NULL, &e) == -1 && strstr(e.msg, "need two resolution conditions"),
 	   "rule: an undefined size is no candidate: %s", e.msg);
 	fd_results_free(&rs);
-	static const struct row r4[] = {
+	static const struct row r5[] = {
 		{ "224", "m", { 0.8, 0.8, 0.9 } }, { "128", "m", { 0.7, 0.7, 0.8 } },
 		{ "center", "m", { 0.7, 0.7, 0.7 } }, { "face-aug", "m", { 0.9, 0.9, 0.9 } },
 	};
-	make(&rs, r4, 4);
-	ok(fd_report_best(&b, &rs, &e) == -1 && strstr(e.msg, "need conditions center and face"),
+	make(&rs, r5, 4);
+	ok(fd_report_best(&b, &rs, NULL, &e) == -1 && strstr(e.msg, "need conditions center and face"),
 	   "rule: face missing is an error: %s", e.msg);
 	fd_results_free(&rs);
 }
