@@ -15,7 +15,10 @@
 #  - srun exiting 0 though the job did not finish (fd-train --stop-after:
 #    exit 0 with a half-written run dir; a launch that loses its command): no
 #    run.json, make -q says not made, the next make redoes it and the results
-#    are the local ones again.
+#    are the local ones again (within that make, though, the evaluations
+#    score the half-trained checkpoint: a TODO test, doc/pipelines.md);
+#  - sbatch of the whole make (a 2-task allocation, srun --exact steps in it)
+#    gives the local results too.
 # The rules' targets are what the tools rename into place last (run.json,
 # preds-*.tsv), so a job killed or lost half-way leaves no target.
 . "$(dirname "$0")/lib.sh"
@@ -148,11 +151,10 @@ W=$T/w
 G=$W/phase2/2a-geometry.md
 R=$W/runs/simplecnn/in100-24-center
 SRUN="srun -n1 -c1 --quiet"
-mk() {
-	make -C "$top" --no-print-directory FD="$BIN" WORK="$W" DATA="$W/data" SYNTH=1 SYNTH_GROUPS=24 \
-		SYNTH_FLAGS="--fake-size 32 --real-width 32,40 --threads 1" FOLDS=2 FRAC=100 SIZE_HI=24 \
-		THREADS=1 P2A_MODEL=simplecnn EXTRA_CONFIGS="$T/tiny.json" "$@"
-}
+MK=(make -C "$top" --no-print-directory FD="$BIN" WORK="$W" DATA="$W/data" SYNTH=1 SYNTH_GROUPS=24
+	SYNTH_FLAGS="--fake-size 32 --real-width 32,40 --threads 1" FOLDS=2 FRAC=100 SIZE_HI=24
+	THREADS=1 P2A_MODEL=simplecnn EXTRA_CONFIGS="$T/tiny.json")
+mk() { "${MK[@]}" "$@"; }
 # okmk "desc" make-args...: mk must succeed; on failure the end of its output
 okmk() {
 	local d=$1; shift
@@ -269,5 +271,17 @@ okmk "lost: the next make succeeds" -j2 "$G" LAUNCH="$SRUN"
 settle
 is "lost: it redoes that fold only" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x3, fd-train COMPLETED 0:0 x1"
 same "lost: the results are the local ones"
+
+# --- sbatch of the whole make: its sruns are steps of the batch job's allocation ---------
+printf '#!/bin/sh\nexec "$@"\n' >"$T/batch"
+chmod +x "$T/batch"
+rm -rf "$W/runs" "$W/phase2"
+ok "sbatch --wait: make -j2 in a 2-task allocation, LAUNCH='srun --exact ...'" \
+	sbatch --wait --quiet --ntasks=2 --cpus-per-task=1 --output="$T/batch.out" "$T/batch" \
+	"${MK[@]}" -j2 "$G" LAUNCH="srun --nodes=1 --ntasks=1 --cpus-per-task=1 --exact --quiet"
+is "sbatch: 8 srun steps" "$(grep -cE '^srun .*/fd-(train|eval) ' "$T/batch.out")" 8
+settle
+is "sbatch: one job" "$(slurm_jobs)" "batch COMPLETED 0:0 x1"
+same "sbatch: the results are the local ones"
 ok "then up to date" mk -q "$G"
 done_testing
