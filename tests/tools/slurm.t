@@ -15,8 +15,8 @@
 #  - srun exiting 0 though the job did not finish (fd-train --stop-after:
 #    exit 0 with a half-written run dir; a launch that loses its command): no
 #    run.json, make -q says not made, the next make redoes it and the results
-#    are the local ones again (within that make, though, the evaluations
-#    score the half-trained checkpoint: a TODO test, doc/pipelines.md);
+#    are the local ones again (and that make fails: RUN_RULE checks that
+#    run.json exists after fd-train);
 #  - sbatch of the whole make (a 2-task allocation, srun --exact steps in it)
 #    gives the local results too.
 # The rules' targets are what the tools rename into place last (run.json,
@@ -241,14 +241,12 @@ like "stopped: srun exited 0" "$(slurm_jobs)" "fd-train COMPLETED 0:0 x1"
 is "stopped: a half-written run: one epoch logged" "$(tail -n +2 "$R/fold0/log.tsv" | cut -f1)" 1
 ok "stopped: epoch 1's best.safetensors" test -s "$R/fold0/best.safetensors"
 ok "stopped: no run.json" test ! -e "$R/fold0/run.json"
-# Known bug: make takes a recipe that exits 0 as having made its target for the
-# rest of that invocation, so fd-eval scores the half-trained best.safetensors
-# and fd-report writes the 2A report from it (that make exits 0); the next make
-# redoes it all (below). Fix (pipelines/common.mk, RUN_RULE): '&& test -f $$@'
-# after fd-train's command.
+# make would take a recipe that exits 0 as having made its target for the rest
+# of that invocation (fd-eval would score the half-trained best.safetensors);
+# RUN_RULE checks that fd-train's run.json exists ('&& test -f $$@'), so that
+# make fails here and the next make resumes the run (below).
 [ "$rc" -ne 0 ] && [ -z "$(ls "$R/fold0"/preds-* "$G" 2>/dev/null)" ]
-todo "stopped: that make fails, nothing evaluated (make exited $rc)" $? \
-	"an exit 0 without run.json is taken for run.json until the next make"
+is "stopped: that make fails, nothing evaluated (make exited $rc)" "$?" 0
 is "stopped: make -q: not made" "$(mk -q "$G" >/dev/null 2>&1; echo $?)" 1
 okmk "stopped: the next make succeeds" -j2 "$G" LAUNCH="$SRUN"
 settle
