@@ -206,11 +206,10 @@ int main(int argc, char **argv)
 		cli_fail(&e);
 	struct fd_model *m = mf.m;
 	const int K = m->num_classes;
-	if (target > (K == 1 ? 1 : K - 1))
-		cli_die("--target %s: '%s' has %d output%s (classes 0..%d)", target_arg, model, K, K == 1 ? "" : "s",
-			K == 1 ? 1 : K - 1);
 	if (K == 1 && strcmp(target_arg, "fake") && strcmp(target_arg, "real"))
-		cli_die("--target %s: '%s' has one output (a logit): use fake or real", target_arg, model);
+		cli_die("--target %s: '%s' has one output (a logit), not classes: use fake or real", target_arg, model);
+	if (K > 1 && target > K - 1)
+		cli_die("--target %s: '%s' has %d outputs (classes 0..%d)", target_arg, model, K, K - 1);
 
 	struct fd_model_ctx mc;
 	if (fd_model_ctx_init(&mc, threads, 0, &e) < 0)
@@ -290,8 +289,12 @@ int main(int argc, char **argv)
 		cli_fail(&e);
 	fd_progress_end(&pg);
 
-	/* outputs into DIR.tmp.PID, renamed to DIR at the end */
-	snprintf(tmpdir, sizeof tmpdir, "%s.tmp.%ld", out, (long)getpid());
+	/* outputs into .DIR.tmp.PID beside DIR (fd_out's naming), renamed to DIR at the end */
+	{
+		const char *slash = strrchr(out, '/');
+		int dl = slash ? (int)(slash - out + 1) : 0;
+		snprintf(tmpdir, sizeof tmpdir, "%.*s.%s.tmp.%ld", dl, out, out + dl, (long)getpid());
+	}
 	if (mkdir(tmpdir, 0777) < 0)
 		cli_die("cannot create '%s': %s", tmpdir, strerror(errno));
 	atexit(remove_tmpdir);

@@ -110,10 +110,10 @@ def main():
             ref = show_cam_on_image(img[k].astype(np.float32) / 255, h["heatmap"][k], use_rgb=True)
             got = np.asarray(Image.open(os.path.join(d, "%d.png" % row)).convert("RGB"))
             e3 = max(e3, worst(got, ref, 1, 0)[0])  # one level: float32 rounding at .5 steps
-        # a map of zeros (every weighted sum negative) would compare equal and prove
-        # nothing: each image's reference map must have reached 1
+        # a map of zeros (every weighted sum negative: a valid result, compared
+        # too) proves little: at least half the images must have a live map
         live = int((heat.reshape(len(rows), -1).max(1) > 0.99).sum())
-        ok = e1 <= 1 and e2 <= 1 and e3 <= 1 and len(rows) == N and live == N
+        ok = e1 <= 1 and e2 <= 1 and e3 <= 1 and len(rows) == N and 2 * live >= N
         fails += not ok
         print("%s %s cam %.3f (%s) heatmap %.3f (%s) overlay %.3f (n=%d, %d non-zero, %dx%d -> %dx%d)" %
               ("ok" if ok else "not ok", case, e1, w1, e2, w2, e3, len(rows), live, low.shape[1], low.shape[2],
