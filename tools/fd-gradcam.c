@@ -177,7 +177,16 @@ int main(int argc, char **argv)
 		memcpy(mean, v, sizeof mean);
 		memcpy(std, v + 3, sizeof std);
 	}
+	static char outbuf[4096];
 	if (out && !list) {
+		/* "DIR/" names DIR: the temporary goes beside it, not inside */
+		size_t ol = strlen(out);
+		if (ol >= sizeof outbuf)
+			cli_usage("-o: path too long");
+		memcpy(outbuf, out, ol + 1);
+		while (ol > 1 && outbuf[ol - 1] == '/')
+			outbuf[--ol] = '\0';
+		out = outbuf;
 		struct stat st;
 		if (stat(out, &st) == 0) {
 			DIR *d = S_ISDIR(st.st_mode) ? opendir(out) : NULL;
@@ -274,7 +283,7 @@ int main(int argc, char **argv)
 		layer = fd_gradcam_default_layer(m->arch);
 	int li = fd_gradcam_find(&ls, m, layer, &e);
 	if (li < 0)
-		cli_fail(&e);
+		cli_die("%s (--list-layers prints them with their shapes)", e.msg);
 	const int h = (int)ls.v[li].shape[2], w = (int)ls.v[li].shape[3];
 	cli_info("%s, layer %s [%d,%d], target %s, %zu rows at %d px", m->arch->name, layer, h, w, target_arg, n, S);
 

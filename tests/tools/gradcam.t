@@ -17,19 +17,22 @@ if [ -x "$VPY" ] && "$VPY" -c 'import pytorch_grad_cam, cv2' 2>/dev/null; then
 	"$VPY" "$top/tests/tools/gradcam_cmp.py" "$BIN/fd-gradcam" pack.safetensors ref \
 		simplecnn:-:real simplecnn:features.6:fake resnet18:-:real resnet18:layer3:fake \
 		resnet18:layer4.1.conv2:fake resnet50:-:fake efficientnet_b0:-:real \
-		mobilenet_v3_small:-:real convnext_tiny:-:fake >cmp 2>&1
+		mobilenet_v3_small:-:real convnext_tiny:-:fake resnet18:layer3:2:3 >cmp 2>&1
 	rc=$?
 	while read -r l; do echo "# $l"; done <cmp
 	is "every case equals grad-cam's GradCAM (layer map, normalised map, overlay)" "$rc" 0
-	is "cases compared" "$(grep -c '^ok ' cmp)" 9
+	is "cases compared" "$(grep -c '^ok ' cmp)" 10
 else
 	_report 1 "grad-cam and opencv in .venv (scripts/venv.sh, python3-opencv)"
-	$PY -c 'import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet18(num_classes=1).state_dict(), "ref/resnet18.pth")' 2>/dev/null ||
-		{ mkdir -p ref && $PY -c 'import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet18(num_classes=1).state_dict(), "ref/resnet18.pth")'; }
+	mkdir -p ref
+	$PY -c 'import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet18(num_classes=1).state_dict(), "ref/resnet18_1.pth")' ||
+		echo "Bail out! cannot make a model"
 fi
-M=ref/resnet18.pth
+M=ref/resnet18_1.pth
 
 # the outputs
+like "--list-layers: names and shapes at the input size (224 without metadata)" \
+	"$(fd-gradcam --model $M --arch resnet18 --list-layers | tr '\t\n' ' |')" "^layer shape\|conv1 \[1,64,112,112\]\|.*\|layer4 \[1,512,7,7\]\|fc \[1,1\]\|$"
 ok "default layer, -n 3" fd-gradcam -q --threads 1 --model $M --arch resnet18 --pack pack.safetensors -n 3 -o G
 is "files" "$(ls G | tr '\n' ' ')" "0.png 1.png 2.png gradcam.tsv heatmaps.safetensors sheet.png "
 is "3 rows" "$(tail -n +2 G/gradcam.tsv | wc -l)" 3
@@ -86,7 +89,7 @@ is "face_share column" "$(head -1 F/gradcam.tsv | awk -F'\t' '{print $NF}')" fac
 is "face_share = the heat inside the box" "$(check_out F)" "ok 4"
 
 # bad input: exit code, message, and no output directory or temporary
-fails "unknown layer lists the layers" 1 "unknown layer 'layer9' of resnet18; layers: conv1 maxpool layer1.0.conv1 .* layer4$" \
+fails "unknown layer lists the layers" 1 "unknown layer 'layer9' of resnet18; layers: conv1 maxpool layer1.0.conv1 .* layer4 \(--list-layers prints them" \
 	fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors --layer layer9 -o X
 no_file "unknown layer: no output" X
 fails "layer without spatial output" 1 "layer 'fc' of resnet18 has no spatial output \(\[1,1\]\)" \
@@ -95,6 +98,9 @@ no_file "no spatial output: no output" X
 fails "class index on a one-logit model" 1 "--target 3: '.*' has one output \(a logit\), not classes" \
 	fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors --target 3 -o X
 no_file "one-logit model: no output" X
+[ -f ref/resnet18_3.pth ] || $PY -c 'import torch, torchvision; torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), "ref/resnet18_3.pth")'
+fails "class index out of range" 1 "--target 3: '.*' has 3 outputs \(classes 0..2\)" \
+	fd-gradcam -q --model ref/resnet18_3.pth --arch resnet18 --num-classes 3 --pack pack.safetensors --target 3 -o X
 fails "--target word" 2 "--target" fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors --target fakes -o X
 fails "-o required" 2 "-o DIR is required" fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors
 fails "--arch required for a .pth" 2 "--arch is required" fd-gradcam -q --model $M --pack pack.safetensors -o X
@@ -102,5 +108,8 @@ fails "no rows selected" 1 "no row is selected" fd-gradcam -q --model $M --arch 
 no_file "no rows: no output" X
 fails "existing output" 1 "'G' exists and is not an empty directory" \
 	fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors -o G
+mkdir E
+ok "-o DIR/ (an empty directory, trailing slash)" fd-gradcam -q --threads 1 --model $M --arch resnet18 --pack pack.safetensors -n 1 -o E/
+is "DIR/ filled" "$(ls E | tr '\n' ' ')" "0.png gradcam.tsv heatmaps.safetensors sheet.png "
 is "no temporaries left" "$(ls -a | grep -c 'tmp\.')" 0
 done_testing

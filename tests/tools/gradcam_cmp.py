@@ -1,7 +1,8 @@
 """gradcam_cmp.py: fd-gradcam against the grad-cam package's GradCAM
 (pytorch-grad-cam 1.5.7, in .venv) on the same torchvision model, weights and
 input, for every architecture. Usage: gradcam_cmp.py FD_GRADCAM PACK DIR CASE...
-where CASE is arch:layer:target (layer "-" = fd's default). For each case it
+where CASE is arch:layer:target[:K] (layer "-" = fd's default; K outputs,
+default 1; target fake, real or a class index). For each case it
 makes seeded weights (batchnorm running statistics randomised so eval mode is
 not the identity), saves them as DIR/arch.pth, runs fd-gradcam on the pack's
 first rows, runs GradCAM on the same images (ToTensor + Normalize(ImageNet) in
@@ -38,9 +39,9 @@ class Negated:
         return -out[0] if out.dim() == 1 else -out[:, 0]
 
 
-def build(arch):
+def build(arch, k):
     torch.manual_seed(1234)
-    m = SimpleCNN(1) if arch == "simplecnn" else getattr(torchvision.models, arch)(num_classes=1)
+    m = SimpleCNN(k) if arch == "simplecnn" else getattr(torchvision.models, arch)(num_classes=k)
     g = torch.Generator().manual_seed(99)
     with torch.no_grad():
         for mod in m.modules():
@@ -69,15 +70,16 @@ def main():
     std = np.array([0.229, 0.224, 0.225], np.float32)
     fails = 0
     for case in sys.argv[4:]:
-        arch, layer, target = case.split(":")
+        arch, layer, target, k = (case.split(":") + ["1"])[:4]
+        k = int(k)
         layer = DEFAULT[arch] if layer == "-" else layer
-        m = build(arch)
-        pth = os.path.join(out, arch + ".pth")
+        m = build(arch, k)
+        pth = os.path.join(out, "%s_%d.pth" % (arch, k))
         if not os.path.exists(pth):
             torch.save(m.state_dict(), pth)
         d = os.path.join(out, case.replace(":", "_"))
         r = subprocess.run([exe, "-q", "--threads", "1", "--model", pth, "--arch", arch, "--pack", pack,
-                            "--layer", layer, "--target", target, "-n", str(N), "-o", d],
+                            "--num-classes", str(k), "--layer", layer, "--target", target, "-n", str(N), "-o", d],
                            capture_output=True, text=True)
         if r.returncode != 0:
             print("not ok %s fd-gradcam failed: %s" % (case, r.stderr.strip()))
@@ -88,7 +90,11 @@ def main():
         img = st["images"][rows]                                  # [n,S,S,3] u8
         x = (img.astype(np.float32) / np.float32(255) - mean) / std
         x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-        tgt = [ClassifierOutputTarget(0) if target == "fake" else Negated()] * len(rows)
+        if k == 1:
+            tgt = [ClassifierOutputTarget(0) if target == "fake" else Negated()] * len(rows)
+        else:
+            tgt = [ClassifierOutputTarget({"fake": 1, "real": 0}.get(target) if target in ("fake", "real")
+                                          else int(target))] * len(rows)
         cam = GradCAM(model=m, target_layers=[dict(m.named_modules())[layer]])
         heat = cam(input_tensor=x, targets=tgt)
         acts = cam.activations_and_grads.activations[0].numpy()
