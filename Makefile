@@ -45,7 +45,7 @@ ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -fopenmp
 # link libfdnn.a and -ldnnl; `ldd bin/fd-split | grep dnnl` is empty
 # (tests/tools/link.t).
 NN_DIRS  := nn models face train
-NN_TOOLS := fd-train fd-eval fd-facecrop
+NN_TOOLS := fd-train fd-eval fd-facecrop fd-gradcam
 ALL_LIB_SRC := $(sort $(wildcard lib/*/*.c))
 NN_SRC   := $(sort $(foreach d,$(NN_DIRS),$(wildcard lib/$(d)/*.c)))
 LIB_SRC  := $(filter-out $(NN_SRC),$(ALL_LIB_SRC))

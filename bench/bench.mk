@@ -66,3 +66,10 @@ bench-fmnist: tools
 	bench/fashion_mnist.sh $(BENCH_EPOCHS) 2
 
 .PHONY: bench-train bench-fmnist
+
+#   make bench-gradcam: fd-gradcam vs the grad-cam package's GradCAM over PyTorch,
+#   every architecture at 224, 32 images, batch 16, 2 threads (bench/gradcam.sh)
+bench-gradcam: tools
+	bench/gradcam.sh 224 32 16 2
+
+.PHONY: bench-gradcam

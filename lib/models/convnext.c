@@ -194,14 +194,23 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 {
 	struct convnext *r = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one block's working set at a time */
-	x = fd_ctx_keep(c, &mk, ln_fwd(m, c, &r->stem_norm, fd_mconv_fwd(m, c, &r->stem, x)));
+	/* taps: the 2-d convs (stem, depthwise, downsampling; not the block
+	 * Linears, channels-last in torch), features.S.B (blocks), features.S
+	 * (stem, stages, downsamplings), "features" (= features.7), the head */
+	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, ln_fwd(m, c, &r->stem_norm, fd_mconv_fwd(m, c, &r->stem, x))),
+		   "features.0");
 	int id = 0;
 	for (int s = 0; s < 4; s++) {
 		for (int i = 0; i < r->nblocks[s]; i++)
-			x = fd_ctx_keep(c, &mk, block_fwd(m, c, &r->b[id++], x));
+			x = FD_TAP(m, c, fd_ctx_keep(c, &mk, block_fwd(m, c, &r->b[id++], x)), "features.%d.%d",
+				   2 * s + 1, i);
+		x = FD_TAP(m, c, x, "features.%d", 2 * s + 1);
 		if (s < 3)
-			x = fd_ctx_keep(c, &mk, fd_mconv_fwd(m, c, &r->down[s], ln_fwd(m, c, &r->down_norm[s], x)));
+			x = FD_TAP(m, c,
+				   fd_ctx_keep(c, &mk, fd_mconv_fwd(m, c, &r->down[s], ln_fwd(m, c, &r->down_norm[s], x))),
+				   "features.%d", 2 * s + 2);
 	}
+	x = FD_TAP(m, c, x, "features");
 	/* avgpool, then classifier: LayerNorm2d on [N, C, 1, 1], flatten, Linear */
 	x = fd_flatten(c, ln_fwd(m, c, &r->head_norm, fd_adaptive_avgpool2d(c, x, 1, 1)), 1);
 	return fd_mlinear_fwd(m, c, &r->fc, x);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,10 +115,36 @@ int fd_mconv_add(struct fd_model *m, struct fd_mconv *l, const char *name, int c
 	return fd_model_conv_op(m, &l->op, e);
 }
 
+struct fd_tensor *fd_model_tap_at(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *t,
+				  const char *fmt, ...)
+{
+	if (!t || c->failed || !m->tap)
+		return t;
+	char name[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	if (m->tap->fn(m->tap->arg, c, name, t) < 0) {
+		c->failed = 1;
+		return NULL;
+	}
+	return t;
+}
+
+/* The module name of a layer: its weight view's name without ".weight". */
+static int module_len(const struct fd_model *m, int w)
+{
+	const char *n = m->p.v[w].name;
+	size_t len = strlen(n);
+	return (int)(len > 7 && strcmp(n + len - 7, ".weight") == 0 ? len - 7 : len);
+}
+
 struct fd_tensor *fd_mconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *l,
 			       struct fd_tensor *x)
 {
-	return fd_conv2d(c, &l->op, x, fd_model_t(m, l->w), l->b >= 0 ? fd_model_t(m, l->b) : NULL);
+	struct fd_tensor *y = fd_conv2d(c, &l->op, x, fd_model_t(m, l->w), l->b >= 0 ? fd_model_t(m, l->b) : NULL);
+	return FD_TAP(m, c, y, "%.*s", module_len(m, l->w), m->p.v[l->w].name);
 }
 
 int fd_mbn_add(struct fd_model *m, struct fd_mbn *l, const char *name, int C, double eps,
@@ -168,7 +195,8 @@ int fd_mlinear_add(struct fd_model *m, struct fd_mlinear *l, const char *name, i
 struct fd_tensor *fd_mlinear_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mlinear *l,
 				 struct fd_tensor *x)
 {
-	return fd_linear(c, x, fd_model_t(m, l->w), l->b >= 0 ? fd_model_t(m, l->b) : NULL);
+	struct fd_tensor *y = fd_linear(c, x, fd_model_t(m, l->w), l->b >= 0 ? fd_model_t(m, l->b) : NULL);
+	return FD_TAP(m, c, y, "%.*s", module_len(m, l->w), m->p.v[l->w].name);
 }
 
 /* ---------- life cycle ---------- */

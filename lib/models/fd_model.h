@@ -40,6 +40,23 @@ struct fd_minit {
 
 struct fd_model;
 
+/* A tap on the forward: when m->tap is set, the forward calls fn with the
+ * output of each named module as it finishes, under the module's torchvision
+ * name (the state_dict prefix: "conv1", "layer4.1.conv2", "layer4",
+ * "features.7", "features" for the whole feature extractor). Only outputs
+ * that no later op changes in place are tapped (so t holds exactly what a
+ * torch forward hook on that module sees): every conv, every linear, and the
+ * block and stage outputs each architecture lists in its forward. t is the
+ * tensor the forward goes on with (after fd_ctx_keep), so fn may call
+ * fd_requires_grad(t) and set c->grad_enabled (Grad-CAM); fn returns 0, or
+ * -1 to fail the forward with c->err set by fn. One name may tap the same
+ * tensor as another ("layer4" and "layer4.1"). Without a tap (m->tap NULL,
+ * the normal path) a forward pays one pointer test per module. */
+struct fd_model_tap {
+	int (*fn)(void *arg, struct fd_ctx *c, const char *name, struct fd_tensor *t);
+	void *arg;
+};
+
 /* One architecture of the registry. */
 struct fd_model_arch {
 	const char *name;            /* "resnet18": what configs and --arch say */
@@ -67,6 +84,7 @@ struct fd_model {
 	struct fd_conv2d_op **convs;  /* every conv op of the layers (their plans are freed with m) */
 	int nconvs, capconvs;
 	void *priv;                   /* the architecture's layer objects */
+	const struct fd_model_tap *tap; /* NULL (default): no tap; borrowed */
 };
 
 /* ---- registry ---- */
@@ -138,6 +156,13 @@ int fd_model_load(struct fd_model *m, const char *path, char *note, size_t notel
 int fd_model_reinit(struct fd_model *m, const char *prefix, uint64_t seed, struct fd_err *e);
 
 /* ---- for architecture authors (build / forward) ---- */
+
+/* t after the tap of module `fmt...` (printf-style name, formatted only when
+ * m->tap is set): t itself, or NULL when t is NULL, the context has failed
+ * or the tap failed (c->err). Call as FD_TAP(m, c, t, "layer%d", L). */
+struct fd_tensor *fd_model_tap_at(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *t,
+				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define FD_TAP(m, c, t, ...) ((m)->tap ? fd_model_tap_at((m), (c), (t), __VA_ARGS__) : (t))
 
 /* Declare a view with its initialiser; returns its index or -1. */
 int fd_model_param(struct fd_model *m, const char *name, enum fd_pkind kind, int ndim,

@@ -19,6 +19,8 @@ struct block {
 	int has_down;
 	struct fd_mconv down;
 	struct fd_mbn down_bn;
+	int layer, index;         /* layer{layer}.{index} */
+	int last;                 /* the last block of its layer */
 };
 
 struct resnet {
@@ -47,6 +49,9 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 		int planes = 64 << L;
 		for (int i = 0; i < layers[L]; i++) {
 			struct block *b = &r->b[r->nblocks++];
+			b->layer = L + 1;
+			b->index = i;
+			b->last = i == layers[L] - 1;
 			int stride = (L > 0 && i == 0) ? 2 : 1;
 			char p[64];
 			snprintf(p, sizeof p, "layer%d.%d", L + 1, i);
@@ -96,13 +101,15 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
  * (torchvision: ReLU(inplace=True), out += identity): batchnorm2d and add do
  * not read their outputs in backward. Without a tape (inference) each
  * conv-bn-relu result and each block's output is kept and the rest released
- * (fd_ctx_keep), so the arena holds about one block's working set. */
+ * (fd_ctx_keep), so the arena holds about one block's working set. Taps
+ * (fd_model_tap): the convs, "maxpool", "layerL.B" and "layerL" (the
+ * outputs of torchvision's modules of those names), "fc". */
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct resnet *r = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c);
 	x = fd_relu_(c, fd_mbn_fwd(m, c, &r->bn1, fd_mconv_fwd(m, c, &r->conv1, x)));
-	x = fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 3, 2, 1, 0));
+	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 3, 2, 1, 0)), "maxpool");
 	int nk = r->bottleneck ? 3 : 2;
 	for (int i = 0; i < r->nblocks; i++) {
 		struct block *b = &r->b[i];
@@ -115,7 +122,9 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 			h = fd_ctx_keep(c, &bk, h);
 		}
 		struct fd_tensor *id = b->has_down ? fd_mbn_fwd(m, c, &b->down_bn, fd_mconv_fwd(m, c, &b->down, x)) : x;
-		x = fd_ctx_keep(c, &mk, fd_relu_(c, fd_add_(c, h, id)));
+		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_relu_(c, fd_add_(c, h, id))), "layer%d.%d", b->layer, b->index);
+		if (b->last)
+			x = FD_TAP(m, c, x, "layer%d", b->layer);
 	}
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &r->fc, x);

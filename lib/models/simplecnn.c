@@ -46,10 +46,14 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 	struct simplecnn *s = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one stage's working set at a time */
 	for (int i = 0; i < 4; i++) {
-		/* relu in place: batchnorm2d does not read its output in backward */
+		/* relu in place: batchnorm2d does not read its output in backward.
+		 * Taps: the convs features.{0,4,8,12}, the ReLUs features.{2,6,10,14},
+		 * the pools features.{3,7,11,15}, "features" (= features.15) */
 		x = fd_relu_(c, fd_mbn_fwd(m, c, &s->bn[i], fd_mconv_fwd(m, c, &s->conv[i], x)));
-		x = fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 2, 2, 0, 0));
+		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "features.%d", 4 * i + 2);
+		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, x, 2, 2, 0, 0)), "features.%d", 4 * i + 3);
 	}
+	x = FD_TAP(m, c, x, "features");
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &s->fc, fd_dropout(c, x, 0.5f));
 }

@@ -88,7 +88,7 @@ void fd_report_cell(struct fd_report_cell *c, const struct fd_results *rs, const
 	if (c->nf == 1 && !isnan(c->auc[0]))
 		c->s.mean = c->auc[0];
 	fd_summary_clip(&c->s, 0, 1);
-	double tr[MAXF], ap[MAXF], eer[MAXF];
+	double tr[MAXF] = {0}, ap[MAXF] = {0}, eer[MAXF] = {0}; /* GCC 12 + sanitizers: maybe-uninitialized */
 	fd_results_aucs(rs, cond, model, "train", "all", c->fold, c->nf, tr);
 	for (int i = 0; i < c->nf; i++) {
 		const struct fd_result *r = fd_results_find(rs, cond, model, c->fold[i], eval, "all");

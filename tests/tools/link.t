@@ -8,9 +8,9 @@ for t in fd-st fd-split fd-index fd-synth fd-pack fd-pth fd-report; do
 	is "$t does not link oneDNN" "$(ldd "$BIN/$t" | grep -c dnnl)" 0
 	n=$((n + 1))
 done
-for t in fd-train fd-eval fd-facecrop; do
+for t in fd-train fd-eval fd-facecrop fd-gradcam; do
 	like "$t links oneDNN" "$(ldd "$BIN/$t")" "libdnnl"
 	n=$((n + 1))
 done
-is "tools checked" "$n" 10
+is "tools checked" "$n" 11
 done_testing
