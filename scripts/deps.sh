@@ -7,7 +7,7 @@ BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-d
 # opencv examples/data messi5.jpg, basketball*.png ...) for fd-facecrop's conformance test;
 # dataset-fashion-mnist: real data for fd-train's accuracy check against PyTorch
 # python3-statsmodels: multipletests(method="holm"), the reference for fd_holm
-TEST="perl clang libomp-dev python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-scipy python3-statsmodels python3-mpmath python3-pil python3-venv python3-pip python3-skimage opencv-doc dataset-fashion-mnist"
+TEST="perl clang chromium libomp-dev python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-scipy python3-statsmodels python3-mpmath python3-pil python3-venv python3-pip python3-skimage opencv-doc dataset-fashion-mnist"
 missing=""
 for p in $BUILD $TEST; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -213,9 +213,16 @@ char *fd_fig_svg(const struct fd_fig *f, struct fd_err *e)
 		fd_err_set(e, "figure '%s': no finite values", f->id);
 		return NULL;
 	}
+	int step = 0;
+	for (int k = 0; k < f->ns; k++)
+		step |= f->s[k].kind == FD_FIG_STEP;
 	if (f->xcat) {
 		xlo = -0.5;
 		xhi = f->nxcat - 0.5;
+	} else if (!step) { /* points at the edge stay inside the frame */
+		double pad = xhi > xlo ? 0.04 * (xhi - xlo) : 0.5;
+		xlo -= pad;
+		xhi += pad;
 	}
 	if (!isnan(f->xmin)) xlo = f->xmin;
 	if (!isnan(f->xmax)) xhi = f->xmax;
@@ -224,8 +231,8 @@ char *fd_fig_svg(const struct fd_fig *f, struct fd_err *e)
 	double xt[32], yt[32], xs, ys;
 	int nxt = f->xcat ? 0 : fd_fig_ticks(xlo, xhi, 6, xt, 32, &xs);
 	int nyt = fd_fig_ticks(ylo, yhi, 6, yt, 32, &ys);
-	if (!f->xcat && isnan(f->xmin)) xlo = fmin(xlo, xt[0]);
-	if (!f->xcat && isnan(f->xmax)) xhi = fmax(xhi, xt[nxt - 1]);
+	if (!f->xcat && step && isnan(f->xmin)) xlo = fmin(xlo, xt[0]);
+	if (!f->xcat && step && isnan(f->xmax)) xhi = fmax(xhi, xt[nxt - 1]);
 	if (isnan(f->ymin)) ylo = fmin(ylo, yt[0]);
 	if (isnan(f->ymax)) yhi = fmax(yhi, yt[nyt - 1]);
 	if (xhi == xlo) { xlo -= 0.5; xhi += 0.5; }

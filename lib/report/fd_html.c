@@ -6,6 +6,7 @@
 #include "eval/fd_metrics.h"
 #include "eval/fd_stats.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,8 +410,10 @@ out:
 
 /* ---- pages 03..06: run directories ---- */
 
-/* One run directory's parts: group (MODEL-SETTING, sanitised), fold. */
-static int run_group(const char *run, char *grp, size_t n, int *fold, struct fd_err *e)
+/* One run directory's parts: group (MODEL-SETTING, sanitised), model and
+ * setting as named (128 bytes each; "" when the path has no such part), fold. */
+static int run_group(const char *run, char *grp, size_t n, char *mo, char *se, int *fold,
+		     struct fd_err *e)
 {
 	char buf[1024];
 	snprintf(buf, sizeof buf, "%s", run);
@@ -436,6 +439,8 @@ static int run_group(const char *run, char *grp, size_t n, int *fold, struct fd_
 	}
 	char raw[600];
 	snprintf(raw, sizeof raw, "%s%s%s", model ? model : "", model ? "-" : "", set);
+	snprintf(mo, 128, "%s", model ? model : "");
+	snprintf(se, 128, "%s", set);
 	size_t k = 0;
 	for (const char *p = raw; *p && k + 1 < n; p++) {
 		char c = *p;
@@ -499,11 +504,102 @@ static int preds_read(struct preds *p, const char *run, const char *eval, struct
 }
 
 struct group {
-	char name[256];
+	char name[256], model[128], setting[128];
 	int run[64], nrun;
+	double params;          /* run.json's params of the first run (NAN: none) */
+	double auc, auc_sd;     /* validation AUC ("all") over folds: mean, std (ddof 1) */
 };
 
+/* run.json's "params" in dir, or NAN when there is no run.json or no number. */
+static double run_params(const char *dir)
+{
+	char p[1200];
+	snprintf(p, sizeof p, "%s/run.json", dir);
+	json_t *j = json_load_file(p, 0, NULL);
+	double v = j && json_is_number(json_object_get(j, "params"))
+			   ? json_number_value(json_object_get(j, "params"))
+			   : NAN;
+	json_decref(j);
+	return v;
+}
+
+/* Mean and std (ddof 1) of the finite a[0..n). */
+static void mean_sd(const double *a, int n, double *m, double *sd)
+{
+	double b[64];
+	int k = 0;
+	for (int i = 0; i < n && k < 64; i++)
+		if (isfinite(a[i]))
+			b[k++] = a[i];
+	*m = k ? fd_mean(b, (size_t)k) : NAN;
+	*sd = k > 1 ? sqrt(fd_var(b, (size_t)k, 1)) : NAN;
+}
+
 #define MAXG 32
+
+/* PAGE-params-auc: parameters vs validation AUC, one point per group with a
+ * params count. */
+static int params_fig(struct fd_html *h, const char *page, struct group *g, int ng, struct fd_err *e)
+{
+	static struct fd_fig_series se[MAXG];
+	int n = 0;
+	for (int k = 0; k < ng; k++)
+		if (isfinite(g[k].params) && isfinite(g[k].auc))
+			se[n++] = (struct fd_fig_series){ g[k].name, FD_FIG_POINTS, &g[k].params, &g[k].auc,
+							  &g[k].auc_sd, 1, 0, -1 };
+	if (!n)
+		return 0;
+	char id[128];
+	snprintf(id, sizeof id, "%.40s-params-auc", page);
+	struct fd_fig f = { id, "Parameters vs validation AUC", "parameters (run.json)", "validation AUC",
+			    NAN, NAN, NAN, NAN, NULL, 0, se, n };
+	return fd_html_figure(h, id, fd_fig_svg(&f, e),
+			      "validation AUC over all rows, mean over folds; error bars: std over folds (ddof 1).", e);
+}
+
+/* PAGE-scaling: the data-scaling curve, validation AUC vs N for the settings
+ * named inN-..., one line per model with at least two such N. */
+static int scaling_fig(struct fd_html *h, const char *page, const struct group *g, int ng, struct fd_err *e)
+{
+	static double x[MAXG][MAXG], y[MAXG][MAXG], sd[MAXG][MAXG];
+	static struct fd_fig_series se[MAXG];
+	const char *model[MAXG];
+	int nm = 0, npt[MAXG] = { 0 };
+	for (int k = 0; k < ng; k++) {
+		int frac;
+		char c;
+		if (sscanf(g[k].setting, "in%d%c", &frac, &c) != 2 || c != '-' || !isfinite(g[k].auc))
+			continue;
+		int m = 0;
+		while (m < nm && strcmp(model[m], g[k].model))
+			m++;
+		if (m == nm)
+			model[nm++] = g[k].model;
+		/* insert by N */
+		int i = npt[m]++;
+		while (i > 0 && x[m][i - 1] > frac) {
+			x[m][i] = x[m][i - 1];
+			y[m][i] = y[m][i - 1];
+			sd[m][i] = sd[m][i - 1];
+			i--;
+		}
+		x[m][i] = frac;
+		y[m][i] = g[k].auc;
+		sd[m][i] = g[k].auc_sd;
+	}
+	int n = 0;
+	for (int m = 0; m < nm; m++)
+		if (npt[m] >= 2)
+			se[n++] = (struct fd_fig_series){ model[m], FD_FIG_LINE, x[m], y[m], sd[m], (size_t)npt[m], 0, m };
+	if (!n)
+		return 0;
+	char id[128];
+	snprintf(id, sizeof id, "%.40s-scaling", page);
+	struct fd_fig f = { id, "Data scaling", "training data (inN: N per cent)", "validation AUC", NAN, NAN,
+			    NAN, NAN, NULL, 0, se, n };
+	return fd_html_figure(h, id, fd_fig_svg(&f, e),
+			      "validation AUC over all rows per setting inN, mean over folds; error bars: std over folds (ddof 1).", e);
+}
 
 int fd_page_runs(const char *dir, const char *page, const char *const *run, int nrun,
 		 const char *const *table, int ntable, struct fd_err *e)
@@ -514,9 +610,9 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 	static struct group g[MAXG];
 	int ng = 0;
 	for (int i = 0; i < nrun; i++) {
-		char name[256];
+		char name[256], mo[128], se[128];
 		int fold;
-		if (run_group(run[i], name, sizeof name, &fold, e) < 0)
+		if (run_group(run[i], name, sizeof name, mo, se, &fold, e) < 0)
 			return -1;
 		int k = 0;
 		while (k < ng && strcmp(g[k].name, name))
@@ -525,6 +621,9 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 			if (ng == MAXG)
 				return fd_err_set(e, "more than %d run groups", MAXG);
 			snprintf(g[ng].name, sizeof g[ng].name, "%s", name);
+			snprintf(g[ng].model, sizeof g[ng].model, "%s", mo);
+			snprintf(g[ng].setting, sizeof g[ng].setting, "%s", se);
+			g[ng].params = run_params(run[i]);
 			g[ng++].nrun = 0;
 		}
 		if (g[k].nrun == 64)
@@ -544,7 +643,7 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 	const char *gname[MAXG];
 	char id[512], title[512];
 	for (int k = 0; k < ng; k++) {
-		const struct group *G = &g[k];
+		struct group *G = &g[k];
 		gname[k] = G->name;
 		fd_html_h2(&h, G->name);
 		/* ROC per fold and eval */
@@ -557,14 +656,14 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 		double *all_s[2] = { NULL, NULL };
 		size_t all_n[2] = { 0, 0 };
 		double fold_auc[64][MAXSRC];
-		double fold_gap[64];
+		double fold_gap[64], fold_all[64];
 		int nfold = 0;
 		int ok = 0;
 		for (int r = 0; r < G->nrun; r++) {
 			const char *rd = run[G->run[r]];
-			char gn[256];
+			char gn[256], mo[128], se2[128];
 			int fold;
-			run_group(rd, gn, sizeof gn, &fold, e);
+			run_group(rd, gn, sizeof gn, mo, se2, &fold, e);
 			static const char *const EV[2] = {"val", "test"};
 			for (int q = 0; q < 2; q++) {
 				struct preds p;
@@ -599,6 +698,9 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 					cm[1] += (double)c.fp;
 					cm[2] += (double)c.fn;
 					cm[3] += (double)c.tp;
+					struct fd_err e2;
+					if (fd_auc(p.score, p.label, p.n, &fold_all[nfold], &e2) < 0)
+						fold_all[nfold] = NAN;
 					for (int l = 0; l < 2; l++) {
 						double *ns2 = realloc(all_s[l], (all_n[l] + p.n + 1) * sizeof(double));
 						if (!ns2) {
@@ -761,6 +863,7 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 			gap[k] = m ? fd_mean(a, (size_t)m) : NAN;
 			gapsd[k] = m > 1 ? sqrt(fd_var(a, (size_t)m, 1)) : NAN;
 		}
+		mean_sd(fold_all, nfold, &G->auc, &G->auc_sd);
 		ok = 1;
 	fail_roc:
 		for (int i = 0; i < nroc; i++)
@@ -801,6 +904,8 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 				goto fail;
 		}
 	}
+	if (params_fig(&h, page, g, ng, e) < 0 || scaling_fig(&h, page, g, ng, e) < 0)
+		goto fail;
 	return fd_html_end(&h, page, e);
 fail:
 	fd_html_abort(&h);

@@ -18,7 +18,7 @@ fd-synth -q -o D --groups 24 --fake-size 32 --real-width 32,40 --seed 5 &&
 	{ echo "Bail out! cannot make the pack"; exit 1; }
 echo '{"model": "simplecnn", "epochs": 2, "batch_size": 16, "optimizer": {"lr": 0.001}}' >cfg.json
 runs=()
-for set in s24 s24b; do
+for set in in50-24 in100-24; do
 	for k in 0 1; do
 		R=runs/simplecnn/$set/fold$k
 		fd-train -q --pack pack.safetensors --fold $k --config "$top/configs/shared.json" --config cfg.json \
@@ -30,8 +30,8 @@ for set in s24 s24b; do
 done
 # test scores for one setting only: preds-test.tsv is optional
 for k in 0 1; do
-	fd-eval -q --threads 1 --model runs/simplecnn/s24/fold$k/best.safetensors --pack pack.safetensors \
-		--only fold=test -o runs/simplecnn/s24/fold$k/preds-test.tsv
+	fd-eval -q --threads 1 --model runs/simplecnn/in50-24/fold$k/best.safetensors --pack pack.safetensors \
+		--only fold=test -o runs/simplecnn/in50-24/fold$k/preds-test.tsv
 done
 printf 'model\tauc\nsimplecnn\t0.5\n' >table.tsv
 
@@ -62,7 +62,7 @@ like "01 figures vs numpy" "$("$PY" "$here/html_ref.py" eda idx.tsv out/figures 
 like "03 figures vs sklearn" "$("$PY" "$here/html_ref.py" runs 03-phase1 out/figures "${runs[@]}" 2>&1)" "^checked [1-9][0-9]+$"
 like "06 figures vs sklearn" "$("$PY" "$here/html_ref.py" runs 06-phase4 out/figures "${runs[@]:0:2}" 2>&1)" "^checked [1-9][0-9]+$"
 # a changed number is caught
-sed -i -E '0,/data-y="[0-9]/s/data-y="([0-9])/data-y="9\1/' out/figures/03-phase1-roc-simplecnn-s24.svg
+sed -i -E '0,/data-y="[0-9]/s/data-y="([0-9])/data-y="9\1/' out/figures/03-phase1-roc-simplecnn-in50-24.svg
 like "a wrong ROC point fails" "$("$PY" "$here/html_ref.py" runs 03-phase1 out/figures "${runs[@]}" 2>&1)" "roc fold 0 val tpr: max error"
 
 # in the browser
@@ -97,14 +97,14 @@ is "01-eda: its figures" "$(field out/01-eda.html 'd["figs"]')" \
 	"['01-width', '01-aspect', '01-bytes', '01-colour-mean', '01-colour-std', '01-samples']"
 is "01-eda: 8 samples x 4 sources" "$(field out/01-eda.html 'd["images"]')" 32
 is "01-samples.svg alone: 32 images decode" "$(field out/figures/01-samples.svg '(d["images"], d["bad_images"], d["errors"])')" "(32, [], [])"
-for g in s24 s24b; do
+for g in in50-24 in100-24; do
 	for f in roc-simplecnn-$g hist-simplecnn-$g cm-simplecnn-$g loss-simplecnn-$g-fold0 auc-simplecnn-$g-fold1; do
 		is "03-phase1: figure $f" "$(field out/03-phase1.html "'03-phase1-$f' in d['figs']")" True
 	done
 done
 is "03-phase1: across-model figures" "$(field out/03-phase1.html "[f for f in d['figs'] if 'simplecnn' not in f]")" \
-	"['03-phase1-source-auc', '03-phase1-gap']"
-is "03-phase1: 16 figures" "$(field out/03-phase1.html 'len(d["figs"])')" 16
+	"['03-phase1-source-auc', '03-phase1-gap', '03-phase1-params-auc', '03-phase1-scaling']"
+is "03-phase1: 18 figures" "$(field out/03-phase1.html 'len(d["figs"])')" 18
 is "03-phase1: the table" "$(grep -c '<td>simplecnn</td>' out/03-phase1.html)" 1
 like "negative control: console error caught" "$(field out/broken.html 'd["errors"]')" "boom"
 is "negative control: broken images caught" "$(field out/broken.html 'len(d["bad_images"])')" 2

@@ -136,7 +136,7 @@ def main():
                     info = json.loads(res['result']['value'])
                     info['errors'] = []
                 info['errors'] += errors_of(c.events)
-                shot = os.path.join(shotdir, os.path.basename(page)[:-5] + '.png')
+                shot = os.path.join(shotdir, os.path.splitext(os.path.basename(page))[0] + '.png')
                 png = c.call('Page.captureScreenshot', {'format': 'png'}, session=s)['data']
                 with open(shot, 'wb') as f:
                     f.write(base64.b64decode(png))

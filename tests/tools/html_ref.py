@@ -7,6 +7,7 @@ usage: html_ref.py eda INDEX.tsv FIGDIR
 Prints 'checked N' when every value agrees (within 1e-9), else each mismatch
 and exits 1. NaN never agrees."""
 import csv
+import json
 import math
 import os
 import sys
@@ -134,6 +135,31 @@ def runs(page, figdir, run):
         for lab, name in ((0, 'real (label 0)'), (1, 'fake (label 1)')):
             cnt, _ = np.histogram(pooled[lab], bins=20, range=(0, 1))
             close('%s histogram %s' % (g, name), vec(hs[name].get('data-y')), cnt)
+    # parameters vs AUC and the data-scaling curve: validation AUC over all rows per fold
+    pa = series(os.path.join(figdir, '%s-params-auc.svg' % page))
+    scale = {}
+    for g, rs in groups.items():
+        aucs = []
+        for k, r in rs:
+            y, s, _ = preds(os.path.join(r, 'preds-val.tsv'))
+            aucs.append(roc_auc_score(y, s))
+        with open(os.path.join(rs[0][1], 'run.json')) as f:
+            params = json.load(f)['params']
+        sd = np.std(aucs, ddof=1) if len(aucs) > 1 else math.nan
+        close('%s params' % g, vec(pa[g].get('data-x')), [params])
+        close('%s mean AUC' % g, vec(pa[g].get('data-y')), [np.mean(aucs)])
+        close('%s AUC std' % g, vec(pa[g].get('data-err')), [sd])
+        setting = os.path.normpath(rs[0][1]).split(os.sep)[-2]
+        model = os.path.normpath(rs[0][1]).split(os.sep)[-3]
+        if setting.startswith('in') and '-' in setting and setting[2:setting.index('-')].isdigit():
+            scale.setdefault(model, []).append((int(setting[2:setting.index('-')]), np.mean(aucs), sd))
+    sc = [(m, sorted(v)) for m, v in scale.items() if len(v) >= 2]
+    if sc:
+        ss = series(os.path.join(figdir, '%s-scaling.svg' % page))
+        for m, v in sc:
+            close('%s scaling N' % m, vec(ss[m].get('data-x')), [a for a, _, _ in v])
+            close('%s scaling AUC' % m, vec(ss[m].get('data-y')), [b for _, b, _ in v])
+            close('%s scaling std' % m, vec(ss[m].get('data-err')), [c for _, _, c in v])
     sa = series(os.path.join(figdir, '%s-source-auc.svg' % page))
     for g in groups:
         names = [n for n in order if (g, n) in src_auc]
