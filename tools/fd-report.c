@@ -47,8 +47,9 @@ static const char HELP[] =
 	"figures as DIR/figures/*.svg, and DIR/index.html linking the pages made so\n"
 	"far. Pages: 01-eda (--index: fd-index's TSV, with --stats for colour; --pack:\n"
 	"a sample grid per source), 03-phase1, 04-phase2, 05-phase3, 06-phase4 (RUN\n"
-	"directories: ROC, learning curves, score histograms, confusion matrices,\n"
-	"per-source AUC, train/val gap; --table: TSV tables shown first).\n"
+	"directories, or LABEL=RUN with the label unused: ROC, learning curves, score\n"
+	"histograms, confusion matrices, per-source AUC, train/val gap, parameters vs\n"
+	"AUC, data scaling over settings inN-...; --table: TSV tables shown first).\n"
 	"\n"
 	"Exit status: 0 success, 1 bad or missing run files, 2 bad usage.\n";
 
@@ -152,6 +153,11 @@ static int write_html(const char *dir, const char *page, const char *index, cons
 			cli_usage("--index and --pack are for --page 01-eda");
 		if (nrun == 0)
 			cli_usage("--page %s needs run directories", page);
+		for (int i = 0; i < nrun; i++) { /* LABEL=RUN as the table forms take it: the label is not used */
+			const char *eq = strchr(run[i], '=');
+			if (eq && eq > run[i] && !strchr(eq + 1, '='))
+				run[i] = eq + 1;
+		}
 		rc = fd_page_runs(dir, page, run, nrun, tab, ntab, &e);
 	} else {
 		cli_usage("page '%s' is not made yet (01-eda, 03-phase1 .. 06-phase4 are)", page);

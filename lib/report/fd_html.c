@@ -29,7 +29,7 @@ int fd_html_page(const char *name)
 }
 
 static const char CSS[] =
-	"body{font-family:'DejaVu Sans','Liberation Sans',Arial,sans-serif;max-width:1100px;"
+	"body{font-family:'DejaVu Sans','Liberation Sans',Arial,sans-serif;max-width:1340px;"
 	"margin:2em auto;padding:0 1em;color:#222}h1{font-size:1.6em}h2{font-size:1.25em;"
 	"border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}"
 	"figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-size:.9em;"

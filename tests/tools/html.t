@@ -37,7 +37,7 @@ printf 'model\tauc\nsimplecnn\t0.5\n' >table.tsv
 
 ok "page 01-eda" fd-report -q --html out --page 01-eda --index idx.tsv --pack pack.safetensors
 ok "page 03-phase1" fd-report -q --html out --page 03-phase1 --table table.tsv "${runs[@]}"
-ok "page 06-phase4" fd-report -q --html out --page 06-phase4 "${runs[@]:0:2}"
+ok "page 06-phase4 (LABEL=RUN)" fd-report -q --html out --page 06-phase4 "a=${runs[0]}" "b=${runs[1]}"
 for f in index 01-eda 03-phase1 06-phase4; do ok "$f.html written" test -s out/$f.html; done
 n=$(ls out/figures/*.svg | wc -l)
 count "figure files" "$n" 20

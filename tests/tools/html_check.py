@@ -123,7 +123,7 @@ def main():
                 for dom in ('Page', 'Runtime', 'Log', 'Network'):
                     c.call(dom + '.enable', session=s)
                 c.call('Emulation.setDeviceMetricsOverride',
-                       {'width': 1200, 'height': 1500, 'deviceScaleFactor': 1, 'mobile': False}, session=s)
+                       {'width': 1400, 'height': 1500, 'deviceScaleFactor': 1, 'mobile': False}, session=s)
                 c.events = []
                 c.call('Page.navigate', {'url': 'file://' + os.path.abspath(page)}, session=s)
                 c.wait_event('Page.loadEventFired')
