@@ -115,7 +115,6 @@ int fd_html_figure(struct fd_html *h, const char *id, char *svg, const char *cap
 	free(p2);
 	if (rc == 0) {
 		fd_sbuf_printf(&h->b, "<figure>\n");
-		/* inline: drop the XML namespace declarations' duplication, keep the element */
 		fd_sbuf_printf(&h->b, "%s", svg);
 		fd_sbuf_printf(&h->b, "<figcaption><a href=\"figures/");
 		fd_sbuf_esc(&h->b, id);
@@ -541,7 +540,7 @@ static void mean_sd(const double *a, int n, double *m, double *sd)
  * params count. */
 static int params_fig(struct fd_html *h, const char *page, struct group *g, int ng, struct fd_err *e)
 {
-	static struct fd_fig_series se[MAXG];
+	struct fd_fig_series se[MAXG];
 	int n = 0;
 	for (int k = 0; k < ng; k++)
 		if (isfinite(g[k].params) && isfinite(g[k].auc))
@@ -561,8 +560,8 @@ static int params_fig(struct fd_html *h, const char *page, struct group *g, int 
  * named inN-..., one line per model with at least two such N. */
 static int scaling_fig(struct fd_html *h, const char *page, const struct group *g, int ng, struct fd_err *e)
 {
-	static double x[MAXG][MAXG], y[MAXG][MAXG], sd[MAXG][MAXG];
-	static struct fd_fig_series se[MAXG];
+	double x[MAXG][MAXG], y[MAXG][MAXG], sd[MAXG][MAXG];
+	struct fd_fig_series se[MAXG];
 	const char *model[MAXG];
 	int nm = 0, npt[MAXG] = { 0 };
 	for (int k = 0; k < ng; k++) {
@@ -607,7 +606,7 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 	int pi = fd_html_page(page);
 	if (pi < 2 || pi > 5)
 		return fd_err_set(e, "page '%s' is not made from runs (03-phase1 .. 06-phase4)", page);
-	static struct group g[MAXG];
+	struct group g[MAXG];
 	int ng = 0;
 	for (int i = 0; i < nrun; i++) {
 		char name[256], mo[128], se[128];
@@ -639,7 +638,8 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 	/* per-source AUC and gap over groups */
 	const char *srcs[MAXSRC];
 	int nsrc = 0;
-	static double sauc[MAXG][MAXSRC], ssd[MAXG][MAXSRC], gx[MAXG], gap[MAXG], gapsd[MAXG];
+	double sauc[MAXG][MAXSRC], ssd[MAXG][MAXSRC], gx[MAXG], gap[MAXG], gapsd[MAXG];
+	char pool[MAXSRC][128]; /* the fake sources' names */
 	const char *gname[MAXG];
 	char id[512], title[512];
 	for (int k = 0; k < ng; k++) {
@@ -651,7 +651,7 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 		struct fd_roc roc[128];
 		char sname[128][64];
 		int nse = 0, nroc = 0;
-		static double diag[2] = {0, 1};
+		static const double diag[2] = {0, 1};
 		double cm[4] = {0, 0, 0, 0};
 		double *all_s[2] = { NULL, NULL };
 		size_t all_n[2] = { 0, 0 };
@@ -721,8 +721,6 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 						while (s < nsrc && strcmp(srcs[s], p.source[i]))
 							s++;
 						if (s == nsrc && nsrc < MAXSRC) {
-							/* keep the name: copy into a static pool */
-							static char pool[MAXSRC][128];
 							snprintf(pool[nsrc], sizeof pool[nsrc], "%s", p.source[i]);
 							srcs[nsrc++] = pool[s];
 						}
@@ -875,9 +873,9 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 	}
 	if (nsrc > 0) {
 		fd_html_h2(&h, "Across models");
-		static double sx[MAXSRC];
+		double sx[MAXSRC];
 		struct fd_fig_series bs[MAXG];
-		static double ys[MAXG][MAXSRC], es[MAXG][MAXSRC];
+		double ys[MAXG][MAXSRC], es[MAXG][MAXSRC];
 		for (int s = 0; s < nsrc; s++)
 			sx[s] = s;
 		for (int k = 0; k < ng; k++) {
