@@ -147,7 +147,7 @@ static int write_html(const char *dir, const char *page, const char *index, cons
 			cli_usage("--page 01-eda needs --index TSV");
 		if (nrun || ntab)
 			cli_usage("--page 01-eda takes no runs or tables");
-		rc = fd_page_eda(dir, index, pack, &e);
+		rc = fd_page_eda(dir, index, pack, cli_cmdline(), &e);
 	} else if (pi >= 2 && pi <= 5) {
 		if (index || pack)
 			cli_usage("--index and --pack are for --page 01-eda");
@@ -158,11 +158,11 @@ static int write_html(const char *dir, const char *page, const char *index, cons
 			if (eq && eq > run[i] && !strchr(eq + 1, '='))
 				run[i] = eq + 1;
 		}
-		rc = fd_page_runs(dir, page, run, nrun, tab, ntab, &e);
+		rc = fd_page_runs(dir, page, run, nrun, tab, ntab, cli_cmdline(), &e);
 	} else {
 		cli_usage("page '%s' is not made yet (01-eda, 03-phase1 .. 06-phase4 are)", page);
 	}
-	if (rc < 0 || fd_html_index(dir, &e) < 0)
+	if (rc < 0 || fd_html_index(dir, NULL, &e) < 0)
 		cli_fail(&e);
 	cli_info("wrote %s/%s.html", dir, page);
 	return 0;

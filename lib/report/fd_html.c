@@ -2,6 +2,7 @@
 #include "report/fd_html.h"
 #include "core/fd_out.h"
 #include "core/fd_table.h"
+#include "core/fd_version.h"
 #include "data/fd_pack.h"
 #include "eval/fd_metrics.h"
 #include "eval/fd_stats.h"
@@ -35,7 +36,7 @@ static const char CSS[] =
 	"figure{margin:1em 0;display:inline-block;vertical-align:top}figcaption{font-size:.9em;"
 	"color:#555;max-width:640px}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}"
 	"td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f0f0f0}"
-	"td:first-child,th:first-child{text-align:left}a{color:#1f77b4}.none{color:#999}";
+	"td:first-child,th:first-child{text-align:left}a{color:#1f77b4}.none{color:#999}.prov{font-size:.8em;color:#666}";
 
 /* Write text atomically to path. */
 static int write_file(const char *path, const char *text, size_t n, struct fd_err *e)
@@ -59,7 +60,8 @@ static char *join(const char *a, const char *b, const char *c)
 	return s;
 }
 
-int fd_html_begin(struct fd_html *h, const char *dir, const char *title, struct fd_err *e)
+int fd_html_begin(struct fd_html *h, const char *dir, const char *title, const char *prov,
+		  struct fd_err *e)
 {
 	memset(h, 0, sizeof *h);
 	char *fd = join(dir, "/figures", "");
@@ -75,13 +77,20 @@ int fd_html_begin(struct fd_html *h, const char *dir, const char *title, struct 
 		return -1;
 	}
 	fd_sbuf_printf(&h->b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-			      "<link rel=\"icon\" href=\"data:,\">\n<title>");
+			      "<meta name=\"generator\" content=\"fd %s\">\n"
+			      "<link rel=\"icon\" href=\"data:,\">\n<title>",
+		       FD_VERSION);
 	fd_sbuf_esc(&h->b, title);
 	fd_sbuf_printf(&h->b, "</title>\n<style>%s</style>\n</head>\n<body>\n"
 			      "<p><a href=\"index.html\">fd report</a></p>\n<h1>",
 		       CSS);
 	fd_sbuf_esc(&h->b, title);
 	fd_sbuf_printf(&h->b, "</h1>\n");
+	if (prov) {
+		fd_sbuf_printf(&h->b, "<p class=\"prov\">Made by <code>");
+		fd_sbuf_esc(&h->b, prov);
+		fd_sbuf_printf(&h->b, "</code> (fd %s).</p>\n", FD_VERSION);
+	}
 	return 0;
 }
 
@@ -177,10 +186,10 @@ int fd_html_end(struct fd_html *h, const char *name, struct fd_err *e)
 	return rc;
 }
 
-int fd_html_index(const char *dir, struct fd_err *e)
+int fd_html_index(const char *dir, const char *prov, struct fd_err *e)
 {
 	struct fd_html h;
-	if (fd_html_begin(&h, dir, "fd report", e) < 0)
+	if (fd_html_begin(&h, dir, "fd report", prov, e) < 0)
 		return -1;
 	fd_sbuf_printf(&h.b, "<ul>\n");
 	for (int i = 0; i < 7; i++) {
@@ -260,7 +269,8 @@ static char *hist_fig(const char *id, const char *title, const char *xlabel, dou
 	return fd_fig_svg(&f, e);
 }
 
-int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, struct fd_err *e)
+int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, const char *prov,
+		struct fd_err *e)
 {
 	struct fd_table t;
 	fd_table_init(&t);
@@ -310,7 +320,7 @@ int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, struct
 		n[s]++;
 	}
 	struct fd_html h;
-	if (fd_html_begin(&h, dir, FD_HTML_TITLES[0], e) < 0)
+	if (fd_html_begin(&h, dir, FD_HTML_TITLES[0], prov, e) < 0)
 		goto out;
 	char line[256];
 	snprintf(line, sizeof line, "%zu files in %d sources, from %s.", t.nrow, ns, index_tsv);
@@ -601,7 +611,7 @@ static int scaling_fig(struct fd_html *h, const char *page, const struct group *
 }
 
 int fd_page_runs(const char *dir, const char *page, const char *const *run, int nrun,
-		 const char *const *table, int ntable, struct fd_err *e)
+		 const char *const *table, int ntable, const char *prov, struct fd_err *e)
 {
 	int pi = fd_html_page(page);
 	if (pi < 2 || pi > 5)
@@ -630,7 +640,7 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 		g[k].run[g[k].nrun++] = i;
 	}
 	struct fd_html h;
-	if (fd_html_begin(&h, dir, FD_HTML_TITLES[pi], e) < 0)
+	if (fd_html_begin(&h, dir, FD_HTML_TITLES[pi], prov, e) < 0)
 		return -1;
 	for (int i = 0; i < ntable; i++)
 		if (fd_html_table_tsv(&h, table[i], table[i], e) < 0)

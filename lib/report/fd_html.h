@@ -22,8 +22,10 @@ struct fd_html {
 };
 
 /* Start a page titled title whose figures are written under dir/figures/
- * (created). */
-int fd_html_begin(struct fd_html *h, const char *dir, const char *title, struct fd_err *e);
+ * (created); prov (NULL: none) is the command line that made it, shown under
+ * the title with fd's version and in a generator meta tag. */
+int fd_html_begin(struct fd_html *h, const char *dir, const char *title, const char *prov,
+		  struct fd_err *e);
 /* A heading (level 2) and a paragraph of plain text (escaped). */
 void fd_html_h2(struct fd_html *h, const char *text);
 void fd_html_p(struct fd_html *h, const char *text);
@@ -39,15 +41,18 @@ int fd_html_end(struct fd_html *h, const char *name, struct fd_err *e);
 /* Free an unfinished page. */
 void fd_html_abort(struct fd_html *h);
 
+/* prov in these three: as fd_html_begin's. */
+
 /* dir/index.html: a link to each of the seven pages that exists in dir, the
  * others listed as not made. */
-int fd_html_index(const char *dir, struct fd_err *e);
+int fd_html_index(const char *dir, const char *prov, struct fd_err *e);
 
 /* Page 01 (EDA) from fd-index's TSV (with --stats: mean_r.. std_b; without,
  * the colour figures are left out and the page says so) and, when pack is
  * not NULL, a grid of up to 8 images per source from that pack. Figures:
  * 01-width, 01-aspect, 01-bytes, 01-colour-mean, 01-colour-std, 01-samples. */
-int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, struct fd_err *e);
+int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, const char *prov,
+		struct fd_err *e);
 
 /* Pages 03..06 from run directories (.../MODEL/SETTING/foldK with
  * preds-val.tsv, optional preds-test.tsv and log.tsv) grouped by MODEL/SETTING,
@@ -59,6 +64,6 @@ int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, struct
  * (per-source validation AUC, mean +- std over folds) and PAGE-gap (train AUC -
  * val AUC from log.tsv's last epoch, mean +- std). */
 int fd_page_runs(const char *dir, const char *page, const char *const *run, int nrun,
-		 const char *const *table, int ntable, struct fd_err *e);
+		 const char *const *table, int ntable, const char *prov, struct fd_err *e);
 
 #endif

@@ -106,6 +106,7 @@ is "03-phase1: across-model figures" "$(field out/03-phase1.html "[f for f in d[
 	"['03-phase1-source-auc', '03-phase1-gap', '03-phase1-params-auc', '03-phase1-scaling']"
 is "03-phase1: 18 figures" "$(field out/03-phase1.html 'len(d["figs"])')" 18
 is "03-phase1: the table" "$(grep -c '<td>simplecnn</td>' out/03-phase1.html)" 1
+like "03-phase1: provenance" "$(grep -o "Made by <code>[^<]*</code> (fd [0-9.]*)" out/03-phase1.html)" "fd-report -q --html out --page 03-phase1 --table table.tsv runs/simplecnn/in50-24/fold0 "
 like "negative control: console error caught" "$(field out/broken.html 'd["errors"]')" "boom"
 is "negative control: broken images caught" "$(field out/broken.html 'len(d["bad_images"])')" 2
 like "negative control: failed load caught" "$(field out/broken.html 'd["errors"]')" "load failed"
