@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "core/fd_config.h"
 #include "core/fd_out.h"
+#include "report/fd_html.h"
 #include "report/fd_report.h"
 
 #include <stdio.h>
@@ -11,7 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char SYNOPSIS[] = "fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV...";
+static const char SYNOPSIS[] =
+	"fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME "
+	"[--index TSV] [--pack PACK] [--table TSV]... [RUN...]";
 
 static const char HELP[] =
 	"Aggregate cross-validation runs into one section of the plan's report.\n"
@@ -50,6 +53,14 @@ static const char HELP[] =
 	"Bengio 2003) on per-fold differences, and DeLong's paired test on pooled\n"
 	"out-of-fold validation scores and on the averaged test scores, each with\n"
 	"Holm's adjustment over the table. 4a-scaling uses eval full (preds-full.tsv).\n"
+	"\n"
+	"HTML pages (doc/report.md): --html DIR --page NAME writes DIR/NAME.html, its\n"
+	"figures as DIR/figures/*.svg, and DIR/index.html linking the pages made so\n"
+	"far. Pages: 01-eda (--index: fd-index's TSV, with --stats for colour; --pack:\n"
+	"a sample grid per source), 03-phase1, 04-phase2, 05-phase3, 06-phase4 (RUN\n"
+	"directories, or LABEL=RUN with the label unused: ROC, learning curves, score\n"
+	"histograms, confusion matrices, per-source AUC, train/val gap, parameters vs\n"
+	"AUC, data scaling over settings inN-...; --table: TSV tables shown first).\n"
 	"\n"
 	"Exit status: 0 success, 1 bad or missing run files, 2 bad usage.\n";
 
@@ -133,13 +144,53 @@ static void write_tables(const char *out, const struct fd_results *rs,
 	free(p_folds);
 }
 
+/* --html DIR --page NAME: one page and the index (fd_html.h). */
+static int write_html(const char *dir, const char *page, const char *index, const char *pack,
+		      const char **tab, int ntab, const char **run, int nrun, int table_opts)
+{
+	if (table_opts)
+		cli_usage("--html does not take --section, --config or -o");
+	if (!page)
+		cli_usage("--html needs --page NAME");
+	int pi = fd_html_page(page);
+	if (pi < 0)
+		cli_usage("unknown page '%s'", page);
+	struct fd_err e;
+	int rc;
+	if (pi == 0) {
+		if (!index)
+			cli_usage("--page 01-eda needs --index TSV");
+		if (nrun || ntab)
+			cli_usage("--page 01-eda takes no runs or tables");
+		rc = fd_page_eda(dir, index, pack, cli_cmdline(), &e);
+	} else if (pi >= 2 && pi <= 5) {
+		if (index || pack)
+			cli_usage("--index and --pack are for --page 01-eda");
+		if (nrun == 0)
+			cli_usage("--page %s needs run directories", page);
+		for (int i = 0; i < nrun; i++) { /* LABEL=RUN as the table forms take it: the label is not used */
+			const char *eq = strchr(run[i], '=');
+			if (eq && eq > run[i] && !strchr(eq + 1, '='))
+				run[i] = eq + 1;
+		}
+		rc = fd_page_runs(dir, page, run, nrun, tab, ntab, cli_cmdline(), &e);
+	} else {
+		cli_usage("page '%s' is not made yet (01-eda, 03-phase1 .. 06-phase4 are)", page);
+	}
+	if (rc < 0 || fd_html_index(dir, NULL, &e) < 0)
+		cli_fail(&e);
+	cli_info("wrote %s/%s.html", dir, page);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "fd-report", SYNOPSIS, HELP);
-	const char *section = NULL, *out = NULL, *geometry = NULL;
-	const char **cfg = calloc((size_t)argc, sizeof *cfg), **inp = calloc((size_t)argc, sizeof *inp);
-	int ncfg = 0, ninp = 0, dashdash = 0;
-	if (!cfg || !inp)
+	const char *section = NULL, *out = NULL, *geometry = NULL, *html = NULL, *page = NULL, *index = NULL, *pack = NULL;
+	const char **cfg = calloc((size_t)argc, sizeof *cfg), **inp = calloc((size_t)argc, sizeof *inp),
+		   **tab = calloc((size_t)argc, sizeof *tab);
+	int ncfg = 0, ninp = 0, ntab = 0, dashdash = 0;
+	if (!cfg || !inp || !tab)
 		cli_die("out of memory");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -162,12 +213,24 @@ int main(int argc, char **argv)
 				out = argv[++i];
 			else if (!strcmp(a, "--geometry"))
 				geometry = argv[++i];
+			else if (!strcmp(a, "--html"))
+				html = argv[++i];
+			else if (!strcmp(a, "--page"))
+				page = argv[++i];
+			else if (!strcmp(a, "--index"))
+				index = argv[++i];
+			else if (!strcmp(a, "--pack"))
+				pack = argv[++i];
+			else if (!strcmp(a, "--table"))
+				tab[ntab++] = argv[++i];
 			else
 				cli_usage("unknown option '%s'", a);
 		} else {
 			inp[ninp++] = a;
 		}
 	}
+	if (html)
+		return write_html(html, page, index, pack, tab, ntab, inp, ninp, section || out || ncfg);
 	if (!section)
 		cli_usage("--section is required");
 	if (!out || !*out)

@@ -1,0 +1,113 @@
+#!/bin/bash
+# html.t: fd-report --html's pages from a tiny fd-synth pipeline (2 folds x 2
+# settings of simplecnn, 2 epochs), opened in headless Chromium over the
+# DevTools protocol (html_check.py): no console error, exception or failed
+# load, every image decodes, each page holds the figures it promises, links
+# resolve, and a screenshot is saved. The figures' numbers are checked against
+# scikit-learn and numpy (html_ref.py). Negative controls: a page with a
+# console error and a broken image must be caught.
+. "$(dirname "$0")/lib.sh"
+here=$top/tests/tools
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
+[ -n "$CHROMIUM" ] || { echo "Bail out! no chromium (scripts/deps.sh installs it)"; exit 1; }
+cd "$T" || exit 1
+export OMP_WAIT_POLICY=PASSIVE
+fd-synth -q -o D --groups 24 --fake-size 32 --real-width 32,40 --seed 5 &&
+	fd-index -q --stats --root D -o idx.tsv && fd-split -q --folds 2 --test 0.2 -o split.tsv idx.tsv &&
+	fd-pack -q --root D --size 24 -o pack.safetensors split.tsv ||
+	{ echo "Bail out! cannot make the pack"; exit 1; }
+echo '{"model": "simplecnn", "epochs": 2, "batch_size": 16, "optimizer": {"lr": 0.001}}' >cfg.json
+runs=()
+for set in in50-24 in100-24; do
+	for k in 0 1; do
+		R=runs/simplecnn/$set/fold$k
+		fd-train -q --pack pack.safetensors --fold $k --config "$top/configs/shared.json" --config cfg.json \
+			--set seed=$((k + ${#set})) --threads 1 -o $R &&
+			fd-eval -q --threads 1 --model $R/best.safetensors --pack pack.safetensors --only fold=$k -o $R/preds-val.tsv ||
+			{ echo "Bail out! cannot train $R"; exit 1; }
+		runs+=("$R")
+	done
+done
+# test scores for one setting only: preds-test.tsv is optional
+for k in 0 1; do
+	fd-eval -q --threads 1 --model runs/simplecnn/in50-24/fold$k/best.safetensors --pack pack.safetensors \
+		--only fold=test -o runs/simplecnn/in50-24/fold$k/preds-test.tsv
+done
+printf 'model\tauc\nsimplecnn\t0.5\n' >table.tsv
+
+ok "page 01-eda" fd-report -q --html out --page 01-eda --index idx.tsv --pack pack.safetensors
+ok "page 03-phase1" fd-report -q --html out --page 03-phase1 --table table.tsv "${runs[@]}"
+ok "page 06-phase4 (LABEL=RUN)" fd-report -q --html out --page 06-phase4 "a=${runs[0]}" "b=${runs[1]}"
+for f in index 01-eda 03-phase1 06-phase4; do ok "$f.html written" test -s out/$f.html; done
+n=$(ls out/figures/*.svg | wc -l)
+count "figure files" "$n" 20
+
+# bad usage and bad input: clear messages, nothing written
+fails "--html without --page" 2 "needs --page" fd-report --html x
+fails "unknown page" 2 "unknown page 'nope'" fd-report --html x --page nope
+fails "page not made yet" 2 "not made yet" fd-report --html x --page 07-gradcam
+fails "01-eda needs --index" 2 "needs --index" fd-report --html x --page 01-eda
+fails "--html with --section" 2 "does not take" fd-report --html x --page 03-phase1 --section phase1 "${runs[0]}"
+fails "not a run directory" 1 "not a run directory" fd-report --html x --page 03-phase1 runs/simplecnn
+mkdir -p runs/m/s/fold0
+fails "run without preds" 1 "runs/m/s/fold0': no preds-val.tsv" fd-report --html x --page 03-phase1 runs/m/s/fold0
+printf 'label\tsource\tscore\n0\twiki\tabc\n' >runs/m/s/fold0/preds-val.tsv
+fails "bad score" 1 "preds-val.tsv': line 2: 'abc' is not a number" fd-report --html x --page 03-phase1 runs/m/s/fold0
+printf 'path\tsource\n' >bad.tsv
+fails "index without columns" 1 "bad.tsv': missing column 'width'" fd-report --html x --page 01-eda --index bad.tsv
+no_file "nothing written on failure" x/01-eda.html
+
+# numbers: against sklearn / numpy
+like "01 figures vs numpy" "$("$PY" "$here/html_ref.py" eda idx.tsv out/figures 2>&1)" "^checked [1-9][0-9]+$"
+like "03 figures vs sklearn" "$("$PY" "$here/html_ref.py" runs 03-phase1 out/figures "${runs[@]}" 2>&1)" "^checked [1-9][0-9]+$"
+like "06 figures vs sklearn" "$("$PY" "$here/html_ref.py" runs 06-phase4 out/figures "${runs[@]:0:2}" 2>&1)" "^checked [1-9][0-9]+$"
+# a changed number is caught
+sed -i -E '0,/data-y="[0-9]/s/data-y="([0-9])/data-y="9\1/' out/figures/03-phase1-roc-simplecnn-in50-24.svg
+like "a wrong ROC point fails" "$("$PY" "$here/html_ref.py" runs 03-phase1 out/figures "${runs[@]}" 2>&1)" "roc fold 0 val tpr: max error"
+
+# in the browser
+mkdir shots
+# negative control: a console error, a broken and a missing image
+cat >out/broken.html <<'EOF'
+<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>b</title></head>
+<body><script>console.error("boom")</script><img src="data:image/png;base64,AAAA"><img src="missing.png"></body></html>
+EOF
+"$PY" "$here/html_check.py" "$CHROMIUM" shots out/index.html out/01-eda.html out/03-phase1.html out/06-phase4.html \
+	out/figures/01-samples.svg out/broken.html >check.jsonl 2>check.err
+is "chromium checked every page" "$(wc -l <check.jsonl)" 6
+field() { # page python-expression-over-d
+	"$PY" -c 'import json,sys
+for l in open("check.jsonl"):
+    d = json.loads(l)
+    if d["page"] == sys.argv[1]: print(eval(sys.argv[2]))' "$1" "$2"
+}
+for p in index 01-eda 03-phase1 06-phase4; do
+	is "$p: no console error" "$(field out/$p.html 'd["errors"]')" "[]"
+	is "$p: every image decodes" "$(field out/$p.html 'd["bad_images"]')" "[]"
+	ok "$p: screenshot" test -s shots/$p.png
+	# every link resolves to a file
+	nl=0 miss=
+	for l in $(field out/$p.html '" ".join(d["links"])'); do
+		nl=$((nl + 1)); [ -e "out/$l" ] || miss="$miss $l"
+	done
+	is "$p: $nl links resolve" "$miss" ""
+done
+is "index links the pages made" "$(field out/index.html 'd["links"][1:]')" "['01-eda.html', '03-phase1.html', '06-phase4.html']"
+is "01-eda: its figures" "$(field out/01-eda.html 'd["figs"]')" \
+	"['01-width', '01-aspect', '01-bytes', '01-colour-mean', '01-colour-std', '01-samples']"
+is "01-eda: 8 samples x 4 sources" "$(field out/01-eda.html 'd["images"]')" 32
+is "01-samples.svg alone: 32 images decode" "$(field out/figures/01-samples.svg '(d["images"], d["bad_images"], d["errors"])')" "(32, [], [])"
+for g in in50-24 in100-24; do
+	for f in roc-simplecnn-$g hist-simplecnn-$g cm-simplecnn-$g loss-simplecnn-$g-fold0 auc-simplecnn-$g-fold1; do
+		is "03-phase1: figure $f" "$(field out/03-phase1.html "'03-phase1-$f' in d['figs']")" True
+	done
+done
+is "03-phase1: across-model figures" "$(field out/03-phase1.html "[f for f in d['figs'] if 'simplecnn' not in f]")" \
+	"['03-phase1-source-auc', '03-phase1-gap', '03-phase1-params-auc', '03-phase1-scaling']"
+is "03-phase1: 18 figures" "$(field out/03-phase1.html 'len(d["figs"])')" 18
+is "03-phase1: the table" "$(grep -c '<td>simplecnn</td>' out/03-phase1.html)" 1
+like "03-phase1: provenance" "$(grep -o "Made by <code>[^<]*</code> (fd [0-9.]*)" out/03-phase1.html)" "fd-report -q --html out --page 03-phase1 --table table.tsv runs/simplecnn/in50-24/fold0 "
+like "negative control: console error caught" "$(field out/broken.html 'd["errors"]')" "boom"
+is "negative control: broken images caught" "$(field out/broken.html 'len(d["bad_images"])')" 2
+like "negative control: failed load caught" "$(field out/broken.html 'd["errors"]')" "load failed"
+done_testing
