@@ -2,6 +2,7 @@
  * checkpoints, resumable state and a log: an option parser around
  * lib/train/fd_train.h (the run). Notes: doc/train.md. */
 #include "cli.h"
+#include "core/fd_out.h"
 #include "models/fd_model.h"
 #include "train/fd_train.h"
 
@@ -138,6 +139,18 @@ int main(int argc, char **argv)
 	/* the run directory is no input's, is locked for this writer, and holds
 	 * nothing a new run would lose (before anything is read) */
 	char *side = cli_sidecar(pack);
+	{
+		/* RUNDIR.lock lives beside RUNDIR: its parent must exist (fd-train
+		 * makes RUNDIR with its parents anyway) */
+		struct fd_err pe = {{0}};
+		char *parent = strdup(dir), *slash = parent ? strrchr(parent, '/') : NULL;
+		if (slash && slash != parent) {
+			*slash = '\0';
+			if (fd_mkdir_p(parent, &pe) < 0)
+				cli_fail(&pe);
+		}
+		free(parent);
+	}
 	cli_outputs((const char *[]){pack, side}, 2, (const char *[]){dir}, 1);
 	free(side);
 	{
