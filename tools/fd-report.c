@@ -211,7 +211,8 @@ int main(int argc, char **argv)
 		const char *missing = NULL;
 		char val[4096];
 		snprintf(val, sizeof val, "%s/preds-val.tsv", p);
-		if (stat(p, &st) < 0)
+		int exists = stat(p, &st) == 0;
+		if (!exists)
 			missing = "no such file or directory";
 		else if (S_ISDIR(st.st_mode) && access(val, F_OK) != 0)
 			missing = "no preds-val.tsv (fd-eval of the held-out fold)";
@@ -221,7 +222,7 @@ int main(int argc, char **argv)
 			cli_warn("%s", warn[nwarn++]);
 			continue;
 		}
-		if (missing && stat(p, &st) < 0)
+		if (!exists)
 			cli_die("cannot read '%s': no such file or directory", p);
 		int rc = S_ISDIR(st.st_mode) ? fd_results_add_run(&rs, p, *label ? label : NULL, &e)
 					     : fd_results_add_tsv(&rs, p, &e);
@@ -231,12 +232,10 @@ int main(int argc, char **argv)
 
 	if (sec->mode == FD_REPORT_BEST)
 		write_best(out, &rs);
+	else if (nwarn == ninp)
+		cli_die("nothing to report: every run was left out (%d)", nwarn);
 	else
-	{
-		if (nwarn == ninp)
-			cli_die("nothing to report: every run was left out (%d)", nwarn);
 		write_tables(out, &rs, sec, conf_txt, ncfg, warn, nwarn);
-	}
 	cli_info("wrote %s", out);
 	fd_results_free(&rs);
 	fd_config_free(&conf);
