@@ -27,7 +27,12 @@ static const char help[] =
 	"face_score, the landmarks face_lx1 face_ly1 .. face_lx5 face_ly5 (left eye,\n"
 	"right eye, nose, left and right mouth corner), face_n (faces found) and\n"
 	"face_note: ok, noface (face_score 0 and the centred square as the box),\n"
-	"skipped (status not ok) or bad:<reason> (the image could not be decoded).\n"
+	"skipped (status not ok) or bad:<reason> (the image could not be decoded,\n"
+	"or bad:detector: <reason> when detection failed, e.g. out of memory): a\n"
+	"failed image fails its row only, and the exit status stays 0 even when\n"
+	"every row failed (a warning counts them). Images whose first pyramid level\n"
+	"(the image scaled by 12/min-face) exceeds 4194304 pixels are detected on a\n"
+	"downscale to that size and the boxes scaled back (doc/facecrop.md).\n"
 	"  --root DIR       folder the 'path' column is relative to; a path leaving it\n"
 	"                   (.., absolute, a symlink pointing out) is an error\n"
 	"  --allow-outside-root  accept such paths\n"
@@ -114,6 +119,20 @@ static int write_preview(const struct shared *s, size_t r, const struct fd_image
 	return rc;
 }
 
+/* rs->note = "bad:" what msg, tabs and newlines blanked (NULL when out of
+ * memory: the row then says bad:out of memory). */
+static void set_bad(struct res *rs, const char *what, const char *msg)
+{
+	size_t len = strlen(what) + strlen(msg) + 8;
+	rs->note = malloc(len);
+	if (!rs->note)
+		return;
+	snprintf(rs->note, len, "bad:%s%s", what, msg);
+	for (char *p = rs->note; *p; p++)
+		if (*p == '\t' || *p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
 static void do_row(struct shared *s, struct fd_mtcnn *m, size_t r)
 {
 	struct res *rs = &s->res[r];
@@ -126,21 +145,18 @@ static void do_row(struct shared *s, struct fd_mtcnn *m, size_t r)
 	snprintf(path, sizeof path, "%s/%s", s->root, fd_table_get(s->t, r, s->pcol));
 	struct fd_image img = {0};
 	if (fd_image_load(path, NULL, &img, &e)) {
-		size_t len = strlen(e.msg) + 8;
-		rs->note = malloc(len);
-		if (rs->note) {
-			snprintf(rs->note, len, "bad:%s", e.msg);
-			for (char *p = rs->note; *p; p++)
-				if (*p == '\t' || *p == '\n' || *p == '\r')
-					*p = ' ';
-		}
+		set_bad(rs, "", e.msg);
+		return;
+	}
+	struct fd_mtcnn_face *f = NULL;
+	int n = 0;
+	if (fd_mtcnn_detect(m, img.px, img.w, img.h, &s->opts, &f, &n, &e)) {
+		/* one image the detector cannot take (memory, oneDNN) fails its row only */
+		fd_image_free(&img);
+		set_bad(rs, "detector: ", e.msg);
 		return;
 	}
 	rs->ok = 1, rs->w = img.w, rs->h = img.h;
-	struct fd_mtcnn_face *f = NULL;
-	int n = 0;
-	if (fd_mtcnn_detect(m, img.px, img.w, img.h, &s->opts, &f, &n, &e))
-		goto fatal;
 	rs->n = n;
 	if (n)
 		rs->f = f[pick_face(f, n, s->pick)];
@@ -396,10 +412,10 @@ int main(int argc, char **argv)
 	if (fd_table_save(&t, out, &e))
 		cli_fail(&e);
 	fd_table_free(&at);
-	cli_info("%zu rows: %zu with a face, %zu without (centre box), %zu undecodable, %zu skipped",
+	cli_info("%zu rows: %zu with a face, %zu without (centre box), %zu bad, %zu skipped",
 		 s.n, nface, nnone, nbad, nskip);
 	if (nbad)
-		cli_warn("%zu images could not be decoded (face_note bad:...)", nbad);
+		cli_warn("%zu images could not be decoded or detected (face_note bad:...)", nbad);
 	free(s.res);
 	free(th);
 	fd_table_free(&t);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char SYNOPSIS[] =
 	"fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME "
@@ -43,6 +44,10 @@ static const char HELP[] =
 	"                   (2a-geometry.compare.tsv); letterbox is excluded when it\n"
 	"                   found a geometry shortcut\n"
 	"  -o FILE          output (Markdown, or best.json for --section best)\n"
+	"  --allow-missing  a RUN that does not exist or has no preds-val.tsv is left\n"
+	"                   out with a warning, on stderr and in the Markdown's\n"
+	"                   Warnings section (default: an error, exit 1; not with\n"
+	"                   --section best)\n"
 	"\n"
 	"AUC mean +- std (ddof 1) and 95% Nadeau-Bengio interval over folds, clipped to\n"
 	"[0, 1]; AP and EER (interpolated); test set (preds-test.tsv): the fold models'\n"
@@ -116,7 +121,7 @@ static void write_best(const char *out, const struct fd_results *rs, const char 
  * Make watches, is renamed into place last. */
 static void write_tables(const char *out, const struct fd_results *rs,
 			 const struct fd_report_section *sec, const char *conf_txt, int ncfg,
-			 const char *const *inp, int ninp)
+			 const char *const *inp, int ninp, char **warn, int nwarn)
 {
 	struct fd_err e;
 	char *p_tsv = beside(out, ".md", ".tsv"), *p_cmp = beside(out, ".md", ".compare.tsv"),
@@ -137,6 +142,11 @@ static void write_tables(const char *out, const struct fd_results *rs,
 		fd_out_abort(&oc);
 		cli_fail(&e);
 	}
+	/* --allow-missing: what was left out is part of the report */
+	if (nwarn)
+		fprintf(om.f, "\n## Warnings\n\n");
+	for (int i = 0; i < nwarn; i++)
+		fprintf(om.f, "- %s\n", warn[i]);
 	if (fd_out_commit(&om, &e) < 0)
 		cli_fail(&e);
 	free(p_tsv);
@@ -189,7 +199,7 @@ int main(int argc, char **argv)
 	const char *section = NULL, *out = NULL, *geometry = NULL, *html = NULL, *page = NULL, *index = NULL, *pack = NULL;
 	const char **cfg = calloc((size_t)argc, sizeof *cfg), **inp = calloc((size_t)argc, sizeof *inp),
 		   **tab = calloc((size_t)argc, sizeof *tab);
-	int ncfg = 0, ninp = 0, ntab = 0, dashdash = 0;
+	int ncfg = 0, ninp = 0, ntab = 0, dashdash = 0, allow_missing = 0;
 	if (!cfg || !inp || !tab)
 		cli_die("out of memory");
 	for (int i = 1; i < argc; i++) {
@@ -201,6 +211,10 @@ int main(int argc, char **argv)
 			}
 			if (!strcmp(a, "-q")) {
 				cli_quiet = 1;
+				continue;
+			}
+			if (!strcmp(a, "--allow-missing")) {
+				allow_missing = 1;
 				continue;
 			}
 			if (i + 1 >= argc)
@@ -244,6 +258,8 @@ int main(int argc, char **argv)
 		cli_usage("unknown section '%s'", section);
 	if (geometry && sec->mode != FD_REPORT_BEST)
 		cli_usage("--geometry is for --section best");
+	if (allow_missing && sec->mode == FD_REPORT_BEST)
+		cli_usage("--allow-missing is not for --section best (best.json has no place for a warning)");
 
 	struct fd_err e;
 	struct fd_config conf = { 0 };
@@ -276,6 +292,10 @@ int main(int argc, char **argv)
 	free(p_tsv), free(p_cmp), free(p_folds), free(p_mk);
 	struct fd_results rs;
 	fd_results_init(&rs);
+	char **warn = calloc((size_t)ninp, sizeof *warn);
+	int nwarn = 0;
+	if (!warn)
+		cli_die("out of memory");
 	for (int i = 0; i < ninp; i++) {
 		const char *p = inp[i], *eq = strchr(p, '=');
 		char label[256] = "";
@@ -285,7 +305,21 @@ int main(int argc, char **argv)
 			p = eq + 1;
 		}
 		struct stat st;
-		if (stat(p, &st) < 0)
+		const char *missing = NULL;
+		char val[4096];
+		snprintf(val, sizeof val, "%s/preds-val.tsv", p);
+		int exists = stat(p, &st) == 0;
+		if (!exists)
+			missing = "no such file or directory";
+		else if (S_ISDIR(st.st_mode) && access(val, F_OK) != 0)
+			missing = "no preds-val.tsv (fd-eval of the held-out fold)";
+		if (missing && allow_missing) {
+			if (asprintf(&warn[nwarn], "run '%s' left out: %s", p, missing) < 0)
+				cli_die("out of memory");
+			cli_warn("%s", warn[nwarn++]);
+			continue;
+		}
+		if (!exists)
 			cli_die("cannot read '%s': no such file or directory", p);
 		int rc = S_ISDIR(st.st_mode) ? fd_results_add_run(&rs, p, *label ? label : NULL, &e)
 					     : fd_results_add_tsv(&rs, p, &e);
@@ -298,12 +332,17 @@ int main(int argc, char **argv)
 		cli_fail(&e);
 	if (sec->mode == FD_REPORT_BEST)
 		write_best(out, &rs, geometry);
+	else if (nwarn == ninp)
+		cli_die("nothing to report: every run was left out (%d)", nwarn);
 	else
-		write_tables(out, &rs, sec, conf_txt, ncfg, inp, ninp);
+		write_tables(out, &rs, sec, conf_txt, ncfg, inp, ninp, warn, nwarn);
 	cli_info("wrote %s", out);
 	fd_results_free(&rs);
 	fd_config_free(&conf);
 	free(conf_txt);
+	for (int i = 0; i < nwarn; i++)
+		free(warn[i]);
+	free(warn);
 	free(cfg);
 	free(inp);
 	return 0;

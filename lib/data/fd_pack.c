@@ -596,6 +596,20 @@ static int check(struct fd_pack *p, const char *path, int max_label, struct fd_e
 			return fd_err_set(e, "'%s': line %zu: 'row' is '%s', expected %zu", p->tsv, r + 2,
 					  fd_table_get(&p->tab, r, cr), r);
 	}
+	/* the sidecar's label is what preds.tsv and reports carry, the tensor's what
+	 * metrics and training use: they must be one */
+	int cl = fd_table_need(&p->tab, "label", e);
+	if (cl < 0)
+		return -1;
+	for (size_t r = 0; r < p->n; r++) {
+		const char *ls = fd_table_get(&p->tab, r, cl);
+		char *end;
+		errno = 0;
+		long v = strtol(ls, &end, 10);
+		if (!*ls || *end || errno || v != p->labels[r])
+			return fd_err_set(e, "'%s': line %zu: label is '%s', the pack's 'label' tensor has %d",
+					  p->tsv, r + 2, ls, p->labels[r]);
+	}
 	return 0;
 }
 

@@ -127,8 +127,10 @@ struct fd_pack {
 /* Open path (mmap) and its sidecar into p and check that they are one pack:
  * metadata fd.kind=pack; images u8 [N,S,S,3] with 0 < S <= 8192 and N below
  * 2^32; label u8 [N], every value <= max_label; PACK.tsv with N rows whose
- * `row` column reads 0..N-1 in order. Errors name the file ("'x.tsv' has 1 rows,
- * the pack 61 images"; "'x.tsv': line 3: 'row' is '5', expected 1"); p is then
+ * `row` column reads 0..N-1 in order and whose `label` column equals the
+ * label tensor row by row (as a decimal integer). Errors name the file ("'x.tsv' has 1 rows,
+ * the pack 61 images"; "'x.tsv': line 3: 'row' is '5', expected 1";
+ * "'x.tsv': line 4: label is '0', the pack's 'label' tensor has 1"); p is then
  * closed. */
 int fd_pack_open(struct fd_pack *p, const char *path, int max_label, struct fd_err *e);
 /* Unmap and free; no-op on a zeroed or closed p. */

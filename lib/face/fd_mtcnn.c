@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "image/fd_resize.h"
 #include "io/fd_pth.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
@@ -961,17 +962,61 @@ out:
 	return rc;
 }
 
+void fd_mtcnn_capped(int w, int h, double min_face, int *dw, int *dh)
+{
+	double m = 12.0 / min_face, level = (double)w * h * m * m;
+	*dw = w, *dh = h;
+	if (level <= FD_MTCNN_MAX_LEVEL)
+		return;
+	double s = sqrt(FD_MTCNN_MAX_LEVEL / level);
+	*dw = (int)(w * s), *dh = (int)(h * s);
+	*dw = *dw < 1 ? 1 : *dw;
+	*dh = *dh < 1 ? 1 : *dh;
+}
+
+static int detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
+		  const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
+		  struct fd_err *e);
+
 int fd_mtcnn_detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
 		    const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
 		    struct fd_err *e)
 {
-	struct cands c = {0};
 	*faces = NULL;
 	*n = 0;
 	if (w < 1 || h < 1)
 		return fd_err_set(e, "empty image");
 	if (!(o->min_face > 0) || !(o->factor > 0 && o->factor < 1))
 		return fd_err_set(e, "bad MTCNN options (min_face > 0, 0 < factor < 1)");
+	int dw, dh;
+	fd_mtcnn_capped(w, h, o->min_face, &dw, &dh);
+	if (dw == w && dh == h)
+		return detect(m, px, w, h, o, faces, n, e);
+	/* too large: detect on an antialiased downscale, map back */
+	uint8_t *small = malloc((size_t)dw * dh * 3);
+	if (!small)
+		return fd_err_set(e, "out of memory (downscaling %dx%d to %dx%d)", w, h, dw, dh);
+	const float box[4] = {0, 0, (float)w, (float)h};
+	int rc = fd_resize_rgb(px, w, h, box, small, dw, dh, (size_t)dw * 3, FD_FILTER_BILINEAR, e);
+	if (rc == 0)
+		rc = detect(m, small, dw, dh, o, faces, n, e);
+	free(small);
+	double sx = (double)w / dw, sy = (double)h / dh;
+	for (int i = 0; rc == 0 && i < *n; i++) {
+		struct fd_mtcnn_face *f = &(*faces)[i];
+		f->box[0] = (float)(f->box[0] * sx), f->box[2] = (float)(f->box[2] * sx);
+		f->box[1] = (float)(f->box[1] * sy), f->box[3] = (float)(f->box[3] * sy);
+		for (int p = 0; p < 5; p++)
+			f->lm[p][0] = (float)(f->lm[p][0] * sx), f->lm[p][1] = (float)(f->lm[p][1] * sy);
+	}
+	return rc;
+}
+
+static int detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
+		  const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
+		  struct fd_err *e)
+{
+	struct cands c = {0};
 	if (stage1(m, px, w, h, o, &c, e))
 		goto fail;
 	if (c.n && refine(m, 0, px, w, h, o->thr[1], &c, e))

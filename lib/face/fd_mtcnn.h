@@ -63,6 +63,16 @@ struct fd_mtcnn {
 	size_t cap[5];
 };
 
+/* The largest first pyramid level (pixels) fd_mtcnn_detect runs: 2^22, a
+ * 2048x2048 level, about 0.8 GB of activations; beyond it full resolution
+ * only finds faces below min_face's intent at a cost of ~190 bytes a pixel. */
+#define FD_MTCNN_MAX_LEVEL 4194304.0
+
+/* The size (*dw x *dh) fd_mtcnn_detect detects a w x h image at with
+ * min_face: w x h itself when w*h*(12/min_face)^2 <= FD_MTCNN_MAX_LEVEL, else
+ * both sides scaled by one factor (rounded down, at least 1) to fit it. */
+void fd_mtcnn_capped(int w, int h, double min_face, int *dw, int *dh);
+
 /* Make a detector over w (borrowed; must outlive m). threads: OpenMP threads
  * for the nets inside this detector (1 when images run in parallel, one
  * detector per thread); set per call, so any thread may use m (one at a time). */
@@ -75,7 +85,13 @@ void fd_mtcnn_free(struct fd_mtcnn *m);
  * *n is 0) gets the faces in facenet-pytorch's order (the final "Min" NMS
  * order: score descending). Numerics follow PyTorch's float32 order of
  * operations step by step (see doc/facecrop.md); the nets run on oneDNN, so
- * scores agree to ~1e-6, not bit for bit. Errors: out of memory, oneDNN. */
+ * scores agree to ~1e-6, not bit for bit. Memory is bounded: when the
+ * pyramid's first level (the image scaled by 12/min_face) would exceed
+ * FD_MTCNN_MAX_LEVEL pixels, the image is first downscaled (Pillow-exact
+ * antialiased bilinear, fd_resize_rgb) to fd_mtcnn_capped's size, detected
+ * there, and boxes and landmarks are scaled back to px's coordinates; smaller
+ * images (every photo up to ~11.6 MP at min_face 20) are detected as they are.
+ * Errors: out of memory, oneDNN. */
 int fd_mtcnn_detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
 		    const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
 		    struct fd_err *e);

@@ -505,6 +505,13 @@ int fd_results_add_run(struct fd_results *rs, const char *dir, const char *cond,
 		rc = fd_err_set(e, "run '%s': no preds-*.tsv files", dir);
 	if (rc == 0)
 		qsort(names, nn, sizeof *names, cmp_str);
+	/* without the held-out fold's scores the run would drop out of every
+	 * table silently (a fold fewer, or an empty table) */
+	int has_val = 0;
+	for (size_t i = 0; rc == 0 && i < nn; i++)
+		has_val |= strcmp(names[i], "preds-val.tsv") == 0;
+	if (rc == 0 && !has_val)
+		rc = fd_err_set(e, "run '%s': no preds-val.tsv (fd-eval of the held-out fold)", dir);
 	size_t n_train = 0;
 	snprintf(path, sizeof path, "%s/preds-train.tsv", dir);
 	if (rc == 0 && access(path, F_OK) == 0)

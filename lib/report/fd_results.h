@@ -75,7 +75,7 @@ void fd_results_free(struct fd_results *rs);
  * of the trained sources) and "held-out" (reals and the excluded fakes), and the
  * "train" eval's "all" leaves out the excluded sources. n_train is the number of
  * rows of preds-train.tsv that were trained on. Errors: no fold<K> name, no
- * preds-*.tsv, unreadable or malformed files (named), a duplicate row. */
+ * preds-*.tsv, no preds-val.tsv (nothing is added), unreadable or malformed files (named), a duplicate row. */
 int fd_results_add_run(struct fd_results *rs, const char *dir, const char *cond, struct fd_err *e);
 
 /* Add the rows of a folds TSV written by fd_results_write (columns condition,

@@ -70,7 +70,7 @@ is "mixed input exits 0" "$?" 0
 is "notes" "$(cut -f19 "$T/mix.out" | tail -n +2 | sed 's/:.*//' | tr '\n' ' ')" "ok bad noface skipped "
 is "no face: score 0 and the centred square" "$(sed -n 4p "$T/mix.out" | cut -f3-7)" \
 	"$(printf '12.000\t0.000\t52.000\t40.000\t0')"
-like "counts on stderr" "$(cat "$T/err")" "1 with a face, 1 without \(centre box\), 1 undecodable, 1 skipped"
+like "counts on stderr" "$(cat "$T/err")" "1 with a face, 1 without \(centre box\), 1 bad, 1 skipped"
 ok "preview written for the face row" test -s "$T/prev/2.jpg"
 ok "preview written for the no-face row" test -s "$T/prev/4.jpg"
 

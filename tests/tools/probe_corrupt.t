@@ -132,6 +132,50 @@ fails "fd-split: a data set of reals only" 1 "'reals.tsv': the data set has one 
 no_file "fd-split: no output for one class" rsplit.tsv
 ok "fd-split --allow-one-class splits it" fd-split -q --allow-one-class -o rsplit.tsv reals.tsv
 
+# ---- a sidecar whose labels disagree with the pack's (issue 16 item 9):
+# refused on open, naming the sidecar's line and both values
+cp pack.safetensors L.safetensors &&
+	awk -F'\t' -v OFS='\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i} NR==3{$c["label"]=1-$c["label"]; w=$c["label"]} 1
+		END{print w >"L.want"}' pack.tsv >L.tsv || echo "Bail out! cannot make L.tsv"
+lw=$(cat L.want); lt=$((1 - lw))
+is "L.tsv differs from pack.tsv on line 3 only" "$(diff pack.tsv L.tsv | grep -c '^[<>]')" 2
+fails "fd-train refuses a sidecar label that disagrees" 1 "'L\.tsv': line 3: label is '$lw', the pack's 'label' tensor has $lt" \
+	fd-train -q --pack L.safetensors --fold 0 --config "$top/configs/shared.json" --config cfg.json --threads 1 -o LR
+no_file "fd-train: no run dir" LR
+fails "fd-eval refuses a sidecar label that disagrees" 1 "'L\.tsv': line 3: label is '$lw', the pack's 'label' tensor has $lt" \
+	fd-eval -q --threads 1 --model R/best.safetensors --pack L.safetensors --only fold=0 -o L_p.tsv
+no_file "fd-eval: no preds" L_p.tsv
+
+# ---- fd-report with a run missing preds-val.tsv (issue 16 item 10): an
+# error naming the run and file; --allow-missing makes it a warning that is
+# also in the report
+for k in 0 1 2; do
+	mkdir -p "FR/m/s/fold$k" &&
+		printf 'source\tlabel\tscore\nwiki\t0\t0.%d\nwiki\t0\t0.3\ninsight\t1\t0.7\ninsight\t1\t0.2\n' "$k" >"FR/m/s/fold$k/preds-val.tsv"
+done
+ok "fd-report: 3 complete folds" fd-report -q --section phase1 -o FR/all.md FR/m/s/fold0 FR/m/s/fold1 FR/m/s/fold2
+like "3 folds reported" "$(cat FR/all.md)" "\| 3 \|"
+cp FR/m/s/fold2/preds-val.tsv FR/m/s/fold2/preds-train.tsv && rm FR/m/s/fold2/preds-val.tsv
+fails "a run without preds-val.tsv is an error" 1 "run 'FR/m/s/fold2': no preds-val\.tsv" \
+	fd-report --section phase1 -o FR/x.md FR/m/s/fold0 FR/m/s/fold1 FR/m/s/fold2
+no_file "no report" FR/x.md
+fails "one run, without preds-val.tsv: an error, not an empty table" 1 "no preds-val\.tsv" \
+	fd-report --section phase1 -o FR/x.md FR/m/s/fold2
+no_file "no empty report" FR/x.md
+fails "a missing run directory is an error" 1 "cannot read 'FR/m/s/fold9'" \
+	fd-report --section phase1 -o FR/x.md FR/m/s/fold0 FR/m/s/fold9
+ok "--allow-missing: the report is written" fd-report --allow-missing --section phase1 -o FR/w.md \
+	FR/m/s/fold0 FR/m/s/fold1 FR/m/s/fold2 FR/m/s/fold9
+like "--allow-missing: warnings on stderr" "$(cat "$T/.err")" "warning: run 'FR/m/s/fold2' left out: no preds-val\.tsv"
+like "--allow-missing: the report says which runs were left out" "$(tr '\n' '|' <FR/w.md)" \
+	"## Warnings\|\|- run 'FR/m/s/fold2' left out: no preds-val\.tsv.*\|- run 'FR/m/s/fold9' left out: no such file or directory"
+like "--allow-missing: 2 folds reported" "$(cat FR/w.md)" "\| 2 \|"
+fails "--allow-missing with every run missing: nothing to report" 1 "nothing to report: every run was left out \(1\)" \
+	fd-report --allow-missing --section phase1 -o FR/x.md FR/m/s/fold2
+no_file "no report when every run is missing" FR/x.md
+fails "--allow-missing is not for --section best" 2 "--allow-missing is not for --section best" \
+	fd-report --allow-missing --section best -o FR/b.json FR/m/s/fold0
+
 # ---- messages (issue 16 minor items)
 fails "NaN at epoch 1 says no epoch is kept" 1 "epoch 1 step [0-9]+: loss is (nan|inf): stopping \(no epoch was completed: 'N' holds no checkpoint\)" \
 	fd-train -q $C --set optimizer.lr=1e30 -o N

@@ -34,6 +34,23 @@ int main(int argc, char **argv)
 		ok(0, "setup: %s", e.msg);
 		return tap_done();
 	}
+	/* the memory cap: photos keep their size, a 12000x12000 image does not */
+	int dw, dh;
+	fd_mtcnn_capped(4000, 2900, 20, &dw, &dh);
+	ok(dw == 4000 && dh == 2900, "cap: 4000x2900 (11.6 MP) detected as it is at min_face 20 (%dx%d)", dw, dh);
+	fd_mtcnn_capped(868, 600, 20, &dw, &dh);
+	ok(dw == 868 && dh == 600, "cap: building.jpg's 868x600 as it is (%dx%d)", dw, dh);
+	fd_mtcnn_capped(12000, 12000, 20, &dw, &dh);
+	double lv = (double)dw * dh * 0.36;
+	ok(dw == dh && lv <= FD_MTCNN_MAX_LEVEL && lv > 0.99 * FD_MTCNN_MAX_LEVEL,
+	   "cap: 12000x12000 -> %dx%d, first level %.0f <= %.0f px", dw, dh, lv, FD_MTCNN_MAX_LEVEL);
+	fd_mtcnn_capped(4000, 3000, 20, &dw, &dh);
+	ok(dw < 4000 && dh < 3000 && dw * 3 >= dh * 4 - 4 && dw * 3 <= dh * 4 + 4,
+	   "cap: 4000x3000 at min_face 20 shrinks, aspect kept (%dx%d)", dw, dh);
+	fd_mtcnn_capped(4000, 3000, 40, &dw, &dh);
+	ok(dw == 4000 && dh == 3000, "cap: ... but not at min_face 40 (%dx%d)", dw, dh);
+	fd_mtcnn_capped(100000000, 1, 20, &dw, &dh);
+	ok(dw < 100000000 && dh == 1, "cap: a 1-pixel-high strip keeps a row (%dx%d)", dw, dh);
 	/* P-Net: [2, 3, 37, 51] -> [2, 4|2, 13, 20] */
 	float *reg, *prob;
 	int Ho, Wo;

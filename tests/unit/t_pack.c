@@ -206,6 +206,21 @@ static void round_trip(void)
 	write_text("p.tsv", "path\trow\na\t0\nb\t2\nc\t1\nd\t3\n");
 	ok(fd_pack_open(&p, out, 1, &e) < 0 && strstr(e.msg, "p.tsv': line 3: 'row' is '2', expected 1"),
 	   "rows out of order refused: %s", e.msg);
+	/* labels 0 1 0 1 in the tensor: the sidecar must say the same */
+	write_text("p.tsv", "path\tlabel\trow\na\t0\t0\nb\t1\t1\nc\t0\t2\nd\t1\t3\n");
+	rc = fd_pack_open(&p, out, 1, &e);
+	ok(rc == 0, "a sidecar whose labels agree is taken (%s)", rc ? e.msg : "ok");
+	fd_pack_close(&p);
+	write_text("p.tsv", "path\tlabel\trow\na\t0\t0\nb\t1\t1\nc\t0\t2\nd\t0\t3\n");
+	ok(fd_pack_open(&p, out, 1, &e) < 0 &&
+		   strstr(e.msg, "p.tsv': line 5: label is '0', the pack's 'label' tensor has 1"),
+	   "a sidecar label that disagrees with the tensor refused, naming line and both values: %s", e.msg);
+	write_text("p.tsv", "path\tlabel\trow\na\t0\t0\nb\t1x\t1\nc\t0\t2\nd\t1\t3\n");
+	ok(fd_pack_open(&p, out, 1, &e) < 0 && strstr(e.msg, "p.tsv': line 3: label is '1x'"),
+	   "a sidecar label that is not an integer refused: %s", e.msg);
+	write_text("p.tsv", "path\trow\na\t0\nb\t1\nc\t2\nd\t3\n");
+	ok(fd_pack_open(&p, out, 1, &e) < 0 && strstr(e.msg, "p.tsv': missing column 'label'"),
+	   "no `label` column refused: %s", e.msg);
 	write_text("p.tsv", "path\nA\nb\nc\nd\n");
 	ok(fd_pack_open(&p, out, 1, &e) < 0 && strstr(e.msg, "p.tsv': missing column 'row'"),
 	   "no `row` column refused: %s", e.msg);
