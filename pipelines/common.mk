@@ -109,7 +109,8 @@ define RUN_RULE
 $7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
 	@mkdir -p $$(dir $7)
 	[ -e $7/state.safetensors ] && [ ! -e $7/$(RUN_DONE) ] || rm -rf $7
-	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) $$$$(test -e $7/state.safetensors && echo --resume) -o $7 && test -f $$@
+	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) $$$$(test -e $7/state.safetensors && echo --resume) -o $7
+	@test -f $$@ || { echo "make: $$@ is missing after fd-train (the launch exited 0 without a finished run)" >&2; exit 1; }
 $7/preds-val.tsv: $7/$(RUN_DONE) $8
 	$(LAUNCH) $(FD)/fd-eval $(EVAL_FLAGS) --model $7/best.safetensors --pack $8 --only fold=$6 --metrics $7/metrics-val.tsv -o $$@
 $7/preds-train.tsv: $7/$(RUN_DONE) $8

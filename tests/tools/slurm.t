@@ -243,7 +243,7 @@ ok "stopped: epoch 1's best.safetensors" test -s "$R/fold0/best.safetensors"
 ok "stopped: no run.json" test ! -e "$R/fold0/run.json"
 # make would take a recipe that exits 0 as having made its target for the rest
 # of that invocation (fd-eval would score the half-trained best.safetensors);
-# RUN_RULE checks that fd-train's run.json exists ('&& test -f $$@'), so that
+# RUN_RULE checks that fd-train's run.json exists (a 'test -f' line after fd-train's), so that
 # make fails here and the next make resumes the run (below).
 [ "$rc" -ne 0 ] && [ -z "$(ls "$R/fold0"/preds-* "$G" 2>/dev/null)" ]
 is "stopped: that make fails, nothing evaluated (make exited $rc)" "$?" 0
