@@ -99,7 +99,8 @@ test: deps venv models
 units: $(UNITS)
 
 include pipelines/common.mk
-# Module fragments: fuzz targets, benchmarks, pipelines of each phase.
+# Module fragments: the CUDA backend, fuzz targets, benchmarks, pipelines of each phase.
+-include lib/nn/cuda.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 -include $(sort $(wildcard pipelines/phase*.mk))

@@ -94,6 +94,7 @@ struct fd_gpool {
 
 struct fd_node;
 struct fd_dnnl; /* oneDNN engine and stream (lib/nn/fd_dnnl.h), owned by the caller */
+struct fd_cuda; /* CUDA stream and handles (lib/nn/fd_cuda.h), owned by the caller */
 
 /* The context passed explicitly to every op. No op keeps state elsewhere. */
 struct fd_ctx {
@@ -112,6 +113,7 @@ struct fd_ctx {
 	struct fd_gpool gpool; /* op outputs' gradients during fd_backward (CPU) */
 	struct fd_node *tape;  /* last recorded node; nodes link backwards */
 	struct fd_dnnl *dnnl;  /* borrowed; NULL until conv ops need it */
+	struct fd_cuda *cuda;  /* borrowed (fd_cuda_open); NULL unless kernels run on CUDA */
 	int failed;            /* sticky: an op failed this step, err says why */
 	struct fd_err err;
 };
