@@ -5,15 +5,17 @@
  * dropout masks and max-pool indices exactly; the fused AdamW/SGD steps
  * against fd_optim_step; repeat runs bit-identical. Skipped, with the
  * reason, when the build has no CUDA or the machine no device. */
-#include "tap.h"
-
 #ifndef FD_HAVE_CUDA
+#include <stdio.h>
+
 int main(void)
 {
 	printf("1..0 # SKIP built without CUDA (CUDA=0, or no nvcc at build time)\n");
 	return 0;
 }
 #else
+
+#include "tap.h"
 
 #include <stdint.h>
 #include <string.h>
