@@ -1,11 +1,12 @@
 #!/bin/sh
 # device-check.sh: on a GPU machine (CUDA toolkit with nvcc, cuDNN 9, an
-# NVIDIA driver) that lacks the Debian -dev packages fd builds against and
-# has no package registry: unpack the packages carried in .devdeps/ into a
-# private prefix, build fd with the CUDA backend into build-dev/, run the GPU
-# checks (t_cuda: every op-table entry on CUDA against the CPU), and write one
-# results file. Exit 0 when everything built and passed, 1 otherwise, 2 on
-# usage. doc/cuda.md says how .devdeps/ is made.
+# NVIDIA driver) that lacks the Debian -dev packages fd builds against and has
+# no package registry: unpack the packages carried in .devdeps/ into a private
+# prefix (build-dev/devroot), build fd with the CUDA backend into build-dev/,
+# run the GPU checks (t_cuda: every op-table entry on CUDA against the CPU) and
+# write one results file; a check that skips (no usable GPU) fails here.
+# Exit 0 when everything built and passed, 1 otherwise, 2 on usage.
+# doc/cuda.md says how .devdeps/ is made.
 #   usage: scripts/device-check.sh RESULTS-FILE
 set -u
 prog=device-check
@@ -17,8 +18,8 @@ out=$1
 root=$(cd "$(dirname "$0")/.." && pwd) || exit 1
 cd "$root" || exit 1
 deps="$root/.devdeps"
-prefix="$deps/root"
 B=build-dev
+prefix="$root/$B/devroot" # the unpacked packages (.devdeps/ keeps only the .deb files)
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT INT TERM
 : >"$tmp" || { echo "$prog: cannot write '$tmp'" >&2; exit 1; }
@@ -32,7 +33,7 @@ finish() { # status: write the results file atomically, exit
 }
 
 echo "# fd device check, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >>"$tmp"
-nvidia-smi -L >>"$tmp" 2>&1 || say "nvidia-smi: not available"
+if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L >>"$tmp" 2>&1; else say "nvidia-smi: not on PATH"; fi
 arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 multi=x86_64-linux-gnu
 [ "$arch" = amd64 ] || { say "this prefix holds amd64 packages, the machine is $arch"; finish 1; }
@@ -40,7 +41,11 @@ multi=x86_64-linux-gnu
 # --- the carried Debian 12 packages -------------------------------------
 ls "$deps"/*.deb >/dev/null 2>&1 || { say "no .deb files in '$deps' (carry .devdeps/ with the tree)"; finish 1; }
 rm -rf "$prefix" && mkdir -p "$prefix" || finish 1
-have_lib() { ldconfig -p 2>/dev/null | grep -q " $1 "; }
+# whether the machine's loader finds $1 without our prefix
+have_lib() {
+	{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "[[:space:]]$1 " && return 0
+	[ -e "/lib/$multi/$1" ] || [ -e "/usr/lib/$multi/$1" ]
+}
 for deb in "$deps"/*.deb; do
 	name=$(basename "$deb")
 	# the machine's own runtime wins where it has one (a newer gcc's libgomp)
@@ -107,17 +112,21 @@ export LIBRARY_PATH="$libpath${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 {
 	echo "nvcc: $nvcc ($("$nvcc" --version | tail -1))"
-	echo "cudnn.h: $cudnn_inc ($(grep -h '#define CUDNN_M[AI][JN]OR ' "$cudnn_inc"/cudnn_version*.h 2>/dev/null | awk '{print $3}' | paste -sd. -))"
+	echo "cudnn.h: $cudnn_inc ($(grep -h '#define CUDNN_M[AI][JN]OR ' "$cudnn_inc/cudnn_version.h" 2>/dev/null | awk '{print $3}' | paste -sd. -))"
 	echo "library path: $libpath"
 } >>"$tmp"
 
 # --- build -------------------------------------------------------------------
 jobs=$(nproc 2>/dev/null || echo 4)
-say "building into $B with $jobs jobs"
+mkdir -p "$B" || finish 1
+say "building into $B with $jobs jobs (log: $B/build.log)"
+# warnings stay warnings here: this machine's compilers may be newer than the
+# ones the tree is kept warning-free with, and a warning must not cost the run
 if ! make -j"$jobs" B="$B" CUDA=1 NVCC="$nvcc" NVCCFLAGS="-O2 -I$prefix/usr/include -I$cudnn_inc" \
-	LDFLAGS="-L$links -Wl,-rpath,$lib" tools units >"$B.log" 2>&1; then
-	say "build FAILED; the end of its log ($B.log):"
-	tail -40 "$B.log" >>"$tmp"
+	WARN="-Wall -Wextra -Wno-unused-parameter" NVCC_WARN="-Xcompiler -Wall,-Wextra,-Wno-unused-parameter" \
+	LDFLAGS="-L$links -Wl,-rpath,$lib" tools units >"$B/build.log" 2>&1; then
+	say "build FAILED; the end of its log ($B/build.log):"
+	tail -40 "$B/build.log" >>"$tmp"
 	finish 1
 fi
 say "build ok"
@@ -127,11 +136,18 @@ status=0
 CHECKS="t_cuda" # the GPU checks (more join as the backend reaches models and tools)
 for t in $CHECKS; do
 	echo "## $t" >>"$tmp"
-	if ! OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout 300 "$B/tests/$t" >>"$tmp" 2>&1; then
+	OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout 300 "$B/tests/$t" >"$B/$t.tap" 2>&1
+	rc=$?
+	cat "$B/$t.tap" >>"$tmp"
+	if [ $rc -ne 0 ]; then
 		status=1
-		say "$t FAILED"
+		say "$t FAILED (exit $rc)"
+	elif grep -q '^1\.\.0 # SKIP' "$B/$t.tap"; then
+		# this script is for a machine with a GPU: a skip means it is not usable
+		status=1
+		say "$t skipped: $(sed -n 's/^1\.\.0 # SKIP //p' "$B/$t.tap")"
 	else
-		say "$t passed ($(grep -c '^ok' "$tmp") ok lines so far)"
+		say "$t passed ($(grep -c '^ok' "$B/$t.tap") checks)"
 	fi
 done
 finish $status

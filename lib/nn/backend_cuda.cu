@@ -1232,21 +1232,18 @@ static int plain_math(cudnnMathType_t m)
 /* Workspace a single plan may ask for; an algorithm wanting more is skipped. */
 #define CONV_WS_MAX ((size_t)1 << 30)
 
-/* Index of the heuristics' first successful plain-math algorithm, a
- * deterministic one if any is offered; -1 when none. */
-#define PICK_ALGO(perf, n, out)                                                          \
-	do {                                                                             \
-		out = -1;                                                                \
-		for (int pass = 0; pass < 2 && out < 0; pass++)                          \
-			for (int i_ = 0; i_ < (n); i_++)                                 \
-				if ((perf)[i_].status == CUDNN_STATUS_SUCCESS &&         \
-				    plain_math((perf)[i_].mathType) &&                   \
-				    (perf)[i_].memory <= CONV_WS_MAX &&                  \
-				    (pass == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC)) { \
-					out = i_;                                        \
-					break;                                           \
-				}                                                        \
-	} while (0)
+/* Index of the heuristics' first successful plain-math algorithm within the
+ * workspace limit, a deterministic one if any is offered; -1 when none. */
+template <typename Perf> static int pick_algo(const Perf *perf, int n)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++)
+			if (perf[i].status == CUDNN_STATUS_SUCCESS && plain_math(perf[i].mathType) &&
+			    perf[i].memory <= CONV_WS_MAX &&
+			    (pass == 1 || perf[i].determinism == CUDNN_DETERMINISTIC))
+				return i;
+	return -1;
+}
 
 extern "C" void fd_conv2d_plan_free_cuda(void *plan)
 {
@@ -1293,7 +1290,7 @@ static int conv_plan(struct fd_ctx *c, struct fd_cuda *g, struct cuda_conv *p)
 	cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
 	CKD(c, w, cudnnGetConvolutionForwardAlgorithm_v7(g->dnn, p->xd, p->wd, p->cd, p->yd,
 							 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, pf));
-	PICK_ALGO(pf, got, at);
+	at = pick_algo(pf, got);
 	if (at < 0) {
 		fd_fail(c, "%s: cuDNN offers no fp32 (non-TF32) forward algorithm", w);
 		return -1;
@@ -1304,7 +1301,7 @@ static int conv_plan(struct fd_ctx *c, struct fd_cuda *g, struct cuda_conv *p)
 	cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
 	CKD(c, w, cudnnGetConvolutionBackwardDataAlgorithm_v7(g->dnn, p->wd, p->yd, p->cd, p->xd,
 							      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, pd));
-	PICK_ALGO(pd, got, at);
+	at = pick_algo(pd, got);
 	if (at < 0) {
 		fd_fail(c, "%s: cuDNN offers no fp32 (non-TF32) backward-data algorithm", w);
 		return -1;
@@ -1316,7 +1313,7 @@ static int conv_plan(struct fd_ctx *c, struct fd_cuda *g, struct cuda_conv *p)
 	cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
 	CKD(c, w, cudnnGetConvolutionBackwardFilterAlgorithm_v7(g->dnn, p->xd, p->yd, p->cd, p->wd,
 								CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, pw));
-	PICK_ALGO(pw, got, at);
+	at = pick_algo(pw, got);
 	if (at < 0) {
 		fd_fail(c, "%s: cuDNN offers no fp32 (non-TF32) backward-filter algorithm", w);
 		return -1;
