@@ -1,7 +1,7 @@
 /* fd_cuda: the CUDA backend of lib/nn (lib/nn/backend_cuda.cu): the device
  * context (stream, cuBLAS and cuDNN handles, shared workspace), device memory
  * helpers, the fused optimizer steps, and the op-table kernels. Plain C: no
- * CUDA type appears here. Built only when the CUDA toolkit is (FD_HAVE_CUDA;
+ * CUDA type appears here. Built only where the CUDA toolkit is (lib/nn/cuda.mk,
  * doc/cuda.md). */
 #ifndef FD_CUDA_H
 #define FD_CUDA_H
@@ -75,7 +75,9 @@ int fd_cuda_sgd_step(struct fd_cuda *g, int64_t n, float *p, const float *grad, 
 		     double lr, double momentum, double dampening, double wd, int nesterov,
 		     int64_t step, struct fd_err *e);
 
-/* The CUDA op table (every entry of struct fd_backend) and its kernels, with
+/* The CUDA op table (every entry of struct fd_backend; fd_backend_of
+ * (FD_DEV_CUDA) returns it in programs that link the CUDA backend, see
+ * fd_backend.c) and its kernels, with
  * the CPU kernels' signatures and semantics (fd_backend.h; forward
  * overwrites, backward ADDS, NULL gradient = not wanted). Every pointer is
  * device memory of c->cuda's device except where noted: rowscale's f is host
