@@ -1,0 +1,153 @@
+#!/bin/sh
+# device-check.sh: on a GPU machine (CUDA toolkit with nvcc, cuDNN 9, an
+# NVIDIA driver) that lacks the Debian -dev packages fd builds against and has
+# no package registry: unpack the packages carried in .devdeps/ into a private
+# prefix (build-dev/devroot), build fd with the CUDA backend into build-dev/,
+# run the GPU checks (t_cuda: every op-table entry on CUDA against the CPU) and
+# write one results file; a check that skips (no usable GPU) fails here.
+# Exit 0 when everything built and passed, 1 otherwise, 2 on usage.
+# doc/cuda.md says how .devdeps/ is made.
+#   usage: scripts/device-check.sh RESULTS-FILE
+set -u
+prog=device-check
+if [ $# -ne 1 ] || [ "$1" = "--help" ]; then
+	echo "usage: scripts/device-check.sh RESULTS-FILE" >&2
+	exit 2
+fi
+out=$1
+root=$(cd "$(dirname "$0")/.." && pwd) || exit 1
+cd "$root" || exit 1
+deps="$root/.devdeps"
+B=build-dev
+prefix="$root/$B/devroot" # the unpacked packages (.devdeps/ keeps only the .deb files)
+tmp="$out.tmp.$$"
+trap 'rm -f "$tmp"' EXIT INT TERM
+: >"$tmp" || { echo "$prog: cannot write '$tmp'" >&2; exit 1; }
+say() { echo "$*" >>"$tmp"; echo "$prog: $*" >&2; }
+finish() { # status: write the results file atomically, exit
+	echo "status: $([ "$1" -eq 0 ] && echo PASS || echo FAIL)" >>"$tmp"
+	mv -f "$tmp" "$out" || { echo "$prog: cannot write '$out'" >&2; exit 1; }
+	trap - EXIT INT TERM
+	echo "$prog: results in '$out'" >&2
+	exit "$1"
+}
+
+echo "# fd device check, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >>"$tmp"
+if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L >>"$tmp" 2>&1; else say "nvidia-smi: not on PATH"; fi
+arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+multi=x86_64-linux-gnu
+[ "$arch" = amd64 ] || { say "this prefix holds amd64 packages, the machine is $arch"; finish 1; }
+
+# --- the carried Debian 12 packages -------------------------------------
+ls "$deps"/*.deb >/dev/null 2>&1 || { say "no .deb files in '$deps' (carry .devdeps/ with the tree)"; finish 1; }
+rm -rf "$prefix" && mkdir -p "$prefix" || finish 1
+# whether the machine's loader finds $1 without our prefix
+have_lib() {
+	{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "[[:space:]]$1 " && return 0
+	[ -e "/lib/$multi/$1" ] || [ -e "/usr/lib/$multi/$1" ]
+}
+for deb in "$deps"/*.deb; do
+	name=$(basename "$deb")
+	# the machine's own runtime wins where it has one (a newer gcc's libgomp)
+	case $name in
+	libgomp1_*) have_lib libgomp.so.1 && continue ;;
+	ocl-icd-libopencl1_*) have_lib libOpenCL.so.1 && continue ;;
+	esac
+	if command -v dpkg >/dev/null 2>&1; then
+		dpkg -x "$deb" "$prefix" || { say "dpkg -x '$name' failed"; finish 1; }
+	else
+		member=$(ar t "$deb" | grep '^data\.tar') || { say "'$name': no data member"; finish 1; }
+		case $member in
+		*.xz) ar p "$deb" "$member" | tar -xJ -C "$prefix" ;;
+		*.zst) ar p "$deb" "$member" | zstd -dc | tar -x -C "$prefix" ;;
+		*) ar p "$deb" "$member" | tar -xz -C "$prefix" ;;
+		esac || { say "cannot unpack '$name'"; finish 1; }
+	fi
+done
+lib="$prefix/usr/lib/$multi"
+# development links that point at Debian's absolute paths (libz.so): to the
+# machine's own runtime library
+for l in "$lib"/*.so; do
+	[ -e "$l" ] && continue
+	soname=$(basename "$(readlink "$l")" | sed 's/\(\.so\.[0-9]*\).*/\1/')
+	for d in /lib/$multi /usr/lib/$multi /lib64 /usr/lib64; do
+		if [ -e "$d/$soname" ]; then ln -sf "$d/$soname" "$l"; break; fi
+	done
+	[ -e "$l" ] || { say "$(basename "$l"): no $soname on this machine"; finish 1; }
+done
+
+# --- CUDA, cuBLAS, cuDNN ---------------------------------------------------
+nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null) || { say "no nvcc (PATH, /usr/local/cuda/bin)"; finish 1; }
+cuda_home=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
+# PyTorch's CUDA wheels (site-packages/nvidia/...) hold cuDNN where the toolkit has none
+pydir=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null || echo /nonexistent)
+links="$prefix/cuda-links"
+mkdir -p "$links"
+# first directory holding $1
+find_in() {
+	f=$1; shift
+	for d in "$@"; do [ -e "$d/$f" ] && { echo "$d"; return 0; }; done
+	return 1
+}
+cudnn_inc=$(find_in cudnn.h "$cuda_home/include" /usr/include /usr/include/$multi "$pydir/cudnn/include" ||
+	dirname "$(find "$pydir" -name cudnn.h 2>/dev/null | head -1)") && [ -e "$cudnn_inc/cudnn.h" ] ||
+	{ say "cudnn.h not found (CUDA include, /usr/include, python's nvidia/ wheels)"; finish 1; }
+# a library reachable as lib$1.so: the toolkit's or the python wheels' (.so.N only: linked here)
+find_lib() {
+	d=$(find_in "lib$1.so" "$cuda_home/lib64" "$cuda_home/lib" /usr/lib/$multi "$pydir/$2/lib") && { echo "$d"; return 0; }
+	so=$(ls "$cuda_home/lib64/lib$1.so."[0-9]* /usr/lib/$multi/lib$1.so.[0-9]* 2>/dev/null | head -1)
+	[ -n "$so" ] || so=$(find "$pydir" -name "lib$1.so.[0-9]*" 2>/dev/null | sort | head -1)
+	[ -n "$so" ] || return 1
+	ln -sf "$so" "$links/lib$1.so"
+	dirname "$so"
+}
+libpath="$lib"
+for l in cudnn:cudnn cublas:cublas cublasLt:cublas cudart:cuda_runtime; do
+	d=$(find_lib "${l%%:*}" "${l#*:}") || { say "lib${l%%:*}.so not found"; finish 1; }
+	case ":$libpath:" in *":$d:"*) ;; *) libpath="$libpath:$d" ;; esac
+done
+libpath="$libpath:$links"
+export CPATH="$prefix/usr/include:$cudnn_inc${CPATH:+:$CPATH}"
+export LIBRARY_PATH="$libpath${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+{
+	echo "nvcc: $nvcc ($("$nvcc" --version | tail -1))"
+	echo "cudnn.h: $cudnn_inc ($(grep -h '#define CUDNN_M[AI][JN]OR ' "$cudnn_inc/cudnn_version.h" 2>/dev/null | awk '{print $3}' | paste -sd. -))"
+	echo "library path: $libpath"
+} >>"$tmp"
+
+# --- build -------------------------------------------------------------------
+jobs=$(nproc 2>/dev/null || echo 4)
+mkdir -p "$B" || finish 1
+say "building into $B with $jobs jobs (log: $B/build.log)"
+# warnings stay warnings here: this machine's compilers may be newer than the
+# ones the tree is kept warning-free with, and a warning must not cost the run
+if ! make -j"$jobs" B="$B" CUDA=1 NVCC="$nvcc" NVCCFLAGS="-O2 -I$prefix/usr/include -I$cudnn_inc" \
+	WARN="-Wall -Wextra -Wno-unused-parameter" NVCC_WARN="-Xcompiler -Wall,-Wextra,-Wno-unused-parameter" \
+	LDFLAGS="-L$links -Wl,-rpath,$lib" tools units >"$B/build.log" 2>&1; then
+	say "build FAILED; the end of its log ($B/build.log):"
+	tail -40 "$B/build.log" >>"$tmp"
+	finish 1
+fi
+say "build ok"
+
+# --- checks ------------------------------------------------------------------
+status=0
+CHECKS="t_cuda" # the GPU checks (more join as the backend reaches models and tools)
+for t in $CHECKS; do
+	echo "## $t" >>"$tmp"
+	OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout 300 "$B/tests/$t" >"$B/$t.tap" 2>&1
+	rc=$?
+	cat "$B/$t.tap" >>"$tmp"
+	if [ $rc -ne 0 ]; then
+		status=1
+		say "$t FAILED (exit $rc)"
+	elif grep -q '^1\.\.0 # SKIP' "$B/$t.tap"; then
+		# this script is for a machine with a GPU: a skip means it is not usable
+		status=1
+		say "$t skipped: $(sed -n 's/^1\.\.0 # SKIP //p' "$B/$t.tap")"
+	else
+		say "$t passed ($(grep -c '^ok' "$B/$t.tap") checks)"
+	fi
+done
+finish $status
