@@ -24,7 +24,9 @@ int main(void)
 #include "nn/conv2d.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_cuda.h"
+#include "models/fd_model.h"
 #include "nn/fd_params.h"
+#include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/pool2d.h"
 
@@ -895,6 +897,176 @@ static void test_optim(void)
 	}
 }
 
+/* ---- every model of the registry: CPU vs CUDA ---- */
+
+/* max |gpu - cpu| / RMS(cpu) over n floats (gpu in device memory); NaN on a
+ * NaN or a failed copy. */
+static double rel_rms(const float *gdev, const float *cpu, int64_t n, int64_t *worst)
+{
+	float *gpu = malloc((size_t)(n > 0 ? n : 1) * sizeof *gpu);
+	if (!gpu || GPU->copy_d2h(&CG, gpu, gdev, (size_t)n * sizeof *gpu) < 0) {
+		free(gpu);
+		return NAN;
+	}
+	double ss = 0, maxerr = 0;
+	*worst = 0;
+	for (int64_t i = 0; i < n; i++) {
+		ss += (double)cpu[i] * cpu[i];
+		double err = fabs((double)gpu[i] - (double)cpu[i]);
+		if (!(err <= maxerr)) {
+			maxerr = err;
+			*worst = i;
+		}
+	}
+	free(gpu);
+	double rms = sqrt(ss / (double)(n > 0 ? n : 1));
+	return maxerr / (rms > 1e-30 ? rms : 1e-30);
+}
+
+/* Forward (training mode, dropout off), cross-entropy loss, backward on one
+ * device. x and label host memory. Returns the loss tensor or NULL. */
+static struct fd_tensor *model_step(struct fd_ctx *c, struct fd_model *m, const float *x, const int64_t *shape,
+				    const int32_t *label, struct fd_tensor **logits)
+{
+	struct fd_tensor *t = fd_tensor_new(c, c->dev, 4, shape);
+	const struct fd_backend *be = fd_backend_of(c->dev);
+	if (!t || be->copy_h2d(c, t->data, x, (size_t)t->numel * sizeof(float)) < 0)
+		return NULL;
+	fd_params_zero_grad(&m->p);
+	*logits = fd_model_forward(m, c, t);
+	struct fd_tensor *loss = fd_cross_entropy(c, *logits, label);
+	if (!loss || fd_backward(c, loss, NULL) < 0)
+		return NULL;
+	return loss;
+}
+
+static double loss_value(struct fd_ctx *c, const struct fd_tensor *loss)
+{
+	float v = NAN;
+	if (fd_backend_of(c->dev)->copy_d2h(c, &v, loss->data, sizeof v) < 0)
+		return NAN;
+	return v;
+}
+
+/* Tolerance of the model comparisons, relative to the RMS of the CPU's
+ * values: fp32 on both sides, convolutions and matrix products summed in
+ * another order (cuDNN/cuBLAS vs oneDNN), through up to ~50 layers and
+ * batch statistics of 4 images (BatchNorm divides by small standard
+ * deviations late in the nets). */
+#define MODEL_TOL 2e-3
+
+static void test_models(void)
+{
+	const int64_t N = 4, S = 64;
+	const int64_t shape[4] = {N, 3, S, S};
+	for (int ai = 0; ai < fd_model_count(); ai++) {
+		const char *name = fd_model_arch_at(ai)->name;
+		struct fd_model *mc = NULL, *mg = NULL;
+		struct fd_err e = {{0}};
+		char what[160];
+		snprintf(what, sizeof what, "%s x[%lld,3,%lld,%lld]", name, (long long)N, (long long)S, (long long)S);
+		if (fd_model_new(name, 2, 7, &mc, &e) < 0 || fd_model_new(name, 2, 7, &mg, &e) < 0 ||
+		    fd_params_move(&mg->p, &CG, FD_DEV_CUDA, &e) < 0) {
+			ok(0, "%s: setup: %s", what, e.msg);
+			fd_model_free(mc);
+			fd_model_free(mg);
+			continue;
+		}
+		fd_rng_init(&R, 31, (uint64_t)ai);
+		float *x = rnd(N * 3 * S * S, -2, 2);
+		int32_t label[4] = {0, 1, 1, 0};
+		CC.training = CG.training = 1;
+		CC.dropout_off = CG.dropout_off = 1;
+		struct fd_tensor *lc_logits, *lg_logits;
+		fd_ctx_step(&CC);
+		fd_ctx_step(&CG);
+		struct fd_tensor *lc = model_step(&CC, mc, x, shape, label, &lc_logits);
+		struct fd_tensor *lg = model_step(&CG, mg, x, shape, label, &lg_logits);
+		if (!lc || !lg || fd_sync_cuda(&CG) < 0) {
+			ok(0, "%s: forward/backward failed: cpu: %s; cuda: %s", what, CC.err.msg, CG.err.msg);
+			fd_model_free(mc);
+			fd_model_free(mg);
+			case_end();
+			continue;
+		}
+		checks++;
+		int64_t wi;
+		double r = rel_rms(lg_logits->data, lc_logits->data, lc_logits->numel, &wi);
+		ok(r <= MODEL_TOL, "%s: logits: max err / RMS %.3g (tol %g), worst [%lld]", what, r, MODEL_TOL,
+		   (long long)wi);
+		double vc = lc->data[0], vg = loss_value(&CG, lg);
+		ok(fabs(vg - vc) <= MODEL_TOL * fabs(vc), "%s: loss gpu %.9g cpu %.9g (rel tol %g)", what, vg, vc,
+		   MODEL_TOL);
+		/* running statistics in state_dict order: the first BatchNorm whose
+		 * batch statistics diverge is the first layer whose forward does */
+		int nbuf = 0, nbad = 0, ngrad = 0, gbad = 0;
+		double bworst = 0, gworst = 0;
+		const char *bname = "-", *gname = "-";
+		for (int i = 0; i < mc->p.n; i++) {
+			const struct fd_pview *v = &mc->p.v[i], *w = &mg->p.v[i];
+			if (v->kind == FD_P_COUNTER)
+				continue;
+			double rb = rel_rms(w->t.data, v->t.data, v->t.numel, &wi);
+			if (v->kind == FD_P_BUFFER) {
+				nbuf++;
+				if (!(rb <= MODEL_TOL) && nbad++ == 0)
+					diag("%s: first diverging forward statistic: %s max err / RMS %.3g", what, v->name, rb);
+				if (!(rb <= bworst))
+					bworst = rb, bname = v->name;
+				continue;
+			}
+			double rg = rel_rms(w->t.grad, v->t.grad, v->t.numel, &wi);
+			ngrad++;
+			if (!(rg <= MODEL_TOL) && gbad++ < 5)
+				diag("%s: gradient %s max err / RMS %.3g at [%lld]", what, v->name, rg, (long long)wi);
+			if (!(rg <= gworst))
+				gworst = rg, gname = v->name;
+		}
+		if (nbuf)
+			ok(nbad == 0, "%s: %d running statistics, worst %s max err / RMS %.3g (tol %g)", what, nbuf, bname,
+			   bworst, MODEL_TOL);
+		ok(ngrad > 0 && gbad == 0, "%s: %d named gradients, %d out of tolerance, worst %s max err / RMS %.3g (tol %g)",
+		   what, ngrad, gbad, gname, gworst, MODEL_TOL);
+		/* three AdamW steps on each device from the same weights: the losses */
+		struct fd_optim oc, og;
+		int okc = fd_optim_adamw(&oc, &mc->p, 1e-3, 0.9, 0.999, 1e-8, 0.05, &e) == 0;
+		int okg = okc && fd_optim_adamw(&og, &mg->p, 1e-3, 0.9, 0.999, 1e-8, 0.05, &e) == 0;
+		double lossc[3] = {0}, lossg[3] = {0}, lworst = 0;
+		int steps = 0;
+		for (int st = 0; okg && st < 3; st++) {
+			if (fd_optim_step(&oc, &mc->p, &e) < 0 || fd_optim_step(&og, &mg->p, &e) < 0)
+				break;
+			fd_ctx_step(&CC);
+			fd_ctx_step(&CG);
+			lc = model_step(&CC, mc, x, shape, label, &lc_logits);
+			lg = model_step(&CG, mg, x, shape, label, &lg_logits);
+			if (!lc || !lg) {
+				snprintf(e.msg, sizeof e.msg, "cpu: %.900s; cuda: %.900s", CC.err.msg, CG.err.msg);
+				break;
+			}
+			lossc[st] = lc->data[0];
+			lossg[st] = loss_value(&CG, lg);
+			double d = fabs(lossg[st] - lossc[st]) / fabs(lossc[st]);
+			if (!(d <= lworst))
+				lworst = d;
+			steps++;
+		}
+		ok(steps == 3 && lworst <= MODEL_TOL,
+		   "%s: 3 AdamW steps (lr 1e-3, wd 0.05): losses gpu %.7g %.7g %.7g cpu %.7g %.7g %.7g, worst rel %.3g%s%s",
+		   what, lossg[0], lossg[1], lossg[2], lossc[0], lossc[1], lossc[2], lworst, steps == 3 ? "" : ": ",
+		   steps == 3 ? "" : e.msg);
+		if (okc)
+			fd_optim_free(&oc);
+		if (okg)
+			fd_optim_free(&og);
+		fd_ctx_step(&CC);
+		fd_ctx_step(&CG);
+		fd_model_free(mc);
+		fd_model_free(mg);
+		case_end();
+	}
+}
+
 /* ---- dispatch ---- */
 
 static void test_table(void)
@@ -915,7 +1087,7 @@ int main(void)
 		printf("1..0 # SKIP no CUDA device: %s\n", e.msg);
 		return 0;
 	}
-	if (fd_ctx_open(&CC, FD_DEV_CPU, 2, 1, &e) < 0 || fd_ctx_open(&CG, FD_DEV_CUDA, 2, 1, &e) < 0) {
+	if (fd_ctx_open(&CC, FD_DEV_CPU, 8, 1, &e) < 0 || fd_ctx_open(&CG, FD_DEV_CUDA, 2, 1, &e) < 0) {
 		printf("not ok 1 - setup: %s\n1..1\n", e.msg);
 		return 1;
 	}
@@ -937,6 +1109,8 @@ int main(void)
 	test_bn();
 	test_pool();
 	test_optim();
+	if (!getenv("T_CUDA_NO_MODELS"))
+		test_models();
 	ok(checks > 100, "%d comparisons made", checks);
 
 	fd_ctx_free(&CC);
