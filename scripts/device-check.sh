@@ -3,8 +3,10 @@
 # NVIDIA driver) that lacks the Debian -dev packages fd builds against and has
 # no package registry: unpack the packages carried in .devdeps/ into a private
 # prefix (build-dev/devroot), build fd with the CUDA backend into build-dev/,
-# run the GPU checks (t_cuda: every op-table entry on CUDA against the CPU) and
-# write one results file; a check that skips (no usable GPU) fails here.
+# run the GPU checks (t_cuda: every op-table entry and every registry model on
+# CUDA against the CPU; fd-train/fd-eval --device cuda against --device cpu on
+# a small synthetic pack) and write one results file; a check that skips (no
+# usable GPU) fails here.
 # Exit 0 when everything built and passed, 1 otherwise, 2 on usage.
 # doc/cuda.md says how .devdeps/ is made.
 #   usage: scripts/device-check.sh RESULTS-FILE
@@ -124,7 +126,7 @@ say "building into $B with $jobs jobs (log: $B/build.log)"
 # ones the tree is kept warning-free with, and a warning must not cost the run
 if ! make -j"$jobs" B="$B" CUDA=1 NVCC="$nvcc" NVCCFLAGS="-O2 -I$prefix/usr/include -I$cudnn_inc" \
 	WARN="-Wall -Wextra -Wno-unused-parameter" NVCC_WARN="-Xcompiler -Wall,-Wextra,-Wno-unused-parameter" \
-	LDFLAGS="-L$links -Wl,-rpath,$lib" tools units >"$B/build.log" 2>&1; then
+	LDFLAGS="-L$links -Wl,-rpath,$lib" tools units "$B/bench/gpu" >"$B/build.log" 2>&1; then
 	say "build FAILED; the end of its log ($B/build.log):"
 	tail -40 "$B/build.log" >>"$tmp"
 	finish 1
@@ -133,9 +135,10 @@ say "build ok"
 
 # --- checks ------------------------------------------------------------------
 status=0
-CHECKS="t_cuda" # the GPU checks (more join as the backend reaches models and tools)
+CHECKS="t_cuda" # every op-table entry, then every registry model, CPU vs CUDA
 for t in $CHECKS; do
 	echo "## $t" >>"$tmp"
+	t0=$(date +%s)
 	OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout 300 "$B/tests/$t" >"$B/$t.tap" 2>&1
 	rc=$?
 	cat "$B/$t.tap" >>"$tmp"
@@ -147,7 +150,119 @@ for t in $CHECKS; do
 		status=1
 		say "$t skipped: $(sed -n 's/^1\.\.0 # SKIP //p' "$B/$t.tap")"
 	else
-		say "$t passed ($(grep -c '^ok' "$B/$t.tap") checks)"
+		say "$t passed ($(grep -c '^ok' "$B/$t.tap") checks, $(($(date +%s) - t0)) s)"
+	fi
+	grep '^not ok' "$B/$t.tap" | head -20 | sed 's/^/FAILED: /' >>"$tmp"
+done
+
+# --- fd-train / fd-eval: --device cpu vs --device cuda --------------------------
+# A small synthetic pack at 32 px, simplecnn for 3 epochs on each device with
+# the same config (CPU: 1 thread): validation AUC equal to 1e-3, losses close
+# (both logs printed); fd-eval of the CPU run's best checkpoint on each device:
+# scores close. Timing columns (seconds, images/s) are not compared.
+echo "## fd-train and fd-eval, cpu vs cuda" >>"$tmp"
+bin="$root/$B/bin"
+w="$root/$B/devcheck"
+rm -rf "$w" && mkdir -p "$w" || finish 1
+t0=$(date +%s)
+(
+	cd "$w" &&
+	"$bin/fd-synth" -q -o D --groups 40 --fake-size 48 --real-width 48,64 --seed 3 &&
+	"$bin/fd-index" -q --root D -o idx.tsv &&
+	"$bin/fd-split" -q --folds 3 --test 0.2 -o split.tsv idx.tsv &&
+	"$bin/fd-pack" -q --root D --size 32 -o pack.safetensors split.tsv &&
+	printf '%s\n' '{"model": "simplecnn", "epochs": 3, "batch_size": 16, "num_workers": 2,' \
+		' "optimizer": {"lr": 0.001}, "scheduler": {"type": "cosine_annealing", "T_max": 3}}' >cfg.json
+) >"$w/prep.log" 2>&1 || { say "making the pack FAILED:"; cat "$w/prep.log" >>"$tmp"; finish 1; }
+C="--pack $w/pack.safetensors --fold 0 --config $root/configs/shared.json --config $w/cfg.json --threads 1"
+train_ok=1
+for d in cpu cuda; do
+	if ! OMP_WAIT_POLICY=PASSIVE timeout 240 "$bin/fd-train" -q $C --device $d -o "$w/run-$d" >"$w/train-$d.log" 2>&1; then
+		say "fd-train --device $d FAILED:"
+		tail -20 "$w/train-$d.log" >>"$tmp"
+		train_ok=0
+		status=1
+	fi
+	echo "# log.tsv of --device $d:" >>"$tmp"
+	cat "$w/run-$d/log.tsv" >>"$tmp" 2>/dev/null
+done
+if [ $train_ok -eq 1 ]; then
+	# columns: epoch train_loss train_auc val_loss val_auc val_acc lr
+	if awk -F'\t' 'NR == FNR { if (FNR > 1) { tl[FNR] = $2; vl[FNR] = $4; va[FNR] = $5 } next }
+		FNR > 1 { n++
+			dva = $5 - va[FNR]; if (dva < 0) dva = -dva
+			dtl = $2 - tl[FNR]; if (dtl < 0) dtl = -dtl
+			dvl = $4 - vl[FNR]; if (dvl < 0) dvl = -dvl
+			printf "epoch %d: val_auc cpu %s cuda %s (|diff| %.2g, tol 1e-3); train_loss |diff| %.2g, val_loss |diff| %.2g (tol 1e-3 relative)\n", $1, va[FNR], $5, dva, dtl, dvl
+			if (!(dva <= 1e-3) || !(dtl <= 1e-3 * (tl[FNR] < 0 ? -tl[FNR] : tl[FNR])) || !(dvl <= 1e-3 * (vl[FNR] < 0 ? -vl[FNR] : vl[FNR]))) bad++ }
+		END { if (n != 3) { print "expected 3 epochs in each log, got " n; exit 1 } exit bad > 0 }' \
+		"$w/run-cpu/log.tsv" "$w/run-cuda/log.tsv" >"$w/cmp.txt" 2>&1; then
+		cat "$w/cmp.txt" >>"$tmp"
+		say "fd-train cpu vs cuda: logs agree"
+	else
+		cat "$w/cmp.txt" >>"$tmp"
+		say "fd-train cpu vs cuda: logs DIFFER beyond tolerance"
+		status=1
+	fi
+	eval_ok=1
+	for d in cpu cuda; do
+		if ! OMP_WAIT_POLICY=PASSIVE timeout 120 "$bin/fd-eval" -q --model "$w/run-cpu/best.safetensors" \
+			--pack "$w/pack.safetensors" --device $d --threads 1 -o "$w/eval-$d.tsv" >"$w/eval-$d.log" 2>&1; then
+			say "fd-eval --device $d FAILED:"
+			tail -20 "$w/eval-$d.log" >>"$tmp"
+			eval_ok=0
+			status=1
+		fi
+	done
+	if [ $eval_ok -eq 1 ]; then
+		# every numeric column of the two score tables, row by row: |diff| <= 1e-4 + 1e-4 |cpu|
+		if awk -F'\t' 'NR == FNR { for (i = 1; i <= NF; i++) c[FNR, i] = $i; nf = NF; rows = FNR; next }
+			{ for (i = 1; i <= NF; i++) if (FNR > 1 && c[FNR, i] ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) {
+				d = $i - c[FNR, i]; if (d < 0) d = -d; a = c[FNR, i]; if (a < 0) a = -a
+				n++; if (d > worst) { worst = d; wr = FNR; wc = i }
+				if (!(d <= 1e-4 + 1e-4 * a)) bad++ } }
+			END { printf "fd-eval cpu vs cuda: %d numbers compared over %d rows, %d out of tolerance (1e-4 + 1e-4|cpu|), worst |diff| %.3g (row %d col %d)\n", n, rows - 1, bad, worst, wr, wc
+				exit (n == 0 || bad > 0) }' "$w/eval-cpu.tsv" "$w/eval-cuda.tsv" >"$w/ecmp.txt" 2>&1; then
+			cat "$w/ecmp.txt" >>"$tmp"
+			say "fd-eval cpu vs cuda: scores agree"
+		else
+			cat "$w/ecmp.txt" >>"$tmp"
+			head -3 "$w/eval-cpu.tsv" "$w/eval-cuda.tsv" >>"$tmp"
+			say "fd-eval cpu vs cuda: scores DIFFER"
+			status=1
+		fi
+	fi
+fi
+echo "# fd-train/fd-eval section: $(($(date +%s) - t0)) s" >>"$tmp"
+
+# --- benchmark: fd fp32 vs PyTorch on the same GPU -------------------------------
+# 224 px, batch 32, input already on the GPU, images/s (median of 20 steps
+# after 3 warm-up). fd: fp32 (its only mode). PyTorch: fp32 NCHW and
+# channels_last with TF32 off, and AMP bf16 channels_last. Ratio = fd / torch.
+# Informational: it does not change the status.
+echo "## benchmark: fd vs PyTorch eager, 224 px, batch 32 (images/s)" >>"$tmp"
+t0=$(date +%s)
+python3 -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cudnn", torch.backends.cudnn.version())' >>"$tmp" 2>&1
+for a in simplecnn resnet18; do
+	if timeout 150 "$root/$B/bench/gpu" $a 224 32 20 >"$w/bench-fd-$a.txt" 2>&1; then
+		fdt=$(sed -n 's/^train //p' "$w/bench-fd-$a.txt"); fdi=$(sed -n 's/^infer //p' "$w/bench-fd-$a.txt")
+		echo "$a fd fp32: train $fdt infer $fdi ($(sed -n 's/^peak_arena_mib //p' "$w/bench-fd-$a.txt") MiB step arena)" >>"$tmp"
+	else
+		fdt=; fdi=
+		echo "$a fd: FAILED: $(tail -3 "$w/bench-fd-$a.txt")" >>"$tmp"
+	fi
+	if timeout 150 python3 bench/gpu_vs_torch.py $a 224 32 20 >"$w/bench-torch-$a.txt" 2>"$w/bench-torch-$a.err"; then
+		while IFS="$(printf '\t')" read -r mode tt ti peak; do
+			if [ -n "$fdt" ]; then
+				r=$(awk -v a="$fdt" -v b="$tt" -v c="$fdi" -v d="$ti" 'BEGIN { printf "train %.2fx, infer %.2fx", a / b, c / d }')
+			else
+				r="no fd numbers"
+			fi
+			echo "$a torch $mode: train $tt infer $ti (peak $peak MiB); fd/torch: $r" >>"$tmp"
+		done <"$w/bench-torch-$a.txt"
+	else
+		echo "$a torch: FAILED: $(tail -3 "$w/bench-torch-$a.err")" >>"$tmp"
 	fi
 done
+echo "# benchmark section: $(($(date +%s) - t0)) s" >>"$tmp"
 finish $status

@@ -6,7 +6,7 @@
 # With CUDA, the .cu objects (the CUDA op table and its kernels) join
 # libfdnn.a and the programs that link libfdnn.a get cudart, cuBLAS and cuDNN
 # as needed: only a program that refers to the CUDA backend strongly
-# (t_cuda; fd_cuda_device_count)
+# (t_cuda; tools/cli_nn.c, so fd-train, fd-eval, fd-facecrop)
 # pulls it in and loads them.
 # doc/cuda.md.
 NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
@@ -40,11 +40,11 @@ NN_LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,--as-needed 
 -include $(CU_OBJ:.o=.d)
 endif
 
-# t_cuda tests FD_HAVE_CUDA (it skips without) and is rebuilt when the switch
-# refers to the CUDA backend with it) and are rebuilt when the switch
-# flips (the stamp changes only then). fd_backend.c needs no switch: it refers
-# to the CUDA table weakly.
-CUDA_SWITCHED := $(B)/obj/tests/unit/t_cuda.o
+# t_cuda and tools/cli_nn.c test FD_HAVE_CUDA (t_cuda skips without it;
+# cli_nn.c refers to the CUDA table with it, which links the backend into the
+# NN tools) and are rebuilt when the switch flips (the stamp changes only
+# then). fd_backend.c needs no switch: it refers to the CUDA table weakly.
+CUDA_SWITCHED := $(B)/obj/tests/unit/t_cuda.o $(B)/obj/tools/cli_nn.o
 $(CUDA_SWITCHED): $(B)/cuda-switch
 ifeq ($(CUDA),1)
 $(CUDA_SWITCHED): ALL_CFLAGS += -DFD_HAVE_CUDA

@@ -52,8 +52,9 @@ int fd_params_index(const struct fd_params *p, const char *name);
  * is the CPU or c's device: new buffers from dev's mem_alloc, the values and
  * gradients copied through c's table (copy_h2d / copy_d2h), every view
  * repointed (data, grad, dev), the old buffers freed. Views stay the same
- * structs, so tensors a model holds follow. An optimizer made before must be
- * remade (its moments stay where they were). No-op when p is on dev already.
+ * structs, so tensors a model holds follow. An optimizer's moments stay
+ * where they are: fd_optim_step only while p is on their device again (a
+ * checkpoint write visits the host and comes back). No-op when p is on dev.
  * Errors: dev not c's device nor the CPU, no memory, a failed copy (c->err);
  * p is unchanged then. */
 int fd_params_move(struct fd_params *p, struct fd_ctx *c, enum fd_dev dev, struct fd_err *e);
