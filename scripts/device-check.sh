@@ -17,6 +17,18 @@ if [ $# -ne 1 ] || [ "$1" = "--help" ]; then
 	exit 2
 fi
 out=$1
+# the whole script stays inside DEVICE_CHECK_BUDGET seconds (default 420):
+# each step's timeout is cut to what is left, a step with < 10 s left is
+# skipped (said in the results, status FAIL), so the results file is always
+# written before a caller's limit
+start=$(date +%s)
+budget=${DEVICE_CHECK_BUDGET:-420}
+# tmo SECONDS: that, or the seconds left if fewer; empty when < 10 are left
+tmo() {
+	l=$((start + budget - $(date +%s)))
+	[ "$l" -ge 10 ] || return 1
+	[ "$l" -lt "$1" ] && echo "$l" || echo "$1"
+}
 root=$(cd "$(dirname "$0")/.." && pwd) || exit 1
 cd "$root" || exit 1
 deps="$root/.devdeps"
@@ -27,6 +39,7 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 : >"$tmp" || { echo "$prog: cannot write '$tmp'" >&2; exit 1; }
 say() { echo "$*" >>"$tmp"; echo "$prog: $*" >&2; }
 finish() { # status: write the results file atomically, exit
+	echo "total: $(($(date +%s) - start)) s of a $budget s budget" >>"$tmp"
 	echo "status: $([ "$1" -eq 0 ] && echo PASS || echo FAIL)" >>"$tmp"
 	mv -f "$tmp" "$out" || { echo "$prog: cannot write '$out'" >&2; exit 1; }
 	trap - EXIT INT TERM
@@ -139,8 +152,13 @@ CHECKS="t_cuda" # every op-table entry, then every registry model, CPU vs CUDA
 for t in $CHECKS; do
 	echo "## $t" >>"$tmp"
 	t0=$(date +%s)
-	OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout 300 "$B/tests/$t" >"$B/$t.tap" 2>&1
-	rc=$?
+	if s=$(tmo 240); then
+		OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout "$s" "$B/tests/$t" >"$B/$t.tap" 2>&1
+		rc=$?
+	else
+		echo "not ok - $t: skipped, the time budget ($budget s) is spent" >"$B/$t.tap"
+		rc=1
+	fi
 	cat "$B/$t.tap" >>"$tmp"
 	if [ $rc -ne 0 ]; then
 		status=1
@@ -177,7 +195,8 @@ t0=$(date +%s)
 C="--pack $w/pack.safetensors --fold 0 --config $root/configs/shared.json --config $w/cfg.json --threads 1"
 train_ok=1
 for d in cpu cuda; do
-	if ! OMP_WAIT_POLICY=PASSIVE timeout 240 "$bin/fd-train" -q $C --device $d -o "$w/run-$d" >"$w/train-$d.log" 2>&1; then
+	s=$(tmo 120) || { say "fd-train --device $d skipped: the time budget ($budget s) is spent"; train_ok=0; status=1; continue; }
+	if ! OMP_WAIT_POLICY=PASSIVE timeout "$s" "$bin/fd-train" -q $C --device $d -o "$w/run-$d" >"$w/train-$d.log" 2>&1; then
 		say "fd-train --device $d FAILED:"
 		tail -20 "$w/train-$d.log" >>"$tmp"
 		train_ok=0
@@ -206,7 +225,8 @@ if [ $train_ok -eq 1 ]; then
 	fi
 	eval_ok=1
 	for d in cpu cuda; do
-		if ! OMP_WAIT_POLICY=PASSIVE timeout 120 "$bin/fd-eval" -q --model "$w/run-cpu/best.safetensors" \
+		s=$(tmo 60) || { say "fd-eval --device $d skipped: the time budget ($budget s) is spent"; eval_ok=0; status=1; continue; }
+		if ! OMP_WAIT_POLICY=PASSIVE timeout "$s" "$bin/fd-eval" -q --model "$w/run-cpu/best.safetensors" \
 			--pack "$w/pack.safetensors" --device $d --threads 1 -o "$w/eval-$d.tsv" >"$w/eval-$d.log" 2>&1; then
 			say "fd-eval --device $d FAILED:"
 			tail -20 "$w/eval-$d.log" >>"$tmp"
@@ -244,14 +264,16 @@ echo "## benchmark: fd vs PyTorch eager, 224 px, batch 32 (images/s)" >>"$tmp"
 t0=$(date +%s)
 python3 -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cudnn", torch.backends.cudnn.version())' >>"$tmp" 2>&1
 for a in simplecnn resnet18; do
-	if timeout 150 "$root/$B/bench/gpu" $a 224 32 20 >"$w/bench-fd-$a.txt" 2>&1; then
+	s=$(tmo 60) || { echo "$a: benchmark skipped, the time budget ($budget s) is spent" >>"$tmp"; continue; }
+	if timeout "$s" "$root/$B/bench/gpu" $a 224 32 20 >"$w/bench-fd-$a.txt" 2>&1; then
 		fdt=$(sed -n 's/^train //p' "$w/bench-fd-$a.txt"); fdi=$(sed -n 's/^infer //p' "$w/bench-fd-$a.txt")
 		echo "$a fd fp32: train $fdt infer $fdi ($(sed -n 's/^peak_arena_mib //p' "$w/bench-fd-$a.txt") MiB step arena)" >>"$tmp"
 	else
 		fdt=; fdi=
 		echo "$a fd: FAILED: $(tail -3 "$w/bench-fd-$a.txt")" >>"$tmp"
 	fi
-	if timeout 150 python3 bench/gpu_vs_torch.py $a 224 32 20 >"$w/bench-torch-$a.txt" 2>"$w/bench-torch-$a.err"; then
+	s=$(tmo 90) || { echo "$a: torch benchmark skipped, the time budget ($budget s) is spent" >>"$tmp"; continue; }
+	if timeout "$s" python3 bench/gpu_vs_torch.py $a 224 32 20 >"$w/bench-torch-$a.txt" 2>"$w/bench-torch-$a.err"; then
 		while IFS="$(printf '\t')" read -r mode tt ti peak; do
 			if [ -n "$fdt" ]; then
 				r=$(awk -v a="$fdt" -v b="$tt" -v c="$fdi" -v d="$ti" 'BEGIN { printf "train %.2fx, infer %.2fx", a / b, c / d }')
