@@ -148,12 +148,14 @@ say "build ok"
 
 # --- checks ------------------------------------------------------------------
 status=0
+linebuf=$(command -v stdbuf >/dev/null 2>&1 && echo "stdbuf -oL -eL")
 CHECKS="t_cuda" # every op-table entry, then every registry model, CPU vs CUDA
 for t in $CHECKS; do
 	echo "## $t" >>"$tmp"
 	t0=$(date +%s)
 	if s=$(tmo 240); then
-		OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout "$s" "$B/tests/$t" >"$B/$t.tap" 2>&1
+		# line-buffered: a crash keeps every line printed before it
+		OMP_WAIT_POLICY=PASSIVE FD_BUILD=$B timeout "$s" $linebuf "$B/tests/$t" >"$B/$t.tap" 2>&1
 		rc=$?
 	else
 		echo "not ok - $t: skipped, the time budget ($budget s) is spent" >"$B/$t.tap"
