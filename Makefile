@@ -50,14 +50,9 @@ ALL_LIB_SRC := $(sort $(wildcard lib/*/*.c))
 NN_SRC   := $(sort $(foreach d,$(NN_DIRS),$(wildcard lib/$(d)/*.c)))
 LIB_SRC  := $(filter-out $(NN_SRC),$(ALL_LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
-# CUDA kernels join libfdnn.a as lib/<nn dir>/*.cu, compiled by NVCC, once a
-# CUDA backend exists and the build asks for it (make FD_CUDA=1); none yet.
-NVCC     ?= nvcc
-NN_CU_SRC := $(if $(filter 1,$(FD_CUDA)),$(sort $(foreach d,$(NN_DIRS),$(wildcard lib/$(d)/*.cu))))
-NN_OBJ   := $(NN_SRC:%.c=$(B)/obj/%.o) $(NN_CU_SRC:%.cu=$(B)/obj/%.cu.o)
-ifeq ($(FD_CUDA),1)
-NN_LDLIBS += -lcudart
-endif
+# The CUDA backend (lib/nn/*.cu) joins libfdnn.a when lib/nn/cuda.mk (included
+# below) builds it: the CUDA=0/1 switch, doc/cuda.md.
+NN_OBJ   := $(NN_SRC:%.c=$(B)/obj/%.o)
 TOOL_SRC := $(sort $(wildcard tools/fd-*.c))
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 NN_TOOL_BINS := $(addprefix $(BIN)/,$(NN_TOOLS))
@@ -88,10 +83,6 @@ $(B)/libfdnn.a: $(NN_OBJ) Makefile
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-
-$(B)/obj/%.cu.o: %.cu
-	@mkdir -p $(@D)
-	$(NVCC) -O2 -Ilib -c $< -o $@
 
 # A tool links cli_nn.o (--device), libfdnn.a (before libfd.a, which it
 # uses) and oneDNN only when it is in NN_TOOLS.
@@ -132,7 +123,8 @@ test: deps venv models
 units: $(UNITS)
 
 include pipelines/common.mk
-# Module fragments: fuzz targets, benchmarks, pipelines of each phase.
+# Module fragments: the CUDA backend, fuzz targets, benchmarks, pipelines of each phase.
+-include lib/nn/cuda.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 -include $(sort $(wildcard pipelines/phase*.mk))

@@ -45,6 +45,15 @@ $(B)/bench/model: bench/model.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
 
+# bench/gpu: one fd model on CUDA device 0 (train step and inference img/s,
+# input on the device); a CUDA build only. scripts/device-check.sh runs it
+# beside bench/gpu_vs_torch.py (PyTorch on the same GPU).
+ifeq ($(CUDA),1)
+$(B)/bench/gpu: bench/gpu.c $(B)/libfdnn.a $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
+endif
+
 ARCH ?= convnext_tiny
 bench-model: $(B)/bench/model
 	/usr/bin/python3 bench/model_vs_torch.py --fd $(B)/bench/model --arch $(ARCH) --threads 2

@@ -2,6 +2,9 @@
  * into NN_TOOLS, with libfdnn.a: it asks the op table which devices exist). */
 #include "cli.h"
 #include "nn/fd_backend.h"
+#ifdef FD_HAVE_CUDA
+#include "nn/fd_cuda.h"
+#endif
 
 #include <errno.h>
 #include <stdlib.h>
@@ -30,6 +33,18 @@ void cli_device_check(enum fd_dev dev, const char *val)
 {
 	if (dev == FD_DEV_CPU)
 		return;
+#ifdef FD_HAVE_CUDA
+	/* the one strong reference to the CUDA backend (fd_backend.c's is weak):
+	 * it links the backend, and cuDNN/cuBLAS/cudart, into the NN tools */
+	if (dev == FD_DEV_CUDA && fd_backend_of(dev) == &fd_backend_cuda) {
+		struct fd_err e = {{0}};
+		if (strcmp(val, "cuda") != 0 && strcmp(val, "cuda:0") != 0)
+			cli_die("--device %s: only device 0 is used (cuda or cuda:0)", val);
+		if (fd_cuda_device_count(&e) < 1)
+			cli_die("--device %s: %s", val, e.msg);
+		return;
+	}
+#endif
 	if (!fd_backend_of(dev))
 		cli_die("--device %s: this build of fd has no %s backend (only cpu)", val, fd_dev_name(dev));
 	cli_die("--device %s: %s does not run on %s yet (only cpu)", val, cli_prog, fd_dev_name(dev));

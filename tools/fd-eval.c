@@ -44,7 +44,7 @@ static const char HELP[] =
 	"                     units); default: the checkpoint's, else imagenet\n"
 	"  --batch N          images per forward (default 64)\n"
 	"  --threads N        compute threads (default: all CPUs)\n"
-	"  --device DEV       cpu (default), cuda or cuda:N; this build runs on the CPU\n"
+	"  --device DEV       cpu (default), cuda or cuda:0 (an NVIDIA GPU, in a build with CUDA)\n"
 	"                     only and refuses cuda (exit 1, nothing written)\n"
 	"  -q                 no progress or info lines\n"
 	"\n"
@@ -285,7 +285,7 @@ int main(int argc, char **argv)
 		cli_die("out of memory");
 
 	struct fd_model_ctx mc;
-	if (fd_model_ctx_init(&mc, threads, 0, &e) < 0)
+	if (fd_model_ctx_init(&mc, dev, threads, 0, &e) < 0 || fd_params_move(&m->p, &mc.c, dev, &e) < 0)
 		cli_fail(&e);
 	cli_info("%s (%d outputs) on %zu rows at %d px", m->arch->name, K, n, fd_loader_size(L));
 	struct fd_progress pg;

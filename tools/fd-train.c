@@ -26,7 +26,7 @@ static const char HELP[] =
 	"  -o RUNDIR          run directory (created; must not hold another run)\n"
 	"  --resume           continue the run in RUNDIR from its last saved state\n"
 	"                     (only 'epochs' may differ from the saved config)\n"
-	"  --device DEV       cpu (default), cuda or cuda:N; this build trains on the CPU\n"
+	"  --device DEV       cpu (default), cuda or cuda:0 (an NVIDIA GPU, in a build with CUDA)\n"
 	"                     only and refuses cuda (exit 1, nothing written)\n"
 	"  --threads N        compute threads (default: config 'threads', else all CPUs);\n"
 	"                     loader threads come from 'num_workers'\n"
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 
 	struct fd_run_opts o = {
 		.pack = pack, .fold = fold, .configs = configs, .nconfigs = nconf, .sets = sets, .nsets = nset,
-		.dir = dir, .threads = threads, .resume = resume, .stop_after = stop_after,
+		.dir = dir, .threads = threads, .dev = dev, .resume = resume, .stop_after = stop_after,
 		.cmdline = cli_cmdline(), .stop = &got_signal, .progress = cli_quiet ? NULL : stderr, .say = say,
 	};
 	struct fd_run *r;

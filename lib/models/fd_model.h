@@ -78,7 +78,7 @@ struct fd_model {
 	const struct fd_model_arch *arch;
 	int num_classes;
 	uint64_t seed;                /* initialisation seed (head re-initialisation uses it too) */
-	struct fd_params p;           /* views in state_dict order; host memory */
+	struct fd_params p;           /* views in state_dict order; host memory (fd_params_move: a device) */
 	struct fd_minit *init;        /* one per view */
 	int capinit;
 	struct fd_conv2d_op **convs;  /* every conv op of the layers (their plans are freed with m) */

@@ -20,10 +20,11 @@
 #define K_ARCH "fd.arch"
 #define K_CLASSES "fd.num_classes"
 
-int fd_model_ctx_init(struct fd_model_ctx *mc, int threads, uint64_t seed, struct fd_err *e)
+int fd_model_ctx_init(struct fd_model_ctx *mc, enum fd_dev dev, int threads, uint64_t seed,
+		      struct fd_err *e)
 {
 	memset(mc, 0, sizeof *mc);
-	return fd_ctx_open(&mc->c, FD_DEV_CPU, threads, seed, e);
+	return fd_ctx_open(&mc->c, dev, threads, seed, e);
 }
 
 void fd_model_ctx_free(struct fd_model_ctx *mc)

@@ -21,11 +21,12 @@ struct fd_model_ctx {
 };
 
 /* The one set-up of engine and threads for fd-train, fd-eval and what
- * scores rows: fd_ctx_open(FD_DEV_CPU, threads, seed) — oneDNN's CPU engine
- * and every CPU kernel on max(threads, 1) OpenMP threads, set per call;
- * training on, gradients on. Errors: the engine's (mc is then zeroed and
- * need not be freed). */
-int fd_model_ctx_init(struct fd_model_ctx *mc, int threads, uint64_t seed, struct fd_err *e);
+ * scores rows: fd_ctx_open(dev, threads, seed) — on the CPU oneDNN's engine
+ * and every CPU kernel on max(threads, 1) OpenMP threads, set per call; on
+ * CUDA the device's stream and handles; training on, gradients on. Errors:
+ * the engine's (mc is then zeroed and need not be freed). */
+int fd_model_ctx_init(struct fd_model_ctx *mc, enum fd_dev dev, int threads, uint64_t seed,
+		      struct fd_err *e);
 /* Free the context and its engine. Plans made on this engine (a model's
  * conv ops) must be freed first, or not used again. No-op on a zeroed mc. */
 void fd_model_ctx_free(struct fd_model_ctx *mc);

@@ -275,6 +275,22 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 				    n->out->grad, dx, dw, db) : -1;
 }
 
+/* num_batches_tracked += 1 where the counter lives (with the parameters: a
+ * device's is read back, incremented on the host and written again). */
+static int bump_counter(struct fd_ctx *c, struct fd_tensor *nbt)
+{
+	if (nbt->dev == FD_DEV_CPU) {
+		nbt->data[0] += 1.0f;
+		return 0;
+	}
+	const struct fd_backend *be = FD_KERNEL(c, nbt->dev, copy_d2h);
+	float v;
+	if (!be || !be->copy_h2d || be->copy_d2h(c, &v, nbt->data, sizeof v) < 0)
+		return -1;
+	v += 1.0f;
+	return be->copy_h2d(c, nbt->data, &v, sizeof v);
+}
+
 struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 				 struct fd_tensor *nbt, double momentum, double eps)
@@ -300,8 +316,8 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 		if (!sv.invstd || be->batchnorm2d_fwd_train(c, N, C, HW, x->data, w->data, b->data, rm->data, rv->data,
 						   momentum, eps, y->data, sv.mean, sv.invstd) < 0)
 			return NULL;
-		if (nbt)
-			nbt->data[0] += 1.0f; /* host view: the counter lives with the parameters */
+		if (nbt && bump_counter(c, nbt) < 0)
+			return NULL;
 	} else {
 		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_fwd_eval);
 		y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;

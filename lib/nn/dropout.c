@@ -75,9 +75,8 @@ struct fd_tensor *fd_dropout(struct fd_ctx *c, struct fd_tensor *x, float p)
 		return x;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, dropout_fwd);
 	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
-	uint8_t *keep = y ? fd_arena_alloc(&c->arena, (size_t)x->numel) : NULL;
-	if (y && !keep)
-		return fd_fail(c, "out of memory");
+	/* the mask in the device's memory (whole floats of the step arena) */
+	uint8_t *keep = y ? (uint8_t *)fd_ctx_alloc(c, x->dev, (x->numel + 3) / 4) : NULL;
 	if (!keep || be->dropout_fwd(c, x->numel, p, c->seed, fd_ctx_stream(c), x->data, y->data, keep) < 0)
 		return NULL;
 	if (fd_needs_grad(c, 1, &x)) {

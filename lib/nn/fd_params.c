@@ -98,6 +98,48 @@ int fd_params_alloc(struct fd_params *p, struct fd_err *e)
 	return 0;
 }
 
+int fd_params_move(struct fd_params *p, struct fd_ctx *c, enum fd_dev dev, struct fd_err *e)
+{
+	if (p->dev == dev)
+		return 0;
+	if (!p->data)
+		return fd_err_set(e, "parameters moved before allocation");
+	if ((dev != FD_DEV_CPU && dev != c->dev) || (p->dev != FD_DEV_CPU && p->dev != c->dev))
+		return fd_err_set(e, "parameters on %s to %s: not through a %s context", fd_dev_name(p->dev),
+				  fd_dev_name(dev), fd_dev_name(c->dev));
+	const struct fd_backend *to = fd_backend_of(dev), *from = fd_backend_of(p->dev);
+	const struct fd_backend *cb = fd_backend_of(c->dev);
+	if (!to || !to->mem_alloc || !from || !cb || !cb->copy_h2d || !cb->copy_d2h)
+		return fd_err_set(e, "parameters on %s to %s: not supported", fd_dev_name(p->dev), fd_dev_name(dev));
+	size_t nd = (size_t)p->ntotal * sizeof(float), ng = (size_t)p->ntrain * sizeof(float);
+	float *data = to->mem_alloc(nd), *grad = to->mem_alloc(ng);
+	if (!data || !grad) {
+		to->mem_free(data);
+		to->mem_free(grad);
+		return fd_err_set(e, "out of %s memory for %lld parameters", fd_dev_name(dev), (long long)p->ntotal);
+	}
+	int rc = dev == FD_DEV_CPU ? cb->copy_d2h(c, data, p->data, nd) | cb->copy_d2h(c, grad, p->grad, ng)
+				   : cb->copy_h2d(c, data, p->data, nd) | cb->copy_h2d(c, grad, p->grad, ng);
+	if (rc != 0) {
+		to->mem_free(data);
+		to->mem_free(grad);
+		return fd_err_set(e, "parameters on %s to %s: %s", fd_dev_name(p->dev), fd_dev_name(dev), c->err.msg);
+	}
+	from->mem_free(p->data);
+	from->mem_free(p->grad);
+	p->data = data;
+	p->grad = grad;
+	p->dev = dev;
+	for (int i = 0; i < p->n; i++) {
+		struct fd_pview *v = &p->v[i];
+		v->t.dev = dev;
+		v->t.data = p->data + v->off;
+		if (v->kind == FD_P_PARAM)
+			v->t.grad = p->grad + v->off;
+	}
+	return 0;
+}
+
 struct fd_tensor *fd_params_tensor(struct fd_params *p, int i)
 {
 	return i >= 0 && i < p->n ? &p->v[i].t : NULL;

@@ -48,6 +48,16 @@ int fd_params_alloc(struct fd_params *p, struct fd_err *e);
 struct fd_tensor *fd_params_tensor(struct fd_params *p, int i);
 struct fd_tensor *fd_params_find(struct fd_params *p, const char *name);
 int fd_params_index(const struct fd_params *p, const char *name);
+/* Move the allocated buffers (values and gradients) to device dev, which
+ * is the CPU or c's device: new buffers from dev's mem_alloc, the values and
+ * gradients copied through c's table (copy_h2d / copy_d2h), every view
+ * repointed (data, grad, dev), the old buffers freed. Views stay the same
+ * structs, so tensors a model holds follow. An optimizer's moments stay
+ * where they are: fd_optim_step only while p is on their device again (a
+ * checkpoint write visits the host and comes back). No-op when p is on dev.
+ * Errors: dev not c's device nor the CPU, no memory, a failed copy (c->err);
+ * p is unchanged then. */
+int fd_params_move(struct fd_params *p, struct fd_ctx *c, enum fd_dev dev, struct fd_err *e);
 /* grad = 0, one mem_zero of the device. */
 void fd_params_zero_grad(struct fd_params *p);
 /* Put parameters of at most one dimension (biases, norm weights, PReLU

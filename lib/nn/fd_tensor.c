@@ -26,9 +26,11 @@ void fd_arena_init(struct fd_arena *a)
  * back: glibc's free() keeps big chunks in its heap once its mmap threshold
  * has adapted to earlier frees (up to 32 MiB), so memory released inside a
  * step would stay resident and the next step's block would come on top. */
-static void *block_alloc(size_t bytes)
+static void *block_alloc(const struct fd_arena *a, size_t bytes)
 {
 	void *p = NULL;
+	if (a->mem_alloc)
+		return a->mem_alloc(bytes);
 	if (bytes >= BIG) {
 		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		return p == MAP_FAILED ? NULL : p;
@@ -36,9 +38,11 @@ static void *block_alloc(size_t bytes)
 	return posix_memalign(&p, ALIGN, bytes) == 0 ? p : NULL;
 }
 
-static void block_free(void *p, size_t bytes)
+static void block_free(const struct fd_arena *a, void *p, size_t bytes)
 {
-	if (p && bytes >= BIG)
+	if (a->mem_alloc)
+		a->mem_free(p);
+	else if (p && bytes >= BIG)
 		munmap(p, bytes);
 	else
 		free(p);
@@ -70,7 +74,7 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 		a->capextra = nc;
 		a->grows++;
 	}
-	void *p = block_alloc(bytes);
+	void *p = block_alloc(a, bytes);
 	if (!p)
 		return NULL;
 	a->extra[a->nextra++] = (struct fd_arena_extra){p, bytes};
@@ -83,16 +87,16 @@ void *fd_arena_alloc(struct fd_arena *a, size_t bytes)
 int fd_arena_reset(struct fd_arena *a)
 {
 	for (int i = 0; i < a->nextra; i++)
-		block_free(a->extra[i].p, a->extra[i].bytes);
+		block_free(a, a->extra[i].p, a->extra[i].bytes);
 	a->nextra = 0;
 	a->extra_bytes = 0;
 	if (a->peak > a->cap) {
 		/* one block of this step's peak (plus slack for the alignment rounding) */
 		size_t cap = a->peak + a->peak / 8 + ALIGN;
-		void *p = block_alloc(cap);
+		void *p = block_alloc(a, cap);
 		if (!p)
 			return -1;
-		block_free(a->base, a->cap);
+		block_free(a, a->base, a->cap);
 		a->base = p;
 		a->cap = cap;
 		a->grows++;
@@ -105,9 +109,9 @@ int fd_arena_reset(struct fd_arena *a)
 void fd_arena_free(struct fd_arena *a)
 {
 	for (int i = 0; i < a->nextra; i++)
-		block_free(a->extra[i].p, a->extra[i].bytes);
+		block_free(a, a->extra[i].p, a->extra[i].bytes);
 	free(a->extra);
-	block_free(a->base, a->cap);
+	block_free(a, a->base, a->cap);
 	memset(a, 0, sizeof *a);
 }
 
@@ -141,7 +145,7 @@ void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const 
 	struct fd_arena_extra srcblk = src >= 0 ? a->extra[src] : (struct fd_arena_extra){NULL, 0};
 	for (int i = m->nextra; i < a->nextra; i++)
 		if (i != src)
-			block_free(a->extra[i].p, a->extra[i].bytes);
+			block_free(a, a->extra[i].p, a->extra[i].bytes);
 	a->nextra = m->nextra;
 	a->extra_bytes = m->extra_bytes;
 	a->used = m->used;
@@ -154,7 +158,7 @@ void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const 
 	void *dst = fd_arena_alloc(a, n);
 	if (dst)
 		memmove(dst, keep, n);
-	block_free(srcblk.p, srcblk.bytes);
+	block_free(a, srcblk.p, srcblk.bytes);
 	return dst;
 }
 
@@ -180,7 +184,7 @@ static void *gpool_get(struct fd_gpool *g, size_t bytes)
 			g->grows++;
 		}
 		void *p = NULL;
-		if (posix_memalign(&p, ALIGN, bytes) != 0)
+		if (g->mem_alloc ? !(p = g->mem_alloc(bytes)) : posix_memalign(&p, ALIGN, bytes) != 0)
 			return NULL;
 		blk = &g->b[g->n++];
 		*blk = (struct fd_gblock){p, bytes, 0};
@@ -215,7 +219,10 @@ static void gpool_reset(struct fd_gpool *g)
 static void gpool_free(struct fd_gpool *g)
 {
 	for (int i = 0; i < g->n; i++)
-		free(g->b[i].p);
+		if (g->mem_alloc)
+			g->mem_free(g->b[i].p);
+		else
+			free(g->b[i].p);
 	free(g->b);
 	memset(g, 0, sizeof *g);
 }
@@ -232,6 +239,15 @@ int fd_ctx_open(struct fd_ctx *c, enum fd_dev dev, int threads, uint64_t seed, s
 	c->grad_enabled = 1;
 	c->seed = seed;
 	fd_arena_init(&c->arena);
+	fd_arena_init(&c->darena);
+	if (dev != FD_DEV_CPU) {
+		if (!be->mem_alloc || !be->mem_free) {
+			memset(c, 0, sizeof *c);
+			return fd_err_set(e, "context on %s: the table has no device memory", fd_dev_name(dev));
+		}
+		c->darena.mem_alloc = c->gpool.mem_alloc = be->mem_alloc;
+		c->darena.mem_free = c->gpool.mem_free = be->mem_free;
+	}
 	if (be->ctx_open(c, e) < 0) {
 		memset(c, 0, sizeof *c);
 		return -1;
@@ -251,6 +267,11 @@ int fd_ctx_step(struct fd_ctx *c)
 		fd_fail(c, "out of memory growing the step arena");
 		return -1;
 	}
+	if (fd_arena_reset(&c->darena) < 0) {
+		fd_fail(c, "out of %s memory growing the step arena to %zu bytes", fd_dev_name(c->dev),
+			c->darena.peak);
+		return -1;
+	}
 	return 0;
 }
 
@@ -259,6 +280,7 @@ void fd_ctx_free(struct fd_ctx *c)
 	if (!c)
 		return;
 	fd_arena_free(&c->arena);
+	fd_arena_free(&c->darena);
 	gpool_free(&c->gpool);
 	const struct fd_backend *be = c->engine ? fd_backend_of(c->dev) : NULL;
 	if (be && be->ctx_close)
@@ -313,13 +335,15 @@ struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, const struct fd_mark *m, struct 
 
 float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n)
 {
-	if (dev != FD_DEV_CPU)
-		return fd_fail(c, "tensor memory on %s: not supported", fd_dev_name(dev));
+	struct fd_arena *a = dev == FD_DEV_CPU ? &c->arena : dev == c->dev ? &c->darena : NULL;
+	if (!a)
+		return fd_fail(c, "tensor memory on %s: not supported in a %s context", fd_dev_name(dev),
+			       fd_dev_name(c->dev));
 	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float) / 2)
 		return fd_fail(c, "tensor of %lld elements is too large", (long long)n);
-	float *p = fd_arena_alloc(&c->arena, (size_t)n * sizeof(float));
+	float *p = fd_arena_alloc(a, (size_t)n * sizeof(float));
 	if (!p)
-		return fd_fail(c, "out of memory allocating %lld floats", (long long)n);
+		return fd_fail(c, "out of %s memory allocating %lld floats", fd_dev_name(dev), (long long)n);
 	return p;
 }
 
@@ -440,7 +464,7 @@ static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t, int pooled)
 	const struct fd_backend *be = FD_KERNEL(c, t->dev, zero);
 	if (!be)
 		return -1;
-	if (pooled && t->dev == FD_DEV_CPU && !(t->flags & FD_T_RETAIN_GRAD)) {
+	if (pooled && t->dev == c->dev && !(t->flags & FD_T_RETAIN_GRAD)) {
 		if (!(t->grad = gpool_get(&c->gpool, (size_t)t->numel * sizeof(float)))) {
 			fd_fail(c, "out of memory allocating a gradient of %lld floats", (long long)t->numel);
 			return -1;
@@ -487,8 +511,11 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		if (be->axpy(c, t->numel, 1.0f, dy, t->grad) < 0)
 			return -1;
 	} else {
-		float one = 1.0f;
-		if (be->axpy(c, 1, 1.0f, &one, t->grad) < 0)
+		/* the seed 1 in t's device memory (the CPU's is the host's) */
+		float one = 1.0f, *d1 = t->dev == FD_DEV_CPU ? &one : fd_ctx_alloc(c, t->dev, 1);
+		const struct fd_backend *bc = d1 ? FD_KERNEL(c, t->dev, copy_h2d) : NULL;
+		if (!bc || (d1 != &one && bc->copy_h2d(c, d1, &one, sizeof one) < 0) ||
+		    be->axpy(c, 1, 1.0f, d1, t->grad) < 0)
 			return -1;
 	}
 	for (struct fd_node *n = c->tape; n; n = n->prev) {

@@ -51,6 +51,11 @@ struct fd_arena {
 	size_t extra_bytes;
 	size_t peak;         /* this step's most bytes held at once (used + extra_bytes) */
 	unsigned long grows; /* heap allocations made by the arena, ever */
+	/* where blocks come from: NULL = host memory (mmap, posix_memalign); a
+	 * device arena has its table's mem_alloc/mem_free (fd_arena_release,
+	 * which moves bytes with memmove, is for host arenas only) */
+	void *(*mem_alloc)(size_t bytes);
+	void (*mem_free)(void *p);
 };
 
 /* A position in an arena: fd_arena_release() frees what came after it. */
@@ -90,6 +95,8 @@ struct fd_gpool {
 	int n, cap;
 	size_t bytes, used_bytes, peak_bytes; /* held, in use now, most in use at once */
 	unsigned long grows;                  /* heap allocations made by the pool, ever */
+	void *(*mem_alloc)(size_t bytes);     /* NULL: host memory; else the device's table entries */
+	void (*mem_free)(void *p);
 };
 
 struct fd_node;
@@ -108,8 +115,10 @@ struct fd_ctx {
 	uint64_t seed;        /* RNG key for dropout and friends */
 	uint64_t step;        /* advanced by fd_ctx_step(); part of every random stream */
 	uint32_t rng_calls;   /* random ops run this step; gives each its own stream */
-	struct fd_arena arena; /* host arena (CPU tensors) */
-	struct fd_gpool gpool; /* op outputs' gradients during fd_backward (CPU) */
+	struct fd_arena arena; /* host arena (CPU tensors, every header, node and saved state) */
+	struct fd_arena darena; /* device arena: tensors of c->dev when it is not the CPU
+				 * (blocks from its table's mem_alloc; reset with the host arena) */
+	struct fd_gpool gpool; /* op outputs' gradients during fd_backward (on c->dev) */
 	struct fd_node *tape;  /* last recorded node; nodes link backwards */
 	void *engine;          /* the device's own state, owned (struct fd_dnnl on the CPU:
 				* oneDNN engine and stream; the CUDA handles later) */
@@ -173,8 +182,10 @@ struct fd_mark fd_ctx_mark(const struct fd_ctx *c);
  * are bit for bit those of t. */
 struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, const struct fd_mark *m, struct fd_tensor *t);
 
-/* Device memory from the context's arena for dev (CPU only for now; CUDA
- * answers "not supported"). NULL and c->err set on failure. */
+/* n floats of dev memory, valid until fd_ctx_step: the host arena for the
+ * CPU, the device arena for the context's own device (a CUDA context); any
+ * other device answers "not supported". Uninitialised (a fresh device block
+ * is zeroed, reused memory is not). NULL and c->err set on failure. */
 float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n);
 
 /* New arena tensor with the given shape, uninitialised (fd_tensor_zeros: zeroed).

@@ -71,12 +71,26 @@ static struct fd_tensor *scalar(struct fd_ctx *c, enum fd_dev dev, double v)
 	return y;
 }
 
+/* The loss's seed gradient (on its device) as the host float the backward
+ * kernels take by value. */
+static int seed_of(struct fd_ctx *c, const struct fd_tensor *y, float *g)
+{
+	if (y->dev == FD_DEV_CPU) {
+		*g = y->grad[0];
+		return 0;
+	}
+	const struct fd_backend *be = FD_KERNEL(c, y->dev, copy_d2h);
+	return be ? be->copy_d2h(c, g, y->grad, sizeof *g) : -1;
+}
+
 static int bce_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	struct fd_tensor *x = n->in[0], *t = n->in[1];
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, bce_bwd);
-	/* the seed is on the device; CPU reads it directly */
-	return be ? be->bce_bwd(c, x->numel, x->data, t->data, n->out->grad[0], x->grad) : -1;
+	float g;
+	if (!be || seed_of(c, n->out, &g) < 0)
+		return -1;
+	return be->bce_bwd(c, x->numel, x->data, t->data, g, x->grad);
 }
 
 struct fd_tensor *fd_bce_with_logits(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *t)
@@ -110,7 +124,10 @@ static int ce_backward(struct fd_ctx *c, struct fd_node *n)
 	const struct ce_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0];
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, ce_bwd);
-	return be ? be->ce_bwd(c, x->shape[0], x->shape[1], s->prob, s->label, n->out->grad[0], x->grad) : -1;
+	float g;
+	if (!be || seed_of(c, n->out, &g) < 0)
+		return -1;
+	return be->ce_bwd(c, x->shape[0], x->shape[1], s->prob, s->label, g, x->grad);
 }
 
 struct fd_tensor *fd_cross_entropy(struct fd_ctx *c, struct fd_tensor *x, const int32_t *label)
@@ -125,13 +142,13 @@ struct fd_tensor *fd_cross_entropy(struct fd_ctx *c, struct fd_tensor *x, const 
 		if (label[i] < 0 || label[i] >= K)
 			return fd_fail(c, "cross_entropy: label %d of row %lld outside [0, %lld)", (int)label[i],
 				       (long long)i, (long long)K);
-	int32_t *lab = fd_arena_alloc(&c->arena, (size_t)N * sizeof *lab);
+	/* the labels (host memory, checked above) go to the logits' device, in
+	 * the step arena: int32 as the floats' 4 bytes */
+	int32_t *lab = (int32_t *)fd_ctx_alloc(c, x->dev, N);
 	float *prob = lab ? fd_ctx_alloc(c, x->dev, N * K) : NULL;
-	if (!lab)
-		return fd_fail(c, "out of memory");
-	if (!prob)
+	const struct fd_backend *bc = prob ? FD_KERNEL(c, x->dev, copy_h2d) : NULL;
+	if (!bc || bc->copy_h2d(c, lab, label, (size_t)N * sizeof *lab) < 0)
 		return NULL;
-	memcpy(lab, label, (size_t)N * sizeof *lab);
 	double loss;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, ce_fwd);
 	if (!be || be->ce_fwd(c, N, K, x->data, lab, prob, &loss) < 0)

@@ -12,6 +12,7 @@
 #include "io/fd_safetensors.h"
 #include "models/fd_model_file.h"
 #include "nn/ckpt.h"
+#include "nn/fd_backend.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 
@@ -150,6 +151,32 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 
 /* ---- scoring rows ---- */
 
+/* A batch's host floats as a tensor on c's device: the host memory itself
+ * on the CPU, else a copy in the device's step arena (copy_h2d). */
+static struct fd_tensor *batch_in(struct fd_ctx *c, float *host, int ndim, const int64_t *shape)
+{
+	if (c->dev == FD_DEV_CPU)
+		return fd_tensor_wrap(c, FD_DEV_CPU, host, ndim, shape);
+	struct fd_tensor *t = fd_tensor_new(c, c->dev, ndim, shape);
+	const struct fd_backend *be = t ? FD_KERNEL(c, c->dev, copy_h2d) : NULL;
+	if (!be || be->copy_h2d(c, t->data, host, (size_t)t->numel * sizeof(float)) < 0)
+		return NULL;
+	return t;
+}
+
+/* t's values readable on the host: t's own memory on the CPU, else a copy
+ * in the host arena (copy_d2h, which waits for the device). */
+static const float *host_view(struct fd_ctx *c, const struct fd_tensor *t)
+{
+	if (!t || t->dev == FD_DEV_CPU)
+		return t ? t->data : NULL;
+	float *h = fd_ctx_alloc(c, FD_DEV_CPU, t->numel);
+	const struct fd_backend *be = h ? FD_KERNEL(c, t->dev, copy_d2h) : NULL;
+	if (!be || be->copy_d2h(c, h, t->data, (size_t)t->numel * sizeof(float)) < 0)
+		return NULL;
+	return h;
+}
+
 int fd_score_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, enum fd_set s, int epoch,
 		  double *logits, uint8_t *labels, struct fd_progress *pg, volatile sig_atomic_t *stop,
 		  struct fd_err *e)
@@ -169,14 +196,14 @@ int fd_score_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, enu
 		}
 		fd_ctx_step(c);
 		int64_t xs[4] = { b->n, 3, S, S };
-		struct fd_tensor *y = fd_model_forward(m, c, fd_tensor_wrap(c, FD_DEV_CPU, b->x, 4, xs));
+		const float *y = host_view(c, fd_model_forward(m, c, batch_in(c, b->x, 4, xs)));
 		if (!y) {
 			rc = fd_err_set(e, "%s", c->err.msg);
 			break;
 		}
 		for (int i = 0; i < b->n; i++, k++) {
 			for (int j = 0; j < K; j++)
-				logits[k * (size_t)K + j] = y->data[(size_t)i * K + j];
+				logits[k * (size_t)K + j] = y[(size_t)i * K + j];
 			labels[k] = (uint8_t)b->y[i];
 		}
 		if (pg)
@@ -264,7 +291,32 @@ static int save_model(struct fd_run *r, const char *path, int64_t epoch, struct 
 				      .epoch = epoch };
 	memcpy(meta.mean, r->mean, sizeof meta.mean);
 	memcpy(meta.std, r->std, sizeof meta.std);
-	return fd_model_file_save(r->m, path, &meta, e);
+	/* from device memory: the parameters visit the host for the write */
+	if (fd_params_move(&r->m->p, &r->mc.c, FD_DEV_CPU, e) < 0)
+		return -1;
+	int rc = fd_model_file_save(r->m, path, &meta, e);
+	if (fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
+		return -1;
+	return rc;
+}
+
+/* n floats of the optimizer's device memory readable on the host: p itself
+ * on the CPU, else a malloc'd copy in *own (free it). NULL on failure. */
+static const float *moments_host(struct fd_run *r, const float *p, int64_t n, float **own, struct fd_err *e)
+{
+	*own = NULL;
+	if (!p || r->o.dev == FD_DEV_CPU)
+		return p;
+	struct fd_ctx *c = &r->mc.c;
+	if (!(*own = malloc((size_t)(n > 0 ? n : 1) * sizeof(float)))) {
+		fd_err_set(e, "out of memory");
+		return NULL;
+	}
+	if (fd_backend_of(c->dev)->copy_d2h(c, *own, p, (size_t)n * sizeof(float)) < 0) {
+		fd_err_set(e, "optimizer state from %s: %s", fd_dev_name(c->dev), c->err.msg);
+		return NULL;
+	}
+	return *own;
 }
 
 int fd_run_save(struct fd_run *r, struct fd_err *e)
@@ -274,11 +326,21 @@ int fd_run_save(struct fd_run *r, struct fd_err *e)
 	int64_t np = r->m->p.ntotal, no = r->opt.n, ns = r->ps.seen;
 	if (r->t.num_classes > 2)
 		ns = 0;
-	int rc = fd_stw_add(&w, "params", FD_DT_F32, 1, &np, r->m->p.data, e);
+	/* from device memory: the parameters visit the host, the moments are copied */
+	float *mown = NULL, *vown = NULL;
+	const float *mh = NULL, *vh = NULL;
+	int moved = fd_params_move(&r->m->p, &r->mc.c, FD_DEV_CPU, e);
+	int rc = moved;
+	if (rc == 0 && r->opt.m && !(mh = moments_host(r, r->opt.m, no, &mown, e)))
+		rc = -1;
+	if (rc == 0 && r->opt.v && !(vh = moments_host(r, r->opt.v, no, &vown, e)))
+		rc = -1;
+	if (rc == 0)
+		rc = fd_stw_add(&w, "params", FD_DT_F32, 1, &np, r->m->p.data, e);
 	if (rc == 0 && r->opt.m)
-		rc = fd_stw_add(&w, "optim.m", FD_DT_F32, 1, &no, r->opt.m, e);
+		rc = fd_stw_add(&w, "optim.m", FD_DT_F32, 1, &no, mh, e);
 	if (rc == 0 && r->opt.v)
-		rc = fd_stw_add(&w, "optim.v", FD_DT_F32, 1, &no, r->opt.v, e);
+		rc = fd_stw_add(&w, "optim.v", FD_DT_F32, 1, &no, vh, e);
 	if (rc == 0)
 		rc = fd_stw_add(&w, "train.score", FD_DT_F64, 1, &ns, ns ? r->tscore : NULL, e);
 	if (rc == 0)
@@ -320,6 +382,10 @@ int fd_run_save(struct fd_run *r, struct fd_err *e)
 	if (rc == 0)
 		rc = fd_stw_write(&w, r->p_state, e);
 	fd_stw_free(&w);
+	free(mown);
+	free(vown);
+	if (moved == 0 && fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -496,13 +562,28 @@ static int load_state(struct fd_run *r, const char *path, struct fd_err *e)
 			goto out;
 		}
 	}
+	/* to device memory: the parameters are filled and checked on the host */
+	if (fd_params_move(&r->m->p, &r->mc.c, FD_DEV_CPU, e) < 0)
+		goto out;
 	memcpy(r->m->p.data, p->data, p->nbytes);
 	if (fd_ckpt_check(&r->m->p, "params", e) < 0) /* the model is freed with r on this error */
 		goto out;
-	if (tm)
-		memcpy(r->opt.m, tm->data, tm->nbytes);
-	if (tv)
-		memcpy(r->opt.v, tv->data, tv->nbytes);
+	if (fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
+		goto out;
+	if (r->o.dev == FD_DEV_CPU) {
+		if (tm)
+			memcpy(r->opt.m, tm->data, tm->nbytes);
+		if (tv)
+			memcpy(r->opt.v, tv->data, tv->nbytes);
+	} else {
+		struct fd_ctx *c = &r->mc.c;
+		const struct fd_backend *be = fd_backend_of(c->dev);
+		if ((tm && be->copy_h2d(c, r->opt.m, tm->data, tm->nbytes) < 0) ||
+		    (tv && be->copy_h2d(c, r->opt.v, tv->data, tv->nbytes) < 0)) {
+			fd_err_set(e, "optimizer state to %s: %s", fd_dev_name(c->dev), c->err.msg);
+			goto out;
+		}
+	}
 	if (ns) {
 		memcpy(r->tscore, ts->data, ts->nbytes);
 		memcpy(r->tlabel, tl->data, tl->nbytes);
@@ -666,10 +747,11 @@ static int train_epoch(struct fd_run *r, double *tsecs, struct fd_err *e)
 		fd_ctx_step(c);
 		fd_params_zero_grad(&r->m->p);
 		int64_t xs[4] = { b->n, 3, r->S, r->S }, ys[2] = { b->n, 1 };
-		struct fd_tensor *x = fd_tensor_wrap(c, FD_DEV_CPU, b->x, 4, xs);
+		/* the batch goes to the device (copy_h2d) when training there */
+		struct fd_tensor *x = batch_in(c, b->x, 4, xs);
 		struct fd_tensor *logits = fd_model_forward(r->m, c, x), *loss;
 		if (K == 1) {
-			loss = fd_bce_with_logits(c, logits, fd_tensor_wrap(c, FD_DEV_CPU, b->y, 2, ys));
+			loss = fd_bce_with_logits(c, logits, batch_in(c, b->y, 2, ys));
 		} else {
 			for (int i = 0; i < b->n; i++)
 				r->cls[i] = (int32_t)b->y[i];
@@ -678,7 +760,11 @@ static int train_epoch(struct fd_run *r, double *tsecs, struct fd_err *e)
 		if (!loss)
 			return fd_err_set(e, "epoch %lld step %lld: %s", (long long)ep + 1, (long long)r->ps.batch + 1,
 					  c->err.msg);
-		double lv = loss->data[0];
+		const float *lh = host_view(c, loss);
+		if (!lh)
+			return fd_err_set(e, "epoch %lld step %lld: %s", (long long)ep + 1, (long long)r->ps.batch + 1,
+					  c->err.msg);
+		double lv = lh[0];
 		if (!isfinite(lv)) {
 			if (ep == 0)
 				return fd_err_set(e, "epoch 1 step %lld: loss is %s: stopping (no epoch was completed: "
@@ -693,11 +779,15 @@ static int train_epoch(struct fd_run *r, double *tsecs, struct fd_err *e)
 					  c->err.msg);
 		if (fd_optim_step(&r->opt, &r->m->p, e) < 0)
 			return -1;
+		const float *lg = K <= 2 ? host_view(c, logits) : NULL;
+		if (K <= 2 && !lg)
+			return fd_err_set(e, "epoch %lld step %lld: %s", (long long)ep + 1, (long long)r->ps.batch + 1,
+					  c->err.msg);
 		if (K <= 2)
 			for (int i = 0; i < b->n; i++) {
 				double xi[2];
 				for (int j = 0; j < K; j++)
-					xi[j] = logits->data[(size_t)i * K + j];
+					xi[j] = lg[(size_t)i * K + j];
 				r->tscore[r->ps.seen + i] = row_score(xi, K);
 				r->tlabel[r->ps.seen + i] = (uint8_t)b->y[i];
 			}
@@ -930,6 +1020,11 @@ static int open_model(struct fd_run *r, struct fd_err *e)
 	}
 	if (r->t.no_decay)
 		fd_params_group_vectors(&r->m->p, 1);
+	/* the context first: parameters (and so the optimizer's moments) live
+	 * on its device */
+	if (fd_model_ctx_init(&r->mc, r->o.dev, r->threads, (uint64_t)r->t.seed, e) < 0 ||
+	    fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
+		return -1;
 	if (r->t.opt == FD_OPT_ADAMW
 		    ? fd_optim_adamw(&r->opt, &r->m->p, r->t.lr, r->t.beta[0], r->t.beta[1], r->t.eps, r->t.wd, e)
 		    : fd_optim_sgd(&r->opt, &r->m->p, r->t.lr, r->t.momentum, 0, r->t.wd, r->t.nesterov, e))
@@ -944,8 +1039,6 @@ static int open_model(struct fd_run *r, struct fd_err *e)
 		memset(&r->sched, 0, sizeof r->sched);
 		r->sched.lr = r->sched.base_lr = r->t.lr;
 	}
-	if (fd_model_ctx_init(&r->mc, r->threads, (uint64_t)r->t.seed, e) < 0)
-		return -1;
 	int K = (int)r->t.num_classes;
 	r->tscore = calloc(r->ntrain + 1, sizeof *r->tscore);
 	r->tlabel = calloc(r->ntrain + 1, 1);

@@ -51,6 +51,7 @@ struct fd_run_opts {
 	int nsets;
 	const char *dir;                     /* RUNDIR */
 	int threads;                         /* compute threads; 0: config 'threads', else all CPUs */
+	enum fd_dev dev;                     /* where the model trains (FD_DEV_CPU, FD_DEV_CUDA) */
 	int resume;                          /* continue the run in dir (fd_run_start) */
 	int64_t stop_after;                  /* > 0: save and stop after this many training steps */
 	const char *cmdline;                 /* provenance for run.json ("" if none) */

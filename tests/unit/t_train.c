@@ -197,7 +197,7 @@ int main(void)
 		size_t n = 0;
 		double logit[N], loss = NAN;
 		uint8_t lab[N];
-		if (fd_loader_open(&L, pack, &lo, &e) == 0 && fd_model_ctx_init(&mc, 1, 0, &e) == 0) {
+		if (fd_loader_open(&L, pack, &lo, &e) == 0 && fd_model_ctx_init(&mc, FD_DEV_CPU, 1, 0, &e) == 0) {
 			n = fd_loader_count(L, FD_SET_VAL);
 			if (fd_score_rows(mf.m, &mc.c, L, FD_SET_VAL, 0, logit, lab, NULL, NULL, &e) == 0)
 				fd_bce_logits(logit, lab, n, &loss, &e);
