@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 		cli_die("--target %s: '%s' has %d outputs (classes 0..%d)", target_arg, model, K, K - 1);
 
 	struct fd_model_ctx mc;
-	if (fd_model_ctx_init(&mc, threads, 0, &e) < 0)
+	if (fd_model_ctx_init(&mc, FD_DEV_CPU, threads, 0, &e) < 0)
 		cli_fail(&e);
 	if (list) {
 		struct fd_gradcam_layers ls;
