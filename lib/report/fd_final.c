@@ -275,22 +275,25 @@ static int bin_of(double x)
 	return k;
 }
 
-/* Sort order of the hard examples: idx by score (descending if desc), then key. */
-static const struct entry *g_x;
-static int g_desc;
+/* A candidate hard example: s is the score, negated for false positives (the
+ * highest first), so both kinds sort ascending by s, then by key. */
+struct hard_row {
+	double s;
+	const char *key;
+	size_t i;
+};
 static int cmp_hard(const void *pa, const void *pb)
 {
-	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-	double sa = g_x->all.score[a], sb = g_x->all.score[b];
-	if (sa != sb)
-		return (g_desc ? sa < sb : sa > sb) ? 1 : -1;
-	return strcmp(g_x->all.key[a], g_x->all.key[b]);
+	const struct hard_row *a = pa, *b = pb;
+	if (a->s != b->s)
+		return a->s < b->s ? -1 : 1;
+	return strcmp(a->key, b->key);
 }
 
 static int write_hard(FILE *md, FILE *hard, const struct entry *x, int nhard, const char **src,
 		      int nsrc, struct fd_err *e)
 {
-	size_t *idx = malloc((x->all.n + 1) * sizeof *idx);
+	struct hard_row *idx = malloc((x->all.n + 1) * sizeof *idx);
 	if (!idx)
 		return fd_err_set(e, "out of memory");
 	char b[32];
@@ -300,16 +303,15 @@ static int write_hard(FILE *md, FILE *hard, const struct entry *x, int nhard, co
 			for (size_t i = 0; i < x->all.n; i++)
 				if (!strcmp(x->source[i], src[s]) && x->all.label[i] == kind &&
 				    (kind ? x->all.score[i] < FD_EVAL_THRESHOLD : x->all.score[i] >= FD_EVAL_THRESHOLD))
-					idx[n++] = i;
+					idx[n++] = (struct hard_row){ kind ? x->all.score[i] : -x->all.score[i],
+								      x->all.key[i], i };
 			if (n == 0)
 				continue;
-			g_x = x;
-			g_desc = kind == 0;
 			qsort(idx, n, sizeof *idx, cmp_hard);
 			const char *what = kind ? "false_negative" : "false_positive";
 			fprintf(md, "- %s, %s (%zu in all):", src[s], kind ? "false negatives" : "false positives", n);
 			for (size_t r = 0; r < n && r < (size_t)nhard; r++) {
-				size_t i = idx[r];
+				size_t i = idx[r].i;
 				fprintf(hard, "%s\t%s\t%s\t%s\t%zu\t%s\t%d\t%s\n", x->model, x->cond, src[s], what,
 					r + 1, x->all.key[i], x->all.label[i], g17(b, x->all.score[i]));
 				fprintf(md, "%s `%s` %.3f", r ? "," : "", x->all.key[i], x->all.score[i]);
