@@ -5,6 +5,7 @@
 #include "core/fd_config.h"
 #include "core/fd_out.h"
 #include "report/fd_html.h"
+#include "report/fd_final.h"
 #include "report/fd_report.h"
 
 #include <stdio.h>
@@ -14,8 +15,8 @@
 #include <unistd.h>
 
 static const char SYNOPSIS[] =
-	"fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME "
-	"[--index TSV] [--pack PACK] [--table TSV]... [RUN...]";
+	"fd-report --section NAME [--config FILE] [--geometry TSV] [--top K] [-n N] -o FILE RUN_OR_TSV... | "
+	"fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--table TSV]... [RUN...]";
 
 static const char HELP[] =
 	"Aggregate cross-validation runs into one section of the plan's report.\n"
@@ -43,7 +44,11 @@ static const char HELP[] =
 	"  --geometry TSV   --section best: the 2a-geometry test table\n"
 	"                   (2a-geometry.compare.tsv); letterbox is excluded when it\n"
 	"                   found a geometry shortcut\n"
-	"  -o FILE          output (Markdown, or best.json for --section best)\n"
+	"  --top K          --section top: how many models (default 3)\n"
+	"  -n N             --section 4b-final: hard examples per model, source and\n"
+	"                   kind (default 10)\n"
+	"  -o FILE          output (Markdown, or best.json / top.json for --section\n"
+	"                   best / top)\n"
 	"  --allow-missing  a RUN that does not exist or has no preds-val.tsv is left\n"
 	"                   out with a warning, on stderr and in the Markdown's\n"
 	"                   Warnings section (default: an error, exit 1; not with\n"
@@ -193,10 +198,81 @@ static int write_html(const char *dir, const char *page, const char *index, cons
 	return 0;
 }
 
+/* --section top: top.json at out, top.mk and top.md beside it (top.json last). */
+static void write_top(const char *out, const struct fd_results *rs, int k)
+{
+	struct fd_err e;
+	struct fd_top *t = malloc(sizeof *t);
+	if (!t)
+		cli_die("out of memory");
+	if (fd_top_rank(t, rs, k, &e) < 0)
+		cli_fail(&e);
+	char *json = fd_top_json(t, &e), *p_mk = beside(out, ".json", ".mk"), *p_md = beside(out, ".json", ".md");
+	if (!json)
+		cli_fail(&e);
+	struct fd_out oj = { 0 }, om = { 0 }, od = { 0 };
+	if (fd_out_open(&oj, out, &e) < 0)
+		cli_fail(&e);
+	if (fd_out_open(&om, p_mk, &e) < 0 || fd_out_open(&od, p_md, &e) < 0) {
+		fd_out_abort(&oj);
+		fd_out_abort(&om);
+		cli_fail(&e);
+	}
+	fputs(json, oj.f);
+	fd_top_mk(om.f, t);
+	fd_top_md(od.f, t, cli_cmdline());
+	if (fd_out_commit(&om, &e) < 0 || fd_out_commit(&od, &e) < 0) {
+		fd_out_abort(&oj);
+		fd_out_abort(&od);
+		cli_fail(&e);
+	}
+	if (fd_out_commit(&oj, &e) < 0)
+		cli_fail(&e);
+	free(json);
+	free(p_mk);
+	free(p_md);
+	free(t);
+}
+
+/* --section 4b-final: the Markdown at out (last), FILE.tsv, FILE.compare.tsv,
+ * FILE.folds.tsv, FILE.hard.tsv, FILE.confidence.tsv beside it. */
+static void write_final(const char *out, const struct fd_results *rs, int nhard,
+			const char *const *inp, int ninp)
+{
+	struct fd_err e;
+	char *p[5] = { beside(out, ".md", ".tsv"), beside(out, ".md", ".compare.tsv"),
+		       beside(out, ".md", ".folds.tsv"), beside(out, ".md", ".hard.tsv"),
+		       beside(out, ".md", ".confidence.tsv") };
+	struct fd_report_meta m = { NULL, 0, p[0], p[1], p[2], cli_cmdline(), inp, ninp };
+	struct fd_out o[5] = { 0 };
+	/* o[]: the Markdown, tsv, compare, hard, confidence */
+	const char *path[5] = { out, p[0], p[1], p[3], p[4] };
+	for (int i = 0; i < 5; i++)
+		if (fd_out_open(&o[i], path[i], &e) < 0) {
+			for (int j = 0; j < i; j++)
+				fd_out_abort(&o[j]);
+			cli_fail(&e);
+		}
+	int bad = fd_final_write(o[0].f, o[1].f, o[2].f, o[3].f, o[4].f, rs, nhard, &m, p[3], p[4], &e) < 0;
+	for (int i = 1; i < 5 && !bad; i++)
+		bad = fd_out_commit(&o[i], &e) < 0;
+	if (!bad)
+		bad = fd_results_write(rs, p[2], &e) < 0;
+	if (bad) {
+		for (int j = 0; j < 5; j++)
+			fd_out_abort(&o[j]);
+		cli_fail(&e);
+	}
+	if (fd_out_commit(&o[0], &e) < 0)
+		cli_fail(&e);
+	for (int i = 0; i < 5; i++)
+		free(p[i]);
+}
+
 int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "fd-report", SYNOPSIS, HELP);
-	const char *section = NULL, *out = NULL, *geometry = NULL, *html = NULL, *page = NULL, *index = NULL, *pack = NULL;
+	const char *section = NULL, *out = NULL, *geometry = NULL, *html = NULL, *page = NULL, *index = NULL, *pack = NULL, *top_k = NULL, *n_hard = NULL;
 	const char **cfg = calloc((size_t)argc, sizeof *cfg), **inp = calloc((size_t)argc, sizeof *inp),
 		   **tab = calloc((size_t)argc, sizeof *tab);
 	int ncfg = 0, ninp = 0, ntab = 0, dashdash = 0, allow_missing = 0;
@@ -237,6 +313,10 @@ int main(int argc, char **argv)
 				pack = argv[++i];
 			else if (!strcmp(a, "--table"))
 				tab[ntab++] = argv[++i];
+			else if (!strcmp(a, "--top"))
+				top_k = argv[++i];
+			else if (!strcmp(a, "-n"))
+				n_hard = argv[++i];
 			else
 				cli_usage("unknown option '%s'", a);
 		} else {
@@ -260,6 +340,12 @@ int main(int argc, char **argv)
 		cli_usage("--geometry is for --section best");
 	if (allow_missing && sec->mode == FD_REPORT_BEST)
 		cli_usage("--allow-missing is not for --section best (best.json has no place for a warning)");
+	if (top_k && sec->mode != FD_REPORT_TOP)
+		cli_usage("--top is for --section top");
+	if (n_hard && sec->mode != FD_REPORT_FINAL)
+		cli_usage("-n is for --section 4b-final");
+	int k = top_k ? (int)cli_int("--top", top_k, 1, 1000) : 3;
+	int nhard = n_hard ? (int)cli_int("-n", n_hard, 1, 100000) : 10;
 
 	struct fd_err e;
 	struct fd_config conf = { 0 };
@@ -277,19 +363,21 @@ int main(int argc, char **argv)
 	/* no output may be an input, nor a file inside an input run directory:
 	 * refused (exit 2) before anything is read */
 	char *p_tsv = beside(out, ".md", ".tsv"), *p_cmp = beside(out, ".md", ".compare.tsv"),
-	     *p_folds = beside(out, ".md", ".folds.tsv"), *p_mk = beside(out, ".json", ".mk");
+	     *p_folds = beside(out, ".md", ".folds.tsv"), *p_mk = beside(out, ".json", ".mk"),
+	     *p_tmd = beside(out, ".json", ".md"), *p_hard = beside(out, ".md", ".hard.tsv"),
+	     *p_conf = beside(out, ".md", ".confidence.tsv");
 	const char **ins = calloc((size_t)ninp, sizeof *ins);
 	if (!ins)
 		cli_die("out of memory");
 	for (int i = 0; i < ninp; i++)
 		ins[i] = strchr(inp[i], '=') && !strchr(strchr(inp[i], '=') + 1, '=') ? strchr(inp[i], '=') + 1 : inp[i];
-	const char *outs[4] = {out, p_tsv, p_cmp, p_folds}, *outs_best[2] = {out, p_mk};
-	if (sec->mode == FD_REPORT_BEST)
-		cli_outputs(ins, ninp, outs_best, 2);
+	const char *outs[6] = {out, p_tsv, p_cmp, p_folds, p_hard, p_conf}, *outs_best[3] = {out, p_mk, p_tmd};
+	if (sec->mode == FD_REPORT_BEST || sec->mode == FD_REPORT_TOP)
+		cli_outputs(ins, ninp, outs_best, sec->mode == FD_REPORT_TOP ? 3 : 2);
 	else
-		cli_outputs(ins, ninp, outs, 4);
+		cli_outputs(ins, ninp, outs, sec->mode == FD_REPORT_FINAL ? 6 : 4);
 	free(ins);
-	free(p_tsv), free(p_cmp), free(p_folds), free(p_mk);
+	free(p_tsv), free(p_cmp), free(p_folds), free(p_mk), free(p_tmd), free(p_hard), free(p_conf);
 	struct fd_results rs;
 	fd_results_init(&rs);
 	char **warn = calloc((size_t)ninp, sizeof *warn);
@@ -334,6 +422,10 @@ int main(int argc, char **argv)
 		write_best(out, &rs, geometry);
 	else if (nwarn == ninp)
 		cli_die("nothing to report: every run was left out (%d)", nwarn);
+	else if (sec->mode == FD_REPORT_TOP)
+		write_top(out, &rs, k);
+	else if (sec->mode == FD_REPORT_FINAL)
+		write_final(out, &rs, nhard, inp, ninp);
 	else
 		write_tables(out, &rs, sec, conf_txt, ncfg, inp, ninp, warn, nwarn);
 	cli_info("wrote %s", out);

@@ -25,6 +25,8 @@ static const struct fd_report_section SECTIONS[] = {
 	{ "phase3", "Phase 3: extended architectures", FD_REPORT_CONDS, NULL, 0 },
 	{ "4a-scaling", "Phase 4A: data quantity scaling", FD_REPORT_CONDS, "full", 0 },
 	{ "best", "Phase 2 choices", FD_REPORT_BEST, NULL, 0 },
+	{ "top", "Phase 4B: the models chosen for the full data", FD_REPORT_TOP, NULL, 0 },
+	{ "4b-final", "Phase 4B: the chosen models on the full data, test set", FD_REPORT_FINAL, NULL, 0 },
 };
 #define NSECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 #define MAXF FD_REPORT_MAXF
@@ -1276,8 +1278,8 @@ int fd_report_write(FILE *f, FILE *tsv, FILE *cmp, const struct fd_results *rs,
 		    const struct fd_report_section *sec, const struct fd_report_meta *m,
 		    struct fd_err *e)
 {
-	if (sec->mode == FD_REPORT_BEST)
-		return fd_err_set(e, "section %s: not a table (fd_report_best)", sec->name);
+	if (sec->mode == FD_REPORT_BEST || sec->mode == FD_REPORT_TOP || sec->mode == FD_REPORT_FINAL)
+		return fd_err_set(e, "section %s: not a table of fd_report_write", sec->name);
 	struct col col[256];
 	int ncol = cols_of(rs, sec, col, 256);
 	fprintf(f, "# %s\n\n", sec->title);

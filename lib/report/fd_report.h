@@ -20,6 +20,8 @@ enum fd_report_mode {
 	FD_REPORT_HOLDOUT, /* held-out vs in-source AUC of each condition */
 	FD_REPORT_GEOMETRY, /* 2A test 1: the geometry shortcut test (fd_report_geometry) */
 	FD_REPORT_BEST,    /* the phase-2 decision rule (fd_report_best) */
+	FD_REPORT_TOP,     /* the phase-4B models (fd_top_rank, report/fd_final.h) */
+	FD_REPORT_FINAL,   /* phase 4B on the test set (fd_final_write, report/fd_final.h) */
 };
 
 struct fd_report_section {
@@ -150,7 +152,7 @@ struct fd_report_geometry {
 int fd_report_geometry(struct fd_report_geometry *g, const struct fd_results *rs, const char *model,
 		       const char *const *inputs, int ninputs, struct fd_err *e);
 
-/* Write section sec of rs (any mode but FD_REPORT_BEST): the Markdown to md,
+/* Write section sec of rs (any mode but FD_REPORT_BEST, _TOP, _FINAL): the Markdown to md,
  * the summary table (one row per model, condition and eval) to tsv, and the
  * comparisons (FD_REPORT_HOLDOUT: the hold-out table; FD_REPORT_GEOMETRY: the
  * geometry test, one row per model, fd_report_geometry) to cmp. A section with

@@ -7,6 +7,7 @@
 # reruns only its dependents (and that a rerun replaces the stale run), that
 # LAUNCH prefixes every training and evaluation, that DEVICE reaches both,
 # that phase 3/4 follow best.json through best.mk (and rerun when it changes),
+# that 4B follows top.mk (or P4B_MODELS),
 # and that a failed training leaves nothing
 # Make would take as finished.
 . "$(dirname "$0")/lib.sh"
@@ -109,7 +110,7 @@ n=$(mk -n phase2 NOFACE=drop)
 is "NOFACE=drop: every pack from faces.tsv, face_note=ok only" \
 	"$(grep '/fd-pack ' <<<"$n" | grep -vc -- '--only face_note=ok -o .*-faceonly.safetensors .*/faces.tsv$')" 0
 like "NOFACE=drop: packs made" "$(grep -c '/fd-pack ' <<<"$n")" "^[1-9]"
-like "NOFACE=drop: runs of their own" "$(grep '/fd-train ' <<<"$n" | head -1)" "-faceonly/fold[0-9]$"
+like "NOFACE=drop: runs of their own" "$(grep '/fd-train ' <<<"$n" | head -1)" "-faceonly/fold[0-9] && test -f "
 is "NOFACE=keep (default): no pack filtered by face" "$(mk -n -W "$W/split.tsv" phase2 | grep -c 'face_note')" 0
 fails "NOFACE: a bad value stops make" 2 "NOFACE must be keep or drop" mk -n phase2 NOFACE=maybe
 is "DEVICE=cpu: no --device" "$(mk -n -W "$T/conf/shared.json" phase2 | grep -c -- '--device')" 0
@@ -135,8 +136,43 @@ is "phase4: the same rows for every fraction" "$(for f in 20 50 100; do cut -f1 
 is "phase4: the 4A table is on the full fold" "$(cut -f3 "$W/phase4/4a-scaling.tsv" | sort -u | tr '\n' ' ')" "eval full "
 ok "report.md" test -s "$W/report.md"
 like "report.md has every phase" "$(grep '^# ' "$W/report.md" | tr '\n' '|')" \
-	"Phase 1.*2A, test 1.*Phase 2E.*Phase 3.*Phase 4A"
+	"Phase 1.*2A, test 1.*Phase 2E.*Phase 3.*Phase 4A.*Phase 4B: the models chosen.*Phase 4B: the chosen models"
+# 4B: the top models by validation AUC (top.json, top.mk: all three of phase 3
+# here, P4B_TOP=3), trained on in100 at best.json's choice (FRAC=100: phase 3's
+# runs themselves), every fold scored on the test set; the 4b-final tables
+tmods=$(sed -n 's/^P4B_TOP_MODELS := //p' "$W/phase4/top.mk")
+is "4B: top.mk holds the three models of phase 3" "$(tr ' ' '\n' <<<"$tmods" | sort | tr '\n' ' ')" "mobilenet_v3_small resnet18 simplecnn "
+is "4B: top.json's models are top.mk's" "$("$PY" -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['models']))" "$W/phase4/top.json")" "$tmods"
+is "4B: the 4b-final table has the top models" "$(awk -F'\t' 'NR>1{print $1}' "$W/phase4/4b-final.tsv" | sort -u | tr '\n' ' ')" "mobilenet_v3_small resnet18 simplecnn "
+is "4B: in100 runs of the top models at best.json's choice, scored on the test set" \
+	"$(ls "$W"/runs/{simplecnn,resnet18,mobilenet_v3_small}/in100-$size-$geom$aug/fold*/preds-test.tsv | wc -l)" 6
+is "4B: three pairs compared" "$(($(wc -l <"$W/phase4/4b-final.compare.tsv") - 1))" 3
+like "4B: hard examples' header" "$(head -1 "$W/phase4/4b-final.hard.tsv")" "^model	condition	source	kind	rank	path	label	score$"
+is "4B: 20 bins per model, source and label" "$(awk -F'\t' 'NR>1{n[$1" "$3" "$4]++} END{for(k in n) if (n[k] != 20) print k}' "$W/phase4/4b-final.confidence.tsv")" ""
+like "4B: confidence histograms for every model" "$(awk -F'\t' 'NR>1{print $1}' "$W/phase4/4b-final.confidence.tsv" | sort -u | wc -l)" "^3$"
 ok "report then up to date" mk -q report-all
+# 4B follows top.mk (written with top.json; -W: as if both were new), and
+# P4B_MODELS overrides the choice (no top.json made)
+cp -p "$W/phase4/top.mk" "$T/top.mk"
+echo "P4B_TOP_MODELS := simplecnn" >"$W/phase4/top.mk"
+n=$(mk -n -W "$W/phase4/top.json" phase4-report)
+is "4B follows top.mk: 4b-final on simplecnn only" \
+	"$(grep -- '--section 4b-final' <<<"$n" | grep -o '/runs/[a-z0-9_]*/' | sort -u | tr '\n' ' ')" "/runs/simplecnn/ "
+cp -p "$T/top.mk" "$W/phase4/top.mk"
+n=$(mk -n phase4-report P4B_MODELS="resnet34")
+like "P4B_MODELS: the named model trained on in100" "$n" "fd-train .* -o $W/runs/resnet34/in100-$size-$geom$aug/fold1"
+is "P4B_MODELS: 4b-final on it" \
+	"$(grep -- '--section 4b-final' <<<"$n" | grep -o '/runs/[a-z0-9_]*/' | sort -u | tr '\n' ' ')" "/runs/resnet34/ "
+# (a newer best.json, for real: -W does not reach the sub-makes)
+touch -r "$W/phase2/best.json" "$T/best4.stamp"
+touch "$W/phase2/best.json"
+n=$(mk -n phase4)
+like "make phase4: a new best.json remakes top.json" "$n" "--section top --top 3 -o $W/phase4/top.json"
+n=$(mk -n phase4 P4B_MODELS="simplecnn")
+is "make phase4 P4B_MODELS=...: no choice made" "$(grep -c -- '--section top ' <<<"$n") $(grep -c -- '--section 4b-final ' <<<"$n")" "0 1"
+n=$(mk -n phase4 P4B_TOP=1)
+like "P4B_TOP reaches fd-report" "$n" "--section top --top 1 "
+touch -r "$T/best4.stamp" "$W/phase2/best.json"
 
 # the pipelines read the choices from best.mk (make's include, written with
 # best.json): it holds best.json's choices, and phase 3/4 follow it
@@ -150,15 +186,15 @@ oaug=$([ -n "$aug" ] || echo -augment)
 printf 'BEST_SIZE := %s\nBEST_GEOMETRY := %s\nBEST_AUGMENT := %s\n' "$osize" "$ogeom" \
 	"$([ -n "$oaug" ] && echo true || echo false)" >"$W/phase2/best.mk"
 n=$(mk -n phase3-report phase4-report)
-like "phase 3 follows best.mk ($osize $ogeom$oaug)" "$n" "fd-train .* -o $W/runs/mobilenet_v3_small/in100-$osize-$ogeom$oaug/fold0\$"
-like "phase 4 follows best.mk" "$n" "fd-train .* -o $W/runs/simplecnn/in20-$osize-$ogeom$oaug/fold1\$"
+like "phase 3 follows best.mk ($osize $ogeom$oaug)" "$n" "fd-train .* -o $W/runs/mobilenet_v3_small/in100-$osize-$ogeom$oaug/fold0 "
+like "phase 4 follows best.mk" "$n" "fd-train .* -o $W/runs/simplecnn/in20-$osize-$ogeom$oaug/fold1 "
 cp -p "$T/best.mk" "$W/phase2/best.mk"
 # a new best.json reruns the phase 3 and 4 reports; a fresh phase3 makes best.json first
 touch -r "$W/phase2/best.json" "$T/best.stamp"
 touch "$W/phase2/best.json"
 n=$(mk -n phase3-report phase4-report)
 is "new best.json: phase 3 and 4 reports rerun, nothing retrained" \
-	"$(trained "$n") $(grep -o -- '--section [a-z0-9-]*' <<<"$n" | tr '\n' ' ')" "0 --section phase3 --section 4a-scaling "
+	"$(trained "$n") $(grep -o -- '--section [a-z0-9-]*' <<<"$n" | tr '\n' ' ')" "0 --section phase3 --section 4a-scaling --section top --section 4b-final "
 touch -r "$T/best.stamp" "$W/phase2/best.json"
 ok "best.json's mtime back: up to date" mk -q report-all
 n=$(mk -n phase3 WORK="$T/fresh" 2>&1)

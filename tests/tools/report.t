@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 ref() { "$PY" "$here/report_ref.py" "$@" 2>&1; }
 
 help=$(fd-report --help | head -1 | sed -E 's/^usage: //')
-is "--help usage line" "$help" "fd-report --section NAME [--config FILE] [--geometry TSV] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--table TSV]... [RUN...]"
+is "--help usage line" "$help" "fd-report --section NAME [--config FILE] [--geometry TSV] [--top K] [-n N] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--table TSV]... [RUN...]"
 # (man.t checks the man page's SYNOPSIS against --help)
 
 ok "make run directories" "$PY" "$here/report_ref.py" make "$T"
@@ -175,4 +175,37 @@ fails "best without sizes" 1 "need two resolution conditions" \
 	fd-report --section best -o "$T/b.json" "$T/ho.folds.tsv"
 no_file "no best.json on failure" "$T/b.json"
 no_file "no best.mk on failure" "$T/b.mk"
+
+# Phase 4B: the choice of models (top.json, top.mk, top.md) from validation
+# AUCs, and the final test-set section (per-source ensemble metrics, pairwise
+# DeLong with Holm, hard examples, confidence histograms) against sklearn/numpy
+nolabel() { for k in 0 1 2 3 4; do printf '%s/%s/%s/fold%d ' "$R" "$1" "$2" "$k"; done; }
+args="$(nolabel simplecnn in20-128-center) $(nolabel simplecnn in20-224-center)"
+args="$args $(nolabel resnet18 in20-128-center) $(nolabel resnet18 in20-224-center)"
+mkdir -p "$T/p4"
+ok "top" fd-report -q --section top --top 1 -o "$T/p4/top.json" $args
+is "top 1: the choice vs sklearn" "$(ref top "$T" "$T/p4/top.json" 1)" ok
+ok "top 3 (more than there are models)" fd-report -q --section top --top 3 -o "$T/p4/top3.json" $args
+is "top 3: both models, ranked" "$(ref top "$T" "$T/p4/top3.json" 3)" ok
+like "top.md: the rule" "$(cat "$T/p4/top3.md")" "\*\*Rule\.\*\* The 3 models with the highest cross-validated validation AUC"
+like "top.md: the ranking" "$(cat "$T/p4/top3.md")" "\| 1 \| [a-z0-9]+ \| in20-224-center \| 5 \| 0\.[0-9]{3} \| yes \|"
+fails "top: --top 0" 2 "--top" fd-report --section top --top 0 -o "$T/p4/t0.json" $args
+fails "--top is for section top" 2 "--top is for --section top" fd-report --section phase1 --top 2 -o "$T/p4/x.md" $args
+fails "top: no validation AUC in a folds table without rows" 1 "no run with a validation AUC" \
+	sh -c "printf 'condition\tmodel\tfold\teval\tsubset\tn_real\tn_fake\tn_train\tauc\texcluded\n' >'$T/p4/empty.tsv' && fd-report --section top -o '$T/p4/t1.json' '$T/p4/empty.tsv'"
+no_file "top: no top.json on failure" "$T/p4/t1.json"
+no_file "top: no top.mk on failure" "$T/p4/t1.mk"
+fargs="$(runs simplecnn in20-224-center full) $(runs resnet18 in20-224-center full)"
+ok "4b-final" fd-report -q --section 4b-final -n 4 -o "$T/p4/4b-final.md" $fargs
+is "4b-final: values vs sklearn/numpy/statsmodels" "$(ref final "$T" "$T/p4/4b-final" 4)" ok
+md=$(cat "$T/p4/4b-final.md")
+like "4b-final: per-source rows" "$md" "\| resnet18 \| full \| 5 \| insight \| 45 \| 15 \| [0-9.]+ \| \[[0-9.]+, [0-9.]+\] \|"
+like "4b-final: the pair" "$md" "\| simplecnn \| resnet18 \| 90 \| [-0-9.]+ \|"
+like "4b-final: hard examples listed" "$md" "- wiki, false positives \([0-9]+ in all\): \`test/[0-9]+\.jpg\` [0-9.]+"
+like "4b-final: confidence summary" "$md" "\| simplecnn \| text2img \| fake \| 15 \| [0-9.]+ \| [0-9.]+ \| \`[0-9 ]+\` \|"
+is "4b-final: at most 4 hard examples each" "$(cut -f1,3,4 "$T/p4/4b-final.hard.tsv" | sort | uniq -c | awk '$1 > 4' | wc -l)" 0
+is "4b-final: 20 bins per model, source and label" "$(($(wc -l <"$T/p4/4b-final.confidence.tsv") - 1))" $((2 * 4 * 20))
+fails "-n is for 4b-final" 2 "-n is for --section 4b-final" fd-report --section top -n 3 -o "$T/p4/x.json" $args
+fails "4b-final without scores" 1 "no run with test scores" fd-report --section 4b-final -o "$T/p4/bad.md" "$T/2b.folds.tsv"
+for f in bad.md bad.tsv bad.compare.tsv bad.hard.tsv bad.confidence.tsv; do no_file "4b-final: no $f on failure" "$T/p4/$f"; done
 done_testing

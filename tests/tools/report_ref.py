@@ -3,6 +3,8 @@ values computed directly with scikit-learn, numpy and SciPy.
 
   report_ref.py make DIR         write DIR/runs/MODEL/SETTING/foldK/{preds-*.tsv,run.json}
   report_ref.py check DIR KIND STEM [ARGS]   compare fd-report's STEM.tsv / STEM.compare.tsv
+  report_ref.py top DIR TOP.JSON K           section top's choice (top.json, top.mk)
+  report_ref.py final DIR STEM N             section 4b-final's tables
 Prints "ok" or the first mismatch."""
 import json
 import os
@@ -431,8 +433,111 @@ def check(d, kind, stem):
     print("ok")
 
 
+def check_top(d, path, k):
+    """top.json: the k models with the highest mean validation AUC (sklearn),
+    each at its best condition; the labels are the settings."""
+    got = json.load(open(path))
+    ranked = []
+    for m in MODELS:
+        for setting in ("in20-128-center", "in20-224-center"):
+            ranked.append((np.mean(cell(d, m, setting, "val")["all"]), m, setting))
+    ranked.sort(key=lambda x: -x[0])
+    want = []
+    for _, m, _ in ranked:
+        if m not in want:
+            want.append(m)
+    want = want[:k]
+    if got["models"] != want:
+        print(f"top: models {got['models']} != {want}")
+        sys.exit(0)
+    for (a, m, setting), r in zip(ranked, got["ranking"]):
+        if (r["model"], r["condition"]) != (m, setting):
+            print(f"top: ranking {r['model']} {r['condition']} != {m} {setting}")
+            sys.exit(0)
+        close(f"top {m} {setting} mean", r["mean_val_auc"], a, 1e-12)
+    with open(path[:-5] + ".mk") as f:
+        mk = [l for l in f if not l.startswith("#")]
+    if mk != [f"P4B_TOP_MODELS := {' '.join(want)}\n"]:
+        print(f"top.mk: {mk}")
+        sys.exit(0)
+    print("ok")
+
+
+def hist20(x):
+    return np.histogram(x, bins=20, range=(0, 1))[0]
+
+
+def check_final(d, stem, nhard):
+    """4b-final: the in20-224-center runs of both models (condition full): per
+    subset ensemble test AUC, DeLong logit CI, AP, EER, accuracy; pairwise DeLong
+    with Holm; hard examples; confidence histograms."""
+    summ, cmp_ = read(stem + ".tsv"), read(stem + ".compare.tsv")
+    hard, conf = read(stem + ".hard.tsv"), read(stem + ".confidence.tsv")
+    cells = {m: cell(d, m, "in20-224-center", "val") for m in MODELS}
+    nchecked = 0
+    for m, c in cells.items():
+        y, src = c["test_y"], c["test_src"]
+        sc = np.zeros(len(y))
+        for s in c["test_scores"]:  # the fold models' scores, summed in fold order as fd does
+            sc = sc + s
+        sc = sc / len(c["test_scores"])
+        paths = [f"test/{i}.jpg" for i in range(len(y))]
+        for sub in ["all"] + SOURCES:
+            msk = np.ones(len(y), bool) if sub == "all" else (y == 0) | (src == sub)
+            row = [r for r in summ if r["model"] == m and r["subset"] == sub][0]
+            auc, lo, hi = logit_ci(y[msk], sc[msk])
+            close(f"{m} {sub} auc", row["auc"], roc_auc_score(y[msk], sc[msk]), 1e-12)
+            close(f"{m} {sub} lo", row["auc_lo"], lo, 1e-9)
+            close(f"{m} {sub} hi", row["auc_hi"], hi, 1e-9)
+            close(f"{m} {sub} ap", row["ap"], average_precision_score(y[msk], sc[msk]), 1e-12)
+            close(f"{m} {sub} eer", row["eer"], eer_interp(y[msk], sc[msk]), 1e-12)
+            close(f"{m} {sub} acc", row["accuracy"], np.mean((sc[msk] >= 0.5) == (y[msk] == 1)), 1e-12)
+            if int(row["n_real"]) != (y[msk] == 0).sum() or int(row["n_fake"]) != (y[msk] == 1).sum():
+                print(f"{m} {sub}: counts {row['n_real']} {row['n_fake']}")
+                sys.exit(0)
+            nchecked += 1
+        for s in sorted(set(src)):
+            for kind, lab in (("false_positive", 0), ("false_negative", 1)):
+                idx = [i for i in range(len(y)) if src[i] == s and y[i] == lab and (sc[i] >= 0.5) != lab]
+                idx.sort(key=lambda i: ((-sc[i] if lab == 0 else sc[i]), paths[i]))
+                want = [(paths[i], sc[i]) for i in idx[:nhard]]
+                got = [(r["path"], float(r["score"])) for r in hard
+                       if r["model"] == m and r["source"] == s and r["kind"] == kind]
+                if [p for p, _ in got] != [p for p, _ in want] or not np.allclose([g for _, g in got], [w for _, w in want], rtol=0, atol=1e-12):
+                    print(f"{m} {s} {kind}: {got[:3]} != {want[:3]}")
+                    sys.exit(0)
+                nchecked += len(want)
+            for lab in (0, 1):
+                x = sc[(src == s) & (y == lab)]
+                if len(x) == 0:
+                    continue
+                got = [int(r["count"]) for r in conf if r["model"] == m and r["source"] == s and r["label"] == str(lab)]
+                if got != list(hist20(x)):
+                    print(f"{m} {s} {lab}: histogram {got} != {list(hist20(x))}")
+                    sys.exit(0)
+                nchecked += 1
+    # the one pair: DeLong on the ensembles, Holm over one test (= p)
+    a, b = list(MODELS)
+    row = cmp_[0]
+    ya = cells[a]["test_y"]
+    ea = np.mean(np.array(cells[a]["test_scores"]), axis=0)
+    eb = np.mean(np.array(cells[b]["test_scores"]), axis=0)
+    delta, p = delong_p(ya, ea, eb)
+    close("pair delta", row["delta"], delta, 1e-9)
+    close("pair p", row["p"], p, 1e-9)
+    close("pair p holm", row["p_holm"], multipletests([p], method="holm")[1][0], 1e-9)
+    if len(cmp_) != 1 or nchecked < 20:
+        print(f"final: {len(cmp_)} pairs, {nchecked} checks")
+        sys.exit(0)
+    print("ok")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "top":
+        check_top(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "final":
+        check_final(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         check(sys.argv[2], sys.argv[3], sys.argv[4])

@@ -1,0 +1,73 @@
+/* fd_final: phase 4B of fd-report (doc/pipelines.md, "Phase 4B"): the rule that
+ * picks the top models from validation AUCs (section top: top.json, top.mk,
+ * top.md), and the final test-set analysis of those models trained on the full
+ * data (section 4b-final: per-source test metrics of the fold ensemble, pairwise
+ * DeLong tests with Holm, hard examples, confidence histograms). */
+#ifndef FD_FINAL_H
+#define FD_FINAL_H
+
+#include <stdio.h>
+#include "core/fd_err.h"
+#include "report/fd_report.h"
+#include "report/fd_results.h"
+
+#define FD_TOP_MAX 256 /* (condition, model) pairs ranked */
+
+/* One (condition, model) of the ranking. */
+struct fd_top_entry {
+	char model[64], cond[64];
+	int nf;      /* folds with a defined validation AUC */
+	double mean; /* mean over those folds of the validation AUC (eval "val", subset "all") */
+	int chosen;  /* 1: one of the top models */
+};
+
+/* The ranking: every (condition, model) of rs with a defined mean, highest
+ * mean first (ties: order of appearance in rs, conditions outer); a model's
+ * best condition only is eligible; the first k eligible are chosen. */
+struct fd_top {
+	int k, n, nchosen;
+	struct fd_top_entry e[FD_TOP_MAX];
+};
+
+/* Rank rs (overwrites t). Errors: k < 1; no (condition, model) with a defined
+ * validation AUC; a model name make cannot take as a word (characters other
+ * than letters, digits, '_', '-', '.'). Fewer than k models: all are chosen. */
+int fd_top_rank(struct fd_top *t, const struct fd_results *rs, int k, struct fd_err *e);
+
+/* top.json's text (top_k, models: the chosen in rank order, ranking: every
+ * entry with model, condition, folds, mean_val_auc, chosen; rule), ending in a
+ * newline; malloc'ed, NULL with e set when out of memory. */
+char *fd_top_json(const struct fd_top *t, struct fd_err *e);
+
+/* top.mk: "P4B_TOP_MODELS := m1 m2 ..." (rank order) for make's include. */
+void fd_top_mk(FILE *f, const struct fd_top *t);
+
+/* top.md: the rule and the ranking table (Markdown, 3 decimals). */
+void fd_top_md(FILE *f, const struct fd_top *t, const char *cmdline);
+
+#define FD_FINAL_BINS 20 /* confidence histogram bins on [0, 1] */
+
+/* Section 4b-final of rs: for every (condition, model) with test rows
+ * (preds-test.tsv of every fold; the fold models' scores averaged per row,
+ * fd_results_rows FD_ROWS_ENSEMBLE):
+ *  - md, tsv: per subset ("all", then each fake source: all reals vs that
+ *    source's fakes) n_real, n_fake, AUC with DeLong's logit 95% interval, AP,
+ *    EER (interpolated), accuracy at score >= 0.5 (fake);
+ *  - md, cmp: DeLong's paired test of every pair of entries on the test rows
+ *    (subset "all"), Holm-adjusted over the pairs tested;
+ *  - hard: the nhard most confident errors per entry and row source: false
+ *    positives (reals scored >= 0.5, highest score first) and false negatives
+ *    (fakes scored < 0.5, lowest first), ties by path; columns model,
+ *    condition, source, kind, rank, path, label, score;
+ *  - conf: counts of the ensemble scores per entry, row source and label in
+ *    FD_FINAL_BINS equal bins of [0, 1] as numpy.histogram(bins=20,
+ *    range=(0, 1)) (the last bin closed); columns model, condition, source,
+ *    label, bin, lo, hi, count; md summarises them per source and label.
+ * TSV numbers print %.17g, "NA" undefined. m gives the table names and the
+ * command line. Errors: no entry with test rows; a test row without a
+ * source; out of memory. */
+int fd_final_write(FILE *md, FILE *tsv, FILE *cmp, FILE *hard, FILE *conf,
+		   const struct fd_results *rs, int nhard, const struct fd_report_meta *m,
+		   const char *hard_name, const char *conf_name, struct fd_err *e);
+
+#endif
