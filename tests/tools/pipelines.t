@@ -110,7 +110,7 @@ n=$(mk -n phase2 NOFACE=drop)
 is "NOFACE=drop: every pack from faces.tsv, face_note=ok only" \
 	"$(grep '/fd-pack ' <<<"$n" | grep -vc -- '--only face_note=ok -o .*-faceonly.safetensors .*/faces.tsv$')" 0
 like "NOFACE=drop: packs made" "$(grep -c '/fd-pack ' <<<"$n")" "^[1-9]"
-like "NOFACE=drop: runs of their own" "$(grep '/fd-train ' <<<"$n" | head -1)" "-faceonly/fold[0-9] && test -f "
+like "NOFACE=drop: runs of their own" "$(grep '/fd-train ' <<<"$n" | head -1)" "-faceonly/fold[0-9]$"
 is "NOFACE=keep (default): no pack filtered by face" "$(mk -n -W "$W/split.tsv" phase2 | grep -c 'face_note')" 0
 fails "NOFACE: a bad value stops make" 2 "NOFACE must be keep or drop" mk -n phase2 NOFACE=maybe
 is "DEVICE=cpu: no --device" "$(mk -n -W "$T/conf/shared.json" phase2 | grep -c -- '--device')" 0
@@ -186,8 +186,8 @@ oaug=$([ -n "$aug" ] || echo -augment)
 printf 'BEST_SIZE := %s\nBEST_GEOMETRY := %s\nBEST_AUGMENT := %s\n' "$osize" "$ogeom" \
 	"$([ -n "$oaug" ] && echo true || echo false)" >"$W/phase2/best.mk"
 n=$(mk -n phase3-report phase4-report)
-like "phase 3 follows best.mk ($osize $ogeom$oaug)" "$n" "fd-train .* -o $W/runs/mobilenet_v3_small/in100-$osize-$ogeom$oaug/fold0 "
-like "phase 4 follows best.mk" "$n" "fd-train .* -o $W/runs/simplecnn/in20-$osize-$ogeom$oaug/fold1 "
+like "phase 3 follows best.mk ($osize $ogeom$oaug)" "$n" "fd-train .* -o $W/runs/mobilenet_v3_small/in100-$osize-$ogeom$oaug/fold0([[:space:]]|$)"
+like "phase 4 follows best.mk" "$n" "fd-train .* -o $W/runs/simplecnn/in20-$osize-$ogeom$oaug/fold1([[:space:]]|$)"
 cp -p "$T/best.mk" "$W/phase2/best.mk"
 # a new best.json reruns the phase 3 and 4 reports; a fresh phase3 makes best.json first
 touch -r "$W/phase2/best.json" "$T/best.stamp"
