@@ -5,18 +5,23 @@
 # task/none; every state, key, socket and log file in $T/slurm; free ports) and
 # always stopped on exit, by the PIDs started here. On fd-synth data at a tiny
 # scale (24 groups, 2 folds, 24-px packs, SimpleCNN 2 epochs, one thread per job)
-# phase 2A's geometry test (2 trainings, 6 evaluations) is made with
+# phase 2A's geometry test (doc/shortcuts.md: model G trained on letterbox
+# packs, C on matched, 2 folds each: 4 trainings; every run scored on its
+# validation and training folds and the test set, G's validation folds also
+# from the matched pack: 14 evaluations) is made with
 # make -j2 LAUNCH='srun -n1 -c1 --quiet' and must equal the same make run
 # locally byte for byte (checkpoints, preds, metrics, the reports; log.tsv and
 # run.json but their timing fields); Slurm's job log (jobcomp/filetxt) shows the
-# jobs ran there. Then:
-#  - a training cancelled by scancel: srun fails, make fails, nothing is taken
-#    for a result, and the next make retrains that fold (and only it);
+# jobs ran there. Then, on G's runs (runs/simplecnn/in100-24-letterbox):
+#  - a training cancelled by scancel before its first state: srun fails, make
+#    fails, nothing is taken for a result, and the next make retrains that
+#    fold (and only it);
 #  - srun exiting 0 though the job did not finish (fd-train --stop-after:
-#    exit 0 with a half-written run dir; a launch that loses its command): no
-#    run.json, make -q says not made, the next make redoes it and the results
-#    are the local ones again (and that make fails: RUN_RULE checks that
-#    run.json exists after fd-train);
+#    exit 0 with a half-written run dir and its state; a launch that loses its
+#    command): no run.json, make fails (RUN_RULE checks that run.json exists
+#    after fd-train), make -q says not made; the next make resumes the stopped
+#    run (its epoch 1 log line kept as written) or redoes the lost one, and the
+#    results are the local ones again (resume is bit for bit);
 #  - sbatch of the whole make (a 2-task allocation, srun --exact steps in it)
 #    gives the local results too.
 # The rules' targets are what the tools rename into place last (run.json,
@@ -149,7 +154,7 @@ echo '{"epochs": 2, "batch_size": 8, "num_workers": 1, "scheduler": {"T_max": 2}
 	>"$T/tiny.json"
 W=$T/w
 G=$W/phase2/2a-geometry.md
-R=$W/runs/simplecnn/in100-24-center
+R=$W/runs/simplecnn/in100-24-letterbox   # G's runs (C's: in100-24-matched)
 SRUN="srun -n1 -c1 --quiet"
 MK=(make -C "$top" --no-print-directory FD="$BIN" WORK="$W" DATA="$W/data" SYNTH=1 SYNTH_GROUPS=24
 	SYNTH_FLAGS="--fake-size 32 --real-width 32,40 --threads 1" FOLDS=2 FRAC=100 SIZE_HI=24
@@ -162,13 +167,15 @@ okmk() {
 		_report 1 "$d"; tail -20 "$T/mk.log" | sed 's/^/#   /'; fi
 }
 # same "desc": every file of the local run ($T/local) equals the current one
-# under $W: byte for byte, log.tsv and run.json without their timing fields
+# under $W: byte for byte, log.tsv and run.json without their timing fields,
+# and run.json's cmdline without the --resume that RUN_RULE adds when it
+# resumes a run (the resumed run itself is bit for bit the uninterrupted one)
 same() {
 	local f n=0 bad=""
 	untimed() {
 		case $1 in
 		*/log.tsv) cut -f1-7 "$1" ;;   # epoch ... lr; then seconds, images_per_s
-		*/run.json) grep -v '_seconds"' "$1" ;;
+		*/run.json) grep -v '_seconds"' "$1" | sed '/^  "cmdline": /s/ --resume -o / -o /' ;;
 		*) cat "$1" ;;
 		esac
 	}
@@ -194,7 +201,7 @@ rm -rf "$W/runs" "$W/phase2"
 okmk "Slurm: make -j2 2a-geometry LAUNCH='$SRUN'" -j2 "$G" LAUNCH="$SRUN"
 is "Slurm: every srun in make's commands" "$(grep -E '/fd-(train|eval) ' "$T/mk.log" | grep -vc "^$SRUN ")" 0
 settle
-is "Slurm ran the 2 trainings and 6 evaluations" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x6, fd-train COMPLETED 0:0 x2"
+is "Slurm ran the 4 trainings and 14 evaluations" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x14, fd-train COMPLETED 0:0 x4"
 same "Slurm = local: checkpoints, preds, metrics, reports"
 ok "Slurm: then up to date" mk -q "$G" LAUNCH="$SRUN"
 
@@ -223,16 +230,22 @@ like "cancelled: srun says so" "$(cat "$T/cancel.log")" "CANCELLED|Terminated|Ki
 settle
 like "cancelled: the job's end in Slurm's log" "$(slurm_jobs)" "^hold CANCELLED [0-9:]+ x1$"
 ok "cancelled: no run.json" test ! -e "$R/fold1/run.json"
+ok "cancelled: no state saved (so the next make retrains)" test ! -e "$R/fold1/state.safetensors"
 is "cancelled: nothing evaluated, no report" "$(ls "$R/fold1"/preds-* "$G" 2>/dev/null)" ""
 is "cancelled: make -q: not made" "$(mk -q "$G" >/dev/null 2>&1; echo $?)" 1
 okmk "cancelled: the next make succeeds" -j2 "$G" LAUNCH="$SRUN"
 settle
-is "cancelled: it retrains that fold only" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x3, fd-train COMPLETED 0:0 x1"
+is "cancelled: it retrains that fold only (4 evaluations: val, train, test, matched)" "$(slurm_jobs)" \
+	"fd-eval COMPLETED 0:0 x4, fd-train COMPLETED 0:0 x1"
+like "cancelled: retrained from scratch (run.json's cmdline)" "$(grep '^  "cmdline": ' "$R/fold1/run.json")" \
+	'fd-train .* -o [^ ]*/fold1"'
+is "cancelled: not resumed" "$(grep -c -- '--resume' "$R/fold1/run.json")" 0
 same "cancelled: the results are the local ones"
 
 # --- srun exits 0, the job did not finish -----------------------------------------------
 # fd-train --stop-after 8: exits 0 after 8 steps (one 6-step epoch and 2 more),
 # its run dir half-written: log.tsv, best.safetensors of epoch 1, state, no run.json
+# (the step counts hold for letterbox and matched packs alike: same rows)
 rm -rf "$R/fold0" "$W/phase2"
 mk -j2 "$G" LAUNCH="$SRUN" TRAIN_FLAGS="--set threads=1 --stop-after 8" >"$T/stop.log" 2>&1
 rc=$?
@@ -240,6 +253,10 @@ settle
 like "stopped: srun exited 0" "$(slurm_jobs)" "fd-train COMPLETED 0:0 x1"
 is "stopped: a half-written run: one epoch logged" "$(tail -n +2 "$R/fold0/log.tsv" | cut -f1)" 1
 ok "stopped: epoch 1's best.safetensors" test -s "$R/fold0/best.safetensors"
+ok "stopped: its state saved" test -s "$R/fold0/state.safetensors"
+# epoch 1's log line with its timing fields: a resume keeps it (it truncates
+# log.tsv to the state's epochs), a retrain would measure it again
+ep1=$(sed -n 2p "$R/fold0/log.tsv")
 ok "stopped: no run.json" test ! -e "$R/fold0/run.json"
 # make would take a recipe that exits 0 as having made its target for the rest
 # of that invocation (fd-eval would score the half-trained best.safetensors);
@@ -250,7 +267,11 @@ is "stopped: that make fails, nothing evaluated (make exited $rc)" "$?" 0
 is "stopped: make -q: not made" "$(mk -q "$G" >/dev/null 2>&1; echo $?)" 1
 okmk "stopped: the next make succeeds" -j2 "$G" LAUNCH="$SRUN"
 settle
-is "stopped: it retrains that fold only" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x3, fd-train COMPLETED 0:0 x1"
+is "stopped: it trains that fold only (4 evaluations)" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x4, fd-train COMPLETED 0:0 x1"
+is "stopped: resumed, not retrained: epoch 1's log line as the stopped job wrote it" \
+	"$(sed -n 2p "$R/fold0/log.tsv")" "${ep1:-(no epoch 1 line after the stop)}"
+like "stopped: resumed: run.json's cmdline has --resume" "$(grep '^  "cmdline": ' "$R/fold0/run.json")" \
+	'fd-train .* --resume -o [^ ]*/fold0"'
 same "stopped: the results are the local ones"
 
 # a launch that loses its command (the job runs, nothing of the tool, exit 0)
@@ -260,14 +281,15 @@ rm -rf "$R/fold1" "$W/phase2"
 mk -j2 "$G" LAUNCH="$SRUN $T/lost" >"$T/lost.log" 2>&1
 rc=$?
 settle
-# (the training's job; its evaluations follow it while make takes the lost run for made)
-like "lost: srun exited 0" "$(slurm_jobs)" "^lost COMPLETED 0:0 x[14]$"
+# (the training's job only: RUN_RULE's run.json check fails that recipe, so no
+# evaluation of the lost run is started)
+like "lost: srun exited 0" "$(slurm_jobs)" "^lost COMPLETED 0:0 x1$"
 is "lost: make fails" "$rc" 2
 is "lost: no run dir, no report" "$(ls -d "$R/fold1" "$G" 2>/dev/null)" ""
 is "lost: make -q: not made" "$(mk -q "$G" >/dev/null 2>&1; echo $?)" 1
 okmk "lost: the next make succeeds" -j2 "$G" LAUNCH="$SRUN"
 settle
-is "lost: it redoes that fold only" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x3, fd-train COMPLETED 0:0 x1"
+is "lost: it redoes that fold only" "$(slurm_jobs)" "fd-eval COMPLETED 0:0 x4, fd-train COMPLETED 0:0 x1"
 same "lost: the results are the local ones"
 
 # --- sbatch of the whole make: its sruns are steps of the batch job's allocation ---------
@@ -277,7 +299,7 @@ rm -rf "$W/runs" "$W/phase2"
 ok "sbatch --wait: make -j2 in a 2-task allocation, LAUNCH='srun --exact ...'" \
 	sbatch --wait --quiet --ntasks=2 --cpus-per-task=1 --output="$T/batch.out" "$T/batch" \
 	"${MK[@]}" -j2 "$G" LAUNCH="srun --nodes=1 --ntasks=1 --cpus-per-task=1 --exact --quiet"
-is "sbatch: 8 srun steps" "$(grep -cE '^srun .*/fd-(train|eval) ' "$T/batch.out")" 8
+is "sbatch: 18 srun steps" "$(grep -cE '^srun .*/fd-(train|eval) ' "$T/batch.out")" 18
 settle
 is "sbatch: one job" "$(slurm_jobs)" "batch COMPLETED 0:0 x1"
 same "sbatch: the results are the local ones"
