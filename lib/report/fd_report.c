@@ -521,6 +521,71 @@ static double ensemble_auc(const struct fd_results *rs, const char *cond, const 
 	return a;
 }
 
+/* AUC and DeLong variance of the pooled out-of-fold validation rows of subset;
+ * -1 when undefined (no score rows, fewer than 2 of a class). */
+static int pooled_auc(double *auc, double *var, size_t *n, const struct fd_results *rs, const char *cond,
+		      const char *model, const char *subset, const int *fold, int nf)
+{
+	struct fd_err e;
+	struct fd_rows r;
+	struct fd_auc_ci ci;
+	*n = 0;
+	if (fd_results_rows(&r, rs, cond, model, "val", subset, fold, nf, FD_ROWS_POOL, &e) != 0)
+		return -1;
+	*n = r.n;
+	int rc = fd_delong_ci(&ci, r.score, r.label, r.n, 0.95, FD_AUC_CI_WALD, &e);
+	fd_rows_free(&r);
+	if (rc != 0)
+		return -1;
+	*auc = ci.auc;
+	*var = ci.se * ci.se;
+	return 0;
+}
+
+void fd_report_holdout(struct fd_report_holdout *h, const struct fd_results *rs, const char *cond,
+		       const char *model)
+{
+	struct fd_report_cell c;
+	double out[MAXF], in[MAXF];
+	memset(h, 0, sizeof *h);
+	h->out = h->in = h->delta = h->p = NAN;
+	h->o.delta = h->o.t.p = h->o.t.stat = NAN;
+	h->dl = (struct fd_test){ NAN, NAN, NAN, INFINITY, NAN };
+	h->found = -1;
+	fd_report_cell(&c, rs, cond, model, "val");
+	h->nf = c.nf;
+	if (c.nf == 0)
+		return;
+	const struct fd_result *r0 = fd_results_find(rs, cond, model, c.fold[0], "val", "all");
+	if (!strcmp(r0->excluded, "-")) {
+		h->in = nanmean(c.auc, c.nf);
+		return;
+	}
+	fd_results_aucs(rs, cond, model, "val", "held-out", c.fold, c.nf, out);
+	fd_results_aucs(rs, cond, model, "val", "in-source", c.fold, c.nf, in);
+	h->out = nanmean(out, c.nf);
+	h->in = nanmean(in, c.nf);
+	fd_report_compare(&h->o, rs, &c, &c, cond, model, out, in);
+	h->delta = h->o.delta;
+	double ai, vi, ao, vo;
+	if (pooled_auc(&ai, &vi, &h->n_in, rs, cond, model, "in-source", c.fold, c.nf) == 0 &&
+	    pooled_auc(&ao, &vo, &h->n_out, rs, cond, model, "held-out", c.fold, c.nf) == 0) {
+		h->dl.diff = ai - ao;
+		h->dl.se = sqrt(vi + vo);
+		if (h->dl.se > 0) {
+			h->dl.stat = h->dl.diff / h->dl.se;
+			h->dl.p = 2 * fd_norm_sf(fabs(h->dl.stat));
+		}
+	}
+	h->use_dl = c.nf < 3;
+	h->p = h->use_dl ? h->dl.p : h->o.t.p;
+	if (!isnan(h->delta) && !isnan(h->p))
+		h->found = h->delta > FD_REPORT_HOLDOUT_DROP && h->p < 0.05;
+}
+
+static const char *const HOLDOUT_VERDICT[3] = { "undetermined", "no evidence of source-specific features",
+						 "source-specific features found" };
+
 static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
 {
 	char b[8][40];
@@ -528,56 +593,47 @@ static void md_holdout(FILE *f, FILE *tsv, const struct fd_results *rs)
 		   "training; in-source AUC: reals vs the fakes of the trained sources (all fakes for "
 		   "the baseline); Δ = in-source - held-out, paired by fold. On the validation fold "
 		   "(mean over folds) and on the test set (the fold models' averaged scores); a run "
-		   "with a held-out source neither trains nor selects its checkpoint on that source.\n\n"
+		   "with a held-out source neither trains nor selects its checkpoint on that source. "
+		   "Test: with 3 or more folds the corrected t-test over folds; with 2 (one degree of "
+		   "freedom) DeLong's unpaired comparison of the pooled out-of-fold AUCs (reals + "
+		   "in-source fakes vs reals + held-out fakes; conservative: the shared reals' "
+		   "covariance is ignored). Verdict: \"source-specific features found\" when Δ > %.2f "
+		   "and the test's p < 0.05 (doc/shortcuts.md).\n\n"
 		   "| Model | Condition | Held-out source | Folds | Held-out AUC (val) | In-source AUC (val) | "
-		   "Δ (in - held-out) | p (corrected t) | Held-out AUC (test) | In-source AUC (test) |\n"
-		   "|---|---|---|---|---|---|---|---|---|---|\n");
+		   "Δ (in - held-out) | p (corrected t) | Δ pooled | p (DeLong unpaired) | "
+		   "Held-out AUC (test) | In-source AUC (test) | Verdict |\n"
+		   "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", FD_REPORT_HOLDOUT_DROP);
 	fprintf(tsv, "model\tcondition\texcluded\tfolds\theld_out_auc\tin_source_auc\tdelta\tt\tdf\tp\t"
-		     "held_out_test_auc\tin_source_test_auc\n");
+		     "held_out_test_auc\tin_source_test_auc\tpooled_delta\tdelong_z\tdelong_p\ttest\tverdict\n");
 	for (int m = 0; m < rs->nmodel; m++)
 		for (int k = 0; k < rs->ncond; k++) {
 			const char *model = rs->model[m], *cond = rs->cond[k];
+			struct fd_report_holdout h;
+			fd_report_holdout(&h, rs, cond, model);
+			if (h.nf == 0)
+				continue;
 			struct fd_report_cell c;
 			fd_report_cell(&c, rs, cond, model, "val");
-			if (c.nf == 0)
-				continue;
 			const struct fd_result *r0 = fd_results_find(rs, cond, model, c.fold[0], "val", "all");
 			int none = !strcmp(r0->excluded, "-");
-			double out[MAXF], in[MAXF];
-			if (none) {
-				for (int i = 0; i < c.nf; i++)
-					out[i] = NAN;
-				memcpy(in, c.auc, sizeof(double) * (size_t)c.nf);
-			} else {
-				fd_results_aucs(rs, cond, model, "val", "held-out", c.fold, c.nf, out);
-				fd_results_aucs(rs, cond, model, "val", "in-source", c.fold, c.nf, in);
-			}
-			struct fd_report_cmp o;
-			memset(&o, 0, sizeof o);
-			o.t.p = o.t.stat = NAN;
-			o.delta = NAN;
-			if (!none) {
-				struct fd_report_cell ci = c, co = c;
-				memcpy(ci.auc, in, sizeof in);
-				memcpy(co.auc, out, sizeof out);
-				fd_report_compare(&o, rs, &co, &ci, cond, model, out, in);
-			}
 			double tin = c.test.auc, tout = NAN;
 			if (!none) {
 				tin = ensemble_auc(rs, cond, model, "in-source");
 				tout = ensemble_auc(rs, cond, model, "held-out");
 			}
-			fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", model, cond,
-				none ? "none" : r0->excluded, c.nf,
-				none ? "-" : f3(b[0], nanmean(out, c.nf)), f3(b[1], nanmean(in, c.nf)),
-				none ? "-" : fsig(b[2], o.delta), none ? "-" : fp(b[3], o.t.p),
-				none ? "-" : f3(b[4], tout), f3(b[5], tin));
-			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t", model, cond, r0->excluded, c.nf,
-				g17(b[0], nanmean(out, c.nf)));
-			fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], nanmean(in, c.nf)), g17(b[1], o.delta),
-				g17(b[2], o.t.stat));
-			fprintf(tsv, "%s\t%s\t", o.defined ? g17(b[0], o.t.df) : "NA", g17(b[1], o.t.p));
-			fprintf(tsv, "%s\t%s\n", g17(b[0], tout), g17(b[1], tin));
+			fprintf(f, "| %s | %s | %s | %d | %s | %s | %s | %s | ", model, cond,
+				none ? "none" : r0->excluded, h.nf, none ? "-" : f3(b[0], h.out), f3(b[1], h.in),
+				none ? "-" : fsig(b[2], h.delta), none ? "-" : fp(b[3], h.o.t.p));
+			fprintf(f, "%s | %s | %s | %s | %s |\n", none ? "-" : fsig(b[0], h.dl.diff),
+				none ? "-" : fp(b[1], h.dl.p), none ? "-" : f3(b[4], tout), f3(b[5], tin),
+				none ? "-" : HOLDOUT_VERDICT[h.found + 1]);
+			fprintf(tsv, "%s\t%s\t%s\t%d\t%s\t", model, cond, r0->excluded, h.nf, g17(b[0], h.out));
+			fprintf(tsv, "%s\t%s\t%s\t", g17(b[0], h.in), g17(b[1], h.delta), g17(b[2], h.o.t.stat));
+			fprintf(tsv, "%s\t%s\t", h.o.defined ? g17(b[0], h.o.t.df) : "NA", g17(b[1], h.o.t.p));
+			fprintf(tsv, "%s\t%s\t", g17(b[0], tout), g17(b[1], tin));
+			fprintf(tsv, "%s\t%s\t%s\t%s\t%s\n", g17(b[0], h.dl.diff), g17(b[1], h.dl.stat),
+				g17(b[2], h.dl.p), none ? "-" : h.use_dl ? "delong-unpaired" : "corrected-t",
+				none ? "-" : HOLDOUT_VERDICT[h.found + 1]);
 		}
 	fprintf(f, "\n");
 }

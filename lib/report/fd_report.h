@@ -152,6 +152,34 @@ struct fd_report_geometry {
 int fd_report_geometry(struct fd_report_geometry *g, const struct fd_results *rs, const char *model,
 		       const char *const *inputs, int ninputs, struct fd_err *e);
 
+/* The source hold-out verdict of (cond, model), a condition whose runs left
+ * a fake source out of training (eval "val", subsets "held-out" and
+ * "in-source", fd_results_add_run). delta: mean over folds of in-source AUC -
+ * held-out AUC (o: the corrected t-test of it, paired by fold). With >= 3
+ * folds the verdict's p is o's. With 2 the corrected t-test has 1 degree of
+ * freedom and no power, so the p is DeLong's unpaired comparison of the two
+ * pooled out-of-fold AUCs (reals + in-source fakes, reals + held-out fakes):
+ * z = (AUC_in - AUC_out) / sqrt(var_in + var_out), the variances of
+ * fd_delong_ci, p = 2 norm.sf(|z|). The two sets share their reals, whose
+ * positive covariance this ignores: the test is conservative. Verdict:
+ * found (1) when delta > FD_REPORT_HOLDOUT_DROP and p < 0.05, else none (0);
+ * -1 when delta or p is undefined (no held-out source: excluded "-", or no
+ * score rows with 2 folds). */
+#define FD_REPORT_HOLDOUT_DROP 0.05
+struct fd_report_holdout {
+	int nf;             /* folds of (cond, model, "val") */
+	double out, in;     /* mean over folds of the held-out and in-source AUCs */
+	double delta;       /* mean over folds of in - out (o.delta) */
+	struct fd_report_cmp o;
+	size_t n_out, n_in; /* pooled rows of each set (0 without score rows) */
+	struct fd_test dl;  /* unpaired DeLong: diff = pooled AUC_in - AUC_out; NAN unless defined */
+	int use_dl;         /* the verdict's p is dl.p (2 folds), else o.t.p */
+	double p;           /* the verdict's p */
+	int found;
+};
+void fd_report_holdout(struct fd_report_holdout *h, const struct fd_results *rs, const char *cond,
+		       const char *model);
+
 /* Write section sec of rs (any mode but FD_REPORT_BEST, _TOP, _FINAL): the Markdown to md,
  * the summary table (one row per model, condition and eval) to tsv, and the
  * comparisons (FD_REPORT_HOLDOUT: the hold-out table; FD_REPORT_GEOMETRY: the

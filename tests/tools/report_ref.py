@@ -94,7 +94,8 @@ def read(path):
 def cell(d, model, setting, ev, excl=()):
     """Per-fold AUC lists of a run set, computed with sklearn."""
     out = {"all": [], "train": [], "var": [], "sd": [], "n_val": [], "n_train": [], "in": [], "out": [],
-           "ap": [], "eer": [], "gap": [], "test": [], "test_scores": [], "val_rows": {}}
+           "ap": [], "eer": [], "gap": [], "test": [], "test_scores": [], "val_rows": {},
+           "val_src": {}}
     for s in SOURCES:
         out[s] = []
     for k in range(FOLDS):
@@ -111,6 +112,7 @@ def cell(d, model, setting, ev, excl=()):
         out["train"].append(roc_auc_score([int(x["label"]) for x in t], [float(x["score"]) for x in t]))
         for x in v:
             out["val_rows"][x["path"]] = (int(x["label"]), float(x["score"]))
+            out["val_src"][x["path"]] = x["source"]
         te = read(os.path.join(r, "preds-test.tsv"))
         out["test_y"] = np.array([int(x["label"]) for x in te])
         out["test_src"] = np.array([x["source"] for x in te])
@@ -418,6 +420,24 @@ def check(d, kind, stem):
             t, p = nb(c["out"], c["in"], ratio_of(c))
             close(f"{m} holdout delta", row["delta"], np.mean(np.array(c["in"]) - c["out"]))
             close(f"{m} holdout p", row["p"], p, 1e-12)
+            # DeLong's unpaired comparison of the pooled out-of-fold AUCs
+            keys = sorted(c["val_rows"])
+            y = np.array([c["val_rows"][k][0] for k in keys])
+            s = np.array([c["val_rows"][k][1] for k in keys])
+            src = np.array([c["val_src"][k] for k in keys])
+            a_in, v_in = delong(y[(y == 0) | (src != "insight")], s[(y == 0) | (src != "insight")])
+            a_out, v_out = delong(y[(y == 0) | (src == "insight")], s[(y == 0) | (src == "insight")])
+            z = (a_in[0] - a_out[0]) / np.sqrt(v_in[0, 0] + v_out[0, 0])
+            close(f"{m} holdout pooled delta", row["pooled_delta"], a_in[0] - a_out[0])
+            close(f"{m} holdout DeLong z", row["delong_z"], z)
+            close(f"{m} holdout DeLong p", row["delong_p"], 2 * scipy.stats.norm.sf(abs(z)), 1e-12)
+            # 5 folds: the verdict uses the corrected t-test
+            dm = np.mean(np.array(c["in"]) - c["out"])
+            want = "source-specific features found" if dm > 0.05 and p < 0.05 else \
+                "no evidence of source-specific features"
+            if row["test"] != "corrected-t" or row["verdict"] != want:
+                print(f"{m} holdout verdict: fd-report {row['test']} '{row['verdict']}', reference '{want}'")
+                sys.exit(0)
             base = [r for r in cmp_ if r["model"] == m and r["condition"] == "all"][0]
             close(f"{m} baseline in-source", base["in_source_auc"],
                   np.mean(cell(d, m, "in20-224-center", "val")["all"]))

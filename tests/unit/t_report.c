@@ -455,6 +455,61 @@ static void decide(void)
 	fd_results_free(&rs);
 }
 
+/* --- the hold-out verdict on hand-made tables (no score rows): the rule, not
+ * the numbers (tests/tools/report_ref.py checks those against SciPy) */
+static void hadd(struct fd_results *rs, const char *cond, int k, const char *subset, double auc)
+{
+	struct fd_err e = { { 0 } };
+	struct fd_result x = { (char *)cond, "m", "val", (char *)subset, "src", k, 30, 10, 80, auc, NAN, NAN };
+	if (fd_results_add(rs, &x, &e) < 0)
+		ok(0, "add %s: %s", cond, e.msg);
+}
+
+static void holdout(void)
+{
+	static const struct {
+		const char *cond;
+		int nf;
+		double in[3], out[3];
+		int found, use_dl;
+	} c[] = {
+		{ "drop", 3, { 0.9, 0.9, 0.9 }, { 0.7, 0.72, 0.69 }, 1, 0 },     /* large, consistent */
+		{ "small", 3, { 0.9, 0.9, 0.9 }, { 0.87, 0.865, 0.87 }, 0, 0 },  /* p < 0.05, delta < 0.05 */
+		{ "noisy", 3, { 0.9, 0.9, 0.9 }, { 0.5, 0.88, 0.89 }, 0, 0 },    /* 0.14, p large */
+		{ "rise", 3, { 0.7, 0.72, 0.69 }, { 0.9, 0.9, 0.9 }, 0, 0 },     /* held-out better */
+		{ "twofold", 2, { 0.9, 0.9 }, { 0.7, 0.72 }, -1, 1 },            /* DeLong: no scores */
+	};
+	struct fd_results rs;
+	struct fd_report_holdout h;
+	fd_results_init(&rs);
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+		for (int k = 0; k < c[i].nf; k++) {
+			hadd(&rs, c[i].cond, k, "all", (c[i].in[k] + c[i].out[k]) / 2);
+			hadd(&rs, c[i].cond, k, "in-source", c[i].in[k]);
+			hadd(&rs, c[i].cond, k, "held-out", c[i].out[k]);
+		}
+	for (int k = 0; k < 3; k++)
+		add(&rs, "base", "m", k, "val", "all", 0.9);
+	int n = 0;
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++, n++) {
+		fd_report_holdout(&h, &rs, c[i].cond, "m");
+		double d = 0;
+		for (int k = 0; k < c[i].nf; k++)
+			d += (c[i].in[k] - c[i].out[k]) / c[i].nf;
+		ok(h.nf == c[i].nf && fabs(h.delta - d) < 1e-12 && h.found == c[i].found &&
+			   h.use_dl == c[i].use_dl && (h.use_dl ? isnan(h.p) && h.n_in == 0 : h.p == h.o.t.p),
+		   "hold-out %s: delta %.4f (want %.4f), p %g, found %d (want %d)", c[i].cond, h.delta, d, h.p,
+		   h.found, c[i].found);
+	}
+	fd_report_holdout(&h, &rs, "base", "m");
+	ok(h.nf == 3 && h.found == -1 && isnan(h.delta) && fabs(h.in - 0.9) < 1e-12,
+	   "hold-out: a baseline has no verdict");
+	fd_report_holdout(&h, &rs, "absent", "m");
+	ok(h.nf == 0 && h.found == -1, "hold-out: no rows, no verdict");
+	ok(n == 5, "hold-out: %d tables checked", n);
+	fd_results_free(&rs);
+}
+
 int main(void)
 {
 	const char *b = getenv("FD_BUILD");
@@ -481,5 +536,6 @@ int main(void)
 		diag("%s (run make check-build)", e.msg);
 	}
 	decide();
+	holdout();
 	return tap_done();
 }
