@@ -323,8 +323,13 @@ int main(int argc, char **argv)
 			inp[ninp++] = a;
 		}
 	}
-	if (html)
-		return write_html(html, page, index, pack, tab, ntab, inp, ninp, section || out || ncfg);
+	if (html) {
+		int rc = write_html(html, page, index, pack, tab, ntab, inp, ninp, section || out || ncfg);
+		free(cfg);
+		free(inp);
+		free(tab);
+		return rc;
+	}
 	if (!section)
 		cli_usage("--section is required");
 	if (!out || !*out)
@@ -437,5 +442,6 @@ int main(int argc, char **argv)
 	free(warn);
 	free(cfg);
 	free(inp);
+	free(tab);
 	return 0;
 }
