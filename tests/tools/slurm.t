@@ -186,12 +186,6 @@ same() {
 	if [ $n -gt 20 ] && [ -z "$bad" ]; then _report 0 "$1 ($n files)"; else
 		_report 1 "$1"; echo "#   $n files compared; differ or missing:$bad"; fi
 }
-# todo "desc" status reason: a TAP TODO test, a known bug (prove passes it
-# either way, and says so when it starts to pass)
-todo() {
-	_n=$((_n + 1))
-	if [ "$2" -eq 0 ]; then echo "ok $_n - $1 # TODO $3"; else echo "not ok $_n - $1 # TODO $3"; fi
-}
 
 okmk "local: make -j2 2a-geometry" -j2 "$G"
 mkdir "$T/local"
