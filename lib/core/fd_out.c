@@ -325,6 +325,59 @@ int fd_out_check_io(const char *const *in, int nin, const char *const *out, int 
 	return 0;
 }
 
+/* Create lp holding "<pid>\n", atomically: the PID is written to a private
+ * temporary first and the temporary hard-linked to lp, so no other writer ever
+ * reads an empty lock (with a plain O_EXCL create it could, between the create
+ * and the write, and would then report the lock without its holder). Where the
+ * file system has no hard links, the O_EXCL create is used instead. Returns 0
+ * (made), -1 with errno EEXIST or another create error, or a positive errno
+ * when writing the PID failed. */
+static int make_lock(const char *lp)
+{
+	char buf[32];
+	int k = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	size_t n = strlen(lp) + 32;
+	char *tmp = malloc(n);
+	if (tmp) {
+		snprintf(tmp, n, "%s.%ld.new", lp, (long)getpid());
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd >= 0) {
+			int bad = write(fd, buf, (size_t)k) != k;
+			int er = errno;
+			if (close(fd) != 0 && !bad)
+				bad = 1, er = errno;
+			if (bad) {
+				unlink(tmp);
+				free(tmp);
+				return er ? er : EIO;
+			}
+			int r = link(tmp, lp), ler = errno;
+			unlink(tmp);
+			free(tmp);
+			if (r == 0)
+				return 0;
+			if (ler != EPERM && ler != ENOTSUP && ler != EOPNOTSUPP && ler != EXDEV) {
+				errno = ler;
+				return -1;
+			}
+		} else {
+			free(tmp);
+		}
+	}
+	int fd = open(lp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -1;
+	int bad = write(fd, buf, (size_t)k) != k;
+	int er = errno;
+	if (close(fd) != 0 && !bad)
+		bad = 1, er = errno;
+	if (bad) {
+		unlink(lp);
+		return er ? er : EIO;
+	}
+	return 0;
+}
+
 int fd_out_lock(const char *target, long *stale, struct fd_err *e)
 {
 	*stale = 0;
@@ -341,22 +394,17 @@ int fd_out_lock(const char *target, long *stale, struct fd_err *e)
 			free(lp);
 			return 0;
 		}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int fd = open(lp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd >= 0) {
-			char buf[32];
-			int k = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-			int bad = write(fd, buf, (size_t)k) != k;
-			int er = errno;
-			if (close(fd) != 0 && !bad)
-				bad = 1, er = errno;
-			if (bad) {
-				unlink(lp);
-				free(lp);
-				return fd_err_sys(e, er, "cannot lock '%s'", target);
-			}
+	/* a lock that vanishes between the failed create and the read (its
+	 * holder just finished) is tried again; a stale one is taken over once */
+	for (int tries = 0, took = 0; tries < 64; tries++) {
+		int made = make_lock(lp);
+		if (made == 0) {
 			reg_add(locks, lp);
 			return 0;
+		}
+		if (made > 0) {
+			free(lp);
+			return fd_err_sys(e, made, "cannot lock '%s'", target);
 		}
 		if (errno != EEXIST) {
 			int er = errno;
@@ -367,14 +415,17 @@ int fd_out_lock(const char *target, long *stale, struct fd_err *e)
 		char buf[32] = {0};
 		long pid = 0;
 		int rfd = open(lp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (rfd < 0 && errno == ENOENT)
+			continue;
 		if (rfd >= 0) {
 			ssize_t r = read(rfd, buf, sizeof buf - 1);
 			close(rfd);
 			if (r > 0)
 				pid = strtol(buf, NULL, 10);
 		}
-		if (attempt == 0 && pid_gone(pid) && unlink(lp) == 0) {
+		if (!took && pid_gone(pid) && unlink(lp) == 0) {
 			*stale = pid;
+			took = 1;
 			continue;
 		}
 		if (pid > 0)

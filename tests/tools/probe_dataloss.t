@@ -80,6 +80,24 @@ if [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
 fi
 is "tensor and sidecar agree" "$(fd-st two.safetensors | awk -F'\t' '$1 == "label" {print $3}')" "$(($(wc -l <two.tsv) - 1))"
 nolock "no lock left" two.safetensors
+# the lock is created with its holder's PID in it (hard link of a written
+# temporary), so a second writer never finds it empty: 20 races of two writers
+bad=0 races=0
+for i in $(seq 20); do
+	fd-split -q --folds 2 -o race.tsv split.tsv 2>r1.err & a=$!
+	fd-split -q --folds 2 -o race.tsv split.tsv 2>r2.err & b=$!
+	wait $a; ra=$?; wait $b; rb=$?
+	races=$((races + 1))
+	for r in "$ra:r1.err" "$rb:r2.err"; do
+		if [ "${r%%:*}" -ne 0 ] && ! grep -q "'race.tsv.lock' is held by process" "${r#*:}"; then
+			bad=$((bad + 1)); sed 's/^/#   /' "${r#*:}"
+		fi
+	done
+done
+ok "20 races of two writers ran" test "$races" -eq 20
+ok "... every refused writer names the lock's holder" test "$bad" -eq 0
+nolock "... and no lock is left" race.tsv
+is "... and no temporary of a lock" "$(ls -a | grep -c '\.lock\.[0-9]*\.new$')" 0
 
 # --- 4. devices, FIFOs and symlinks are written through, never replaced
 ok "-o /dev/null writes to the device" fd-split -q --folds 2 -o /dev/null split.tsv
