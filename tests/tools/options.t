@@ -29,7 +29,7 @@ usage_error() {
 		sed 's/^/#   unexpected stdout: /' "$T/u.out" | head -3; fi
 }
 
-tools=0 longs=0 values=0 flags=0
+tools=0 longs=0 values=0 flags=0 nshort=0
 for tool in "$BIN"/fd-*; do
 	[ -x "$tool" ] || continue
 	name=$(basename "$tool")
@@ -52,20 +52,22 @@ for tool in "$BIN"/fd-*; do
 	for o in $vals; do
 		if printf '%s\n' $flgs | grep -qx -- "$o"; then _report 1 "$name $o: documented both as a flag and with a value"; fi
 	done
-	short_o=0
-	grep -qE -- '(^  |\[)-o [A-Z]|^usage: .* -o [A-Z]' "$T/h.out" && short_o=1
+	# short options with a value ("-o FILE", "-n N")
+	shorts=$( { printf '%s\n' "$usage" | grep -oE -- '(^| |\[)-[a-z] [A-Z]' | grep -oE -- '-[a-z]'
+		    grep -oE -- '^  -[a-z] [^ ]+' "$T/h.out" | awk '{print $1}'; } | sort -u)
 
 	usage_error "$name: unknown option" "$name" "unknown option '--no-such-option'" "$tool" --no-such-option
 	usage_error "$name: unknown option after -q, with a value" "$name" "unknown option '--no-such-option'" \
 		"$tool" -q --no-such-option=1 x
 	usage_error "$name: unknown short option" "$name" "unknown option '-Z'" "$tool" -Z
 	usage_error "$name: '-q' takes no value" "$name" "unknown option '-q=1'" "$tool" -q=1
-	if [ "$short_o" = 1 ]; then
-		usage_error "$name -o: missing value" "$name" "option '-o' needs a value" "$tool" -o
-		usage_error "$name: no clustered short options (-qo)" "$name" "unknown option '-qo'" "$tool" -qo x
-		usage_error "$name: no attached short value (-oX)" "$name" "unknown option '-ox'" "$tool" -ox
-		usage_error "$name: no '-o=X'" "$name" "unknown option '-o=x'" "$tool" -o=x
-	fi
+	for o in $shorts; do
+		nshort=$((nshort + 1))
+		usage_error "$name $o: missing value" "$name" "option '$o' needs a value" "$tool" "$o"
+		usage_error "$name: no clustered short options (-q${o#-})" "$name" "unknown option '-q${o#-}'" "$tool" "-q${o#-}" x
+		usage_error "$name: no attached short value (${o}x)" "$name" "unknown option '${o}x'" "$tool" "${o}x"
+		usage_error "$name: no '$o=X'" "$name" "unknown option '$o=x'" "$tool" "$o=x"
+	done
 
 	for o in $vals $flgs; do
 		longs=$((longs + 1))
@@ -110,6 +112,7 @@ count "tools checked" "$tools" 11
 count "long options checked" "$longs" 60
 count "options with a value checked (--opt=V = --opt V)" "$values" 50
 count "flags checked" "$flags" 8
+count "short options with a value checked" "$nshort" 11
 
 # The same equalities on real runs: the outputs of valid command lines.
 ok "fd-synth --groups=3 --seed=7" fd-synth -q -o "$T/s1" --groups=3 --seed=7
