@@ -81,8 +81,8 @@ enum { CLI_DONE = -1, CLI_OPERAND = -2 };
 #define CLI_NOPT(table) ((int)(sizeof(table) / sizeof((table)[0])))
 
 /* Start parsing argv[1..argc-1] against opt[0..nopt-1] (borrowed for the
- * parse). A table entry without a name, a name not starting with '-', or one
- * given twice is a programmer error (assert). */
+ * parse). A table entry without a name, a name not starting with '-', "--",
+ * "-q" (the parser's own) or a name given twice is a programmer error (assert). */
 void cli_args_init(struct cli_args *p, int argc, char **argv, const struct cli_option *opt, int nopt);
 /* The next item: an option's index in the table (*val its value, NULL for a
  * flag), CLI_OPERAND (*val the argument), or CLI_DONE once argv is used up.

@@ -8,10 +8,11 @@
 shopt -s nullglob
 
 # run OUTPREFIX cmd...: stdout, stderr and exit status into OUTPREFIX.{out,err,rc}
-# (stdin empty; in a fresh empty folder, so a stray output would show)
+# (stdin empty; in the folder $T/cwd, which must stay empty: no usage error
+# or failure leaves a file behind)
+mkdir "$T/cwd"
 run() {
 	local p=$1; shift
-	rm -rf "$T/cwd" && mkdir "$T/cwd"
 	(cd "$T/cwd" && "$@" </dev/null >"$p.out" 2>"$p.err"; echo $? >"$p.rc")
 }
 
@@ -71,14 +72,11 @@ for tool in "$BIN"/fd-*; do
 
 	for o in $vals $flgs; do
 		longs=$((longs + 1))
-		# an abbreviation is refused: one letter short, and the first two letters
-		abs=${o%?}
-		[ "${o:0:4}" != "$abs" ] && abs="$abs ${o:0:4}"
-		for ab in $abs; do
-			if ! printf '%s\n' $vals $flgs | grep -qx -- "$ab"; then
-				usage_error "$name: abbreviation $ab of $o refused" "$name" "unknown option '$ab'" "$tool" "$ab" x
-			fi
-		done
+		# an abbreviation (one letter short) is refused
+		ab=${o%?}
+		if ! printf '%s\n' $vals $flgs | grep -qx -- "$ab"; then
+			usage_error "$name: abbreviation $ab of $o refused" "$name" "unknown option '$ab'" "$tool" "$ab" x
+		fi
 	done
 	for o in $vals; do
 		values=$((values + 1))
@@ -108,6 +106,7 @@ for tool in "$BIN"/fd-*; do
 		test "$(cat "$T/d.rc")" != 0 -a ! -s "$T/d.out"
 	if grep -q "unknown option" "$T/d.err"; then _report 1 "$name: '--' ends the options"; cat "$T/d.err"; fi
 done
+is "no command line above left a file behind" "$(ls -A "$T/cwd")" ""
 count "tools checked" "$tools" 11
 count "long options checked" "$longs" 60
 count "options with a value checked (--opt=V = --opt V)" "$values" 50
