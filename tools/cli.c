@@ -3,6 +3,7 @@
 #include "core/fd_out.h"
 #include "core/fd_version.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -92,7 +93,7 @@ _Noreturn void cli_usage(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", cli_prog);
+	fputc('\n', stderr);
 	exit(2);
 }
 
@@ -201,22 +202,52 @@ char *cli_find_data(const char *envvar, const char *name, const char *const *rel
 	return NULL;
 }
 
-int cli_opt(int argc, char **argv, int *i, const char *const *names, int n, const char **val)
+void cli_args_init(struct cli_args *p, int argc, char **argv, const struct cli_option *opt, int nopt)
 {
-	const char *a = argv[*i];
-	for (int j = 0; j < n; j++) {
-		size_t l = strlen(names[j]);
-		if (strncmp(a, names[j], l) == 0 && (a[l] == '\0' || a[l] == '=')) {
-			if (a[l] == '=') {
-				*val = a + l + 1;
-			} else {
-				if (*i + 1 >= argc)
-					cli_usage("%s needs a value", names[j]);
-				*val = argv[++*i];
-			}
-			return j;
-		}
+	for (int j = 0; j < nopt; j++) {
+		assert(opt[j].name && opt[j].name[0] == '-' && opt[j].name[1] && strcmp(opt[j].name, "--") != 0 &&
+		       strcmp(opt[j].name, "-q") != 0);
+		for (int k = 0; k < j; k++)
+			assert(strcmp(opt[j].name, opt[k].name) != 0);
 	}
-	cli_usage(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
-	return -1;
+	*p = (struct cli_args){ .argc = argc, .i = 1, .dashdash = 0, .nopt = nopt, .argv = argv, .opt = opt };
+}
+
+int cli_next(struct cli_args *p, const char **val)
+{
+	while (p->i < p->argc) {
+		const char *a = p->argv[p->i++];
+		if (p->dashdash || a[0] != '-' || a[1] == '\0') {
+			*val = a;
+			return CLI_OPERAND;
+		}
+		if (strcmp(a, "--") == 0) {
+			p->dashdash = 1;
+			continue;
+		}
+		if (strcmp(a, "-q") == 0) {
+			cli_quiet = 1;
+			continue;
+		}
+		/* a long option's name ends at '='; a short option is the whole word */
+		size_t len = a[1] == '-' ? strcspn(a, "=") : strlen(a);
+		int j = 0;
+		while (j < p->nopt && !(strlen(p->opt[j].name) == len && strncmp(p->opt[j].name, a, len) == 0))
+			j++;
+		if (j == p->nopt)
+			cli_usage("unknown option '%.*s' ('%s --help' lists the options)", (int)len, a, cli_prog);
+		if (p->opt[j].arg == CLI_FLAG) {
+			if (a[len])
+				cli_usage("option '%s' takes no value", p->opt[j].name);
+			*val = NULL;
+		} else if (a[len] == '=') {
+			*val = a + len + 1;
+		} else {
+			if (p->i >= p->argc)
+				cli_usage("option '%s' needs a value", p->opt[j].name);
+			*val = p->argv[p->i++];
+		}
+		return j;
+	}
+	return CLI_DONE;
 }

@@ -31,7 +31,7 @@ void cli_outputs(const char *const *in, int nin, const char *const *out, int nou
  * for any other name. */
 char *cli_sidecar(const char *pack);
 
-/* Bad usage: "prog: <message>" and a hint, exit 2. */
+/* Bad usage: one line "prog: <message>" on stderr, exit 2. */
 _Noreturn void cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Failure: "prog: <e->msg>", exit 1. */
 _Noreturn void cli_fail(const struct fd_err *e);
@@ -45,13 +45,49 @@ void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Strict numeric option parsing: the whole string must be a number in range,
  * else a usage error naming the option. */
 long long cli_int(const char *opt, const char *s, long long lo, long long hi);
-/* argv[*i] against names[0..n-1], options that take a value given as
- * "--opt VALUE" or "--opt=VALUE": returns the index of the match and sets
- * *val (advancing *i past a separate value). An unknown option ("unknown
- * option 'X'", or "unexpected argument 'X'" when it does not start with '-')
- * or a missing value ("--opt needs a value") is a usage error (exit 2). */
-int cli_opt(int argc, char **argv, int *i, const char *const *names, int n, const char **val);
 double cli_double(const char *opt, const char *s, double lo, double hi);
+
+/* The one option syntax of every fd tool (doc/architecture.md, "Option
+ * syntax"). A tool lists its options in one table, indexed by its own enum:
+ *   enum { O_ROOT, O_STATS, O_OUT };
+ *   static const struct cli_option opts[] = {
+ *           [O_ROOT] = { "--root", CLI_VALUE },
+ *           [O_STATS] = { "--stats", CLI_FLAG },
+ *           [O_OUT] = { "-o", CLI_VALUE },
+ *   };
+ * Names are written in full with their dashes. A long option's value is the
+ * next argument or follows '=' ("--root DIR" = "--root=DIR"; "--root=" is an
+ * empty value); a short option's value is the next argument only ("-o F"; no
+ * "-oF", "-o=F" or clustered "-qo F"). The next argument is taken as the value
+ * even when it starts with '-' ("-o -" is standard output). Options and
+ * operands mix in any order; "--" ends the options, and "-" alone is an
+ * operand. -q (cli_quiet) is every tool's and is handled here, as are --help,
+ * -h and --version (by cli_init, earlier). Names are matched exactly: an
+ * abbreviation is an unknown option. Every error is a usage error (one line
+ * "prog: message" on stderr, exit 2): an unknown option, a missing value, a
+ * value given to a flag. */
+enum cli_arg { CLI_FLAG, CLI_VALUE };
+struct cli_option {
+	const char *name;  /* "--root" or "-o" */
+	enum cli_arg arg;
+};
+struct cli_args {
+	int argc, i, dashdash, nopt;
+	char **argv;
+	const struct cli_option *opt;
+};
+/* cli_next's results besides an option's index in the table */
+enum { CLI_DONE = -1, CLI_OPERAND = -2 };
+#define CLI_NOPT(table) ((int)(sizeof(table) / sizeof((table)[0])))
+
+/* Start parsing argv[1..argc-1] against opt[0..nopt-1] (borrowed for the
+ * parse). A table entry without a name, a name not starting with '-', "--",
+ * "-q" (the parser's own) or a name given twice is a programmer error (assert). */
+void cli_args_init(struct cli_args *p, int argc, char **argv, const struct cli_option *opt, int nopt);
+/* The next item: an option's index in the table (*val its value, NULL for a
+ * flag), CLI_OPERAND (*val the argument), or CLI_DONE once argv is used up.
+ * Usage errors exit 2 as described above. */
+int cli_next(struct cli_args *p, const char **val);
 
 /* --device VALUE (DESIGN.md: cpu|cuda[:N]): FD_DEV_CPU for "cpu", FD_DEV_CUDA
  * for "cuda" or "cuda:N" (N, 0..63, into *index; 0 without ":N"); anything

@@ -184,37 +184,48 @@ int main(int argc, char **argv)
 	const char *dev_name = "cpu";
 	struct fd_err e;
 	e.msg[0] = '\0';
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-q") == 0) {
-			cli_quiet = 1;
-			continue;
-		}
-		static const char *const names[] = { "--model", "--pack", "--only", "--metrics", "-o", "--arch",
-						     "--normalize", "--batch", "--threads", "--num-classes", "--device" };
-		const char *val = NULL;
-		int which = cli_opt(argc, argv, &i, names, 11, &val);
-		switch (which) {
-		case 0: model = val; break;
-		case 1: pack = val; break;
-		case 2:
+	enum { O_MODEL, O_PACK, O_ONLY, O_METRICS, O_OUT, O_ARCH, O_NORMALIZE, O_BATCH, O_THREADS, O_NUM_CLASSES,
+	       O_DEVICE };
+	static const struct cli_option opts[] = {
+		[O_MODEL] = { "--model", CLI_VALUE },
+		[O_PACK] = { "--pack", CLI_VALUE },
+		[O_ONLY] = { "--only", CLI_VALUE },
+		[O_METRICS] = { "--metrics", CLI_VALUE },
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_ARCH] = { "--arch", CLI_VALUE },
+		[O_NORMALIZE] = { "--normalize", CLI_VALUE },
+		[O_BATCH] = { "--batch", CLI_VALUE },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+		[O_NUM_CLASSES] = { "--num-classes", CLI_VALUE },
+		[O_DEVICE] = { "--device", CLI_VALUE },
+	};
+	struct cli_args args;
+	const char *val;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &val)) != CLI_DONE) {
+		switch (k) {
+		case O_MODEL: model = val; break;
+		case O_PACK: pack = val; break;
+		case O_ONLY:
 			if (nonly == 32)
 				cli_usage("more than 32 --only filters");
 			if (fd_only_parse(&only[nonly], val, &e) < 0)
 				cli_usage("--only: %s", e.msg);
 			nonly++;
 			break;
-		case 3: metrics = val; break;
-		case 4: out = val; break;
-		case 5: arch = val; break;
-		case 6: normalize = val; break;
-		case 7: batch = (int)cli_int("--batch", val, 1, 4096); break;
-		case 8: threads = (int)cli_int("--threads", val, 1, 1024); break;
-		case 9: nclass = (int)cli_int("--num-classes", val, 1, 256); break;
-		case 10:
+		case O_METRICS: metrics = val; break;
+		case O_OUT: out = val; break;
+		case O_ARCH: arch = val; break;
+		case O_NORMALIZE: normalize = val; break;
+		case O_BATCH: batch = (int)cli_int("--batch", val, 1, 4096); break;
+		case O_THREADS: threads = (int)cli_int("--threads", val, 1, 1024); break;
+		case O_NUM_CLASSES: nclass = (int)cli_int("--num-classes", val, 1, 256); break;
+		case O_DEVICE:
 			dev = cli_device("--device", val, &dev_index);
 			dev_name = val;
 			break;
+		default: cli_usage("unexpected argument '%s'", val);
 		}
 	}
 	if (!model)

@@ -10,7 +10,6 @@
 #include "image/fd_resize.h"
 #include "io/fd_image.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -223,42 +222,51 @@ int main(int argc, char **argv)
 	int threads = 0;
 	struct fd_err e = {{0}};
 	const char *allf = NULL;
-	enum { O_ROOT = 1000, O_MARGIN, O_MIN, O_PREVIEW, O_PICK, O_MODELS, O_THREADS, O_ALL, O_OUTSIDE };
+	enum { O_ROOT, O_MARGIN, O_MIN_FACE, O_PREVIEW, O_PICK, O_MODELS, O_THREADS, O_ALL, O_OUTSIDE, O_OUT };
+	static const struct cli_option opts[] = {
+		[O_ROOT] = { "--root", CLI_VALUE },
+		[O_MARGIN] = { "--margin", CLI_VALUE },
+		[O_MIN_FACE] = { "--min-face", CLI_VALUE },
+		[O_PREVIEW] = { "--preview", CLI_VALUE },
+		[O_PICK] = { "--pick", CLI_VALUE },
+		[O_MODELS] = { "--models", CLI_VALUE },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+		[O_ALL] = { "--all", CLI_VALUE },
+		[O_OUTSIDE] = { "--allow-outside-root", CLI_FLAG },
+		[O_OUT] = { "-o", CLI_VALUE },
+	};
 	int outside = 0;
-	static const struct option lo[] = {
-		{"root", required_argument, 0, O_ROOT},	      {"margin", required_argument, 0, O_MARGIN},
-		{"min-face", required_argument, 0, O_MIN},    {"preview", required_argument, 0, O_PREVIEW},
-		{"pick", required_argument, 0, O_PICK},	      {"models", required_argument, 0, O_MODELS},
-		{"threads", required_argument, 0, O_THREADS}, {"all", required_argument, 0, O_ALL},
-		{"allow-outside-root", no_argument, 0, O_OUTSIDE}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "qo:", lo, NULL)) != -1) {
-		switch (c) {
-		case O_ROOT: s.root = optarg; break;
-		case O_MARGIN: s.margin = cli_double("--margin", optarg, 0, 10); break;
-		case O_MIN: s.opts.min_face = cli_double("--min-face", optarg, 12, 100000); break;
-		case O_PREVIEW: s.preview = optarg; break;
+	const char *in = NULL, *v;
+	struct cli_args args;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &v)) != CLI_DONE) {
+		switch (k) {
+		case O_ROOT: s.root = v; break;
+		case O_MARGIN: s.margin = cli_double("--margin", v, 0, 10); break;
+		case O_MIN_FACE: s.opts.min_face = cli_double("--min-face", v, 12, 100000); break;
+		case O_PREVIEW: s.preview = v; break;
 		case O_PICK:
-			if (strcmp(optarg, "score") == 0)
+			if (strcmp(v, "score") == 0)
 				s.pick = PICK_SCORE;
-			else if (strcmp(optarg, "largest") == 0)
+			else if (strcmp(v, "largest") == 0)
 				s.pick = PICK_LARGEST;
 			else
-				cli_usage("--pick: '%s' is not one of score, largest", optarg);
+				cli_usage("--pick: '%s' is not one of score, largest", v);
 			break;
-		case O_MODELS: models = optarg; break;
-		case O_ALL: allf = optarg; break;
+		case O_MODELS: models = v; break;
+		case O_ALL: allf = v; break;
 		case O_OUTSIDE: outside = 1; break;
-		case O_THREADS: threads = (int)cli_int("--threads", optarg, 1, 1024); break;
-		case 'o': out = optarg; break;
-		case 'q': cli_quiet = 1; break;
-		default: cli_usage("unknown option");
+		case O_THREADS: threads = (int)cli_int("--threads", v, 1, 1024); break;
+		case O_OUT: out = v; break;
+		default:
+			if (in)
+				cli_usage("expected at most one input FILE");
+			in = v;
 		}
 	}
 	if (!s.root)
 		cli_usage("--root is required");
-	if (optind < argc - 1)
-		cli_usage("expected at most one input FILE");
 	char *found = NULL;
 	if (!models) {
 		static const char *const rel[] = {"../../models/mtcnn", "../share/fd/mtcnn"};
@@ -273,7 +281,8 @@ int main(int argc, char **argv)
 		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
 		threads = 1;
-	const char *in = optind < argc ? argv[optind] : "-";
+	if (!in)
+		in = "-";
 	cli_outputs((const char *[]){in}, 1, (const char *[]){out}, 1);
 	struct fd_root root;
 	if (fd_root_init(&root, s.root, outside, &e) != 0)

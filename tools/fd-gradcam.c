@@ -104,40 +104,51 @@ int main(int argc, char **argv)
 	int nonly = 0, threads = 0, batch = 16, nclass = 0, nmax = 16, list = 0;
 	struct fd_err e;
 	e.msg[0] = '\0';
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-q") == 0) {
-			cli_quiet = 1;
-			continue;
-		}
-		if (strcmp(a, "--list-layers") == 0) {
-			list = 1;
-			continue;
-		}
-		static const char *const names[] = { "--model", "--pack", "--only", "--rows", "--layer", "--target",
-						     "-n", "-o", "--arch", "--num-classes", "--normalize", "--batch",
-						     "--threads" };
-		const char *val = NULL;
-		switch (cli_opt(argc, argv, &i, names, 13, &val)) {
-		case 0: model = val; break;
-		case 1: pack = val; break;
-		case 2:
+	enum { O_MODEL, O_PACK, O_ONLY, O_ROWS, O_LAYER, O_TARGET, O_N, O_OUT, O_ARCH, O_NUM_CLASSES, O_NORMALIZE,
+	       O_BATCH, O_THREADS, O_LIST_LAYERS };
+	static const struct cli_option opts[] = {
+		[O_MODEL] = { "--model", CLI_VALUE },
+		[O_PACK] = { "--pack", CLI_VALUE },
+		[O_ONLY] = { "--only", CLI_VALUE },
+		[O_ROWS] = { "--rows", CLI_VALUE },
+		[O_LAYER] = { "--layer", CLI_VALUE },
+		[O_TARGET] = { "--target", CLI_VALUE },
+		[O_N] = { "-n", CLI_VALUE },
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_ARCH] = { "--arch", CLI_VALUE },
+		[O_NUM_CLASSES] = { "--num-classes", CLI_VALUE },
+		[O_NORMALIZE] = { "--normalize", CLI_VALUE },
+		[O_BATCH] = { "--batch", CLI_VALUE },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+		[O_LIST_LAYERS] = { "--list-layers", CLI_FLAG },
+	};
+	struct cli_args args;
+	const char *val;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &val)) != CLI_DONE) {
+		switch (k) {
+		case O_MODEL: model = val; break;
+		case O_PACK: pack = val; break;
+		case O_ONLY:
 			if (nonly == 32)
 				cli_usage("more than 32 --only filters");
 			if (fd_only_parse(&only[nonly], val, &e) < 0)
 				cli_usage("--only: %s", e.msg);
 			nonly++;
 			break;
-		case 3: rows_arg = val; break;
-		case 4: layer = val; break;
-		case 5: target_arg = val; break;
-		case 6: nmax = (int)cli_int("-n", val, 1, 100000); break;
-		case 7: out = val; break;
-		case 8: arch = val; break;
-		case 9: nclass = (int)cli_int("--num-classes", val, 1, 256); break;
-		case 10: normalize = val; break;
-		case 11: batch = (int)cli_int("--batch", val, 1, 4096); break;
-		case 12: threads = (int)cli_int("--threads", val, 1, 1024); break;
+		case O_ROWS: rows_arg = val; break;
+		case O_LAYER: layer = val; break;
+		case O_TARGET: target_arg = val; break;
+		case O_N: nmax = (int)cli_int("-n", val, 1, 100000); break;
+		case O_OUT: out = val; break;
+		case O_ARCH: arch = val; break;
+		case O_NUM_CLASSES: nclass = (int)cli_int("--num-classes", val, 1, 256); break;
+		case O_NORMALIZE: normalize = val; break;
+		case O_BATCH: batch = (int)cli_int("--batch", val, 1, 4096); break;
+		case O_THREADS: threads = (int)cli_int("--threads", val, 1, 1024); break;
+		case O_LIST_LAYERS: list = 1; break;
+		default: cli_usage("unexpected argument '%s'", val);
 		}
 	}
 	if (!model)

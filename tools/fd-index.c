@@ -47,32 +47,29 @@ int main(int argc, char **argv)
 	const char *root = NULL, *sources = NULL, *out = "-";
 	int stats = 0, threads = 0;
 	long long max_pixels = FD_IMAGE_MAX_PIXELS_DEFAULT;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-q") == 0) {
-			cli_quiet = 1;
-			continue;
+	enum { O_ROOT, O_SOURCES, O_STATS, O_OUT, O_MAX_PIXELS, O_THREADS };
+	static const struct cli_option opts[] = {
+		[O_ROOT] = { "--root", CLI_VALUE },
+		[O_SOURCES] = { "--sources", CLI_VALUE },
+		[O_STATS] = { "--stats", CLI_FLAG },
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_MAX_PIXELS] = { "--max-pixels", CLI_VALUE },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+	};
+	struct cli_args args;
+	const char *v;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &v)) != CLI_DONE) {
+		switch (k) {
+		case O_ROOT: root = v; break;
+		case O_SOURCES: sources = v; break;
+		case O_STATS: stats = 1; break;
+		case O_OUT: out = v; break;
+		case O_MAX_PIXELS: max_pixels = cli_int("--max-pixels", v, 1, LLONG_MAX); break;
+		case O_THREADS: threads = (int)cli_int("--threads", v, 1, 1024); break;
+		default: cli_usage("unexpected argument '%s'", v);
 		}
-		if (strcmp(a, "--stats") == 0) {
-			stats = 1;
-			continue;
-		}
-		if (strcmp(a, "--root") && strcmp(a, "--sources") && strcmp(a, "-o") && strcmp(a, "--max-pixels") &&
-		    strcmp(a, "--threads"))
-			cli_usage("unknown argument '%s'", a);
-		if (i + 1 >= argc)
-			cli_usage("%s needs a value", a);
-		const char *v = argv[++i];
-		if (strcmp(a, "--root") == 0)
-			root = v;
-		else if (strcmp(a, "--sources") == 0)
-			sources = v;
-		else if (strcmp(a, "-o") == 0)
-			out = v;
-		else if (strcmp(a, "--max-pixels") == 0)
-			max_pixels = cli_int(a, v, 1, LLONG_MAX);
-		else
-			threads = (int)cli_int(a, v, 1, 1024);
 	}
 	if (!root || !*root)
 		cli_usage("--root DIR is required");

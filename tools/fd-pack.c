@@ -7,7 +7,6 @@
 #include "core/fd_table.h"
 #include "data/fd_pack.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,36 +51,46 @@ int main(int argc, char **argv)
 	const char *out = NULL;
 	struct fd_only only[64];
 	struct fd_err e = {{0}};
-	enum { O_ROOT = 1000, O_SIZE, O_GEOM, O_ONLY, O_MARGIN, O_EXACT, O_THREADS, O_OUTSIDE };
-	static const struct option lo[] = {
-		{"root", required_argument, 0, O_ROOT},	  {"size", required_argument, 0, O_SIZE},
-		{"geometry", required_argument, 0, O_GEOM}, {"only", required_argument, 0, O_ONLY},
-		{"margin", required_argument, 0, O_MARGIN}, {"exact", no_argument, 0, O_EXACT},
-		{"threads", required_argument, 0, O_THREADS}, {"allow-outside-root", no_argument, 0, O_OUTSIDE},
-		{0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "qo:", lo, NULL)) != -1) {
-		switch (c) {
-		case O_ROOT: o.root = optarg; break;
-		case O_SIZE: o.size = (int)cli_int("--size", optarg, 1, 4096); break;
-		case O_GEOM:
-			if (fd_geometry_parse(optarg, &o.geom) != 0)
-				cli_usage("--geometry: '%s' is not one of center, letterbox, resize, face, matched", optarg);
+	enum { O_ROOT, O_SIZE, O_GEOMETRY, O_ONLY, O_MARGIN, O_EXACT, O_THREADS, O_OUTSIDE, O_OUT };
+	static const struct cli_option opts[] = {
+		[O_ROOT] = { "--root", CLI_VALUE },
+		[O_SIZE] = { "--size", CLI_VALUE },
+		[O_GEOMETRY] = { "--geometry", CLI_VALUE },
+		[O_ONLY] = { "--only", CLI_VALUE },
+		[O_MARGIN] = { "--margin", CLI_VALUE },
+		[O_EXACT] = { "--exact", CLI_FLAG },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+		[O_OUTSIDE] = { "--allow-outside-root", CLI_FLAG },
+		[O_OUT] = { "-o", CLI_VALUE },
+	};
+	const char *in = NULL, *v;
+	struct cli_args args;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &v)) != CLI_DONE) {
+		switch (k) {
+		case O_ROOT: o.root = v; break;
+		case O_SIZE: o.size = (int)cli_int("--size", v, 1, 4096); break;
+		case O_GEOMETRY:
+			if (fd_geometry_parse(v, &o.geom) != 0)
+				cli_usage("--geometry: '%s' is not one of center, letterbox, resize, face, matched", v);
 			break;
 		case O_ONLY:
 			if (o.nonly == 64)
 				cli_usage("--only: at most 64 filters");
-			if (fd_only_parse(&only[o.nonly], optarg, &e) != 0)
+			if (fd_only_parse(&only[o.nonly], v, &e) != 0)
 				cli_usage("--only: %s", e.msg);
 			o.nonly++;
 			break;
-		case O_MARGIN: o.margin = cli_double("--margin", optarg, 0, 10); break;
+		case O_MARGIN: o.margin = cli_double("--margin", v, 0, 10); break;
 		case O_EXACT: o.exact = 1; break;
-		case O_THREADS: o.threads = (int)cli_int("--threads", optarg, 1, 1024); break;
+		case O_THREADS: o.threads = (int)cli_int("--threads", v, 1, 1024); break;
 		case O_OUTSIDE: o.allow_outside_root = 1; break;
-		case 'o': out = optarg; break;
-		case 'q': cli_quiet = 1; break;
-		default: cli_usage("unknown option");
+		case O_OUT: out = v; break;
+		default:
+			if (in)
+				cli_usage("expected at most one input FILE");
+			in = v;
 		}
 	}
 	if (!o.root)
@@ -93,9 +102,8 @@ int main(int argc, char **argv)
 	char *tsv_out;
 	if (fd_pack_sidecar(out, &tsv_out, &e) != 0)
 		cli_usage("-o: %s", e.msg);
-	if (optind < argc - 1)
-		cli_usage("expected at most one input FILE");
-	const char *in = optind < argc ? argv[optind] : "-";
+	if (!in)
+		in = "-";
 	/* no output may be an input (or the input's sidecar): exit 2 before reading */
 	cli_outputs((const char *[]){in}, 1, (const char *[]){out, tsv_out}, 2);
 	free(tsv_out);

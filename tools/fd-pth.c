@@ -7,7 +7,6 @@
 #include "io/fd_pth.h"
 #include "io/fd_safetensors.h"
 
-#include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,20 +30,26 @@ int main(int argc, char **argv)
 {
 	cli_init(argc, argv, "fd-pth", synopsis, help);
 	const char *out = NULL;
-	int c;
-	while ((c = getopt(argc, argv, "qo:")) != -1) {
-		if (c == 'o')
-			out = optarg;
-		else if (c == 'q')
-			cli_quiet = 1;
-		else
-			cli_usage("unknown option");
+	enum { O_OUT };
+	static const struct cli_option opts[] = {
+		[O_OUT] = { "-o", CLI_VALUE },
+	};
+	const char *path = NULL, *v;
+	int nfile = 0, k;
+	struct cli_args args;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &v)) != CLI_DONE) {
+		if (k == O_OUT) {
+			out = v;
+		} else {
+			path = v;
+			nfile++;
+		}
 	}
-	if (optind != argc - 1)
+	if (nfile != 1)
 		cli_usage("expected one FILE");
 	if (out && strcmp(out, "-") == 0)
 		cli_usage("-o needs a file name (safetensors is not written to stdout)");
-	const char *path = argv[optind];
 	struct fd_err e = {{0}};
 	struct fd_pth p;
 	cli_outputs((const char *[]){path}, 1, (const char *[]){out}, 1);

@@ -275,52 +275,44 @@ int main(int argc, char **argv)
 	const char *section = NULL, *out = NULL, *geometry = NULL, *html = NULL, *page = NULL, *index = NULL, *pack = NULL, *top_k = NULL, *n_hard = NULL;
 	const char **cfg = calloc((size_t)argc, sizeof *cfg), **inp = calloc((size_t)argc, sizeof *inp),
 		   **tab = calloc((size_t)argc, sizeof *tab);
-	int ncfg = 0, ninp = 0, ntab = 0, dashdash = 0, allow_missing = 0;
+	int ncfg = 0, ninp = 0, ntab = 0, allow_missing = 0;
 	if (!cfg || !inp || !tab)
 		cli_die("out of memory");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!dashdash && a[0] == '-' && a[1]) {
-			if (!strcmp(a, "--")) {
-				dashdash = 1;
-				continue;
-			}
-			if (!strcmp(a, "-q")) {
-				cli_quiet = 1;
-				continue;
-			}
-			if (!strcmp(a, "--allow-missing")) {
-				allow_missing = 1;
-				continue;
-			}
-			if (i + 1 >= argc)
-				cli_usage("option '%s' needs a value", a);
-			if (!strcmp(a, "--section"))
-				section = argv[++i];
-			else if (!strcmp(a, "--config"))
-				cfg[ncfg++] = argv[++i];
-			else if (!strcmp(a, "-o"))
-				out = argv[++i];
-			else if (!strcmp(a, "--geometry"))
-				geometry = argv[++i];
-			else if (!strcmp(a, "--html"))
-				html = argv[++i];
-			else if (!strcmp(a, "--page"))
-				page = argv[++i];
-			else if (!strcmp(a, "--index"))
-				index = argv[++i];
-			else if (!strcmp(a, "--pack"))
-				pack = argv[++i];
-			else if (!strcmp(a, "--table"))
-				tab[ntab++] = argv[++i];
-			else if (!strcmp(a, "--top"))
-				top_k = argv[++i];
-			else if (!strcmp(a, "-n"))
-				n_hard = argv[++i];
-			else
-				cli_usage("unknown option '%s'", a);
-		} else {
-			inp[ninp++] = a;
+	enum { O_SECTION, O_CONFIG, O_OUT, O_GEOMETRY, O_HTML, O_PAGE, O_INDEX, O_PACK, O_TABLE, O_TOP, O_N,
+	       O_ALLOW_MISSING };
+	static const struct cli_option opts[] = {
+		[O_SECTION] = { "--section", CLI_VALUE },
+		[O_CONFIG] = { "--config", CLI_VALUE },
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_GEOMETRY] = { "--geometry", CLI_VALUE },
+		[O_HTML] = { "--html", CLI_VALUE },
+		[O_PAGE] = { "--page", CLI_VALUE },
+		[O_INDEX] = { "--index", CLI_VALUE },
+		[O_PACK] = { "--pack", CLI_VALUE },
+		[O_TABLE] = { "--table", CLI_VALUE },
+		[O_TOP] = { "--top", CLI_VALUE },
+		[O_N] = { "-n", CLI_VALUE },
+		[O_ALLOW_MISSING] = { "--allow-missing", CLI_FLAG },
+	};
+	struct cli_args args;
+	const char *v;
+	int which;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((which = cli_next(&args, &v)) != CLI_DONE) {
+		switch (which) {
+		case O_SECTION: section = v; break;
+		case O_CONFIG: cfg[ncfg++] = v; break;
+		case O_OUT: out = v; break;
+		case O_GEOMETRY: geometry = v; break;
+		case O_HTML: html = v; break;
+		case O_PAGE: page = v; break;
+		case O_INDEX: index = v; break;
+		case O_PACK: pack = v; break;
+		case O_TABLE: tab[ntab++] = v; break;
+		case O_TOP: top_k = v; break;
+		case O_N: n_hard = v; break;
+		case O_ALLOW_MISSING: allow_missing = 1; break;
+		default: inp[ninp++] = v;
 		}
 	}
 	if (html) {

@@ -153,59 +153,57 @@ int main(int argc, char **argv)
 	struct fd_split_opts o = { .folds = 5, .test = 0, .nfrac = 0, .seed = 42 };
 	const char *out = "-", *inp = NULL;
 	const char **cfg = calloc((size_t)argc, sizeof *cfg);
-	int dashdash = 0, ncfg = 0, set_test = 0, set_seed = 0;
+	int ncfg = 0, set_test = 0, set_seed = 0;
 	if (!cfg)
 		cli_die("out of memory");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!dashdash && a[0] == '-' && a[1]) {
-			if (strcmp(a, "--") == 0) {
-				dashdash = 1;
-				continue;
-			}
-			if (strcmp(a, "-q") == 0) {
-				cli_quiet = 1;
-				continue;
-			}
-			if (strcmp(a, "--allow-one-class") == 0) {
-				o.allow_one_class = 1;
-				continue;
-			}
-			static const char *const names[] = { "--folds", "--test", "--fractions", "--seed", "-o",
-							     "--config" };
-			const char *val = NULL;
-			int which = cli_opt(argc, argv, &i, names, 6, &val);
-			switch (which) {
-			case 0:
-				o.folds = (int)cli_int("--folds", val, 2, FD_SPLIT_MAX_FOLDS);
-				break;
-			case 1:
-				o.test = cli_double("--test", val, 0, 1);
-				if (o.test >= 1)
-					cli_usage("--test: %s is not below 1", val);
-				set_test = 1;
-				break;
-			case 2:
-				parse_fractions(val, &o);
-				break;
-			case 3:
-				o.seed = (uint64_t)cli_int("--seed", val, 0, INT64_MAX);
-				set_seed = 1;
-				break;
-			case 4:
-				if (!*val)
-					cli_usage("-o: empty file name");
-				out = val;
-				break;
-			case 5:
-				cfg[ncfg++] = val;
-				break;
-			}
-			continue;
+	enum { O_FOLDS, O_TEST, O_FRACTIONS, O_SEED, O_OUT, O_CONFIG, O_ALLOW_ONE_CLASS };
+	static const struct cli_option opts[] = {
+		[O_FOLDS] = { "--folds", CLI_VALUE },
+		[O_TEST] = { "--test", CLI_VALUE },
+		[O_FRACTIONS] = { "--fractions", CLI_VALUE },
+		[O_SEED] = { "--seed", CLI_VALUE },
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_CONFIG] = { "--config", CLI_VALUE },
+		[O_ALLOW_ONE_CLASS] = { "--allow-one-class", CLI_FLAG },
+	};
+	struct cli_args args;
+	const char *val;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &val)) != CLI_DONE) {
+		switch (k) {
+		case O_FOLDS:
+			o.folds = (int)cli_int("--folds", val, 2, FD_SPLIT_MAX_FOLDS);
+			break;
+		case O_TEST:
+			o.test = cli_double("--test", val, 0, 1);
+			if (o.test >= 1)
+				cli_usage("--test: %s is not below 1", val);
+			set_test = 1;
+			break;
+		case O_FRACTIONS:
+			parse_fractions(val, &o);
+			break;
+		case O_SEED:
+			o.seed = (uint64_t)cli_int("--seed", val, 0, INT64_MAX);
+			set_seed = 1;
+			break;
+		case O_OUT:
+			if (!*val)
+				cli_usage("-o: empty file name");
+			out = val;
+			break;
+		case O_CONFIG:
+			cfg[ncfg++] = val;
+			break;
+		case O_ALLOW_ONE_CLASS:
+			o.allow_one_class = 1;
+			break;
+		default:
+			if (inp)
+				cli_usage("more than one input file ('%s' and '%s')", inp, val);
+			inp = val;
 		}
-		if (inp)
-			cli_usage("more than one input file ('%s' and '%s')", inp, a);
-		inp = a;
 	}
 
 	struct fd_err e = { { 0 } };

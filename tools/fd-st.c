@@ -4,7 +4,6 @@
 #include "core/fd_sha256.h"
 #include "io/fd_safetensors.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,23 +22,28 @@ int main(int argc, char **argv)
 	cli_init(argc, argv, "fd-st", synopsis, help);
 	int meta = 0;
 	const char *out = NULL;
-	static const struct option lo[] = {{"meta", no_argument, 0, 'm'}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "qo:", lo, NULL)) != -1) {
-		if (c == 'm')
-			meta = 1;
-		else if (c == 'o')
-			out = optarg;
-		else if (c == 'q')
-			cli_quiet = 1;
-		else
-			cli_usage("unknown option");
+	enum { O_META, O_OUT };
+	static const struct cli_option opts[] = {
+		[O_META] = { "--meta", CLI_FLAG },
+		[O_OUT] = { "-o", CLI_VALUE },
+	};
+	const char *path = NULL, *v;
+	int nfile = 0, k;
+	struct cli_args args;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &v)) != CLI_DONE) {
+		switch (k) {
+		case O_META: meta = 1; break;
+		case O_OUT: out = v; break;
+		default:
+			path = v;
+			nfile++;
+		}
 	}
-	if (optind != argc - 1)
+	if (nfile != 1)
 		cli_usage("expected one FILE");
 	if (meta && out)
 		cli_usage("--meta and -o do not combine");
-	const char *path = argv[optind];
 	struct fd_err e = {{0}};
 	struct fd_st s;
 	cli_outputs((const char *[]){path}, 1, (const char *[]){out}, 1);

@@ -126,46 +126,60 @@ int main(int argc, char **argv)
 	const char *out = NULL;
 	int threads = 0;
 	struct fd_err e = {{0}};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int more = i + 1 < argc;
-		if (strcmp(a, "-q") == 0) {
-			cli_quiet = 1;
-			continue;
-		}
-		if (strcmp(a, "-o") && strcmp(a, "--groups") && strcmp(a, "--seed") && strcmp(a, "--cues") &&
-		    strcmp(a, "--fake-size") && strcmp(a, "--fake-aspect") && strcmp(a, "--real-width") &&
-		    strcmp(a, "--threads"))
-			cli_usage("unknown argument '%s'", a);
-		if (!more)
-			cli_usage("%s needs a value", a);
-		const char *v = argv[++i];
-		if (strcmp(a, "-o") == 0) {
+	enum { O_OUT, O_GROUPS, O_SEED, O_CUES, O_FAKE_SIZE, O_FAKE_ASPECT, O_REAL_WIDTH, O_THREADS };
+	static const struct cli_option opts[] = {
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_GROUPS] = { "--groups", CLI_VALUE },
+		[O_SEED] = { "--seed", CLI_VALUE },
+		[O_CUES] = { "--cues", CLI_VALUE },
+		[O_FAKE_SIZE] = { "--fake-size", CLI_VALUE },
+		[O_FAKE_ASPECT] = { "--fake-aspect", CLI_VALUE },
+		[O_REAL_WIDTH] = { "--real-width", CLI_VALUE },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+	};
+	struct cli_args args;
+	const char *v;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &v)) != CLI_DONE) {
+		switch (k) {
+		case O_OUT:
 			if (!*v)
 				cli_usage("-o: empty folder name");
 			out = v;
-		} else if (strcmp(a, "--groups") == 0) {
-			o.groups = (int)cli_int(a, v, 1, FD_SYNTH_MAX_GROUPS);
-		} else if (strcmp(a, "--seed") == 0) {
-			o.seed = (uint64_t)cli_int(a, v, 0, LLONG_MAX);
-		} else if (strcmp(a, "--cues") == 0) {
+			break;
+		case O_GROUPS:
+			o.groups = (int)cli_int("--groups", v, 1, FD_SYNTH_MAX_GROUPS);
+			break;
+		case O_SEED:
+			o.seed = (uint64_t)cli_int("--seed", v, 0, LLONG_MAX);
+			break;
+		case O_CUES:
 			if (fd_synth_cues_parse(v, &o.cues, &e) < 0)
 				cli_usage("--cues: %s", e.msg);
-		} else if (strcmp(a, "--fake-size") == 0) {
-			o.fake_size = (int)cli_int(a, v, 32, 2048);
-		} else if (strcmp(a, "--fake-aspect") == 0) {
+			break;
+		case O_FAKE_SIZE:
+			o.fake_size = (int)cli_int("--fake-size", v, 32, 2048);
+			break;
+		case O_FAKE_ASPECT:
 			if (strcmp(v, "square") && strcmp(v, "real"))
 				cli_usage("--fake-aspect: '%s' is not square or real", v);
 			o.fake_aspect_real = strcmp(v, "real") == 0;
-		} else if (strcmp(a, "--real-width") == 0) {
+			break;
+		case O_REAL_WIDTH: {
 			int lo, hi, n = -1;
 			if (sscanf(v, "%d,%d%n", &lo, &hi, &n) != 2 || n != (int)strlen(v) || lo < 32 || hi > 4096 ||
 			    lo > hi)
 				cli_usage("--real-width: '%s' is not MIN,MAX with 32 <= MIN <= MAX <= 4096", v);
 			o.real_min = lo;
 			o.real_max = hi;
-		} else {
-			threads = (int)cli_int(a, v, 1, 1024);
+			break;
+		}
+		case O_THREADS:
+			threads = (int)cli_int("--threads", v, 1, 1024);
+			break;
+		default:
+			cli_usage("unexpected argument '%s'", v);
 		}
 	}
 	if (!out)

@@ -89,42 +89,47 @@ int main(int argc, char **argv)
 	enum fd_dev dev = FD_DEV_CPU;
 	const char *dev_name = "cpu";
 	int dev_index;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-q") == 0) {
-			cli_quiet = 1;
-			continue;
-		}
-		if (strcmp(a, "--resume") == 0) {
-			resume = 1;
-			continue;
-		}
-		if (strcmp(a, "--list-models") == 0)
-			list_models();
-		static const char *const names[] = { "--pack", "--fold", "--config", "--set", "-o", "--threads",
-						     "--stop-after", "--device" };
-		const char *val = NULL;
-		int which = cli_opt(argc, argv, &i, names, 8, &val);
-		switch (which) {
-		case 0: pack = val; break;
-		case 1: fold = (int)cli_int("--fold", val, 0, 999); break;
-		case 2:
+	enum { O_PACK, O_FOLD, O_CONFIG, O_SET, O_OUT, O_THREADS, O_STOP_AFTER, O_DEVICE, O_RESUME, O_LIST_MODELS };
+	static const struct cli_option opts[] = {
+		[O_PACK] = { "--pack", CLI_VALUE },
+		[O_FOLD] = { "--fold", CLI_VALUE },
+		[O_CONFIG] = { "--config", CLI_VALUE },
+		[O_SET] = { "--set", CLI_VALUE },
+		[O_OUT] = { "-o", CLI_VALUE },
+		[O_THREADS] = { "--threads", CLI_VALUE },
+		[O_STOP_AFTER] = { "--stop-after", CLI_VALUE },
+		[O_DEVICE] = { "--device", CLI_VALUE },
+		[O_RESUME] = { "--resume", CLI_FLAG },
+		[O_LIST_MODELS] = { "--list-models", CLI_FLAG },
+	};
+	struct cli_args args;
+	const char *val;
+	int k;
+	cli_args_init(&args, argc, argv, opts, CLI_NOPT(opts));
+	while ((k = cli_next(&args, &val)) != CLI_DONE) {
+		switch (k) {
+		case O_PACK: pack = val; break;
+		case O_FOLD: fold = (int)cli_int("--fold", val, 0, 999); break;
+		case O_CONFIG:
 			if (nconf == 64)
 				cli_usage("more than 64 --config files");
 			configs[nconf++] = val;
 			break;
-		case 3:
+		case O_SET:
 			if (nset == 256)
 				cli_usage("more than 256 --set");
 			sets[nset++] = val;
 			break;
-		case 4: dir = val; break;
-		case 5: threads = (int)cli_int("--threads", val, 1, 1024); break;
-		case 6: stop_after = cli_int("--stop-after", val, 1, INT64_MAX); break;
-		case 7:
+		case O_OUT: dir = val; break;
+		case O_THREADS: threads = (int)cli_int("--threads", val, 1, 1024); break;
+		case O_STOP_AFTER: stop_after = cli_int("--stop-after", val, 1, INT64_MAX); break;
+		case O_DEVICE:
 			dev = cli_device("--device", val, &dev_index);
 			dev_name = val;
 			break;
+		case O_RESUME: resume = 1; break;
+		case O_LIST_MODELS: list_models(); break;
+		default: cli_usage("unexpected argument '%s'", val);
 		}
 	}
 	if (!pack)

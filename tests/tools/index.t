@@ -141,7 +141,7 @@ fails "missing source folder is named" 1 "source folder '.*/elsewhere': No such 
 no_file "no output after a missing source folder" "$T/out.tsv"
 fails "root that does not exist" 1 "cannot read root" fd-index --root "$T/none" -o "$T/out.tsv"
 fails "--root required" 2 "--root DIR is required" fd-index -o "$T/out.tsv"
-fails "unknown option" 2 "unknown argument" fd-index --root "$T/d" --fast
+fails "unknown option" 2 "^fd-index: unknown option '--fast'" fd-index --root "$T/d" --fast
 if [ "$(id -u)" -ne 0 ]; then
 	mkdir "$B/insight/locked" && chmod 000 "$B/insight/locked"
 	fails "unreadable folder is an error naming it" 1 "cannot read directory '.*insight/locked'" \

@@ -51,7 +51,7 @@ fails "missing file" 1 "^fd-pth: cannot open '.*nope.pth': No such file" fd-pth 
 fails "no FILE is a usage error" 2 "expected one FILE" fd-pth
 fails "two FILEs are a usage error" 2 "expected one FILE" fd-pth "$R/zip.pth" "$R/zip.pth"
 fails "-o - is a usage error" 2 "-o needs a file name" fd-pth -o - "$R/zip.pth"
-fails "unknown option" 2 "^fd-pth: unknown option$" fd-pth --bogus "$R/zip.pth"
+fails "unknown option" 2 "^fd-pth: unknown option '--bogus'" fd-pth --bogus "$R/zip.pth"
 is "man page SYNOPSIS matches --help" "$(sed -n '/^\.SH SYNOPSIS/{n;p}' "$top/man/fd-pth.1")" \
 	"$(fd-pth --help | head -1 | sed 's/^usage: //')"
 

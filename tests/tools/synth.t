@@ -86,7 +86,7 @@ fails "strength out of range" 2 "not in \[0, 1\]" fd-synth -o "$T/u" --cues cast
 fails "groups 0" 2 "out of range" fd-synth -o "$T/u" --groups 0
 fails "-o required" 2 "-o DIR is required" fd-synth --groups 3
 fails "bad --real-width" 2 "real-width" fd-synth -o "$T/u" --real-width 300,200
-fails "unknown option" 2 "unknown argument" fd-synth -o "$T/u" --colour
+fails "unknown option" 2 "^fd-synth: unknown option '--colour'" fd-synth -o "$T/u" --colour
 no_file "no output after usage errors" "$T/u"
 mkdir "$T/full" && echo keep >"$T/full/x"
 fails "non-empty DIR refused" 1 "exists and is not empty" fd-synth -q -o "$T/full" --groups 2
