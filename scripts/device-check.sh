@@ -178,7 +178,7 @@ for t in $CHECKS; do
 	grep '^not ok' "$B/$t.tap" | head -20 | sed 's/^/FAILED: /' >>"$tmp"
 done
 
-# --- fd-train / fd-eval: --device cpu vs --device cuda --------------------------
+# --- fd-train / fd-eval / fd-gradcam: --device cpu vs --device cuda -------------
 # A small synthetic pack at 32 px, simplecnn for 3 epochs on each device with
 # the same config (CPU: 1 thread): losses within 1e-3 relative, validation
 # AUC within one pair's weight (both logs printed); a second CUDA training
@@ -190,7 +190,7 @@ done
 # of 1 / (P R). Float rounding (losses agree to ~2e-5 relative) can swap a
 # nearly tied pair: the first GPU run's AUCs differed by exactly one pair of
 # 11 x 33 (0.0028) in epochs 2-3. More than one pair is a real difference.
-echo "## fd-train and fd-eval, cpu vs cuda" >>"$tmp"
+echo "## fd-train, fd-eval and fd-gradcam, cpu vs cuda" >>"$tmp"
 bin="$root/$B/bin"
 w="$root/$B/devcheck"
 rm -rf "$w" && mkdir -p "$w" || finish 1
@@ -279,8 +279,42 @@ if [ $train_ok -eq 1 ]; then
 			status=1
 		fi
 	fi
+	# fd-gradcam of 8 validation rows with the CPU run's best checkpoint on
+	# each device: logit and score within 1e-4 + 1e-4 |cpu|, the map's share
+	# in the central square within 1e-3 (the maps are made on the host from
+	# the device's activations and gradients: a wrong gradient moves them)
+	gc_ok=1
+	for d in cpu cuda; do
+		s=$(tmo 60) || { say "fd-gradcam --device $d skipped: the time budget ($budget s) is spent"; gc_ok=0; status=1; continue; }
+		if ! OMP_WAIT_POLICY=PASSIVE timeout "$s" "$bin/fd-gradcam" -q --model "$w/run-cpu/best.safetensors" \
+			--pack "$w/pack.safetensors" --only fold=0 -n 8 --device $d --threads 1 -o "$w/gradcam-$d" >"$w/gradcam-$d.log" 2>&1; then
+			say "fd-gradcam --device $d FAILED:"
+			tail -20 "$w/gradcam-$d.log" >>"$tmp"
+			gc_ok=0
+			status=1
+		fi
+	done
+	if [ $gc_ok -eq 1 ]; then
+		if awk -F'\t' 'FNR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next }
+			NR == FNR { lg[FNR] = $h["logit"]; sc[FNR] = $h["score"]; cs[FNR] = $h["center_share"]; rows = FNR; next }
+			{ n++
+				d1 = $h["logit"] - lg[FNR]; if (d1 < 0) d1 = -d1; a1 = lg[FNR] < 0 ? -lg[FNR] : lg[FNR]
+				d2 = $h["score"] - sc[FNR]; if (d2 < 0) d2 = -d2; a2 = sc[FNR] < 0 ? -sc[FNR] : sc[FNR]
+				d3 = $h["center_share"] - cs[FNR]; if (d3 < 0) d3 = -d3
+				if (d1 > w1) w1 = d1; if (d3 > w3) w3 = d3
+				if (!(d1 <= 1e-4 + 1e-4 * a1) || !(d2 <= 1e-4 + 1e-4 * a2) || !(d3 <= 1e-3)) bad++ }
+			END { printf "fd-gradcam cpu vs cuda: %d rows, %d out of tolerance, worst logit |diff| %.3g, worst center_share |diff| %.3g (tol 1e-3)\n", n, bad, w1, w3
+				exit (n != 8 || rows - 1 != 8 || bad > 0) }' "$w/gradcam-cpu/gradcam.tsv" "$w/gradcam-cuda/gradcam.tsv" >"$w/gcmp.txt" 2>&1; then
+			cat "$w/gcmp.txt" >>"$tmp"
+			say "fd-gradcam cpu vs cuda: maps agree"
+		else
+			cat "$w/gcmp.txt" >>"$tmp"
+			say "fd-gradcam cpu vs cuda: maps DIFFER"
+			status=1
+		fi
+	fi
 fi
-echo "# fd-train/fd-eval section: $(($(date +%s) - t0)) s" >>"$tmp"
+echo "# fd-train/fd-eval/fd-gradcam section: $(($(date +%s) - t0)) s" >>"$tmp"
 
 # --- benchmark: fd fp32 vs PyTorch on the same GPU -------------------------------
 # 224 px, batch 32, input already on the GPU, images/s (median of 20 steps

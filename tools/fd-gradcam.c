@@ -23,7 +23,7 @@
 
 static const char SYNOPSIS[] =
 	"fd-gradcam --model CKPT --pack PACK [--only COL=V[,V..]]... [--rows R[,R..]] [--layer NAME] "
-	"[--target fake|real|N] [-n N] -o DIR";
+	"[--target fake|real|N] [-n N] [--device DEV] -o DIR";
 
 static const char HELP[] =
 	"Grad-CAM heat maps (as the grad-cam package's GradCAM) of pack rows for a\n"
@@ -55,6 +55,7 @@ static const char HELP[] =
 	"  --normalize N      imagenet, or M1,M2,M3,S1,S2,S3; default: the checkpoint's\n"
 	"  --batch N          images per forward (default 16)\n"
 	"  --threads N        compute threads (default: all CPUs)\n"
+	"  --device DEV       cpu (default), cuda or cuda:0 (an NVIDIA GPU, in a build with CUDA)\n"
 	"  -q                 no progress or info lines\n"
 	"\n"
 	"Exit status: 0 success, 1 bad data, model or layer, 2 bad usage.\n";
@@ -101,7 +102,9 @@ int main(int argc, char **argv)
 	const char *model = NULL, *pack = NULL, *out = NULL, *arch = NULL, *normalize = NULL, *layer = NULL,
 		   *rows_arg = NULL, *target_arg = "fake";
 	struct fd_only only[34];
-	int nonly = 0, threads = 0, batch = 16, nclass = 0, nmax = 16, list = 0;
+	int nonly = 0, threads = 0, batch = 16, nclass = 0, nmax = 16, list = 0, dev_index = 0;
+	enum fd_dev dev = FD_DEV_CPU;
+	const char *dev_name = "cpu";
 	struct fd_err e;
 	e.msg[0] = '\0';
 	for (int i = 1; i < argc; i++) {
@@ -116,9 +119,9 @@ int main(int argc, char **argv)
 		}
 		static const char *const names[] = { "--model", "--pack", "--only", "--rows", "--layer", "--target",
 						     "-n", "-o", "--arch", "--num-classes", "--normalize", "--batch",
-						     "--threads" };
+						     "--threads", "--device" };
 		const char *val = NULL;
-		switch (cli_opt(argc, argv, &i, names, 13, &val)) {
+		switch (cli_opt(argc, argv, &i, names, 14, &val)) {
 		case 0: model = val; break;
 		case 1: pack = val; break;
 		case 2:
@@ -138,6 +141,10 @@ int main(int argc, char **argv)
 		case 10: normalize = val; break;
 		case 11: batch = (int)cli_int("--batch", val, 1, 4096); break;
 		case 12: threads = (int)cli_int("--threads", val, 1, 1024); break;
+		case 13:
+			dev = cli_device("--device", val, &dev_index);
+			dev_name = val;
+			break;
 		}
 	}
 	if (!model)
@@ -148,6 +155,7 @@ int main(int argc, char **argv)
 		cli_usage("-o DIR is required");
 	if (arch && !fd_model_arch_find(arch))
 		cli_usage("--arch: unknown model '%s' (fd-train --list-models names them)", arch);
+	cli_device_check(dev, dev_name);
 	if (rows_arg) {
 		char spec[4096];
 		snprintf(spec, sizeof spec, "row=%s", rows_arg);
@@ -221,7 +229,7 @@ int main(int argc, char **argv)
 		cli_die("--target %s: '%s' has %d outputs (classes 0..%d)", target_arg, model, K, K - 1);
 
 	struct fd_model_ctx mc;
-	if (fd_model_ctx_init(&mc, FD_DEV_CPU, threads, 0, &e) < 0)
+	if (fd_model_ctx_init(&mc, dev, threads, 0, &e) < 0 || fd_params_move(&m->p, &mc.c, dev, &e) < 0)
 		cli_fail(&e);
 	if (list) {
 		struct fd_gradcam_layers ls;
