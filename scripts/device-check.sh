@@ -219,7 +219,7 @@ for d in cpu cuda cuda2; do
 		train_ok=0
 		status=1
 	fi
-	echo "# log.tsv of --device $d:" >>"$tmp"
+	echo "# log.tsv of run-$d (--device ${d%2}):" >>"$tmp"
 	cat "$w/run-$d/log.tsv" >>"$tmp" 2>/dev/null
 done
 if [ $train_ok -eq 1 ]; then
