@@ -87,10 +87,9 @@ $(B)/obj/%.o: %.c
 # A tool links libfdnn.a (before libfd.a, which it uses) and oneDNN only when
 # it is in NN_TOOLS, and cli_nn.o (--device; in a CUDA build its reference to
 # the CUDA table links cuDNN/cuBLAS/cudart) only when it is in DEVICE_TOOLS:
-# fd-facecrop and fd-gradcam run on the CPU only and stay free of the CUDA
-# libraries (their start and address space; probe_resources.t runs fd-facecrop
-# under ulimit -v).
-DEVICE_TOOLS := fd-train fd-eval
+# fd-facecrop runs on the CPU only and stays free of the CUDA libraries (its
+# start and address space; probe_resources.t runs it under ulimit -v).
+DEVICE_TOOLS := fd-train fd-eval fd-gradcam
 $(NN_TOOL_BINS): $(B)/libfdnn.a
 $(addprefix $(BIN)/,$(DEVICE_TOOLS)): $(B)/obj/tools/cli_nn.o
 $(BIN)/fd-%: $(B)/obj/tools/fd-%.o $(CLI_OBJ) $(B)/libfd.a

@@ -23,7 +23,7 @@
 
 static const char SYNOPSIS[] =
 	"fd-gradcam --model CKPT --pack PACK [--only COL=V[,V..]]... [--rows R[,R..]] [--layer NAME] "
-	"[--target fake|real|N] [-n N] -o DIR";
+	"[--target fake|real|N] [-n N] [--device DEV] -o DIR";
 
 static const char HELP[] =
 	"Grad-CAM heat maps (as the grad-cam package's GradCAM) of pack rows for a\n"
@@ -55,6 +55,7 @@ static const char HELP[] =
 	"  --normalize N      imagenet, or M1,M2,M3,S1,S2,S3; default: the checkpoint's\n"
 	"  --batch N          images per forward (default 16)\n"
 	"  --threads N        compute threads (default: all CPUs)\n"
+	"  --device DEV       cpu (default), cuda or cuda:0 (an NVIDIA GPU, in a build with CUDA)\n"
 	"  -q                 no progress or info lines\n"
 	"\n"
 	"Exit status: 0 success, 1 bad data, model or layer, 2 bad usage.\n";
@@ -101,11 +102,13 @@ int main(int argc, char **argv)
 	const char *model = NULL, *pack = NULL, *out = NULL, *arch = NULL, *normalize = NULL, *layer = NULL,
 		   *rows_arg = NULL, *target_arg = "fake";
 	struct fd_only only[34];
-	int nonly = 0, threads = 0, batch = 16, nclass = 0, nmax = 16, list = 0;
+	int nonly = 0, threads = 0, batch = 16, nclass = 0, nmax = 16, list = 0, dev_index = 0;
+	enum fd_dev dev = FD_DEV_CPU;
+	const char *dev_name = "cpu";
 	struct fd_err e;
 	e.msg[0] = '\0';
 	enum { O_MODEL, O_PACK, O_ONLY, O_ROWS, O_LAYER, O_TARGET, O_N, O_OUT, O_ARCH, O_NUM_CLASSES, O_NORMALIZE,
-	       O_BATCH, O_THREADS, O_LIST_LAYERS };
+	       O_BATCH, O_THREADS, O_LIST_LAYERS, O_DEVICE };
 	static const struct cli_option opts[] = {
 		[O_MODEL] = { "--model", CLI_VALUE },
 		[O_PACK] = { "--pack", CLI_VALUE },
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
 		[O_BATCH] = { "--batch", CLI_VALUE },
 		[O_THREADS] = { "--threads", CLI_VALUE },
 		[O_LIST_LAYERS] = { "--list-layers", CLI_FLAG },
+		[O_DEVICE] = { "--device", CLI_VALUE },
 	};
 	struct cli_args args;
 	const char *val;
@@ -148,6 +152,10 @@ int main(int argc, char **argv)
 		case O_BATCH: batch = (int)cli_int("--batch", val, 1, 4096); break;
 		case O_THREADS: threads = (int)cli_int("--threads", val, 1, 1024); break;
 		case O_LIST_LAYERS: list = 1; break;
+		case O_DEVICE:
+			dev = cli_device("--device", val, &dev_index);
+			dev_name = val;
+			break;
 		default: cli_usage("unexpected argument '%s'", val);
 		}
 	}
@@ -159,6 +167,7 @@ int main(int argc, char **argv)
 		cli_usage("-o DIR is required");
 	if (arch && !fd_model_arch_find(arch))
 		cli_usage("--arch: unknown model '%s' (fd-train --list-models names them)", arch);
+	cli_device_check(dev, dev_name);
 	if (rows_arg) {
 		char spec[4096];
 		snprintf(spec, sizeof spec, "row=%s", rows_arg);
@@ -232,7 +241,7 @@ int main(int argc, char **argv)
 		cli_die("--target %s: '%s' has %d outputs (classes 0..%d)", target_arg, model, K, K - 1);
 
 	struct fd_model_ctx mc;
-	if (fd_model_ctx_init(&mc, FD_DEV_CPU, threads, 0, &e) < 0)
+	if (fd_model_ctx_init(&mc, dev, threads, 0, &e) < 0 || fd_params_move(&m->p, &mc.c, dev, &e) < 0)
 		cli_fail(&e);
 	if (list) {
 		struct fd_gradcam_layers ls;

@@ -6,7 +6,7 @@
 # With CUDA, the .cu objects (the CUDA op table and its kernels) join
 # libfdnn.a and the programs that link libfdnn.a get cudart, cuBLAS and cuDNN
 # as needed: only a program that refers to the CUDA backend strongly
-# (t_cuda; tools/cli_nn.c, so fd-train and fd-eval: DEVICE_TOOLS)
+# (t_cuda; tools/cli_nn.c, so fd-train, fd-eval and fd-gradcam: DEVICE_TOOLS)
 # pulls it in and loads them.
 # doc/cuda.md.
 NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))

@@ -2,11 +2,40 @@
  * BaseCAM, scale_cam_image, show_cam_on_image of pytorch-grad-cam 1.5.7),
  * on a tap point of the model's forward. */
 #include "train/fd_gradcam.h"
+#include "nn/fd_backend.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the model's device ---- */
+
+/* n host floats as a tensor on c's device: the host memory itself on the
+ * CPU, else a copy in the device's step arena (copy_h2d). */
+static struct fd_tensor *on_device(struct fd_ctx *c, float *host, int ndim, const int64_t *shape)
+{
+	if (c->dev == FD_DEV_CPU)
+		return fd_tensor_wrap(c, FD_DEV_CPU, host, ndim, shape);
+	struct fd_tensor *t = fd_tensor_new(c, c->dev, ndim, shape);
+	const struct fd_backend *be = t ? FD_KERNEL(c, c->dev, copy_h2d) : NULL;
+	if (!be || be->copy_h2d(c, t->data, host, (size_t)t->numel * sizeof(float)) < 0)
+		return NULL;
+	return t;
+}
+
+/* n floats at p of device dev readable on the host: p itself on the CPU,
+ * else a copy in the host arena (copy_d2h, which waits for the device). */
+static const float *on_host(struct fd_ctx *c, enum fd_dev dev, const float *p, int64_t n)
+{
+	if (!p || dev == FD_DEV_CPU)
+		return p;
+	float *h = fd_ctx_alloc(c, FD_DEV_CPU, n);
+	const struct fd_backend *be = h ? FD_KERNEL(c, dev, copy_d2h) : NULL;
+	if (!be || be->copy_d2h(c, h, p, (size_t)n * sizeof(float)) < 0)
+		return NULL;
+	return h;
+}
 
 /* ---- the tap points ---- */
 
@@ -38,7 +67,7 @@ int fd_gradcam_layers(struct fd_model *m, struct fd_ctx *c, int size, struct fd_
 	struct fd_model_tap tap = { list_tap, l };
 	m->tap = &tap;
 	int64_t xs[4] = { 1, 3, size, size };
-	struct fd_tensor *y = fd_model_forward(m, c, fd_tensor_zeros(c, FD_DEV_CPU, 4, xs));
+	struct fd_tensor *y = fd_model_forward(m, c, fd_tensor_zeros(c, c->dev, 4, xs));
 	m->tap = NULL;
 	c->training = training;
 	c->grad_enabled = grad;
@@ -132,7 +161,8 @@ int fd_gradcam_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, e
 		g.t = NULL;
 		m->tap = &tap;
 		int64_t xs[4] = { b->n, 3, S, S };
-		struct fd_tensor *y = fd_model_forward(m, c, fd_tensor_wrap(c, FD_DEV_CPU, b->x, 4, xs));
+		struct fd_tensor *x = on_device(c, b->x, 4, xs);
+		struct fd_tensor *y = x ? fd_model_forward(m, c, x) : NULL;
 		m->tap = NULL;
 		if (!y) {
 			rc = fd_err_set(e, "%s", c->err.msg);
@@ -162,17 +192,28 @@ int fd_gradcam_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, e
 				dy[i] = target ? 1.0f : -1.0f;
 			else
 				dy[(size_t)i * K + target] = 1.0f;
+		/* the logits and the seed on the host and on the model's device */
+		const float *yh = on_host(c, y->dev, y->data, y->numel);
+		struct fd_tensor *seed = yh ? on_device(c, dy, y->ndim, y->shape) : NULL;
+		if (!seed) {
+			rc = fd_err_set(e, "%s", c->err.msg);
+			break;
+		}
 		for (int i = 0; i < b->n; i++)
 			for (int j = 0; j < K; j++)
-				logits[(k + i) * K + j] = y->data[(size_t)i * K + j];
-		if (fd_backward(c, y, dy) < 0) {
+				logits[(k + i) * K + j] = yh[(size_t)i * K + j];
+		if (fd_backward(c, y, seed->data) < 0) {
 			rc = fd_err_set(e, "%s", c->err.msg);
 			break;
 		}
 		const int C = (int)A->shape[1];
-		const float *G = A->grad;
-		if (!G) {
+		if (!A->grad) {
 			rc = fd_err_set(e, "layer '%s': no gradient reached it", layer);
+			break;
+		}
+		const float *G = on_host(c, A->dev, A->grad, A->numel), *Ad = on_host(c, A->dev, A->data, A->numel);
+		if (!G || !Ad) {
+			rc = fd_err_set(e, "%s", c->err.msg);
 			break;
 		}
 		for (int i = 0; i < b->n; i++, k++) {
@@ -185,7 +226,7 @@ int fd_gradcam_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, e
 				break;
 			}
 			for (int ch = 0; ch < C; ch++) {
-				const float *gc = G + ((size_t)i * C + ch) * hw, *ac = A->data + ((size_t)i * C + ch) * hw;
+				const float *gc = G + ((size_t)i * C + ch) * hw, *ac = Ad + ((size_t)i * C + ch) * hw;
 				double wsum = 0;
 				for (size_t p = 0; p < hw; p++)
 					wsum += gc[p];

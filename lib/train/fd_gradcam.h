@@ -29,8 +29,8 @@ struct fd_gradcam_layers {
 };
 
 /* Every tap point of m, in forward order, found by one inference forward of
- * a zero image 1 x 3 x size x size on c (training off, no gradients; c's
- * modes are restored and its step advanced). l is filled and owned by the
+ * a zero image 1 x 3 x size x size on c's device (training off, no
+ * gradients; c's modes are restored and its step advanced). l is filled and owned by the
  * caller (fd_gradcam_layers_free). Errors: the forward's, out of memory. */
 int fd_gradcam_layers(struct fd_model *m, struct fd_ctx *c, int size, struct fd_gradcam_layers *l,
 		      struct fd_err *e);
@@ -62,9 +62,12 @@ int fd_gradcam_find(const struct fd_gradcam_layers *l, const struct fd_model *m,
  *                      np.maximum(cam, 0));
  *   up[k*S*S ..]       the package's result: scale_cam_image(scale_cam_image
  *                      (cam, (S, S))) (fd_gradcam_upsample).
- * pg (may be NULL) advances per batch. Errors: target out of range, the
- * layer not reached or not of shape [n, C, h, w], the loader's, the
- * forward's and backward's. c's modes are restored. */
+ * pg (may be NULL) advances per batch. c may be a CUDA context with m's
+ * parameters on its device (fd_params_move): the batches go there, the
+ * logits, the layer's activations and gradients come back to the host, and
+ * the CAMs are computed there as on the CPU. Errors: target out of range,
+ * the layer not reached or not of shape [n, C, h, w], the loader's, the
+ * forward's and backward's, the copies'. c's modes are restored. */
 int fd_gradcam_rows(struct fd_model *m, struct fd_ctx *c, struct fd_loader *L, enum fd_set s,
 		    const char *layer, int h, int w, int target, double *logits, float *cam, float *up,
 		    struct fd_progress *pg, struct fd_err *e);

@@ -80,6 +80,17 @@ ok "--rows and --target real" fd-gradcam -q --threads 1 --model $M --arch resnet
 is "--rows: those rows" "$(tail -n +2 R/gradcam.tsv | cut -f1 | tr '\n' ,)" "$(awk -F'\t' 'NR>1 && ($NF=="2" || $NF=="5"){printf "%s,", $1}' pack.tsv)"
 is "--rows: outputs consistent" "$(check_out R)" "ok 2"
 
+# --device: cpu gives the default run's outputs; cuda is refused on a machine
+# without a GPU (or in a build without CUDA) before anything is written (as
+# fd-eval, eval.t)
+ok "--device cpu" fd-gradcam -q --threads 1 --device cpu --model $M --arch resnet18 --pack pack.safetensors --rows 2,5 --target real --layer layer3 -o DC
+is "--device cpu: the same table" "$(cat DC/gradcam.tsv)" "$(cat R/gradcam.tsv)"
+is "--device cpu: the same heat maps (every tensor's sha256)" "$(fd-st DC/heatmaps.safetensors)" "$(fd-st R/heatmaps.safetensors)"
+fails "--device cuda: refused" 1 "--device cuda: (this build of fd has no cuda backend|cuda: cudaGetDeviceCount: )" \
+	fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors --device cuda -o XC
+no_file "--device cuda: no output" XC
+fails "--device tpu: usage" 2 "'tpu' is not a device" fd-gradcam -q --model $M --arch resnet18 --pack pack.safetensors --device tpu -o XC
+
 # the face box: face_* columns (the central half of each image) in a resized pack
 awk -F'\t' 'BEGIN{OFS="\t"} NR==1{print $0, "face_x1", "face_y1", "face_x2", "face_y2"; for (i = 1; i <= NF; i++) c[$i] = i; next}
 	{w = $c["width"]; h = $c["height"]; print $0, w / 4, h / 4, 3 * w / 4, 3 * h / 4}' split.tsv >face.tsv

@@ -15,6 +15,7 @@ int main(void)
 }
 #else
 
+#include "model_cmp.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -352,6 +353,12 @@ static void test_binary(void)
 		{3, 4, {5, 1, 9}, {3, 1, 7, 1}},        /* both broadcast */
 		{1, 3, {1}, {3, 5, 7}},                 /* scalar */
 		{5, 2, {2, 3, 5, 7, 9}, {7, 1}},        /* 5-D against a column */
+		/* squeeze-excitation x * s, s [N,C,1,1], at the maps of EfficientNet
+		 * and MobileNetV3 at 64 px: 16x16 (R = 256: block reduction with
+		 * N > 1), 2x2 (R = 4), 1x1 (no broadcast left) */
+		{4, 4, {4, 24, 16, 16}, {4, 24, 1, 1}},
+		{4, 4, {4, 40, 2, 2}, {4, 40, 1, 1}},
+		{4, 4, {4, 40, 1, 1}, {4, 40, 1, 1}},
 	};
 	for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
 		for (int op = 0; op < 2; op++) {
@@ -580,6 +587,15 @@ static void test_conv(void)
 		{3, 5, 8, 8, 7, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0},     /* 1x1 s2 downsample, even size */
 		{3, 3, 13, 13, 5, 7, 7, 2, 2, 3, 3, 1, 1, 1, 1},   /* ResNet stem 7x7 s2 p3 */
 		{3, 5, 7, 12, 6, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1},    /* rectangular 1x3, stride (1,2) */
+		/* the MBConv / inverted-residual shapes (batch 4): squeeze-excitation
+		 * fc1 and fc2 (1x1 with bias on pooled 1x1 maps), expand 1x1,
+		 * depthwise groups = C 3x3 and 5x5 s2, depthwise on a 2x2 map */
+		{4, 96, 1, 1, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
+		{4, 24, 1, 1, 96, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
+		{4, 24, 10, 10, 144, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0},
+		{4, 144, 10, 10, 144, 3, 3, 1, 1, 1, 1, 1, 1, 144, 0},
+		{4, 40, 9, 9, 40, 5, 5, 2, 2, 2, 2, 1, 1, 40, 0},
+		{4, 96, 2, 2, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96, 0},
 	};
 	for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++) {
 		const struct fd_conv2d_shape *s = &cs[ci];
@@ -683,7 +699,9 @@ static void test_linear(void)
 
 static void test_bn(void)
 {
-	static const int64_t cs[][3] = {{3, 5, 7 * 9}, {7, 5, 1}, {2, 3, 13 * 11}};
+	/* the last three: MBConv BatchNorms at batch 4 (a 2x2 map, 10x10, 1x1) */
+	static const int64_t cs[][3] = {{3, 5, 7 * 9}, {7, 5, 1}, {2, 3, 13 * 11}, {4, 144, 2 * 2}, {4, 96, 10 * 10},
+					{4, 40, 1}};
 	for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++) {
 		int64_t N = cs[ci][0], Cc = cs[ci][1], HW = cs[ci][2], n = N * Cc * HW;
 		char shape[96];
@@ -794,7 +812,9 @@ static void test_pool(void)
 			cmp("avgpool2d_bwd", shape, "dx", gdx2, cdx2, nx, EW_ATOL, EW_RTOL);
 		case_end();
 	}
-	static const int as[][4] = {{13, 11, 1, 1}, {13, 11, 3, 4}, {7, 7, 7, 7}, {5, 9, 2, 3}, {4, 4, 6, 5}};
+	/* the last three: squeeze-excitation's pooling of 16x16, 2x2 and 1x1 maps */
+	static const int as[][4] = {{13, 11, 1, 1}, {13, 11, 3, 4}, {7, 7, 7, 7}, {5, 9, 2, 3}, {4, 4, 6, 5},
+				    {16, 16, 1, 1}, {2, 2, 1, 1}, {1, 1, 1, 1}};
 	for (size_t ci = 0; ci < sizeof as / sizeof *as; ci++) {
 		int64_t N = 3, Cc = 5, H = as[ci][0], W = as[ci][1], Ho = as[ci][2], Wo = as[ci][3];
 		int64_t nx = N * Cc * H * W, ny = N * Cc * Ho * Wo;
@@ -899,170 +919,125 @@ static void test_optim(void)
 
 /* ---- every model of the registry: CPU vs CUDA ---- */
 
-/* max |gpu - cpu| / RMS(cpu) over n floats (gpu in device memory); NaN on a
- * NaN or a failed copy. */
-static double rel_rms(const float *gdev, const float *cpu, int64_t n, int64_t *worst)
+/* Forward (dropout and stochastic depth off), cross-entropy loss, backward of
+ * m on c's device from host x and labels, snapshot into s (model_cmp.h).
+ * 0, or -1 with c->err. */
+static int model_step(struct fd_ctx *c, struct fd_model *m, const float *x, const int64_t *shape,
+		      const int32_t *label, struct mc_snap *s)
 {
-	float *gpu = malloc((size_t)(n > 0 ? n : 1) * sizeof *gpu);
-	if (!gpu || GPU->copy_d2h(&CG, gpu, gdev, (size_t)n * sizeof *gpu) < 0) {
-		free(gpu);
-		return NAN;
-	}
-	double ss = 0, maxerr = 0;
-	*worst = 0;
-	for (int64_t i = 0; i < n; i++) {
-		ss += (double)cpu[i] * cpu[i];
-		double err = fabs((double)gpu[i] - (double)cpu[i]);
-		if (!(err <= maxerr)) {
-			maxerr = err;
-			*worst = i;
-		}
-	}
-	free(gpu);
-	double rms = sqrt(ss / (double)(n > 0 ? n : 1));
-	return maxerr / (rms > 1e-30 ? rms : 1e-30);
-}
-
-/* Forward (training mode, dropout off), cross-entropy loss, backward on one
- * device. x and label host memory. Returns the loss tensor or NULL. */
-static struct fd_tensor *model_step(struct fd_ctx *c, struct fd_model *m, const float *x, const int64_t *shape,
-				    const int32_t *label, struct fd_tensor **logits)
-{
+	memset(s, 0, sizeof *s);
+	fd_ctx_step(c);
 	struct fd_tensor *t = fd_tensor_new(c, c->dev, 4, shape);
 	const struct fd_backend *be = fd_backend_of(c->dev);
 	if (!t || be->copy_h2d(c, t->data, x, (size_t)t->numel * sizeof(float)) < 0)
-		return NULL;
+		return -1;
 	fd_params_zero_grad(&m->p);
-	*logits = fd_model_forward(m, c, t);
-	struct fd_tensor *loss = fd_cross_entropy(c, *logits, label);
-	if (!loss || fd_backward(c, loss, NULL) < 0)
-		return NULL;
-	return loss;
+	struct fd_tensor *logits = fd_model_forward(m, c, t);
+	struct fd_tensor *loss = logits ? fd_cross_entropy(c, logits, label) : NULL;
+	if (!loss || fd_backward(c, loss, NULL) < 0 || mc_snap_take(s, c, m, logits, loss) < 0)
+		return -1;
+	return 0;
 }
 
-static double loss_value(struct fd_ctx *c, const struct fd_tensor *loss)
+/* Deep ResNets with train-mode BatchNorm over 2x2 maps at batch 4 amplify
+ * rounding past any useful tolerance (the CPU's own 1-ulp run moves 159 of
+ * resnet50's 161 gradients by more than 2e-3 x RMS; t_models checks them
+ * against torch in eval mode for the same reason): checked with BatchNorm in
+ * eval mode (running statistics, gradients through the affine). */
+static int bn_eval_model(const char *name)
 {
-	float v = NAN;
-	if (fd_backend_of(c->dev)->copy_d2h(c, &v, loss->data, sizeof v) < 0)
-		return NAN;
-	return v;
+	return !strcmp(name, "resnet34") || !strcmp(name, "resnet50");
 }
 
-/* Tolerance of the model comparisons, relative to the RMS of the CPU's
- * values: fp32 on both sides, convolutions and matrix products summed in
- * another order (cuDNN/cuBLAS vs oneDNN), through up to ~50 layers and
- * batch statistics of 4 images (BatchNorm divides by small standard
- * deviations late in the nets). */
-#define MODEL_TOL 2e-3
-
+/* Every registry model built three times from one seed: r on the CPU, p on
+ * the CPU with every weight and input element moved by 1 ulp at random (the
+ * tolerance's sensitivity run, model_cmp.h), g moved to the GPU. Input
+ * [4,3,64,64], 2 classes, training mode with dropout and stochastic depth
+ * off (eval-mode BatchNorm for bn_eval_model), cross entropy. Compared (g
+ * against r, tolerance MC_RTOL x RMS + MC_K x |p - r| per tensor): logits,
+ * loss, every running statistic, every named gradient, then the losses of 3
+ * AdamW steps (lr 1e-3, wd 0.05) run on each copy. */
 static void test_models(void)
 {
-	const int64_t N = 4, S = 64;
+	const int64_t N = 4, S = 64, n = N * 3 * S * S;
 	const int64_t shape[4] = {N, 3, S, S};
+	const int32_t label[4] = {0, 1, 1, 0};
 	for (int ai = 0; ai < fd_model_count(); ai++) {
 		const char *name = fd_model_arch_at(ai)->name;
-		struct fd_model *mc = NULL, *mg = NULL;
+		int bn_eval = bn_eval_model(name);
+		struct fd_model *m[3] = {NULL, NULL, NULL}; /* r, p on the CPU; g on the GPU */
+		struct fd_ctx *cx[3] = {&CC, &CC, &CG};
+		struct fd_optim o[3];
+		int nopt = 0;
+		struct mc_snap s[3];
+		memset(s, 0, sizeof s);
 		struct fd_err e = {{0}};
 		char what[160];
-		snprintf(what, sizeof what, "%s x[%lld,3,%lld,%lld]", name, (long long)N, (long long)S, (long long)S);
-		if (fd_model_new(name, 2, 7, &mc, &e) < 0 || fd_model_new(name, 2, 7, &mg, &e) < 0 ||
-		    fd_params_move(&mg->p, &CG, FD_DEV_CUDA, &e) < 0) {
-			ok(0, "%s: setup: %s", what, e.msg);
-			fd_model_free(mc);
-			fd_model_free(mg);
-			continue;
-		}
+		snprintf(what, sizeof what, "%s x[%lld,3,%lld,%lld] %s-mode BatchNorm", name, (long long)N, (long long)S,
+			 (long long)S, bn_eval ? "eval" : "train");
+		int built = 1;
+		for (int k = 0; k < 3; k++)
+			built = built && fd_model_new(name, 2, 7, &m[k], &e) == 0;
 		fd_rng_init(&R, 31, (uint64_t)ai);
-		float *x = rnd(N * 3 * S * S, -2, 2);
-		int32_t label[4] = {0, 1, 1, 0};
-		CC.training = CG.training = 1;
+		float *x = rnd(n, -2, 2), *xp = hcopy(x, n);
+		struct fd_rng P;
+		fd_rng_init(&P, 99, (uint64_t)ai);
+		if (built) {
+			mc_perturb(&P, xp, n);
+			mc_perturb_model(&P, m[1]);
+		}
+		if (!built || fd_params_move(&m[2]->p, &CG, FD_DEV_CUDA, &e) < 0) {
+			ok(0, "%s: setup: %s", what, e.msg);
+			goto next;
+		}
+		CC.training = CG.training = !bn_eval;
 		CC.dropout_off = CG.dropout_off = 1;
-		struct fd_tensor *lc_logits, *lg_logits;
-		fd_ctx_step(&CC);
-		fd_ctx_step(&CG);
-		struct fd_tensor *lc = model_step(&CC, mc, x, shape, label, &lc_logits);
-		struct fd_tensor *lg = model_step(&CG, mg, x, shape, label, &lg_logits);
-		if (!lc || !lg || fd_sync_cuda(&CG) < 0) {
-			ok(0, "%s: forward/backward failed: cpu: %s; cuda: %s", what, CC.err.msg, CG.err.msg);
-			fd_model_free(mc);
-			fd_model_free(mg);
-			case_end();
-			continue;
-		}
-		checks++;
-		int64_t wi;
-		double r = rel_rms(lg_logits->data, lc_logits->data, lc_logits->numel, &wi);
-		ok(r <= MODEL_TOL, "%s: logits: max err / RMS %.3g (tol %g), worst [%lld]", what, r, MODEL_TOL,
-		   (long long)wi);
-		double vc = lc->data[0], vg = loss_value(&CG, lg);
-		ok(fabs(vg - vc) <= MODEL_TOL * fabs(vc), "%s: loss gpu %.9g cpu %.9g (rel tol %g)", what, vg, vc,
-		   MODEL_TOL);
-		/* running statistics in state_dict order: the first BatchNorm whose
-		 * batch statistics diverge is the first layer whose forward does */
-		int nbuf = 0, nbad = 0, ngrad = 0, gbad = 0;
-		double bworst = 0, gworst = 0;
-		const char *bname = "-", *gname = "-";
-		for (int i = 0; i < mc->p.n; i++) {
-			const struct fd_pview *v = &mc->p.v[i], *w = &mg->p.v[i];
-			if (v->kind == FD_P_COUNTER)
-				continue;
-			double rb = rel_rms(w->t.data, v->t.data, v->t.numel, &wi);
-			if (v->kind == FD_P_BUFFER) {
-				nbuf++;
-				if (!(rb <= MODEL_TOL) && nbad++ == 0)
-					diag("%s: first diverging forward statistic: %s max err / RMS %.3g", what, v->name, rb);
-				if (!(rb <= bworst))
-					bworst = rb, bname = v->name;
-				continue;
-			}
-			double rg = rel_rms(w->t.grad, v->t.grad, v->t.numel, &wi);
-			ngrad++;
-			if (!(rg <= MODEL_TOL) && gbad++ < 5)
-				diag("%s: gradient %s max err / RMS %.3g at [%lld]", what, v->name, rg, (long long)wi);
-			if (!(rg <= gworst))
-				gworst = rg, gname = v->name;
-		}
-		if (nbuf)
-			ok(nbad == 0, "%s: %d running statistics, worst %s max err / RMS %.3g (tol %g)", what, nbuf, bname,
-			   bworst, MODEL_TOL);
-		ok(ngrad > 0 && gbad == 0, "%s: %d named gradients, %d out of tolerance, worst %s max err / RMS %.3g (tol %g)",
-		   what, ngrad, gbad, gname, gworst, MODEL_TOL);
-		/* three AdamW steps on each device from the same weights: the losses */
-		struct fd_optim oc, og;
-		int okc = fd_optim_adamw(&oc, &mc->p, 1e-3, 0.9, 0.999, 1e-8, 0.05, &e) == 0;
-		int okg = okc && fd_optim_adamw(&og, &mg->p, 1e-3, 0.9, 0.999, 1e-8, 0.05, &e) == 0;
-		double lossc[3] = {0}, lossg[3] = {0}, lworst = 0;
+		double lr[3][3] = {{0}}, lworst = 0;
 		int steps = 0;
-		for (int st = 0; okg && st < 3; st++) {
-			if (fd_optim_step(&oc, &mc->p, &e) < 0 || fd_optim_step(&og, &mg->p, &e) < 0)
-				break;
-			fd_ctx_step(&CC);
-			fd_ctx_step(&CG);
-			lc = model_step(&CC, mc, x, shape, label, &lc_logits);
-			lg = model_step(&CG, mg, x, shape, label, &lg_logits);
-			if (!lc || !lg) {
-				snprintf(e.msg, sizeof e.msg, "cpu: %.900s; cuda: %.900s", CC.err.msg, CG.err.msg);
+		for (int st = 0; st < 4; st++) {
+			if (st == 1)
+				for (; nopt < 3; nopt++)
+					if (fd_optim_adamw(&o[nopt], &m[nopt]->p, 1e-3, 0.9, 0.999, 1e-8, 0.05, &e) < 0)
+						break;
+			int bad = st > 0 && nopt < 3;
+			for (int k = 0; !bad && k < 3; k++) {
+				mc_snap_free(&s[k]);
+				bad = (st > 0 && fd_optim_step(&o[k], &m[k]->p, &e) < 0) ||
+				      model_step(cx[k], m[k], k == 1 ? xp : x, shape, label, &s[k]) < 0;
+			}
+			if (bad || fd_sync_cuda(&CG) < 0) {
+				ok(0, "%s: step %d failed: %s; cpu: %s; cuda: %s", what, st, e.msg, CC.err.msg, CG.err.msg);
 				break;
 			}
-			lossc[st] = lc->data[0];
-			lossg[st] = loss_value(&CG, lg);
-			double d = fabs(lossg[st] - lossc[st]) / fabs(lossc[st]);
-			if (!(d <= lworst))
-				lworst = d;
+			if (st == 0) {
+				struct mc_cmp c;
+				checks++;
+				mc_compare(&c, what, m[0], &s[2], &s[0], &s[1]);
+				mc_report(what, &c);
+				diag("%s: %d tensors beyond 2e-3 x RMS alone (rounding on tensors zero in exact arithmetic "
+				     "when they are running_means or BatchNorm bias gradients: model_cmp.h)",
+				     what, c.oldbad);
+				continue;
+			}
+			for (int k = 0; k < 3; k++)
+				lr[k][st - 1] = s[k].loss;
+			lworst = tap_worse(lworst, mc_share1(s[2].loss, s[0].loss, s[1].loss));
 			steps++;
 		}
-		ok(steps == 3 && lworst <= MODEL_TOL,
-		   "%s: 3 AdamW steps (lr 1e-3, wd 0.05): losses gpu %.7g %.7g %.7g cpu %.7g %.7g %.7g, worst rel %.3g%s%s",
-		   what, lossg[0], lossg[1], lossg[2], lossc[0], lossc[1], lossc[2], lworst, steps == 3 ? "" : ": ",
-		   steps == 3 ? "" : e.msg);
-		if (okc)
-			fd_optim_free(&oc);
-		if (okg)
-			fd_optim_free(&og);
+		ok(steps == 3 && lworst <= 1,
+		   "%s: 3 AdamW steps (lr 1e-3, wd 0.05): losses gpu %.7g %.7g %.7g cpu %.7g %.7g %.7g "
+		   "(1-ulp cpu %.7g %.7g %.7g), worst %.3g of tol",
+		   what, lr[2][0], lr[2][1], lr[2][2], lr[0][0], lr[0][1], lr[0][2], lr[1][0], lr[1][1], lr[1][2], lworst);
+	next:
+		for (int k = 0; k < nopt; k++)
+			fd_optim_free(&o[k]);
+		for (int k = 0; k < 3; k++) {
+			mc_snap_free(&s[k]);
+			fd_model_free(m[k]);
+		}
 		fd_ctx_step(&CC);
 		fd_ctx_step(&CG);
-		fd_model_free(mc);
-		fd_model_free(mg);
+		CC.training = CG.training = 0;
 		case_end();
 	}
 }
