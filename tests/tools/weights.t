@@ -132,14 +132,23 @@ ok "fd-train init=<a torchvision .pth>" fd-train $C --set "init=$T/m/resnet18-x.
 like "stderr: what was loaded and re-initialised" "$(cat "$T/.err")" \
 	"init: backbone from '$T/m/resnet18-x.pth' \(sha256 ${SHA:0:16}\.\.\.\), head fc\.weight, fc\.bias re-initialised as torchvision does \(seed 42\): fc\.weight is \[1000,512\]"
 ok "the same with seed 43" fd-train -q $C --set "init=$T/m/resnet18-x.pth" --set seed=43 -o R43
-"$VPY" - "$T/m/resnet18-x.pth" R/last.safetensors R43/last.safetensors R/run.json "$SHA" >cmp.out 2>&1 <<'PY'
-import json, math, sys, torch
+# one training step from the file equals torchvision fine-tuning from it: the
+# same backbone, the head fd drew (R's, unchanged at lr 0; seed 42 again here),
+# the 40 training rows in one batch (BatchNorm statistics and the mean loss do
+# not depend on the order), SGD lr 0.1 with the shared weight decay 1e-4
+# (SGD, not AdamW: Adam's first step is lr * sign(g), which hides gradients).
+# The reference runs in float64: torch's own float32 step is up to 9% of the
+# update off it on this batch (conv3x3 on 1x1 maps in layer4), fd's 1.2e-4.
+ok "fd-train: one SGD step from the file" fd-train -q $C --set "init=$T/m/resnet18-x.pth" --set optimizer.type=sgd \
+	--set optimizer.lr=0.1 --set batch_size=64 -o G
+"$VPY" - "$T/m/resnet18-x.pth" R/last.safetensors R43/last.safetensors R/run.json "$SHA" G/last.safetensors >cmp.out 2>&1 <<'PY'
+import json, math, sys, torch, torchvision
 from safetensors.torch import load_file
 src = torch.load(sys.argv[1])
 a, b = load_file(sys.argv[2]), load_file(sys.argv[3])
 run = json.load(open(sys.argv[4]))
 head = {"fc.weight", "fc.bias"}
-params = set(n for n, _ in __import__("torchvision").models.resnet18(num_classes=1).named_parameters())
+params = set(n for n, _ in torchvision.models.resnet18(num_classes=1).named_parameters())
 same = [n for n in params - head if torch.equal(a[n], src[n])]
 print("params equal", len(same), "of", len(params - head))
 steps = {int(a[n]) - int(src[n]) for n in a if n.endswith("num_batches_tracked")}
@@ -154,6 +163,51 @@ print("backbone same with the seed", all(torch.equal(a[n], b[n]) for n in params
 i = run["init"]
 print("run.json", i["from"], i["file"] == sys.argv[1], i["sha256"] == sys.argv[5], i["reinitialised"],
       sorted(i["loaded"] + i["reinitialised"]) == sorted(a), len(i["loaded"]))
+r0, g = a, load_file(sys.argv[6])
+pk = load_file("pack.safetensors")
+lines = open("pack.tsv").read().splitlines()
+col = lines[0].split("\t").index("fold")
+rows = [i for i, l in enumerate(lines[1:]) if l.split("\t")[col] not in ("0", "test", "excluded")]
+def step(dt):
+    """torchvision: one SGD step in precision dt -> (state before, after) in float64"""
+    x = pk["images"][rows].permute(0, 3, 1, 2).to(dt) / 255
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=dt).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=dt).view(1, 3, 1, 1)
+    x = (x - mean) / std
+    m = torchvision.models.resnet18(num_classes=1)
+    sd = dict(src)
+    sd["fc.weight"], sd["fc.bias"] = r0["fc.weight"], r0["fc.bias"]
+    m.load_state_dict(sd)
+    m.to(dt)
+    before = {k: v.clone().double() for k, v in m.state_dict().items()}
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, weight_decay=1e-4)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(m(x)[:, 0], pk["label"][rows].to(dt))
+    loss.backward()
+    opt.step()
+    return loss.item(), before, {k: v.double() for k, v in m.state_dict().items()}
+
+
+def errors(ref, got):
+    """per tensor: |got's update - ref's| as a share of ref's largest update (NaN fails)"""
+    loss, before, after = ref
+    errs = []
+    for k, t in after.items():
+        if k.endswith("num_batches_tracked"):
+            errs.append((0.0 if int(got[k]) == int(t) else 1.0, k))
+            continue
+        scale = (t - before[k]).abs().max().item()
+        e = ((got[k].double() - t).abs().max().item() / scale) if scale > 0 else float("nan")
+        errs.append((e, k))
+    worst = max(errs, key=lambda e: -1 if e[0] != e[0] else e[0])
+    return len(errs), "%.3g in %s" % worst, all(e <= 1e-3 for e, _ in errs)
+
+
+ref = step(torch.float64)
+n, worst, within = errors(ref, g)
+print("rows", len(rows), "loss %.6f" % ref[0], "tensors", n, "fd: worst error of the update", worst, "within 1e-3:", within)
+n, worst, within = errors(ref, step(torch.float32)[2])
+print("control: torch float32: worst", worst, "within 1e-3:", within)
 PY
 echo "# $(tr '\n' ';' <cmp.out)"
 like "every backbone parameter equals the file's" "$(cat cmp.out)" "params equal 60 of 60"
@@ -165,6 +219,10 @@ like "the head: drawn from the run's seed" "$(cat cmp.out)" "head differs with t
 like "the backbone: the file's whatever the seed" "$(cat cmp.out)" "backbone same with the seed True"
 like "run.json: init says file, hash, what was loaded and re-initialised" "$(cat cmp.out)" \
 	"run.json file True True \['fc.weight', 'fc.bias'\] True 120"
+
+like "the step: 40 rows, every tensor compared" "$(cat cmp.out)" "rows 40 .* tensors 122 "
+like "the step equals torchvision's (float64; updates within 1e-3 of their size)" "$(cat cmp.out)" "fd: .* within 1e-3: True"
+like "control: the tolerance tells torch's float32 step from float64" "$(cat cmp.out)" "control: .* within 1e-3: False"
 
 # init "imagenet": by the registry's file name, in $FD_WEIGHTS_DIR
 mkdir empty tv
