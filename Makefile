@@ -114,6 +114,13 @@ venv: deps
 models:
 	@scripts/models.sh
 
+# torchvision's ImageNet checkpoints (configs/weights.tsv: URL and SHA-256) into
+# models/torchvision/, for config init "imagenet" (doc/train.md). WEIGHTS=resnet18
+# fetches one; neither make demo nor make test needs them.
+WEIGHTS ?=
+weights:
+	@scripts/weights.sh $(WEIGHTS)
+
 # Reference fixtures written by PyTorch / PIL / scikit-learn scripts.
 include tests/ref/ref.mk
 
@@ -147,8 +154,10 @@ install: all
 	install -m 644 configs/sources.tsv $(DESTDIR)$(PREFIX)/share/fd/
 	if [ -s models/mtcnn/pnet.pt ]; then install -d $(DESTDIR)$(PREFIX)/share/fd/mtcnn && \
 		install -m 644 models/mtcnn/*.pt models/mtcnn/NOTICE $(DESTDIR)$(PREFIX)/share/fd/mtcnn/; fi
+	if ls models/torchvision/*.pth >/dev/null 2>&1; then install -d $(DESTDIR)$(PREFIX)/share/fd/torchvision && \
+		install -m 644 models/torchvision/*.pth $(DESTDIR)$(PREFIX)/share/fd/torchvision/; fi
 
 clean:
 	rm -rf build build-san build-fuzz build-clang bin
 
-.PHONY: all tools bin deps venv models test check-build units demo install clean
+.PHONY: all tools bin deps venv models weights test check-build units demo install clean

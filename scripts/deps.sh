@@ -10,7 +10,9 @@ BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-d
 # slurm-wlm, munge: tests/tools/slurm.t runs the pipelines on a one-node Slurm cluster;
 # python3-opencv: the grad-cam package's reference (tests/tools/gradcam.t);
 # chromium: tests/tools/html.t opens the HTML report in a headless browser
-TEST="perl clang chromium libomp-dev python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-scipy python3-statsmodels python3-mpmath python3-pil python3-venv python3-pip python3-skimage python3-opencv opencv-doc dataset-fashion-mnist slurm-wlm munge"
+# curl: make weights downloads torchvision's checkpoints (tests/tools/weights.t
+# tests it against a local server)
+TEST="curl perl clang chromium libomp-dev python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-scipy python3-statsmodels python3-mpmath python3-pil python3-venv python3-pip python3-skimage python3-opencv opencv-doc dataset-fashion-mnist slurm-wlm munge"
 missing=""
 for p in $BUILD $TEST; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -6,10 +6,12 @@
 #include "models/fd_model.h"
 #include "train/fd_train.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char SYNOPSIS[] = "fd-train --pack PACK --fold K --config FILE... [--set KEY=VAL]... [--device DEV] -o RUNDIR";
 
@@ -40,6 +42,11 @@ static const char HELP[] =
 	"epoch), best.safetensors (best validation AUC; accuracy when num_classes > 2),\n"
 	"last.safetensors, state.safetensors (everything --resume needs) and, last of\n"
 	"all when training ends, run.json: a run is complete when run.json exists.\n"
+	"Config 'init': \"scratch\" (the default), \"imagenet\" (torchvision's ImageNet\n"
+	"weights of the model, looked for in $FD_WEIGHTS_DIR, else <exe>/../../models/\n"
+	"torchvision, else <exe>/../share/fd/torchvision; 'make weights' fetches them)\n"
+	"or a checkpoint's path; a head of another size is re-initialised (run.json\n"
+	"'init' says what was loaded and what re-initialised).\n"
 	"SIGINT/SIGTERM save the state at the next step boundary and exit 130/143.\n"
 	"\n"
 	"Exit status: 0 success, 1 bad data, bad config or NaN loss, 2 bad usage,\n"
@@ -59,6 +66,37 @@ static void say(void *arg, enum fd_run_say kind, const char *msg)
 		cli_warn("%s", msg);
 	else
 		cli_info("%s", msg);
+}
+
+/* Where config init "imagenet" looks: $FD_WEIGHTS_DIR alone when set, else
+ * models/torchvision of the source tree the executable was built in (make
+ * weights puts the files there), then share/fd/torchvision of an install
+ * prefix. dirs[] point into buf. */
+#define WDIR_MAX (PATH_MAX + 64)
+static int weights_dirs(const char *dirs[2], char buf[2][WDIR_MAX])
+{
+	const char *env = getenv("FD_WEIGHTS_DIR");
+	if (env && *env) {
+		dirs[0] = env;
+		return 1;
+	}
+	char exe[PATH_MAX], top[PATH_MAX + 16];
+	ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (k <= 0)
+		return 0;
+	exe[k] = 0;
+	*strrchr(exe, '/') = 0;
+	snprintf(top, sizeof top, "%s/../..", exe);
+	char *real = realpath(top, NULL);
+	snprintf(buf[0], WDIR_MAX, "%s/models/torchvision", real ? real : top);
+	free(real);
+	snprintf(top, sizeof top, "%s/..", exe);
+	real = realpath(top, NULL);
+	snprintf(buf[1], WDIR_MAX, "%s/share/fd/torchvision", real ? real : top);
+	free(real);
+	dirs[0] = buf[0];
+	dirs[1] = buf[1];
+	return 2;
 }
 
 static void list_models(void)
@@ -164,10 +202,14 @@ int main(int argc, char **argv)
 			cli_fail(&de);
 	}
 
+	const char *wdirs[2];
+	static char wbuf[2][WDIR_MAX];
+	int nwdirs = weights_dirs(wdirs, wbuf);
 	struct fd_run_opts o = {
 		.pack = pack, .fold = fold, .configs = configs, .nconfigs = nconf, .sets = sets, .nsets = nset,
 		.dir = dir, .threads = threads, .dev = dev, .resume = resume, .stop_after = stop_after,
 		.cmdline = cli_cmdline(), .stop = &got_signal, .progress = cli_quiet ? NULL : stderr, .say = say,
+		.weights_dirs = wdirs, .nweights_dirs = nwdirs,
 	};
 	struct fd_run *r;
 	struct fd_err e;

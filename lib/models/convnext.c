@@ -232,9 +232,9 @@ static const char *const head[] = {"classifier.2.weight", "classifier.2.bias", N
 
 const struct fd_model_arch fd_arch_convnext_tiny = {
 	"convnext_tiny", "torchvision ConvNeXt-Tiny ([3,3,9,3] x (96,192,384,768), stochastic depth 0.1)",
-	head, build_tiny, forward,
+	head, build_tiny, forward, "convnext_tiny-983f1562.pth",
 };
 const struct fd_model_arch fd_arch_convnext_mini = {
 	"convnext_mini", "ConvNeXt [2,1,2,1] x (16,32,64,128) (tests only; not registered)",
-	head, build_mini, forward,
+	head, build_mini, forward, NULL,
 };

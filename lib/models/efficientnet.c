@@ -95,5 +95,5 @@ static const char *const head[] = {"classifier.1.weight", "classifier.1.bias", N
 
 const struct fd_model_arch fd_arch_efficientnet_b0 = {
 	"efficientnet_b0", "torchvision EfficientNet-B0 (MBConv + SE, SiLU, stochastic depth 0.2)", head, build,
-	forward,
+	forward, "efficientnet_b0_rwightman-7f5810bc.pth",
 };

@@ -72,7 +72,16 @@ struct fd_model_arch {
 	/* x [N, 3, H, W] normalised images -> logits [N, num_classes], on c's
 	 * tape (train/eval from c->training). NULL on error (c->err). */
 	struct fd_tensor *(*forward)(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x);
+	/* torchvision's ImageNet checkpoint of this architecture: its file name
+	 * under FD_IMAGENET_URL ("resnet18-f37072fd.pth"; the hex digits are the
+	 * first of its SHA-256), what config `init: "imagenet"` loads; NULL when
+	 * torchvision has none (simplecnn). configs/weights.tsv holds the same
+	 * names with the full hashes (make weights; doc/train.md). */
+	const char *imagenet;
 };
+
+/* Where torchvision's ImageNet checkpoints are published (+ arch->imagenet). */
+#define FD_IMAGENET_URL "https://download.pytorch.org/models/"
 
 struct fd_model {
 	const struct fd_model_arch *arch;

@@ -87,5 +87,5 @@ static const char *const head[] = {"classifier.3.weight", "classifier.3.bias", N
 
 const struct fd_model_arch fd_arch_mobilenet_v3_small = {
 	"mobilenet_v3_small", "torchvision MobileNetV3-Small (inverted residuals + SE, hardswish)", head, build,
-	forward,
+	forward, "mobilenet_v3_small-047dcff4.pth",
 };

@@ -151,11 +151,11 @@ static int build50(struct fd_model *m, struct fd_err *e)
 static const char *const head[] = {"fc.weight", "fc.bias", NULL};
 
 const struct fd_model_arch fd_arch_resnet18 = {
-	"resnet18", "torchvision ResNet-18 (BasicBlock [2,2,2,2])", head, build18, forward,
+	"resnet18", "torchvision ResNet-18 (BasicBlock [2,2,2,2])", head, build18, forward, "resnet18-f37072fd.pth",
 };
 const struct fd_model_arch fd_arch_resnet34 = {
-	"resnet34", "torchvision ResNet-34 (BasicBlock [3,4,6,3])", head, build34, forward,
+	"resnet34", "torchvision ResNet-34 (BasicBlock [3,4,6,3])", head, build34, forward, "resnet34-b627a593.pth",
 };
 const struct fd_model_arch fd_arch_resnet50 = {
-	"resnet50", "torchvision ResNet-50 (Bottleneck v1.5 [3,4,6,3])", head, build50, forward,
+	"resnet50", "torchvision ResNet-50 (Bottleneck v1.5 [3,4,6,3])", head, build50, forward, "resnet50-11ad3fa6.pth",
 };

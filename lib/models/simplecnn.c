@@ -66,4 +66,5 @@ const struct fd_model_arch fd_arch_simplecnn = {
 	.head = head,
 	.build = build,
 	.forward = forward,
+	.imagenet = NULL, /* no torchvision model: init "imagenet" is refused */
 };

@@ -30,7 +30,8 @@
 /* Everything the config decides, read and checked before any output. */
 struct tcfg {
 	int64_t seed, batch, epochs, patience, workers, threads, num_classes;
-	const char *model, *init;
+	const char *model, *init; /* init: "imagenet", a path, or NULL (scratch) */
+	int imagenet;             /* init is "imagenet": the architecture's torchvision file */
 	enum fd_norm norm;
 	const char *norm_name;
 	enum fd_opt_type opt;
@@ -91,9 +92,19 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 				  fd_config_where(c, "model"), t->model);
 	t->init = NULL;
 	if (fd_config_has(c, "init")) {
-		/* null means "from scratch", so a later file can undo an earlier init */
+		/* "scratch" (or null) means from scratch, so a later file (make
+		 * demo's configs/demo.json) can undo an earlier init */
 		if (fd_config_get_str(c, "init", &t->init, e) < 0)
 			e->msg[0] = '\0', t->init = NULL;
+		if (t->init && !*t->init)
+			return fd_err_set(e, "%s: 'init' is empty (\"scratch\", \"imagenet\" or a checkpoint's path)",
+					  fd_config_where(c, "init"));
+		if (t->init && !strcmp(t->init, "scratch"))
+			t->init = NULL;
+		t->imagenet = t->init && !strcmp(t->init, "imagenet");
+		if (t->imagenet && !fd_model_arch_find(t->model)->imagenet)
+			return fd_err_set(e, "%s: init 'imagenet': torchvision has no ImageNet weights for %s "
+					  "(init \"scratch\" or a checkpoint's path)", fd_config_where(c, "init"), t->model);
 	}
 	t->norm_name = "imagenet";
 	if (fd_config_has(c, "normalize") && fd_config_get_str(c, "normalize", &t->norm_name, e) < 0)
@@ -242,6 +253,9 @@ struct fd_run {
 	char *cfg_json, *cfg_base; /* resolved; and with epochs = 0 (what a resume must match) */
 	char tsv_sha[65];
 	char *src_sha;
+	char *init_path;      /* the file init loaded (NULL: from scratch) */
+	char init_sha[65];    /* its SHA-256 */
+	int init_heads;       /* head views re-initialised after the load (0: the file's head kept) */
 	char *p_state, *p_log, *p_run, *p_config, *p_best, *p_last;
 	struct fd_model *m;
 	struct fd_optim opt;
@@ -851,6 +865,29 @@ static int validate(struct fd_run *r, double *vloss, double *vauc, double *vacc,
 
 /* ---- run.json ---- */
 
+/* What `init` did: {"from": "scratch"} or {"from": "imagenet" | "file",
+ * "file", "sha256", "loaded": [views], "reinitialised": [head views]}. */
+static json_t *init_json(const struct fd_run *r)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "from", json_string(!r->init_path ? "scratch" : r->t.imagenet ? "imagenet" : "file"));
+	if (!r->init_path)
+		return o;
+	json_t *ld = json_array(), *ri = json_array();
+	for (int i = 0; i < r->m->p.n; i++) {
+		const char *n = r->m->p.v[i].name;
+		int head = 0;
+		for (int j = 0; j < r->init_heads; j++)
+			head |= !strcmp(n, r->m->arch->head[j]);
+		json_array_append_new(head ? ri : ld, json_string(n));
+	}
+	json_object_set_new(o, "file", json_string(r->init_path));
+	json_object_set_new(o, "sha256", json_string(r->init_sha));
+	json_object_set_new(o, "loaded", ld);
+	json_object_set_new(o, "reinitialised", ri);
+	return o;
+}
+
 static int write_run_json(struct fd_run *r, const char *stopped, double wall, struct fd_err *e)
 {
 	json_t *o = json_object(), *cfg = json_loads(r->cfg_json, 0, NULL);
@@ -871,6 +908,7 @@ static int write_run_json(struct fd_run *r, const char *stopped, double wall, st
 	json_object_set_new(o, "config", cfg ? cfg : json_null());
 	json_object_set_new(o, "arch", json_string(r->t.model));
 	json_object_set_new(o, "params", json_integer(fd_model_params(r->m)));
+	json_object_set_new(o, "init", init_json(r));
 	json_object_set_new(o, "rows_train", json_integer((json_int_t)r->ntrain));
 	json_object_set_new(o, "rows_val", json_integer((json_int_t)r->nval));
 	/* held-out sources: out of the training rows and of the validation rows
@@ -1004,20 +1042,76 @@ static int open_data(struct fd_run *r, struct fd_err *e)
 	return 0;
 }
 
+/* init "imagenet": the architecture's torchvision file in the first of
+ * o.weights_dirs that has it (malloc'ed path); else an error saying which
+ * file, where it was looked for and how to get it. */
+static char *imagenet_file(const struct fd_run *r, struct fd_err *e)
+{
+	const char *name = fd_model_arch_find(r->t.model)->imagenet;
+	char tried[2048] = "";
+	size_t k = 0;
+	for (int i = 0; i < r->o.nweights_dirs; i++) {
+		char *p = path_in(r->o.weights_dirs[i], name);
+		struct stat st;
+		if (!p) {
+			fd_err_set(e, "out of memory");
+			return NULL;
+		}
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+			return p;
+		if (k < sizeof tried)
+			k += (size_t)snprintf(tried + k, sizeof tried - k, "%s'%s'", i ? ", " : "", r->o.weights_dirs[i]);
+		free(p);
+	}
+	fd_err_set(e, "%s: init 'imagenet': %s's ImageNet weights '%s' are not in %s: run 'make weights' "
+		   "(it downloads " FD_IMAGENET_URL "%s and checks its SHA-256), or place that file in '%s' "
+		   "(or in $FD_WEIGHTS_DIR), or set init to \"scratch\"",
+		   fd_config_where(&r->cfg, "init"), r->t.model, name, k ? tried : "no folder (none was given)", name,
+		   r->o.nweights_dirs ? r->o.weights_dirs[0] : "models/torchvision");
+	return NULL;
+}
+
+/* The weights `init` names: load them (fd_model_load: a head of another
+ * size keeps its torchvision initialisation, seeded by the run's seed), hash
+ * the file for run.json and say what was loaded and what re-initialised.
+ * For "imagenet" the file's SHA-256 must start with the hex digits of
+ * torchvision's file name (make weights checks the whole hash). */
+static int load_init(struct fd_run *r, struct fd_err *e)
+{
+	if (fd_sha256_file(r->init_path, r->init_sha, e) < 0)
+		return -1;
+	if (r->t.imagenet) {
+		const char *dash = strrchr(r->m->arch->imagenet, '-');
+		size_t n = strcspn(dash + 1, ".");
+		if (strncmp(r->init_sha, dash + 1, n))
+			return fd_err_set(e, "init 'imagenet': '%s' has SHA-256 %s, which does not start with %.*s as "
+					  "torchvision's file does: the file is damaged or another one (make weights "
+					  "downloads and checks it)", r->init_path, r->init_sha, (int)n, dash + 1);
+	}
+	char note[1024];
+	if (fd_model_load(r->m, r->init_path, note, sizeof note, e) < 0)
+		return -1;
+	char heads[300] = "";
+	size_t k = 0;
+	r->init_heads = 0;
+	for (int i = 0; *note && r->m->arch->head[i] && k < sizeof heads; i++, r->init_heads++)
+		k += (size_t)snprintf(heads + k, sizeof heads - k, "%s%s", i ? ", " : "", r->m->arch->head[i]);
+	if (r->init_heads)
+		say(r, FD_RUN_INFO, "init: backbone from '%s' (sha256 %.16s...), head %s re-initialised as torchvision "
+		    "does (seed %lld): %s", r->init_path, r->init_sha, heads, (long long)r->t.seed, note);
+	else
+		say(r, FD_RUN_INFO, "init: every weight from '%s' (sha256 %.16s...), head included", r->init_path,
+		    r->init_sha);
+	return 0;
+}
+
 /* The model, optimizer, schedule, context and buffers. */
 static int open_model(struct fd_run *r, struct fd_err *e)
 {
 	if (fd_model_new(r->t.model, (int)r->t.num_classes, (uint64_t)r->t.seed, &r->m, e) < 0)
 		return -1;
-	if (r->t.init) {
-		char note[1024];
-		if (fd_model_load(r->m, r->t.init, note, sizeof note, e) < 0)
-			return -1;
-		if (*note)
-			say(r, FD_RUN_WARN, "%s", note);
-		else
-			say(r, FD_RUN_INFO, "initial weights from '%s'", r->t.init);
-	}
+	if (r->t.init && load_init(r, e) < 0)
+		return -1;
 	if (r->t.no_decay)
 		fd_params_group_vectors(&r->m->p, 1);
 	/* the context first: parameters (and so the optimizer's moments) live
@@ -1130,6 +1224,13 @@ int fd_run_open(struct fd_run **out, const struct fd_run_opts *o, struct fd_err 
 			 : 0;
 	if (rc == 0)
 		rc = resolve_config(r, o, e);
+	/* the init file first: a missing download fails before the pack is read */
+	if (rc == 0 && r->t.init) {
+		e->msg[0] = '\0';
+		r->init_path = r->t.imagenet ? imagenet_file(r, e) : strdup(r->t.init);
+		if (!r->init_path)
+			rc = e->msg[0] ? -1 : fd_err_set(e, "out of memory");
+	}
 	if (rc == 0)
 		rc = open_data(r, e);
 	if (rc == 0)
@@ -1249,6 +1350,7 @@ void fd_run_close(struct fd_run *r)
 		return;
 	fd_loader_close(r->L);
 	fd_model_free(r->m);
+	free(r->init_path);
 	fd_optim_free(&r->opt);
 	fd_model_ctx_free(&r->mc);
 	fd_table_free(&r->log);

@@ -59,6 +59,12 @@ struct fd_run_opts {
 	FILE *progress;                      /* per-epoch progress stream; NULL: none */
 	void (*say)(void *arg, enum fd_run_say kind, const char *msg); /* may be NULL */
 	void *say_arg;
+	/* folders searched in order for config init "imagenet" (the file named
+	 * by fd_model_arch.imagenet); the error names the first as the place to
+	 * put it. fd-train: $FD_WEIGHTS_DIR, else <exe>/../../models/torchvision
+	 * and <exe>/../share/fd/torchvision. Borrowed. */
+	const char *const *weights_dirs;
+	int nweights_dirs;
 };
 
 /* What fd_run_start and fd_run_epoch return besides errors (< 0). */
@@ -77,7 +83,9 @@ struct fd_run;
  * loader (every row check; a training or validation set of one class is
  * an error naming the counts and exclude_sources), hash PACK.tsv, build the
  * model (with `init`
- * weights; a head of another size is re-initialised and said as a WARN),
+ * weights: "scratch" or null, "imagenet" (weights_dirs) or a checkpoint's
+ * path; a head of another size keeps its torchvision initialisation; what
+ * was loaded and re-initialised is said as an INFO line and in run.json),
  * the optimizer, the schedule and the context (fd_model_ctx_init). Nothing
  * is written: RUNDIR may not exist. *out is owned by the caller
  * (fd_run_close). Errors: those named, each one line. */

@@ -15,8 +15,9 @@ M=${FD_MODELS_DIR:-$top/models/mtcnn}
 [ -f "$M/onet.pt" ] || { echo "1..0 # SKIP no MTCNN weights in $M (make models): fd-facecrop needs them"; exit 0; }
 export FD_MODELS_DIR=$M
 cp -r "$top/configs" "$T/conf"
-# the tiny scale, appended to every run (a prerequisite like any config)
-echo '{"epochs": 1, "batch_size": 8, "num_workers": 1, "scheduler": {"T_max": 1}, "early_stopping_patience": 0}' \
+# the tiny scale, appended to every run (a prerequisite like any config); from
+# scratch, as make demo: the suite needs no download (make weights)
+echo '{"epochs": 1, "batch_size": 8, "num_workers": 1, "scheduler": {"T_max": 1}, "early_stopping_patience": 0, "init": "scratch"}' \
 	>"$T/tiny.json"
 W=$T/w
 mk() {
