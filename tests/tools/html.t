@@ -45,7 +45,7 @@ count "figure files" "$n" 20
 # bad usage and bad input: clear messages, nothing written
 fails "--html without --page" 2 "needs --page" fd-report --html x
 fails "unknown page" 2 "unknown page 'nope'" fd-report --html x --page nope
-fails "page not made yet" 2 "not made yet" fd-report --html x --page 07-gradcam
+fails "07 without folders" 2 "needs fd-gradcam folders" fd-report --html x --page 07-gradcam
 fails "01-eda needs --index" 2 "needs --index" fd-report --html x --page 01-eda
 fails "--html with --section" 2 "does not take" fd-report --html x --page 03-phase1 --section phase1 "${runs[0]}"
 fails "not a run directory" 1 "not a run directory" fd-report --html x --page 03-phase1 runs/simplecnn
