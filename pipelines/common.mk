@@ -67,7 +67,7 @@ endif
 $(WORK)/index.tsv: $(DATA_DEP) $(CONF)/sources.tsv
 	@test -n "$(DATA)" || { echo "make: set DATA to the data set root (make phase1 DATA=/data/dff)" >&2; exit 2; }
 	@mkdir -p $(@D)
-	$(FD)/fd-index --root $(DATA) --sources $(CONF)/sources.tsv -o $@
+	$(FD)/fd-index --stats --root $(DATA) --sources $(CONF)/sources.tsv -o $@
 
 $(WORK)/split.tsv: $(WORK)/index.tsv $(SHARED)
 	$(FD)/fd-split -q --config $(SHARED) --folds $(FOLDS) --fractions 0.2,0.5,1 -o $@ $<
@@ -159,6 +159,6 @@ DEMO_JOBS ?= 2
 demo-run:
 	$(MAKE) -j$(DEMO_JOBS) -f $(firstword $(MAKEFILE_LIST)) report $(DEMO_VARS)
 	@echo
-	@echo "demo: report in $(DEMO_WORK)/report.md"
+	@echo "demo: report in $(DEMO_WORK)/report.md, HTML pages in $(DEMO_WORK)/html/index.html"
 
 .PHONY: demo-run
