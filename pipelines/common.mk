@@ -148,11 +148,14 @@ REPORTS :=
 DEMO_WORK ?= $(WORK)/demo
 # Phase 2 runs simplecnn only; 2A uses tests/tools/demo.t's recipe (80 groups, no colour
 # cast, 20 epochs at lr 3e-3 from configs/demo.json), so the demo's report
-# shows the planted aspect-ratio and texture cues that test asserts.
+# shows the planted aspect-ratio and texture cues that test asserts. Grad-CAM
+# at earlier layers than the default last stage, which is 1x1 or 2x2 at 24-32 px
+# (simplecnn's second block, 16x16 at 32 px; the resnets' layer2, 4x4).
 DEMO_VARS ?= WORK=$(DEMO_WORK) DATA=$(DEMO_WORK)/data SYNTH=1 SYNTH_GROUPS=80 SYNTH_CUES=aspect=1,cast=0,texture=1 \
 	SYNTH_FLAGS="--fake-size 64 --real-width 64,96" FOLDS=2 FRAC=100 SIZE_LO=24 SIZE_HI=32 \
 	EXTRA_CONFIGS=$(CONF)/demo.json THREADS=1 P2A_MODEL=simplecnn P2_MODELS=simplecnn \
-	P3_MODELS="resnet34" P4_MODELS="simplecnn"
+	P3_MODELS="resnet34" P4_MODELS="simplecnn" \
+	P4B_GRADCAM_LAYER_simplecnn=features.6 P4B_GRADCAM_LAYER_resnet18=layer2 P4B_GRADCAM_LAYER_resnet34=layer2
 
 DEMO_JOBS ?= 2
 

@@ -31,20 +31,23 @@ P4B_OVERRIDE := $(filter-out undefined,$(origin P4B_MODELS))
 P4B_GRADCAM_N ?= 10
 HTML ?= $(WORK)/html
 
-# $(call gradcam,RUNDIR,PACK,OUT): OUT/gradcam.tsv (rules made on first use):
+# Grad-CAM's layer per model: P4B_GRADCAM_LAYER_<model> (empty: fd-gradcam's
+# default, the last convolutional stage; make demo's 24-32 px images leave
+# that stage 1x1 or 2x2, so the demo names earlier layers)
+# $(call gradcam,RUNDIR,PACK,OUT,MODEL): OUT/gradcam.tsv (rules made on first use):
 # OUT.rows.tsv, the rows (fd-report --section gradcam-rows of RUNDIR's
 # preds-test.tsv), then fd-gradcam of RUNDIR's best checkpoint on them into
 # the folder OUT (written whole by a rename: an interrupted run leaves no OUT;
 # an outdated OUT is removed first)
-gradcam = $(call need_gradcam,$1,$2,$3)$3/gradcam.tsv
-need_gradcam = $(if $(GC_$3),,$(eval GC_$3 := 1)$(eval $(call GRADCAM_RULE,$1,$2,$3)))
+gradcam = $(call need_gradcam,$1,$2,$3,$4)$3/gradcam.tsv
+need_gradcam = $(if $(GC_$3),,$(eval GC_$3 := 1)$(eval $(call GRADCAM_RULE,$1,$2,$3,$4)))
 define GRADCAM_RULE
 $3.rows.tsv: $1/preds-test.tsv $(FD)/fd-report
 	@mkdir -p $$(@D)
 	$(FD)/fd-report -q --section gradcam-rows -n $(P4B_GRADCAM_N) -o $$@ $1/preds-test.tsv
 $3/gradcam.tsv: $3.rows.tsv $1/$(RUN_DONE) $2 $(FD)/fd-gradcam
 	rm -rf $3
-	$(FD)/fd-gradcam -q $(if $(THREADS),--threads $(THREADS)) --model $1/best.safetensors --pack $2 -n $$$$((4 * $(P4B_GRADCAM_N))) --rows $$$$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$$$$i]=i;next}{printf "%s%s",s,$$$$c["row"];s=","}' $3.rows.tsv) -o $3
+	$(FD)/fd-gradcam -q $(if $(THREADS),--threads $(THREADS)) --model $1/best.safetensors --pack $2 $(if $(P4B_GRADCAM_LAYER_$4),--layer $(P4B_GRADCAM_LAYER_$4)) -n $$$$((4 * $(P4B_GRADCAM_N))) --rows $$$$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$$$$i]=i;next}{printf "%s%s",s,$$$$c["row"];s=","}' $3.rows.tsv) -o $3
 endef
 
 # (BEST_SIZE, BEST_GEOMETRY, BEST_VARIANT: from best.mk, included by phase3.mk)
@@ -76,8 +79,8 @@ ifneq ($(strip $(P4B_MODELS)),)
 P4B_RUNS := $(foreach m,$(P4B_MODELS),$(call labelled,full,$(call runs,$m,100,$(BEST_SIZE),$(BEST_GEOMETRY),$(BEST_VARIANT))))
 P4B_PACK := $(call pack,100,$(BEST_SIZE),$(BEST_GEOMETRY))
 # Grad-CAM of each model's fold-0 run (its folders' gradcam.tsv files)
-P4B_GRADCAM := $(foreach m,$(P4B_MODELS),$(call gradcam,$(call rundir,$m,100,$(BEST_SIZE),$(BEST_GEOMETRY),$(BEST_VARIANT),$(firstword $(FOLD_IDS))),$(P4B_PACK),$(P4)/gradcam/$m))
-P1_GRADCAM := $(foreach m,$(P1_MODELS),$(call gradcam,$(call rundir,$m,$(FRAC),$(SIZE_LO),center,,$(firstword $(FOLD_IDS))),$(call pack,$(FRAC),$(SIZE_LO),center),$(P1)/gradcam/$m))
+P4B_GRADCAM := $(foreach m,$(P4B_MODELS),$(call gradcam,$(call rundir,$m,100,$(BEST_SIZE),$(BEST_GEOMETRY),$(BEST_VARIANT),$(firstword $(FOLD_IDS))),$(P4B_PACK),$(P4)/gradcam/$m,$m))
+P1_GRADCAM := $(foreach m,$(P1_MODELS),$(call gradcam,$(call rundir,$m,$(FRAC),$(SIZE_LO),center,,$(firstword $(FOLD_IDS))),$(call pack,$(FRAC),$(SIZE_LO),center),$(P1)/gradcam/$m,$m))
 
 $(P4)/4b-final.md: $(call report_deps,$(P4B_RUNS)) $(P4B_CHOICE) $(P4B_GRADCAM) $(BEST_JSON) $(FD)/fd-report
 	@mkdir -p $(@D)
