@@ -1569,8 +1569,8 @@ int fd_page_gradcam(const char *dir, const char *const *gcdir, const char *const
 	if (fd_html_begin(&h, dir, FD_HTML_TITLES[6], prov, e) < 0)
 		goto out;
 	begun = 1;
-	fd_html_p(&h, "Grad-CAM (fd-gradcam: the grad-cam package's GradCAM, at the default layer, target: the "
-		      "fake logit) of test images per category, most confident first: true real, true fake, false "
+	fd_html_p(&h, "Grad-CAM (fd-gradcam: the grad-cam package's GradCAM; the layer and target are named under "
+		      "each figure) of test images per category, most confident first: true real, true fake, false "
 		      "positive (a real called fake), false negative (a fake called real); a row's category is its "
 		      "label and the score of the model shown (fake at >= 0.5). Overlay: jet colour map over the "
 		      "image as the model saw it.");
@@ -1596,8 +1596,10 @@ int fd_page_gradcam(const char *dir, const char *const *gcdir, const char *const
 			fd_html_p(&h, "No rows.");
 			continue;
 		}
-		snprintf(line, sizeof line, "from %s (gradcam.tsv and ROW.png; heat maps in heatmaps.safetensors).",
-			 gcdir[i]);
+		int cly = fd_table_col(&g[i].t, "layer"), ctg = fd_table_col(&g[i].t, "target");
+		snprintf(line, sizeof line, "layer %s, target %s; from %s (gradcam.tsv and ROW.png; heat maps in "
+			 "heatmaps.safetensors).", cly >= 0 && g[i].t.nrow ? fd_table_get(&g[i].t, 0, cly) : "?",
+			 ctg >= 0 && g[i].t.nrow ? fd_table_get(&g[i].t, 0, ctg) : "?", gcdir[i]);
 		if (fd_html_figure(&h, id, fd_fig_grid_svg(id, title, rnp, 4, nc, img, g[i].S,
 							   g[i].S < 48 ? 64 : g[i].S > 128 ? 128 : g[i].S, e),
 				   line, e) < 0)
