@@ -178,6 +178,13 @@ print("pages", sum(1 for l in open(sys.argv[1])))' "$T/check.jsonl")" "pages 8"
 else
 	echo "ok # SKIP no chromium: make report's pages not opened"
 fi
+# a Grad-CAM folder removed is made again alone (its rows kept), then page 07 and the index
+m1=$(set -- $tmods; echo "$1")
+rm -rf "$W/phase4/gradcam/$m1"
+n=$(mk -n report-all)
+is "Grad-CAM: a removed folder ($m1) is remade alone, then page 07" \
+	"$(grep -c '/fd-gradcam ' <<<"$n") $(grep -c -- '--section gradcam-rows' <<<"$n") $(grep -c -- '--page 07-gradcam' <<<"$n") $(grep -c -- '--page index' <<<"$n")" "1 0 1 1"
+okmk "Grad-CAM: remade" report-all
 ok "report then up to date" mk -q report-all
 # 4B follows top.mk (written with top.json; -W: as if both were new), and
 # P4B_MODELS overrides the choice (no top.json made)
