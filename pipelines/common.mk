@@ -67,7 +67,7 @@ endif
 $(WORK)/index.tsv: $(DATA_DEP) $(CONF)/sources.tsv
 	@test -n "$(DATA)" || { echo "make: set DATA to the data set root (make phase1 DATA=/data/dff)" >&2; exit 2; }
 	@mkdir -p $(@D)
-	$(FD)/fd-index --root $(DATA) --sources $(CONF)/sources.tsv -o $@
+	$(FD)/fd-index --stats --root $(DATA) --sources $(CONF)/sources.tsv -o $@
 
 $(WORK)/split.tsv: $(WORK)/index.tsv $(SHARED)
 	$(FD)/fd-split -q --config $(SHARED) --folds $(FOLDS) --fractions 0.2,0.5,1 -o $@ $<
@@ -148,17 +148,20 @@ REPORTS :=
 DEMO_WORK ?= $(WORK)/demo
 # Phase 2 runs simplecnn only; 2A uses tests/tools/demo.t's recipe (80 groups, no colour
 # cast, 20 epochs at lr 3e-3 from configs/demo.json), so the demo's report
-# shows the planted aspect-ratio and texture cues that test asserts.
+# shows the planted aspect-ratio and texture cues that test asserts. Grad-CAM
+# at earlier layers than the default last stage, which is 1x1 or 2x2 at 24-32 px
+# (simplecnn's second block, 16x16 at 32 px; the resnets' layer2, 4x4).
 DEMO_VARS ?= WORK=$(DEMO_WORK) DATA=$(DEMO_WORK)/data SYNTH=1 SYNTH_GROUPS=80 SYNTH_CUES=aspect=1,cast=0,texture=1 \
 	SYNTH_FLAGS="--fake-size 64 --real-width 64,96" FOLDS=2 FRAC=100 SIZE_LO=24 SIZE_HI=32 \
 	EXTRA_CONFIGS=$(CONF)/demo.json THREADS=1 P2A_MODEL=simplecnn P2_MODELS=simplecnn \
-	P3_MODELS="resnet34" P4_MODELS="simplecnn"
+	P3_MODELS="resnet34" P4_MODELS="simplecnn" \
+	P4B_GRADCAM_LAYER_simplecnn=features.6 P4B_GRADCAM_LAYER_resnet18=layer2 P4B_GRADCAM_LAYER_resnet34=layer2
 
 DEMO_JOBS ?= 2
 
 demo-run:
 	$(MAKE) -j$(DEMO_JOBS) -f $(firstword $(MAKEFILE_LIST)) report $(DEMO_VARS)
 	@echo
-	@echo "demo: report in $(DEMO_WORK)/report.md"
+	@echo "demo: report in $(DEMO_WORK)/report.md, HTML pages in $(DEMO_WORK)/html/index.html"
 
 .PHONY: demo-run

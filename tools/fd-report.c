@@ -16,7 +16,7 @@
 
 static const char SYNOPSIS[] =
 	"fd-report --section NAME [--config FILE] [--geometry TSV] [--top K] [-n N] -o FILE RUN_OR_TSV... | "
-	"fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--table TSV]... [RUN...]";
+	"fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--config FILE]... [--table TSV]... [INPUT...]";
 
 static const char HELP[] =
 	"Aggregate cross-validation runs into one section of the plan's report.\n"
@@ -46,7 +46,7 @@ static const char HELP[] =
 	"                   found a geometry shortcut\n"
 	"  --top K          --section top: how many models (default 3)\n"
 	"  -n N             --section 4b-final: hard examples per model, source and\n"
-	"                   kind (default 10)\n"
+	"                   kind; gradcam-rows: rows per category (default 10)\n"
 	"  -o FILE          output (Markdown, or best.json / top.json for --section\n"
 	"                   best / top)\n"
 	"  --allow-missing  a RUN that does not exist or has no preds-val.tsv is left\n"
@@ -64,13 +64,22 @@ static const char HELP[] =
 	"out-of-fold validation scores and on the averaged test scores, each with\n"
 	"Holm's adjustment over the table. 4a-scaling uses eval full (preds-full.tsv).\n"
 	"\n"
+	"gradcam-rows (FILE.tsv, from one preds TSV: the -n most confident rows of\n"
+	"each category true_real, true_fake, false_positive, false_negative; the rows\n"
+	"the pipelines run fd-gradcam on).\n"
+	"\n"
 	"HTML pages (doc/report.md): --html DIR --page NAME writes DIR/NAME.html, its\n"
 	"figures as DIR/figures/*.svg, and DIR/index.html linking the pages made so\n"
 	"far. Pages: 01-eda (--index: fd-index's TSV, with --stats for colour; --pack:\n"
-	"a sample grid per source), 03-phase1, 04-phase2, 05-phase3, 06-phase4 (RUN\n"
-	"directories, or LABEL=RUN with the label unused: ROC, learning curves, score\n"
-	"histograms, confusion matrices, per-source AUC, train/val gap, parameters vs\n"
-	"AUC, data scaling over settings inN-...; --table: TSV tables shown first).\n"
+	"a sample grid per source); 02-preprocessing (INPUT: packs of one split under\n"
+	"several geometries; --index: fd-facecrop's TSV, detection rate per source;\n"
+	"--config: the augment block shown on examples, and the seed); 03-phase1,\n"
+	"04-phase2, 05-phase3, 06-phase4 (INPUT: RUN directories, or LABEL=RUN with\n"
+	"the label unused: ROC, learning curves, score histograms, confusion matrices,\n"
+	"per-source AUC, train/val gap, parameters vs AUC, data scaling over settings\n"
+	"inN-...; --table: TSV tables shown first, 4b-final's hard.tsv with its images\n"
+	"from --pack and confidence.tsv as histograms); 07-gradcam (INPUT: fd-gradcam\n"
+	"folders, LABEL=DIR titles each); index (the index alone).\n"
 	"\n"
 	"Exit status: 0 success, 1 bad or missing run files, 2 bad usage.\n";
 
@@ -159,43 +168,98 @@ static void write_tables(const char *out, const struct fd_results *rs,
 	free(p_folds);
 }
 
-/* --html DIR --page NAME: one page and the index (fd_html.h). */
+/* --html DIR --page NAME: one page and the index (fd_html.h); --page index:
+ * the index alone (written last by the pipelines, after every page). */
 static int write_html(const char *dir, const char *page, const char *index, const char *pack,
-		      const char **tab, int ntab, const char **run, int nrun, int table_opts)
+		      const char **tab, int ntab, const char **run, int nrun, const char **cfg, int ncfg,
+		      int table_opts)
 {
 	if (table_opts)
-		cli_usage("--html does not take --section, --config or -o");
+		cli_usage("--html does not take --section or -o");
 	if (!page)
 		cli_usage("--html needs --page NAME");
 	int pi = fd_html_page(page);
-	if (pi < 0)
+	if (pi < 0 && strcmp(page, "index"))
 		cli_usage("unknown page '%s'", page);
+	if (ncfg && pi != 1)
+		cli_usage("--config is for --page 02-preprocessing (its augmentation)");
+	if (pack && pi != 0 && pi != 5)
+		cli_usage("--pack is for --page 01-eda and 06-phase4");
+	if (index && pi > 1)
+		cli_usage("--index is for --page 01-eda and 02-preprocessing");
+	if (ntab && (pi < 2 || pi > 5))
+		cli_usage("--table is for --page 03-phase1 .. 06-phase4");
 	struct fd_err e;
-	int rc;
-	if (pi == 0) {
+	int rc = 0;
+	/* LABEL=RUN as the table forms take it: the label is used by 07 only */
+	char **label = calloc((size_t)nrun + 1, sizeof *label);
+	if (!label)
+		cli_die("out of memory");
+	for (int i = 0; i < nrun; i++) {
+		const char *eq = strchr(run[i], '=');
+		int lab = eq && eq > run[i] && !strchr(eq + 1, '=');
+		if (!(label[i] = strndup(run[i], lab ? (size_t)(eq - run[i]) : strlen(run[i]))))
+			cli_die("out of memory");
+		if (lab)
+			run[i] = eq + 1;
+	}
+	if (pi < 0) {
+		if (nrun || index || pack)
+			cli_usage("--page index takes no inputs");
+	} else if (pi == 0) {
 		if (!index)
 			cli_usage("--page 01-eda needs --index TSV");
-		if (nrun || ntab)
-			cli_usage("--page 01-eda takes no runs or tables");
+		if (nrun)
+			cli_usage("--page 01-eda takes no runs");
 		rc = fd_page_eda(dir, index, pack, cli_cmdline(), &e);
-	} else if (pi >= 2 && pi <= 5) {
-		if (index || pack)
-			cli_usage("--index and --pack are for --page 01-eda");
+	} else if (pi == 1) {
+		if (nrun == 0)
+			cli_usage("--page 02-preprocessing needs packs");
+		struct fd_config conf = { 0 };
+		struct fd_aug_cfg aug;
+		int64_t seed = 0;
+		fd_aug_cfg_default(&aug);
+		if (ncfg && fd_config_init(&conf, &e) < 0)
+			cli_fail(&e);
+		for (int i = 0; i < ncfg; i++)
+			if (fd_config_load(&conf, cfg[i], &e) < 0)
+				cli_fail(&e);
+		if (ncfg && (fd_aug_cfg_from_config(&aug, &conf, &e) < 0 ||
+			     (fd_config_has(&conf, "seed") && fd_config_get_int(&conf, "seed", &seed, &e) < 0)))
+			cli_fail(&e);
+		fd_config_free(&conf);
+		rc = fd_page_preproc(dir, index, run, nrun, &aug, (uint64_t)seed, cli_cmdline(), &e);
+	} else if (pi <= 5) {
 		if (nrun == 0)
 			cli_usage("--page %s needs run directories", page);
-		for (int i = 0; i < nrun; i++) { /* LABEL=RUN as the table forms take it: the label is not used */
-			const char *eq = strchr(run[i], '=');
-			if (eq && eq > run[i] && !strchr(eq + 1, '='))
-				run[i] = eq + 1;
-		}
-		rc = fd_page_runs(dir, page, run, nrun, tab, ntab, cli_cmdline(), &e);
+		rc = fd_page_runs(dir, page, run, nrun, tab, ntab, pi == 5 ? pack : NULL, cli_cmdline(), &e);
 	} else {
-		cli_usage("page '%s' is not made yet (01-eda, 03-phase1 .. 06-phase4 are)", page);
+		if (nrun == 0)
+			cli_usage("--page 07-gradcam needs fd-gradcam folders");
+		rc = fd_page_gradcam(dir, run, (const char *const *)label, nrun, cli_cmdline(), &e);
 	}
 	if (rc < 0 || fd_html_index(dir, NULL, &e) < 0)
 		cli_fail(&e);
-	cli_info("wrote %s/%s.html", dir, page);
+	cli_info("wrote %s/%s.html", dir, pi < 0 ? "index" : page);
+	for (int i = 0; i < nrun; i++)
+		free(label[i]);
+	free(label);
 	return 0;
+}
+
+/* --section gradcam-rows: fd_gradcam_pick of one preds TSV into out. */
+static void write_pick(const char *out, const char *preds, int n)
+{
+	struct fd_err e;
+	struct fd_out o = { 0 };
+	if (fd_out_open(&o, out, &e) < 0)
+		cli_fail(&e);
+	if (fd_gradcam_pick(o.f, preds, n, &e) < 0) {
+		fd_out_abort(&o);
+		cli_fail(&e);
+	}
+	if (fd_out_commit(&o, &e) < 0)
+		cli_fail(&e);
 }
 
 /* --section top: top.json at out, top.mk and top.md beside it (top.json last). */
@@ -316,7 +380,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (html) {
-		int rc = write_html(html, page, index, pack, tab, ntab, inp, ninp, section || out || ncfg);
+		int rc = write_html(html, page, index, pack, tab, ntab, inp, ninp, cfg, ncfg, section || out);
 		free(cfg);
 		free(inp);
 		free(tab);
@@ -330,6 +394,17 @@ int main(int argc, char **argv)
 		cli_usage("-o must name a file (the tables are written beside it)");
 	if (ninp == 0)
 		cli_usage("no runs or folds tables given");
+	if (!strcmp(section, "gradcam-rows")) {
+		if (ninp != 1 || ncfg || geometry || top_k || allow_missing)
+			cli_usage("--section gradcam-rows takes one preds TSV, -n and -o only");
+		cli_outputs(inp, 1, (const char *[]){ out }, 1);
+		write_pick(out, inp[0], n_hard ? (int)cli_int("-n", n_hard, 1, 100000) : 10);
+		cli_info("wrote %s", out);
+		free(cfg);
+		free(inp);
+		free(tab);
+		return 0;
+	}
 	const struct fd_report_section *sec = fd_report_section(section);
 	if (!sec)
 		cli_usage("unknown section '%s'", section);

@@ -1,6 +1,7 @@
 /* fd_final: the phase-4B sections of fd-report, top (the choice of models) and
  * 4b-final (the test-set analysis); formats in man/fd-report.1. */
 #include "report/fd_final.h"
+#include "core/fd_table.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -499,5 +500,101 @@ out:
 		free(x[i].source);
 	}
 	free(x);
+	return rc;
+}
+
+/* ---- the rows Grad-CAM shows ---- */
+
+const char *const FD_GRADCAM_CATEGORIES[4] = {"true_real", "true_fake", "false_positive", "false_negative"};
+
+int fd_gradcam_category(int label, double score)
+{
+	int fake = score >= FD_EVAL_THRESHOLD;
+	return label ? (fake ? 1 : 3) : (fake ? 2 : 0);
+}
+
+/* A pick candidate: s sorts ascending (the score, negated where the highest
+ * comes first), then row. */
+struct pick_row {
+	double s;
+	long row;
+	size_t i;
+};
+static int cmp_pick(const void *pa, const void *pb)
+{
+	const struct pick_row *a = pa, *b = pb;
+	if (a->s != b->s)
+		return a->s < b->s ? -1 : 1;
+	return a->row < b->row ? -1 : a->row > b->row;
+}
+
+int fd_gradcam_pick(FILE *out, const char *preds, int n, struct fd_err *e)
+{
+	struct fd_table t;
+	fd_table_init(&t);
+	if (fd_table_read(&t, preds, e) < 0)
+		return -1;
+	static const char *const COL[5] = {"row", "path", "source", "label", "score"};
+	int c[5];
+	for (int k = 0; k < 5; k++)
+		if ((c[k] = fd_table_need(&t, COL[k], e)) < 0) {
+			fd_table_free(&t);
+			return -1;
+		}
+	struct pick_row *v = malloc((t.nrow + 1) * sizeof *v);
+	int *cat = malloc((t.nrow + 1) * sizeof *cat);
+	long *rowv = malloc((t.nrow + 1) * sizeof *rowv);
+	double *sv = malloc((t.nrow + 1) * sizeof *sv);
+	int rc = -1;
+	if (!v || !cat || !rowv || !sv) {
+		fd_err_set(e, "out of memory");
+		goto out;
+	}
+	for (size_t r = 0; r < t.nrow; r++) {
+		const char *sr = fd_table_get(&t, r, c[0]), *sl = fd_table_get(&t, r, c[3]),
+			   *ss = fd_table_get(&t, r, c[4]);
+		char *end;
+		long row = strtol(sr, &end, 10);
+		if (!*sr || *end || row < 0) {
+			fd_err_set(e, "'%s': line %zu: row '%s' is not a row number", preds, r + 2, sr);
+			goto out;
+		}
+		if (strcmp(sl, "0") && strcmp(sl, "1")) {
+			fd_err_set(e, "'%s': line %zu: label '%s' is not 0 or 1", preds, r + 2, sl);
+			goto out;
+		}
+		double s = strtod(ss, &end);
+		if (!*ss || *end || !(s >= 0 && s <= 1)) {
+			fd_err_set(e, "'%s': line %zu: score '%s' is not a number in [0, 1]", preds, r + 2, ss);
+			goto out;
+		}
+		cat[r] = fd_gradcam_category(sl[0] == '1', s);
+		rowv[r] = row;
+		sv[r] = s;
+	}
+	fprintf(out, "category\trank\trow\tpath\tsource\tlabel\tscore\n");
+	for (int k = 0; k < 4; k++) {
+		/* most confident first: true real and false negative lowest score,
+		 * true fake and false positive highest */
+		size_t m = 0;
+		for (size_t r = 0; r < t.nrow; r++)
+			if (cat[r] == k) {
+				v[m++] = (struct pick_row){ k == 1 || k == 2 ? -sv[r] : sv[r], rowv[r], r };
+			}
+		qsort(v, m, sizeof *v, cmp_pick);
+		for (size_t j = 0; j < m && j < (size_t)n; j++) {
+			size_t r = v[j].i;
+			fprintf(out, "%s\t%zu\t%ld\t%s\t%s\t%s\t%s\n", FD_GRADCAM_CATEGORIES[k], j + 1, v[j].row,
+				fd_table_get(&t, r, c[1]), fd_table_get(&t, r, c[2]), fd_table_get(&t, r, c[3]),
+				fd_table_get(&t, r, c[4]));
+		}
+	}
+	rc = 0;
+out:
+	free(v);
+	free(cat);
+	free(rowv);
+	free(sv);
+	fd_table_free(&t);
 	return rc;
 }

@@ -70,4 +70,22 @@ int fd_final_write(FILE *md, FILE *tsv, FILE *cmp, FILE *hard, FILE *conf,
 		   const struct fd_results *rs, int nhard, const struct fd_report_meta *m,
 		   const char *hard_name, const char *conf_name, struct fd_err *e);
 
+/* The Grad-CAM categories (doc/pipelines.md, "Grad-CAM"), in order: true
+ * real, true fake, false positive, false negative. */
+extern const char *const FD_GRADCAM_CATEGORIES[4];
+/* The category (index into FD_GRADCAM_CATEGORIES) of a row with this label
+ * (0 real, 1 fake) and score (P(fake); called fake at >= 0.5, as fd-eval). */
+int fd_gradcam_category(int label, double score);
+
+/* The rows Grad-CAM is run on: from one preds TSV of fd-eval (columns row,
+ * path, source, label, score), the n most confident rows of each category:
+ * true real and false negative lowest score first, true fake and false
+ * positive highest first; ties by row. Writes the TSV header and rows
+ * (category, rank 1.., row, path, source, label, score; the values as read)
+ * to out; a category without rows has no lines. Errors: unreadable TSV, a
+ * missing column, a row that is not a non-negative integer, a label other
+ * than 0/1, a score not in [0, 1] (file and line named); out is then
+ * partly written (the caller writes it through fd_out). */
+int fd_gradcam_pick(FILE *out, const char *preds, int n, struct fd_err *e);
+
 #endif

@@ -6,6 +6,8 @@
 #include "data/fd_pack.h"
 #include "eval/fd_metrics.h"
 #include "eval/fd_stats.h"
+#include "io/fd_image.h"
+#include "report/fd_final.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -610,8 +612,234 @@ static int scaling_fig(struct fd_html *h, const char *page, const struct group *
 			      "validation AUC over all rows per setting inN, mean over folds; error bars: std over folds (ddof 1).", e);
 }
 
+/* ---- image grids whose cells are also PNG files ---- */
+
+/* An image grid figure (fd_fig_grid_svg), each cell also written as
+ * DIR/figures/ID/NAME.png (name[r * nc + c]; NULL cells are skipped). */
+static int grid_files(struct fd_html *h, const char *id, const char *title, const char *const *rowname,
+		      int nr, int nc, const uint8_t *const *img, const char *const *name, int S,
+		      const char *caption, struct fd_err *e)
+{
+	char *sub = join(h->dir, "/figures/", id);
+	if (!sub)
+		return fd_err_set(e, "out of memory");
+	int rc = fd_mkdir_p(sub, e);
+	for (int i = 0; rc == 0 && i < nr * nc; i++) {
+		if (!img[i])
+			continue;
+		struct fd_image im = { S, S, (uint8_t *)img[i], 1 };
+		uint8_t *png = NULL;
+		size_t n = 0;
+		char *p = join(sub, "/", name[i]), *p2 = p ? join(p, ".png", "") : NULL;
+		if (!p2)
+			rc = fd_err_set(e, "out of memory");
+		else if ((rc = fd_image_encode_png(&im, &png, &n, e)) == 0)
+			rc = write_file(p2, (const char *)png, n, e);
+		free(png);
+		free(p);
+		free(p2);
+	}
+	free(sub);
+	if (rc < 0)
+		return -1;
+	int cell = S < 48 ? 64 : S > 128 ? 128 : S;
+	return fd_html_figure(h, id, fd_fig_grid_svg(id, title, rowname, nr, nc, img, S, cell, e), caption, e);
+}
+
+/* Lower-case s with every character other than [a-z0-9] made '-', into out. */
+static void slug(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+	for (; *s && k + 1 < n; s++) {
+		char c = *s;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		out[k++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '-';
+	}
+	out[k] = '\0';
+}
+
+/* The pack row whose `path` is path, or -1 (pc: the pack's path column). */
+static long pack_find(const struct fd_pack *p, int pc, const char *path)
+{
+	for (size_t r = 0; r < p->n; r++)
+		if (!strcmp(fd_table_get(&p->tab, r, pc), path))
+			return (long)r;
+	return -1;
+}
+
+/* ---- page 06: hard examples and confidence histograms of 4b-final ---- */
+
+/* The hard-example gallery of fd-report 4b-final's hard.tsv: per model and
+ * kind a grid (rows: sources, columns: rank), images from pack by path, each
+ * also as figures/PAGE-hard-MODEL-KIND/SOURCE-RANK.png. Without pack a note. */
+static int hard_gallery(struct fd_html *h, const char *page, const struct fd_table *t, const char *pack,
+			struct fd_err *e)
+{
+	int cm = fd_table_need(t, "model", e), cs = cm < 0 ? -1 : fd_table_need(t, "source", e),
+	    ck = cs < 0 ? -1 : fd_table_need(t, "kind", e), cr = ck < 0 ? -1 : fd_table_need(t, "rank", e),
+	    cp = cr < 0 ? -1 : fd_table_need(t, "path", e), cc = cp < 0 ? -1 : fd_table_need(t, "score", e);
+	if (cc < 0)
+		return -1;
+	fd_html_h2(h, "Hard examples");
+	if (!pack) {
+		fd_html_p(h, "No pack was given (--pack): the hard examples are listed in the table above only.");
+		return 0;
+	}
+	struct fd_pack p = { 0 };
+	if (fd_pack_open(&p, pack, 255, e) < 0)
+		return -1;
+	int pc = fd_table_need(&p.tab, "path", e), rc = 0;
+	if (pc < 0) {
+		fd_pack_close(&p);
+		return -1;
+	}
+	const char *model[MAXG], *kind[4], *src[MAXSRC];
+	int nm = distinct(t, cm, model, MAXG), nk = distinct(t, ck, kind, 4), ns = distinct(t, cs, src, MAXSRC);
+	int nc = 1;
+	for (size_t r = 0; r < t->nrow; r++) {
+		int k = atoi(fd_table_get(t, r, cr));
+		nc = k > nc ? k : nc;
+	}
+	if (nc > 50)
+		nc = 50;
+	const uint8_t **img = calloc((size_t)ns * nc + 1, sizeof *img);
+	char (*nb)[200] = calloc((size_t)ns * nc + 1, sizeof *nb);
+	const char **name = calloc((size_t)ns * nc + 1, sizeof *name);
+	if (!img || !nb || !name)
+		rc = fd_err_set(e, "out of memory");
+	for (int m = 0; rc == 0 && m < nm; m++)
+		for (int k = 0; rc == 0 && k < nk; k++) {
+			memset(img, 0, (size_t)ns * nc * sizeof *img);
+			int any = 0;
+			for (size_t r = 0; r < t->nrow; r++) {
+				if (strcmp(fd_table_get(t, r, cm), model[m]) || strcmp(fd_table_get(t, r, ck), kind[k]))
+					continue;
+				int s = 0, rank = atoi(fd_table_get(t, r, cr));
+				while (s < ns && strcmp(src[s], fd_table_get(t, r, cs)))
+					s++;
+				if (s == ns || rank < 1 || rank > nc)
+					continue;
+				long pr = pack_find(&p, pc, fd_table_get(t, r, cp));
+				if (pr < 0) {
+					rc = fd_err_set(e, "'%s': line %zu: '%s' is not in the pack '%s'", t->src, r + 2,
+							fd_table_get(t, r, cp), pack);
+					break;
+				}
+				int i = s * nc + rank - 1;
+				img[i] = p.images + (size_t)pr * p.S * p.S * 3;
+				char ss[100];
+				slug(src[s], ss, sizeof ss);
+				snprintf(nb[i], sizeof nb[0], "%s-%d", ss, rank);
+				name[i] = nb[i];
+				any = 1;
+			}
+			if (rc < 0 || !any)
+				continue;
+			char sm[100], sk[100], id[300], title[300], line[600];
+			slug(model[m], sm, sizeof sm);
+			slug(kind[k], sk, sizeof sk);
+			snprintf(id, sizeof id, "%.40s-hard-%s-%s", page, sm, sk);
+			snprintf(title, sizeof title, "%s: %s", model[m], kind[k]);
+			snprintf(line, sizeof line, "the most confident %ss of %s per source (rank 1 at the left; "
+				 "scores in the table above), from %s; files: figures/%s/SOURCE-RANK.png.",
+				 kind[k], model[m], pack, id);
+			for (char *q = line; *q; q++)
+				if (*q == '_')
+					*q = ' ';
+			rc = grid_files(h, id, title, src, ns, nc, img, name, p.S, line, e);
+		}
+	free(img);
+	free(nb);
+	free(name);
+	fd_pack_close(&p);
+	return rc;
+}
+
+/* 4b-final's confidence.tsv as histograms: per model one figure, a step
+ * series per source and label. */
+static int conf_figs(struct fd_html *h, const char *page, const struct fd_table *t, struct fd_err *e)
+{
+	static const char *const COL[7] = {"model", "source", "label", "bin", "lo", "hi", "count"};
+	int c[7];
+	for (int k = 0; k < 7; k++)
+		if ((c[k] = fd_table_need(t, COL[k], e)) < 0)
+			return -1;
+	const char *model[MAXG];
+	int nm = distinct(t, c[0], model, MAXG);
+	fd_html_h2(h, "Confidence on the test set");
+	for (int m = 0; m < nm; m++) {
+		/* series: (source, label) in order of appearance */
+		enum { MS = 2 * MAXSRC };
+		double edge[MS][FD_FINAL_BINS + 1], cnt[MS][FD_FINAL_BINS];
+		char sname[MS][160];
+		struct fd_fig_series se[MS];
+		int n = 0;
+		for (size_t r = 0; r < t->nrow; r++) {
+			if (strcmp(fd_table_get(t, r, c[0]), model[m]))
+				continue;
+			char nmv[160];
+			const char *lab = fd_table_get(t, r, c[2]);
+			snprintf(nmv, sizeof nmv, "%s, %s", fd_table_get(t, r, c[1]), !strcmp(lab, "0") ? "real" : "fake");
+			int k = 0;
+			while (k < n && strcmp(sname[k], nmv))
+				k++;
+			if (k == n) {
+				if (n == MS)
+					continue;
+				snprintf(sname[n], sizeof sname[n], "%s", nmv);
+				for (int b = 0; b < FD_FINAL_BINS; b++) {
+					cnt[n][b] = 0;
+					edge[n][b] = b * (1.0 / FD_FINAL_BINS);
+				}
+				edge[n][FD_FINAL_BINS] = 1;
+				se[n] = (struct fd_fig_series){ sname[n], FD_FIG_STEP, edge[n], cnt[n], NULL, FD_FINAL_BINS, 0, n };
+				n++;
+			}
+			double b, lo, hi, v;
+			if (num(t, r, c[3], &b, e) < 0 || num(t, r, c[4], &lo, e) < 0 || num(t, r, c[5], &hi, e) < 0 ||
+			    num(t, r, c[6], &v, e) < 0)
+				return -1;
+			if (b < 0 || b >= FD_FINAL_BINS || b != floor(b))
+				return fd_err_set(e, "'%s': line %zu: bin %g is not 0..%d", t->src, r + 2, b, FD_FINAL_BINS - 1);
+			cnt[k][(int)b] = v;
+			edge[k][(int)b] = lo;
+			edge[k][(int)b + 1] = hi;
+		}
+		if (!n)
+			continue;
+		char sm[100], id[300], title[300];
+		slug(model[m], sm, sizeof sm);
+		snprintf(id, sizeof id, "%.40s-confidence-%s", page, sm);
+		snprintf(title, sizeof title, "Test scores per source and label: %s", model[m]);
+		struct fd_fig f = { id, title, "score of the fold ensemble (probability of fake)", "images", 0, 1, 0, NAN,
+				    NULL, 0, se, n };
+		if (fd_html_figure(h, id, fd_fig_svg(&f, e),
+				   "the fold models' test scores averaged per image, 20 bins of [0, 1] (4b-final.confidence.tsv).", e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The figures a 4b-final table carries beyond its rows (hard examples,
+ * confidence): by its columns; other tables add none. */
+static int table_figs(struct fd_html *h, const char *page, const char *path, const char *pack, struct fd_err *e)
+{
+	struct fd_table t;
+	fd_table_init(&t);
+	if (fd_table_read(&t, path, e) < 0)
+		return -1;
+	int rc = 0;
+	if (fd_table_col(&t, "kind") >= 0 && fd_table_col(&t, "rank") >= 0 && fd_table_col(&t, "path") >= 0)
+		rc = hard_gallery(h, page, &t, pack, e);
+	else if (fd_table_col(&t, "bin") >= 0 && fd_table_col(&t, "count") >= 0)
+		rc = conf_figs(h, page, &t, e);
+	fd_table_free(&t);
+	return rc;
+}
+
 int fd_page_runs(const char *dir, const char *page, const char *const *run, int nrun,
-		 const char *const *table, int ntable, const char *prov, struct fd_err *e)
+		 const char *const *table, int ntable, const char *pack, const char *prov, struct fd_err *e)
 {
 	int pi = fd_html_page(page);
 	if (pi < 2 || pi > 5)
@@ -643,7 +871,7 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 	if (fd_html_begin(&h, dir, FD_HTML_TITLES[pi], prov, e) < 0)
 		return -1;
 	for (int i = 0; i < ntable; i++)
-		if (fd_html_table_tsv(&h, table[i], table[i], e) < 0)
+		if (fd_html_table_tsv(&h, table[i], table[i], e) < 0 || table_figs(&h, page, table[i], pack, e) < 0)
 			goto fail;
 	/* per-source AUC and gap over groups */
 	const char *srcs[MAXSRC];
@@ -918,4 +1146,498 @@ int fd_page_runs(const char *dir, const char *page, const char *const *run, int 
 fail:
 	fd_html_abort(&h);
 	return -1;
+}
+
+/* ---- page 02: preprocessing ---- */
+
+#define MAXPACK 8
+
+int fd_page_preproc(const char *dir, const char *faces_tsv, const char *const *pack, int npack,
+		    const struct fd_aug_cfg *aug, uint64_t seed, const char *prov, struct fd_err *e)
+{
+	if (npack < 1 || npack > MAXPACK)
+		return fd_err_set(e, "page 02-preprocessing takes 1 to %d packs, not %d", MAXPACK, npack);
+	struct fd_pack p[MAXPACK];
+	const char *geom[MAXPACK];
+	int pc[MAXPACK], ps[MAXPACK], np = 0, rc = -1;
+	memset(p, 0, sizeof p);
+	struct fd_html h;
+	int begun = 0;
+	const uint8_t **img = NULL;
+	char **name = NULL;
+	uint8_t *aug_px = NULL;
+	struct fd_aug_work w = { 0 };
+	struct fd_table ft;
+	fd_table_init(&ft);
+	for (; np < npack; np++) {
+		if (fd_pack_open(&p[np], pack[np], 255, e) < 0)
+			goto out;
+		const char *g = fd_st_meta(&p[np].st, "fd.geometry");
+		geom[np] = g ? g : "?";
+		if ((pc[np] = fd_table_need(&p[np].tab, "path", e)) < 0 ||
+		    (ps[np] = fd_table_need(&p[np].tab, "source", e)) < 0) {
+			np++;
+			goto out;
+		}
+	}
+	/* the reference pack: the first centre crop, else the first */
+	int ref = 0;
+	for (int i = npack - 1; i >= 0; i--)
+		if (!strcmp(geom[i], "center"))
+			ref = i;
+	const struct fd_pack *R = &p[ref];
+	const int S = R->S;
+	const char *src[MAXSRC];
+	int ns = distinct(&R->tab, ps[ref], src, MAXSRC);
+	if (fd_html_begin(&h, dir, FD_HTML_TITLES[1], prov, e) < 0)
+		goto out;
+	begun = 1;
+	char line[1024];
+
+	/* face detection per source */
+	fd_html_h2(&h, "Face detection (fd-facecrop, MTCNN)");
+	if (!faces_tsv) {
+		fd_html_p(&h, "No face boxes were given (fd-facecrop's TSV).");
+	} else {
+		if (fd_table_read(&ft, faces_tsv, e) < 0)
+			goto out;
+		int fs = fd_table_need(&ft, "source", e), fnote = fs < 0 ? -1 : fd_table_need(&ft, "face_note", e);
+		if (fnote < 0)
+			goto out;
+		const char *fsrc[MAXSRC];
+		int nfs = distinct(&ft, fs, fsrc, MAXSRC);
+		double cnt[MAXSRC][3] = { { 0 } }, x[MAXSRC], rate[MAXSRC];
+		for (size_t r = 0; r < ft.nrow; r++) {
+			const char *note = fd_table_get(&ft, r, fnote);
+			if (!strcmp(note, "skipped"))
+				continue; /* status not ok: never looked at */
+			int s = 0;
+			while (s < nfs && strcmp(fsrc[s], fd_table_get(&ft, r, fs)))
+				s++;
+			if (s < nfs)
+				cnt[s][!strcmp(note, "ok") ? 0 : !strcmp(note, "noface") ? 1 : 2]++;
+		}
+		fd_sbuf_printf(&h.b, "<table>\n<tr><th>source</th><th>images</th><th>face found</th>"
+				     "<th>no face</th><th>failed</th><th>detection rate</th></tr>\n");
+		for (int s = 0; s < nfs; s++) {
+			double n = cnt[s][0] + cnt[s][1] + cnt[s][2];
+			x[s] = s;
+			rate[s] = n > 0 ? cnt[s][0] / n : NAN;
+			fd_sbuf_printf(&h.b, "<tr><td>");
+			fd_sbuf_esc(&h.b, fsrc[s]);
+			fd_sbuf_printf(&h.b, "</td><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.3f</td></tr>\n",
+				       n, cnt[s][0], cnt[s][1], cnt[s][2], rate[s]);
+		}
+		fd_sbuf_printf(&h.b, "</table>\n");
+		struct fd_fig_series se = { "face found", FD_FIG_BARS, x, rate, NULL, (size_t)nfs, 0, 0 };
+		struct fd_fig f = { "02-face-rate", "Face detection rate per source", "source",
+				    "share of images with a face", NAN, NAN, 0, 1, fsrc, nfs, &se, 1 };
+		if (nfs > 0 && fd_html_figure(&h, "02-face-rate", fd_fig_svg(&f, e),
+					      "images in which MTCNN found a face (face_note ok) among the images it read; "
+					      "no face: the centre square is used.", e) < 0)
+			goto out;
+	}
+
+	enum { NC = 8 };
+	img = calloc((size_t)MAXSRC * NC + MAXPACK * NC + 1, sizeof *img);
+	name = calloc((size_t)MAXSRC * NC + MAXPACK * NC + 1, sizeof *name);
+	if (!img || !name) {
+		fd_err_set(e, "out of memory");
+		goto out;
+	}
+	/* names: NAME.png in the figure's folder; filled per figure */
+	char (*nb)[160] = malloc((size_t)(MAXSRC * NC + MAXPACK * NC + 1) * sizeof *nb);
+	if (!nb) {
+		fd_err_set(e, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < MAXSRC * NC + MAXPACK * NC + 1; i++)
+		name[i] = nb[i];
+
+	/* crop previews: the face pack */
+	fd_html_h2(&h, "Face crops");
+	int fp = -1;
+	for (int i = npack - 1; i >= 0; i--)
+		if (!strcmp(geom[i], "face"))
+			fp = i;
+	if (fp < 0) {
+		fd_html_p(&h, "No face-crop pack was given.");
+	} else {
+		const char *fsrc[MAXSRC];
+		int nfs = distinct(&p[fp].tab, ps[fp], fsrc, MAXSRC), have[MAXSRC] = { 0 };
+		memset(img, 0, (size_t)nfs * NC * sizeof *img);
+		size_t isz = (size_t)p[fp].S * p[fp].S * 3;
+		for (size_t r = 0; r < p[fp].n; r++) {
+			int s = 0;
+			while (s < nfs && strcmp(fsrc[s], fd_table_get(&p[fp].tab, r, ps[fp])))
+				s++;
+			if (s < nfs && have[s] < NC) {
+				img[s * NC + have[s]] = p[fp].images + r * isz;
+				snprintf(nb[s * NC + have[s]], sizeof nb[0], "%zu", r);
+				have[s]++;
+			}
+		}
+		snprintf(line, sizeof line, "the first %d images of each source in %s (face box + margin, %d px), as "
+			 "the model sees them; files: figures/02-crops/ROW.png.", NC, pack[fp], p[fp].S);
+		if (grid_files(&h, "02-crops", "Face crops per source", fsrc, nfs, NC, img,
+			       (const char *const *)name, p[fp].S, line, e) < 0)
+			goto nb_out;
+	}
+
+	/* the same images under every geometry */
+	fd_html_h2(&h, "Geometry: the same images under each pack");
+	{
+		long pick[NC];
+		int npick = 0, per = NC / (ns > 0 ? ns : 1) > 0 ? NC / (ns > 0 ? ns : 1) : 1, got[MAXSRC] = { 0 };
+		for (size_t r = 0; r < R->n && npick < NC; r++) {
+			int s = 0;
+			while (s < ns && strcmp(src[s], fd_table_get(&R->tab, r, ps[ref])))
+				s++;
+			if (s == ns || got[s] >= per)
+				continue;
+			int all = 1; /* in every pack */
+			for (int k = 0; k < npack && all; k++)
+				all = pack_find(&p[k], pc[k], fd_table_get(&R->tab, r, pc[ref])) >= 0;
+			if (all) {
+				pick[npick++] = (long)r;
+				got[s]++;
+			}
+		}
+		int same = 1;
+		for (int k = 0; k < npack; k++)
+			same &= p[k].S == S;
+		if (npick == 0 || !same) {
+			fd_html_p(&h, npick ? "The packs differ in size: no side-by-side view."
+					    : "No image is in every pack.");
+		} else {
+			const char *rn[MAXPACK];
+			for (int k = 0; k < npack; k++) {
+				rn[k] = geom[k];
+				for (int c = 0; c < NC; c++) {
+					img[k * NC + c] = NULL;
+					if (c >= npick)
+						continue;
+					const char *path = fd_table_get(&R->tab, (size_t)pick[c], pc[ref]);
+					long r = pack_find(&p[k], pc[k], path);
+					img[k * NC + c] = p[k].images + (size_t)r * S * S * 3;
+					snprintf(nb[k * NC + c], sizeof nb[0], "%s-%ld", geom[k], pick[c]);
+				}
+			}
+			snprintf(line, sizeof line, "rows: the packs' geometries (center: square centre crop, letterbox: "
+				 "padded to square, face: face box), columns: the same %d images (%d per source, "
+				 "row numbers of %s); files: figures/02-geometry/GEOMETRY-ROW.png.", npick, per, pack[ref]);
+			if (grid_files(&h, "02-geometry", "Centre crop vs letterbox vs face crop", rn, npack, NC, img,
+				       (const char *const *)name, S, line, e) < 0)
+				goto nb_out;
+		}
+	}
+
+	/* augmentation */
+	fd_html_h2(&h, "Augmentation");
+	if (!aug || !fd_aug_cfg_any(aug)) {
+		fd_html_p(&h, "No augmentation was configured (--config with an augment block).");
+	} else {
+		if (fd_aug_work_init(&w, S, e) < 0)
+			goto nb_out;
+		aug_px = malloc((size_t)ns * NC * S * S * 3 + 1);
+		if (!aug_px) {
+			fd_err_set(e, "out of memory");
+			goto nb_out;
+		}
+		memset(img, 0, (size_t)ns * NC * sizeof *img);
+		for (int s = 0; s < ns; s++) {
+			size_t r = 0;
+			while (r < R->n && strcmp(src[s], fd_table_get(&R->tab, r, ps[ref])))
+				r++;
+			for (int c = 0; c < NC; c++) {
+				uint8_t *d = aug_px + ((size_t)s * NC + c) * S * S * 3;
+				memcpy(d, R->images + r * S * S * 3, (size_t)S * S * 3);
+				if (c > 0) { /* draw c - 1: epoch c - 1 of the training loader */
+					struct fd_aug_params ap;
+					fd_aug_sample(aug, seed, (uint64_t)(c - 1), r, S, S, &ap);
+					if (fd_aug_apply(aug, &ap, d, S, &w, e) < 0)
+						goto nb_out;
+				}
+				img[s * NC + c] = d;
+				snprintf(nb[s * NC + c], sizeof nb[0], "%zu-%s%d", r, c ? "epoch" : "original", c ? c - 1 : 0);
+			}
+		}
+		snprintf(line, sizeof line, "per source one image of %s: the original, then the augmentation of "
+			 "epochs 0..%d as fd-train draws it (seed %llu, the image's row); files: "
+			 "figures/02-augment/ROW-epochE.png.", pack[ref], NC - 2, (unsigned long long)seed);
+		if (grid_files(&h, "02-augment", "Augmentation examples", src, ns, NC, img, (const char *const *)name,
+			       S, line, e) < 0)
+			goto nb_out;
+	}
+
+	/* normalisation statistics */
+	fd_html_h2(&h, "Normalisation statistics");
+	{
+		/* categories: each source, the reals (label 0), ImageNet's constants */
+		double m[3][MAXSRC + 2], sd[3][MAXSRC + 2], xs[MAXSRC + 2];
+		const char *cat[MAXSRC + 2];
+		double sum[MAXSRC + 1][3] = { { 0 } }, sq[MAXSRC + 1][3] = { { 0 } }, cnt[MAXSRC + 1] = { 0 };
+		for (size_t r = 0; r < R->n; r++) {
+			int s = 0;
+			while (s < ns && strcmp(src[s], fd_table_get(&R->tab, r, ps[ref])))
+				s++;
+			const uint8_t *q = R->images + r * S * S * 3;
+			for (int t = 0; t < 2; t++) {
+				int k = t ? ns : s;
+				if ((t && R->labels[r] != 0) || k == MAXSRC + 1 || (!t && s == ns))
+					continue;
+				for (size_t i = 0; i < (size_t)S * S; i++)
+					for (int c = 0; c < 3; c++) {
+						double v = q[i * 3 + c] / 255.0;
+						sum[k][c] += v;
+						sq[k][c] += v * v;
+					}
+				cnt[k] += (double)S * S;
+			}
+		}
+		static const double IM[2][3] = { { 0.485, 0.456, 0.406 }, { 0.229, 0.224, 0.225 } };
+		for (int k = 0; k <= ns + 1; k++) {
+			cat[k] = k < ns ? src[k] : k == ns ? "real (label 0)" : "ImageNet";
+			xs[k] = k;
+			for (int c = 0; c < 3; c++) {
+				if (k == ns + 1) {
+					m[c][k] = IM[0][c];
+					sd[c][k] = IM[1][c];
+				} else if (cnt[k] > 0) {
+					m[c][k] = sum[k][c] / cnt[k];
+					sd[c][k] = sqrt(fmax(0, sq[k][c] / cnt[k] - m[c][k] * m[c][k]));
+				} else {
+					m[c][k] = sd[c][k] = NAN;
+				}
+			}
+		}
+		fd_sbuf_printf(&h.b, "<table>\n<tr><th>pixels of</th><th>mean R</th><th>mean G</th><th>mean B</th>"
+				     "<th>std R</th><th>std G</th><th>std B</th></tr>\n");
+		for (int k = 0; k <= ns + 1; k++) {
+			fd_sbuf_printf(&h.b, "<tr><td>");
+			fd_sbuf_esc(&h.b, cat[k]);
+			fd_sbuf_printf(&h.b, "</td>");
+			for (int q = 0; q < 2; q++)
+				for (int c = 0; c < 3; c++)
+					fd_sbuf_printf(&h.b, "<td>%.4f</td>", q ? sd[c][k] : m[c][k]);
+			fd_sbuf_printf(&h.b, "</tr>\n");
+		}
+		fd_sbuf_printf(&h.b, "</table>\n");
+		static const char *const CH[3] = {"R", "G", "B"};
+		struct fd_fig_series se[2][3];
+		for (int c = 0; c < 3; c++) {
+			int col = c == 0 ? 3 : c == 1 ? 2 : 0;
+			se[0][c] = (struct fd_fig_series){ CH[c], FD_FIG_BARS, xs, m[c], NULL, (size_t)ns + 2, 0, col };
+			se[1][c] = (struct fd_fig_series){ CH[c], FD_FIG_BARS, xs, sd[c], NULL, (size_t)ns + 2, 0, col };
+		}
+		struct fd_fig fm = { "02-norm-mean", "Channel mean of the pixels", "pixels of", "mean (0..1)",
+				     NAN, NAN, 0, 1, cat, ns + 2, se[0], 3 };
+		struct fd_fig fs = { "02-norm-std", "Channel standard deviation of the pixels", "pixels of",
+				     "std (0..1)", NAN, NAN, 0, NAN, cat, ns + 2, se[1], 3 };
+		snprintf(line, sizeof line, "over every pixel of %s (the images as packed, /255; population std); "
+			 "normalize real-train uses the real images of a fold's training rows, imagenet the constants.",
+			 pack[ref]);
+		if (fd_html_figure(&h, "02-norm-mean", fd_fig_svg(&fm, e), line, e) < 0 ||
+		    fd_html_figure(&h, "02-norm-std", fd_fig_svg(&fs, e), line, e) < 0)
+			goto nb_out;
+	}
+	rc = fd_html_end(&h, FD_HTML_PAGES[1], e);
+	begun = 0;
+nb_out:
+	free(nb);
+out:
+	if (begun)
+		fd_html_abort(&h);
+	if (rc < 0)
+		rc = -1;
+	fd_aug_work_free(&w);
+	free(aug_px);
+	free(img);
+	free(name);
+	fd_table_free(&ft);
+	for (int i = 0; i < np; i++)
+		fd_pack_close(&p[i]);
+	return rc;
+}
+
+/* ---- page 07: Grad-CAM ---- */
+
+#define GC_MAXN 20 /* overlays shown per category */
+
+/* One fd-gradcam folder's overlays by category. */
+struct gc_set {
+	struct fd_table t;
+	int n[4], S;
+	size_t idx[4][GC_MAXN];
+	double share[4];             /* mean face_share / center_share per category (NAN: none) */
+	struct fd_image im[4][GC_MAXN];
+};
+
+static void gc_free(struct gc_set *g)
+{
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < GC_MAXN; i++)
+			fd_image_free(&g->im[k][i]);
+	fd_table_free(&g->t);
+}
+
+/* Read dir/gradcam.tsv and the overlays dir/ROW.png into g, by category
+ * (fd_gradcam_category of label and score; most confident first, up to
+ * GC_MAXN). sharecol: the share column found ("face_share" or
+ * "center_share", "" when neither). */
+static int gc_read(struct gc_set *g, const char *dir, char *sharecol, struct fd_err *e)
+{
+	memset(g, 0, sizeof *g);
+	fd_table_init(&g->t);
+	char p[1400];
+	snprintf(p, sizeof p, "%s/gradcam.tsv", dir);
+	if (fd_table_read(&g->t, p, e) < 0)
+		return -1;
+	int cr = fd_table_need(&g->t, "row", e), cl = cr < 0 ? -1 : fd_table_need(&g->t, "label", e),
+	    cs = cl < 0 ? -1 : fd_table_need(&g->t, "score", e);
+	if (cs < 0)
+		return -1;
+	int csh = fd_table_col(&g->t, "face_share");
+	strcpy(sharecol, "face_share");
+	if (csh < 0) {
+		csh = fd_table_col(&g->t, "center_share");
+		strcpy(sharecol, csh < 0 ? "" : "center_share");
+	}
+	double shs[4] = { 0 }, shn[4] = { 0 }, key[4][GC_MAXN];
+	for (size_t r = 0; r < g->t.nrow; r++) {
+		double l, s;
+		if (num(&g->t, r, cl, &l, e) < 0 || num(&g->t, r, cs, &s, e) < 0)
+			return -1;
+		if ((l != 0 && l != 1) || !(s >= 0 && s <= 1))
+			return fd_err_set(e, "'%s': line %zu: label %g or score %g out of range", p, r + 2, l, s);
+		int k = fd_gradcam_category((int)l, s);
+		double sh;
+		if (csh >= 0 && strcmp(fd_table_get(&g->t, r, csh), "NA") && num(&g->t, r, csh, &sh, e) == 0) {
+			shs[k] += sh;
+			shn[k]++;
+		} else if (csh >= 0 && strcmp(fd_table_get(&g->t, r, csh), "NA")) {
+			return -1;
+		}
+		/* insert by confidence: |score - 0.5| largest first */
+		double c = fabs(s - 0.5);
+		int i = g->n[k] < GC_MAXN ? g->n[k]++ : GC_MAXN;
+		while (i > 0 && key[k][i - 1] < c) {
+			if (i < GC_MAXN) {
+				key[k][i] = key[k][i - 1];
+				g->idx[k][i] = g->idx[k][i - 1];
+			}
+			i--;
+		}
+		if (i < GC_MAXN) {
+			key[k][i] = c;
+			g->idx[k][i] = r;
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		g->share[k] = shn[k] > 0 ? shs[k] / shn[k] : NAN;
+		for (int i = 0; i < g->n[k]; i++) {
+			snprintf(p, sizeof p, "%s/%s.png", dir, fd_table_get(&g->t, g->idx[k][i], cr));
+			if (fd_image_load(p, NULL, &g->im[k][i], e) < 0)
+				return -1;
+			int w = g->im[k][i].w;
+			if (w != g->im[k][i].h || (g->S && w != g->S))
+				return fd_err_set(e, "'%s': %dx%d, expected a square overlay of the folder's size", p, w,
+						  g->im[k][i].h);
+			g->S = w;
+		}
+	}
+	return 0;
+}
+
+int fd_page_gradcam(const char *dir, const char *const *gcdir, const char *const *label, int n,
+		    const char *prov, struct fd_err *e)
+{
+	if (n < 1 || n > MAXG)
+		return fd_err_set(e, "page 07-gradcam takes 1 to %d Grad-CAM folders, not %d", MAXG, n);
+	struct gc_set *g = calloc((size_t)n, sizeof *g);
+	if (!g)
+		return fd_err_set(e, "out of memory");
+	int ng = 0, rc = -1, begun = 0;
+	char share[MAXG][16];
+	struct fd_html h;
+	for (; ng < n; ng++)
+		if (gc_read(&g[ng], gcdir[ng], share[ng], e) < 0) {
+			fd_err_ctx(e, "Grad-CAM folder '%s'", gcdir[ng]);
+			ng++;
+			goto out;
+		}
+	if (fd_html_begin(&h, dir, FD_HTML_TITLES[6], prov, e) < 0)
+		goto out;
+	begun = 1;
+	fd_html_p(&h, "Grad-CAM (fd-gradcam: the grad-cam package's GradCAM; the layer and target are named under "
+		      "each figure) of test images per category, most confident first: true real, true fake, false "
+		      "positive (a real called fake), false negative (a fake called real); a row's category is its "
+		      "label and the score of the model shown (fake at >= 0.5). Overlay: jet colour map over the "
+		      "image as the model saw it.");
+	for (int i = 0; i < ng; i++) {
+		char sl[200], id[256], title[512], line[1024];
+		slug(label[i], sl, sizeof sl);
+		snprintf(id, sizeof id, "07-%s", sl);
+		snprintf(title, sizeof title, "Grad-CAM: %s", label[i]);
+		fd_html_h2(&h, label[i]);
+		int nc = 1;
+		for (int k = 0; k < 4; k++)
+			nc = g[i].n[k] > nc ? g[i].n[k] : nc;
+		const uint8_t *img[4 * GC_MAXN] = { 0 };
+		char rn[4][64];
+		const char *rnp[4];
+		for (int k = 0; k < 4; k++) {
+			snprintf(rn[k], sizeof rn[k], "%s (%d)", FD_GRADCAM_CATEGORIES[k], g[i].n[k]);
+			rnp[k] = rn[k];
+			for (int j = 0; j < g[i].n[k]; j++)
+				img[k * nc + j] = g[i].im[k][j].px;
+		}
+		if (!g[i].S) {
+			fd_html_p(&h, "No rows.");
+			continue;
+		}
+		int cly = fd_table_col(&g[i].t, "layer"), ctg = fd_table_col(&g[i].t, "target");
+		snprintf(line, sizeof line, "layer %s, target %s; from %s (gradcam.tsv and ROW.png; heat maps in "
+			 "heatmaps.safetensors).", cly >= 0 && g[i].t.nrow ? fd_table_get(&g[i].t, 0, cly) : "?",
+			 ctg >= 0 && g[i].t.nrow ? fd_table_get(&g[i].t, 0, ctg) : "?", gcdir[i]);
+		if (fd_html_figure(&h, id, fd_fig_grid_svg(id, title, rnp, 4, nc, img, g[i].S,
+							   g[i].S < 48 ? 64 : g[i].S > 128 ? 128 : g[i].S, e),
+				   line, e) < 0)
+			goto out;
+	}
+	/* where the heat lies, per category and folder */
+	{
+		double x[4] = { 0, 1, 2, 3 };
+		struct fd_fig_series se[MAXG];
+		int ns = 0;
+		const char *col = "";
+		for (int i = 0; i < ng; i++)
+			if (share[i][0]) {
+				se[ns++] = (struct fd_fig_series){ label[i], FD_FIG_BARS, x, g[i].share, NULL, 4, 0, -1 };
+				col = share[i];
+			}
+		int any = 0;
+		for (int i = 0; i < ns; i++)
+			for (int k = 0; k < 4; k++)
+				any |= isfinite(se[i].y[k]);
+		if (any) {
+			fd_html_h2(&h, "Where the heat lies");
+			struct fd_fig f = { "07-share", "Share of the heat map in the face box (or the central square)",
+					    "category", col, NAN, NAN, 0, 1, FD_GRADCAM_CATEGORIES, 4, se, ns };
+			if (fd_html_figure(&h, "07-share", fd_fig_svg(&f, e),
+					   "mean over a category's rows of gradcam.tsv's face_share (share of the heat map "
+					   "inside the face box) or, without face boxes, center_share (inside the central "
+					   "S/2 x S/2 square: 0.25 for a uniform map).", e) < 0)
+				goto out;
+		}
+	}
+	rc = fd_html_end(&h, FD_HTML_PAGES[6], e);
+	begun = 0;
+out:
+	if (begun)
+		fd_html_abort(&h);
+	for (int i = 0; i < ng; i++)
+		gc_free(&g[i]);
+	free(g);
+	return rc;
 }

@@ -4,6 +4,9 @@ data-v attributes (fd_figure.h).
 
 usage: html_ref.py eda INDEX.tsv FIGDIR
        html_ref.py runs PAGE FIGDIR RUN...
+       html_ref.py preproc FACES.tsv PACK FIGDIR   (02: detection rate, pixel statistics)
+       html_ref.py gcrows PREDS.tsv ROWS.tsv N     (fd-report --section gradcam-rows)
+       html_ref.py hard HARD.tsv PACK FIGDIR PAGE  (06: the gallery's PNG files are the pack's images)
 Prints 'checked N' when every value agrees (within 1e-9), else each mismatch
 and exits 1. NaN never agrees."""
 import csv
@@ -169,9 +172,79 @@ def runs(page, figdir, run):
               [np.std(src_auc[(g, n)], ddof=1) if len(src_auc[(g, n)]) > 1 else math.nan for n in names])
 
 
+def pack_images(path):
+    """The pack's images u8 [N,S,S,3] and its TSV rows (safetensors read by hand)."""
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        hdr = json.loads(f.read(n))
+        data = f.read()
+    t = hdr['images']
+    a, b = t['data_offsets']
+    img = np.frombuffer(data[a:b], np.uint8).reshape(t['shape'])
+    return img, read_tsv(path[:-len('.safetensors')] + '.tsv')
+
+
+def preproc(faces, pack, figdir):
+    rows = [r for r in read_tsv(faces) if r['face_note'] != 'skipped']
+    srcs = list(dict.fromkeys(r['source'] for r in rows))
+    rate = [np.mean([r['face_note'] == 'ok' for r in rows if r['source'] == s]) for s in srcs]
+    close('02-face-rate', vec(series(os.path.join(figdir, '02-face-rate.svg'))['face found'].get('data-y')), rate)
+    img, tab = pack_images(pack)
+    psrc = list(dict.fromkeys(r['source'] for r in tab))
+    groups = [[i for i, r in enumerate(tab) if r['source'] == s] for s in psrc]
+    groups.append([i for i, r in enumerate(tab) if r['label'] == '0'])
+    x = img.astype(np.float64) / 255
+    for q, fig in [('mean', '02-norm-mean'), ('std', '02-norm-std')]:
+        s = series(os.path.join(figdir, fig + '.svg'))
+        for c, ch in enumerate('RGB'):
+            want = [getattr(np, q)(x[g][..., c]) for g in groups]
+            want.append([0.485, 0.456, 0.406][c] if q == 'mean' else [0.229, 0.224, 0.225][c])
+            close('%s %s' % (fig, ch), vec(s[ch].get('data-y')), want, 1e-7)
+
+
+def gcrows(preds, rows, n):
+    p = read_tsv(preds)
+    cats = {'true_real': (0, False), 'true_fake': (1, True), 'false_positive': (0, True),
+            'false_negative': (1, False)}
+    want = []
+    for cat, (lab, fake) in cats.items():
+        sel = [r for r in p if int(r['label']) == lab and (float(r['score']) >= 0.5) == fake]
+        sel.sort(key=lambda r: (-float(r['score']) if fake else float(r['score']), int(r['row'])))
+        want += [(cat, str(k + 1), r['row'], r['path']) for k, r in enumerate(sel[:n])]
+    got = [(r['category'], r['rank'], r['row'], r['path']) for r in read_tsv(rows)]
+    global checked
+    if got != want:
+        bad.append('gradcam rows differ:\n got %s\n want %s' % (got[:6], want[:6]))
+    checked += len(want)
+
+
+def hard(tsv, pack, figdir, page):
+    from PIL import Image
+    img, tab = pack_images(pack)
+    row_of = {r['path']: i for i, r in enumerate(tab)}
+    global checked
+    for r in read_tsv(tsv):
+        slug = lambda v: ''.join(c if c.isalnum() else '-' for c in v.lower())
+        f = os.path.join(figdir, '%s-hard-%s-%s' % (page, slug(r['model']), slug(r['kind'])),
+                         '%s-%s.png' % (slug(r['source']), r['rank']))
+        if not os.path.exists(f):
+            bad.append('missing %s' % f)
+            continue
+        got = np.asarray(Image.open(f).convert('RGB'))
+        if not np.array_equal(got, img[row_of[r['path']]]):
+            bad.append('%s is not the pack image of %s' % (f, r['path']))
+        checked += 1
+
+
 def main():
     if sys.argv[1] == 'eda':
         eda(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == 'preproc':
+        preproc(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == 'gcrows':
+        gcrows(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == 'hard':
+        hard(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         runs(sys.argv[2], sys.argv[3], sys.argv[4:])
     if bad or checked == 0:

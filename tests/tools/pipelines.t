@@ -151,6 +151,41 @@ is "4B: three pairs compared" "$(($(wc -l <"$W/phase4/4b-final.compare.tsv") - 1
 like "4B: hard examples' header" "$(head -1 "$W/phase4/4b-final.hard.tsv")" "^model	condition	source	kind	rank	path	label	score$"
 is "4B: 20 bins per model, source and label" "$(awk -F'\t' 'NR>1{n[$1" "$3" "$4]++} END{for(k in n) if (n[k] != 20) print k}' "$W/phase4/4b-final.confidence.tsv")" ""
 like "4B: confidence histograms for every model" "$(awk -F'\t' 'NR>1{print $1}' "$W/phase4/4b-final.confidence.tsv" | sort -u | wc -l)" "^3$"
+# Grad-CAM of the 4B models' and the phase-1 models' fold-0 checkpoints on
+# their own test rows per category, and the HTML pages of make report
+for m in $tmods; do
+	ok "4B Grad-CAM: $m" test -s "$W/phase4/gradcam/$m/gradcam.tsv"
+	is "4B Grad-CAM: $m on the rows chosen" "$(awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)c[$i]=i;next}{print $c["row"]}' \
+		"$W/phase4/gradcam/$m/gradcam.tsv" | sort -n | tr '\n' ' ')" \
+		"$(awk -F'\t' 'NR>1{print $3}' "$W/phase4/gradcam/$m.rows.tsv" | sort -n | tr '\n' ' ')"
+done
+for m in simplecnn resnet18; do ok "phase-1 Grad-CAM: $m" test -s "$W/phase1/gradcam/$m/gradcam.tsv"; done
+is "Grad-CAM: 5 fd-gradcam calls, each of a fold-0 checkpoint" \
+	"$(grep -c '/fd-gradcam ' "$T/mk.log") $(grep '/fd-gradcam ' "$T/mk.log" | grep -o -- '--model [^ ]*' | grep -vc '/fold0/best.safetensors$')" "5 0"
+pages="index 01-eda 02-preprocessing 03-phase1 04-phase2 05-phase3 06-phase4 07-gradcam"
+for p in $pages; do ok "make report: $p.html" test -s "$W/html/$p.html"; done
+like "make report: index.html made last, linking every page" "$(grep -o 'href="0[1-7][^"]*' "$W/html/index.html" | tr '\n' ' ')" \
+	'href="01-eda.html href="02-preprocessing.html .*href="07-gradcam.html $'
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
+if [ -n "$CHROMIUM" ]; then
+	"$PY" "$top/tests/tools/html_check.py" "$CHROMIUM" "$T" $(for p in $pages; do echo "$W/html/$p.html"; done) \
+		>"$T/check.jsonl" 2>/dev/null
+	is "make report's pages in Chromium: no error, every image decodes, figures on every page but the index" \
+		"$("$PY" -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["errors"] or d["bad_images"] or (not d["figs"]) != d["page"].endswith("index.html"): print(d["page"], d["errors"], d["bad_images"], len(d["figs"]))
+print("pages", sum(1 for l in open(sys.argv[1])))' "$T/check.jsonl")" "pages 8"
+else
+	echo "ok # SKIP no chromium: make report's pages not opened"
+fi
+# a Grad-CAM folder removed is made again alone (its rows kept), then page 07 and the index
+m1=$(set -- $tmods; echo "$1")
+rm -rf "$W/phase4/gradcam/$m1"
+n=$(mk -n report-all)
+is "Grad-CAM: a removed folder ($m1) is remade alone, then page 07" \
+	"$(grep -c '/fd-gradcam ' <<<"$n") $(grep -c -- '--section gradcam-rows' <<<"$n") $(grep -c -- '--page 07-gradcam' <<<"$n") $(grep -c -- '--page index' <<<"$n")" "1 0 1 1"
+okmk "Grad-CAM: remade" report-all
 ok "report then up to date" mk -q report-all
 # 4B follows top.mk (written with top.json; -W: as if both were new), and
 # P4B_MODELS overrides the choice (no top.json made)

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 ref() { "$PY" "$here/report_ref.py" "$@" 2>&1; }
 
 help=$(fd-report --help | head -1 | sed -E 's/^usage: //')
-is "--help usage line" "$help" "fd-report --section NAME [--config FILE] [--geometry TSV] [--top K] [-n N] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--table TSV]... [RUN...]"
+is "--help usage line" "$help" "fd-report --section NAME [--config FILE] [--geometry TSV] [--top K] [-n N] -o FILE RUN_OR_TSV... | fd-report --html DIR --page NAME [--index TSV] [--pack PACK] [--config FILE]... [--table TSV]... [INPUT...]"
 # (man.t checks the man page's SYNOPSIS against --help)
 
 ok "make run directories" "$PY" "$here/report_ref.py" make "$T"
