@@ -15,6 +15,7 @@ struct fd_conv2d {
 	struct fd_conv2d_shape s;
 	int Ho, Wo;
 	struct fd_dnnl *d;      /* borrowed */
+	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -85,13 +86,24 @@ static void conv_geom(const struct fd_conv2d *p, dnnl_dims_t st, dnnl_dims_t dil
 	pr[1] = (int64_t)(p->Wo - 1) * s->sw + (int64_t)(s->kw - 1) * s->dw + 1 - s->W - s->pw;
 }
 
+/* The bf16 variant of a primitive's descriptors (doc/nn-kernels.md "bf16"):
+ * the two operands a convolution multiplies (forward: x, w; backward-data:
+ * w, dy; backward-weights: x, dy) become bf16, so their input reorders round
+ * the caller's fp32 to nearest even; what it writes (y, dx, dw, db) and the
+ * bias stay fp32, accumulated in fp32 by oneDNN. No-op for fp32 plans. */
+static void conv_bf16_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b)
+{
+	if (p->bf16)
+		a->data_type = b->data_type = dnnl_bf16;
+}
+
 static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, int i)
 {
 	return dnnl_primitive_desc_query_md(pd, q, i);
 }
 
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   struct fd_err *e)
+		   int bf16, struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
 	dnnl_dims_t st, dil, pl, pr;
@@ -99,10 +111,12 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	memset(p, 0, sizeof *p);
 	p->s = *s;
 	p->d = d;
+	p->bf16 = bf16;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
 	conv_mds(p, &ax, &aw, &ab, &ay, 1);
+	conv_bf16_mds(p, &ax, &aw);
 	conv_geom(p, st, dil, pl, pr);
 	if (fd_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training,
 								       dnnl_convolution_direct, &ax, &aw,
@@ -133,10 +147,10 @@ fail:
 
 /* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
 static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   struct fd_err *e)
+		   int bf16, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
-	int rc = conv_init_run(p, d, s, e);
+	int rc = conv_init_run(p, d, s, bf16, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -153,6 +167,8 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
 	conv_mds(p, &ax, &aw, &ab, &ay, 1);
 	conv_geom(p, st, dil, pl, pr);
+	dnnl_memory_desc_t ax32 = ax, aw32 = aw;
+	conv_bf16_mds(p, &aw, &ay);
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
 				  &cd, dnnl_convolution_direct, &ax, &aw, &ay, st, dil, pl, pr),
 			  e, "backward-data descriptor") ||
@@ -164,6 +180,9 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
 	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
 		goto out;
+	ax = ax32;
+	aw = aw32;
+	conv_bf16_mds(p, &ax, &ay);
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
 				  &cd, dnnl_convolution_direct, &ax, &aw, s->bias ? &ab : NULL, &ay, st,
 				  dil, pl, pr),
@@ -329,7 +348,7 @@ int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void *
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (conv_init(p, c->engine, s, &e) < 0) {
+	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
@@ -411,7 +430,7 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 		      enum fd_dev dev, const struct fd_backend *be)
 {
 	for (int i = 0; i < op->nplans; i++)
-		if (op->plans[i].dev == dev && same_shape(&op->plans[i].s, s)) {
+		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && same_shape(&op->plans[i].s, s)) {
 			op->plans[i].last_step = c->step;
 			return op->plans[i].plan;
 		}
@@ -436,7 +455,7 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 	void *plan = NULL;
 	if (be->conv2d_plan(c, s, &plan) < 0)
 		return NULL;
-	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, plan, c->step};
+	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step};
 	op->nplans++;
 	return plan;
 }

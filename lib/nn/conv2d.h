@@ -43,6 +43,7 @@ struct fd_conv2d_op {
 	struct fd_conv2d_plan_slot {
 		struct fd_conv2d_shape s;
 		enum fd_dev dev;
+		enum fd_precision prec; /* c->precision the plan was made for */
 		void *plan;          /* the device's plan object (struct fd_conv2d on the CPU) */
 		uint64_t last_step;  /* ctx step of the last use: a plan used this step is never evicted */
 	} plans[FD_CONV2D_PLANS];
