@@ -155,6 +155,38 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 	return rc;
 }
 
+/* The backward-weights primitive descriptor. bf16 plans skip oneDNN 2.6's
+ * direct bf16 backward-weights kernels, AMX ("jit:avx512_core_amx_bf16") and
+ * AVX512-BF16 ("jit_bf16:..." and "jit_bf16_1x1:..."): they ran 5-30x slower
+ * than the next choice (the gemm-based "x64:gemm:jit", or "jit_dw" for
+ * depthwise) and than fp32, on ResNet-18 and MobileNetV3 layers at 2 threads
+ * (doc/nn-kernels.md "bf16"). When nothing else exists, and for fp32,
+ * oneDNN's first choice. */
+static dnnl_status_t bwd_weights_pd(const struct fd_conv2d *p, dnnl_primitive_desc_t *pd,
+				    const dnnl_convolution_desc_t *cd)
+{
+	if (!p->bf16)
+		return dnnl_primitive_desc_create(pd, cd, NULL, p->d->engine, p->fwd_pd);
+	dnnl_primitive_desc_iterator_t it;
+	dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, cd, NULL, p->d->engine, p->fwd_pd);
+	if (st != dnnl_success)
+		return st;
+	do {
+		dnnl_primitive_desc_t c = dnnl_primitive_desc_iterator_fetch(it);
+		const char *impl = NULL;
+		if (c && dnnl_primitive_desc_query(c, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+		    !strstr(impl, "amx") && strncmp(impl, "jit_bf16", 8) != 0) {
+			*pd = c;
+			dnnl_primitive_desc_iterator_destroy(it);
+			return dnnl_success;
+		}
+		if (c)
+			dnnl_primitive_desc_destroy(c);
+	} while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+	dnnl_primitive_desc_iterator_destroy(it);
+	return dnnl_primitive_desc_create(pd, cd, NULL, p->d->engine, p->fwd_pd);
+}
+
 static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
@@ -187,8 +219,7 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 				  &cd, dnnl_convolution_direct, &ax, &aw, s->bias ? &ab : NULL, &ay, st,
 				  dil, pl, pr),
 			  e, "backward-weights descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(&wpd, &cd, NULL, d->engine, p->fwd_pd), e,
-			  "backward-weights primitive descriptor") ||
+	    fd_dnnl_check(bwd_weights_pd(p, &wpd, &cd), e, "backward-weights primitive descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
 		goto out;
 	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
