@@ -16,6 +16,7 @@ struct fd_conv2d {
 	int Ho, Wo;
 	struct fd_dnnl *d;      /* borrowed */
 	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
+	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -155,36 +156,46 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 	return rc;
 }
 
-/* The backward-weights primitive descriptor. bf16 plans skip oneDNN 2.6's
- * direct bf16 backward-weights kernels, AMX ("jit:avx512_core_amx_bf16") and
- * AVX512-BF16 ("jit_bf16:..." and "jit_bf16_1x1:..."): they ran 5-30x slower
- * than the next choice (the gemm-based "x64:gemm:jit", or "jit_dw" for
- * depthwise) and than fp32, on ResNet-18 and MobileNetV3 layers at 2 threads
- * (doc/nn-kernels.md "bf16"). When nothing else exists, and for fp32,
- * oneDNN's first choice. */
-static dnnl_status_t bwd_weights_pd(const struct fd_conv2d *p, dnnl_primitive_desc_t *pd,
-				    const dnnl_convolution_desc_t *cd)
+/* The backward-weights primitive descriptor for x, dw, db, dy (fp32
+ * "any" descriptors; the geometry in st..pr). bf16 plans multiply bf16 x
+ * and dy only where oneDNN 2.6 does that fast: its AMX kernel on output maps
+ * of at least FD_CONV2D_BF16_WEIGHTS_MAP positions (3-6x fp32's at 56x56 and
+ * 28x28). On smaller maps that kernel, the AVX512-BF16 one and the
+ * gemm-based one were all slower than fp32's (up to 11x at 7x7), so there,
+ * and on CPUs without AMX, backward-weights runs in fp32 (doc/nn-kernels.md
+ * "bf16"). Sets p->bf16_weights. */
+static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_memory_desc_t x,
+			  const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b, dnnl_memory_desc_t y,
+			  dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr, struct fd_err *e)
 {
-	if (!p->bf16)
-		return dnnl_primitive_desc_create(pd, cd, NULL, p->d->engine, p->fwd_pd);
-	dnnl_primitive_desc_iterator_t it;
-	dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, cd, NULL, p->d->engine, p->fwd_pd);
-	if (st != dnnl_success)
-		return st;
-	do {
-		dnnl_primitive_desc_t c = dnnl_primitive_desc_iterator_fetch(it);
+	dnnl_convolution_desc_t cd;
+	p->bf16_weights = 0;
+	if (p->bf16 && (int64_t)p->Ho * p->Wo >= FD_CONV2D_BF16_WEIGHTS_MAP) {
+		dnnl_memory_desc_t xb = x, yb = y;
 		const char *impl = NULL;
-		if (c && dnnl_primitive_desc_query(c, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-		    !strstr(impl, "amx") && strncmp(impl, "jit_bf16", 8) != 0) {
-			*pd = c;
-			dnnl_primitive_desc_iterator_destroy(it);
-			return dnnl_success;
+		conv_bf16_mds(p, &xb, &yb);
+		if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
+					  &cd, dnnl_convolution_direct, &xb, w, b, &yb, st, dil, pl, pr),
+				  e, "bf16 backward-weights descriptor") ||
+		    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
+				  "bf16 backward-weights primitive descriptor"))
+			return -1;
+		if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+		    strstr(impl, "amx")) {
+			p->bf16_weights = 1;
+			return 0;
 		}
-		if (c)
-			dnnl_primitive_desc_destroy(c);
-	} while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
-	dnnl_primitive_desc_iterator_destroy(it);
-	return dnnl_primitive_desc_create(pd, cd, NULL, p->d->engine, p->fwd_pd);
+		dnnl_primitive_desc_destroy(*pd);
+		*pd = NULL;
+	}
+	/* fp32 (the bf16 forward as hint: oneDNN uses it for layouts only) */
+	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, w,
+									       b, &y, st, dil, pl, pr),
+			  e, "backward-weights descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
+			  "backward-weights primitive descriptor"))
+		return -1;
+	return 0;
 }
 
 static int init_backward(struct fd_conv2d *p, struct fd_err *e)
@@ -199,7 +210,7 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
 	conv_mds(p, &ax, &aw, &ab, &ay, 1);
 	conv_geom(p, st, dil, pl, pr);
-	dnnl_memory_desc_t ax32 = ax, aw32 = aw;
+	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
 	conv_bf16_mds(p, &aw, &ay);
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
 				  &cd, dnnl_convolution_direct, &ax, &aw, &ay, st, dil, pl, pr),
@@ -212,14 +223,7 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
 	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
 		goto out;
-	ax = ax32;
-	aw = aw32;
-	conv_bf16_mds(p, &ax, &ay);
-	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
-				  &cd, dnnl_convolution_direct, &ax, &aw, s->bias ? &ab : NULL, &ay, st,
-				  dil, pl, pr),
-			  e, "backward-weights descriptor") ||
-	    fd_dnnl_check(bwd_weights_pd(p, &wpd, &cd), e, "backward-weights primitive descriptor") ||
+	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, e) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
 		goto out;
 	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
@@ -385,6 +389,12 @@ int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void *
 	}
 	*plan = p;
 	return 0;
+}
+
+int fd_conv2d_bf16_weights_cpu(void *plan)
+{
+	struct fd_conv2d *p = plan;
+	return p->bf16_weights;
 }
 
 void fd_conv2d_plan_free_cpu(void *plan)

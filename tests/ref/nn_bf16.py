@@ -5,6 +5,8 @@
          what fd's bf16 kernels compute up to float32 accumulation order;
   ac:    PyTorch 1.13 CPU autocast (torch.autocast("cpu", torch.bfloat16)),
          whose outputs and gradients are themselves rounded to bfloat16.
+For conv2d also dw32, db32: torch in float64 on the float32 x and dy, what fd's
+backward-weights gives where it runs in fp32 (small maps; doc/nn-kernels.md).
 Each case i is "<i>.shape" (int32 params) and "<i>.<what>" tensors.
 """
 import os
@@ -57,6 +59,8 @@ conv_cases = [
     (4, 64, 8, 8, 128, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0),     # 1x1 stride 2 downsample
     (2, 96, 7, 7, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1),      # 1x1 with bias
     (2, 16, 1, 1, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1),       # SE block on a 1x1 map
+    (2, 16, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),    # 28x28 map: bf16 backward-weights on AMX
+    (2, 32, 30, 30, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0),    # 1x1 on a 30x30 map
 ]
 t = {}
 for i, c in enumerate(conv_cases):
@@ -77,8 +81,13 @@ for i, c in enumerate(conv_cases):
     t[f"{i}.dx"], t[f"{i}.dw"] = f32(X.grad), f32(Wt.grad)
     ay, adx, adw, adb = autocast_grads(fn, x, w, b, dy)
     t[f"{i}.ac_y"], t[f"{i}.ac_dx"], t[f"{i}.ac_dw"] = ay, adx, adw
+    X32, W32 = x.double().requires_grad_(True), w.double().requires_grad_(True)
+    B32 = b.double().requires_grad_(True) if bias else None
+    fn(X32, W32, B32).backward(dy.double())
+    t[f"{i}.dw32"] = f32(W32.grad)
     if bias:
         t[f"{i}.b"], t[f"{i}.db"], t[f"{i}.ac_db"] = b, f32(B.grad), adb
+        t[f"{i}.db32"] = f32(B32.grad)
 stio.save(os.path.join(out, "conv.safetensors"), t, {"cases": str(len(conv_cases))})
 
 # ---- linear: (N, in, out, bias)

@@ -16,6 +16,11 @@
  *     1.13 reduces them with bf16 roundings on some shapes (measured: dw of
  *     the 4x7 case 2 ulps off; a 32-row bias sum 0.02 off), so dw is a
  *     diagnostic only; both are checked against the exact reference.
+ * conv2d's backward-weights multiplies bf16 only on maps of at least
+ * FD_CONV2D_BF16_WEIGHTS_MAP positions on an AMX CPU, else fp32
+ * (doc/nn-kernels.md "bf16"): the plan says which, the rule is checked, and
+ * an fp32 dw/db is compared with torch in float64 on the float32 inputs at
+ * the fp32 tolerances.
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
 #include "nn/conv2d.h"
@@ -80,7 +85,7 @@ static double worst_share(const float *a, const float *r, size_t n, double atol,
 	return worst;
 }
 
-static int checked;
+static int checked, bf16_weights_cases;
 
 /* got vs exact; and, ac != NULL, vs autocast (got_ac: got with autocast's
  * bias rounding, NULL = got) */
@@ -133,10 +138,21 @@ static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st 
 	float *yac = with_bf16_bias(y, ny, b, s.K, (size_t)Ho * Wo);
 	both("y", i, y, fix_f32(st, i, "y", ny, 0), yac, fix_f32(st, i, "ac_y", ny, 0), ny, 1e-4);
 	both("dx (adds)", i, gdx, fix_f32(st, i, "dx", nx, 0), NULL, fix_f32(st, i, "ac_dx", nx, 0), nx, 1e-4);
-	both("dw (adds)", i, gdw, fix_f32(st, i, "dw", nw, 0), NULL, fix_f32(st, i, "ac_dw", nw, 0), nw, 3e-4);
-	if (nb)
-		both("db (adds)", i, gdb, fix_f32(st, i, "db", nb, 0), NULL, fix_f32(st, i, "ac_db", nb, 0), nb,
-		     3e-4);
+	int bw = fd_conv2d_bf16_weights_cpu(p);
+	int want_bw = (int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP && cpu_has("amx_bf16");
+	ok(bw == want_bw, "conv case %d: backward-weights in %s (map %dx%d, amx_bf16 %s)", i, bw ? "bf16" : "fp32",
+	   Ho, Wo, cpu_has("amx_bf16") ? "yes" : "no");
+	bf16_weights_cases += bw;
+	if (bw) {
+		both("dw (adds)", i, gdw, fix_f32(st, i, "dw", nw, 0), NULL, fix_f32(st, i, "ac_dw", nw, 0), nw, 3e-4);
+		if (nb)
+			both("db (adds)", i, gdb, fix_f32(st, i, "db", nb, 0), NULL, fix_f32(st, i, "ac_db", nb, 0), nb,
+			     3e-4);
+	} else {
+		both("fp32 dw (adds)", i, gdw, fix_f32(st, i, "dw32", nw, 0), NULL, NULL, nw, 3e-4);
+		if (nb)
+			both("fp32 db (adds)", i, gdb, fix_f32(st, i, "db32", nb, 0), NULL, NULL, nb, 1e-4);
+	}
 	free(yac);
 	/* bf16 is in effect: the fp32 plan's y differs beyond float32 noise */
 	size_t differ;
@@ -206,9 +222,11 @@ int main(void)
 
 	fix_open(&st, "nn_bf16", "conv");
 	int n = fix_cases(&st);
-	ok(n >= 10, "fixture has %d conv cases", n);
+	ok(n >= 12, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
 		conv_case(&cb, &c32, &st, i);
+	if (cpu_has("amx_bf16"))
+		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
 
 	/* the taped path's plan cache keys on the precision: one op, fp32 then
 	 * bf16 then fp32 again gives the fp32 result, the bf16 one, the fp32 one */
