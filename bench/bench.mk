@@ -69,10 +69,10 @@ BENCH_AUG ?= 1
 bench-train: tools
 	AUG=$(BENCH_AUG) bench/train_vs_torch.sh $(BENCH_MODEL) $(BENCH_GROUPS) $(BENCH_SIZE)
 
-#   make bench-fmnist [BENCH_EPOCHS=5]: fd-train vs its PyTorch twin on Fashion-MNIST (bench/fashion_mnist.sh)
+#   make bench-fmnist [BENCH_EPOCHS=5] [PRECISION=bf16]: fd-train vs its PyTorch twin on Fashion-MNIST (bench/fashion_mnist.sh)
 BENCH_EPOCHS ?= 5
 bench-fmnist: tools
-	bench/fashion_mnist.sh $(BENCH_EPOCHS) 2
+	PRECISION=$(or $(PRECISION),fp32) bench/fashion_mnist.sh $(BENCH_EPOCHS) 2
 
 .PHONY: bench-train bench-fmnist
 

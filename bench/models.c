@@ -4,7 +4,8 @@
  * training steps (train mode, forward + BCE-with-logits + backward + AdamW
  * lr 1e-3 wd 1e-2), each after its warm-up; images/s from the median step.
  * Usage: models --list                (the registered names, one a line)
- *        models NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
+ *        models [--precision fp32|bf16] NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
+ * --precision bf16: the context's conv2d and linear run bf16 (fd_ctx_set_precision).
  * Without the counts they follow the model's cost, read from the first
  * inference step (forward MACs per image): over 3 G (resnet50, convnext_tiny
  * at 224) 1 + 2 training and 1 + 2 inference steps, else 2 + 3 and 1 + 3
@@ -59,8 +60,19 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "--list"))
 		return list();
+	enum fd_precision prec = FD_PREC_FP32;
+	if (argc > 2 && !strcmp(argv[1], "--precision")) {
+		if (strcmp(argv[2], "fp32") && strcmp(argv[2], "bf16")) {
+			fprintf(stderr, "models: --precision must be fp32 or bf16\n");
+			return 2;
+		}
+		prec = strcmp(argv[2], "bf16") ? FD_PREC_FP32 : FD_PREC_BF16;
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc != 5 && argc != 9) {
-		fprintf(stderr, "usage: models --list | models NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]\n");
+		fprintf(stderr, "usage: models --list | models [--precision fp32|bf16] NAME SIZE BATCH THREADS "
+				"[WARMUP STEPS IWARMUP ISTEPS]\n");
 		return 2;
 	}
 	const char *name = argv[1];
@@ -77,7 +89,8 @@ int main(int argc, char **argv)
 	struct fd_ctx c;
 	struct fd_model *m;
 	struct fd_optim o;
-	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 42, &e) < 0 || fd_model_new(name, 1, 42, &m, &e) < 0 ||
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 42, &e) < 0 || fd_ctx_set_precision(&c, prec, &e) < 0 ||
+	    fd_model_new(name, 1, 42, &m, &e) < 0 ||
 	    fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 1e-2, &e) < 0)
 		return die(name, e.msg);
 

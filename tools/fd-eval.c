@@ -44,6 +44,9 @@ static const char HELP[] =
 	"                     units); default: the checkpoint's, else imagenet\n"
 	"  --batch N          images per forward (default 64)\n"
 	"  --threads N        compute threads (default: all CPUs)\n"
+	"  --precision P      fp32 (default) or bf16: convolutions and linear layers on\n"
+	"                     bf16 operands with fp32 accumulation (a CPU with\n"
+	"                     AVX512-BF16; scores then differ from fp32's in the 3rd digit)\n"
 	"  --device DEV       cpu (default), cuda or cuda:0 (an NVIDIA GPU, in a build with CUDA)\n"
 	"                     only and refuses cuda (exit 1, nothing written)\n"
 	"  -q                 no progress or info lines\n"
@@ -181,11 +184,12 @@ int main(int argc, char **argv)
 	struct fd_only only[32];
 	int nonly = 0, threads = 0, batch = 64, nclass = 0, dev_index;
 	enum fd_dev dev = FD_DEV_CPU;
+	enum fd_precision prec = FD_PREC_FP32;
 	const char *dev_name = "cpu";
 	struct fd_err e;
 	e.msg[0] = '\0';
 	enum { O_MODEL, O_PACK, O_ONLY, O_METRICS, O_OUT, O_ARCH, O_NORMALIZE, O_BATCH, O_THREADS, O_NUM_CLASSES,
-	       O_DEVICE };
+	       O_DEVICE, O_PRECISION };
 	static const struct cli_option opts[] = {
 		[O_MODEL] = { "--model", CLI_VALUE },
 		[O_PACK] = { "--pack", CLI_VALUE },
@@ -198,6 +202,7 @@ int main(int argc, char **argv)
 		[O_THREADS] = { "--threads", CLI_VALUE },
 		[O_NUM_CLASSES] = { "--num-classes", CLI_VALUE },
 		[O_DEVICE] = { "--device", CLI_VALUE },
+		[O_PRECISION] = { "--precision", CLI_VALUE },
 	};
 	struct cli_args args;
 	const char *val;
@@ -224,6 +229,11 @@ int main(int argc, char **argv)
 		case O_DEVICE:
 			dev = cli_device("--device", val, &dev_index);
 			dev_name = val;
+			break;
+		case O_PRECISION:
+			if (strcmp(val, "fp32") && strcmp(val, "bf16"))
+				cli_usage("--precision: '%s' is neither fp32 nor bf16", val);
+			prec = strcmp(val, "bf16") ? FD_PREC_FP32 : FD_PREC_BF16;
 			break;
 		default: cli_usage("unexpected argument '%s'", val);
 		}
@@ -296,7 +306,13 @@ int main(int argc, char **argv)
 		cli_die("out of memory");
 
 	struct fd_model_ctx mc;
-	if (fd_model_ctx_init(&mc, dev, threads, 0, &e) < 0 || fd_params_move(&m->p, &mc.c, dev, &e) < 0)
+	if (fd_model_ctx_init(&mc, dev, threads, 0, &e) < 0)
+		cli_fail(&e);
+	if (fd_ctx_set_precision(&mc.c, prec, &e) < 0) {
+		fd_err_ctx(&e, "--precision");
+		cli_fail(&e);
+	}
+	if (fd_params_move(&m->p, &mc.c, dev, &e) < 0)
 		cli_fail(&e);
 	cli_info("%s (%d outputs) on %zu rows at %d px", m->arch->name, K, n, fd_loader_size(L));
 	struct fd_progress pg;

@@ -37,6 +37,15 @@ static void cpu_ctx_close(struct fd_ctx *c)
 	free(c->engine);
 }
 
+/* bf16 matrix products need AVX512-BF16 (fd_dnnl_bf16_check). */
+static int cpu_precision_ok(struct fd_ctx *c, enum fd_precision p, struct fd_err *e)
+{
+	(void)c;
+	if (p != FD_PREC_BF16)
+		return fd_err_set(e, "precision %s: not supported on cpu", fd_precision_name(p));
+	return fd_dnnl_bf16_check(e);
+}
+
 static int cpu_zero(struct fd_ctx *c, float *p, int64_t n)
 {
 	(void)c;
@@ -92,6 +101,7 @@ const struct fd_backend fd_backend_cpu = {
 	.name = "cpu",
 	.ctx_open = cpu_ctx_open,
 	.ctx_close = cpu_ctx_close,
+	.precision_ok = cpu_precision_ok,
 	.mem_alloc = cpu_mem_alloc,
 	.mem_free = cpu_mem_free,
 	.mem_zero = cpu_mem_zero,

@@ -2004,6 +2004,7 @@ extern "C" const struct fd_backend fd_backend_cuda = {
 	.name = "cuda",
 	.ctx_open = fd_ctx_open_cuda,
 	.ctx_close = fd_ctx_close_cuda,
+	.precision_ok = NULL, /* fp32 only: fd_ctx_set_precision refuses bf16 on cuda */
 	.mem_alloc = fd_mem_alloc_cuda,
 	.mem_free = fd_mem_free_cuda,
 	.mem_zero = fd_mem_zero_cuda,

@@ -15,6 +15,8 @@ struct fd_conv2d {
 	struct fd_conv2d_shape s;
 	int Ho, Wo;
 	struct fd_dnnl *d;      /* borrowed */
+	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
+	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -85,13 +87,24 @@ static void conv_geom(const struct fd_conv2d *p, dnnl_dims_t st, dnnl_dims_t dil
 	pr[1] = (int64_t)(p->Wo - 1) * s->sw + (int64_t)(s->kw - 1) * s->dw + 1 - s->W - s->pw;
 }
 
+/* The bf16 variant of a primitive's descriptors (doc/nn-kernels.md "bf16"):
+ * the two operands a convolution multiplies (forward: x, w; backward-data:
+ * w, dy; backward-weights: x, dy) become bf16, so their input reorders round
+ * the caller's fp32 to nearest even; what it writes (y, dx, dw, db) and the
+ * bias stay fp32, accumulated in fp32 by oneDNN. No-op for fp32 plans. */
+static void conv_bf16_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b)
+{
+	if (p->bf16)
+		a->data_type = b->data_type = dnnl_bf16;
+}
+
 static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, int i)
 {
 	return dnnl_primitive_desc_query_md(pd, q, i);
 }
 
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   struct fd_err *e)
+		   int bf16, struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
 	dnnl_dims_t st, dil, pl, pr;
@@ -99,10 +112,12 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	memset(p, 0, sizeof *p);
 	p->s = *s;
 	p->d = d;
+	p->bf16 = bf16;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
 	conv_mds(p, &ax, &aw, &ab, &ay, 1);
+	conv_bf16_mds(p, &ax, &aw);
 	conv_geom(p, st, dil, pl, pr);
 	if (fd_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training,
 								       dnnl_convolution_direct, &ax, &aw,
@@ -133,12 +148,54 @@ fail:
 
 /* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
 static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   struct fd_err *e)
+		   int bf16, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
-	int rc = conv_init_run(p, d, s, e);
+	int rc = conv_init_run(p, d, s, bf16, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
+}
+
+/* The backward-weights primitive descriptor for x, dw, db, dy (fp32
+ * "any" descriptors; the geometry in st..pr). bf16 plans multiply bf16 x
+ * and dy only where oneDNN 2.6 does that fast: its AMX kernel on output maps
+ * of at least FD_CONV2D_BF16_WEIGHTS_MAP positions (3-6x fp32's at 56x56 and
+ * 28x28). On smaller maps that kernel, the AVX512-BF16 one and the
+ * gemm-based one were all slower than fp32's (up to 11x at 7x7), so there,
+ * and on CPUs without AMX, backward-weights runs in fp32 (doc/nn-kernels.md
+ * "bf16"). Sets p->bf16_weights. */
+static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_memory_desc_t x,
+			  const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b, dnnl_memory_desc_t y,
+			  dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr, struct fd_err *e)
+{
+	dnnl_convolution_desc_t cd;
+	p->bf16_weights = 0;
+	if (p->bf16 && (int64_t)p->Ho * p->Wo >= FD_CONV2D_BF16_WEIGHTS_MAP) {
+		dnnl_memory_desc_t xb = x, yb = y;
+		const char *impl = NULL;
+		conv_bf16_mds(p, &xb, &yb);
+		if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
+					  &cd, dnnl_convolution_direct, &xb, w, b, &yb, st, dil, pl, pr),
+				  e, "bf16 backward-weights descriptor") ||
+		    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
+				  "bf16 backward-weights primitive descriptor"))
+			return -1;
+		if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+		    strstr(impl, "amx")) {
+			p->bf16_weights = 1;
+			return 0;
+		}
+		dnnl_primitive_desc_destroy(*pd);
+		*pd = NULL;
+	}
+	/* fp32 (the bf16 forward as hint: oneDNN uses it for layouts only) */
+	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, w,
+									       b, &y, st, dil, pl, pr),
+			  e, "backward-weights descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
+			  "backward-weights primitive descriptor"))
+		return -1;
+	return 0;
 }
 
 static int init_backward(struct fd_conv2d *p, struct fd_err *e)
@@ -153,6 +210,8 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
 	conv_mds(p, &ax, &aw, &ab, &ay, 1);
 	conv_geom(p, st, dil, pl, pr);
+	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
+	conv_bf16_mds(p, &aw, &ay);
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
 				  &cd, dnnl_convolution_direct, &ax, &aw, &ay, st, dil, pl, pr),
 			  e, "backward-data descriptor") ||
@@ -164,12 +223,7 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
 	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
 		goto out;
-	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
-				  &cd, dnnl_convolution_direct, &ax, &aw, s->bias ? &ab : NULL, &ay, st,
-				  dil, pl, pr),
-			  e, "backward-weights descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(&wpd, &cd, NULL, d->engine, p->fwd_pd), e,
-			  "backward-weights primitive descriptor") ||
+	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, e) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
 		goto out;
 	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
@@ -329,12 +383,18 @@ int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void *
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (conv_init(p, c->engine, s, &e) < 0) {
+	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
 	*plan = p;
 	return 0;
+}
+
+int fd_conv2d_bf16_weights_cpu(void *plan)
+{
+	struct fd_conv2d *p = plan;
+	return p->bf16_weights;
 }
 
 void fd_conv2d_plan_free_cpu(void *plan)
@@ -411,7 +471,7 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 		      enum fd_dev dev, const struct fd_backend *be)
 {
 	for (int i = 0; i < op->nplans; i++)
-		if (op->plans[i].dev == dev && same_shape(&op->plans[i].s, s)) {
+		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && same_shape(&op->plans[i].s, s)) {
 			op->plans[i].last_step = c->step;
 			return op->plans[i].plan;
 		}
@@ -436,7 +496,7 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 	void *plan = NULL;
 	if (be->conv2d_plan(c, s, &plan) < 0)
 		return NULL;
-	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, plan, c->step};
+	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step};
 	op->nplans++;
 	return plan;
 }

@@ -43,6 +43,7 @@ struct fd_conv2d_op {
 	struct fd_conv2d_plan_slot {
 		struct fd_conv2d_shape s;
 		enum fd_dev dev;
+		enum fd_precision prec; /* c->precision the plan was made for */
 		void *plan;          /* the device's plan object (struct fd_conv2d on the CPU) */
 		uint64_t last_step;  /* ctx step of the last use: a plan used this step is never evicted */
 	} plans[FD_CONV2D_PLANS];
@@ -82,6 +83,14 @@ int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
  * Errors (bad shape, the failing oneDNN call with the shape) go to c->err. */
 int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan);
 void fd_conv2d_plan_free_cpu(void *plan);
+/* Smallest output map (Ho*Wo) on which a bf16 plan's backward-weights
+ * multiplies bf16 operands (on AMX; elsewhere it runs fp32:
+ * doc/nn-kernels.md "bf16"). */
+#define FD_CONV2D_BF16_WEIGHTS_MAP 784
+/* 1 when the CPU plan's backward-weights ran or will run on bf16 operands,
+ * 0 when in fp32 (fp32 plans; bf16 plans on small maps or without AMX).
+ * Known once the plan's backward was made (its first backward call). */
+int fd_conv2d_bf16_weights_cpu(void *plan);
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y);
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,

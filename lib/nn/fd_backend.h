@@ -49,6 +49,10 @@ struct fd_backend {
 	 * close releases it */
 	int (*ctx_open)(struct fd_ctx *c, struct fd_err *e);
 	void (*ctx_close)(struct fd_ctx *c);
+	/* whether c's device can run its matrix products at precision p other
+	 * than fp32 (fd_ctx_set_precision); 0, or -1 with e naming what is
+	 * missing. NULL: fp32 only */
+	int (*precision_ok)(struct fd_ctx *c, enum fd_precision p, struct fd_err *e);
 	/* memory: buffers that outlive a step (parameters, gradients, optimizer
 	 * moments; the blocks of a device arena), with no context: mem_alloc
 	 * gives `bytes` zeroed, 64-byte aligned (NULL when exhausted); mem_free

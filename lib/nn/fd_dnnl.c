@@ -1,6 +1,7 @@
 /* fd_dnnl: oneDNN engine/stream and the checked operand helpers (see fd_dnnl.h). */
 #include "nn/fd_dnnl.h"
 
+#include <cpuid.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -19,6 +20,36 @@ int fd_dnnl_check(dnnl_status_t st, struct fd_err *e, const char *what, ...)
 	vsnprintf(buf, sizeof buf, what, ap);
 	va_end(ap);
 	return fd_err_set(e, "onednn: %s: %s", buf, dnnl_status2str(st));
+}
+
+int fd_dnnl_bf16_check(struct fd_err *e)
+{
+	unsigned a, b, c, d;
+	int avx512 = 0, bf16 = 0, os = 0;
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+		/* AVX512F (EBX 16), AVX512BW (EBX 30), AVX512VL (EBX 31): oneDNN's avx512_core */
+		avx512 = (b >> 16 & 1) && (b >> 30 & 1) && (b >> 31 & 1);
+		if (a >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+			bf16 = a >> 5 & 1;
+	}
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1)) {
+		unsigned lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		os = (lo & 0xe6) == 0xe6; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM state */
+	}
+	if (!avx512)
+		return fd_err_set(e, "precision bf16: this CPU lacks AVX-512 (avx512f, avx512bw, avx512vl), "
+				  "which bf16 needs with AVX512-BF16");
+	if (!bf16)
+		return fd_err_set(e, "precision bf16: this CPU lacks AVX512-BF16 (cpuid flag avx512_bf16)");
+	if (!os)
+		return fd_err_set(e, "precision bf16: the operating system does not enable AVX-512 state "
+				  "(XCR0), which AVX512-BF16 needs");
+	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+	if (((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) != (unsigned)dnnl_cpu_isa_avx512_core_bf16)
+		return fd_err_set(e, "precision bf16: oneDNN's CPU ISA is limited below avx512_core_bf16 "
+				  "(ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA is set), so AVX512-BF16 is not used");
+	return 0;
 }
 
 int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e)

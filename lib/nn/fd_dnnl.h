@@ -42,6 +42,16 @@ void fd_dnnl_threads_leave(int previous);
  * zeroed d. */
 void fd_dnnl_free(struct fd_dnnl *d);
 
+/* Whether this CPU, as oneDNN sees it, runs bf16 convolutions and matrix
+ * products natively: the CPU has AVX512-BF16 (cpuid leaf 7 subleaf 1 EAX
+ * bit 5) with AVX-512 state enabled by the OS, and oneDNN's effective ISA
+ * (ONEDNN_MAX_CPU_ISA lowers it) includes avx512_core_bf16 (without it
+ * oneDNN would emulate bf16 on AVX-512, slower than fp32). 0, or -1 with e
+ * naming the missing feature. AMX (amx_bf16) is used when present: oneDNN
+ * 2.6 requests the AMX tile-data permission (arch_prctl
+ * ARCH_REQ_XCOMP_PERM) itself on first use. */
+int fd_dnnl_bf16_check(struct fd_err *e);
+
 /* Turn a oneDNN status into an fd_err: "<what>: <status>" (what is printf
  * formatted, naming the primitive and its shapes). Returns 0 on success, -1
  * otherwise. */

@@ -255,6 +255,27 @@ int fd_ctx_open(struct fd_ctx *c, enum fd_dev dev, int threads, uint64_t seed, s
 	return 0;
 }
 
+const char *fd_precision_name(enum fd_precision p)
+{
+	return p == FD_PREC_BF16 ? "bf16" : "fp32";
+}
+
+int fd_ctx_set_precision(struct fd_ctx *c, enum fd_precision p, struct fd_err *e)
+{
+	const struct fd_backend *be = fd_backend_of(c->dev);
+	if (p == FD_PREC_FP32) {
+		c->precision = p;
+		return 0;
+	}
+	if (!be || !be->precision_ok)
+		return fd_err_set(e, "precision %s: not supported on %s (fp32 only)", fd_precision_name(p),
+				  fd_dev_name(c->dev));
+	if (be->precision_ok(c, p, e) < 0)
+		return -1;
+	c->precision = p;
+	return 0;
+}
+
 int fd_ctx_step(struct fd_ctx *c)
 {
 	c->tape = NULL;

@@ -15,6 +15,14 @@ enum fd_dev { FD_DEV_CPU, FD_DEV_CUDA, FD_DEV_COUNT };
 /* Name of a device for messages ("cpu", "cuda"). */
 const char *fd_dev_name(enum fd_dev d);
 
+/* The arithmetic of the matrix products (conv2d, linear): fp32 throughout, or
+ * bf16 operands with fp32 accumulation and fp32 results (doc/nn-kernels.md
+ * "bf16"). Everything else (tensors, parameters, optimizer, reductions) is
+ * fp32 in both. */
+enum fd_precision { FD_PREC_FP32 = 0, FD_PREC_BF16 };
+/* "fp32", "bf16" */
+const char *fd_precision_name(enum fd_precision p);
+
 enum {
 	FD_T_REQUIRES_GRAD = 1u, /* backward fills grad (allocating it if NULL) */
 	FD_T_RETAIN_GRAD = 2u,   /* keep grad after backward (set by fd_requires_grad) */
@@ -113,6 +121,7 @@ struct fd_ctx {
 	uint64_t macs;        /* multiply-adds of conv2d and linear ops run, added by those ops
 			       * (fd_model_flops reads it; nothing else depends on it) */
 	uint64_t seed;        /* RNG key for dropout and friends */
+	enum fd_precision precision; /* of conv2d and linear; fp32 unless fd_ctx_set_precision */
 	uint64_t step;        /* advanced by fd_ctx_step(); part of every random stream */
 	uint32_t rng_calls;   /* random ops run this step; gives each its own stream */
 	struct fd_arena arena; /* host arena (CPU tensors, every header, node and saved state) */
@@ -134,6 +143,13 @@ struct fd_ctx {
  * "not supported". On failure c is zeroed (fd_ctx_free is a no-op) and e
  * says why. Release with fd_ctx_free. */
 int fd_ctx_open(struct fd_ctx *c, enum fd_dev dev, int threads, uint64_t seed, struct fd_err *e);
+/* Set the precision of c's matrix products (fd_ctx_open gives fp32). bf16
+ * needs a device whose table supports it: on the CPU, AVX512-BF16 as oneDNN
+ * sees it (the error names the missing feature; ONEDNN_MAX_CPU_ISA below
+ * avx512_core_bf16 counts as missing). Call it before the first op: conv2d
+ * plans remember the precision they were made for, so a later change makes
+ * new plans. On failure c is unchanged and e says why. */
+int fd_ctx_set_precision(struct fd_ctx *c, enum fd_precision p, struct fd_err *e);
 /* Start a new step: drop the tape and every arena tensor, clear the error,
  * advance the step counter (new dropout masks). */
 int fd_ctx_step(struct fd_ctx *c);

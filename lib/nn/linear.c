@@ -3,6 +3,7 @@
 #include "nn/linear.h"
 #include "nn/fd_backend.h"
 
+#include <stdint.h>
 #include <string.h>
 #include "nn/fd_dnnl.h"
 
@@ -59,6 +60,153 @@ static int linear_bwd_weights(int threads, int N, int in, int out, const float *
 	return 0;
 }
 
+/* ---------- bf16 (doc/nn-kernels.md "bf16") ---------- */
+
+/* fp32 -> bf16 rounded to nearest even (a NaN stays a NaN), as torch's
+ * .to(torch.bfloat16) and oneDNN's reorders round. */
+static void to_bf16(int threads, int64_t n, const float *x, uint16_t *y)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static) if (n > 65536)
+	for (int64_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], sizeof u);
+		if ((u & 0x7fffffffu) > 0x7f800000u)
+			y[i] = (uint16_t)(u >> 16 | 0x40);
+		else
+			y[i] = (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+	}
+}
+
+/* A bf16 operand: rows x cols with element strides rs, cs. */
+struct bf16_mat {
+	const uint16_t *p;
+	int64_t rows, cols, rs, cs;
+};
+
+/* C[M,N] = A[M,K] B[K,N] (+ bias[N]) (+ C when accumulate), A and B bf16,
+ * products accumulated and C written in fp32 (row-major, N columns), on a
+ * oneDNN matmul. The primitive is made per call: oneDNN's primitive cache
+ * turns a repeated shape into a lookup. */
+static int matmul_bf16(struct fd_dnnl *d, const struct bf16_mat *A, const struct bf16_mat *B,
+		       const float *bias, float *C, int accumulate, struct fd_err *e)
+{
+	dnnl_memory_desc_t am, bm, biasm, cm;
+	dnnl_dims_t ad = {A->rows, A->cols}, as = {A->rs, A->cs}, bd = {B->rows, B->cols}, bs = {B->rs, B->cs};
+	dnnl_dims_t cd = {A->rows, B->cols}, cs = {B->cols, 1}, biasd = {1, B->cols}, biass = {B->cols, 1};
+	dnnl_matmul_desc_t md;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_t prim = NULL;
+	dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
+	int rc = -1;
+	if (fd_dnnl_check(dnnl_memory_desc_init_by_strides(&am, 2, ad, dnnl_bf16, as), e, "bf16 matmul A") ||
+	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "bf16 matmul B") ||
+	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, cs), e, "bf16 matmul C") ||
+	    (bias && fd_dnnl_check(dnnl_memory_desc_init_by_strides(&biasm, 2, biasd, dnnl_f32, biass), e,
+				   "bf16 matmul bias")) ||
+	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, bias ? &biasm : NULL, &cm), e,
+			  "bf16 matmul descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "bf16 matmul attr"))
+		goto out;
+	if (accumulate &&
+	    (fd_dnnl_check(dnnl_post_ops_create(&po), e, "bf16 matmul post-ops") ||
+	     fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "bf16 matmul sum post-op") ||
+	     fd_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), e, "bf16 matmul attr post-ops")))
+		goto out;
+	if (fd_dnnl_check(dnnl_primitive_desc_create(&pd, &md, attr, d->engine, NULL), e,
+			  "bf16 matmul primitive descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_create(&prim, pd), e, "bf16 matmul primitive") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, (void *)A->p), e, "bf16 matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, (void *)B->p), e, "bf16 matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, C), e, "bf16 matmul memory") ||
+	    (bias && fd_dnnl_check(dnnl_memory_create(&mem[3], &biasm, d->engine, (void *)bias), e,
+				   "bf16 matmul memory")))
+		goto out;
+	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]},
+				{DNNL_ARG_BIAS, mem[3]}};
+	rc = fd_dnnl_exec(d, prim, bias ? 4 : 3, a, e);
+out:
+	for (int i = 0; i < 4; i++)
+		if (mem[i])
+			dnnl_memory_destroy(mem[i]);
+	if (prim)
+		dnnl_primitive_destroy(prim);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (po)
+		dnnl_post_ops_destroy(po);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return rc;
+}
+
+/* n bf16 values of scratch from c's arena (freed at the next step). */
+static uint16_t *bf16_scratch(struct fd_ctx *c, int64_t n)
+{
+	return (uint16_t *)fd_ctx_alloc(c, FD_DEV_CPU, (n + 1) / 2);
+}
+
+/* y = bf16(x) bf16(w)^T + b, fp32 accumulation and result */
+static int linear_fwd_bf16(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+			   const float *w, const float *b, float *y)
+{
+	struct fd_err e = {{0}};
+	uint16_t *xb = bf16_scratch(c, N * in), *wb = bf16_scratch(c, out * in);
+	if (!xb || !wb)
+		return -1;
+	to_bf16(c->threads, N * in, x, xb);
+	to_bf16(c->threads, out * in, w, wb);
+	struct bf16_mat A = {xb, N, in, in, 1}, B = {wb, in, out, 1, in}; /* B = w^T */
+	if (matmul_bf16(c->engine, &A, &B, b, y, 0, &e) < 0)
+		return fd_fail(c, "linear N=%lld in=%lld out=%lld: forward: %s", (long long)N, (long long)in,
+			       (long long)out, e.msg), -1;
+	return 0;
+}
+
+/* dx += bf16(dy) bf16(w); dw += bf16(dy)^T bf16(x); db += column sums of dy (fp32) */
+static int linear_bwd_bf16(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, const float *x,
+			   const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+	struct fd_err e = {{0}};
+	uint16_t *dyb = bf16_scratch(c, N * out);
+	if (!dyb)
+		return -1;
+	to_bf16(c->threads, N * out, dy, dyb);
+	if (dx) {
+		uint16_t *wb = bf16_scratch(c, out * in);
+		if (!wb)
+			return -1;
+		to_bf16(c->threads, out * in, w, wb);
+		struct bf16_mat A = {dyb, N, out, out, 1}, B = {wb, out, in, in, 1};
+		if (matmul_bf16(c->engine, &A, &B, NULL, dx, 1, &e) < 0)
+			goto fail;
+	}
+	if (dw) {
+		uint16_t *xb = bf16_scratch(c, N * in);
+		if (!xb)
+			return -1;
+		to_bf16(c->threads, N * in, x, xb);
+		struct bf16_mat A = {dyb, out, N, 1, out}, B = {xb, N, in, in, 1}; /* A = dy^T */
+		if (matmul_bf16(c->engine, &A, &B, NULL, dw, 1, &e) < 0)
+			goto fail;
+	}
+	if (db) {
+		#pragma omp parallel for num_threads(c->threads)
+		for (int64_t o = 0; o < out; o++) {
+			float s = 0;
+			for (int64_t n = 0; n < N; n++)
+				s += dy[n * out + o];
+			db[o] += s;
+		}
+	}
+	return 0;
+fail:
+	fd_fail(c, "linear N=%lld in=%lld out=%lld: backward: %s", (long long)N, (long long)in, (long long)out,
+		e.msg);
+	return -1;
+}
+
 /* ---------- CPU kernels (table entries linear_fwd, linear_bwd) ---------- */
 
 static int wants(const struct fd_tensor *t)
@@ -95,7 +243,8 @@ int fd_linear_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, cons
 		      const float *w, const float *b, float *y)
 {
 	int prev = fd_dnnl_threads_enter(c->threads);
-	int rc = linear_fwd_body(c, N, in, out, x, w, b, y);
+	int rc = c->precision == FD_PREC_BF16 ? linear_fwd_bf16(c, N, in, out, x, w, b, y)
+					      : linear_fwd_body(c, N, in, out, x, w, b, y);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -124,7 +273,8 @@ int fd_linear_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t in, int64_t out, cons
 		      const float *w, const float *dy, float *dx, float *dw, float *db)
 {
 	int prev = fd_dnnl_threads_enter(c->threads);
-	int rc = linear_bwd_body(c, N, in, out, x, w, dy, dx, dw, db);
+	int rc = c->precision == FD_PREC_BF16 ? linear_bwd_bf16(c, N, in, out, x, w, dy, dx, dw, db)
+					      : linear_bwd_body(c, N, in, out, x, w, dy, dx, dw, db);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }

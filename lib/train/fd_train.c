@@ -37,6 +37,7 @@ struct tcfg {
 	enum fd_opt_type opt;
 	double lr, wd, beta[2], eps, momentum;
 	int nesterov, no_decay;
+	enum fd_precision precision;
 	int cosine;
 	int64_t T_max, warmup;
 	double eta_min;
@@ -114,9 +115,8 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 	if (fd_config_has(c, "precision")) {
 		if (fd_config_get_str(c, "precision", &s, e) < 0)
 			return -1;
-		if (strcmp(s, "fp32") != 0)
-			return fd_err_set(e, "%s: precision '%s' is not supported yet (fp32 only)",
-					  fd_config_where(c, "precision"), s);
+		/* the schema allows fp32|bf16 only */
+		t->precision = strcmp(s, "bf16") == 0 ? FD_PREC_BF16 : FD_PREC_FP32;
 	}
 	s = "adamw";
 	if (fd_config_has(c, "optimizer.type") && fd_config_get_str(c, "optimizer.type", &s, e) < 0)
@@ -1116,8 +1116,11 @@ static int open_model(struct fd_run *r, struct fd_err *e)
 		fd_params_group_vectors(&r->m->p, 1);
 	/* the context first: parameters (and so the optimizer's moments) live
 	 * on its device */
-	if (fd_model_ctx_init(&r->mc, r->o.dev, r->threads, (uint64_t)r->t.seed, e) < 0 ||
-	    fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
+	if (fd_model_ctx_init(&r->mc, r->o.dev, r->threads, (uint64_t)r->t.seed, e) < 0)
+		return -1;
+	if (fd_ctx_set_precision(&r->mc.c, r->t.precision, e) < 0)
+		return fd_err_ctx(e, "config 'precision'");
+	if (fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
 		return -1;
 	if (r->t.opt == FD_OPT_ADAMW
 		    ? fd_optim_adamw(&r->opt, &r->m->p, r->t.lr, r->t.beta[0], r->t.beta[1], r->t.eps, r->t.wd, e)

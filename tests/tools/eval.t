@@ -94,4 +94,22 @@ no_file "no preds after errors" x.tsv
 no_file "no metrics after --device cuda" xm.tsv
 ok "--device cpu" fd-eval -q --threads 1 --device cpu --model R/best.safetensors --pack pack.safetensors --only fold=test -o dc.tsv
 is "--device cpu: the same scores" "$(cat dc.tsv)" "$(cat p.tsv)"
+# --precision bf16: where the CPU has AVX512-BF16, scores close to fp32's
+# (bf16 operands: 2^-8 relative per product, far below 0.02 on a probability)
+# but not equal; refused (nothing written) where oneDNN may not use it
+fails "--precision fp16: usage" 2 "--precision: 'fp16'" fd-eval --model R/best.safetensors --pack pack.safetensors --precision fp16 -o x.tsv
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+	ok "--precision bf16" fd-eval -q --threads 1 --precision bf16 --model R/best.safetensors --pack pack.safetensors --only fold=test -o pb.tsv
+	ok "bf16 scores within 0.02 of fp32's, not all equal" $PY -c "import csv, sys
+a = [float(r['score']) for r in csv.DictReader(open('pb.tsv'), delimiter='\t')]
+b = [float(r['score']) for r in csv.DictReader(open('p.tsv'), delimiter='\t')]
+d = max(abs(x - y) for x, y in zip(a, b)) if a else float('nan')
+print('# %d rows, max |bf16 - fp32| %g' % (len(a), d)); sys.exit(not (len(a) == len(b) > 0 and 0 < d <= 0.02))"
+	fails "--precision bf16 with oneDNN limited to AVX512_CORE" 1 "--precision: precision bf16: oneDNN's CPU ISA is limited" \
+		env ONEDNN_MAX_CPU_ISA=AVX512_CORE fd-eval --model R/best.safetensors --pack pack.safetensors --precision bf16 -o xb.tsv
+else
+	fails "--precision bf16 without AVX512-BF16" 1 "--precision: precision bf16: this CPU lacks AVX" \
+		fd-eval --model R/best.safetensors --pack pack.safetensors --precision bf16 -o xb.tsv
+fi
+no_file "no preds after a refused precision" xb.tsv
 done_testing

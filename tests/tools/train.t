@@ -128,4 +128,22 @@ fails "--device gpu: usage" 2 "--device: 'gpu' is not a device" fd-train -q $C -
 fails "--device cuda:x: usage" 2 "expected cuda:N" fd-train -q $C --device cuda:x -o G4
 no_file "no run dir for a bad device" G3
 like "--list-models" "$(fd-train --list-models)" "simplecnn	389153	"
+# precision bf16 (doc/train.md): trains where the CPU has AVX512-BF16, close
+# to fp32 (train loss of epoch 1 within 2% of R1's: bf16 rounds operands at
+# 2^-8, it does not change what is learnt in one epoch); refused before any
+# output where oneDNN may not use it (ONEDNN_MAX_CPU_ISA below it) or the CPU
+# lacks it
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+	ok "precision bf16: 1 epoch" fd-train -q $C --set epochs=1 --set precision=bf16 -o BF
+	like "bf16: the config in run.json says bf16" "$(cat BF/run.json)" '"precision": "bf16"'
+	ok "bf16: epoch 1 train loss within 2% of fp32's" $PY -c "import sys
+a, b = (float(open(f).read().splitlines()[1].split()[1]) for f in ('BF/log.tsv', 'R1/log.tsv'))
+print('# bf16 %r fp32 %r' % (a, b)); sys.exit(not (abs(a - b) <= 0.02 * abs(b) and a != b))"
+	fails "bf16 with oneDNN limited to AVX512_CORE: refused" 1 "config 'precision': precision bf16: oneDNN's CPU ISA is limited below avx512_core_bf16" \
+		env ONEDNN_MAX_CPU_ISA=AVX512_CORE fd-train -q $C --set precision=bf16 -o BF2
+else
+	fails "bf16 without AVX512-BF16: refused" 1 "config 'precision': precision bf16: this CPU lacks AVX" \
+		fd-train -q $C --set precision=bf16 -o BF2
+fi
+no_file "bf16 refused: no run dir" BF2
 done_testing

@@ -1,0 +1,271 @@
+/* t_nn_bf16: conv2d and linear at precision bf16 (doc/nn-kernels.md "bf16")
+ * against PyTorch fixtures (tests/ref/nn_bf16.py), forward, input gradient
+ * and weight/bias gradients, two ways:
+ *   exact: torch in float64 on the bf16-rounded inputs. fd multiplies the
+ *     same bf16 values; a product of two bf16 values (8-bit significands) is
+ *     exact in float32, so the only difference is float32 accumulation order:
+ *     the float32 tolerances of t_nn_conv (1e-4 abs + 1e-4 rel; dw 3e-4 abs,
+ *     it sums N*Ho*Wo terms) hold.
+ *   autocast: PyTorch 1.13 CPU autocast, whose outputs and gradients are
+ *     rounded to bf16 (fd's stay float32): one bf16 rounding is at most half
+ *     a bf16 ulp, 2^-8 relative; the tolerance is one ulp (2^-7 relative) for
+ *     the rounding plus torch's own accumulation order, and 1e-3 absolute for
+ *     values near zero. Autocast also rounds the bias to bf16 (fd keeps it
+ *     float32): y is compared after adding that known difference,
+ *     bf16(b) - b. Linear's dw and db are not compared with autocast: torch
+ *     1.13 reduces them with bf16 roundings on some shapes (measured: dw of
+ *     the 4x7 case 2 ulps off; a 32-row bias sum 0.02 off), so dw is a
+ *     diagnostic only; both are checked against the exact reference.
+ * conv2d's backward-weights multiplies bf16 only on maps of at least
+ * FD_CONV2D_BF16_WEIGHTS_MAP positions on an AMX CPU, else fp32
+ * (doc/nn-kernels.md "bf16"): the plan says which, the rule is checked, and
+ * an fp32 dw/db is compared with torch in float64 on the float32 inputs at
+ * the fp32 tolerances.
+ * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
+ * the comparison; the conv plan cache keys on the precision. */
+#include "nn/conv2d.h"
+#include "nn/linear.h"
+#include "fixture.h"
+#include "nn_ctx.h"
+
+#include <string.h>
+
+#define ULP_BF16 (1.0 / 128)
+
+/* v rounded to bf16, nearest even (finite v) */
+static float bf16_round(float v)
+{
+	uint32_t u;
+	memcpy(&u, &v, sizeof u);
+	u = (u + 0x7fffu + (u >> 16 & 1)) & 0xffff0000u;
+	memcpy(&v, &u, sizeof v);
+	return v;
+}
+
+/* y plus what autocast's rounding of the bias adds: bias[k] of element i is
+ * k = i / inner % K */
+static float *with_bf16_bias(const float *y, size_t n, const float *b, size_t K, size_t inner)
+{
+	float *r = malloc((n ? n : 1) * sizeof *r);
+	for (size_t i = 0; i < n; i++) {
+		float bk = b ? b[i / inner % K] : 0;
+		r[i] = y[i] + (bf16_round(bk) - bk);
+	}
+	return r;
+}
+
+static int cpu_has(const char *flag)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[8192];
+	int has = 0;
+	size_t n = strlen(flag);
+	while (f && !has && fgets(line, sizeof line, f))
+		if (strncmp(line, "flags", 5) == 0)
+			for (char *p = strstr(line, flag); p && !has; p = strstr(p + 1, flag))
+				has = (p[-1] == ' ' || p[-1] == '\t') && (p[n] == ' ' || p[n] == '\n');
+	if (f)
+		fclose(f);
+	return has;
+}
+
+/* The worst error share of a against r (tap_close_f32's measure, NaN = inf)
+ * without a TAP line; *differ counts elements beyond the tolerance. */
+static double worst_share(const float *a, const float *r, size_t n, double atol, double rtol, size_t *differ)
+{
+	double worst = 0;
+	*differ = 0;
+	for (size_t i = 0; i < n; i++) {
+		double err = fabs((double)a[i] - (double)r[i]);
+		double share = err / (atol + rtol * fabs((double)r[i]));
+		if (!(share <= 1))
+			(*differ)++;
+		worst = tap_worse(worst, share);
+	}
+	return worst;
+}
+
+static int checked, bf16_weights_cases;
+
+/* got vs exact; and, ac != NULL, vs autocast (got_ac: got with autocast's
+ * bias rounding, NULL = got) */
+static void both(const char *what, int i, const float *got, const float *exact, const float *got_ac,
+		 const float *ac, size_t n, double atol)
+{
+	char nm[96];
+	snprintf(nm, sizeof nm, "case %d %s vs torch on bf16-rounded inputs", i, what);
+	checked += tap_close_f32(nm, got, exact, n, atol, 1e-4);
+	if (!ac)
+		return;
+	snprintf(nm, sizeof nm, "case %d %s vs torch CPU autocast", i, what);
+	checked += tap_close_f32(nm, got_ac ? got_ac : got, ac, n, 1e-3, ULP_BF16);
+}
+
+/* got minus the ones the output started at (backward adds) */
+static float *less_ones(const float *a, size_t n)
+{
+	float *r = malloc((n ? n : 1) * sizeof *r);
+	for (size_t i = 0; i < n; i++)
+		r[i] = a[i] - 1.0f;
+	return r;
+}
+
+static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+	struct fd_err e = {{0}};
+	void *p = NULL, *p32 = NULL;
+	int Ho, Wo;
+	if (!ok(fd_conv2d_out_size(&s, &Ho, &Wo, &e) == 0, "conv case %d: shape valid", i))
+		return;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw, nb = s.bias ? s.K : 0;
+	const float *x = fix_f32(st, i, "x", nx, 0), *w = fix_f32(st, i, "w", nw, 0), *b = fix_f32(st, i, "b", nb, 1);
+	const float *dy = fix_f32(st, i, "dy", ny, 0);
+	diag("conv case %d: N=%d C=%d %dx%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d bias=%d", i, s.N, s.C, s.H,
+	     s.W, s.K, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups, s.bias);
+	if (!ok(fd_conv2d_plan_cpu(cb, &s, &p) == 0 && fd_conv2d_plan_cpu(c32, &s, &p32) == 0,
+		"conv case %d: bf16 and fp32 plans made %s", i, cb->err.msg))
+		return;
+	float *y = filled(ny, 7.0f), *y32 = filled(ny, 7.0f), *dx = filled(nx, 1.0f), *dw = filled(nw, 1.0f);
+	float *db = filled(nb ? nb : 1, 1.0f);
+	ok(fd_conv2d_fwd_cpu(cb, p, x, w, b, y) == 0 && fd_conv2d_fwd_cpu(c32, p32, x, w, b, y32) == 0 &&
+	   fd_conv2d_bwd_cpu(cb, p, x, w, dy, dx, dw, nb ? db : NULL) == 0,
+	   "conv case %d: bf16 forward and backward run %s", i, cb->err.msg);
+	float *gdx = less_ones(dx, nx), *gdw = less_ones(dw, nw), *gdb = less_ones(db, nb);
+	float *yac = with_bf16_bias(y, ny, b, s.K, (size_t)Ho * Wo);
+	both("y", i, y, fix_f32(st, i, "y", ny, 0), yac, fix_f32(st, i, "ac_y", ny, 0), ny, 1e-4);
+	both("dx (adds)", i, gdx, fix_f32(st, i, "dx", nx, 0), NULL, fix_f32(st, i, "ac_dx", nx, 0), nx, 1e-4);
+	int bw = fd_conv2d_bf16_weights_cpu(p);
+	int want_bw = (int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP && cpu_has("amx_bf16");
+	ok(bw == want_bw, "conv case %d: backward-weights in %s (map %dx%d, amx_bf16 %s)", i, bw ? "bf16" : "fp32",
+	   Ho, Wo, cpu_has("amx_bf16") ? "yes" : "no");
+	bf16_weights_cases += bw;
+	if (bw) {
+		both("dw (adds)", i, gdw, fix_f32(st, i, "dw", nw, 0), NULL, fix_f32(st, i, "ac_dw", nw, 0), nw, 3e-4);
+		if (nb)
+			both("db (adds)", i, gdb, fix_f32(st, i, "db", nb, 0), NULL, fix_f32(st, i, "ac_db", nb, 0), nb,
+			     3e-4);
+	} else {
+		both("fp32 dw (adds)", i, gdw, fix_f32(st, i, "dw32", nw, 0), NULL, NULL, nw, 3e-4);
+		if (nb)
+			both("fp32 db (adds)", i, gdb, fix_f32(st, i, "db32", nb, 0), NULL, NULL, nb, 1e-4);
+	}
+	free(yac);
+	/* bf16 is in effect: the fp32 plan's y differs beyond float32 noise */
+	size_t differ;
+	worst_share(y, y32, ny, 1e-4, 1e-4, &differ);
+	ok(differ > 0, "conv case %d: bf16 y differs from fp32 y beyond 1e-4 at %zu of %zu", i, differ, ny);
+	if (i == 0) { /* negative control: a NaN in x reaches y, and the comparison fails */
+		float *xn = malloc(nx * sizeof *xn);
+		memcpy(xn, x, nx * sizeof *xn);
+		xn[0] = NAN;
+		fd_conv2d_fwd_cpu(cb, p, xn, w, b, y);
+		double ws = worst_share(y, fix_f32(st, i, "y", ny, 0), ny, 1e-4, 1e-4, &differ);
+		ok(!(ws <= 1) && differ > 0, "conv case 0: negative control: a NaN in x fails the comparison (%g, %zu)",
+		   ws, differ);
+		free(xn);
+	}
+	fd_conv2d_plan_free_cpu(p);
+	fd_conv2d_plan_free_cpu(p32);
+	free(y), free(y32), free(dx), free(dw), free(db), free(gdx), free(gdw), free(gdb);
+}
+
+static void linear_case(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 4);
+	int N = v[0], in = v[1], out = v[2], bias = v[3];
+	size_t nx = (size_t)N * in, ny = (size_t)N * out, nw = (size_t)out * in, nb = bias ? out : 0;
+	const float *x = fix_f32(st, i, "x", nx, 0), *w = fix_f32(st, i, "w", nw, 0), *b = fix_f32(st, i, "b", nb, 1);
+	const float *dy = fix_f32(st, i, "dy", ny, 0);
+	diag("linear case %d: N=%d in=%d out=%d bias=%d", i, N, in, out, bias);
+	fd_ctx_step(cb);
+	float *y = filled(ny, 7.0f), *dx = filled(nx, 1.0f), *dw = filled(nw, 1.0f), *db = filled(nb ? nb : 1, 1.0f);
+	ok(fd_linear_fwd_cpu(cb, N, in, out, x, w, b, y) == 0 &&
+	   fd_linear_bwd_cpu(cb, N, in, out, x, w, dy, dx, dw, nb ? db : NULL) == 0,
+	   "linear case %d: bf16 forward and backward run %s", i, cb->err.msg);
+	float *gdx = less_ones(dx, nx), *gdw = less_ones(dw, nw), *gdb = less_ones(db, nb);
+	float *yac = with_bf16_bias(y, ny, b, out, 1);
+	both("linear y", i, y, fix_f32(st, i, "y", ny, 0), yac, fix_f32(st, i, "ac_y", ny, 0), ny, 1e-4);
+	both("linear dx (adds)", i, gdx, fix_f32(st, i, "dx", nx, 0), NULL, fix_f32(st, i, "ac_dx", nx, 0), nx,
+	     1e-4);
+	both("linear dw (adds)", i, gdw, fix_f32(st, i, "dw", nw, 0), NULL, NULL, nw, 3e-4);
+	if (nb)
+		both("linear db (adds)", i, gdb, fix_f32(st, i, "db", nb, 0), NULL, NULL, nb, 1e-4);
+	size_t differ;
+	double ws = worst_share(gdw, fix_f32(st, i, "ac_dw", nw, 0), nw, 1e-3, ULP_BF16, &differ);
+	diag("linear case %d: dw vs autocast's (bf16-accumulated): %.2f of the 1-ulp tolerance, %zu of %zu beyond",
+	     i, ws, differ, nw);
+	free(yac);
+	free(y), free(dx), free(dw), free(db), free(gdx), free(gdw), free(gdb);
+}
+
+int main(void)
+{
+	struct fd_ctx cb, c32;
+	struct fd_err e = {{0}};
+	struct fd_st st;
+	ctx_open(&cb, 2, 1);
+	ctx_open(&c32, 2, 1);
+	int rc = fd_ctx_set_precision(&cb, FD_PREC_BF16, &e);
+	if (!cpu_has("avx512_bf16")) {
+		ok(rc < 0 && strstr(e.msg, "lacks AVX") && cb.precision == FD_PREC_FP32,
+		   "no avx512_bf16 in /proc/cpuinfo: bf16 refused naming the feature: %s", e.msg);
+		fd_ctx_free(&cb);
+		fd_ctx_free(&c32);
+		return tap_done();
+	}
+	if (!ok(rc == 0 && cb.precision == FD_PREC_BF16, "avx512_bf16 in /proc/cpuinfo: bf16 accepted %s", e.msg))
+		return tap_done();
+
+	fix_open(&st, "nn_bf16", "conv");
+	int n = fix_cases(&st);
+	ok(n >= 12, "fixture has %d conv cases", n);
+	for (int i = 0; i < n; i++)
+		conv_case(&cb, &c32, &st, i);
+	if (cpu_has("amx_bf16"))
+		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
+
+	/* the taped path's plan cache keys on the precision: one op, fp32 then
+	 * bf16 then fp32 again gives the fp32 result, the bf16 one, the fp32 one */
+	{
+		const int32_t *v = fix_i32(&st, 6, "shape", 15);
+		struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+					    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+		int Ho, Wo;
+		fd_conv2d_out_size(&s, &Ho, &Wo, &e);
+		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
+		size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
+		const float *x = fix_f32(&st, 6, "x", nx, 0), *w = fix_f32(&st, 6, "w", nw, 0);
+		float *y[3] = {filled(ny, 0), filled(ny, 0), filled(ny, 0)};
+		struct fd_conv2d_op op;
+		fd_conv2d_op_init(&op, s.sh, s.ph, s.dh, s.groups);
+		enum fd_precision pr[3] = {FD_PREC_FP32, FD_PREC_BF16, FD_PREC_FP32};
+		int run = 1;
+		for (int k = 0; k < 3; k++)
+			run &= fd_ctx_set_precision(&cb, pr[k], &e) == 0 &&
+			       fd_conv2d_apply(&cb, &op, FD_DEV_CPU, &s, x, w, NULL, y[k]) == 0;
+		size_t d01;
+		worst_share(y[1], y[0], ny, 1e-4, 1e-4, &d01);
+		ok(run && op.nplans == 2 && d01 > 0 && memcmp(y[2], y[0], ny * sizeof *y[0]) == 0,
+		   "one conv op: fp32, bf16, fp32 again: %d plans, bf16 differs at %zu of %zu, fp32 repeats exactly",
+		   op.nplans, d01, ny);
+		fd_conv2d_op_free(&op);
+		free(y[0]), free(y[1]), free(y[2]);
+		fd_ctx_set_precision(&cb, FD_PREC_BF16, &e);
+	}
+	fd_st_close(&st);
+
+	fix_open(&st, "nn_bf16", "linear");
+	n = fix_cases(&st);
+	ok(n >= 5, "fixture has %d linear cases", n);
+	for (int i = 0; i < n; i++)
+		linear_case(&cb, &st, i);
+	fd_st_close(&st);
+	ok(checked > 0, "%d comparisons with torch passed", checked);
+	fd_ctx_free(&cb);
+	fd_ctx_free(&c32);
+	return tap_done();
+}
