@@ -20,6 +20,10 @@ struct fd_conv2d_shape {
 	int sh, sw, ph, pw, dh, dw;
 	int groups;
 	int bias;       /* 1: the layer has a bias */
+	/* layouts of x (and dx) and of y (and dy): FD_NCHW (zero, what every
+	 * backend takes) or, on the CPU only, FD_NHWC (doc/nn-kernels.md
+	 * "Layouts"); weights and bias are always plain */
+	enum fd_layout xl, yl;
 };
 
 /* Check a shape (all sizes positive, C and K divisible by groups, output at
