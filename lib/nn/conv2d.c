@@ -53,11 +53,13 @@ int fd_conv2d_out_size(const struct fd_conv2d_shape *s, int *Ho, int *Wo, struct
 }
 
 /* The operands' memory descriptors: the caller's (any 0: x and y in their
- * layouts, w and b plain) or the primitive's (any 1). A primitive with an
- * NHWC side works channels last on both (oneDNN has NHWC kernels for every
- * convolution the models have; an NCHW input, a network's stem, is reordered
- * into it) unless `blocked` asks for oneDNN's own choice of layouts (the path
- * of a shape whose NHWC primitive would be oneDNN's reference code). */
+ * layouts, w and b plain) or the primitive's (any 1). A primitive whose input
+ * is NHWC works channels last on both sides, with no reorder of x, y, dx, dy
+ * (oneDNN has NHWC kernels for every convolution the models have) unless
+ * `blocked` asks for oneDNN's own choice of layouts (a shape whose NHWC
+ * primitive would be oneDNN's reference code). An NCHW input (a network's
+ * stem) keeps oneDNN's own layouts, an NHWC output reordered from them, so
+ * the stem rounds as on the NCHW path. */
 static void conv_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
 		     dnnl_memory_desc_t *b, dnnl_memory_desc_t *y, int any)
 {

@@ -59,9 +59,10 @@ void fd_conv2d_op_init(struct fd_conv2d_op *op, int stride, int pad, int dilatio
  * zeroed op. */
 void fd_conv2d_op_free(struct fd_conv2d_op *op);
 
-/* F.conv2d(x, w, b, stride, padding, dilation, groups): x [N, C, H, W],
- * w [K, C/groups, kh, kw], b [K] or NULL; returns [N, K, Ho, Wo] (PyTorch's
- * output size). Backward adds into the gradients of x, w and b that require
+/* F.conv2d(x, w, b, stride, padding, dilation, groups): x [N, C, H, W]
+ * (either layout), w [K, C/groups, kh, kw], b [K] or NULL; returns
+ * [N, K, Ho, Wo] (PyTorch's output size), FD_NHWC when c->channels_last and
+ * x is on the CPU, else FD_NCHW. Backward adds into the gradients of x, w and b that require
  * one. Plans are made on c's engine and borrow it: free them
  * (fd_conv2d_op_free) before fd_ctx_free. Adds
  * N*K*Ho*Wo*(C/groups)*kh*kw to c->macs. NULL on error (c->err: shapes, or
