@@ -5,6 +5,7 @@
 #include "io/fd_pth.h"
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
+#include "nn/layout.h"
 #include "nn/init.h"
 
 #include <errno.h>
@@ -125,6 +126,10 @@ struct fd_tensor *fd_model_tap_at(struct fd_model *m, struct fd_ctx *c, struct f
 	va_start(ap, fmt);
 	vsnprintf(name, sizeof name, fmt, ap);
 	va_end(ap);
+	/* a tap sees what torch's hook sees: NCHW (the forward goes on with
+	 * this tensor, so a gradient asked of it is the one that flows) */
+	if (!(t = fd_to_layout(c, t, FD_NCHW)))
+		return NULL;
 	if (m->tap->fn(m->tap->arg, c, name, t) < 0) {
 		c->failed = 1;
 		return NULL;
@@ -261,7 +266,13 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	if (x->ndim != 4 || x->shape[1] != 3)
 		return fd_fail(c, "%s: input %s is not [N, 3, H, W]", m->arch->name,
 			       fd_tensor_shape_str(x, b1, sizeof b1));
+	/* channels last inside the forward on the CPU (doc/nn-kernels.md
+	 * "Layouts"): its convolutions write NHWC and the ops after them keep
+	 * it; the logits are 2-D, so nothing outside sees a layout */
+	int cl = c->channels_last;
+	c->channels_last = c->dev == FD_DEV_CPU && !m->plain_layout;
 	struct fd_tensor *y = m->arch->forward(m, c, x);
+	c->channels_last = cl;
 	if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != m->num_classes))
 		return fd_fail(c, "%s: forward gave %s, not [%lld, %d]", m->arch->name,
 			       fd_tensor_shape_str(y, b1, sizeof b1), (long long)x->shape[0], m->num_classes);

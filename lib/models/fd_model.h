@@ -94,6 +94,8 @@ struct fd_model {
 	int nconvs, capconvs;
 	void *priv;                   /* the architecture's layer objects */
 	const struct fd_model_tap *tap; /* NULL (default): no tap; borrowed */
+	int plain_layout;             /* 1: the forward keeps NCHW throughout (0, the default:
+				       * channels last on the CPU; layout tests compare both) */
 };
 
 /* ---- registry ---- */

@@ -38,6 +38,11 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 	if (!r)
 		return fd_err_set(e, "out of memory");
 	m->priv = r;
+	/* NCHW throughout (doc/nn-kernels.md "Layouts"): channels-last
+	 * convolutions round differently, and the train-mode conformance
+	 * checks (2 images, ReLUs after batchnorm over 8 values) then cross a
+	 * ReLU kink that torch's float32 run does not */
+	m->plain_layout = 1;
 	r->bottleneck = bottleneck;
 	const int exp = bottleneck ? 4 : 1;
 	char nm[96];

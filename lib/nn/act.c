@@ -1,6 +1,7 @@
 /* act: elementwise activations and PReLU. The CPU kernels are the plain loops
  * themselves (one pass, OpenMP over elements), so they double as reference. */
 #include "nn/act.h"
+#include "nn/layout.h"
 
 #include <math.h>
 
@@ -182,6 +183,8 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape)
 					: fd_tensor_new(c, x->dev, x->ndim, x->shape);
+	if (y)
+		y->layout = x->layout; /* elementwise: any layout */
 	if (!y || be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
 		return NULL;
 	if (fd_needs_grad(c, 1, &x)) {
@@ -268,6 +271,8 @@ struct fd_tensor *fd_prelu(struct fd_ctx *c, struct fd_tensor *x, struct fd_tens
 		return fd_fail(c, "prelu: input %s and weight %s do not match (want [C] slopes on %s)",
 			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
 			       fd_dev_name(x->dev));
+	if (!(x = fd_to_layout(c, x, FD_NCHW)))
+		return NULL;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, prelu_fwd);
 	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
 	int64_t inner = x->numel / (x->shape[0] * x->shape[1]);

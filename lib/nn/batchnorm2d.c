@@ -1,6 +1,7 @@
 /* batchnorm2d: plain C + OpenMP over channels (see batchnorm2d.h). One channel
  * is N strided planes of HW floats; each pass streams them in order. */
 #include "nn/batchnorm2d.h"
+#include "nn/layout.h"
 #include "nn/fd_backend.h"
 
 #include <math.h>
@@ -190,6 +191,241 @@ static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float 
 	}
 }
 
+/* ---------- channels last: [M, C] rows (HW == 1, M = N*H*W) ----------
+ * The per-plane loops above would run one call per value. Here every pass
+ * walks rows of C contiguous values, vectorised over channels. Sums: each
+ * chunk of rows (RCHUNK values, a count fixed by C alone) sums into its own
+ * double row of partial sums, and the chunks are added in order, so the
+ * result depends neither on threads nor on the vector width. The partial
+ * sums and per-channel factors live in the step's arena. */
+#define RCHUNK 16384
+
+struct rows {
+	int threads;
+	int64_t M, C, rpc, nch; /* rows, channels, rows per chunk, chunks */
+};
+
+static struct rows rows_of(int threads, int64_t M, int64_t C)
+{
+	struct rows r = {threads, M, C, RCHUNK / C > 0 ? RCHUNK / C : 1, 0};
+	r.nch = (M + r.rpc - 1) / r.rpc;
+	return r;
+}
+
+FD_VEC_CLONES
+static void rows_sum(const float *x, int64_t n, int64_t C, double *acc)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			acc[c] += x[m * C + c];
+}
+
+FD_VEC_CLONES
+static void rows_sqdev(const float *x, int64_t n, int64_t C, const double *mean, double *acc)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			double d = x[m * C + c] - mean[c];
+			acc[c] += d * d;
+		}
+}
+
+FD_VEC_CLONES
+static void rows_dysums(const float *g, const float *x, int64_t n, int64_t C, const double *mean,
+			double *acc_g, double *acc_gx)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			acc_g[c] += g[m * C + c];
+			acc_gx[c] += g[m * C + c] * (x[m * C + c] - mean[c]);
+		}
+}
+
+FD_VEC_CLONES
+static void rows_affine(const float *x, float *y, int64_t n, int64_t C, const float *a, const float *b)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			y[m * C + c] = x[m * C + c] * a[c] + b[c];
+}
+
+FD_VEC_CLONES
+static void rows_dx_train(const float *g, const float *x, float *dx, int64_t n, int64_t C, const float *k,
+			  const float *cm, const float *cx, const float *mean)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			dx[m * C + c] += k[c] * (g[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
+}
+
+FD_VEC_CLONES
+static void rows_axpy(const float *g, float *dx, int64_t n, int64_t C, const float *k)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			dx[m * C + c] += k[c] * g[m * C + c];
+}
+
+/* Rows of chunk i: [*m0, *m0 + return) */
+static int64_t chunk(const struct rows *r, int64_t i, int64_t *m0)
+{
+	*m0 = i * r->rpc;
+	return *m0 + r->rpc <= r->M ? r->rpc : r->M - *m0;
+}
+
+/* out[c] = sum over chunks, in order, of part[i*C + c] */
+static void fold_chunks(const struct rows *r, const double *part, double *out)
+{
+	for (int64_t c = 0; c < r->C; c++)
+		out[c] = 0;
+	for (int64_t i = 0; i < r->nch; i++)
+		for (int64_t c = 0; c < r->C; c++)
+			out[c] += part[i * r->C + c];
+}
+
+/* mean[c] = sum x / M (what = 0) or ssd[c] = sum (x - mean)^2 (what = 1) */
+static void rows_stat(const struct rows *r, const float *x, const double *mean, double *part, double *out)
+{
+	int64_t C = r->C;
+	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	for (int64_t i = 0; i < r->nch; i++) {
+		int64_t m0, n = chunk(r, i, &m0);
+		double *acc = part + i * C;
+		for (int64_t c = 0; c < C; c++)
+			acc[c] = 0;
+		if (mean)
+			rows_sqdev(x + m0 * C, n, C, mean, acc);
+		else
+			rows_sum(x + m0 * C, n, C, acc);
+	}
+	fold_chunks(r, part, out);
+}
+
+static void rows_dy_sums(const struct rows *r, const float *dy, const float *x, const double *mean,
+			 double *part, double *sdy, double *sdyx)
+{
+	int64_t C = r->C;
+	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	for (int64_t i = 0; i < r->nch; i++) {
+		int64_t m0, n = chunk(r, i, &m0);
+		double *ag = part + 2 * i * C, *agx = ag + C;
+		for (int64_t c = 0; c < 2 * C; c++)
+			ag[c] = 0;
+		rows_dysums(dy + m0 * C, x + m0 * C, n, C, mean, ag, agx);
+	}
+	for (int64_t c = 0; c < C; c++)
+		sdy[c] = sdyx[c] = 0;
+	for (int64_t i = 0; i < r->nch; i++)
+		for (int64_t c = 0; c < C; c++) {
+			sdy[c] += part[2 * i * C + c];
+			sdyx[c] += part[2 * i * C + C + c];
+		}
+}
+
+/* Arena scratch of the rows path: per-chunk partial sums (2 per channel) and
+ * 8 per-channel vectors of doubles (floats use the same slots). */
+static double *rows_scratch(struct fd_ctx *c, const struct rows *r)
+{
+	double *p = (double *)fd_ctx_alloc(c, FD_DEV_CPU, 2 * (2 * r->nch * r->C + 8 * r->C));
+	return p;
+}
+
+static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, const float *x, const float *weight,
+			  const float *bias, float *running_mean, float *running_var, double momentum,
+			  double eps, float *y, float *save_mean, float *save_invstd)
+{
+	int64_t C = r->C;
+	double M = (double)r->M, *part = rows_scratch(ctx, r);
+	if (!part)
+		return -1;
+	double *mean = part + 2 * r->nch * C, *var = mean + C;
+	float *a = (float *)(var + C), *b = (float *)(var + 2 * C);
+	rows_stat(r, x, NULL, part, mean);
+	for (int64_t c = 0; c < C; c++)
+		mean[c] /= M;
+	rows_stat(r, x, mean, part, var); /* about the mean: no cancellation for large offsets */
+	for (int64_t c = 0; c < C; c++) {
+		double v = var[c] / M, invstd = 1.0 / sqrt(v + eps);
+		a[c] = (float)(weight[c] * invstd), b[c] = (float)(bias[c] - mean[c] * weight[c] * invstd);
+		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean[c]);
+		running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * v * M / (M - 1));
+		save_mean[c] = (float)mean[c];
+		save_invstd[c] = (float)invstd;
+	}
+	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	for (int64_t i = 0; i < r->nch; i++) {
+		int64_t m0, n = chunk(r, i, &m0);
+		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
+	}
+	return 0;
+}
+
+static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *x, const float *weight,
+			 const float *bias, const float *running_mean, const float *running_var, double eps,
+			 float *y)
+{
+	int64_t C = r->C;
+	float *a = fd_ctx_alloc(ctx, FD_DEV_CPU, 2 * C), *b = a ? a + C : NULL;
+	if (!a)
+		return -1;
+	for (int64_t c = 0; c < C; c++) {
+		double invstd = 1.0 / sqrt((double)running_var[c] + eps);
+		a[c] = (float)(weight[c] * invstd);
+		b[c] = (float)(bias[c] - running_mean[c] * weight[c] * invstd);
+	}
+	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	for (int64_t i = 0; i < r->nch; i++) {
+		int64_t m0, n = chunk(r, i, &m0);
+		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
+	}
+	return 0;
+}
+
+/* train (stats = batch mean and invstd) or eval (running mean and var) */
+static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const float *dy, const float *x,
+		    const float *weight, const float *mean_in, const float *stat, double eps, float *dx,
+		    float *dweight, float *dbias)
+{
+	int64_t C = r->C;
+	double M = (double)r->M, *part = rows_scratch(ctx, r);
+	if (!part)
+		return -1;
+	double *mean = part + 2 * r->nch * C, *invstd = mean + C, *sdy = invstd + C, *sdyx = sdy + C;
+	float *k = (float *)(sdyx + C), *cm = (float *)(sdyx + 2 * C), *cx = (float *)(sdyx + 3 * C);
+	float *fmean = (float *)(sdyx + 4 * C);
+	for (int64_t c = 0; c < C; c++) {
+		mean[c] = mean_in[c];
+		invstd[c] = train ? stat[c] : 1.0 / sqrt((double)stat[c] + eps);
+	}
+	if (train || dweight || dbias) {
+		rows_dy_sums(r, dy, x, mean, part, sdy, sdyx);
+		for (int64_t c = 0; c < C; c++) {
+			if (dweight)
+				dweight[c] += (float)(sdyx[c] * invstd[c]);
+			if (dbias)
+				dbias[c] += (float)sdy[c];
+		}
+	}
+	if (!dx)
+		return 0;
+	for (int64_t c = 0; c < C; c++) {
+		k[c] = (float)(weight[c] * invstd[c]);
+		if (train) {
+			cm[c] = (float)(sdy[c] / M), cx[c] = (float)(invstd[c] * invstd[c] * sdyx[c] / M);
+			fmean[c] = (float)mean[c];
+		}
+	}
+	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	for (int64_t i = 0; i < r->nch; i++) {
+		int64_t m0, n = chunk(r, i, &m0);
+		if (train)
+			rows_dx_train(dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean);
+		else
+			rows_axpy(dy + m0 * C, dx + m0 * C, n, C, k);
+	}
+	return 0;
+}
+
 /* ---------- CPU kernels (table entries batchnorm2d_fwd_train, _bwd_train, _fwd_eval, _bwd_eval) ---------- */
 
 static int wants(const struct fd_tensor *t)
@@ -217,6 +453,10 @@ int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			double eps, float *y, float *mean, float *invstd)
 {
 	struct fd_err e = {{0}};
+	if (HW == 1 && N >= 2 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_fwd_train(c, &r, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd);
+	}
 	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
 		return -1;
 	return batchnorm2d_fwd_train(c->threads, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, momentum,
@@ -227,6 +467,10 @@ int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
+	if (HW == 1 && N >= 2 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_bwd(c, &r, 1, dy, x, w, mean, invstd, 0, dx, dw, db);
+	}
 	batchnorm2d_bwd_train(c->threads, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, dx, dw, db);
 	return 0;
 }
@@ -235,6 +479,10 @@ int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t 
 		       const float *w, const float *b, const float *rmean, const float *rvar,
 		       double eps, float *y)
 {
+	if (HW == 1 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_fwd_eval(c, &r, x, w, b, rmean, rvar, eps, y);
+	}
 	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
 		return -1;
 	batchnorm2d_fwd_eval(c->threads, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, eps, y);
@@ -245,6 +493,10 @@ int fd_batchnorm2d_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t 
 		       const float *w, const float *rmean, const float *rvar, double eps,
 		       const float *dy, float *dx, float *dw, float *db)
 {
+	if (HW == 1 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_bwd(c, &r, 0, dy, x, w, rmean, rvar, eps, dx, dw, db);
+	}
 	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db);
 	return 0;
 }
@@ -304,13 +556,15 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 		return fd_fail(c, "batchnorm2d: input %s and weight %s (with bias and running stats) do not match",
 			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2));
 	int64_t N = x->shape[0], HW = x->numel / (N * C);
+	if (fd_is_nhwc(x)) /* channels last: one "plane" of 1 value per position */
+		N *= HW, HW = 1;
 	struct fd_tensor *in[3] = {x, w, b};
 	int rec = fd_needs_grad(c, 3, in);
 	struct fd_tensor *y;
 	struct bn_saved sv = {c->training, N, C, HW, eps, NULL, NULL, rm->data, rv->data};
 	if (c->training) {
 		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_fwd_train);
-		y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+		y = be ? fd_tensor_like(c, x) : NULL;
 		sv.mean = y ? fd_ctx_alloc(c, x->dev, C) : NULL;
 		sv.invstd = sv.mean ? fd_ctx_alloc(c, x->dev, C) : NULL;
 		if (!sv.invstd || be->batchnorm2d_fwd_train(c, N, C, HW, x->data, w->data, b->data, rm->data, rv->data,
@@ -320,7 +574,7 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 			return NULL;
 	} else {
 		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_fwd_eval);
-		y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+		y = be ? fd_tensor_like(c, x) : NULL;
 		if (!y || be->batchnorm2d_fwd_eval(c, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, eps,
 					  y->data) < 0)
 			return NULL;

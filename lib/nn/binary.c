@@ -2,6 +2,7 @@
  * dim innermost; backward reduces into each operand in parallel over that
  * operand's own elements, so no two threads write the same gradient. */
 #include "nn/binary.h"
+#include "nn/layout.h"
 
 #include <string.h>
 
@@ -220,14 +221,42 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		return fd_fail(c, "add_: shapes %s and %s differ (in place needs equal shapes)",
 			       fd_tensor_shape_str(a, b1, sizeof b1), fd_tensor_shape_str(b, b2, sizeof b2));
 	}
+	/* Layouts: in place, b takes a's; otherwise channels last wins when both
+	 * are 4-D (a residual add, an SE scale [N, C, 1, 1] of [N, C, H, W]),
+	 * else both go NCHW. Channels-last operands are broadcast as the
+	 * [N, H, W, C] arrays they are in memory (a 4-D operand with H*W == 1 is
+	 * the same memory in both orders). */
+	enum fd_layout L = FD_NCHW;
+	if (inplace)
+		L = fd_is_nhwc(a) ? FD_NHWC : FD_NCHW;
+	else if (fd_is_nhwc(a) || fd_is_nhwc(b))
+		L = a->ndim == 4 && b->ndim == 4 ? FD_NHWC : FD_NCHW;
+	if (!(a = inplace ? a : fd_to_layout(c, a, L)) || !(b = fd_to_layout(c, b, L)))
+		return NULL;
 	struct fd_bcast bc;
 	int nd;
-	if (fd_bcast_init(c, &bc, a, b, &nd) < 0)
+	struct fd_tensor pa = *a, pb = *b; /* NHWC: the memory order as the shape */
+	if (L == FD_NHWC) {
+		struct fd_tensor *p[2] = {&pa, &pb};
+		for (int i = 0; i < 2; i++) {
+			int64_t C = p[i]->shape[1];
+			p[i]->shape[1] = p[i]->shape[2], p[i]->shape[2] = p[i]->shape[3], p[i]->shape[3] = C;
+		}
+	}
+	if (fd_bcast_init(c, &bc, &pa, &pb, &nd) < 0)
 		return NULL;
+	int64_t ys[FD_MAXDIM];
+	memcpy(ys, bc.shape + (FD_MAXDIM - nd), (size_t)nd * sizeof *ys);
+	if (L == FD_NHWC) { /* back to the logical [N, C, H, W] */
+		int64_t C = ys[3];
+		ys[3] = ys[2], ys[2] = ys[1], ys[1] = C;
+	}
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_fwd);
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
-					: fd_tensor_new(c, a->dev, nd, bc.shape + (FD_MAXDIM - nd));
+					: fd_tensor_new(c, a->dev, nd, ys);
+	if (y)
+		y->layout = L;
 	if (!y || be->binary_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
 		return NULL;
 	struct fd_tensor *in[2] = {a, b};

@@ -4,6 +4,7 @@
 #include "nn/conv2d.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
+#include "nn/layout.h"
 
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@ struct fd_conv2d {
 	struct fd_dnnl *d;      /* borrowed */
 	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
 	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
+	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -52,14 +54,26 @@ int fd_conv2d_out_size(const struct fd_conv2d_shape *s, int *Ho, int *Wo, struct
 	return 0;
 }
 
+/* The operands' memory descriptors: the caller's (any 0: x and y in their
+ * layouts, w and b plain) or the primitive's (any 1). A primitive whose input
+ * is NHWC works channels last on both sides, with no reorder of x, y, dx, dy
+ * (oneDNN has NHWC kernels for every convolution the models have) unless
+ * `blocked` asks for oneDNN's own choice of layouts (a shape whose NHWC
+ * primitive would be oneDNN's reference code). An NCHW input (a network's
+ * stem) keeps oneDNN's own layouts, an NHWC output reordered from them, so
+ * the stem rounds as on the NCHW path. */
 static void conv_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
 		     dnnl_memory_desc_t *b, dnnl_memory_desc_t *y, int any)
 {
 	const struct fd_conv2d_shape *s = &p->s;
 	dnnl_dims_t xd = {s->N, s->C, s->H, s->W}, yd = {s->N, s->K, p->Ho, p->Wo}, bd = {s->K};
 	int g = s->groups;
-	dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
-	dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+	dnnl_format_tag_t xt = s->xl == FD_NHWC ? dnnl_nhwc : dnnl_nchw;
+	dnnl_format_tag_t yt = s->yl == FD_NHWC ? dnnl_nhwc : dnnl_nchw;
+	if (any)
+		xt = yt = s->xl == FD_NHWC && !p->blocked ? dnnl_nhwc : dnnl_format_tag_any;
+	dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, xt);
+	dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, yt);
 	if (g > 1) {
 		dnnl_dims_t wd = {g, s->K / g, s->C / g, s->kh, s->kw};
 		dnnl_memory_desc_init_by_tag(w, 5, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
@@ -103,8 +117,16 @@ static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, i
 	return dnnl_primitive_desc_query_md(pd, q, i);
 }
 
+/* Whether a primitive descriptor is oneDNN's reference code (plain loops). */
+static int is_ref(dnnl_primitive_desc_t pd)
+{
+	const char *impl = NULL;
+	return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+	       strncmp(impl, "ref", 3) == 0;
+}
+
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, struct fd_err *e)
+		   int bf16, int blocked, struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
 	dnnl_dims_t st, dil, pl, pr;
@@ -113,6 +135,7 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->s = *s;
 	p->d = d;
 	p->bf16 = bf16;
+	p->blocked = blocked;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
@@ -151,7 +174,13 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 		   int bf16, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
-	int rc = conv_init_run(p, d, s, bf16, e);
+	int rc = conv_init_run(p, d, s, bf16, 0, e);
+	if (!rc && (s->xl == FD_NHWC || s->yl == FD_NHWC) && is_ref(p->fwd_pd)) {
+		/* no channels-last kernel for this shape (a 1x1 convolution with a
+		 * bias on 1x1 maps, an SE block's): oneDNN's layouts and reorders */
+		conv_free(p);
+		rc = conv_init_run(p, d, s, bf16, 1, e);
+	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -462,7 +491,7 @@ static int same_shape(const struct fd_conv2d_shape *a, const struct fd_conv2d_sh
 	return a->N == b->N && a->C == b->C && a->H == b->H && a->W == b->W && a->K == b->K &&
 	       a->kh == b->kh && a->kw == b->kw && a->sh == b->sh && a->sw == b->sw && a->ph == b->ph &&
 	       a->pw == b->pw && a->dh == b->dh && a->dw == b->dw && a->groups == b->groups &&
-	       a->bias == b->bias;
+	       a->bias == b->bias && a->xl == b->xl && a->yl == b->yl;
 }
 
 /* The plan for s on dev: found, or made (evicting the least recently used
@@ -556,6 +585,8 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
 		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
 		.groups = op->groups, .bias = b != NULL,
+		.xl = fd_is_nhwc(x) ? FD_NHWC : FD_NCHW,
+		.yl = c->channels_last && x->dev == FD_DEV_CPU ? FD_NHWC : FD_NCHW,
 	};
 	int Ho, Wo;
 	struct fd_err e = {{0}};
@@ -568,6 +599,8 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	void *plan = get_plan(c, op, &s, x->dev, be);
 	int64_t shape[4] = {s.N, s.K, Ho, Wo};
 	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
+	if (y)
+		y->layout = s.yl;
 	if (!y || be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0)
 		return NULL;
 	c->macs += (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);

@@ -20,6 +20,10 @@ struct fd_conv2d_shape {
 	int sh, sw, ph, pw, dh, dw;
 	int groups;
 	int bias;       /* 1: the layer has a bias */
+	/* layouts of x (and dx) and of y (and dy): FD_NCHW (zero, what every
+	 * backend takes) or, on the CPU only, FD_NHWC (doc/nn-kernels.md
+	 * "Layouts"); weights and bias are always plain */
+	enum fd_layout xl, yl;
 };
 
 /* Check a shape (all sizes positive, C and K divisible by groups, output at
@@ -56,9 +60,10 @@ void fd_conv2d_op_init(struct fd_conv2d_op *op, int stride, int pad, int dilatio
  * zeroed op. */
 void fd_conv2d_op_free(struct fd_conv2d_op *op);
 
-/* F.conv2d(x, w, b, stride, padding, dilation, groups): x [N, C, H, W],
- * w [K, C/groups, kh, kw], b [K] or NULL; returns [N, K, Ho, Wo] (PyTorch's
- * output size). Backward adds into the gradients of x, w and b that require
+/* F.conv2d(x, w, b, stride, padding, dilation, groups): x [N, C, H, W]
+ * (either layout), w [K, C/groups, kh, kw], b [K] or NULL; returns
+ * [N, K, Ho, Wo] (PyTorch's output size), FD_NHWC when c->channels_last and
+ * x is on the CPU, else FD_NCHW. Backward adds into the gradients of x, w and b that require
  * one. Plans are made on c's engine and borrow it: free them
  * (fd_conv2d_op_free) before fd_ctx_free. Adds
  * N*K*Ho*Wo*(C/groups)*kh*kw to c->macs. NULL on error (c->err: shapes, or

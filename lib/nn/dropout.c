@@ -1,6 +1,7 @@
 /* dropout: element masks from Philox blocks (4 words per block), row masks
  * for stochastic depth drawn on the host (one number per sample). */
 #include "nn/dropout.h"
+#include "nn/layout.h"
 #include "nn/fd_backend.h"
 #include "core/fd_rng.h"
 
@@ -74,7 +75,7 @@ struct fd_tensor *fd_dropout(struct fd_ctx *c, struct fd_tensor *x, float p)
 	if (!c->training || c->dropout_off || p == 0.0f)
 		return x;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, dropout_fwd);
-	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+	struct fd_tensor *y = be ? fd_tensor_like(c, x) : NULL;
 	/* the mask in the device's memory (whole floats of the step arena) */
 	uint8_t *keep = y ? (uint8_t *)fd_ctx_alloc(c, x->dev, (x->numel + 3) / 4) : NULL;
 	if (!keep || be->dropout_fwd(c, x->numel, p, c->seed, fd_ctx_stream(c), x->data, y->data, keep) < 0)
@@ -115,7 +116,7 @@ struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, flo
 	for (int64_t i = 0; i < rows; i++)
 		f[i] = fd_rng_uniform(&r) < q ? (float)(1.0 / q) : 0.0f; /* q = 0 never keeps */
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, rowscale_fwd);
-	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+	struct fd_tensor *y = be ? fd_tensor_like(c, x) : NULL; /* rows are samples in any layout */
 	if (!y || be->rowscale_fwd(c, rows, inner, f, x->data, y->data) < 0)
 		return NULL;
 	if (fd_needs_grad(c, 1, &x)) {

@@ -23,6 +23,14 @@ enum fd_precision { FD_PREC_FP32 = 0, FD_PREC_BF16 };
 /* "fp32", "bf16" */
 const char *fd_precision_name(enum fd_precision p);
 
+/* Memory order of a 4-D tensor's elements. The shape is always the logical
+ * [N, C, H, W]; FD_NHWC ("channels last") stores element (n, c, h, w) at
+ * ((n*H + h)*W + w)*C + c. Only CPU ops inside a model's forward make NHWC
+ * tensors (struct fd_ctx's channels_last); a tensor's gradient has its
+ * layout; tensors of other ranks are always FD_NCHW. See doc/nn-kernels.md
+ * "Layouts". */
+enum fd_layout { FD_NCHW = 0, FD_NHWC = 1 };
+
 enum {
 	FD_T_REQUIRES_GRAD = 1u, /* backward fills grad (allocating it if NULL) */
 	FD_T_RETAIN_GRAD = 2u,   /* keep grad after backward (set by fd_requires_grad) */
@@ -42,6 +50,7 @@ struct fd_tensor {
 	int64_t numel;
 	enum fd_dev dev;
 	unsigned flags;
+	enum fd_layout layout; /* FD_NCHW unless an op said otherwise */
 };
 
 /* Bump allocator for one step's activations, saved state and tape. Memory
@@ -115,6 +124,9 @@ struct fd_ctx {
 	int threads;          /* OpenMP threads of every CPU kernel, oneDNN's included (>= 1) */
 	int training;         /* 1: dropout and stochastic depth active, batchnorm uses batch stats */
 	int grad_enabled;     /* 0: ops record nothing (inference, Grad-CAM forward before the target) */
+	int channels_last;    /* 1: CPU convolutions write NHWC outputs and the ops after
+			       * them keep that layout (set by fd_model_forward for its
+			       * duration; 0 by default, so ops called directly see NCHW) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */

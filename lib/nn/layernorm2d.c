@@ -1,6 +1,7 @@
 /* layernorm2d: statistics over C at stride HW. Work is split into (n, block
  * of 64 positions) tiles so the inner loops run along contiguous memory. */
 #include "nn/layernorm2d.h"
+#include "nn/layout.h"
 #include "nn/fd_backend.h"
 
 #include <math.h>
@@ -135,8 +136,10 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
 			       fd_tensor_shape_str(b, b3, sizeof b3));
 	int64_t N = x->shape[0], C = x->shape[1], HW = x->numel / (N * C);
+	if (fd_is_nhwc(x)) /* channels last: N*H*W positions of C contiguous values */
+		N *= HW, HW = 1;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_fwd);
-	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, x->ndim, x->shape) : NULL;
+	struct fd_tensor *y = be ? fd_tensor_like(c, x) : NULL;
 	float *mean = y ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
 	float *rstd = mean ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
 	if (!rstd || be->layernorm2d_fwd(c, N, C, HW, eps, x->data, w->data, b->data, y->data, mean, rstd) < 0)

@@ -1,6 +1,7 @@
 /* pool2d: max / average / adaptive average pooling, plain C + OpenMP over
  * planes (see pool2d.h). Window bounds follow PyTorch's CPU kernels exactly. */
 #include "nn/pool2d.h"
+#include "nn/layout.h"
 #include "nn/fd_backend.h"
 
 #include <math.h>
@@ -329,6 +330,38 @@ int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_
 		       ? ctx_err(c, &e) : 0;
 }
 
+/* Global average pooling of a channels-last [N, HW, C] input: per channel the
+ * same float sum, in the same order (position by position), as the NCHW loop
+ * above, so both layouts give the same bits; vectorised over channels. CPU
+ * only, like the layout (doc/nn-kernels.md "Layouts"). */
+static void gap_nhwc_fwd(int threads, int64_t N, int64_t HW, int64_t C, const float *x, float *y)
+{
+	#pragma omp parallel for num_threads(threads)
+	for (int64_t n = 0; n < N; n++) {
+		float *yn = y + n * C;
+		const float *xn = x + n * HW * C;
+		for (int64_t c = 0; c < C; c++)
+			yn[c] = 0;
+		for (int64_t i = 0; i < HW; i++)
+			for (int64_t c = 0; c < C; c++)
+				yn[c] += xn[i * C + c];
+		for (int64_t c = 0; c < C; c++)
+			yn[c] /= (float)HW;
+	}
+}
+
+static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const float *dy, float *dx)
+{
+	#pragma omp parallel for num_threads(threads) collapse(2)
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t i = 0; i < HW; i++) {
+			const float *g = dy + n * C;
+			float *d = dx + (n * HW + i) * C;
+			for (int64_t c = 0; c < C; c++)
+				d[c] += g[c] / (float)HW;
+		}
+}
+
 /* ---------- the taped ops ---------- */
 
 struct pool_saved {
@@ -366,6 +399,8 @@ struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 	if (!x)
 		return NULL;
 	struct pool_saved sv;
+	if (!(x = fd_to_layout(c, x, FD_NCHW)))
+		return NULL;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, maxpool2d_fwd);
 	struct fd_tensor *y = be ? pool_out(c, "max_pool2d", x, &sv.s, k, stride, pad, ceil_mode, 1) : NULL;
 	/* int32 indices in float-sized device memory */
@@ -394,6 +429,8 @@ struct fd_tensor *fd_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 	if (!x)
 		return NULL;
 	struct pool_saved sv = {0};
+	if (!(x = fd_to_layout(c, x, FD_NCHW)))
+		return NULL;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, avgpool2d_fwd);
 	struct fd_tensor *y = be ? pool_out(c, "avg_pool2d", x, &sv.s, k, stride, pad, ceil_mode,
 					    count_include_pad) : NULL;
@@ -411,6 +448,10 @@ struct fd_tensor *fd_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 static int adapool_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	struct fd_tensor *x = n->in[0], *y = n->out;
+	if (fd_is_nhwc(x)) {
+		gap_nhwc_bwd(c->threads, x->shape[0], x->shape[2] * x->shape[3], x->shape[1], y->grad, x->grad);
+		return 0;
+	}
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, adaptive_avgpool2d_bwd);
 	return be ? be->adaptive_avgpool2d_bwd(c, x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[2],
 				    y->shape[3], y->grad, x->grad) : -1;
@@ -424,8 +465,19 @@ struct fd_tensor *fd_adaptive_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, i
 	if (x->ndim != 4 || Ho < 1 || Wo < 1)
 		return fd_fail(c, "adaptive_avg_pool2d: input %s to %dx%d: want [N, C, H, W] and a positive size",
 			       fd_tensor_shape_str(x, b1, sizeof b1), Ho, Wo);
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, adaptive_avgpool2d_fwd);
 	int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
+	if (fd_is_nhwc(x) && Ho == 1 && Wo == 1) { /* the [N, C, 1, 1] result is the same in both orders */
+		struct fd_tensor *y = fd_tensor_new(c, x->dev, 4, shape);
+		if (!y)
+			return NULL;
+		gap_nhwc_fwd(c->threads, x->shape[0], x->shape[2] * x->shape[3], x->shape[1], x->data, y->data);
+		if (fd_needs_grad(c, 1, &x) && !fd_tape_push(c, "adaptive_avg_pool2d", adapool_backward, 1, &x, y, 0))
+			return NULL;
+		return y;
+	}
+	if (!(x = fd_to_layout(c, x, FD_NCHW)))
+		return NULL;
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, adaptive_avgpool2d_fwd);
 	struct fd_tensor *y = be ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
 	if (!y || be->adaptive_avgpool2d_fwd(c, x->shape[0], x->shape[1], x->shape[2], x->shape[3], Ho, Wo, x->data,
 				  y->data) < 0)

@@ -1,5 +1,6 @@
 /* shape: reshape/flatten share the data and copy-add the gradient back. */
 #include "nn/shape.h"
+#include "nn/layout.h"
 #include "nn/fd_backend.h"
 
 static int reshape_backward(struct fd_ctx *c, struct fd_node *n)
@@ -12,6 +13,8 @@ static int reshape_backward(struct fd_ctx *c, struct fd_node *n)
 struct fd_tensor *fd_reshape(struct fd_ctx *c, struct fd_tensor *x, int ndim, const int64_t *shape)
 {
 	if (!x)
+		return NULL;
+	if (!(x = fd_to_layout(c, x, FD_NCHW))) /* reshape is of the logical order */
 		return NULL;
 	if (ndim < 1 || ndim > FD_MAXDIM)
 		return fd_fail(c, "reshape to %d dims (1..%d allowed)", ndim, FD_MAXDIM);

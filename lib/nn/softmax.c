@@ -1,5 +1,6 @@
 /* softmax: max-subtracted, sums in double; parallel over (outer, inner) lines. */
 #include "nn/softmax.h"
+#include "nn/layout.h"
 #include "nn/fd_backend.h"
 
 #include <math.h>
@@ -60,6 +61,8 @@ static int softmax_backward(struct fd_ctx *c, struct fd_node *n)
 struct fd_tensor *fd_softmax(struct fd_ctx *c, struct fd_tensor *x, int dim)
 {
 	if (!x)
+		return NULL;
+	if (!(x = fd_to_layout(c, x, FD_NCHW)))
 		return NULL;
 	if (dim < 0 || dim >= x->ndim)
 		return fd_fail(c, "softmax over dim %d of a %d-dim tensor", dim, x->ndim);

@@ -579,23 +579,23 @@ static void test_losses(void)
 static void test_conv(void)
 {
 	static const struct fd_conv2d_shape cs[] = {
-		/* N  C  H   W  K kh kw sh sw ph pw dh dw g bias */
-		{3, 5, 11, 13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* 3x3 same */
-		{3, 6, 9, 12, 4, 3, 3, 2, 2, 1, 1, 1, 1, 2, 1},    /* stride 2, groups 2 */
-		{3, 7, 10, 9, 7, 3, 3, 1, 1, 2, 2, 2, 2, 7, 0},    /* depthwise, dilation 2 */
-		{3, 7, 11, 11, 14, 5, 5, 2, 2, 2, 2, 1, 1, 7, 1},  /* depthwise x2 multiplier, 5x5 s2 */
-		{3, 5, 8, 8, 7, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0},     /* 1x1 s2 downsample, even size */
-		{3, 3, 13, 13, 5, 7, 7, 2, 2, 3, 3, 1, 1, 1, 1},   /* ResNet stem 7x7 s2 p3 */
-		{3, 5, 7, 12, 6, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1},    /* rectangular 1x3, stride (1,2) */
+		/* N  C  H   W  K kh kw sh sw ph pw dh dw g bias xl yl */
+		{3, 5, 11, 13, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, FD_NCHW, FD_NCHW},   /* 3x3 same */
+		{3, 6, 9, 12, 4, 3, 3, 2, 2, 1, 1, 1, 1, 2, 1, FD_NCHW, FD_NCHW},    /* stride 2, groups 2 */
+		{3, 7, 10, 9, 7, 3, 3, 1, 1, 2, 2, 2, 2, 7, 0, FD_NCHW, FD_NCHW},    /* depthwise, dilation 2 */
+		{3, 7, 11, 11, 14, 5, 5, 2, 2, 2, 2, 1, 1, 7, 1, FD_NCHW, FD_NCHW},  /* depthwise x2 multiplier, 5x5 s2 */
+		{3, 5, 8, 8, 7, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0, FD_NCHW, FD_NCHW},     /* 1x1 s2 downsample, even size */
+		{3, 3, 13, 13, 5, 7, 7, 2, 2, 3, 3, 1, 1, 1, 1, FD_NCHW, FD_NCHW},   /* ResNet stem 7x7 s2 p3 */
+		{3, 5, 7, 12, 6, 1, 3, 1, 2, 0, 1, 1, 1, 1, 1, FD_NCHW, FD_NCHW},    /* rectangular 1x3, stride (1,2) */
 		/* the MBConv / inverted-residual shapes (batch 4): squeeze-excitation
 		 * fc1 and fc2 (1x1 with bias on pooled 1x1 maps), expand 1x1,
 		 * depthwise groups = C 3x3 and 5x5 s2, depthwise on a 2x2 map */
-		{4, 96, 1, 1, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
-		{4, 24, 1, 1, 96, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
-		{4, 24, 10, 10, 144, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0},
-		{4, 144, 10, 10, 144, 3, 3, 1, 1, 1, 1, 1, 1, 144, 0},
-		{4, 40, 9, 9, 40, 5, 5, 2, 2, 2, 2, 1, 1, 40, 0},
-		{4, 96, 2, 2, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96, 0},
+		{4, 96, 1, 1, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, FD_NCHW, FD_NCHW},
+		{4, 24, 1, 1, 96, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, FD_NCHW, FD_NCHW},
+		{4, 24, 10, 10, 144, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, FD_NCHW, FD_NCHW},
+		{4, 144, 10, 10, 144, 3, 3, 1, 1, 1, 1, 1, 1, 144, 0, FD_NCHW, FD_NCHW},
+		{4, 40, 9, 9, 40, 5, 5, 2, 2, 2, 2, 1, 1, 40, 0, FD_NCHW, FD_NCHW},
+		{4, 96, 2, 2, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96, 0, FD_NCHW, FD_NCHW},
 	};
 	for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++) {
 		const struct fd_conv2d_shape *s = &cs[ci];

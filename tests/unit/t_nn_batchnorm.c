@@ -3,6 +3,7 @@
  * output, running-stat update, input/weight/bias gradients with ADD semantics;
  * the double references against PyTorch and by finite differences. */
 #include "nn/batchnorm2d.h"
+#include "nn/layout.h"
 #include "fixture.h"
 #include "nn_ctx.h"
 
@@ -33,6 +34,7 @@ int main(void)
 	fix_open(&st, "nn_conv", "batchnorm");
 	int cases = fix_cases(&st);
 	ok(cases >= 5, "fixture has %d batchnorm cases", cases);
+	int nrows = 0;
 	for (int i = 0; i < cases; i++) {
 		const int32_t *v = fix_i32(&st, i, "shape", 5);
 		int N = v[0], C = v[1], HW = v[2] * v[3];
@@ -79,6 +81,54 @@ int main(void)
 		snprintf(nm, sizeof nm, "case %d eval ones+dbias (adds)", i);
 		tap_close_f32(nm, dbe, edbe, C, 2e-5, 2e-5);
 
+		/* channels last: the same values as [N*H*W, C] rows (HW == 1), the
+		 * kernels' rows path (doc/nn-kernels.md "Layouts"), same tolerances */
+		if (HW > 1) {
+			float *xt = malloc(n * 4), *dyt = malloc(n * 4), *t = malloc(n * 4);
+			fd_transpose_cpu(2, N, C, HW, x, xt, 0);
+			fd_transpose_cpu(2, N, C, HW, dy, dyt, 0);
+			float *yt = filled(n, 9), *dxt = filled(n, 1), *dwt = filled(C, 1), *dbt = filled(C, 1);
+			memcpy(crm, rm, C * 4), memcpy(crv, rv, C * 4);
+			ok(fd_batchnorm2d_fwd_train_cpu(&c0, (int64_t)N * HW, C, 1, xt, w, b, crm, crv, FD_BN_MOMENTUM,
+							FD_BN_EPS, yt, sm, si) == 0 &&
+				   fd_batchnorm2d_bwd_train_cpu(&c0, (int64_t)N * HW, C, 1, xt, w, sm, si, dyt, dxt, dwt, dbt) == 0,
+			   "case %d channels-last train runs %s", i, c0.err.msg);
+			fd_transpose_cpu(2, N, HW, C, yt, t, 0);
+			snprintf(nm, sizeof nm, "case %d channels-last train y", i);
+			tap_close_f32(nm, t, r[0], n, 2e-5, 2e-5);
+			fd_transpose_cpu(2, N, HW, C, dxt, t, 0);
+			snprintf(nm, sizeof nm, "case %d channels-last train ones+dx", i);
+			tap_close_f32(nm, t, edx, n, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "case %d channels-last train ones+dweight", i);
+			tap_close_f32(nm, dwt, edw, C, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "case %d channels-last train ones+dbias", i);
+			tap_close_f32(nm, dbt, edb, C, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "case %d channels-last running_mean", i);
+			tap_close_f32(nm, crm, r[4], C, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "case %d channels-last running_var", i);
+			tap_close_f32(nm, crv, r[5], C, 2e-5, 2e-5);
+			for (size_t j = 0; j < n; j++)
+				dxt[j] = 1;
+			for (int64_t j = 0; j < C; j++)
+				dwt[j] = dbt[j] = 1;
+			ok(fd_batchnorm2d_fwd_eval_cpu(&c0, (int64_t)N * HW, C, 1, xt, w, b, rm, rv, FD_BN_EPS, yt) == 0 &&
+				   fd_batchnorm2d_bwd_eval_cpu(&c0, (int64_t)N * HW, C, 1, xt, w, rm, rv, FD_BN_EPS, dyt, dxt,
+							       dwt, dbt) == 0,
+			   "case %d channels-last eval runs %s", i, c0.err.msg);
+			fd_transpose_cpu(2, N, HW, C, yt, t, 0);
+			snprintf(nm, sizeof nm, "case %d channels-last eval y", i);
+			tap_close_f32(nm, t, r[6], n, 2e-5, 2e-5);
+			fd_transpose_cpu(2, N, HW, C, dxt, t, 0);
+			snprintf(nm, sizeof nm, "case %d channels-last eval ones+dx", i);
+			tap_close_f32(nm, t, edxe, n, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "case %d channels-last eval ones+dweight", i);
+			tap_close_f32(nm, dwt, edwe, C, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "case %d channels-last eval ones+dbias", i);
+			tap_close_f32(nm, dbt, edbe, C, 2e-5, 2e-5);
+			nrows++;
+			free(xt), free(dyt), free(t), free(yt), free(dxt), free(dwt), free(dbt);
+		}
+
 		/* double references */
 		double *X = to_f64(x, n), *W = to_f64(w, C), *B = to_f64(b, C), *RM = to_f64(rm, C);
 		double *RV = to_f64(rv, C), *DY = to_f64(dy, n), *Y = calloc(n, 8), *M = calloc(C, 8);
@@ -121,6 +171,7 @@ int main(void)
 		free(X), free(W), free(B), free(RM), free(RV), free(DY), free(Y), free(M), free(V);
 		free(DX), free(DW), free(DB);
 	}
+	ok(nrows >= 4, "%d cases checked in channels-last rows", nrows);
 	float one = 1, o2 = 0, o3 = 0, o4 = 0, o5 = 0, o6 = 0;
 	ok(fd_batchnorm2d_fwd_train_cpu(&c0, 1, 1, 1, &one, &one, &one, &o2, &o3, 0.1, 1e-5, &o4, &o5,
 					&o6) < 0 && strstr(c0.err.msg, "more than 1 value"),

@@ -3,6 +3,7 @@
  * input gradient and weight/bias gradients; ADD semantics of backward; plan
  * reuse; finite differences of the reference in float64; bad shapes refused. */
 #include "nn/conv2d.h"
+#include "nn/layout.h"
 #include "fixture.h"
 #include "nn_ctx.h"
 
@@ -25,7 +26,7 @@ static void one_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 15);
 	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-				    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
 	void *p = NULL;
 	struct fd_err e = {{0}};
 	int Ho, Wo;
@@ -123,6 +124,60 @@ static void one_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 	free(ry), free(rdx), free(rdw), free(rdb);
 }
 
+/* [N, C, HW] -> [N, HW, C] when L is NHWC (a copy either way) */
+static float *in_layout(const float *v, int N, int C, int HW, enum fd_layout L)
+{
+	float *o = malloc((size_t)N * C * HW * sizeof *o);
+	if (L == FD_NHWC)
+		fd_transpose_cpu(2, N, C, HW, v, o, 0);
+	else
+		memcpy(o, v, (size_t)N * C * HW * sizeof *o);
+	return o;
+}
+
+/* The fixture case with x (and dx) in layout xl and y (and dy) in yl:
+ * the same torch values, transposed, within the NCHW tolerances. */
+static int layout_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd_layout xl, enum fd_layout yl)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], xl, yl};
+	int Ho, Wo;
+	void *p = NULL;
+	struct fd_err e = {{0}};
+	char nm[96];
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
+		return 0;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw, nb = s.bias ? s.K : 0;
+	const float *w = fix_f32(st, i, "w", nw, 0), *b = fix_f32(st, i, "b", nb, 1);
+	float *x = in_layout(fix_f32(st, i, "x", nx, 0), s.N, s.C, s.H * s.W, xl);
+	float *y = in_layout(fix_f32(st, i, "y", ny, 0), s.N, s.K, Ho * Wo, yl);
+	float *dy = in_layout(fix_f32(st, i, "dy", ny, 0), s.N, s.K, Ho * Wo, yl);
+	float *dx = in_layout(fix_f32(st, i, "dx", nx, 0), s.N, s.C, s.H * s.W, xl);
+	const float *dw = fix_f32(st, i, "dw", nw, 0), *db = fix_f32(st, i, "db", nb, 1);
+	if (!ok(fd_conv2d_plan_cpu(cx, &s, &p) == 0, "case %d layouts %d,%d: plan made %s", i, xl, yl, cx->err.msg))
+		return 0;
+	float *oy = filled(ny, 7.0f), *odx = filled(nx, 1.0f), *odw = filled(nw, 1.0f);
+	float *odb = filled(nb ? nb : 1, 1.0f);
+	float *edx = ones_plus(dx, nx), *edw = ones_plus(dw, nw), *edb = nb ? ones_plus(db, nb) : NULL;
+	ok(fd_conv2d_fwd_cpu(cx, p, x, w, b, oy) == 0 && fd_conv2d_bwd_cpu(cx, p, x, w, dy, odx, odw, nb ? odb : NULL) == 0,
+	   "case %d layouts %d,%d: forward and backward run", i, xl, yl);
+	snprintf(nm, sizeof nm, "case %d layouts %d,%d y", i, xl, yl);
+	tap_close_f32(nm, oy, y, ny, 1e-4, 1e-4);
+	snprintf(nm, sizeof nm, "case %d layouts %d,%d ones+dx", i, xl, yl);
+	tap_close_f32(nm, odx, edx, nx, 1e-4, 1e-4);
+	snprintf(nm, sizeof nm, "case %d layouts %d,%d ones+dw", i, xl, yl);
+	tap_close_f32(nm, odw, edw, nw, 3e-4, 1e-4);
+	if (nb) {
+		snprintf(nm, sizeof nm, "case %d layouts %d,%d ones+db", i, xl, yl);
+		tap_close_f32(nm, odb, edb, nb, 1e-4, 1e-4);
+	}
+	fd_conv2d_plan_free_cpu(p);
+	free(x), free(y), free(dy), free(dx), free(oy), free(odx), free(odw), free(odb), free(edx), free(edw), free(edb);
+	return 1;
+}
+
 int main(void)
 {
 	char nm[96];
@@ -135,6 +190,14 @@ int main(void)
 	ok(n >= 12, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
 		one_case(&c, &st, i);
+	/* channels last (doc/nn-kernels.md "Layouts"): every case, each mix */
+	int nl = 0;
+	for (int i = 0; i < n; i++) {
+		nl += layout_case(&c, &st, i, FD_NCHW, FD_NHWC);
+		nl += layout_case(&c, &st, i, FD_NHWC, FD_NHWC);
+		nl += layout_case(&c, &st, i, FD_NHWC, FD_NCHW);
+	}
+	ok(nl == 3 * n, "%d of %d layout cases checked", nl, 3 * n);
 
 	/* two live plans share the context's buffers: interleaved calls stay right */
 	{
@@ -146,7 +209,7 @@ int main(void)
 		for (int k = 0; k < 2; k++) {
 			const int32_t *v = fix_i32(&st, ci[k], "shape", 15);
 			ss[k] = (struct fd_conv2d_shape){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-							 v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+							 v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
 			made &= fd_conv2d_out_size(&ss[k], &Ho[k], &Wo[k], &e) == 0 &&
 				fd_conv2d_plan_cpu(&c, &ss[k], &pp[k]) == 0;
 		}
@@ -187,12 +250,12 @@ int main(void)
 	/* bad shapes are refused with the shape named, and free is safe after */
 	void *p = NULL;
 	fd_ctx_step(&c);
-	struct fd_conv2d_shape bad = {1, 6, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0};
+	struct fd_conv2d_shape bad = {1, 6, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0, FD_NCHW, FD_NCHW};
 	ok(fd_conv2d_plan_cpu(&c, &bad, &p) < 0 && !p && strstr(c.err.msg, "groups must divide"),
 	   "groups not dividing C refused: %s", c.err.msg);
 	fd_conv2d_plan_free_cpu(p);
 	fd_ctx_step(&c);
-	struct fd_conv2d_shape big = {1, 1, 2, 2, 1, 5, 5, 1, 1, 0, 0, 1, 1, 1, 0};
+	struct fd_conv2d_shape big = {1, 1, 2, 2, 1, 5, 5, 1, 1, 0, 0, 1, 1, 1, 0, FD_NCHW, FD_NCHW};
 	ok(fd_conv2d_plan_cpu(&c, &big, &p) < 0 && !p && strstr(c.err.msg, "kernel larger"),
 	   "kernel larger than input refused: %s", c.err.msg);
 	fd_conv2d_plan_free_cpu(p);
