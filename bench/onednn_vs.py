@@ -18,6 +18,7 @@ fp32 convolutions as a third column. Sides alternate: REPS times pt1, pt2, fd
 repetitions' medians (the least disturbed on a shared machine).
 Usage: /usr/bin/python3 bench/onednn_vs.py [--fd build/bench/conv]
        [--venv .venv-torch] [--only SUBSTR] [--reps 2]       (make bench-onednn)
+       (--fd '': no fd column; bench/conv's repeats are the slow part)
        PYTHON bench/onednn_vs.py --worker SUBSTR             (the layers; internal)
 """
 import argparse
@@ -216,7 +217,8 @@ def main():
     for rep in range(a.reps):
         run_torch("/usr/bin/python3", env1, a.only, r1)
         run_torch(py2.stdout.strip(), env2, a.only, r2)
-        run_fd(a.fd, a.only, rf)
+        if a.fd:
+            run_fd(a.fd, a.only, rf)
     n = 0
     for name, dt, kind, shp in LAYERS:
         for p in ("forward", "backward_data", "backward_weights"):
