@@ -9,6 +9,15 @@ bench-conv: $(B)/bench/conv
 
 .PHONY: bench-conv
 
+#   make bench-onednn   Debian's oneDNN 2.6.3 (PyTorch 1.13, and fd's bench/conv) vs PyPI
+#                       PyTorch's oneDNN 3.x: depthwise, 1x1 on small maps, bf16 conv and
+#                       matmul, primitive times from oneDNN's verbose mode (bench/onednn_vs.py,
+#                       doc/onednn.md; several minutes)
+bench-onednn: $(B)/bench/conv
+	/usr/bin/python3 bench/onednn_vs.py --fd $(B)/bench/conv
+
+.PHONY: bench-onednn
+
 #   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes (seconds)
 $(B)/bench/normpool: bench/normpool.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
@@ -40,6 +49,15 @@ bench-models: $(B)/bench/models
 	bench/models.sh $(B)/bench/models
 
 .PHONY: bench-models
+
+#   make bench-tuned [MODELS="resnet18@224 ..."] [REPS=3] [REPS_SLOW=1] [TORCH_VENV=.venv-torch]
+#   fd fp32 (and bf16 when bench/models has it) vs PyTorch 1.13 and PyPI's 2.x, each
+#   default and channels_last + tcmalloc, and 2.x's bf16 autocast: training and inference
+#   img/s, peak memory, every ratio (bench/tuned.sh, doc/bench.md; about 40 minutes)
+bench-tuned: $(B)/bench/models
+	bench/tuned.sh $(B)/bench/models
+
+.PHONY: bench-tuned
 #   make bench-model ARCH=convnext_tiny   one fd model vs torchvision: train step and inference img/s, 224x224, batch 32, 2 threads
 $(B)/bench/model: bench/model.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)

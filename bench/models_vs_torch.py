@@ -5,10 +5,13 @@ training steps (train mode, forward + BCE-with-logits + backward + AdamW lr
 median step; peak memory is ru_maxrss after inference and at the end.
 torchvision's model with num_classes=1 (simplecnn: the twin in
 tests/ref/models.py), NCHW float32 by default, --channels-last to convert
-model and input (memory_format=torch.channels_last).
+model and input (memory_format=torch.channels_last), --bf16 to run forward
+passes under CPU autocast to bfloat16 (torch.autocast("cpu"); weights,
+gradients and AdamW stay float32, as PyTorch's mixed precision does).
+Runs under any PyTorch >= 1.13 (Debian's, or bench/torch-venv.sh's).
 Prints NAME SIZE train_img/s infer_img/s infer_peak_MiB peak_MiB (tabs).
-Usage: /usr/bin/python3 bench/models_vs_torch.py NAME SIZE BATCH THREADS
-       WARMUP STEPS IWARMUP ISTEPS [--channels-last]
+Usage: python3 bench/models_vs_torch.py NAME SIZE BATCH THREADS
+       WARMUP STEPS IWARMUP ISTEPS [--channels-last] [--bf16]
 """
 import argparse
 import ast
@@ -45,6 +48,7 @@ def main():
     ap.add_argument("nums", type=int, nargs=7,
                     help="SIZE BATCH THREADS WARMUP STEPS IWARMUP ISTEPS")
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     size, batch, threads, warm, steps, iwarm, isteps = a.nums
     torch.set_num_threads(threads)
@@ -59,9 +63,11 @@ def main():
         m = m.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
 
+    amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16)
+
     m.eval()
     tt = []
-    with torch.no_grad():
+    with torch.no_grad(), amp:
         for s in range(iwarm + isteps):
             t0 = time.perf_counter()
             m(x)
@@ -76,7 +82,9 @@ def main():
     for s in range(warm + steps):
         t0 = time.perf_counter()
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(m(x), t)
+        with amp:
+            y = m(x)
+        loss = F.binary_cross_entropy_with_logits(y.float(), t)
         loss.backward()
         opt.step()
         if s >= warm:

@@ -13,6 +13,10 @@ since /usr/bin/time -v reports the largest single process only.
 
   train_vs_torch.py --root DIR --tsv PACK.tsv --fold K --model NAME --size S
                     --batch B --threads T --workers W [--augment CONFIG.json]
+                    [--channels-last]
+--channels-last converts the model and every batch to channels_last, the
+tuned setup (with LD_PRELOAD tcmalloc; bench/train_vs_torch.sh runs it under
+bench/torch-venv.sh's PyTorch). Runs under PyTorch 1.13 and 2.x.
 """
 import argparse
 import io
@@ -42,6 +46,7 @@ ap.add_argument("--lr", type=float, default=1e-4)
 ap.add_argument("--wd", type=float, default=1e-4)
 ap.add_argument("--augment")
 ap.add_argument("--seed", type=int, default=42)
+ap.add_argument("--channels-last", action="store_true")
 a = ap.parse_args()
 S = a.size
 
@@ -134,6 +139,8 @@ if a.model == "simplecnn":
     m = SimpleCNN(num_classes=1)
 else:
     m = getattr(torchvision.models, a.model)(num_classes=1)
+mf = torch.channels_last if a.channels_last else torch.contiguous_format
+m = m.to(memory_format=mf)
 opt = torch.optim.AdamW(m.parameters(), lr=a.lr, weight_decay=a.wd)
 lossf = torch.nn.BCEWithLogitsLoss()
 kw = dict(batch_size=a.batch, num_workers=a.workers, worker_init_fn=init)
@@ -145,6 +152,7 @@ m.train()
 n = 0
 tl = 0.0
 for x, y in dl_train:
+    x = x.contiguous(memory_format=mf)
     if x.shape[0] < 2:
         continue
     opt.zero_grad(set_to_none=True)
@@ -158,6 +166,7 @@ m.eval()
 scores, ys = [], []
 with torch.no_grad():
     for x, y in dl_val:
+        x = x.contiguous(memory_format=mf)
         scores.append(m(x).squeeze(1))
         ys.append(y)
 s, yv = torch.cat(scores), torch.cat(ys).float()

@@ -10,6 +10,10 @@
 # 10% test hold-out as the pipelines make them, so ~72% of rows train.
 # fd's epoch is timed with and without fd-pack (which runs once per data set
 # and geometry and is shared by every epoch, fold and model of a phase).
+# A third run, "torch best", is PyTorch at its tuned best: PyPI's current
+# PyTorch (bench/torch-venv.sh; TORCH_VENV, default .venv-torch), channels_last
+# and LD_PRELOAD tcmalloc (libtcmalloc-minimal4); "n/a" when that venv or
+# tcmalloc is missing.
 set -eu
 M=${1:-resnet18} G=${2:-200} S=${3:-224} TH=${THREADS:-2} AUG=${AUG:-1}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,14 +50,37 @@ pt_s=$(wall) pt_rss=$(rss)
 cat "$W/torch.out"
 pt_epoch=$(sed -E 's/.* epoch_s=([0-9.]+).*/\1/' "$W/torch.out")
 pt_pss=$(sed -E 's/.* peak_pss_mib=([0-9]+).*/\1/' "$W/torch.out")
+pt_auc=$(sed -E 's/.* val_auc=([0-9.na]+).*/\1/' "$W/torch.out")
+TCM=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+bb_epoch=n/a bb_s=n/a bb_rss=n/a bb_pss=n/a bb_auc=n/a bb_ver=
+if py2=$("$top/bench/torch-venv.sh" python 2>/dev/null) && [ -r "$TCM" ]; then
+	# shellcheck disable=SC2046
+	tv env LD_LIBRARY_PATH="$("$top/bench/torch-venv.sh" env)" LD_PRELOAD="$TCM" "$py2" "$top/bench/train_vs_torch.py" \
+		--root "$W/data" --tsv "$W/pack.tsv" --fold 0 --model "$M" --size "$S" --batch 32 --threads "$TH" \
+		--workers "$TH" --channels-last $([ "$AUG" = 1 ] && echo --augment "$top/configs/augment.json") >"$W/best.out"
+	bb_s=$(wall) bb_rss=$(rss)
+	cat "$W/best.out"
+	bb_epoch=$(sed -E 's/.* epoch_s=([0-9.]+).*/\1/' "$W/best.out")
+	bb_pss=$(sed -E 's/.* peak_pss_mib=([0-9]+).*/\1/' "$W/best.out")
+	bb_auc=$(sed -E 's/.* val_auc=([0-9.na]+).*/\1/' "$W/best.out")
+	bb_ver=$(env LD_LIBRARY_PATH="$("$top/bench/torch-venv.sh" env)" "$py2" -c 'import torch; print(torch.__version__)')
+fi
+# r A B: A / B, or n/a
+r() { case "$1$2" in *n/a*) echo n/a ;; *) printf '%.2f' "$(echo "$1 / $2" | bc -l)" ;; esac; }
 echo "# $M@$S, $ntrain training + $nval validation images, batch 32, $TH threads, $TH loader workers, augment=$AUG"
-echo "| | fd | torch | torch/fd |"
-echo "|---|---|---|---|"
-printf '| epoch (train + validation), s | %.2f | %.2f | %.2f |\n' "$fd_epoch" "$pt_epoch" "$(echo "$pt_epoch / $fd_epoch" | bc -l)"
-printf '| process wall, s | %.2f | %.2f | %.2f |\n' "$fd_s" "$pt_s" "$(echo "$pt_s / $fd_s" | bc -l)"
-printf '| fd-pack + fd-train wall vs torch, s | %.2f | %.2f | %.2f |\n' "$(echo "$pack_s + $fd_s" | bc -l)" "$pt_s" \
-	"$(echo "$pt_s / ($pack_s + $fd_s)" | bc -l)"
-printf '| peak RSS (time -v), MiB | %s | %s | %.2f |\n' "$fd_rss" "$pt_rss" "$(echo "$pt_rss / $fd_rss" | bc -l)"
-printf '| peak PSS, process + workers, MiB | %s | %s | |\n' "$fd_rss" "$pt_pss"
-printf "| validation AUC after 1 epoch | %.4f | %s | |\n" "$fd_auc" "$(sed -E 's/.* val_auc=([0-9.na]+).*/\1/' "$W/torch.out")"
+echo "# torch = Debian's $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), defaults;" \
+	"torch best = PyPI's ${bb_ver:-(missing)}, channels_last + tcmalloc"
+echo "| | fd | torch | torch best | torch/fd | torch best/fd |"
+echo "|---|---|---|---|---|---|"
+printf '| epoch (train + validation), s | %.2f | %.2f | %s | %s | %s |\n' "$fd_epoch" "$pt_epoch" "$bb_epoch" \
+	"$(r "$pt_epoch" "$fd_epoch")" "$(r "$bb_epoch" "$fd_epoch")"
+printf '| process wall, s | %.2f | %.2f | %s | %s | %s |\n' "$fd_s" "$pt_s" "$bb_s" "$(r "$pt_s" "$fd_s")" "$(r "$bb_s" "$fd_s")"
+fdp=$(echo "$pack_s + $fd_s" | bc -l)
+printf '| fd-pack + fd-train wall vs torch, s | %.2f | %.2f | %s | %s | %s |\n' "$fdp" "$pt_s" "$bb_s" \
+	"$(r "$pt_s" "$fdp")" "$(r "$bb_s" "$fdp")"
+printf '| peak RSS (time -v), MiB | %s | %s | %s | %s | %s |\n' "$fd_rss" "$pt_rss" "$bb_rss" \
+	"$(r "$pt_rss" "$fd_rss")" "$(r "$bb_rss" "$fd_rss")"
+printf '| peak PSS, process + workers, MiB | %s | %s | %s | %s | %s |\n' "$fd_rss" "$pt_pss" "$bb_pss" \
+	"$(r "$pt_pss" "$fd_rss")" "$(r "$bb_pss" "$fd_rss")"
+printf "| validation AUC after 1 epoch | %.4f | %s | %s | | |\n" "$fd_auc" "$pt_auc" "$bb_auc"
 echo "# fd-pack: $pack_s s, $pack_rss MiB"

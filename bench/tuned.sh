@@ -1,0 +1,130 @@
+#!/bin/bash
+# tuned.sh: fd (bench/models.c) against PyTorch at its best, not only its
+# defaults (issue 15, item 3): per model, in one run and interleaved side by
+# side (the order rotates each repetition), batch 32, 2 threads, same sizes
+# and step counts:
+#   fd       build/bench/models, fp32
+#   fd-bf16  the same with --precision bf16, when the binary accepts it
+#            (probed with `models --precision bf16 --list`; else n/a)
+#   pt1      Debian's PyTorch 1.13 (/usr/bin/python3), NCHW, glibc malloc
+#   pt1-best 1.13 with channels_last + LD_PRELOAD tcmalloc (libtcmalloc-minimal4)
+#   pt2      PyPI's PyTorch (bench/torch-venv.sh), NCHW, glibc malloc
+#   pt2-best PyPI's with channels_last + tcmalloc
+#   pt2-bf16 PyPI's with channels_last + tcmalloc + CPU autocast to bfloat16
+# each a fresh process (bench/models_vs_torch.py for the torch sides).
+# Training and inference images/s (median step of each run, then the median
+# over repetitions) and peak RSS (ru_maxrss: after inference, end of
+# training); every ratio fd/side and fd over the best fp32 PyTorch setup.
+# Step counts: those bench/models picks from the model's cost (its first run),
+# warm-ups raised to 3 training + 2 inference steps under 3 GMAC/image for
+# every side after that first fd run (PyTorch 2.x's first steps JIT and fill
+# oneDNN's primitive cache). Tables: bench/tuned_table.py.
+# Usage: bench/tuned.sh [FD_BENCH_BINARY]        (make bench-tuned)
+# Environment:
+#   MODELS     space-separated NAME@SIZE (default the seven of issue 15)
+#   REPS       repetitions of the models under 3 GMAC/image (default 3)
+#   REPS_SLOW  repetitions of the heavier ones (default 1)
+#   SKIP       space-separated NAME@SIZE:SIDE not run (default
+#              "convnext_tiny@224:pt1": 1.13's depthwise path trains it at
+#              < 0.32 img/s, over 100 s a step)
+#   TORCH_VENV PyPI PyTorch's venv (default .venv-torch; bench/torch-venv.sh)
+#   TCMALLOC   the library preloaded for the best setups
+#   TIMEOUT    seconds per process before it counts as t/o (default 900)
+#   RAW        keep the per-run lines in this file
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FD=${1:-build/bench/models}
+MODELS=${MODELS:-simplecnn@128 resnet18@128 resnet18@224 mobilenet_v3_small@224 efficientnet_b0@224 resnet50@224 convnext_tiny@224}
+REPS=${REPS:-3}
+REPS_SLOW=${REPS_SLOW:-1}
+SKIP=${SKIP:-convnext_tiny@224:pt1}
+TCMALLOC=${TCMALLOC:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
+TIMEOUT=${TIMEOUT:-900}
+PY1=/usr/bin/python3
+BATCH=32
+THREADS=2
+export OMP_WAIT_POLICY=PASSIVE
+
+[ -x "$FD" ] || { echo "tuned.sh: no '$FD' (make build/bench/models)" >&2; exit 1; }
+[ -r "$TCMALLOC" ] || { echo "tuned.sh: no '$TCMALLOC' (apt-get install libtcmalloc-minimal4)" >&2; exit 1; }
+PY2=$(bench/torch-venv.sh python) || exit 1
+PY2_LD=$(bench/torch-venv.sh env)
+
+sides="fd fd-bf16 pt1 pt1-best pt2 pt2-best pt2-bf16"
+fdbf16=0
+"$FD" --precision bf16 --list >/dev/null 2>&1 && fdbf16=1
+
+raw=${RAW:-$(mktemp)}
+[ -n "${RAW:-}" ] || trap 'rm -f "$raw"' EXIT
+: >"$raw"
+
+ver() { "$@" -c 'import torch, torchvision, re; d = re.search(r"MKL-DNN v([0-9.]+)", torch.__config__.show()); print("torch %s, torchvision %s, oneDNN %s" % (torch.__version__, torchvision.__version__, d.group(1) if d else "?"))'; }
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores;" \
+	"load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# pt1: $(ver $PY1)"
+echo "# pt2: $(LD_LIBRARY_PATH=$PY2_LD ver "$PY2")"
+echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(sed -n 's/^#define DNNL_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' /usr/include/oneapi/dnnl/dnnl_version.h | paste -sd.), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
+echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW; SKIP: $SKIP"
+
+# run SIDE NAME SIZE W S IW IS: one process; prints "train infer ipeak peak" or "t/o" / "fail"
+run() {
+	local side=$1 name=$2 size=$3 out rc=0
+	shift 3
+	local pt=(bench/models_vs_torch.py "$name" "$size" $BATCH $THREADS "$@")
+	case $side in
+	fd) out=$(timeout "$TIMEOUT" "$FD" "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
+	fd-bf16) out=$(timeout "$TIMEOUT" "$FD" --precision bf16 "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
+	pt1) out=$(timeout "$TIMEOUT" $PY1 "${pt[@]}") || rc=$? ;;
+	pt1-best) out=$(LD_PRELOAD=$TCMALLOC timeout "$TIMEOUT" $PY1 "${pt[@]}" --channels-last) || rc=$? ;;
+	pt2) out=$(LD_LIBRARY_PATH=$PY2_LD timeout "$TIMEOUT" "$PY2" "${pt[@]}") || rc=$? ;;
+	pt2-best) out=$(LD_LIBRARY_PATH=$PY2_LD LD_PRELOAD=$TCMALLOC timeout "$TIMEOUT" "$PY2" "${pt[@]}" --channels-last) || rc=$? ;;
+	pt2-bf16) out=$(LD_LIBRARY_PATH=$PY2_LD LD_PRELOAD=$TCMALLOC timeout "$TIMEOUT" "$PY2" "${pt[@]}" --channels-last --bf16) || rc=$? ;;
+	esac
+	if [ $rc = 124 ]; then echo t/o; elif [ $rc != 0 ]; then echo fail; else echo "$out" | cut -f3-6; fi
+}
+
+declare -A counts
+rep=0
+while :; do
+	rep=$((rep + 1))
+	any=0
+	for c in $MODELS; do
+		name=${c%@*} size=${c#*@}
+		# the step counts come from fd's first run (it picks them from the model's cost)
+		if [ -z "${counts[$c]:-}" ]; then
+			l=$("$FD" "$name" "$size" $BATCH $THREADS) || { echo "tuned.sh: $FD $name $size failed" >&2; exit 1; }
+			read -r _ _ tr in ip pk w s iw is gm <<<"$l"
+			counts[$c]="$w $s $iw $is $gm"
+			printf '%s\tfd\t%d\t%s\t%s\t%s\t%s\n' "$c" 1 "$tr" "$in" "$ip" "$pk" >>"$raw"
+			first=fd
+		else
+			first=
+		fi
+		read -r w s iw is gm <<<"${counts[$c]}"
+		n=$REPS
+		if [ "$(echo "$gm > 3" | bc -l)" = 1 ]; then
+			n=$REPS_SLOW
+		else
+			# PyTorch 2.x's first steps (oneDNN 3 JIT, primitive cache) need more warm-up than fd's
+			w=$((w > 3 ? w : 3)) iw=$((iw > 2 ? iw : 2))
+		fi
+		[ "$rep" -le "$n" ] || continue
+		any=1
+		# rotate the order each repetition
+		set -- $sides
+		k=$(((rep - 1) % $#))
+		order="${*:k+1} ${*:1:k}"
+		for side in $order; do
+			[ "$side" = "$first" ] && continue
+			[ "$side" = fd-bf16 ] && [ $fdbf16 = 0 ] && continue
+			[[ " $SKIP " == *" $c:$side "* ]] && continue
+			r=$(run "$side" "$name" "$size" "$w" "$s" "$iw" "$is")
+			printf '%s\t%s\t%d\t%s\n' "$c" "$side" "$rep" "$(echo "$r" | tr ' ' '\t')" >>"$raw"
+			echo "# rep $rep $c $side: $r (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+		done
+	done
+	[ $any = 1 ] || break
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+$PY1 bench/tuned_table.py "$raw" "$MODELS" "$SKIP" $fdbf16
