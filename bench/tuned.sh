@@ -25,8 +25,8 @@
 #   REPS       repetitions of the models under 3 GMAC/image (default 3)
 #   REPS_SLOW  repetitions of the heavier ones (default 1)
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
-#              "convnext_tiny@224:pt1": 1.13's depthwise path trains it at
-#              < 0.32 img/s, over 100 s a step)
+#              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
+#              depthwise path trains it at < 0.32 img/s, over 100 s a step)
 #   TORCH_VENV PyPI PyTorch's venv (default .venv-torch; bench/torch-venv.sh)
 #   TCMALLOC   the library preloaded for the best setups
 #   TIMEOUT    seconds per process before it counts as t/o (default 900)
@@ -37,7 +37,7 @@ FD=${1:-build/bench/models}
 MODELS=${MODELS:-simplecnn@128 resnet18@128 resnet18@224 mobilenet_v3_small@224 efficientnet_b0@224 resnet50@224 convnext_tiny@224}
 REPS=${REPS:-3}
 REPS_SLOW=${REPS_SLOW:-1}
-SKIP=${SKIP:-convnext_tiny@224:pt1}
+SKIP=${SKIP:-convnext_tiny@224:pt1 convnext_tiny@224:pt1-best}
 TCMALLOC=${TCMALLOC:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
 TIMEOUT=${TIMEOUT:-900}
 PY1=/usr/bin/python3
@@ -70,7 +70,7 @@ echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SL
 run() {
 	local side=$1 name=$2 size=$3 out rc=0
 	shift 3
-	local pt=(bench/models_vs_torch.py "$name" "$size" $BATCH $THREADS "$@")
+	local pt=(bench/models_vs_torch.py "$name" "$size" "$BATCH" "$THREADS" "$@")
 	case $side in
 	fd) out=$(timeout "$TIMEOUT" "$FD" "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
 	fd-bf16) out=$(timeout "$TIMEOUT" "$FD" --precision bf16 "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
