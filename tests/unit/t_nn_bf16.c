@@ -114,7 +114,7 @@ static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st 
 {
 	const int32_t *v = fix_i32(st, i, "shape", 15);
 	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-				    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
 	struct fd_err e = {{0}};
 	void *p = NULL, *p32 = NULL;
 	int Ho, Wo;
@@ -233,7 +233,7 @@ int main(void)
 	{
 		const int32_t *v = fix_i32(&st, 6, "shape", 15);
 		struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-					    v[8], v[9], v[10], v[11], v[12], v[13], v[14]};
+					    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
 		int Ho, Wo;
 		fd_conv2d_out_size(&s, &Ho, &Wo, &e);
 		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
