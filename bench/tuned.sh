@@ -5,7 +5,7 @@
 # and step counts:
 #   fd       build/bench/models, fp32
 #   fd-bf16  the same with --precision bf16, when the binary accepts it
-#            (probed with `models --precision bf16 --list`; else n/a)
+#            (probed with one tiny bf16 step of `models --precision bf16 simplecnn`; else n/a)
 #   pt1      Debian's PyTorch 1.13 (/usr/bin/python3), NCHW, glibc malloc
 #   pt1-best 1.13 with channels_last + LD_PRELOAD tcmalloc (libtcmalloc-minimal4)
 #   pt2      PyPI's PyTorch (bench/torch-venv.sh), NCHW, glibc malloc
@@ -52,7 +52,7 @@ PY2_LD=$(bench/torch-venv.sh env)
 
 sides="fd fd-bf16 pt1 pt1-best pt2 pt2-best pt2-bf16"
 fdbf16=0
-"$FD" --precision bf16 --list >/dev/null 2>&1 && fdbf16=1
+"$FD" --precision bf16 simplecnn 32 2 1 0 1 0 1 >/dev/null 2>&1 && fdbf16=1
 
 raw=${RAW:-$(mktemp)}
 [ -n "${RAW:-}" ] || trap 'rm -f "$raw"' EXIT
