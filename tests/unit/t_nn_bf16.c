@@ -24,6 +24,7 @@
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
 #include "nn/conv2d.h"
+#include "nn/layout.h"
 #include "nn/linear.h"
 #include "fixture.h"
 #include "nn_ctx.h"
@@ -173,6 +174,55 @@ static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st 
 	free(y), free(y32), free(dx), free(dw), free(db), free(gdx), free(gdw), free(gdb);
 }
 
+/* [N, C, HW] <-> [N, HW, C] (to: NCHW -> NHWC; back: NHWC -> NCHW) */
+static float *nhwc(const float *v, int N, int C, int HW, int back)
+{
+	size_t nel = (size_t)N * C * HW;
+	float *o = malloc((nel ? nel : 1) * sizeof *o);
+	if (back)
+		fd_transpose_cpu(2, N, HW, C, v, o, 0);
+	else
+		fd_transpose_cpu(2, N, C, HW, v, o, 0);
+	return o;
+}
+
+/* The conv case in channels last (x, y, dx and dy NHWC: the layout the
+ * MBConv and ConvNeXt forwards run in, doc/nn-kernels.md "Layouts") at bf16:
+ * y and dx equal torch on bf16-rounded inputs as the NCHW plan's do. */
+static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NHWC, FD_NHWC};
+	struct fd_err e = {{0}};
+	void *p = NULL;
+	int Ho, Wo;
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) != 0)
+		return 0;
+	int HWi = s.H * s.W, HWo = Ho * Wo;
+	size_t nx = (size_t)s.N * s.C * HWi, ny = (size_t)s.N * s.K * HWo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw, nb = s.bias ? s.K : 0;
+	const float *w = fix_f32(st, i, "w", nw, 0), *b = fix_f32(st, i, "b", nb, 1);
+	float *x = nhwc(fix_f32(st, i, "x", nx, 0), s.N, s.C, HWi, 0);
+	float *dy = nhwc(fix_f32(st, i, "dy", ny, 0), s.N, s.K, HWo, 0);
+	if (!ok(fd_conv2d_plan_cpu(cb, &s, &p) == 0, "conv case %d NHWC: bf16 plan made %s", i, cb->err.msg)) {
+		free(x), free(dy);
+		return 0;
+	}
+	float *y = filled(ny, 7.0f), *dx = filled(nx, 1.0f), *dw = filled(nw, 1.0f), *db = filled(nb ? nb : 1, 1.0f);
+	ok(fd_conv2d_fwd_cpu(cb, p, x, w, b, y) == 0 && fd_conv2d_bwd_cpu(cb, p, x, w, dy, dx, dw, nb ? db : NULL) == 0,
+	   "conv case %d NHWC: bf16 forward and backward run %s", i, cb->err.msg);
+	float *yc = nhwc(y, s.N, s.K, HWo, 1), *dxc0 = less_ones(dx, nx), *dxc = nhwc(dxc0, s.N, s.C, HWi, 1);
+	char nm[96];
+	snprintf(nm, sizeof nm, "case %d NHWC bf16 y vs torch on bf16-rounded inputs", i);
+	checked += tap_close_f32(nm, yc, fix_f32(st, i, "y", ny, 0), ny, 1e-4, 1e-4);
+	snprintf(nm, sizeof nm, "case %d NHWC bf16 dx (adds) vs torch on bf16-rounded inputs", i);
+	checked += tap_close_f32(nm, dxc, fix_f32(st, i, "dx", nx, 0), nx, 1e-4, 1e-4);
+	fd_conv2d_plan_free_cpu(p);
+	free(x), free(dy), free(y), free(dx), free(dw), free(db), free(yc), free(dxc0), free(dxc);
+	return 1;
+}
+
 static void linear_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 4);
@@ -225,6 +275,10 @@ int main(void)
 	ok(n >= 12, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
 		conv_case(&cb, &c32, &st, i);
+	int nn = 0;
+	for (int i = 0; i < n; i++)
+		nn += conv_case_nhwc(&cb, &st, i);
+	ok(nn == n, "%d of %d conv cases also checked in channels last at bf16", nn, n);
 	if (cpu_has("amx_bf16"))
 		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
 
