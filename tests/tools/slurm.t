@@ -200,10 +200,14 @@ same "Slurm = local: checkpoints, preds, metrics, reports"
 ok "Slurm: then up to date" mk -q "$G" LAUNCH="$SRUN"
 
 # --- a training cancelled under Slurm ------------------------------------------------
-# hold: the job's command; a training waits stopped (as on a busy node) until cancelled
+# hold: the job's command; a training waits stopped (as on a busy node) until
+# cancelled, and never starts: scancel sends SIGCONT before SIGTERM, and a
+# shell continued first would exec fd-train, which then saves its state on
+# SIGTERM (as it should; it is resumed later) instead of being cancelled
+# before its first state, the case tested here (seen under ASan's slower start)
 cat >"$T/hold" <<EOF
 #!/bin/sh
-case \$1 in */fd-train) : >"$T/held"; kill -STOP \$\$ ;; esac
+case \$1 in */fd-train) : >"$T/held"; kill -STOP \$\$; exit 143 ;; esac
 exec "\$@"
 EOF
 chmod +x "$T/hold"
