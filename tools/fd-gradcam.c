@@ -355,17 +355,7 @@ int main(int argc, char **argv)
 	if (!ov)
 		cli_die("out of memory");
 	for (size_t i = 0; i < n; i++) {
-		const double *x = logit + i * (size_t)K;
-		double lg = K == 1 ? x[0] : K == 2 ? x[1] - x[0] : x[target];
-		double sc = 1.0 / (1.0 + exp(-lg));
-		if (K > 2) {
-			double mx = x[0], s = 0;
-			for (int j = 1; j < K; j++)
-				mx = x[j] > mx ? x[j] : mx;
-			for (int j = 0; j < K; j++)
-				s += exp(x[j] - mx);
-			sc = exp(x[target] - mx) / s;
-		}
+		double lg, sc = fd_gradcam_score(logit + i * (size_t)K, K, target, &lg);
 		const float *u = up + i * (size_t)S * S;
 		double box[4] = { S / 4.0, S / 4.0, 3 * S / 4.0, 3 * S / 4.0 };
 		int box_ok = 1;
@@ -405,21 +395,11 @@ int main(int argc, char **argv)
 		cli_fail(&e);
 	fd_table_free(&o);
 
-	/* the contact sheet: ceil(sqrt(n)) columns, 2 px white gaps */
-	int cols = 1;
-	while ((size_t)cols * cols < n)
-		cols++;
-	int rws = (int)((n + cols - 1) / cols), g = 2, SW = cols * S + (cols + 1) * g, SH = rws * S + (rws + 1) * g;
-	uint8_t *sheet = malloc((size_t)SW * SH * 3);
+	/* the contact sheet */
+	int SW, SH;
+	uint8_t *sheet = fd_gradcam_sheet(ov, n, S, &SW, &SH);
 	if (!sheet)
 		cli_die("out of memory");
-	memset(sheet, 255, (size_t)SW * SH * 3);
-	for (size_t i = 0; i < n; i++) {
-		int cx = g + (int)(i % cols) * (S + g), cy = g + (int)(i / cols) * (S + g);
-		for (int y = 0; y < S; y++)
-			memcpy(sheet + ((size_t)(cy + y) * SW + cx) * 3, ov + (i * (size_t)S * S + (size_t)y * S) * 3,
-			       (size_t)S * 3);
-	}
 	snprintf(path, sizeof path, "%s/sheet.png", tmpdir);
 	save_png(sheet, SW, SH, path);
 

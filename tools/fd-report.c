@@ -2,7 +2,6 @@
  * or best.json and best.mk, the phase-2 choices phases 3 and 4 read; the
  * statistics and writers are lib/report's (fd_report.h). */
 #include "cli.h"
-#include "core/fd_config.h"
 #include "core/fd_out.h"
 #include "report/fd_html.h"
 #include "report/fd_final.h"
@@ -215,20 +214,7 @@ static int write_html(const char *dir, const char *page, const char *index, cons
 	} else if (pi == 1) {
 		if (nrun == 0)
 			cli_usage("--page 02-preprocessing needs packs");
-		struct fd_config conf = { 0 };
-		struct fd_aug_cfg aug;
-		int64_t seed = 0;
-		fd_aug_cfg_default(&aug);
-		if (ncfg && fd_config_init(&conf, &e) < 0)
-			cli_fail(&e);
-		for (int i = 0; i < ncfg; i++)
-			if (fd_config_load(&conf, cfg[i], &e) < 0)
-				cli_fail(&e);
-		if (ncfg && (fd_aug_cfg_from_config(&aug, &conf, &e) < 0 ||
-			     (fd_config_has(&conf, "seed") && fd_config_get_int(&conf, "seed", &seed, &e) < 0)))
-			cli_fail(&e);
-		fd_config_free(&conf);
-		rc = fd_page_preproc(dir, index, run, nrun, &aug, (uint64_t)seed, cli_cmdline(), &e);
+		rc = fd_page_preproc_configs(dir, index, run, nrun, cfg, ncfg, cli_cmdline(), &e);
 	} else if (pi <= 5) {
 		if (nrun == 0)
 			cli_usage("--page %s needs run directories", page);
@@ -262,75 +248,20 @@ static void write_pick(const char *out, const char *preds, int n)
 		cli_fail(&e);
 }
 
-/* --section top: top.json at out, top.mk and top.md beside it (top.json last). */
+/* --section top, --section 4b-final: fd_top_save, fd_final_save (fd_final.h) */
 static void write_top(const char *out, const struct fd_results *rs, int k)
 {
 	struct fd_err e;
-	struct fd_top *t = malloc(sizeof *t);
-	if (!t)
-		cli_die("out of memory");
-	if (fd_top_rank(t, rs, k, &e) < 0)
+	if (fd_top_save(out, rs, k, cli_cmdline(), &e) < 0)
 		cli_fail(&e);
-	char *json = fd_top_json(t, &e), *p_mk = beside(out, ".json", ".mk"), *p_md = beside(out, ".json", ".md");
-	if (!json)
-		cli_fail(&e);
-	struct fd_out oj = { 0 }, om = { 0 }, od = { 0 };
-	if (fd_out_open(&oj, out, &e) < 0)
-		cli_fail(&e);
-	if (fd_out_open(&om, p_mk, &e) < 0 || fd_out_open(&od, p_md, &e) < 0) {
-		fd_out_abort(&oj);
-		fd_out_abort(&om);
-		cli_fail(&e);
-	}
-	fputs(json, oj.f);
-	fd_top_mk(om.f, t);
-	fd_top_md(od.f, t, cli_cmdline());
-	if (fd_out_commit(&om, &e) < 0 || fd_out_commit(&od, &e) < 0) {
-		fd_out_abort(&oj);
-		fd_out_abort(&od);
-		cli_fail(&e);
-	}
-	if (fd_out_commit(&oj, &e) < 0)
-		cli_fail(&e);
-	free(json);
-	free(p_mk);
-	free(p_md);
-	free(t);
 }
 
-/* --section 4b-final: the Markdown at out (last), FILE.tsv, FILE.compare.tsv,
- * FILE.folds.tsv, FILE.hard.tsv, FILE.confidence.tsv beside it. */
 static void write_final(const char *out, const struct fd_results *rs, int nhard,
 			const char *const *inp, int ninp)
 {
 	struct fd_err e;
-	char *p[5] = { beside(out, ".md", ".tsv"), beside(out, ".md", ".compare.tsv"),
-		       beside(out, ".md", ".folds.tsv"), beside(out, ".md", ".hard.tsv"),
-		       beside(out, ".md", ".confidence.tsv") };
-	struct fd_report_meta m = { NULL, 0, p[0], p[1], p[2], cli_cmdline(), inp, ninp };
-	struct fd_out o[5] = { 0 };
-	/* o[]: the Markdown, tsv, compare, hard, confidence */
-	const char *path[5] = { out, p[0], p[1], p[3], p[4] };
-	for (int i = 0; i < 5; i++)
-		if (fd_out_open(&o[i], path[i], &e) < 0) {
-			for (int j = 0; j < i; j++)
-				fd_out_abort(&o[j]);
-			cli_fail(&e);
-		}
-	int bad = fd_final_write(o[0].f, o[1].f, o[2].f, o[3].f, o[4].f, rs, nhard, &m, p[3], p[4], &e) < 0;
-	for (int i = 1; i < 5 && !bad; i++)
-		bad = fd_out_commit(&o[i], &e) < 0;
-	if (!bad)
-		bad = fd_results_write(rs, p[2], &e) < 0;
-	if (bad) {
-		for (int j = 0; j < 5; j++)
-			fd_out_abort(&o[j]);
+	if (fd_final_save(out, rs, nhard, cli_cmdline(), inp, ninp, &e) < 0)
 		cli_fail(&e);
-	}
-	if (fd_out_commit(&o[0], &e) < 0)
-		cli_fail(&e);
-	for (int i = 0; i < 5; i++)
-		free(p[i]);
 }
 
 int main(int argc, char **argv)

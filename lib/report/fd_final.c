@@ -1,6 +1,7 @@
 /* fd_final: the phase-4B sections of fd-report, top (the choice of models) and
  * 4b-final (the test-set analysis); formats in man/fd-report.1. */
 #include "report/fd_final.h"
+#include "core/fd_out.h"
 #include "core/fd_table.h"
 
 #include <jansson.h>
@@ -596,5 +597,94 @@ out:
 	free(rowv);
 	free(sv);
 	fd_table_free(&t);
+	return rc;
+}
+
+/* out without a final suffix ext, plus add (malloc'ed; NULL when out of memory) */
+static char *beside(const char *out, const char *ext, const char *add)
+{
+	size_t n = strlen(out), k = strlen(ext);
+	if (n > k && !strcmp(out + n - k, ext))
+		n -= k;
+	char *s = malloc(n + strlen(add) + 1);
+	if (s) {
+		memcpy(s, out, n);
+		strcpy(s + n, add);
+	}
+	return s;
+}
+
+int fd_top_save(const char *out, const struct fd_results *rs, int k, const char *prov, struct fd_err *e)
+{
+	struct fd_top *t = malloc(sizeof *t);
+	char *json = NULL, *p_mk = beside(out, ".json", ".mk"), *p_md = beside(out, ".json", ".md");
+	struct fd_out oj = { 0 }, om = { 0 }, od = { 0 };
+	int rc = -1;
+	if (!t || !p_mk || !p_md) {
+		fd_err_set(e, "cannot write '%s': out of memory", out);
+		goto done;
+	}
+	if (fd_top_rank(t, rs, k, e) < 0 || !(json = fd_top_json(t, e)))
+		goto done;
+	if (fd_out_open(&oj, out, e) < 0)
+		goto done;
+	if (fd_out_open(&om, p_mk, e) < 0 || fd_out_open(&od, p_md, e) < 0) {
+		fd_out_abort(&oj);
+		fd_out_abort(&om);
+		goto done;
+	}
+	fputs(json, oj.f);
+	fd_top_mk(om.f, t);
+	fd_top_md(od.f, t, prov);
+	if (fd_out_commit(&om, e) < 0 || fd_out_commit(&od, e) < 0) {
+		fd_out_abort(&oj);
+		fd_out_abort(&od);
+		goto done;
+	}
+	rc = fd_out_commit(&oj, e) < 0 ? -1 : 0;
+done:
+	free(json);
+	free(p_mk);
+	free(p_md);
+	free(t);
+	return rc;
+}
+
+int fd_final_save(const char *out, const struct fd_results *rs, int nhard, const char *prov,
+		  const char *const *inp, int ninp, struct fd_err *e)
+{
+	char *p[5] = { beside(out, ".md", ".tsv"), beside(out, ".md", ".compare.tsv"),
+		       beside(out, ".md", ".folds.tsv"), beside(out, ".md", ".hard.tsv"),
+		       beside(out, ".md", ".confidence.tsv") };
+	int rc = -1;
+	for (int i = 0; i < 5; i++)
+		if (!p[i]) {
+			fd_err_set(e, "cannot write '%s': out of memory", out);
+			goto done;
+		}
+	struct fd_report_meta m = { NULL, 0, p[0], p[1], p[2], prov, inp, ninp };
+	struct fd_out o[5] = { 0 };
+	/* o[]: the Markdown, tsv, compare, hard, confidence */
+	const char *path[5] = { out, p[0], p[1], p[3], p[4] };
+	for (int i = 0; i < 5; i++)
+		if (fd_out_open(&o[i], path[i], e) < 0) {
+			for (int j = 0; j < i; j++)
+				fd_out_abort(&o[j]);
+			goto done;
+		}
+	int bad = fd_final_write(o[0].f, o[1].f, o[2].f, o[3].f, o[4].f, rs, nhard, &m, p[3], p[4], e) < 0;
+	for (int i = 1; i < 5 && !bad; i++)
+		bad = fd_out_commit(&o[i], e) < 0;
+	if (!bad)
+		bad = fd_results_write(rs, p[2], e) < 0;
+	if (bad) {
+		for (int j = 0; j < 5; j++)
+			fd_out_abort(&o[j]);
+		goto done;
+	}
+	rc = fd_out_commit(&o[0], e) < 0 ? -1 : 0;
+done:
+	for (int i = 0; i < 5; i++)
+		free(p[i]);
 	return rc;
 }

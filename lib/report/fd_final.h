@@ -88,4 +88,18 @@ int fd_gradcam_category(int label, double score);
  * partly written (the caller writes it through fd_out). */
 int fd_gradcam_pick(FILE *out, const char *preds, int n, struct fd_err *e);
 
+/* --section top's files: top.json at out, top.mk and top.md beside it
+ * (out's ".json" replaced), top.json renamed into place last (Make watches
+ * it); prov is the command line written into top.md. 0, or -1 with e set and
+ * no file of the three written. */
+int fd_top_save(const char *out, const struct fd_results *rs, int k, const char *prov, struct fd_err *e);
+
+/* --section 4b-final's files: the Markdown at out (renamed last), and beside
+ * it (out's ".md" replaced) FILE.tsv, FILE.compare.tsv, FILE.folds.tsv,
+ * FILE.hard.tsv, FILE.confidence.tsv (fd_final_write, fd_results_write); inp
+ * are the inputs named in the Markdown. 0, or -1 with e set and the Markdown
+ * not written. */
+int fd_final_save(const char *out, const struct fd_results *rs, int nhard, const char *prov,
+		  const char *const *inp, int ninp, struct fd_err *e);
+
 #endif

@@ -1,5 +1,6 @@
 /* fd_html: the report's HTML pages (doc/report.md, "HTML pages"). */
 #include "report/fd_html.h"
+#include "core/fd_config.h"
 #include "core/fd_out.h"
 #include "core/fd_table.h"
 #include "core/fd_version.h"
@@ -1640,4 +1641,25 @@ out:
 		gc_free(&g[i]);
 	free(g);
 	return rc;
+}
+
+int fd_page_preproc_configs(const char *dir, const char *faces_tsv, const char *const *pack, int npack,
+			    const char *const *cfg, int ncfg, const char *prov, struct fd_err *e)
+{
+	struct fd_config conf = { 0 };
+	struct fd_aug_cfg aug;
+	int64_t seed = 0;
+	fd_aug_cfg_default(&aug);
+	if (ncfg) {
+		int bad = fd_config_init(&conf, e) < 0;
+		for (int i = 0; i < ncfg && !bad; i++)
+			bad = fd_config_load(&conf, cfg[i], e) < 0;
+		if (!bad)
+			bad = fd_aug_cfg_from_config(&aug, &conf, e) < 0 ||
+			      (fd_config_has(&conf, "seed") && fd_config_get_int(&conf, "seed", &seed, e) < 0);
+		fd_config_free(&conf);
+		if (bad)
+			return -1;
+	}
+	return fd_page_preproc(dir, faces_tsv, pack, npack, &aug, (uint64_t)seed, prov, e);
 }

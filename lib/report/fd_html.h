@@ -73,6 +73,13 @@ int fd_page_eda(const char *dir, const char *index_tsv, const char *pack, const 
 int fd_page_preproc(const char *dir, const char *faces_tsv, const char *const *pack, int npack,
 		    const struct fd_aug_cfg *aug, uint64_t seed, const char *prov, struct fd_err *e);
 
+/* fd_page_preproc with the augmentation and seed of the JSON configs
+ * cfg[0..ncfg) merged in order (fd_config_load; the "augment" block and
+ * "seed", as fd-train resolves them); ncfg 0: the default augmentation,
+ * seed 0. Errors: those of the configs (file named) and of fd_page_preproc. */
+int fd_page_preproc_configs(const char *dir, const char *faces_tsv, const char *const *pack, int npack,
+			    const char *const *cfg, int ncfg, const char *prov, struct fd_err *e);
+
 /* Page 07 (Grad-CAM) from fd-gradcam output folders gcdir[0..n) (1..32)
  * titled label[i]: per folder the figure 07-SLUG (SLUG: the label, lower
  * case, [a-z0-9-]) with the overlays ROW.png of gradcam.tsv's rows in four

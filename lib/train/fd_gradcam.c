@@ -496,3 +496,41 @@ int fd_gradcam_face_box(enum fd_geometry g, double margin, int w, int h, const d
 	out[3] = (face[3] - by) * sy + oy;
 	return 0;
 }
+
+double fd_gradcam_score(const double *x, int K, int target, double *lg)
+{
+	double l = K == 1 ? x[0] : K == 2 ? x[1] - x[0] : x[target];
+	double sc = 1.0 / (1.0 + exp(-l));
+	if (K > 2) {
+		double mx = x[0], s = 0;
+		for (int j = 1; j < K; j++)
+			mx = x[j] > mx ? x[j] : mx;
+		for (int j = 0; j < K; j++)
+			s += exp(x[j] - mx);
+		sc = exp(x[target] - mx) / s;
+	}
+	if (lg)
+		*lg = l;
+	return sc;
+}
+
+uint8_t *fd_gradcam_sheet(const uint8_t *ov, size_t n, int S, int *SW, int *SH)
+{
+	int cols = 1;
+	while ((size_t)cols * cols < n)
+		cols++;
+	int rws = (int)((n + cols - 1) / cols), g = 2;
+	*SW = cols * S + (cols + 1) * g;
+	*SH = rws * S + (rws + 1) * g;
+	uint8_t *sheet = malloc((size_t)*SW * *SH * 3);
+	if (!sheet)
+		return NULL;
+	memset(sheet, 255, (size_t)*SW * *SH * 3);
+	for (size_t i = 0; i < n; i++) {
+		int cx = g + (int)(i % cols) * (S + g), cy = g + (int)(i / cols) * (S + g);
+		for (int y = 0; y < S; y++)
+			memcpy(sheet + ((size_t)(cy + y) * *SW + cx) * 3, ov + (i * (size_t)S * S + (size_t)y * S) * 3,
+			       (size_t)S * 3);
+	}
+	return sheet;
+}

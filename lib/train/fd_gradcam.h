@@ -91,6 +91,16 @@ int fd_gradcam_resize(const float *src, int h, int w, float *dst, int H, int W);
  * (float32; jet is OpenCV's COLORMAP_JET table). Overwrites out. */
 void fd_gradcam_overlay(const uint8_t *rgb, const float *mask, int H, int W, uint8_t *out);
 
+/* The target's score from one row's K logits x: K 1, sigmoid(x[0]); K 2,
+ * sigmoid(x[1] - x[0]); more, softmax(x)[target]. *lg (if not NULL) gets the
+ * logit the sigmoid cases use (x[target] for K > 2). */
+double fd_gradcam_score(const double *x, int K, int target, double *lg);
+
+/* The contact sheet of n [S, S, 3] u8 images (ov, one after another):
+ * ceil(sqrt(n)) columns, 2 px white gaps; malloc'ed [*SH, *SW, 3], NULL when
+ * out of memory. */
+uint8_t *fd_gradcam_sheet(const uint8_t *ov, size_t n, int S, int *SW, int *SH);
+
 /* Where a map's mass lies: peak (first maximum in row-major order) and the
  * share of sum(map) inside box = {x0, y0, x1, y1} (pixel edges in the S x S
  * map's coordinates, clipped to it; a pixel counts by its centre). share is
