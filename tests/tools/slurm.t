@@ -201,13 +201,13 @@ ok "Slurm: then up to date" mk -q "$G" LAUNCH="$SRUN"
 
 # --- a training cancelled under Slurm ------------------------------------------------
 # hold: the job's command; a training waits stopped (as on a busy node) until
-# cancelled, and never starts: scancel sends SIGCONT before SIGTERM, and a
+# cancelled, and never starts (it waits for the SIGTERM): scancel sends SIGCONT before SIGTERM, and a
 # shell continued first would exec fd-train, which then saves its state on
 # SIGTERM (as it should; it is resumed later) instead of being cancelled
 # before its first state, the case tested here (seen under ASan's slower start)
 cat >"$T/hold" <<EOF
 #!/bin/sh
-case \$1 in */fd-train) : >"$T/held"; kill -STOP \$\$; exit 143 ;; esac
+case \$1 in */fd-train) echo "\$SLURM_JOB_ID" >"$T/held.tmp" && mv "$T/held.tmp" "$T/held"; kill -STOP \$\$; while :; do sleep 1; done ;; esac
 exec "\$@"
 EOF
 chmod +x "$T/hold"
@@ -216,8 +216,10 @@ mk -j2 "$G" LAUNCH="$SRUN $T/hold" >"$T/cancel.log" 2>&1 &
 mkpid=$!
 i=0
 while [ ! -e "$T/held" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-job=$(squeue -h -t R -o %i)
+# the held training's own job (with -j2 an evaluation may be running beside it)
+job=$(cat "$T/held" 2>/dev/null)
 like "a training runs under Slurm" "$job" "^[0-9]+$"
+ok "... and Slurm lists its job as running" sh -c "squeue -h -t R -o %i | grep -qx '$job'"
 [ -n "$job" ] || stop "$mkpid"
 ok "scancel it" scancel "$job"
 wait "$mkpid"
