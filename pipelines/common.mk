@@ -99,16 +99,30 @@ run_configs = $(SHARED) $(CONF)/models/$1.json $(if $2,$(CONF)/$2.json) $(EXTRA_
 
 # $(call runs,MODEL,FRAC,SIZE,GEOMETRY,VARIANT): run dirs over all folds
 runs = $(foreach k,$(FOLD_IDS),$(call need_run,$1,$2,$3,$4,$5,$k)$(call rundir,$1,$2,$3,$4,$5,$k))
-need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(eval $(call RUN_RULE,$1,$2,$3,$4,$5,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,$2,$3,$4))))
+need_run = $(if $(RUN_$1_$2_$3_$4_$5_$6),,$(eval RUN_$1_$2_$3_$4_$5_$6 := 1)$(eval $(call RUN_RULE,$1,$2,$3,$4,$5,$6,$(call rundir,$1,$2,$3,$4,$5,$6),$(call pack,$2,$3,$4),$(call configs_changed,$(call rundir,$1,$2,$3,$4,$5,$6),$(call run_configs,$1,$5)))))
 # 1 model 2 frac 3 size 4 geometry 5 variant 6 fold 7 run dir 8 pack
+# 9 "changed" when the run was trained with another list of configs
+
+# Which config files a run is trained with is an input of it too, not only
+# their mtimes: RUNDIR.configs (beside the run directory, which a restart
+# removes) holds the list, written by the run's recipe just before fd-train.
+# When the list a make would use differs (another EXTRA_CONFIGS, such as
+# {"init": "scratch"}, or a changed variant), CONFIGS_CHANGED makes the run
+# out of date, and its recipe restarts it rather than resuming. A run without
+# the file (made before it existed) is taken to have used the current list.
+configs_changed = $(shell f='$1.configs'; [ ! -e "$$f" ] || [ "$$(cat "$$f")" = '$(strip $2)' ] || echo changed)
+.PHONY: CONFIGS_CHANGED
+CONFIGS_CHANGED:
 # A run interrupted after a state was saved (state.safetensors, no run.json:
 # a preempted job, a ^C) is resumed bit for bit; only a run without a state
-# (killed in its first epoch) or an outdated one (run.json older than its
-# pack or configs) is restarted. Either way only $(WORK)/runs/... is removed.
+# (killed in its first epoch), one whose list of configs changed, or an
+# outdated one (run.json older than its pack or configs) is restarted. Either
+# way only $(WORK)/runs/... is removed.
 define RUN_RULE
-$7/$(RUN_DONE): $8 $(call run_configs,$1,$5)
+$7/$(RUN_DONE): $8 $(call run_configs,$1,$5) $(if $9,CONFIGS_CHANGED)
 	@mkdir -p $$(dir $7)
-	[ -e $7/state.safetensors ] && [ ! -e $7/$(RUN_DONE) ] || rm -rf $7
+	[ -e $7/state.safetensors ] && [ ! -e $7/$(RUN_DONE) ] && { [ ! -e $7.configs ] || [ "$$$$(cat $7.configs)" = '$(strip $(call run_configs,$1,$5))' ]; } || rm -rf $7
+	@printf '%s\n' '$(strip $(call run_configs,$1,$5))' >$7.configs.tmp && mv $7.configs.tmp $7.configs
 	$(LAUNCH) $(FD)/fd-train --pack $8 --fold $6 $(addprefix --config ,$(call run_configs,$1,$5)) $(TRAIN_FLAGS) $$$$(test -e $7/state.safetensors && echo --resume) -o $7
 	@test -f $$@ || { echo "make: $$@ is missing after fd-train (the launch exited 0 without a finished run)" >&2; exit 1; }
 $7/preds-val.tsv: $7/$(RUN_DONE) $8

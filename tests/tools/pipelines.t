@@ -97,6 +97,28 @@ okmk "rerun replaces the stale runs" -j2 phase2
 ok "rerun: a new run.json" test "$(stat -c %Y "$W/runs/resnet18/in100-24-center-holdout-insight/fold0/run.json")" -gt "$old"
 ok "rerun: then up to date" mk -q phase2
 
+# which configs a run is trained with is an input too: another EXTRA_CONFIGS
+# (here a weight decay of its own, as an {"init": "scratch"} would be) reruns every
+# run; make -n and -q only look, and only a run remade gets the new list
+echo '{"optimizer": {"weight_decay": 0.0123}}' >"$T/wd.json"
+r=$W/runs/simplecnn/in100-16-center/fold0
+is "RUNDIR.configs: the run's list" "$(cat "$r.configs")" "$T/conf/shared.json $T/conf/models/simplecnn.json $T/tiny.json"
+n=$(mk -n phase2 EXTRA_CONFIGS="$T/tiny.json $T/wd.json")
+is "another EXTRA_CONFIGS: all 32 runs retrained" "$(trained "$n")" 32
+is "another EXTRA_CONFIGS: make -q says out of date" "$(mk -q phase2 EXTRA_CONFIGS="$T/tiny.json $T/wd.json"; echo $?)" 1
+is "make -n and -q wrote no list" "$(cat "$r.configs")" "$T/conf/shared.json $T/conf/models/simplecnn.json $T/tiny.json"
+ok "the old list: still up to date" mk -q phase2
+okmk "one run with the new list" "$r/run.json" EXTRA_CONFIGS="$T/tiny.json $T/wd.json"
+like "it ran with the new config" "$(cat "$r/config.json")" '"weight_decay":0.0123'
+is "RUNDIR.configs: the new list" "$(cat "$r.configs")" "$T/conf/shared.json $T/conf/models/simplecnn.json $T/tiny.json $T/wd.json"
+ok "the new list: up to date" mk -q "$r/run.json" EXTRA_CONFIGS="$T/tiny.json $T/wd.json"
+is "back to the old list: that run only is retrained" "$(trained "$(mk -n phase2)")" 1
+okmk "back to the old list: rerun (and its evaluations and reports)" phase2
+# a run made before RUNDIR.configs existed is taken to have used the current list
+rm "$r.configs"
+ok "no RUNDIR.configs: make -q still up to date" mk -q phase2
+is "no RUNDIR.configs: nothing retrained" "$(trained "$(mk -n phase2)")" 0
+
 # LAUNCH goes before every fd-train and fd-eval, nothing else
 n=$(mk -n -W "$T/conf/shared.json" phase2 LAUNCH="srun -N1 --gres=gpu:1")
 like "LAUNCH: some commands" "$(grep -c 'fd-train\|fd-eval' <<<"$n")" "^[1-9][0-9]+$"

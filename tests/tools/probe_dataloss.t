@@ -161,6 +161,11 @@ echo l >"$R/fold1/log.tsv"
 ok "make: a run killed before its first state" mk 1
 like "... is restarted" "$(tail -1 fake/calls)" "--fold 1 .* -o $R/fold1$"
 ok "... from an empty directory" test ! -e "$R/fold1/log.tsv"
+mkdir -p "$R/fold2" && echo s >"$R/fold2/state.safetensors" && echo "configs/shared.json other.json" >"$R/fold2.configs"
+ok "make: an interrupted run trained with another list of configs" mk 2
+like "... is restarted, not resumed" "$(tail -1 fake/calls)" "--fold 2 .* -o $R/fold2$"
+ok "... from an empty directory" test ! -e "$R/fold2/state.safetensors"
+is "... and RUNDIR.configs names the list it ran with" "$(cat "$R/fold2.configs")" "configs/shared.json configs/models/resnet18.json"
 ok "DATA untouched" test -s ud/keep
 
 done_testing
