@@ -89,7 +89,7 @@ static void bwd_chunk(enum fd_act k, int64_t n, const float *restrict x, const f
 		break;
 	case FD_ACT_HARDSIGMOID:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] += fd_vm_sel((x[i] > -3.0f) & (x[i] < 3.0f), dy[i] / 6.0f, 0.0f);
+			dx[i] += (x[i] > -3.0f && x[i] < 3.0f) ? dy[i] / 6.0f : 0.0f;
 		break;
 	case FD_ACT_SILU:
 		for (int64_t i = 0; i < n; i++) {
