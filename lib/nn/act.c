@@ -1,11 +1,13 @@
 /* act: elementwise activations and PReLU. The CPU kernels are the plain loops
- * themselves (one pass, OpenMP over elements), so they double as reference. */
+ * themselves (one pass, OpenMP over elements); exp and erf are core/fd_vmath.h's
+ * inline versions, so the loops vectorise (libm's are scalar calls). */
 #include "nn/act.h"
 #include "nn/layout.h"
 
 #include <math.h>
 
 #include "core/fd_vec.h"
+#include "core/fd_vmath.h"
 
 static const char *const act_names[FD_ACT_COUNT] = {
 	"relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu",
@@ -18,7 +20,13 @@ const char *fd_act_name(enum fd_act k)
 
 static inline float sigm(float x)
 {
-	return 1.0f / (1.0f + expf(-x));
+	return 1.0f / (1.0f + fd_vm_expf(-x));
+}
+
+/* Phi(x) = P(N(0,1) <= x), GELU's gate */
+static inline float gauss_cdf(float x)
+{
+	return 0.5f * (1.0f + fd_vm_erff(x * (float)M_SQRT1_2));
 }
 
 /* The kernels work on chunks of CHUNK elements: OpenMP hands out chunks, and
@@ -50,8 +58,8 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
 			y[i] = clamp06(x[i] + 3.0f) / 6.0f;
 		break;
 	case FD_ACT_SILU:
-		for (int64_t i = 0; i < n; i++)
-			y[i] = x[i] * sigm(x[i]);
+		for (int64_t i = 0; i < n; i++) /* one rounding fewer than x * sigm(x) */
+			y[i] = x[i] / (1.0f + fd_vm_expf(-x[i]));
 		break;
 	case FD_ACT_SIGMOID:
 		for (int64_t i = 0; i < n; i++)
@@ -59,7 +67,7 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
 		break;
 	case FD_ACT_GELU:
 		for (int64_t i = 0; i < n; i++)
-			y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+			y[i] = x[i] * gauss_cdf(x[i]);
 		break;
 	default:
 		break;
@@ -96,9 +104,8 @@ static void bwd_chunk(enum fd_act k, int64_t n, const float *restrict x, const f
 	case FD_ACT_GELU: {
 		const float k_beta = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
 		for (int64_t i = 0; i < n; i++) {
-			float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-			float pdf = expf(-0.5f * x[i] * x[i]) * k_beta;
-			dx[i] += dy[i] * (cdf + x[i] * pdf);
+			float pdf = fd_vm_expf(-0.5f * x[i] * x[i]) * k_beta;
+			dx[i] += dy[i] * (gauss_cdf(x[i]) + x[i] * pdf);
 		}
 		break;
 	}
