@@ -1,7 +1,8 @@
-/* dwconv: depthwise backward-weights over NHWC (see dwconv.h). Plain C that
- * the compiler vectorises over channels (core/fd_vec.h), OpenMP over fixed
- * chunks of output rows, each chunk summing into its own partial dw, the
- * partials folded in chunk order. */
+/* dwconv: depthwise backward-weights over NHWC (see dwconv.h). C over
+ * 8-float vectors of channels (a GCC/Clang vector extension, with AVX2 and
+ * SSE2 clones, core/fd_vec.h), OpenMP over fixed chunks of output rows, each
+ * chunk summing into its own partial dw, the partials folded in chunk order
+ * (doc/nn-kernels.md "Depthwise backward-weights"). */
 #include "nn/dwconv.h"
 #include "core/fd_vec.h"
 #include "nn/layout.h"
@@ -180,9 +181,13 @@ int fd_dwconv_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s,
 {
 	struct dw d = {.s = s, .x = x, .dy = dy, .kk = s->kh * s->kw};
 	struct fd_err e = {{0}};
-	if (!dw_shape(s) || fd_conv2d_out_size(s, &d.Ho, &d.Wo, &e) < 0) {
+	if (!dw_shape(s)) {
 		fd_fail(c, "depthwise backward-weights: C=%d K=%d groups=%d layouts %d,%d: not a channels-last "
-			   "depthwise convolution %s", s->C, s->K, s->groups, s->xl, s->yl, e.msg);
+			   "depthwise convolution", s->C, s->K, s->groups, s->xl, s->yl);
+		return -1;
+	}
+	if (fd_conv2d_out_size(s, &d.Ho, &d.Wo, &e) < 0) {
+		fd_fail(c, "depthwise backward-weights: %s", e.msg);
 		return -1;
 	}
 	if (!s->bias)
