@@ -201,12 +201,16 @@ int fd_dwconv_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s,
 	struct fd_arena_mark m = fd_arena_mark(&c->arena);
 	if (!(d.part = fd_ctx_alloc(c, FD_DEV_CPU, d.nch * d.pstride)))
 		return -1;
-	#pragma omp parallel for num_threads(c->threads) schedule(static)
-	for (int64_t i = 0; i < d.nch; i++)
-		dw_chunk(&d, i);
-	#pragma omp parallel for num_threads(c->threads) schedule(static)
-	for (int t = 0; t <= d.kk; t++)
-		dw_fold(&d, t);
+	/* one parallel region (each can cost a time slice on a loaded machine) */
+	#pragma omp parallel num_threads(c->threads)
+	{
+		#pragma omp for schedule(static)
+		for (int64_t i = 0; i < d.nch; i++)
+			dw_chunk(&d, i);
+		#pragma omp for schedule(static)
+		for (int t = 0; t <= d.kk; t++)
+			dw_fold(&d, t);
+	}
 	const int C = s->C, kk = d.kk;
 	if (dw)
 		for (int t = 0; t < kk; t++)
