@@ -1,6 +1,8 @@
 /* bench/conv: time fd's conv2d plans (forward, backward-data, backward-weights)
  * for layer shapes read from stdin, one per line:
  *   NAME N C H W K k stride pad groups
+ * (usage: conv [THREADS [nhwc]]; nhwc: x, y, dx, dy channels last, the
+ * layout the MBConv and ConvNeXt models run in)
  * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (the best of
  * the repeats after one warm-up, robust to other load on a shared machine;
  * repeats shrink for big layers). Driven by
@@ -34,6 +36,7 @@ int main(int argc, char **argv)
 	struct fd_ctx c;
 	struct fd_err e;
 	int threads = argc > 1 ? atoi(argv[1]) : 2;
+	enum fd_layout lay = argc > 2 && !strcmp(argv[2], "nhwc") ? FD_NHWC : FD_NCHW;
 	char line[256], name[64];
 	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 0, &e)) {
 		fprintf(stderr, "conv: %s\n", e.msg);
@@ -49,6 +52,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		s.kh = s.kw = k, s.sh = s.sw = st, s.ph = s.pw = pad, s.dh = s.dw = 1;
+		s.xl = s.yl = lay;
 		if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0 || fd_conv2d_plan_cpu(&c, &s, &p) < 0) {
 			fprintf(stderr, "conv: %s\n", c.failed ? c.err.msg : e.msg);
 			return 1;

@@ -2,6 +2,7 @@
  * kernels of the table, the per-layer plan cache, the taped op and the
  * plain-loop double references (see conv2d.h). */
 #include "nn/conv2d.h"
+#include "nn/dwconv.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
 #include "nn/layout.h"
@@ -450,6 +451,8 @@ int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 		return ctx_err(c, &e);
 	if (!dw && !db)
 		return 0;
+	if (fd_dwconv_serves(&p->s)) /* fd's own kernel where oneDNN's is generic (dwconv.h) */
+		return fd_dwconv_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
 	/* the weights primitive computes both; one not wanted goes to scratch */
 	if (!dw) {
 		int64_t n = (int64_t)p->s.K * (p->s.C / p->s.groups) * p->s.kh * p->s.kw;
