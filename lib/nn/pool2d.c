@@ -95,6 +95,32 @@ static void maxpool_window(const struct fd_pool2d_shape *s, const float *xp, int
 	*idx = mi;
 }
 
+/* n interior windows of one output row of the 3x3 stride-2 pool: window j
+ * (output column j + 1) covers rows 0 .. 2 and columns 2j .. 2j+2 from r = x + at0 (flat index
+ * at0 in its plane, W the row length). The nine window elements are the
+ * outer loops, in scan order, and the windows the inner one: independent
+ * running maxima, vectorised, same result as a window at a time. */
+FD_VEC_CLONES
+static void maxpool_3x3s2_row(const float *restrict r, int32_t at0, int W, int n, float *restrict y,
+			      int32_t *restrict idx)
+{
+	for (int j = 0; j < n; j++) {
+		y[j] = -INFINITY;
+		idx[j] = at0 + 2 * j;
+	}
+	for (int dh = 0; dh < 3; dh++)
+		for (int dw = 0; dw < 3; dw++) {
+			const float *q = r + dh * W + dw;
+			int32_t base = at0 + dh * W + dw;
+			for (int j = 0; j < n; j++) {
+				float v = q[2 * j], m = y[j];
+				int t = mp_take(v, m);
+				y[j] = t ? v : m;
+				idx[j] = t ? base + 2 * j : idx[j];
+			}
+		}
+}
+
 /* One plane of the 3x3, stride 2, padding 1 window (ResNet's stem): the
  * interior windows (wholly inside the input) without bounds checks, the
  * border ones through maxpool_window; same scan order and rule. */
@@ -113,21 +139,9 @@ static void maxpool_3x3s2_plane(const struct fd_pool2d_shape *s, const float *xp
 			continue;
 		}
 		maxpool_window(s, xp, oh, 0, yr, ir);
-		for (int ow = 1; ow < ow1; ow++) {
-			int32_t at = (2 * oh - 1) * W + 2 * ow - 1;
-			const float *r = xp + at;
-			float m = -INFINITY;
-			int32_t mi = at;
-			for (int dh = 0; dh < 3; dh++)
-				for (int dw = 0; dw < 3; dw++) {
-					float v = r[dh * W + dw];
-					int t = mp_take(v, m);
-					m = t ? v : m;
-					mi = t ? at + dh * W + dw : mi;
-				}
-			yr[ow] = m;
-			ir[ow] = mi;
-		}
+		if (ow1 > 1)
+			maxpool_3x3s2_row(xp + (size_t)(2 * oh - 1) * W + 1, (2 * oh - 1) * W + 1, W, ow1 - 1, yr + 1,
+					  ir + 1);
 		for (int ow = imax(ow1, 1); ow < Wo; ow++)
 			maxpool_window(s, xp, oh, ow, yr + ow, ir + ow);
 	}
