@@ -27,7 +27,6 @@ static int build(struct fd_model *m, struct fd_err *e)
 	if (!s)
 		return fd_err_set(e, "out of memory");
 	m->priv = s;
-	m->plain_layout = 1; /* NCHW: its max pools have no channels-last kernel (doc/nn-kernels.md "Layouts") */
 	static const int ch[5] = {3, 32, 64, 128, 256};
 	char name[64];
 	for (int i = 0; i < 4; i++) {
