@@ -208,7 +208,7 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		return NULL;
 	struct fd_tensor *in[5] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL};
-	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && c->precision == FD_PREC_FP32 &&
+	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
 	    !fd_needs_grad(c, cv->b >= 0 ? 5 : 4, in)) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)

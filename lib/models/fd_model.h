@@ -96,6 +96,8 @@ struct fd_model {
 	const struct fd_model_tap *tap; /* NULL (default): no tap; borrowed */
 	int plain_layout;             /* 1: the forward keeps NCHW throughout (0, the default:
 				       * channels last on the CPU; layout tests compare both) */	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd) */
+	int unfused;                  /* 1: fd_mconv_bn_fwd never folds (tests comparing taped and
+				       * untaped forwards bit for bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -223,7 +225,8 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
  * computed in double from the current parameters on every forward (weights
  * change under training; folding costs one pass over them), and the ReLU
  * runs as the convolution's post-op (fd_conv2d_infer); m->nfused counts
- * these. Otherwise the three taped ops, taps included. NULL on error. */
+ * these. Otherwise (or with m->unfused) the three taped ops, taps
+ * included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int relu, struct fd_tensor *x);
 
