@@ -1,6 +1,7 @@
 /* bench/normpool: time fd's batchnorm2d (train forward + backward) and pooling
  * kernels for shapes read from stdin, one per line:
- *   NAME KIND N C H W      (KIND: bn | maxpool3s2 | gap)
+ *   NAME KIND N C H W      (KIND: bn | maxpool3s2 | maxpool3s2_nhwc | gap;
+ *                           _nhwc: the channels-last kernel on the same data read as [N, H, W, C])
  * printing "NAME<TAB>fwd_ms<TAB>bwd_ms" (best of the repeats after a warm-up).
  * Driven by bench/normpool_vs_torch.py. */
 #include <stdint.h>
@@ -48,6 +49,10 @@ int main(int argc, char **argv)
 				fd_maxpool2d_fwd_cpu(&c, &ps, x, y, idx);
 				t1 = fd_now();
 				fd_maxpool2d_bwd_cpu(&c, &ps, dy, idx, dx);
+			} else if (!strcmp(kind, "maxpool3s2_nhwc")) {
+				fd_maxpool2d_nhwc_fwd_cpu(&c, &ps, x, y, idx);
+				t1 = fd_now();
+				fd_maxpool2d_nhwc_bwd_cpu(&c, &ps, dy, idx, dx);
 			} else {
 				fd_adaptive_avgpool2d_fwd_cpu(&c, N, C, H, W, 1, 1, x, y);
 				t1 = fd_now();

@@ -5,6 +5,7 @@
 #include "io/fd_pth.h"
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
+#include "nn/act.h"
 #include "nn/layout.h"
 #include "nn/init.h"
 
@@ -179,6 +180,46 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 			      fd_model_t(m, l->rv), fd_model_t(m, l->nbt), l->momentum, l->eps);
 }
 
+/* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
+ * bias [K] in the arena. */
+static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
+		   struct fd_tensor **wf, struct fd_tensor **bf)
+{
+	const struct fd_tensor *w = fd_model_t(m, cv->w);
+	const float *cb = cv->b >= 0 ? fd_model_t(m, cv->b)->data : NULL;
+	const float *g = fd_model_t(m, bn->w)->data, *be = fd_model_t(m, bn->b)->data;
+	const float *rm = fd_model_t(m, bn->rm)->data, *rv = fd_model_t(m, bn->rv)->data;
+	int64_t K = w->shape[0], per = w->numel / K, nb[1] = {K};
+	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, w->shape)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, nb)))
+		return -1;
+	for (int64_t k = 0; k < K; k++) {
+		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
+		for (int64_t i = 0; i < per; i++)
+			(*wf)->data[k * per + i] = (float)(w->data[k * per + i] * sc);
+		(*bf)->data[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
+	}
+	return 0;
+}
+
+struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				  struct fd_mbn *bn, int relu, struct fd_tensor *x)
+{
+	if (!x)
+		return NULL;
+	struct fd_tensor *in[5] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL};
+	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
+	    !fd_needs_grad(c, cv->b >= 0 ? 5 : 4, in)) {
+		struct fd_tensor *wf, *bf;
+		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
+			return NULL;
+		m->nfused++;
+		return fd_conv2d_infer(c, &cv->op, x, wf, bf, relu);
+	}
+	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
+	return relu ? fd_relu_(c, y) : y;
+}
+
 int fd_mlinear_add(struct fd_model *m, struct fd_mlinear *l, const char *name, int in, int out,
 		   int bias, struct fd_minit winit, struct fd_err *e)
 {
@@ -271,6 +312,7 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	 * it; the logits are 2-D, so nothing outside sees a layout */
 	int cl = c->channels_last;
 	c->channels_last = c->dev == FD_DEV_CPU && !m->plain_layout;
+	m->nfused = 0;
 	struct fd_tensor *y = m->arch->forward(m, c, x);
 	c->channels_last = cl;
 	if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != m->num_classes))

@@ -95,7 +95,9 @@ struct fd_model {
 	void *priv;                   /* the architecture's layer objects */
 	const struct fd_model_tap *tap; /* NULL (default): no tap; borrowed */
 	int plain_layout;             /* 1: the forward keeps NCHW throughout (0, the default:
-				       * channels last on the CPU; layout tests compare both) */
+				       * channels last on the CPU; layout tests compare both) */	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd) */
+	int unfused;                  /* 1: fd_mconv_bn_fwd never folds (tests comparing taped and
+				       * untaped forwards bit for bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -214,6 +216,19 @@ int fd_mbn_add(struct fd_model *m, struct fd_mbn *l, const char *name, int C, do
 	       double momentum, struct fd_err *e);
 struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn *l,
 			     struct fd_tensor *x);
+
+/* bn(conv(x)), then ReLU when relu is 1 (in place: the conv-BN-ReLU of
+ * ResNet and simplecnn). In CPU fp32 inference (eval mode, no gradient to
+ * record, no tap on the model) the batchnorm is folded into the
+ * convolution, as torch.fx's fuse_conv_bn_eval does: w' = w x s, b' = (b -
+ * running_mean) x s + beta with s = gamma / sqrt(running_var + eps),
+ * computed in double from the current parameters on every forward (weights
+ * change under training; folding costs one pass over them), and the ReLU
+ * runs as the convolution's post-op (fd_conv2d_infer); m->nfused counts
+ * these. Otherwise (or with m->unfused) the three taped ops, taps
+ * included. NULL on error. */
+struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				  struct fd_mbn *bn, int relu, struct fd_tensor *x);
 
 /* nn.Linear(in, out, bias): name.weight [out, in], name.bias [out]. init as
  * for convs, plus FD_MI_NORMAL / FD_MI_UNIFORM / FD_MI_TRUNC_NORMAL with a

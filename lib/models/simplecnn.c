@@ -27,7 +27,6 @@ static int build(struct fd_model *m, struct fd_err *e)
 	if (!s)
 		return fd_err_set(e, "out of memory");
 	m->priv = s;
-	m->plain_layout = 1; /* NCHW: its max pools have no channels-last kernel (doc/nn-kernels.md "Layouts") */
 	static const int ch[5] = {3, 32, 64, 128, 256};
 	char name[64];
 	for (int i = 0; i < 4; i++) {
@@ -50,7 +49,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		/* relu in place: batchnorm2d does not read its output in backward.
 		 * Taps: the convs features.{0,4,8,12}, the ReLUs features.{2,6,10,14},
 		 * the pools features.{3,7,11,15}, "features" (= features.15) */
-		x = fd_relu_(c, fd_mbn_fwd(m, c, &s->bn[i], fd_mconv_fwd(m, c, &s->conv[i], x)));
+		x = fd_mconv_bn_fwd(m, c, &s->conv[i], &s->bn[i], 1, x); /* fused in inference */
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "features.%d", 4 * i + 2);
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, x, 2, 2, 0, 0)), "features.%d", 4 * i + 3);
 	}

@@ -20,6 +20,7 @@ struct fd_conv2d {
 	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
 	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
+	int relu;               /* 1: forward with a ReLU post-op (inference plans of fd_conv2d_infer) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -126,17 +127,38 @@ static int is_ref(dnnl_primitive_desc_t pd)
 	       strncmp(impl, "ref", 3) == 0;
 }
 
+/* The forward's attributes: a ReLU post-op when relu (*attr then owned by
+ * the caller), else none (*attr stays NULL). */
+static int conv_post_relu(int relu, dnnl_primitive_attr_t *attr, struct fd_err *e)
+{
+	dnnl_post_ops_t po = NULL;
+	int rc = 0;
+	if (!relu)
+		return 0;
+	if (fd_dnnl_check(dnnl_primitive_attr_create(attr), e, "conv2d attr") ||
+	    fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv2d post-ops") ||
+	    fd_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), e,
+			  "conv2d relu post-op") ||
+	    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), e, "conv2d attr post-ops"))
+		rc = -1;
+	if (po)
+		dnnl_post_ops_destroy(po);
+	return rc;
+}
+
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, int blocked, struct fd_err *e)
+		   int bf16, int relu, int blocked, struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
 	dnnl_dims_t st, dil, pl, pr;
 	dnnl_convolution_desc_t cd;
+	dnnl_primitive_attr_t attr = NULL;
 	memset(p, 0, sizeof *p);
 	p->s = *s;
 	p->d = d;
 	p->bf16 = bf16;
 	p->blocked = blocked;
+	p->relu = relu;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
@@ -148,7 +170,8 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 								       s->bias ? &ab : NULL, &ay, st, dil,
 								       pl, pr),
 			  e, SHAPE_FMT ": forward descriptor", SHAPE_ARGS(s)) ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(&p->fwd_pd, &cd, NULL, d->engine, NULL), e,
+	    conv_post_relu(relu, &attr, e) ||
+	    fd_dnnl_check(dnnl_primitive_desc_create(&p->fwd_pd, &cd, attr, d->engine, NULL), e,
 			  SHAPE_FMT ": forward primitive descriptor", SHAPE_ARGS(s)) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->fwd, p->fwd_pd), e, SHAPE_FMT ": forward primitive",
 			  SHAPE_ARGS(s)))
@@ -162,25 +185,29 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 					     DNNL_MEMORY_NONE),
 			  e, "bias memory"))
 		goto fail_ctx;
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
 	return 0;
 fail_ctx:
 	fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
 fail:
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
 	conv_free(p);
 	return -1;
 }
 
 /* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
 static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, struct fd_err *e)
+		   int bf16, int relu, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
-	int rc = conv_init_run(p, d, s, bf16, 0, e);
+	int rc = conv_init_run(p, d, s, bf16, relu, 0, e);
 	if (!rc && (s->xl == FD_NHWC || s->yl == FD_NHWC) && is_ref(p->fwd_pd)) {
 		/* no channels-last kernel for this shape (a 1x1 convolution with a
 		 * bias on 1x1 maps, an SE block's): oneDNN's layouts and reorders */
 		conv_free(p);
-		rc = conv_init_run(p, d, s, bf16, 1, e);
+		rc = conv_init_run(p, d, s, bf16, relu, 1, e);
 	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
@@ -401,7 +428,8 @@ static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
 	return -1;
 }
 
-int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan)
+/* A CPU plan for s, with the ReLU post-op when relu. */
+static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int relu, void **plan)
 {
 	struct fd_err e = {{0}};
 	if (!c->engine || c->dev != FD_DEV_CPU) {
@@ -413,12 +441,17 @@ int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void *
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, &e) < 0) {
+	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, relu, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
 	*plan = p;
 	return 0;
+}
+
+int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan)
+{
+	return plan_cpu(c, s, 0, plan);
 }
 
 int fd_conv2d_bf16_weights_cpu(void *plan)
@@ -497,13 +530,15 @@ static int same_shape(const struct fd_conv2d_shape *a, const struct fd_conv2d_sh
 	       a->bias == b->bias && a->xl == b->xl && a->yl == b->yl;
 }
 
-/* The plan for s on dev: found, or made (evicting the least recently used
- * plan not used in this step when all slots are taken). */
+/* The plan for s on dev (relu: a CPU inference plan with the ReLU fused):
+ * found, or made (evicting the least recently used plan not used in this
+ * step when all slots are taken). */
 static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd_conv2d_shape *s,
-		      enum fd_dev dev, const struct fd_backend *be)
+		      enum fd_dev dev, const struct fd_backend *be, int relu)
 {
 	for (int i = 0; i < op->nplans; i++)
-		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && same_shape(&op->plans[i].s, s)) {
+		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && op->plans[i].relu == relu &&
+		    same_shape(&op->plans[i].s, s)) {
 			op->plans[i].last_step = c->step;
 			return op->plans[i].plan;
 		}
@@ -526,9 +561,9 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 		slot = op->nplans;
 	}
 	void *plan = NULL;
-	if (be->conv2d_plan(c, s, &plan) < 0)
+	if ((relu ? plan_cpu(c, s, 1, &plan) : be->conv2d_plan(c, s, &plan)) < 0)
 		return NULL;
-	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step};
+	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step, relu};
 	op->nplans++;
 	return plan;
 }
@@ -547,7 +582,7 @@ int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
 	const struct fd_backend *be = FD_KERNEL(c, dev, conv2d_fwd);
 	if (!be || !FD_KERNEL(c, dev, conv2d_plan))
 		return -1;
-	void *plan = get_plan(c, op, s, dev, be);
+	void *plan = get_plan(c, op, s, dev, be, 0);
 	if (!plan || be->conv2d_fwd(c, plan, x, w, s->bias ? b : NULL, y) < 0)
 		return -1;
 	c->macs += (uint64_t)s->N * s->K * Ho * Wo * (uint64_t)(s->C / s->groups) * (uint64_t)(s->kh * s->kw);
@@ -599,7 +634,7 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_fwd);
 	if (!be || !FD_KERNEL(c, x->dev, conv2d_plan))
 		return NULL;
-	void *plan = get_plan(c, op, &s, x->dev, be);
+	void *plan = get_plan(c, op, &s, x->dev, be, 0);
 	int64_t shape[4] = {s.N, s.K, Ho, Wo};
 	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
 	if (y)
@@ -615,6 +650,44 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 			return NULL;
 		((struct conv_saved *)n->saved)->plan = plan;
 	}
+	return y;
+}
+
+struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
+				  struct fd_tensor *w, struct fd_tensor *b, int relu)
+{
+	if (!x || !w)
+		return NULL;
+	struct fd_tensor *in[3] = {x, w, b};
+	if (c->dev != FD_DEV_CPU || x->dev != FD_DEV_CPU || fd_needs_grad(c, b ? 3 : 2, in))
+		return fd_fail(c, "conv2d_infer: CPU inference only (records no gradient)");
+	char b1[64], b2[64];
+	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
+	    w->shape[0] % op->groups || (b && b->numel != w->shape[0]) || x->numel > INT32_MAX)
+		return fd_fail(c, "conv2d_infer: input %s, weight %s and groups %d do not match",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
+			       op->groups);
+	struct fd_conv2d_shape s = {
+		.N = (int)x->shape[0], .C = (int)x->shape[1], .H = (int)x->shape[2], .W = (int)x->shape[3],
+		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
+		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
+		.groups = op->groups, .bias = b != NULL,
+		.xl = fd_is_nhwc(x) ? FD_NHWC : FD_NCHW, .yl = c->channels_last ? FD_NHWC : FD_NCHW,
+	};
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
+		return fd_fail(c, "conv2d_infer: %s", e.msg);
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_fwd);
+	void *plan = be ? get_plan(c, op, &s, x->dev, be, relu != 0) : NULL;
+	int64_t shape[4] = {s.N, s.K, Ho, Wo};
+	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
+	if (!y)
+		return NULL;
+	y->layout = s.yl;
+	if (be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0)
+		return NULL;
+	c->macs += (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
 	return y;
 }
 

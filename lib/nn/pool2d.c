@@ -3,6 +3,7 @@
 #include "nn/pool2d.h"
 #include "nn/layout.h"
 #include "nn/fd_backend.h"
+#include "core/fd_vec.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -37,10 +38,19 @@ int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
+/* The max-pool rule, PyTorch's (MaxPoolKernel.cpp, both memory formats):
+ * windows are scanned row by row, and a value replaces the running maximum
+ * when it is greater or NaN. So the first of equal maxima wins, a NaN beats
+ * everything, and of several NaNs the last one scanned wins (its index is
+ * what backward routes the gradient to). Written as selects, not branches,
+ * so the loops vectorise. */
+static inline int mp_take(float v, float m)
+{
+	return (v > m) | (v != v);
+}
+
 /* One plane of the 2x2, stride 2, unpadded window (simplecnn's and most
- * CNNs' downsampling), every window whole (floor mode). Same scan order and
- * NaN rule as the general loop below: (0,0), (0,1), (1,0), (1,1); a value
- * wins when greater or NaN, and the first NaN ends the scan. */
+ * CNNs' downsampling), every window whole (floor mode). */
 static void maxpool_2x2_plane(const float *xp, int W, int Ho, int Wo, float *yp, int32_t *ip)
 {
 	for (int oh = 0; oh < Ho; oh++) {
@@ -52,15 +62,88 @@ static void maxpool_2x2_plane(const float *xp, int W, int Ho, int Wo, float *yp,
 					       base + W + 2 * ow + 1};
 			float m = -INFINITY;
 			int32_t mi = at[0];
-			for (int k = 0; k < 4; k++)
-				if (v[k] > m || isnan(v[k])) {
-					m = v[k], mi = at[k];
-					if (isnan(v[k]))
-						break;
-				}
+			for (int k = 0; k < 4; k++) {
+				int t = mp_take(v[k], m);
+				m = t ? v[k] : m;
+				mi = t ? at[k] : mi;
+			}
 			yp[oh * Wo + ow] = m;
 			ip[oh * Wo + ow] = mi;
 		}
+	}
+}
+
+/* Output (oh, ow) of one plane, any window: bounds clipped to the input. */
+static void maxpool_window(const struct fd_pool2d_shape *s, const float *xp, int oh, int ow, float *y,
+			   int32_t *idx)
+{
+	int H = s->H, W = s->W;
+	int h0 = oh * s->sh - s->ph, h1 = imin(h0 + s->kh, H);
+	int w0 = ow * s->sw - s->pw, w1 = imin(w0 + s->kw, W);
+	h0 = imax(h0, 0);
+	w0 = imax(w0, 0);
+	float m = -INFINITY;
+	int32_t mi = h0 * W + w0;
+	for (int ih = h0; ih < h1; ih++)
+		for (int iw = w0; iw < w1; iw++) {
+			float v = xp[ih * W + iw];
+			int t = mp_take(v, m);
+			m = t ? v : m;
+			mi = t ? ih * W + iw : mi;
+		}
+	*y = m;
+	*idx = mi;
+}
+
+/* n interior windows of one output row of the 3x3 stride-2 pool: window j
+ * (output column j + 1) covers rows 0 .. 2 and columns 2j .. 2j+2 from r = x + at0 (flat index
+ * at0 in its plane, W the row length). The nine window elements are the
+ * outer loops, in scan order, and the windows the inner one: independent
+ * running maxima, vectorised, same result as a window at a time. */
+FD_VEC_CLONES
+static void maxpool_3x3s2_row(const float *restrict r, int32_t at0, int W, int n, float *restrict y,
+			      int32_t *restrict idx)
+{
+	for (int j = 0; j < n; j++) {
+		y[j] = -INFINITY;
+		idx[j] = at0 + 2 * j;
+	}
+	for (int dh = 0; dh < 3; dh++)
+		for (int dw = 0; dw < 3; dw++) {
+			const float *q = r + dh * W + dw;
+			int32_t base = at0 + dh * W + dw;
+			for (int j = 0; j < n; j++) {
+				float v = q[2 * j], m = y[j];
+				int t = mp_take(v, m);
+				y[j] = t ? v : m;
+				idx[j] = t ? base + 2 * j : idx[j];
+			}
+		}
+}
+
+/* One plane of the 3x3, stride 2, padding 1 window (ResNet's stem): the
+ * interior windows (wholly inside the input) without bounds checks, the
+ * border ones through maxpool_window; same scan order and rule. */
+static void maxpool_3x3s2_plane(const struct fd_pool2d_shape *s, const float *xp, int Ho, int Wo, float *yp,
+				int32_t *ip)
+{
+	int W = s->W;
+	/* window (oh, ow) covers rows 2oh-1 .. 2oh+1: inside for 1 <= oh <= (H-2)/2 */
+	int oh1 = imin(Ho, (s->H - 2) / 2 + 1), ow1 = imin(Wo, (W - 2) / 2 + 1);
+	for (int oh = 0; oh < Ho; oh++) {
+		float *yr = yp + (size_t)oh * Wo;
+		int32_t *ir = ip + (size_t)oh * Wo;
+		if (oh == 0 || oh >= oh1) {
+			for (int ow = 0; ow < Wo; ow++)
+				maxpool_window(s, xp, oh, ow, yr + ow, ir + ow);
+			continue;
+		}
+		maxpool_window(s, xp, oh, 0, yr, ir);
+		if (ow1 > 1)
+			maxpool_3x3s2_row(xp + (size_t)(2 * oh - 1) * W + 1, (2 * oh - 1) * W + 1, W, ow1 - 1, yr + 1,
+					  ir + 1);
+		for (int ow = imax(ow1, 1); ow < Wo; ow++)
+			maxpool_window(s, xp, oh, ow, yr + ow, ir + ow);
 	}
 }
 
@@ -76,34 +159,21 @@ static void maxpool2d_fwd(int threads, const struct fd_pool2d_shape *s, const fl
 					  idx + (size_t)pl * Ho * Wo);
 		return;
 	}
+	if (s->kh == 3 && s->kw == 3 && s->sh == 2 && s->sw == 2 && s->ph == 1 && s->pw == 1) {
+		#pragma omp parallel for num_threads(threads)
+		for (long pl = 0; pl < (long)s->N * s->C; pl++)
+			maxpool_3x3s2_plane(s, x + (size_t)pl * H * W, Ho, Wo, y + (size_t)pl * Ho * Wo,
+					    idx + (size_t)pl * Ho * Wo);
+		return;
+	}
 	#pragma omp parallel for num_threads(threads)
 	for (long pl = 0; pl < (long)s->N * s->C; pl++) {
 		const float *xp = x + (size_t)pl * H * W;
 		float *yp = y + (size_t)pl * Ho * Wo;
 		int32_t *ip = idx + (size_t)pl * Ho * Wo;
-		for (int oh = 0; oh < Ho; oh++) {
-			int h0 = oh * s->sh - s->ph, h1 = imin(h0 + s->kh, H);
-			h0 = imax(h0, 0);
-			for (int ow = 0; ow < Wo; ow++) {
-				int w0 = ow * s->sw - s->pw, w1 = imin(w0 + s->kw, W);
-				w0 = imax(w0, 0);
-				float m = -INFINITY;
-				int32_t mi = h0 * W + w0;
-				for (int ih = h0; ih < h1; ih++)
-					for (int iw = w0; iw < w1; iw++) {
-						float v = xp[ih * W + iw];
-						if (v > m || isnan(v)) {
-							m = v;
-							mi = ih * W + iw;
-							if (isnan(v))
-								goto done;
-						}
-					}
-done:
-				yp[oh * Wo + ow] = m;
-				ip[oh * Wo + ow] = mi;
-			}
-		}
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++)
+				maxpool_window(s, xp, oh, ow, yp + oh * Wo + ow, ip + oh * Wo + ow);
 	}
 }
 
@@ -362,11 +432,95 @@ static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const fl
 		}
 }
 
+/* Max pooling of a channels-last [N, H, W, C] input into [N, Ho, Wo, C]
+ * values and indices (ih*W + iw, as for NCHW), vectorised over channels:
+ * per channel the same scan order and rule (mp_take) as the NCHW loops, so
+ * both layouts pick the same element. One output position of one sample. */
+FD_VEC_CLONES
+static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restrict xn, int oh, int ow,
+			     float *restrict y, int32_t *restrict idx)
+{
+	int64_t C = s->C;
+	int H = s->H, W = s->W;
+	int h0 = oh * s->sh - s->ph, h1 = imin(h0 + s->kh, H);
+	int w0 = ow * s->sw - s->pw, w1 = imin(w0 + s->kw, W);
+	h0 = imax(h0, 0);
+	w0 = imax(w0, 0);
+	for (int64_t c = 0; c < C; c++) {
+		y[c] = -INFINITY;
+		idx[c] = h0 * W + w0;
+	}
+	for (int ih = h0; ih < h1; ih++)
+		for (int iw = w0; iw < w1; iw++) {
+			const float *xr = xn + ((int64_t)ih * W + iw) * C;
+			int32_t at = ih * W + iw;
+			for (int64_t c = 0; c < C; c++) {
+				float v = xr[c], m = y[c];
+				int t = mp_take(v, m);
+				y[c] = t ? v : m;
+				idx[c] = t ? at : idx[c];
+			}
+		}
+}
+
+static void maxpool_nhwc_fwd(int threads, const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	int64_t C = s->C, HWC = (int64_t)s->H * s->W * C;
+	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
+	for (int n = 0; n < s->N; n++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				int64_t o = (((int64_t)n * Ho + oh) * Wo + ow) * C;
+				maxpool_nhwc_pos(s, x + n * HWC, oh, ow, y + o, idx + o);
+			}
+}
+
+/* Channels per task of the NHWC backward: tasks own disjoint channels of a
+ * sample, so overlapping windows never add into one element from two threads. */
+#define MP_CBLK 64
+
+static void maxpool_nhwc_bwd(int threads, const struct fd_pool2d_shape *s, const float *dy, const int32_t *idx,
+			     float *dx)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	int64_t C = s->C, HWC = (int64_t)s->H * s->W * C, P = (int64_t)Ho * Wo, nb = (C + MP_CBLK - 1) / MP_CBLK;
+	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
+	for (int n = 0; n < s->N; n++)
+		for (int64_t b = 0; b < nb; b++) {
+			int64_t c0 = b * MP_CBLK, c1 = c0 + MP_CBLK < C ? c0 + MP_CBLK : C;
+			float *dn = dx + n * HWC;
+			for (int64_t o = 0; o < P; o++) {
+				const float *g = dy + ((int64_t)n * P + o) * C;
+				const int32_t *ix = idx + ((int64_t)n * P + o) * C;
+				for (int64_t c = c0; c < c1; c++)
+					dn[(int64_t)ix[c] * C + c] += g[c];
+			}
+		}
+}
+
+int fd_maxpool2d_nhwc_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+			      int32_t *idx)
+{
+	maxpool_nhwc_fwd(c->threads, s, x, y, idx);
+	return 0;
+}
+
+int fd_maxpool2d_nhwc_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+			      const int32_t *idx, float *dx)
+{
+	maxpool_nhwc_bwd(c->threads, s, dy, idx, dx);
+	return 0;
+}
+
 /* ---------- the taped ops ---------- */
 
 struct pool_saved {
 	struct fd_pool2d_shape s;
 	int32_t *idx;
+	int nhwc; /* max pool ran channels last (idx in [N, Ho, Wo, C] order) */
 };
 
 static struct fd_tensor *pool_out(struct fd_ctx *c, const char *op, struct fd_tensor *x,
@@ -389,6 +543,8 @@ static struct fd_tensor *pool_out(struct fd_ctx *c, const char *op, struct fd_te
 static int maxpool_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct pool_saved *s = n->saved;
+	if (s->nhwc)
+		return fd_maxpool2d_nhwc_bwd_cpu(c, &s->s, n->out->grad, s->idx, n->in[0]->grad);
 	const struct fd_backend *be = FD_KERNEL(c, n->in[0]->dev, maxpool2d_bwd);
 	return be ? be->maxpool2d_bwd(c, &s->s, n->out->grad, s->idx, n->in[0]->grad) : -1;
 }
@@ -398,15 +554,24 @@ struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 {
 	if (!x)
 		return NULL;
-	struct pool_saved sv;
-	if (!(x = fd_to_layout(c, x, FD_NCHW)))
+	struct pool_saved sv = {0};
+	/* a channels-last CPU input stays so (doc/nn-kernels.md "Layouts") */
+	sv.nhwc = fd_is_nhwc(x) && x->dev == FD_DEV_CPU;
+	if (!sv.nhwc && !(x = fd_to_layout(c, x, FD_NCHW)))
 		return NULL;
-	const struct fd_backend *be = FD_KERNEL(c, x->dev, maxpool2d_fwd);
-	struct fd_tensor *y = be ? pool_out(c, "max_pool2d", x, &sv.s, k, stride, pad, ceil_mode, 1) : NULL;
+	const struct fd_backend *be = sv.nhwc ? NULL : FD_KERNEL(c, x->dev, maxpool2d_fwd);
+	struct fd_tensor *y = be || sv.nhwc ? pool_out(c, "max_pool2d", x, &sv.s, k, stride, pad, ceil_mode, 1)
+					   : NULL;
 	/* int32 indices in float-sized device memory */
 	sv.idx = y ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
-	if (!sv.idx || be->maxpool2d_fwd(c, &sv.s, x->data, y->data, sv.idx) < 0)
+	if (!sv.idx)
 		return NULL;
+	if (sv.nhwc) {
+		y->layout = FD_NHWC;
+		fd_maxpool2d_nhwc_fwd_cpu(c, &sv.s, x->data, y->data, sv.idx);
+	} else if (be->maxpool2d_fwd(c, &sv.s, x->data, y->data, sv.idx) < 0) {
+		return NULL;
+	}
 	if (fd_needs_grad(c, 1, &x)) {
 		struct fd_node *n = fd_tape_push(c, "max_pool2d", maxpool_backward, 1, &x, y, sizeof sv);
 		if (!n)

@@ -24,7 +24,9 @@ struct fd_pool2d_shape {
 int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct fd_err *e);
 
 /* F.max_pool2d(x, k, stride, pad, dilation=1, ceil_mode) on [N, C, H, W];
- * backward routes each gradient to its window's (first) maximum, adding. */
+ * backward routes each gradient to its window's maximum (PyTorch's choice,
+ * see maxpool2d_fwd below), adding. A channels-last CPU input gives a
+ * channels-last output (fd_maxpool2d_nhwc_*_cpu), anything else runs NCHW. */
 struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int stride, int pad,
 			       int ceil_mode);
 /* F.avg_pool2d(x, k, stride, pad, ceil_mode, count_include_pad). */
@@ -42,8 +44,11 @@ struct fd_tensor *fd_adaptive_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, i
  * maxpool2d_fwd: max_pool2d(x, (kh,kw), (sh,sw), (ph,pw), dilation=1,
  * ceil_mode, return_indices=True): y [N, C, Ho, Wo] and idx (same shape, the
  * flat index ih*W + iw of the max within its input plane, as PyTorch's
- * indices) are OVERWRITTEN. Padding never wins (it is -inf); a NaN in a
- * window wins, as in PyTorch. maxpool2d_bwd: dx += dy scattered through idx.
+ * indices) are OVERWRITTEN. Padding never wins (it is -inf). PyTorch's rule
+ * picks the element: windows are scanned row by row and a value replaces
+ * the running maximum when it is greater or NaN, so the first of equal
+ * maxima wins and a NaN wins (the last NaN scanned, when several). 2x2
+ * stride 2 and 3x3 stride 2 padding 1 take fast paths. maxpool2d_bwd: dx += dy scattered through idx.
  * avgpool2d_fwd: avg_pool2d(x, (kh,kw), (sh,sw), (ph,pw), ceil_mode,
  * count_include_pad): y OVERWRITTEN with each window's sum divided by the
  * window size clipped to the padded input (count_include_pad) or to the
@@ -64,8 +69,20 @@ int fd_adaptive_avgpool2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_
 int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t H, int64_t W,
 				  int64_t Ho, int64_t Wo, const float *dy, float *dx);
 
+/* Max pooling of channels-last data: x [N, H, W, C] (the fd_tensor layout
+ * FD_NHWC of a logical [N, C, H, W]), y and idx [N, Ho, Wo, C] OVERWRITTEN,
+ * idx holding ih*W + iw as above; the same element chosen as by
+ * fd_maxpool2d_fwd_cpu on the NCHW copy. Vectorised over channels, OpenMP
+ * over output rows. bwd: dx [N, H, W, C] += dy scattered through idx
+ * (threads own disjoint channel blocks). CPU only; s as above. Return 0. */
+int fd_maxpool2d_nhwc_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
+			      int32_t *idx);
+int fd_maxpool2d_nhwc_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+			      const int32_t *idx, float *dx);
+
 /* Double references, same semantics (max pool's backward routes each dy to
- * the first maximum of its window, which is what idx records). */
+ * the first maximum of its window, which is what idx records for inputs
+ * without NaN). */
 void fd_maxpool2d_ref_forward(const struct fd_pool2d_shape *s, const double *x, double *y);
 void fd_maxpool2d_ref_backward(const struct fd_pool2d_shape *s, const double *x, const double *dy,
 			       double *dx);

@@ -1,7 +1,13 @@
 /* t_nn_pool: max, average and adaptive average pooling (lib/nn/pool2d.h)
  * against PyTorch fixtures (tests/ref/nn_conv.py): output, max indices, input
  * gradient with ADD semantics; the double references against PyTorch and by
- * finite differences in float64; bad geometry refused. */
+ * finite differences in float64; bad geometry refused. Max pooling's fast
+ * paths (2x2 s2, 3x3 s2 p1) and channels-last kernel against PyTorch on
+ * inputs full of ties and NaNs (tests/ref/nn_pool.py): same values, same
+ * indices (PyTorch's rule: first of equal maxima, last NaN), same gradient;
+ * negative controls show the fixture tells those rules from their
+ * neighbours and a one-index error fails. */
+#include "nn/layout.h"
 #include "nn/pool2d.h"
 #include "fixture.h"
 #include "nn_ctx.h"
@@ -50,6 +56,113 @@ static void check_ref(const char *what, int i, int kind, const struct fd_pool2d_
 	snprintf(nm, sizeof nm, "case %d ref %s dx", i, what);
 	fd_check(nm, X, nx, DX, 16, loss, &c);
 	free(X), free(DY), free(Y), free(DX);
+}
+
+/* Same float (NaN equal to NaN, so NaN positions must match) over n. */
+static int same_f32(const float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(a[i] == b[i] || (isnan(a[i]) && isnan(b[i]))))
+			return 0;
+	return n > 0;
+}
+
+/* NCHW [n, C, HW] <-> NHWC [n, HW, C], float or int32 (same size) */
+static void *nhwc_of(const void *src, int n, int rows, int cols)
+{
+	float *d = malloc((size_t)n * rows * cols * 4);
+	fd_transpose_cpu(1, n, rows, cols, src, d, 0);
+	return d;
+}
+
+/* The index of window (oh, ow) of plane xp under a rule other than
+ * PyTorch's: first_nan (the first NaN ends the scan) or last_tie (a value
+ * equal to the maximum replaces it): the negative controls. */
+static int32_t other_rule(const struct fd_pool2d_shape *s, const float *xp, int oh, int ow, int last_tie)
+{
+	int32_t mi = -1;
+	float m = -INFINITY;
+	for (int r = 0; r < s->kh; r++)
+		for (int q = 0; q < s->kw; q++) {
+			int ih = oh * s->sh - s->ph + r, iw = ow * s->sw - s->pw + q;
+			if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
+				continue;
+			float v = xp[ih * s->W + iw];
+			if (mi < 0)
+				mi = ih * s->W + iw;
+			if (isnan(m))
+				continue;
+			if (v > m || isnan(v) || (last_tie && v == m))
+				m = v, mi = ih * s->W + iw;
+		}
+	return mi;
+}
+
+static void maxpool_fast(struct fd_ctx *c)
+{
+	struct fd_st st;
+	char nm[128];
+	fix_open(&st, "nn_pool", "maxpool");
+	int cases = fix_cases(&st), nan2 = 0, ties = 0, checked = 0;
+	ok(cases >= 7, "fixture has %d max pool cases", cases);
+	for (int i = 0; i < cases; i++) {
+		const int32_t *v = fix_i32(&st, i, "shape", 11);
+		struct fd_pool2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], 1};
+		int Ho, Wo;
+		struct fd_err e = {{0}};
+		if (!ok(fd_pool2d_out_size(&s, &Ho, &Wo, &e) == 0, "case %d geometry %s", i, e.msg))
+			continue;
+		int HW = s.H * s.W, P = Ho * Wo;
+		size_t nx = (size_t)s.N * s.C * HW, ny = (size_t)s.N * s.C * P;
+		const float *x = fix_f32(&st, i, "x", nx, 0), *ry = fix_f32(&st, i, "y", ny, 0);
+		const float *dy = fix_f32(&st, i, "dy", ny, 0), *rdx = fix_f32(&st, i, "dx", nx, 0);
+		const int32_t *ridx = fix_i32(&st, i, "idx", ny);
+		diag("case %d: N=%d C=%d %dx%d k=%dx%d s=%d,%d p=%d,%d ceil=%d", i, s.N, s.C, s.H, s.W, s.kh,
+		     s.kw, s.sh, s.sw, s.ph, s.pw, s.ceil_mode);
+		/* the fixture exercises both rules: windows where another rule picks another index */
+		int d_nan = 0, d_tie = 0;
+		for (int pl = 0; pl < s.N * s.C; pl++)
+			for (int o = 0; o < P; o++) {
+				const float *xp = x + (size_t)pl * HW;
+				d_nan += other_rule(&s, xp, o / Wo, o % Wo, 0) != ridx[(size_t)pl * P + o];
+				d_tie += other_rule(&s, xp, o / Wo, o % Wo, 1) != ridx[(size_t)pl * P + o] &&
+					 !isnan(ry[(size_t)pl * P + o]);
+			}
+		nan2 += d_nan, ties += d_tie;
+
+		float *y = filled(ny, 9), *dx = filled(nx, 1), *edx = ones_plus(rdx, nx);
+		int32_t *idx = malloc(ny * 4);
+		fd_maxpool2d_fwd_cpu(c, &s, x, y, idx);
+		ok(same_f32(y, ry, ny), "case %d NCHW max y equals PyTorch's (NaNs included)", i);
+		ok(memcmp(idx, ridx, ny * 4) == 0, "case %d NCHW indices equal PyTorch's", i);
+		fd_maxpool2d_bwd_cpu(c, &s, dy, idx, dx);
+		snprintf(nm, sizeof nm, "case %d NCHW ones+dx (adds)", i);
+		tap_close_f32(nm, dx, edx, nx, 1e-6, 1e-6);
+
+		/* channels last: the same tensors transposed */
+		float *xl = nhwc_of(x, s.N, s.C, HW), *dyl = nhwc_of(dy, s.N, s.C, P), *dxl = filled(nx, 1);
+		float *yl = filled(ny, 9);
+		int32_t *il = malloc(ny * 4);
+		fd_maxpool2d_nhwc_fwd_cpu(c, &s, xl, yl, il);
+		float *yb = nhwc_of(yl, s.N, P, s.C);
+		int32_t *ib = nhwc_of(il, s.N, P, s.C);
+		ok(same_f32(yb, ry, ny), "case %d NHWC max y equals PyTorch's (NaNs included)", i);
+		ok(memcmp(ib, ridx, ny * 4) == 0, "case %d NHWC indices equal PyTorch's", i);
+		fd_maxpool2d_nhwc_bwd_cpu(c, &s, dyl, il, dxl);
+		float *dxb = nhwc_of(dxl, s.N, HW, s.C);
+		snprintf(nm, sizeof nm, "case %d NHWC ones+dx (adds)", i);
+		tap_close_f32(nm, dxb, edx, nx, 1e-6, 1e-6);
+		/* negative control: one index off by one fails the comparison */
+		ib[ny / 2] += 1;
+		ok(memcmp(ib, ridx, ny * 4) != 0, "case %d control: an index moved by one is caught", i);
+		checked++;
+		free(y), free(dx), free(edx), free(idx), free(xl), free(dyl), free(dxl), free(yl), free(il);
+		free(yb), free(ib), free(dxb);
+	}
+	ok(checked == cases && checked > 0, "%d max pool cases checked", checked);
+	ok(nan2 > 0, "control: %d windows where 'the first NaN wins' picks another index than PyTorch", nan2);
+	ok(ties > 0, "control: %d windows where 'the last of equal maxima wins' picks another index", ties);
+	fd_st_close(&st);
 }
 
 int main(void)
@@ -143,6 +256,7 @@ int main(void)
 	ok(isnan(yn) && in == 1, "max pool propagates NaN with its index (%g at %d)", yn, in);
 	ok(fd_adaptive_avgpool2d_fwd_cpu(&c0, 1, 1, 4, 4, 0, 1, xn, &yn) < 0 && strstr(c0.err.msg, "positive"),
 	   "adaptive output 0 refused: %s", c0.err.msg);
+	maxpool_fast(&c0);
 	fd_ctx_free(&c0);
 	return tap_done();
 }
