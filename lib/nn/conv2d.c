@@ -20,7 +20,6 @@ struct fd_conv2d {
 	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
 	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
-	int relu;               /* 1: forward with a ReLU post-op (inference plans of fd_conv2d_infer) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -158,7 +157,6 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->d = d;
 	p->bf16 = bf16;
 	p->blocked = blocked;
-	p->relu = relu;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
