@@ -4,6 +4,8 @@
 #include "nn/binary.h"
 #include "nn/layout.h"
 
+#include "core/fd_vec.h"
+
 #include <string.h>
 
 int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor *a,
@@ -82,25 +84,60 @@ void fd_bin_ref_backward(enum fd_binop op, const struct fd_bcast *bc, const doub
 					}
 }
 
+/* y[i] = a[i * xa] op b[i * xb] along one row, strides 0 or 1: the four
+ * stride cases are separate loops so each vectorises. */
+FD_VEC_CLONES
+static void row_apply(enum fd_binop op, int64_t n, const float *a, int64_t xa, const float *b, int64_t xb,
+		      float *y)
+{
+	if (op == FD_BIN_ADD) {
+		if (xa && xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] + b[i];
+		else if (xa)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] + b[0];
+		else if (xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] + b[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] + b[0];
+	} else {
+		if (xa && xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] * b[i];
+		else if (xa)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] * b[0];
+		else if (xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] * b[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] * b[0];
+	}
+}
+
+/* Below this many outputs a kernel runs on the calling thread: the SE
+ * blocks' [N, C] vectors and the like cost less than waking a team. */
+#define PAR_MIN 32768
+
 int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, float *y)
 {
 	const int64_t *s = bc->shape;
 	if (bc->na == bc->n && bc->nb == bc->n) {
-		int64_t n = bc->n;
-		if (op == FD_BIN_ADD) {
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-			for (int64_t i = 0; i < n; i++)
-				y[i] = a[i] + b[i];
-		} else {
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-			for (int64_t i = 0; i < n; i++)
-				y[i] = a[i] * b[i];
+		int64_t n = bc->n, per = 16384, nb = (n + per - 1) / per;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (n >= PAR_MIN)
+		for (int64_t k = 0; k < nb; k++) {
+			int64_t i0 = k * per, m = n - i0 < per ? n - i0 : per;
+			row_apply(op, m, a + i0, 1, b + i0, 1, y + i0);
 		}
 		return 0;
 	}
 	int64_t rows = s[0] * s[1] * s[2] * s[3];
-#pragma omp parallel for num_threads(c->threads) schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (bc->n >= PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		int64_t i3 = r % s[3], t = r / s[3];
 		int64_t i2 = t % s[2];
@@ -108,12 +145,41 @@ int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast 
 		int64_t i1 = t % s[1], i0 = t / s[1];
 		const float *ap = a + i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] + i3 * bc->sa[3];
 		const float *bp = b + i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] + i3 * bc->sb[3];
-		float *yp = y + r * s[4];
-		int64_t xa = bc->sa[4], xb = bc->sb[4];
-		for (int64_t i = 0; i < s[4]; i++)
-			yp[i] = apply(op, ap[i * xa], bp[i * xb]);
+		row_apply(op, s[4], ap, bc->sa[4], bp, bc->sb[4], y + r * s[4]);
 	}
 	return 0;
+}
+
+/* dx[i] += dy[i] (other == NULL) or dy[i] * other[i * xo] along one row
+ * (x not broadcast: one term per element). */
+FD_VEC_CLONES
+static void row_acc(int64_t n, const float *dy, const float *other, int64_t xo, float *dx)
+{
+	if (!other)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i];
+	else if (xo)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * other[i];
+	else
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * other[0];
+}
+
+/* acc[i] += dy[i] (other == NULL) or (double)dy[i] * other[i * xo]: one
+ * reduced row into a tile of double sums. */
+FD_VEC_CLONES
+static void row_sum(int64_t n, const float *dy, const float *other, int64_t xo, double *acc)
+{
+	if (!other)
+		for (int64_t i = 0; i < n; i++)
+			acc[i] += dy[i];
+	else if (xo)
+		for (int64_t i = 0; i < n; i++)
+			acc[i] += (double)dy[i] * other[i];
+	else
+		for (int64_t i = 0; i < n; i++)
+			acc[i] += (double)dy[i] * other[0];
 }
 
 /* dx[j] += sum over the output positions that read x[j] of dy (* other). x has
@@ -135,26 +201,56 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 		 * does instead of decoding every j; same result bit for bit (one
 		 * float product, one add) */
 		int64_t rows = s[0] * s[1] * s[2] * s[3];
-#pragma omp parallel for num_threads(c->threads) schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (r >= PAR_MIN)
 		for (int64_t q = 0; q < rows; q++) {
 			int64_t i3 = q % s[3], t = q / s[3];
 			int64_t i2 = t % s[2];
 			t /= s[2];
 			int64_t i1 = t % s[1], i0 = t / s[1];
 			float *xp = dx + i0 * sx[0] + i1 * sx[1] + i2 * sx[2] + i3 * sx[3];
-			const float *yp = dy + q * s[4];
-			if (op == FD_BIN_ADD) {
-				for (int64_t i = 0; i < s[4]; i++)
-					xp[i * sx[4]] += yp[i];
-			} else {
-				const float *op_ = other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
-				for (int64_t i = 0; i < s[4]; i++)
-					xp[i * sx[4]] += yp[i] * op_[i * so[4]];
-			}
+			const float *op_ = op == FD_BIN_ADD ? NULL
+							    : other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+			row_acc(s[4], dy + q * s[4], op_, so[4], xp);
 		}
 		return;
 	}
-#pragma omp parallel for num_threads(c->threads) schedule(static)
+	if (sx[4] && s[4] > 1) {
+		/* x keeps the innermost dim (the SE scale's [N, 1, 1, C] in channels
+		 * last, a bias [C]): walk the reduced positions in the same order as
+		 * below, each adding a contiguous row of dy into a tile of TILE
+		 * double sums, one per x element: every sum gets the same terms in
+		 * the same order, so the result is bit for bit the one of the
+		 * per-element loop, with the reads along memory instead of across. */
+		enum { TILE = 128 };
+		int64_t nt = (s[4] + TILE - 1) / TILE, nq = nx / s[4];
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (r >= PAR_MIN)
+		for (int64_t u = 0; u < nq * nt; u++) {
+			int64_t q = u / nt, t0 = u % nt * TILE, w = s[4] - t0 < TILE ? s[4] - t0 : TILE;
+			int64_t lo[FD_MAXDIM], hi[FD_MAXDIM], t = q;
+			for (int d = FD_MAXDIM - 2; d >= 0; d--) {
+				int64_t i = t % xs[d];
+				t /= xs[d];
+				lo[d] = sx[d] ? i : 0;
+				hi[d] = sx[d] ? i + 1 : s[d];
+			}
+			double acc[TILE] = {0};
+			for (int64_t i0 = lo[0]; i0 < hi[0]; i0++)
+				for (int64_t i1 = lo[1]; i1 < hi[1]; i1++)
+					for (int64_t i2 = lo[2]; i2 < hi[2]; i2++)
+						for (int64_t i3 = lo[3]; i3 < hi[3]; i3++) {
+							int64_t py = i0 * sy[0] + i1 * sy[1] + i2 * sy[2] + i3 * sy[3];
+							int64_t po = i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+							row_sum(w, dy + py + t0,
+								op == FD_BIN_ADD ? NULL : other + po + t0 * so[4], so[4],
+								acc);
+						}
+			float *xp = dx + q * s[4] + t0;
+			for (int64_t i = 0; i < w; i++)
+				xp[i] += (float)acc[i];
+		}
+		return;
+	}
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (r >= PAR_MIN)
 	for (int64_t j = 0; j < nx; j++) {
 		int64_t lo[FD_MAXDIM], hi[FD_MAXDIM], t = j;
 		for (int d = FD_MAXDIM - 1; d >= 0; d--) {

@@ -3,6 +3,7 @@
  * computed in float64 from float32 inputs), plus finite differences, the
  * broadcast reference loops, dropout/stochastic-depth semantics, the tape's
  * adding backward, intermediate gradients and "not supported" dispatch. */
+#include "core/fd_rng.h"
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
@@ -293,6 +294,74 @@ static void test_bcast_ref(const char *fixture, enum fd_binop op)
 	fd_ctx_free(&c);
 }
 
+/* How many of n floats lie outside |a - r| <= atol + rtol*|r| (NaN: outside). */
+static size_t count_far(const float *a, const float *r, size_t n, double atol, double rtol)
+{
+	size_t far = 0;
+	for (size_t i = 0; i < n; i++)
+		far += !(fabs((double)a[i] - (double)r[i]) <= atol + rtol * fabs((double)r[i]));
+	return far;
+}
+
+/* The table's CPU kernels (2 threads) against the reference loops on shapes
+ * big enough for their parallel and tiled paths: the channels-last SE scale
+ * [N,H,W,C] * [N,1,1,C] (the reduction keeps the innermost dim, C = 300 is
+ * three tiles, the last partial), a bias [C] added to [M, C], and the NCHW SE
+ * scale (reduces the innermost dim). A wrong db element must be caught. */
+static void test_bcast_kernels(void)
+{
+	static const struct {
+		enum fd_binop op;
+		int na, nb;
+		int64_t sa[4], sb[4];
+	} k[] = {{FD_BIN_MUL, 4, 4, {4, 9, 9, 300}, {4, 1, 1, 300}},
+		 {FD_BIN_ADD, 2, 1, {200, 260}, {260}},
+		 {FD_BIN_MUL, 4, 4, {4, 300, 9, 9}, {4, 300, 1, 1}},
+		 {FD_BIN_MUL, 4, 4, {4, 1, 1, 300}, {4, 9, 9, 300}}};
+	struct fd_rng r;
+	fd_rng_init(&r, 77, 0);
+	for (size_t t = 0; t < sizeof k / sizeof *k; t++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		struct fd_tensor *a = fd_tensor_new(&c, FD_DEV_CPU, k[t].na, k[t].sa);
+		struct fd_tensor *b = fd_tensor_new(&c, FD_DEV_CPU, k[t].nb, k[t].sb);
+		struct fd_bcast bc;
+		int nd;
+		if (!a || !b || fd_bcast_init(&c, &bc, a, b, &nd) < 0) {
+			ok(0, "kernel case %zu: tensors %s", t, c.err.msg);
+			fd_ctx_free(&c);
+			continue;
+		}
+		size_t na = (size_t)bc.na, nb = (size_t)bc.nb, ny = (size_t)bc.n;
+		float *dy = malloc(ny * 4), *y = malloc(ny * 4), *da = calloc(na, 4), *db = calloc(nb, 4);
+		double *A = malloc(na * 8), *B = malloc(nb * 8), *DY = malloc(ny * 8), *Y = malloc(ny * 8);
+		double *DA = calloc(na, 8), *DB = calloc(nb, 8);
+		for (size_t i = 0; i < na; i++)
+			A[i] = a->data[i] = (float)(fd_rng_uniform(&r) * 4 - 2);
+		for (size_t i = 0; i < nb; i++)
+			B[i] = b->data[i] = (float)(fd_rng_uniform(&r) * 4 - 2);
+		for (size_t i = 0; i < ny; i++)
+			DY[i] = dy[i] = (float)(fd_rng_uniform(&r) * 2 - 1);
+		fd_bin_ref_forward(k[t].op, &bc, A, B, Y);
+		fd_bin_ref_backward(k[t].op, &bc, A, B, DY, DA, DB);
+		fd_binary_fwd_cpu(&c, k[t].op, &bc, a->data, b->data, y);
+		fd_binary_bwd_cpu(&c, k[t].op, &bc, a->data, b->data, dy, da, db);
+		float *yr = to_f32(Y, ny), *dar = to_f32(DA, na), *dbr = to_f32(DB, nb);
+		char what[96];
+		snprintf(what, sizeof what, "kernel case %zu (%zu outputs): y", t, ny);
+		tap_close_f32(what, y, yr, ny, 1e-6, 1e-6);
+		snprintf(what, sizeof what, "kernel case %zu: da", t);
+		tap_close_f32(what, da, dar, na, 1e-5, 1e-5);
+		snprintf(what, sizeof what, "kernel case %zu: db", t);
+		tap_close_f32(what, db, dbr, nb, 1e-5, 1e-5);
+		db[nb - 1] += 1e-3f; /* negative control */
+		ok(count_far(db, dbr, nb, 1e-5, 1e-5) == 1, "kernel case %zu: a db off by 1e-3 is caught", t);
+		free(yr), free(dar), free(dbr), free(A), free(B), free(DY), free(Y), free(DA), free(DB);
+		free(dy), free(y), free(da), free(db);
+		fd_ctx_free(&c);
+	}
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -318,6 +387,7 @@ int main(void)
 		run_case(bcases[i].name, bcases[i].op == FD_BIN_ADD ? f_add : f_mul, NULL, bin, bgr, 2, 1e-5, 1e-5);
 		test_bcast_ref(bcases[i].name, bcases[i].op);
 	}
+	test_bcast_kernels();
 
 	static const char *const sm[] = {"softmax_2d", "softmax_4d", "softmax_last"};
 	for (int i = 0; i < 3; i++) {
