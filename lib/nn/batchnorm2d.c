@@ -23,29 +23,21 @@ static double fold8(const double *a)
 	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+/* acc1[j] += x - k, acc2[j] += (x - k)^2 */
 FD_VEC_CLONES
-static void plane_sum(const float *x, int n, double *acc)
+static void plane_shifted(const float *x, int n, double k, double *acc1, double *acc2)
 {
 	int i = 0;
 	for (; i + NACC <= n; i += NACC)
-		for (int k = 0; k < NACC; k++)
-			acc[k] += x[i + k];
-	for (int k = 0; i < n; i++, k++)
-		acc[k] += x[i];
-}
-
-FD_VEC_CLONES
-static void plane_sqdev(const float *x, int n, double mean, double *acc)
-{
-	int i = 0;
-	for (; i + NACC <= n; i += NACC)
-		for (int k = 0; k < NACC; k++) {
-			double d = x[i + k] - mean;
-			acc[k] += d * d;
+		for (int j = 0; j < NACC; j++) {
+			double d = x[i + j] - k;
+			acc1[j] += d;
+			acc2[j] += d * d;
 		}
-	for (int k = 0; i < n; i++, k++) {
-		double d = x[i] - mean;
-		acc[k] += d * d;
+	for (int j = 0; i < n; i++, j++) {
+		double d = x[i] - k;
+		acc1[j] += d;
+		acc2[j] += d * d;
 	}
 }
 
@@ -101,14 +93,13 @@ static int batchnorm2d_fwd_train(int threads, int N, int C, int HW, const float 
 				  N, C, HW);
 	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
-		double acc[NACC] = {0}, acc2[NACC] = {0};
+		double acc1[NACC] = {0}, acc2[NACC] = {0}, k = PLANE(x, 0, c)[0];
+		/* one pass about the channel's first value (see rows_fwd_train) */
 		for (int n = 0; n < N; n++)
-			plane_sum(PLANE(x, n, c), HW, acc);
-		double mean = fold8(acc) / M;
-		/* second pass about the mean: no cancellation for large offsets */
-		for (int n = 0; n < N; n++)
-			plane_sqdev(PLANE(x, n, c), HW, mean, acc2);
-		double var = fold8(acc2) / M, invstd = 1.0 / sqrt(var + eps);
+			plane_shifted(PLANE(x, n, c), HW, k, acc1, acc2);
+		double d = fold8(acc1) / M, mean = k + d, var = fold8(acc2) / M - d * d;
+		var = var < 0 ? 0 : var; /* rounding; a NaN stays */
+		double invstd = 1.0 / sqrt(var + eps);
 		float a = (float)(weight[c] * invstd), b = (float)(bias[c] - mean * weight[c] * invstd);
 		for (int n = 0; n < N; n++)
 			plane_affine(PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
@@ -212,21 +203,16 @@ static struct rows rows_of(int threads, int64_t M, int64_t C)
 	return r;
 }
 
+/* acc1[c] += x - k[c], acc2[c] += (x - k[c])^2: the statistics' one pass
+ * (see rows_fwd_train for why the shift keeps the variance accurate) */
 FD_VEC_CLONES
-static void rows_sum(const float *x, int64_t n, int64_t C, double *acc)
-{
-	for (int64_t m = 0; m < n; m++)
-		for (int64_t c = 0; c < C; c++)
-			acc[c] += x[m * C + c];
-}
-
-FD_VEC_CLONES
-static void rows_sqdev(const float *x, int64_t n, int64_t C, const double *mean, double *acc)
+static void rows_shifted(const float *x, int64_t n, int64_t C, const float *k, double *acc1, double *acc2)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++) {
-			double d = x[m * C + c] - mean[c];
-			acc[c] += d * d;
+			double d = (double)x[m * C + c] - k[c];
+			acc1[c] += d;
+			acc2[c] += d * d;
 		}
 }
 
@@ -273,39 +259,32 @@ static int64_t chunk(const struct rows *r, int64_t i, int64_t *m0)
 	return *m0 + r->rpc <= r->M ? r->rpc : r->M - *m0;
 }
 
-/* out[c] = sum over chunks, in order, of part[i*C + c] */
-static void fold_chunks(const struct rows *r, const double *part, double *out)
-{
-	for (int64_t c = 0; c < r->C; c++)
-		out[c] = 0;
-	for (int64_t i = 0; i < r->nch; i++)
-		for (int64_t c = 0; c < r->C; c++)
-			out[c] += part[i * r->C + c];
-}
-
-/* mean[c] = sum x / M (what = 0) or ssd[c] = sum (x - mean)^2 (what = 1) */
-static void rows_stat(const struct rows *r, const float *x, const double *mean, double *part, double *out)
+/* s1[c] = sum (x - k[c]), s2[c] = sum (x - k[c])^2 over the rows */
+static void rows_stat(const struct rows *r, const float *x, const float *k, double *part, double *s1, double *s2)
 {
 	int64_t C = r->C;
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		double *acc = part + i * C;
-		for (int64_t c = 0; c < C; c++)
-			acc[c] = 0;
-		if (mean)
-			rows_sqdev(x + m0 * C, n, C, mean, acc);
-		else
-			rows_sum(x + m0 * C, n, C, acc);
+		double *a1 = part + 2 * i * C, *a2 = a1 + C;
+		for (int64_t c = 0; c < 2 * C; c++)
+			a1[c] = 0;
+		rows_shifted(x + m0 * C, n, C, k, a1, a2);
 	}
-	fold_chunks(r, part, out);
+	for (int64_t c = 0; c < C; c++)
+		s1[c] = s2[c] = 0;
+	for (int64_t i = 0; i < r->nch; i++)
+		for (int64_t c = 0; c < C; c++) {
+			s1[c] += part[2 * i * C + c];
+			s2[c] += part[2 * i * C + C + c];
+		}
 }
 
 static void rows_dy_sums(const struct rows *r, const float *dy, const float *x, const double *mean,
 			 double *part, double *sdy, double *sdyx)
 {
 	int64_t C = r->C;
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		double *ag = part + 2 * i * C, *agx = ag + C;
@@ -338,21 +317,28 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, const float 
 	double M = (double)r->M, *part = rows_scratch(ctx, r);
 	if (!part)
 		return -1;
-	double *mean = part + 2 * r->nch * C, *var = mean + C;
-	float *a = (float *)(var + C), *b = (float *)(var + 2 * C);
-	rows_stat(r, x, NULL, part, mean);
+	double *s1 = part + 2 * r->nch * C, *s2 = s1 + C;
+	float *a = (float *)(s2 + C), *b = (float *)(s2 + 2 * C), *k = (float *)(s2 + 3 * C);
+	/* One pass: sums of d = x - k and d^2 about k = the channel's first
+	 * value, var = E[d^2] - E[d]^2. With k a value of the data, (mean - k)^2
+	 * <= M * var: the cancellation magnifies double's rounding error by at
+	 * most M + 1 (by a few in practice, k lying within a few standard
+	 * deviations of the mean), so the variance stays as float-exact as the
+	 * two-pass sum about the mean, large means included. */
 	for (int64_t c = 0; c < C; c++)
-		mean[c] /= M;
-	rows_stat(r, x, mean, part, var); /* about the mean: no cancellation for large offsets */
+		k[c] = x[c];
+	rows_stat(r, x, k, part, s1, s2);
 	for (int64_t c = 0; c < C; c++) {
-		double v = var[c] / M, invstd = 1.0 / sqrt(v + eps);
-		a[c] = (float)(weight[c] * invstd), b[c] = (float)(bias[c] - mean[c] * weight[c] * invstd);
-		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean[c]);
+		double d = s1[c] / M, mean = k[c] + d, v = s2[c] / M - d * d;
+		v = v < 0 ? 0 : v; /* rounding; a NaN stays */
+		double invstd = 1.0 / sqrt(v + eps);
+		a[c] = (float)(weight[c] * invstd), b[c] = (float)(bias[c] - mean * weight[c] * invstd);
+		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean);
 		running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * v * M / (M - 1));
-		save_mean[c] = (float)mean[c];
+		save_mean[c] = (float)mean;
 		save_invstd[c] = (float)invstd;
 	}
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
@@ -373,7 +359,7 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 		a[c] = (float)(weight[c] * invstd);
 		b[c] = (float)(bias[c] - running_mean[c] * weight[c] * invstd);
 	}
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
@@ -415,7 +401,7 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const f
 			fmean[c] = (float)mean[c];
 		}
 	}
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		if (train)
