@@ -6,11 +6,164 @@
 
 #include <math.h>
 
+#include "core/fd_vec.h"
+
 #define TILE 64
+
+/* ---------- channels last: [M, C] rows (HW == 1) ----------
+ * Each row's statistics are a reduction along contiguous memory: the row
+ * kernels below sum in double over NACC interleaved accumulators (element i
+ * to accumulator i % NACC, folded pairwise: a fixed order, so every clone
+ * gives the same bits) while the row sits in L1, and the backward's
+ * parameter sums go to per-chunk double rows (at most MAXCH chunks of at
+ * least RCHUNK values, fixed by M and C) added in order: no strided walks,
+ * one read of x and dy per pass, results independent of the thread count. */
+#define NACC 8
+#define RCHUNK 16384
+#define MAXCH 64
+
+static double fold8(const double *a)
+{
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* mean and 1/sqrt(var + eps) of one row, two passes about the mean */
+FD_VEC_CLONES
+static void row_stats(const float *x, int64_t C, double eps, float *mean, float *rstd)
+{
+	double a[NACC] = {0}, v[NACC] = {0};
+	int64_t i = 0;
+	for (; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++)
+			a[k] += x[i + k];
+	for (int k = 0; i < C; i++, k++)
+		a[k] += x[i];
+	double m = fold8(a) / (double)C;
+	for (i = 0; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			double d = x[i + k] - m;
+			v[k] += d * d;
+		}
+	for (int k = 0; i < C; i++, k++) {
+		double d = x[i] - m;
+		v[k] += d * d;
+	}
+	*mean = (float)m;
+	*rstd = (float)(1.0 / sqrt(fold8(v) / (double)C + eps));
+}
+
+FD_VEC_CLONES
+static void row_affine(const float *x, float *y, int64_t C, float m, float r, const float *w, const float *b)
+{
+	for (int64_t i = 0; i < C; i++)
+		y[i] = (x[i] - m) * r * w[i] + b[i];
+}
+
+/* sg = sum dy w, sgx = sum dy w xhat over one row (xhat = (x - m) r) */
+FD_VEC_CLONES
+static void row_dsums(const float *x, const float *g, const float *w, int64_t C, float m, float r,
+		      double *sg, double *sgx)
+{
+	double a[NACC] = {0}, b[NACC] = {0};
+	int64_t i = 0;
+	for (; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			double gw = (double)g[i + k] * w[i + k];
+			a[k] += gw;
+			b[k] += gw * ((x[i + k] - m) * r);
+		}
+	for (int k = 0; i < C; i++, k++) {
+		double gw = (double)g[i] * w[i];
+		a[k] += gw;
+		b[k] += gw * ((x[i] - m) * r);
+	}
+	*sg = fold8(a), *sgx = fold8(b);
+}
+
+/* dx += r (dy w - a - xhat bq); aw += dy xhat, ab += dy (either NULL) */
+FD_VEC_CLONES
+static void row_dx(const float *x, const float *g, const float *w, float *dx, int64_t C, float m, float r,
+		   float a, float bq)
+{
+	for (int64_t i = 0; i < C; i++) {
+		float xh = (x[i] - m) * r;
+		dx[i] += r * (g[i] * w[i] - a - xh * bq);
+	}
+}
+
+FD_VEC_CLONES
+static void row_param(const float *x, const float *g, int64_t C, float m, float r, double *aw, double *ab)
+{
+	if (aw)
+		for (int64_t i = 0; i < C; i++)
+			aw[i] += (double)g[i] * ((x[i] - m) * r);
+	if (ab)
+		for (int64_t i = 0; i < C; i++)
+			ab[i] += g[i];
+}
+
+static int64_t rows_per_chunk(int64_t M, int64_t C)
+{
+	int64_t rpc = RCHUNK / C > 0 ? RCHUNK / C : 1;
+	return rpc < (M + MAXCH - 1) / MAXCH ? (M + MAXCH - 1) / MAXCH : rpc;
+}
+
+static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *x, const float *w,
+		     const float *b, float *y, float *mean, float *rstd)
+{
+	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
+#pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
+	for (int64_t i = 0; i < nch; i++)
+		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
+			row_stats(x + m * C, C, (double)eps, mean + m, rstd + m);
+			row_affine(x + m * C, y + m * C, C, mean[m], rstd[m], w, b);
+		}
+}
+
+static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, const float *w, const float *mean,
+		    const float *rstd, const float *dy, float *dx, float *dw, float *db)
+{
+	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
+	double *part = NULL;
+	if ((dw || db) && !(part = (double *)fd_ctx_alloc(c, FD_DEV_CPU, 4 * nch * C)))
+		return -1;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nch > 1)
+	for (int64_t i = 0; i < nch; i++) {
+		double *aw = dw ? part + 2 * i * C : NULL, *ab = db ? part + 2 * i * C + C : NULL;
+		if (part)
+			for (int64_t j = 0; j < 2 * C; j++)
+				part[2 * i * C + j] = 0;
+		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
+			const float *xr = x + m * C, *gr = dy + m * C;
+			if (part)
+				row_param(xr, gr, C, mean[m], rstd[m], aw, ab);
+			if (!dx)
+				continue;
+			double sg, sgx;
+			row_dsums(xr, gr, w, C, mean[m], rstd[m], &sg, &sgx);
+			row_dx(xr, gr, w, dx + m * C, C, mean[m], rstd[m], (float)(sg / (double)C),
+			       (float)(sgx / (double)C));
+		}
+	}
+	for (int64_t j = 0; part && j < C; j++) {
+		double sw = 0, sb = 0;
+		for (int64_t i = 0; i < nch; i++)
+			sw += part[2 * i * C + j], sb += part[2 * i * C + C + j];
+		if (dw)
+			dw[j] += (float)sw;
+		if (db)
+			db[j] += (float)sb;
+	}
+	return 0;
+}
 
 int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 		    const float *w, const float *b, float *y, float *mean, float *rstd)
 {
+	if (HW == 1) {
+		rows_fwd(c->threads, N, C, eps, x, w, b, y, mean, rstd);
+		return 0;
+	}
 	int64_t nt = (HW + TILE - 1) / TILE;
 #pragma omp parallel for collapse(2) num_threads(c->threads) schedule(static)
 	for (int64_t n = 0; n < N; n++)
@@ -49,6 +202,8 @@ int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, c
 		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
 		    float *dw, float *db)
 {
+	if (HW == 1)
+		return rows_bwd(c, N, C, x, w, mean, rstd, dy, dx, dw, db);
 	if (dw || db) {
 #pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t ch = 0; ch < C; ch++) {

@@ -362,6 +362,61 @@ static void test_bcast_kernels(void)
 	}
 }
 
+/* The layernorm kernels on channels-last rows (HW == 1: the rows path) of a
+ * size with several chunks and 2 threads, C not a multiple of 8, against the
+ * double reference loops (checked against PyTorch by the ln2d fixtures):
+ * forward, dx, dw, db, with means of 0 and 50. A wrong dw must fail. */
+static void test_ln_rows(void)
+{
+	const int64_t M = 1100, C = 100;
+	size_t n = (size_t)(M * C);
+	struct fd_rng r;
+	fd_rng_init(&r, 78, 0);
+	for (int off = 0; off <= 50; off += 50) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		float *x = malloc(n * 4), *dy = malloc(n * 4), *y = malloc(n * 4), *dx = malloc(n * 4);
+		float *w = malloc(C * 4), *b = malloc(C * 4), *dw = malloc(C * 4), *db = malloc(C * 4);
+		float *mean = malloc(M * 4), *rstd = malloc(M * 4);
+		for (size_t i = 0; i < n; i++) {
+			x[i] = (float)(off + 3 * (2 * fd_rng_uniform(&r) - 1));
+			dy[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+			dx[i] = 1;
+		}
+		for (int64_t i = 0; i < C; i++) {
+			w[i] = (float)(0.5 + fd_rng_uniform(&r)), b[i] = (float)(fd_rng_uniform(&r) - 0.5);
+			dw[i] = db[i] = 1;
+		}
+		double *X = to_f64(x, n), *W = to_f64(w, C), *B = to_f64(b, C), *DY = to_f64(dy, n);
+		double *Y = calloc(n, 8), *DX = calloc(n, 8), *DW = calloc(C, 8), *DB = calloc(C, 8);
+		for (size_t i = 0; i < n; i++)
+			DX[i] = 1;
+		for (int64_t i = 0; i < C; i++)
+			DW[i] = DB[i] = 1;
+		/* the reference's [N, C, HW] with HW = 1 is the same memory as the rows */
+		fd_layernorm2d_ref_forward(M, C, 1, (double)1e-6f, X, W, B, Y);
+		fd_layernorm2d_ref_backward(M, C, 1, (double)1e-6f, X, W, DY, DX, DW, DB);
+		ok(fd_layernorm2d_fwd_cpu(&c, M, C, 1, 1e-6f, x, w, b, y, mean, rstd) == 0 &&
+			   fd_layernorm2d_bwd_cpu(&c, M, C, 1, x, w, mean, rstd, dy, dx, dw, db) == 0,
+		   "ln rows mean %d: runs %s", off, c.err.msg);
+		char what[64];
+		snprintf(what, sizeof what, "ln rows mean %d: y", off);
+		close64(what, Y, y, n, 1e-5, 1e-5);
+		snprintf(what, sizeof what, "ln rows mean %d: 1+dx (adds)", off);
+		close64(what, DX, dx, n, 1e-5, 1e-4);
+		snprintf(what, sizeof what, "ln rows mean %d: 1+dw (adds)", off);
+		close64(what, DW, dw, C, 1e-4, 1e-4); /* sums of 1100 terms of float xhat */
+		snprintf(what, sizeof what, "ln rows mean %d: 1+db (adds)", off);
+		close64(what, DB, db, C, 1e-4, 1e-4);
+		float *dwr = to_f32(DW, C);
+		dw[C / 2] += 1e-2f; /* negative control */
+		ok(count_far(dw, dwr, C, 1e-4, 1e-4) == 1, "ln rows mean %d: a dw off by 1e-2 is caught", off);
+		free(dwr), free(X), free(W), free(B), free(DY), free(Y), free(DX), free(DW), free(DB);
+		free(x), free(dy), free(y), free(dx), free(w), free(b), free(dw), free(db), free(mean), free(rstd);
+		fd_ctx_free(&c);
+	}
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -402,6 +457,7 @@ int main(void)
 	run_case("ln2d", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	run_case("ln2d_head", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	run_case("ln2d_wide", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
+	test_ln_rows();
 
 	static const char *const bcein[] = {"x", "t"}, *const bcegr[] = {"dx", NULL};
 	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
