@@ -151,19 +151,31 @@ int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast 
 }
 
 /* dx[i] += dy[i] (other == NULL) or dy[i] * other[i * xo] along one row
- * (x not broadcast: one term per element). */
+ * (x not broadcast: one term per element); wr: dx[i] = the term (a fresh
+ * gradient, struct fd_node's writes). */
 FD_VEC_CLONES
-static void row_acc(int64_t n, const float *dy, const float *other, int64_t xo, float *dx)
+static void row_acc(int64_t n, const float *dy, const float *other, int64_t xo, float *dx, int wr)
 {
-	if (!other)
+	if (wr) {
+		if (!other)
+			for (int64_t i = 0; i < n; i++)
+				dx[i] = dy[i];
+		else if (xo)
+			for (int64_t i = 0; i < n; i++)
+				dx[i] = dy[i] * other[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				dx[i] = dy[i] * other[0];
+	} else if (!other) {
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += dy[i];
-	else if (xo)
+	} else if (xo) {
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += dy[i] * other[i];
-	else
+	} else {
 		for (int64_t i = 0; i < n; i++)
 			dx[i] += dy[i] * other[0];
+	}
 }
 
 /* acc[i] += dy[i] (other == NULL) or (double)dy[i] * other[i * xo]: one
@@ -182,11 +194,12 @@ static void row_sum(int64_t n, const float *dy, const float *other, int64_t xo, 
 			acc[i] += (double)dy[i] * other[0];
 }
 
-/* dx[j] += sum over the output positions that read x[j] of dy (* other). x has
- * strides sx (0 = broadcast), the other operand so. Parallel over j. */
+/* dx[j] += sum over the output positions that read x[j] of dy (* other)
+ * (wr: dx[j] = the sum). x has strides sx (0 = broadcast), the other operand
+ * so. Parallel over j. */
 static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc,
 			const int64_t *sx, int64_t nx, const int64_t *so, const float *other,
-			const float *dy, float *dx)
+			const float *dy, float *dx, int wr)
 {
 	const int64_t *s = bc->shape;
 	int64_t sy[FD_MAXDIM], r = 1, xs[FD_MAXDIM];
@@ -210,7 +223,7 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 			float *xp = dx + i0 * sx[0] + i1 * sx[1] + i2 * sx[2] + i3 * sx[3];
 			const float *op_ = op == FD_BIN_ADD ? NULL
 							    : other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
-			row_acc(s[4], dy + q * s[4], op_, so[4], xp);
+			row_acc(s[4], dy + q * s[4], op_, so[4], xp, wr);
 		}
 		return;
 	}
@@ -246,7 +259,7 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 						}
 			float *xp = dx + q * s[4] + t0;
 			for (int64_t i = 0; i < w; i++)
-				xp[i] += (float)acc[i];
+				xp[i] = (wr ? 0.0f : xp[i]) + (float)acc[i];
 		}
 		return;
 	}
@@ -273,17 +286,24 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 							for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
 								acc += (double)dy[py + i4] * other[po + i4 * so[4]];
 					}
-		dx[j] += (float)acc;
+		dx[j] = (wr ? 0.0f : dx[j]) + (float)acc;
 	}
+}
+
+/* wa, wb: da, db are fresh gradients, overwritten */
+static void bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
+		    const float *dy, float *da, float *db, int wa, int wb)
+{
+	if (da)
+		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da, wa);
+	if (db)
+		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db, wb);
 }
 
 int fd_binary_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, const float *dy, float *da, float *db)
 {
-	if (da)
-		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da);
-	if (db)
-		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db);
+	bwd_cpu(c, op, bc, a, b, dy, da, db, 0, 0);
 	return 0;
 }
 
@@ -292,16 +312,23 @@ struct bin_saved {
 	struct fd_bcast bc;
 };
 
+/* On the CPU fresh gradients (the node's writes, set for CPU operands) are
+ * overwritten; the device tables add, into zeroed gradients. */
 static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct bin_saved *s = n->saved;
 	struct fd_tensor *a = n->in[0], *b = n->in[1];
+	float *da = (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL;
+	float *db = (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL;
+	if (a->dev == FD_DEV_CPU) {
+		bwd_cpu(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db, (a->flags & FD_T_GRAD_FRESH) != 0,
+			(b->flags & FD_T_GRAD_FRESH) != 0);
+		return 0;
+	}
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_bwd);
 	if (!be)
 		return -1;
-	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad,
-			   (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL,
-			   (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL);
+	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db);
 }
 
 static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_tensor *a,
@@ -364,6 +391,8 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		struct bin_saved *s = n->saved;
 		s->op = op;
 		s->bc = bc;
+		if (a->dev == FD_DEV_CPU)
+			n->writes = 3u; /* bin_backward overwrites fresh da and db */
 	}
 	return y;
 }

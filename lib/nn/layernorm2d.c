@@ -80,16 +80,24 @@ static void row_dsums(const float *x, const float *g, const float *w, int64_t C,
 	*sg = fold8(a), *sgx = fold8(b);
 }
 
-/* dx += r (dy w - a - xhat bq); aw += dy xhat, ab += dy (either NULL) */
+/* dx += r (dy w - a - xhat bq) (wr: dx = ..., a fresh gradient) */
 FD_VEC_CLONES
 static void row_dx(const float *x, const float *g, const float *w, float *dx, int64_t C, float m, float r,
-		   float a, float bq)
+		   float a, float bq, int wr)
 {
-	for (int64_t i = 0; i < C; i++) {
-		float xh = (x[i] - m) * r;
-		dx[i] += r * (g[i] * w[i] - a - xh * bq);
-	}
+	if (wr)
+		for (int64_t i = 0; i < C; i++) {
+			float xh = (x[i] - m) * r;
+			dx[i] = r * (g[i] * w[i] - a - xh * bq);
+		}
+	else
+		for (int64_t i = 0; i < C; i++) {
+			float xh = (x[i] - m) * r;
+			dx[i] += r * (g[i] * w[i] - a - xh * bq);
+		}
 }
+
+/* aw += dy xhat, ab += dy (either NULL) */
 
 FD_VEC_CLONES
 static void row_param(const float *x, const float *g, int64_t C, float m, float r, double *aw, double *ab)
@@ -121,7 +129,7 @@ static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *
 }
 
 static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, const float *w, const float *mean,
-		    const float *rstd, const float *dy, float *dx, float *dw, float *db)
+		    const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
 {
 	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
 	double *part = NULL;
@@ -142,7 +150,7 @@ static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, cons
 			double sg, sgx;
 			row_dsums(xr, gr, w, C, mean[m], rstd[m], &sg, &sgx);
 			row_dx(xr, gr, w, dx + m * C, C, mean[m], rstd[m], (float)(sg / (double)C),
-			       (float)(sgx / (double)C));
+			       (float)(sgx / (double)C), wr);
 		}
 	}
 	for (int64_t j = 0; part && j < C; j++) {
@@ -198,12 +206,12 @@ int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, f
 	return 0;
 }
 
-int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
-		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
-		    float *dw, float *db)
+/* Backward on the CPU; wr: dx is a fresh gradient, overwritten. */
+static int bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x, const float *w,
+		   const float *mean, const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
 {
 	if (HW == 1)
-		return rows_bwd(c, N, C, x, w, mean, rstd, dy, dx, dw, db);
+		return rows_bwd(c, N, C, x, w, mean, rstd, dy, dx, dw, db, wr);
 	if (dw || db) {
 #pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t ch = 0; ch < C; ch++) {
@@ -250,11 +258,19 @@ int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, c
 				float wc = w[ch];
 				for (int64_t p = 0; p < np; p++) {
 					float xh = (xn[ch * HW + p] - m[p]) * r[p];
-					dn[ch * HW + p] += r[p] * (gn[ch * HW + p] * wc - a[p] - xh * bq[p]);
+					float v = r[p] * (gn[ch * HW + p] * wc - a[p] - xh * bq[p]);
+					dn[ch * HW + p] = wr ? v : dn[ch * HW + p] + v;
 				}
 			}
 		}
 	return 0;
+}
+
+int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
+		    float *dw, float *db)
+{
+	return bwd_cpu(c, N, C, HW, x, w, mean, rstd, dy, dx, dw, db, 0);
 }
 
 struct ln_saved {
@@ -267,16 +283,22 @@ static struct fd_tensor *grad_of(struct fd_tensor *t)
 	return (t->flags & FD_T_REQUIRES_GRAD) ? t : NULL;
 }
 
+/* On the CPU a fresh dx (the node's writes bit 0, set for CPU inputs) is
+ * overwritten; the device tables add, into a zeroed gradient. */
 static int ln_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct ln_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	float *dx = grad_of(x) ? x->grad : NULL, *dw = grad_of(w) ? w->grad : NULL;
+	float *db = grad_of(b) ? b->grad : NULL;
+	if (x->dev == FD_DEV_CPU)
+		return bwd_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad, dx, dw, db,
+			       (x->flags & FD_T_GRAD_FRESH) != 0);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_bwd);
 	if (!be)
 		return -1;
-	return be->layernorm2d_bwd(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad,
-			    grad_of(x) ? x->grad : NULL, grad_of(w) ? w->grad : NULL,
-			    grad_of(b) ? b->grad : NULL);
+	return be->layernorm2d_bwd(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad, dx,
+				   dw, db);
 }
 
 struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
@@ -305,6 +327,8 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 		if (!n)
 			return NULL;
 		*(struct ln_saved *)n->saved = (struct ln_saved){N, C, HW, mean, rstd};
+		if (x->dev == FD_DEV_CPU)
+			n->writes = 1u; /* ln_backward overwrites a fresh dx */
 	}
 	return y;
 }

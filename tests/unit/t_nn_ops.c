@@ -5,6 +5,7 @@
  * adding backward, intermediate gradients and "not supported" dispatch. */
 #include "core/fd_rng.h"
 #include "nn/act.h"
+#include "nn/batchnorm2d.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
 #include "nn/fd_params.h"
@@ -417,6 +418,85 @@ static void test_ln_rows(void)
 	}
 }
 
+/* Fresh gradients (struct fd_node's writes: batchnorm2d, layernorm2d, add and
+ * mul overwrite a new gradient instead of zeroing and adding) against the
+ * double reference loops chained by hand, on h1 = x * s (SE broadcast),
+ * h2 = bn(h1), h3 = h2 + h1 (h1 used twice: add writes its gradient, bn
+ * must add), h4 = ln(h3), y = h4 * h4 (one tensor as both operands: no
+ * write). Two steps, so the second reuses pool blocks holding the first's
+ * gradients. Dropping bn's share of dh1 must fail the check. */
+static void test_fresh_grads(void)
+{
+	enum { N = 2, C = 3, HW = 16, NX = N * C * HW };
+	const int64_t sx[4] = {N, C, 4, 4}, ss[4] = {N, C, 1, 1}, sc[1] = {C};
+	struct fd_rng r;
+	fd_rng_init(&r, 79, 0);
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	float xv[NX], sv[N * C], dyv[NX], wv[C], bv[C];
+	for (int i = 0; i < NX; i++)
+		xv[i] = (float)(2 * fd_rng_uniform(&r) - 1), dyv[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+	for (int i = 0; i < N * C; i++)
+		sv[i] = (float)(0.5 + fd_rng_uniform(&r));
+	for (int i = 0; i < C; i++)
+		wv[i] = (float)(0.5 + fd_rng_uniform(&r)), bv[i] = (float)(fd_rng_uniform(&r) - 0.5);
+	/* the reference */
+	double X[NX], S[N * C], DY[NX], W[C], B[C], H1[NX], H2[NX], H3[NX], H4[NX], M[C], V[C];
+	double DH4[NX], DH3[NX] = {0}, DH1[NX] = {0}, DX[NX] = {0}, DS[N * C] = {0}, DW[C] = {0}, DB[C] = {0};
+	for (int i = 0; i < NX; i++)
+		X[i] = xv[i], DY[i] = dyv[i];
+	for (int i = 0; i < N * C; i++)
+		S[i] = sv[i];
+	for (int i = 0; i < C; i++)
+		W[i] = wv[i], B[i] = bv[i];
+	struct fd_tensor *tx = fd_tensor_wrap(&c, FD_DEV_CPU, xv, 4, sx), *ts = fd_tensor_wrap(&c, FD_DEV_CPU, sv, 4, ss);
+	struct fd_bcast bc;
+	int nd;
+	fd_bcast_init(&c, &bc, tx, ts, &nd);
+	fd_bin_ref_forward(FD_BIN_MUL, &bc, X, S, H1);
+	fd_batchnorm2d_ref_forward_train(N, C, HW, H1, W, B, FD_BN_EPS, H2, M, V);
+	for (int i = 0; i < NX; i++)
+		H3[i] = H2[i] + H1[i];
+	fd_layernorm2d_ref_forward(N, C, HW, (double)1e-6f, H3, W, B, H4);
+	for (int i = 0; i < NX; i++)
+		DH4[i] = 2 * H4[i] * DY[i];
+	fd_layernorm2d_ref_backward(N, C, HW, (double)1e-6f, H3, W, DH4, DH3, DW, DB);
+	fd_batchnorm2d_ref_backward_train(N, C, HW, DH3, H1, W, FD_BN_EPS, DH1, DW, DB);
+	double DH1_nobn[NX], DX_nobn[NX] = {0}, DS_nobn[N * C] = {0};
+	for (int i = 0; i < NX; i++)
+		DH1_nobn[i] = DH3[i], DH1[i] += DH3[i];
+	fd_bin_ref_backward(FD_BIN_MUL, &bc, X, S, DH1, DX, DS);
+	fd_bin_ref_backward(FD_BIN_MUL, &bc, X, S, DH1_nobn, DX_nobn, DS_nobn);
+	float *dxr = to_f32(DX, NX), *dsr = to_f32(DS, N * C), *dxn = to_f32(DX_nobn, NX);
+	for (int step = 0; step < 2; step++) {
+		fd_ctx_step(&c);
+		struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, sx), *sc_ = fd_tensor_new(&c, FD_DEV_CPU, 4, ss);
+		struct fd_tensor *w = fd_tensor_new(&c, FD_DEV_CPU, 1, sc), *b = fd_tensor_new(&c, FD_DEV_CPU, 1, sc);
+		struct fd_tensor *rm = fd_tensor_new(&c, FD_DEV_CPU, 1, sc), *rv = fd_tensor_new(&c, FD_DEV_CPU, 1, sc);
+		memcpy(x->data, xv, sizeof xv), memcpy(sc_->data, sv, sizeof sv);
+		memcpy(w->data, wv, sizeof wv), memcpy(b->data, bv, sizeof bv);
+		for (int i = 0; i < C; i++)
+			rm->data[i] = 0, rv->data[i] = 1;
+		fd_requires_grad(x), fd_requires_grad(sc_);
+		struct fd_tensor *h1 = fd_mul(&c, x, sc_);
+		struct fd_tensor *h3 = fd_add(&c, fd_batchnorm2d(&c, h1, w, b, rm, rv, NULL, 0.1, FD_BN_EPS), h1);
+		struct fd_tensor *h4 = fd_layernorm2d(&c, h3, w, b, 1e-6f);
+		struct fd_tensor *y = fd_mul(&c, h4, h4);
+		ok(y && fd_backward(&c, y, dyv) == 0, "fresh gradients step %d: backward %s", step, c.err.msg);
+		if (!y || !x->grad || !sc_->grad)
+			continue;
+		char what[64];
+		snprintf(what, sizeof what, "fresh gradients step %d: dx", step);
+		tap_close_f32(what, x->grad, dxr, NX, 1e-5, 1e-4);
+		snprintf(what, sizeof what, "fresh gradients step %d: ds", step);
+		tap_close_f32(what, sc_->grad, dsr, N * C, 1e-5, 1e-4);
+		ok(count_far(x->grad, dxn, NX, 1e-5, 1e-4) > NX / 2,
+		   "fresh gradients step %d: without bn's share dx would fail", step);
+	}
+	free(dxr), free(dsr), free(dxn);
+	fd_ctx_free(&c);
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -458,6 +538,7 @@ int main(void)
 	run_case("ln2d_head", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	run_case("ln2d_wide", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	test_ln_rows();
+	test_fresh_grads();
 
 	static const char *const bcein[] = {"x", "t"}, *const bcegr[] = {"dx", NULL};
 	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
