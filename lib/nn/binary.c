@@ -331,6 +331,29 @@ static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db);
 }
 
+/* Whether t has fewer than 4 dims and, aligned right to [n, c, h, w], c == 1
+ * or h*w == 1: its memory is then the same in NCHW and NHWC order. */
+static int same_both(const struct fd_tensor *t)
+{
+	int64_t s4[4] = {1, 1, 1, 1};
+	if (t->ndim >= 4)
+		return 0;
+	for (int i = 0; i < t->ndim; i++)
+		s4[4 - t->ndim + i] = t->shape[i];
+	return s4[1] == 1 || s4[2] * s4[3] == 1;
+}
+
+/* t's shape with leading 1s to 4 dims (a header copy: same memory) */
+static void pad4(struct fd_tensor *t)
+{
+	int k = 4 - t->ndim;
+	if (k <= 0)
+		return;
+	for (int i = 3; i >= 0; i--)
+		t->shape[i] = i >= k ? t->shape[i - k] : 1;
+	t->ndim = 4;
+}
+
 static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_tensor *a,
 				struct fd_tensor *b, int inplace)
 {
@@ -345,15 +368,16 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 			       fd_tensor_shape_str(a, b1, sizeof b1), fd_tensor_shape_str(b, b2, sizeof b2));
 	}
 	/* Layouts: in place, b takes a's; otherwise channels last wins when both
-	 * are 4-D (a residual add, an SE scale [N, C, 1, 1] of [N, C, H, W]),
-	 * else both go NCHW. Channels-last operands are broadcast as the
-	 * [N, H, W, C] arrays they are in memory (a 4-D operand with H*W == 1 is
-	 * the same memory in both orders). */
+	 * are 4-D (a residual add, an SE scale [N, C, 1, 1] of [N, C, H, W]) or
+	 * the other has fewer dims and the same memory in both orders (ConvNeXt's
+	 * layer scale [C, 1, 1]: see same_both), else both go NCHW. Channels-last
+	 * operands are broadcast as the [N, H, W, C] arrays they are in memory (a
+	 * 4-D operand with H*W == 1 is the same memory in both orders). */
 	enum fd_layout L = FD_NCHW;
 	if (inplace)
 		L = fd_is_nhwc(a) ? FD_NHWC : FD_NCHW;
 	else if (fd_is_nhwc(a) || fd_is_nhwc(b))
-		L = a->ndim == 4 && b->ndim == 4 ? FD_NHWC : FD_NCHW;
+		L = (a->ndim == 4 || same_both(a)) && (b->ndim == 4 || same_both(b)) ? FD_NHWC : FD_NCHW;
 	if (!(a = inplace ? a : fd_to_layout(c, a, L)) || !(b = fd_to_layout(c, b, L)))
 		return NULL;
 	struct fd_bcast bc;
@@ -362,6 +386,7 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 	if (L == FD_NHWC) {
 		struct fd_tensor *p[2] = {&pa, &pb};
 		for (int i = 0; i < 2; i++) {
+			pad4(p[i]);
 			int64_t C = p[i]->shape[1];
 			p[i]->shape[1] = p[i]->shape[2], p[i]->shape[2] = p[i]->shape[3], p[i]->shape[3] = C;
 		}

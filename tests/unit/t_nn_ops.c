@@ -10,6 +10,7 @@
 #include "nn/dropout.h"
 #include "nn/fd_params.h"
 #include "nn/layernorm2d.h"
+#include "nn/layout.h"
 #include "nn/loss.h"
 #include "nn/shape.h"
 #include "nn/softmax.h"
@@ -497,6 +498,63 @@ static void test_fresh_grads(void)
 	fd_ctx_free(&c);
 }
 
+/* A layer scale [C, 1, 1] times a channels-last [N, C, H, W] (ConvNeXt)
+ * stays channels last: one mul node on the tape (no layout conversions),
+ * values and gradients as the NCHW product's (the reference loops). */
+static void test_scale_nhwc(void)
+{
+	enum { N = 2, C = 5, H = 3, W = 4, NX = N * C * H * W };
+	const int64_t sx[4] = {N, C, H, W}, sg[3] = {C, 1, 1};
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	struct fd_rng r;
+	fd_rng_init(&r, 80, 0);
+	struct fd_tensor *xn = fd_tensor_new(&c, FD_DEV_CPU, 4, sx), *g = fd_tensor_new(&c, FD_DEV_CPU, 3, sg);
+	double X[NX], G[C], Y[NX], DY[NX], DX[NX] = {0}, DG[C] = {0};
+	for (int i = 0; i < NX; i++)
+		X[i] = xn->data[i] = (float)(2 * fd_rng_uniform(&r) - 1), DY[i] = 1 + i % 7;
+	for (int i = 0; i < C; i++)
+		G[i] = g->data[i] = (float)(0.5 + fd_rng_uniform(&r));
+	struct fd_bcast bc;
+	int nd;
+	fd_bcast_init(&c, &bc, g, xn, &nd);
+	fd_bin_ref_forward(FD_BIN_MUL, &bc, G, X, Y);
+	fd_bin_ref_backward(FD_BIN_MUL, &bc, G, X, DY, DG, DX);
+	/* x channels last, a leaf: [N, H, W, C] memory */
+	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, sx);
+	x->layout = FD_NHWC;
+	float dy[NX], t[NX];
+	for (int n = 0; n < N; n++)
+		for (int ch = 0; ch < C; ch++)
+			for (int p = 0; p < H * W; p++) {
+				x->data[(n * H * W + p) * C + ch] = xn->data[(n * C + ch) * H * W + p];
+				dy[(n * H * W + p) * C + ch] = (float)DY[(n * C + ch) * H * W + p];
+			}
+	fd_requires_grad(x), fd_requires_grad(g);
+	struct fd_tensor *y = fd_mul(&c, g, x);
+	ok(y && fd_is_nhwc(y) && c.tape && !strcmp(c.tape->op, "mul") && c.tape->in[1] == x && !c.tape->prev,
+	   "layer scale [C,1,1] * channels-last x: one mul node, output channels last");
+	if (!y || fd_backward(&c, y, dy) < 0) {
+		ok(0, "layer scale backward %s", c.err.msg);
+		fd_ctx_free(&c);
+		return;
+	}
+	float *yr = to_f32(Y, NX), *dxr = to_f32(DX, NX), *dgr = to_f32(DG, C);
+	for (int n = 0; n < N; n++)
+		for (int ch = 0; ch < C; ch++)
+			for (int p = 0; p < H * W; p++)
+				t[(n * C + ch) * H * W + p] = y->data[(n * H * W + p) * C + ch];
+	tap_close_f32("layer scale channels last: y", t, yr, NX, 1e-6, 1e-6);
+	for (int n = 0; n < N; n++)
+		for (int ch = 0; ch < C; ch++)
+			for (int p = 0; p < H * W; p++)
+				t[(n * C + ch) * H * W + p] = x->grad[(n * H * W + p) * C + ch];
+	tap_close_f32("layer scale channels last: dx", t, dxr, NX, 1e-6, 1e-6);
+	tap_close_f32("layer scale channels last: dgamma", g->grad, dgr, C, 1e-5, 1e-5);
+	free(yr), free(dxr), free(dgr);
+	fd_ctx_free(&c);
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -539,6 +597,7 @@ int main(void)
 	run_case("ln2d_wide", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	test_ln_rows();
 	test_fresh_grads();
+	test_scale_nhwc();
 
 	static const char *const bcein[] = {"x", "t"}, *const bcegr[] = {"dx", NULL};
 	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
