@@ -40,11 +40,6 @@ int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor 
 	return 0;
 }
 
-static inline float apply(enum fd_binop op, float a, float b)
-{
-	return op == FD_BIN_ADD ? a + b : a * b;
-}
-
 void fd_bin_ref_forward(enum fd_binop op, const struct fd_bcast *bc, const double *a, const double *b,
 			double *y)
 {
