@@ -23,29 +23,21 @@ static double fold8(const double *a)
 	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+/* acc1[j] += x - k, acc2[j] += (x - k)^2 */
 FD_VEC_CLONES
-static void plane_sum(const float *x, int n, double *acc)
+static void plane_shifted(const float *x, int n, double k, double *acc1, double *acc2)
 {
 	int i = 0;
 	for (; i + NACC <= n; i += NACC)
-		for (int k = 0; k < NACC; k++)
-			acc[k] += x[i + k];
-	for (int k = 0; i < n; i++, k++)
-		acc[k] += x[i];
-}
-
-FD_VEC_CLONES
-static void plane_sqdev(const float *x, int n, double mean, double *acc)
-{
-	int i = 0;
-	for (; i + NACC <= n; i += NACC)
-		for (int k = 0; k < NACC; k++) {
-			double d = x[i + k] - mean;
-			acc[k] += d * d;
+		for (int j = 0; j < NACC; j++) {
+			double d = x[i + j] - k;
+			acc1[j] += d;
+			acc2[j] += d * d;
 		}
-	for (int k = 0; i < n; i++, k++) {
-		double d = x[i] - mean;
-		acc[k] += d * d;
+	for (int j = 0; i < n; i++, j++) {
+		double d = x[i] - k;
+		acc1[j] += d;
+		acc2[j] += d * d;
 	}
 }
 
@@ -73,19 +65,29 @@ static void plane_affine(const float *x, float *y, int n, float a, float b)
 		y[i] = x[i] * a + b;
 }
 
+/* The dx loops add into dx, or overwrite it when wr (a fresh gradient,
+ * struct fd_node's writes): the same value as adding to zeros. */
 FD_VEC_CLONES
 static void plane_dx_train(const float *g, const float *x, float *dx, int n, float k, float cm,
-			   float cx, float mean)
+			   float cx, float mean, int wr)
 {
-	for (int i = 0; i < n; i++)
-		dx[i] += k * (g[i] - cm - (x[i] - mean) * cx);
+	if (wr)
+		for (int i = 0; i < n; i++)
+			dx[i] = k * (g[i] - cm - (x[i] - mean) * cx);
+	else
+		for (int i = 0; i < n; i++)
+			dx[i] += k * (g[i] - cm - (x[i] - mean) * cx);
 }
 
 FD_VEC_CLONES
-static void plane_axpy(const float *g, float *dx, int n, float k)
+static void plane_axpy(const float *g, float *dx, int n, float k, int wr)
 {
-	for (int i = 0; i < n; i++)
-		dx[i] += k * g[i];
+	if (wr)
+		for (int i = 0; i < n; i++)
+			dx[i] = k * g[i];
+	else
+		for (int i = 0; i < n; i++)
+			dx[i] += k * g[i];
 }
 
 static int batchnorm2d_fwd_train(int threads, int N, int C, int HW, const float *x, const float *weight,
@@ -101,14 +103,13 @@ static int batchnorm2d_fwd_train(int threads, int N, int C, int HW, const float 
 				  N, C, HW);
 	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
-		double acc[NACC] = {0}, acc2[NACC] = {0};
+		double acc1[NACC] = {0}, acc2[NACC] = {0}, k = PLANE(x, 0, c)[0];
+		/* one pass about the channel's first value (see rows_fwd_train) */
 		for (int n = 0; n < N; n++)
-			plane_sum(PLANE(x, n, c), HW, acc);
-		double mean = fold8(acc) / M;
-		/* second pass about the mean: no cancellation for large offsets */
-		for (int n = 0; n < N; n++)
-			plane_sqdev(PLANE(x, n, c), HW, mean, acc2);
-		double var = fold8(acc2) / M, invstd = 1.0 / sqrt(var + eps);
+			plane_shifted(PLANE(x, n, c), HW, k, acc1, acc2);
+		double d = fold8(acc1) / M, mean = k + d, var = fold8(acc2) / M - d * d;
+		var = var < 0 ? 0 : var; /* rounding; a NaN stays */
+		double invstd = 1.0 / sqrt(var + eps);
 		float a = (float)(weight[c] * invstd), b = (float)(bias[c] - mean * weight[c] * invstd);
 		for (int n = 0; n < N; n++)
 			plane_affine(PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
@@ -146,7 +147,7 @@ static void dy_sums(int N, int C, int HW, int c, const float *dy, const float *x
 
 static void batchnorm2d_bwd_train(int threads, int N, int C, int HW, const float *dy, const float *x,
 				   const float *weight, const float *save_mean, const float *save_invstd,
-				   float *dx, float *dweight, float *dbias)
+				   float *dx, float *dweight, float *dbias, int wr)
 {
 	double M = (double)N * HW;
 	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
@@ -164,14 +165,14 @@ static void batchnorm2d_bwd_train(int threads, int N, int C, int HW, const float
 		float cm = (float)(sdy / M), cx = (float)(invstd * invstd * sdyx / M);
 		float fmean = (float)mean;
 		for (int n = 0; n < N; n++)
-			plane_dx_train(PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean);
+			plane_dx_train(PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean, wr);
 	}
 }
 
 static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float *dy, const float *x,
 				  const float *weight, const float *running_mean,
 				  const float *running_var, double eps, float *dx, float *dweight,
-				  float *dbias)
+				  float *dbias, int wr)
 {
 	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
@@ -187,18 +188,20 @@ static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float 
 			continue;
 		float k = (float)(weight[c] * invstd);
 		for (int n = 0; n < N; n++)
-			plane_axpy(PLANE(dy, n, c), PLANE(dx, n, c), HW, k);
+			plane_axpy(PLANE(dy, n, c), PLANE(dx, n, c), HW, k, wr);
 	}
 }
 
 /* ---------- channels last: [M, C] rows (HW == 1, M = N*H*W) ----------
  * The per-plane loops above would run one call per value. Here every pass
  * walks rows of C contiguous values, vectorised over channels. Sums: each
- * chunk of rows (RCHUNK values, a count fixed by C alone) sums into its own
- * double row of partial sums, and the chunks are added in order, so the
- * result depends neither on threads nor on the vector width. The partial
- * sums and per-channel factors live in the step's arena. */
+ * chunk of rows (at least RCHUNK values, and at most MAXCH chunks: a count
+ * fixed by M and C alone) sums into its own double row of partial sums, and
+ * the chunks are added in order, so the result depends neither on threads
+ * nor on the vector width. The partial sums (at most 2 * MAXCH * C doubles)
+ * and per-channel factors live in the step's arena. */
 #define RCHUNK 16384
+#define MAXCH 64
 
 struct rows {
 	int threads;
@@ -208,25 +211,22 @@ struct rows {
 static struct rows rows_of(int threads, int64_t M, int64_t C)
 {
 	struct rows r = {threads, M, C, RCHUNK / C > 0 ? RCHUNK / C : 1, 0};
+	if (r.rpc < (M + MAXCH - 1) / MAXCH)
+		r.rpc = (M + MAXCH - 1) / MAXCH;
 	r.nch = (M + r.rpc - 1) / r.rpc;
 	return r;
 }
 
+/* acc1[c] += x - k[c], acc2[c] += (x - k[c])^2: the statistics' one pass
+ * (see rows_fwd_train for why the shift keeps the variance accurate) */
 FD_VEC_CLONES
-static void rows_sum(const float *x, int64_t n, int64_t C, double *acc)
-{
-	for (int64_t m = 0; m < n; m++)
-		for (int64_t c = 0; c < C; c++)
-			acc[c] += x[m * C + c];
-}
-
-FD_VEC_CLONES
-static void rows_sqdev(const float *x, int64_t n, int64_t C, const double *mean, double *acc)
+static void rows_shifted(const float *x, int64_t n, int64_t C, const float *k, double *acc1, double *acc2)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++) {
-			double d = x[m * C + c] - mean[c];
-			acc[c] += d * d;
+			double d = (double)x[m * C + c] - k[c];
+			acc1[c] += d;
+			acc2[c] += d * d;
 		}
 }
 
@@ -251,19 +251,29 @@ static void rows_affine(const float *x, float *y, int64_t n, int64_t C, const fl
 
 FD_VEC_CLONES
 static void rows_dx_train(const float *g, const float *x, float *dx, int64_t n, int64_t C, const float *k,
-			  const float *cm, const float *cx, const float *mean)
+			  const float *cm, const float *cx, const float *mean, int wr)
 {
-	for (int64_t m = 0; m < n; m++)
-		for (int64_t c = 0; c < C; c++)
-			dx[m * C + c] += k[c] * (g[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
+	if (wr)
+		for (int64_t m = 0; m < n; m++)
+			for (int64_t c = 0; c < C; c++)
+				dx[m * C + c] = k[c] * (g[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
+	else
+		for (int64_t m = 0; m < n; m++)
+			for (int64_t c = 0; c < C; c++)
+				dx[m * C + c] += k[c] * (g[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
 }
 
 FD_VEC_CLONES
-static void rows_axpy(const float *g, float *dx, int64_t n, int64_t C, const float *k)
+static void rows_axpy(const float *g, float *dx, int64_t n, int64_t C, const float *k, int wr)
 {
-	for (int64_t m = 0; m < n; m++)
-		for (int64_t c = 0; c < C; c++)
-			dx[m * C + c] += k[c] * g[m * C + c];
+	if (wr)
+		for (int64_t m = 0; m < n; m++)
+			for (int64_t c = 0; c < C; c++)
+				dx[m * C + c] = k[c] * g[m * C + c];
+	else
+		for (int64_t m = 0; m < n; m++)
+			for (int64_t c = 0; c < C; c++)
+				dx[m * C + c] += k[c] * g[m * C + c];
 }
 
 /* Rows of chunk i: [*m0, *m0 + return) */
@@ -273,39 +283,32 @@ static int64_t chunk(const struct rows *r, int64_t i, int64_t *m0)
 	return *m0 + r->rpc <= r->M ? r->rpc : r->M - *m0;
 }
 
-/* out[c] = sum over chunks, in order, of part[i*C + c] */
-static void fold_chunks(const struct rows *r, const double *part, double *out)
-{
-	for (int64_t c = 0; c < r->C; c++)
-		out[c] = 0;
-	for (int64_t i = 0; i < r->nch; i++)
-		for (int64_t c = 0; c < r->C; c++)
-			out[c] += part[i * r->C + c];
-}
-
-/* mean[c] = sum x / M (what = 0) or ssd[c] = sum (x - mean)^2 (what = 1) */
-static void rows_stat(const struct rows *r, const float *x, const double *mean, double *part, double *out)
+/* s1[c] = sum (x - k[c]), s2[c] = sum (x - k[c])^2 over the rows */
+static void rows_stat(const struct rows *r, const float *x, const float *k, double *part, double *s1, double *s2)
 {
 	int64_t C = r->C;
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		double *acc = part + i * C;
-		for (int64_t c = 0; c < C; c++)
-			acc[c] = 0;
-		if (mean)
-			rows_sqdev(x + m0 * C, n, C, mean, acc);
-		else
-			rows_sum(x + m0 * C, n, C, acc);
+		double *a1 = part + 2 * i * C, *a2 = a1 + C;
+		for (int64_t c = 0; c < 2 * C; c++)
+			a1[c] = 0;
+		rows_shifted(x + m0 * C, n, C, k, a1, a2);
 	}
-	fold_chunks(r, part, out);
+	for (int64_t c = 0; c < C; c++)
+		s1[c] = s2[c] = 0;
+	for (int64_t i = 0; i < r->nch; i++)
+		for (int64_t c = 0; c < C; c++) {
+			s1[c] += part[2 * i * C + c];
+			s2[c] += part[2 * i * C + C + c];
+		}
 }
 
 static void rows_dy_sums(const struct rows *r, const float *dy, const float *x, const double *mean,
 			 double *part, double *sdy, double *sdyx)
 {
 	int64_t C = r->C;
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		double *ag = part + 2 * i * C, *agx = ag + C;
@@ -338,21 +341,28 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, const float 
 	double M = (double)r->M, *part = rows_scratch(ctx, r);
 	if (!part)
 		return -1;
-	double *mean = part + 2 * r->nch * C, *var = mean + C;
-	float *a = (float *)(var + C), *b = (float *)(var + 2 * C);
-	rows_stat(r, x, NULL, part, mean);
+	double *s1 = part + 2 * r->nch * C, *s2 = s1 + C;
+	float *a = (float *)(s2 + C), *b = (float *)(s2 + 2 * C), *k = (float *)(s2 + 3 * C);
+	/* One pass: sums of d = x - k and d^2 about k = the channel's first
+	 * value, var = E[d^2] - E[d]^2. With k a value of the data, (mean - k)^2
+	 * <= M * var: the cancellation magnifies double's rounding error by at
+	 * most M + 1 (by a few in practice, k lying within a few standard
+	 * deviations of the mean), so the variance stays as float-exact as the
+	 * two-pass sum about the mean, large means included. */
 	for (int64_t c = 0; c < C; c++)
-		mean[c] /= M;
-	rows_stat(r, x, mean, part, var); /* about the mean: no cancellation for large offsets */
+		k[c] = x[c];
+	rows_stat(r, x, k, part, s1, s2);
 	for (int64_t c = 0; c < C; c++) {
-		double v = var[c] / M, invstd = 1.0 / sqrt(v + eps);
-		a[c] = (float)(weight[c] * invstd), b[c] = (float)(bias[c] - mean[c] * weight[c] * invstd);
-		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean[c]);
+		double d = s1[c] / M, mean = k[c] + d, v = s2[c] / M - d * d;
+		v = v < 0 ? 0 : v; /* rounding; a NaN stays */
+		double invstd = 1.0 / sqrt(v + eps);
+		a[c] = (float)(weight[c] * invstd), b[c] = (float)(bias[c] - mean * weight[c] * invstd);
+		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean);
 		running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * v * M / (M - 1));
-		save_mean[c] = (float)mean[c];
+		save_mean[c] = (float)mean;
 		save_invstd[c] = (float)invstd;
 	}
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
@@ -373,7 +383,7 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 		a[c] = (float)(weight[c] * invstd);
 		b[c] = (float)(bias[c] - running_mean[c] * weight[c] * invstd);
 	}
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
@@ -384,7 +394,7 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 /* train (stats = batch mean and invstd) or eval (running mean and var) */
 static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const float *dy, const float *x,
 		    const float *weight, const float *mean_in, const float *stat, double eps, float *dx,
-		    float *dweight, float *dbias)
+		    float *dweight, float *dbias, int wr)
 {
 	int64_t C = r->C;
 	double M = (double)r->M, *part = rows_scratch(ctx, r);
@@ -415,13 +425,13 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const f
 			fmean[c] = (float)mean[c];
 		}
 	}
-	#pragma omp parallel for num_threads(r->threads) schedule(static)
+	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		if (train)
-			rows_dx_train(dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean);
+			rows_dx_train(dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean, wr);
 		else
-			rows_axpy(dy + m0 * C, dx + m0 * C, n, C, k);
+			rows_axpy(dy + m0 * C, dx + m0 * C, n, C, k, wr);
 	}
 	return 0;
 }
@@ -463,16 +473,36 @@ int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 					    eps, y, mean, invstd, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
+/* Backward on the CPU; wr: dx is a fresh gradient, overwritten. */
+static int bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x, const float *w,
+			 const float *mean, const float *invstd, const float *dy, float *dx, float *dw, float *db,
+			 int wr)
+{
+	if (HW == 1 && N >= 2 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_bwd(c, &r, 1, dy, x, w, mean, invstd, 0, dx, dw, db, wr);
+	}
+	batchnorm2d_bwd_train(c->threads, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, dx, dw, db, wr);
+	return 0;
+}
+
+static int bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x, const float *w,
+			const float *rmean, const float *rvar, double eps, const float *dy, float *dx, float *dw,
+			float *db, int wr)
+{
+	if (HW == 1 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_bwd(c, &r, 0, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
+	}
+	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
+	return 0;
+}
+
 int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
-	if (HW == 1 && N >= 2 && C > 1) {
-		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 1, dy, x, w, mean, invstd, 0, dx, dw, db);
-	}
-	batchnorm2d_bwd_train(c->threads, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, dx, dw, db);
-	return 0;
+	return bwd_train_cpu(c, N, C, HW, x, w, mean, invstd, dy, dx, dw, db, 0);
 }
 
 int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
@@ -493,12 +523,7 @@ int fd_batchnorm2d_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t 
 		       const float *w, const float *rmean, const float *rvar, double eps,
 		       const float *dy, float *dx, float *dw, float *db)
 {
-	if (HW == 1 && C > 1) {
-		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 0, dy, x, w, rmean, rvar, eps, dx, dw, db);
-	}
-	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db);
-	return 0;
+	return bwd_eval_cpu(c, N, C, HW, x, w, rmean, rvar, eps, dy, dx, dw, db, 0);
 }
 
 /* ---------- the taped op ---------- */
@@ -511,12 +536,20 @@ struct bn_saved {
 	const float *rmean, *rvar;  /* eval: running statistics (not changed in eval) */
 };
 
+/* On the CPU a fresh dx (the node's writes bit 0, set for CPU inputs) is
+ * overwritten; the device tables add, into a zeroed gradient. */
 static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct bn_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
 	float *dx = wants(x) ? x->grad : NULL, *dw = wants(w) ? w->grad : NULL;
 	float *db = wants(b) ? b->grad : NULL;
+	int wr = (x->flags & FD_T_GRAD_FRESH) != 0;
+	if (x->dev == FD_DEV_CPU)
+		return s->train ? bwd_train_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
+						n->out->grad, dx, dw, db, wr)
+				: bwd_eval_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
+					       n->out->grad, dx, dw, db, wr);
 	if (s->train) {
 		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_bwd_train);
 		return be ? be->batchnorm2d_bwd_train(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
@@ -584,6 +617,8 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 		if (!n)
 			return NULL;
 		*(struct bn_saved *)n->saved = sv;
+		if (x->dev == FD_DEV_CPU)
+			n->writes = 1u; /* bn_backward overwrites a fresh dx */
 	}
 	return y;
 }

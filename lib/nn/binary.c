@@ -4,6 +4,8 @@
 #include "nn/binary.h"
 #include "nn/layout.h"
 
+#include "core/fd_vec.h"
+
 #include <string.h>
 
 int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor *a,
@@ -36,11 +38,6 @@ int fd_bcast_init(struct fd_ctx *c, struct fd_bcast *bc, const struct fd_tensor 
 	bc->nb = rb;
 	*ndim = nd;
 	return 0;
-}
-
-static inline float apply(enum fd_binop op, float a, float b)
-{
-	return op == FD_BIN_ADD ? a + b : a * b;
 }
 
 void fd_bin_ref_forward(enum fd_binop op, const struct fd_bcast *bc, const double *a, const double *b,
@@ -82,25 +79,60 @@ void fd_bin_ref_backward(enum fd_binop op, const struct fd_bcast *bc, const doub
 					}
 }
 
+/* y[i] = a[i * xa] op b[i * xb] along one row, strides 0 or 1: the four
+ * stride cases are separate loops so each vectorises. */
+FD_VEC_CLONES
+static void row_apply(enum fd_binop op, int64_t n, const float *a, int64_t xa, const float *b, int64_t xb,
+		      float *y)
+{
+	if (op == FD_BIN_ADD) {
+		if (xa && xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] + b[i];
+		else if (xa)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] + b[0];
+		else if (xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] + b[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] + b[0];
+	} else {
+		if (xa && xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] * b[i];
+		else if (xa)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[i] * b[0];
+		else if (xb)
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] * b[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				y[i] = a[0] * b[0];
+	}
+}
+
+/* Below this many outputs a kernel runs on the calling thread: the SE
+ * blocks' [N, C] vectors and the like cost less than waking a team. */
+#define PAR_MIN 32768
+
 int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, float *y)
 {
 	const int64_t *s = bc->shape;
 	if (bc->na == bc->n && bc->nb == bc->n) {
-		int64_t n = bc->n;
-		if (op == FD_BIN_ADD) {
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-			for (int64_t i = 0; i < n; i++)
-				y[i] = a[i] + b[i];
-		} else {
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-			for (int64_t i = 0; i < n; i++)
-				y[i] = a[i] * b[i];
+		int64_t n = bc->n, per = 16384, nb = (n + per - 1) / per;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (n >= PAR_MIN)
+		for (int64_t k = 0; k < nb; k++) {
+			int64_t i0 = k * per, m = n - i0 < per ? n - i0 : per;
+			row_apply(op, m, a + i0, 1, b + i0, 1, y + i0);
 		}
 		return 0;
 	}
 	int64_t rows = s[0] * s[1] * s[2] * s[3];
-#pragma omp parallel for num_threads(c->threads) schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (bc->n >= PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		int64_t i3 = r % s[3], t = r / s[3];
 		int64_t i2 = t % s[2];
@@ -108,19 +140,61 @@ int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast 
 		int64_t i1 = t % s[1], i0 = t / s[1];
 		const float *ap = a + i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] + i3 * bc->sa[3];
 		const float *bp = b + i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] + i3 * bc->sb[3];
-		float *yp = y + r * s[4];
-		int64_t xa = bc->sa[4], xb = bc->sb[4];
-		for (int64_t i = 0; i < s[4]; i++)
-			yp[i] = apply(op, ap[i * xa], bp[i * xb]);
+		row_apply(op, s[4], ap, bc->sa[4], bp, bc->sb[4], y + r * s[4]);
 	}
 	return 0;
 }
 
-/* dx[j] += sum over the output positions that read x[j] of dy (* other). x has
- * strides sx (0 = broadcast), the other operand so. Parallel over j. */
+/* dx[i] += dy[i] (other == NULL) or dy[i] * other[i * xo] along one row
+ * (x not broadcast: one term per element); wr: dx[i] = the term (a fresh
+ * gradient, struct fd_node's writes). */
+FD_VEC_CLONES
+static void row_acc(int64_t n, const float *dy, const float *other, int64_t xo, float *dx, int wr)
+{
+	if (wr) {
+		if (!other)
+			for (int64_t i = 0; i < n; i++)
+				dx[i] = dy[i];
+		else if (xo)
+			for (int64_t i = 0; i < n; i++)
+				dx[i] = dy[i] * other[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				dx[i] = dy[i] * other[0];
+	} else if (!other) {
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i];
+	} else if (xo) {
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * other[i];
+	} else {
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * other[0];
+	}
+}
+
+/* acc[i] += dy[i] (other == NULL) or (double)dy[i] * other[i * xo]: one
+ * reduced row into a tile of double sums. */
+FD_VEC_CLONES
+static void row_sum(int64_t n, const float *dy, const float *other, int64_t xo, double *acc)
+{
+	if (!other)
+		for (int64_t i = 0; i < n; i++)
+			acc[i] += dy[i];
+	else if (xo)
+		for (int64_t i = 0; i < n; i++)
+			acc[i] += (double)dy[i] * other[i];
+	else
+		for (int64_t i = 0; i < n; i++)
+			acc[i] += (double)dy[i] * other[0];
+}
+
+/* dx[j] += sum over the output positions that read x[j] of dy (* other)
+ * (wr: dx[j] = the sum). x has strides sx (0 = broadcast), the other operand
+ * so. Parallel over j. */
 static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc,
 			const int64_t *sx, int64_t nx, const int64_t *so, const float *other,
-			const float *dy, float *dx)
+			const float *dy, float *dx, int wr)
 {
 	const int64_t *s = bc->shape;
 	int64_t sy[FD_MAXDIM], r = 1, xs[FD_MAXDIM];
@@ -135,26 +209,56 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 		 * does instead of decoding every j; same result bit for bit (one
 		 * float product, one add) */
 		int64_t rows = s[0] * s[1] * s[2] * s[3];
-#pragma omp parallel for num_threads(c->threads) schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (r >= PAR_MIN)
 		for (int64_t q = 0; q < rows; q++) {
 			int64_t i3 = q % s[3], t = q / s[3];
 			int64_t i2 = t % s[2];
 			t /= s[2];
 			int64_t i1 = t % s[1], i0 = t / s[1];
 			float *xp = dx + i0 * sx[0] + i1 * sx[1] + i2 * sx[2] + i3 * sx[3];
-			const float *yp = dy + q * s[4];
-			if (op == FD_BIN_ADD) {
-				for (int64_t i = 0; i < s[4]; i++)
-					xp[i * sx[4]] += yp[i];
-			} else {
-				const float *op_ = other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
-				for (int64_t i = 0; i < s[4]; i++)
-					xp[i * sx[4]] += yp[i] * op_[i * so[4]];
-			}
+			const float *op_ = op == FD_BIN_ADD ? NULL
+							    : other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+			row_acc(s[4], dy + q * s[4], op_, so[4], xp, wr);
 		}
 		return;
 	}
-#pragma omp parallel for num_threads(c->threads) schedule(static)
+	if (sx[4] && s[4] > 1) {
+		/* x keeps the innermost dim (the SE scale's [N, 1, 1, C] in channels
+		 * last, a bias [C]): walk the reduced positions in the same order as
+		 * below, each adding a contiguous row of dy into a tile of TILE
+		 * double sums, one per x element: every sum gets the same terms in
+		 * the same order, so the result is bit for bit the one of the
+		 * per-element loop, with the reads along memory instead of across. */
+		enum { TILE = 128 };
+		int64_t nt = (s[4] + TILE - 1) / TILE, nq = nx / s[4];
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (r >= PAR_MIN)
+		for (int64_t u = 0; u < nq * nt; u++) {
+			int64_t q = u / nt, t0 = u % nt * TILE, w = s[4] - t0 < TILE ? s[4] - t0 : TILE;
+			int64_t lo[FD_MAXDIM], hi[FD_MAXDIM], t = q;
+			for (int d = FD_MAXDIM - 2; d >= 0; d--) {
+				int64_t i = t % xs[d];
+				t /= xs[d];
+				lo[d] = sx[d] ? i : 0;
+				hi[d] = sx[d] ? i + 1 : s[d];
+			}
+			double acc[TILE] = {0};
+			for (int64_t i0 = lo[0]; i0 < hi[0]; i0++)
+				for (int64_t i1 = lo[1]; i1 < hi[1]; i1++)
+					for (int64_t i2 = lo[2]; i2 < hi[2]; i2++)
+						for (int64_t i3 = lo[3]; i3 < hi[3]; i3++) {
+							int64_t py = i0 * sy[0] + i1 * sy[1] + i2 * sy[2] + i3 * sy[3];
+							int64_t po = i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+							row_sum(w, dy + py + t0,
+								op == FD_BIN_ADD ? NULL : other + po + t0 * so[4], so[4],
+								acc);
+						}
+			float *xp = dx + q * s[4] + t0;
+			for (int64_t i = 0; i < w; i++)
+				xp[i] = (wr ? 0.0f : xp[i]) + (float)acc[i];
+		}
+		return;
+	}
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (r >= PAR_MIN)
 	for (int64_t j = 0; j < nx; j++) {
 		int64_t lo[FD_MAXDIM], hi[FD_MAXDIM], t = j;
 		for (int d = FD_MAXDIM - 1; d >= 0; d--) {
@@ -177,17 +281,24 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 							for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
 								acc += (double)dy[py + i4] * other[po + i4 * so[4]];
 					}
-		dx[j] += (float)acc;
+		dx[j] = (wr ? 0.0f : dx[j]) + (float)acc;
 	}
+}
+
+/* wa, wb: da, db are fresh gradients, overwritten */
+static void bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
+		    const float *dy, float *da, float *db, int wa, int wb)
+{
+	if (da)
+		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da, wa);
+	if (db)
+		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db, wb);
 }
 
 int fd_binary_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, const float *dy, float *da, float *db)
 {
-	if (da)
-		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da);
-	if (db)
-		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db);
+	bwd_cpu(c, op, bc, a, b, dy, da, db, 0, 0);
 	return 0;
 }
 
@@ -196,16 +307,46 @@ struct bin_saved {
 	struct fd_bcast bc;
 };
 
+/* On the CPU fresh gradients (the node's writes, set for CPU operands) are
+ * overwritten; the device tables add, into zeroed gradients. */
 static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct bin_saved *s = n->saved;
 	struct fd_tensor *a = n->in[0], *b = n->in[1];
+	float *da = (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL;
+	float *db = (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL;
+	if (a->dev == FD_DEV_CPU) {
+		bwd_cpu(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db, (a->flags & FD_T_GRAD_FRESH) != 0,
+			(b->flags & FD_T_GRAD_FRESH) != 0);
+		return 0;
+	}
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_bwd);
 	if (!be)
 		return -1;
-	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad,
-			   (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL,
-			   (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL);
+	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db);
+}
+
+/* Whether t has fewer than 4 dims and, aligned right to [n, c, h, w], c == 1
+ * or h*w == 1: its memory is then the same in NCHW and NHWC order. */
+static int same_both(const struct fd_tensor *t)
+{
+	int64_t s4[4] = {1, 1, 1, 1};
+	if (t->ndim >= 4)
+		return 0;
+	for (int i = 0; i < t->ndim; i++)
+		s4[4 - t->ndim + i] = t->shape[i];
+	return s4[1] == 1 || s4[2] * s4[3] == 1;
+}
+
+/* t's shape with leading 1s to 4 dims (a header copy: same memory) */
+static void pad4(struct fd_tensor *t)
+{
+	int k = 4 - t->ndim;
+	if (k <= 0)
+		return;
+	for (int i = 3; i >= 0; i--)
+		t->shape[i] = i >= k ? t->shape[i - k] : 1;
+	t->ndim = 4;
 }
 
 static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_tensor *a,
@@ -222,15 +363,16 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 			       fd_tensor_shape_str(a, b1, sizeof b1), fd_tensor_shape_str(b, b2, sizeof b2));
 	}
 	/* Layouts: in place, b takes a's; otherwise channels last wins when both
-	 * are 4-D (a residual add, an SE scale [N, C, 1, 1] of [N, C, H, W]),
-	 * else both go NCHW. Channels-last operands are broadcast as the
-	 * [N, H, W, C] arrays they are in memory (a 4-D operand with H*W == 1 is
-	 * the same memory in both orders). */
+	 * are 4-D (a residual add, an SE scale [N, C, 1, 1] of [N, C, H, W]) or
+	 * the other has fewer dims and the same memory in both orders (ConvNeXt's
+	 * layer scale [C, 1, 1]: see same_both), else both go NCHW. Channels-last
+	 * operands are broadcast as the [N, H, W, C] arrays they are in memory (a
+	 * 4-D operand with H*W == 1 is the same memory in both orders). */
 	enum fd_layout L = FD_NCHW;
 	if (inplace)
 		L = fd_is_nhwc(a) ? FD_NHWC : FD_NCHW;
 	else if (fd_is_nhwc(a) || fd_is_nhwc(b))
-		L = a->ndim == 4 && b->ndim == 4 ? FD_NHWC : FD_NCHW;
+		L = (a->ndim == 4 || same_both(a)) && (b->ndim == 4 || same_both(b)) ? FD_NHWC : FD_NCHW;
 	if (!(a = inplace ? a : fd_to_layout(c, a, L)) || !(b = fd_to_layout(c, b, L)))
 		return NULL;
 	struct fd_bcast bc;
@@ -239,6 +381,7 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 	if (L == FD_NHWC) {
 		struct fd_tensor *p[2] = {&pa, &pb};
 		for (int i = 0; i < 2; i++) {
+			pad4(p[i]);
 			int64_t C = p[i]->shape[1];
 			p[i]->shape[1] = p[i]->shape[2], p[i]->shape[2] = p[i]->shape[3], p[i]->shape[3] = C;
 		}
@@ -268,6 +411,8 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		struct bin_saved *s = n->saved;
 		s->op = op;
 		s->bc = bc;
+		if (a->dev == FD_DEV_CPU)
+			n->writes = 3u; /* bin_backward overwrites fresh da and db */
 	}
 	return y;
 }

@@ -475,10 +475,11 @@ struct fd_node *fd_tape_push(struct fd_ctx *c, const char *op,
 	return n;
 }
 
-/* A zeroed gradient for t: an op output's (made by a node of this tape, not
- * asked for) from the pool, released by release_grad; a leaf's or a retained
- * tensor's from the arena (valid until fd_ctx_step). */
-static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t, int pooled)
+/* A gradient for t: an op output's (made by a node of this tape, not asked
+ * for) from the pool, released by release_grad; a leaf's or a retained
+ * tensor's from the arena (valid until fd_ctx_step). Zeroed, or with fresh
+ * left as it is and marked FD_T_GRAD_FRESH for a node that overwrites it. */
+static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t, int pooled, int fresh)
 {
 	if (t->grad)
 		return 0;
@@ -494,7 +495,24 @@ static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t, int pooled)
 	} else if (!(t->grad = fd_ctx_alloc(c, t->dev, t->numel))) {
 		return -1;
 	}
+	if (fresh) {
+		t->flags |= FD_T_GRAD_FRESH;
+		return 0;
+	}
 	return be->zero(c, t->grad, t->numel);
+}
+
+/* Whether node n overwrites a new gradient of its input i: its writes bit,
+ * and no other input of n is the same tensor (whose gradient the node also
+ * adds into). */
+static int node_writes(const struct fd_node *n, int i)
+{
+	if (!(n->writes >> i & 1u))
+		return 0;
+	for (int j = 0; j < n->nin; j++)
+		if (j != i && n->in[j] == n->in[i])
+			return 0;
+	return 1;
 }
 
 static void release_grad(struct fd_ctx *c, struct fd_tensor *t)
@@ -526,7 +544,7 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		return -1;
 	for (struct fd_node *n = c->tape; n; n = n->prev)
 		n->out->flags |= FD_T_NODE_OUT;
-	if (ensure_grad(c, t, (t->flags & FD_T_NODE_OUT) != 0) < 0)
+	if (ensure_grad(c, t, (t->flags & FD_T_NODE_OUT) != 0, 0) < 0)
 		return -1;
 	if (dy) {
 		if (be->axpy(c, t->numel, 1.0f, dy, t->grad) < 0)
@@ -544,9 +562,13 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 			continue; /* nothing flows through this op to t */
 		for (int i = 0; i < n->nin; i++)
 			if (n->in[i] && (n->in[i]->flags & FD_T_REQUIRES_GRAD) &&
-			    ensure_grad(c, n->in[i], (n->in[i]->flags & FD_T_NODE_OUT) != 0) < 0)
+			    ensure_grad(c, n->in[i], (n->in[i]->flags & FD_T_NODE_OUT) != 0, node_writes(n, i)) < 0)
 				return -1;
-		if (n->backward(c, n) < 0) {
+		int rc = n->backward(c, n);
+		for (int i = 0; i < n->nin; i++)
+			if (n->in[i])
+				n->in[i]->flags &= ~(unsigned)FD_T_GRAD_FRESH;
+		if (rc < 0) {
 			if (!c->failed)
 				fd_fail(c, "%s backward failed", n->op);
 			return -1;

@@ -35,6 +35,10 @@ enum {
 	FD_T_REQUIRES_GRAD = 1u, /* backward fills grad (allocating it if NULL) */
 	FD_T_RETAIN_GRAD = 2u,   /* keep grad after backward (set by fd_requires_grad) */
 	FD_T_POOL_GRAD = 4u,     /* grad is a block of the context's gradient pool */
+	/* (8u is fd_backward's own mark) */
+	FD_T_GRAD_FRESH = 16u,   /* grad is new and not zeroed: its first writer overwrites it
+				  * (set only while a node with a writes bit for it runs; see
+				  * struct fd_node) */
 };
 
 /* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
@@ -239,12 +243,21 @@ void fd_requires_grad(struct fd_tensor *t);
 
 /* One recorded op. backward reads out->grad and ADDS into in[i]->grad for
  * every input with FD_T_REQUIRES_GRAD (fd_backward has allocated and zeroed
- * those that had none). saved is the op's own state (arena memory). */
+ * those that had none). saved is the op's own state (arena memory).
+ * writes (0 from fd_tape_push; the op may set bit i after pushing) lets
+ * fd_backward skip zeroing a new gradient of in[i]: when in[i] is no other
+ * input of the node and its gradient is first needed here, fd_backward
+ * allocates it without zeroing and sets FD_T_GRAD_FRESH on in[i] for the
+ * duration of backward, which must then WRITE every element of in[i]->grad
+ * (the value it would have added to zeros) instead of adding. A gradient
+ * that already holds values (a tensor used by several ops) is never fresh,
+ * so accumulation is unchanged. */
 struct fd_node {
 	const char *op;
 	int (*backward)(struct fd_ctx *c, struct fd_node *n);
 	struct fd_tensor *in[FD_NODE_MAXIN];
 	int nin;
+	unsigned writes;
 	struct fd_tensor *out;
 	void *saved;
 	struct fd_node *prev;

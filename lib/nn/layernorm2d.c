@@ -6,11 +6,172 @@
 
 #include <math.h>
 
+#include "core/fd_vec.h"
+
 #define TILE 64
+
+/* ---------- channels last: [M, C] rows (HW == 1) ----------
+ * Each row's statistics are a reduction along contiguous memory: the row
+ * kernels below sum in double over NACC interleaved accumulators (element i
+ * to accumulator i % NACC, folded pairwise: a fixed order, so every clone
+ * gives the same bits) while the row sits in L1, and the backward's
+ * parameter sums go to per-chunk double rows (at most MAXCH chunks of at
+ * least RCHUNK values, fixed by M and C) added in order: no strided walks,
+ * one read of x and dy per pass, results independent of the thread count. */
+#define NACC 8
+#define RCHUNK 16384
+#define MAXCH 64
+
+static double fold8(const double *a)
+{
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* mean and 1/sqrt(var + eps) of one row, two passes about the mean */
+FD_VEC_CLONES
+static void row_stats(const float *x, int64_t C, double eps, float *mean, float *rstd)
+{
+	double a[NACC] = {0}, v[NACC] = {0};
+	int64_t i = 0;
+	for (; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++)
+			a[k] += x[i + k];
+	for (int k = 0; i < C; i++, k++)
+		a[k] += x[i];
+	double m = fold8(a) / (double)C;
+	for (i = 0; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			double d = x[i + k] - m;
+			v[k] += d * d;
+		}
+	for (int k = 0; i < C; i++, k++) {
+		double d = x[i] - m;
+		v[k] += d * d;
+	}
+	*mean = (float)m;
+	*rstd = (float)(1.0 / sqrt(fold8(v) / (double)C + eps));
+}
+
+FD_VEC_CLONES
+static void row_affine(const float *x, float *y, int64_t C, float m, float r, const float *w, const float *b)
+{
+	for (int64_t i = 0; i < C; i++)
+		y[i] = (x[i] - m) * r * w[i] + b[i];
+}
+
+/* sg = sum dy w, sgx = sum dy w xhat over one row (xhat = (x - m) r) */
+FD_VEC_CLONES
+static void row_dsums(const float *x, const float *g, const float *w, int64_t C, float m, float r,
+		      double *sg, double *sgx)
+{
+	double a[NACC] = {0}, b[NACC] = {0};
+	int64_t i = 0;
+	for (; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			double gw = (double)g[i + k] * w[i + k];
+			a[k] += gw;
+			b[k] += gw * ((x[i + k] - m) * r);
+		}
+	for (int k = 0; i < C; i++, k++) {
+		double gw = (double)g[i] * w[i];
+		a[k] += gw;
+		b[k] += gw * ((x[i] - m) * r);
+	}
+	*sg = fold8(a), *sgx = fold8(b);
+}
+
+/* dx += r (dy w - a - xhat bq) (wr: dx = ..., a fresh gradient) */
+FD_VEC_CLONES
+static void row_dx(const float *x, const float *g, const float *w, float *dx, int64_t C, float m, float r,
+		   float a, float bq, int wr)
+{
+	if (wr)
+		for (int64_t i = 0; i < C; i++) {
+			float xh = (x[i] - m) * r;
+			dx[i] = r * (g[i] * w[i] - a - xh * bq);
+		}
+	else
+		for (int64_t i = 0; i < C; i++) {
+			float xh = (x[i] - m) * r;
+			dx[i] += r * (g[i] * w[i] - a - xh * bq);
+		}
+}
+
+/* aw += dy xhat, ab += dy (either NULL) */
+
+FD_VEC_CLONES
+static void row_param(const float *x, const float *g, int64_t C, float m, float r, double *aw, double *ab)
+{
+	if (aw)
+		for (int64_t i = 0; i < C; i++)
+			aw[i] += (double)g[i] * ((x[i] - m) * r);
+	if (ab)
+		for (int64_t i = 0; i < C; i++)
+			ab[i] += g[i];
+}
+
+static int64_t rows_per_chunk(int64_t M, int64_t C)
+{
+	int64_t rpc = RCHUNK / C > 0 ? RCHUNK / C : 1;
+	return rpc < (M + MAXCH - 1) / MAXCH ? (M + MAXCH - 1) / MAXCH : rpc;
+}
+
+static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *x, const float *w,
+		     const float *b, float *y, float *mean, float *rstd)
+{
+	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
+#pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
+	for (int64_t i = 0; i < nch; i++)
+		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
+			row_stats(x + m * C, C, (double)eps, mean + m, rstd + m);
+			row_affine(x + m * C, y + m * C, C, mean[m], rstd[m], w, b);
+		}
+}
+
+static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, const float *w, const float *mean,
+		    const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
+{
+	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
+	double *part = NULL;
+	if ((dw || db) && !(part = (double *)fd_ctx_alloc(c, FD_DEV_CPU, 4 * nch * C)))
+		return -1;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nch > 1)
+	for (int64_t i = 0; i < nch; i++) {
+		double *aw = dw ? part + 2 * i * C : NULL, *ab = db ? part + 2 * i * C + C : NULL;
+		if (part)
+			for (int64_t j = 0; j < 2 * C; j++)
+				part[2 * i * C + j] = 0;
+		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
+			const float *xr = x + m * C, *gr = dy + m * C;
+			if (part)
+				row_param(xr, gr, C, mean[m], rstd[m], aw, ab);
+			if (!dx)
+				continue;
+			double sg, sgx;
+			row_dsums(xr, gr, w, C, mean[m], rstd[m], &sg, &sgx);
+			row_dx(xr, gr, w, dx + m * C, C, mean[m], rstd[m], (float)(sg / (double)C),
+			       (float)(sgx / (double)C), wr);
+		}
+	}
+	for (int64_t j = 0; part && j < C; j++) {
+		double sw = 0, sb = 0;
+		for (int64_t i = 0; i < nch; i++)
+			sw += part[2 * i * C + j], sb += part[2 * i * C + C + j];
+		if (dw)
+			dw[j] += (float)sw;
+		if (db)
+			db[j] += (float)sb;
+	}
+	return 0;
+}
 
 int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 		    const float *w, const float *b, float *y, float *mean, float *rstd)
 {
+	if (HW == 1) {
+		rows_fwd(c->threads, N, C, eps, x, w, b, y, mean, rstd);
+		return 0;
+	}
 	int64_t nt = (HW + TILE - 1) / TILE;
 #pragma omp parallel for collapse(2) num_threads(c->threads) schedule(static)
 	for (int64_t n = 0; n < N; n++)
@@ -45,10 +206,12 @@ int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, f
 	return 0;
 }
 
-int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
-		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
-		    float *dw, float *db)
+/* Backward on the CPU; wr: dx is a fresh gradient, overwritten. */
+static int bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x, const float *w,
+		   const float *mean, const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
 {
+	if (HW == 1)
+		return rows_bwd(c, N, C, x, w, mean, rstd, dy, dx, dw, db, wr);
 	if (dw || db) {
 #pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t ch = 0; ch < C; ch++) {
@@ -95,11 +258,19 @@ int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, c
 				float wc = w[ch];
 				for (int64_t p = 0; p < np; p++) {
 					float xh = (xn[ch * HW + p] - m[p]) * r[p];
-					dn[ch * HW + p] += r[p] * (gn[ch * HW + p] * wc - a[p] - xh * bq[p]);
+					float v = r[p] * (gn[ch * HW + p] * wc - a[p] - xh * bq[p]);
+					dn[ch * HW + p] = wr ? v : dn[ch * HW + p] + v;
 				}
 			}
 		}
 	return 0;
+}
+
+int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
+		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
+		    float *dw, float *db)
+{
+	return bwd_cpu(c, N, C, HW, x, w, mean, rstd, dy, dx, dw, db, 0);
 }
 
 struct ln_saved {
@@ -112,16 +283,22 @@ static struct fd_tensor *grad_of(struct fd_tensor *t)
 	return (t->flags & FD_T_REQUIRES_GRAD) ? t : NULL;
 }
 
+/* On the CPU a fresh dx (the node's writes bit 0, set for CPU inputs) is
+ * overwritten; the device tables add, into a zeroed gradient. */
 static int ln_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct ln_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	float *dx = grad_of(x) ? x->grad : NULL, *dw = grad_of(w) ? w->grad : NULL;
+	float *db = grad_of(b) ? b->grad : NULL;
+	if (x->dev == FD_DEV_CPU)
+		return bwd_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad, dx, dw, db,
+			       (x->flags & FD_T_GRAD_FRESH) != 0);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_bwd);
 	if (!be)
 		return -1;
-	return be->layernorm2d_bwd(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad,
-			    grad_of(x) ? x->grad : NULL, grad_of(w) ? w->grad : NULL,
-			    grad_of(b) ? b->grad : NULL);
+	return be->layernorm2d_bwd(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad, dx,
+				   dw, db);
 }
 
 struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
@@ -150,6 +327,8 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 		if (!n)
 			return NULL;
 		*(struct ln_saved *)n->saved = (struct ln_saved){N, C, HW, mean, rstd};
+		if (x->dev == FD_DEV_CPU)
+			n->writes = 1u; /* ln_backward overwrites a fresh dx */
 	}
 	return y;
 }

@@ -2,6 +2,7 @@
  * nn.BatchNorm2d fixtures (tests/ref/nn_conv.py) in train and eval mode:
  * output, running-stat update, input/weight/bias gradients with ADD semantics;
  * the double references against PyTorch and by finite differences. */
+#include "core/fd_rng.h"
 #include "nn/batchnorm2d.h"
 #include "nn/layout.h"
 #include "fixture.h"
@@ -23,6 +24,83 @@ static double loss(void *v)
 		fd_batchnorm2d_ref_forward_train(c->N, c->C, c->HW, c->x, c->w, c->b, FD_BN_EPS, c->y,
 						 c->mean, c->var);
 	return dot64(c->y, c->dy, (size_t)c->N * c->C * c->HW);
+}
+
+/* Big tensors on 2 threads, both kernel paths (planes: NCHW; rows: the same
+ * values channels last), against the double references (checked against
+ * PyTorch above): (a) offsets of 10, every output; (b) channel means up to
+ * 2e4 with standard deviations down to 0.05, the statistics (mean, 1/std,
+ * running variance) that a sum of squares about zero would lose. A wrong
+ * 1/std must fail the same check. */
+static void test_big(struct fd_ctx *c0, int large)
+{
+	const int N = 8, C = 24, HW = 37 * 37;
+	size_t n = (size_t)N * C * HW;
+	struct fd_rng rng;
+	fd_rng_init(&rng, 99 + large, 0);
+	float *x = malloc(n * 4), *dy = malloc(n * 4), *w = malloc(C * 4), *b = malloc(C * 4);
+	for (int ch = 0; ch < C; ch++) {
+		w[ch] = (float)(0.5 + fd_rng_uniform(&rng)), b[ch] = (float)(fd_rng_uniform(&rng) - 0.5);
+		double off = large ? 1000.0 + 1e4 * (ch % 3) : 10, sd = large && ch % 2 ? 0.05 : 2;
+		for (int k = 0; k < N; k++)
+			for (int i = 0; i < HW; i++) {
+				x[((size_t)k * C + ch) * HW + i] = (float)(off + sd * (2 * fd_rng_uniform(&rng) - 1));
+				dy[((size_t)k * C + ch) * HW + i] = (float)(2 * fd_rng_uniform(&rng) - 1);
+			}
+	}
+	double *X = to_f64(x, n), *W = to_f64(w, C), *B = to_f64(b, C), *DY = to_f64(dy, n);
+	double *Y = calloc(n, 8), *M = calloc(C, 8), *V = calloc(C, 8), *DX = calloc(n, 8);
+	double *DW = calloc(C, 8), *DB = calloc(C, 8), *IS = calloc(C, 8), *RV = calloc(C, 8);
+	fd_batchnorm2d_ref_forward_train(N, C, HW, X, W, B, FD_BN_EPS, Y, M, V);
+	fd_batchnorm2d_ref_backward_train(N, C, HW, DY, X, W, FD_BN_EPS, DX, DW, DB);
+	for (int ch = 0; ch < C; ch++) {
+		IS[ch] = 1 / sqrt(V[ch] + FD_BN_EPS);
+		RV[ch] = 0.9 + 0.1 * V[ch] * (N * HW) / (N * HW - 1.0);
+	}
+	float *xt = malloc(n * 4), *dyt = malloc(n * 4), *t = malloc(n * 4);
+	fd_transpose_cpu(2, N, C, HW, x, xt, 0);
+	fd_transpose_cpu(2, N, C, HW, dy, dyt, 0);
+	for (int rows = 0; rows < 2; rows++) {
+		float *y = filled(n, 9), *dx = filled(n, 0), *dw = filled(C, 0), *db = filled(C, 0);
+		float *rm = filled(C, 0), *rv = filled(C, 1), *sm = filled(C, 0), *si = filled(C, 0);
+		int64_t n1 = rows ? (int64_t)N * HW : N, h1 = rows ? 1 : HW;
+		ok(fd_batchnorm2d_fwd_train_cpu(c0, n1, C, h1, rows ? xt : x, w, b, rm, rv, FD_BN_MOMENTUM, FD_BN_EPS,
+						y, sm, si) == 0 &&
+			   fd_batchnorm2d_bwd_train_cpu(c0, n1, C, h1, rows ? xt : x, w, sm, si, rows ? dyt : dy, dx, dw,
+							db) == 0,
+		   "big %s: runs %s", rows ? "rows" : "planes", c0->err.msg);
+		const char *what = large ? "large means" : "offset 10";
+		char nm[96];
+		if (rows) {
+			fd_transpose_cpu(2, N, HW, C, y, t, 0), memcpy(y, t, n * 4);
+			fd_transpose_cpu(2, N, HW, C, dx, t, 0), memcpy(dx, t, n * 4);
+		}
+		snprintf(nm, sizeof nm, "big %s %s: mean", rows ? "rows" : "planes", what);
+		close64(nm, M, sm, C, 0, 1e-7);
+		snprintf(nm, sizeof nm, "big %s %s: 1/std", rows ? "rows" : "planes", what);
+		close64(nm, IS, si, C, 0, 2e-6);
+		snprintf(nm, sizeof nm, "big %s %s: running_var", rows ? "rows" : "planes", what);
+		close64(nm, RV, rv, C, 0, 2e-6);
+		float *isr = to_f32(IS, C);
+		si[C - 1] *= 1 + 1e-5f; /* negative control */
+		size_t far = 0;
+		for (int ch = 0; ch < C; ch++)
+			far += !(fabs((double)si[ch] - isr[ch]) <= 2e-6 * fabs((double)isr[ch]));
+		ok(far == 1, "big %s %s: a 1/std off by 1e-5 is caught", rows ? "rows" : "planes", what);
+		if (!large) {
+			snprintf(nm, sizeof nm, "big %s %s: y", rows ? "rows" : "planes", what);
+			close64(nm, Y, y, n, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "big %s %s: dx", rows ? "rows" : "planes", what);
+			close64(nm, DX, dx, n, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "big %s %s: dweight", rows ? "rows" : "planes", what);
+			close64(nm, DW, dw, C, 2e-5, 2e-5);
+			snprintf(nm, sizeof nm, "big %s %s: dbias", rows ? "rows" : "planes", what);
+			close64(nm, DB, db, C, 2e-5, 2e-5);
+		}
+		free(isr), free(y), free(dx), free(dw), free(db), free(rm), free(rv), free(sm), free(si);
+	}
+	free(x), free(dy), free(w), free(b), free(X), free(W), free(B), free(DY), free(Y), free(M), free(V);
+	free(DX), free(DW), free(DB), free(IS), free(RV), free(xt), free(dyt), free(t);
 }
 
 int main(void)
@@ -172,6 +250,8 @@ int main(void)
 		free(DX), free(DW), free(DB);
 	}
 	ok(nrows >= 4, "%d cases checked in channels-last rows", nrows);
+	test_big(&c0, 0);
+	test_big(&c0, 1);
 	float one = 1, o2 = 0, o3 = 0, o4 = 0, o5 = 0, o6 = 0;
 	ok(fd_batchnorm2d_fwd_train_cpu(&c0, 1, 1, 1, &one, &one, &one, &o2, &o3, 0.1, 1e-5, &o4, &o5,
 					&o6) < 0 && strstr(c0.err.msg, "more than 1 value"),

@@ -3,11 +3,14 @@
  * computed in float64 from float32 inputs), plus finite differences, the
  * broadcast reference loops, dropout/stochastic-depth semantics, the tape's
  * adding backward, intermediate gradients and "not supported" dispatch. */
+#include "core/fd_rng.h"
 #include "nn/act.h"
+#include "nn/batchnorm2d.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
 #include "nn/fd_params.h"
 #include "nn/layernorm2d.h"
+#include "nn/layout.h"
 #include "nn/loss.h"
 #include "nn/shape.h"
 #include "nn/softmax.h"
@@ -293,6 +296,265 @@ static void test_bcast_ref(const char *fixture, enum fd_binop op)
 	fd_ctx_free(&c);
 }
 
+/* How many of n floats lie outside |a - r| <= atol + rtol*|r| (NaN: outside). */
+static size_t count_far(const float *a, const float *r, size_t n, double atol, double rtol)
+{
+	size_t far = 0;
+	for (size_t i = 0; i < n; i++)
+		far += !(fabs((double)a[i] - (double)r[i]) <= atol + rtol * fabs((double)r[i]));
+	return far;
+}
+
+/* The table's CPU kernels (2 threads) against the reference loops on shapes
+ * big enough for their parallel and tiled paths: the channels-last SE scale
+ * [N,H,W,C] * [N,1,1,C] (the reduction keeps the innermost dim, C = 300 is
+ * three tiles, the last partial), a bias [C] added to [M, C], and the NCHW SE
+ * scale (reduces the innermost dim). A wrong db element must be caught. */
+static void test_bcast_kernels(void)
+{
+	static const struct {
+		enum fd_binop op;
+		int na, nb;
+		int64_t sa[4], sb[4];
+	} k[] = {{FD_BIN_MUL, 4, 4, {4, 9, 9, 300}, {4, 1, 1, 300}},
+		 {FD_BIN_ADD, 2, 1, {200, 260}, {260}},
+		 {FD_BIN_MUL, 4, 4, {4, 300, 9, 9}, {4, 300, 1, 1}},
+		 {FD_BIN_MUL, 4, 4, {4, 1, 1, 300}, {4, 9, 9, 300}}};
+	struct fd_rng r;
+	fd_rng_init(&r, 77, 0);
+	for (size_t t = 0; t < sizeof k / sizeof *k; t++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		struct fd_tensor *a = fd_tensor_new(&c, FD_DEV_CPU, k[t].na, k[t].sa);
+		struct fd_tensor *b = fd_tensor_new(&c, FD_DEV_CPU, k[t].nb, k[t].sb);
+		struct fd_bcast bc;
+		int nd;
+		if (!a || !b || fd_bcast_init(&c, &bc, a, b, &nd) < 0) {
+			ok(0, "kernel case %zu: tensors %s", t, c.err.msg);
+			fd_ctx_free(&c);
+			continue;
+		}
+		size_t na = (size_t)bc.na, nb = (size_t)bc.nb, ny = (size_t)bc.n;
+		float *dy = malloc(ny * 4), *y = malloc(ny * 4), *da = calloc(na, 4), *db = calloc(nb, 4);
+		double *A = malloc(na * 8), *B = malloc(nb * 8), *DY = malloc(ny * 8), *Y = malloc(ny * 8);
+		double *DA = calloc(na, 8), *DB = calloc(nb, 8);
+		for (size_t i = 0; i < na; i++)
+			A[i] = a->data[i] = (float)(fd_rng_uniform(&r) * 4 - 2);
+		for (size_t i = 0; i < nb; i++)
+			B[i] = b->data[i] = (float)(fd_rng_uniform(&r) * 4 - 2);
+		for (size_t i = 0; i < ny; i++)
+			DY[i] = dy[i] = (float)(fd_rng_uniform(&r) * 2 - 1);
+		fd_bin_ref_forward(k[t].op, &bc, A, B, Y);
+		fd_bin_ref_backward(k[t].op, &bc, A, B, DY, DA, DB);
+		fd_binary_fwd_cpu(&c, k[t].op, &bc, a->data, b->data, y);
+		fd_binary_bwd_cpu(&c, k[t].op, &bc, a->data, b->data, dy, da, db);
+		float *yr = to_f32(Y, ny), *dar = to_f32(DA, na), *dbr = to_f32(DB, nb);
+		char what[96];
+		snprintf(what, sizeof what, "kernel case %zu (%zu outputs): y", t, ny);
+		tap_close_f32(what, y, yr, ny, 1e-6, 1e-6);
+		snprintf(what, sizeof what, "kernel case %zu: da", t);
+		tap_close_f32(what, da, dar, na, 1e-5, 1e-5);
+		snprintf(what, sizeof what, "kernel case %zu: db", t);
+		tap_close_f32(what, db, dbr, nb, 1e-5, 1e-5);
+		db[nb - 1] += 1e-3f; /* negative control */
+		ok(count_far(db, dbr, nb, 1e-5, 1e-5) == 1, "kernel case %zu: a db off by 1e-3 is caught", t);
+		free(yr), free(dar), free(dbr), free(A), free(B), free(DY), free(Y), free(DA), free(DB);
+		free(dy), free(y), free(da), free(db);
+		fd_ctx_free(&c);
+	}
+}
+
+/* The layernorm kernels on channels-last rows (HW == 1: the rows path) of a
+ * size with several chunks and 2 threads, C not a multiple of 8, against the
+ * double reference loops (checked against PyTorch by the ln2d fixtures):
+ * forward, dx, dw, db, with means of 0 and 50. A wrong dw must fail. */
+static void test_ln_rows(void)
+{
+	const int64_t M = 1100, C = 100;
+	size_t n = (size_t)(M * C);
+	struct fd_rng r;
+	fd_rng_init(&r, 78, 0);
+	for (int off = 0; off <= 50; off += 50) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		float *x = malloc(n * 4), *dy = malloc(n * 4), *y = malloc(n * 4), *dx = malloc(n * 4);
+		float *w = malloc(C * 4), *b = malloc(C * 4), *dw = malloc(C * 4), *db = malloc(C * 4);
+		float *mean = malloc(M * 4), *rstd = malloc(M * 4);
+		for (size_t i = 0; i < n; i++) {
+			x[i] = (float)(off + 3 * (2 * fd_rng_uniform(&r) - 1));
+			dy[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+			dx[i] = 1;
+		}
+		for (int64_t i = 0; i < C; i++) {
+			w[i] = (float)(0.5 + fd_rng_uniform(&r)), b[i] = (float)(fd_rng_uniform(&r) - 0.5);
+			dw[i] = db[i] = 1;
+		}
+		double *X = to_f64(x, n), *W = to_f64(w, C), *B = to_f64(b, C), *DY = to_f64(dy, n);
+		double *Y = calloc(n, 8), *DX = calloc(n, 8), *DW = calloc(C, 8), *DB = calloc(C, 8);
+		for (size_t i = 0; i < n; i++)
+			DX[i] = 1;
+		for (int64_t i = 0; i < C; i++)
+			DW[i] = DB[i] = 1;
+		/* the reference's [N, C, HW] with HW = 1 is the same memory as the rows */
+		fd_layernorm2d_ref_forward(M, C, 1, (double)1e-6f, X, W, B, Y);
+		fd_layernorm2d_ref_backward(M, C, 1, (double)1e-6f, X, W, DY, DX, DW, DB);
+		ok(fd_layernorm2d_fwd_cpu(&c, M, C, 1, 1e-6f, x, w, b, y, mean, rstd) == 0 &&
+			   fd_layernorm2d_bwd_cpu(&c, M, C, 1, x, w, mean, rstd, dy, dx, dw, db) == 0,
+		   "ln rows mean %d: runs %s", off, c.err.msg);
+		char what[64];
+		snprintf(what, sizeof what, "ln rows mean %d: y", off);
+		close64(what, Y, y, n, 1e-5, 1e-5);
+		snprintf(what, sizeof what, "ln rows mean %d: 1+dx (adds)", off);
+		close64(what, DX, dx, n, 1e-5, 1e-4);
+		snprintf(what, sizeof what, "ln rows mean %d: 1+dw (adds)", off);
+		close64(what, DW, dw, C, 1e-4, 1e-4); /* sums of 1100 terms of float xhat */
+		snprintf(what, sizeof what, "ln rows mean %d: 1+db (adds)", off);
+		close64(what, DB, db, C, 1e-4, 1e-4);
+		float *dwr = to_f32(DW, C);
+		dw[C / 2] += 1e-2f; /* negative control */
+		ok(count_far(dw, dwr, C, 1e-4, 1e-4) == 1, "ln rows mean %d: a dw off by 1e-2 is caught", off);
+		free(dwr), free(X), free(W), free(B), free(DY), free(Y), free(DX), free(DW), free(DB);
+		free(x), free(dy), free(y), free(dx), free(w), free(b), free(dw), free(db), free(mean), free(rstd);
+		fd_ctx_free(&c);
+	}
+}
+
+/* Fresh gradients (struct fd_node's writes: batchnorm2d, layernorm2d, add and
+ * mul overwrite a new gradient instead of zeroing and adding) against the
+ * double reference loops chained by hand, on h1 = x * s (SE broadcast),
+ * h2 = bn(h1), h3 = h2 + h1 (h1 used twice: add writes its gradient, bn
+ * must add), h4 = ln(h3), y = h4 * h4 (one tensor as both operands: no
+ * write). Two steps, so the second reuses pool blocks holding the first's
+ * gradients. Dropping bn's share of dh1 must fail the check. */
+static void test_fresh_grads(void)
+{
+	enum { N = 2, C = 3, HW = 16, NX = N * C * HW };
+	const int64_t sx[4] = {N, C, 4, 4}, ss[4] = {N, C, 1, 1}, sc[1] = {C};
+	struct fd_rng r;
+	fd_rng_init(&r, 79, 0);
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	float xv[NX], sv[N * C], dyv[NX], wv[C], bv[C];
+	for (int i = 0; i < NX; i++)
+		xv[i] = (float)(2 * fd_rng_uniform(&r) - 1), dyv[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+	for (int i = 0; i < N * C; i++)
+		sv[i] = (float)(0.5 + fd_rng_uniform(&r));
+	for (int i = 0; i < C; i++)
+		wv[i] = (float)(0.5 + fd_rng_uniform(&r)), bv[i] = (float)(fd_rng_uniform(&r) - 0.5);
+	/* the reference */
+	double X[NX], S[N * C], DY[NX], W[C], B[C], H1[NX], H2[NX], H3[NX], H4[NX], M[C], V[C];
+	double DH4[NX], DH3[NX] = {0}, DH1[NX] = {0}, DX[NX] = {0}, DS[N * C] = {0}, DW[C] = {0}, DB[C] = {0};
+	for (int i = 0; i < NX; i++)
+		X[i] = xv[i], DY[i] = dyv[i];
+	for (int i = 0; i < N * C; i++)
+		S[i] = sv[i];
+	for (int i = 0; i < C; i++)
+		W[i] = wv[i], B[i] = bv[i];
+	struct fd_tensor *tx = fd_tensor_wrap(&c, FD_DEV_CPU, xv, 4, sx), *ts = fd_tensor_wrap(&c, FD_DEV_CPU, sv, 4, ss);
+	struct fd_bcast bc;
+	int nd;
+	fd_bcast_init(&c, &bc, tx, ts, &nd);
+	fd_bin_ref_forward(FD_BIN_MUL, &bc, X, S, H1);
+	fd_batchnorm2d_ref_forward_train(N, C, HW, H1, W, B, FD_BN_EPS, H2, M, V);
+	for (int i = 0; i < NX; i++)
+		H3[i] = H2[i] + H1[i];
+	fd_layernorm2d_ref_forward(N, C, HW, (double)1e-6f, H3, W, B, H4);
+	for (int i = 0; i < NX; i++)
+		DH4[i] = 2 * H4[i] * DY[i];
+	fd_layernorm2d_ref_backward(N, C, HW, (double)1e-6f, H3, W, DH4, DH3, DW, DB);
+	fd_batchnorm2d_ref_backward_train(N, C, HW, DH3, H1, W, FD_BN_EPS, DH1, DW, DB);
+	double DH1_nobn[NX], DX_nobn[NX] = {0}, DS_nobn[N * C] = {0};
+	for (int i = 0; i < NX; i++)
+		DH1_nobn[i] = DH3[i], DH1[i] += DH3[i];
+	fd_bin_ref_backward(FD_BIN_MUL, &bc, X, S, DH1, DX, DS);
+	fd_bin_ref_backward(FD_BIN_MUL, &bc, X, S, DH1_nobn, DX_nobn, DS_nobn);
+	float *dxr = to_f32(DX, NX), *dsr = to_f32(DS, N * C), *dxn = to_f32(DX_nobn, NX);
+	for (int step = 0; step < 2; step++) {
+		fd_ctx_step(&c);
+		struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, sx), *sc_ = fd_tensor_new(&c, FD_DEV_CPU, 4, ss);
+		struct fd_tensor *w = fd_tensor_new(&c, FD_DEV_CPU, 1, sc), *b = fd_tensor_new(&c, FD_DEV_CPU, 1, sc);
+		struct fd_tensor *rm = fd_tensor_new(&c, FD_DEV_CPU, 1, sc), *rv = fd_tensor_new(&c, FD_DEV_CPU, 1, sc);
+		memcpy(x->data, xv, sizeof xv), memcpy(sc_->data, sv, sizeof sv);
+		memcpy(w->data, wv, sizeof wv), memcpy(b->data, bv, sizeof bv);
+		for (int i = 0; i < C; i++)
+			rm->data[i] = 0, rv->data[i] = 1;
+		fd_requires_grad(x), fd_requires_grad(sc_);
+		struct fd_tensor *h1 = fd_mul(&c, x, sc_);
+		struct fd_tensor *h3 = fd_add(&c, fd_batchnorm2d(&c, h1, w, b, rm, rv, NULL, 0.1, FD_BN_EPS), h1);
+		struct fd_tensor *h4 = fd_layernorm2d(&c, h3, w, b, 1e-6f);
+		struct fd_tensor *y = fd_mul(&c, h4, h4);
+		ok(y && fd_backward(&c, y, dyv) == 0, "fresh gradients step %d: backward %s", step, c.err.msg);
+		if (!y || !x->grad || !sc_->grad)
+			continue;
+		char what[64];
+		snprintf(what, sizeof what, "fresh gradients step %d: dx", step);
+		tap_close_f32(what, x->grad, dxr, NX, 1e-5, 1e-4);
+		snprintf(what, sizeof what, "fresh gradients step %d: ds", step);
+		tap_close_f32(what, sc_->grad, dsr, N * C, 1e-5, 1e-4);
+		ok(count_far(x->grad, dxn, NX, 1e-5, 1e-4) > NX / 2,
+		   "fresh gradients step %d: without bn's share dx would fail", step);
+	}
+	free(dxr), free(dsr), free(dxn);
+	fd_ctx_free(&c);
+}
+
+/* A layer scale [C, 1, 1] times a channels-last [N, C, H, W] (ConvNeXt)
+ * stays channels last: one mul node on the tape (no layout conversions),
+ * values and gradients as the NCHW product's (the reference loops). */
+static void test_scale_nhwc(void)
+{
+	enum { N = 2, C = 5, H = 3, W = 4, NX = N * C * H * W };
+	const int64_t sx[4] = {N, C, H, W}, sg[3] = {C, 1, 1};
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	struct fd_rng r;
+	fd_rng_init(&r, 80, 0);
+	struct fd_tensor *xn = fd_tensor_new(&c, FD_DEV_CPU, 4, sx), *g = fd_tensor_new(&c, FD_DEV_CPU, 3, sg);
+	double X[NX], G[C], Y[NX], DY[NX], DX[NX] = {0}, DG[C] = {0};
+	for (int i = 0; i < NX; i++)
+		X[i] = xn->data[i] = (float)(2 * fd_rng_uniform(&r) - 1), DY[i] = 1 + i % 7;
+	for (int i = 0; i < C; i++)
+		G[i] = g->data[i] = (float)(0.5 + fd_rng_uniform(&r));
+	struct fd_bcast bc;
+	int nd;
+	fd_bcast_init(&c, &bc, g, xn, &nd);
+	fd_bin_ref_forward(FD_BIN_MUL, &bc, G, X, Y);
+	fd_bin_ref_backward(FD_BIN_MUL, &bc, G, X, DY, DG, DX);
+	/* x channels last, a leaf: [N, H, W, C] memory */
+	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, sx);
+	x->layout = FD_NHWC;
+	float dy[NX], t[NX];
+	for (int n = 0; n < N; n++)
+		for (int ch = 0; ch < C; ch++)
+			for (int p = 0; p < H * W; p++) {
+				x->data[(n * H * W + p) * C + ch] = xn->data[(n * C + ch) * H * W + p];
+				dy[(n * H * W + p) * C + ch] = (float)DY[(n * C + ch) * H * W + p];
+			}
+	fd_requires_grad(x), fd_requires_grad(g);
+	struct fd_tensor *y = fd_mul(&c, g, x);
+	ok(y && fd_is_nhwc(y) && c.tape && !strcmp(c.tape->op, "mul") && c.tape->in[1] == x && !c.tape->prev,
+	   "layer scale [C,1,1] * channels-last x: one mul node, output channels last");
+	if (!y || fd_backward(&c, y, dy) < 0) {
+		ok(0, "layer scale backward %s", c.err.msg);
+		fd_ctx_free(&c);
+		return;
+	}
+	float *yr = to_f32(Y, NX), *dxr = to_f32(DX, NX), *dgr = to_f32(DG, C);
+	for (int n = 0; n < N; n++)
+		for (int ch = 0; ch < C; ch++)
+			for (int p = 0; p < H * W; p++)
+				t[(n * C + ch) * H * W + p] = y->data[(n * H * W + p) * C + ch];
+	tap_close_f32("layer scale channels last: y", t, yr, NX, 1e-6, 1e-6);
+	for (int n = 0; n < N; n++)
+		for (int ch = 0; ch < C; ch++)
+			for (int p = 0; p < H * W; p++)
+				t[(n * C + ch) * H * W + p] = x->grad[(n * H * W + p) * C + ch];
+	tap_close_f32("layer scale channels last: dx", t, dxr, NX, 1e-6, 1e-6);
+	tap_close_f32("layer scale channels last: dgamma", g->grad, dgr, C, 1e-5, 1e-5);
+	free(yr), free(dxr), free(dgr);
+	fd_ctx_free(&c);
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -318,6 +580,7 @@ int main(void)
 		run_case(bcases[i].name, bcases[i].op == FD_BIN_ADD ? f_add : f_mul, NULL, bin, bgr, 2, 1e-5, 1e-5);
 		test_bcast_ref(bcases[i].name, bcases[i].op);
 	}
+	test_bcast_kernels();
 
 	static const char *const sm[] = {"softmax_2d", "softmax_4d", "softmax_last"};
 	for (int i = 0; i < 3; i++) {
@@ -332,6 +595,9 @@ int main(void)
 	run_case("ln2d", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	run_case("ln2d_head", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	run_case("ln2d_wide", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
+	test_ln_rows();
+	test_fresh_grads();
+	test_scale_nhwc();
 
 	static const char *const bcein[] = {"x", "t"}, *const bcegr[] = {"dx", NULL};
 	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
