@@ -363,7 +363,9 @@ static int conv_fwd(struct fd_conv2d *p, const float *x, const float *w, const f
 	return rc;
 }
 
-static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+/* dx += conv_bwd_data(dy, w), or dx = ... when over (a fresh gradient:
+ * no read of dx, and no reorder at all when dx has the primitive's layout) */
+static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const float *w, float *dx, int over,
 			    struct fd_err *e)
 {
 	dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_WEIGHTS, NULL}, {DNNL_ARG_DIFF_SRC, NULL}};
@@ -371,17 +373,19 @@ static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const fl
 		return -1;
 	if (fd_dnnl_opnd_in(&p->bd_dy, p->d, dy, &a[0].memory, e) ||
 	    fd_dnnl_opnd_in(&p->bd_w, p->d, w, &a[1].memory, e) ||
-	    fd_dnnl_opnd_out(&p->bd_dx, p->d, dx, &a[2].memory, e) || fd_dnnl_exec(p->d, p->bwd_data, 3, a, e) ||
-	    fd_dnnl_opnd_out_done(&p->bd_dx, p->d, e))
+	    (over ? fd_dnnl_opnd_over(&p->bd_dx, p->d, dx, &a[2].memory, e)
+		  : fd_dnnl_opnd_out(&p->bd_dx, p->d, dx, &a[2].memory, e)) ||
+	    fd_dnnl_exec(p->d, p->bwd_data, 3, a, e) ||
+	    (over ? fd_dnnl_opnd_over_done(&p->bd_dx, p->d, e) : fd_dnnl_opnd_out_done(&p->bd_dx, p->d, e)))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-data", SHAPE_ARGS(&p->s));
 	return 0;
 }
 
-static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx, int over,
 			    struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(p->d->threads);
-	int rc = conv_backward_data_run(p, dy, w, dx, e);
+	int rc = conv_backward_data_run(p, dy, w, dx, over, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -473,12 +477,13 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
-int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
-		      float *dx, float *dw, float *db)
+/* fd_conv2d_bwd_cpu, overwriting dx when over (a fresh gradient) */
+static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+		   float *dx, int over, float *dw, float *db)
 {
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
-	if (dx && conv_bwd_data(p, dy, w, dx, &e) < 0)
+	if (dx && conv_bwd_data(p, dy, w, dx, over, &e) < 0)
 		return ctx_err(c, &e);
 	if (!dw && !db)
 		return 0;
@@ -497,6 +502,12 @@ int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 		memset(db, 0, (size_t)p->s.K * sizeof *db);
 	}
 	return conv_bwd_weights(p, x, dy, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
+}
+
+int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+		      float *dx, float *dw, float *db)
+{
+	return bwd_cpu(c, plan, x, w, dy, dx, 0, dw, db);
 }
 
 /* ---------- the plan cache and the taped op ---------- */
@@ -595,6 +606,10 @@ static int conv_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct conv_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+	if (x->dev == FD_DEV_CPU) /* a fresh dx (the node's writes bit 0) is overwritten */
+		return bwd_cpu(c, s->plan, x->data, w->data, n->out->grad, wants(x) ? x->grad : NULL,
+			       (x->flags & FD_T_GRAD_FRESH) != 0, wants(w) ? w->grad : NULL,
+			       wants(b) ? b->grad : NULL);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_bwd);
 	if (!be)
 		return -1;
@@ -647,6 +662,8 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 		if (!n)
 			return NULL;
 		((struct conv_saved *)n->saved)->plan = plan;
+		if (x->dev == FD_DEV_CPU)
+			n->writes = 1u; /* conv_backward overwrites a fresh dx */
 	}
 	return y;
 }

@@ -145,6 +145,7 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 	memset(o, 0, sizeof *o);
 	o->dir = dir;
 	o->slot = slot;
+	o->same = same;
 	if (fd_dnnl_check(dnnl_memory_create(&o->user, user_md, d->engine, DNNL_MEMORY_NONE), e,
 			  "user memory"))
 		return -1;
@@ -158,6 +159,8 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 		goto fail;
 	if (dir == FD_DNNL_IN ? make_reorder(&o->reorder, d, user_md, prim_md, 0, e)
 			      : make_reorder(&o->reorder, d, prim_md, user_md, dir == FD_DNNL_OUT_ADD, e))
+		goto fail;
+	if (dir == FD_DNNL_OUT_ADD && !same && make_reorder(&o->reorder_over, d, prim_md, user_md, 0, e))
 		goto fail;
 	return 0;
 fail:
@@ -212,10 +215,37 @@ int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_e
 	return 0;
 }
 
+int fd_dnnl_opnd_over(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
+		      struct fd_err *e)
+{
+	if (o->dir != FD_DNNL_OUT_ADD || !o->reorder)
+		return fd_dnnl_opnd_out(o, d, ptr, m, e);
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->user, ptr), e, "set output handle") ||
+	    fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, o->same ? ptr : d->ws[o->slot]), e,
+			  "set buffer handle"))
+		return -1;
+	*m = o->prim;
+	return 0;
+}
+
+int fd_dnnl_opnd_over_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e)
+{
+	if (o->dir != FD_DNNL_OUT_ADD || !o->reorder)
+		return fd_dnnl_opnd_out_done(o, d, e);
+	if (o->reorder_over) {
+		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->prim}, {DNNL_ARG_TO, o->user}};
+		if (fd_dnnl_exec(d, o->reorder_over, 2, a, e))
+			return fd_err_ctx(e, "output reorder");
+	}
+	return 0;
+}
+
 void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o)
 {
 	if (o->reorder)
 		dnnl_primitive_destroy(o->reorder);
+	if (o->reorder_over)
+		dnnl_primitive_destroy(o->reorder_over);
 	if (o->prim && o->prim != o->user)
 		dnnl_memory_destroy(o->prim);
 	if (o->user)

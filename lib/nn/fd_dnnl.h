@@ -69,6 +69,11 @@ struct fd_dnnl_opnd {
 	dnnl_memory_t user;     /* caller's layout, handle set per call */
 	dnnl_memory_t prim;     /* primitive's layout; == user when no reorder */
 	dnnl_primitive_t reorder; /* NULL when the primitive reads/writes user memory */
+	/* FD_DNNL_OUT_ADD only: a plain reorder prim -> user for a call that
+	 * overwrites (fd_dnnl_opnd_over); NULL when the layouts are the same,
+	 * and the primitive then writes the user's buffer itself */
+	dnnl_primitive_t reorder_over;
+	int same;               /* prim's layout is user's */
 	enum fd_dnnl_dir dir;
 	int slot;               /* shared buffer of d holding prim, when it is not user */
 };
@@ -90,6 +95,13 @@ int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, 
 int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
 		     struct fd_err *e);
 int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e);
+/* For an FD_DNNL_OUT_ADD output whose buffer ptr holds no values yet (a fresh
+ * gradient): the same as fd_dnnl_opnd_out/_out_done but OVERWRITING ptr, with
+ * no read of it: the primitive writes ptr itself when the layouts are the
+ * same, else its buffer is reordered into ptr without the sum. */
+int fd_dnnl_opnd_over(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
+		      struct fd_err *e);
+int fd_dnnl_opnd_over_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e);
 void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o);
 
 /* Execute prim with args on d's stream and wait. */
