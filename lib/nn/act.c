@@ -74,44 +74,66 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
 	}
 }
 
-FD_VEC_CLONES
-static void bwd_chunk(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
-		      const float *restrict dy, float *restrict dx)
+/* dx += the gradient for every element, or dx = 0 + it when wr (a fresh
+ * gradient, struct fd_node's writes: the bits adding to zeros gives, without
+ * reading dx). Inlined into two clones, each wr a constant; selects
+ * (fd_vm_sel), not `?:`, so every loop vectorises. */
+static inline __attribute__((always_inline)) void bwd_body(enum fd_act k, int64_t n,
+							   const float *restrict x, const float *restrict y,
+							   const float *restrict dy, float *restrict dx,
+							   const int wr)
 {
+#define DX(i) (wr ? 0.0f : dx[i])
 	switch (k) {
 	case FD_ACT_RELU:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+			dx[i] = DX(i) + fd_vm_sel(x[i] > 0, dy[i], 0.0f);
 		break;
 	case FD_ACT_HARDSWISH:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] += x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i];
+			dx[i] = DX(i) + fd_vm_sel(x[i] < -3.0f, 0.0f,
+						   fd_vm_sel(x[i] <= 3.0f, dy[i] * (x[i] / 3.0f + 0.5f), dy[i]));
 		break;
 	case FD_ACT_HARDSIGMOID:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] += (x[i] > -3.0f && x[i] < 3.0f) ? dy[i] / 6.0f : 0.0f;
+			dx[i] = DX(i) + fd_vm_sel((x[i] > -3.0f) & (x[i] < 3.0f), dy[i] / 6.0f, 0.0f);
 		break;
 	case FD_ACT_SILU:
 		for (int64_t i = 0; i < n; i++) {
 			float s = sigm(x[i]);
-			dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+			dx[i] = DX(i) + dy[i] * s * (1.0f + x[i] * (1.0f - s));
 		}
 		break;
 	case FD_ACT_SIGMOID:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+			dx[i] = DX(i) + dy[i] * y[i] * (1.0f - y[i]);
 		break;
 	case FD_ACT_GELU: {
 		const float k_beta = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
 		for (int64_t i = 0; i < n; i++) {
 			float pdf = fd_vm_expf(-0.5f * x[i] * x[i]) * k_beta;
-			dx[i] += dy[i] * (gauss_cdf(x[i]) + x[i] * pdf);
+			dx[i] = DX(i) + dy[i] * (gauss_cdf(x[i]) + x[i] * pdf);
 		}
 		break;
 	}
 	default:
 		break;
 	}
+#undef DX
+}
+
+FD_VEC_CLONES
+static void bwd_chunk_add(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+			  const float *restrict dy, float *restrict dx)
+{
+	bwd_body(k, n, x, y, dy, dx, 0);
+}
+
+FD_VEC_CLONES
+static void bwd_chunk_write(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+			    const float *restrict dy, float *restrict dx)
+{
+	bwd_body(k, n, x, y, dy, dx, 1);
 }
 
 /* relu over x in place: the same comparison as fwd_chunk, no aliasing there */
@@ -149,8 +171,9 @@ int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, f
 	return 0;
 }
 
-int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
-		   const float *dy, float *dx)
+/* fd_act_bwd_cpu, overwriting dx when wr (a fresh gradient) */
+static int bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
+		   const float *dy, float *dx, int wr)
 {
 	if ((unsigned)k >= FD_ACT_COUNT) {
 		fd_fail(c, "activation %d: unknown", (int)k);
@@ -160,10 +183,19 @@ int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, c
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
 	for (int64_t b = 0; b < nc; b++) {
 		int64_t o = b * CHUNK;
-		bwd_chunk(k, n - o < CHUNK ? n - o : CHUNK, x ? x + o : NULL, y ? y + o : NULL, dy + o,
-			  dx + o);
+		int64_t m = n - o < CHUNK ? n - o : CHUNK;
+		if (wr)
+			bwd_chunk_write(k, m, x ? x + o : NULL, y ? y + o : NULL, dy + o, dx + o);
+		else
+			bwd_chunk_add(k, m, x ? x + o : NULL, y ? y + o : NULL, dy + o, dx + o);
 	}
 	return 0;
+}
+
+int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
+		   const float *dy, float *dx)
+{
+	return bwd_cpu(c, k, n, x, y, dy, dx, 0);
 }
 
 struct act_saved {
@@ -174,6 +206,9 @@ static int act_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct act_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *y = n->out;
+	if (x->dev == FD_DEV_CPU) /* a fresh dx (the node's writes bit 0) is overwritten */
+		return bwd_cpu(c, s->k, x->numel, x->data, y->data, y->grad, x->grad,
+			       (x->flags & FD_T_GRAD_FRESH) != 0);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_bwd);
 	if (!be)
 		return -1;
@@ -199,6 +234,8 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 		if (!n)
 			return NULL;
 		((struct act_saved *)n->saved)->k = k;
+		if (x->dev == FD_DEV_CPU)
+			n->writes = 1u; /* act_backward overwrites a fresh dx */
 	}
 	return y;
 }
