@@ -7,6 +7,7 @@
  * with load_state_dict(strict=True). */
 #include "models/fd_model.h"
 #include "fixture.h"
+#include "model_fused.h"
 #include "nn_ctx.h"
 
 #include <math.h>
@@ -174,6 +175,9 @@ int main(void)
 		fd_model_free(m);
 		init_stats(names[i], &init);
 		run_case(&c, names[i], 64);
+		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd) */
+		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL};
+		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);
