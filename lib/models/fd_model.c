@@ -202,7 +202,7 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 }
 
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
-				  struct fd_mbn *bn, int relu, struct fd_tensor *x)
+				  struct fd_mbn *bn, int act, struct fd_tensor *x)
 {
 	if (!x)
 		return NULL;
@@ -214,10 +214,14 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
 			return NULL;
 		m->nfused++;
-		return fd_conv2d_infer(c, &cv->op, x, wf, bf, relu);
+		enum fd_conv_post post = act == FD_ACT_RELU ? FD_CONV_POST_RELU
+					 : act == FD_ACT_SILU ? FD_CONV_POST_SILU
+					 : act == FD_ACT_HARDSWISH ? FD_CONV_POST_HARDSWISH : FD_CONV_POST_NONE;
+		struct fd_tensor *y = fd_conv2d_infer(c, &cv->op, x, wf, bf, post);
+		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
 	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
-	return relu ? fd_relu_(c, y) : y;
+	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
 
 int fd_mlinear_add(struct fd_model *m, struct fd_mlinear *l, const char *name, int in, int out,

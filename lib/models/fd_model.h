@@ -217,18 +217,20 @@ int fd_mbn_add(struct fd_model *m, struct fd_mbn *l, const char *name, int C, do
 struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn *l,
 			     struct fd_tensor *x);
 
-/* bn(conv(x)), then ReLU when relu is 1 (in place: the conv-BN-ReLU of
- * ResNet and simplecnn). In CPU fp32 inference (eval mode, no gradient to
+/* bn(conv(x)), then the activation act (enum fd_act, or -1 for none; in
+ * place: fd_act_), as the conv-BN(-act) units of every model but ConvNeXt.
+ * In CPU fp32 inference (eval mode, no gradient to
  * record, no tap on the model) the batchnorm is folded into the
  * convolution, as torch.fx's fuse_conv_bn_eval does: w' = w x s, b' = (b -
  * running_mean) x s + beta with s = gamma / sqrt(running_var + eps),
  * computed in double from the current parameters on every forward (weights
- * change under training; folding costs one pass over them), and the ReLU
- * runs as the convolution's post-op (fd_conv2d_infer); m->nfused counts
+ * change under training; folding costs one pass over them), and a ReLU,
+ * SiLU or hardswish runs as the convolution's post-op (fd_conv2d_infer;
+ * another activation separately); m->nfused counts
  * these. Otherwise (or with m->unfused) the three taped ops, taps
  * included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
-				  struct fd_mbn *bn, int relu, struct fd_tensor *x);
+				  struct fd_mbn *bn, int act, struct fd_tensor *x);
 
 /* nn.Linear(in, out, bias): name.weight [out, in], name.bias [out]. init as
  * for convs, plus FD_MI_NORMAL / FD_MI_UNIFORM / FD_MI_TRUNC_NORMAL with a

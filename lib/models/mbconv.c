@@ -31,11 +31,11 @@ int fd_mcna_add(struct fd_model *m, struct fd_mcna *l, const char *name, int cin
 
 struct fd_tensor *fd_mcna_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mcna *l, struct fd_tensor *x)
 {
-	/* in CPU inference conv-BN(-ReLU) is one convolution with the BN folded
-	 * into it (fd_mconv_bn_fwd); otherwise conv, BN, then relu in place
-	 * (batchnorm2d does not read its output in backward) */
-	x = fd_mconv_bn_fwd(m, c, &l->conv, &l->bn, l->act == FD_ACT_RELU, x);
-	return l->act >= 0 && l->act != FD_ACT_RELU ? fd_act_(c, (enum fd_act)l->act, x) : x;
+	/* in CPU inference conv-BN-activation is one convolution with the BN
+	 * folded into it and the activation as its post-op (fd_mconv_bn_fwd);
+	 * otherwise conv, BN, then the activation (relu in place: batchnorm2d
+	 * does not read its output in backward) */
+	return fd_mconv_bn_fwd(m, c, &l->conv, &l->bn, l->act, x);
 }
 
 int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, int Csq, enum fd_act act,

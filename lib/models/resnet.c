@@ -115,7 +115,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 {
 	struct resnet *r = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c);
-	x = fd_mconv_bn_fwd(m, c, &r->conv1, &r->bn1, 1, x);
+	x = fd_mconv_bn_fwd(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x);
 	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 3, 2, 1, 0)), "maxpool");
 	int nk = r->bottleneck ? 3 : 2;
 	for (int i = 0; i < r->nblocks; i++) {
@@ -123,9 +123,9 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		struct fd_mark bk = fd_ctx_mark(c); /* above x: x stays for the identity */
 		struct fd_tensor *h = x;
 		for (int k = 0; k < nk; k++) {
-			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd(m, c, &b->conv[k], &b->bn[k], k < nk - 1, h));
+			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd(m, c, &b->conv[k], &b->bn[k], k < nk - 1 ? FD_ACT_RELU : -1, h));
 		}
-		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd(m, c, &b->down, &b->down_bn, 0, x) : x;
+		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd(m, c, &b->down, &b->down_bn, -1, x) : x;
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_relu_(c, fd_add_(c, h, id))), "layer%d.%d", b->layer, b->index);
 		if (b->last)
 			x = FD_TAP(m, c, x, "layer%d", b->layer);

@@ -49,7 +49,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		/* relu in place: batchnorm2d does not read its output in backward.
 		 * Taps: the convs features.{0,4,8,12}, the ReLUs features.{2,6,10,14},
 		 * the pools features.{3,7,11,15}, "features" (= features.15) */
-		x = fd_mconv_bn_fwd(m, c, &s->conv[i], &s->bn[i], 1, x); /* fused in inference */
+		x = fd_mconv_bn_fwd(m, c, &s->conv[i], &s->bn[i], FD_ACT_RELU, x); /* fused in inference */
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "features.%d", 4 * i + 2);
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, x, 2, 2, 0, 0)), "features.%d", 4 * i + 3);
 	}

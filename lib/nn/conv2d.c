@@ -126,18 +126,21 @@ static int is_ref(dnnl_primitive_desc_t pd)
 	       strncmp(impl, "ref", 3) == 0;
 }
 
-/* The forward's attributes: a ReLU post-op when relu (*attr then owned by
- * the caller), else none (*attr stays NULL). */
-static int conv_post_relu(int relu, dnnl_primitive_attr_t *attr, struct fd_err *e)
+/* The forward's attributes: the eltwise post-op of post (enum fd_conv_post;
+ * *attr then owned by the caller), else none (*attr stays NULL). */
+static int conv_post_op(int post, dnnl_primitive_attr_t *attr, struct fd_err *e)
 {
 	dnnl_post_ops_t po = NULL;
 	int rc = 0;
-	if (!relu)
+	if (post == FD_CONV_POST_NONE)
 		return 0;
+	dnnl_alg_kind_t alg = post == FD_CONV_POST_RELU ? dnnl_eltwise_relu
+			      : post == FD_CONV_POST_SILU ? dnnl_eltwise_swish : dnnl_eltwise_hardswish;
+	float alpha = post == FD_CONV_POST_SILU ? 1.0f : 0.0f; /* swish: x sigmoid(alpha x) */
 	if (fd_dnnl_check(dnnl_primitive_attr_create(attr), e, "conv2d attr") ||
 	    fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv2d post-ops") ||
-	    fd_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), e,
-			  "conv2d relu post-op") ||
+	    fd_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f), e,
+			  "conv2d activation post-op") ||
 	    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), e, "conv2d attr post-ops"))
 		rc = -1;
 	if (po)
@@ -146,7 +149,7 @@ static int conv_post_relu(int relu, dnnl_primitive_attr_t *attr, struct fd_err *
 }
 
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, int relu, int blocked, struct fd_err *e)
+		   int bf16, int post, int blocked, struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
 	dnnl_dims_t st, dil, pl, pr;
@@ -168,7 +171,7 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 								       s->bias ? &ab : NULL, &ay, st, dil,
 								       pl, pr),
 			  e, SHAPE_FMT ": forward descriptor", SHAPE_ARGS(s)) ||
-	    conv_post_relu(relu, &attr, e) ||
+	    conv_post_op(post, &attr, e) ||
 	    fd_dnnl_check(dnnl_primitive_desc_create(&p->fwd_pd, &cd, attr, d->engine, NULL), e,
 			  SHAPE_FMT ": forward primitive descriptor", SHAPE_ARGS(s)) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->fwd, p->fwd_pd), e, SHAPE_FMT ": forward primitive",
@@ -197,15 +200,15 @@ fail:
 
 /* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
 static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, int relu, struct fd_err *e)
+		   int bf16, int post, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
-	int rc = conv_init_run(p, d, s, bf16, relu, 0, e);
+	int rc = conv_init_run(p, d, s, bf16, post, 0, e);
 	if (!rc && (s->xl == FD_NHWC || s->yl == FD_NHWC) && is_ref(p->fwd_pd)) {
 		/* no channels-last kernel for this shape (a 1x1 convolution with a
 		 * bias on 1x1 maps, an SE block's): oneDNN's layouts and reorders */
 		conv_free(p);
-		rc = conv_init_run(p, d, s, bf16, relu, 1, e);
+		rc = conv_init_run(p, d, s, bf16, post, 1, e);
 	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
@@ -430,8 +433,8 @@ static int ctx_err(struct fd_ctx *c, const struct fd_err *e)
 	return -1;
 }
 
-/* A CPU plan for s, with the ReLU post-op when relu. */
-static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int relu, void **plan)
+/* A CPU plan for s, with the activation post-op post (enum fd_conv_post). */
+static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int post, void **plan)
 {
 	struct fd_err e = {{0}};
 	if (!c->engine || c->dev != FD_DEV_CPU) {
@@ -443,7 +446,7 @@ static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int relu,
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, relu, &e) < 0) {
+	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, post, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
@@ -539,14 +542,14 @@ static int same_shape(const struct fd_conv2d_shape *a, const struct fd_conv2d_sh
 	       a->bias == b->bias && a->xl == b->xl && a->yl == b->yl;
 }
 
-/* The plan for s on dev (relu: a CPU inference plan with the ReLU fused):
+/* The plan for s on dev (post: a CPU inference plan's fused activation, enum fd_conv_post):
  * found, or made (evicting the least recently used plan not used in this
  * step when all slots are taken). */
 static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd_conv2d_shape *s,
-		      enum fd_dev dev, const struct fd_backend *be, int relu)
+		      enum fd_dev dev, const struct fd_backend *be, int post)
 {
 	for (int i = 0; i < op->nplans; i++)
-		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && op->plans[i].relu == relu &&
+		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && op->plans[i].post == post &&
 		    same_shape(&op->plans[i].s, s)) {
 			op->plans[i].last_step = c->step;
 			return op->plans[i].plan;
@@ -570,9 +573,9 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 		slot = op->nplans;
 	}
 	void *plan = NULL;
-	if ((relu ? plan_cpu(c, s, 1, &plan) : be->conv2d_plan(c, s, &plan)) < 0)
+	if ((post ? plan_cpu(c, s, post, &plan) : be->conv2d_plan(c, s, &plan)) < 0)
 		return NULL;
-	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step, relu};
+	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step, post};
 	op->nplans++;
 	return plan;
 }
@@ -669,7 +672,7 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 }
 
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
-				  struct fd_tensor *w, struct fd_tensor *b, int relu)
+				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post)
 {
 	if (!x || !w)
 		return NULL;
@@ -694,7 +697,7 @@ struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, str
 	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
 		return fd_fail(c, "conv2d_infer: %s", e.msg);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_fwd);
-	void *plan = be ? get_plan(c, op, &s, x->dev, be, relu != 0) : NULL;
+	void *plan = be ? get_plan(c, op, &s, x->dev, be, (int)post) : NULL;
 	int64_t shape[4] = {s.N, s.K, Ho, Wo};
 	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
 	if (!y)

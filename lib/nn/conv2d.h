@@ -50,7 +50,7 @@ struct fd_conv2d_op {
 		enum fd_precision prec; /* c->precision the plan was made for */
 		void *plan;          /* the device's plan object (struct fd_conv2d on the CPU) */
 		uint64_t last_step;  /* ctx step of the last use: a plan used this step is never evicted */
-		int relu;            /* a CPU inference plan with the ReLU fused (fd_conv2d_infer) */
+		int post;            /* a CPU inference plan's fused activation (enum fd_conv_post) */
 	} plans[FD_CONV2D_PLANS];
 };
 
@@ -72,14 +72,20 @@ void fd_conv2d_op_free(struct fd_conv2d_op *op);
 struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
 			    struct fd_tensor *w, struct fd_tensor *b);
 
-/* F.conv2d(x, w, b, ...) as fd_conv2d, followed by F.relu when relu is 1
+/* An activation fused into an inference convolution (fd_conv2d_infer):
+ * oneDNN eltwise relu, swish (alpha 1: x sigmoid(x), F.silu) and
+ * hardswish (F.hardswish), computed by oneDNN's own kernels (its exp, not
+ * core/fd_vmath.h's: within a few ulp of the separate op). */
+enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_CONV_POST_HARDSWISH };
+
+/* F.conv2d(x, w, b, ...) as fd_conv2d, followed by the activation post
  * (fused into the convolution: oneDNN's eltwise post-op), for inference on
  * the CPU: records nothing, and refuses ("records no gradient") when an
  * input would need one (fd_needs_grad) or the context is not on the CPU.
- * Same output size and layout as fd_conv2d; plans with the ReLU are
- * separate from fd_conv2d's (their slot's relu). NULL on error (c->err). */
+ * Same output size and layout as fd_conv2d; plans with a post-op are
+ * separate from fd_conv2d's (their slot's post). NULL on error (c->err). */
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
-				  struct fd_tensor *w, struct fd_tensor *b, int relu);
+				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post);
 
 /* y = conv2d(x, w, b) over raw pointers on dev, through op's plan cache,
  * recording nothing (inference outside the tape, as MTCNN's nets): s is the
