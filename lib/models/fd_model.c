@@ -315,7 +315,8 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	 * "Layouts"): its convolutions write NHWC and the ops after them keep
 	 * it; the logits are 2-D, so nothing outside sees a layout */
 	int cl = c->channels_last;
-	c->channels_last = c->dev == FD_DEV_CPU && !m->plain_layout;
+	c->channels_last = c->dev == FD_DEV_CPU &&
+			   !(m->nchw_train && c->training && c->precision == FD_PREC_FP32);
 	m->nfused = 0;
 	struct fd_tensor *y = m->arch->forward(m, c, x);
 	c->channels_last = cl;

@@ -94,8 +94,10 @@ struct fd_model {
 	int nconvs, capconvs;
 	void *priv;                   /* the architecture's layer objects */
 	const struct fd_model_tap *tap; /* NULL (default): no tap; borrowed */
-	int plain_layout;             /* 1: the forward keeps NCHW throughout (0, the default:
-				       * channels last on the CPU; layout tests compare both) */	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd) */
+	int nchw_train;               /* 1: an fp32 train-mode forward (c->training) keeps NCHW
+				       * throughout; 0, the default: channels last on the CPU in
+				       * every mode (doc/nn-kernels.md "Layouts": ResNet) */
+	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd) */
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds (tests comparing taped and
 				       * untaped forwards bit for bit); 0 by default */
 };

@@ -38,12 +38,13 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 	if (!r)
 		return fd_err_set(e, "out of memory");
 	m->priv = r;
-	/* NCHW throughout (doc/nn-kernels.md "Layouts"): channels-last
-	 * convolutions round differently, and the train-mode conformance
-	 * checks (2 images, ReLUs after batchnorm over 8 values) then move
-	 * gradients by 12-156x their tolerance where torch's own channels_last
-	 * float32 run stays within 0.25-1.5x (resnet18@224, resnet50@64) */
-	m->plain_layout = 1;
+	/* NCHW in fp32 training only (doc/nn-kernels.md "Layouts"):
+	 * channels-last convolutions round differently, and the train-mode
+	 * conformance checks (2 images, ReLUs after batchnorm over 8 values)
+	 * then move gradients by 12-156x their tolerance where torch's own
+	 * channels_last float32 run stays within 0.25-1.5x (resnet18@224,
+	 * resnet50@64). Eval-mode forwards and bf16 run channels last. */
+	m->nchw_train = 1;
 	r->bottleneck = bottleneck;
 	const int exp = bottleneck ? 4 : 1;
 	char nm[96];
