@@ -130,6 +130,7 @@ int main(int argc, char **argv)
 
 	c.training = 1;
 	c.grad_enabled = 1;
+	c.reuse_activations = 1; /* as fd-train's training steps */
 	for (int s = 0; s < warm + steps; s++) {
 		double t0 = fd_now();
 		fd_ctx_step(&c);

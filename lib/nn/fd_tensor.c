@@ -169,10 +169,17 @@ static void *gpool_get(struct fd_gpool *g, size_t bytes)
 	bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
 	if (bytes == 0)
 		bytes = ALIGN;
+	/* the smallest free block that holds it, a donated one before an own
+	 * one of the same size (a fixed rule: the same step picks the same
+	 * blocks every time) */
 	struct fd_gblock *blk = NULL;
-	for (int i = 0; i < g->n && !blk; i++)
-		if (!g->b[i].used && g->b[i].bytes == bytes)
-			blk = &g->b[i];
+	for (int i = 0; i < g->n; i++) {
+		struct fd_gblock *b = &g->b[i];
+		if (b->used || b->bytes < bytes)
+			continue;
+		if (!blk || b->bytes < blk->bytes || (b->bytes == blk->bytes && b->donated && !blk->donated))
+			blk = b;
+	}
 	if (!blk) {
 		if (g->n == g->cap) {
 			int nc = g->cap ? 2 * g->cap : 32;
@@ -187,12 +194,12 @@ static void *gpool_get(struct fd_gpool *g, size_t bytes)
 		if (g->mem_alloc ? !(p = g->mem_alloc(bytes)) : posix_memalign(&p, ALIGN, bytes) != 0)
 			return NULL;
 		blk = &g->b[g->n++];
-		*blk = (struct fd_gblock){p, bytes, 0};
+		*blk = (struct fd_gblock){p, bytes, 0, 0};
 		g->bytes += bytes;
 		g->grows++;
 	}
 	blk->used = 1;
-	g->used_bytes += bytes;
+	g->used_bytes += blk->bytes;
 	if (g->used_bytes > g->peak_bytes)
 		g->peak_bytes = g->used_bytes;
 	return blk->p;
@@ -208,18 +215,54 @@ static void gpool_put(struct fd_gpool *g, void *p)
 		}
 }
 
-/* Every block back (the step's tensors are gone); memory is kept. */
+/* Lend the pool an arena allocation of bytes at p (fd_arena_alloc: ALIGN-
+ * aligned, its size rounded up to ALIGN) that no one reads until the step
+ * ends. A pointer the pool already holds, or a misaligned one, is ignored.
+ * 0, or -1 when the block list cannot grow (the memory is then not lent). */
+static int gpool_donate(struct fd_gpool *g, void *p, size_t bytes)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (a % ALIGN || bytes == 0)
+		return 0;
+	bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+	for (int i = 0; i < g->n; i++)
+		if (g->b[i].p == (void *)a)
+			return 0;
+	if (g->n == g->cap) {
+		int nc = g->cap ? 2 * g->cap : 32;
+		struct fd_gblock *nb = realloc(g->b, (size_t)nc * sizeof *nb);
+		if (!nb)
+			return -1;
+		g->b = nb;
+		g->cap = nc;
+		g->grows++;
+	}
+	g->b[g->n++] = (struct fd_gblock){(void *)a, bytes, 0, 1};
+	g->donated_bytes += bytes;
+	return 0;
+}
+
+/* Every block back (the step's tensors are gone); own memory is kept,
+ * donated blocks (the step's arena) are dropped. */
 static void gpool_reset(struct fd_gpool *g)
 {
+	int k = 0;
 	for (int i = 0; i < g->n; i++)
-		g->b[i].used = 0;
+		if (!g->b[i].donated) {
+			g->b[k] = g->b[i];
+			g->b[k++].used = 0;
+		}
+	g->n = k;
 	g->used_bytes = 0;
+	g->donated_bytes = 0;
 }
 
 static void gpool_free(struct fd_gpool *g)
 {
 	for (int i = 0; i < g->n; i++)
-		if (g->mem_alloc)
+		if (g->b[i].donated)
+			continue;
+		else if (g->mem_alloc)
 			g->mem_free(g->b[i].p);
 		else
 			free(g->b[i].p);
@@ -394,6 +437,7 @@ struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, con
 	struct fd_tensor *t = header(c, dev, ndim, shape);
 	if (!t || !(t->data = fd_ctx_alloc(c, dev, t->numel)))
 		return NULL;
+	t->flags |= FD_T_OWNS_DATA;
 	return t;
 }
 
@@ -439,6 +483,13 @@ const char *fd_tensor_shape_str(const struct fd_tensor *t, char *buf, size_t len
 void fd_requires_grad(struct fd_tensor *t)
 {
 	t->flags |= FD_T_REQUIRES_GRAD | FD_T_RETAIN_GRAD;
+}
+
+struct fd_tensor *fd_keep_data(struct fd_tensor *t)
+{
+	if (t)
+		t->flags |= FD_T_KEEP_DATA;
+	return t;
 }
 
 int fd_needs_grad(const struct fd_ctx *c, int nin, struct fd_tensor *const *in)
@@ -574,6 +625,15 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 			return -1;
 		}
 		release_grad(c, n->out);
+		/* n's output: every op that read it ran its backward (they come
+		 * later in the tape), n too; views and in-place results of it
+		 * (which do not own their data) were also read by later ops
+		 * only. So its memory is dead unless the caller keeps it. */
+		struct fd_tensor *o = n->out;
+		if (c->reuse_activations && c->dev == FD_DEV_CPU && o != t && o->dev == c->dev &&
+		    (o->flags & FD_T_OWNS_DATA) && !(o->flags & (FD_T_KEEP_DATA | FD_T_RETAIN_GRAD)) &&
+		    gpool_donate(&c->gpool, o->data, (size_t)o->numel * sizeof(float)) < 0)
+			return fd_fail(c, "out of memory listing a gradient block"), -1;
 	}
 	return c->failed ? -1 : 0;
 }

@@ -39,6 +39,10 @@ enum {
 	FD_T_GRAD_FRESH = 16u,   /* grad is new and not zeroed: its first writer overwrites it
 				  * (set only while a node with a writes bit for it runs; see
 				  * struct fd_node) */
+	FD_T_OWNS_DATA = 32u,    /* data was allocated for this tensor (fd_tensor_new), not
+				  * borrowed from another (views, in-place results) */
+	FD_T_KEEP_DATA = 64u,    /* data stays readable after fd_backward even when the context
+				  * reuses activations (set by fd_keep_data) */
 };
 
 /* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
@@ -109,12 +113,17 @@ void fd_arena_free(struct fd_arena *a);
  * here when the first consumer adds into it and gives it back as soon as the
  * op that made the output has run its backward, so only the gradients on the
  * backward "frontier" are alive at once (as in PyTorch), not one per
- * activation. Blocks are reused by exact size and kept across steps: from the
- * second identical step on nothing is allocated (grows stays put). */
+ * activation. A request takes the smallest free block that holds it. Own
+ * blocks are kept across steps: from the second identical step on nothing is
+ * allocated (grows stays put). With c->reuse_activations, fd_backward also
+ * lends the pool the memory of activations nothing can read any more
+ * (donated blocks: arena memory, dropped at the step's end), which it uses
+ * before its own (doc/nn.md "Memory: what is alive when"). */
 struct fd_gpool {
-	struct fd_gblock { void *p; size_t bytes; int used; } *b;
+	struct fd_gblock { void *p; size_t bytes; int used, donated; } *b;
 	int n, cap;
-	size_t bytes, used_bytes, peak_bytes; /* held, in use now, most in use at once */
+	size_t bytes, used_bytes, peak_bytes; /* own blocks held, in use now, most in use at once */
+	size_t donated_bytes;                 /* donated this step (not counted in bytes) */
 	unsigned long grows;                  /* heap allocations made by the pool, ever */
 	void *(*mem_alloc)(size_t bytes);     /* NULL: host memory; else the device's table entries */
 	void (*mem_free)(void *p);
@@ -131,6 +140,12 @@ struct fd_ctx {
 	int channels_last;    /* 1: CPU convolutions write NHWC outputs and the ops after
 			       * them keep that layout (set by fd_model_forward for its
 			       * duration; 0 by default, so ops called directly see NCHW) */
+	int reuse_activations; /* 1: fd_backward gives the memory of each op output that the
+				* tape can no longer read to the gradient pool, as PyTorch
+				* frees saved tensors during backward; the caller then reads
+				* no op output after fd_backward except those given to
+				* fd_keep_data (0 by default: every tensor stays readable
+				* until fd_ctx_step) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */
@@ -262,6 +277,11 @@ struct fd_node {
 	void *saved;
 	struct fd_node *prev;
 };
+
+/* Keep t's values readable after fd_backward in a context that reuses
+ * activations (c->reuse_activations): e.g. the logits a training loop scores
+ * after the step. Returns t. */
+struct fd_tensor *fd_keep_data(struct fd_tensor *t);
 
 /* Whether an op with these inputs must be recorded (grad enabled and some
  * input requires grad). */

@@ -763,7 +763,7 @@ static int train_epoch(struct fd_run *r, double *tsecs, struct fd_err *e)
 		int64_t xs[4] = { b->n, 3, r->S, r->S }, ys[2] = { b->n, 1 };
 		/* the batch goes to the device (copy_h2d) when training there */
 		struct fd_tensor *x = batch_in(c, b->x, 4, xs);
-		struct fd_tensor *logits = fd_model_forward(r->m, c, x), *loss;
+		struct fd_tensor *logits = fd_keep_data(fd_model_forward(r->m, c, x)), *loss;
 		if (K == 1) {
 			loss = fd_bce_with_logits(c, logits, batch_in(c, b->y, 2, ys));
 		} else {
@@ -788,7 +788,14 @@ static int train_epoch(struct fd_run *r, double *tsecs, struct fd_err *e)
 					  (long long)ep + 1, (long long)r->ps.batch + 1, isnan(lv) ? "nan" : "inf",
 					  (long long)ep, r->dir);
 		}
-		if (fd_backward(c, loss, NULL) < 0)
+		/* the activations' memory goes to the gradient pool during the
+		 * backward (the step reads back only the loss, before it, and the
+		 * logits, kept) */
+		int reuse = c->reuse_activations;
+		c->reuse_activations = 1;
+		int brc = fd_backward(c, loss, NULL);
+		c->reuse_activations = reuse;
+		if (brc < 0)
 			return fd_err_set(e, "epoch %lld step %lld: %s", (long long)ep + 1, (long long)r->ps.batch + 1,
 					  c->err.msg);
 		if (fd_optim_step(&r->opt, &r->m->p, e) < 0)

@@ -4,7 +4,8 @@
  * (bit for bit the out-of-place ops, values and gradients), and models whose
  * inference keeps one block at a time: logits bit for bit those of the same
  * forward with everything kept, a smaller arena peak, nothing allocated from
- * the second step on. (The models' values against PyTorch: t_models*.) */
+ * the second step on; training that lends dead activations to the gradient
+ * pool (c->reuse_activations): gradients bit for bit. (The models' values against PyTorch: t_models*.) */
 #include "models/fd_model.h"
 #include "nn/act.h"
 #include "nn/binary.h"
@@ -12,6 +13,7 @@
 #include "tap.h"
 #include "nn_ctx.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static struct fd_tensor *filled(struct fd_ctx *c, int64_t n, float base)
@@ -131,6 +133,55 @@ static void test_keep_under_tape(void)
 /* relu_ / add_ against relu / add: outputs and gradients equal bit for bit,
  * through a small graph where the in-place ops follow ops that do not read
  * their outputs (add, mul by a constant). */
+/* c->reuse_activations: a chain of same-size ops whose backward hands each
+ * output's memory to the gradient pool once its maker ran. The gradients are
+ * bit for bit those of a context that keeps everything; the memory is really
+ * reused (a dead output's values are overwritten by a later gradient: the
+ * control that the check below can see reuse at all), and a tensor given to
+ * fd_keep_data keeps its values. */
+static void test_reuse(void)
+{
+	const int64_t n = 4099;
+	static float gx[2][4099], y4v[4099], y3v[4099];
+	for (int v = 0; v < 2; v++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		c.reuse_activations = v;
+		fd_ctx_step(&c);
+		struct fd_tensor *x = filled(&c, n, 0.125f);
+		fd_requires_grad(x);
+		struct fd_tensor *y1 = fd_silu(&c, x), *y2 = fd_silu(&c, y1);
+		struct fd_tensor *y3 = fd_keep_data(fd_silu(&c, y2)), *y4 = fd_silu(&c, y3);
+		struct fd_tensor *y5 = fd_silu(&c, y4);
+		float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, n);
+		for (int64_t i = 0; seed && i < n; i++)
+			seed[i] = (float)(i % 13) - 6.0f;
+		if (!ok(y5 && seed, "reuse %d: forward %s", v, c.err.msg))
+			return;
+		if (!v) {
+			memcpy(y4v, y4->data, sizeof y4v);
+			memcpy(y3v, y3->data, sizeof y3v);
+		}
+		if (!ok(fd_backward(&c, y5, seed) == 0, "reuse %d: backward %s", v, c.err.msg))
+			return;
+		memcpy(gx[v], x->grad, sizeof gx[v]);
+		if (v) {
+			/* y1, y2, y4 (y3 kept, y5 the root), each rounded down to 64 bytes */
+			ok(c.gpool.donated_bytes >= 3 * ((size_t)n * sizeof(float) - 64), "reuse: %zu bytes donated",
+			   c.gpool.donated_bytes);
+			/* y4's memory took dy2 (the smallest free block, donated first) */
+			ok(memcmp(y4v, y4->data, sizeof y4v) != 0,
+			   "reuse: y4's memory (not kept) now holds a gradient");
+			ok(!memcmp(y3v, y3->data, sizeof y3v), "reuse: y3 (fd_keep_data) keeps its values");
+		} else {
+			ok(!memcmp(y4v, y4->data, sizeof y4v) && c.gpool.donated_bytes == 0,
+			   "no reuse: y4 keeps its values, nothing donated");
+		}
+		fd_ctx_free(&c);
+	}
+	ok(!memcmp(gx[0], gx[1], sizeof gx[0]), "reuse: dx bit for bit the gradient without reuse");
+}
+
 static void test_inplace(void)
 {
 	struct fd_ctx c;
@@ -222,28 +273,51 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 			fd_conv2d_op_free(m->convs[i]);
 		fd_ctx_free(&c);
 	}
-	/* training with the in-place ops: nothing allocated after step 1 */
+	/* training with the in-place ops: nothing allocated after step 1; then
+	 * the same steps reusing activations (c.reuse_activations, as fd-train):
+	 * the same gradients bit for bit, the logits (kept) intact, a smaller
+	 * gradient pool */
 	m->unfused = 0;
-	struct fd_ctx c;
-	ctx_open(&c, 2, 1);
 	float t[2 * 3] = {1, 0, 1, 0, 0, 1};
 	int64_t ts[2] = {N, 3};
-	unsigned long pg = 0;
-	for (int s = 0; s < 3; s++) {
-		fd_ctx_step(&c);
-		if (s == 1)
-			g = c.arena.grows, pg = c.gpool.grows;
-		fd_params_zero_grad(&m->p);
-		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs));
-		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
-		if (!ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: training step %d %s", name, s + 1, c.err.msg))
-			break;
+	float *g0 = malloc((size_t)m->p.ntotal * sizeof *g0), lg[2][2 * 3];
+	size_t own[2] = {0, 0}, donated = 0;
+	for (int v = 0; v < 2 && g0; v++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		c.reuse_activations = v;
+		unsigned long pg = 0;
+		int good = 1;
+		for (int s = 0; s < 3 && good; s++) {
+			fd_ctx_step(&c);
+			if (s == 1)
+				g = c.arena.grows, pg = c.gpool.grows;
+			fd_params_zero_grad(&m->p);
+			struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
+			struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+			good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: training step %d%s %s", name, s + 1,
+				  v ? " (reuse)" : "", c.err.msg);
+			if (good && s == 2)
+				memcpy(lg[v], y->data, sizeof lg[v]);
+		}
+		ok(good && c.arena.grows == g && c.gpool.grows == pg && c.gpool.used_bytes == 0,
+		   "%s: training steps 2 and 3 allocated nothing (arena, gradient pool)%s", name, v ? ", reuse" : "");
+		own[v] = c.gpool.bytes;
+		if (v) {
+			donated = c.gpool.donated_bytes;
+			ok(good && !memcmp(g0, m->p.grad, (size_t)m->p.ntotal * sizeof *g0) &&
+			   !memcmp(lg[0], lg[1], sizeof lg[0]),
+			   "%s: reusing activations: parameter gradients and logits bit for bit", name);
+		} else {
+			memcpy(g0, m->p.grad, (size_t)m->p.ntotal * sizeof *g0);
+		}
+		for (int i = 0; i < m->nconvs; i++)
+			fd_conv2d_op_free(m->convs[i]);
+		fd_ctx_free(&c);
 	}
-	ok(c.arena.grows == g && c.gpool.grows == pg && c.gpool.used_bytes == 0,
-	   "%s: training steps 2 and 3 allocated nothing (arena, gradient pool)", name);
-	for (int i = 0; i < m->nconvs; i++)
-		fd_conv2d_op_free(m->convs[i]);
-	fd_ctx_free(&c);
+	free(g0);
+	ok(donated > 0 && own[1] <= own[0], "%s: reuse: %.1f MiB donated, gradient pool %.1f MiB (%.1f without)",
+	   name, donated / 1048576.0, own[1] / 1048576.0, own[0] / 1048576.0);
 	ok(peak[1] < max_ratio * (double)peak[0], "%s: arena peak %.1f MiB without a tape, %.1f MiB with (< %.2fx)",
 	   name, peak[1] / 1048576.0, peak[0] / 1048576.0, max_ratio);
 	fd_model_free(m);
@@ -254,6 +328,7 @@ int main(void)
 	test_keep();
 	test_keep_under_tape();
 	test_inplace();
+	test_reuse();
 	test_model(&fd_arch_simplecnn, 64, 0.6);
 	test_model(&fd_arch_resnet18, 64, 0.4);
 	test_model(&fd_arch_resnet50, 32, 0.4);
