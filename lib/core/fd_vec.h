@@ -1,14 +1,15 @@
 /* fd_vec: function multiversioning for the hot loops. FD_VEC_CLONES on a
- * function makes GCC/Clang emit an AVX2 clone beside the baseline (x86-64's
- * SSE2) and pick one when the program loads, so one portable binary runs wide
- * vectors where the CPU has them. Used only where the result cannot depend on
+ * function makes GCC/Clang emit AVX-512 (avx512f) and AVX2 clones beside the
+ * baseline (x86-64's SSE2) and pick one when the program loads, so one
+ * portable binary runs wide vectors where the CPU has them. ISO C mode
+ * (-std=c11) keeps -ffp-contract=off, so no clone fuses a multiply-add. Used only where the result cannot depend on
  * the vector width (integer arithmetic, elementwise float ops, or float sums
  * whose order the code fixes explicitly), so every clone gives the same bits. */
 #ifndef FD_VEC_H
 #define FD_VEC_H
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define FD_VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#define FD_VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FD_VEC_CLONES
 #endif
