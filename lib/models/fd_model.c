@@ -318,6 +318,12 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	c->channels_last = c->dev == FD_DEV_CPU &&
 			   !(m->nchw_train && c->training && c->precision == FD_PREC_FP32);
 	m->nfused = 0;
+	/* channels last from the image on: the stem convolution then runs
+	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input
+	 * kernel plus the reorder of the stem's output into NHWC; the image's
+	 * transpose (3 channels) costs little next to either */
+	if (c->channels_last && !(x = fd_to_layout(c, x, FD_NHWC)))
+		return NULL;
 	struct fd_tensor *y = m->arch->forward(m, c, x);
 	c->channels_last = cl;
 	if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != m->num_classes))
