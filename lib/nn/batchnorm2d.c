@@ -62,32 +62,54 @@ static void plane_shifted(const float *x, int n, double k, double *acc1, double 
 #define ZOF(act, xv, a, b) ((act) == NOACT ? (xv) : (xv) * (a) + (b))
 #define DZ(act, xv, a, b, g) fd_ai_grad(act, ZOF(act, xv, a, b), g)
 #define FD_AI_BODY static inline __attribute__((always_inline))
+/* Stashing: SiLU's dz costs an exp and a division, and both backward passes
+ * need it. With a fresh dx (wr) the sums pass stores dz in dx and the dx pass
+ * reads it back (the same float: the same bits) instead of recomputing it;
+ * for ReLU and hardswish a recompute is cheaper than that extra write. */
+#define STASH(act, wr) ((wr) && (act) == FD_ACT_SILU)
 
-/* acc_g[j] += dz, acc_gx[j] += dz * (x - mean) */
-FD_AI_BODY void plane_dysums_b(const int act, const float *g, const float *x, int n, double mean, float a,
-			       float b, double *acc_g, double *acc_gx)
+/* acc_g[j] += dz, acc_gx[j] += dz * (x - mean); st[i] = dz when stash */
+FD_AI_BODY void plane_dysums_b(const int act, const int stash, const float *g, const float *x, float *st, int n,
+			       double mean, float a, float b, double *acc_g, double *acc_gx)
 {
 	int i = 0;
 	for (; i + NACC <= n; i += NACC)
 		for (int j = 0; j < NACC; j++) {
 			float d = DZ(act, x[i + j], a, b, g[i + j]);
+			if (stash)
+				st[i + j] = d;
 			acc_g[j] += d;
 			acc_gx[j] += d * (x[i + j] - mean);
 		}
 	for (int j = 0; i < n; i++, j++) {
 		float d = DZ(act, x[i], a, b, g[i]);
+		if (stash)
+			st[i] = d;
 		acc_g[j] += d;
 		acc_gx[j] += d * (x[i] - mean);
 	}
 }
 
+/* st: NULL, or (SiLU) where dz goes */
 FD_VEC_CLONES
-static void plane_dysums(int act, const float *g, const float *x, int n, double mean, float a, float b,
-			 double *acc_g, double *acc_gx)
+static void plane_dysums(int act, const float *g, const float *x, float *st, int n, double mean, float a,
+			 float b, double *acc_g, double *acc_gx)
 {
-#define B(K) plane_dysums_b(K, g, x, n, mean, a, b, acc_g, acc_gx)
+	if (st && act == FD_ACT_SILU) {
+		plane_dysums_b(FD_ACT_SILU, 1, g, x, st, n, mean, a, b, acc_g, acc_gx);
+		return;
+	}
+#define B(K) plane_dysums_b(K, 0, g, x, NULL, n, mean, a, b, acc_g, acc_gx)
 	ACT_CASES(act, B)
 #undef B
+}
+
+/* dx = k * (dz - cm - (x - mean) * cx) with dz stashed in dx */
+FD_VEC_CLONES
+static void plane_dx_stashed(const float *x, float *dx, int n, float k, float cm, float cx, float mean)
+{
+	for (int i = 0; i < n; i++)
+		dx[i] = k * (dx[i] - cm - (x[i] - mean) * cx);
 }
 
 /* y = act(x * a + b) */
@@ -187,12 +209,13 @@ static void batchnorm2d_fwd_eval(int threads, int N, int C, int HW, const float 
 
 /* Per channel: sum(dz) and sum(dz * (x - mean)), in double (dz = act'(z) dy,
  * dy itself for NOACT). */
-static void dy_sums(int act, int N, int C, int HW, int c, const float *dy, const float *x, double mean,
-		    float a, float b, double *sdy, double *sdyx)
+static void dy_sums(int act, int N, int C, int HW, int c, const float *dy, const float *x, float *st,
+		    double mean, float a, float b, double *sdy, double *sdyx)
 {
 	double ag[NACC] = {0}, agx[NACC] = {0};
 	for (int n = 0; n < N; n++)
-		plane_dysums(act, PLANE(dy, n, c), PLANE(x, n, c), HW, mean, a, b, ag, agx);
+		plane_dysums(act, PLANE(dy, n, c), PLANE(x, n, c), st ? PLANE(st, n, c) : NULL, HW, mean, a, b, ag,
+			     agx);
 	*sdy = fold8(ag), *sdyx = fold8(agx);
 }
 
@@ -206,7 +229,8 @@ static void batchnorm2d_bwd_train(int threads, int act, int N, int C, int HW, co
 	for (int c = 0; c < C; c++) {
 		double mean = save_mean[c], invstd = save_invstd[c], sdy, sdyx;
 		float a = za ? za[c] : 0, b = zb ? zb[c] : 0;
-		dy_sums(act, N, C, HW, c, dy, x, mean, a, b, &sdy, &sdyx);
+		float *st = dx && STASH(act, wr) ? dx : NULL;
+		dy_sums(act, N, C, HW, c, dy, x, st, mean, a, b, &sdy, &sdyx);
 		if (dweight)
 			dweight[c] += (float)(sdyx * invstd);
 		if (dbias)
@@ -218,8 +242,11 @@ static void batchnorm2d_bwd_train(int threads, int act, int N, int C, int HW, co
 		float cm = (float)(sdy / M), cx = (float)(invstd * invstd * sdyx / M);
 		float fmean = (float)mean;
 		for (int n = 0; n < N; n++)
-			plane_dx_train(act, PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean, a,
-				       b, wr);
+			if (st)
+				plane_dx_stashed(PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean);
+			else
+				plane_dx_train(act, PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx,
+					       fmean, a, b, wr);
 	}
 }
 
@@ -232,7 +259,7 @@ static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float 
 	for (int c = 0; c < C; c++) {
 		double invstd = 1.0 / sqrt((double)running_var[c] + eps), sdy, sdyx;
 		if (dweight || dbias) {
-			dy_sums(NOACT, N, C, HW, c, dy, x, running_mean[c], 0, 0, &sdy, &sdyx);
+			dy_sums(NOACT, N, C, HW, c, dy, x, NULL, running_mean[c], 0, 0, &sdy, &sdyx);
 			if (dweight)
 				dweight[c] += (float)(sdyx * invstd);
 			if (dbias)
@@ -286,24 +313,40 @@ static void rows_shifted(const float *x, int64_t n, int64_t C, const float *k, d
 
 /* The row loops of the fused activation, as the plane ones (ACT_CASES);
  * za, zb [C] are read only when act is not NOACT. */
-FD_AI_BODY void rows_dysums_b(const int act, const float *g, const float *x, int64_t n, int64_t C,
-			      const double *mean, const float *za, const float *zb, double *acc_g, double *acc_gx)
+FD_AI_BODY void rows_dysums_b(const int act, const int stash, const float *g, const float *x, float *st,
+			      int64_t n, int64_t C, const double *mean, const float *za, const float *zb,
+			      double *acc_g, double *acc_gx)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++) {
 			float d = DZ(act, x[m * C + c], za[c], zb[c], g[m * C + c]);
+			if (stash)
+				st[m * C + c] = d;
 			acc_g[c] += d;
 			acc_gx[c] += d * (x[m * C + c] - mean[c]);
 		}
 }
 
 FD_VEC_CLONES
-static void rows_dysums(int act, const float *g, const float *x, int64_t n, int64_t C, const double *mean,
-			const float *za, const float *zb, double *acc_g, double *acc_gx)
+static void rows_dysums(int act, const float *g, const float *x, float *st, int64_t n, int64_t C,
+			const double *mean, const float *za, const float *zb, double *acc_g, double *acc_gx)
 {
-#define B(K) rows_dysums_b(K, g, x, n, C, mean, za, zb, acc_g, acc_gx)
+	if (st && act == FD_ACT_SILU) {
+		rows_dysums_b(FD_ACT_SILU, 1, g, x, st, n, C, mean, za, zb, acc_g, acc_gx);
+		return;
+	}
+#define B(K) rows_dysums_b(K, 0, g, x, NULL, n, C, mean, za, zb, acc_g, acc_gx)
 	ACT_CASES(act, B)
 #undef B
+}
+
+FD_VEC_CLONES
+static void rows_dx_stashed(const float *x, float *dx, int64_t n, int64_t C, const float *k, const float *cm,
+			    const float *cx, const float *mean)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			dx[m * C + c] = k[c] * (dx[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
 }
 
 FD_AI_BODY void rows_affine_b(const int act, const float *x, float *y, int64_t n, int64_t C, const float *a,
@@ -389,8 +432,9 @@ static void rows_stat(const struct rows *r, const float *x, const float *k, doub
 		}
 }
 
-static void rows_dy_sums(const struct rows *r, int act, const float *dy, const float *x, const double *mean,
-			 const float *za, const float *zb, double *part, double *sdy, double *sdyx)
+static void rows_dy_sums(const struct rows *r, int act, const float *dy, const float *x, float *st,
+			 const double *mean, const float *za, const float *zb, double *part, double *sdy,
+			 double *sdyx)
 {
 	int64_t C = r->C;
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
@@ -399,7 +443,7 @@ static void rows_dy_sums(const struct rows *r, int act, const float *dy, const f
 		double *ag = part + 2 * i * C, *agx = ag + C;
 		for (int64_t c = 0; c < 2 * C; c++)
 			ag[c] = 0;
-		rows_dysums(act, dy + m0 * C, x + m0 * C, n, C, mean, za, zb, ag, agx);
+		rows_dysums(act, dy + m0 * C, x + m0 * C, st ? st + m0 * C : NULL, n, C, mean, za, zb, ag, agx);
 	}
 	for (int64_t c = 0; c < C; c++)
 		sdy[c] = sdyx[c] = 0;
@@ -491,12 +535,13 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 	double *mean = part + 2 * r->nch * C, *invstd = mean + C, *sdy = invstd + C, *sdyx = sdy + C;
 	float *k = (float *)(sdyx + C), *cm = (float *)(sdyx + 2 * C), *cx = (float *)(sdyx + 3 * C);
 	float *fmean = (float *)(sdyx + 4 * C);
+	float *st = train && dx && STASH(act, wr) ? dx : NULL; /* dz stashed in dx */
 	for (int64_t c = 0; c < C; c++) {
 		mean[c] = mean_in[c];
 		invstd[c] = train ? stat[c] : 1.0 / sqrt((double)stat[c] + eps);
 	}
 	if (train || dweight || dbias) {
-		rows_dy_sums(r, act, dy, x, mean, za, zb, part, sdy, sdyx);
+		rows_dy_sums(r, act, dy, x, st, mean, za, zb, part, sdy, sdyx);
 		for (int64_t c = 0; c < C; c++) {
 			if (dweight)
 				dweight[c] += (float)(sdyx[c] * invstd[c]);
@@ -516,7 +561,9 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		if (train)
+		if (st)
+			rows_dx_stashed(x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean);
+		else if (train)
 			rows_dx_train(act, dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean, za, zb, wr);
 		else
 			rows_axpy(dy + m0 * C, dx + m0 * C, n, C, k, wr);
