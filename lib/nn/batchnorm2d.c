@@ -828,7 +828,7 @@ struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, stru
 {
 	if (act < 0)
 		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT);
-	if (x && x->dev == FD_DEV_CPU && c->training && act != NOACT && fusable(act))
+	if (x && x->dev == FD_DEV_CPU && c->training && fusable(act))
 		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act);
 	/* the separate ops; in place (fd_act_) is safe: batchnorm2d's backward
 	 * does not read its output, and nothing else sees it */
