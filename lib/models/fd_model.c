@@ -220,6 +220,10 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		struct fd_tensor *y = fd_conv2d_infer(c, &cv->op, x, wf, bf, post);
 		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
+	if (c->training && !m->tap && !m->unfused) /* BN + activation fused (CPU) */
+		return fd_batchnorm2d_act(c, fd_mconv_fwd(m, c, cv, x), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+					  fd_model_t(m, bn->rm), fd_model_t(m, bn->rv), fd_model_t(m, bn->nbt),
+					  bn->momentum, bn->eps, act);
 	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }

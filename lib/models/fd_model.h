@@ -229,8 +229,10 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
  * change under training; folding costs one pass over them), and a ReLU,
  * SiLU or hardswish runs as the convolution's post-op (fd_conv2d_infer;
  * another activation separately); m->nfused counts
- * these. Otherwise (or with m->unfused) the three taped ops, taps
- * included. NULL on error. */
+ * these. In training (c->training, no tap, not m->unfused) the conv, then
+ * BN and the activation as one op (fd_batchnorm2d_act: fused on the CPU,
+ * BN's output never stored). Otherwise (or with m->unfused) the three taped
+ * ops, taps included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x);
 

@@ -32,9 +32,8 @@ int fd_mcna_add(struct fd_model *m, struct fd_mcna *l, const char *name, int cin
 struct fd_tensor *fd_mcna_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mcna *l, struct fd_tensor *x)
 {
 	/* in CPU inference conv-BN-activation is one convolution with the BN
-	 * folded into it and the activation as its post-op (fd_mconv_bn_fwd);
-	 * otherwise conv, BN, then the activation (relu in place: batchnorm2d
-	 * does not read its output in backward) */
+	 * folded into it and the activation as its post-op; in CPU training
+	 * the conv, then BN + activation as one op (fd_mconv_bn_fwd) */
 	return fd_mconv_bn_fwd(m, c, &l->conv, &l->bn, l->act, x);
 }
 

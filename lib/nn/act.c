@@ -8,6 +8,7 @@
 
 #include "core/fd_vec.h"
 #include "core/fd_vmath.h"
+#include "nn/act_inline.h"
 
 static const char *const act_names[FD_ACT_COUNT] = {
 	"relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu",
@@ -18,11 +19,6 @@ const char *fd_act_name(enum fd_act k)
 	return (unsigned)k < FD_ACT_COUNT ? act_names[k] : "unknown";
 }
 
-static inline float sigm(float x)
-{
-	return 1.0f / (1.0f + fd_vm_expf(-x));
-}
-
 /* Phi(x) = P(N(0,1) <= x), GELU's gate */
 static inline float gauss_cdf(float x)
 {
@@ -30,16 +26,12 @@ static inline float gauss_cdf(float x)
 }
 
 /* The kernels work on chunks of CHUNK elements: OpenMP hands out chunks, and
- * each chunk runs in a function with an AVX2 clone (core/fd_vec.h). Clamps are
- * written as comparisons, not fminf/fmaxf (which GCC calls out of line without
- * -ffast-math): a NaN input gives NaN, as PyTorch's vectorised kernels do. */
+ * each chunk runs in a function with an AVX2 clone (core/fd_vec.h). The
+ * formulas of relu, hardswish and silu are nn/act_inline.h's (shared with
+ * batchnorm2d's fused BN + activation). Clamps are written as comparisons,
+ * not fminf/fmaxf (which GCC calls out of line without -ffast-math): a NaN
+ * input gives NaN, as PyTorch's vectorised kernels do. */
 #define CHUNK 16384
-
-static inline float clamp06(float t)
-{
-	t = t < 0.0f ? 0.0f : t;
-	return t > 6.0f ? 6.0f : t;
-}
 
 FD_VEC_CLONES
 static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *restrict y)
@@ -47,23 +39,23 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
 	switch (k) {
 	case FD_ACT_RELU:
 		for (int64_t i = 0; i < n; i++)
-			y[i] = x[i] > 0 ? x[i] : 0.0f;
+			y[i] = fd_ai_fwd(FD_ACT_RELU, x[i]);
 		break;
 	case FD_ACT_HARDSWISH:
 		for (int64_t i = 0; i < n; i++)
-			y[i] = x[i] * clamp06(x[i] + 3.0f) / 6.0f;
+			y[i] = fd_ai_fwd(FD_ACT_HARDSWISH, x[i]);
 		break;
 	case FD_ACT_HARDSIGMOID:
 		for (int64_t i = 0; i < n; i++)
-			y[i] = clamp06(x[i] + 3.0f) / 6.0f;
+			y[i] = fd_ai_clamp06(x[i] + 3.0f) / 6.0f;
 		break;
 	case FD_ACT_SILU:
-		for (int64_t i = 0; i < n; i++) /* one rounding fewer than x * sigm(x) */
-			y[i] = x[i] / (1.0f + fd_vm_expf(-x[i]));
+		for (int64_t i = 0; i < n; i++)
+			y[i] = fd_ai_fwd(FD_ACT_SILU, x[i]);
 		break;
 	case FD_ACT_SIGMOID:
 		for (int64_t i = 0; i < n; i++)
-			y[i] = sigm(x[i]);
+			y[i] = fd_ai_sigm(x[i]);
 		break;
 	case FD_ACT_GELU:
 		for (int64_t i = 0; i < n; i++)
@@ -87,22 +79,19 @@ static inline __attribute__((always_inline)) void bwd_body(enum fd_act k, int64_
 	switch (k) {
 	case FD_ACT_RELU:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] = DX(i) + fd_vm_sel(x[i] > 0, dy[i], 0.0f);
+			dx[i] = DX(i) + fd_ai_grad(FD_ACT_RELU, x[i], dy[i]);
 		break;
 	case FD_ACT_HARDSWISH:
 		for (int64_t i = 0; i < n; i++)
-			dx[i] = DX(i) + fd_vm_sel(x[i] < -3.0f, 0.0f,
-						   fd_vm_sel(x[i] <= 3.0f, dy[i] * (x[i] / 3.0f + 0.5f), dy[i]));
+			dx[i] = DX(i) + fd_ai_grad(FD_ACT_HARDSWISH, x[i], dy[i]);
 		break;
 	case FD_ACT_HARDSIGMOID:
 		for (int64_t i = 0; i < n; i++)
 			dx[i] = DX(i) + fd_vm_sel((x[i] > -3.0f) & (x[i] < 3.0f), dy[i] / 6.0f, 0.0f);
 		break;
 	case FD_ACT_SILU:
-		for (int64_t i = 0; i < n; i++) {
-			float s = sigm(x[i]);
-			dx[i] = DX(i) + dy[i] * s * (1.0f + x[i] * (1.0f - s));
-		}
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = DX(i) + fd_ai_grad(FD_ACT_SILU, x[i], dy[i]);
 		break;
 	case FD_ACT_SIGMOID:
 		for (int64_t i = 0; i < n; i++)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "core/fd_vec.h"
+#include "nn/act.h"
+#include "nn/act_inline.h"
 
 #define PLANE(p, n, c) ((p) + ((size_t)(n) * C + (c)) * HW)
 
@@ -41,42 +43,110 @@ static void plane_shifted(const float *x, int n, double k, double *acc1, double 
 	}
 }
 
-/* acc_g[k] += dy, acc_gx[k] += dy * (x - mean) */
-FD_VEC_CLONES
-static void plane_dysums(const float *g, const float *x, int n, double mean, double *acc_g,
-			 double *acc_gx)
+/* The fused activation (fd_batchnorm2d_act): act is FD_ACT_RELU, FD_ACT_SILU,
+ * FD_ACT_HARDSWISH or NOACT (plain batchnorm). A loop that depends on it is an
+ * always_inline body taking the activation as a constant, specialised per
+ * activation by ACT_CASES inside its FD_VEC_CLONES function. BN's output z =
+ * x * za + zb (za, zb: the forward's float affine factors) is recomputed
+ * where the activation needs it, with the forward's expression: the same bits
+ * as the z the separate ops would have kept. ZOF gives it (NOACT: x, the
+ * factors untouched); DZ is the gradient reaching z, act'(z) dy. */
+#define NOACT (-1)
+#define ACT_CASES(act, BODY)                         \
+	switch (act) {                               \
+	case FD_ACT_RELU: BODY(FD_ACT_RELU); break;  \
+	case FD_ACT_SILU: BODY(FD_ACT_SILU); break;  \
+	case FD_ACT_HARDSWISH: BODY(FD_ACT_HARDSWISH); break; \
+	default: BODY(NOACT); break;                 \
+	}
+#define ZOF(act, xv, a, b) ((act) == NOACT ? (xv) : (xv) * (a) + (b))
+#define DZ(act, xv, a, b, g) fd_ai_grad(act, ZOF(act, xv, a, b), g)
+#define FD_AI_BODY static inline __attribute__((always_inline))
+/* Stashing: SiLU's dz costs an exp and a division, and both backward passes
+ * need it. With a fresh dx (wr) the sums pass stores dz in dx and the dx pass
+ * reads it back (the same float: the same bits) instead of recomputing it;
+ * for ReLU and hardswish a recompute is cheaper than that extra write. */
+#define STASH(act, wr) ((wr) && (act) == FD_ACT_SILU)
+
+/* acc_g[j] += dz, acc_gx[j] += dz * (x - mean); st[i] = dz when stash */
+FD_AI_BODY void plane_dysums_b(const int act, const int stash, const float *g, const float *x, float *st, int n,
+			       double mean, float a, float b, double *acc_g, double *acc_gx)
 {
 	int i = 0;
 	for (; i + NACC <= n; i += NACC)
-		for (int k = 0; k < NACC; k++) {
-			acc_g[k] += g[i + k];
-			acc_gx[k] += g[i + k] * (x[i + k] - mean);
+		for (int j = 0; j < NACC; j++) {
+			float d = DZ(act, x[i + j], a, b, g[i + j]);
+			if (stash)
+				st[i + j] = d;
+			acc_g[j] += d;
+			acc_gx[j] += d * (x[i + j] - mean);
 		}
-	for (int k = 0; i < n; i++, k++) {
-		acc_g[k] += g[i];
-		acc_gx[k] += g[i] * (x[i] - mean);
+	for (int j = 0; i < n; i++, j++) {
+		float d = DZ(act, x[i], a, b, g[i]);
+		if (stash)
+			st[i] = d;
+		acc_g[j] += d;
+		acc_gx[j] += d * (x[i] - mean);
 	}
 }
 
+/* st: NULL, or (SiLU) where dz goes */
 FD_VEC_CLONES
-static void plane_affine(const float *x, float *y, int n, float a, float b)
+static void plane_dysums(int act, const float *g, const float *x, float *st, int n, double mean, float a,
+			 float b, double *acc_g, double *acc_gx)
+{
+	if (st && act == FD_ACT_SILU) {
+		plane_dysums_b(FD_ACT_SILU, 1, g, x, st, n, mean, a, b, acc_g, acc_gx);
+		return;
+	}
+#define B(K) plane_dysums_b(K, 0, g, x, NULL, n, mean, a, b, acc_g, acc_gx)
+	ACT_CASES(act, B)
+#undef B
+}
+
+/* dx = k * (dz - cm - (x - mean) * cx) with dz stashed in dx */
+FD_VEC_CLONES
+static void plane_dx_stashed(const float *x, float *dx, int n, float k, float cm, float cx, float mean)
 {
 	for (int i = 0; i < n; i++)
-		y[i] = x[i] * a + b;
+		dx[i] = k * (dx[i] - cm - (x[i] - mean) * cx);
+}
+
+/* y = act(x * a + b) */
+FD_AI_BODY void plane_affine_b(const int act, const float *x, float *y, int n, float a, float b)
+{
+	for (int i = 0; i < n; i++)
+		y[i] = fd_ai_fwd(act, x[i] * a + b);
+}
+
+FD_VEC_CLONES
+static void plane_affine(int act, const float *x, float *y, int n, float a, float b)
+{
+#define B(K) plane_affine_b(K, x, y, n, a, b)
+	ACT_CASES(act, B)
+#undef B
 }
 
 /* The dx loops add into dx, or overwrite it when wr (a fresh gradient,
  * struct fd_node's writes): the same value as adding to zeros. */
-FD_VEC_CLONES
-static void plane_dx_train(const float *g, const float *x, float *dx, int n, float k, float cm,
-			   float cx, float mean, int wr)
+FD_AI_BODY void plane_dx_train_b(const int act, const float *g, const float *x, float *dx, int n, float k,
+				 float cm, float cx, float mean, float a, float b, int wr)
 {
 	if (wr)
 		for (int i = 0; i < n; i++)
-			dx[i] = k * (g[i] - cm - (x[i] - mean) * cx);
+			dx[i] = k * (DZ(act, x[i], a, b, g[i]) - cm - (x[i] - mean) * cx);
 	else
 		for (int i = 0; i < n; i++)
-			dx[i] += k * (g[i] - cm - (x[i] - mean) * cx);
+			dx[i] += k * (DZ(act, x[i], a, b, g[i]) - cm - (x[i] - mean) * cx);
+}
+
+FD_VEC_CLONES
+static void plane_dx_train(int act, const float *g, const float *x, float *dx, int n, float k, float cm,
+			   float cx, float mean, float a, float b, int wr)
+{
+#define B(K) plane_dx_train_b(K, g, x, dx, n, k, cm, cx, mean, a, b, wr)
+	ACT_CASES(act, B)
+#undef B
 }
 
 FD_VEC_CLONES
@@ -90,10 +160,10 @@ static void plane_axpy(const float *g, float *dx, int n, float k, int wr)
 			dx[i] += k * g[i];
 }
 
-static int batchnorm2d_fwd_train(int threads, int N, int C, int HW, const float *x, const float *weight,
-				 const float *bias, float *running_mean, float *running_var,
-				 double momentum, double eps, float *y, float *save_mean,
-				 float *save_invstd, struct fd_err *e)
+static int batchnorm2d_fwd_train(int threads, int act, int N, int C, int HW, const float *x,
+				 const float *weight, const float *bias, float *running_mean,
+				 float *running_var, double momentum, double eps, float *y, float *save_mean,
+				 float *save_invstd, float *za, float *zb, struct fd_err *e)
 {
 	double M = (double)N * HW;
 	if (N < 1 || C < 1 || HW < 1)
@@ -112,7 +182,9 @@ static int batchnorm2d_fwd_train(int threads, int N, int C, int HW, const float 
 		double invstd = 1.0 / sqrt(var + eps);
 		float a = (float)(weight[c] * invstd), b = (float)(bias[c] - mean * weight[c] * invstd);
 		for (int n = 0; n < N; n++)
-			plane_affine(PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
+			plane_affine(act, PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
+		if (za)
+			za[c] = a, zb[c] = b;
 		running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mean);
 		running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * var * M / (M - 1));
 		save_mean[c] = (float)mean;
@@ -131,29 +203,34 @@ static void batchnorm2d_fwd_eval(int threads, int N, int C, int HW, const float 
 			double invstd = 1.0 / sqrt((double)running_var[c] + eps);
 			float a = (float)(weight[c] * invstd);
 			float b = (float)(bias[c] - running_mean[c] * weight[c] * invstd);
-			plane_affine(PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
+			plane_affine(NOACT, PLANE(x, n, c), PLANE(y, n, c), HW, a, b);
 		}
 }
 
-/* Per channel: sum(dy) and sum(dy * (x - mean)), in double. */
-static void dy_sums(int N, int C, int HW, int c, const float *dy, const float *x, double mean,
-		    double *sdy, double *sdyx)
+/* Per channel: sum(dz) and sum(dz * (x - mean)), in double (dz = act'(z) dy,
+ * dy itself for NOACT). */
+static void dy_sums(int act, int N, int C, int HW, int c, const float *dy, const float *x, float *st,
+		    double mean, float a, float b, double *sdy, double *sdyx)
 {
 	double ag[NACC] = {0}, agx[NACC] = {0};
 	for (int n = 0; n < N; n++)
-		plane_dysums(PLANE(dy, n, c), PLANE(x, n, c), HW, mean, ag, agx);
+		plane_dysums(act, PLANE(dy, n, c), PLANE(x, n, c), st ? PLANE(st, n, c) : NULL, HW, mean, a, b, ag,
+			     agx);
 	*sdy = fold8(ag), *sdyx = fold8(agx);
 }
 
-static void batchnorm2d_bwd_train(int threads, int N, int C, int HW, const float *dy, const float *x,
+/* za, zb: the forward's factors (NULL for NOACT) */
+static void batchnorm2d_bwd_train(int threads, int act, int N, int C, int HW, const float *dy, const float *x,
 				   const float *weight, const float *save_mean, const float *save_invstd,
-				   float *dx, float *dweight, float *dbias, int wr)
+				   const float *za, const float *zb, float *dx, float *dweight, float *dbias, int wr)
 {
 	double M = (double)N * HW;
 	#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
 	for (int c = 0; c < C; c++) {
 		double mean = save_mean[c], invstd = save_invstd[c], sdy, sdyx;
-		dy_sums(N, C, HW, c, dy, x, mean, &sdy, &sdyx);
+		float a = za ? za[c] : 0, b = zb ? zb[c] : 0;
+		float *st = dx && STASH(act, wr) ? dx : NULL;
+		dy_sums(act, N, C, HW, c, dy, x, st, mean, a, b, &sdy, &sdyx);
 		if (dweight)
 			dweight[c] += (float)(sdyx * invstd);
 		if (dbias)
@@ -165,7 +242,11 @@ static void batchnorm2d_bwd_train(int threads, int N, int C, int HW, const float
 		float cm = (float)(sdy / M), cx = (float)(invstd * invstd * sdyx / M);
 		float fmean = (float)mean;
 		for (int n = 0; n < N; n++)
-			plane_dx_train(PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean, wr);
+			if (st)
+				plane_dx_stashed(PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx, fmean);
+			else
+				plane_dx_train(act, PLANE(dy, n, c), PLANE(x, n, c), PLANE(dx, n, c), HW, k, cm, cx,
+					       fmean, a, b, wr);
 	}
 }
 
@@ -178,7 +259,7 @@ static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float 
 	for (int c = 0; c < C; c++) {
 		double invstd = 1.0 / sqrt((double)running_var[c] + eps), sdy, sdyx;
 		if (dweight || dbias) {
-			dy_sums(N, C, HW, c, dy, x, running_mean[c], &sdy, &sdyx);
+			dy_sums(NOACT, N, C, HW, c, dy, x, NULL, running_mean[c], 0, 0, &sdy, &sdyx);
 			if (dweight)
 				dweight[c] += (float)(sdyx * invstd);
 			if (dbias)
@@ -230,37 +311,84 @@ static void rows_shifted(const float *x, int64_t n, int64_t C, const float *k, d
 		}
 }
 
-FD_VEC_CLONES
-static void rows_dysums(const float *g, const float *x, int64_t n, int64_t C, const double *mean,
-			double *acc_g, double *acc_gx)
+/* The row loops of the fused activation, as the plane ones (ACT_CASES);
+ * za, zb [C] are read only when act is not NOACT. */
+FD_AI_BODY void rows_dysums_b(const int act, const int stash, const float *g, const float *x, float *st,
+			      int64_t n, int64_t C, const double *mean, const float *za, const float *zb,
+			      double *acc_g, double *acc_gx)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++) {
-			acc_g[c] += g[m * C + c];
-			acc_gx[c] += g[m * C + c] * (x[m * C + c] - mean[c]);
+			float d = DZ(act, x[m * C + c], za[c], zb[c], g[m * C + c]);
+			if (stash)
+				st[m * C + c] = d;
+			acc_g[c] += d;
+			acc_gx[c] += d * (x[m * C + c] - mean[c]);
 		}
 }
 
 FD_VEC_CLONES
-static void rows_affine(const float *x, float *y, int64_t n, int64_t C, const float *a, const float *b)
+static void rows_dysums(int act, const float *g, const float *x, float *st, int64_t n, int64_t C,
+			const double *mean, const float *za, const float *zb, double *acc_g, double *acc_gx)
 {
-	for (int64_t m = 0; m < n; m++)
-		for (int64_t c = 0; c < C; c++)
-			y[m * C + c] = x[m * C + c] * a[c] + b[c];
+	if (st && act == FD_ACT_SILU) {
+		rows_dysums_b(FD_ACT_SILU, 1, g, x, st, n, C, mean, za, zb, acc_g, acc_gx);
+		return;
+	}
+#define B(K) rows_dysums_b(K, 0, g, x, NULL, n, C, mean, za, zb, acc_g, acc_gx)
+	ACT_CASES(act, B)
+#undef B
 }
 
 FD_VEC_CLONES
-static void rows_dx_train(const float *g, const float *x, float *dx, int64_t n, int64_t C, const float *k,
-			  const float *cm, const float *cx, const float *mean, int wr)
+static void rows_dx_stashed(const float *x, float *dx, int64_t n, int64_t C, const float *k, const float *cm,
+			    const float *cx, const float *mean)
 {
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			dx[m * C + c] = k[c] * (dx[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
+}
+
+FD_AI_BODY void rows_affine_b(const int act, const float *x, float *y, int64_t n, int64_t C, const float *a,
+			      const float *b)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			y[m * C + c] = fd_ai_fwd(act, x[m * C + c] * a[c] + b[c]);
+}
+
+FD_VEC_CLONES
+static void rows_affine(int act, const float *x, float *y, int64_t n, int64_t C, const float *a, const float *b)
+{
+#define B(K) rows_affine_b(K, x, y, n, C, a, b)
+	ACT_CASES(act, B)
+#undef B
+}
+
+FD_AI_BODY void rows_dx_train_b(const int act, const float *g, const float *x, float *dx, int64_t n, int64_t C,
+				const float *k, const float *cm, const float *cx, const float *mean,
+				const float *za, const float *zb, int wr)
+{
+#define DXV(i, c) (k[c] * (DZ(act, x[i], za[c], zb[c], g[i]) - cm[c] - (x[i] - mean[c]) * cx[c]))
 	if (wr)
 		for (int64_t m = 0; m < n; m++)
 			for (int64_t c = 0; c < C; c++)
-				dx[m * C + c] = k[c] * (g[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
+				dx[m * C + c] = DXV(m * C + c, c);
 	else
 		for (int64_t m = 0; m < n; m++)
 			for (int64_t c = 0; c < C; c++)
-				dx[m * C + c] += k[c] * (g[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
+				dx[m * C + c] += DXV(m * C + c, c);
+#undef DXV
+}
+
+FD_VEC_CLONES
+static void rows_dx_train(int act, const float *g, const float *x, float *dx, int64_t n, int64_t C,
+			  const float *k, const float *cm, const float *cx, const float *mean, const float *za,
+			  const float *zb, int wr)
+{
+#define B(K) rows_dx_train_b(K, g, x, dx, n, C, k, cm, cx, mean, za, zb, wr)
+	ACT_CASES(act, B)
+#undef B
 }
 
 FD_VEC_CLONES
@@ -304,8 +432,9 @@ static void rows_stat(const struct rows *r, const float *x, const float *k, doub
 		}
 }
 
-static void rows_dy_sums(const struct rows *r, const float *dy, const float *x, const double *mean,
-			 double *part, double *sdy, double *sdyx)
+static void rows_dy_sums(const struct rows *r, int act, const float *dy, const float *x, float *st,
+			 const double *mean, const float *za, const float *zb, double *part, double *sdy,
+			 double *sdyx)
 {
 	int64_t C = r->C;
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
@@ -314,7 +443,7 @@ static void rows_dy_sums(const struct rows *r, const float *dy, const float *x, 
 		double *ag = part + 2 * i * C, *agx = ag + C;
 		for (int64_t c = 0; c < 2 * C; c++)
 			ag[c] = 0;
-		rows_dysums(dy + m0 * C, x + m0 * C, n, C, mean, ag, agx);
+		rows_dysums(act, dy + m0 * C, x + m0 * C, st ? st + m0 * C : NULL, n, C, mean, za, zb, ag, agx);
 	}
 	for (int64_t c = 0; c < C; c++)
 		sdy[c] = sdyx[c] = 0;
@@ -333,9 +462,9 @@ static double *rows_scratch(struct fd_ctx *c, const struct rows *r)
 	return p;
 }
 
-static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, const float *x, const float *weight,
+static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const float *x, const float *weight,
 			  const float *bias, float *running_mean, float *running_var, double momentum,
-			  double eps, float *y, float *save_mean, float *save_invstd)
+			  double eps, float *y, float *save_mean, float *save_invstd, float *za, float *zb)
 {
 	int64_t C = r->C;
 	double M = (double)r->M, *part = rows_scratch(ctx, r);
@@ -361,11 +490,13 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, const float 
 		running_var[c] = (float)((1 - momentum) * running_var[c] + momentum * v * M / (M - 1));
 		save_mean[c] = (float)mean;
 		save_invstd[c] = (float)invstd;
+		if (za)
+			za[c] = a[c], zb[c] = b[c];
 	}
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
+		rows_affine(act, x + m0 * C, y + m0 * C, n, C, a, b);
 	}
 	return 0;
 }
@@ -386,15 +517,16 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		rows_affine(x + m0 * C, y + m0 * C, n, C, a, b);
+		rows_affine(NOACT, x + m0 * C, y + m0 * C, n, C, a, b);
 	}
 	return 0;
 }
 
-/* train (stats = batch mean and invstd) or eval (running mean and var) */
-static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const float *dy, const float *x,
-		    const float *weight, const float *mean_in, const float *stat, double eps, float *dx,
-		    float *dweight, float *dbias, int wr)
+/* train (stats = batch mean and invstd; act and the forward's za, zb as in
+ * batchnorm2d_bwd_train) or eval (running mean and var; act NOACT) */
+static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act, const float *dy, const float *x,
+		    const float *weight, const float *mean_in, const float *stat, const float *za, const float *zb,
+		    double eps, float *dx, float *dweight, float *dbias, int wr)
 {
 	int64_t C = r->C;
 	double M = (double)r->M, *part = rows_scratch(ctx, r);
@@ -403,12 +535,13 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const f
 	double *mean = part + 2 * r->nch * C, *invstd = mean + C, *sdy = invstd + C, *sdyx = sdy + C;
 	float *k = (float *)(sdyx + C), *cm = (float *)(sdyx + 2 * C), *cx = (float *)(sdyx + 3 * C);
 	float *fmean = (float *)(sdyx + 4 * C);
+	float *st = train && dx && STASH(act, wr) ? dx : NULL; /* dz stashed in dx */
 	for (int64_t c = 0; c < C; c++) {
 		mean[c] = mean_in[c];
 		invstd[c] = train ? stat[c] : 1.0 / sqrt((double)stat[c] + eps);
 	}
 	if (train || dweight || dbias) {
-		rows_dy_sums(r, dy, x, mean, part, sdy, sdyx);
+		rows_dy_sums(r, act, dy, x, st, mean, za, zb, part, sdy, sdyx);
 		for (int64_t c = 0; c < C; c++) {
 			if (dweight)
 				dweight[c] += (float)(sdyx[c] * invstd[c]);
@@ -428,8 +561,10 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, const f
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		if (train)
-			rows_dx_train(dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean, wr);
+		if (st)
+			rows_dx_stashed(x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean);
+		else if (train)
+			rows_dx_train(act, dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean, za, zb, wr);
 		else
 			rows_axpy(dy + m0 * C, dx + m0 * C, n, C, k, wr);
 	}
@@ -458,31 +593,63 @@ static int int_sizes(struct fd_ctx *c, const char *op, int64_t a, int64_t b, int
 	return 0;
 }
 
+/* Whether act is one the fused kernels take (NOACT included). */
+static int fusable(int act)
+{
+	return act == NOACT || act == FD_ACT_RELU || act == FD_ACT_SILU || act == FD_ACT_HARDSWISH;
+}
+
+static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
+			 const float *w, const float *b, float *rmean, float *rvar, double momentum, double eps,
+			 float *y, float *mean, float *invstd, float *za, float *zb)
+{
+	struct fd_err e = {{0}};
+	if (!fusable(act)) {
+		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
+		return -1;
+	}
+	if (HW == 1 && N >= 2 && C > 1) {
+		struct rows r = rows_of(c->threads, N, C);
+		return rows_fwd_train(c, &r, act, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd, za, zb);
+	}
+	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
+		return -1;
+	return batchnorm2d_fwd_train(c->threads, act, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, momentum,
+					    eps, y, mean, invstd, za, zb, &e) < 0 ? ctx_err(c, &e) : 0;
+}
+
 int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 			const float *w, const float *b, float *rmean, float *rvar, double momentum,
 			double eps, float *y, float *mean, float *invstd)
 {
-	struct fd_err e = {{0}};
-	if (HW == 1 && N >= 2 && C > 1) {
-		struct rows r = rows_of(c->threads, N, C);
-		return rows_fwd_train(c, &r, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd);
-	}
-	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
-		return -1;
-	return batchnorm2d_fwd_train(c->threads, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, momentum,
-					    eps, y, mean, invstd, &e) < 0 ? ctx_err(c, &e) : 0;
+	return fwd_train_cpu(c, NOACT, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd, NULL, NULL);
 }
 
-/* Backward on the CPU; wr: dx is a fresh gradient, overwritten. */
-static int bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x, const float *w,
-			 const float *mean, const float *invstd, const float *dy, float *dx, float *dw, float *db,
-			 int wr)
+int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
+				     const float *x, const float *w, const float *b, float *rmean,
+				     float *rvar, double momentum, double eps, float *y, float *mean,
+				     float *invstd, float *za, float *zb)
 {
+	return fwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, mean,
+			     invstd, za, zb);
+}
+
+/* Backward on the CPU; wr: dx is a fresh gradient, overwritten. za, zb:
+ * the forward's factors (read unless act is NOACT). */
+static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
+			 const float *w, const float *mean, const float *invstd, const float *za, const float *zb,
+			 const float *dy, float *dx, float *dw, float *db, int wr)
+{
+	if (!fusable(act)) {
+		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
+		return -1;
+	}
 	if (HW == 1 && N >= 2 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 1, dy, x, w, mean, invstd, 0, dx, dw, db, wr);
+		return rows_bwd(c, &r, 1, act, dy, x, w, mean, invstd, za, zb, 0, dx, dw, db, wr);
 	}
-	batchnorm2d_bwd_train(c->threads, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, dx, dw, db, wr);
+	batchnorm2d_bwd_train(c->threads, act, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, za, zb, dx, dw,
+			      db, wr);
 	return 0;
 }
 
@@ -492,7 +659,7 @@ static int bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, cons
 {
 	if (HW == 1 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 0, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
+		return rows_bwd(c, &r, 0, NOACT, dy, x, w, rmean, rvar, NULL, NULL, eps, dx, dw, db, wr);
 	}
 	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
 	return 0;
@@ -502,7 +669,15 @@ int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
-	return bwd_train_cpu(c, N, C, HW, x, w, mean, invstd, dy, dx, dw, db, 0);
+	return bwd_train_cpu(c, NOACT, N, C, HW, x, w, mean, invstd, NULL, NULL, dy, dx, dw, db, 0);
+}
+
+int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
+				     const float *x, const float *w, const float *mean, const float *invstd,
+				     const float *za, const float *zb, const float *dy, float *dx, float *dw,
+				     float *db)
+{
+	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, mean, invstd, za, zb, dy, dx, dw, db, 0);
 }
 
 int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
@@ -529,10 +704,11 @@ int fd_batchnorm2d_bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t 
 /* ---------- the taped op ---------- */
 
 struct bn_saved {
-	int train;
+	int train, act;             /* act: the fused activation (CPU train), else NOACT */
 	int64_t N, C, HW;
 	double eps;
 	float *mean, *invstd;       /* train: batch statistics */
+	float *za, *zb;             /* fused: the forward's factors, z = x za + zb */
 	const float *rmean, *rvar;  /* eval: running statistics (not changed in eval) */
 };
 
@@ -546,8 +722,8 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 	float *db = wants(b) ? b->grad : NULL;
 	int wr = (x->flags & FD_T_GRAD_FRESH) != 0;
 	if (x->dev == FD_DEV_CPU)
-		return s->train ? bwd_train_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
-						n->out->grad, dx, dw, db, wr)
+		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
+						s->za, s->zb, n->out->grad, dx, dw, db, wr)
 				: bwd_eval_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
 					       n->out->grad, dx, dw, db, wr);
 	if (s->train) {
@@ -576,10 +752,14 @@ static int bump_counter(struct fd_ctx *c, struct fd_tensor *nbt)
 	return be->copy_h2d(c, nbt->data, &v, sizeof v);
 }
 
-struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
-				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
-				 struct fd_tensor *nbt, double momentum, double eps)
+/* The op; act (not NOACT) only for a CPU train-mode forward (fused). */
+static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w, struct fd_tensor *b,
+			       struct fd_tensor *rm, struct fd_tensor *rv, struct fd_tensor *nbt, double momentum,
+			       double eps, int act)
 {
+	static const char *const names[FD_ACT_COUNT] = {
+		[FD_ACT_RELU] = "batchnorm2d_relu", [FD_ACT_SILU] = "batchnorm2d_silu",
+		[FD_ACT_HARDSWISH] = "batchnorm2d_hardswish"};
 	if (!x || !w || !b || !rm || !rv)
 		return NULL;
 	char b1[64], b2[64];
@@ -594,8 +774,19 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 	struct fd_tensor *in[3] = {x, w, b};
 	int rec = fd_needs_grad(c, 3, in);
 	struct fd_tensor *y;
-	struct bn_saved sv = {c->training, N, C, HW, eps, NULL, NULL, rm->data, rv->data};
-	if (c->training) {
+	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data};
+	if (act != NOACT) { /* CPU, train mode (fd_batchnorm2d_act) */
+		y = fd_tensor_like(c, x);
+		sv.mean = y ? fd_ctx_alloc(c, x->dev, 4 * C) : NULL;
+		if (!sv.mean)
+			return NULL;
+		sv.invstd = sv.mean + C, sv.za = sv.mean + 2 * C, sv.zb = sv.mean + 3 * C;
+		if (fwd_train_cpu(c, act, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, momentum, eps,
+				  y->data, sv.mean, sv.invstd, sv.za, sv.zb) < 0)
+			return NULL;
+		if (nbt && bump_counter(c, nbt) < 0)
+			return NULL;
+	} else if (c->training) {
 		const struct fd_backend *be = FD_KERNEL(c, x->dev, batchnorm2d_fwd_train);
 		y = be ? fd_tensor_like(c, x) : NULL;
 		sv.mean = y ? fd_ctx_alloc(c, x->dev, C) : NULL;
@@ -613,7 +804,8 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 			return NULL;
 	}
 	if (rec) {
-		struct fd_node *n = fd_tape_push(c, "batchnorm2d", bn_backward, 3, in, y, sizeof sv);
+		struct fd_node *n = fd_tape_push(c, act == NOACT ? "batchnorm2d" : names[act], bn_backward, 3, in, y,
+						 sizeof sv);
 		if (!n)
 			return NULL;
 		*(struct bn_saved *)n->saved = sv;
@@ -621,6 +813,26 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 			n->writes = 1u; /* bn_backward overwrites a fresh dx */
 	}
 	return y;
+}
+
+struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+				 struct fd_tensor *nbt, double momentum, double eps)
+{
+	return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT);
+}
+
+struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+				     struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+				     struct fd_tensor *nbt, double momentum, double eps, int act)
+{
+	if (act < 0)
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT);
+	if (x && x->dev == FD_DEV_CPU && c->training && fusable(act))
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act);
+	/* the separate ops; in place (fd_act_) is safe: batchnorm2d's backward
+	 * does not read its output, and nothing else sees it */
+	return fd_act_(c, (enum fd_act)act, bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT));
 }
 
 /* ---- double references ---- */

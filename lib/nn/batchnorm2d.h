@@ -2,7 +2,8 @@
  * torch.nn.BatchNorm2d(C, eps, momentum, affine=True, track_running_stats=True)
  * in train() and eval() mode: the taped op, the CPU kernels of the op table
  * (plain C with OpenMP over channels; the op is memory bound) and double
- * references for the tests. */
+ * references for the tests; and the op fused with a following activation
+ * (train mode on the CPU: fd_batchnorm2d_act). */
 #ifndef FD_BATCHNORM2D_H
 #define FD_BATCHNORM2D_H
 
@@ -24,6 +25,22 @@
 struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 				 struct fd_tensor *nbt, double momentum, double eps);
+
+/* act(batchnorm2d(x)) with act = FD_ACT_RELU, FD_ACT_SILU or
+ * FD_ACT_HARDSWISH (enum fd_act), or -1 for none (fd_batchnorm2d itself):
+ * torch's BatchNorm2d followed by ReLU / SiLU / Hardswish, same arguments
+ * and semantics as fd_batchnorm2d (running stats, nbt, gradients ADD unless
+ * fresh). On the CPU in train mode (c->training) one fused op: the forward
+ * reads x once and writes only y = act(z), z = bn(x), never z; the backward
+ * recomputes z from x with the forward's per-channel factors and applies
+ * act'(z) inside batchnorm's backward passes. Values and gradients are the
+ * bits of the separate ops (the same expressions, the same sums in the same
+ * order; at most the sign of a zero differs). Otherwise (eval mode, another
+ * device, another activation) the separate taped ops, the activation in
+ * place (fd_act_). NULL on error (c->err). */
+struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+				     struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+				     struct fd_tensor *nbt, double momentum, double eps, int act);
 
 /* CPU kernels (table entries batchnorm2d_fwd_train, batchnorm2d_bwd_train,
  * batchnorm2d_fwd_eval, batchnorm2d_bwd_eval), plain C + OpenMP over channels
@@ -47,6 +64,20 @@ int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 				 const float *w, const float *mean, const float *invstd,
 				 const float *dy, float *dx, float *dw, float *db);
+/* The fused train-mode CPU kernels behind fd_batchnorm2d_act (not table
+ * entries; act as there, -1 for none). fwd: fd_batchnorm2d_fwd_train_cpu,
+ * then y = act(z) in place of z, and za, zb [C] the float factors with z =
+ * x * za + zb (for the backward). bwd: fd_batchnorm2d_bwd_train_cpu with
+ * dy replaced by act'(z) dy, z recomputed from x, za, zb (read only when
+ * act is not -1); ADDS. An activation other than these: error. */
+int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
+				     const float *x, const float *w, const float *b, float *rmean,
+				     float *rvar, double momentum, double eps, float *y, float *mean,
+				     float *invstd, float *za, float *zb);
+int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
+				     const float *x, const float *w, const float *mean, const float *invstd,
+				     const float *za, const float *zb, const float *dy, float *dx, float *dw,
+				     float *db);
 int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
 				const float *w, const float *b, const float *rmean, const float *rvar,
 				double eps, float *y);
