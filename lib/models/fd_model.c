@@ -6,6 +6,7 @@
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
 #include "nn/act.h"
+#include "nn/binary.h"
 #include "nn/layout.h"
 #include "nn/init.h"
 
@@ -201,26 +202,58 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	return 0;
 }
 
+/* Whether fd_mconv_bn_fwd folds bn into cv for input x (and the residual
+ * id, when not NULL): CPU fp32 inference without a tap (fd_model.h). */
+static int folds(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, struct fd_mbn *bn,
+		 struct fd_tensor *x, struct fd_tensor *id)
+{
+	struct fd_tensor *in[6] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL, id}; /* NULLs: none */
+	return c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
+	       !fd_needs_grad(c, 6, in);
+}
+
+/* The eltwise post-op of act (enum fd_act, or -1), FD_CONV_POST_NONE when
+ * oneDNN has none for it. */
+static enum fd_conv_post post_of(int act)
+{
+	return act == FD_ACT_RELU ? FD_CONV_POST_RELU
+	       : act == FD_ACT_SILU ? FD_CONV_POST_SILU
+	       : act == FD_ACT_HARDSWISH ? FD_CONV_POST_HARDSWISH : FD_CONV_POST_NONE;
+}
+
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x)
 {
 	if (!x)
 		return NULL;
-	struct fd_tensor *in[5] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL};
-	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
-	    !fd_needs_grad(c, cv->b >= 0 ? 5 : 4, in)) {
+	if (folds(m, c, cv, bn, x, NULL)) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
 			return NULL;
 		m->nfused++;
-		enum fd_conv_post post = act == FD_ACT_RELU ? FD_CONV_POST_RELU
-					 : act == FD_ACT_SILU ? FD_CONV_POST_SILU
-					 : act == FD_ACT_HARDSWISH ? FD_CONV_POST_HARDSWISH : FD_CONV_POST_NONE;
+		enum fd_conv_post post = post_of(act);
 		struct fd_tensor *y = fd_conv2d_infer(c, &cv->op, x, wf, bf, post);
 		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
 	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
+	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
+}
+
+struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
+{
+	if (!x || !id)
+		return NULL;
+	if (folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE) {
+		struct fd_tensor *wf, *bf;
+		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
+			return NULL;
+		m->nfused++;
+		m->nfused_add++;
+		return fd_conv2d_infer_add(c, &cv->op, x, wf, bf, post_of(act), id);
+	}
+	struct fd_tensor *y = fd_add_(c, fd_mconv_bn_fwd(m, c, cv, bn, -1, x), id);
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
 
@@ -317,7 +350,7 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	int cl = c->channels_last;
 	c->channels_last = c->dev == FD_DEV_CPU &&
 			   !(m->nchw_train && c->training && c->precision == FD_PREC_FP32);
-	m->nfused = 0;
+	m->nfused = m->nfused_add = 0;
 	struct fd_tensor *y = m->arch->forward(m, c, x);
 	c->channels_last = cl;
 	if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != m->num_classes))
