@@ -182,7 +182,8 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 }
 
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
- * bias [K] in the arena. */
+ * bias [K] in the arena; output channels split over c's threads (each
+ * value computed alone: the same bits for any thread count). */
 static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
 		   struct fd_tensor **wf, struct fd_tensor **bf)
 {
@@ -193,11 +194,13 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	int64_t K = w->shape[0], per = w->numel / K, nb[1] = {K};
 	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, w->shape)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, nb)))
 		return -1;
+	float *wo = (*wf)->data, *bo = (*bf)->data;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (w->numel >= 65536)
 	for (int64_t k = 0; k < K; k++) {
 		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
 		for (int64_t i = 0; i < per; i++)
-			(*wf)->data[k * per + i] = (float)(w->data[k * per + i] * sc);
-		(*bf)->data[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
+			wo[k * per + i] = (float)(w->data[k * per + i] * sc);
+		bo[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
 	}
 	return 0;
 }
