@@ -6,6 +6,7 @@
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
 #include "nn/act.h"
+#include "nn/binary.h"
 #include "nn/layout.h"
 #include "nn/init.h"
 
@@ -181,7 +182,8 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 }
 
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
- * bias [K] in the arena. */
+ * bias [K] in the arena; output channels split over c's threads (each
+ * value computed alone: the same bits for any thread count). */
 static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
 		   struct fd_tensor **wf, struct fd_tensor **bf)
 {
@@ -192,13 +194,35 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	int64_t K = w->shape[0], per = w->numel / K, nb[1] = {K};
 	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, w->shape)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, nb)))
 		return -1;
+	float *wo = (*wf)->data, *bo = (*bf)->data;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (w->numel >= 65536)
 	for (int64_t k = 0; k < K; k++) {
 		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
 		for (int64_t i = 0; i < per; i++)
-			(*wf)->data[k * per + i] = (float)(w->data[k * per + i] * sc);
-		(*bf)->data[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
+			wo[k * per + i] = (float)(w->data[k * per + i] * sc);
+		bo[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
 	}
 	return 0;
+}
+
+/* Whether fd_mconv_bn_fwd folds bn into cv for input x (and the residual
+ * id, when not NULL): CPU fp32 inference without a tap (fd_model.h). */
+static int folds(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, struct fd_mbn *bn,
+		 struct fd_tensor *x, struct fd_tensor *id)
+{
+	struct fd_tensor *in[6] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL, id}; /* NULLs: none */
+	return c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
+	       !fd_needs_grad(c, 6, in);
+}
+
+/* The eltwise post-op of act (enum fd_act, or -1), FD_CONV_POST_NONE when
+ * oneDNN has none for it. */
+static enum fd_conv_post post_of(int act)
+{
+	return act == FD_ACT_RELU ? FD_CONV_POST_RELU
+	       : act == FD_ACT_SILU ? FD_CONV_POST_SILU
+	       : act == FD_ACT_HARDSWISH ? FD_CONV_POST_HARDSWISH : FD_CONV_POST_NONE;
 }
 
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
@@ -206,17 +230,12 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 {
 	if (!x)
 		return NULL;
-	struct fd_tensor *in[5] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL};
-	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
-	    !fd_needs_grad(c, cv->b >= 0 ? 5 : 4, in)) {
+	if (folds(m, c, cv, bn, x, NULL)) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
 			return NULL;
 		m->nfused++;
-		enum fd_conv_post post = act == FD_ACT_RELU ? FD_CONV_POST_RELU
-					 : act == FD_ACT_SILU ? FD_CONV_POST_SILU
-					 : act == FD_ACT_HARDSWISH ? FD_CONV_POST_HARDSWISH : FD_CONV_POST_NONE;
+		enum fd_conv_post post = post_of(act);
 		struct fd_tensor *y = fd_conv2d_infer(c, &cv->op, x, wf, bf, post);
 		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
@@ -225,6 +244,23 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 					  fd_model_t(m, bn->rm), fd_model_t(m, bn->rv), fd_model_t(m, bn->nbt),
 					  bn->momentum, bn->eps, act);
 	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
+	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
+}
+
+struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
+{
+	if (!x || !id)
+		return NULL;
+	if (folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE) {
+		struct fd_tensor *wf, *bf;
+		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
+			return NULL;
+		m->nfused++;
+		m->nfused_add++;
+		return fd_conv2d_infer_add(c, &cv->op, x, wf, bf, post_of(act), id);
+	}
+	struct fd_tensor *y = fd_add_(c, fd_mconv_bn_fwd(m, c, cv, bn, -1, x), id);
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
 
@@ -321,13 +357,15 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	int cl = c->channels_last;
 	c->channels_last = c->dev == FD_DEV_CPU &&
 			   !(m->nchw_train && c->training && c->precision == FD_PREC_FP32);
-	m->nfused = 0;
+	m->nfused = m->nfused_add = 0;
 	/* channels last from the image on: the stem convolution then runs
 	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input
 	 * kernel plus the reorder of the stem's output into NHWC; the image's
 	 * transpose (3 channels) costs little next to either */
-	if (c->channels_last && !(x = fd_to_layout(c, x, FD_NHWC)))
+	if (c->channels_last && !(x = fd_to_layout(c, x, FD_NHWC))) {
+		c->channels_last = cl;
 		return NULL;
+	}
 	struct fd_tensor *y = m->arch->forward(m, c, x);
 	c->channels_last = cl;
 	if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != m->num_classes))

@@ -97,7 +97,10 @@ struct fd_model {
 	int nchw_train;               /* 1: an fp32 train-mode forward (c->training) keeps NCHW
 				       * throughout; 0, the default: channels last on the CPU in
 				       * every mode (doc/nn-kernels.md "Layouts": ResNet) */
-	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd) */
+	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd,
+				       * fd_mconv_bn_add_fwd) */
+	int nfused_add;               /* of them, residual adds fused into the convolution
+				       * (fd_mconv_bn_add_fwd) */
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds (tests comparing taped and
 				       * untaped forwards bit for bit); 0 by default */
 };
@@ -235,6 +238,19 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
  * ops, taps included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x);
+
+/* act(bn(conv(x)) + id) (act: enum fd_act, or -1 for none), the end of a
+ * residual block (torchvision: out = bn(conv(out)); out += identity;
+ * relu(out)). Where fd_mconv_bn_fwd folds (and no gradient would reach id)
+ * and act is a post-op (ReLU, SiLU, hardswish), one convolution adds into
+ * id and applies act (fd_conv2d_infer_add): id is OVERWRITTEN and returned,
+ * so the caller must not read id afterwards (it may be the block's input
+ * x), and id must have the convolution output's layout (FD_NHWC in a
+ * channels-last forward); m->nfused and m->nfused_add count it. Otherwise
+ * the taped ops (fd_mconv_bn_fwd, fd_add_ into the conv's output, fd_act_):
+ * id is only read. NULL on error. */
+struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id);
 
 /* nn.Linear(in, out, bias): name.weight [out, in], name.bias [out]. init as
  * for convs, plus FD_MI_NORMAL / FD_MI_UNIFORM / FD_MI_TRUNC_NORMAL with a

@@ -5,7 +5,6 @@
  * kaiming_normal_(fan_out, relu), batchnorm 1 / 0, fc nn.Linear's default). */
 #include "models/fd_model.h"
 #include "nn/act.h"
-#include "nn/binary.h"
 #include "nn/shape.h"
 
 #include <stdio.h>
@@ -104,13 +103,19 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 	return fd_mlinear_add(m, &r->fc, "fc", 512 * exp, m->num_classes, 1, w, e);
 }
 
-/* The ops of torchvision's forward in its order (the tape, hence the order
- * gradients add up in, is torch's). ReLUs and the residual add run in place
+/* The ops of torchvision's forward in its order, except that a block's
+ * downsample runs before its last conv (the identity must exist for the
+ * fused residual below); the order gradients add up in is still torch's
+ * (x's gradient gets the downsample's share, then conv1's, as in torch's
+ * backward). ReLUs and the residual add run in place
  * (torchvision: ReLU(inplace=True), out += identity): batchnorm2d and add do
  * not read their outputs in backward. Without a tape (inference) each
  * conv-bn-relu result and each block's output is kept and the rest released
  * (fd_ctx_keep), so the arena holds about one block's working set; there
- * each conv-bn(-relu) is one fused convolution (fd_mconv_bn_fwd). Taps
+ * each conv-bn(-relu) is one fused convolution (fd_mconv_bn_fwd) and a
+ * block's last one also adds the identity and applies the ReLU
+ * (fd_mconv_bn_add_fwd: written into the identity, which may be the
+ * block's input x: nothing reads x after the block). Taps
  * (fd_model_tap): the convs, "maxpool", "layerL.B" and "layerL" (the
  * outputs of torchvision's modules of those names), "fc". */
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
@@ -124,11 +129,11 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		struct block *b = &r->b[i];
 		struct fd_mark bk = fd_ctx_mark(c); /* above x: x stays for the identity */
 		struct fd_tensor *h = x;
-		for (int k = 0; k < nk; k++) {
-			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd(m, c, &b->conv[k], &b->bn[k], k < nk - 1 ? FD_ACT_RELU : -1, h));
-		}
+		for (int k = 0; k < nk - 1; k++)
+			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd(m, c, &b->conv[k], &b->bn[k], FD_ACT_RELU, h));
 		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd(m, c, &b->down, &b->down_bn, -1, x) : x;
-		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_relu_(c, fd_add_(c, h, id))), "layer%d.%d", b->layer, b->index);
+		h = fd_mconv_bn_add_fwd(m, c, &b->conv[nk - 1], &b->bn[nk - 1], FD_ACT_RELU, h, id);
+		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, h), "layer%d.%d", b->layer, b->index);
 		if (b->last)
 			x = FD_TAP(m, c, x, "layer%d", b->layer);
 	}

@@ -20,6 +20,7 @@ struct fd_conv2d {
 	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
 	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
+	int sum;                /* 1: the forward adds into y (POST_SUM: y stays in the caller's layout) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -31,6 +32,11 @@ struct fd_conv2d {
 };
 
 static void conv_free(struct fd_conv2d *p);
+
+/* A plan slot's post bit next to its enum fd_conv_post: the forward adds
+ * into its output (oneDNN's sum post-op, before the activation;
+ * fd_conv2d_infer_add). */
+#define POST_SUM 0x100
 
 #define SHAPE_FMT "conv2d N=%d C=%d H=%d W=%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d"
 #define SHAPE_ARGS(s)                                                                              \
@@ -71,8 +77,12 @@ static void conv_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *x, dnnl_memo
 	int g = s->groups;
 	dnnl_format_tag_t xt = s->xl == FD_NHWC ? dnnl_nhwc : dnnl_nchw;
 	dnnl_format_tag_t yt = s->yl == FD_NHWC ? dnnl_nhwc : dnnl_nchw;
-	if (any)
+	if (any) {
+		dnnl_format_tag_t ut = yt;
 		xt = yt = s->xl == FD_NHWC && !p->blocked ? dnnl_nhwc : dnnl_format_tag_any;
+		if (p->sum) /* the sum post-op reads the caller's y in place */
+			yt = ut;
+	}
 	dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, xt);
 	dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, yt);
 	if (g > 1) {
@@ -126,21 +136,25 @@ static int is_ref(dnnl_primitive_desc_t pd)
 	       strncmp(impl, "ref", 3) == 0;
 }
 
-/* The forward's attributes: the eltwise post-op of post (enum fd_conv_post;
- * *attr then owned by the caller), else none (*attr stays NULL). */
+/* The forward's attributes: with POST_SUM in post, oneDNN's sum post-op
+ * (y = conv + y), then the eltwise post-op of post's enum fd_conv_post
+ * (*attr then owned by the caller); neither: none (*attr stays NULL). */
 static int conv_post_op(int post, dnnl_primitive_attr_t *attr, struct fd_err *e)
 {
 	dnnl_post_ops_t po = NULL;
-	int rc = 0;
+	int rc = 0, act = post & ~POST_SUM;
 	if (post == FD_CONV_POST_NONE)
 		return 0;
-	dnnl_alg_kind_t alg = post == FD_CONV_POST_RELU ? dnnl_eltwise_relu
-			      : post == FD_CONV_POST_SILU ? dnnl_eltwise_swish : dnnl_eltwise_hardswish;
-	float alpha = post == FD_CONV_POST_SILU ? 1.0f : 0.0f; /* swish: x sigmoid(alpha x) */
+	dnnl_alg_kind_t alg = act == FD_CONV_POST_RELU ? dnnl_eltwise_relu
+			      : act == FD_CONV_POST_SILU ? dnnl_eltwise_swish : dnnl_eltwise_hardswish;
+	float alpha = act == FD_CONV_POST_SILU ? 1.0f : 0.0f; /* swish: x sigmoid(alpha x) */
 	if (fd_dnnl_check(dnnl_primitive_attr_create(attr), e, "conv2d attr") ||
 	    fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv2d post-ops") ||
-	    fd_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f), e,
-			  "conv2d activation post-op") ||
+	    ((post & POST_SUM) &&
+	     fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv2d sum post-op")) ||
+	    (act != FD_CONV_POST_NONE &&
+	     fd_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f), e,
+			   "conv2d activation post-op")) ||
 	    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), e, "conv2d attr post-ops"))
 		rc = -1;
 	if (po)
@@ -160,6 +174,7 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->d = d;
 	p->bf16 = bf16;
 	p->blocked = blocked;
+	p->sum = (post & POST_SUM) != 0;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
@@ -181,6 +196,10 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	    fd_dnnl_opnd_init(&p->f_w, d, &uw, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
 	    fd_dnnl_opnd_init(&p->f_y, d, &uy, qmd(p->fwd_pd, dnnl_query_dst_md, 0), FD_DNNL_OUT, 2, e))
 		goto fail_ctx;
+	if (p->sum && !p->f_y.same) {
+		fd_err_set(e, "sum post-op: the primitive's output is not in the caller's layout");
+		goto fail_ctx;
+	}
 	if (s->bias &&
 	    fd_dnnl_check(dnnl_memory_create(&p->f_b, qmd(p->fwd_pd, dnnl_query_weights_md, 1), d->engine,
 					     DNNL_MEMORY_NONE),
@@ -707,6 +726,49 @@ struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, str
 		return NULL;
 	c->macs += (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
 	return y;
+}
+
+struct fd_tensor *fd_conv2d_infer_add(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
+				      struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post,
+				      struct fd_tensor *sum)
+{
+	if (!x || !w || !sum)
+		return NULL;
+	struct fd_tensor *in[4] = {x, w, sum, b};
+	if (c->dev != FD_DEV_CPU || x->dev != FD_DEV_CPU || sum->dev != FD_DEV_CPU ||
+	    fd_needs_grad(c, b ? 4 : 3, in))
+		return fd_fail(c, "conv2d_infer_add: CPU inference only (records no gradient)");
+	char b1[64], b2[64], b3[64];
+	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
+	    w->shape[0] % op->groups || (b && b->numel != w->shape[0]) || x->numel > INT32_MAX)
+		return fd_fail(c, "conv2d_infer_add: input %s, weight %s and groups %d do not match",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
+			       op->groups);
+	struct fd_conv2d_shape s = {
+		.N = (int)x->shape[0], .C = (int)x->shape[1], .H = (int)x->shape[2], .W = (int)x->shape[3],
+		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
+		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
+		.groups = op->groups, .bias = b != NULL,
+		.xl = fd_is_nhwc(x) ? FD_NHWC : FD_NCHW, .yl = c->channels_last ? FD_NHWC : FD_NCHW,
+	};
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
+		return fd_fail(c, "conv2d_infer_add: %s", e.msg);
+	/* layouts compared as memory orders (the same on 1x1 maps: fd_is_nhwc) */
+	if (sum->ndim != 4 || sum->shape[0] != s.N || sum->shape[1] != s.K || sum->shape[2] != Ho ||
+	    sum->shape[3] != Wo || fd_is_nhwc(sum) != (s.yl == FD_NHWC && Ho * Wo > 1))
+		return fd_fail(c, "conv2d_infer_add: sum %s (%s) is not the output [%d, %d, %d, %d] (%s)",
+			       fd_tensor_shape_str(sum, b3, sizeof b3), fd_is_nhwc(sum) ? "NHWC" : "NCHW", s.N,
+			       s.K, Ho, Wo, s.yl == FD_NHWC ? "NHWC" : "NCHW");
+	if (sum->data < x->data + x->numel && x->data < sum->data + sum->numel)
+		return fd_fail(c, "conv2d_infer_add: sum overlaps the input");
+	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_fwd);
+	void *plan = be ? get_plan(c, op, &s, x->dev, be, (int)post | POST_SUM) : NULL;
+	if (!plan || be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, sum->data) < 0)
+		return NULL;
+	c->macs += (uint64_t)sum->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
+	return sum;
 }
 
 /* ---- plain-loop references (double) ---- */

@@ -50,7 +50,9 @@ struct fd_conv2d_op {
 		enum fd_precision prec; /* c->precision the plan was made for */
 		void *plan;          /* the device's plan object (struct fd_conv2d on the CPU) */
 		uint64_t last_step;  /* ctx step of the last use: a plan used this step is never evicted */
-		int post;            /* a CPU inference plan's fused activation (enum fd_conv_post) */
+		int post;            /* a CPU inference plan's fused activation (enum fd_conv_post),
+				      * with a bit set when it also adds into its output
+				      * (fd_conv2d_infer_add) */
 	} plans[FD_CONV2D_PLANS];
 };
 
@@ -86,6 +88,18 @@ enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_
  * separate from fd_conv2d's (their slot's post). NULL on error (c->err). */
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
 				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post);
+
+/* act(conv2d(x, w, b) + sum) as fd_conv2d_infer with the residual added
+ * inside the convolution (oneDNN's sum post-op, then the activation post):
+ * the result OVERWRITES sum, which is returned (no new tensor; the caller
+ * must not need sum's old values). sum is [N, K, Ho, Wo] in the layout
+ * fd_conv2d_infer's output would have (FD_NHWC when c->channels_last; on a
+ * 1x1 map either, fd_is_nhwc), on
+ * the CPU, needs no gradient and does not overlap x. Its plans are separate
+ * from fd_conv2d_infer's (the slot's post). NULL on error (c->err). */
+struct fd_tensor *fd_conv2d_infer_add(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
+				      struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post,
+				      struct fd_tensor *sum);
 
 /* y = conv2d(x, w, b) over raw pointers on dev, through op's plan cache,
  * recording nothing (inference outside the tape, as MTCNN's nets): s is the

@@ -8,13 +8,15 @@
 
 #include <math.h>
 
-/* Inference fusion (fd_mconv_bn_fwd): an eval forward without gradients
- * folds all `want` conv-BN pairs and its logits match torchvision's eval
+/* Inference fusion (fd_mconv_bn_fwd, fd_mconv_bn_add_fwd): an eval forward
+ * without gradients folds all `want` conv-BN pairs, `want_add` of them with
+ * the residual add and ReLU fused in (ResNet blocks), and its logits match torchvision's eval
  * logits (fix_atol, as the unfused check in fix_model_case); after a
  * batchnorm weight changes, the fused logits follow (they equal the unfused
  * path's, run with gradients on, within the same tolerance) and move away
  * from the old ones (negative control). */
-static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const char *bnw, int want)
+static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const char *bnw, int want,
+				     int want_add)
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
@@ -34,6 +36,8 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 	struct fd_tensor *y = fd_model_forward(m, c, fix_get(c, &s, "x"));
 	ok(y && m->nfused == want, "%s@%d: eval forward folded %d conv-BN pairs (want %d) %s", k->name, k->size,
 	   m->nfused, want, y ? "" : c->err.msg);
+	ok(y && m->nfused_add == want_add, "%s@%d: %d residual adds fused (want %d)", k->name, k->size,
+	   m->nfused_add, want_add);
 	snprintf(file, sizeof file, "%s@%d fused eval logits", k->name, k->size);
 	if (y)
 		fix_close_ref(file, y->data, &s, "logits_eval", k->k32);
@@ -44,13 +48,14 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 		g->data[i] *= 1.5f;
 	fd_ctx_step(c);
 	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	int fused = m->nfused;
+	int fused = m->nfused, fused_add = m->nfused_add;
 	float a[2] = {y ? y->data[0] : NAN, y ? y->data[1] : NAN};
 	c->grad_enabled = 1;
 	fd_ctx_step(c);
 	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	ok(g && y && fused == want && m->nfused == 0, "%s@%d: %s x 1.5: fused again (%d), then unfused with gradients on (%d)",
-	   k->name, k->size, bnw, fused, m->nfused);
+	ok(g && y && fused == want && fused_add == want_add && m->nfused == 0 && m->nfused_add == 0,
+	   "%s@%d: %s x 1.5: fused again (%d, %d adds), then unfused with gradients on (%d, %d)", k->name,
+	   k->size, bnw, fused, fused_add, m->nfused, m->nfused_add);
 	snprintf(file, sizeof file, "%s@%d fused logits after %s changed vs unfused", k->name, k->size, bnw);
 	if (y)
 		tap_close_f32(file, a, y->data, 2, 2 * atol, 1e-4);

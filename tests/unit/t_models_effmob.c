@@ -177,7 +177,7 @@ int main(void)
 		run_case(&c, names[i], 64);
 		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd) */
 		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL};
-		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34);
+		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34, 0);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);

@@ -1,7 +1,8 @@
 /* t_nn_conv: conv2d (lib/nn/conv2d.h) against PyTorch fixtures
  * (tests/ref/nn_conv.py): the oneDNN plan and the double reference, forward,
  * input gradient and weight/bias gradients; ADD semantics of backward; plan
- * reuse; finite differences of the reference in float64; bad shapes refused. */
+ * reuse; finite differences of the reference in float64; bad shapes refused;
+ * inference with the residual added (fd_conv2d_infer_add). */
 #include "nn/conv2d.h"
 #include "nn/layout.h"
 #include "fixture.h"
@@ -178,6 +179,98 @@ static int layout_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd
 	return 1;
 }
 
+/* fd_conv2d_infer_add on fixture case i: act(conv(x) + sum) written into
+ * sum, for x in layout xl and the context's channels_last cl (the sum and
+ * output in that layout; NCHW x with cl = 1 is the stem's blocked plan),
+ * against torch's conv output plus the sum (the fixture's dy, N(0, 1)) with
+ * the layout cases' tolerances. Control: the result is not act(conv(x))
+ * alone (the sum moved it by more than 0.1). 1 when checked. */
+static int infer_add_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd_layout xl, int cl,
+			  enum fd_conv_post post)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	char nm[96];
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
+		return 0;
+	enum fd_layout yl = cl ? FD_NHWC : FD_NCHW;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
+	struct fd_conv2d_op op;
+	fd_conv2d_op_init(&op, 1, 0, 1, s.groups);
+	op.sh = s.sh, op.sw = s.sw, op.ph = s.ph, op.pw = s.pw, op.dh = s.dh, op.dw = s.dw;
+	int64_t xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.K, s.C / s.groups, s.kh, s.kw}, bs[1] = {s.K};
+	int64_t ys[4] = {s.N, s.K, Ho, Wo};
+	float *xv = in_layout(fix_f32(st, i, "x", nx, 0), s.N, s.C, s.H * s.W, xl);
+	float *yr = in_layout(fix_f32(st, i, "y", ny, 0), s.N, s.K, Ho * Wo, yl);
+	float *sv = in_layout(fix_f32(st, i, "dy", ny, 0), s.N, s.K, Ho * Wo, yl);
+	struct fd_tensor *x = fd_tensor_wrap(cx, FD_DEV_CPU, xv, 4, xs);
+	struct fd_tensor *w = fd_tensor_wrap(cx, FD_DEV_CPU, (float *)fix_f32(st, i, "w", nw, 0), 4, ws);
+	struct fd_tensor *b = s.bias ? fd_tensor_wrap(cx, FD_DEV_CPU, (float *)fix_f32(st, i, "b", s.K, 1), 1, bs) : NULL;
+	struct fd_tensor *sum = fd_tensor_new(cx, FD_DEV_CPU, 4, ys);
+	float *want = malloc(ny * sizeof *want);
+	double moved = 0;
+	for (size_t j = 0; j < ny; j++) {
+		float a = yr[j] + sv[j], r = post == FD_CONV_POST_RELU && a < 0 ? 0 : a;
+		float alone = post == FD_CONV_POST_RELU && yr[j] < 0 ? 0 : yr[j];
+		want[j] = r;
+		moved = fmax(moved, fabs((double)r - alone));
+	}
+	x->layout = xl;
+	cx->channels_last = cl;
+	if (sum) {
+		memcpy(sum->data, sv, ny * sizeof *sv);
+		sum->layout = yl;
+	}
+	struct fd_tensor *out = sum ? fd_conv2d_infer_add(cx, &op, x, w, b, post, sum) : NULL;
+	ok(out == sum && out, "infer_add case %d x %s, channels last %d, post %d: runs, returns sum %s", i,
+	   xl == FD_NHWC ? "NHWC" : "NCHW", cl, post, cx->err.msg);
+	snprintf(nm, sizeof nm, "infer_add case %d x %s, channels last %d, post %d: y", i,
+		 xl == FD_NHWC ? "NHWC" : "NCHW", cl, post);
+	if (out)
+		tap_close_f32(nm, out->data, want, ny, 1e-4, 1e-4);
+	ok(moved > 0.1, "infer_add case %d control: the sum moves the output by %.3g (> 0.1)", i, moved);
+	cx->channels_last = 0;
+	fd_conv2d_op_free(&op);
+	fd_ctx_step(cx);
+	free(xv), free(yr), free(sv), free(want);
+	return out != NULL;
+}
+
+/* fd_conv2d_infer_add refuses a sum of the wrong shape or layout, one
+ * overlapping x, one needing a gradient; the message names the problem. */
+static void infer_add_refusals(struct fd_ctx *cx)
+{
+	struct fd_conv2d_op op;
+	fd_conv2d_op_init(&op, 1, 1, 1, 1);
+	int64_t xs[4] = {1, 4, 5, 5}, ws[4] = {4, 4, 3, 3}, ss[4] = {1, 4, 5, 4};
+	struct fd_tensor *x = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs), *w = fd_tensor_zeros(cx, FD_DEV_CPU, 4, ws);
+	struct fd_tensor *bad = fd_tensor_zeros(cx, FD_DEV_CPU, 4, ss), *sum = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs);
+	ok(!fd_conv2d_infer_add(cx, &op, x, w, NULL, FD_CONV_POST_RELU, bad) && strstr(cx->err.msg, "not the output"),
+	   "infer_add: sum [1,4,5,4] for output [1,4,5,5] refused: %s", cx->err.msg);
+	fd_ctx_step(cx);
+	x = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs), w = fd_tensor_zeros(cx, FD_DEV_CPU, 4, ws);
+	sum = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs);
+	sum->layout = FD_NHWC;
+	ok(!fd_conv2d_infer_add(cx, &op, x, w, NULL, FD_CONV_POST_RELU, sum) && strstr(cx->err.msg, "(NCHW)"),
+	   "infer_add: NHWC sum for an NCHW output refused: %s", cx->err.msg);
+	fd_ctx_step(cx);
+	x = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs), w = fd_tensor_zeros(cx, FD_DEV_CPU, 4, ws);
+	ok(!fd_conv2d_infer_add(cx, &op, x, w, NULL, FD_CONV_POST_RELU, x) && strstr(cx->err.msg, "overlaps"),
+	   "infer_add: sum = x refused: %s", cx->err.msg);
+	fd_ctx_step(cx);
+	x = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs), w = fd_tensor_zeros(cx, FD_DEV_CPU, 4, ws);
+	sum = fd_tensor_zeros(cx, FD_DEV_CPU, 4, xs);
+	fd_requires_grad(sum);
+	ok(!fd_conv2d_infer_add(cx, &op, x, w, NULL, FD_CONV_POST_RELU, sum) && strstr(cx->err.msg, "records no gradient"),
+	   "infer_add: a sum needing a gradient refused: %s", cx->err.msg);
+	fd_ctx_step(cx);
+	fd_conv2d_op_free(&op);
+}
+
 int main(void)
 {
 	char nm[96];
@@ -198,6 +291,15 @@ int main(void)
 		nl += layout_case(&c, &st, i, FD_NHWC, FD_NCHW);
 	}
 	ok(nl == 3 * n, "%d of %d layout cases checked", nl, 3 * n);
+	/* inference with the residual added (fd_conv2d_infer_add) */
+	int na = 0;
+	for (int i = 0; i < n; i++) {
+		na += infer_add_case(&c, &st, i, FD_NHWC, 1, FD_CONV_POST_RELU);
+		na += infer_add_case(&c, &st, i, FD_NCHW, 1, FD_CONV_POST_RELU);
+		na += infer_add_case(&c, &st, i, FD_NCHW, 0, FD_CONV_POST_NONE);
+	}
+	ok(na == 3 * n, "%d of %d infer_add cases checked", na, 3 * n);
+	infer_add_refusals(&c);
 
 	/* two live plans share the context's buffers: interleaved calls stay right */
 	{
