@@ -180,8 +180,23 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 			      fd_model_t(m, l->rv), fd_model_t(m, l->nbt), l->momentum, l->eps);
 }
 
+/* v rounded once to bf16 (8 significant bits, nearest even), as a float:
+ * from double directly, not through float (which could round twice). */
+static float bf16_of_double(double v)
+{
+	int ex;
+	if (!isfinite(v))
+		return (float)v;
+	frexp(v, &ex); /* |v| = m 2^ex, 0.5 <= m < 1: 8 bits from 2^(ex-1) down */
+	if (ex < -125)  /* bf16's subnormals: spacing 2^-133 */
+		ex = -125;
+	return (float)ldexp(nearbyint(ldexp(v, 8 - ex)), ex - 8);
+}
+
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
- * bias [K] in the arena. */
+ * bias [K] in the arena; in a bf16 context the weight is rounded to bf16
+ * here, from the double product (the convolution's reorder to bf16 is then
+ * exact), the bias stays float. */
 static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
 		   struct fd_tensor **wf, struct fd_tensor **bf)
 {
@@ -190,12 +205,14 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	const float *g = fd_model_t(m, bn->w)->data, *be = fd_model_t(m, bn->b)->data;
 	const float *rm = fd_model_t(m, bn->rm)->data, *rv = fd_model_t(m, bn->rv)->data;
 	int64_t K = w->shape[0], per = w->numel / K, nb[1] = {K};
+	int bf16 = c->precision == FD_PREC_BF16;
 	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, w->shape)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, nb)))
 		return -1;
 	for (int64_t k = 0; k < K; k++) {
 		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
 		for (int64_t i = 0; i < per; i++)
-			(*wf)->data[k * per + i] = (float)(w->data[k * per + i] * sc);
+			(*wf)->data[k * per + i] = bf16 ? bf16_of_double(w->data[k * per + i] * sc)
+						       : (float)(w->data[k * per + i] * sc);
 		(*bf)->data[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
 	}
 	return 0;
@@ -208,7 +225,7 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		return NULL;
 	struct fd_tensor *in[5] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL};
-	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
+	if (c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused &&
 	    !fd_needs_grad(c, cv->b >= 0 ? 5 : 4, in)) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)

@@ -221,12 +221,13 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 
 /* bn(conv(x)), then the activation act (enum fd_act, or -1 for none; in
  * place: fd_act_), as the conv-BN(-act) units of every model but ConvNeXt.
- * In CPU fp32 inference (eval mode, no gradient to
+ * In CPU inference (eval mode, no gradient to
  * record, no tap on the model) the batchnorm is folded into the
  * convolution, as torch.fx's fuse_conv_bn_eval does: w' = w x s, b' = (b -
  * running_mean) x s + beta with s = gamma / sqrt(running_var + eps),
  * computed in double from the current parameters on every forward (weights
- * change under training; folding costs one pass over them), and a ReLU,
+ * change under training; folding costs one pass over them) and rounded
+ * once (w' to bf16 in a bf16 context, b' to float), and a ReLU,
  * SiLU or hardswish runs as the convolution's post-op (fd_conv2d_infer;
  * another activation separately); m->nfused counts
  * these. Otherwise (or with m->unfused) the three taped ops, taps

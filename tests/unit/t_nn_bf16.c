@@ -21,8 +21,17 @@
  * (doc/nn-kernels.md "bf16"): the plan says which, the rule is checked, and
  * an fp32 dw/db is compared with torch in float64 on the float32 inputs at
  * the fp32 tolerances.
+ * Inference fusion at bf16 (fd_mconv_bn_fwd in eval mode: BN folded into
+ * the convolution in double, the folded weight rounded once to bf16, the
+ * activation a oneDNN post-op): y vs torch in float64 on the same bf16
+ * operands (x, the folded weight), within conv's 1e-4 tolerance (the products
+ * are exact, fp32 accumulation, fp32 bias; SiLU / hardswish post-ops a few
+ * float ulps); the unfused taped path (m->unfused) vs its own reference
+ * (bf16(w), then BN); negative control: the fused y vs the unfused reference
+ * fails (rounding w before or after folding differs by ~2^-9 relative).
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
+#include "models/fd_model.h"
 #include "nn/conv2d.h"
 #include "nn/layout.h"
 #include "nn/linear.h"
@@ -252,6 +261,78 @@ static void linear_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 	free(y), free(dx), free(dw), free(db), free(gdx), free(gdw), free(gdb);
 }
 
+/* Fused conv + BN (+ act) case i of nn_bf16/fused (see the file comment),
+ * channels last as the models run it: one conv-BN unit in a hand-built
+ * model. Returns 1 when checked. */
+static int fused_case(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 11);
+	int N = v[0], C = v[1], H = v[2], W = v[3], K = v[4], k = v[5], G = v[8], bias = v[9], act = v[10];
+	struct fd_err e = {{0}};
+	struct fd_model *m = calloc(1, sizeof *m);
+	struct fd_mconv cv;
+	struct fd_mbn bn;
+	fd_params_init(&m->p);
+	if (!ok(fd_mconv_add(m, &cv, "c", C, K, k, v[6], v[7], G, bias, FD_MI_ZEROS, &e) == 0 &&
+		    fd_mbn_add(m, &bn, "bn", K, 1e-5, 0.1, &e) == 0 && fd_params_alloc(&m->p, &e) == 0,
+		"fused case %d: conv-BN unit built %s", i, e.msg)) {
+		fd_model_free(m);
+		return 0;
+	}
+	struct fd_tensor *wt = fd_model_t(m, cv.w);
+	memcpy(wt->data, fix_f32(st, i, "w", (size_t)wt->numel, 0), (size_t)wt->numel * sizeof(float));
+	if (bias)
+		memcpy(fd_model_t(m, cv.b)->data, fix_f32(st, i, "b", K, 0), (size_t)K * sizeof(float));
+	const char *bnv[4] = {"gamma", "beta", "mean", "var"};
+	int bni[4] = {bn.w, bn.b, bn.rm, bn.rv};
+	for (int j = 0; j < 4; j++)
+		memcpy(fd_model_t(m, bni[j])->data, fix_f32(st, i, bnv[j], K, 0), (size_t)K * sizeof(float));
+	int Ho = (H + 2 * v[7] - k) / v[6] + 1, Wo = (W + 2 * v[7] - k) / v[6] + 1;
+	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * Ho * Wo;
+	float *xl = nhwc(fix_f32(st, i, "x", nx, 0), N, C, H * W, 0), *yc[2] = {NULL, NULL};
+	int64_t xs[4] = {N, C, H, W};
+	int nf[2] = {-1, -1};
+	cb->training = 0;
+	cb->grad_enabled = 0;
+	cb->channels_last = 1;
+	for (int u = 0; u < 2; u++) { /* fused, then unfused (taped ops, no gradient) */
+		m->unfused = u;
+		m->nfused = 0;
+		fd_ctx_step(cb);
+		struct fd_tensor *x = fd_tensor_wrap(cb, FD_DEV_CPU, xl, 4, xs);
+		if (x)
+			x->layout = FD_NHWC;
+		struct fd_tensor *y = fd_mconv_bn_fwd(m, cb, &cv, &bn, act, x);
+		if (y && fd_is_nhwc(y) && y->numel == (int64_t)ny) {
+			yc[u] = nhwc(y->data, N, K, Ho * Wo, 1);
+			nf[u] = m->nfused;
+		}
+	}
+	cb->channels_last = 0;
+	cb->training = 1;
+	cb->grad_enabled = 1;
+	fd_ctx_step(cb);
+	int okay = ok(yc[0] && yc[1] && nf[0] == 1 && nf[1] == 0,
+		      "fused case %d (k=%d g=%d act %d): bf16 eval forward folded (%d), unfused (%d) %s", i, k, G,
+		      act, nf[0], nf[1], cb->err.msg);
+	if (okay) {
+		const float *ref = fix_f32(st, i, "y", ny, 0), *refu = fix_f32(st, i, "y_unfused", ny, 0);
+		char nm[96];
+		snprintf(nm, sizeof nm, "fused case %d: bf16 fused y vs torch (folded, then bf16)", i);
+		checked += tap_close_f32(nm, yc[0], ref, ny, 1e-4, 1e-4);
+		snprintf(nm, sizeof nm, "fused case %d: bf16 unfused y vs torch (bf16, then BN)", i);
+		checked += tap_close_f32(nm, yc[1], refu, ny, 1e-4, 1e-4);
+		size_t differ;
+		double ws = worst_share(yc[0], refu, ny, 1e-4, 1e-4, &differ);
+		ok(!(ws <= 1) && differ > 0,
+		   "fused case %d control: fused y vs the unfused reference fails (worst %.3g x tol, %zu of %zu)", i,
+		   ws, differ, ny);
+	}
+	free(xl), free(yc[0]), free(yc[1]);
+	fd_model_free(m);
+	return okay;
+}
+
 int main(void)
 {
 	struct fd_ctx cb, c32;
@@ -310,6 +391,14 @@ int main(void)
 		free(y[0]), free(y[1]), free(y[2]);
 		fd_ctx_set_precision(&cb, FD_PREC_BF16, &e);
 	}
+	fd_st_close(&st);
+
+	fix_open(&st, "nn_bf16", "fused");
+	n = fix_cases(&st);
+	int nfc = 0;
+	for (int i = 0; i < n; i++)
+		nfc += fused_case(&cb, &st, i);
+	ok(n >= 5 && nfc == n, "%d of %d fused conv-BN cases checked at bf16", nfc, n);
 	fd_st_close(&st);
 
 	fix_open(&st, "nn_bf16", "linear");
