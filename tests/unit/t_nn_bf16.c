@@ -29,10 +29,15 @@
  * float ulps); the unfused taped path (m->unfused) vs its own reference
  * (bf16(w), then BN); negative control: the fused y vs the unfused reference
  * fails (rounding w before or after folding differs by ~2^-9 relative).
+ * fd_dnnl_to_bf16 (conv2d's fp32 -> bf16 input conversion) gives oneDNN's
+ * reorder's bits on normal values, ties, NaN, infinities, zeros and
+ * subnormals, and round-to-nearest-even's on the normal ones; control: it
+ * differs from truncation.
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
 #include "models/fd_model.h"
 #include "nn/conv2d.h"
+#include "nn/fd_dnnl.h"
 #include "nn/layout.h"
 #include "nn/linear.h"
 #include "fixture.h"
@@ -261,6 +266,74 @@ static void linear_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 	free(y), free(dx), free(dw), free(db), free(gdx), free(gdw), free(gdb);
 }
 
+/* fd_dnnl_to_bf16 against oneDNN's f32 -> bf16 reorder (what conv2d ran
+ * before it) and against nearest even on the normal values. */
+static void to_bf16_case(void)
+{
+	enum { N = 100003 }; /* odd: the masked tail; > 2048 x 32: threads */
+	static float x[N];
+	static uint16_t got[N], want[N];
+	const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x7f7fffffu, 0x7f7f8000u, 0x7f800000u,
+				    0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffa00000u, 0x00000000u, 0x80000000u,
+				    0x00000001u, 0x00400000u, 0x807fffffu, 0x00800000u, 0x007fffffu, 0x3f7fffffu};
+	size_t ns = sizeof special / sizeof special[0];
+	uint64_t r = 88172645463325252ull;
+	for (size_t i = 0; i < N; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		uint32_t u = i < ns ? special[i] : (uint32_t)(r >> 32);
+		if (i >= ns && i % 3 == 0) /* every third a tie or near one */
+			u = (u & 0xffff0000u) | (i % 2 ? 0x8000u : 0x7fffu);
+		memcpy(&x[i], &u, sizeof u);
+	}
+	dnnl_engine_t eng = NULL;
+	dnnl_stream_t str = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_t rp = NULL;
+	dnnl_memory_t mf = NULL, mt = NULL;
+	dnnl_memory_desc_t df, dt;
+	dnnl_dims_t dims = {N};
+	dnnl_memory_desc_init_by_tag(&df, 1, dims, dnnl_f32, dnnl_a);
+	dnnl_memory_desc_init_by_tag(&dt, 1, dims, dnnl_bf16, dnnl_a);
+	int made = dnnl_engine_create(&eng, dnnl_cpu, 0) == dnnl_success &&
+		   dnnl_stream_create(&str, eng, dnnl_stream_default_flags) == dnnl_success &&
+		   dnnl_reorder_primitive_desc_create(&pd, &df, eng, &dt, eng, NULL) == dnnl_success &&
+		   dnnl_primitive_create(&rp, pd) == dnnl_success &&
+		   dnnl_memory_create(&mf, &df, eng, x) == dnnl_success &&
+		   dnnl_memory_create(&mt, &dt, eng, want) == dnnl_success;
+	dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
+	made = made && dnnl_primitive_execute(rp, str, 2, a) == dnnl_success && dnnl_stream_wait(str) == dnnl_success;
+	int rc = fd_dnnl_to_bf16(2, x, got, N);
+	size_t diff = 0, diff_rne = 0, normal = 0, diff_trunc = 0;
+	for (size_t i = 0; i < N; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], sizeof u);
+		diff += got[i] != want[i];
+		diff_trunc += got[i] != (uint16_t)(u >> 16);
+		uint32_t ex = u >> 23 & 0xff;
+		if (ex > 0 && ex < 0xfe) { /* normal, far from overflow */
+			normal++;
+			diff_rne += got[i] != (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+		}
+	}
+	ok(made && rc == 0 && diff == 0, "fd_dnnl_to_bf16: %d values, %zu differ from oneDNN's reorder (specials included)",
+	   N, diff);
+	ok(rc == 0 && normal > N / 2 && diff_rne == 0, "fd_dnnl_to_bf16: %zu normal values, %zu differ from nearest even",
+	   normal, diff_rne);
+	ok(rc == 0 && diff_trunc > N / 4, "fd_dnnl_to_bf16 control: %zu of %d differ from truncation", diff_trunc, N);
+	if (mf)
+		dnnl_memory_destroy(mf);
+	if (mt)
+		dnnl_memory_destroy(mt);
+	if (rp)
+		dnnl_primitive_destroy(rp);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (str)
+		dnnl_stream_destroy(str);
+	if (eng)
+		dnnl_engine_destroy(eng);
+}
+
 /* Fused conv + BN (+ act) case i of nn_bf16/fused (see the file comment),
  * channels last as the models run it: one conv-BN unit in a hand-built
  * model. Returns 1 when checked. */
@@ -351,6 +424,7 @@ int main(void)
 	if (!ok(rc == 0 && cb.precision == FD_PREC_BF16, "avx512_bf16 in /proc/cpuinfo: bf16 accepted %s", e.msg))
 		return tap_done();
 
+	to_bf16_case();
 	fix_open(&st, "nn_bf16", "conv");
 	int n = fix_cases(&st);
 	ok(n >= 12, "fixture has %d conv cases", n);
