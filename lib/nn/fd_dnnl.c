@@ -208,6 +208,8 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 	if (dir == FD_DNNL_IN ? make_reorder(&o->reorder, d, user_md, prim_md, 0, e)
 			      : make_reorder(&o->reorder, d, prim_md, user_md, dir == FD_DNNL_OUT_ADD, e))
 		goto fail;
+	if (dir == FD_DNNL_OUT_ADD && same && user_md->data_type == dnnl_f32 && user_md->format_kind == dnnl_blocked)
+		o->add_f32 = dnnl_memory_desc_get_size(user_md) / sizeof(float);
 	dnnl_memory_desc_t as_bf16 = *user_md;
 	as_bf16.data_type = dnnl_bf16;
 	if (dir == FD_DNNL_IN && user_md->data_type == dnnl_f32 && dnnl_memory_desc_equal(&as_bf16, prim_md) &&
@@ -276,8 +278,24 @@ int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_
 	return 0;
 }
 
+/* y[i] += x[i]: one float addition each, as the summing reorder's dst = src
+ * + dst (same bits) */
+static void add_f32(int threads, float *restrict y, const float *restrict x, size_t n)
+{
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= 65536)
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
 int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e)
 {
+	if (o->reorder && o->add_f32) {
+		void *y = NULL;
+		if (fd_dnnl_check(dnnl_memory_get_data_handle(o->user, &y), e, "get output handle"))
+			return -1;
+		add_f32(d->threads, y, d->ws[o->slot], o->add_f32);
+		return 0;
+	}
 	if (o->reorder) {
 		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->prim}, {DNNL_ARG_TO, o->user}};
 		if (fd_dnnl_exec(d, o->reorder, 2, a, e))

@@ -82,6 +82,11 @@ struct fd_dnnl_opnd {
 	 * converted by fd_dnnl_to_bf16 instead of the reorder; count is its
 	 * number of values (0: the reorder runs) */
 	size_t to_bf16;
+	/* FD_DNNL_OUT_ADD of f32 in the same layout: out_done adds the buffer
+	 * into the user's with a plain loop instead of the summing reorder
+	 * (oneDNN's is its generic `simple:any` there); count is its number of
+	 * values (0: the reorder runs) */
+	size_t add_f32;
 };
 
 /* Set up o for a primitive whose operand is described by prim_md, while the
