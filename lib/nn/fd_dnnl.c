@@ -46,8 +46,8 @@ static int cpu_bf16(void)
 
 /* 32 values a step with vcvtne2ps2bf16 (the instruction oneDNN's reorder
  * uses on such CPUs, hence its bits); the tail through a masked load. */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static void to_bf16_avx512(const float *x, uint16_t *y,
-									  size_t n, int threads)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void to_bf16_avx512(const float *x, uint16_t *y, size_t n, int threads)
 {
 	size_t nv = n / 32;
 #pragma omp parallel for num_threads(threads) schedule(static) if (nv >= 2048)
