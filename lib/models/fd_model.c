@@ -181,9 +181,20 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 }
 
 /* v rounded once to bf16 (8 significant bits, nearest even), as a float:
- * from double directly, not through float (which could round twice). */
+ * from double directly, not through float (which could round twice). In
+ * float's normal range (double exponents 2^-126 .. 2^127) on the bits: the
+ * 45 low fraction bits of 52 dropped, with half of the dropped unit minus
+ * one plus the kept last bit added first (the float -> bf16 trick, for
+ * double); else (zero, subnormal, inf, NaN: rare) by frexp. */
 static float bf16_of_double(double v)
 {
+	uint64_t u;
+	memcpy(&u, &v, sizeof u);
+	if ((uint32_t)(u >> 52 & 0x7ff) - 897u <= 253u) {
+		u = (u + 0xfffffffffffull + (u >> 45 & 1)) & ~0x1fffffffffffull;
+		memcpy(&v, &u, sizeof v);
+		return (float)v; /* exact, or inf past bf16's largest */
+	}
 	int ex;
 	if (!isfinite(v))
 		return (float)v;

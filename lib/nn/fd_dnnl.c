@@ -45,17 +45,17 @@ static int cpu_bf16(void)
 }
 
 /* 32 values a step with vcvtne2ps2bf16 (the instruction oneDNN's reorder
- * uses on such CPUs, hence its bits); the tail through a masked load. */
+ * uses on such CPUs, hence its bits); the tail through a masked load. No
+ * OpenMP inside: an outlined parallel body would not have the target. */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void to_bf16_avx512(const float *x, uint16_t *y, size_t n, int threads)
+static void to_bf16_avx512(const float *x, uint16_t *y, size_t n)
 {
-	size_t nv = n / 32;
-#pragma omp parallel for num_threads(threads) schedule(static) if (nv >= 2048)
-	for (size_t i = 0; i < nv; i++) {
-		__m512 lo = _mm512_loadu_ps(x + 32 * i), hi = _mm512_loadu_ps(x + 32 * i + 16);
-		_mm512_storeu_si512((void *)(y + 32 * i), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		__m512 lo = _mm512_loadu_ps(x + i), hi = _mm512_loadu_ps(x + i + 16);
+		_mm512_storeu_si512((void *)(y + i), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 	}
-	for (size_t i = 32 * nv; i < n; i += 16) {
+	for (; i < n; i += 16) {
 		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
 		__m256bh r = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, x + i));
 		_mm256_mask_storeu_epi16((void *)(y + i), k, (__m256i)r);
@@ -64,9 +64,13 @@ static void to_bf16_avx512(const float *x, uint16_t *y, size_t n, int threads)
 
 int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n)
 {
+	const size_t chunk = (size_t)1 << 16; /* values; a multiple of 32 */
+	size_t nc = (n + chunk - 1) / chunk;
 	if (!cpu_bf16())
 		return -1;
-	to_bf16_avx512(x, y, n, threads < 1 ? 1 : threads);
+#pragma omp parallel for num_threads(threads < 1 ? 1 : threads) schedule(static) if (nc > 1)
+	for (size_t c = 0; c < nc; c++)
+		to_bf16_avx512(x + c * chunk, y + c * chunk, c + 1 < nc ? chunk : n - c * chunk);
 	return 0;
 }
 
