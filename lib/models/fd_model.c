@@ -181,9 +181,35 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 			      fd_model_t(m, l->rv), fd_model_t(m, l->nbt), l->momentum, l->eps);
 }
 
+/* v rounded once to bf16 (8 significant bits, nearest even), as a float:
+ * from double directly, not through float (which could round twice). In
+ * float's normal range (double exponents 2^-126 .. 2^127) on the bits: the
+ * 45 low fraction bits of 52 dropped, with half of the dropped unit minus
+ * one plus the kept last bit added first (the float -> bf16 trick, for
+ * double); else (zero, subnormal, inf, NaN: rare) by frexp. */
+static float bf16_of_double(double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof u);
+	if ((uint32_t)(u >> 52 & 0x7ff) - 897u <= 253u) {
+		u = (u + 0xfffffffffffull + (u >> 45 & 1)) & ~0x1fffffffffffull;
+		memcpy(&v, &u, sizeof v);
+		return (float)v; /* exact, or inf past bf16's largest */
+	}
+	int ex;
+	if (!isfinite(v))
+		return (float)v;
+	frexp(v, &ex); /* |v| = m 2^ex, 0.5 <= m < 1: 8 bits from 2^(ex-1) down */
+	if (ex < -125)  /* bf16's subnormals: spacing 2^-133 */
+		ex = -125;
+	return (float)ldexp(nearbyint(ldexp(v, 8 - ex)), ex - 8);
+}
+
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
- * bias [K] in the arena; output channels split over c's threads (each
- * value computed alone: the same bits for any thread count). */
+ * bias [K] in the arena; in a bf16 context the weight is rounded to bf16
+ * here, from the double product (the convolution's reorder to bf16 is then
+ * exact), the bias stays float. Output channels split over c's threads
+ * (each value computed alone: the same bits for any thread count). */
 static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
 		   struct fd_tensor **wf, struct fd_tensor **bf)
 {
@@ -192,6 +218,7 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	const float *g = fd_model_t(m, bn->w)->data, *be = fd_model_t(m, bn->b)->data;
 	const float *rm = fd_model_t(m, bn->rm)->data, *rv = fd_model_t(m, bn->rv)->data;
 	int64_t K = w->shape[0], per = w->numel / K, nb[1] = {K};
+	int bf16 = c->precision == FD_PREC_BF16;
 	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, w->shape)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, nb)))
 		return -1;
 	float *wo = (*wf)->data, *bo = (*bf)->data;
@@ -199,21 +226,22 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	for (int64_t k = 0; k < K; k++) {
 		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
 		for (int64_t i = 0; i < per; i++)
-			wo[k * per + i] = (float)(w->data[k * per + i] * sc);
+			wo[k * per + i] = bf16 ? bf16_of_double(w->data[k * per + i] * sc)
+					       : (float)(w->data[k * per + i] * sc);
 		bo[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
 	}
 	return 0;
 }
 
 /* Whether fd_mconv_bn_fwd folds bn into cv for input x (and the residual
- * id, when not NULL): CPU fp32 inference without a tap (fd_model.h). */
+ * id, when not NULL): CPU inference (fp32 or bf16) without a tap
+ * (fd_model.h). */
 static int folds(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, struct fd_mbn *bn,
 		 struct fd_tensor *x, struct fd_tensor *id)
 {
 	struct fd_tensor *in[6] = {x, fd_model_t(m, cv->w), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 				   cv->b >= 0 ? fd_model_t(m, cv->b) : NULL, id}; /* NULLs: none */
-	return c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && c->precision == FD_PREC_FP32 &&
-	       !fd_needs_grad(c, 6, in);
+	return c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && !fd_needs_grad(c, 6, in);
 }
 
 /* The eltwise post-op of act (enum fd_act, or -1), FD_CONV_POST_NONE when
@@ -252,7 +280,8 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 {
 	if (!x || !id)
 		return NULL;
-	if (folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE) {
+	/* fp32 only: the sum post-op after a bf16 convolution is not tested */
+	if (c->precision == FD_PREC_FP32 && folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
 			return NULL;

@@ -224,12 +224,13 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
 
 /* bn(conv(x)), then the activation act (enum fd_act, or -1 for none; in
  * place: fd_act_), as the conv-BN(-act) units of every model but ConvNeXt.
- * In CPU fp32 inference (eval mode, no gradient to
+ * In CPU inference (eval mode, no gradient to
  * record, no tap on the model) the batchnorm is folded into the
  * convolution, as torch.fx's fuse_conv_bn_eval does: w' = w x s, b' = (b -
  * running_mean) x s + beta with s = gamma / sqrt(running_var + eps),
  * computed in double from the current parameters on every forward (weights
- * change under training; folding costs one pass over them), and a ReLU,
+ * change under training; folding costs one pass over them) and rounded
+ * once (w' to bf16 in a bf16 context, b' to float), and a ReLU,
  * SiLU or hardswish runs as the convolution's post-op (fd_conv2d_infer;
  * another activation separately); m->nfused counts
  * these. In training (c->training, no tap, not m->unfused) the conv, then
@@ -241,7 +242,8 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 
 /* act(bn(conv(x)) + id) (act: enum fd_act, or -1 for none), the end of a
  * residual block (torchvision: out = bn(conv(out)); out += identity;
- * relu(out)). Where fd_mconv_bn_fwd folds (and no gradient would reach id)
+ * relu(out)). Where fd_mconv_bn_fwd folds in an fp32 context (and no
+ * gradient would reach id)
  * and act is a post-op (ReLU, SiLU, hardswish), one convolution adds into
  * id and applies act (fd_conv2d_infer_add): id is OVERWRITTEN and returned,
  * so the caller must not read id afterwards (it may be the block's input

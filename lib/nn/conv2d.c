@@ -21,6 +21,7 @@ struct fd_conv2d {
 	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
 	int sum;                /* 1: the forward adds into y (POST_SUM: y stays in the caller's layout) */
+	int dy_once;            /* backward-weights reads the bf16 dy backward-data converted (bwd_cpu) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -296,8 +297,9 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 			  "backward-data primitive descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive"))
 		goto out;
-	if (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 0, e) ||
-	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
+	/* dy in slot 1, as backward-weights' dy (see dy_once below) */
+	if (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 0, e) ||
 	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
 		goto out;
 	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, e) ||
@@ -310,6 +312,12 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	    (s->bias && fd_dnnl_opnd_init(&p->bw_db, d, &ub, qmd(wpd, dnnl_query_diff_weights_md, 1),
 					  FD_DNNL_OUT_ADD, 3, e)))
 		goto out;
+	/* Both primitives multiply the same bf16 dy (same descriptor, same slot,
+	 * and backward-weights' other operands in other slots): when backward-data
+	 * has just converted it, backward-weights reads that copy instead of
+	 * converting dy again (bwd_cpu). */
+	p->dy_once = p->bf16_weights && p->bd_dy.reorder && p->bw_dy.reorder && p->bd_dy.slot == p->bw_dy.slot &&
+		     dnnl_memory_desc_equal(qmd(dpd, dnnl_query_diff_dst_md, 0), qmd(wpd, dnnl_query_diff_dst_md, 0));
 	rc = 0;
 out:
 	if (dpd)
@@ -412,8 +420,10 @@ static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const float *w, f
 	return rc;
 }
 
-static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
-			       float *db, struct fd_err *e)
+/* dw += ..., db += ...; dy_ready: backward-data has just converted dy into
+ * the slot this primitive reads it from (p->dy_once) */
+static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const float *dy, int dy_ready,
+				     float *dw, float *db, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
 				{DNNL_ARG_DIFF_BIAS, NULL}};
@@ -421,7 +431,8 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 	if (!p->bwd_data && init_backward(p, e))
 		return -1;
 	if (fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e) ||
-	    fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e) ||
+	    (dy_ready ? fd_dnnl_opnd_in_ready(&p->bw_dy, p->d, dy, &a[1].memory, e)
+		      : fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e)) ||
 	    fd_dnnl_opnd_out(&p->bw_dw, p->d, dw, &a[2].memory, e) ||
 	    (p->s.bias && fd_dnnl_opnd_out(&p->bw_db, p->d, db, &a[3].memory, e)) ||
 	    fd_dnnl_exec(p->d, p->bwd_w, n, a, e) || fd_dnnl_opnd_out_done(&p->bw_dw, p->d, e) ||
@@ -430,11 +441,11 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 	return 0;
 }
 
-static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const float *dy, float *dw,
-			       float *db, struct fd_err *e)
+static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const float *dy, int dy_ready, float *dw,
+			    float *db, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(p->d->threads);
-	int rc = conv_backward_weights_run(p, x, dy, dw, db, e);
+	int rc = conv_backward_weights_run(p, x, dy, dy_ready, dw, db, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -523,7 +534,8 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 			return -1;
 		memset(db, 0, (size_t)p->s.K * sizeof *db);
 	}
-	return conv_bwd_weights(p, x, dy, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
+	/* dx's call just converted dy where both multiply the same bf16 dy */
+	return conv_bwd_weights(p, x, dy, dx && p->dy_once, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,

@@ -2,6 +2,7 @@
 #include "nn/fd_dnnl.h"
 
 #include <cpuid.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -20,6 +21,57 @@ int fd_dnnl_check(dnnl_status_t st, struct fd_err *e, const char *what, ...)
 	vsnprintf(buf, sizeof buf, what, ap);
 	va_end(ap);
 	return fd_err_set(e, "onednn: %s: %s", buf, dnnl_status2str(st));
+}
+
+/* AVX512-BF16 and AVX-512 F, BW, VL in cpuid with AVX-512 state enabled
+ * by the OS (no oneDNN involved: fd_dnnl_to_bf16's own instructions) */
+static int cpu_bf16(void)
+{
+	static int known = -1;
+	unsigned a, b, c, d;
+	if (known >= 0)
+		return known;
+	int bf16 = 0, os = 0;
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 16 & 1) && (b >> 30 & 1) && (b >> 31 & 1) &&
+	    a >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+		bf16 = a >> 5 & 1;
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1)) {
+		unsigned lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		os = (lo & 0xe6) == 0xe6;
+	}
+	known = bf16 && os;
+	return known;
+}
+
+/* 32 values a step with vcvtne2ps2bf16 (the instruction oneDNN's reorder
+ * uses on such CPUs, hence its bits); the tail through a masked load. No
+ * OpenMP inside: an outlined parallel body would not have the target. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void to_bf16_avx512(const float *x, uint16_t *y, size_t n)
+{
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		__m512 lo = _mm512_loadu_ps(x + i), hi = _mm512_loadu_ps(x + i + 16);
+		_mm512_storeu_si512((void *)(y + i), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+	}
+	for (; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m256bh r = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, x + i));
+		_mm256_mask_storeu_epi16((void *)(y + i), k, (__m256i)r);
+	}
+}
+
+int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n)
+{
+	const size_t chunk = (size_t)1 << 16; /* values; a multiple of 32 */
+	size_t nc = (n + chunk - 1) / chunk;
+	if (!cpu_bf16())
+		return -1;
+#pragma omp parallel for num_threads(threads < 1 ? 1 : threads) schedule(static) if (nc > 1)
+	for (size_t c = 0; c < nc; c++)
+		to_bf16_avx512(x + c * chunk, y + c * chunk, c + 1 < nc ? chunk : n - c * chunk);
+	return 0;
 }
 
 int fd_dnnl_bf16_check(struct fd_err *e)
@@ -160,6 +212,16 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 	if (dir == FD_DNNL_IN ? make_reorder(&o->reorder, d, user_md, prim_md, 0, e)
 			      : make_reorder(&o->reorder, d, prim_md, user_md, dir == FD_DNNL_OUT_ADD, e))
 		goto fail;
+	if (dir == FD_DNNL_OUT_ADD && same && user_md->data_type == dnnl_f32 && user_md->format_kind == dnnl_blocked)
+		o->add_f32 = dnnl_memory_desc_get_size(user_md) / sizeof(float);
+	dnnl_memory_desc_t as_bf16 = *user_md;
+	as_bf16.data_type = dnnl_bf16;
+	if (dir == FD_DNNL_IN && user_md->data_type == dnnl_f32 && dnnl_memory_desc_equal(&as_bf16, prim_md) &&
+	    cpu_bf16() && user_md->format_kind == dnnl_blocked) {
+		size_t n = dnnl_memory_desc_get_size(user_md) / sizeof(float);
+		if (n * sizeof(uint16_t) == dnnl_memory_desc_get_size(prim_md))
+			o->to_bf16 = n; /* dense: same size, half the bytes */
+	}
 	if (dir == FD_DNNL_OUT_ADD && !same && make_reorder(&o->reorder_over, d, prim_md, user_md, 0, e))
 		goto fail;
 	return 0;
@@ -185,10 +247,25 @@ int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, 
 	if (o->reorder) {
 		if (fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, d->ws[o->slot]), e, "set buffer handle"))
 			return -1;
+		if (o->to_bf16 && fd_dnnl_to_bf16(d->threads, ptr, d->ws[o->slot], o->to_bf16) == 0) {
+			*m = o->prim;
+			return 0;
+		}
 		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->user}, {DNNL_ARG_TO, o->prim}};
 		if (fd_dnnl_exec(d, o->reorder, 2, a, e))
 			return fd_err_ctx(e, "input reorder");
 	}
+	*m = o->prim;
+	return 0;
+}
+
+int fd_dnnl_opnd_in_ready(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
+			  struct fd_err *e)
+{
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->user, (void *)ptr), e, "set input handle") ||
+	    (o->reorder &&
+	     fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, d->ws[o->slot]), e, "set buffer handle")))
+		return -1;
 	*m = o->prim;
 	return 0;
 }
@@ -205,8 +282,24 @@ int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_
 	return 0;
 }
 
+/* y[i] += x[i]: one float addition each, as the summing reorder's dst = src
+ * + dst (same bits) */
+static void add_f32(int threads, float *restrict y, const float *restrict x, size_t n)
+{
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= 65536)
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
 int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e)
 {
+	if (o->reorder && o->add_f32) {
+		void *y = NULL;
+		if (fd_dnnl_check(dnnl_memory_get_data_handle(o->user, &y), e, "get output handle"))
+			return -1;
+		add_f32(d->threads, y, d->ws[o->slot], o->add_f32);
+		return 0;
+	}
 	if (o->reorder) {
 		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->prim}, {DNNL_ARG_TO, o->user}};
 		if (fd_dnnl_exec(d, o->reorder, 2, a, e))

@@ -5,6 +5,8 @@
 #define FD_DNNL_H
 
 #include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "core/fd_err.h"
 
 #define FD_DNNL_SLOTS 4
@@ -76,6 +78,15 @@ struct fd_dnnl_opnd {
 	int same;               /* prim's layout is user's */
 	enum fd_dnnl_dir dir;
 	int slot;               /* shared buffer of d holding prim, when it is not user */
+	/* FD_DNNL_IN from f32 to bf16 in the same dense layout: the input is
+	 * converted by fd_dnnl_to_bf16 instead of the reorder; count is its
+	 * number of values (0: the reorder runs) */
+	size_t to_bf16;
+	/* FD_DNNL_OUT_ADD of f32 in the same layout: out_done adds the buffer
+	 * into the user's with a plain loop instead of the summing reorder
+	 * (oneDNN's is its generic `simple:any` there); count is its number of
+	 * values (0: the reorder runs) */
+	size_t add_f32;
 };
 
 /* Set up o for a primitive whose operand is described by prim_md, while the
@@ -90,6 +101,12 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
  * into the primitive's buffer. Returns the memory to pass to the primitive. */
 int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
 		    struct fd_err *e);
+/* fd_dnnl_opnd_in without the reorder, for an input whose buffer (its slot)
+ * already holds ptr in the primitive's layout: put there by another
+ * operand with the same slot and primitive descriptor, with nothing run on
+ * that slot since. */
+int fd_dnnl_opnd_in_ready(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
+			  struct fd_err *e);
 /* For an output: point the user side at ptr; returns the memory the primitive
  * writes. Call fd_dnnl_opnd_out_done after the primitive ran. */
 int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
@@ -103,6 +120,13 @@ int fd_dnnl_opnd_over(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl
 		      struct fd_err *e);
 int fd_dnnl_opnd_over_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e);
 void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o);
+
+/* y[i] = x[i] rounded to bf16 as oneDNN's reorder does it on an AVX512-BF16
+ * CPU, bit for bit (the instruction vcvtne2ps2bf16: nearest even, NaN made
+ * quiet, subnormal inputs and results flushed to zero), n values on
+ * `threads` OpenMP threads. Returns -1 (nothing written) on a CPU without
+ * AVX512-BF16 (fd_dnnl_bf16_check), else 0. */
+int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n);
 
 /* Execute prim with args on d's stream and wait. */
 int fd_dnnl_exec(struct fd_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args,

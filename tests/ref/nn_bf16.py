@@ -7,6 +7,12 @@
          whose outputs and gradients are themselves rounded to bfloat16.
 For conv2d also dw32, db32: torch in float64 on the float32 x and dy, what fd's
 backward-weights gives where it runs in fp32 (small maps; doc/nn-kernels.md).
+fused: eval-mode conv + BatchNorm2d (+ activation) with the batchnorm folded
+into the convolution in double and the folded weight rounded once to
+bfloat16 (fd's bf16 inference fusion, doc/nn-kernels.md "Inference
+fusion"): y = act(conv(bf16(x), bf16(w s)) + (b - mean) s + beta), s = gamma /
+sqrt(var + eps), in float64; and y_unfused: the same units unfused as fd's
+taped bf16 ops run them, act(bn(conv(bf16(x), bf16(w) [+ b]))) in float64.
 Each case i is "<i>.shape" (int32 params) and "<i>.<what>" tensors.
 """
 import os
@@ -111,3 +117,45 @@ for i, c in enumerate(lin_cases):
         # fd's linear sums the float32 dy for the bias (conv's oneDNN sums the bf16 one)
         t[f"{i}.b"], t[f"{i}.db"], t[f"{i}.ac_db"] = b, f32(dy.double().sum(0)), adb
 stio.save(os.path.join(out, "linear.safetensors"), t, {"cases": str(len(lin_cases))})
+
+# ---- fused conv + BN (+ act), eval: (N, C, H, W, K, k, stride, pad, groups, bias, act)
+# act: -1 none, 0 relu, 1 hardswish, 3 silu (enum fd_act)
+
+
+def bf16_of_double(v):
+    """v (float64 array) rounded once to bfloat16, nearest even: 8 significant
+    bits (frexp's mantissa in [0.5, 1) times 2^8, rounded half to even)"""
+    m, e = np.frexp(v)
+    e = np.maximum(e, -125)  # bfloat16 subnormals: spacing 2^-133
+    return np.ldexp(np.round(np.ldexp(v, 8 - e)), e - 8)
+
+
+fused_cases = [
+    (2, 16, 10, 10, 24, 3, 1, 1, 1, 0, 0),      # ResNet-style 3x3, ReLU
+    (2, 24, 9, 9, 24, 3, 2, 1, 24, 0, 3),       # depthwise stride 2, SiLU (EfficientNet)
+    (2, 32, 7, 7, 48, 1, 1, 0, 1, 0, 1),        # 1x1, hardswish (MobileNetV3)
+    (2, 8, 6, 6, 16, 3, 1, 1, 1, 1, -1),        # conv bias, no activation
+    (2, 16, 28, 28, 32, 3, 1, 1, 1, 0, 0),      # 28x28 map (AMX brgconv)
+]
+acts = {-1: lambda y: y, 0: F.relu, 1: F.hardswish, 3: F.silu}
+t = {}
+for i, c in enumerate(fused_cases):
+    N, C, H, W, K, k, st, pd, G, bias, act = c
+    x, w = rnd(N, C, H, W), rnd(K, C // G, k, k) * 0.3
+    b = rnd(K) if bias else None
+    gamma, beta, mean = 1 + 0.2 * rnd(K), 0.1 * rnd(K), 0.3 * rnd(K)
+    var = torch.from_numpy(g.uniform(0.5, 2.0, K).astype(np.float32))
+    eps = 1e-5
+    sc = gamma.double() / torch.sqrt(var.double() + eps)
+    wf = torch.from_numpy(bf16_of_double((w.double() * sc.view(-1, 1, 1, 1)).numpy()))
+    bf = ((b.double() if bias else 0) - mean.double()) * sc + beta.double()
+    xb = x.bfloat16().double()
+    y = acts[act](F.conv2d(xb, wf, bf, st, pd, 1, G))
+    yc = F.conv2d(xb, w.bfloat16().double(), b.double() if bias else None, st, pd, 1, G)
+    yu = acts[act](F.batch_norm(yc, mean.double(), var.double(), gamma.double(), beta.double(), False, 0.1, eps))
+    t[f"{i}.shape"] = np.array(c, dtype=np.int32)
+    t[f"{i}.x"], t[f"{i}.w"], t[f"{i}.gamma"], t[f"{i}.beta"] = x, w, gamma, beta
+    t[f"{i}.mean"], t[f"{i}.var"], t[f"{i}.y"], t[f"{i}.y_unfused"] = mean, var, f32(y), f32(yu)
+    if bias:
+        t[f"{i}.b"] = b
+stio.save(os.path.join(out, "fused.safetensors"), t, {"cases": str(len(fused_cases))})

@@ -21,9 +21,23 @@
  * (doc/nn-kernels.md "bf16"): the plan says which, the rule is checked, and
  * an fp32 dw/db is compared with torch in float64 on the float32 inputs at
  * the fp32 tolerances.
+ * Inference fusion at bf16 (fd_mconv_bn_fwd in eval mode: BN folded into
+ * the convolution in double, the folded weight rounded once to bf16, the
+ * activation a oneDNN post-op): y vs torch in float64 on the same bf16
+ * operands (x, the folded weight), within conv's 1e-4 tolerance (the products
+ * are exact, fp32 accumulation, fp32 bias; SiLU / hardswish post-ops a few
+ * float ulps); the unfused taped path (m->unfused) vs its own reference
+ * (bf16(w), then BN); negative control: the fused y vs the unfused reference
+ * fails (rounding w before or after folding differs by ~2^-9 relative).
+ * fd_dnnl_to_bf16 (conv2d's fp32 -> bf16 input conversion) gives oneDNN's
+ * reorder's bits on normal values, ties, NaN, infinities, zeros and
+ * subnormals, and round-to-nearest-even's on the normal ones; control: it
+ * differs from truncation.
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
+#include "models/fd_model.h"
 #include "nn/conv2d.h"
+#include "nn/fd_dnnl.h"
 #include "nn/layout.h"
 #include "nn/linear.h"
 #include "fixture.h"
@@ -252,6 +266,146 @@ static void linear_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 	free(y), free(dx), free(dw), free(db), free(gdx), free(gdw), free(gdb);
 }
 
+/* fd_dnnl_to_bf16 against oneDNN's f32 -> bf16 reorder (what conv2d ran
+ * before it) and against nearest even on the normal values. */
+static void to_bf16_case(void)
+{
+	enum { N = 100003 }; /* odd: the masked tail; > 2048 x 32: threads */
+	static float x[N];
+	static uint16_t got[N], want[N];
+	const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x7f7fffffu, 0x7f7f8000u, 0x7f800000u,
+				    0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffa00000u, 0x00000000u, 0x80000000u,
+				    0x00000001u, 0x00400000u, 0x807fffffu, 0x00800000u, 0x007fffffu, 0x3f7fffffu};
+	size_t ns = sizeof special / sizeof special[0];
+	uint64_t r = 88172645463325252ull;
+	for (size_t i = 0; i < N; i++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		uint32_t u = i < ns ? special[i] : (uint32_t)(r >> 32);
+		if (i >= ns && i % 3 == 0) /* every third a tie or near one */
+			u = (u & 0xffff0000u) | (i % 2 ? 0x8000u : 0x7fffu);
+		memcpy(&x[i], &u, sizeof u);
+	}
+	dnnl_engine_t eng = NULL;
+	dnnl_stream_t str = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_t rp = NULL;
+	dnnl_memory_t mf = NULL, mt = NULL;
+	dnnl_memory_desc_t df, dt;
+	dnnl_dims_t dims = {N};
+	dnnl_memory_desc_init_by_tag(&df, 1, dims, dnnl_f32, dnnl_a);
+	dnnl_memory_desc_init_by_tag(&dt, 1, dims, dnnl_bf16, dnnl_a);
+	int made = dnnl_engine_create(&eng, dnnl_cpu, 0) == dnnl_success &&
+		   dnnl_stream_create(&str, eng, dnnl_stream_default_flags) == dnnl_success &&
+		   dnnl_reorder_primitive_desc_create(&pd, &df, eng, &dt, eng, NULL) == dnnl_success &&
+		   dnnl_primitive_create(&rp, pd) == dnnl_success &&
+		   dnnl_memory_create(&mf, &df, eng, x) == dnnl_success &&
+		   dnnl_memory_create(&mt, &dt, eng, want) == dnnl_success;
+	dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
+	made = made && dnnl_primitive_execute(rp, str, 2, a) == dnnl_success && dnnl_stream_wait(str) == dnnl_success;
+	int rc = fd_dnnl_to_bf16(2, x, got, N);
+	size_t diff = 0, diff_rne = 0, normal = 0, diff_trunc = 0;
+	for (size_t i = 0; i < N; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], sizeof u);
+		diff += got[i] != want[i];
+		diff_trunc += got[i] != (uint16_t)(u >> 16);
+		uint32_t ex = u >> 23 & 0xff;
+		if (ex > 0 && ex < 0xfe) { /* normal, far from overflow */
+			normal++;
+			diff_rne += got[i] != (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+		}
+	}
+	ok(made && rc == 0 && diff == 0, "fd_dnnl_to_bf16: %d values, %zu differ from oneDNN's reorder (specials included)",
+	   N, diff);
+	ok(rc == 0 && normal > N / 2 && diff_rne == 0, "fd_dnnl_to_bf16: %zu normal values, %zu differ from nearest even",
+	   normal, diff_rne);
+	ok(rc == 0 && diff_trunc > N / 4, "fd_dnnl_to_bf16 control: %zu of %d differ from truncation", diff_trunc, N);
+	if (mf)
+		dnnl_memory_destroy(mf);
+	if (mt)
+		dnnl_memory_destroy(mt);
+	if (rp)
+		dnnl_primitive_destroy(rp);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (str)
+		dnnl_stream_destroy(str);
+	if (eng)
+		dnnl_engine_destroy(eng);
+}
+
+/* Fused conv + BN (+ act) case i of nn_bf16/fused (see the file comment),
+ * channels last as the models run it: one conv-BN unit in a hand-built
+ * model. Returns 1 when checked. */
+static int fused_case(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 11);
+	int N = v[0], C = v[1], H = v[2], W = v[3], K = v[4], k = v[5], G = v[8], bias = v[9], act = v[10];
+	struct fd_err e = {{0}};
+	struct fd_model *m = calloc(1, sizeof *m);
+	struct fd_mconv cv;
+	struct fd_mbn bn;
+	fd_params_init(&m->p);
+	if (!ok(fd_mconv_add(m, &cv, "c", C, K, k, v[6], v[7], G, bias, FD_MI_ZEROS, &e) == 0 &&
+		    fd_mbn_add(m, &bn, "bn", K, 1e-5, 0.1, &e) == 0 && fd_params_alloc(&m->p, &e) == 0,
+		"fused case %d: conv-BN unit built %s", i, e.msg)) {
+		fd_model_free(m);
+		return 0;
+	}
+	struct fd_tensor *wt = fd_model_t(m, cv.w);
+	memcpy(wt->data, fix_f32(st, i, "w", (size_t)wt->numel, 0), (size_t)wt->numel * sizeof(float));
+	if (bias)
+		memcpy(fd_model_t(m, cv.b)->data, fix_f32(st, i, "b", K, 0), (size_t)K * sizeof(float));
+	const char *bnv[4] = {"gamma", "beta", "mean", "var"};
+	int bni[4] = {bn.w, bn.b, bn.rm, bn.rv};
+	for (int j = 0; j < 4; j++)
+		memcpy(fd_model_t(m, bni[j])->data, fix_f32(st, i, bnv[j], K, 0), (size_t)K * sizeof(float));
+	int Ho = (H + 2 * v[7] - k) / v[6] + 1, Wo = (W + 2 * v[7] - k) / v[6] + 1;
+	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * Ho * Wo;
+	float *xl = nhwc(fix_f32(st, i, "x", nx, 0), N, C, H * W, 0), *yc[2] = {NULL, NULL};
+	int64_t xs[4] = {N, C, H, W};
+	int nf[2] = {-1, -1};
+	cb->training = 0;
+	cb->grad_enabled = 0;
+	cb->channels_last = 1;
+	for (int u = 0; u < 2; u++) { /* fused, then unfused (taped ops, no gradient) */
+		m->unfused = u;
+		m->nfused = 0;
+		fd_ctx_step(cb);
+		struct fd_tensor *x = fd_tensor_wrap(cb, FD_DEV_CPU, xl, 4, xs);
+		if (x)
+			x->layout = FD_NHWC;
+		struct fd_tensor *y = fd_mconv_bn_fwd(m, cb, &cv, &bn, act, x);
+		if (y && fd_is_nhwc(y) && y->numel == (int64_t)ny) {
+			yc[u] = nhwc(y->data, N, K, Ho * Wo, 1);
+			nf[u] = m->nfused;
+		}
+	}
+	cb->channels_last = 0;
+	cb->training = 1;
+	cb->grad_enabled = 1;
+	fd_ctx_step(cb);
+	int okay = ok(yc[0] && yc[1] && nf[0] == 1 && nf[1] == 0,
+		      "fused case %d (k=%d g=%d act %d): bf16 eval forward folded (%d), unfused (%d) %s", i, k, G,
+		      act, nf[0], nf[1], cb->err.msg);
+	if (okay) {
+		const float *ref = fix_f32(st, i, "y", ny, 0), *refu = fix_f32(st, i, "y_unfused", ny, 0);
+		char nm[96];
+		snprintf(nm, sizeof nm, "fused case %d: bf16 fused y vs torch (folded, then bf16)", i);
+		checked += tap_close_f32(nm, yc[0], ref, ny, 1e-4, 1e-4);
+		snprintf(nm, sizeof nm, "fused case %d: bf16 unfused y vs torch (bf16, then BN)", i);
+		checked += tap_close_f32(nm, yc[1], refu, ny, 1e-4, 1e-4);
+		size_t differ;
+		double ws = worst_share(yc[0], refu, ny, 1e-4, 1e-4, &differ);
+		ok(!(ws <= 1) && differ > 0,
+		   "fused case %d control: fused y vs the unfused reference fails (worst %.3g x tol, %zu of %zu)", i,
+		   ws, differ, ny);
+	}
+	free(xl), free(yc[0]), free(yc[1]);
+	fd_model_free(m);
+	return okay;
+}
+
 int main(void)
 {
 	struct fd_ctx cb, c32;
@@ -270,6 +424,7 @@ int main(void)
 	if (!ok(rc == 0 && cb.precision == FD_PREC_BF16, "avx512_bf16 in /proc/cpuinfo: bf16 accepted %s", e.msg))
 		return tap_done();
 
+	to_bf16_case();
 	fix_open(&st, "nn_bf16", "conv");
 	int n = fix_cases(&st);
 	ok(n >= 12, "fixture has %d conv cases", n);
@@ -310,6 +465,14 @@ int main(void)
 		free(y[0]), free(y[1]), free(y[2]);
 		fd_ctx_set_precision(&cb, FD_PREC_BF16, &e);
 	}
+	fd_st_close(&st);
+
+	fix_open(&st, "nn_bf16", "fused");
+	n = fix_cases(&st);
+	int nfc = 0;
+	for (int i = 0; i < n; i++)
+		nfc += fused_case(&cb, &st, i);
+	ok(n >= 5 && nfc == n, "%d of %d fused conv-BN cases checked at bf16", nfc, n);
 	fd_st_close(&st);
 
 	fix_open(&st, "nn_bf16", "linear");
