@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 	struct fd_ctx c;
 	struct fd_model *m;
 	struct fd_optim o;
-	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 42, &e) < 0 || fd_ctx_set_precision(&c, prec, &e) < 0 ||
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 42, &e) < 0 || (fd_ctx_reserve(&c), 0) ||
+	    fd_ctx_set_precision(&c, prec, &e) < 0 ||
 	    fd_model_new(name, 1, 42, &m, &e) < 0 ||
 	    fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 1e-2, &e) < 0)
 		return die(name, e.msg);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define ALIGN 64
 #define BIG ((size_t)1 << 20)
@@ -103,6 +104,19 @@ int fd_arena_reset(struct fd_arena *a)
 	}
 	a->used = 0;
 	a->peak = 0;
+	return 0;
+}
+
+int fd_arena_reserve(struct fd_arena *a, size_t bytes)
+{
+	if (a->mem_alloc || a->base || a->nextra || a->used || bytes < BIG)
+		return -1;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	a->base = p;
+	a->cap = bytes;
+	a->grows++;
 	return 0;
 }
 
@@ -337,6 +351,17 @@ int fd_ctx_step(struct fd_ctx *c)
 		return -1;
 	}
 	return 0;
+}
+
+int fd_ctx_reserve(struct fd_ctx *c)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || psz <= 0)
+		return -1;
+	size_t bytes = (size_t)pages * (size_t)psz;
+	if (bytes > ((size_t)1 << 40))
+		bytes = (size_t)1 << 40;
+	return fd_arena_reserve(&c->arena, bytes);
 }
 
 void fd_ctx_free(struct fd_ctx *c)

@@ -94,6 +94,15 @@ void fd_arena_init(struct fd_arena *a);
 void *fd_arena_alloc(struct fd_arena *a, size_t bytes);
 /* Forget everything allocated; grow the block to this step's peak if it overflowed. */
 int fd_arena_reset(struct fd_arena *a);
+/* Make a's block an address range of `bytes` reserved up front (a host arena
+ * holding nothing yet; mmap with MAP_NORESERVE: pages take memory only once
+ * written). Every step then bumps through the same pages, so the second
+ * step writes into memory the first one made resident instead of a block
+ * regrown from fresh pages (whose page faults cost a ConvNeXt-Tiny training
+ * step 20%). Steps that need more still overflow and regrow as usual.
+ * 0; -1 when the range cannot be had (e.g. under ulimit -v) or a is not
+ * empty: a is then unchanged and works as before. */
+int fd_arena_reserve(struct fd_arena *a, size_t bytes);
 /* The current position. */
 struct fd_arena_mark fd_arena_mark(const struct fd_arena *a);
 /* Whether p points into memory allocated after m (and not released since). */
@@ -184,6 +193,11 @@ int fd_ctx_set_precision(struct fd_ctx *c, enum fd_precision p, struct fd_err *e
 /* Start a new step: drop the tape and every arena tensor, clear the error,
  * advance the step counter (new dropout masks). */
 int fd_ctx_step(struct fd_ctx *c);
+/* Reserve the host arena's address range (fd_arena_reserve) for a context
+ * that will run many identical steps (training): the physical memory's size
+ * (at most 1 TiB). 0, or -1 when it could not (the arena then grows as
+ * usual; nothing else changes). */
+int fd_ctx_reserve(struct fd_ctx *c);
 /* Release what the context owns: arena, gradient pool, engine. No-op on a
  * zeroed c. */
 void fd_ctx_free(struct fd_ctx *c);

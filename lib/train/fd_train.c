@@ -1125,6 +1125,9 @@ static int open_model(struct fd_run *r, struct fd_err *e)
 	 * on its device */
 	if (fd_model_ctx_init(&r->mc, r->o.dev, r->threads, (uint64_t)r->t.seed, e) < 0)
 		return -1;
+	/* every step reuses the first one's pages (doc/nn.md "Memory"); where
+	 * the address range cannot be had the arena grows as before */
+	(void)fd_ctx_reserve(&r->mc.c);
 	if (fd_ctx_set_precision(&r->mc.c, r->t.precision, e) < 0)
 		return fd_err_ctx(e, "config 'precision'");
 	if (fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static struct fd_tensor *filled(struct fd_ctx *c, int64_t n, float base)
 {
@@ -182,6 +183,50 @@ static void test_reuse(void)
 	ok(!memcmp(gx[0], gx[1], sizeof gx[0]), "reuse: dx bit for bit the gradient without reuse");
 }
 
+/* fd_arena_reserve: the second of two identical steps writes into pages
+ * the first made resident (few minor faults), where a regrown block faults
+ * every page in again (the control: that count is large). */
+static long step_faults(int reserve, int *overflowed)
+{
+	struct fd_arena a;
+	fd_arena_init(&a);
+	if (reserve && fd_arena_reserve(&a, (size_t)1 << 30) < 0)
+		return -1;
+	long f = 0;
+	*overflowed = 0;
+	for (int s = 0; s < 2; s++) {
+		struct rusage r0, r1;
+		getrusage(RUSAGE_SELF, &r0);
+		for (int i = 0; i < 16; i++) {
+			char *p = fd_arena_alloc(&a, (size_t)4 << 20);
+			if (!p)
+				return -1;
+			memset(p, i + 1, (size_t)4 << 20);
+		}
+		*overflowed |= a.nextra > 0;
+		getrusage(RUSAGE_SELF, &r1);
+		f = r1.ru_minflt - r0.ru_minflt;
+		if (fd_arena_reset(&a) < 0)
+			return -1;
+	}
+	fd_arena_free(&a);
+	return f;
+}
+
+static void test_reserve(void)
+{
+	int ov0 = 0, ov1 = 0;
+	long plain = step_faults(0, &ov0), reserved = step_faults(1, &ov1);
+	ok(plain > 8000 && ov0, "no reservation: step 2 faults %ld pages in (64 MiB regrown)", plain);
+	ok(reserved >= 0 && reserved < plain / 10 && !ov1,
+	   "reserved range: step 2 faults %ld pages (< 1/10 of %ld), nothing overflowed", reserved, plain);
+	struct fd_arena a;
+	fd_arena_init(&a);
+	ok(fd_arena_alloc(&a, 100) && fd_arena_reserve(&a, (size_t)1 << 30) == -1 && a.cap < ((size_t)1 << 30),
+	   "a non-empty arena is not reserved");
+	fd_arena_free(&a);
+}
+
 static void test_inplace(void)
 {
 	struct fd_ctx c;
@@ -329,6 +374,7 @@ int main(void)
 	test_keep_under_tape();
 	test_inplace();
 	test_reuse();
+	test_reserve();
 	test_model(&fd_arch_simplecnn, 64, 0.6);
 	test_model(&fd_arch_resnet18, 64, 0.4);
 	test_model(&fd_arch_resnet50, 32, 0.4);
