@@ -702,6 +702,32 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	return y;
 }
 
+/* The shape of an inference convolution of x by w (b: bias or NULL) with
+ * op's geometry, its output in the context's layout; name prefixes the
+ * messages. 0, or -1 with c->err. */
+static int infer_shape(struct fd_ctx *c, const char *name, const struct fd_conv2d_op *op,
+		       const struct fd_tensor *x, const struct fd_tensor *w, const struct fd_tensor *b,
+		       struct fd_conv2d_shape *s, int *Ho, int *Wo)
+{
+	char b1[64], b2[64];
+	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
+	    w->shape[0] % op->groups || (b && b->numel != w->shape[0]) || x->numel > INT32_MAX)
+		return fd_fail(c, "%s: input %s, weight %s and groups %d do not match", name,
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
+			       op->groups), -1;
+	*s = (struct fd_conv2d_shape){
+		.N = (int)x->shape[0], .C = (int)x->shape[1], .H = (int)x->shape[2], .W = (int)x->shape[3],
+		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
+		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
+		.groups = op->groups, .bias = b != NULL,
+		.xl = fd_is_nhwc(x) ? FD_NHWC : FD_NCHW, .yl = c->channels_last ? FD_NHWC : FD_NCHW,
+	};
+	struct fd_err e = {{0}};
+	if (fd_conv2d_out_size(s, Ho, Wo, &e) < 0)
+		return fd_fail(c, "%s: %s", name, e.msg), -1;
+	return 0;
+}
+
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
 				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post)
 {
@@ -710,23 +736,10 @@ struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, str
 	struct fd_tensor *in[3] = {x, w, b};
 	if (c->dev != FD_DEV_CPU || x->dev != FD_DEV_CPU || fd_needs_grad(c, b ? 3 : 2, in))
 		return fd_fail(c, "conv2d_infer: CPU inference only (records no gradient)");
-	char b1[64], b2[64];
-	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
-	    w->shape[0] % op->groups || (b && b->numel != w->shape[0]) || x->numel > INT32_MAX)
-		return fd_fail(c, "conv2d_infer: input %s, weight %s and groups %d do not match",
-			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
-			       op->groups);
-	struct fd_conv2d_shape s = {
-		.N = (int)x->shape[0], .C = (int)x->shape[1], .H = (int)x->shape[2], .W = (int)x->shape[3],
-		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
-		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
-		.groups = op->groups, .bias = b != NULL,
-		.xl = fd_is_nhwc(x) ? FD_NHWC : FD_NCHW, .yl = c->channels_last ? FD_NHWC : FD_NCHW,
-	};
+	struct fd_conv2d_shape s;
 	int Ho, Wo;
-	struct fd_err e = {{0}};
-	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
-		return fd_fail(c, "conv2d_infer: %s", e.msg);
+	if (infer_shape(c, "conv2d_infer", op, x, w, b, &s, &Ho, &Wo) < 0)
+		return NULL;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_fwd);
 	void *plan = be ? get_plan(c, op, &s, x->dev, be, (int)post) : NULL;
 	int64_t shape[4] = {s.N, s.K, Ho, Wo};
@@ -750,23 +763,11 @@ struct fd_tensor *fd_conv2d_infer_add(struct fd_ctx *c, struct fd_conv2d_op *op,
 	if (c->dev != FD_DEV_CPU || x->dev != FD_DEV_CPU || sum->dev != FD_DEV_CPU ||
 	    fd_needs_grad(c, b ? 4 : 3, in))
 		return fd_fail(c, "conv2d_infer_add: CPU inference only (records no gradient)");
-	char b1[64], b2[64], b3[64];
-	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
-	    w->shape[0] % op->groups || (b && b->numel != w->shape[0]) || x->numel > INT32_MAX)
-		return fd_fail(c, "conv2d_infer_add: input %s, weight %s and groups %d do not match",
-			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(w, b2, sizeof b2),
-			       op->groups);
-	struct fd_conv2d_shape s = {
-		.N = (int)x->shape[0], .C = (int)x->shape[1], .H = (int)x->shape[2], .W = (int)x->shape[3],
-		.K = (int)w->shape[0], .kh = (int)w->shape[2], .kw = (int)w->shape[3],
-		.sh = op->sh, .sw = op->sw, .ph = op->ph, .pw = op->pw, .dh = op->dh, .dw = op->dw,
-		.groups = op->groups, .bias = b != NULL,
-		.xl = fd_is_nhwc(x) ? FD_NHWC : FD_NCHW, .yl = c->channels_last ? FD_NHWC : FD_NCHW,
-	};
+	char b3[64];
+	struct fd_conv2d_shape s;
 	int Ho, Wo;
-	struct fd_err e = {{0}};
-	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
-		return fd_fail(c, "conv2d_infer_add: %s", e.msg);
+	if (infer_shape(c, "conv2d_infer_add", op, x, w, b, &s, &Ho, &Wo) < 0)
+		return NULL;
 	/* layouts compared as memory orders (the same on 1x1 maps: fd_is_nhwc) */
 	if (sum->ndim != 4 || sum->shape[0] != s.N || sum->shape[1] != s.K || sum->shape[2] != Ho ||
 	    sum->shape[3] != Wo || fd_is_nhwc(sum) != (s.yl == FD_NHWC && Ho * Wo > 1))
