@@ -232,6 +232,16 @@ static int wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 	       s->K >= FD_CONV2D_WINO_MIN_C;
 }
 
+int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w)
+{
+	struct fd_conv2d_shape s = {.groups = op->groups, .sh = op->sh, .sw = op->sw, .dh = op->dh, .dw = op->dw};
+	if (!w || w->ndim != 4)
+		return 0;
+	s.K = (int)w->shape[0], s.C = (int)w->shape[1] * op->groups, s.kh = (int)w->shape[2], s.kw = (int)w->shape[3];
+	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && __builtin_cpu_supports("avx512f") &&
+	       wino_shape(&s, c->precision == FD_PREC_BF16, 0);
+}
+
 /* A Winograd plan for s in p (0), or -1 when oneDNN has none for it (its
  * forward, backward-data or backward-weights; p then zeroed). */
 static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int post)

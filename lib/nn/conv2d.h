@@ -90,6 +90,12 @@ enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
 				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post);
 
+/* 1 when a CPU plan of c for op with weight w would try Winograd
+ * (c->winograd set, and the shape rule of fd_conv2d_winograd_cpu, on a CPU
+ * with AVX-512): a caller that could fuse a residual sum (fd_conv2d_infer_add,
+ * which Winograd plans cannot take) runs the convolution alone instead. */
+int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w);
+
 /* act(conv2d(x, w, b) + sum) as fd_conv2d_infer with the residual added
  * inside the convolution (oneDNN's sum post-op, then the activation post):
  * the result OVERWRITES sum, which is returned (no new tensor; the caller
