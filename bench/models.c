@@ -4,8 +4,9 @@
  * training steps (train mode, forward + BCE-with-logits + backward + AdamW
  * lr 1e-3 wd 1e-2), each after its warm-up; images/s from the median step.
  * Usage: models --list                (the registered names, one a line)
- *        models [--precision fp32|bf16] NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
+ *        models [--winograd] [--precision fp32|bf16] NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
  * --precision bf16: the context's conv2d and linear run bf16 (fd_ctx_set_precision).
+ * --winograd: fp32 3x3 stride-1 convolutions run Winograd (c->winograd).
  * Without the counts they follow the model's cost, read from the first
  * inference step (forward MACs per image): over 3 G (resnet50, convnext_tiny
  * at 224) 1 + 2 training and 1 + 2 inference steps, else 2 + 3 and 1 + 3
@@ -61,6 +62,12 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--list"))
 		return list();
 	enum fd_precision prec = FD_PREC_FP32;
+	int wino = 0;
+	if (argc > 1 && !strcmp(argv[1], "--winograd")) {
+		wino = 1;
+		argc--;
+		argv++;
+	}
 	if (argc > 2 && !strcmp(argv[1], "--precision")) {
 		if (strcmp(argv[2], "fp32") && strcmp(argv[2], "bf16")) {
 			fprintf(stderr, "models: --precision must be fp32 or bf16\n");
@@ -71,7 +78,7 @@ int main(int argc, char **argv)
 		argv += 2;
 	}
 	if (argc != 5 && argc != 9) {
-		fprintf(stderr, "usage: models --list | models [--precision fp32|bf16] NAME SIZE BATCH THREADS "
+		fprintf(stderr, "usage: models --list | models [--winograd] [--precision fp32|bf16] NAME SIZE BATCH THREADS "
 				"[WARMUP STEPS IWARMUP ISTEPS]\n");
 		return 2;
 	}
@@ -90,7 +97,7 @@ int main(int argc, char **argv)
 	struct fd_model *m;
 	struct fd_optim o;
 	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 42, &e) < 0 || (fd_ctx_reserve(&c), 0) ||
-	    fd_ctx_set_precision(&c, prec, &e) < 0 ||
+	    fd_ctx_set_precision(&c, prec, &e) < 0 || (c.winograd = wino, 0) ||
 	    fd_model_new(name, 1, 42, &m, &e) < 0 ||
 	    fd_optim_adamw(&o, &m->p, 1e-3, 0.9, 0.999, 1e-8, 1e-2, &e) < 0)
 		return die(name, e.msg);

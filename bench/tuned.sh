@@ -4,6 +4,9 @@
 # side (the order rotates each repetition), batch 32, 2 threads, same sizes
 # and step counts:
 #   fd       build/bench/models, fp32
+#   fd-wino  the same with --winograd (fp32; 3x3 stride-1 convolutions by
+#            Winograd F(4x4,3x3), doc/nn-kernels.md "Winograd"), on the models
+#            in WINO only (those with such convolutions)
 #   fd-bf16  the same with --precision bf16, when the binary accepts it
 #            (probed with one tiny bf16 step of `models --precision bf16 simplecnn`; else n/a)
 #   pt1      Debian's PyTorch 1.13 (/usr/bin/python3), NCHW, glibc malloc
@@ -27,6 +30,8 @@
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
 #              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
 #              depthwise path trains it at < 0.32 img/s, over 100 s a step)
+#   WINO       models (names) run as fd-wino too (default: simplecnn resnet18
+#              resnet34 resnet50)
 #   TORCH_VENV PyPI PyTorch's venv (default .venv-torch; bench/torch-venv.sh)
 #   TCMALLOC   the library preloaded for the best setups
 #   TIMEOUT    seconds per process before it counts as t/o (default 900)
@@ -38,6 +43,7 @@ MODELS=${MODELS:-simplecnn@128 resnet18@128 resnet18@224 mobilenet_v3_small@224 
 REPS=${REPS:-3}
 REPS_SLOW=${REPS_SLOW:-1}
 SKIP=${SKIP:-convnext_tiny@224:pt1 convnext_tiny@224:pt1-best}
+WINO=${WINO:-simplecnn resnet18 resnet34 resnet50}
 TCMALLOC=${TCMALLOC:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
 TIMEOUT=${TIMEOUT:-900}
 PY1=/usr/bin/python3
@@ -50,7 +56,7 @@ export OMP_WAIT_POLICY=PASSIVE
 PY2=$(bench/torch-venv.sh python) || exit 1
 PY2_LD=$(bench/torch-venv.sh env)
 
-sides="fd fd-bf16 pt1 pt1-best pt2 pt2-best pt2-bf16"
+sides="fd fd-wino fd-bf16 pt1 pt1-best pt2 pt2-best pt2-bf16"
 fdbf16=0
 "$FD" --precision bf16 simplecnn 32 2 1 0 1 0 1 >/dev/null 2>&1 && fdbf16=1
 
@@ -73,6 +79,7 @@ run() {
 	local pt=(bench/models_vs_torch.py "$name" "$size" "$BATCH" "$THREADS" "$@")
 	case $side in
 	fd) out=$(timeout "$TIMEOUT" "$FD" "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
+	fd-wino) out=$(timeout "$TIMEOUT" "$FD" --winograd "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
 	fd-bf16) out=$(timeout "$TIMEOUT" "$FD" --precision bf16 "$name" "$size" $BATCH $THREADS "$@") || rc=$? ;;
 	pt1) out=$(timeout "$TIMEOUT" $PY1 "${pt[@]}") || rc=$? ;;
 	pt1-best) out=$(LD_PRELOAD=$TCMALLOC timeout "$TIMEOUT" $PY1 "${pt[@]}" --channels-last) || rc=$? ;;
@@ -117,6 +124,7 @@ while :; do
 		for side in $order; do
 			[ "$side" = "$first" ] && continue
 			[ "$side" = fd-bf16 ] && [ $fdbf16 = 0 ] && continue
+			[ "$side" = fd-wino ] && [[ " $WINO " != *" $name "* ]] && continue
 			[[ " $SKIP " == *" $c:$side "* ]] && continue
 			r=$(run "$side" "$name" "$size" "$w" "$s" "$iw" "$is")
 			printf '%s\t%s\t%d\t%s\n' "$c" "$side" "$rep" "$(echo "$r" | tr ' ' '\t')" >>"$raw"
@@ -127,4 +135,4 @@ while :; do
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-$PY1 bench/tuned_table.py "$raw" "$MODELS" "$SKIP" $fdbf16
+$PY1 bench/tuned_table.py "$raw" "$MODELS" "$SKIP" $fdbf16 "$WINO"

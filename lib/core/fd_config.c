@@ -68,6 +68,7 @@ static const struct key {
 	{"exclude_sources", K_STRS, 0, 0},
 	{"precision", K_ENUM, "fp32|bf16", 0},
 	{"threads", K_INT, 0, 0},
+	{"winograd", K_BOOL, 0, 0},
 };
 
 static const struct key *schema_find(const char *path)

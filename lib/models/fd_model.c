@@ -280,8 +280,10 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 {
 	if (!x || !id)
 		return NULL;
-	/* fp32 only: the sum post-op after a bf16 convolution is not tested */
-	if (c->precision == FD_PREC_FP32 && folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE) {
+	/* fp32 only: the sum post-op after a bf16 convolution is not tested;
+	 * not where the convolution runs Winograd (faster than the sum it saves) */
+	if (c->precision == FD_PREC_FP32 && folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE &&
+	    !fd_conv2d_wants_winograd(c, &cv->op, fd_model_t(m, cv->w))) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
 			return NULL;

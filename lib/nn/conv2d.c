@@ -22,6 +22,7 @@ struct fd_conv2d {
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
 	int sum;                /* 1: the forward adds into y (POST_SUM: y stays in the caller's layout) */
 	int dy_once;            /* backward-weights reads the bf16 dy backward-data converted (bwd_cpu) */
+	dnnl_alg_kind_t alg;    /* dnnl_convolution_winograd (conv_init) or _direct, all three passes */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -33,6 +34,7 @@ struct fd_conv2d {
 };
 
 static void conv_free(struct fd_conv2d *p);
+static int init_backward(struct fd_conv2d *p, struct fd_err *e);
 
 /* A plan slot's post bit next to its enum fd_conv_post: the forward adds
  * into its output (oneDNN's sum post-op, before the activation;
@@ -164,7 +166,7 @@ static int conv_post_op(int post, dnnl_primitive_attr_t *attr, struct fd_err *e)
 }
 
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, int post, int blocked, struct fd_err *e)
+		   int bf16, int post, int blocked, dnnl_alg_kind_t alg, struct fd_err *e)
 {
 	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
 	dnnl_dims_t st, dil, pl, pr;
@@ -176,6 +178,7 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->bf16 = bf16;
 	p->blocked = blocked;
 	p->sum = (post & POST_SUM) != 0;
+	p->alg = alg;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
@@ -183,7 +186,7 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	conv_bf16_mds(p, &ax, &aw);
 	conv_geom(p, st, dil, pl, pr);
 	if (fd_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training,
-								       dnnl_convolution_direct, &ax, &aw,
+								       alg, &ax, &aw,
 								       s->bias ? &ab : NULL, &ay, st, dil,
 								       pl, pr),
 			  e, SHAPE_FMT ": forward descriptor", SHAPE_ARGS(s)) ||
@@ -218,17 +221,58 @@ fail:
 	return -1;
 }
 
-/* oneDNN runs on d's thread count for this call only (fd_dnnl.h). */
+/* Whether s may run oneDNN's Winograd F(4x4, 3x3): fp32, ungrouped 3x3,
+ * stride 1, no dilation, no sum post-op (that reads the caller's layout,
+ * and a Winograd plan works in oneDNN's blocked one), at least
+ * FD_CONV2D_WINO_MIN_C channels in and out. */
+static int wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
+{
+	return !bf16 && !(post & POST_SUM) && s->groups == 1 && s->kh == 3 && s->kw == 3 && s->sh == 1 &&
+	       s->sw == 1 && s->dh == 1 && s->dw == 1 && s->C >= FD_CONV2D_WINO_MIN_C &&
+	       s->K >= FD_CONV2D_WINO_MIN_C;
+}
+
+int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w)
+{
+	struct fd_conv2d_shape s = {.groups = op->groups, .sh = op->sh, .sw = op->sw, .dh = op->dh, .dw = op->dw};
+	if (!w || w->ndim != 4)
+		return 0;
+	s.K = (int)w->shape[0], s.C = (int)w->shape[1] * op->groups, s.kh = (int)w->shape[2], s.kw = (int)w->shape[3];
+	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && __builtin_cpu_supports("avx512f") &&
+	       wino_shape(&s, c->precision == FD_PREC_BF16, 0);
+}
+
+/* A Winograd plan for s in p (0), or -1 when oneDNN has none for it (its
+ * forward, backward-data or backward-weights; p then zeroed). */
+static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int post)
+{
+	struct fd_err e = {{0}};
+	const char *impl = NULL;
+	if (conv_init_run(p, d, s, 0, post, 1, dnnl_convolution_winograd, &e))
+		return -1;
+	if (dnnl_primitive_desc_query(p->fwd_pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+	    strstr(impl, "wino") && !init_backward(p, &e))
+		return 0;
+	conv_free(p);
+	return -1;
+}
+
+/* oneDNN runs on d's thread count for this call only (fd_dnnl.h). wino:
+ * try Winograd first where the shape allows (wino_shape). */
 static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-		   int bf16, int post, struct fd_err *e)
+		   int bf16, int post, int wino, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
-	int rc = conv_init_run(p, d, s, bf16, post, 0, e);
+	if (wino && wino_shape(s, bf16, post) && !wino_init_run(p, d, s, post)) {
+		fd_dnnl_threads_leave(prev);
+		return 0;
+	}
+	int rc = conv_init_run(p, d, s, bf16, post, 0, dnnl_convolution_direct, e);
 	if (!rc && (s->xl == FD_NHWC || s->yl == FD_NHWC) && is_ref(p->fwd_pd)) {
 		/* no channels-last kernel for this shape (a 1x1 convolution with a
 		 * bias on 1x1 maps, an SE block's): oneDNN's layouts and reorders */
 		conv_free(p);
-		rc = conv_init_run(p, d, s, bf16, post, 1, e);
+		rc = conv_init_run(p, d, s, bf16, post, 1, dnnl_convolution_direct, e);
 	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
@@ -253,7 +297,7 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 		const char *impl = NULL;
 		conv_bf16_mds(p, &xb, &yb);
 		if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
-					  &cd, dnnl_convolution_direct, &xb, w, b, &yb, st, dil, pl, pr),
+					  &cd, p->alg, &xb, w, b, &yb, st, dil, pl, pr),
 				  e, "bf16 backward-weights descriptor") ||
 		    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
 				  "bf16 backward-weights primitive descriptor"))
@@ -267,7 +311,7 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 		*pd = NULL;
 	}
 	/* fp32 (the bf16 forward as hint: oneDNN uses it for layouts only) */
-	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &x, w,
+	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, p->alg, &x, w,
 									       b, &y, st, dil, pl, pr),
 			  e, "backward-weights descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
@@ -291,7 +335,7 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
 	conv_bf16_mds(p, &aw, &ay);
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
-				  &cd, dnnl_convolution_direct, &ax, &aw, &ay, st, dil, pl, pr),
+				  &cd, p->alg, &ax, &aw, &ay, st, dil, pl, pr),
 			  e, "backward-data descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_desc_create(&dpd, &cd, NULL, d->engine, p->fwd_pd), e,
 			  "backward-data primitive descriptor") ||
@@ -476,7 +520,7 @@ static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int post,
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, post, &e) < 0) {
+	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, post, c->winograd, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
@@ -493,6 +537,12 @@ int fd_conv2d_bf16_weights_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
 	return p->bf16_weights;
+}
+
+int fd_conv2d_winograd_cpu(void *plan)
+{
+	struct fd_conv2d *p = plan;
+	return p->alg == dnnl_convolution_winograd;
 }
 
 void fd_conv2d_plan_free_cpu(void *plan)
@@ -581,6 +631,7 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 {
 	for (int i = 0; i < op->nplans; i++)
 		if (op->plans[i].dev == dev && op->plans[i].prec == c->precision && op->plans[i].post == post &&
+		    op->plans[i].wino == c->winograd &&
 		    same_shape(&op->plans[i].s, s)) {
 			op->plans[i].last_step = c->step;
 			return op->plans[i].plan;
@@ -606,9 +657,18 @@ static void *get_plan(struct fd_ctx *c, struct fd_conv2d_op *op, const struct fd
 	void *plan = NULL;
 	if ((post ? plan_cpu(c, s, post, &plan) : be->conv2d_plan(c, s, &plan)) < 0)
 		return NULL;
-	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step, post};
+	op->plans[slot] = (struct fd_conv2d_plan_slot){*s, dev, c->precision, plan, c->step, post, c->winograd};
 	op->nplans++;
 	return plan;
+}
+
+/* A forward's multiply-adds into c->macs, and c->wino_macs when its plan is
+ * Winograd (the direct algorithm's count either way). */
+static void count_macs(struct fd_ctx *c, enum fd_dev dev, void *plan, uint64_t macs)
+{
+	c->macs += macs;
+	if (dev == FD_DEV_CPU && fd_conv2d_winograd_cpu(plan))
+		c->wino_macs += macs;
 }
 
 int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
@@ -628,7 +688,7 @@ int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
 	void *plan = get_plan(c, op, s, dev, be, 0);
 	if (!plan || be->conv2d_fwd(c, plan, x, w, s->bias ? b : NULL, y) < 0)
 		return -1;
-	c->macs += (uint64_t)s->N * s->K * Ho * Wo * (uint64_t)(s->C / s->groups) * (uint64_t)(s->kh * s->kw);
+	count_macs(c, dev, plan, (uint64_t)s->N * s->K * Ho * Wo * (uint64_t)(s->C / s->groups) * (uint64_t)(s->kh * s->kw));
 	return 0;
 }
 
@@ -688,7 +748,7 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 		y->layout = s.yl;
 	if (!y || be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0)
 		return NULL;
-	c->macs += (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
+	count_macs(c, x->dev, plan, (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw));
 	struct fd_tensor *in[3] = {x, w, b};
 	int nin = b ? 3 : 2;
 	if (fd_needs_grad(c, nin, in)) {
@@ -749,7 +809,7 @@ struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, str
 	y->layout = s.yl;
 	if (be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0)
 		return NULL;
-	c->macs += (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
+	count_macs(c, x->dev, plan, (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw));
 	return y;
 }
 
@@ -780,7 +840,7 @@ struct fd_tensor *fd_conv2d_infer_add(struct fd_ctx *c, struct fd_conv2d_op *op,
 	void *plan = be ? get_plan(c, op, &s, x->dev, be, (int)post | POST_SUM) : NULL;
 	if (!plan || be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, sum->data) < 0)
 		return NULL;
-	c->macs += (uint64_t)sum->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw);
+	count_macs(c, x->dev, plan, (uint64_t)sum->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw));
 	return sum;
 }
 

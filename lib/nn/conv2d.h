@@ -53,6 +53,7 @@ struct fd_conv2d_op {
 		int post;            /* a CPU inference plan's fused activation (enum fd_conv_post),
 				      * with a bit set when it also adds into its output
 				      * (fd_conv2d_infer_add) */
+		int wino;            /* c->winograd the plan was made for */
 	} plans[FD_CONV2D_PLANS];
 };
 
@@ -89,6 +90,12 @@ enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
 				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post);
 
+/* 1 when a CPU plan of c for op with weight w would try Winograd
+ * (c->winograd set, and the shape rule of fd_conv2d_winograd_cpu, on a CPU
+ * with AVX-512): a caller that could fuse a residual sum (fd_conv2d_infer_add,
+ * which Winograd plans cannot take) runs the convolution alone instead. */
+int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w);
+
 /* act(conv2d(x, w, b) + sum) as fd_conv2d_infer with the residual added
  * inside the convolution (oneDNN's sum post-op, then the activation post):
  * the result OVERWRITES sum, which is returned (no new tensor; the caller
@@ -122,10 +129,20 @@ void fd_conv2d_plan_free_cpu(void *plan);
  * multiplies bf16 operands (on AMX; elsewhere it runs fp32:
  * doc/nn-kernels.md "bf16"). */
 #define FD_CONV2D_BF16_WEIGHTS_MAP 784
+/* Fewest input and output channels of a Winograd plan (doc/nn-kernels.md
+ * "Winograd"). */
+#define FD_CONV2D_WINO_MIN_C 16
 /* 1 when the CPU plan's backward-weights ran or will run on bf16 operands,
  * 0 when in fp32 (fp32 plans; bf16 plans on small maps or without AMX).
  * Known once the plan's backward was made (its first backward call). */
 int fd_conv2d_bf16_weights_cpu(void *plan);
+/* 1 when the CPU plan runs oneDNN's Winograd F(4x4, 3x3) (forward,
+ * backward-data and backward-weights), 0 when direct. A plan made with
+ * c->winograd set is Winograd when its shape allows (fp32, ungrouped 3x3,
+ * stride 1, no dilation, no sum post-op, at least FD_CONV2D_WINO_MIN_C
+ * channels in and out) and oneDNN has a Winograd kernel for it on this CPU
+ * (AVX-512); otherwise direct, as without the flag. */
+int fd_conv2d_winograd_cpu(void *plan);
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y);
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,

@@ -160,8 +160,15 @@ struct fd_ctx {
 			       * still uses batch statistics) */
 	uint64_t macs;        /* multiply-adds of conv2d and linear ops run, added by those ops
 			       * (fd_model_flops reads it; nothing else depends on it) */
+	uint64_t wino_macs;   /* of those, conv2d forwards run by Winograd plans (c->winograd;
+			       * counted as direct multiply-adds) */
 	uint64_t seed;        /* RNG key for dropout and friends */
 	enum fd_precision precision; /* of conv2d and linear; fp32 unless fd_ctx_set_precision */
+	int winograd;         /* 1: fp32 3x3 stride-1 convolutions on the CPU run oneDNN's
+			       * Winograd F(4x4, 3x3) where it has them (fd_conv2d_winograd_cpu;
+			       * rounding differs from direct: doc/nn-kernels.md "Winograd");
+			       * 0 (fd_ctx_open's) = direct, as PyTorch. Set before the first op:
+			       * plans remember it */
 	uint64_t step;        /* advanced by fd_ctx_step(); part of every random stream */
 	uint32_t rng_calls;   /* random ops run this step; gives each its own stream */
 	struct fd_arena arena; /* host arena (CPU tensors, every header, node and saved state) */

@@ -38,6 +38,7 @@ struct tcfg {
 	double lr, wd, beta[2], eps, momentum;
 	int nesterov, no_decay;
 	enum fd_precision precision;
+	int winograd; /* config winograd: c->winograd (doc/nn-kernels.md "Winograd") */
 	int cosine;
 	int64_t T_max, warmup;
 	double eta_min;
@@ -118,6 +119,8 @@ static int read_cfg(struct tcfg *t, const struct fd_config *c, struct fd_err *e)
 		/* the schema allows fp32|bf16 only */
 		t->precision = strcmp(s, "bf16") == 0 ? FD_PREC_BF16 : FD_PREC_FP32;
 	}
+	if (fd_config_has(c, "winograd") && fd_config_get_bool(c, "winograd", &t->winograd, e) < 0)
+		return -1;
 	s = "adamw";
 	if (fd_config_has(c, "optimizer.type") && fd_config_get_str(c, "optimizer.type", &s, e) < 0)
 		return -1;
@@ -1130,6 +1133,7 @@ static int open_model(struct fd_run *r, struct fd_err *e)
 	(void)fd_ctx_reserve(&r->mc.c);
 	if (fd_ctx_set_precision(&r->mc.c, r->t.precision, e) < 0)
 		return fd_err_ctx(e, "config 'precision'");
+	r->mc.c.winograd = r->t.winograd;
 	if (fd_params_move(&r->m->p, &r->mc.c, r->o.dev, e) < 0)
 		return -1;
 	if (r->t.opt == FD_OPT_ADAMW

@@ -112,4 +112,15 @@ else
 		fd-eval --model R/best.safetensors --pack pack.safetensors --precision bf16 -o xb.tsv
 fi
 no_file "no preds after a refused precision" xb.tsv
+# --winograd (doc/nn-kernels.md "Winograd"): where the CPU has AVX-512, the
+# 3x3 convolutions round differently (about 1e-6 relative per layer), so the
+# scores are within 1e-4 of fp32's and not all equal; elsewhere the same
+# scores (the direct algorithm)
+ok "--winograd" fd-eval -q --threads 1 --winograd --model R/best.safetensors --pack pack.safetensors --only fold=test -o pw.tsv
+if grep -qw avx512f /proc/cpuinfo; then WD='0 < d <= 1e-4'; else WD='d == 0'; fi
+ok "winograd scores: $WD" $PY -c "import csv, sys
+a = [float(r['score']) for r in csv.DictReader(open('pw.tsv'), delimiter='\t')]
+b = [float(r['score']) for r in csv.DictReader(open('p.tsv'), delimiter='\t')]
+d = max(abs(x - y) for x, y in zip(a, b)) if a else float('nan')
+print('# %d rows, max |winograd - direct| %g' % (len(a), d)); sys.exit(not (len(a) == len(b) > 0 and $WD))"
 done_testing

@@ -146,4 +146,15 @@ else
 		fd-train -q $C --set precision=bf16 -o BF2
 fi
 no_file "bf16 refused: no run dir" BF2
+# winograd (doc/nn-kernels.md "Winograd"): the 3x3 convolutions round
+# differently where the CPU has AVX-512; the epoch's train loss within 0.5%
+# of R1's and not equal (elsewhere: equal, the direct algorithm)
+ok "winograd: 1 epoch" fd-train -q $C --set epochs=1 --set winograd=true -o WG
+like "winograd: the config in run.json says so" "$(cat WG/run.json)" '"winograd": true'
+if grep -qw avx512f /proc/cpuinfo; then WD='a != b and abs(a - b) <= 0.005 * abs(b)'; else WD='a == b'; fi
+ok "winograd: epoch 1 train loss ($WD)" $PY -c "import sys
+a, b = (float(open(f).read().splitlines()[1].split()[1]) for f in ('WG/log.tsv', 'R1/log.tsv'))
+print('# winograd %r direct %r' % (a, b)); sys.exit(not ($WD))"
+fails "winograd: not a boolean" 1 "winograd" fd-train -q $C --set winograd=3 -o WG2
+no_file "winograd refused: no run dir" WG2
 done_testing

@@ -110,6 +110,57 @@ out:
 	fd_model_free(ref);
 }
 
+/* Winograd (c->winograd, doc/nn-kernels.md "Winograd"): its F(4x4, 3x3)
+ * rounds differently from the direct convolution (2-4x the direct
+ * algorithm's error against float64 per layer on ResNet's shapes), so it is
+ * checked with k32 = 16 rather than 4: eval logits, and every gradient with
+ * batchnorm in eval mode where the fixture has them (the deep cases), else in
+ * train mode; not the 5 AdamW steps, whose losses follow the rounding of
+ * near-zero gradients (Adam scales each to a full step). The share of the
+ * forward's multiply-adds run by Winograd plans must reach min_share (above
+ * zero: the check would otherwise test the direct path). */
+static void wino_case(struct fd_ctx *c, const struct fix_case *k, double min_share)
+{
+	char file[300], nm[400];
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	struct fd_st s;
+	struct fd_tensor *y;
+	if (!ok(fd_model_new(k->name, 1, 42, &m, &e) == 0, "%s: built %s", k->name, e.msg) || !fix_model_load(m, k))
+		return;
+	snprintf(file, sizeof file, "%s_%d", k->name, k->size);
+	fix_open(&s, k->set, file);
+	int bn_eval = fd_st_find(&s, "eloss") != NULL;
+	c->winograd = 1;
+	fd_ctx_step(c);
+	c->macs = c->wino_macs = 0;
+	c->training = 0;
+	c->grad_enabled = 0;
+	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
+	double share = c->macs ? (double)c->wino_macs / c->macs : 0;
+	ok(y && share >= min_share, "%s@%d winograd: %.0f%% of the forward's multiply-adds on Winograd (want >= %.0f%%) %s",
+	   k->name, k->size, 100 * share, 100 * min_share, c->err.msg);
+	snprintf(nm, sizeof nm, "%s@%d winograd eval logits", k->name, k->size);
+	if (y)
+		fix_close_ref(nm, y->data, &s, "logits_eval", k->k32);
+	c->grad_enabled = 1;
+	c->training = !bn_eval;
+	c->dropout_off = 1;
+	struct fd_tensor *loss = fix_model_loss(c, m, &s, &y);
+	if (ok(loss != NULL, "%s@%d winograd: forward, backward %s", k->name, k->size, c->err.msg)) {
+		snprintf(nm, sizeof nm, "%s@%d winograd %s loss", k->name, k->size, bn_eval ? "eval-mode" : "train");
+		fix_close_ref(nm, loss->data, &s, bn_eval ? "eloss" : "loss", k->k32);
+		snprintf(nm, sizeof nm, "%s@%d winograd %s", k->name, k->size,
+			 bn_eval ? "eval-mode batchnorm" : "train mode");
+		fix_model_grads(nm, m, &s, bn_eval ? "egrad" : "grad", !bn_eval, k);
+	}
+	c->winograd = 0;
+	c->training = 1;
+	c->dropout_off = 0;
+	fd_st_close(&s);
+	fd_model_free(m);
+}
+
 int main(void)
 {
 	struct fd_ctx c;
@@ -134,6 +185,15 @@ int main(void)
 	fused_eval(&c, &cases[0], "features.1.weight", 4, 0);
 	fused_eval(&c, &cases[1], "layer1.0.bn2.weight", 20, 8);
 	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16);
+	/* Winograd plans need oneDNN's AVX-512 kernels: asserted where the CPU has them */
+	if (__builtin_cpu_supports("avx512f")) {
+		wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL}, 0.9);
+		wino_case(&c, &(struct fix_case){"models", "resnet18", 64, 16, "layer4.1.conv1.weight"}, 0.8);
+		wino_case(&c, &(struct fix_case){"models", "resnet34", 64, 16, "layer4.1.conv1.weight"}, 0.9);
+		wino_case(&c, &(struct fix_case){"models", "resnet50", 64, 16, "layer4.1.conv1.weight"}, 0.3);
+	} else {
+		diag("Winograd checks skipped: this CPU lacks AVX-512 (oneDNN has no Winograd kernel here)");
+	}
 	round_trip();
 	head_swap();
 	/* listing: MACs at 224 as torchvision's tables (resnet18 1.81 G, resnet50 4.09 G) */
