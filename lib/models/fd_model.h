@@ -244,7 +244,7 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
  * residual block (torchvision: out = bn(conv(out)); out += identity;
  * relu(out)). Where fd_mconv_bn_fwd folds in an fp32 context (and no
  * gradient would reach id)
- * and act is a post-op (ReLU, SiLU, hardswish), one convolution adds into
+ * and act is none or a post-op (ReLU, SiLU, hardswish), one convolution adds into
  * id and applies act (fd_conv2d_infer_add): id is OVERWRITTEN and returned,
  * so the caller must not read id afterwards (it may be the block's input
  * x), and id must have the convolution output's layout (FD_NHWC in a

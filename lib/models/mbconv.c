@@ -87,17 +87,25 @@ int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, con
 
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
 {
-	/* without a tape each stage's output replaces the previous stage's (x,
-	 * below the mark, stays for the residual) */
-	struct fd_mark mk = fd_ctx_mark(c);
+	/* Without a tape nothing is kept inside the block: a keep moves the
+	 * kept tensor down to the mark (memmove), and the expanded tensors
+	 * (cexp channels) are the largest of the network, while the expand and
+	 * depthwise outputs are alive together during the depthwise conv
+	 * anyway; the caller's keep of the block's output (cout channels)
+	 * releases them. In inference (eval mode, where stochastic depth is
+	 * the identity) the residual add is the projection's sum post-op
+	 * (fd_mconv_bn_add_fwd), written into x (nothing reads x after the
+	 * block). */
 	struct fd_tensor *h = x;
 	if (b->has_expand)
-		h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->expand, h));
-	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->dw, h));
+		h = fd_mcna_fwd(m, c, &b->expand, h);
+	h = fd_mcna_fwd(m, c, &b->dw, h);
 	if (b->cfg.se_sq > 0)
-		h = fd_ctx_keep(c, &mk, fd_mse_fwd(m, c, &b->se, h));
-	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->proj, h));
+		h = fd_mse_fwd(m, c, &b->se, h);
 	if (!b->res)
-		return h;
+		return fd_mcna_fwd(m, c, &b->proj, h);
+	if (!c->training)
+		return fd_mconv_bn_add_fwd(m, c, &b->proj.conv, &b->proj.bn, -1, h, x);
+	h = fd_mcna_fwd(m, c, &b->proj, h);
 	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);
 }

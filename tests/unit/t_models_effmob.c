@@ -175,9 +175,17 @@ int main(void)
 		fd_model_free(m);
 		init_stats(names[i], &init);
 		run_case(&c, names[i], 64);
-		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd) */
+		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd), and
+		 * the residual add of every block that has one (9 in EfficientNet-B0,
+		 * 6 in MobileNetV3-Small: stride 1, cin == cout) fused into its
+		 * projection (fd_mconv_bn_add_fwd); the control changes a
+		 * residual block's projection BN (its output is added into the
+		 * block's input), then the head's */
 		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL};
-		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34, 0);
+		fused_eval(&c, &k, i == 0 ? "features.6.3.block.3.1.weight" : "features.11.block.3.1.weight",
+			   i == 0 ? 49 : 34, i == 0 ? 9 : 6);
+		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34,
+			   i == 0 ? 9 : 6);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);
