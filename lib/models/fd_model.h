@@ -101,8 +101,11 @@ struct fd_model {
 				       * fd_mconv_bn_add_fwd) */
 	int nfused_add;               /* of them, residual adds fused into the convolution
 				       * (fd_mconv_bn_add_fwd) */
-	int unfused;                  /* 1: fd_mconv_bn_fwd never folds (tests comparing taped and
-				       * untaped forwards bit for bit); 0 by default */
+	int nfused_se;                /* squeeze-excitation blocks run as one kernel by the last
+				       * forward (fd_mse_fwd: fd_se_infer) */
+	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses
+				       * (tests comparing taped and untaped forwards bit for
+				       * bit); 0 by default */
 };
 
 /* ---- registry ---- */

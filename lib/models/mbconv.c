@@ -4,6 +4,7 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
+#include "nn/se.h"
 
 #include <stdio.h>
 
@@ -52,6 +53,14 @@ int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, in
 
 struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x)
 {
+	if (!x)
+		return NULL;
+	struct fd_tensor *in[5] = {x, fd_model_t(m, l->fc1.w), fd_model_t(m, l->fc1.b), fd_model_t(m, l->fc2.w),
+				   fd_model_t(m, l->fc2.b)};
+	if (c->dev == FD_DEV_CPU && x->dev == FD_DEV_CPU && !m->tap && !m->unfused && !fd_needs_grad(c, 5, in)) {
+		m->nfused_se++;
+		return fd_se_infer(c, x, in[1], in[2], in[3], in[4], l->act, l->gate);
+	}
 	struct fd_tensor *s = fd_adaptive_avgpool2d(c, x, 1, 1);
 	s = fd_act(c, l->act, fd_mconv_fwd(m, c, &l->fc1, s));
 	s = fd_act(c, l->gate, fd_mconv_fwd(m, c, &l->fc2, s));

@@ -131,9 +131,9 @@ int main(void)
 	 * (torchvision: 8 BasicBlocks in ResNet-18, 16 Bottlenecks in ResNet-50);
 	 * the batchnorm changed is such a conv's: layer1.0's identity is the
 	 * block's input itself (overwritten), layer4.2's a plain one */
-	fused_eval(&c, &cases[0], "features.1.weight", 4, 0);
-	fused_eval(&c, &cases[1], "layer1.0.bn2.weight", 20, 8);
-	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16);
+	fused_eval(&c, &cases[0], "features.1.weight", 4, 0, 0);
+	fused_eval(&c, &cases[1], "layer1.0.bn2.weight", 20, 8, 0);
+	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16, 0);
 	round_trip();
 	head_swap();
 	/* listing: MACs at 224 as torchvision's tables (resnet18 1.81 G, resnet50 4.09 G) */
