@@ -17,7 +17,7 @@
  * are relu, hardswish, hardsigmoid, silu or sigmoid (as fd_act). x is
  * OVERWRITTEN with the result and returned (no new tensor): the caller must
  * not need x's old values. Per sample, one pass over x sums each channel
- * (in double), the two small matrix-vector products run in double (sums of
+ * (in double; channels last, groups of four rows summed in float first), the two small matrix-vector products run in double (sums of
  * 8 interleaved partial sums in a fixed order: the same bits from every
  * vector width) with the activations, then one pass scales x by the gate
  * rounded to float; samples are split over c->threads. Records nothing:
