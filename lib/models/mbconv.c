@@ -101,10 +101,11 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	 * (cexp channels) are the largest of the network, while the expand and
 	 * depthwise outputs are alive together during the depthwise conv
 	 * anyway; the caller's keep of the block's output (cout channels)
-	 * releases them. In inference (eval mode, where stochastic depth is
-	 * the identity) the residual add is the projection's sum post-op
-	 * (fd_mconv_bn_add_fwd), written into x (nothing reads x after the
-	 * block). */
+	 * releases them. In eval mode (stochastic depth is the identity)
+	 * without a tap the residual add is fd_mconv_bn_add_fwd: where it
+	 * folds, the projection's sum post-op written into x (nothing reads x
+	 * after the block), else the taped ops adding x into the projection's
+	 * output in place. */
 	struct fd_tensor *h = x;
 	if (b->has_expand)
 		h = fd_mcna_fwd(m, c, &b->expand, h);
@@ -113,7 +114,7 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 		h = fd_mse_fwd(m, c, &b->se, h);
 	if (!b->res)
 		return fd_mcna_fwd(m, c, &b->proj, h);
-	if (!c->training)
+	if (!c->training && !m->tap) /* with a tap, the hooks see torch's out-of-place add */
 		return fd_mconv_bn_add_fwd(m, c, &b->proj.conv, &b->proj.bn, -1, h, x);
 	h = fd_mcna_fwd(m, c, &b->proj, h);
 	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);

@@ -64,9 +64,9 @@ struct fd_mbconv {
 int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, const struct fd_mbconv_cfg *cfg,
 		  struct fd_err *e);
 /* The block's output; NULL propagates (c->err). In eval mode
- * (!c->training) a residual block's add may be fused into the projection
- * (fd_mconv_bn_add_fwd): its output is then x itself, OVERWRITTEN, so the
- * caller must not read x afterwards. */
+ * (!c->training) without a tap a residual block's add may be fused into
+ * the projection (fd_mconv_bn_add_fwd): its output is then x itself,
+ * OVERWRITTEN, so the caller must not read x afterwards. */
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x);
 
 /* torchvision.models._utils._make_divisible(v, divisor, min_value=divisor):
