@@ -78,14 +78,17 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one block's working set at a time */
 	/* taps: the convs, features.S.B (blocks), features.S (stages 0..8),
 	 * "features" (= features.8), the classifier's linear */
-	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &n->stem, x)), "features.0");
+	/* the stem's and head's outputs are not kept: a keep would move them
+	 * (tens of MB at batch 32) over only their folded weights; the next
+	 * block's keep, or the step's end, releases them */
+	x = FD_TAP(m, c, fd_mcna_fwd(m, c, &n->stem, x), "features.0");
 	int id = 0;
 	for (int s = 0; s < 7; s++) {
 		for (int i = 0; i < stages[s][5]; i++, id++)
 			x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_mbconv_fwd(m, c, &n->b[id], x)), "features.%d.%d", s + 1, i);
 		x = FD_TAP(m, c, x, "features.%d", s + 1);
 	}
-	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &n->head, x)), "features.8");
+	x = FD_TAP(m, c, fd_mcna_fwd(m, c, &n->head, x), "features.8");
 	x = FD_TAP(m, c, x, "features");
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	return fd_mlinear_fwd(m, c, &n->fc, fd_dropout(c, x, 0.2f));

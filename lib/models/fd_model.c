@@ -281,15 +281,17 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 	if (!x || !id)
 		return NULL;
 	/* fp32 only: the sum post-op after a bf16 convolution is not tested;
+	 * no activation (act < 0, MBConv's projection) is the sum post-op alone;
 	 * not where the convolution runs Winograd (faster than the sum it saves) */
-	if (c->precision == FD_PREC_FP32 && folds(m, c, cv, bn, x, id) && post_of(act) != FD_CONV_POST_NONE &&
+	if (c->precision == FD_PREC_FP32 && folds(m, c, cv, bn, x, id) &&
+	    (act < 0 || post_of(act) != FD_CONV_POST_NONE) &&
 	    !fd_conv2d_wants_winograd(c, &cv->op, fd_model_t(m, cv->w))) {
 		struct fd_tensor *wf, *bf;
 		if (fold_bn(m, c, cv, bn, &wf, &bf) < 0)
 			return NULL;
 		m->nfused++;
 		m->nfused_add++;
-		return fd_conv2d_infer_add(c, &cv->op, x, wf, bf, post_of(act), id);
+		return fd_conv2d_infer_add(c, &cv->op, x, wf, bf, act < 0 ? FD_CONV_POST_NONE : post_of(act), id);
 	}
 	struct fd_tensor *y = fd_add_(c, fd_mconv_bn_fwd(m, c, cv, bn, -1, x), id);
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
@@ -388,7 +390,7 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	int cl = c->channels_last;
 	c->channels_last = c->dev == FD_DEV_CPU &&
 			   !(m->nchw_train && c->training && c->precision == FD_PREC_FP32);
-	m->nfused = m->nfused_add = 0;
+	m->nfused = m->nfused_add = m->nfused_se = 0;
 	/* channels last from the image on: the stem convolution then runs
 	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input
 	 * kernel plus the reorder of the stem's output into NHWC; the image's

@@ -101,8 +101,11 @@ struct fd_model {
 				       * fd_mconv_bn_add_fwd) */
 	int nfused_add;               /* of them, residual adds fused into the convolution
 				       * (fd_mconv_bn_add_fwd) */
-	int unfused;                  /* 1: fd_mconv_bn_fwd never folds (tests comparing taped and
-				       * untaped forwards bit for bit); 0 by default */
+	int nfused_se;                /* squeeze-excitation blocks run as one kernel by the last
+				       * forward (fd_mse_fwd: fd_se_infer) */
+	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses
+				       * (tests comparing taped and untaped forwards bit for
+				       * bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -244,8 +247,8 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
  * residual block (torchvision: out = bn(conv(out)); out += identity;
  * relu(out)). Where fd_mconv_bn_fwd folds in an fp32 context (and no
  * gradient would reach id)
- * and act is a post-op (ReLU, SiLU, hardswish), and the convolution does not
- * run Winograd (fd_conv2d_wants_winograd), one convolution adds into
+ * and act is none or a post-op (ReLU, SiLU, hardswish), and the convolution
+ * does not run Winograd (fd_conv2d_wants_winograd), one convolution adds into
  * id and applies act (fd_conv2d_infer_add): id is OVERWRITTEN and returned,
  * so the caller must not read id afterwards (it may be the block's input
  * x), and id must have the convolution output's layout (FD_NHWC in a

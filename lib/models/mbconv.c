@@ -4,6 +4,7 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
+#include "nn/se.h"
 
 #include <stdio.h>
 
@@ -52,6 +53,14 @@ int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, in
 
 struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x)
 {
+	if (!x)
+		return NULL;
+	struct fd_tensor *in[5] = {x, fd_model_t(m, l->fc1.w), fd_model_t(m, l->fc1.b), fd_model_t(m, l->fc2.w),
+				   fd_model_t(m, l->fc2.b)};
+	if (c->dev == FD_DEV_CPU && x->dev == FD_DEV_CPU && !m->tap && !m->unfused && !fd_needs_grad(c, 5, in)) {
+		m->nfused_se++;
+		return fd_se_infer(c, x, in[1], in[2], in[3], in[4], l->act, l->gate);
+	}
 	struct fd_tensor *s = fd_adaptive_avgpool2d(c, x, 1, 1);
 	s = fd_act(c, l->act, fd_mconv_fwd(m, c, &l->fc1, s));
 	s = fd_act(c, l->gate, fd_mconv_fwd(m, c, &l->fc2, s));
@@ -87,17 +96,26 @@ int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, con
 
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
 {
-	/* without a tape each stage's output replaces the previous stage's (x,
-	 * below the mark, stays for the residual) */
-	struct fd_mark mk = fd_ctx_mark(c);
+	/* Without a tape nothing is kept inside the block: a keep moves the
+	 * kept tensor down to the mark (memmove), and the expanded tensors
+	 * (cexp channels) are the largest of the network, while the expand and
+	 * depthwise outputs are alive together during the depthwise conv
+	 * anyway; the caller's keep of the block's output (cout channels)
+	 * releases them. In eval mode (stochastic depth is the identity)
+	 * without a tap the residual add is fd_mconv_bn_add_fwd: where it
+	 * folds, the projection's sum post-op written into x (nothing reads x
+	 * after the block), else the taped ops adding x into the projection's
+	 * output in place. */
 	struct fd_tensor *h = x;
 	if (b->has_expand)
-		h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->expand, h));
-	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->dw, h));
+		h = fd_mcna_fwd(m, c, &b->expand, h);
+	h = fd_mcna_fwd(m, c, &b->dw, h);
 	if (b->cfg.se_sq > 0)
-		h = fd_ctx_keep(c, &mk, fd_mse_fwd(m, c, &b->se, h));
-	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->proj, h));
+		h = fd_mse_fwd(m, c, &b->se, h);
 	if (!b->res)
-		return h;
+		return fd_mcna_fwd(m, c, &b->proj, h);
+	if (!c->training && !m->tap) /* with a tap, the hooks see torch's out-of-place add */
+		return fd_mconv_bn_add_fwd(m, c, &b->proj.conv, &b->proj.bn, -1, h, x);
+	h = fd_mcna_fwd(m, c, &b->proj, h);
 	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);
 }

@@ -33,6 +33,11 @@ struct fd_mse {
 };
 int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, int Csq, enum fd_act act,
 	       enum fd_act gate, struct fd_err *e);
+/* The block on x; NULL propagates (c->err). On the CPU without a gradient
+ * to record or a tap on the model (and not m->unfused), one in-place kernel
+ * (fd_se_infer: x is OVERWRITTEN and returned, the caller must not need its
+ * old values; counted in m->nfused_se); otherwise the taped ops (pool, fc1,
+ * act, fc2, gate, mul into a new tensor). */
 struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x);
 
 /* One inverted residual block, `name.block.K` for K = 0.. in this order:
@@ -58,6 +63,10 @@ struct fd_mbconv {
 };
 int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, const struct fd_mbconv_cfg *cfg,
 		  struct fd_err *e);
+/* The block's output; NULL propagates (c->err). In eval mode
+ * (!c->training) without a tap a residual block's add may be fused into
+ * the projection (fd_mconv_bn_add_fwd): its output is then x itself,
+ * OVERWRITTEN, so the caller must not read x afterwards. */
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x);
 
 /* torchvision.models._utils._make_divisible(v, divisor, min_value=divisor):

@@ -73,10 +73,13 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 	struct fd_mark mk = fd_ctx_mark(c); /* without a tape: one block's working set at a time */
 	/* taps: the convs, features.0..12 (stem, blocks, last conv), "features"
 	 * (= features.12), the classifier's linears */
-	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &n->stem, x)), "features.0");
+	/* the stem's and head's outputs are not kept: a keep would move them
+	 * (tens of MB at batch 32) over only their folded weights; the next
+	 * block's keep, or the step's end, releases them */
+	x = FD_TAP(m, c, fd_mcna_fwd(m, c, &n->stem, x), "features.0");
 	for (int i = 0; i < NBLOCKS; i++)
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_mbconv_fwd(m, c, &n->b[i], x)), "features.%d", i + 1);
-	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &n->head, x)), "features.12");
+	x = FD_TAP(m, c, fd_mcna_fwd(m, c, &n->head, x), "features.12");
 	x = FD_TAP(m, c, x, "features");
 	x = fd_flatten(c, fd_adaptive_avgpool2d(c, x, 1, 1), 1);
 	x = fd_dropout(c, fd_hardswish(c, fd_mlinear_fwd(m, c, &n->fc1, x)), 0.2f);

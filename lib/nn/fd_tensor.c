@@ -170,7 +170,7 @@ void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const 
 	/* in the base block keep lies at or above m->used, so the new place (from
 	 * the base block too: keep fitted there) is at or below it: memmove */
 	void *dst = fd_arena_alloc(a, n);
-	if (dst)
+	if (dst && dst != keep) /* already in place: nothing to move */
 		memmove(dst, keep, n);
 	block_free(a, srcblk.p, srcblk.bytes);
 	return dst;

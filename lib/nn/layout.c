@@ -1,5 +1,6 @@
 /* layout: NCHW <-> NHWC as a taped op over a tiled transpose (see layout.h). */
 #include "nn/layout.h"
+#include "core/fd_vec.h"
 
 #include <string.h>
 
@@ -18,9 +19,35 @@ struct fd_tensor *fd_tensor_like(struct fd_ctx *c, const struct fd_tensor *x)
 
 #define TILE 32
 
+/* [n, 3, cols] -> [n, cols, 3] (an RGB image into channels last, the first
+ * op of every CPU model forward): three reads interleaved into one write
+ * stream, which the tiled loop's 3-long inner loop ran scalar (32x3x224x224:
+ * 8-14 ms -> 3 ms on the loaded 2-core box). Rows of samples split over
+ * threads. */
+FD_VEC_CLONES static void rows3(int threads, int64_t n, int64_t cols, const float *restrict src,
+				float *restrict dst)
+{
+	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t j0 = 0; j0 < cols; j0 += 4096) {
+			const float *s0 = src + m * 3 * cols, *s1 = s0 + cols, *s2 = s1 + cols;
+			float *d = dst + m * 3 * cols;
+			int64_t j1 = j0 + 4096 < cols ? j0 + 4096 : cols;
+			for (int64_t j = j0; j < j1; j++) {
+				d[3 * j] = s0[j];
+				d[3 * j + 1] = s1[j];
+				d[3 * j + 2] = s2[j];
+			}
+		}
+}
+
 void fd_transpose_cpu(int threads, int64_t n, int64_t rows, int64_t cols, const float *src, float *dst,
 		      int add)
 {
+	if (rows == 3 && !add) {
+		rows3(threads, n, cols, src, dst);
+		return;
+	}
 	int64_t tr = (rows + TILE - 1) / TILE, tc = (cols + TILE - 1) / TILE;
 	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
 	for (int64_t m = 0; m < n; m++)

@@ -21,7 +21,9 @@ struct fd_tensor *fd_tensor_like(struct fd_ctx *c, const struct fd_tensor *x);
 
 /* dst = (add ? dst : 0) + the [rows, cols] matrix src transposed, for each
  * of n matrices ([n, rows, cols] -> [n, cols, rows]): the CPU kernel behind
- * fd_to_layout (NCHW -> NHWC is rows C, cols H*W), on `threads` threads. */
+ * fd_to_layout (NCHW -> NHWC is rows C, cols H*W), on `threads` threads;
+ * src and dst do not overlap. Tiles of 32 x 32, except 3 rows without add
+ * (an RGB image into channels last: one interleaving loop). */
 void fd_transpose_cpu(int threads, int64_t n, int64_t rows, int64_t cols, const float *src, float *dst,
 		      int add);
 

@@ -8,15 +8,17 @@
 
 #include <math.h>
 
-/* Inference fusion (fd_mconv_bn_fwd, fd_mconv_bn_add_fwd): an eval forward
- * without gradients folds all `want` conv-BN pairs, `want_add` of them with
- * the residual add and ReLU fused in (ResNet blocks), and its logits match torchvision's eval
+/* Inference fusion (fd_mconv_bn_fwd, fd_mconv_bn_add_fwd, fd_mse_fwd): an
+ * eval forward without gradients folds all `want` conv-BN pairs, `want_add`
+ * of them with the residual add (and ReLU) fused in (ResNet and MBConv
+ * blocks), runs `want_se` squeeze-excitation blocks as one kernel each, and
+ * its logits match torchvision's eval
  * logits (fix_atol, as the unfused check in fix_model_case); after a
  * batchnorm weight changes, the fused logits follow (they equal the unfused
  * path's, run with gradients on, within the same tolerance) and move away
  * from the old ones (negative control). */
 static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const char *bnw, int want,
-				     int want_add)
+				     int want_add, int want_se)
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
@@ -38,6 +40,8 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 	   m->nfused, want, y ? "" : c->err.msg);
 	ok(y && m->nfused_add == want_add, "%s@%d: %d residual adds fused (want %d)", k->name, k->size,
 	   m->nfused_add, want_add);
+	ok(y && m->nfused_se == want_se, "%s@%d: %d squeeze-excitations fused (want %d)", k->name, k->size,
+	   m->nfused_se, want_se);
 	snprintf(file, sizeof file, "%s@%d fused eval logits", k->name, k->size);
 	if (y)
 		fix_close_ref(file, y->data, &s, "logits_eval", k->k32);
@@ -48,14 +52,15 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 		g->data[i] *= 1.5f;
 	fd_ctx_step(c);
 	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	int fused = m->nfused, fused_add = m->nfused_add;
+	int fused = m->nfused, fused_add = m->nfused_add, fused_se = m->nfused_se;
 	float a[2] = {y ? y->data[0] : NAN, y ? y->data[1] : NAN};
 	c->grad_enabled = 1;
 	fd_ctx_step(c);
 	y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	ok(g && y && fused == want && fused_add == want_add && m->nfused == 0 && m->nfused_add == 0,
-	   "%s@%d: %s x 1.5: fused again (%d, %d adds), then unfused with gradients on (%d, %d)", k->name,
-	   k->size, bnw, fused, fused_add, m->nfused, m->nfused_add);
+	ok(g && y && fused == want && fused_add == want_add && fused_se == want_se && m->nfused == 0 &&
+		   m->nfused_add == 0 && m->nfused_se == 0,
+	   "%s@%d: %s x 1.5: fused again (%d, %d adds, %d SE), then unfused with gradients on (%d, %d, %d)",
+	   k->name, k->size, bnw, fused, fused_add, fused_se, m->nfused, m->nfused_add, m->nfused_se);
 	snprintf(file, sizeof file, "%s@%d fused logits after %s changed vs unfused", k->name, k->size, bnw);
 	if (y)
 		tap_close_f32(file, a, y->data, 2, 2 * atol, 1e-4);

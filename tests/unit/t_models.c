@@ -182,9 +182,9 @@ int main(void)
 	 * (torchvision: 8 BasicBlocks in ResNet-18, 16 Bottlenecks in ResNet-50);
 	 * the batchnorm changed is such a conv's: layer1.0's identity is the
 	 * block's input itself (overwritten), layer4.2's a plain one */
-	fused_eval(&c, &cases[0], "features.1.weight", 4, 0);
-	fused_eval(&c, &cases[1], "layer1.0.bn2.weight", 20, 8);
-	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16);
+	fused_eval(&c, &cases[0], "features.1.weight", 4, 0, 0);
+	fused_eval(&c, &cases[1], "layer1.0.bn2.weight", 20, 8, 0);
+	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16, 0);
 	/* Winograd plans need oneDNN's AVX-512 kernels: asserted where the CPU has them */
 	if (__builtin_cpu_supports("avx512f")) {
 		wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL}, 0.9);

@@ -175,9 +175,20 @@ int main(void)
 		fd_model_free(m);
 		init_stats(names[i], &init);
 		run_case(&c, names[i], 64);
-		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd) */
+		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd), the
+		 * residual add of every block that has one (9 in EfficientNet-B0,
+		 * 6 in MobileNetV3-Small: stride 1, cin == cout) fused into its
+		 * projection (fd_mconv_bn_add_fwd), every squeeze-excitation (16,
+		 * 9) one kernel (fd_se_infer); the controls change a residual
+		 * block's projection BN (its output is added into the block's
+		 * input), an SE block's fc1 weight, then the head's BN */
 		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL};
-		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34, 0);
+		int nf = i == 0 ? 49 : 34, na = i == 0 ? 9 : 6, ns = i == 0 ? 16 : 9;
+		fused_eval(&c, &k, i == 0 ? "features.6.3.block.3.1.weight" : "features.11.block.3.1.weight", nf, na,
+			   ns);
+		fused_eval(&c, &k, i == 0 ? "features.7.0.block.2.fc2.weight" : "features.11.block.2.fc1.weight", nf,
+			   na, ns);
+		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", nf, na, ns);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);

@@ -555,6 +555,40 @@ static void test_scale_nhwc(void)
 	fd_ctx_free(&c);
 }
 
+/* fd_transpose_cpu against index arithmetic, exactly: 3 rows without add
+ * (the RGB image's own loop, with a column count that is not a multiple of
+ * its 4096-column chunks) and with add, and 5 rows (tiles), 1 and 2
+ * threads; control: a result with two values swapped is caught. */
+static void test_transpose(void)
+{
+	enum { N = 2, COLS = 4096 + 37, MAXR = 5 };
+	static float src[N * MAXR * COLS], dst[N * MAXR * COLS], want[N * MAXR * COLS];
+	int checked = 0;
+	for (int rows = 3; rows <= MAXR; rows += 2)
+		for (int add = 0; add < 2; add++)
+			for (int th = 1; th <= 2; th++) {
+				int64_t n = (int64_t)N * rows * COLS;
+				for (int64_t i = 0; i < n; i++)
+					src[i] = (float)i, dst[i] = add ? 0.5f : -1.0f;
+				for (int m = 0; m < N; m++)
+					for (int r = 0; r < rows; r++)
+						for (int j = 0; j < COLS; j++)
+							want[(int64_t)m * rows * COLS + (int64_t)j * rows + r] =
+								(add ? 0.5f : 0.0f) + src[(int64_t)m * rows * COLS + (int64_t)r * COLS + j];
+				fd_transpose_cpu(th, N, rows, COLS, src, dst, add);
+				ok(!memcmp(dst, want, (size_t)n * sizeof *dst), "transpose %d x %d (x%d), add %d, %d threads",
+				   rows, COLS, N, add, th);
+				checked++;
+				if (rows == 3 && !add && th == 2) {
+					float t = dst[1];
+					dst[1] = dst[2], dst[2] = t;
+					ok(memcmp(dst, want, (size_t)n * sizeof *dst) != 0,
+					   "transpose control: two swapped values are caught");
+				}
+			}
+	ok(checked == 8, "%d transposes checked", checked);
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -598,6 +632,7 @@ int main(void)
 	test_ln_rows();
 	test_fresh_grads();
 	test_scale_nhwc();
+	test_transpose();
 
 	static const char *const bcein[] = {"x", "t"}, *const bcegr[] = {"dx", NULL};
 	run_case("bce", f_bce, NULL, bcein, bcegr, 2, 1e-6, 1e-5);
