@@ -256,6 +256,19 @@ static int gpool_donate(struct fd_gpool *g, void *p, size_t bytes)
 	return 0;
 }
 
+float *fd_grad_scratch(struct fd_ctx *c, int64_t n)
+{
+	float *p = n > 0 ? gpool_get(&c->gpool, (size_t)n * sizeof(float)) : NULL;
+	if (!p)
+		return fd_fail(c, "out of memory allocating gradient scratch of %lld floats", (long long)n);
+	return p;
+}
+
+void fd_grad_scratch_put(struct fd_ctx *c, float *p)
+{
+	gpool_put(&c->gpool, p);
+}
+
 /* Every block back (the step's tensors are gone); own memory is kept,
  * donated blocks (the step's arena) are dropped. */
 static void gpool_reset(struct fd_gpool *g)

@@ -305,6 +305,15 @@ struct fd_node {
 	struct fd_node *prev;
 };
 
+/* n floats of c's gradient pool (on c->dev) as scratch of a backward, e.g.
+ * a gradient computed apart before it is added into one that already holds
+ * values: the smallest free block, dead activations lent to the pool first,
+ * so the scratch shares memory with the gradients instead of sitting in
+ * a buffer of its own (doc/nn.md "Memory"). Uninitialised; give it back with
+ * fd_grad_scratch_put before the step ends. NULL and c->err on failure. */
+float *fd_grad_scratch(struct fd_ctx *c, int64_t n);
+void fd_grad_scratch_put(struct fd_ctx *c, float *p);
+
 /* Keep t's values readable after fd_backward in a context that reuses
  * activations (c->reuse_activations): e.g. the logits a training loop scores
  * after the step. Returns t. */
