@@ -10,6 +10,7 @@
 #include "models/fd_model.h"
 #include "nn/act.h"
 #include "nn/binary.h"
+#include "nn/dropout.h"
 #include "nn/loss.h"
 #include "tap.h"
 #include "nn_ctx.h"
@@ -346,6 +347,50 @@ static void test_inplace(void)
 	fd_ctx_free(&c);
 }
 
+/* fd_stochastic_depth_ against fd_stochastic_depth (training, p 0.5): the
+ * same masks (same step and op position), values and gradients bit for bit;
+ * some rows dropped and some kept, so both branches are compared. */
+static void test_sd_inplace(void)
+{
+	enum { R = 16, K = 67 };
+	static float yv[2][R * K], ga[2][R * K];
+	int dropped = 0, kept = 0;
+	for (int v = 0; v < 2; v++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 9);
+		fd_ctx_step(&c);
+		int64_t sh[2] = {R, K};
+		struct fd_tensor *a = fd_tensor_new(&c, FD_DEV_CPU, 2, sh), *b = fd_tensor_new(&c, FD_DEV_CPU, 2, sh);
+		for (int64_t i = 0; a && b && i < R * K; i++)
+			a->data[i] = (float)(i % 31) * 0.25f - 3.0f, b->data[i] = (float)(i % 7) - 2.5f;
+		fd_requires_grad(a);
+		struct fd_tensor *h = fd_mul(&c, a, b); /* reads its inputs, not its output */
+		struct fd_tensor *y = v ? fd_stochastic_depth_(&c, h, 0.5f) : fd_stochastic_depth(&c, h, 0.5f);
+		struct fd_tensor *z = fd_mul(&c, y, b);
+		float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, R * K);
+		for (int64_t i = 0; seed && i < R * K; i++)
+			seed[i] = (float)(i % 13) - 6.0f;
+		if (!ok(z && seed && fd_backward(&c, z, seed) == 0, "stochastic depth %s: %s", v ? "in place" : "",
+			c.err.msg))
+			return;
+		if (v)
+			ok(y->data == h->data, "stochastic_depth_ wrote over its input");
+		memcpy(yv[v], y->data, sizeof yv[v]);
+		memcpy(ga[v], a->grad, sizeof ga[v]);
+		for (int r = 0; r < R && !v; r++) {
+			int64_t i = r * K + 1; /* h != 0 there: a, b nonzero */
+			if (h->data[i] != 0.0f && y->data[i] == 0.0f)
+				dropped++;
+			else if (h->data[i] != 0.0f && y->data[i] == 2.0f * h->data[i])
+				kept++;
+		}
+		fd_ctx_free(&c);
+	}
+	ok(dropped > 0 && kept > 0, "stochastic depth: %d rows dropped, %d kept", dropped, kept);
+	ok(!memcmp(yv[0], yv[1], sizeof yv[0]) && !memcmp(ga[0], ga[1], sizeof ga[0]),
+	   "stochastic_depth_: values and gradients bit for bit the out-of-place op's");
+}
+
 /* A model's eval forward twice, conv-BN folding off (m->unfused): with a
  * tape (every keep a no-op: everything stays) and without (keeps release):
  * the same logits bit for bit, a smaller peak; then inference steps
@@ -453,6 +498,7 @@ int main(void)
 	test_inplace();
 	test_reuse();
 	test_alias();
+	test_sd_inplace();
 	test_reserve();
 	test_model(&fd_arch_simplecnn, 64, 0.6);
 	test_model(&fd_arch_resnet18, 64, 0.4);
