@@ -99,5 +99,8 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	h = fd_ctx_keep(c, &mk, fd_mcna_fwd(m, c, &b->proj, h));
 	if (!b->res)
 		return h;
-	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);
+	/* in place: the projection's output feeds only these two, and neither
+	 * its maker (batchnorm, or the folded conv at inference) nor they read
+	 * it in backward */
+	return fd_add_(c, fd_stochastic_depth_(c, h, b->cfg.sd_p), x);
 }
