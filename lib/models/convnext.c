@@ -186,8 +186,11 @@ static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct 
 	struct fd_tensor *h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, fd_mconv_fwd(m, c, &b->dw, x)));
 	h = fd_ctx_keep(c, &mk, fd_gelu(c, pw_fwd(m, c, &b->pw1, h)));
 	h = fd_ctx_keep(c, &mk, pw_fwd(m, c, &b->pw2, h));
-	h = fd_ctx_keep(c, &mk, fd_stochastic_depth(c, fd_mul(c, fd_model_t(m, b->scale), h), b->sd));
-	return fd_add(c, h, x);
+	/* stochastic depth and the residual add in place (mul's output feeds
+	 * only them; neither op reads values in backward): two activations of
+	 * the block's size less per block in training */
+	h = fd_ctx_keep(c, &mk, fd_stochastic_depth_(c, fd_mul(c, fd_model_t(m, b->scale), h), b->sd));
+	return fd_add_(c, h, x);
 }
 
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)

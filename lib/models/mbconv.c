@@ -117,5 +117,10 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	if (!c->training && !m->tap) /* with a tap, the hooks see torch's out-of-place add */
 		return fd_mconv_bn_add_fwd(m, c, &b->proj.conv, &b->proj.bn, -1, h, x);
 	h = fd_mcna_fwd(m, c, &b->proj, h);
-	return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);
+	if (m->tap)
+		return fd_add(c, fd_stochastic_depth(c, h, b->cfg.sd_p), x);
+	/* in place: the projection's output feeds only these two, and neither
+	 * its maker (batchnorm, or the folded conv at inference) nor they read
+	 * it in backward */
+	return fd_add_(c, fd_stochastic_depth_(c, h, b->cfg.sd_p), x);
 }

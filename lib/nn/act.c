@@ -68,12 +68,12 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
 
 /* dx += the gradient for every element, or dx = 0 + it when wr (a fresh
  * gradient, struct fd_node's writes: the bits adding to zeros gives, without
- * reading dx). Inlined into two clones, each wr a constant; selects
- * (fd_vm_sel), not `?:`, so every loop vectorises. */
+ * reading dx). Inlined into three clones, each wr a constant; selects
+ * (fd_vm_sel), not `?:`, so every loop vectorises. Element i reads dy[i]
+ * before writing dx[i], so dx may be dy (bwd_chunk_inplace). */
 static inline __attribute__((always_inline)) void bwd_body(enum fd_act k, int64_t n,
 							   const float *restrict x, const float *restrict y,
-							   const float *restrict dy, float *restrict dx,
-							   const int wr)
+							   const float *dy, float *dx, const int wr)
 {
 #define DX(i) (wr ? 0.0f : dx[i])
 	switch (k) {
@@ -125,6 +125,15 @@ static void bwd_chunk_write(enum fd_act k, int64_t n, const float *restrict x, c
 	bwd_body(k, n, x, y, dy, dx, 1);
 }
 
+/* bwd_chunk_write with dx == dy: g holds dy and receives dx (struct
+ * fd_node's aliases) */
+FD_VEC_CLONES
+static void bwd_chunk_inplace(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+			      float *restrict g)
+{
+	bwd_body(k, n, x, y, g, g, 1);
+}
+
 /* relu over x in place: the same comparison as fwd_chunk, no aliasing there */
 FD_VEC_CLONES
 static void relu_inplace_chunk(int64_t n, float *x)
@@ -160,7 +169,8 @@ int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, f
 	return 0;
 }
 
-/* fd_act_bwd_cpu, overwriting dx when wr (a fresh gradient) */
+/* fd_act_bwd_cpu, overwriting dx when wr (a fresh gradient, which may be
+ * dy itself) */
 static int bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
 		   const float *dy, float *dx, int wr)
 {
@@ -173,7 +183,9 @@ static int bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, c
 	for (int64_t b = 0; b < nc; b++) {
 		int64_t o = b * CHUNK;
 		int64_t m = n - o < CHUNK ? n - o : CHUNK;
-		if (wr)
+		if (wr && dx == dy)
+			bwd_chunk_inplace(k, m, x ? x + o : NULL, y ? y + o : NULL, dx + o);
+		else if (wr)
 			bwd_chunk_write(k, m, x ? x + o : NULL, y ? y + o : NULL, dy + o, dx + o);
 		else
 			bwd_chunk_add(k, m, x ? x + o : NULL, y ? y + o : NULL, dy + o, dx + o);
@@ -224,7 +236,7 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 			return NULL;
 		((struct act_saved *)n->saved)->k = k;
 		if (x->dev == FD_DEV_CPU)
-			n->writes = 1u; /* act_backward overwrites a fresh dx */
+			n->writes = n->aliases = 1u; /* act_backward overwrites a fresh dx, also dy itself */
 	}
 	return y;
 }

@@ -809,8 +809,10 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		if (!n)
 			return NULL;
 		*(struct bn_saved *)n->saved = sv;
-		if (x->dev == FD_DEV_CPU)
-			n->writes = 1u; /* bn_backward overwrites a fresh dx */
+		if (x->dev == FD_DEV_CPU) /* bn_backward overwrites a fresh dx, also dy itself: per channel
+					   * (plane path) or over all rows, every dy sum is taken before
+					   * any dx is written, and each dx value reads dy at its place */
+			n->writes = n->aliases = 1u;
 	}
 	return y;
 }

@@ -285,13 +285,20 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 	}
 }
 
-/* wa, wb: da, db are fresh gradients, overwritten */
+/* wa, wb: da, db are fresh gradients, overwritten. One of them may be dy
+ * itself (struct fd_node's aliases; that operand is then not broadcast):
+ * the other one is reduced first, from dy intact; a fresh da == dy of add
+ * already holds its value (dy), mul's is written in place (each element
+ * reads its dy before writing it). */
 static void bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
 		    const float *dy, float *da, float *db, int wa, int wb)
 {
-	if (da)
+	int first_b = da == dy; /* da overwrites dy: db reads it before */
+	if (db && first_b && !(op == FD_BIN_ADD && wb && db == dy))
+		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db, wb);
+	if (da && !(op == FD_BIN_ADD && wa && da == dy))
 		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da, wa);
-	if (db)
+	if (db && !first_b && !(op == FD_BIN_ADD && wb && db == dy))
 		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db, wb);
 }
 
@@ -411,8 +418,9 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		struct bin_saved *s = n->saved;
 		s->op = op;
 		s->bc = bc;
-		if (a->dev == FD_DEV_CPU)
-			n->writes = 3u; /* bin_backward overwrites fresh da and db */
+		if (a->dev == FD_DEV_CPU) /* bin_backward overwrites fresh da and db, either of them
+					   * also dy itself (bwd_cpu) */
+			n->writes = n->aliases = 3u;
 	}
 	return y;
 }

@@ -566,8 +566,25 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 {
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
-	if (dx && conv_bwd_data(p, dy, w, dx, over, &e) < 0)
+	if (dx && !over && !p->bwd_data && init_backward(p, &e) < 0)
 		return ctx_err(c, &e);
+	if (dx && !over && p->bd_dx.add_f32) {
+		/* dx accumulates in the primitive's own layout (channels last): the
+		 * primitive writes a block of the gradient pool, added into dx as its
+		 * shared slot would be (same bits), so no buffer of dx's size stays
+		 * resident for it beside the gradients (doc/nn.md "Memory") */
+		float *t = fd_grad_scratch(c, (int64_t)p->bd_dx.add_f32);
+		if (!t)
+			return -1;
+		int rc = conv_bwd_data(p, dy, w, t, 1, &e);
+		if (rc == 0)
+			fd_dnnl_add_f32(c->threads, dx, t, p->bd_dx.add_f32);
+		fd_grad_scratch_put(c, t);
+		if (rc < 0)
+			return ctx_err(c, &e);
+	} else if (dx && conv_bwd_data(p, dy, w, dx, over, &e) < 0) {
+		return ctx_err(c, &e);
+	}
 	if (!dw && !db)
 		return 0;
 	if (fd_dwconv_serves(&p->s)) /* fd's own kernel where oneDNN's is generic (dwconv.h) */

@@ -98,7 +98,7 @@ static int sd_backward(struct fd_ctx *c, struct fd_node *n)
 	return be ? be->rowscale_bwd(c, x->shape[0], x->numel / x->shape[0], f, n->out->grad, x->grad) : -1;
 }
 
-struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, float p)
+static struct fd_tensor *sd(struct fd_ctx *c, struct fd_tensor *x, float p, int inplace)
 {
 	if (!x)
 		return NULL;
@@ -116,7 +116,12 @@ struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, flo
 	for (int64_t i = 0; i < rows; i++)
 		f[i] = fd_rng_uniform(&r) < q ? (float)(1.0 / q) : 0.0f; /* q = 0 never keeps */
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, rowscale_fwd);
-	struct fd_tensor *y = be ? fd_tensor_like(c, x) : NULL; /* rows are samples in any layout */
+	/* rows are samples in any layout; in place, each value is read before
+	 * it is written over (the backward reads neither x nor y) */
+	struct fd_tensor *y = !be ? NULL : inplace ? fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape)
+					 : fd_tensor_like(c, x);
+	if (y && inplace)
+		y->layout = x->layout;
 	if (!y || be->rowscale_fwd(c, rows, inner, f, x->data, y->data) < 0)
 		return NULL;
 	if (fd_needs_grad(c, 1, &x)) {
@@ -127,6 +132,9 @@ struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, flo
 	}
 	return y;
 }
+
+struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, float p) { return sd(c, x, p, 0); }
+struct fd_tensor *fd_stochastic_depth_(struct fd_ctx *c, struct fd_tensor *x, float p) { return sd(c, x, p, 1); }
 
 void fd_dropout_ref_forward(int64_t n, double scale, const uint8_t *keep, const double *x, double *y)
 {

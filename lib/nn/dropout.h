@@ -16,6 +16,11 @@ struct fd_tensor *fd_dropout(struct fd_ctx *c, struct fd_tensor *x, float p);
  * each sample (row of dim 0) is kept with probability 1 - p and scaled by
  * 1 / (1 - p), or zeroed entirely. Eval or p = 0: x itself. */
 struct fd_tensor *fd_stochastic_depth(struct fd_ctx *c, struct fd_tensor *x, float p);
+/* The same written over x (as fd_relu_; bit for bit the values and
+ * gradients of fd_stochastic_depth): the caller guarantees x is read by no
+ * later op and its maker does not read its output in backward (mul, add,
+ * linear, conv2d, batchnorm2d do not). */
+struct fd_tensor *fd_stochastic_depth_(struct fd_ctx *c, struct fd_tensor *x, float p);
 
 /* The oracles for the tests (t_nn_fd64), in double, given the randomness:
  * dropout with a fixed keep mask [n] (1 keep, 0 drop) and scale 1 / (1 - p):

@@ -284,7 +284,7 @@ int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_
 
 /* y[i] += x[i]: one float addition each, as the summing reorder's dst = src
  * + dst (same bits) */
-static void add_f32(int threads, float *restrict y, const float *restrict x, size_t n)
+void fd_dnnl_add_f32(int threads, float *restrict y, const float *restrict x, size_t n)
 {
 #pragma omp parallel for num_threads(threads) schedule(static) if (n >= 65536)
 	for (size_t i = 0; i < n; i++)
@@ -297,7 +297,7 @@ int fd_dnnl_opnd_out_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_e
 		void *y = NULL;
 		if (fd_dnnl_check(dnnl_memory_get_data_handle(o->user, &y), e, "get output handle"))
 			return -1;
-		add_f32(d->threads, y, d->ws[o->slot], o->add_f32);
+		fd_dnnl_add_f32(d->threads, y, d->ws[o->slot], o->add_f32);
 		return 0;
 	}
 	if (o->reorder) {

@@ -120,6 +120,10 @@ int fd_dnnl_opnd_over(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl
 		      struct fd_err *e);
 int fd_dnnl_opnd_over_done(struct fd_dnnl_opnd *o, struct fd_dnnl *d, struct fd_err *e);
 void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o);
+/* y[i] += x[i] over n floats on `threads` OpenMP threads: one float addition
+ * each, as the summing reorder's dst = src + dst (same bits); the add of an
+ * FD_DNNL_OUT_ADD operand with add_f32. */
+void fd_dnnl_add_f32(int threads, float *restrict y, const float *restrict x, size_t n);
 
 /* y[i] = x[i] rounded to bf16 as oneDNN's reorder does it on an AVX512-BF16
  * CPU, bit for bit (the instruction vcvtne2ps2bf16: nearest even, NaN made

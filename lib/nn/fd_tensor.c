@@ -256,6 +256,19 @@ static int gpool_donate(struct fd_gpool *g, void *p, size_t bytes)
 	return 0;
 }
 
+float *fd_grad_scratch(struct fd_ctx *c, int64_t n)
+{
+	float *p = n > 0 ? gpool_get(&c->gpool, (size_t)n * sizeof(float)) : NULL;
+	if (!p)
+		return fd_fail(c, "out of memory allocating gradient scratch of %lld floats", (long long)n);
+	return p;
+}
+
+void fd_grad_scratch_put(struct fd_ctx *c, float *p)
+{
+	gpool_put(&c->gpool, p);
+}
+
 /* Every block back (the step's tensors are gone); own memory is kept,
  * donated blocks (the step's arena) are dropped. */
 static void gpool_reset(struct fd_gpool *g)
@@ -269,6 +282,7 @@ static void gpool_reset(struct fd_gpool *g)
 	g->n = k;
 	g->used_bytes = 0;
 	g->donated_bytes = 0;
+	g->aliased_bytes = 0;
 }
 
 static void gpool_free(struct fd_gpool *g)
@@ -591,6 +605,24 @@ static int node_writes(const struct fd_node *n, int i)
 	return 1;
 }
 
+/* Whether t is the output of some node of the tape (its gradient can go
+ * back to the pool once that node ran). Marked by fd_backward on entry. */
+#define FD_T_NODE_OUT 8u
+
+/* Whether in[i] of n takes n's output gradient as its own (struct fd_node's
+ * aliases): the node allows it and overwrites in[i]'s gradient, which does
+ * not exist yet and would come from the pool (an op output not retained);
+ * out's gradient is a pool block, which fd_backward releases right after n
+ * (every reader of out ran before), of the same size and layout. Once an
+ * input took it, out no longer owns a pool block, so no second input can. */
+static int takes_out_grad(const struct fd_ctx *c, const struct fd_node *n, int i)
+{
+	const struct fd_tensor *x = n->in[i], *y = n->out;
+	return c->reuse_activations && (n->aliases >> i & 1u) && node_writes(n, i) && !x->grad && x != y &&
+	       (x->flags & FD_T_NODE_OUT) && !(x->flags & FD_T_RETAIN_GRAD) && x->dev == c->dev &&
+	       (y->flags & FD_T_POOL_GRAD) && y->dev == x->dev && y->numel == x->numel && y->layout == x->layout;
+}
+
 static void release_grad(struct fd_ctx *c, struct fd_tensor *t)
 {
 	if (t->flags & FD_T_POOL_GRAD) {
@@ -599,10 +631,6 @@ static void release_grad(struct fd_ctx *c, struct fd_tensor *t)
 		t->flags &= ~(unsigned)FD_T_POOL_GRAD;
 	}
 }
-
-/* Whether t is the output of some node of the tape (its gradient can go
- * back to the pool once that node ran). Marked by fd_backward on entry. */
-#define FD_T_NODE_OUT 8u
 
 int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 {
@@ -636,10 +664,21 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 	for (struct fd_node *n = c->tape; n; n = n->prev) {
 		if (!n->out->grad)
 			continue; /* nothing flows through this op to t */
-		for (int i = 0; i < n->nin; i++)
-			if (n->in[i] && (n->in[i]->flags & FD_T_REQUIRES_GRAD) &&
-			    ensure_grad(c, n->in[i], (n->in[i]->flags & FD_T_NODE_OUT) != 0, node_writes(n, i)) < 0)
+		int took = 0; /* an input took out's gradient block */
+		for (int i = 0; i < n->nin; i++) {
+			struct fd_tensor *x = n->in[i];
+			if (!x || !(x->flags & FD_T_REQUIRES_GRAD))
+				continue;
+			if (takes_out_grad(c, n, i)) {
+				x->grad = n->out->grad; /* out keeps reading it as dy during n */
+				x->flags |= FD_T_POOL_GRAD | FD_T_GRAD_FRESH;
+				n->out->flags &= ~(unsigned)FD_T_POOL_GRAD;
+				c->gpool.aliased_bytes += (size_t)x->numel * sizeof(float);
+				took = 1;
+			} else if (ensure_grad(c, x, (x->flags & FD_T_NODE_OUT) != 0, node_writes(n, i)) < 0) {
 				return -1;
+			}
+		}
 		int rc = n->backward(c, n);
 		for (int i = 0; i < n->nin; i++)
 			if (n->in[i])
@@ -649,7 +688,10 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 				fd_fail(c, "%s backward failed", n->op);
 			return -1;
 		}
-		release_grad(c, n->out);
+		if (took)
+			n->out->grad = NULL; /* the block is the input's now */
+		else
+			release_grad(c, n->out);
 		/* n's output: every op that read it ran its backward (they come
 		 * later in the tape), n too; views and in-place results of it
 		 * (which do not own their data) were also read by later ops

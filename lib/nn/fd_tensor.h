@@ -133,6 +133,8 @@ struct fd_gpool {
 	int n, cap;
 	size_t bytes, used_bytes, peak_bytes; /* own blocks held, in use now, most in use at once */
 	size_t donated_bytes;                 /* donated this step (not counted in bytes) */
+	size_t aliased_bytes;                 /* gradients an input took over from its op's
+					       * output this step (struct fd_node's aliases) */
 	unsigned long grows;                  /* heap allocations made by the pool, ever */
 	void *(*mem_alloc)(size_t bytes);     /* NULL: host memory; else the device's table entries */
 	void (*mem_free)(void *p);
@@ -154,7 +156,9 @@ struct fd_ctx {
 				* frees saved tensors during backward; the caller then reads
 				* no op output after fd_backward except those given to
 				* fd_keep_data (0 by default: every tensor stays readable
-				* until fd_ctx_step) */
+				* until fd_ctx_step); it also lets an op's input take
+				* over its output's gradient block (struct fd_node's
+				* aliases) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */
@@ -287,17 +291,35 @@ void fd_requires_grad(struct fd_tensor *t);
  * duration of backward, which must then WRITE every element of in[i]->grad
  * (the value it would have added to zeros) instead of adding. A gradient
  * that already holds values (a tensor used by several ops) is never fresh,
- * so accumulation is unchanged. */
+ * so accumulation is unchanged.
+ * aliases (0 from fd_tape_push; bit i implies writes bit i) says backward is
+ * also correct when in[i]'s fresh gradient IS out's gradient (dx == dy: an
+ * elementwise or per-row op reading every dy value it needs before writing
+ * dx there). With c->reuse_activations, fd_backward then lets in[i] take
+ * out's pool block instead of a new one when out's gradient is dead after
+ * the node (a pool gradient, released right after), of in[i]'s size and
+ * layout, and in[i]'s would be a fresh pool block; at most one input per
+ * node takes it. */
 struct fd_node {
 	const char *op;
 	int (*backward)(struct fd_ctx *c, struct fd_node *n);
 	struct fd_tensor *in[FD_NODE_MAXIN];
 	int nin;
 	unsigned writes;
+	unsigned aliases;
 	struct fd_tensor *out;
 	void *saved;
 	struct fd_node *prev;
 };
+
+/* n floats of c's gradient pool (on c->dev) as scratch of a backward, e.g.
+ * a gradient computed apart before it is added into one that already holds
+ * values: the smallest free block, dead activations lent to the pool first,
+ * so the scratch shares memory with the gradients instead of sitting in
+ * a buffer of its own (doc/nn.md "Memory"). Uninitialised; give it back with
+ * fd_grad_scratch_put before the step ends. NULL and c->err on failure. */
+float *fd_grad_scratch(struct fd_ctx *c, int64_t n);
+void fd_grad_scratch_put(struct fd_ctx *c, float *p);
 
 /* Keep t's values readable after fd_backward in a context that reuses
  * activations (c->reuse_activations): e.g. the logits a training loop scores

@@ -328,7 +328,9 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 			return NULL;
 		*(struct ln_saved *)n->saved = (struct ln_saved){N, C, HW, mean, rstd};
 		if (x->dev == FD_DEV_CPU)
-			n->writes = 1u; /* ln_backward overwrites a fresh dx */
+			n->writes = n->aliases = 1u; /* ln_backward overwrites a fresh dx, also dy itself:
+						      * dw, db and each row's (tile's) sums are taken
+						      * before that row's dx is written */
 	}
 	return y;
 }

@@ -5,10 +5,12 @@
  * inference keeps one block at a time: logits bit for bit those of the same
  * forward with everything kept, a smaller arena peak, nothing allocated from
  * the second step on; training that lends dead activations to the gradient
- * pool (c->reuse_activations): gradients bit for bit. (The models' values against PyTorch: t_models*.) */
+ * pool (c->reuse_activations) and lets inputs take over their op's output
+ * gradient (aliasing): gradients bit for bit. (The models' values against PyTorch: t_models*.) */
 #include "models/fd_model.h"
 #include "nn/act.h"
 #include "nn/binary.h"
+#include "nn/dropout.h"
 #include "nn/loss.h"
 #include "tap.h"
 #include "nn_ctx.h"
@@ -139,7 +141,9 @@ static void test_keep_under_tape(void)
  * bit for bit those of a context that keeps everything; the memory is really
  * reused (a dead output's values are overwritten by a later gradient: the
  * control that the check below can see reuse at all), and a tensor given to
- * fd_keep_data keeps its values. */
+ * fd_keep_data keeps its values. The squares (mul of a tensor by itself)
+ * take gradients of their own (no aliasing: struct fd_node's aliases), so
+ * y1's gradient is a new request, served by y4's dead memory. */
 static void test_reuse(void)
 {
 	const int64_t n = 4099;
@@ -151,9 +155,9 @@ static void test_reuse(void)
 		fd_ctx_step(&c);
 		struct fd_tensor *x = filled(&c, n, 0.125f);
 		fd_requires_grad(x);
-		struct fd_tensor *y1 = fd_silu(&c, x), *y2 = fd_silu(&c, y1);
+		struct fd_tensor *y1 = fd_silu(&c, x), *y2 = fd_mul(&c, y1, y1);
 		struct fd_tensor *y3 = fd_keep_data(fd_silu(&c, y2)), *y4 = fd_silu(&c, y3);
-		struct fd_tensor *y5 = fd_silu(&c, y4);
+		struct fd_tensor *y5 = fd_mul(&c, y4, y4);
 		float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, n);
 		for (int64_t i = 0; seed && i < n; i++)
 			seed[i] = (float)(i % 13) - 6.0f;
@@ -170,7 +174,7 @@ static void test_reuse(void)
 			/* y1, y2, y4 (y3 kept, y5 the root), each rounded down to 64 bytes */
 			ok(c.gpool.donated_bytes >= 3 * ((size_t)n * sizeof(float) - 64), "reuse: %zu bytes donated",
 			   c.gpool.donated_bytes);
-			/* y4's memory took dy2 (the smallest free block, donated first) */
+			/* y4's memory took dy1 (the smallest free block, donated first) */
 			ok(memcmp(y4v, y4->data, sizeof y4v) != 0,
 			   "reuse: y4's memory (not kept) now holds a gradient");
 			ok(!memcmp(y3v, y3->data, sizeof y3v), "reuse: y3 (fd_keep_data) keeps its values");
@@ -181,6 +185,79 @@ static void test_reuse(void)
 		fd_ctx_free(&c);
 	}
 	ok(!memcmp(gx[0], gx[1], sizeof gx[0]), "reuse: dx bit for bit the gradient without reuse");
+}
+
+/* The chain of test_alias: leaves x1, x2; every op's input but the leaves
+ * can take its output's gradient (aliases), in[0] or in[1] of mul and add,
+ * relu_, silu. With bad, the linear node (whose sgemm reads dy while
+ * writing dx: not alias-safe) is marked as if it were. */
+static int alias_chain(int reuse, int bad, int64_t n, float *g1, float *g2, size_t *aliased, size_t *own)
+{
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	c.reuse_activations = reuse;
+	fd_ctx_step(&c);
+	int64_t ws[2] = {n, n};
+	struct fd_tensor *x1 = filled(&c, n, 0.125f), *x2 = filled(&c, n, -0.25f), *w = fd_tensor_new(&c, FD_DEV_CPU, 2, ws);
+	for (int64_t i = 0; w && i < n * n; i++)
+		w->data[i] = (float)((i * 37) % 11) * 0.125f - 0.5f;
+	if (!ok(x1 && x2 && w, "alias chain: tensors"))
+		return 0;
+	x1->ndim = x2->ndim = 2; /* [1, n], linear's input */
+	x1->shape[0] = x2->shape[0] = 1;
+	x1->shape[1] = x2->shape[1] = n;
+	fd_requires_grad(x1);
+	fd_requires_grad(x2);
+	struct fd_tensor *a = fd_silu(&c, x1), *b = fd_silu(&c, x2);
+	struct fd_tensor *h = fd_mul(&c, a, b);   /* a takes dh */
+	struct fd_tensor *k = fd_mul(&c, x2, h);  /* h (in[1]) takes dk; x2's is reduced first */
+	struct fd_tensor *p = fd_add(&c, k, x1);  /* k takes dp */
+	struct fd_tensor *q = fd_add(&c, x1, p);  /* p (in[1]) takes dq */
+	struct fd_tensor *r = fd_relu_(&c, q);    /* q takes dr */
+	struct fd_tensor *l = fd_linear(&c, r, w, NULL); /* r takes dl only when marked */
+	if (l && bad)
+		c.tape->writes = c.tape->aliases = 1u;
+	struct fd_tensor *y = fd_silu(&c, l);     /* l takes dy */
+	float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, n);
+	for (int64_t i = 0; seed && i < n; i++)
+		seed[i] = (float)(i % 13) - 6.0f;
+	int good = ok(y && seed && fd_backward(&c, y, seed) == 0, "alias chain (reuse %d%s): %s", reuse,
+		      bad ? ", linear marked" : "", c.err.msg);
+	if (good) {
+		memcpy(g1, x1->grad, (size_t)n * sizeof *g1);
+		memcpy(g2, x2->grad, (size_t)n * sizeof *g2);
+		*aliased = c.gpool.aliased_bytes;
+		*own = c.gpool.bytes;
+	}
+	fd_ctx_free(&c);
+	return good;
+}
+
+/* Aliasing (struct fd_node's aliases, with c->reuse_activations): inputs of
+ * relu_, add, mul (either operand) and silu take their
+ * op's output gradient instead of a new block; the gradients are bit for bit
+ * those without (no reuse, every gradient its own block). The control: an
+ * op whose backward is not alias-safe, marked as if it were, gives
+ * different gradients, so the comparison can see a wrong alias. */
+static void test_alias(void)
+{
+	enum { N = 257 };
+	static float g1[3][N], g2[3][N];
+	size_t al[3] = {0}, own[3] = {0};
+	int good = alias_chain(0, 0, N, g1[0], g2[0], &al[0], &own[0]) &
+		   alias_chain(1, 0, N, g1[1], g2[1], &al[1], &own[1]) &
+		   alias_chain(1, 1, N, g1[2], g2[2], &al[2], &own[2]);
+	if (!good)
+		return;
+	/* q, p, k, h, a and linear's output l; with linear marked its input r too */
+	ok(al[0] == 0 && al[1] == 6 * N * sizeof(float) && al[2] == 7 * N * sizeof(float),
+	   "aliased gradients: %zu, %zu, %zu bytes (none without reuse; 6 and 7 tensors of %d floats)", al[0], al[1],
+	   al[2], N);
+	ok(own[1] < own[0], "gradient pool %zu bytes with aliasing, %zu without", own[1], own[0]);
+	ok(!memcmp(g1[0], g1[1], sizeof g1[0]) && !memcmp(g2[0], g2[1], sizeof g2[0]),
+	   "aliasing: dx1, dx2 bit for bit the gradients without");
+	ok(memcmp(g1[0], g1[2], sizeof g1[0]) != 0,
+	   "control: linear marked as aliasing (its sgemm reads dy while writing dx) changes dx1");
 }
 
 /* fd_arena_reserve: the second of two identical steps writes into pages
@@ -270,6 +347,50 @@ static void test_inplace(void)
 	fd_ctx_free(&c);
 }
 
+/* fd_stochastic_depth_ against fd_stochastic_depth (training, p 0.5): the
+ * same masks (same step and op position), values and gradients bit for bit;
+ * some rows dropped and some kept, so both branches are compared. */
+static void test_sd_inplace(void)
+{
+	enum { R = 16, K = 67 };
+	static float yv[2][R * K], ga[2][R * K];
+	int dropped = 0, kept = 0;
+	for (int v = 0; v < 2; v++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 9);
+		fd_ctx_step(&c);
+		int64_t sh[2] = {R, K};
+		struct fd_tensor *a = fd_tensor_new(&c, FD_DEV_CPU, 2, sh), *b = fd_tensor_new(&c, FD_DEV_CPU, 2, sh);
+		for (int64_t i = 0; a && b && i < R * K; i++)
+			a->data[i] = (float)(i % 31) * 0.25f - 3.0f, b->data[i] = (float)(i % 7) - 2.5f;
+		fd_requires_grad(a);
+		struct fd_tensor *h = fd_mul(&c, a, b); /* reads its inputs, not its output */
+		struct fd_tensor *y = v ? fd_stochastic_depth_(&c, h, 0.5f) : fd_stochastic_depth(&c, h, 0.5f);
+		struct fd_tensor *z = fd_mul(&c, y, b);
+		float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, R * K);
+		for (int64_t i = 0; seed && i < R * K; i++)
+			seed[i] = (float)(i % 13) - 6.0f;
+		if (!ok(z && seed && fd_backward(&c, z, seed) == 0, "stochastic depth %s: %s", v ? "in place" : "",
+			c.err.msg))
+			return;
+		if (v)
+			ok(y->data == h->data, "stochastic_depth_ wrote over its input");
+		memcpy(yv[v], y->data, sizeof yv[v]);
+		memcpy(ga[v], a->grad, sizeof ga[v]);
+		for (int r = 0; r < R && !v; r++) {
+			int64_t i = r * K + 1; /* h != 0 there: a, b nonzero */
+			if (h->data[i] != 0.0f && y->data[i] == 0.0f)
+				dropped++;
+			else if (h->data[i] != 0.0f && y->data[i] == 2.0f * h->data[i])
+				kept++;
+		}
+		fd_ctx_free(&c);
+	}
+	ok(dropped > 0 && kept > 0, "stochastic depth: %d rows dropped, %d kept", dropped, kept);
+	ok(!memcmp(yv[0], yv[1], sizeof yv[0]) && !memcmp(ga[0], ga[1], sizeof ga[0]),
+	   "stochastic_depth_: values and gradients bit for bit the out-of-place op's");
+}
+
 /* A model's eval forward twice, conv-BN folding off (m->unfused): with a
  * tape (every keep a no-op: everything stays) and without (keeps release):
  * the same logits bit for bit, a smaller peak; then inference steps
@@ -350,6 +471,8 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 		own[v] = c.gpool.bytes;
 		if (v) {
 			donated = c.gpool.donated_bytes;
+			ok(c.gpool.aliased_bytes > 0, "%s: reuse: %.1f MiB of gradients taken over from op outputs",
+			   name, c.gpool.aliased_bytes / 1048576.0);
 			ok(good && !memcmp(g0, m->p.grad, (size_t)m->p.ntotal * sizeof *g0) &&
 			   !memcmp(lg[0], lg[1], sizeof lg[0]),
 			   "%s: reusing activations: parameter gradients and logits bit for bit", name);
@@ -374,6 +497,8 @@ int main(void)
 	test_keep_under_tape();
 	test_inplace();
 	test_reuse();
+	test_alias();
+	test_sd_inplace();
 	test_reserve();
 	test_model(&fd_arch_simplecnn, 64, 0.6);
 	test_model(&fd_arch_resnet18, 64, 0.4);
