@@ -177,9 +177,55 @@ static int build(struct fd_model *m, const struct cfg *g, struct fd_err *e)
 	return fd_mlinear_add(m, &r->fc, "classifier.2", g->dims[3], m->num_classes, 1, TRUNC, e);
 }
 
+/* Whether block b's forward on x runs fused: fp32 CPU inference (eval
+ * mode, no gradient to record, no tap, not m->unfused), as
+ * fd_mconv_bn_add_fwd's fold. bf16 runs the unfused ops: a fold rounded to
+ * bf16 and the sum post-op after a bf16 convolution have no torch
+ * reference test here. */
+static int block_fuses(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
+{
+	struct fd_tensor *in[10] = {x,
+				    fd_model_t(m, b->dw.w),
+				    fd_model_t(m, b->dw.b),
+				    fd_model_t(m, b->norm.w),
+				    fd_model_t(m, b->norm.b),
+				    fd_model_t(m, b->pw1.w),
+				    fd_model_t(m, b->pw1.b),
+				    fd_model_t(m, b->pw2.w),
+				    fd_model_t(m, b->pw2.b),
+				    fd_model_t(m, b->scale)};
+	return c->dev == FD_DEV_CPU && c->precision == FD_PREC_FP32 && !c->training && !m->tap && !m->unfused &&
+	       !fd_needs_grad(c, 10, in);
+}
+
+/* The fused inference block (doc/nn-kernels.md "ConvNeXt inference"):
+ * dwconv, the LayerNorm's normalisation in place, pw1 with the norm's
+ * weight and bias folded in and GELU as its post-op, pw2 with the layer
+ * scale folded in and the residual added into x by its sum post-op: x is
+ * OVERWRITTEN with the block's output and returned (nothing reads the
+ * block's input afterwards). Eval mode: no stochastic depth. */
+static struct fd_tensor *block_fused(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
+{
+	struct fd_mark mk = fd_ctx_mark(c);
+	struct fd_tensor *wf, *bf;
+	struct fd_tensor *h = fd_layernorm2d_norm_(c, fd_mconv_fwd(m, c, &b->dw, x), LN_EPS);
+	if (!h || fd_model_fold_pw(c, fd_model_t(m, b->pw1.w), fd_model_t(m, b->pw1.b), fd_model_t(m, b->norm.w),
+				   fd_model_t(m, b->norm.b), NULL, &wf, &bf) < 0)
+		return NULL;
+	h = fd_conv2d_infer(c, &b->pw1.op, h, wf, bf, FD_CONV_POST_GELU);
+	if (!h || fd_model_fold_pw(c, fd_model_t(m, b->pw2.w), fd_model_t(m, b->pw2.b), NULL, NULL,
+				   fd_model_t(m, b->scale), &wf, &bf) < 0)
+		return NULL;
+	m->nfused += 2;
+	m->nfused_add++;
+	return fd_ctx_keep(c, &mk, fd_conv2d_infer_add(c, &b->pw2.op, h, wf, bf, FD_CONV_POST_NONE, x));
+}
+
 /* CNBlock.forward: x + stochastic_depth(layer_scale * block(x)) */
 static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
 {
+	if (x && block_fuses(m, c, b, x))
+		return block_fused(m, c, b, x);
 	/* without a tape each step's output replaces the previous one's (x,
 	 * below the mark, stays for the residual) */
 	struct fd_mark mk = fd_ctx_mark(c);
