@@ -242,7 +242,6 @@ int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct f
 	    (os && os->numel != K))
 		return fd_fail(c, "fold_pw: weight [%lld, %lld] and the scales do not match", (long long)K,
 			       (long long)Ci), -1;
-	int bf16 = c->precision == FD_PREC_BF16;
 	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, ws)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, bs)))
 		return -1;
 	const float *W = w->data, *B = b ? b->data : NULL, *S = is ? is->data : NULL;
@@ -253,8 +252,7 @@ int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct f
 		double o = O ? O[k] : 1.0, t = B ? B[k] : 0.0;
 		const float *wk = W + k * Ci;
 		for (int64_t i = 0; i < Ci; i++) {
-			double v = o * wk[i] * (S ? S[i] : 1.0);
-			wo[k * Ci + i] = bf16 ? bf16_of_double(v) : (float)v;
+			wo[k * Ci + i] = (float)(o * wk[i] * (S ? S[i] : 1.0));
 			if (T)
 				t += (double)wk[i] * T[i];
 		}

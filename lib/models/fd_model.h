@@ -261,9 +261,10 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
  * (each NULL: identity) give the weight *wf [K, Ci, 1, 1] and bias *bf [K],
  * new arena tensors, such that os (w (is x + ish) + b) = wf x + bf:
  * wf = diag(os) w diag(is), bf = os (b + w ish), computed in double and
- * rounded once (wf to bf16 in a bf16 context, as fd_mconv_bn_fwd's fold;
- * bf to float). Output channels split over c's threads (the same bits for
- * any count). 0, or -1 with c->err (sizes that do not match, no memory). */
+ * rounded once to float (for fp32 inference: a bf16 convolution would round
+ * wf a second time). Output channels split over c's threads (the same bits
+ * for any count). 0, or -1 with c->err (sizes that do not match, no
+ * memory). */
 int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct fd_tensor *b,
 		     const struct fd_tensor *is, const struct fd_tensor *ish, const struct fd_tensor *os,
 		     struct fd_tensor **wf, struct fd_tensor **bf);
