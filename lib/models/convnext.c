@@ -177,14 +177,70 @@ static int build(struct fd_model *m, const struct cfg *g, struct fd_err *e)
 	return fd_mlinear_add(m, &r->fc, "classifier.2", g->dims[3], m->num_classes, 1, TRUNC, e);
 }
 
+enum { FUSE_NONE, FUSE_ALL, FUSE_GELU };
+
+/* How block b's forward on x fuses: in CPU inference (eval mode, no
+ * gradient to record, no tap, not m->unfused, as fd_mconv_bn_fwd's fold)
+ * FUSE_ALL in fp32 (block_fused); in bf16 FUSE_GELU, GELU as pw1's post-op
+ * only (computed on the fp32 result, as the separate op), since folding
+ * the norm or the layer scale into a weight rounded to bf16 changes its
+ * rounding, which no torch reference here checks, and the sum post-op
+ * after a bf16 convolution is untested. FUSE_NONE otherwise. */
+static int block_fuses(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
+{
+	struct fd_tensor *in[10] = {x,
+				    fd_model_t(m, b->dw.w),
+				    fd_model_t(m, b->dw.b),
+				    fd_model_t(m, b->norm.w),
+				    fd_model_t(m, b->norm.b),
+				    fd_model_t(m, b->pw1.w),
+				    fd_model_t(m, b->pw1.b),
+				    fd_model_t(m, b->pw2.w),
+				    fd_model_t(m, b->pw2.b),
+				    fd_model_t(m, b->scale)};
+	if (c->dev != FD_DEV_CPU || c->training || m->tap || m->unfused || fd_needs_grad(c, 10, in))
+		return FUSE_NONE;
+	return c->precision == FD_PREC_FP32 ? FUSE_ALL : FUSE_GELU;
+}
+
+/* The fused inference block (doc/nn-kernels.md "ConvNeXt inference"):
+ * dwconv, the LayerNorm's normalisation in place, pw1 with the norm's
+ * weight and bias folded in and GELU as its post-op, pw2 with the layer
+ * scale folded in and the residual added into x by its sum post-op: x is
+ * OVERWRITTEN with the block's output and returned (nothing reads the
+ * block's input afterwards). Eval mode: no stochastic depth. */
+static struct fd_tensor *block_fused(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
+{
+	struct fd_mark mk = fd_ctx_mark(c);
+	struct fd_tensor *wf, *bf;
+	struct fd_tensor *h = fd_layernorm2d_norm_(c, fd_mconv_fwd(m, c, &b->dw, x), LN_EPS);
+	if (!h || fd_model_fold_pw(c, fd_model_t(m, b->pw1.w), fd_model_t(m, b->pw1.b), fd_model_t(m, b->norm.w),
+				   fd_model_t(m, b->norm.b), NULL, &wf, &bf) < 0)
+		return NULL;
+	h = fd_conv2d_infer(c, &b->pw1.op, h, wf, bf, FD_CONV_POST_GELU);
+	if (!h || fd_model_fold_pw(c, fd_model_t(m, b->pw2.w), fd_model_t(m, b->pw2.b), NULL, NULL,
+				   fd_model_t(m, b->scale), &wf, &bf) < 0)
+		return NULL;
+	m->nfused += 2;
+	m->nfused_add++;
+	return fd_ctx_keep(c, &mk, fd_conv2d_infer_add(c, &b->pw2.op, h, wf, bf, FD_CONV_POST_NONE, x));
+}
+
 /* CNBlock.forward: x + stochastic_depth(layer_scale * block(x)) */
 static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
 {
+	int f = x ? block_fuses(m, c, b, x) : FUSE_NONE;
+	if (f == FUSE_ALL)
+		return block_fused(m, c, b, x);
 	/* without a tape each step's output replaces the previous one's (x,
 	 * below the mark, stays for the residual) */
 	struct fd_mark mk = fd_ctx_mark(c);
 	struct fd_tensor *h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, fd_mconv_fwd(m, c, &b->dw, x)));
-	h = fd_ctx_keep(c, &mk, fd_gelu(c, pw_fwd(m, c, &b->pw1, h)));
+	if (f == FUSE_GELU)
+		h = fd_ctx_keep(c, &mk, fd_conv2d_infer(c, &b->pw1.op, h, kernel_of(c, fd_model_t(m, b->pw1.w)),
+							fd_model_t(m, b->pw1.b), FD_CONV_POST_GELU));
+	else
+		h = fd_ctx_keep(c, &mk, fd_gelu(c, pw_fwd(m, c, &b->pw1, h)));
 	h = fd_ctx_keep(c, &mk, pw_fwd(m, c, &b->pw2, h));
 	/* stochastic depth and the residual add in place (mul's output feeds
 	 * only them; neither op reads values in backward): two activations of

@@ -233,6 +233,34 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	return 0;
 }
 
+int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct fd_tensor *b,
+		     const struct fd_tensor *is, const struct fd_tensor *ish, const struct fd_tensor *os,
+		     struct fd_tensor **wf, struct fd_tensor **bf)
+{
+	int64_t K = w->shape[0], Ci = w->numel / K, ws[4] = {K, Ci, 1, 1}, bs[1] = {K};
+	if (w->dev != FD_DEV_CPU || (b && b->numel != K) || (is && is->numel != Ci) || (ish && ish->numel != Ci) ||
+	    (os && os->numel != K))
+		return fd_fail(c, "fold_pw: weight [%lld, %lld] and the scales do not match", (long long)K,
+			       (long long)Ci), -1;
+	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, ws)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, bs)))
+		return -1;
+	const float *W = w->data, *B = b ? b->data : NULL, *S = is ? is->data : NULL;
+	const float *T = ish ? ish->data : NULL, *O = os ? os->data : NULL;
+	float *wo = (*wf)->data, *bo = (*bf)->data;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (w->numel >= 65536)
+	for (int64_t k = 0; k < K; k++) {
+		double o = O ? O[k] : 1.0, t = B ? B[k] : 0.0;
+		const float *wk = W + k * Ci;
+		for (int64_t i = 0; i < Ci; i++) {
+			wo[k * Ci + i] = (float)(o * wk[i] * (S ? S[i] : 1.0));
+			if (T)
+				t += (double)wk[i] * T[i];
+		}
+		bo[k] = (float)(o * t);
+	}
+	return 0;
+}
+
 /* Whether fd_mconv_bn_fwd folds bn into cv for input x (and the residual
  * id, when not NULL): CPU inference (fp32 or bf16) without a tap
  * (fd_model.h). */

@@ -98,9 +98,10 @@ struct fd_model {
 				       * throughout; 0, the default: channels last on the CPU in
 				       * every mode (doc/nn-kernels.md "Layouts": ResNet) */
 	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd,
-				       * fd_mconv_bn_add_fwd) */
+				       * fd_mconv_bn_add_fwd); ConvNeXt: its blocks' Linears with
+				       * the norm or the layer scale folded in, 2 a block */
 	int nfused_add;               /* of them, residual adds fused into the convolution
-				       * (fd_mconv_bn_add_fwd) */
+				       * (fd_mconv_bn_add_fwd; ConvNeXt: one a block) */
 	int nfused_se;                /* squeeze-excitation blocks run as one kernel by the last
 				       * forward (fd_mse_fwd: fd_se_infer) */
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses
@@ -257,6 +258,20 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
  * id is only read. NULL on error. */
 struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id);
+
+/* Fold per-channel affine maps around a pointwise layer (a Linear, or a
+ * 1x1 convolution) for inference: w [K, Ci] (or [K, Ci, 1, 1]), bias b [K]
+ * (NULL: none), input scale is and shift ish [Ci], output scale os [K]
+ * (each NULL: identity) give the weight *wf [K, Ci, 1, 1] and bias *bf [K],
+ * new arena tensors, such that os (w (is x + ish) + b) = wf x + bf:
+ * wf = diag(os) w diag(is), bf = os (b + w ish), computed in double and
+ * rounded once to float (for fp32 inference: a bf16 convolution would round
+ * wf a second time). Output channels split over c's threads (the same bits
+ * for any count). 0, or -1 with c->err (sizes that do not match, no
+ * memory). */
+int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct fd_tensor *b,
+		     const struct fd_tensor *is, const struct fd_tensor *ish, const struct fd_tensor *os,
+		     struct fd_tensor **wf, struct fd_tensor **bf);
 
 /* nn.Linear(in, out, bias): name.weight [out, in], name.bias [out]. init as
  * for convs, plus FD_MI_NORMAL / FD_MI_UNIFORM / FD_MI_TRUNC_NORMAL with a

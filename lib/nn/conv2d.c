@@ -149,7 +149,8 @@ static int conv_post_op(int post, dnnl_primitive_attr_t *attr, struct fd_err *e)
 	if (post == FD_CONV_POST_NONE)
 		return 0;
 	dnnl_alg_kind_t alg = act == FD_CONV_POST_RELU ? dnnl_eltwise_relu
-			      : act == FD_CONV_POST_SILU ? dnnl_eltwise_swish : dnnl_eltwise_hardswish;
+			      : act == FD_CONV_POST_SILU ? dnnl_eltwise_swish
+			      : act == FD_CONV_POST_GELU ? dnnl_eltwise_gelu_erf : dnnl_eltwise_hardswish;
 	float alpha = act == FD_CONV_POST_SILU ? 1.0f : 0.0f; /* swish: x sigmoid(alpha x) */
 	if (fd_dnnl_check(dnnl_primitive_attr_create(attr), e, "conv2d attr") ||
 	    fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv2d post-ops") ||

@@ -78,8 +78,11 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 /* An activation fused into an inference convolution (fd_conv2d_infer):
  * oneDNN eltwise relu, swish (alpha 1: x sigmoid(x), F.silu) and
  * hardswish (F.hardswish), computed by oneDNN's own kernels (its exp, not
- * core/fd_vmath.h's: within a few ulp of the separate op). */
-enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_CONV_POST_HARDSWISH };
+ * core/fd_vmath.h's: within a few ulp of the separate op).
+ * FD_CONV_POST_GELU: eltwise gelu_erf, F.gelu(approximate='none') (oneDNN's
+ * erf; its value leaves room for other entries before it). */
+enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_CONV_POST_HARDSWISH,
+	FD_CONV_POST_GELU = 16 };
 
 /* F.conv2d(x, w, b, ...) as fd_conv2d, followed by the activation post
  * (fused into the convolution: oneDNN's eltwise post-op), for inference on

@@ -110,6 +110,14 @@ static void row_param(const float *x, const float *g, int64_t C, float m, float 
 			ab[i] += g[i];
 }
 
+/* y = (x - m) r (normalize only; y may be x) */
+FD_VEC_CLONES
+static void row_norm(const float *x, float *y, int64_t C, float m, float r)
+{
+	for (int64_t i = 0; i < C; i++)
+		y[i] = (x[i] - m) * r;
+}
+
 static int64_t rows_per_chunk(int64_t M, int64_t C)
 {
 	int64_t rpc = RCHUNK / C > 0 ? RCHUNK / C : 1;
@@ -123,8 +131,14 @@ static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *
 #pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
 	for (int64_t i = 0; i < nch; i++)
 		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
-			row_stats(x + m * C, C, (double)eps, mean + m, rstd + m);
-			row_affine(x + m * C, y + m * C, C, mean[m], rstd[m], w, b);
+			float mm, rr;
+			row_stats(x + m * C, C, (double)eps, &mm, &rr);
+			if (mean)
+				mean[m] = mm, rstd[m] = rr;
+			if (w)
+				row_affine(x + m * C, y + m * C, C, mm, rr, w, b);
+			else
+				row_norm(x + m * C, y + m * C, C, mm, rr);
 		}
 }
 
@@ -193,11 +207,16 @@ int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, f
 			for (int64_t p = 0; p < np; p++) {
 				m[p] = (float)s[p];
 				r[p] = (float)(1.0 / sqrt(v[p] / (double)C + (double)eps));
-				mean[n * HW + p0 + p] = m[p];
-				rstd[n * HW + p0 + p] = r[p];
+				if (mean)
+					mean[n * HW + p0 + p] = m[p], rstd[n * HW + p0 + p] = r[p];
 			}
 			float *yn = y + n * C * HW + p0;
 			for (int64_t ch = 0; ch < C; ch++) {
+				if (!w) {
+					for (int64_t p = 0; p < np; p++)
+						yn[ch * HW + p] = (xn[ch * HW + p] - m[p]) * r[p];
+					continue;
+				}
 				float wc = w[ch], bc = b[ch];
 				for (int64_t p = 0; p < np; p++)
 					yn[ch * HW + p] = (xn[ch * HW + p] - m[p]) * r[p] * wc + bc;
@@ -333,6 +352,21 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 						      * before that row's dx is written */
 	}
 	return y;
+}
+
+struct fd_tensor *fd_layernorm2d_norm_(struct fd_ctx *c, struct fd_tensor *x, float eps)
+{
+	if (!x)
+		return NULL;
+	char b1[64];
+	if (x->ndim < 2 || x->dev != FD_DEV_CPU || c->dev != FD_DEV_CPU || fd_needs_grad(c, 1, &x))
+		return fd_fail(c, "layernorm2d_norm_: input %s: CPU inference only (records no gradient)",
+			       fd_tensor_shape_str(x, b1, sizeof b1));
+	int64_t N = x->shape[0], C = x->shape[1], HW = x->numel / (N * C);
+	if (fd_is_nhwc(x))
+		N *= HW, HW = 1;
+	fd_layernorm2d_fwd_cpu(c, N, C, HW, eps, x->data, NULL, NULL, x->data, NULL, NULL);
+	return x;
 }
 
 /* mean and 1/sqrt(var + eps) over C at position p of sample n */

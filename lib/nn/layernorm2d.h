@@ -13,6 +13,14 @@
 struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 				 struct fd_tensor *b, float eps);
 
+/* fd_layernorm2d without the affine step, in place, for inference: x =
+ * (x - mean) / sqrt(var + eps) over C at each position (the same float
+ * arithmetic as fd_layernorm2d with w = 1, b = 0, either layout), returned.
+ * Records nothing: refuses ("CPU inference only") an x off the CPU or one
+ * that needs a gradient. The caller guarantees that x's old values are not
+ * needed afterwards. NULL on error (c->err). */
+struct fd_tensor *fd_layernorm2d_norm_(struct fd_ctx *c, struct fd_tensor *x, float eps);
+
 /* The oracle for the tests (t_nn_fd64): the textbook two-pass loops in double
  * over x [N, C, HW] (statistics over C at each (n, p), biased variance).
  * Forward overwrites y; backward recomputes mean and rstd from x and ADDS
@@ -23,6 +31,8 @@ void fd_layernorm2d_ref_forward(int64_t N, int64_t C, int64_t HW, double eps, co
 void fd_layernorm2d_ref_backward(int64_t N, int64_t C, int64_t HW, double eps, const double *x,
 				 const double *w, const double *dy, double *dx, double *dw, double *db);
 
+/* CPU kernels of the table; fwd: w and b NULL normalize only, mean and
+ * rstd NULL are not stored, y may be x. */
 int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, float eps, const float *x,
 		    const float *w, const float *b, float *y, float *mean, float *rstd);
 int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,

@@ -1,5 +1,6 @@
 /* model_fused.h: the inference-fusion check shared by the model tests
- * (t_models, t_models_effmob): fused_eval. Include after fixture.h. */
+ * (t_models, t_models_effmob, t_models_convnext): fused_eval. Include after
+ * fixture.h. */
 #ifndef FD_TEST_MODEL_FUSED_H
 #define FD_TEST_MODEL_FUSED_H
 
@@ -8,13 +9,14 @@
 
 #include <math.h>
 
-/* Inference fusion (fd_mconv_bn_fwd, fd_mconv_bn_add_fwd, fd_mse_fwd): an
- * eval forward without gradients folds all `want` conv-BN pairs, `want_add`
- * of them with the residual add (and ReLU) fused in (ResNet and MBConv
- * blocks), runs `want_se` squeeze-excitation blocks as one kernel each, and
- * its logits match torchvision's eval
+/* Inference fusion (fd_mconv_bn_fwd, fd_mconv_bn_add_fwd, fd_mse_fwd;
+ * ConvNeXt's fused blocks): an eval forward without gradients folds all
+ * `want` conv-BN pairs (ConvNeXt: norm or layer scale into Linears),
+ * `want_add` of them with the residual add (and ReLU) fused in (ResNet,
+ * MBConv and ConvNeXt blocks), runs `want_se` squeeze-excitation blocks as
+ * one kernel each, and its logits match torchvision's eval
  * logits (fix_atol, as the unfused check in fix_model_case); after a
- * batchnorm weight changes, the fused logits follow (they equal the unfused
+ * folded weight bnw (a batchnorm's, a LayerNorm's, a layer scale) changes, the fused logits follow (they equal the unfused
  * path's, run with gradients on, within the same tolerance) and move away
  * from the old ones (negative control). */
 static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const char *bnw, int want,
@@ -36,7 +38,7 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 	c->grad_enabled = 0;
 	fd_ctx_step(c);
 	struct fd_tensor *y = fd_model_forward(m, c, fix_get(c, &s, "x"));
-	ok(y && m->nfused == want, "%s@%d: eval forward folded %d conv-BN pairs (want %d) %s", k->name, k->size,
+	ok(y && m->nfused == want, "%s@%d: eval forward folded %d layers (m->nfused, want %d) %s", k->name, k->size,
 	   m->nfused, want, y ? "" : c->err.msg);
 	ok(y && m->nfused_add == want_add, "%s@%d: %d residual adds fused (want %d)", k->name, k->size,
 	   m->nfused_add, want_add);

@@ -3,9 +3,10 @@
  * parameter count, state_dict names and shapes (strict load of torch's state
  * dict), MACs and eval logits; convnext_mini's eval and train logits, the BCE
  * loss, every named gradient and 5 AdamW steps; stochastic depth semantics;
- * initialisation. */
+ * initialisation; the fused inference blocks (model_fused.h). */
 #include "models/fd_model.h"
 #include "fixture.h"
+#include "model_fused.h"
 #include "nn_ctx.h"
 
 #include <math.h>
@@ -180,6 +181,11 @@ int main(void)
 	ctx_open(&c, 2, 3);
 	fix_open(&counts, "models_convnext", "counts");
 	tiny(&c, &counts);
+	/* the fused inference blocks (18: 36 Linears folded, 18 residual adds
+	 * as sum post-ops); controls: a block's LayerNorm weight (folded into
+	 * pw1) and another's layer scale (folded into pw2) x 1.5 */
+	fused_eval(&c, &k_tiny, "features.3.1.block.2.weight", 36, 18, 0);
+	fused_eval(&c, &k_tiny, "features.5.7.layer_scale", 36, 18, 0);
 	mini(&c, &counts);
 	sd_check(&c);
 	init_check();

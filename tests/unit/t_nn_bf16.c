@@ -33,6 +33,8 @@
  * reorder's bits on normal values, ties, NaN, infinities, zeros and
  * subnormals, and round-to-nearest-even's on the normal ones; control: it
  * differs from truncation.
+ * The GELU post-op of a bf16 inference convolution (ConvNeXt's pw1): y vs
+ * gelu(torch's y on the bf16-rounded inputs) at conv's tolerance.
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
 #include "models/fd_model.h"
@@ -237,6 +239,60 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	return 1;
 }
 
+/* The GELU post-op of a bf16 inference convolution (fd_conv2d_infer, NHWC,
+ * FD_CONV_POST_GELU: ConvNeXt's pw1 at bf16) on conv case i: y vs
+ * gelu(torch's y on the bf16-rounded inputs), erf form in double, within
+ * conv's tolerance (GELU's slope is at most 1.13: the products stay exact,
+ * the fp32 accumulation order and oneDNN's erf a few ulps). Control: the
+ * same y against torch's y without GELU fails. 1 when checked. */
+static int gelu_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NHWC, FD_NHWC};
+	struct fd_err e = {{0}};
+	int Ho, Wo;
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) != 0)
+		return 0;
+	int HWi = s.H * s.W, HWo = Ho * Wo;
+	size_t nx = (size_t)s.N * s.C * HWi, ny = (size_t)s.N * s.K * HWo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
+	int64_t xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.K, s.C / s.groups, s.kh, s.kw}, bs[1] = {s.K};
+	float *xv = nhwc(fix_f32(st, i, "x", nx, 0), s.N, s.C, HWi, 0);
+	const float *yr = fix_f32(st, i, "y", ny, 0);
+	struct fd_conv2d_op op;
+	fd_conv2d_op_init(&op, 1, 0, 1, s.groups);
+	op.sh = s.sh, op.sw = s.sw, op.ph = s.ph, op.pw = s.pw, op.dh = s.dh, op.dw = s.dw;
+	struct fd_tensor *x = fd_tensor_wrap(cb, FD_DEV_CPU, xv, 4, xs);
+	struct fd_tensor *w = fd_tensor_wrap(cb, FD_DEV_CPU, (float *)fix_f32(st, i, "w", nw, 0), 4, ws);
+	struct fd_tensor *b = s.bias ? fd_tensor_wrap(cb, FD_DEV_CPU, (float *)fix_f32(st, i, "b", s.K, 1), 1, bs) : NULL;
+	if (x)
+		x->layout = FD_NHWC;
+	int cl = cb->channels_last, ge = cb->grad_enabled;
+	cb->channels_last = 1;
+	cb->grad_enabled = 0;
+	struct fd_tensor *y = fd_conv2d_infer(cb, &op, x, w, b, FD_CONV_POST_GELU);
+	cb->channels_last = cl;
+	cb->grad_enabled = ge;
+	ok(y != NULL, "case %d NHWC bf16 GELU post-op runs %s", i, cb->err.msg);
+	float *want = malloc(ny * sizeof *want), *yc = y ? nhwc(y->data, s.N, s.K, HWo, 1) : NULL;
+	for (size_t j = 0; j < ny; j++)
+		want[j] = (float)(0.5 * yr[j] * (1 + erf(yr[j] / sqrt(2.0))));
+	char nm[96];
+	snprintf(nm, sizeof nm, "case %d NHWC bf16 GELU post-op y vs gelu(torch on bf16-rounded inputs)", i);
+	if (yc)
+		checked += tap_close_f32(nm, yc, want, ny, 1e-4, 1e-4);
+	size_t differ = 0;
+	if (yc)
+		worst_share(yc, yr, ny, 1e-4, 1e-4, &differ);
+	ok(differ > 0, "case %d control: the GELU post-op's y differs from torch's y without GELU at %zu of %zu", i,
+	   differ, ny);
+	fd_conv2d_op_free(&op);
+	fd_ctx_step(cb);
+	free(xv), free(want), free(yc);
+	return yc != NULL;
+}
+
 static void linear_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 4);
@@ -434,6 +490,10 @@ int main(void)
 	for (int i = 0; i < n; i++)
 		nn += conv_case_nhwc(&cb, &st, i);
 	ok(nn == n, "%d of %d conv cases also checked in channels last at bf16", nn, n);
+	int ng = 0;
+	for (int i = 0; i < n; i++)
+		ng += gelu_case_nhwc(&cb, &st, i);
+	ok(ng == n, "%d of %d conv cases checked with the GELU post-op at bf16", ng, n);
 	if (cpu_has("amx_bf16"))
 		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
 

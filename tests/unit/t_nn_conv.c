@@ -2,7 +2,8 @@
  * (tests/ref/nn_conv.py): the oneDNN plan and the double reference, forward,
  * input gradient and weight/bias gradients; ADD semantics of backward; plan
  * reuse; finite differences of the reference in float64; bad shapes refused;
- * inference with the residual added (fd_conv2d_infer_add). */
+ * inference with the residual added (fd_conv2d_infer_add; ReLU, GELU or no
+ * post-op). */
 #include "nn/conv2d.h"
 #include "nn/layout.h"
 #include "fixture.h"
@@ -179,6 +180,13 @@ static int layout_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd
 	return 1;
 }
 
+/* The post-op's activation in double: relu, gelu (erf form), or none. */
+static double post_ref(enum fd_conv_post post, double a)
+{
+	return post == FD_CONV_POST_RELU ? (a < 0 ? 0 : a)
+	       : post == FD_CONV_POST_GELU ? 0.5 * a * (1 + erf(a / sqrt(2.0))) : a;
+}
+
 /* fd_conv2d_infer_add on fixture case i: act(conv(x) + sum) written into
  * sum, for x in layout xl and the context's channels_last cl (the sum and
  * output in that layout; NCHW x with cl = 1 is the stem's blocked plan),
@@ -214,10 +222,9 @@ static int infer_add_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum
 	float *want = malloc(ny * sizeof *want);
 	double moved = 0;
 	for (size_t j = 0; j < ny; j++) {
-		float a = yr[j] + sv[j], r = post == FD_CONV_POST_RELU && a < 0 ? 0 : a;
-		float alone = post == FD_CONV_POST_RELU && yr[j] < 0 ? 0 : yr[j];
-		want[j] = r;
-		moved = fmax(moved, fabs((double)r - alone));
+		double a = (double)yr[j] + sv[j], r = post_ref(post, a), alone = post_ref(post, yr[j]);
+		want[j] = (float)r;
+		moved = fmax(moved, fabs(r - alone));
 	}
 	x->layout = xl;
 	cx->channels_last = cl;
@@ -355,8 +362,9 @@ int main(void)
 		na += infer_add_case(&c, &st, i, FD_NHWC, 1, FD_CONV_POST_RELU);
 		na += infer_add_case(&c, &st, i, FD_NCHW, 1, FD_CONV_POST_RELU);
 		na += infer_add_case(&c, &st, i, FD_NCHW, 0, FD_CONV_POST_NONE);
+		na += infer_add_case(&c, &st, i, FD_NHWC, 1, FD_CONV_POST_GELU);
 	}
-	ok(na == 3 * n, "%d of %d infer_add cases checked", na, 3 * n);
+	ok(na == 4 * n, "%d of %d infer_add cases checked", na, 4 * n);
 	infer_add_refusals(&c);
 
 	/* two live plans share the context's buffers: interleaved calls stay right */

@@ -419,6 +419,61 @@ static void test_ln_rows(void)
 	}
 }
 
+/* fd_layernorm2d_norm_ (inference: normalise only, in place) on [2, 100,
+ * 25, 22] in both layouts (channels last: the rows path; NCHW: the tiles),
+ * mean 50, against the double reference with w = 1, b = 0 (checked against
+ * PyTorch by the ln2d fixtures). Controls: one reference value moved by 1e-3
+ * is caught; an input that needs a gradient is refused. */
+static void test_ln_norm(void)
+{
+	const int64_t N = 2, C = 100, H = 25, W = 22, HW = H * W;
+	size_t n = (size_t)(N * C * HW);
+	int64_t xs[4] = {N, C, H, W};
+	struct fd_rng r;
+	fd_rng_init(&r, 79, 0);
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	c.grad_enabled = 0;
+	double *X = malloc(n * 8), *Y = malloc(n * 8), *one = malloc(C * 8), *zero = calloc(C, 8);
+	for (size_t i = 0; i < n; i++)
+		X[i] = (float)(50 + 3 * (2 * fd_rng_uniform(&r) - 1));
+	for (int64_t i = 0; i < C; i++)
+		one[i] = 1;
+	fd_layernorm2d_ref_forward(N, C, HW, (double)1e-6f, X, one, zero, Y); /* NCHW */
+	for (int cl = 0; cl < 2; cl++) {
+		struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, xs);
+		float *want = malloc(n * 4);
+		for (int64_t b = 0; x && b < N; b++)
+			for (int64_t ch = 0; ch < C; ch++)
+				for (int64_t p = 0; p < HW; p++) {
+					size_t src = (size_t)((b * C + ch) * HW + p);
+					size_t dst = cl ? (size_t)((b * HW + p) * C + ch) : src;
+					x->data[dst] = (float)X[src];
+					want[dst] = (float)Y[src];
+				}
+		if (x)
+			x->layout = cl ? FD_NHWC : FD_NCHW;
+		struct fd_tensor *y = fd_layernorm2d_norm_(&c, x, 1e-6f);
+		char what[64];
+		ok(y && y->data == x->data, "ln norm_ %s: runs in place %s", cl ? "NHWC" : "NCHW", c.err.msg);
+		snprintf(what, sizeof what, "ln norm_ %s: y", cl ? "NHWC" : "NCHW");
+		if (y)
+			tap_close_f32(what, y->data, want, n, 1e-5, 1e-5);
+		want[n / 2] += 1e-3f;
+		ok(y && count_far(y->data, want, n, 1e-5, 1e-5) == 1, "ln norm_ %s: a value off by 1e-3 is caught",
+		   cl ? "NHWC" : "NCHW");
+		free(want);
+		fd_ctx_step(&c);
+	}
+	c.grad_enabled = 1;
+	struct fd_tensor *x = fd_tensor_zeros(&c, FD_DEV_CPU, 4, xs);
+	fd_requires_grad(x);
+	ok(!fd_layernorm2d_norm_(&c, x, 1e-6f) && strstr(c.err.msg, "inference only"),
+	   "ln norm_: an input needing a gradient refused: %s", c.err.msg);
+	free(X), free(Y), free(one), free(zero);
+	fd_ctx_free(&c);
+}
+
 /* Fresh gradients (struct fd_node's writes: batchnorm2d, layernorm2d, add and
  * mul overwrite a new gradient instead of zeroing and adding) against the
  * double reference loops chained by hand, on h1 = x * s (SE broadcast),
@@ -630,6 +685,7 @@ int main(void)
 	run_case("ln2d_head", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	run_case("ln2d_wide", f_ln, NULL, lin, lgr, 3, 1e-5, 1e-4);
 	test_ln_rows();
+	test_ln_norm();
 	test_fresh_grads();
 	test_scale_nhwc();
 	test_transpose();
