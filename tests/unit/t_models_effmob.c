@@ -20,7 +20,7 @@
  * 1e-4 x RMS, rtol 1e-4), then the dropout / stochastic depth masks. */
 static void run_case(struct fd_ctx *c, const char *name, int size)
 {
-	const struct fix_case k = {"models_effmob", name, size, 4, NULL};
+	const struct fix_case k = {"models_effmob", name, size, 4, NULL, NULL};
 	char fw[128], pw[900];
 	struct fd_err e = {{0}};
 	struct fd_model *m;
@@ -176,7 +176,7 @@ int main(void)
 		init_stats(names[i], &init);
 		run_case(&c, names[i], 64);
 		/* every Conv2dNormActivation folded in inference (fd_mcna_fwd) */
-		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL};
+		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL, NULL};
 		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", i == 0 ? 49 : 34, 0);
 		torch_loads(names[i]);
 	}
