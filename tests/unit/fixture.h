@@ -476,7 +476,7 @@ TAP_UNUSED static struct fd_tensor *fix_model_loss(struct fd_ctx *c, struct fd_m
 TAP_UNUSED static const struct fd_st *fix_relu_ref(const struct fix_case *k, const struct fd_st *s, struct fd_st *ref)
 {
 	struct fix_relu *r = k->relu;
-	char msg[2400];
+	char msg[2400] = "";
 	int64_t el = 0, dis = 0;
 	double worst;
 	int wk;

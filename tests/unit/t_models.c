@@ -2,8 +2,10 @@
  * parameter counts, weights loaded from a torch state dict, eval and train
  * logits, the BCE loss, every named gradient (also with eval-mode batchnorm
  * for the deep cases), running statistics, 5 AdamW steps, negative controls
- * (fixture.h's fix_model_case); checkpoint round trip; a 1000-class .pth into
- * a 1-logit model. */
+ * (fixture.h's fix_model_case; ResNet's train mode against torch's float64
+ * run with fd's ReLU decisions where they differ within rounding of zero,
+ * model_relumask.h); checkpoint round trip; a 1000-class .pth into a 1-logit
+ * model. */
 #include "io/fd_pth.h"
 #include "models/fd_model.h"
 #include "fixture.h"
