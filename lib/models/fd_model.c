@@ -416,8 +416,7 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	 * "Layouts"): its convolutions write NHWC and the ops after them keep
 	 * it; the logits are 2-D, so nothing outside sees a layout */
 	int cl = c->channels_last;
-	c->channels_last = c->dev == FD_DEV_CPU &&
-			   !(m->nchw_train && c->training && c->precision == FD_PREC_FP32);
+	c->channels_last = c->dev == FD_DEV_CPU;
 	m->nfused = m->nfused_add = m->nfused_se = 0;
 	/* channels last from the image on: the stem convolution then runs
 	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input

@@ -94,9 +94,6 @@ struct fd_model {
 	int nconvs, capconvs;
 	void *priv;                   /* the architecture's layer objects */
 	const struct fd_model_tap *tap; /* NULL (default): no tap; borrowed */
-	int nchw_train;               /* 1: an fp32 train-mode forward (c->training) keeps NCHW
-				       * throughout; 0, the default: channels last on the CPU in
-				       * every mode (doc/nn-kernels.md "Layouts": ResNet) */
 	int nfused;                   /* conv-BN pairs folded by the last forward (fd_mconv_bn_fwd,
 				       * fd_mconv_bn_add_fwd); ConvNeXt: its blocks' Linears with
 				       * the norm or the layer scale folded in, 2 a block */

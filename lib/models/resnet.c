@@ -37,14 +37,6 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
 	if (!r)
 		return fd_err_set(e, "out of memory");
 	m->priv = r;
-	/* NCHW in fp32 training only (doc/nn-kernels.md "Layouts"):
-	 * channels-last convolutions round as torch's channels_last does, and
-	 * with that rounding one ReLU input per conformance case, within
-	 * float32 rounding of zero, lands on the other side of zero than in
-	 * float64; train-mode batchnorm over 2 images spreads that gradient
-	 * element upstream, 12-156x the tolerance (resnet18@224, resnet50@64).
-	 * Not a kernel bug. Eval-mode forwards and bf16 run channels last. */
-	m->nchw_train = 1;
 	r->bottleneck = bottleneck;
 	const int exp = bottleneck ? 4 : 1;
 	char nm[96];

@@ -284,6 +284,7 @@ TAP_UNUSED static int fd_check(const char *name, double *p, size_t n, const doub
 #ifdef FD_MODEL_H
 #include "nn/loss.h"
 #include "nn/optim.h"
+#include "model_relumask.h"
 
 TAP_UNUSED static double fix_rms(const struct fd_st_tensor *t)
 {
@@ -316,6 +317,17 @@ TAP_UNUSED static int fix_close_ref(const char *what, const float *a, const stru
 	return tap_close_f32(what, a, r->data, (size_t)r->numel, fix_atol(s, key, k32), 1e-4);
 }
 
+/* fix_close_ref against the values of `key` in vals (another reference of
+ * the same computation), with the tolerance fix_atol gives it in s. */
+TAP_UNUSED static int fix_close_ref_in(const char *what, const float *a, const struct fd_st *s,
+				       const struct fd_st *vals, const char *key, double k32)
+{
+	const struct fd_st_tensor *r = fix_raw(vals, key, FD_DT_F32), *rs = fix_raw(s, key, FD_DT_F32);
+	if (r->numel != rs->numel)
+		return ok(0, "%s: %lld values, the fixture %lld", what, (long long)r->numel, (long long)rs->numel);
+	return tap_close_f32(what, a, r->data, (size_t)r->numel, fix_atol(s, key, k32), 1e-4);
+}
+
 /* The worst share of tolerance of n values a against r (INFINITY if a is
  * NULL or any error is NaN); its index in *wi. */
 TAP_UNUSED static double fix_share(const float *a, const float *r, int64_t n, double atol, double rtol, int64_t *wi)
@@ -338,6 +350,9 @@ struct fix_case {
 	int size;
 	double k32;	     /* fix_atol's multiple of torch's float32 error */
 	const char *control; /* view whose gradient the negative control scales */
+	struct fix_relu *relu; /* NULL, or (ResNet) the server of the train-mode
+				* check's reference taking fd's ReLU decisions
+				* (model_relumask.h) */
 };
 
 /* The outcome of comparing every gradient and running statistic. */
@@ -349,9 +364,10 @@ struct fix_grads {
 };
 
 /* Compare each gradient (PREFIX.NAME, PREFIX "grad" or "egrad") and, with
- * stats, each running statistic (after.NAME) of m with the fixture. */
-TAP_UNUSED static void fix_model_cmp(const struct fd_model *m, const struct fd_st *s, const char *prefix, int stats,
-				     double k32, struct fix_grads *g)
+ * stats, each running statistic (after.NAME) of m with the fixture s, or with
+ * the values of the same keys in vals (not NULL) under s's tolerances. */
+TAP_UNUSED static void fix_model_cmp(const struct fd_model *m, const struct fd_st *s, const struct fd_st *vals,
+				     const char *prefix, int stats, double k32, struct fix_grads *g)
 {
 	memset(g, 0, sizeof *g);
 	for (int i = 0; i < m->p.n; i++) {
@@ -360,11 +376,11 @@ TAP_UNUSED static void fix_model_cmp(const struct fd_model *m, const struct fd_s
 		if (v->kind == FD_P_COUNTER || (v->kind == FD_P_BUFFER && !stats))
 			continue;
 		snprintf(key, sizeof key, "%s.%s", v->kind == FD_P_PARAM ? prefix : "after", v->name);
-		const struct fd_st_tensor *r = fix_raw(s, key, FD_DT_F32);
+		const struct fd_st_tensor *r = fix_raw(vals ? vals : s, key, FD_DT_F32);
 		const float *a = v->kind == FD_P_PARAM ? v->t.grad : v->t.data;
-		double atol = fix_atol(s, key, k32), rms = fix_rms(r), share = INFINITY;
+		double atol = fix_atol(s, key, k32), rms = fix_rms(fix_raw(s, key, FD_DT_F32)), share = INFINITY;
 		int64_t wi;
-		if (r->numel == v->t.numel)
+		if (r->numel == v->t.numel && fix_raw(s, key, FD_DT_F32)->numel == v->t.numel)
 			share = fix_share(a, r->data, r->numel, atol, 1e-4, &wi);
 		g->n++;
 		if (!(share <= 1))
@@ -379,14 +395,16 @@ TAP_UNUSED static void fix_model_cmp(const struct fd_model *m, const struct fd_s
 	}
 }
 
-/* fix_model_cmp as one TAP line; with k->control (a view name), also the
- * negative controls: that view's gradient scaled by 1.01, and then one NaN
- * in it, must each fail the comparison (the gradient is restored). */
+/* fix_model_cmp (vals: NULL or the values to compare with) as one TAP line;
+ * with k->control (a view name), also the negative controls: that view's
+ * gradient scaled by 1.01, and then one NaN in it, must each fail the
+ * comparison (the gradient is restored). */
 TAP_UNUSED static int fix_model_grads(const char *what, struct fd_model *m, const struct fd_st *s,
-				      const char *prefix, int stats, const struct fix_case *k)
+				      const struct fd_st *vals, const char *prefix, int stats,
+				      const struct fix_case *k)
 {
 	struct fix_grads g;
-	fix_model_cmp(m, s, prefix, stats, k->k32, &g);
+	fix_model_cmp(m, s, vals, prefix, stats, k->k32, &g);
 	diag("%s: the loosest tolerance is %s's, %.3g x its RMS", what, g.tname, g.tolrms);
 	int pass = ok(!g.bad && g.n > 0, "%s: %d %s each within tolerance (%d not), worst %s %.3f of tol", what, g.n,
 		      stats ? "gradients and running stats" : "gradients", g.bad, g.wname, g.worst);
@@ -402,13 +420,13 @@ TAP_UNUSED static int fix_model_grads(const char *what, struct fd_model *m, cons
 	for (int64_t j = 0; j < v->t.numel; j++)
 		v->t.grad[j] *= 1.01f;
 	struct fix_grads bad;
-	fix_model_cmp(m, s, prefix, stats, k->k32, &bad);
+	fix_model_cmp(m, s, vals, prefix, stats, k->k32, &bad);
 	ok(bad.bad == 1 && !strcmp(bad.wname + strlen(prefix) + 1, k->control),
 	   "%s: negative control: %s's gradient x 1.01 fails (%s %.2f of tol)", what, k->control, bad.wname, bad.worst);
 	for (int64_t j = 0; j < v->t.numel; j++)
 		v->t.grad[j] /= 1.01f;
 	v->t.grad[0] = NAN;
-	fix_model_cmp(m, s, prefix, stats, k->k32, &bad);
+	fix_model_cmp(m, s, vals, prefix, stats, k->k32, &bad);
 	ok(bad.bad == 1 && isinf(bad.worst), "%s: negative control: one NaN in %s's gradient fails (%.2f of tol)", what,
 	   k->control, bad.worst);
 	v->t.grad[0] = keep;
@@ -428,15 +446,75 @@ TAP_UNUSED static int fix_model_load(struct fd_model *m, const struct fix_case *
 }
 
 /* Zeroed gradients, forward of the fixture's x in c's mode, the BCE loss
- * against t and backward; the logits in *y. NULL with c->err on failure. */
+ * against t and backward; the logits in *y; with relu (not NULL) the
+ * forward's ReLU decisions recorded in it before backward. NULL with c->err
+ * on failure. */
 TAP_UNUSED static struct fd_tensor *fix_model_loss(struct fd_ctx *c, struct fd_model *m, const struct fd_st *s,
-						   struct fd_tensor **y)
+						   struct fd_tensor **y, struct fix_relu *relu)
 {
 	fd_ctx_step(c);
 	fd_params_zero_grad(&m->p);
 	*y = fd_model_forward(m, c, fix_get(c, s, "x"));
 	struct fd_tensor *loss = fd_bce_with_logits(c, *y, fix_get(c, s, "t"));
+	if (loss && relu && fix_relu_capture(relu, c) < 0) {
+		fd_fail(c, "cannot record the ReLU decisions (over %d calls, or not 4-D)", FIX_MAXRELU);
+		return NULL;
+	}
 	return loss && fd_backward(c, loss, NULL) == 0 ? loss : NULL;
+}
+
+/* The reference values of case k's train-mode check, fd's ReLU decisions
+ * having been recorded in k->relu by the train-mode fix_model_loss
+ * (model_relumask.h): asks the server for torch's float64 run with those
+ * decisions, and checks (one TAP line) that every decision differing from
+ * float64's own lies within 4 x torch's float32 error of zero at its ReLU
+ * input; the first time for this server also the negative control, that
+ * flipping the decision at one call's largest output fails that check.
+ * Returns s itself where no decision differs (the plain float64 reference
+ * holds; also when the server gave nothing, which has failed), else the
+ * masked run's values, opened in *ref (for fd_st_close). */
+TAP_UNUSED static const struct fd_st *fix_relu_ref(const struct fix_case *k, const struct fd_st *s, struct fd_st *ref)
+{
+	struct fix_relu *r = k->relu;
+	char msg[2400] = "";
+	int64_t el = 0, dis = 0;
+	double worst;
+	int wk;
+	if (!ok(fix_relu_ask(r, k->set, k->name, k->size, -1, 0, "full", ref, msg, sizeof msg) == 0,
+		"%s@%d: torch's float64 run with fd's ReLU decisions %s", k->name, k->size, msg))
+		return s;
+	int n = fix_relu_verdict(r, ref, &el, &dis, &worst, &wk);
+	ok(n > 0 && el > 0 && worst <= 1,
+	   "%s@%d train mode: %d ReLU calls (server: %d), %lld decisions, %lld differ from float64's, each within "
+	   "float32 rounding of zero (worst |z64| %.3g of 4 x torch32 error, call %d)",
+	   k->name, k->size, r->n, n, (long long)el, (long long)dis, worst, wk);
+	if (!r->controlled && r->n > 0) {
+		struct fd_st cr;
+		int fk = 0;
+		r->controlled = 1;
+		for (int i = 1; i < r->n; i++)
+			if (r->top[i] > r->top[fk])
+				fk = i;
+		if (ok(fix_relu_ask(r, k->set, k->name, k->size, fk, r->top_i[fk], "check", &cr, msg, sizeof msg) == 0,
+		       "%s@%d: negative control answered %s", k->name, k->size, msg)) {
+			char key[32];
+			int64_t cel, cdis;
+			double cw;
+			int cwk;
+			snprintf(key, sizeof key, "worst.%d", fk);
+			double wf = ((const float *)fix_raw(&cr, key, FD_DT_F32)->data)[0];
+			fix_relu_verdict(r, &cr, &cel, &cdis, &cw, &cwk);
+			ok(wf > 1 && !(cw <= 1), "%s@%d: negative control: call %d's decision at its largest output "
+			   "(%.3g) flipped fails (%lld differ; that one %.3g x the bound)", k->name, k->size, fk,
+			   (double)r->top[fk], (long long)cdis, wf);
+			fd_st_close(&cr);
+		}
+	}
+	if (dis > 0)
+		return ref;
+	fd_st_close(ref);
+	memset(ref, 0, sizeof *ref);
+	return s;
 }
 
 /* One model case (m built with 1 logit): torch's weights loaded strictly;
@@ -446,13 +524,15 @@ TAP_UNUSED static struct fd_tensor *fix_model_loss(struct fd_ctx *c, struct fd_m
  * where it has losses, the losses of 5 AdamW steps from torch's weights (lr:
  * the fixture's "lr" if any, else 1e-3; weight decay 1e-2), in eval mode
  * where it has eloss. Tolerances: fix_atol with k->k32, rtol 1e-4; the
- * losses k32 x torch's float32 error + 1e-5 + 1e-4 relative. Leaves c in
- * train mode with dropout on. */
+ * losses k32 x torch's float32 error + 1e-5 + 1e-4 relative. With k->relu
+ * the train-mode logits, loss, gradients and running statistics are
+ * compared, under the same tolerances, with fix_relu_ref's reference. Leaves
+ * c in train mode with dropout on. */
 TAP_UNUSED static void fix_model_case(struct fd_ctx *c, struct fd_model *m, const struct fix_case *k)
 {
 	char file[300], nm[400];
 	struct fd_err e = {{0}};
-	struct fd_st s;
+	struct fd_st s, mref = {0};
 	struct fd_tensor *y, *loss;
 	if (!fix_model_load(m, k))
 		return;
@@ -469,26 +549,30 @@ TAP_UNUSED static void fix_model_case(struct fd_ctx *c, struct fd_model *m, cons
 		fix_close_ref(nm, y->data, &s, "logits_eval", k->k32);
 	c->grad_enabled = 1;
 	if (bn_eval) {
-		loss = fix_model_loss(c, m, &s, &y);
+		loss = fix_model_loss(c, m, &s, &y, NULL);
 		if (ok(loss != NULL, "%s@%d: eval-mode forward, backward %s", k->name, k->size, c->err.msg)) {
 			snprintf(nm, sizeof nm, "%s@%d eval-mode loss", k->name, k->size);
 			fix_close_ref(nm, loss->data, &s, "eloss", k->k32);
 			snprintf(nm, sizeof nm, "%s@%d eval-mode batchnorm", k->name, k->size);
-			fix_model_grads(nm, m, &s, "egrad", 0, k);
+			fix_model_grads(nm, m, &s, NULL, "egrad", 0, k);
 		}
 	}
 
 	c->training = 1;
 	c->dropout_off = 1;
-	loss = fix_model_loss(c, m, &s, &y);
+	loss = fix_model_loss(c, m, &s, &y, k->relu);
 	if (!ok(loss != NULL, "%s@%d: train forward, backward %s", k->name, k->size, c->err.msg))
 		goto out;
-	snprintf(nm, sizeof nm, "%s@%d train logits", k->name, k->size);
-	fix_close_ref(nm, y->data, &s, "logits_train", k->k32);
-	snprintf(nm, sizeof nm, "%s@%d loss", k->name, k->size);
-	fix_close_ref(nm, loss->data, &s, "loss", k->k32);
-	snprintf(nm, sizeof nm, "%s@%d train mode", k->name, k->size);
-	fix_model_grads(nm, m, &s, "grad", 1, bn_eval ? &(struct fix_case){k->set, k->name, k->size, k->k32, NULL} : k);
+	const struct fd_st *vals = k->relu ? fix_relu_ref(k, &s, &mref) : &s;
+	const char *against = vals == &s ? "" : " (against float64 with fd's ReLU decisions)";
+	snprintf(nm, sizeof nm, "%s@%d train logits%s", k->name, k->size, against);
+	fix_close_ref_in(nm, y->data, &s, vals, "logits_train", k->k32);
+	snprintf(nm, sizeof nm, "%s@%d loss%s", k->name, k->size, against);
+	fix_close_ref_in(nm, loss->data, &s, vals, "loss", k->k32);
+	snprintf(nm, sizeof nm, "%s@%d train mode%s", k->name, k->size, against);
+	fix_model_grads(nm, m, &s, vals == &s ? NULL : vals, "grad", 1,
+			bn_eval ? &(struct fix_case){k->set, k->name, k->size, k->k32, NULL, NULL} : k);
+	fd_st_close(&mref);
 
 	if (!fd_st_find(&s, "losses"))
 		goto out;
@@ -511,7 +595,7 @@ TAP_UNUSED static void fix_model_case(struct fd_ctx *c, struct fd_model *m, cons
 	int steps = 0;
 	c->training = !bn_eval;
 	for (; steps < 5; steps++) {
-		loss = fix_model_loss(c, m, &s, &y);
+		loss = fix_model_loss(c, m, &s, &y, NULL);
 		if (!loss || fd_optim_step(&o, &m->p, &e) < 0)
 			break;
 		double tol = k->k32 * e32[steps] + 1e-5 + 1e-4 * fabs(ref[steps]);

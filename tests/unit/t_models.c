@@ -2,8 +2,10 @@
  * parameter counts, weights loaded from a torch state dict, eval and train
  * logits, the BCE loss, every named gradient (also with eval-mode batchnorm
  * for the deep cases), running statistics, 5 AdamW steps, negative controls
- * (fixture.h's fix_model_case); checkpoint round trip; a 1000-class .pth into
- * a 1-logit model. */
+ * (fixture.h's fix_model_case; ResNet's train mode against torch's float64
+ * run with fd's ReLU decisions where they differ within rounding of zero,
+ * model_relumask.h); checkpoint round trip; a 1000-class .pth into a 1-logit
+ * model. */
 #include "io/fd_pth.h"
 #include "models/fd_model.h"
 #include "fixture.h"
@@ -146,13 +148,20 @@ static void wino_case(struct fd_ctx *c, const struct fix_case *k, double min_sha
 	c->grad_enabled = 1;
 	c->training = !bn_eval;
 	c->dropout_off = 1;
-	struct fd_tensor *loss = fix_model_loss(c, m, &s, &y);
+	struct fix_relu *relu = bn_eval ? NULL : k->relu;
+	struct fd_tensor *loss = fix_model_loss(c, m, &s, &y, relu);
 	if (ok(loss != NULL, "%s@%d winograd: forward, backward %s", k->name, k->size, c->err.msg)) {
+		/* train mode: against float64 with fd's ReLU decisions where they
+		 * differ from float64's (fix_relu_ref, as the direct check) */
+		struct fd_st mref = {0};
+		const struct fd_st *vals = relu ? fix_relu_ref(k, &s, &mref) : &s;
 		snprintf(nm, sizeof nm, "%s@%d winograd %s loss", k->name, k->size, bn_eval ? "eval-mode" : "train");
-		fix_close_ref(nm, loss->data, &s, bn_eval ? "eloss" : "loss", k->k32);
+		fix_close_ref_in(nm, loss->data, &s, vals, bn_eval ? "eloss" : "loss", k->k32);
 		snprintf(nm, sizeof nm, "%s@%d winograd %s", k->name, k->size,
 			 bn_eval ? "eval-mode batchnorm" : "train mode");
-		fix_model_grads(nm, m, &s, bn_eval ? "egrad" : "grad", !bn_eval, k);
+		fix_model_grads(nm, m, &s, vals == &s ? NULL : vals, bn_eval ? "egrad" : "grad", !bn_eval, k);
+		if (vals != &s)
+			fd_st_close(&mref);
 	}
 	c->winograd = 0;
 	c->training = 1;
@@ -166,15 +175,20 @@ int main(void)
 	struct fd_ctx c;
 	struct fd_err e = {{0}};
 	struct fd_st counts;
+	static struct fix_relu relu;
 	ctx_open(&c, 2, 3);
 	fix_open(&counts, "models", "counts");
+	/* ResNet's train-mode checks: the reference takes fd's ReLU decisions
+	 * (model_relumask.h); started first, so its import of torch overlaps */
+	if (!ok(fix_relu_start(&relu) == 0, "started /usr/bin/python3 %s", FIX_RELU_SCRIPT))
+		return tap_done();
 	/* negative controls: a gradient off by 1% fails the well-conditioned checks */
 	static const struct fix_case cases[] = {
-		{"models", "simplecnn", 64, 4, NULL},
-		{"models", "resnet18", 64, 4, "layer4.1.conv1.weight"},
-		{"models", "resnet18", 224, 4, "layer4.1.conv1.weight"},
-		{"models", "resnet34", 64, 4, "layer4.1.conv1.weight"},
-		{"models", "resnet50", 64, 4, "layer4.1.conv1.weight"},
+		{"models", "simplecnn", 64, 4, NULL, NULL},
+		{"models", "resnet18", 64, 4, "layer4.1.conv1.weight", &relu},
+		{"models", "resnet18", 224, 4, "layer4.1.conv1.weight", &relu},
+		{"models", "resnet34", 64, 4, "layer4.1.conv1.weight", &relu},
+		{"models", "resnet50", 64, 4, "layer4.1.conv1.weight", &relu},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(&c, &cases[i], &counts);
@@ -187,10 +201,10 @@ int main(void)
 	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16, 0);
 	/* Winograd plans need oneDNN's AVX-512 kernels: asserted where the CPU has them */
 	if (__builtin_cpu_supports("avx512f")) {
-		wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL}, 0.9);
-		wino_case(&c, &(struct fix_case){"models", "resnet18", 64, 16, "layer4.1.conv1.weight"}, 0.8);
-		wino_case(&c, &(struct fix_case){"models", "resnet34", 64, 16, "layer4.1.conv1.weight"}, 0.9);
-		wino_case(&c, &(struct fix_case){"models", "resnet50", 64, 16, "layer4.1.conv1.weight"}, 0.3);
+		wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL, NULL}, 0.9);
+		wino_case(&c, &(struct fix_case){"models", "resnet18", 64, 16, "layer4.1.conv1.weight", &relu}, 0.8);
+		wino_case(&c, &(struct fix_case){"models", "resnet34", 64, 16, "layer4.1.conv1.weight", &relu}, 0.9);
+		wino_case(&c, &(struct fix_case){"models", "resnet50", 64, 16, "layer4.1.conv1.weight", &relu}, 0.3);
 	} else {
 		diag("Winograd checks skipped: this CPU lacks AVX-512 (oneDNN has no Winograd kernel here)");
 	}
@@ -205,6 +219,7 @@ int main(void)
 	fd_model_free(m);
 	ok(fd_model_new("resnet19", 1, 1, &m, &e) < 0 && strstr(e.msg, "known: simplecnn, resnet18"),
 	   "unknown model: %s", e.msg);
+	fix_relu_stop(&relu);
 	fd_st_close(&counts);
 	fd_ctx_free(&c);
 	return tap_done();

@@ -19,8 +19,9 @@
  * errors of the order of the values themselves. Torch's float32 error does
  * not scale the tolerance (as t_models does) because its LayerNorm backward
  * is unreliable here (see the reference script). */
-static const struct fix_case k_tiny = {"models_convnext", "convnext_tiny", 64, 0, NULL};
-static const struct fix_case k_mini = {"models_convnext", "convnext_mini", 64, 0, "features.7.0.block.3.weight"};
+static const struct fix_case k_tiny = {"models_convnext", "convnext_tiny", 64, 0, NULL, NULL};
+static const struct fix_case k_mini = {"models_convnext", "convnext_mini", 64, 0, "features.7.0.block.3.weight",
+					 NULL};
 
 static struct fd_model *built(const struct fd_model_arch *a, const struct fd_st *counts)
 {

@@ -20,7 +20,7 @@
  * 1e-4 x RMS, rtol 1e-4), then the dropout / stochastic depth masks. */
 static void run_case(struct fd_ctx *c, const char *name, int size)
 {
-	const struct fix_case k = {"models_effmob", name, size, 4, NULL};
+	const struct fix_case k = {"models_effmob", name, size, 4, NULL, NULL};
 	char fw[128], pw[900];
 	struct fd_err e = {{0}};
 	struct fd_model *m;
@@ -182,7 +182,7 @@ int main(void)
 		 * 9) one kernel (fd_se_infer); the controls change a residual
 		 * block's projection BN (its output is added into the block's
 		 * input), an SE block's fc1 weight, then the head's BN */
-		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL};
+		const struct fix_case k = {"models_effmob", names[i], 64, 4, NULL, NULL};
 		int nf = i == 0 ? 49 : 34, na = i == 0 ? 9 : 6, ns = i == 0 ? 16 : 9;
 		fused_eval(&c, &k, i == 0 ? "features.6.3.block.3.1.weight" : "features.11.block.3.1.weight", nf, na,
 			   ns);
