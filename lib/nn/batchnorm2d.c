@@ -809,10 +809,16 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		if (!n)
 			return NULL;
 		*(struct bn_saved *)n->saved = sv;
-		if (x->dev == FD_DEV_CPU) /* bn_backward overwrites a fresh dx, also dy itself: per channel
-					   * (plane path) or over all rows, every dy sum is taken before
-					   * any dx is written, and each dx value reads dy at its place */
-			n->writes = n->aliases = 1u;
+		/* bn_backward overwrites a fresh dx, also dy itself: per channel
+		 * (plane path) or over all rows, every dy sum is taken before any dx
+		 * is written, and each dx value reads dy at its place. Not with SiLU:
+		 * its backward stashes dz in dx, and over dy that pass ran 7% slower
+		 * on EfficientNet-B0 training (bench/results/tuned.md run 8) for 250
+		 * MiB it did not need (still 15% under PyTorch's best without) */
+		if (x->dev == FD_DEV_CPU) {
+			n->writes = 1u;
+			n->aliases = act == FD_ACT_SILU ? 0u : 1u;
+		}
 	}
 	return y;
 }
