@@ -24,11 +24,18 @@ static double loss(void *v)
 	return dot64(c->y, c->dy, c->ny);
 }
 
-static void one_case(struct fd_ctx *cx, const struct fd_st *st, int i)
+/* Fixture case i's shape (N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw,
+ * groups, bias) with the layouts xl, yl. */
+static struct fd_conv2d_shape case_shape(const struct fd_st *st, int i, int xl, int yl)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 15);
-	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
+	return (struct fd_conv2d_shape){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+					v[8], v[9], v[10], v[11], v[12], v[13], v[14], xl, yl};
+}
+
+static void one_case(struct fd_ctx *cx, const struct fd_st *st, int i)
+{
+	struct fd_conv2d_shape s = case_shape(st, i, FD_NCHW, FD_NCHW);
 	void *p = NULL;
 	struct fd_err e = {{0}};
 	int Ho, Wo;
@@ -141,9 +148,7 @@ static float *in_layout(const float *v, int N, int C, int HW, enum fd_layout L)
  * the same torch values, transposed, within the NCHW tolerances. */
 static int layout_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd_layout xl, enum fd_layout yl)
 {
-	const int32_t *v = fix_i32(st, i, "shape", 15);
-	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], xl, yl};
+	struct fd_conv2d_shape s = case_shape(st, i, xl, yl);
 	int Ho, Wo;
 	void *p = NULL;
 	struct fd_err e = {{0}};
@@ -196,9 +201,7 @@ static double post_ref(enum fd_conv_post post, double a)
 static int infer_add_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd_layout xl, int cl,
 			  enum fd_conv_post post)
 {
-	const int32_t *v = fix_i32(st, i, "shape", 15);
-	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
+	struct fd_conv2d_shape s = case_shape(st, i, FD_NCHW, FD_NCHW);
 	int Ho, Wo;
 	struct fd_err e = {{0}};
 	char nm[96];
@@ -256,9 +259,7 @@ static int infer_add_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum
  * the direct path's tolerances. Returns 1 when the plan was Winograd. */
 static int wino_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 {
-	const int32_t *v = fix_i32(st, i, "shape", 15);
-	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NCHW, FD_NCHW};
+	struct fd_conv2d_shape s = case_shape(st, i, FD_NCHW, FD_NCHW);
 	void *p = NULL;
 	struct fd_err e = {{0}};
 	int Ho, Wo;
