@@ -1,8 +1,9 @@
 /* bench/conv: time fd's conv2d plans (forward, backward-data, backward-weights)
  * for layer shapes read from stdin, one per line:
  *   NAME N C H W K k stride pad groups
- * (usage: conv [THREADS [nhwc]]; nhwc: x, y, dx, dy channels last, the
- * layout the MBConv and ConvNeXt models run in)
+ * (usage: conv [THREADS [nhwc [bf16]]]; nhwc: x, y, dx, dy channels last, the
+ * layout the MBConv and ConvNeXt models run in; bf16: the context's
+ * precision, fd_ctx_set_precision)
  * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (the best of
  * the repeats after one warm-up, robust to other load on a shared machine;
  * repeats shrink for big layers). Driven by
@@ -37,8 +38,9 @@ int main(int argc, char **argv)
 	struct fd_err e;
 	int threads = argc > 1 ? atoi(argv[1]) : 2;
 	enum fd_layout lay = argc > 2 && !strcmp(argv[2], "nhwc") ? FD_NHWC : FD_NCHW;
+	int bf16 = argc > 3 && !strcmp(argv[3], "bf16");
 	char line[256], name[64];
-	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 0, &e)) {
+	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 0, &e) || (bf16 && fd_ctx_set_precision(&c, FD_PREC_BF16, &e))) {
 		fprintf(stderr, "conv: %s\n", e.msg);
 		return 1;
 	}

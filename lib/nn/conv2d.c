@@ -2,6 +2,7 @@
  * kernels of the table, the per-layer plan cache, the taped op and the
  * plain-loop double references (see conv2d.h). */
 #include "nn/conv2d.h"
+#include "nn/conv_mm.h"
 #include "nn/dwconv.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
@@ -27,7 +28,10 @@ struct fd_conv2d {
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
 	dnnl_memory_t f_b;
-	/* backward primitives, made on first use (inference never needs them) */
+	/* the backward, made on first use (inference never needs it): oneDNN's
+	 * primitives, or for a pass in mm.passes a matmul (conv_mm.h) */
+	int bwd_ready;
+	struct fd_conv_mm mm;
 	dnnl_primitive_t bwd_data, bwd_w;
 	struct fd_dnnl_opnd bd_dy, bd_w, bd_dx;
 	struct fd_dnnl_opnd bw_x, bw_dy, bw_dw, bw_db;
@@ -335,18 +339,28 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	conv_geom(p, st, dil, pl, pr);
 	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
 	conv_bf16_mds(p, &aw, &ay);
-	if (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
+	if (p->bf16 && fd_conv_mm_init(&p->mm, d, s, p->Ho, p->Wo, e))
+		goto out;
+	if (!(p->mm.passes & FD_CONV_MM_DATA) &&
+	    (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
 				  &cd, p->alg, &ax, &aw, &ay, st, dil, pl, pr),
 			  e, "backward-data descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_desc_create(&dpd, &cd, NULL, d->engine, p->fwd_pd), e,
 			  "backward-data primitive descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive"))
+	     fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive")))
 		goto out;
-	/* dy in slot 1, as backward-weights' dy (see dy_once below) */
-	if (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
-	    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 0, e) ||
-	    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2, e))
+	/* dy in slot 1, as backward-weights' dy (see dy_once below) and conv_mm's */
+	if (dpd && (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
+		    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 0, e) ||
+		    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2,
+				      e)))
 		goto out;
+	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {
+		p->bf16_weights = 1;
+		p->bwd_ready = 1;
+		rc = 0;
+		goto out;
+	}
 	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, e) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
 		goto out;
@@ -361,8 +375,12 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	 * and backward-weights' other operands in other slots): when backward-data
 	 * has just converted it, backward-weights reads that copy instead of
 	 * converting dy again (bwd_cpu). */
-	p->dy_once = p->bf16_weights && p->bd_dy.reorder && p->bw_dy.reorder && p->bd_dy.slot == p->bw_dy.slot &&
-		     dnnl_memory_desc_equal(qmd(dpd, dnnl_query_diff_dst_md, 0), qmd(wpd, dnnl_query_diff_dst_md, 0));
+	p->dy_once = p->bf16_weights && p->bw_dy.reorder &&
+		     (dpd ? p->bd_dy.reorder && p->bd_dy.slot == p->bw_dy.slot &&
+				    dnnl_memory_desc_equal(qmd(dpd, dnnl_query_diff_dst_md, 0),
+							   qmd(wpd, dnnl_query_diff_dst_md, 0))
+			  : p->bw_dy.to_bf16 && p->bw_dy.slot == 1); /* conv_mm_dy's bf16 NHWC dy */
+	p->bwd_ready = 1;
 	rc = 0;
 out:
 	if (dpd)
@@ -379,6 +397,8 @@ out:
 		if (p->bwd_w)
 			dnnl_primitive_destroy(p->bwd_w);
 		p->bwd_data = p->bwd_w = NULL;
+		fd_conv_mm_free(&p->mm);
+		p->bf16_weights = 0;
 		fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
 	}
 	return rc;
@@ -396,6 +416,7 @@ static void conv_free(struct fd_conv2d *p)
 		dnnl_primitive_destroy(p->bwd_data);
 	if (p->bwd_w)
 		dnnl_primitive_destroy(p->bwd_w);
+	fd_conv_mm_free(&p->mm);
 	struct fd_dnnl_opnd *o[] = {&p->f_x,  &p->f_w,  &p->f_y,  &p->bd_dy, &p->bd_w,
 				    &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
 	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
@@ -444,7 +465,7 @@ static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const fl
 			    struct fd_err *e)
 {
 	dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_WEIGHTS, NULL}, {DNNL_ARG_DIFF_SRC, NULL}};
-	if (!p->bwd_data && init_backward(p, e))
+	if (!p->bwd_ready && init_backward(p, e))
 		return -1;
 	if (fd_dnnl_opnd_in(&p->bd_dy, p->d, dy, &a[0].memory, e) ||
 	    fd_dnnl_opnd_in(&p->bd_w, p->d, w, &a[1].memory, e) ||
@@ -473,7 +494,7 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
 				{DNNL_ARG_DIFF_BIAS, NULL}};
 	int n = p->s.bias ? 4 : 3;
-	if (!p->bwd_data && init_backward(p, e))
+	if (!p->bwd_ready && init_backward(p, e))
 		return -1;
 	if (fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e) ||
 	    (dy_ready ? fd_dnnl_opnd_in_ready(&p->bw_dy, p->d, dy, &a[1].memory, e)
@@ -540,6 +561,12 @@ int fd_conv2d_bf16_weights_cpu(void *plan)
 	return p->bf16_weights;
 }
 
+int fd_conv2d_bf16_mm_cpu(void *plan)
+{
+	struct fd_conv2d *p = plan;
+	return p->mm.passes;
+}
+
 int fd_conv2d_winograd_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
@@ -561,15 +588,28 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
+/* a conv_mm failure, with p's shape, into c->err */
+static int mm_err(struct fd_ctx *c, const struct fd_conv2d *p, struct fd_err *e)
+{
+	fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(&p->s));
+	return ctx_err(c, e);
+}
+
 /* fd_conv2d_bwd_cpu, overwriting dx when over (a fresh gradient) */
 static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
 		   float *dx, int over, float *dw, float *db)
 {
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
-	if (dx && !over && !p->bwd_data && init_backward(p, &e) < 0)
+	int dy_ready = 0; /* slot 1 holds dy in bf16, NHWC (conv_mm_dy's or bd_dy's to_bf16) */
+	if (!p->bwd_ready && init_backward(p, &e) < 0)
 		return ctx_err(c, &e);
-	if (dx && !over && p->bd_dx.add_f32) {
+	if (dx && (p->mm.passes & FD_CONV_MM_DATA)) {
+		if (fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e) ||
+		    fd_conv_mm_bwd_data(&p->mm, p->d, &p->s, w, dx, over, &e))
+			return mm_err(c, p, &e);
+		dy_ready = 1;
+	} else if (dx && !over && p->bd_dx.add_f32) {
 		/* dx accumulates in the primitive's own layout (channels last): the
 		 * primitive writes a block of the gradient pool, added into dx as its
 		 * shared slot would be (same bits), so no buffer of dx's size stays
@@ -583,13 +623,23 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 		fd_grad_scratch_put(c, t);
 		if (rc < 0)
 			return ctx_err(c, &e);
-	} else if (dx && conv_bwd_data(p, dy, w, dx, over, &e) < 0) {
-		return ctx_err(c, &e);
+		dy_ready = p->bd_dy.to_bf16 != 0;
+	} else if (dx) {
+		if (conv_bwd_data(p, dy, w, dx, over, &e) < 0)
+			return ctx_err(c, &e);
+		dy_ready = p->bd_dy.to_bf16 != 0;
 	}
 	if (!dw && !db)
 		return 0;
 	if (fd_dwconv_serves(&p->s)) /* fd's own kernel where oneDNN's is generic (dwconv.h) */
 		return fd_dwconv_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
+	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {
+		/* the bf16 dy backward-data converted, else converted here */
+		if ((!dy_ready && fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e)) ||
+		    fd_conv_mm_bwd_weights(&p->mm, p->d, &p->s, x, dy, dw, db, &e))
+			return mm_err(c, p, &e);
+		return 0;
+	}
 	/* the weights primitive computes both; one not wanted goes to scratch */
 	if (!dw) {
 		int64_t n = (int64_t)p->s.K * (p->s.C / p->s.groups) * p->s.kh * p->s.kw;
@@ -610,6 +660,12 @@ int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 		      float *dx, float *dw, float *db)
 {
 	return bwd_cpu(c, plan, x, w, dy, dx, 0, dw, db);
+}
+
+int fd_conv2d_bwd_fresh_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+			    float *dx, float *dw, float *db)
+{
+	return bwd_cpu(c, plan, x, w, dy, dx, 1, dw, db);
 }
 
 /* ---------- the plan cache and the taped op ---------- */

@@ -135,10 +135,17 @@ void fd_conv2d_plan_free_cpu(void *plan);
 /* Fewest input and output channels of a Winograd plan (doc/nn-kernels.md
  * "Winograd"). */
 #define FD_CONV2D_WINO_MIN_C 16
-/* 1 when the CPU plan's backward-weights ran or will run on bf16 operands,
- * 0 when in fp32 (fp32 plans; bf16 plans on small maps or without AMX).
- * Known once the plan's backward was made (its first backward call). */
+/* 1 when the CPU plan's backward-weights ran or will run on bf16 operands
+ * (oneDNN's AMX kernel, or a matmul: fd_conv2d_bf16_mm_cpu), 0 when in
+ * fp32 (fp32 plans; bf16 plans on small maps that no matmul serves, or
+ * without AMX). Known once the plan's backward was made (its first
+ * backward call). */
 int fd_conv2d_bf16_weights_cpu(void *plan);
+/* Which backward passes of a bf16 CPU plan run as oneDNN AMX matmuls
+ * (lib/nn/conv_mm.h): 1 backward-data, 2 backward-weights (bits), 0 none
+ * (fp32 plans, shapes outside the rule, CPUs without AMX). Known once the
+ * plan's backward was made. */
+int fd_conv2d_bf16_mm_cpu(void *plan);
 /* 1 when the CPU plan runs oneDNN's Winograd F(4x4, 3x3) (forward,
  * backward-data and backward-weights), 0 when direct. A plan made with
  * c->winograd set is Winograd when its shape allows (fp32, ungrouped 3x3,
@@ -150,6 +157,10 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 		      float *y);
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
 		      float *dx, float *dw, float *db);
+/* fd_conv2d_bwd_cpu with dx OVERWRITTEN (a fresh gradient, FD_T_GRAD_FRESH:
+ * dx's old values never read, every value written); dw, db still add. */
+int fd_conv2d_bwd_fresh_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
+			    float *dx, float *dw, float *db);
 
 /* Plain-loop references in double, for tests and finite differences; same
  * layouts and semantics as above (forward overwrites, backward adds). s must

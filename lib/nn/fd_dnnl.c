@@ -68,6 +68,10 @@ int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n)
 	size_t nc = (n + chunk - 1) / chunk;
 	if (!cpu_bf16())
 		return -1;
+	if (nc == 1 || threads <= 1) { /* no OpenMP region: cheap on short rows (conv_mm's im2col) */
+		to_bf16_avx512(x, y, n);
+		return 0;
+	}
 #pragma omp parallel for num_threads(threads < 1 ? 1 : threads) schedule(static) if (nc > 1)
 	for (size_t c = 0; c < nc; c++)
 		to_bf16_avx512(x + c * chunk, y + c * chunk, c + 1 < nc ? chunk : n - c * chunk);
@@ -172,9 +176,7 @@ out:
 	return rc;
 }
 
-/* Grow shared slot i to at least n bytes (64-byte aligned; old contents are
- * scratch and not kept). */
-static int ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e)
+int fd_dnnl_ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e)
 {
 	if (i < 0 || i >= FD_DNNL_SLOTS)
 		return fd_err_set(e, "onednn: buffer slot %d out of range", i);
@@ -205,7 +207,7 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 		o->prim = o->user;
 		return 0;
 	}
-	if (ws_reserve(d, slot, dnnl_memory_desc_get_size(prim_md), e) ||
+	if (fd_dnnl_ws_reserve(d, slot, dnnl_memory_desc_get_size(prim_md), e) ||
 	    fd_dnnl_check(dnnl_memory_create(&o->prim, prim_md, d->engine, DNNL_MEMORY_NONE), e,
 			  "primitive memory"))
 		goto fail;

@@ -40,6 +40,11 @@ int fd_dnnl_init(struct fd_dnnl *d, int threads, struct fd_err *e);
  * value for leave. */
 int fd_dnnl_threads_enter(int threads);
 void fd_dnnl_threads_leave(int previous);
+/* Grow d's shared slot i (d->ws[i]) to at least n bytes, 64-byte aligned;
+ * its old contents are scratch and not kept, so grow a slot when a plan is
+ * made, never between an operand's conversion into it and its use. 0, or
+ * -1 with e. */
+int fd_dnnl_ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e);
 /* Destroy the stream and engine and free the shared buffers; no-op on a
  * zeroed d. */
 void fd_dnnl_free(struct fd_dnnl *d);

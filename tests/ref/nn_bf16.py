@@ -67,10 +67,19 @@ conv_cases = [
     (2, 16, 1, 1, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1),       # SE block on a 1x1 map
     (2, 16, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),    # 28x28 map: bf16 backward-weights on AMX
     (2, 32, 30, 30, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0),    # 1x1 on a 30x30 map
+    (2, 16, 9, 9, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0),      # 3x3 stride 2, small map
+    (2, 12, 8, 8, 20, 2, 2, 2, 2, 0, 0, 1, 1, 1, 1),      # 2x2 stride 2 with bias (ConvNeXt downsampling)
+    (2, 64, 7, 7, 64, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0),      # 1x1 stride 2 on an odd map, square (transpose control)
+    (2, 8, 16, 16, 12, 4, 4, 4, 4, 0, 0, 1, 1, 1, 1),     # 4x4 stride 4 with bias (a patchify stem)
 ]
 t = {}
+g_first = g
 for i, c in enumerate(conv_cases):
     N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, G, bias = c
+    if i == 12:
+        # cases 12 on (conv_mm's paths) draw from their own generator: the
+        # earlier cases, linear and fused keep their inputs
+        g = np.random.default_rng(20261205)
     x, w = rnd(N, C, H, W), rnd(K, C // G, kh, kw) * 0.3
     b = rnd(K) if bias else None
 
@@ -95,6 +104,7 @@ for i, c in enumerate(conv_cases):
         t[f"{i}.b"], t[f"{i}.db"], t[f"{i}.ac_db"] = b, f32(B.grad), adb
         t[f"{i}.db32"] = f32(B32.grad)
 stio.save(os.path.join(out, "conv.safetensors"), t, {"cases": str(len(conv_cases))})
+g = g_first
 
 # ---- linear: (N, in, out, bias)
 lin_cases = [(4, 7, 5, 1), (9, 33, 17, 1), (32, 256, 10, 1), (16, 512, 1, 0), (32, 576, 256, 1)]

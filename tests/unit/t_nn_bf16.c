@@ -39,6 +39,7 @@
  * the comparison; the conv plan cache keys on the precision. */
 #include "models/fd_model.h"
 #include "nn/conv2d.h"
+#include "nn/conv_mm.h"
 #include "nn/fd_dnnl.h"
 #include "nn/layout.h"
 #include "nn/linear.h"
@@ -102,7 +103,7 @@ static double worst_share(const float *a, const float *r, size_t n, double atol,
 	return worst;
 }
 
-static int checked, bf16_weights_cases;
+static int checked, bf16_weights_cases, mm_data_cases, mm_weights_cases, over_cases;
 
 /* got vs exact; and, ac != NULL, vs autocast (got_ac: got with autocast's
  * bias rounding, NULL = got) */
@@ -202,9 +203,27 @@ static float *nhwc(const float *v, int N, int C, int HW, int back)
 	return o;
 }
 
+/* dx of conv case i vs torch on bf16-rounded inputs (NHWC dx, adds: less
+ * the ones it started at); the worst share of the tolerance */
+static double dx_share(const struct fd_st *st, int i, const struct fd_conv2d_shape *s, const float *dx, int adds,
+		       size_t *differ)
+{
+	size_t nx = (size_t)s->N * s->C * s->H * s->W;
+	float *d0 = adds ? less_ones(dx, nx) : NULL, *dc = nhwc(adds ? d0 : dx, s->N, s->C, s->H * s->W, 1);
+	double ws = worst_share(dc, fix_f32(st, i, "dx", nx, 0), nx, 1e-4, 1e-4, differ);
+	free(d0), free(dc);
+	return ws;
+}
+
 /* The conv case in channels last (x, y, dx and dy NHWC: the layout the
- * MBConv and ConvNeXt forwards run in, doc/nn-kernels.md "Layouts") at bf16:
- * y and dx equal torch on bf16-rounded inputs as the NCHW plan's do. */
+ * MBConv, ConvNeXt and ResNet forwards run in, doc/nn-kernels.md
+ * "Layouts") at bf16: y, dx, dw and db equal torch's as the NCHW plan's do.
+ * On AMX the passes of conv_mm's rule run as matmuls (fd_conv2d_bf16_mm_cpu
+ * says so): their dw against torch on bf16-rounded x and dy, their db
+ * (column sums of the fp32 dy) against torch in float64 on the float32 dy;
+ * oneDNN's bf16 backward-weights the same dw and its db of the bf16 dy; an
+ * fp32 one dw32, db32. A second backward overwrites a dx full of NaN (a
+ * fresh gradient) with the same values. */
 static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 15);
@@ -234,8 +253,50 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	checked += tap_close_f32(nm, yc, fix_f32(st, i, "y", ny, 0), ny, 1e-4, 1e-4);
 	snprintf(nm, sizeof nm, "case %d NHWC bf16 dx (adds) vs torch on bf16-rounded inputs", i);
 	checked += tap_close_f32(nm, dxc, fix_f32(st, i, "dx", nx, 0), nx, 1e-4, 1e-4);
+	/* the rule's passes, each where oneDNN's matmul for it is AMX (not on
+	 * the smallest products: tiny or 16-deep ones run its AVX512-BF16 kernel) */
+	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p), rule = amx ? fd_conv_mm_rule(&s, Ho, Wo) : 0;
+	int bw = fd_conv2d_bf16_weights_cpu(p);
+	int want_bw = amx && ((mm & FD_CONV_MM_WEIGHTS) || (int64_t)HWo >= FD_CONV2D_BF16_WEIGHTS_MAP);
+	ok((mm & ~rule) == 0 && bw == want_bw,
+	   "conv case %d NHWC: backward-data %s, backward-weights %s in %s (rule %d, map %dx%d, amx_bf16 %s)", i,
+	   mm & FD_CONV_MM_DATA ? "a matmul" : "oneDNN's", mm & FD_CONV_MM_WEIGHTS ? "a matmul" : "oneDNN's",
+	   bw ? "bf16" : "fp32", rule, Ho, Wo, amx ? "yes" : "no");
+	mm_data_cases += (mm & FD_CONV_MM_DATA) != 0;
+	mm_weights_cases += (mm & FD_CONV_MM_WEIGHTS) != 0;
+	float *dwg = less_ones(dw, nw), *dbg = less_ones(db, nb);
+	snprintf(nm, sizeof nm, "case %d NHWC %s dw (adds) vs torch on %s inputs", i, bw ? "bf16" : "fp32",
+		 bw ? "bf16-rounded" : "float32");
+	checked += tap_close_f32(nm, dwg, fix_f32(st, i, bw ? "dw" : "dw32", nw, 0), nw, 3e-4, 1e-4);
+	if (nb) {
+		int bf16_db = bw && !(mm & FD_CONV_MM_WEIGHTS); /* oneDNN's sums the bf16 dy */
+		snprintf(nm, sizeof nm, "case %d NHWC db (adds) vs torch on the %s dy", i, bf16_db ? "bf16" : "float32");
+		checked += tap_close_f32(nm, dbg, fix_f32(st, i, bf16_db ? "db" : "db32", nb, 0), nb, bf16_db ? 3e-4 : 1e-4,
+					 1e-4);
+	}
+	/* a fresh gradient: every value of dx written, none read */
+	size_t differ;
+	for (size_t k = 0; k < nx; k++)
+		dx[k] = NAN;
+	double ws = fd_conv2d_bwd_fresh_cpu(cb, p, x, w, dy, dx, NULL, NULL) == 0 ? dx_share(st, i, &s, dx, 0, &differ)
+										   : NAN;
+	ok(ws <= 1, "case %d NHWC bf16 dx overwritten (a fresh gradient, NaN before) vs torch: %.3g of the tolerance", i,
+	   ws);
+	over_cases += ws <= 1;
+	if (s.kh == 1 && s.kw == 1 && s.K == s.C && s.groups == 1) {
+		/* negative control: the weight transposed gives a dx that fails */
+		float *wt = malloc(nw * sizeof *wt);
+		for (int k = 0; k < s.K; k++)
+			for (int c = 0; c < s.C; c++)
+				wt[(size_t)c * s.K + k] = w[(size_t)k * s.C + c];
+		ws = fd_conv2d_bwd_fresh_cpu(cb, p, x, wt, dy, dx, NULL, NULL) == 0 ? dx_share(st, i, &s, dx, 0, &differ)
+										   : NAN;
+		ok(ws > 1 && differ > nx / 4, "case %d NHWC: negative control: the transposed weight's dx fails (%.3g, %zu of %zu)",
+		   i, ws, differ, nx);
+		free(wt);
+	}
 	fd_conv2d_plan_free_cpu(p);
-	free(x), free(dy), free(y), free(dx), free(dw), free(db), free(yc), free(dxc0), free(dxc);
+	free(x), free(dy), free(y), free(dx), free(dw), free(db), free(yc), free(dxc0), free(dxc), free(dwg), free(dbg);
 	return 1;
 }
 
@@ -483,7 +544,7 @@ int main(void)
 	to_bf16_case();
 	fix_open(&st, "nn_bf16", "conv");
 	int n = fix_cases(&st);
-	ok(n >= 12, "fixture has %d conv cases", n);
+	ok(n >= 16, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
 		conv_case(&cb, &c32, &st, i);
 	int nn = 0;
@@ -494,8 +555,13 @@ int main(void)
 	for (int i = 0; i < n; i++)
 		ng += gelu_case_nhwc(&cb, &st, i);
 	ok(ng == n, "%d of %d conv cases checked with the GELU post-op at bf16", ng, n);
-	if (cpu_has("amx_bf16"))
+	ok(over_cases == n, "%d of %d NHWC cases overwrote a fresh dx", over_cases, n);
+	if (cpu_has("amx_bf16")) {
 		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
+		ok(mm_data_cases >= 3 && mm_weights_cases >= 7,
+		   "AMX: %d NHWC cases ran backward-data, %d backward-weights as matmuls", mm_data_cases,
+		   mm_weights_cases);
+	}
 
 	/* the taped path's plan cache keys on the precision: one op, fp32 then
 	 * bf16 then fp32 again gives the fp32 result, the bf16 one, the fp32 one */

@@ -1,0 +1,283 @@
+/* conv_mm: bf16 convolution backward passes as oneDNN matmuls (see conv_mm.h). */
+#include "nn/conv_mm.h"
+
+#include <string.h>
+
+int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
+{
+	if (s->groups != 1 || s->dh != 1 || s->dw != 1 || s->xl != FD_NHWC || s->yl != FD_NHWC)
+		return 0;
+	if (s->kh == 1 && s->kw == 1 && s->ph == 0 && s->pw == 0)
+		return FD_CONV_MM_DATA | FD_CONV_MM_WEIGHTS;
+	return (int64_t)Ho * Wo < FD_CONV2D_BF16_WEIGHTS_MAP ? FD_CONV_MM_WEIGHTS : 0;
+}
+
+/* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or
+ * its transpose stored row-major (at: A = T^T, T [K,M]), B bf16 and C fp32
+ * row-major; memories without handles. *amx: oneDNN picked its AMX kernel. */
+static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, int sum, dnnl_primitive_t *prim,
+		   dnnl_memory_t mem[3], int *amx, struct fd_err *e)
+{
+	dnnl_memory_desc_t am, bm, cm;
+	dnnl_dims_t ad = {M, K}, as = {at ? 1 : K, at ? M : 1}, bd = {K, N}, bs = {N, 1}, cd = {M, N};
+	dnnl_matmul_desc_t md;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	const char *impl = NULL;
+	int rc = -1;
+	if (fd_dnnl_check(dnnl_memory_desc_init_by_strides(&am, 2, ad, dnnl_bf16, as), e, "conv matmul A") ||
+	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "conv matmul B") ||
+	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, bs), e, "conv matmul C") ||
+	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, NULL, &cm), e, "conv matmul descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "conv matmul attr"))
+		goto out;
+	if (sum && (fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv matmul post-ops") ||
+		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv matmul sum post-op") ||
+		    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), e, "conv matmul attr post-ops")))
+		goto out;
+	if (fd_dnnl_check(dnnl_primitive_desc_create(&pd, &md, attr, d->engine, NULL), e,
+			  "conv matmul primitive descriptor") ||
+	    fd_dnnl_check(dnnl_primitive_create(prim, pd), e, "conv matmul primitive") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory"))
+		goto out;
+	*amx = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+	       strstr(impl, "amx");
+	rc = 0;
+out:
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (po)
+		dnnl_post_ops_destroy(po);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return rc;
+}
+
+static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const mem[3], const void *a,
+		  const void *b, float *c, struct fd_err *e)
+{
+	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(mem[0], (void *)a), e, "conv matmul handle") ||
+	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[1], (void *)b), e, "conv matmul handle") ||
+	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[2], c), e, "conv matmul handle"))
+		return -1;
+	return fd_dnnl_exec(d, prim, 3, args, e);
+}
+
+void fd_conv_mm_free(struct fd_conv_mm *m)
+{
+	dnnl_primitive_t p[] = {m->bd, m->bd_sum, m->bw};
+	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+		if (p[i])
+			dnnl_primitive_destroy(p[i]);
+	for (int i = 0; i < 3; i++) {
+		if (m->bd_m[i])
+			dnnl_memory_destroy(m->bd_m[i]);
+		if (m->bw_m[i])
+			dnnl_memory_destroy(m->bw_m[i]);
+	}
+	memset(m, 0, sizeof *m);
+}
+
+/* Images per backward-weights chunk: the most that divide N with their
+ * im2col within the bound (FD_CONV_MM_COL_MAX, or x's size for a 1x1). */
+static int chunk_images(const struct fd_conv2d_shape *s, int Ho, int Wo)
+{
+	int64_t per = (int64_t)Ho * Wo * s->kh * s->kw * s->C;
+	int64_t lim = FD_CONV_MM_COL_MAX;
+	if (s->kh * s->kw == 1 && (int64_t)s->H * s->W * s->C * s->N > lim)
+		lim = (int64_t)s->H * s->W * s->C * s->N;
+	int nb = 1;
+	for (int b = 1; b <= s->N; b++)
+		if (s->N % b == 0 && b * per <= lim)
+			nb = b;
+	return nb;
+}
+
+int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int Ho, int Wo,
+		    struct fd_err *e)
+{
+	int want = fd_conv_mm_rule(s, Ho, Wo), amx = 0, amx2 = 1;
+	int64_t P = (int64_t)s->N * Ho * Wo, K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw;
+	int strided = s->sh > 1 || s->sw > 1;
+	memset(m, 0, sizeof *m);
+	m->Ho = Ho, m->Wo = Wo;
+	if (!want)
+		return 0;
+	int prev = fd_dnnl_threads_enter(d->threads);
+	if (want & FD_CONV_MM_DATA) {
+		dnnl_memory_t t[3] = {NULL, NULL, NULL}; /* bd_sum's, as bd's */
+		int rc = mm_make(d, P, K, C, 0, 0, &m->bd, m->bd_m, &amx, e) ||
+			 (!strided && mm_make(d, P, K, C, 0, 1, &m->bd_sum, t, &amx2, e));
+		for (int i = 0; i < 3; i++)
+			if (t[i])
+				dnnl_memory_destroy(t[i]);
+		if (rc)
+			goto fail;
+		if (amx && amx2) {
+			if (fd_dnnl_ws_reserve(d, 0, (size_t)(K * C) * 2, e) ||
+			    fd_dnnl_ws_reserve(d, 1, (size_t)(P * K) * 2, e) ||
+			    (strided && fd_dnnl_ws_reserve(d, 2, (size_t)(P * C) * 4, e)))
+				goto fail;
+			m->passes |= FD_CONV_MM_DATA;
+		}
+	}
+	if (want & FD_CONV_MM_WEIGHTS) {
+		m->nb = chunk_images(s, Ho, Wo);
+		int64_t Pc = (int64_t)m->nb * Ho * Wo;
+		if (mm_make(d, K, Pc, kk * C, 1, 1, &m->bw, m->bw_m, &amx, e))
+			goto fail;
+		if (amx) {
+			if (fd_dnnl_ws_reserve(d, 0, (size_t)(Pc * kk * C) * 2, e) ||
+			    fd_dnnl_ws_reserve(d, 1, (size_t)(P * K) * 2, e) ||
+			    (kk > 1 && fd_dnnl_ws_reserve(d, 2, (size_t)(K * kk * C) * 4, e)))
+				goto fail;
+			m->passes |= FD_CONV_MM_WEIGHTS;
+		}
+	}
+	fd_dnnl_threads_leave(prev);
+	return 0;
+fail:
+	fd_dnnl_threads_leave(prev);
+	fd_conv_mm_free(m);
+	return fd_err_ctx(e, "bf16 backward as matmuls");
+}
+
+int fd_conv_mm_dy(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+		  const float *dy, struct fd_err *e)
+{
+	size_t n = (size_t)s->N * m->Ho * m->Wo * s->K;
+	if (fd_dnnl_to_bf16(d->threads, dy, d->ws[1], n) < 0)
+		return fd_err_set(e, "bf16 dy: this CPU lacks AVX512-BF16");
+	return 0;
+}
+
+/* dx (NHWC, H x W) from t (NHWC, Ho x Wo, stride sh, sw, no padding): the
+ * positions the stride reaches get t's values (over) or add them; the
+ * others are zeroed (over) or left. */
+static void scatter(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo, const float *t, float *dx,
+		    int over)
+{
+	int64_t C = s->C;
+	#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+	for (int n = 0; n < s->N; n++)
+		for (int h = 0; h < s->H; h++) {
+			float *r = dx + ((int64_t)n * s->H + h) * s->W * C;
+			int oh = h / s->sh, hit = h % s->sh == 0 && oh < Ho;
+			for (int w = 0; w < s->W; w++) {
+				int ow = w / s->sw;
+				float *o = r + (int64_t)w * C;
+				if (hit && w % s->sw == 0 && ow < Wo) {
+					const float *src = t + (((int64_t)n * Ho + oh) * Wo + ow) * C;
+					if (over)
+						memcpy(o, src, (size_t)C * sizeof *o);
+					else
+						for (int64_t c = 0; c < C; c++)
+							o[c] += src[c];
+				} else if (over) {
+					memset(o, 0, (size_t)C * sizeof *o);
+				}
+			}
+		}
+}
+
+int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+			const float *w, float *dx, int over, struct fd_err *e)
+{
+	int rc = -1, prev = fd_dnnl_threads_enter(d->threads);
+	uint16_t *wb = d->ws[0];
+	if (fd_dnnl_to_bf16(d->threads, w, wb, (size_t)s->K * s->C) < 0) {
+		fd_err_set(e, "bf16 w: this CPU lacks AVX512-BF16");
+		goto out;
+	}
+	if (s->sh == 1 && s->sw == 1) {
+		rc = mm_run(d, over ? m->bd : m->bd_sum, m->bd_m, d->ws[1], wb, dx, e);
+	} else if (!(rc = mm_run(d, m->bd, m->bd_m, d->ws[1], wb, d->ws[2], e))) {
+		scatter(d->threads, s, m->Ho, m->Wo, d->ws[2], dx, over);
+	}
+out:
+	fd_dnnl_threads_leave(prev);
+	return rc ? fd_err_ctx(e, "bf16 backward-data as a matmul") : 0;
+}
+
+/* The bf16 im2col of images n0 .. n0+nb-1 of x (NHWC): row (n, oh, ow),
+ * column (i kw + j) C + c = x[n, oh sh - ph + i, ow sw - pw + j, c], zero
+ * in the padding. */
+static void im2col(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo, const float *x, int n0, int nb,
+		   uint16_t *col)
+{
+	int64_t C = s->C, row = (int64_t)s->kh * s->kw * C;
+	#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+	for (int n = 0; n < nb; n++)
+		for (int oh = 0; oh < Ho; oh++)
+			for (int ow = 0; ow < Wo; ow++) {
+				uint16_t *r = col + (((int64_t)n * Ho + oh) * Wo + ow) * row;
+				for (int i = 0; i < s->kh; i++) {
+					int ih = oh * s->sh - s->ph + i;
+					for (int j = 0; j < s->kw; j++) {
+						int iw = ow * s->sw - s->pw + j;
+						uint16_t *o = r + ((int64_t)i * s->kw + j) * C;
+						if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
+							memset(o, 0, (size_t)C * sizeof *o);
+						else
+							fd_dnnl_to_bf16(1, x + (((int64_t)(n0 + n) * s->H + ih) * s->W + iw) * C,
+									o, (size_t)C);
+					}
+				}
+			}
+}
+
+/* db[k] += sum over the P rows of dy[., k] (fp32, rows in order: the same
+ * bits on any thread count) */
+static void col_sums(int threads, const float *dy, int64_t P, int64_t K, float *db)
+{
+	int64_t nblk = (K + 15) / 16;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t b = 0; b < nblk; b++) {
+		int64_t k0 = b * 16, nk = K - k0 < 16 ? K - k0 : 16;
+		float acc[16] = {0};
+		for (int64_t p = 0; p < P; p++) {
+			const float *r = dy + p * K + k0;
+			for (int64_t k = 0; k < nk; k++)
+				acc[k] += r[k];
+		}
+		for (int64_t k = 0; k < nk; k++)
+			db[k0 + k] += acc[k];
+	}
+}
+
+int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+			   const float *x, const float *dy, float *dw, float *db, struct fd_err *e)
+{
+	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
+	int rc = 0, prev = fd_dnnl_threads_enter(d->threads);
+	if (dw) {
+		/* a 1x1's dW is dw's OIHW [K, C]; a kxk's [K, kh kw C] goes through slot 2 */
+		float *acc = kk == 1 ? dw : d->ws[2];
+		if (kk > 1)
+			memset(acc, 0, (size_t)(K * kk * C) * sizeof *acc);
+		for (int n0 = 0; n0 < s->N && !rc; n0 += m->nb) {
+			uint16_t *col = d->ws[0];
+			if (kk == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0)
+				fd_dnnl_to_bf16(d->threads, x + (int64_t)n0 * s->H * s->W * C, col,
+						(size_t)(m->nb * HoWo * C));
+			else
+				im2col(d->threads, s, m->Ho, m->Wo, x, n0, m->nb, col);
+			rc = mm_run(d, m->bw, m->bw_m, (const uint16_t *)d->ws[1] + n0 * HoWo * K, col, acc, e);
+		}
+		if (!rc && kk > 1) {
+			#pragma omp parallel for num_threads(d->threads) schedule(static)
+			for (int64_t k = 0; k < K; k++)
+				for (int64_t t = 0; t < kk; t++)
+					for (int64_t c = 0; c < C; c++)
+						dw[(k * C + c) * kk + t] += acc[(k * kk + t) * C + c];
+		}
+	}
+	if (!rc && db)
+		col_sums(d->threads, dy, s->N * HoWo, K, db);
+	fd_dnnl_threads_leave(prev);
+	return rc ? fd_err_ctx(e, "bf16 backward-weights as a matmul") : 0;
+}
