@@ -7,9 +7,19 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 {
 	if (s->groups != 1 || s->dh != 1 || s->dw != 1 || s->xl != FD_NHWC || s->yl != FD_NHWC)
 		return 0;
+	/* 1x1 backward-weights dW[K, C]: with C < 32 columns the matmul was
+	 * slower than oneDNN's convolution (EfficientNet's and MobileNet's
+	 * 16-channel expansions, doc/nn-kernels.md "bf16") */
 	if (s->kh == 1 && s->kw == 1 && s->ph == 0 && s->pw == 0)
-		return FD_CONV_MM_DATA | FD_CONV_MM_WEIGHTS;
-	return (int64_t)Ho * Wo < FD_CONV2D_BF16_WEIGHTS_MAP ? FD_CONV_MM_WEIGHTS : 0;
+		return FD_CONV_MM_DATA | (s->C >= 32 ? FD_CONV_MM_WEIGHTS : 0);
+	/* kxk: under FD_CONV2D_BF16_WEIGHTS_MAP positions oneDNN's bf16
+	 * backward-weights is slow and fd's ran fp32; on larger maps its AMX
+	 * kernel is faster than im2col + matmul, except strided with at least
+	 * 96 input channels (ResNet-50's 3x3/2 128 -> 128 at 56 -> 28 took 350
+	 * ms a call there; ConvNeXt's 2x2/2 downsampling) */
+	if ((int64_t)Ho * Wo < FD_CONV2D_BF16_WEIGHTS_MAP || ((s->sh > 1 || s->sw > 1) && s->C >= 96))
+		return FD_CONV_MM_WEIGHTS;
+	return 0;
 }
 
 /* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or

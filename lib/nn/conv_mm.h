@@ -22,10 +22,10 @@
 #include "nn/conv2d.h"
 #include "nn/fd_dnnl.h"
 
-/* Most bf16 values of one im2col chunk (32 MiB) for kxk backward-weights;
+/* Most bf16 values of one im2col chunk (16 MiB) for kxk backward-weights;
  * a 1x1's chunk may be as large as x (the size of the bf16 x oneDNN's
  * forward already keeps in slot 0). */
-#define FD_CONV_MM_COL_MAX ((int64_t)16 << 20)
+#define FD_CONV_MM_COL_MAX ((int64_t)8 << 20)
 
 /* Which passes of a plan run as matmuls (FD_CONV_MM_DATA,
  * FD_CONV_MM_WEIGHTS bits) and their primitives (handles set per call). */
