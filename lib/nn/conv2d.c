@@ -32,12 +32,16 @@ struct fd_conv2d {
 	 * primitives, or for a pass in mm.passes a matmul (conv_mm.h) */
 	int bwd_ready;
 	struct fd_conv_mm mm;
+	/* stride-1 kxk bf16 backward-data as the forward of dy with the
+	 * flipped, transposed weights (flip_init): [0] writes dx, [1] adds */
+	struct fd_conv2d *flip[2];
 	dnnl_primitive_t bwd_data, bwd_w;
 	struct fd_dnnl_opnd bd_dy, bd_w, bd_dx;
 	struct fd_dnnl_opnd bw_x, bw_dy, bw_dw, bw_db;
 };
 
 static void conv_free(struct fd_conv2d *p);
+static void flip_free(struct fd_conv2d *p);
 static int init_backward(struct fd_conv2d *p, struct fd_err *e);
 
 /* A plan slot's post bit next to its enum fd_conv_post: the forward adds
@@ -325,6 +329,50 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 	return 0;
 }
 
+/* A bf16 channels-last, ungrouped, undilated, stride-1 kxk plan's
+ * backward-data as a forward convolution: dx = conv(dy, w') with w'[c, k,
+ * i, j] = w[k, c, kh-1-i, kw-1-j] and padding k-1-p (a full correlation),
+ * on oneDNN's AMX forward kernel, faster than its bf16 backward-data
+ * (doc/nn-kernels.md "Backward passes as matmuls"). Makes p->flip (the
+ * plain forward and the one with the sum post-op) or leaves them NULL (the
+ * shape does not qualify, or the forward is not AMX); -1 only on an error
+ * other than those. */
+/* Smallest output map flip_init serves: on 14x14 and smaller maps the
+ * forward plus the per-call weight flip was not faster (doc/nn-kernels.md) */
+#define FLIP_MAP 256
+
+static int flip_init(struct fd_conv2d *p, struct fd_err *e)
+{
+	const struct fd_conv2d_shape *s = &p->s;
+	const char *impl = NULL;
+	if (!p->bf16 || p->blocked || p->alg != dnnl_convolution_direct || s->xl != FD_NHWC || s->yl != FD_NHWC ||
+	    s->groups != 1 || s->dh != 1 || s->dw != 1 || s->sh != 1 || s->sw != 1 || (s->kh == 1 && s->kw == 1) ||
+	    s->ph > s->kh - 1 || s->pw > s->kw - 1 || (int64_t)p->Ho * p->Wo < FLIP_MAP)
+		return 0;
+	struct fd_conv2d_shape f = {s->N, s->K, p->Ho, p->Wo, s->C, s->kh, s->kw, 1, 1, s->kh - 1 - s->ph,
+				    s->kw - 1 - s->pw, 1, 1, 1, 0, FD_NHWC, FD_NHWC};
+	for (int i = 0; i < 2; i++) {
+		if (!(p->flip[i] = calloc(1, sizeof *p->flip[i])))
+			goto fail_mem;
+		if (conv_init_run(p->flip[i], p->d, &f, 1, i ? POST_SUM : FD_CONV_POST_NONE, 0,
+				  dnnl_convolution_direct, e)) {
+			free(p->flip[i]);
+			p->flip[i] = NULL;
+			goto fail;
+		}
+	}
+	if (dnnl_primitive_desc_query(p->flip[0]->fwd_pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+	    impl && strstr(impl, "amx") && p->flip[0]->Ho == s->H && p->flip[0]->Wo == s->W)
+		return 0;
+	flip_free(p);
+	return 0;
+fail_mem:
+	fd_err_set(e, "backward-data as a forward: out of memory");
+fail:
+	flip_free(p);
+	return -1;
+}
+
 static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
@@ -339,9 +387,9 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	conv_geom(p, st, dil, pl, pr);
 	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
 	conv_bf16_mds(p, &aw, &ay);
-	if (p->bf16 && fd_conv_mm_init(&p->mm, d, s, p->Ho, p->Wo, e))
+	if (p->bf16 && (fd_conv_mm_init(&p->mm, d, s, p->Ho, p->Wo, e) || flip_init(p, e)))
 		goto out;
-	if (!(p->mm.passes & FD_CONV_MM_DATA) &&
+	if (!(p->mm.passes & FD_CONV_MM_DATA) && !p->flip[0] &&
 	    (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
 				  &cd, p->alg, &ax, &aw, &ay, st, dil, pl, pr),
 			  e, "backward-data descriptor") ||
@@ -379,7 +427,8 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 		     (dpd ? p->bd_dy.reorder && p->bd_dy.slot == p->bw_dy.slot &&
 				    dnnl_memory_desc_equal(qmd(dpd, dnnl_query_diff_dst_md, 0),
 							   qmd(wpd, dnnl_query_diff_dst_md, 0))
-			  : p->bw_dy.to_bf16 && p->bw_dy.slot == 1); /* conv_mm_dy's bf16 NHWC dy */
+			  : (p->mm.passes & FD_CONV_MM_DATA) && p->bw_dy.to_bf16 &&
+				    p->bw_dy.slot == 1); /* conv_mm_dy's bf16 NHWC dy */
 	p->bwd_ready = 1;
 	rc = 0;
 out:
@@ -398,10 +447,21 @@ out:
 			dnnl_primitive_destroy(p->bwd_w);
 		p->bwd_data = p->bwd_w = NULL;
 		fd_conv_mm_free(&p->mm);
+		flip_free(p);
 		p->bf16_weights = 0;
 		fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
 	}
 	return rc;
+}
+
+static void flip_free(struct fd_conv2d *p)
+{
+	for (int i = 0; i < 2; i++)
+		if (p->flip[i]) {
+			conv_free(p->flip[i]);
+			free(p->flip[i]);
+			p->flip[i] = NULL;
+		}
 }
 
 static void conv_free(struct fd_conv2d *p)
@@ -417,6 +477,7 @@ static void conv_free(struct fd_conv2d *p)
 	if (p->bwd_w)
 		dnnl_primitive_destroy(p->bwd_w);
 	fd_conv_mm_free(&p->mm);
+	flip_free(p);
 	struct fd_dnnl_opnd *o[] = {&p->f_x,  &p->f_w,  &p->f_y,  &p->bd_dy, &p->bd_w,
 				    &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
 	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
@@ -564,7 +625,7 @@ int fd_conv2d_bf16_weights_cpu(void *plan)
 int fd_conv2d_bf16_mm_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
-	return p->mm.passes;
+	return p->mm.passes | (p->flip[0] ? FD_CONV_MM_FLIP : 0);
 }
 
 int fd_conv2d_winograd_cpu(void *plan)
@@ -588,6 +649,26 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
+/* dx (=, or += unless over) conv(dy, w') on p->flip (flip_init); w' in
+ * c's arena */
+static int flip_bwd_data(struct fd_ctx *c, struct fd_conv2d *p, const float *dy, const float *w, float *dx,
+			 int over, struct fd_err *e)
+{
+	const struct fd_conv2d_shape *s = &p->s;
+	int64_t K = s->K, C = s->C, kh = s->kh, kw = s->kw;
+	float *wf = fd_ctx_alloc(c, FD_DEV_CPU, K * C * kh * kw);
+	if (!wf)
+		return -1;
+	#pragma omp parallel for num_threads(c->threads) schedule(static)
+	for (int64_t ci = 0; ci < C; ci++)
+		for (int64_t k = 0; k < K; k++)
+			for (int64_t i = 0; i < kh; i++)
+				for (int64_t j = 0; j < kw; j++)
+					wf[((ci * K + k) * kh + i) * kw + j] =
+						w[((k * C + ci) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
+	return conv_fwd(p->flip[over ? 0 : 1], dy, wf, NULL, dx, e);
+}
+
 /* a conv_mm failure, with p's shape, into c->err */
 static int mm_err(struct fd_ctx *c, const struct fd_conv2d *p, struct fd_err *e)
 {
@@ -609,6 +690,9 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 		    fd_conv_mm_bwd_data(&p->mm, p->d, &p->s, w, dx, over, &e))
 			return mm_err(c, p, &e);
 		dy_ready = 1;
+	} else if (dx && p->flip[0]) {
+		if (flip_bwd_data(c, p, dy, w, dx, over, &e))
+			return c->failed ? -1 : ctx_err(c, &e);
 	} else if (dx && !over && p->bd_dx.add_f32) {
 		/* dx accumulates in the primitive's own layout (channels last): the
 		 * primitive writes a block of the gradient pool, added into dx as its

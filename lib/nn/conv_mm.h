@@ -30,6 +30,9 @@
 /* Which passes of a plan run as matmuls (FD_CONV_MM_DATA,
  * FD_CONV_MM_WEIGHTS bits) and their primitives (handles set per call). */
 enum { FD_CONV_MM_DATA = 1, FD_CONV_MM_WEIGHTS = 2 };
+/* fd_conv2d_bf16_mm_cpu's bit for conv2d.c's stride-1 kxk backward-data as
+ * a forward convolution of dy (not a matmul; flip_init in conv2d.c) */
+#define FD_CONV_MM_FLIP 4
 
 struct fd_conv_mm {
 	int passes;             /* FD_CONV_MM_* bits; 0: none (the other fields unset) */

@@ -71,6 +71,7 @@ conv_cases = [
     (2, 12, 8, 8, 20, 2, 2, 2, 2, 0, 0, 1, 1, 1, 1),      # 2x2 stride 2 with bias (ConvNeXt downsampling)
     (2, 64, 7, 7, 64, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0),      # 1x1 stride 2 on an odd map, square (transpose control)
     (2, 8, 16, 16, 12, 4, 4, 4, 4, 0, 0, 1, 1, 1, 1),     # 4x4 stride 4 with bias (a patchify stem)
+    (2, 8, 16, 20, 12, 5, 3, 1, 1, 2, 0, 1, 1, 1, 0),     # 5x3 stride 1, uneven padding (backward-data as a forward)
 ]
 t = {}
 g_first = g

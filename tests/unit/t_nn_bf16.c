@@ -103,7 +103,7 @@ static double worst_share(const float *a, const float *r, size_t n, double atol,
 	return worst;
 }
 
-static int checked, bf16_weights_cases, mm_data_cases, mm_weights_cases, over_cases;
+static int checked, bf16_weights_cases, mm_data_cases, mm_weights_cases, flip_cases, over_cases;
 
 /* got vs exact; and, ac != NULL, vs autocast (got_ac: got with autocast's
  * bias rounding, NULL = got) */
@@ -258,12 +258,15 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p), rule = amx ? fd_conv_mm_rule(&s, Ho, Wo) : 0;
 	int bw = fd_conv2d_bf16_weights_cpu(p);
 	int want_bw = amx && ((mm & FD_CONV_MM_WEIGHTS) || (int64_t)HWo >= FD_CONV2D_BF16_WEIGHTS_MAP);
-	ok((mm & ~rule) == 0 && bw == want_bw,
+	int flip = amx && s.groups == 1 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.kh * s.kw > 1 &&
+		   s.ph < s.kh && s.pw < s.kw && HWo >= 256 ? FD_CONV_MM_FLIP : 0;
+	ok((mm & ~(rule | flip)) == 0 && bw == want_bw,
 	   "conv case %d NHWC: backward-data %s, backward-weights %s in %s (rule %d, map %dx%d, amx_bf16 %s)", i,
-	   mm & FD_CONV_MM_DATA ? "a matmul" : "oneDNN's", mm & FD_CONV_MM_WEIGHTS ? "a matmul" : "oneDNN's",
+	   mm & FD_CONV_MM_DATA ? "a matmul" : mm & FD_CONV_MM_FLIP ? "a forward of dy" : "oneDNN's", mm & FD_CONV_MM_WEIGHTS ? "a matmul" : "oneDNN's",
 	   bw ? "bf16" : "fp32", rule, Ho, Wo, amx ? "yes" : "no");
 	mm_data_cases += (mm & FD_CONV_MM_DATA) != 0;
 	mm_weights_cases += (mm & FD_CONV_MM_WEIGHTS) != 0;
+	flip_cases += (mm & FD_CONV_MM_FLIP) != 0;
 	float *dwg = less_ones(dw, nw), *dbg = less_ones(db, nb);
 	snprintf(nm, sizeof nm, "case %d NHWC %s dw (adds) vs torch on %s inputs", i, bw ? "bf16" : "fp32",
 		 bw ? "bf16-rounded" : "float32");
@@ -544,7 +547,7 @@ int main(void)
 	to_bf16_case();
 	fix_open(&st, "nn_bf16", "conv");
 	int n = fix_cases(&st);
-	ok(n >= 16, "fixture has %d conv cases", n);
+	ok(n >= 17, "fixture has %d conv cases", n);
 	for (int i = 0; i < n; i++)
 		conv_case(&cb, &c32, &st, i);
 	int nn = 0;
@@ -558,9 +561,9 @@ int main(void)
 	ok(over_cases == n, "%d of %d NHWC cases overwrote a fresh dx", over_cases, n);
 	if (cpu_has("amx_bf16")) {
 		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
-		ok(mm_data_cases >= 3 && mm_weights_cases >= 7,
-		   "AMX: %d NHWC cases ran backward-data, %d backward-weights as matmuls", mm_data_cases,
-		   mm_weights_cases);
+		ok(mm_data_cases >= 3 && mm_weights_cases >= 7 && flip_cases >= 2,
+		   "AMX: %d NHWC cases ran backward-data, %d backward-weights as matmuls, %d backward-data as a forward",
+		   mm_data_cases, mm_weights_cases, flip_cases);
 	}
 
 	/* the taped path's plan cache keys on the precision: one op, fp32 then
