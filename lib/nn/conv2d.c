@@ -649,14 +649,14 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
-/* dx (=, or += unless over) conv(dy, w') on p->flip (flip_init); w' in
- * c's arena */
+/* dx (=, or += unless over) conv(dy, w') on p->flip (flip_init); w' in a
+ * block of c's gradient pool, given back */
 static int flip_bwd_data(struct fd_ctx *c, struct fd_conv2d *p, const float *dy, const float *w, float *dx,
 			 int over, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
 	int64_t K = s->K, C = s->C, kh = s->kh, kw = s->kw;
-	float *wf = fd_ctx_alloc(c, FD_DEV_CPU, K * C * kh * kw);
+	float *wf = fd_grad_scratch(c, K * C * kh * kw);
 	if (!wf)
 		return -1;
 	#pragma omp parallel for num_threads(c->threads) schedule(static)
@@ -666,7 +666,9 @@ static int flip_bwd_data(struct fd_ctx *c, struct fd_conv2d *p, const float *dy,
 				for (int64_t j = 0; j < kw; j++)
 					wf[((ci * K + k) * kh + i) * kw + j] =
 						w[((k * C + ci) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
-	return conv_fwd(p->flip[over ? 0 : 1], dy, wf, NULL, dx, e);
+	int rc = conv_fwd(p->flip[over ? 0 : 1], dy, wf, NULL, dx, e);
+	fd_grad_scratch_put(c, wf);
+	return rc;
 }
 
 /* a conv_mm failure, with p's shape, into c->err */
@@ -683,8 +685,12 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
 	int dy_ready = 0; /* slot 1 holds dy in bf16, NHWC (conv_mm_dy's or bd_dy's to_bf16) */
-	if (!p->bwd_ready && init_backward(p, &e) < 0)
-		return ctx_err(c, &e);
+	if (!p->bwd_ready) { /* oneDNN sizes its primitives on the plan's threads (fd_dnnl.h) */
+		int prev = fd_dnnl_threads_enter(p->d->threads), rc = init_backward(p, &e);
+		fd_dnnl_threads_leave(prev);
+		if (rc < 0)
+			return ctx_err(c, &e);
+	}
 	if (dx && (p->mm.passes & FD_CONV_MM_DATA)) {
 		if (fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e) ||
 		    fd_conv_mm_bwd_data(&p->mm, p->d, &p->s, w, dx, over, &e))

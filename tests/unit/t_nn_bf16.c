@@ -21,6 +21,15 @@
  * (doc/nn-kernels.md "bf16"): the plan says which, the rule is checked, and
  * an fp32 dw/db is compared with torch in float64 on the float32 inputs at
  * the fp32 tolerances.
+ * Channels last (every case again with x, y, dx, dy NHWC): y, dx, dw, db
+ * as above; on AMX the backward passes conv_mm's rule and the
+ * flipped-forward backward-data serve (fd_conv2d_bf16_mm_cpu: never a pass
+ * outside the rule, and counts of cases per path > 0): their dw against
+ * torch on bf16-rounded inputs, a matmul plan's db (column sums of the fp32
+ * dy) against torch in float64 on the float32 dy; a second backward
+ * overwrites a dx full of NaN (a fresh gradient) with the same values;
+ * negative control: the transposed weight of a square 1x1 gives a dx that
+ * fails.
  * Inference fusion at bf16 (fd_mconv_bn_fwd in eval mode: BN folded into
  * the convolution in double, the folded weight rounded once to bf16, the
  * activation a oneDNN post-op): y vs torch in float64 on the same bf16
