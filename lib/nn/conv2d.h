@@ -128,9 +128,9 @@ int fd_conv2d_apply(struct fd_ctx *c, struct fd_conv2d_op *op, enum fd_dev dev,
  * Errors (bad shape, the failing oneDNN call with the shape) go to c->err. */
 int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan);
 void fd_conv2d_plan_free_cpu(void *plan);
-/* Smallest output map (Ho*Wo) on which a bf16 plan's backward-weights
- * multiplies bf16 operands (on AMX; elsewhere it runs fp32:
- * doc/nn-kernels.md "bf16"). */
+/* Smallest output map (Ho*Wo) on which a bf16 plan's backward-weights runs
+ * oneDNN's AMX bf16 convolution kernel; on smaller maps it runs fp32, or on
+ * AMX channels-last plans a bf16 matmul (doc/nn-kernels.md "bf16"). */
 #define FD_CONV2D_BF16_WEIGHTS_MAP 784
 /* Fewest input and output channels of a Winograd plan (doc/nn-kernels.md
  * "Winograd"). */
@@ -141,10 +141,12 @@ void fd_conv2d_plan_free_cpu(void *plan);
  * without AMX). Known once the plan's backward was made (its first
  * backward call). */
 int fd_conv2d_bf16_weights_cpu(void *plan);
-/* Which backward passes of a bf16 CPU plan run as oneDNN AMX matmuls
- * (lib/nn/conv_mm.h): 1 backward-data, 2 backward-weights (bits), 0 none
- * (fp32 plans, shapes outside the rule, CPUs without AMX). Known once the
- * plan's backward was made. */
+/* Which backward passes of a bf16 CPU plan avoid oneDNN's bf16 convolution
+ * backward primitives (bits): 1 backward-data and 2 backward-weights as
+ * oneDNN AMX matmuls (lib/nn/conv_mm.h), 4 backward-data as oneDNN's AMX
+ * forward of dy with the flipped, transposed weights (stride-1 kxk); 0
+ * none (fp32 plans, shapes outside the rules, CPUs without AMX). Known
+ * once the plan's backward was made. */
 int fd_conv2d_bf16_mm_cpu(void *plan);
 /* 1 when the CPU plan runs oneDNN's Winograd F(4x4, 3x3) (forward,
  * backward-data and backward-weights), 0 when direct. A plan made with
