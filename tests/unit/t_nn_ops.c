@@ -553,6 +553,57 @@ static void test_fresh_grads(void)
 	fd_ctx_free(&c);
 }
 
+/* fd_stochastic_depth_'s backward writes a fresh dx (0 + dy f: the bits
+ * of adding to a zeroed gradient), also over dy itself, and adds into one
+ * that holds values: p -> x = p + 0 -> y = sd_(x) -> z = y w, dx written
+ * fresh, aliased (c->reuse_activations) and added (x also feeds a later
+ * u = z + x, whose backward writes dx = du first), over rows of several
+ * chunks on 2 threads, against the float loops of each. */
+static void test_sd_grads(void)
+{
+	enum { R = 6, IN = 2 * 16384 + 5, NX = R * IN };
+	const int64_t sx[2] = {R, IN};
+	static float pv[NX], wv[NX], dzv[NX], want[NX];
+	struct fd_rng r;
+	fd_rng_init(&r, 82, 0);
+	for (int i = 0; i < NX; i++) {
+		pv[i] = (float)(1 + fd_rng_uniform(&r));
+		wv[i] = (float)(2 * fd_rng_uniform(&r) - 1), dzv[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+	}
+	static const char *const how[3] = {"fresh", "aliased", "added"};
+	int kept = 0, dropped = 0;
+	for (int mode = 0; mode < 3; mode++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 3);
+		c.training = 1;
+		c.reuse_activations = mode == 1;
+		struct fd_tensor *p = fd_tensor_new(&c, FD_DEV_CPU, 2, sx), *q = fd_tensor_new(&c, FD_DEV_CPU, 2, sx);
+		struct fd_tensor *w = fd_tensor_new(&c, FD_DEV_CPU, 2, sx);
+		memcpy(p->data, pv, sizeof pv), memcpy(w->data, wv, sizeof wv);
+		memset(q->data, 0, sizeof pv);
+		fd_requires_grad(p);
+		struct fd_tensor *x = fd_add(&c, p, q);
+		struct fd_tensor *y = fd_stochastic_depth_(&c, x, 0.5f);
+		struct fd_tensor *z = fd_mul(&c, y, w);
+		if (mode == 2)
+			z = fd_add(&c, z, x);
+		int rc = z && y && y->data == x->data ? fd_backward(&c, z, dzv) : -1;
+		ok(rc == 0, "stochastic depth %s: forward (in place) and backward %s", how[mode], c.err.msg);
+		if (rc == 0) {
+			for (int i = 0; i < NX; i++) {
+				float f = y->data[i / IN * IN] / pv[i / IN * IN]; /* 0 or 2 exactly */
+				kept += i % IN == 0 && f == 2.0f, dropped += i % IN == 0 && f == 0.0f;
+				float dy = dzv[i] * wv[i];
+				want[i] = 0.0f + (mode == 2 ? dzv[i] + dy * f : 0.0f + dy * f);
+			}
+			ok(!memcmp(p->grad, want, sizeof want), "stochastic depth %s: dx bit for bit the float loop's",
+			   how[mode]);
+		}
+		fd_ctx_free(&c);
+	}
+	ok(kept > 0 && dropped > 0, "stochastic depth: %d rows kept, %d dropped over the three", kept, dropped);
+}
+
 /* fd_act_ with gelu, recorded (ConvNeXt's training forward): y and the
  * gradients are bit for bit those of fd_gelu, whose backward recomputes
  * GELU'(x) from x, while fd_act_ saves it over x in the forward. The same
@@ -784,6 +835,7 @@ int main(void)
 	test_ln_norm();
 	test_fresh_grads();
 	test_gelu_saved();
+	test_sd_grads();
 	test_scale_nhwc();
 	test_transpose();
 
