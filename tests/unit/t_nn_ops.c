@@ -410,6 +410,19 @@ static void test_ln_rows(void)
 		close64(what, DW, dw, C, 1e-4, 1e-4); /* sums of 1100 terms of float xhat */
 		snprintf(what, sizeof what, "ln rows mean %d: 1+db (adds)", off);
 		close64(what, DB, db, C, 1e-4, 1e-4);
+		/* all three gradients run one pass for the parameter sums and the
+		 * row sums of dx (row_param_dsums): bit for bit the separate passes
+		 * that dx alone and dw, db alone take */
+		float *dx2 = malloc(n * 4), *dw2 = malloc(C * 4), *db2 = malloc(C * 4);
+		for (size_t i = 0; i < n; i++)
+			dx2[i] = 1;
+		for (int64_t i = 0; i < C; i++)
+			dw2[i] = db2[i] = 1;
+		ok(fd_layernorm2d_bwd_cpu(&c, M, C, 1, x, w, mean, rstd, dy, dx2, NULL, NULL) == 0 &&
+			   fd_layernorm2d_bwd_cpu(&c, M, C, 1, x, w, mean, rstd, dy, NULL, dw2, db2) == 0 &&
+			   !memcmp(dx2, dx, n * 4) && !memcmp(dw2, dw, C * 4) && !memcmp(db2, db, C * 4),
+		   "ln rows mean %d: dx, dw, db in one call bit for bit the separate calls'", off);
+		free(dx2), free(dw2), free(db2);
 		float *dwr = to_f32(DW, C);
 		dw[C / 2] += 1e-2f; /* negative control */
 		ok(count_far(dw, dwr, C, 1e-4, 1e-4) == 1, "ln rows mean %d: a dw off by 1e-2 is caught", off);
