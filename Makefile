@@ -84,6 +84,10 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# sqrtf without errno (its argument is never negative there), so the AdamW
+# loop vectorises; the same correctly rounded square roots (lib/nn/optim.c)
+$(B)/obj/lib/nn/optim.o: ALL_CFLAGS += -fno-math-errno
+
 # A tool links libfdnn.a (before libfd.a, which it uses) and oneDNN only when
 # it is in NN_TOOLS, and cli_nn.o (--device; in a CUDA build its reference to
 # the CUDA table links cuDNN/cuBLAS/cudart) only when it is in DEVICE_TOOLS:

@@ -25,6 +25,27 @@ static inline float gauss_cdf(float x)
 	return 0.5f * (1.0f + fd_vm_erff(x * (float)M_SQRT1_2));
 }
 
+/* phi(x) = exp(-x^2 / 2) / sqrt(2 pi), the normal density */
+static inline float gauss_pdf(float x)
+{
+	const float k_beta = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
+	return fd_vm_expf(-0.5f * x * x) * k_beta;
+}
+
+/* GELU'(x) = Phi(x) + x phi(x), given cdf = Phi(x): the one expression of
+ * both GELU backwards (from x, or from this value saved by the taped
+ * forward), so they agree bit for bit (ISO C mode: no contraction into a
+ * multiply-add either way) */
+static inline float gelu_grad(float x, float cdf)
+{
+	return cdf + x * gauss_pdf(x);
+}
+
+/* The backward of a GELU whose forward saved GELU'(x) over its input
+ * (fd_act_ in training): a kind of its own for the chunk kernels, whose x
+ * then holds g = GELU'(x) and dx = dy * g. Never a public enum fd_act. */
+#define ACT_GELU_SAVED FD_ACT_COUNT
+
 /* The kernels work on chunks of CHUNK elements: OpenMP hands out chunks, and
  * each chunk runs in a function with an AVX2 clone (core/fd_vec.h). The
  * formulas of relu, hardswish and silu are nn/act_inline.h's (shared with
@@ -71,7 +92,7 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
  * reading dx). Inlined into three clones, each wr a constant; selects
  * (fd_vm_sel), not `?:`, so every loop vectorises. Element i reads dy[i]
  * before writing dx[i], so dx may be dy (bwd_chunk_inplace). */
-static inline __attribute__((always_inline)) void bwd_body(enum fd_act k, int64_t n,
+static inline __attribute__((always_inline)) void bwd_body(int k, int64_t n,
 							   const float *restrict x, const float *restrict y,
 							   const float *dy, float *dx, const int wr)
 {
@@ -97,14 +118,14 @@ static inline __attribute__((always_inline)) void bwd_body(enum fd_act k, int64_
 		for (int64_t i = 0; i < n; i++)
 			dx[i] = DX(i) + dy[i] * y[i] * (1.0f - y[i]);
 		break;
-	case FD_ACT_GELU: {
-		const float k_beta = (float)(0.5 * M_2_SQRTPI * M_SQRT1_2); /* 1/sqrt(2 pi) */
-		for (int64_t i = 0; i < n; i++) {
-			float pdf = fd_vm_expf(-0.5f * x[i] * x[i]) * k_beta;
-			dx[i] = DX(i) + dy[i] * (gauss_cdf(x[i]) + x[i] * pdf);
-		}
+	case FD_ACT_GELU:
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = DX(i) + dy[i] * gelu_grad(x[i], gauss_cdf(x[i]));
 		break;
-	}
+	case ACT_GELU_SAVED:
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = DX(i) + dy[i] * x[i];
+		break;
 	default:
 		break;
 	}
@@ -112,14 +133,14 @@ static inline __attribute__((always_inline)) void bwd_body(enum fd_act k, int64_
 }
 
 FD_VEC_CLONES
-static void bwd_chunk_add(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+static void bwd_chunk_add(int k, int64_t n, const float *restrict x, const float *restrict y,
 			  const float *restrict dy, float *restrict dx)
 {
 	bwd_body(k, n, x, y, dy, dx, 0);
 }
 
 FD_VEC_CLONES
-static void bwd_chunk_write(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+static void bwd_chunk_write(int k, int64_t n, const float *restrict x, const float *restrict y,
 			    const float *restrict dy, float *restrict dx)
 {
 	bwd_body(k, n, x, y, dy, dx, 1);
@@ -128,10 +149,22 @@ static void bwd_chunk_write(enum fd_act k, int64_t n, const float *restrict x, c
 /* bwd_chunk_write with dx == dy: g holds dy and receives dx (struct
  * fd_node's aliases) */
 FD_VEC_CLONES
-static void bwd_chunk_inplace(enum fd_act k, int64_t n, const float *restrict x, const float *restrict y,
+static void bwd_chunk_inplace(int k, int64_t n, const float *restrict x, const float *restrict y,
 			      float *restrict g)
 {
 	bwd_body(k, n, x, y, g, g, 1);
+}
+
+/* y = GELU(x) as fwd_chunk computes it, and x overwritten with GELU'(x):
+ * one erf for both (element i reads x[i] before writing it) */
+FD_VEC_CLONES
+static void gelu_save_chunk(int64_t n, float *x, float *restrict y)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float v = x[i], cdf = gauss_cdf(v);
+		y[i] = v * cdf;
+		x[i] = gelu_grad(v, cdf);
+	}
 }
 
 /* relu over x in place: the same comparison as fwd_chunk, no aliasing there */
@@ -169,15 +202,23 @@ int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, f
 	return 0;
 }
 
-/* fd_act_bwd_cpu, overwriting dx when wr (a fresh gradient, which may be
- * dy itself) */
-static int bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
-		   const float *dy, float *dx, int wr)
+/* GELU over x into y with GELU'(x) over x (gelu_save_chunk) */
+static void gelu_save_cpu(struct fd_ctx *c, int64_t n, float *x, float *y)
 {
-	if ((unsigned)k >= FD_ACT_COUNT) {
-		fd_fail(c, "activation %d: unknown", (int)k);
-		return -1;
+	int64_t nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
+	for (int64_t b = 0; b < nc; b++) {
+		int64_t o = b * CHUNK;
+		gelu_save_chunk(n - o < CHUNK ? n - o : CHUNK, x + o, y + o);
 	}
+}
+
+/* fd_act_bwd_cpu for k an enum fd_act or ACT_GELU_SAVED (x then holds
+ * GELU'(x)), overwriting dx when wr (a fresh gradient, which may be dy
+ * itself) */
+static void bwd_cpu(struct fd_ctx *c, int k, int64_t n, const float *x, const float *y, const float *dy,
+		    float *dx, int wr)
+{
 	int64_t nc = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
 	for (int64_t b = 0; b < nc; b++) {
@@ -190,51 +231,67 @@ static int bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, c
 		else
 			bwd_chunk_add(k, m, x ? x + o : NULL, y ? y + o : NULL, dy + o, dx + o);
 	}
-	return 0;
 }
 
 int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, const float *y,
 		   const float *dy, float *dx)
 {
-	return bwd_cpu(c, k, n, x, y, dy, dx, 0);
+	if ((unsigned)k >= FD_ACT_COUNT) {
+		fd_fail(c, "activation %d: unknown", (int)k);
+		return -1;
+	}
+	bwd_cpu(c, k, n, x, y, dy, dx, 0);
+	return 0;
 }
 
 struct act_saved {
-	enum fd_act k;
+	int k; /* enum fd_act, or ACT_GELU_SAVED */
 };
 
 static int act_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct act_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *y = n->out;
-	if (x->dev == FD_DEV_CPU) /* a fresh dx (the node's writes bit 0) is overwritten */
-		return bwd_cpu(c, s->k, x->numel, x->data, y->data, y->grad, x->grad,
-			       (x->flags & FD_T_GRAD_FRESH) != 0);
+	if (x->dev == FD_DEV_CPU) { /* a fresh dx (the node's writes bit 0) is overwritten */
+		bwd_cpu(c, s->k, x->numel, x->data, y->data, y->grad, x->grad, (x->flags & FD_T_GRAD_FRESH) != 0);
+		return 0;
+	}
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_bwd);
 	if (!be)
 		return -1;
-	return be->act_bwd(c, s->k, x->numel, x->data, y->data, y->grad, x->grad);
+	return be->act_bwd(c, (enum fd_act)s->k, x->numel, x->data, y->data, y->grad, x->grad);
 }
 
+/* y = k(x); over x when inplace and k is relu. inplace with k gelu, on the
+ * CPU and recorded: y new and GELU'(x) over x for the backward
+ * (ACT_GELU_SAVED), the caller's guarantee of fd_act_ making x's values
+ * free to overwrite. */
 static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x, int inplace)
 {
 	if (!x)
 		return NULL;
 	if ((unsigned)k >= FD_ACT_COUNT)
 		return fd_fail(c, "activation %d: unknown", (int)k);
+	int grad = fd_needs_grad(c, 1, &x);
+	int save = inplace && k == FD_ACT_GELU && x->dev == FD_DEV_CPU && grad;
+	inplace = inplace && k == FD_ACT_RELU;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape)
 					: fd_tensor_new(c, x->dev, x->ndim, x->shape);
 	if (y)
 		y->layout = x->layout; /* elementwise: any layout */
-	if (!y || be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
+	if (!y)
 		return NULL;
-	if (fd_needs_grad(c, 1, &x)) {
+	if (save)
+		gelu_save_cpu(c, x->numel, x->data, y->data);
+	else if (be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
+		return NULL;
+	if (grad) {
 		struct fd_node *n = fd_tape_push(c, act_names[k], act_backward, 1, &x, y, sizeof(struct act_saved));
 		if (!n)
 			return NULL;
-		((struct act_saved *)n->saved)->k = k;
+		((struct act_saved *)n->saved)->k = save ? ACT_GELU_SAVED : (int)k;
 		if (x->dev == FD_DEV_CPU)
 			n->writes = n->aliases = 1u; /* act_backward overwrites a fresh dx, also dy itself */
 	}
@@ -243,10 +300,7 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 
 struct fd_tensor *fd_act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x) { return act(c, k, x, 0); }
 struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x) { return act(c, FD_ACT_RELU, x, 1); }
-struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x)
-{
-	return act(c, k, x, k == FD_ACT_RELU);
-}
+struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x) { return act(c, k, x, 1); }
 struct fd_tensor *fd_relu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_RELU, x); }
 struct fd_tensor *fd_hardswish(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_HARDSWISH, x); }
 struct fd_tensor *fd_silu(struct fd_ctx *c, struct fd_tensor *x) { return fd_act(c, FD_ACT_SILU, x); }

@@ -28,7 +28,11 @@ const char *fd_act_name(enum fd_act k);
  * backward (conv2d, batchnorm2d, add do not; sigmoid does). */
 struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x);
 /* fd_relu_ when k is relu, fd_act otherwise (the other activations' backward
- * needs x, which in place would destroy). Same caller guarantee as fd_relu_. */
+ * needs x, which in place would destroy), except gelu recorded on the CPU:
+ * y is a new tensor as fd_act's and x's data is overwritten with GELU'(x) =
+ * Phi(x) + x phi(x), computed beside y (one erf for both), which the
+ * backward reads instead of x (dx = dy GELU'(x), no exp or erf). Values and
+ * gradients are bit for bit fd_act's. Same caller guarantee as fd_relu_. */
 struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
 
 /* PReLU with one slope per channel: x [N, C, ...] (ndim >= 2), w [C].

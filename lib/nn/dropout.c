@@ -4,6 +4,7 @@
 #include "nn/layout.h"
 #include "nn/fd_backend.h"
 #include "core/fd_rng.h"
+#include "core/fd_vec.h"
 
 int fd_dropout_fwd_cpu(struct fd_ctx *c, int64_t n, float p, uint64_t seed, uint64_t stream,
 		       const float *x, float *y, uint8_t *keep)
@@ -34,23 +35,61 @@ int fd_dropout_bwd_cpu(struct fd_ctx *c, int64_t n, float scale, const uint8_t *
 	return 0;
 }
 
+/* The row scalings run over (row, chunk of CHUNK values) items, each
+ * chunk in a function with an AVX-512 and an AVX2 clone (core/fd_vec.h):
+ * elementwise products, the same bits in every clone. */
+#define CHUNK 16384
+
+/* y = x f over one chunk (y may be x: each value is read before written) */
+FD_VEC_CLONES
+static void scale_chunk(int64_t n, float f, const float *x, float *y)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = x[i] * f;
+}
+
+/* dx += dy f, or dx = 0 + dy f when wr (a fresh gradient: the bits adding
+ * to zeros gives, without reading dx); dx may be dy (each dy[i] is read
+ * before dx[i] is written) */
+FD_VEC_CLONES
+static void scale_bwd_chunk(int64_t n, float f, const float *dy, float *dx, int wr)
+{
+	if (wr)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = 0.0f + dy[i] * f;
+	else
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * f;
+}
+
+/* fd_rowscale_bwd_cpu (wr = 0) or its overwriting form (wr = 1), or the
+ * forward (bwd = 0: y = x f, y = dx, x = dy) */
+static void rowscale(struct fd_ctx *c, int64_t rows, int64_t inner, const float *f, const float *x, float *y,
+		     int bwd, int wr)
+{
+	int64_t nc = (inner + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (rows * nc > 1)
+	for (int64_t b = 0; b < rows * nc; b++) {
+		int64_t r = b / nc, o = r * inner + b % nc * CHUNK;
+		int64_t m = inner - b % nc * CHUNK < CHUNK ? inner - b % nc * CHUNK : CHUNK;
+		if (bwd)
+			scale_bwd_chunk(m, f[r], x + o, y + o, wr);
+		else
+			scale_chunk(m, f[r], x + o, y + o);
+	}
+}
+
 int fd_rowscale_fwd_cpu(struct fd_ctx *c, int64_t rows, int64_t inner, const float *f,
 			const float *x, float *y)
 {
-#pragma omp parallel for collapse(2) num_threads(c->threads) schedule(static)
-	for (int64_t r = 0; r < rows; r++)
-		for (int64_t i = 0; i < inner; i++)
-			y[r * inner + i] = x[r * inner + i] * f[r];
+	rowscale(c, rows, inner, f, x, y, 0, 0);
 	return 0;
 }
 
 int fd_rowscale_bwd_cpu(struct fd_ctx *c, int64_t rows, int64_t inner, const float *f,
 			const float *dy, float *dx)
 {
-#pragma omp parallel for collapse(2) num_threads(c->threads) schedule(static)
-	for (int64_t r = 0; r < rows; r++)
-		for (int64_t i = 0; i < inner; i++)
-			dx[r * inner + i] += dy[r * inner + i] * f[r];
+	rowscale(c, rows, inner, f, dy, dx, 1, 0);
 	return 0;
 }
 
@@ -94,6 +133,11 @@ static int sd_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const float *f = n->saved;
 	struct fd_tensor *x = n->in[0];
+	if (x->dev == FD_DEV_CPU) { /* a fresh dx (writes bit 0), maybe dy itself, is overwritten */
+		rowscale(c, x->shape[0], x->numel / x->shape[0], f, n->out->grad, x->grad, 1,
+			 (x->flags & FD_T_GRAD_FRESH) != 0);
+		return 0;
+	}
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, rowscale_bwd);
 	return be ? be->rowscale_bwd(c, x->shape[0], x->numel / x->shape[0], f, n->out->grad, x->grad) : -1;
 }
@@ -129,6 +173,8 @@ static struct fd_tensor *sd(struct fd_ctx *c, struct fd_tensor *x, float p, int 
 		if (!n)
 			return NULL;
 		n->saved = f;
+		if (x->dev == FD_DEV_CPU)
+			n->writes = n->aliases = 1u; /* sd_backward overwrites a fresh dx, also dy itself */
 	}
 	return y;
 }

@@ -110,6 +110,35 @@ static void row_param(const float *x, const float *g, int64_t C, float m, float 
 			ab[i] += g[i];
 }
 
+/* row_param with both sums and row_dsums in one pass over the row: each
+ * sum receives the same terms in the same order as there (the same bits),
+ * x and dy read and xhat formed once */
+FD_VEC_CLONES
+static void row_param_dsums(const float *restrict x, const float *restrict g, const float *restrict w, int64_t C,
+			    float m, float r, double *restrict aw, double *restrict ab, double *sg, double *sgx)
+{
+	double a[NACC] = {0}, b[NACC] = {0};
+	int64_t i = 0;
+	for (; i + NACC <= C; i += NACC)
+		for (int k = 0; k < NACC; k++) {
+			float xh = (x[i + k] - m) * r;
+			double gw = (double)g[i + k] * w[i + k];
+			aw[i + k] += (double)g[i + k] * xh;
+			ab[i + k] += g[i + k];
+			a[k] += gw;
+			b[k] += gw * xh;
+		}
+	for (int k = 0; i < C; i++, k++) {
+		float xh = (x[i] - m) * r;
+		double gw = (double)g[i] * w[i];
+		aw[i] += (double)g[i] * xh;
+		ab[i] += g[i];
+		a[k] += gw;
+		b[k] += gw * xh;
+	}
+	*sg = fold8(a), *sgx = fold8(b);
+}
+
 /* y = (x - m) r (normalize only; y may be x) */
 FD_VEC_CLONES
 static void row_norm(const float *x, float *y, int64_t C, float m, float r)
@@ -157,12 +186,16 @@ static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, cons
 				part[2 * i * C + j] = 0;
 		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
 			const float *xr = x + m * C, *gr = dy + m * C;
-			if (part)
-				row_param(xr, gr, C, mean[m], rstd[m], aw, ab);
-			if (!dx)
-				continue;
 			double sg, sgx;
-			row_dsums(xr, gr, w, C, mean[m], rstd[m], &sg, &sgx);
+			if (aw && ab && dx) {
+				row_param_dsums(xr, gr, w, C, mean[m], rstd[m], aw, ab, &sg, &sgx);
+			} else {
+				if (part)
+					row_param(xr, gr, C, mean[m], rstd[m], aw, ab);
+				if (!dx)
+					continue;
+				row_dsums(xr, gr, w, C, mean[m], rstd[m], &sg, &sgx);
+			}
 			row_dx(xr, gr, w, dx + m * C, C, mean[m], rstd[m], (float)(sg / (double)C),
 			       (float)(sgx / (double)C), wr);
 		}

@@ -2,6 +2,7 @@
  * (its single-tensor code path), so trajectories agree to rounding. */
 #include "nn/optim.h"
 #include "nn/fd_backend.h"
+#include "core/fd_vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -72,18 +73,37 @@ int fd_optim_sgd(struct fd_optim *o, const struct fd_params *p, double lr, doubl
 }
 
 /* The CPU kernels of the table: one fused pass, OpenMP over the elements. */
-int fd_adamw_step_cpu(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *m,
-		      float *v)
+
+/* AdamW over one chunk of CHUNK elements, in a function with AVX-512 and
+ * AVX2 clones (core/fd_vec.h): elementwise, the same float operations in
+ * the same order in every clone (sqrtf is correctly rounded, and this file
+ * is compiled with -fno-math-errno, which lets GCC vectorise it: v >= 0 or
+ * NaN, so no errno to set), so the bits are the scalar loop's. */
+#define CHUNK 16384
+
+FD_VEC_CLONES
+static void adamw_chunk(const struct fd_opt_args *a, int64_t n, float *restrict p, const float *restrict g,
+			float *restrict m, float *restrict v)
 {
-	float decay = a->decay, b1 = a->b1, b2 = a->b2, a1 = a->a1, a2 = a->a2;
-	float step_size = a->step_size, bc2s = a->bc2s, eps = a->eps;
-#pragma omp parallel for num_threads(a->threads) schedule(static) if (n > 32768)
+	const float decay = a->decay, b1 = a->b1, b2 = a->b2, a1 = a->a1, a2 = a->a2;
+	const float step_size = a->step_size, bc2s = a->bc2s, eps = a->eps;
 	for (int64_t i = 0; i < n; i++) {
 		p[i] *= decay;
 		m[i] = m[i] * b1 + g[i] * a1;
 		v[i] = v[i] * b2 + a2 * g[i] * g[i];
 		float denom = sqrtf(v[i]) / bc2s + eps;
 		p[i] += -step_size * (m[i] / denom);
+	}
+}
+
+int fd_adamw_step_cpu(const struct fd_opt_args *a, int64_t n, float *p, const float *g, float *m,
+		      float *v)
+{
+	int64_t nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(a->threads) schedule(static) if (n > 32768)
+	for (int64_t b = 0; b < nc; b++) {
+		int64_t o = b * CHUNK;
+		adamw_chunk(a, n - o < CHUNK ? n - o : CHUNK, p + o, g + o, m + o, v + o);
 	}
 	return 0;
 }

@@ -410,6 +410,19 @@ static void test_ln_rows(void)
 		close64(what, DW, dw, C, 1e-4, 1e-4); /* sums of 1100 terms of float xhat */
 		snprintf(what, sizeof what, "ln rows mean %d: 1+db (adds)", off);
 		close64(what, DB, db, C, 1e-4, 1e-4);
+		/* all three gradients run one pass for the parameter sums and the
+		 * row sums of dx (row_param_dsums): bit for bit the separate passes
+		 * that dx alone and dw, db alone take */
+		float *dx2 = malloc(n * 4), *dw2 = malloc(C * 4), *db2 = malloc(C * 4);
+		for (size_t i = 0; i < n; i++)
+			dx2[i] = 1;
+		for (int64_t i = 0; i < C; i++)
+			dw2[i] = db2[i] = 1;
+		ok(fd_layernorm2d_bwd_cpu(&c, M, C, 1, x, w, mean, rstd, dy, dx2, NULL, NULL) == 0 &&
+			   fd_layernorm2d_bwd_cpu(&c, M, C, 1, x, w, mean, rstd, dy, NULL, dw2, db2) == 0 &&
+			   !memcmp(dx2, dx, n * 4) && !memcmp(dw2, dw, C * 4) && !memcmp(db2, db, C * 4),
+		   "ln rows mean %d: dx, dw, db in one call bit for bit the separate calls'", off);
+		free(dx2), free(dw2), free(db2);
 		float *dwr = to_f32(DW, C);
 		dw[C / 2] += 1e-2f; /* negative control */
 		ok(count_far(dw, dwr, C, 1e-4, 1e-4) == 1, "ln rows mean %d: a dw off by 1e-2 is caught", off);
@@ -553,6 +566,153 @@ static void test_fresh_grads(void)
 	fd_ctx_free(&c);
 }
 
+/* fd_stochastic_depth_'s backward writes a fresh dx (0 + dy f: the bits
+ * of adding to a zeroed gradient), also over dy itself, and adds into one
+ * that holds values: p -> x = p + 0 -> y = sd_(x) -> z = y w, dx written
+ * fresh, aliased (c->reuse_activations) and added (x also feeds a later
+ * u = z + x, whose backward writes dx = du first), over rows of several
+ * chunks on 2 threads, against the float loops of each. */
+static void test_sd_grads(void)
+{
+	enum { R = 6, IN = 2 * 16384 + 5, NX = R * IN };
+	const int64_t sx[2] = {R, IN};
+	static float pv[NX], wv[NX], dzv[NX], want[NX];
+	struct fd_rng r;
+	fd_rng_init(&r, 82, 0);
+	for (int i = 0; i < NX; i++) {
+		pv[i] = (float)(1 + fd_rng_uniform(&r));
+		wv[i] = (float)(2 * fd_rng_uniform(&r) - 1), dzv[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+	}
+	static const char *const how[3] = {"fresh", "aliased", "added"};
+	int kept = 0, dropped = 0;
+	for (int mode = 0; mode < 3; mode++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 3);
+		c.training = 1;
+		c.reuse_activations = mode == 1;
+		struct fd_tensor *p = fd_tensor_new(&c, FD_DEV_CPU, 2, sx), *q = fd_tensor_new(&c, FD_DEV_CPU, 2, sx);
+		struct fd_tensor *w = fd_tensor_new(&c, FD_DEV_CPU, 2, sx);
+		memcpy(p->data, pv, sizeof pv), memcpy(w->data, wv, sizeof wv);
+		memset(q->data, 0, sizeof pv);
+		fd_requires_grad(p);
+		struct fd_tensor *x = fd_add(&c, p, q);
+		struct fd_tensor *y = fd_stochastic_depth_(&c, x, 0.5f);
+		struct fd_tensor *z = fd_mul(&c, y, w);
+		if (mode == 2)
+			z = fd_add(&c, z, x);
+		int rc = z && y && y->data == x->data ? fd_backward(&c, z, dzv) : -1;
+		ok(rc == 0, "stochastic depth %s: forward (in place) and backward %s", how[mode], c.err.msg);
+		if (rc == 0) {
+			for (int i = 0; i < NX; i++) {
+				float f = y->data[i / IN * IN] / pv[i / IN * IN]; /* 0 or 2 exactly */
+				kept += i % IN == 0 && f == 2.0f, dropped += i % IN == 0 && f == 0.0f;
+				float dy = dzv[i] * wv[i];
+				want[i] = 0.0f + (mode == 2 ? dzv[i] + dy * f : 0.0f + dy * f);
+			}
+			ok(!memcmp(p->grad, want, sizeof want), "stochastic depth %s: dx bit for bit the float loop's",
+			   how[mode]);
+		}
+		fd_ctx_free(&c);
+	}
+	ok(kept > 0 && dropped > 0, "stochastic depth: %d rows kept, %d dropped over the three", kept, dropped);
+}
+
+/* fd_act_ with gelu, recorded (ConvNeXt's training forward): y and the
+ * gradients are bit for bit those of fd_gelu, whose backward recomputes
+ * GELU'(x) from x, while fd_act_ saves it over x in the forward. The same
+ * graph p -> x = p + 0 -> y = gelu(x) -> z = y w is built twice, once with
+ * each, over three chunks on 2 threads, in the three ways dx is made:
+ * written fresh, written over dy (c->reuse_activations: aliased) and added
+ * (x also feeds a later u = z + x, whose backward writes dx first; its
+ * values are not compared, since x then holds GELU'(x)). Also: x holds
+ * GELU'(x) afterwards (against the double reference); without a tape x is
+ * left alone; torch's act_gelu fixture through fd_act_; control: a
+ * backward with GELU'(x) from double precision differs in its bits. */
+static void test_gelu_saved(void)
+{
+	enum { NX = 2 * 16384 + 1001 };
+	const int64_t sx[1] = {NX};
+	static float pv[NX], wv[NX], dzv[NX], yref[NX], dref[NX];
+	static double X[NX], ONE[NX], G[NX];
+	struct fd_rng r;
+	fd_rng_init(&r, 81, 0);
+	for (int i = 0; i < NX; i++) {
+		pv[i] = (float)(16 * fd_rng_uniform(&r) - 8);
+		wv[i] = (float)(2 * fd_rng_uniform(&r) - 1), dzv[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+	}
+	pv[0] = 0.0f, pv[1] = -0.0f, pv[2] = 1e-30f, pv[3] = -1e-30f, pv[4] = 40.0f, pv[5] = -40.0f;
+	static const char *const how[3] = {"fresh", "aliased", "added"};
+	int compared = 0;
+	for (int mode = 0; mode < 3; mode++)
+		for (int saved = 0; saved < 2; saved++) {
+			struct fd_ctx c;
+			ctx_open(&c, 2, 1);
+			c.reuse_activations = mode == 1;
+			struct fd_tensor *p = fd_tensor_new(&c, FD_DEV_CPU, 1, sx), *q = fd_tensor_new(&c, FD_DEV_CPU, 1, sx);
+			struct fd_tensor *w = fd_tensor_new(&c, FD_DEV_CPU, 1, sx);
+			memcpy(p->data, pv, sizeof pv), memcpy(w->data, wv, sizeof wv);
+			memset(q->data, 0, sizeof pv);
+			fd_requires_grad(p);
+			struct fd_tensor *x = fd_add(&c, p, q);
+			struct fd_tensor *y = saved ? fd_act_(&c, FD_ACT_GELU, x) : fd_gelu(&c, x);
+			struct fd_tensor *z = fd_mul(&c, y, w);
+			if (mode == 2)
+				z = fd_add(&c, z, x);
+			int rc = z && y != x ? fd_backward(&c, z, dzv) : -1;
+			ok(rc == 0, "gelu %s, %s: forward and backward %s", saved ? "saved" : "from x", how[mode], c.err.msg);
+			if (rc == 0 && !saved) {
+				memcpy(yref, y->data, sizeof yref), memcpy(dref, p->grad, sizeof dref);
+			} else if (rc == 0) {
+				ok(!memcmp(y->data, yref, sizeof yref), "gelu saved, %s: y bit for bit fd_gelu's", how[mode]);
+				ok(!memcmp(p->grad, dref, sizeof dref), "gelu saved, %s: dx bit for bit fd_gelu's", how[mode]);
+				compared++;
+				if (mode == 0) {
+					for (int i = 0; i < NX; i++)
+						X[i] = pv[i], ONE[i] = 1, G[i] = 0;
+					fd_act_ref_backward(FD_ACT_GELU, NX, X, ONE, G);
+					char what[64];
+					snprintf(what, sizeof what, "gelu saved: x holds GELU'(x)");
+					float *gf = to_f32(G, NX);
+					tap_close_f32(what, x->data, gf, NX, 1e-6, 1e-5);
+					/* control: dx from GELU'(x) computed in double */
+					size_t diff = 0;
+					for (int i = 0; i < NX; i++) {
+						float d = 0.0f + dzv[i] * wv[i] * gf[i];
+						diff += memcmp(&d, &p->grad[i], sizeof d) != 0;
+					}
+					ok(diff > 0, "gelu saved control: GELU' from double differs in %zu of %d dx", diff, NX);
+					free(gf);
+				}
+			}
+			fd_ctx_free(&c);
+		}
+	ok(compared == 3, "gelu saved: %d ways compared", compared);
+	/* without a tape: x untouched, y as fd_gelu's */
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 1, sx);
+	memcpy(x->data, pv, sizeof pv);
+	struct fd_tensor *y = fd_act_(&c, FD_ACT_GELU, x), *y2 = fd_gelu(&c, x);
+	ok(y && y2 && y != x && !memcmp(x->data, pv, sizeof pv) && !memcmp(y->data, y2->data, sizeof pv),
+	   "gelu without a tape: fd_act_ leaves x alone, y bit for bit fd_gelu's");
+	fd_ctx_free(&c);
+	/* torch: the act_gelu fixture through the saving path */
+	struct fd_st s;
+	ctx_open(&c, 2, 1);
+	fix_open(&s, "nn_core", "act_gelu");
+	x = fix_get(&c, &s, "x");
+	fd_requires_grad(x);
+	y = fd_act_(&c, FD_ACT_GELU, x);
+	ok(y && fd_backward(&c, y, fix_get(&c, &s, "dy")->data) == 0, "act_gelu through fd_act_: backward %s",
+	   c.err.msg);
+	if (y) {
+		fix_close("act_gelu through fd_act_: y", y, fix_get(&c, &s, "y"), 1e-6, 1e-5);
+		fix_close_grad("act_gelu through fd_act_: dx", x, fix_get(&c, &s, "dx"), 1e-6, 1e-5);
+	}
+	fd_st_close(&s);
+	fd_ctx_free(&c);
+}
+
 /* A layer scale [C, 1, 1] times a channels-last [N, C, H, W] (ConvNeXt)
  * stays channels last: one mul node on the tape (no layout conversions),
  * values and gradients as the NCHW product's (the reference loops). */
@@ -687,6 +847,8 @@ int main(void)
 	test_ln_rows();
 	test_ln_norm();
 	test_fresh_grads();
+	test_gelu_saved();
+	test_sd_grads();
 	test_scale_nhwc();
 	test_transpose();
 

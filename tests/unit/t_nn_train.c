@@ -363,9 +363,48 @@ static void test_grad_lifetime(void)
 	fd_ctx_free(&c);
 }
 
+/* fd_adamw_step_cpu (vectorised chunks) against the plain scalar loop of
+ * the update rule, bit for bit: 3 chunks and a tail, 1 and 2 threads, v
+ * from 0 up (sqrt(0)), g of both signs and zeros; control: the same loop
+ * with m * (1 / denom) instead of m / denom is caught. */
+static void test_adamw_bits(void)
+{
+	enum { N = 3 * 16384 + 77 };
+	static float p0[N], g[N], m0[N], v0[N], p[N], m[N], v[N], rp[N], rm[N], rv[N], cp[N];
+	struct fd_rng r;
+	fd_rng_init(&r, 91, 0);
+	for (int i = 0; i < N; i++) {
+		p0[i] = (float)(2 * fd_rng_uniform(&r) - 1);
+		g[i] = i % 13 == 0 ? 0.0f : (float)(fd_rng_uniform(&r) - 0.5) * 1e-2f;
+		m0[i] = (float)(fd_rng_uniform(&r) - 0.5) * 1e-3f;
+		v0[i] = i % 17 == 0 ? 0.0f : (float)fd_rng_uniform(&r) * 1e-5f;
+	}
+	const struct fd_opt_args a0 = {.decay = 0.9999f, .b1 = 0.9f, .b2 = 0.999f, .a1 = 0.1f, .a2 = 0.001f,
+				       .step_size = 1.2e-3f, .bc2s = 0.0447f, .eps = 1e-8f};
+	for (int i = 0; i < N; i++) {
+		rp[i] = p0[i], rm[i] = m0[i], rv[i] = v0[i];
+		rp[i] *= a0.decay;
+		rm[i] = rm[i] * a0.b1 + g[i] * a0.a1;
+		rv[i] = rv[i] * a0.b2 + a0.a2 * g[i] * g[i];
+		float denom = sqrtf(rv[i]) / a0.bc2s + a0.eps;
+		cp[i] = rp[i] + -a0.step_size * (rm[i] * (1.0f / denom));
+		rp[i] += -a0.step_size * (rm[i] / denom);
+	}
+	for (int th = 1; th <= 2; th++) {
+		struct fd_opt_args a = a0;
+		a.threads = th;
+		memcpy(p, p0, sizeof p), memcpy(m, m0, sizeof m), memcpy(v, v0, sizeof v);
+		ok(fd_adamw_step_cpu(&a, N, p, g, m, v) == 0 && !memcmp(p, rp, sizeof p) && !memcmp(m, rm, sizeof m) &&
+			   !memcmp(v, rv, sizeof v),
+		   "adamw kernel, %d threads: p, m, v bit for bit the scalar loop's", th);
+	}
+	ok(memcmp(cp, rp, sizeof cp) != 0, "adamw control: m * (1 / denom) differs from m / denom");
+}
+
 int main(void)
 {
 	test_grad_lifetime();
+	test_adamw_bits();
 	static const char *const opts[] = {"opt_adamw", "opt_adamw_nowd", "opt_sgd", "opt_sgd_mom", "opt_sgd_nesterov"};
 	for (int i = 0; i < 5; i++)
 		test_optim(opts[i]);
