@@ -303,6 +303,22 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
 
+struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+					    struct fd_mbn *bn, int act, struct fd_tensor *x)
+{
+	if (!x || !c->training || c->dev != FD_DEV_CPU || m->tap || m->unfused || m->no_transient)
+		return fd_mconv_bn_fwd(m, c, cv, bn, act, x);
+	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	if (!h)
+		return NULL;
+	c->pool_outputs = 1; /* BN's output, its only fd_tensor_new */
+	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
+	c->pool_outputs = 0;
+	return y;
+}
+
 struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
 {

@@ -104,6 +104,9 @@ struct fd_model {
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses
 				       * (tests comparing taped and untaped forwards bit for
 				       * bit); 0 by default */
+	int no_transient;             /* 1: fd_mconv_bn_fwd_transient keeps its result in the
+				       * arena, as fd_mconv_bn_fwd (tests comparing the two bit
+				       * for bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -240,6 +243,20 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
  * ops, taps included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x);
+
+/* fd_mconv_bn_fwd for a result y that no backward reads: neither BN's (it
+ * recomputes from its input) nor that of any op the caller feeds y to (an
+ * add, a max pool), and that the caller reads no more once those ops ran.
+ * In CPU training on the fused path (c->training, no tap, not m->unfused,
+ * not m->no_transient) y's data is a block of the gradient pool
+ * (c->pool_outputs), which the caller gives back with fd_tensor_release
+ * right after y's last reader: the block serves the next such result and,
+ * in the backward, gradients, instead of holding arena memory for the whole
+ * step (ResNet's downsample BN output, its stem's ReLU output; doc/nn.md
+ * "Memory"). Otherwise fd_mconv_bn_fwd (fd_tensor_release is then a
+ * no-op). Same values, same gradients. NULL on error. */
+struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+					    struct fd_mbn *bn, int act, struct fd_tensor *x);
 
 /* act(bn(conv(x)) + id) (act: enum fd_act, or -1 for none), the end of a
  * residual block (torchvision: out = bn(conv(out)); out += identity;

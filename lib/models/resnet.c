@@ -107,15 +107,20 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
  * each conv-bn(-relu) is one fused convolution (fd_mconv_bn_fwd) and a
  * block's last one also adds the identity and applies the ReLU
  * (fd_mconv_bn_add_fwd: written into the identity, which may be the
- * block's input x: nothing reads x after the block). Taps
+ * block's input x: nothing reads x after the block). In training the
+ * stem's ReLU output (read by the max pool, which keeps its indices) and the
+ * downsample's BN output (read by the residual add) live in the gradient
+ * pool until their reader ran (fd_mconv_bn_fwd_transient). Taps
  * (fd_model_tap): the convs, "maxpool", "layerL.B" and "layerL" (the
  * outputs of torchvision's modules of those names), "fc". */
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
 {
 	struct resnet *r = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c);
-	x = fd_mconv_bn_fwd(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x);
-	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, fd_ctx_keep(c, &mk, x), 3, 2, 1, 0)), "maxpool");
+	struct fd_tensor *s = fd_ctx_keep(c, &mk, fd_mconv_bn_fwd_transient(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x));
+	x = fd_maxpool2d(c, s, 3, 2, 1, 0);
+	fd_tensor_release(c, s);
+	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "maxpool");
 	int nk = r->bottleneck ? 3 : 2;
 	for (int i = 0; i < r->nblocks; i++) {
 		struct block *b = &r->b[i];
@@ -123,8 +128,10 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		struct fd_tensor *h = x;
 		for (int k = 0; k < nk - 1; k++)
 			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd(m, c, &b->conv[k], &b->bn[k], FD_ACT_RELU, h));
-		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd(m, c, &b->down, &b->down_bn, -1, x) : x;
+		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd_transient(m, c, &b->down, &b->down_bn, -1, x) : x;
 		h = fd_mconv_bn_add_fwd(m, c, &b->conv[nk - 1], &b->bn[nk - 1], FD_ACT_RELU, h, id);
+		if (id != x)
+			fd_tensor_release(c, id);
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, h), "layer%d.%d", b->layer, b->index);
 		if (b->last)
 			x = FD_TAP(m, c, x, "layer%d", b->layer);

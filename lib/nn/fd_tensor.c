@@ -282,6 +282,7 @@ static void gpool_reset(struct fd_gpool *g)
 	g->n = k;
 	g->used_bytes = 0;
 	g->donated_bytes = 0;
+	g->out_bytes = 0;
 	g->aliased_bytes = 0;
 }
 
@@ -474,10 +475,26 @@ static struct fd_tensor *header(struct fd_ctx *c, enum fd_dev dev, int ndim, con
 struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape)
 {
 	struct fd_tensor *t = header(c, dev, ndim, shape);
+	if (t && c->pool_outputs && dev == c->dev) {
+		/* not FD_T_OWNS_DATA: fd_backward lends the pool arena memory only */
+		if (!(t->data = gpool_get(&c->gpool, (size_t)t->numel * sizeof(float))))
+			return fd_fail(c, "out of memory allocating an output of %lld floats", (long long)t->numel);
+		c->gpool.out_bytes += (size_t)t->numel * sizeof(float);
+		t->flags |= FD_T_POOL_DATA;
+		return t;
+	}
 	if (!t || !(t->data = fd_ctx_alloc(c, dev, t->numel)))
 		return NULL;
 	t->flags |= FD_T_OWNS_DATA;
 	return t;
+}
+
+void fd_tensor_release(struct fd_ctx *c, struct fd_tensor *t)
+{
+	if (t && (t->flags & FD_T_POOL_DATA)) {
+		gpool_put(&c->gpool, t->data);
+		t->flags &= ~(unsigned)FD_T_POOL_DATA;
+	}
 }
 
 struct fd_tensor *fd_tensor_zeros(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape)

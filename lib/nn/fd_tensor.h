@@ -43,6 +43,8 @@ enum {
 				  * borrowed from another (views, in-place results) */
 	FD_T_KEEP_DATA = 64u,    /* data stays readable after fd_backward even when the context
 				  * reuses activations (set by fd_keep_data) */
+	FD_T_POOL_DATA = 128u,   /* data is a block of the context's gradient pool, made under
+				  * c->pool_outputs (fd_tensor_release gives it back) */
 };
 
 /* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
@@ -133,6 +135,8 @@ struct fd_gpool {
 	int n, cap;
 	size_t bytes, used_bytes, peak_bytes; /* own blocks held, in use now, most in use at once */
 	size_t donated_bytes;                 /* donated this step (not counted in bytes) */
+	size_t out_bytes;                     /* op outputs' data served this step
+					       * (c->pool_outputs, fd_tensor_release) */
 	size_t aliased_bytes;                 /* gradients an input took over from its op's
 					       * output this step (struct fd_node's aliases) */
 	unsigned long grows;                  /* heap allocations made by the pool, ever */
@@ -159,6 +163,11 @@ struct fd_ctx {
 				* until fd_ctx_step); it also lets an op's input take
 				* over its output's gradient block (struct fd_node's
 				* aliases) */
+	int pool_outputs;     /* 1: fd_tensor_new takes the data of each tensor it makes on
+			       * c->dev from the gradient pool (FD_T_POOL_DATA) instead of
+			       * the arena, for an op output its caller frees before the
+			       * step ends (fd_tensor_release); 0 by default. Set only
+			       * around one op (fd_mconv_bn_fwd_transient) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */
@@ -264,6 +273,16 @@ float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n);
  * ndim 1..FD_MAXDIM, every dim >= 1. NULL on error (c->err). */
 struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape);
 struct fd_tensor *fd_tensor_zeros(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape);
+/* Give back the gradient-pool block holding t's data (a tensor fd_tensor_new
+ * made under c->pool_outputs): the block then serves later such outputs and
+ * the backward's gradients, so t's values are undefined from now on. No-op
+ * for any other tensor (NULL included). The caller guarantees that nothing
+ * reads t's values afterwards: no later op, and no backward (neither t's
+ * maker nor any op that read t reads those values in its backward; e.g. a
+ * batchnorm2d output read only by an add or by a max pool, which keeps its
+ * indices). */
+void fd_tensor_release(struct fd_ctx *c, struct fd_tensor *t);
+
 /* An arena tensor header over caller memory (not copied, not owned). */
 struct fd_tensor *fd_tensor_wrap(struct fd_ctx *c, enum fd_dev dev, float *data, int ndim,
 				 const int64_t *shape);

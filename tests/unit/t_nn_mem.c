@@ -187,6 +187,73 @@ static void test_reuse(void)
 	ok(!memcmp(gx[0], gx[1], sizeof gx[0]), "reuse: dx bit for bit the gradient without reuse");
 }
 
+/* Transient outputs (c->pool_outputs, fd_tensor_release): t = silu(x2) and
+ * later u = silu(x1) take their data from the gradient pool, u the block t
+ * gave back. With pool 0 everything stays in the arena. t is read by an
+ * add (add_ into a; no backward reads it), or with bad by a mul, whose
+ * backward reads t's values after u overwrote them: the control that the
+ * bit-for-bit comparison sees a wrongly released output. x1's and x2's
+ * gradients in g1, g2; bytes served from the pool in *outb. */
+static int transient_chain(int pool, int bad, int64_t n, float *g1, float *g2, size_t *outb)
+{
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	fd_ctx_step(&c);
+	struct fd_tensor *x1 = filled(&c, n, 0.125f), *x2 = filled(&c, n, -0.25f);
+	if (!ok(x1 && x2, "transient chain: tensors"))
+		return 0;
+	fd_requires_grad(x1);
+	fd_requires_grad(x2);
+	struct fd_tensor *a = fd_silu(&c, x1);
+	c.pool_outputs = pool;
+	struct fd_tensor *t = fd_silu(&c, x2);
+	c.pool_outputs = 0;
+	struct fd_tensor *y = bad ? fd_mul(&c, a, t) : fd_add_(&c, a, t);
+	float *tdata = t ? t->data : NULL;
+	fd_tensor_release(&c, t);
+	c.pool_outputs = pool;
+	struct fd_tensor *u = fd_silu(&c, x1);
+	c.pool_outputs = 0;
+	struct fd_tensor *z = fd_add_(&c, y, u);
+	fd_tensor_release(&c, u);
+	struct fd_tensor *q = fd_mul(&c, z, z);
+	float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, n);
+	for (int64_t i = 0; seed && i < n; i++)
+		seed[i] = (float)(i % 13) - 6.0f;
+	int good = ok(q && seed && fd_backward(&c, q, seed) == 0, "transient chain (pool %d%s): %s", pool,
+		      bad ? ", t read by mul" : "", c.err.msg);
+	if (good) {
+		if (pool)
+			ok(u->data == tdata && !(t->flags & FD_T_OWNS_DATA) && !(u->flags & FD_T_POOL_DATA),
+			   "transient chain%s: u took t's block back from the pool", bad ? " (bad)" : "");
+		memcpy(g1, x1->grad, (size_t)n * sizeof *g1);
+		memcpy(g2, x2->grad, (size_t)n * sizeof *g2);
+		*outb = c.gpool.out_bytes;
+	}
+	fd_ctx_free(&c);
+	return good;
+}
+
+/* Transient outputs give the gradients of outputs kept in the arena, bit
+ * for bit, where no backward reads them; the control (a mul reading a
+ * released output in its backward) differs. */
+static void test_transient(void)
+{
+	enum { N = 1031 };
+	static float g1[4][N], g2[4][N];
+	size_t outb[4] = {0};
+	int good = transient_chain(0, 0, N, g1[0], g2[0], &outb[0]) & transient_chain(1, 0, N, g1[1], g2[1], &outb[1]) &
+		   transient_chain(0, 1, N, g1[2], g2[2], &outb[2]) & transient_chain(1, 1, N, g1[3], g2[3], &outb[3]);
+	if (!good)
+		return;
+	ok(outb[0] == 0 && outb[1] == 2 * N * sizeof(float) && outb[3] == outb[1],
+	   "transient outputs: %zu bytes from the pool (0 with pool_outputs off)", outb[1]);
+	ok(!memcmp(g1[0], g1[1], sizeof g1[0]) && !memcmp(g2[0], g2[1], sizeof g2[0]),
+	   "transient outputs read by add_ only: dx1, dx2 bit for bit the gradients with arena outputs");
+	ok(memcmp(g1[2], g1[3], sizeof g1[0]) != 0,
+	   "control: a released output read by mul's backward changes dx1");
+}
+
 /* The chain of test_alias: leaves x1, x2; every op's input but the leaves
  * can take its output's gradient (aliases), in[0] or in[1] of mul and add,
  * relu_, silu. With bad, the linear node (whose sgemm reads dy while
@@ -439,11 +506,14 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 			fd_conv2d_op_free(m->convs[i]);
 		fd_ctx_free(&c);
 	}
-	/* training with the in-place ops: nothing allocated after step 1; then
-	 * the same steps reusing activations (c.reuse_activations, as fd-train):
-	 * the same gradients bit for bit, the logits (kept) intact, a smaller
-	 * gradient pool */
+	/* training with the in-place ops, every output in the arena
+	 * (m->no_transient): nothing allocated after step 1; then the same
+	 * steps reusing activations (c.reuse_activations, as fd-train) and with
+	 * transient outputs in the gradient pool (fd_mconv_bn_fwd_transient:
+	 * ResNet's): the same gradients bit for bit, the logits (kept) intact, a
+	 * smaller gradient pool, an arena smaller by the transients */
 	m->unfused = 0;
+	size_t tpeak[2] = {0, 0}, outb[2] = {0, 0};
 	float t[2 * 3] = {1, 0, 1, 0, 0, 1};
 	int64_t ts[2] = {N, 3};
 	float *g0 = malloc((size_t)m->p.ntotal * sizeof *g0), lg[2][2 * 3];
@@ -452,6 +522,7 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 		struct fd_ctx c;
 		ctx_open(&c, 2, 1);
 		c.reuse_activations = v;
+		m->no_transient = !v;
 		unsigned long pg = 0;
 		int good = 1;
 		for (int s = 0; s < 3 && good; s++) {
@@ -463,8 +534,11 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 			struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
 			good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: training step %d%s %s", name, s + 1,
 				  v ? " (reuse)" : "", c.err.msg);
-			if (good && s == 2)
+			if (good && s == 2) {
 				memcpy(lg[v], y->data, sizeof lg[v]);
+				tpeak[v] = c.arena.peak;
+				outb[v] = c.gpool.out_bytes;
+			}
 		}
 		ok(good && c.arena.grows == g && c.gpool.grows == pg && c.gpool.used_bytes == 0,
 		   "%s: training steps 2 and 3 allocated nothing (arena, gradient pool)%s", name, v ? ", reuse" : "");
@@ -484,6 +558,12 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 		fd_ctx_free(&c);
 	}
 	free(g0);
+	m->no_transient = 0;
+	int resnet = !strncmp(name, "resnet", 6);
+	ok(outb[0] == 0 && (resnet ? outb[1] > 0 && tpeak[1] + outb[1] <= tpeak[0] : outb[1] == 0),
+	   "%s: %.2f MiB of transient outputs in the gradient pool (%s), training arena peak %.2f MiB (%.2f without)",
+	   name, outb[1] / 1048576.0, resnet ? "ResNet: the stem's ReLU, the downsample BNs" : "none",
+	   tpeak[1] / 1048576.0, tpeak[0] / 1048576.0);
 	ok(donated > 0 && own[1] <= own[0], "%s: reuse: %.1f MiB donated, gradient pool %.1f MiB (%.1f without)",
 	   name, donated / 1048576.0, own[1] / 1048576.0, own[0] / 1048576.0);
 	ok(peak[1] < max_ratio * (double)peak[0], "%s: arena peak %.1f MiB without a tape, %.1f MiB with (< %.2fx)",
@@ -498,6 +578,7 @@ int main(void)
 	test_inplace();
 	test_reuse();
 	test_alias();
+	test_transient();
 	test_sd_inplace();
 	test_reserve();
 	test_model(&fd_arch_simplecnn, 64, 0.6);
