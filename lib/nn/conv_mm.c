@@ -12,14 +12,16 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 	 * 16-channel expansions, doc/nn-kernels.md "bf16") */
 	if (s->kh == 1 && s->kw == 1 && s->ph == 0 && s->pw == 0)
 		return FD_CONV_MM_DATA | (s->C >= 32 ? FD_CONV_MM_WEIGHTS : 0);
+	/* strided kxk backward-data: dy . W' and col2im (fd_conv_mm_bwd_data) */
+	int bd = (s->sh > 1 || s->sw > 1) && s->kh * s->kw > 1 ? FD_CONV_MM_DATA : 0;
 	/* kxk: under FD_CONV2D_BF16_WEIGHTS_MAP positions oneDNN's bf16
 	 * backward-weights is slow and fd's ran fp32; on larger maps its AMX
 	 * kernel is faster than im2col + matmul, except strided with at least
 	 * 96 input channels (ResNet-50's 3x3/2 128 -> 128 at 56 -> 28 took 350
 	 * ms a call there; ConvNeXt's 2x2/2 downsampling) */
 	if ((int64_t)Ho * Wo < FD_CONV2D_BF16_WEIGHTS_MAP || ((s->sh > 1 || s->sw > 1) && s->C >= 96))
-		return FD_CONV_MM_WEIGHTS;
-	return 0;
+		return bd | FD_CONV_MM_WEIGHTS;
+	return bd;
 }
 
 /* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or
@@ -107,6 +109,18 @@ static int chunk_images(const struct fd_conv2d_shape *s, int Ho, int Wo)
 	return nb;
 }
 
+/* Images per strided kxk backward-data chunk: the most that divide N with
+ * their fp32 columns within FD_CONV_MM_COL_MAX / 2 values (16 MiB). */
+static int chunk_images_data(const struct fd_conv2d_shape *s, int Ho, int Wo)
+{
+	int64_t per = (int64_t)Ho * Wo * s->kh * s->kw * s->C;
+	int nb = 1;
+	for (int b = 1; b <= s->N; b++)
+		if (s->N % b == 0 && b * per <= FD_CONV_MM_COL_MAX / 2)
+			nb = b;
+	return nb;
+}
+
 int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int Ho, int Wo,
 		    struct fd_err *e)
 {
@@ -120,7 +134,10 @@ int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_con
 	int prev = fd_dnnl_threads_enter(d->threads);
 	if (want & FD_CONV_MM_DATA) {
 		dnnl_memory_t t[3] = {NULL, NULL, NULL}; /* bd_sum's, as bd's */
-		int rc = mm_make(d, P, K, C, 0, 0, &m->bd, m->bd_m, &amx, e) ||
+		/* a kxk: cols [nbd Ho Wo, kh kw C] a batch chunk at a time */
+		m->nbd = kk > 1 ? chunk_images_data(s, Ho, Wo) : s->N;
+		int64_t Pd = (int64_t)m->nbd * Ho * Wo, out = Pd * kk * C > K * kk * C ? Pd * kk * C : K * kk * C;
+		int rc = mm_make(d, Pd, K, kk * C, 0, 0, &m->bd, m->bd_m, &amx, e) ||
 			 (!strided && mm_make(d, P, K, C, 0, 1, &m->bd_sum, t, &amx2, e));
 		for (int i = 0; i < 3; i++)
 			if (t[i])
@@ -128,9 +145,9 @@ int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_con
 		if (rc)
 			goto fail;
 		if (amx && amx2) {
-			if (fd_dnnl_ws_reserve(d, 0, (size_t)(K * C) * 2, e) ||
+			if (fd_dnnl_ws_reserve(d, 0, (size_t)(K * kk * C) * 2, e) ||
 			    fd_dnnl_ws_reserve(d, 1, (size_t)(P * K) * 2, e) ||
-			    (strided && fd_dnnl_ws_reserve(d, 2, (size_t)(P * C) * 4, e)))
+			    (strided && fd_dnnl_ws_reserve(d, 2, (size_t)(kk > 1 ? out : P * C) * 4, e)))
 				goto fail;
 			m->passes |= FD_CONV_MM_DATA;
 		}
@@ -194,11 +211,73 @@ static void scatter(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo
 		}
 }
 
+/* dx rows of images n0 .. n0+nb-1 (NHWC) from their columns col [nb Ho
+ * Wo, kh kw C] (fp32): each position adds, into its value (zeroed first
+ * when over), the column entries that multiply it, kernel taps in order
+ * (i, then j): a fixed order per element, the same bits on any thread
+ * count; positions no tap reaches are zeroed (over) or left. */
+static void col2im(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo, const float *col, int n0, int nb,
+		   float *dx, int over)
+{
+	int64_t C = s->C, row = (int64_t)s->kh * s->kw * C;
+	#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+	for (int n = 0; n < nb; n++)
+		for (int h = 0; h < s->H; h++) {
+			float *r = dx + (((int64_t)(n0 + n) * s->H + h) * s->W) * C;
+			for (int w = 0; w < s->W; w++) {
+				float *o = r + (int64_t)w * C;
+				if (over)
+					memset(o, 0, (size_t)C * sizeof *o);
+				for (int i = 0; i < s->kh; i++) {
+					int t = h + s->ph - i, oh = t / s->sh;
+					if (t < 0 || t % s->sh || oh >= Ho)
+						continue;
+					for (int j = 0; j < s->kw; j++) {
+						int u = w + s->pw - j, ow = u / s->sw;
+						if (u < 0 || u % s->sw || ow >= Wo)
+							continue;
+						const float *src = col + (((int64_t)n * Ho + oh) * Wo + ow) * row +
+								   ((int64_t)i * s->kw + j) * C;
+						for (int64_t c = 0; c < C; c++)
+							o[c] += src[c];
+					}
+				}
+			}
+		}
+}
+
+/* Strided kxk backward-data: per batch chunk cols = dy . W' (W'[k, (i kw +
+ * j) C + c] = w[k, c, i, j] in bf16, slot 0), cols in slot 2, then col2im
+ * into dx. */
+static int bwd_data_kxk(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+			const float *w, float *dx, int over, struct fd_err *e)
+{
+	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
+	float *wr = d->ws[2]; /* w rearranged, fp32, before the columns use slot 2 */
+	#pragma omp parallel for num_threads(d->threads) schedule(static)
+	for (int64_t k = 0; k < K; k++)
+		for (int64_t t = 0; t < kk; t++)
+			for (int64_t c = 0; c < C; c++)
+				wr[(k * kk + t) * C + c] = w[(k * C + c) * kk + t];
+	if (fd_dnnl_to_bf16(d->threads, wr, d->ws[0], (size_t)(K * kk * C)) < 0)
+		return fd_err_set(e, "bf16 w: this CPU lacks AVX512-BF16");
+	for (int n0 = 0; n0 < s->N; n0 += m->nbd) {
+		if (mm_run(d, m->bd, m->bd_m, (const uint16_t *)d->ws[1] + n0 * HoWo * K, d->ws[0], d->ws[2], e))
+			return -1;
+		col2im(d->threads, s, m->Ho, m->Wo, d->ws[2], n0, m->nbd, dx, over);
+	}
+	return 0;
+}
+
 int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 			const float *w, float *dx, int over, struct fd_err *e)
 {
 	int rc = -1, prev = fd_dnnl_threads_enter(d->threads);
 	uint16_t *wb = d->ws[0];
+	if (s->kh * s->kw > 1) {
+		rc = bwd_data_kxk(m, d, s, w, dx, over, e);
+		goto out;
+	}
 	if (fd_dnnl_to_bf16(d->threads, w, wb, (size_t)s->K * s->C) < 0) {
 		fd_err_set(e, "bf16 w: this CPU lacks AVX512-BF16");
 		goto out;

@@ -38,6 +38,7 @@ struct fd_conv_mm {
 	int passes;             /* FD_CONV_MM_* bits; 0: none (the other fields unset) */
 	int Ho, Wo;
 	int nb;                 /* images per im2col chunk (backward-weights) */
+	int nbd;                /* images per column chunk (strided kxk backward-data) */
 	dnnl_primitive_t bd, bd_sum; /* dx = / dx += dy W (bd_sum: stride 1 only) */
 	dnnl_primitive_t bw;         /* dW += dy^T cols (a chunk's) */
 	dnnl_memory_t bd_m[3], bw_m[3]; /* A, B, C of each */
