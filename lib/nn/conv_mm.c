@@ -26,9 +26,13 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 
 /* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or
  * its transpose stored row-major (at: A = T^T, T [K,M]), B bf16 and C fp32
- * row-major; memories without handles. *amx: oneDNN picked its AMX kernel. */
+ * row-major; memories without handles (mem[3]: its scratchpad, NULL when it
+ * needs none). The scratchpad is the caller's (dnnl_scratchpad_mode_user):
+ * d's slot 3, grown to it, shared by every matmul, where oneDNN's own mode
+ * gave each primitive a buffer of its own (1-2 MiB each, doc/nn-kernels.md).
+ * *amx: oneDNN picked its AMX kernel. */
 static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, int sum, dnnl_primitive_t *prim,
-		   dnnl_memory_t mem[3], int *amx, struct fd_err *e)
+		   dnnl_memory_t mem[4], int *amx, struct fd_err *e)
 {
 	dnnl_memory_desc_t am, bm, cm;
 	dnnl_dims_t ad = {M, K}, as = {at ? 1 : K, at ? M : 1}, bd = {K, N}, bs = {N, 1}, cd = {M, N};
@@ -42,7 +46,9 @@ static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, i
 	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "conv matmul B") ||
 	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, bs), e, "conv matmul C") ||
 	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, NULL, &cm), e, "conv matmul descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "conv matmul attr"))
+	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "conv matmul attr") ||
+	    fd_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), e,
+			  "conv matmul scratchpad mode"))
 		goto out;
 	if (sum && (fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv matmul post-ops") ||
 		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv matmul sum post-op") ||
@@ -54,6 +60,12 @@ static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, i
 	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
 	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
 	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory"))
+		goto out;
+	const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	size_t spn = sp ? dnnl_memory_desc_get_size(sp) : 0;
+	if (spn && (fd_dnnl_ws_reserve(d, 3, spn, e) ||
+		    fd_dnnl_check(dnnl_memory_create(&mem[3], sp, d->engine, DNNL_MEMORY_NONE), e,
+				  "conv matmul scratchpad")))
 		goto out;
 	*amx = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
 	       strstr(impl, "amx");
@@ -68,15 +80,17 @@ out:
 	return rc;
 }
 
-static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const mem[3], const void *a,
+static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const mem[4], const void *a,
 		  const void *b, float *c, struct fd_err *e)
 {
-	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
+	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]},
+				   {DNNL_ARG_SCRATCHPAD, mem[3]}};
 	if (fd_dnnl_check(dnnl_memory_set_data_handle(mem[0], (void *)a), e, "conv matmul handle") ||
 	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[1], (void *)b), e, "conv matmul handle") ||
-	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[2], c), e, "conv matmul handle"))
+	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[2], c), e, "conv matmul handle") ||
+	    (mem[3] && fd_dnnl_check(dnnl_memory_set_data_handle(mem[3], d->ws[3]), e, "conv matmul handle")))
 		return -1;
-	return fd_dnnl_exec(d, prim, 3, args, e);
+	return fd_dnnl_exec(d, prim, mem[3] ? 4 : 3, args, e);
 }
 
 void fd_conv_mm_free(struct fd_conv_mm *m)
@@ -85,11 +99,13 @@ void fd_conv_mm_free(struct fd_conv_mm *m)
 	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
 		if (p[i])
 			dnnl_primitive_destroy(p[i]);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (m->bd_m[i])
 			dnnl_memory_destroy(m->bd_m[i]);
 		if (m->bw_m[i])
 			dnnl_memory_destroy(m->bw_m[i]);
+		if (m->bds_m[i])
+			dnnl_memory_destroy(m->bds_m[i]);
 	}
 	memset(m, 0, sizeof *m);
 }
@@ -133,15 +149,11 @@ int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_con
 		return 0;
 	int prev = fd_dnnl_threads_enter(d->threads);
 	if (want & FD_CONV_MM_DATA) {
-		dnnl_memory_t t[3] = {NULL, NULL, NULL}; /* bd_sum's, as bd's */
 		/* a kxk: cols [nbd Ho Wo, kh kw C] a batch chunk at a time */
 		m->nbd = kk > 1 ? chunk_images_data(s, Ho, Wo) : s->N;
 		int64_t Pd = (int64_t)m->nbd * Ho * Wo, out = Pd * kk * C > K * kk * C ? Pd * kk * C : K * kk * C;
 		int rc = mm_make(d, Pd, K, kk * C, 0, 0, &m->bd, m->bd_m, &amx, e) ||
-			 (!strided && mm_make(d, P, K, C, 0, 1, &m->bd_sum, t, &amx2, e));
-		for (int i = 0; i < 3; i++)
-			if (t[i])
-				dnnl_memory_destroy(t[i]);
+			 (!strided && mm_make(d, P, K, C, 0, 1, &m->bd_sum, m->bds_m, &amx2, e));
 		if (rc)
 			goto fail;
 		if (amx && amx2) {
@@ -283,7 +295,8 @@ int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const str
 		goto out;
 	}
 	if (s->sh == 1 && s->sw == 1) {
-		rc = mm_run(d, over ? m->bd : m->bd_sum, m->bd_m, d->ws[1], wb, dx, e);
+		rc = over ? mm_run(d, m->bd, m->bd_m, d->ws[1], wb, dx, e)
+			  : mm_run(d, m->bd_sum, m->bds_m, d->ws[1], wb, dx, e);
 	} else if (!(rc = mm_run(d, m->bd, m->bd_m, d->ws[1], wb, d->ws[2], e))) {
 		scatter(d->threads, s, m->Ho, m->Wo, d->ws[2], dx, over);
 	}
