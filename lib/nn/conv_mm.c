@@ -26,11 +26,8 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 
 /* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or
  * its transpose stored row-major (at: A = T^T, T [K,M]), B bf16 and C fp32
- * row-major; memories without handles (mem[3]: its scratchpad, NULL when it
- * needs none). The scratchpad is the caller's (dnnl_scratchpad_mode_user):
- * d's slot 3, grown to it, shared by every matmul, where oneDNN's own mode
- * gave each primitive a buffer of its own (1-2 MiB each, doc/nn-kernels.md).
- * *amx: oneDNN picked its AMX kernel. */
+ * row-major; memories without handles (mem[3]: its scratchpad in slot
+ * FD_DNNL_SCRATCH, NULL when it needs none). *amx: oneDNN picked its AMX kernel. */
 static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, int sum, dnnl_primitive_t *prim,
 		   dnnl_memory_t mem[4], int *amx, struct fd_err *e)
 {
@@ -46,9 +43,7 @@ static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, i
 	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "conv matmul B") ||
 	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, bs), e, "conv matmul C") ||
 	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, NULL, &cm), e, "conv matmul descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "conv matmul attr") ||
-	    fd_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), e,
-			  "conv matmul scratchpad mode"))
+	    fd_dnnl_attr_scratch(&attr, e))
 		goto out;
 	if (sum && (fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv matmul post-ops") ||
 		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv matmul sum post-op") ||
@@ -59,13 +54,8 @@ static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, i
 	    fd_dnnl_check(dnnl_primitive_create(prim, pd), e, "conv matmul primitive") ||
 	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
 	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory"))
-		goto out;
-	const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-	size_t spn = sp ? dnnl_memory_desc_get_size(sp) : 0;
-	if (spn && (fd_dnnl_ws_reserve(d, 3, spn, e) ||
-		    fd_dnnl_check(dnnl_memory_create(&mem[3], sp, d->engine, DNNL_MEMORY_NONE), e,
-				  "conv matmul scratchpad")))
+	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_scratch_init(d, pd, &mem[3], e))
 		goto out;
 	*amx = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
 	       strstr(impl, "amx");
@@ -83,14 +73,12 @@ out:
 static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const mem[4], const void *a,
 		  const void *b, float *c, struct fd_err *e)
 {
-	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]},
-				   {DNNL_ARG_SCRATCHPAD, mem[3]}};
+	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
 	if (fd_dnnl_check(dnnl_memory_set_data_handle(mem[0], (void *)a), e, "conv matmul handle") ||
 	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[1], (void *)b), e, "conv matmul handle") ||
-	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[2], c), e, "conv matmul handle") ||
-	    (mem[3] && fd_dnnl_check(dnnl_memory_set_data_handle(mem[3], d->ws[3]), e, "conv matmul handle")))
+	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[2], c), e, "conv matmul handle"))
 		return -1;
-	return fd_dnnl_exec(d, prim, mem[3] ? 4 : 3, args, e);
+	return fd_dnnl_exec_sp(d, prim, mem[3], 3, args, e);
 }
 
 void fd_conv_mm_free(struct fd_conv_mm *m)
