@@ -36,6 +36,8 @@ struct fd_conv2d {
 	 * flipped, transposed weights (flip_init): [0] writes dx, [1] adds */
 	struct fd_conv2d *flip[2];
 	dnnl_primitive_t bwd_data, bwd_w;
+	/* the primitives' scratchpads (slot FD_DNNL_SCRATCH; NULL: none) */
+	dnnl_memory_t f_sp, bd_sp, bw_sp;
 	struct fd_dnnl_opnd bd_dy, bd_w, bd_dx;
 	struct fd_dnnl_opnd bw_x, bw_dy, bw_dw, bw_db;
 };
@@ -199,11 +201,12 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 								       s->bias ? &ab : NULL, &ay, st, dil,
 								       pl, pr),
 			  e, SHAPE_FMT ": forward descriptor", SHAPE_ARGS(s)) ||
-	    conv_post_op(post, &attr, e) ||
+	    conv_post_op(post, &attr, e) || fd_dnnl_attr_scratch(&attr, e) ||
 	    fd_dnnl_check(dnnl_primitive_desc_create(&p->fwd_pd, &cd, attr, d->engine, NULL), e,
 			  SHAPE_FMT ": forward primitive descriptor", SHAPE_ARGS(s)) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->fwd, p->fwd_pd), e, SHAPE_FMT ": forward primitive",
-			  SHAPE_ARGS(s)))
+			  SHAPE_ARGS(s)) ||
+	    fd_dnnl_scratch_init(d, p->fwd_pd, &p->f_sp, e))
 		goto fail;
 	if (fd_dnnl_opnd_init(&p->f_x, d, &ux, qmd(p->fwd_pd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
 	    fd_dnnl_opnd_init(&p->f_w, d, &uw, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
@@ -297,7 +300,8 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
  * "bf16"). Sets p->bf16_weights. */
 static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_memory_desc_t x,
 			  const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b, dnnl_memory_desc_t y,
-			  dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr, struct fd_err *e)
+			  dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr,
+			  const_dnnl_primitive_attr_t attr, struct fd_err *e)
 {
 	dnnl_convolution_desc_t cd;
 	p->bf16_weights = 0;
@@ -308,7 +312,7 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 		if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
 					  &cd, p->alg, &xb, w, b, &yb, st, dil, pl, pr),
 				  e, "bf16 backward-weights descriptor") ||
-		    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
+		    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, attr, p->d->engine, p->fwd_pd), e,
 				  "bf16 backward-weights primitive descriptor"))
 			return -1;
 		if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
@@ -323,7 +327,7 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, p->alg, &x, w,
 									       b, &y, st, dil, pl, pr),
 			  e, "backward-weights descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, NULL, p->d->engine, p->fwd_pd), e,
+	    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, attr, p->d->engine, p->fwd_pd), e,
 			  "backward-weights primitive descriptor"))
 		return -1;
 	return 0;
@@ -381,21 +385,24 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	dnnl_dims_t st, dil, pl, pr;
 	dnnl_convolution_desc_t cd;
 	dnnl_primitive_desc_t dpd = NULL, wpd = NULL;
+	dnnl_primitive_attr_t attr = NULL; /* the scratchpad in slot FD_DNNL_SCRATCH */
 	int rc = -1;
 	conv_mds(p, &ux, &uw, &ub, &uy, 0);
 	conv_mds(p, &ax, &aw, &ab, &ay, 1);
 	conv_geom(p, st, dil, pl, pr);
 	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
 	conv_bf16_mds(p, &aw, &ay);
-	if (p->bf16 && (fd_conv_mm_init(&p->mm, d, s, p->Ho, p->Wo, e) || flip_init(p, e)))
+	if ((p->bf16 && (fd_conv_mm_init(&p->mm, d, s, p->Ho, p->Wo, e) || flip_init(p, e))) ||
+	    fd_dnnl_attr_scratch(&attr, e))
 		goto out;
 	if (!(p->mm.passes & FD_CONV_MM_DATA) && !p->flip[0] &&
 	    (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
 				  &cd, p->alg, &ax, &aw, &ay, st, dil, pl, pr),
 			  e, "backward-data descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(&dpd, &cd, NULL, d->engine, p->fwd_pd), e,
+	    fd_dnnl_check(dnnl_primitive_desc_create(&dpd, &cd, attr, d->engine, p->fwd_pd), e,
 			  "backward-data primitive descriptor") ||
-	     fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive")))
+	     fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive") ||
+	     fd_dnnl_scratch_init(d, dpd, &p->bd_sp, e)))
 		goto out;
 	/* dy in slot 1, as backward-weights' dy (see dy_once below) and conv_mm's */
 	if (dpd && (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
@@ -409,8 +416,9 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 		rc = 0;
 		goto out;
 	}
-	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, e) ||
-	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive"))
+	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, attr, e) ||
+	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive") ||
+	    fd_dnnl_scratch_init(d, wpd, &p->bw_sp, e))
 		goto out;
 	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
 	    fd_dnnl_opnd_init(&p->bw_dy, d, &uy, qmd(wpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
@@ -436,6 +444,8 @@ out:
 		dnnl_primitive_desc_destroy(dpd);
 	if (wpd)
 		dnnl_primitive_desc_destroy(wpd);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
 	if (rc) {
 		/* leave no half-made backward: the next call retries from scratch */
 		struct fd_dnnl_opnd *o[] = {&p->bd_dy, &p->bd_w, &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
@@ -446,6 +456,11 @@ out:
 		if (p->bwd_w)
 			dnnl_primitive_destroy(p->bwd_w);
 		p->bwd_data = p->bwd_w = NULL;
+		if (p->bd_sp)
+			dnnl_memory_destroy(p->bd_sp);
+		if (p->bw_sp)
+			dnnl_memory_destroy(p->bw_sp);
+		p->bd_sp = p->bw_sp = NULL;
 		fd_conv_mm_free(&p->mm);
 		flip_free(p);
 		p->bf16_weights = 0;
@@ -476,6 +491,10 @@ static void conv_free(struct fd_conv2d *p)
 		dnnl_primitive_destroy(p->bwd_data);
 	if (p->bwd_w)
 		dnnl_primitive_destroy(p->bwd_w);
+	dnnl_memory_t sp[] = {p->f_sp, p->bd_sp, p->bw_sp};
+	for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++)
+		if (sp[i])
+			dnnl_memory_destroy(sp[i]);
 	fd_conv_mm_free(&p->mm);
 	flip_free(p);
 	struct fd_dnnl_opnd *o[] = {&p->f_x,  &p->f_w,  &p->f_y,  &p->bd_dy, &p->bd_w,
@@ -503,7 +522,7 @@ static int conv_forward_run(struct fd_conv2d *p, const float *x, const float *w,
 		a[n++].memory = p->f_b;
 	}
 	a[n].arg = DNNL_ARG_DST;
-	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec(p->d, p->fwd, n, a, e) ||
+	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec_sp(p->d, p->fwd, p->f_sp, n, a, e) ||
 	    fd_dnnl_opnd_out_done(&p->f_y, p->d, e))
 		goto fail;
 	return 0;
@@ -532,7 +551,7 @@ static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const fl
 	    fd_dnnl_opnd_in(&p->bd_w, p->d, w, &a[1].memory, e) ||
 	    (over ? fd_dnnl_opnd_over(&p->bd_dx, p->d, dx, &a[2].memory, e)
 		  : fd_dnnl_opnd_out(&p->bd_dx, p->d, dx, &a[2].memory, e)) ||
-	    fd_dnnl_exec(p->d, p->bwd_data, 3, a, e) ||
+	    fd_dnnl_exec_sp(p->d, p->bwd_data, p->bd_sp, 3, a, e) ||
 	    (over ? fd_dnnl_opnd_over_done(&p->bd_dx, p->d, e) : fd_dnnl_opnd_out_done(&p->bd_dx, p->d, e)))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-data", SHAPE_ARGS(&p->s));
 	return 0;
@@ -562,7 +581,7 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 		      : fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e)) ||
 	    fd_dnnl_opnd_out(&p->bw_dw, p->d, dw, &a[2].memory, e) ||
 	    (p->s.bias && fd_dnnl_opnd_out(&p->bw_db, p->d, db, &a[3].memory, e)) ||
-	    fd_dnnl_exec(p->d, p->bwd_w, n, a, e) || fd_dnnl_opnd_out_done(&p->bw_dw, p->d, e) ||
+	    fd_dnnl_exec_sp(p->d, p->bwd_w, p->bw_sp, n, a, e) || fd_dnnl_opnd_out_done(&p->bw_dw, p->d, e) ||
 	    (p->s.bias && fd_dnnl_opnd_out_done(&p->bw_db, p->d, e)))
 		return fd_err_ctx(e, SHAPE_FMT ": backward-weights", SHAPE_ARGS(&p->s));
 	return 0;

@@ -12,21 +12,24 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 	 * 16-channel expansions, doc/nn-kernels.md "bf16") */
 	if (s->kh == 1 && s->kw == 1 && s->ph == 0 && s->pw == 0)
 		return FD_CONV_MM_DATA | (s->C >= 32 ? FD_CONV_MM_WEIGHTS : 0);
+	/* strided kxk backward-data: dy . W' and col2im (fd_conv_mm_bwd_data) */
+	int bd = (s->sh > 1 || s->sw > 1) && s->kh * s->kw > 1 ? FD_CONV_MM_DATA : 0;
 	/* kxk: under FD_CONV2D_BF16_WEIGHTS_MAP positions oneDNN's bf16
 	 * backward-weights is slow and fd's ran fp32; on larger maps its AMX
 	 * kernel is faster than im2col + matmul, except strided with at least
 	 * 96 input channels (ResNet-50's 3x3/2 128 -> 128 at 56 -> 28 took 350
 	 * ms a call there; ConvNeXt's 2x2/2 downsampling) */
 	if ((int64_t)Ho * Wo < FD_CONV2D_BF16_WEIGHTS_MAP || ((s->sh > 1 || s->sw > 1) && s->C >= 96))
-		return FD_CONV_MM_WEIGHTS;
-	return 0;
+		return bd | FD_CONV_MM_WEIGHTS;
+	return bd;
 }
 
 /* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or
  * its transpose stored row-major (at: A = T^T, T [K,M]), B bf16 and C fp32
- * row-major; memories without handles. *amx: oneDNN picked its AMX kernel. */
+ * row-major; memories without handles (mem[3]: its scratchpad in slot
+ * FD_DNNL_SCRATCH, NULL when it needs none). *amx: oneDNN picked its AMX kernel. */
 static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, int sum, dnnl_primitive_t *prim,
-		   dnnl_memory_t mem[3], int *amx, struct fd_err *e)
+		   dnnl_memory_t mem[4], int *amx, struct fd_err *e)
 {
 	dnnl_memory_desc_t am, bm, cm;
 	dnnl_dims_t ad = {M, K}, as = {at ? 1 : K, at ? M : 1}, bd = {K, N}, bs = {N, 1}, cd = {M, N};
@@ -40,7 +43,7 @@ static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, i
 	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "conv matmul B") ||
 	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, bs), e, "conv matmul C") ||
 	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, NULL, &cm), e, "conv matmul descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "conv matmul attr"))
+	    fd_dnnl_attr_scratch(&attr, e))
 		goto out;
 	if (sum && (fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv matmul post-ops") ||
 		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv matmul sum post-op") ||
@@ -51,7 +54,8 @@ static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, i
 	    fd_dnnl_check(dnnl_primitive_create(prim, pd), e, "conv matmul primitive") ||
 	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
 	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory"))
+	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_scratch_init(d, pd, &mem[3], e))
 		goto out;
 	*amx = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
 	       strstr(impl, "amx");
@@ -66,7 +70,7 @@ out:
 	return rc;
 }
 
-static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const mem[3], const void *a,
+static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const mem[4], const void *a,
 		  const void *b, float *c, struct fd_err *e)
 {
 	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}};
@@ -74,7 +78,7 @@ static int mm_run(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t const 
 	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[1], (void *)b), e, "conv matmul handle") ||
 	    fd_dnnl_check(dnnl_memory_set_data_handle(mem[2], c), e, "conv matmul handle"))
 		return -1;
-	return fd_dnnl_exec(d, prim, 3, args, e);
+	return fd_dnnl_exec_sp(d, prim, mem[3], 3, args, e);
 }
 
 void fd_conv_mm_free(struct fd_conv_mm *m)
@@ -83,11 +87,13 @@ void fd_conv_mm_free(struct fd_conv_mm *m)
 	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
 		if (p[i])
 			dnnl_primitive_destroy(p[i]);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (m->bd_m[i])
 			dnnl_memory_destroy(m->bd_m[i]);
 		if (m->bw_m[i])
 			dnnl_memory_destroy(m->bw_m[i]);
+		if (m->bds_m[i])
+			dnnl_memory_destroy(m->bds_m[i]);
 	}
 	memset(m, 0, sizeof *m);
 }
@@ -107,6 +113,18 @@ static int chunk_images(const struct fd_conv2d_shape *s, int Ho, int Wo)
 	return nb;
 }
 
+/* Images per strided kxk backward-data chunk: the most that divide N with
+ * their fp32 columns within FD_CONV_MM_COL_MAX / 2 values (16 MiB). */
+static int chunk_images_data(const struct fd_conv2d_shape *s, int Ho, int Wo)
+{
+	int64_t per = (int64_t)Ho * Wo * s->kh * s->kw * s->C;
+	int nb = 1;
+	for (int b = 1; b <= s->N; b++)
+		if (s->N % b == 0 && b * per <= FD_CONV_MM_COL_MAX / 2)
+			nb = b;
+	return nb;
+}
+
 int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int Ho, int Wo,
 		    struct fd_err *e)
 {
@@ -119,18 +137,17 @@ int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_con
 		return 0;
 	int prev = fd_dnnl_threads_enter(d->threads);
 	if (want & FD_CONV_MM_DATA) {
-		dnnl_memory_t t[3] = {NULL, NULL, NULL}; /* bd_sum's, as bd's */
-		int rc = mm_make(d, P, K, C, 0, 0, &m->bd, m->bd_m, &amx, e) ||
-			 (!strided && mm_make(d, P, K, C, 0, 1, &m->bd_sum, t, &amx2, e));
-		for (int i = 0; i < 3; i++)
-			if (t[i])
-				dnnl_memory_destroy(t[i]);
+		/* a kxk: cols [nbd Ho Wo, kh kw C] a batch chunk at a time */
+		m->nbd = kk > 1 ? chunk_images_data(s, Ho, Wo) : s->N;
+		int64_t Pd = (int64_t)m->nbd * Ho * Wo, out = Pd * kk * C > K * kk * C ? Pd * kk * C : K * kk * C;
+		int rc = mm_make(d, Pd, K, kk * C, 0, 0, &m->bd, m->bd_m, &amx, e) ||
+			 (!strided && mm_make(d, P, K, C, 0, 1, &m->bd_sum, m->bds_m, &amx2, e));
 		if (rc)
 			goto fail;
 		if (amx && amx2) {
-			if (fd_dnnl_ws_reserve(d, 0, (size_t)(K * C) * 2, e) ||
+			if (fd_dnnl_ws_reserve(d, 0, (size_t)(K * kk * C) * 2, e) ||
 			    fd_dnnl_ws_reserve(d, 1, (size_t)(P * K) * 2, e) ||
-			    (strided && fd_dnnl_ws_reserve(d, 2, (size_t)(P * C) * 4, e)))
+			    (strided && fd_dnnl_ws_reserve(d, 2, (size_t)(kk > 1 ? out : P * C) * 4, e)))
 				goto fail;
 			m->passes |= FD_CONV_MM_DATA;
 		}
@@ -194,17 +211,80 @@ static void scatter(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo
 		}
 }
 
+/* dx rows of images n0 .. n0+nb-1 (NHWC) from their columns col [nb Ho
+ * Wo, kh kw C] (fp32): each position adds, into its value (zeroed first
+ * when over), the column entries that multiply it, kernel taps in order
+ * (i, then j): a fixed order per element, the same bits on any thread
+ * count; positions no tap reaches are zeroed (over) or left. */
+static void col2im(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo, const float *col, int n0, int nb,
+		   float *dx, int over)
+{
+	int64_t C = s->C, row = (int64_t)s->kh * s->kw * C;
+	#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+	for (int n = 0; n < nb; n++)
+		for (int h = 0; h < s->H; h++) {
+			float *r = dx + (((int64_t)(n0 + n) * s->H + h) * s->W) * C;
+			for (int w = 0; w < s->W; w++) {
+				float *o = r + (int64_t)w * C;
+				if (over)
+					memset(o, 0, (size_t)C * sizeof *o);
+				for (int i = 0; i < s->kh; i++) {
+					int t = h + s->ph - i, oh = t / s->sh;
+					if (t < 0 || t % s->sh || oh >= Ho)
+						continue;
+					for (int j = 0; j < s->kw; j++) {
+						int u = w + s->pw - j, ow = u / s->sw;
+						if (u < 0 || u % s->sw || ow >= Wo)
+							continue;
+						const float *src = col + (((int64_t)n * Ho + oh) * Wo + ow) * row +
+								   ((int64_t)i * s->kw + j) * C;
+						for (int64_t c = 0; c < C; c++)
+							o[c] += src[c];
+					}
+				}
+			}
+		}
+}
+
+/* Strided kxk backward-data: per batch chunk cols = dy . W' (W'[k, (i kw +
+ * j) C + c] = w[k, c, i, j] in bf16, slot 0), cols in slot 2, then col2im
+ * into dx. */
+static int bwd_data_kxk(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
+			const float *w, float *dx, int over, struct fd_err *e)
+{
+	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
+	float *wr = d->ws[2]; /* w rearranged, fp32, before the columns use slot 2 */
+	#pragma omp parallel for num_threads(d->threads) schedule(static)
+	for (int64_t k = 0; k < K; k++)
+		for (int64_t t = 0; t < kk; t++)
+			for (int64_t c = 0; c < C; c++)
+				wr[(k * kk + t) * C + c] = w[(k * C + c) * kk + t];
+	if (fd_dnnl_to_bf16(d->threads, wr, d->ws[0], (size_t)(K * kk * C)) < 0)
+		return fd_err_set(e, "bf16 w: this CPU lacks AVX512-BF16");
+	for (int n0 = 0; n0 < s->N; n0 += m->nbd) {
+		if (mm_run(d, m->bd, m->bd_m, (const uint16_t *)d->ws[1] + n0 * HoWo * K, d->ws[0], d->ws[2], e))
+			return -1;
+		col2im(d->threads, s, m->Ho, m->Wo, d->ws[2], n0, m->nbd, dx, over);
+	}
+	return 0;
+}
+
 int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 			const float *w, float *dx, int over, struct fd_err *e)
 {
 	int rc = -1, prev = fd_dnnl_threads_enter(d->threads);
 	uint16_t *wb = d->ws[0];
+	if (s->kh * s->kw > 1) {
+		rc = bwd_data_kxk(m, d, s, w, dx, over, e);
+		goto out;
+	}
 	if (fd_dnnl_to_bf16(d->threads, w, wb, (size_t)s->K * s->C) < 0) {
 		fd_err_set(e, "bf16 w: this CPU lacks AVX512-BF16");
 		goto out;
 	}
 	if (s->sh == 1 && s->sw == 1) {
-		rc = mm_run(d, over ? m->bd : m->bd_sum, m->bd_m, d->ws[1], wb, dx, e);
+		rc = over ? mm_run(d, m->bd, m->bd_m, d->ws[1], wb, dx, e)
+			  : mm_run(d, m->bd_sum, m->bds_m, d->ws[1], wb, dx, e);
 	} else if (!(rc = mm_run(d, m->bd, m->bd_m, d->ws[1], wb, d->ws[2], e))) {
 		scatter(d->threads, s, m->Ho, m->Wo, d->ws[2], dx, over);
 	}

@@ -14,7 +14,8 @@
  * accumulate in fp32 and dx, dw, db are fp32. The bf16 dy lives in the
  * context's shared slot 1 (where oneDNN's backward-data puts it), so both
  * passes share one conversion; the bf16 weights and im2col use slot 0, the
- * fp32 scratch (a strided dx, a kxk dW) slot 2 (fd_dnnl.h). Used by
+ * fp32 scratch (a strided dx, a kxk dW, a strided kxk's columns) slot 2,
+ * the matmuls' scratchpads FD_DNNL_SCRATCH (fd_dnnl.h). Used by
  * conv2d.c's CPU plans only (private to the conv2d module). */
 #ifndef FD_CONV_MM_H
 #define FD_CONV_MM_H
@@ -38,9 +39,10 @@ struct fd_conv_mm {
 	int passes;             /* FD_CONV_MM_* bits; 0: none (the other fields unset) */
 	int Ho, Wo;
 	int nb;                 /* images per im2col chunk (backward-weights) */
+	int nbd;                /* images per column chunk (strided kxk backward-data) */
 	dnnl_primitive_t bd, bd_sum; /* dx = / dx += dy W (bd_sum: stride 1 only) */
 	dnnl_primitive_t bw;         /* dW += dy^T cols (a chunk's) */
-	dnnl_memory_t bd_m[3], bw_m[3]; /* A, B, C of each */
+	dnnl_memory_t bd_m[4], bds_m[4], bw_m[4]; /* A, B, C and scratchpad of each */
 };
 
 /* The passes shape s (output Ho x Wo) would run as matmuls by fd's static

@@ -240,6 +240,44 @@ int fd_dnnl_exec(struct fd_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl
 	return fd_dnnl_check(dnnl_stream_wait(d->stream), e, "stream wait");
 }
 
+int fd_dnnl_exec_sp(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t sp, int nargs,
+		    const dnnl_exec_arg_t *args, struct fd_err *e)
+{
+	dnnl_exec_arg_t a[8];
+	if (!sp)
+		return fd_dnnl_exec(d, prim, nargs, args, e);
+	if (nargs > 7)
+		return fd_err_set(e, "execute: %d arguments, at most 7 with a scratchpad", nargs);
+	memcpy(a, args, (size_t)nargs * sizeof *a);
+	a[nargs].arg = DNNL_ARG_SCRATCHPAD;
+	a[nargs].memory = sp;
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(sp, d->ws[FD_DNNL_SCRATCH]), e, "scratchpad handle"))
+		return -1;
+	return fd_dnnl_exec(d, prim, nargs + 1, a, e);
+}
+
+int fd_dnnl_attr_scratch(dnnl_primitive_attr_t *attr, struct fd_err *e)
+{
+	if (!*attr && fd_dnnl_check(dnnl_primitive_attr_create(attr), e, "primitive attr"))
+		return -1;
+	return fd_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), e,
+			     "scratchpad mode");
+}
+
+int fd_dnnl_scratch_init(struct fd_dnnl *d, const_dnnl_primitive_desc_t pd, dnnl_memory_t *m, struct fd_err *e)
+{
+	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	size_t n = md ? dnnl_memory_desc_get_size(md) : 0;
+	*m = NULL;
+	if (!n)
+		return 0;
+	return fd_dnnl_ws_reserve(d, FD_DNNL_SCRATCH, n, e) ||
+			       fd_dnnl_check(dnnl_memory_create(m, md, d->engine, DNNL_MEMORY_NONE), e,
+					     "scratchpad memory")
+		       ? -1
+		       : 0;
+}
+
 int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
 		    struct fd_err *e)
 {

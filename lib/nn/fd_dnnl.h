@@ -9,7 +9,13 @@
 #include <stdint.h>
 #include "core/fd_err.h"
 
-#define FD_DNNL_SLOTS 4
+#define FD_DNNL_SLOTS 5
+/* The slot holding every primitive's scratchpad (oneDNN's user mode,
+ * fd_dnnl_scratch_init): oneDNN's library mode, as Debian builds 2.6, gave
+ * each primitive a buffer of its own, 1-2 MiB per bf16 matmul and up to
+ * several MiB per convolution, resident once it ran (doc/nn-kernels.md
+ * "Scratchpads"); one shared buffer is as large as the largest. */
+#define FD_DNNL_SCRATCH 4
 
 /* One per context: created once, borrowed by every plan made from it. Kernels
  * run one at a time on its stream, so the buffers in which operands live in a
@@ -45,6 +51,14 @@ void fd_dnnl_threads_leave(int previous);
  * made, never between an operand's conversion into it and its use. 0, or
  * -1 with e. */
 int fd_dnnl_ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e);
+/* Set *attr (created when NULL; the caller destroys it) to oneDNN's user
+ * scratchpad mode: a primitive made with it takes its scratchpad from
+ * fd_dnnl_exec_sp. 0, or -1 with e. */
+int fd_dnnl_attr_scratch(dnnl_primitive_attr_t *attr, struct fd_err *e);
+/* For pd made with fd_dnnl_attr_scratch: *m the memory of its scratchpad
+ * (no handle), slot FD_DNNL_SCRATCH grown to it, or NULL when it needs
+ * none. 0, or -1 with e. */
+int fd_dnnl_scratch_init(struct fd_dnnl *d, const_dnnl_primitive_desc_t pd, dnnl_memory_t *m, struct fd_err *e);
 /* Destroy the stream and engine and free the shared buffers; no-op on a
  * zeroed d. */
 void fd_dnnl_free(struct fd_dnnl *d);
@@ -140,5 +154,10 @@ int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n);
 /* Execute prim with args on d's stream and wait. */
 int fd_dnnl_exec(struct fd_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args,
 		 struct fd_err *e);
+/* fd_dnnl_exec of a primitive made with fd_dnnl_attr_scratch, sp its
+ * scratchpad memory (fd_dnnl_scratch_init; NULL: none) pointed at slot
+ * FD_DNNL_SCRATCH; nargs at most 7. */
+int fd_dnnl_exec_sp(struct fd_dnnl *d, dnnl_primitive_t prim, dnnl_memory_t sp, int nargs,
+		    const dnnl_exec_arg_t *args, struct fd_err *e);
 
 #endif

@@ -28,8 +28,9 @@
  * torch on bf16-rounded inputs, a matmul plan's db (column sums of the fp32
  * dy) against torch in float64 on the float32 dy; a second backward
  * overwrites a dx full of NaN (a fresh gradient) with the same values;
- * negative control: the transposed weight of a square 1x1 gives a dx that
- * fails.
+ * negative controls: the transposed weight of a square 1x1 gives a dx that
+ * fails, and so does the rotated kernel (taps swapped) of a strided kxk whose
+ * backward-data runs as dy . W' and col2im (those cases counted, >= 2).
  * Inference fusion at bf16 (fd_mconv_bn_fwd in eval mode: BN folded into
  * the convolution in double, the folded weight rounded once to bf16, the
  * activation a oneDNN post-op): y vs torch in float64 on the same bf16
@@ -112,7 +113,7 @@ static double worst_share(const float *a, const float *r, size_t n, double atol,
 	return worst;
 }
 
-static int checked, bf16_weights_cases, mm_data_cases, mm_weights_cases, flip_cases, over_cases;
+static int checked, bf16_weights_cases, mm_data_cases, mm_weights_cases, flip_cases, over_cases, col2im_cases;
 
 /* got vs exact; and, ac != NULL, vs autocast (got_ac: got with autocast's
  * bias rounding, NULL = got) */
@@ -274,6 +275,8 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	   mm & FD_CONV_MM_DATA ? "a matmul" : mm & FD_CONV_MM_FLIP ? "a forward of dy" : "oneDNN's", mm & FD_CONV_MM_WEIGHTS ? "a matmul" : "oneDNN's",
 	   bw ? "bf16" : "fp32", rule, Ho, Wo, amx ? "yes" : "no");
 	mm_data_cases += (mm & FD_CONV_MM_DATA) != 0;
+	int col2im = (mm & FD_CONV_MM_DATA) && s.kh * s.kw > 1; /* a strided kxk: dy . W' and col2im */
+	col2im_cases += col2im;
 	mm_weights_cases += (mm & FD_CONV_MM_WEIGHTS) != 0;
 	flip_cases += (mm & FD_CONV_MM_FLIP) != 0;
 	float *dwg = less_ones(dw, nw), *dbg = less_ones(db, nb);
@@ -306,6 +309,19 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 		ok(ws > 1 && differ > nx / 4, "case %d NHWC: negative control: the transposed weight's dx fails (%.3g, %zu of %zu)",
 		   i, ws, differ, nx);
 		free(wt);
+	}
+	if (col2im) {
+		/* negative control: the kernel rotated by 180 degrees (the taps'
+		 * positions swapped) gives a dx that fails */
+		float *wr = malloc(nw * sizeof *wr);
+		for (size_t kc = 0; kc < (size_t)s.K * s.C; kc++)
+			for (int t = 0; t < s.kh * s.kw; t++)
+				wr[kc * s.kh * s.kw + t] = w[kc * s.kh * s.kw + s.kh * s.kw - 1 - t];
+		ws = fd_conv2d_bwd_fresh_cpu(cb, p, x, wr, dy, dx, NULL, NULL) == 0 ? dx_share(st, i, &s, dx, 0, &differ)
+										   : NAN;
+		ok(ws > 1 && differ > nx / 4, "case %d NHWC: negative control: the rotated kernel's dx fails (%.3g, %zu of %zu)",
+		   i, ws, differ, nx);
+		free(wr);
 	}
 	fd_conv2d_plan_free_cpu(p);
 	free(x), free(dy), free(y), free(dx), free(dw), free(db), free(yc), free(dxc0), free(dxc), free(dwg), free(dbg);
@@ -573,6 +589,8 @@ int main(void)
 		ok(mm_data_cases >= 3 && mm_weights_cases >= 7 && flip_cases >= 2,
 		   "AMX: %d NHWC cases ran backward-data, %d backward-weights as matmuls, %d backward-data as a forward",
 		   mm_data_cases, mm_weights_cases, flip_cases);
+		ok(col2im_cases >= 2, "AMX: %d NHWC cases ran a strided kxk backward-data as a matmul and col2im",
+		   col2im_cases);
 	}
 
 	/* the taped path's plan cache keys on the precision: one op, fp32 then
