@@ -206,8 +206,8 @@ static float bf16_of_double(double v)
 }
 
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
- * bias [K] in the arena; in a bf16 context the weight is rounded to bf16
- * here, from the double product (the convolution's reorder to bf16 is then
+ * bias [K] in the arena; in a bf16 context (but for a depthwise cv, whose
+ * plan runs fp32) the weight is rounded to bf16 here, from the double product (the convolution's reorder to bf16 is then
  * exact), the bias stays float. Output channels split over c's threads
  * (each value computed alone: the same bits for any thread count). */
 static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
@@ -218,7 +218,9 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 	const float *g = fd_model_t(m, bn->w)->data, *be = fd_model_t(m, bn->b)->data;
 	const float *rm = fd_model_t(m, bn->rm)->data, *rv = fd_model_t(m, bn->rv)->data;
 	int64_t K = w->shape[0], per = w->numel / K, nb[1] = {K};
-	int bf16 = c->precision == FD_PREC_BF16;
+	/* a depthwise plan runs fp32 in a bf16 context (fd_conv2d_bf16_in_fp32) */
+	struct fd_conv2d_shape s = {.C = (int)w->shape[1] * cv->op.groups, .groups = cv->op.groups};
+	int bf16 = c->precision == FD_PREC_BF16 && !fd_conv2d_bf16_in_fp32(&s);
 	if (!(*wf = fd_tensor_new(c, FD_DEV_CPU, 4, w->shape)) || !(*bf = fd_tensor_new(c, FD_DEV_CPU, 1, nb)))
 		return -1;
 	float *wo = (*wf)->data, *bo = (*bf)->data;

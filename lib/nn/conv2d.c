@@ -622,7 +622,8 @@ static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int post,
 		fd_fail(c, "conv2d plan: out of memory");
 		return -1;
 	}
-	if (conv_init(p, c->engine, s, c->precision == FD_PREC_BF16, post, c->winograd, &e) < 0) {
+	int bf16 = c->precision == FD_PREC_BF16 && !fd_conv2d_bf16_in_fp32(s);
+	if (conv_init(p, c->engine, s, bf16, post, c->winograd, &e) < 0) {
 		free(p);
 		return ctx_err(c, &e);
 	}
@@ -633,6 +634,17 @@ static int plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, int post,
 int fd_conv2d_plan_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, void **plan)
 {
 	return plan_cpu(c, s, 0, plan);
+}
+
+int fd_conv2d_bf16_in_fp32(const struct fd_conv2d_shape *s)
+{
+	return s->groups > 1 && s->groups == s->C;
+}
+
+int fd_conv2d_bf16_cpu(void *plan)
+{
+	struct fd_conv2d *p = plan;
+	return p->bf16;
 }
 
 int fd_conv2d_bf16_weights_cpu(void *plan)

@@ -141,6 +141,14 @@ void fd_conv2d_plan_free_cpu(void *plan);
  * without AMX). Known once the plan's backward was made (its first
  * backward call). */
 int fd_conv2d_bf16_weights_cpu(void *plan);
+/* 1 when a bf16 context's plan for s runs in fp32 nonetheless: depthwise
+ * convolutions (groups == C > 1), where oneDNN 2.6's bf16 kernels were
+ * slower than its fp32 ones in every layer measured (forward 1.2-2.7x,
+ * backward-data up to 1.8x: doc/nn-kernels.md "bf16"). */
+int fd_conv2d_bf16_in_fp32(const struct fd_conv2d_shape *s);
+/* 1 when the CPU plan multiplies bf16 operands (a bf16 context's plan, but
+ * for the shapes of fd_conv2d_bf16_in_fp32), 0 when fp32. */
+int fd_conv2d_bf16_cpu(void *plan);
 /* Which backward passes of a bf16 CPU plan avoid oneDNN's bf16 convolution
  * backward primitives (bits): 1 backward-data and 2 backward-weights as
  * oneDNN AMX matmuls (lib/nn/conv_mm.h), 4 backward-data as oneDNN's AMX

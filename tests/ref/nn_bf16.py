@@ -99,8 +99,12 @@ for i, c in enumerate(conv_cases):
     t[f"{i}.ac_y"], t[f"{i}.ac_dx"], t[f"{i}.ac_dw"] = ay, adx, adw
     X32, W32 = x.double().requires_grad_(True), w.double().requires_grad_(True)
     B32 = b.double().requires_grad_(True) if bias else None
-    fn(X32, W32, B32).backward(dy.double())
+    y32 = fn(X32, W32, B32)
+    y32.backward(dy.double())
     t[f"{i}.dw32"] = f32(W32.grad)
+    # torch in float64 on the float32 inputs: what fd's depthwise plans give
+    # in a bf16 context (they run fp32, doc/nn-kernels.md "bf16")
+    t[f"{i}.y32"], t[f"{i}.dx32"] = f32(y32), f32(X32.grad)
     if bias:
         t[f"{i}.b"], t[f"{i}.db"], t[f"{i}.ac_db"] = b, f32(B.grad), adb
         t[f"{i}.db32"] = f32(B32.grad)
@@ -164,9 +168,14 @@ for i, c in enumerate(fused_cases):
     y = acts[act](F.conv2d(xb, wf, bf, st, pd, 1, G))
     yc = F.conv2d(xb, w.bfloat16().double(), b.double() if bias else None, st, pd, 1, G)
     yu = acts[act](F.batch_norm(yc, mean.double(), var.double(), gamma.double(), beta.double(), False, 0.1, eps))
+    # float64 on the float32 operands (no rounding): a depthwise unit's
+    # reference, which runs fp32 in a bf16 context
+    y32 = acts[act](F.batch_norm(F.conv2d(x.double(), w.double(), b.double() if bias else None, st, pd, 1, G),
+                                 mean.double(), var.double(), gamma.double(), beta.double(), False, 0.1, eps))
     t[f"{i}.shape"] = np.array(c, dtype=np.int32)
     t[f"{i}.x"], t[f"{i}.w"], t[f"{i}.gamma"], t[f"{i}.beta"] = x, w, gamma, beta
     t[f"{i}.mean"], t[f"{i}.var"], t[f"{i}.y"], t[f"{i}.y_unfused"] = mean, var, f32(y), f32(yu)
+    t[f"{i}.y32"] = f32(y32)
     if bias:
         t[f"{i}.b"] = b
 stio.save(os.path.join(out, "fused.safetensors"), t, {"cases": str(len(fused_cases))})

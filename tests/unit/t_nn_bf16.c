@@ -45,6 +45,11 @@
  * differs from truncation.
  * The GELU post-op of a bf16 inference convolution (ConvNeXt's pw1): y vs
  * gelu(torch's y on the bf16-rounded inputs) at conv's tolerance.
+ * Depthwise shapes (fd_conv2d_bf16_in_fp32: conv cases 3, 4, fused case 1)
+ * run an fp32 plan in the bf16 context: y, dx against torch in float64 on
+ * the float32 inputs (y32, dx32) at the fp32 tolerances, y bit for bit the
+ * fp32 plan's; control: torch on the bf16-rounded inputs is far outside the
+ * tolerance; counted (>= 3).
  * Also: a CPU without AVX512-BF16 refuses with the feature named; NaN fails
  * the comparison; the conv plan cache keys on the precision. */
 #include "models/fd_model.h"
@@ -113,7 +118,7 @@ static double worst_share(const float *a, const float *r, size_t n, double atol,
 	return worst;
 }
 
-static int checked, bf16_weights_cases, mm_data_cases, mm_weights_cases, flip_cases, over_cases, col2im_cases;
+static int checked, fp32_plan_cases, bf16_weights_cases, mm_data_cases, mm_weights_cases, flip_cases, over_cases, col2im_cases;
 
 /* got vs exact; and, ac != NULL, vs autocast (got_ac: got with autocast's
  * bias rounding, NULL = got) */
@@ -136,6 +141,17 @@ static float *less_ones(const float *a, size_t n)
 	for (size_t i = 0; i < n; i++)
 		r[i] = a[i] - 1.0f;
 	return r;
+}
+
+/* The fixture tensor a bf16 context's plan for s is checked against: its
+ * name for torch on bf16-rounded inputs, or for a shape that runs fp32 in
+ * a bf16 context (fd_conv2d_bf16_in_fp32: depthwise) the float32 inputs'
+ * ("y" -> "y32", "dx" -> "dx32") */
+static const char *ref(const struct fd_conv2d_shape *s, const char *name)
+{
+	if (!fd_conv2d_bf16_in_fp32(s))
+		return name;
+	return !strcmp(name, "y") ? "y32" : !strcmp(name, "dx") ? "dx32" : name;
 }
 
 static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st *st, int i)
@@ -164,10 +180,22 @@ static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st 
 	   "conv case %d: bf16 forward and backward run %s", i, cb->err.msg);
 	float *gdx = less_ones(dx, nx), *gdw = less_ones(dw, nw), *gdb = less_ones(db, nb);
 	float *yac = with_bf16_bias(y, ny, b, s.K, (size_t)Ho * Wo);
-	both("y", i, y, fix_f32(st, i, "y", ny, 0), yac, fix_f32(st, i, "ac_y", ny, 0), ny, 1e-4);
-	both("dx (adds)", i, gdx, fix_f32(st, i, "dx", nx, 0), NULL, fix_f32(st, i, "ac_dx", nx, 0), nx, 1e-4);
+	int f32 = fd_conv2d_bf16_in_fp32(&s); /* depthwise: an fp32 plan */
+	ok(fd_conv2d_bf16_cpu(p) == !f32 && !fd_conv2d_bf16_cpu(p32), "conv case %d: the bf16 context's plan is %s",
+	   i, f32 ? "fp32 (depthwise)" : "bf16");
+	fp32_plan_cases += f32;
+	if (f32) {
+		char nm[96];
+		snprintf(nm, sizeof nm, "case %d y (fp32 plan) vs torch on float32 inputs", i);
+		checked += tap_close_f32(nm, y, fix_f32(st, i, "y32", ny, 0), ny, 1e-4, 1e-4);
+		snprintf(nm, sizeof nm, "case %d dx (adds, fp32 plan) vs torch on float32 inputs", i);
+		checked += tap_close_f32(nm, gdx, fix_f32(st, i, "dx32", nx, 0), nx, 1e-4, 1e-4);
+	} else {
+		both("y", i, y, fix_f32(st, i, "y", ny, 0), yac, fix_f32(st, i, "ac_y", ny, 0), ny, 1e-4);
+		both("dx (adds)", i, gdx, fix_f32(st, i, "dx", nx, 0), NULL, fix_f32(st, i, "ac_dx", nx, 0), nx, 1e-4);
+	}
 	int bw = fd_conv2d_bf16_weights_cpu(p);
-	int want_bw = (int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP && cpu_has("amx_bf16");
+	int want_bw = !f32 && (int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP && cpu_has("amx_bf16");
 	ok(bw == want_bw, "conv case %d: backward-weights in %s (map %dx%d, amx_bf16 %s)", i, bw ? "bf16" : "fp32",
 	   Ho, Wo, cpu_has("amx_bf16") ? "yes" : "no");
 	bf16_weights_cases += bw;
@@ -182,10 +210,20 @@ static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st 
 			both("fp32 db (adds)", i, gdb, fix_f32(st, i, "db32", nb, 0), NULL, NULL, nb, 1e-4);
 	}
 	free(yac);
-	/* bf16 is in effect: the fp32 plan's y differs beyond float32 noise */
 	size_t differ;
-	worst_share(y, y32, ny, 1e-4, 1e-4, &differ);
-	ok(differ > 0, "conv case %d: bf16 y differs from fp32 y beyond 1e-4 at %zu of %zu", i, differ, ny);
+	if (f32) {
+		/* the fp32 plan's bits; control: torch on bf16-rounded inputs
+		 * (what a bf16 plan would match) is not within the tolerance */
+		double ws = worst_share(y, fix_f32(st, i, "y", ny, 0), ny, 1e-4, 1e-4, &differ);
+		ok(memcmp(y, y32, ny * sizeof *y) == 0 && ws > 1 && differ > 0,
+		   "conv case %d: depthwise in a bf16 context: the fp32 plan's y bit for bit; torch on bf16-rounded "
+		   "inputs %.3g x the tolerance away at %zu of %zu",
+		   i, ws, differ, ny);
+	} else {
+		/* bf16 is in effect: the fp32 plan's y differs beyond float32 noise */
+		worst_share(y, y32, ny, 1e-4, 1e-4, &differ);
+		ok(differ > 0, "conv case %d: bf16 y differs from fp32 y beyond 1e-4 at %zu of %zu", i, differ, ny);
+	}
 	if (i == 0) { /* negative control: a NaN in x reaches y, and the comparison fails */
 		float *xn = malloc(nx * sizeof *xn);
 		memcpy(xn, x, nx * sizeof *xn);
@@ -220,7 +258,7 @@ static double dx_share(const struct fd_st *st, int i, const struct fd_conv2d_sha
 {
 	size_t nx = (size_t)s->N * s->C * s->H * s->W;
 	float *d0 = adds ? less_ones(dx, nx) : NULL, *dc = nhwc(adds ? d0 : dx, s->N, s->C, s->H * s->W, 1);
-	double ws = worst_share(dc, fix_f32(st, i, "dx", nx, 0), nx, 1e-4, 1e-4, differ);
+	double ws = worst_share(dc, fix_f32(st, i, ref(s, "dx"), nx, 0), nx, 1e-4, 1e-4, differ);
 	free(d0), free(dc);
 	return ws;
 }
@@ -259,15 +297,17 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	   "conv case %d NHWC: bf16 forward and backward run %s", i, cb->err.msg);
 	float *yc = nhwc(y, s.N, s.K, HWo, 1), *dxc0 = less_ones(dx, nx), *dxc = nhwc(dxc0, s.N, s.C, HWi, 1);
 	char nm[96];
-	snprintf(nm, sizeof nm, "case %d NHWC bf16 y vs torch on bf16-rounded inputs", i);
-	checked += tap_close_f32(nm, yc, fix_f32(st, i, "y", ny, 0), ny, 1e-4, 1e-4);
-	snprintf(nm, sizeof nm, "case %d NHWC bf16 dx (adds) vs torch on bf16-rounded inputs", i);
-	checked += tap_close_f32(nm, dxc, fix_f32(st, i, "dx", nx, 0), nx, 1e-4, 1e-4);
+	const char *on = fd_conv2d_bf16_in_fp32(&s) ? "float32 (an fp32 plan)" : "bf16-rounded";
+	snprintf(nm, sizeof nm, "case %d NHWC bf16 y vs torch on %s inputs", i, on);
+	checked += tap_close_f32(nm, yc, fix_f32(st, i, ref(&s, "y"), ny, 0), ny, 1e-4, 1e-4);
+	snprintf(nm, sizeof nm, "case %d NHWC bf16 dx (adds) vs torch on %s inputs", i, on);
+	checked += tap_close_f32(nm, dxc, fix_f32(st, i, ref(&s, "dx"), nx, 0), nx, 1e-4, 1e-4);
 	/* the rule's passes, each where oneDNN's matmul for it is AMX (not on
 	 * the smallest products: tiny or 16-deep ones run its AVX512-BF16 kernel) */
 	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p), rule = amx ? fd_conv_mm_rule(&s, Ho, Wo) : 0;
 	int bw = fd_conv2d_bf16_weights_cpu(p);
-	int want_bw = amx && ((mm & FD_CONV_MM_WEIGHTS) || (int64_t)HWo >= FD_CONV2D_BF16_WEIGHTS_MAP);
+	int want_bw = amx && !fd_conv2d_bf16_in_fp32(&s) &&
+		      ((mm & FD_CONV_MM_WEIGHTS) || (int64_t)HWo >= FD_CONV2D_BF16_WEIGHTS_MAP);
 	int flip = amx && s.groups == 1 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.kh * s.kw > 1 &&
 		   s.ph < s.kh && s.pw < s.kw && HWo >= 256 ? FD_CONV_MM_FLIP : 0;
 	ok((mm & ~(rule | flip)) == 0 && bw == want_bw,
@@ -348,7 +388,7 @@ static int gelu_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
 	int64_t xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.K, s.C / s.groups, s.kh, s.kw}, bs[1] = {s.K};
 	float *xv = nhwc(fix_f32(st, i, "x", nx, 0), s.N, s.C, HWi, 0);
-	const float *yr = fix_f32(st, i, "y", ny, 0);
+	const float *yr = fix_f32(st, i, ref(&s, "y"), ny, 0);
 	struct fd_conv2d_op op;
 	fd_conv2d_op_init(&op, 1, 0, 1, s.groups);
 	op.sh = s.sh, op.sw = s.sw, op.ph = s.ph, op.pw = s.pw, op.dh = s.dh, op.dw = s.dw;
@@ -368,7 +408,8 @@ static int gelu_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	for (size_t j = 0; j < ny; j++)
 		want[j] = (float)(0.5 * yr[j] * (1 + erf(yr[j] / sqrt(2.0))));
 	char nm[96];
-	snprintf(nm, sizeof nm, "case %d NHWC bf16 GELU post-op y vs gelu(torch on bf16-rounded inputs)", i);
+	snprintf(nm, sizeof nm, "case %d NHWC bf16 GELU post-op y vs gelu(torch on %s inputs)", i,
+		 fd_conv2d_bf16_in_fp32(&s) ? "float32 (an fp32 plan)" : "bf16-rounded");
 	if (yc)
 		checked += tap_close_f32(nm, yc, want, ny, 1e-4, 1e-4);
 	size_t differ = 0;
@@ -536,15 +577,29 @@ static int fused_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 	if (okay) {
 		const float *ref = fix_f32(st, i, "y", ny, 0), *refu = fix_f32(st, i, "y_unfused", ny, 0);
 		char nm[96];
-		snprintf(nm, sizeof nm, "fused case %d: bf16 fused y vs torch (folded, then bf16)", i);
-		checked += tap_close_f32(nm, yc[0], ref, ny, 1e-4, 1e-4);
-		snprintf(nm, sizeof nm, "fused case %d: bf16 unfused y vs torch (bf16, then BN)", i);
-		checked += tap_close_f32(nm, yc[1], refu, ny, 1e-4, 1e-4);
 		size_t differ;
-		double ws = worst_share(yc[0], refu, ny, 1e-4, 1e-4, &differ);
-		ok(!(ws <= 1) && differ > 0,
-		   "fused case %d control: fused y vs the unfused reference fails (worst %.3g x tol, %zu of %zu)", i,
-		   ws, differ, ny);
+		if (G > 1 && G == C) {
+			/* depthwise: an fp32 plan in a bf16 context (fd_conv2d_bf16_in_fp32) */
+			const float *r32 = fix_f32(st, i, "y32", ny, 0);
+			fp32_plan_cases++;
+			snprintf(nm, sizeof nm, "fused case %d: depthwise fused y (fp32 plan) vs torch in float64", i);
+			checked += tap_close_f32(nm, yc[0], r32, ny, 1e-4, 1e-4);
+			snprintf(nm, sizeof nm, "fused case %d: depthwise unfused y (fp32 plan) vs torch in float64", i);
+			checked += tap_close_f32(nm, yc[1], r32, ny, 1e-4, 1e-4);
+			double ws = worst_share(yc[0], ref, ny, 1e-4, 1e-4, &differ);
+			ok(!(ws <= 1) && differ > 0,
+			   "fused case %d control: y vs torch on the bf16 operands fails (worst %.3g x tol, %zu of %zu)",
+			   i, ws, differ, ny);
+		} else {
+			snprintf(nm, sizeof nm, "fused case %d: bf16 fused y vs torch (folded, then bf16)", i);
+			checked += tap_close_f32(nm, yc[0], ref, ny, 1e-4, 1e-4);
+			snprintf(nm, sizeof nm, "fused case %d: bf16 unfused y vs torch (bf16, then BN)", i);
+			checked += tap_close_f32(nm, yc[1], refu, ny, 1e-4, 1e-4);
+			double ws = worst_share(yc[0], refu, ny, 1e-4, 1e-4, &differ);
+			ok(!(ws <= 1) && differ > 0,
+			   "fused case %d control: fused y vs the unfused reference fails (worst %.3g x tol, %zu of %zu)",
+			   i, ws, differ, ny);
+		}
 	}
 	free(xl), free(yc[0]), free(yc[1]);
 	fd_model_free(m);
@@ -629,6 +684,8 @@ int main(void)
 	for (int i = 0; i < n; i++)
 		nfc += fused_case(&cb, &st, i);
 	ok(n >= 5 && nfc == n, "%d of %d fused conv-BN cases checked at bf16", nfc, n);
+	/* conv cases 3, 4 (NCHW, counted once) and fused case 1 are depthwise */
+	ok(fp32_plan_cases >= 3, "%d depthwise cases ran an fp32 plan in the bf16 context", fp32_plan_cases);
 	fd_st_close(&st);
 
 	fix_open(&st, "nn_bf16", "linear");
