@@ -501,6 +501,50 @@ static void maxpool_nhwc_bwd(int threads, const struct fd_pool2d_shape *s, const
 		}
 }
 
+int fd_maxpool2d_disjoint(const struct fd_pool2d_shape *s)
+{
+	return s->kh == s->sh && s->kw == s->sw && s->ph == 0 && s->pw == 0;
+}
+
+/* Disjoint windows: input element (ih, iw) can only be in window (ih / sh,
+ * iw / sw); written in input order, one pass over dx. 0.0f + g keeps the
+ * scatter's bits (a -0 gradient becomes +0 there too). */
+FD_VEC_CLONES
+static void maxpool_nhwc_bwd_row(const struct fd_pool2d_shape *s, int Ho, int Wo, int n, int ih,
+				 const float *restrict dy, const int32_t *restrict idx, float *restrict dr)
+{
+	int64_t C = s->C;
+	int oh = ih / s->sh;
+	for (int iw = 0; iw < s->W; iw++) {
+		float *d = dr + (int64_t)iw * C;
+		int ow = iw / s->sw;
+		if (oh >= Ho || ow >= Wo) {
+			for (int64_t c = 0; c < C; c++)
+				d[c] = 0.0f;
+			continue;
+		}
+		int64_t o = (((int64_t)n * Ho + oh) * Wo + ow) * C;
+		const float *g = dy + o;
+		const int32_t *ix = idx + o;
+		int32_t at = ih * s->W + iw;
+		for (int64_t c = 0; c < C; c++)
+			d[c] = ix[c] == at ? 0.0f + g[c] : 0.0f;
+	}
+}
+
+int fd_maxpool2d_nhwc_bwd_write_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+				    const int32_t *idx, float *dx)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	int64_t WC = (int64_t)s->W * s->C;
+	#pragma omp parallel for num_threads(c->threads) collapse(2) schedule(static)
+	for (int n = 0; n < s->N; n++)
+		for (int ih = 0; ih < s->H; ih++)
+			maxpool_nhwc_bwd_row(s, Ho, Wo, n, ih, dy, idx, dx + ((int64_t)n * s->H + ih) * WC);
+	return 0;
+}
+
 int fd_maxpool2d_nhwc_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,
 			      int32_t *idx)
 {
@@ -543,6 +587,8 @@ static struct fd_tensor *pool_out(struct fd_ctx *c, const char *op, struct fd_te
 static int maxpool_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct pool_saved *s = n->saved;
+	if (s->nhwc && (n->in[0]->flags & FD_T_GRAD_FRESH)) /* disjoint windows (n->writes) */
+		return fd_maxpool2d_nhwc_bwd_write_cpu(c, &s->s, n->out->grad, s->idx, n->in[0]->grad);
 	if (s->nhwc)
 		return fd_maxpool2d_nhwc_bwd_cpu(c, &s->s, n->out->grad, s->idx, n->in[0]->grad);
 	const struct fd_backend *be = FD_KERNEL(c, n->in[0]->dev, maxpool2d_bwd);
@@ -577,6 +623,10 @@ struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 		if (!n)
 			return NULL;
 		*(struct pool_saved *)n->saved = sv;
+		/* channels last with disjoint windows: a fresh dx is written, not
+		 * zeroed and then added into */
+		if (sv.nhwc && fd_maxpool2d_disjoint(&sv.s))
+			n->writes |= 1;
 	}
 	return y;
 }

@@ -79,6 +79,15 @@ int fd_maxpool2d_nhwc_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s,
 			      int32_t *idx);
 int fd_maxpool2d_nhwc_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
 			      const int32_t *idx, float *dx);
+/* 1 when s's windows are disjoint (kh == sh, kw == sw, no padding, as
+ * SimpleCNN's 2x2/2): every input element lies in at most one window. */
+int fd_maxpool2d_disjoint(const struct fd_pool2d_shape *s);
+/* fd_maxpool2d_nhwc_bwd_cpu for disjoint windows with dx OVERWRITTEN (a
+ * fresh gradient, FD_T_GRAD_FRESH): each element written once, 0 + dy at
+ * its window's maximum and 0 elsewhere (in no window too), the bits the
+ * scatter gives on a zeroed dx, with no zeroing pass. Return 0. */
+int fd_maxpool2d_nhwc_bwd_write_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
+				    const int32_t *idx, float *dx);
 
 /* Double references, same semantics (max pool's backward routes each dy to
  * the first maximum of its window, which is what idx records for inputs

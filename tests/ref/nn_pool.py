@@ -31,6 +31,8 @@ cases = [
     (2, 19, 10, 9, 2, 2, 2, 2, 0, 0, 0),    # simplecnn's pool, odd W
     (1, 6, 11, 12, 3, 2, 2, 3, 1, 1, 1),    # generic
     (2, 33, 8, 8, 5, 5, 3, 3, 2, 2, 0),     # generic, overlapping padding
+    (2, 20, 7, 9, 2, 2, 2, 2, 0, 0, 1),     # disjoint windows, ceil mode: partial last windows
+    (1, 8, 10, 11, 3, 3, 3, 3, 0, 0, 0),    # disjoint 3x3/3: a row and two columns in no window
 ]
 t = {}
 for i, c in enumerate(cases):

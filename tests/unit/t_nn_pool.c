@@ -103,7 +103,7 @@ static void maxpool_fast(struct fd_ctx *c)
 	struct fd_st st;
 	char nm[128];
 	fix_open(&st, "nn_pool", "maxpool");
-	int cases = fix_cases(&st), nan2 = 0, ties = 0, checked = 0;
+	int cases = fix_cases(&st), nan2 = 0, ties = 0, checked = 0, disjoint = 0;
 	ok(cases >= 7, "fixture has %d max pool cases", cases);
 	for (int i = 0; i < cases; i++) {
 		const int32_t *v = fix_i32(&st, i, "shape", 11);
@@ -152,6 +152,25 @@ static void maxpool_fast(struct fd_ctx *c)
 		float *dxb = nhwc_of(dxl, s.N, HW, s.C);
 		snprintf(nm, sizeof nm, "case %d NHWC ones+dx (adds)", i);
 		tap_close_f32(nm, dxb, edx, nx, 1e-6, 1e-6);
+		if (fd_maxpool2d_disjoint(&s)) {
+			/* a fresh dx (NaN before) written, not added into: the
+			 * scatter-on-zeros bits, torch's dx exactly */
+			float *dw = filled(nx, NAN), *dz = filled(nx, 0);
+			fd_maxpool2d_nhwc_bwd_write_cpu(c, &s, dyl, il, dw);
+			fd_maxpool2d_nhwc_bwd_cpu(c, &s, dyl, il, dz);
+			float *dwb = nhwc_of(dw, s.N, HW, s.C);
+			ok(memcmp(dw, dz, nx * sizeof *dw) == 0,
+			   "case %d NHWC disjoint windows: the written dx has the bits of the scatter into zeros", i);
+			snprintf(nm, sizeof nm, "case %d NHWC disjoint windows: written dx vs PyTorch's", i);
+			tap_close_f32(nm, dwb, rdx, nx, 0, 0);
+			/* control: the scatter into the NaN-filled dx leaves NaNs (the
+			 * write really replaced every element) */
+			float *dn = filled(nx, NAN);
+			fd_maxpool2d_nhwc_bwd_cpu(c, &s, dyl, il, dn);
+			ok(isnan(dn[0]) && isnan(dn[nx - 1]), "case %d control: the scatter into NaN keeps NaN", i);
+			disjoint++;
+			free(dw), free(dz), free(dwb), free(dn);
+		}
 		/* negative control: one index off by one fails the comparison */
 		ib[ny / 2] += 1;
 		ok(memcmp(ib, ridx, ny * 4) != 0, "case %d control: an index moved by one is caught", i);
@@ -160,6 +179,7 @@ static void maxpool_fast(struct fd_ctx *c)
 		free(yb), free(ib), free(dxb);
 	}
 	ok(checked == cases && checked > 0, "%d max pool cases checked", checked);
+	ok(disjoint >= 3, "%d cases with disjoint windows checked the written backward", disjoint);
 	ok(nan2 > 0, "control: %d windows where 'the first NaN wins' picks another index than PyTorch", nan2);
 	ok(ties > 0, "control: %d windows where 'the last of equal maxima wins' picks another index", ties);
 	fd_st_close(&st);
