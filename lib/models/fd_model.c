@@ -207,8 +207,9 @@ static float bf16_of_double(double v)
 
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
  * bias [K] in the arena; in a bf16 context (but for a depthwise cv, whose
- * plan runs fp32) the weight is rounded to bf16 here, from the double product (the convolution's reorder to bf16 is then
- * exact), the bias stays float. Output channels split over c's threads
+ * plan runs fp32) the weight is rounded to bf16 here, from the double
+ * product (the convolution's reorder to bf16 is then exact), the bias
+ * stays float. Output channels split over c's threads
  * (each value computed alone: the same bits for any thread count). */
 static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
 		   struct fd_tensor **wf, struct fd_tensor **bf)

@@ -575,31 +575,27 @@ static int fused_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 		      "fused case %d (k=%d g=%d act %d): bf16 eval forward folded (%d), unfused (%d) %s", i, k, G,
 		      act, nf[0], nf[1], cb->err.msg);
 	if (okay) {
+		/* depthwise: an fp32 plan in a bf16 context (fd_conv2d_bf16_in_fp32),
+		 * both paths against torch in float64 on the float32 operands, and
+		 * the control is torch on the bf16 ones; else the fused path against
+		 * folded-then-bf16, the unfused against bf16-then-BN, and the
+		 * control is the fused y against the unfused reference */
+		int dwise = G > 1 && G == C;
 		const float *ref = fix_f32(st, i, "y", ny, 0), *refu = fix_f32(st, i, "y_unfused", ny, 0);
-		char nm[96];
+		const float *r32 = dwise ? fix_f32(st, i, "y32", ny, 0) : NULL;
+		const float *rf = dwise ? r32 : ref, *ru = dwise ? r32 : refu, *rc = dwise ? ref : refu;
+		char nm[128];
 		size_t differ;
-		if (G > 1 && G == C) {
-			/* depthwise: an fp32 plan in a bf16 context (fd_conv2d_bf16_in_fp32) */
-			const float *r32 = fix_f32(st, i, "y32", ny, 0);
-			fp32_plan_cases++;
-			snprintf(nm, sizeof nm, "fused case %d: depthwise fused y (fp32 plan) vs torch in float64", i);
-			checked += tap_close_f32(nm, yc[0], r32, ny, 1e-4, 1e-4);
-			snprintf(nm, sizeof nm, "fused case %d: depthwise unfused y (fp32 plan) vs torch in float64", i);
-			checked += tap_close_f32(nm, yc[1], r32, ny, 1e-4, 1e-4);
-			double ws = worst_share(yc[0], ref, ny, 1e-4, 1e-4, &differ);
-			ok(!(ws <= 1) && differ > 0,
-			   "fused case %d control: y vs torch on the bf16 operands fails (worst %.3g x tol, %zu of %zu)",
-			   i, ws, differ, ny);
-		} else {
-			snprintf(nm, sizeof nm, "fused case %d: bf16 fused y vs torch (folded, then bf16)", i);
-			checked += tap_close_f32(nm, yc[0], ref, ny, 1e-4, 1e-4);
-			snprintf(nm, sizeof nm, "fused case %d: bf16 unfused y vs torch (bf16, then BN)", i);
-			checked += tap_close_f32(nm, yc[1], refu, ny, 1e-4, 1e-4);
-			double ws = worst_share(yc[0], refu, ny, 1e-4, 1e-4, &differ);
-			ok(!(ws <= 1) && differ > 0,
-			   "fused case %d control: fused y vs the unfused reference fails (worst %.3g x tol, %zu of %zu)",
-			   i, ws, differ, ny);
-		}
+		fp32_plan_cases += dwise;
+		snprintf(nm, sizeof nm, "fused case %d: %s fused y vs torch (%s)", i, dwise ? "depthwise" : "bf16",
+			 dwise ? "fp32 plan, float64" : "folded, then bf16");
+		checked += tap_close_f32(nm, yc[0], rf, ny, 1e-4, 1e-4);
+		snprintf(nm, sizeof nm, "fused case %d: %s unfused y vs torch (%s)", i, dwise ? "depthwise" : "bf16",
+			 dwise ? "fp32 plan, float64" : "bf16, then BN");
+		checked += tap_close_f32(nm, yc[1], ru, ny, 1e-4, 1e-4);
+		double ws = worst_share(yc[0], rc, ny, 1e-4, 1e-4, &differ);
+		ok(!(ws <= 1) && differ > 0, "fused case %d control: fused y vs %s fails (worst %.3g x tol, %zu of %zu)", i,
+		   dwise ? "torch on the bf16 operands" : "the unfused reference", ws, differ, ny);
 	}
 	free(xl), free(yc[0]), free(yc[1]);
 	fd_model_free(m);
