@@ -239,9 +239,14 @@ static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct 
 	if (f == FUSE_GELU)
 		h = fd_ctx_keep(c, &mk, fd_conv2d_infer(c, &b->pw1.op, h, kernel_of(c, fd_model_t(m, b->pw1.w)),
 							fd_model_t(m, b->pw1.b), FD_CONV_POST_GELU));
-	else /* GELU "in place" (fd_act_): pw1's output is read by nothing else,
-	      * and in training it is overwritten with GELU' for the backward */
-		h = fd_ctx_keep(c, &mk, fd_act_(c, FD_ACT_GELU, pw_fwd(m, c, &b->pw1, h)));
+	else { /* GELU "in place" (fd_act_): pw1's output is read by nothing else,
+		* and in training it is overwritten with GELU' for the backward;
+		* GELU's output, read only by pw2, in bf16 under fd_model_bf16_out */
+		h = pw_fwd(m, c, &b->pw1, h);
+		c->bf16_out = h && fd_model_bf16_out(m, c);
+		h = fd_ctx_keep(c, &mk, fd_act_(c, FD_ACT_GELU, h));
+		c->bf16_out = 0;
+	}
 	h = fd_ctx_keep(c, &mk, pw_fwd(m, c, &b->pw2, h));
 	/* stochastic depth and the residual add in place (mul's output feeds
 	 * only them; neither op reads values in backward): two activations of

@@ -306,6 +306,28 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
 
+int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c)
+{
+	return c->dev == FD_DEV_CPU && c->training && c->precision == FD_PREC_BF16 && !m->tap && !m->unfused &&
+	       !m->no_bf16_out;
+}
+
+struct fd_tensor *fd_mconv_bn_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				       struct fd_mbn *bn, int act, struct fd_tensor *x)
+{
+	if (!x || !fd_model_bf16_out(m, c))
+		return fd_mconv_bn_fwd(m, c, cv, bn, act, x);
+	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	if (!h)
+		return NULL;
+	c->bf16_out = 1; /* BN's output (fused with act), its only fd_tensor_new */
+	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
+	c->bf16_out = 0;
+	return y;
+}
+
 struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 					    struct fd_mbn *bn, int act, struct fd_tensor *x)
 {

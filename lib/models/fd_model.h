@@ -107,6 +107,9 @@ struct fd_model {
 	int no_transient;             /* 1: fd_mconv_bn_fwd_transient keeps its result in the
 				       * arena, as fd_mconv_bn_fwd (tests comparing the two bit
 				       * for bit); 0 by default */
+	int no_bf16_out;              /* 1: fd_model_bf16_out always says no (tests comparing
+				       * bf16 training with and without the hand-off bit for
+				       * bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -243,6 +246,22 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
  * ops, taps included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x);
+
+/* Whether an op whose output only conv2d reads may write that output in
+ * bf16 (c->bf16_out): bf16 CPU training, no tap, not m->unfused, not
+ * m->no_bf16_out. The convolution rounds its input to bf16 anyway, so it
+ * multiplies the same values; the output takes half the memory and
+ * nothing converts it (doc/nn-kernels.md "bf16 hand-off"). */
+int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c);
+
+/* fd_mconv_bn_fwd for a result y that only convolutions read (the next
+ * conv of a residual block): under fd_model_bf16_out, the fused BN and
+ * activation writes y in bf16 (FD_T_BF16; c->bf16_outs counts it) where it
+ * can (channels last), which conv2d reads as it is. Otherwise exactly
+ * fd_mconv_bn_fwd. The same values reach the convolution either way, so
+ * the same gradients. NULL on error. */
+struct fd_tensor *fd_mconv_bn_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				       struct fd_mbn *bn, int act, struct fd_tensor *x);
 
 /* fd_mconv_bn_fwd for a result y that no backward reads: neither BN's (it
  * recomputes from its input) nor that of any op the caller feeds y to (an

@@ -127,7 +127,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		struct fd_mark bk = fd_ctx_mark(c); /* above x: x stays for the identity */
 		struct fd_tensor *h = x;
 		for (int k = 0; k < nk - 1; k++)
-			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd(m, c, &b->conv[k], &b->bn[k], FD_ACT_RELU, h));
+			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd_conv(m, c, &b->conv[k], &b->bn[k], FD_ACT_RELU, h));
 		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd_transient(m, c, &b->down, &b->down_bn, -1, x) : x;
 		h = fd_mconv_bn_add_fwd(m, c, &b->conv[nk - 1], &b->bn[nk - 1], FD_ACT_RELU, h, id);
 		if (id != x)

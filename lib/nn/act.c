@@ -2,9 +2,11 @@
  * themselves (one pass, OpenMP over elements); exp and erf are core/fd_vmath.h's
  * inline versions, so the loops vectorise (libm's are scalar calls). */
 #include "nn/act.h"
+#include "nn/fd_dnnl.h"
 #include "nn/layout.h"
 
 #include <math.h>
+#include <stdint.h>
 
 #include "core/fd_vec.h"
 #include "core/fd_vmath.h"
@@ -202,14 +204,31 @@ int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, f
 	return 0;
 }
 
-/* GELU over x into y with GELU'(x) over x (gelu_save_chunk) */
-static void gelu_save_cpu(struct fd_ctx *c, int64_t n, float *x, float *y)
+/* gelu_save_chunk with y rounded to bf16 into yb (fd_dnnl_to_bf16's
+ * rounding) through a buffer on the stack: y's floats never reach memory */
+#define BF16_BLOCK 4096
+static void gelu_save_chunk_bf16(int64_t n, float *x, uint16_t *yb)
+{
+	float buf[BF16_BLOCK] __attribute__((aligned(64)));
+	for (int64_t o = 0; o < n; o += BF16_BLOCK) {
+		int64_t k = n - o < BF16_BLOCK ? n - o : BF16_BLOCK;
+		gelu_save_chunk(k, x + o, buf);
+		fd_dnnl_to_bf16(1, buf, yb + o, (size_t)k);
+	}
+}
+
+/* GELU over x into y, or into yb in bf16 (y NULL), with GELU'(x) over x
+ * (gelu_save_chunk) */
+static void gelu_save_cpu(struct fd_ctx *c, int64_t n, float *x, float *y, uint16_t *yb)
 {
 	int64_t nc = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
 	for (int64_t b = 0; b < nc; b++) {
 		int64_t o = b * CHUNK;
-		gelu_save_chunk(n - o < CHUNK ? n - o : CHUNK, x + o, y + o);
+		if (yb)
+			gelu_save_chunk_bf16(n - o < CHUNK ? n - o : CHUNK, x + o, yb + o);
+		else
+			gelu_save_chunk(n - o < CHUNK ? n - o : CHUNK, x + o, y + o);
 	}
 }
 
@@ -265,7 +284,8 @@ static int act_backward(struct fd_ctx *c, struct fd_node *n)
 /* y = k(x); over x when inplace and k is relu. inplace with k gelu, on the
  * CPU and recorded: y new and GELU'(x) over x for the backward
  * (ACT_GELU_SAVED), the caller's guarantee of fd_act_ making x's values
- * free to overwrite. */
+ * free to overwrite; y in bf16 there under c->bf16_out (the backward reads
+ * GELU'(x) only). */
 static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x, int inplace)
 {
 	if (!x)
@@ -275,16 +295,18 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 	int grad = fd_needs_grad(c, 1, &x);
 	int save = inplace && k == FD_ACT_GELU && x->dev == FD_DEV_CPU && grad;
 	inplace = inplace && k == FD_ACT_RELU;
+	int yb = save && c->bf16_out && c->precision == FD_PREC_BF16;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, x->dev, x->data, x->ndim, x->shape)
+			      : yb	? fd_tensor_new_bf16(c, x->ndim, x->shape)
 					: fd_tensor_new(c, x->dev, x->ndim, x->shape);
 	if (y)
 		y->layout = x->layout; /* elementwise: any layout */
 	if (!y)
 		return NULL;
 	if (save)
-		gelu_save_cpu(c, x->numel, x->data, y->data);
+		gelu_save_cpu(c, x->numel, x->data, yb ? NULL : y->data, yb ? (uint16_t *)y->data : NULL);
 	else if (be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
 		return NULL;
 	if (grad) {

@@ -3,9 +3,11 @@
 #include "nn/batchnorm2d.h"
 #include "nn/layout.h"
 #include "nn/fd_backend.h"
+#include "nn/fd_dnnl.h"
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/fd_vec.h"
 #include "nn/act.h"
@@ -471,9 +473,29 @@ static void rows_scratch_done(struct fd_ctx *c, const struct fd_arena_mark *mk)
 	fd_arena_release(&c->arena, mk, NULL, 0);
 }
 
+/* Most floats of the per-thread buffer rows_affine writes before they are
+ * rounded into a bf16 y (BF16_ROWS: channels at most this) */
+#define BF16_ROWS 4096
+
+/* rows_affine into yb (bf16, fd_dnnl_to_bf16's rounding) through a buffer
+ * of BF16_ROWS floats on the stack: y's floats never reach memory */
+static void rows_affine_bf16(int act, const float *x, uint16_t *yb, int64_t n, int64_t C, const float *a,
+			     const float *b)
+{
+	float buf[BF16_ROWS] __attribute__((aligned(64)));
+	int64_t step = BF16_ROWS / C;
+	for (int64_t m = 0; m < n; m += step) {
+		int64_t k = n - m < step ? n - m : step;
+		rows_affine(act, x + m * C, buf, k, C, a, b);
+		fd_dnnl_to_bf16(1, buf, yb + m * C, (size_t)(k * C));
+	}
+}
+
+/* y = act(bn(x)), or yb (bf16, y NULL) when not NULL (C <= BF16_ROWS) */
 static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const float *x, const float *weight,
 			  const float *bias, float *running_mean, float *running_var, double momentum,
-			  double eps, float *y, float *save_mean, float *save_invstd, float *za, float *zb)
+			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
+			  float *zb)
 {
 	int64_t C = r->C;
 	struct fd_arena_mark mk;
@@ -506,7 +528,10 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, con
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		rows_affine(act, x + m0 * C, y + m0 * C, n, C, a, b);
+		if (yb)
+			rows_affine_bf16(act, x + m0 * C, yb + m0 * C, n, C, a, b);
+		else
+			rows_affine(act, x + m0 * C, y + m0 * C, n, C, a, b);
 	}
 	rows_scratch_done(ctx, &mk);
 	return 0;
@@ -614,18 +639,35 @@ static int fusable(int act)
 	return act == NOACT || act == FD_ACT_RELU || act == FD_ACT_SILU || act == FD_ACT_HARDSWISH;
 }
 
+/* Whether fwd_train_cpu runs the rows kernels (channels last) for these
+ * sizes and can write a bf16 y there. */
+static int rows_path(int64_t N, int64_t C, int64_t HW)
+{
+	return HW == 1 && N >= 2 && C > 1;
+}
+
+static int bf16_path(int64_t N, int64_t C, int64_t HW)
+{
+	return rows_path(N, C, HW) && C <= BF16_ROWS;
+}
+
+/* yb: y in bf16 instead (y NULL; only where bf16_path) */
 static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
 			 const float *w, const float *b, float *rmean, float *rvar, double momentum, double eps,
-			 float *y, float *mean, float *invstd, float *za, float *zb)
+			 float *y, uint16_t *yb, float *mean, float *invstd, float *za, float *zb)
 {
 	struct fd_err e = {{0}};
 	if (!fusable(act)) {
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
 		return -1;
 	}
-	if (HW == 1 && N >= 2 && C > 1) {
+	if (yb && !bf16_path(N, C, HW)) {
+		fd_fail(c, "batchnorm2d: a bf16 output needs channels-last rows of at most %d channels", BF16_ROWS);
+		return -1;
+	}
+	if (rows_path(N, C, HW)) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_fwd_train(c, &r, act, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd, za, zb);
+		return rows_fwd_train(c, &r, act, x, w, b, rmean, rvar, momentum, eps, y, yb, mean, invstd, za, zb);
 	}
 	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
 		return -1;
@@ -637,7 +679,8 @@ int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *b, float *rmean, float *rvar, double momentum,
 			double eps, float *y, float *mean, float *invstd)
 {
-	return fwd_train_cpu(c, NOACT, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, mean, invstd, NULL, NULL);
+	return fwd_train_cpu(c, NOACT, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, NULL, mean, invstd, NULL,
+			     NULL);
 }
 
 int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
@@ -645,7 +688,7 @@ int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
 				     float *rvar, double momentum, double eps, float *y, float *mean,
 				     float *invstd, float *za, float *zb)
 {
-	return fwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, mean,
+	return fwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, NULL, mean,
 			     invstd, za, zb);
 }
 
@@ -791,13 +834,18 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 	struct fd_tensor *y;
 	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data};
 	if (act != NOACT) { /* CPU, train mode (fd_batchnorm2d_act) */
-		y = fd_tensor_like(c, x);
+		/* asked for bf16 (nothing but convolutions reads y; backward reads x) */
+		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && bf16_path(N, C, HW);
+		y = yb ? fd_tensor_new_bf16(c, x->ndim, x->shape) : fd_tensor_like(c, x);
+		if (y && yb)
+			y->layout = x->layout;
 		sv.mean = y ? fd_ctx_alloc(c, x->dev, 4 * C) : NULL;
 		if (!sv.mean)
 			return NULL;
 		sv.invstd = sv.mean + C, sv.za = sv.mean + 2 * C, sv.zb = sv.mean + 3 * C;
 		if (fwd_train_cpu(c, act, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, momentum, eps,
-				  y->data, sv.mean, sv.invstd, sv.za, sv.zb) < 0)
+				  yb ? NULL : y->data, yb ? (uint16_t *)y->data : NULL, sv.mean, sv.invstd, sv.za,
+				  sv.zb) < 0)
 			return NULL;
 		if (nbt && bump_counter(c, nbt) < 0)
 			return NULL;

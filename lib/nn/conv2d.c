@@ -504,13 +504,16 @@ static void conv_free(struct fd_conv2d *p)
 	memset(p, 0, sizeof *p);
 }
 
-static int conv_forward_run(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
-		      struct fd_err *e)
+/* xb: x already in bf16 (FD_T_BF16; x is then NULL), for a plan that
+ * reads it (takes_bf16_fwd) */
+static int conv_forward_run(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *w,
+			    const float *b, float *y, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4];
 	int n = 0;
 	a[n].arg = DNNL_ARG_SRC;
-	if (fd_dnnl_opnd_in(&p->f_x, p->d, x, &a[n++].memory, e))
+	if (xb ? fd_dnnl_opnd_in_bf16(&p->f_x, xb, &a[n++].memory, e)
+	       : fd_dnnl_opnd_in(&p->f_x, p->d, x, &a[n++].memory, e))
 		goto fail;
 	a[n].arg = DNNL_ARG_WEIGHTS;
 	if (fd_dnnl_opnd_in(&p->f_w, p->d, w, &a[n++].memory, e))
@@ -530,13 +533,19 @@ fail:
 	return fd_err_ctx(e, SHAPE_FMT ": forward", SHAPE_ARGS(&p->s));
 }
 
+static int conv_fwd_xb(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *w, const float *b,
+		       float *y, struct fd_err *e)
+{
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_forward_run(p, x, xb, w, b, y, e);
+	fd_dnnl_threads_leave(prev);
+	return rc;
+}
+
 static int conv_fwd(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y,
 		      struct fd_err *e)
 {
-	int prev = fd_dnnl_threads_enter(p->d->threads);
-	int rc = conv_forward_run(p, x, w, b, y, e);
-	fd_dnnl_threads_leave(prev);
-	return rc;
+	return conv_fwd_xb(p, x, NULL, w, b, y, e);
 }
 
 /* dx += conv_bwd_data(dy, w), or dx = ... when over (a fresh gradient:
@@ -567,16 +576,18 @@ static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const float *w, f
 }
 
 /* dw += ..., db += ...; dy_ready: backward-data has just converted dy into
- * the slot this primitive reads it from (p->dy_once) */
-static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const float *dy, int dy_ready,
-				     float *dw, float *db, struct fd_err *e)
+ * the slot this primitive reads it from (p->dy_once); xb: x in bf16 (x
+ * NULL) for a plan that reads it (takes_bf16_bwd) */
+static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *dy,
+				     int dy_ready, float *dw, float *db, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
 				{DNNL_ARG_DIFF_BIAS, NULL}};
 	int n = p->s.bias ? 4 : 3;
 	if (!p->bwd_ready && init_backward(p, e))
 		return -1;
-	if (fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e) ||
+	if ((xb ? fd_dnnl_opnd_in_bf16(&p->bw_x, xb, &a[0].memory, e)
+		: fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e)) ||
 	    (dy_ready ? fd_dnnl_opnd_in_ready(&p->bw_dy, p->d, dy, &a[1].memory, e)
 		      : fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e)) ||
 	    fd_dnnl_opnd_out(&p->bw_dw, p->d, dw, &a[2].memory, e) ||
@@ -587,11 +598,11 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 	return 0;
 }
 
-static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const float *dy, int dy_ready, float *dw,
-			    float *db, struct fd_err *e)
+static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *dy,
+			    int dy_ready, float *dw, float *db, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(p->d->threads);
-	int rc = conv_backward_weights_run(p, x, dy, dy_ready, dw, db, e);
+	int rc = conv_backward_weights_run(p, x, xb, dy, dy_ready, dw, db, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -653,6 +664,15 @@ int fd_conv2d_bf16_weights_cpu(void *plan)
 	return p->bf16_weights;
 }
 
+static int takes_bf16_fwd(const struct fd_conv2d *p);
+static int takes_bf16_bwd(const struct fd_conv2d *p);
+
+int fd_conv2d_takes_bf16_cpu(void *plan)
+{
+	struct fd_conv2d *p = plan;
+	return (takes_bf16_fwd(p) ? 1 : 0) | (p->bwd_ready && takes_bf16_bwd(p) ? 2 : 0);
+}
+
 int fd_conv2d_bf16_mm_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
@@ -709,9 +729,27 @@ static int mm_err(struct fd_ctx *c, const struct fd_conv2d *p, struct fd_err *e)
 	return ctx_err(c, e);
 }
 
-/* fd_conv2d_bwd_cpu, overwriting dx when over (a fresh gradient) */
-static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
-		   float *dx, int over, float *dw, float *db)
+/* Whether plan p's forward reads a bf16 x (FD_T_BF16) as it is: a bf16
+ * plan converting x by fd_dnnl_to_bf16 in x's own layout. */
+static int takes_bf16_fwd(const struct fd_conv2d *p)
+{
+	return p->bf16 && p->f_x.to_bf16;
+}
+
+/* Whether p's backward-weights (its backward set up) reads a bf16 x as it
+ * is: as matmuls (always channels-last, fd_dnnl_to_bf16's values), or a
+ * bf16 weights primitive converting x by fd_dnnl_to_bf16. */
+static int takes_bf16_bwd(const struct fd_conv2d *p)
+{
+	return p->bf16 && !fd_dwconv_serves(&p->s) &&
+	       ((p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_x.to_bf16));
+}
+
+/* fd_conv2d_bwd_cpu, overwriting dx when over (a fresh gradient); xb: x in
+ * bf16 instead (FD_T_BF16, x NULL), widened to floats in a block of the
+ * gradient pool where the plan's backward-weights does not read it so */
+static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t *xb, const float *w,
+		   const float *dy, float *dx, int over, float *dw, float *db)
 {
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
@@ -752,12 +790,22 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 	}
 	if (!dw && !db)
 		return 0;
+	if (xb && !takes_bf16_bwd(p)) {
+		size_t n = (size_t)p->s.N * p->s.C * p->s.H * p->s.W;
+		float *xf = fd_grad_scratch(c, (int64_t)n);
+		if (!xf)
+			return -1;
+		fd_dnnl_from_bf16(c->threads, xb, xf, n);
+		int rc = bwd_cpu(c, plan, xf, NULL, w, dy, NULL, over, dw, db);
+		fd_grad_scratch_put(c, xf);
+		return rc;
+	}
 	if (fd_dwconv_serves(&p->s)) /* fd's own kernel where oneDNN's is generic (dwconv.h) */
 		return fd_dwconv_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
 	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {
 		/* the bf16 dy backward-data converted, else converted here */
 		if ((!dy_ready && fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e)) ||
-		    fd_conv_mm_bwd_weights(&p->mm, p->d, &p->s, x, dy, dw, db, &e))
+		    fd_conv_mm_bwd_weights(&p->mm, p->d, &p->s, x, xb, dy, dw, db, &e))
 			return mm_err(c, p, &e);
 		return 0;
 	}
@@ -774,19 +822,19 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w,
 		memset(db, 0, (size_t)p->s.K * sizeof *db);
 	}
 	/* dx's call just converted dy where both multiply the same bf16 dy */
-	return conv_bwd_weights(p, x, dy, dx && p->dy_once, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
+	return conv_bwd_weights(p, x, xb, dy, dx && p->dy_once, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
 		      float *dx, float *dw, float *db)
 {
-	return bwd_cpu(c, plan, x, w, dy, dx, 0, dw, db);
+	return bwd_cpu(c, plan, x, NULL, w, dy, dx, 0, dw, db);
 }
 
 int fd_conv2d_bwd_fresh_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
 			    float *dx, float *dw, float *db)
 {
-	return bwd_cpu(c, plan, x, w, dy, dx, 1, dw, db);
+	return bwd_cpu(c, plan, x, NULL, w, dy, dx, 1, dw, db);
 }
 
 /* ---------- the plan cache and the taped op ---------- */
@@ -895,8 +943,10 @@ static int conv_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct conv_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+	int xbf = (x->flags & FD_T_BF16) != 0;
 	if (x->dev == FD_DEV_CPU) /* a fresh dx (the node's writes bit 0) is overwritten */
-		return bwd_cpu(c, s->plan, x->data, w->data, n->out->grad, wants(x) ? x->grad : NULL,
+		return bwd_cpu(c, s->plan, xbf ? NULL : x->data, xbf ? (const uint16_t *)x->data : NULL, w->data,
+			       n->out->grad, wants(x) ? x->grad : NULL,
 			       (x->flags & FD_T_GRAD_FRESH) != 0, wants(w) ? w->grad : NULL,
 			       wants(b) ? b->grad : NULL);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_bwd);
@@ -914,6 +964,8 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	char b1[64], b2[64], b3[64] = "none";
 	if (b)
 		fd_tensor_shape_str(b, b3, sizeof b3);
+	if ((x->flags & FD_T_BF16) && x->dev != FD_DEV_CPU)
+		return fd_fail(c, "conv2d: a bf16 input on %s (CPU only)", fd_dev_name(x->dev));
 	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
 	    w->shape[0] % op->groups || (b && (b->numel != w->shape[0] || b->dev != x->dev)) ||
 	    w->dev != x->dev || x->numel > INT32_MAX)
@@ -941,8 +993,23 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
 	if (y)
 		y->layout = s.yl;
-	if (!y || be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0)
+	if (!y)
 		return NULL;
+	if (x->flags & FD_T_BF16) { /* CPU only (fd_tensor_new_bf16) */
+		const uint16_t *xb = (const uint16_t *)x->data;
+		const float *xf = NULL;
+		if (!takes_bf16_fwd(plan)) { /* widened (exact) into the arena */
+			float *t = fd_ctx_alloc(c, FD_DEV_CPU, x->numel);
+			if (!t)
+				return NULL;
+			fd_dnnl_from_bf16(c->threads, xb, t, (size_t)x->numel);
+			xf = t, xb = NULL;
+		}
+		if (conv_fwd_xb(plan, xf, xb, w->data, b ? b->data : NULL, y->data, &e) < 0)
+			return ctx_err(c, &e), NULL;
+	} else if (be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0) {
+		return NULL;
+	}
 	count_macs(c, x->dev, plan, (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw));
 	struct fd_tensor *in[3] = {x, w, b};
 	int nin = b ? 3 : 2;
@@ -965,6 +1032,8 @@ static int infer_shape(struct fd_ctx *c, const char *name, const struct fd_conv2
 		       struct fd_conv2d_shape *s, int *Ho, int *Wo)
 {
 	char b1[64], b2[64];
+	if (x->flags & FD_T_BF16)
+		return fd_fail(c, "%s: a bf16 input (training only)", name), -1;
 	if (x->ndim != 4 || w->ndim != 4 || op->groups < 1 || x->shape[1] != w->shape[1] * op->groups ||
 	    w->shape[0] % op->groups || (b && b->numel != w->shape[0]) || x->numel > INT32_MAX)
 		return fd_fail(c, "%s: input %s, weight %s and groups %d do not match", name,

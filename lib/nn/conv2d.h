@@ -156,6 +156,12 @@ int fd_conv2d_bf16_cpu(void *plan);
  * none (fp32 plans, shapes outside the rules, CPUs without AMX). Known
  * once the plan's backward was made. */
 int fd_conv2d_bf16_mm_cpu(void *plan);
+/* How the CPU plan reads an input held in bf16 (FD_T_BF16, c->bf16_out's
+ * tensors; fd_conv2d takes one on the CPU): bit 1 the forward, bit 2 the
+ * backward-weights read it as it is; a pass without its bit widens it to
+ * floats first (exact; a copy). The forward's bit is known once the plan
+ * exists, the backward's once its backward was made. */
+int fd_conv2d_takes_bf16_cpu(void *plan);
 /* 1 when the CPU plan runs oneDNN's Winograd F(4x4, 3x3) (forward,
  * backward-data and backward-weights), 0 when direct. A plan made with
  * c->winograd set is Winograd when its shape allows (fp32, ungrouped 3x3,

@@ -295,9 +295,9 @@ out:
 
 /* The bf16 im2col of images n0 .. n0+nb-1 of x (NHWC): row (n, oh, ow),
  * column (i kw + j) C + c = x[n, oh sh - ph + i, ow sw - pw + j, c], zero
- * in the padding. */
-static void im2col(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo, const float *x, int n0, int nb,
-		   uint16_t *col)
+ * in the padding; from xb (x in bf16, copied) when x is NULL. */
+static void im2col(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo, const float *x,
+		   const uint16_t *xb, int n0, int nb, uint16_t *col)
 {
 	int64_t C = s->C, row = (int64_t)s->kh * s->kw * C;
 	#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
@@ -310,11 +310,13 @@ static void im2col(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo,
 					for (int j = 0; j < s->kw; j++) {
 						int iw = ow * s->sw - s->pw + j;
 						uint16_t *o = r + ((int64_t)i * s->kw + j) * C;
+						int64_t at = (((int64_t)(n0 + n) * s->H + ih) * s->W + iw) * C;
 						if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
 							memset(o, 0, (size_t)C * sizeof *o);
+						else if (x)
+							fd_dnnl_to_bf16(1, x + at, o, (size_t)C);
 						else
-							fd_dnnl_to_bf16(1, x + (((int64_t)(n0 + n) * s->H + ih) * s->W + iw) * C,
-									o, (size_t)C);
+							memcpy(o, xb + at, (size_t)C * sizeof *o);
 					}
 				}
 			}
@@ -340,7 +342,8 @@ static void col_sums(int threads, const float *dy, int64_t P, int64_t K, float *
 }
 
 int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			   const float *x, const float *dy, float *dw, float *db, struct fd_err *e)
+			   const float *x, const uint16_t *xb, const float *dy, float *dw, float *db,
+			   struct fd_err *e)
 {
 	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
 	int rc = 0, prev = fd_dnnl_threads_enter(d->threads);
@@ -350,12 +353,16 @@ int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const 
 		if (kk > 1)
 			memset(acc, 0, (size_t)(K * kk * C) * sizeof *acc);
 		for (int n0 = 0; n0 < s->N && !rc; n0 += m->nb) {
-			uint16_t *col = d->ws[0];
-			if (kk == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0)
-				fd_dnnl_to_bf16(d->threads, x + (int64_t)n0 * s->H * s->W * C, col,
-						(size_t)(m->nb * HoWo * C));
-			else
-				im2col(d->threads, s, m->Ho, m->Wo, x, n0, m->nb, col);
+			const uint16_t *col = d->ws[0];
+			if (kk == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0) {
+				if (x) /* x's own rows are the columns */
+					fd_dnnl_to_bf16(d->threads, x + (int64_t)n0 * s->H * s->W * C, d->ws[0],
+							(size_t)(m->nb * HoWo * C));
+				else
+					col = xb + (int64_t)n0 * s->H * s->W * C;
+			} else {
+				im2col(d->threads, s, m->Ho, m->Wo, x, xb, n0, m->nb, d->ws[0]);
+			}
 			rc = mm_run(d, m->bw, m->bw_m, (const uint16_t *)d->ws[1] + n0 * HoWo * K, col, acc, e);
 		}
 		if (!rc && kk > 1) {

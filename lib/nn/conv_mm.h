@@ -68,8 +68,11 @@ int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const str
 			const float *w, float *dx, int over, struct fd_err *e);
 /* Backward-weights (m->passes has FD_CONV_MM_WEIGHTS) from x (NHWC) and the
  * bf16 dy in slot 1, dy (fp32) for the bias: dw (OIHW) += dW and, with db,
- * db += column sums of dy; either may be NULL (not wanted). 0, or -1 with e. */
+ * db += column sums of dy; either may be NULL (not wanted). With x NULL, xb
+ * is x already in bf16 (FD_T_BF16: fd_dnnl_to_bf16's values), read as it
+ * is. 0, or -1 with e. */
 int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			   const float *x, const float *dy, float *dw, float *db, struct fd_err *e);
+			   const float *x, const uint16_t *xb, const float *dy, float *dw, float *db,
+			   struct fd_err *e);
 
 #endif

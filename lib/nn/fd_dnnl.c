@@ -78,6 +78,15 @@ int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n)
 	return 0;
 }
 
+void fd_dnnl_from_bf16(int threads, const uint16_t *x, float *y, size_t n)
+{
+	#pragma omp parallel for num_threads(threads < 1 ? 1 : threads) schedule(static) if (n >= ((size_t)1 << 16))
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)x[i] << 16;
+		memcpy(y + i, &u, sizeof u);
+	}
+}
+
 int fd_dnnl_bf16_check(struct fd_err *e)
 {
 	unsigned a, b, c, d;
@@ -276,6 +285,17 @@ int fd_dnnl_scratch_init(struct fd_dnnl *d, const_dnnl_primitive_desc_t pd, dnnl
 					     "scratchpad memory")
 		       ? -1
 		       : 0;
+}
+
+int fd_dnnl_opnd_in_bf16(struct fd_dnnl_opnd *o, const uint16_t *xb, dnnl_memory_t *m, struct fd_err *e)
+{
+	if (!o->to_bf16)
+		return fd_err_set(e, "bf16 input: the primitive does not read bf16 in the input's layout");
+	/* oneDNN takes a non-const handle; inputs are only read. */
+	if (fd_dnnl_check(dnnl_memory_set_data_handle(o->prim, (void *)xb), e, "set bf16 input handle"))
+		return -1;
+	*m = o->prim;
+	return 0;
 }
 
 int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,

@@ -126,6 +126,11 @@ int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, 
  * that slot since. */
 int fd_dnnl_opnd_in_ready(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,
 			  struct fd_err *e);
+/* An input already in bf16 (xb: the values fd_dnnl_to_bf16 would make of
+ * the f32 input, in the user's layout) for an operand converted by
+ * fd_dnnl_to_bf16 (o->to_bf16 != 0; -1 with e otherwise): the primitive
+ * reads xb itself, nothing is converted or copied. */
+int fd_dnnl_opnd_in_bf16(struct fd_dnnl_opnd *o, const uint16_t *xb, dnnl_memory_t *m, struct fd_err *e);
 /* For an output: point the user side at ptr; returns the memory the primitive
  * writes. Call fd_dnnl_opnd_out_done after the primitive ran. */
 int fd_dnnl_opnd_out(struct fd_dnnl_opnd *o, struct fd_dnnl *d, void *ptr, dnnl_memory_t *m,
@@ -150,6 +155,10 @@ void fd_dnnl_add_f32(int threads, float *restrict y, const float *restrict x, si
  * `threads` OpenMP threads. Returns -1 (nothing written) on a CPU without
  * AVX512-BF16 (fd_dnnl_bf16_check), else 0. */
 int fd_dnnl_to_bf16(int threads, const float *x, uint16_t *y, size_t n);
+
+/* y[i] = x[i] widened from bf16 to float (exact), n values on `threads`
+ * OpenMP threads. */
+void fd_dnnl_from_bf16(int threads, const uint16_t *x, float *y, size_t n);
 
 /* Execute prim with args on d's stream and wait. */
 int fd_dnnl_exec(struct fd_dnnl *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args,

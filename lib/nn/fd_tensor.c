@@ -423,7 +423,7 @@ struct fd_tensor *fd_ctx_keep(struct fd_ctx *c, const struct fd_mark *m, struct 
 	if (c->tape != m->tape || t->grad || t->dev != FD_DEV_CPU)
 		return t;
 	struct fd_tensor h = *t; /* the header may lie above the mark */
-	size_t n = (size_t)h.numel * sizeof(float);
+	size_t n = fd_tensor_bytes(&h);
 	if (fd_arena_above(&c->arena, &m->a, h.data)) {
 		if (!(h.data = fd_arena_release(&c->arena, &m->a, h.data, n)))
 			return fd_fail(c, "out of memory keeping a tensor of %lld floats", (long long)h.numel);
@@ -487,6 +487,32 @@ struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, con
 		return NULL;
 	t->flags |= FD_T_OWNS_DATA;
 	return t;
+}
+
+struct fd_tensor *fd_tensor_new_bf16(struct fd_ctx *c, int ndim, const int64_t *shape)
+{
+	struct fd_tensor *t = header(c, FD_DEV_CPU, ndim, shape);
+	if (!t)
+		return NULL;
+	size_t n = (size_t)t->numel * sizeof(uint16_t);
+	if (c->pool_outputs && c->dev == FD_DEV_CPU) {
+		if (!(t->data = gpool_get(&c->gpool, n)))
+			return fd_fail(c, "out of memory allocating an output of %lld bf16 values", (long long)t->numel);
+		c->gpool.out_bytes += n;
+		t->flags |= FD_T_POOL_DATA;
+	} else {
+		if (!(t->data = fd_ctx_alloc(c, FD_DEV_CPU, (t->numel + 1) / 2)))
+			return NULL;
+		t->flags |= FD_T_OWNS_DATA;
+	}
+	t->flags |= FD_T_BF16;
+	c->bf16_outs++;
+	return t;
+}
+
+size_t fd_tensor_bytes(const struct fd_tensor *t)
+{
+	return (size_t)t->numel * (t->flags & FD_T_BF16 ? sizeof(uint16_t) : sizeof(float));
 }
 
 void fd_tensor_release(struct fd_ctx *c, struct fd_tensor *t)
@@ -716,7 +742,7 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		struct fd_tensor *o = n->out;
 		if (c->reuse_activations && c->dev == FD_DEV_CPU && o != t && o->dev == c->dev &&
 		    (o->flags & FD_T_OWNS_DATA) && !(o->flags & (FD_T_KEEP_DATA | FD_T_RETAIN_GRAD)) &&
-		    gpool_donate(&c->gpool, o->data, (size_t)o->numel * sizeof(float)) < 0)
+		    gpool_donate(&c->gpool, o->data, fd_tensor_bytes(o)) < 0)
 			return fd_fail(c, "out of memory listing a gradient block"), -1;
 	}
 	return c->failed ? -1 : 0;

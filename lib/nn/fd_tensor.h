@@ -45,6 +45,10 @@ enum {
 				  * reuses activations (set by fd_keep_data) */
 	FD_T_POOL_DATA = 128u,   /* data is a block of the context's gradient pool, made under
 				  * c->pool_outputs (fd_tensor_release gives it back) */
+	FD_T_BF16 = 256u,        /* data holds numel bf16 values (uint16_t, rounded as
+				  * fd_dnnl_to_bf16), not floats; grad is float as always. Made
+				  * only under c->bf16_out by the ops that honour it, read only
+				  * by conv2d on the CPU (doc/nn-kernels.md "bf16 hand-off") */
 };
 
 /* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
@@ -168,6 +172,13 @@ struct fd_ctx {
 			       * the arena, for an op output its caller frees before the
 			       * step ends (fd_tensor_release); 0 by default. Set only
 			       * around one op (fd_mconv_bn_fwd_transient) */
+	int bf16_out;         /* 1: the op about to run writes its output as bf16 (FD_T_BF16)
+			       * if it can, in a bf16 context (precision): CPU train-mode
+			       * batchnorm2d_act on channels-last input (rows of at most 4096
+			       * channels) and CPU recorded in-place GELU (fd_act_); any other
+			       * op ignores it. Set by model code around one op whose output
+			       * only conv2d reads (fd_mconv_bn_fwd_conv); 0 by default */
+	uint64_t bf16_outs;   /* tensors made under bf16_out as bf16 (tests read it) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */
@@ -273,6 +284,13 @@ float *fd_ctx_alloc(struct fd_ctx *c, enum fd_dev dev, int64_t n);
  * ndim 1..FD_MAXDIM, every dim >= 1. NULL on error (c->err). */
 struct fd_tensor *fd_tensor_new(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape);
 struct fd_tensor *fd_tensor_zeros(struct fd_ctx *c, enum fd_dev dev, int ndim, const int64_t *shape);
+/* New CPU tensor with the given shape whose data holds bf16 values
+ * (FD_T_BF16, numel of them, uninitialised): host arena, or a block of the
+ * gradient pool under c->pool_outputs (as fd_tensor_new). Counted in
+ * c->bf16_outs. NULL on error (c->err). */
+struct fd_tensor *fd_tensor_new_bf16(struct fd_ctx *c, int ndim, const int64_t *shape);
+/* The bytes of t's data: numel floats, or numel bf16 values (FD_T_BF16). */
+size_t fd_tensor_bytes(const struct fd_tensor *t);
 /* Give back the gradient-pool block holding t's data (a tensor fd_tensor_new
  * made under c->pool_outputs): the block then serves later such outputs and
  * the backward's gradients, so t's values are undefined from now on. No-op

@@ -5,9 +5,15 @@
  * first (the plane kernels) and channels last (the row kernels), through the
  * taped op (a fresh dx, overwritten) and through the CPU kernels (ADD
  * semantics); the fused op against the separate ops bit for bit; a perturbed
- * reference must fail; eval mode and other activations keep the separate ops. */
+ * reference must fail; eval mode and other activations keep the separate ops.
+ * With a bf16 output asked for (c->bf16_out in a bf16 context, the ResNet
+ * blocks' hand-off to their next convolution): where the rows kernels run,
+ * y is bf16, equal to torch's y within bf16's rounding and bit for bit the
+ * fp32 op's y rounded (fd_dnnl_to_bf16); the gradients and running
+ * statistics the same bits; elsewhere y stays fp32. */
 #include "nn/act.h"
 #include "nn/batchnorm2d.h"
+#include "nn/fd_dnnl.h"
 #include "nn/layout.h"
 #include "fixture.h"
 #include "nn_ctx.h"
@@ -27,6 +33,7 @@ static size_t nbad(const float *a, const float *r, size_t n, double atol, double
 
 struct res {
 	char op[32];            /* the newest tape node's op after the forward */
+	int bf16;               /* y was written in bf16 (FD_T_BF16; r->y widened) */
 	int nodes;              /* tape nodes the forward recorded */
 	float *y, *dx, *dw, *db, *rm, *rv, nbt;
 };
@@ -51,7 +58,8 @@ static float *dup(const float *a, size_t n)
 /* The taped forward and backward of case k in layout nhwc on c (train mode
  * unless eval): fused = fd_batchnorm2d_act, else fd_batchnorm2d then fd_act.
  * Results in NCHW order into r (malloc'd). 0, or -1 with c->err. */
-static int run(struct fd_ctx *c, int fused, int nhwc, int eval, const struct bcase *k, struct res *r)
+static int run_out(struct fd_ctx *c, int fused, int nhwc, int eval, int bf16_out, const struct bcase *k,
+		   struct res *r)
 {
 	int64_t sx[4] = {k->N, k->C, k->H, k->W}, sc[1] = {k->C}, s1[1] = {1};
 	int HW = k->H * k->W, C = k->C;
@@ -76,7 +84,9 @@ static int run(struct fd_ctx *c, int fused, int nhwc, int eval, const struct bca
 	c->training = !eval;
 	struct fd_tensor *y;
 	if (fused) {
+		c->bf16_out = bf16_out;
 		y = fd_batchnorm2d_act(c, x, w, b, rm, rv, nbt, FD_BN_MOMENTUM, FD_BN_EPS, k->act);
+		c->bf16_out = 0;
 	} else {
 		y = fd_batchnorm2d(c, x, w, b, rm, rv, nbt, FD_BN_MOMENTUM, FD_BN_EPS);
 		y = k->act >= 0 ? fd_act(c, (enum fd_act)k->act, y) : y;
@@ -91,16 +101,27 @@ static int run(struct fd_ctx *c, int fused, int nhwc, int eval, const struct bca
 	if (fd_backward(c, y, dy) < 0)
 		return -1;
 	r->y = malloc(n * 4), r->dx = malloc(n * 4);
+	r->bf16 = (y->flags & FD_T_BF16) != 0;
+	float *yf = y->data;
+	if (r->bf16 && (yf = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)n)))
+		fd_dnnl_from_bf16(1, (const uint16_t *)y->data, yf, n);
+	if (!yf)
+		return -1;
 	if (nhwc) {
-		fd_transpose_cpu(1, k->N, HW, C, y->data, r->y, 0);
+		fd_transpose_cpu(1, k->N, HW, C, yf, r->y, 0);
 		fd_transpose_cpu(1, k->N, HW, C, x->grad, r->dx, 0);
 	} else {
-		memcpy(r->y, y->data, n * 4), memcpy(r->dx, x->grad, n * 4);
+		memcpy(r->y, yf, n * 4), memcpy(r->dx, x->grad, n * 4);
 	}
 	r->dw = dup(w->grad, C), r->db = dup(b->grad, C), r->rm = dup(rm->data, C), r->rv = dup(rv->data, C);
 	r->nbt = nbt->data[0];
 	fd_ctx_step(c);
 	return 0;
+}
+
+static int run(struct fd_ctx *c, int fused, int nhwc, int eval, const struct bcase *k, struct res *r)
+{
+	return run_out(c, fused, nhwc, eval, 0, k, r);
 }
 
 /* The same values, as floats, equal (== : a zero of either sign matches). */
@@ -155,11 +176,62 @@ static const char *fused_name(int act)
 	       : act == FD_ACT_HARDSWISH ? "batchnorm2d_hardswish" : "batchnorm2d";
 }
 
+/* Case k through the fused op asked for a bf16 output (c->bf16_out) in the
+ * bf16 context cb, against f (the fp32 context's run) and torch's y. 1 when
+ * y came out bf16. */
+static int bf16_out_case(struct fd_ctx *cb, int nhwc, const struct bcase *k, const struct res *f, const float *ry,
+			 int i)
+{
+	const char *lay = nhwc ? "channels last" : "NCHW";
+	size_t n = (size_t)k->N * k->C * k->H * k->W, C = (size_t)k->C;
+	struct res h;
+	memset(&h, 0, sizeof h);
+	if (!ok(run_out(cb, 1, nhwc, 0, 1, k, &h) == 0, "case %d %s bf16 out: runs %s", i, lay, cb->err.msg)) {
+		fd_ctx_step(cb);
+		return 0;
+	}
+	/* the rows kernels of the fused op (no activation: batchnorm2d's own op) */
+	int want = (nhwc || k->H * k->W == 1) && k->act >= 0;
+	ok(h.bf16 == want, "case %d %s bf16 out: y %s (%s)", i, lay, h.bf16 ? "bf16" : "fp32",
+	   want ? "fused rows kernels" : k->act < 0 ? "no activation: not fused, stays fp32"
+						  : "plane kernels keep fp32");
+	/* f.y rounded as conv2d would round it */
+	uint16_t *b = malloc(n * sizeof *b);
+	float *r = malloc(n * sizeof *r);
+	fd_dnnl_to_bf16(1, f->y, b, n);
+	fd_dnnl_from_bf16(1, b, r, n);
+	const float *want_y = h.bf16 ? r : f->y;
+	ok(!memcmp(h.y, want_y, n * sizeof *r) && !memcmp(h.dx, f->dx, n * 4) && !memcmp(h.dw, f->dw, C * 4) &&
+		   !memcmp(h.db, f->db, C * 4) && !memcmp(h.rm, f->rm, C * 4) && !memcmp(h.rv, f->rv, C * 4),
+	   "case %d %s bf16 out: y the fp32 op's %s, gradients and running stats the same bits", i, lay,
+	   h.bf16 ? "rounded to bf16" : "itself");
+	if (h.bf16) {
+		/* torch's y within bf16's rounding (its unit roundoff: 2^-8 relative,
+		 * 8 significant bits) plus the float32 tolerance */
+		char nm[96];
+		snprintf(nm, sizeof nm, "case %d %s bf16 out: y vs torch within bf16 rounding", i, lay);
+		tap_close_f32(nm, h.y, ry, n, TOL, 1.0 / 256 + TOL);
+		/* negative control: fp32's y itself differs from the bf16 y (it was rounded) */
+		size_t d = 0;
+		for (size_t j = 0; j < n; j++)
+			d += h.y[j] != f->y[j];
+		ok(d > n / 4, "case %d %s bf16 out: %zu of %zu values differ from fp32's y", i, lay, d, n);
+	}
+	free(b), free(r);
+	res_free(&h);
+	return h.bf16;
+}
+
 int main(void)
 {
 	struct fd_st st;
-	struct fd_ctx c;
+	struct fd_ctx c, cb;
 	ctx_open(&c, 2, 1);
+	ctx_open(&cb, 2, 1);
+	struct fd_err e = {{0}};
+	int bf16 = fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) == 0, nbf16 = 0, nbf16_runs = 0;
+	if (!bf16)
+		diag("no bf16 on this CPU (%s): the bf16 output cases are skipped", e.msg);
 	char nm[128];
 	fix_open(&st, "nn_bnact", "bnact");
 	int cases = fix_cases(&st), checked = 0, acts[4] = {0};
@@ -195,6 +267,16 @@ int main(void)
 				tap_close_f32(nm, got[j], ref[j], j < 2 ? n : C, TOL, TOL);
 			}
 			ok(f.nbt == 1.0f, "case %d %s: num_batches_tracked 1 (%g)", i, lay, f.nbt);
+			if (bf16) {
+				nbf16 += bf16_out_case(&cb, nhwc, &k, &f, ref[0], i);
+				nbf16_runs++;
+			}
+			/* fp32 context: the request is ignored (y fp32, same bits) */
+			struct res q;
+			memset(&q, 0, sizeof q);
+			ok(run_out(&c, 1, nhwc, 0, 1, &k, &q) == 0 && !q.bf16 && !memcmp(q.y, f.y, n * 4),
+			   "case %d %s: bf16 out asked in an fp32 context: y fp32, the same bits", i, lay);
+			res_free(&q);
 			/* the separate ops: the same bits (signs of zeros aside) */
 			ok(same(f.y, u.y, n) && same(f.dx, u.dx, n) && same(f.dw, u.dw, C) && same(f.db, u.db, C) &&
 				   same(f.rm, u.rm, C) && same(f.rv, u.rv, C),
@@ -213,6 +295,9 @@ int main(void)
 	}
 	ok(checked == 2 * cases && acts[0] && acts[1] && acts[2] && acts[3],
 	   "%d case-layouts checked, every activation and none", checked);
+	if (bf16)
+		ok(nbf16_runs == 2 * cases && nbf16 >= cases, "bf16 out: %d of %d case-layouts wrote a bf16 y", nbf16,
+		   nbf16_runs);
 
 	/* eval mode, or an activation the kernels do not fuse: the separate ops */
 	const float *x = fix_f32(&st, 0, "x", -1, 0);
@@ -239,5 +324,6 @@ int main(void)
 	   "kernel refuses an activation it cannot fuse: %s", c.err.msg);
 	fd_st_close(&st);
 	fd_ctx_free(&c);
+	fd_ctx_free(&cb);
 	return tap_done();
 }
