@@ -312,20 +312,29 @@ int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c)
 	       !m->no_bf16_out;
 }
 
+/* The training path of fd_mconv_bn_fwd (the conv, then BN and act as one
+ * op) with *flag set around the BN op, whose output is its only
+ * fd_tensor_new: c->bf16_out or c->pool_outputs. */
+static struct fd_tensor *conv_bn_flagged(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+					 struct fd_mbn *bn, int act, struct fd_tensor *x, int *flag)
+{
+	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	if (!h)
+		return NULL;
+	*flag = 1;
+	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
+	*flag = 0;
+	return y;
+}
+
 struct fd_tensor *fd_mconv_bn_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				       struct fd_mbn *bn, int act, struct fd_tensor *x)
 {
 	if (!x || !fd_model_bf16_out(m, c))
 		return fd_mconv_bn_fwd(m, c, cv, bn, act, x);
-	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
-	if (!h)
-		return NULL;
-	c->bf16_out = 1; /* BN's output (fused with act), its only fd_tensor_new */
-	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
-						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
-	c->bf16_out = 0;
-	return y;
+	return conv_bn_flagged(m, c, cv, bn, act, x, &c->bf16_out);
 }
 
 struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
@@ -333,15 +342,7 @@ struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c
 {
 	if (!x || !c->training || c->dev != FD_DEV_CPU || m->tap || m->unfused || m->no_transient)
 		return fd_mconv_bn_fwd(m, c, cv, bn, act, x);
-	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
-	if (!h)
-		return NULL;
-	c->pool_outputs = 1; /* BN's output, its only fd_tensor_new */
-	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
-						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
-	c->pool_outputs = 0;
-	return y;
+	return conv_bn_flagged(m, c, cv, bn, act, x, &c->pool_outputs);
 }
 
 struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "nn/fd_tensor.h"
 
 static __attribute__((unused)) void ctx_open(struct fd_ctx *c, int threads, uint64_t seed)
@@ -13,6 +14,23 @@ static __attribute__((unused)) void ctx_open(struct fd_ctx *c, int threads, uint
 		printf("Bail out! context: %s\n", e.msg);
 		exit(1);
 	}
+}
+
+/* Whether /proc/cpuinfo lists flag (e.g. "avx512_bf16", "amx_bf16") among
+ * the CPU's flags. */
+static __attribute__((unused)) int cpu_has(const char *flag)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[8192];
+	int has = 0;
+	size_t n = strlen(flag);
+	while (f && !has && fgets(line, sizeof line, f))
+		if (strncmp(line, "flags", 5) == 0)
+			for (char *p = strstr(line, flag); p && !has; p = strstr(p + 1, flag))
+				has = (p[-1] == ' ' || p[-1] == '\t') && (p[n] == ' ' || p[n] == '\n');
+	if (f)
+		fclose(f);
+	return has;
 }
 
 #endif

@@ -87,21 +87,6 @@ static float *with_bf16_bias(const float *y, size_t n, const float *b, size_t K,
 	return r;
 }
 
-static int cpu_has(const char *flag)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[8192];
-	int has = 0;
-	size_t n = strlen(flag);
-	while (f && !has && fgets(line, sizeof line, f))
-		if (strncmp(line, "flags", 5) == 0)
-			for (char *p = strstr(line, flag); p && !has; p = strstr(p + 1, flag))
-				has = (p[-1] == ' ' || p[-1] == '\t') && (p[n] == ' ' || p[n] == '\n');
-	if (f)
-		fclose(f);
-	return has;
-}
-
 /* The worst error share of a against r (tap_close_f32's measure, NaN = inf)
  * without a TAP line; *differ counts elements beyond the tolerance. */
 static double worst_share(const float *a, const float *r, size_t n, double atol, double rtol, size_t *differ)

@@ -25,21 +25,6 @@
 #include "fixture.h"
 #include "nn_ctx.h"
 
-static int cpu_has(const char *flag)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[8192];
-	int has = 0;
-	size_t n = strlen(flag);
-	while (f && !has && fgets(line, sizeof line, f))
-		if (strncmp(line, "flags", 5) == 0)
-			for (char *p = strstr(line, flag); p && !has; p = strstr(p + 1, flag))
-				has = (p[-1] == ' ' || p[-1] == '\t') && (p[n] == ' ' || p[n] == '\n');
-	if (f)
-		fclose(f);
-	return has;
-}
-
 /* [N, C, HW] -> [N, HW, C] */
 static float *to_nhwc(const float *v, int N, int C, int HW)
 {
