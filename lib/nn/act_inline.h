@@ -6,10 +6,27 @@
 #ifndef FD_ACT_INLINE_H
 #define FD_ACT_INLINE_H
 
+#include <stdint.h>
+
 #include "core/fd_vmath.h"
 #include "nn/fd_backend.h"
 
 #define FD_AI inline __attribute__((always_inline))
+
+/* y rounded to bf16 bit for bit as fd_dnnl_to_bf16 (vcvtne2ps2bf16) does
+ * it: nearest even, a NaN made quiet, a subnormal flushed to a zero of its
+ * sign. Integer operations only, so a loop that calls it vectorises at the
+ * loop's own width (t_nn_bf16out compares it with fd_dnnl_to_bf16 around
+ * every rounding boundary of every exponent). */
+static FD_AI uint16_t fd_ai_bf16(float y)
+{
+	uint32_t u;
+	__builtin_memcpy(&u, &y, sizeof u);
+	uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+	r = (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r;
+	r = (u & 0x7f800000u) == 0 ? (u >> 16) & 0x8000u : r;
+	return (uint16_t)r;
+}
 
 /* logistic sigmoid */
 static FD_AI float fd_ai_sigm(float x)

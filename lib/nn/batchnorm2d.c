@@ -3,7 +3,6 @@
 #include "nn/batchnorm2d.h"
 #include "nn/layout.h"
 #include "nn/fd_backend.h"
-#include "nn/fd_dnnl.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -473,25 +472,28 @@ static void rows_scratch_done(struct fd_ctx *c, const struct fd_arena_mark *mk)
 	fd_arena_release(&c->arena, mk, NULL, 0);
 }
 
-/* Most floats of the per-thread buffer rows_affine writes before they are
- * rounded into a bf16 y (BF16_ROWS: channels at most this) */
-#define BF16_ROWS 4096
+FD_AI_BODY void rows_affine_bf16_b(const int act, const float *x, uint16_t *yb, int64_t n, int64_t C,
+				   const float *a, const float *b)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			yb[m * C + c] = fd_ai_bf16(fd_ai_fwd(act, x[m * C + c] * a[c] + b[c]));
+}
 
-/* rows_affine into yb (bf16, fd_dnnl_to_bf16's rounding) through a buffer
- * of BF16_ROWS floats on the stack: y's floats never reach memory */
+/* rows_affine with y rounded to bf16 (fd_ai_bf16: fd_dnnl_to_bf16's bits)
+ * into yb: y's floats never leave the registers. Only called in bf16
+ * contexts (AVX512-BF16 checked), hence the target and its 512-bit vectors
+ * (as act.c's GELU; doc/nn-kernels.md "bf16 hand-off"). */
+FD_VEC_AVX512_ONLY
 static void rows_affine_bf16(int act, const float *x, uint16_t *yb, int64_t n, int64_t C, const float *a,
 			     const float *b)
 {
-	float buf[BF16_ROWS] __attribute__((aligned(64)));
-	int64_t step = BF16_ROWS / C;
-	for (int64_t m = 0; m < n; m += step) {
-		int64_t k = n - m < step ? n - m : step;
-		rows_affine(act, x + m * C, buf, k, C, a, b);
-		fd_dnnl_to_bf16(1, buf, yb + m * C, (size_t)(k * C));
-	}
+#define B(K) rows_affine_bf16_b(K, x, yb, n, C, a, b)
+	ACT_CASES(act, B)
+#undef B
 }
 
-/* y = act(bn(x)), or yb (bf16, y NULL) when not NULL (C <= BF16_ROWS) */
+/* y = act(bn(x)), or yb (bf16, y NULL) when not NULL */
 static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const float *x, const float *weight,
 			  const float *bias, float *running_mean, float *running_var, double momentum,
 			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
@@ -640,18 +642,13 @@ static int fusable(int act)
 }
 
 /* Whether fwd_train_cpu runs the rows kernels (channels last) for these
- * sizes and can write a bf16 y there. */
+ * sizes: the only ones that write a bf16 y. */
 static int rows_path(int64_t N, int64_t C, int64_t HW)
 {
 	return HW == 1 && N >= 2 && C > 1;
 }
 
-static int bf16_path(int64_t N, int64_t C, int64_t HW)
-{
-	return rows_path(N, C, HW) && C <= BF16_ROWS;
-}
-
-/* yb: y in bf16 instead (y NULL; only where bf16_path) */
+/* yb: y in bf16 instead (y NULL; only where rows_path) */
 static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
 			 const float *w, const float *b, float *rmean, float *rvar, double momentum, double eps,
 			 float *y, uint16_t *yb, float *mean, float *invstd, float *za, float *zb)
@@ -661,8 +658,8 @@ static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
 		return -1;
 	}
-	if (yb && !bf16_path(N, C, HW)) {
-		fd_fail(c, "batchnorm2d: a bf16 output needs channels-last rows of at most %d channels", BF16_ROWS);
+	if (yb && !rows_path(N, C, HW)) {
+		fd_fail(c, "batchnorm2d: a bf16 output needs channels-last rows");
 		return -1;
 	}
 	if (rows_path(N, C, HW)) {
@@ -835,7 +832,7 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data};
 	if (act != NOACT) { /* CPU, train mode (fd_batchnorm2d_act) */
 		/* asked for bf16 (nothing but convolutions reads y; backward reads x) */
-		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && bf16_path(N, C, HW);
+		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
 		y = yb ? fd_tensor_new_bf16(c, x->ndim, x->shape) : fd_tensor_like(c, x);
 		if (y && yb)
 			y->layout = x->layout;

@@ -174,10 +174,10 @@ struct fd_ctx {
 			       * around one op (fd_mconv_bn_fwd_transient) */
 	int bf16_out;         /* 1: the op about to run writes its output as bf16 (FD_T_BF16)
 			       * if it can, in a bf16 context (precision): CPU train-mode
-			       * batchnorm2d_act on channels-last input (rows of at most 4096
-			       * channels) and CPU recorded in-place GELU (fd_act_); any other
-			       * op ignores it. Set by model code around one op whose output
-			       * only conv2d reads (fd_mconv_bn_fwd_conv); 0 by default */
+			       * batchnorm2d_act on channels-last input and CPU recorded
+			       * in-place GELU (fd_act_); any other op ignores it. Set by
+			       * model code around one op whose output only conv2d reads
+			       * (fd_mconv_bn_fwd_conv); 0 by default */
 	uint64_t bf16_outs;   /* tensors made under bf16_out as bf16 (tests read it) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm

@@ -16,9 +16,14 @@
  *   on a CPU with AMX (where at that size every hand-off convolution reads
  *   bf16 in both passes), tensors made in bf16 counted, a smaller training
  *   arena.
+ *   fd_ai_bf16 (the kernels' inline rounding) against fd_dnnl_to_bf16 (the
+ *   instruction oneDNN's reorder uses, t_nn_bf16) on every 16-bit head with
+ *   the tails around each rounding boundary: zeros, subnormals, NaNs,
+ *   infinities, ties to even and the carry into the exponent included.
  * The batchnorm2d side (y vs torch within bf16 rounding) is in t_nn_bnact. */
 #include "models/fd_model.h"
 #include "nn/act.h"
+#include "nn/act_inline.h"
 #include "nn/conv2d.h"
 #include "nn/fd_dnnl.h"
 #include "nn/loss.h"
@@ -157,6 +162,34 @@ done:
 	free(x), free(dy), free(xb), free(xw);
 }
 
+static void rounding_case(void)
+{
+	static const uint32_t tails[] = {0x0000, 0x0001, 0x3fff, 0x7fff, 0x8000, 0x8001, 0xbfff, 0xffff};
+	enum { NT = sizeof tails / sizeof tails[0] };
+	size_t n = (size_t)65536 * NT, bad = 0;
+	float *x = malloc(n * sizeof *x);
+	uint16_t *r = malloc(n * sizeof *r);
+	for (uint32_t h = 0; h < 65536; h++)
+		for (int t = 0; t < NT; t++) {
+			uint32_t u = h << 16 | tails[t];
+			memcpy(x + (size_t)h * NT + t, &u, sizeof u);
+		}
+	fd_dnnl_to_bf16(2, x, r, n);
+	for (size_t i = 0; i < n; i++)
+		bad += fd_ai_bf16(x[i]) != r[i];
+	ok(bad == 0 && n == 524288, "fd_ai_bf16 == fd_dnnl_to_bf16 on %zu values around every boundary (%zu differ)", n,
+	   bad);
+	/* control: truncation instead of rounding differs on the tails above half */
+	size_t trunc = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, x + i, sizeof u);
+		trunc += (uint16_t)(u >> 16) != r[i];
+	}
+	ok(trunc > n / 4, "control: truncating differs from the rounding at %zu of %zu", trunc, n);
+	free(x), free(r);
+}
+
 /* GELU in place with a bf16 output against the fp32 output */
 static void gelu_case(struct fd_ctx *cb)
 {
@@ -278,6 +311,7 @@ int main(void)
 	ok(direct_fwd >= 8 && widened >= 2 && (!amx || direct_both >= 6),
 	   "%d of %d conv cases read bf16 x in the forward, %d in both passes, %d widened it (fp32 plans)", direct_fwd,
 	   n, direct_both, widened);
+	rounding_case();
 	gelu_case(&cb);
 	fd_ctx_free(&cb);
 	model_case("resnet18", fd_model_arch_find("resnet18"), 224, amx);
