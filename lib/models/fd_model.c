@@ -345,6 +345,28 @@ struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c
 	return conv_bn_flagged(m, c, cv, bn, act, x, &c->pool_outputs);
 }
 
+int fd_model_bn_pools(const struct fd_model *m, const struct fd_ctx *c)
+{
+	return c->dev == FD_DEV_CPU && c->training && !m->tap && !m->unfused && !m->no_bn_pool;
+}
+
+struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				       struct fd_mbn *bn, int act, struct fd_tensor *x, int k, int stride, int pad,
+				       int to_conv)
+{
+	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	if (!h)
+		return NULL;
+	int bf = to_conv && fd_model_bf16_out(m, c);
+	c->bf16_out = bf;
+	struct fd_tensor *y = fd_batchnorm2d_act_maxpool(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+							 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act, k, stride,
+							 pad);
+	c->bf16_out = 0;
+	return y;
+}
+
 struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
 {

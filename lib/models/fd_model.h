@@ -110,6 +110,9 @@ struct fd_model {
 	int no_bf16_out;              /* 1: fd_model_bf16_out always says no (tests comparing
 				       * bf16 training with and without the hand-off bit for
 				       * bit); 0 by default */
+	int no_bn_pool;               /* 1: fd_model_bn_pools always says no (tests comparing
+				       * training with and without BN + pool fused bit for
+				       * bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -276,6 +279,22 @@ struct fd_tensor *fd_mconv_bn_fwd_conv(struct fd_model *m, struct fd_ctx *c, str
  * no-op). Same values, same gradients. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd_transient(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 					    struct fd_mbn *bn, int act, struct fd_tensor *x);
+
+/* Whether a model's conv -> BN -> activation -> max pool runs as
+ * fd_mconv_bn_pool_fwd: CPU training, no tap (the activation is not
+ * stored), not m->unfused, not m->no_bn_pool. */
+int fd_model_bn_pools(const struct fd_model *m, const struct fd_ctx *c);
+
+/* maxpool2d(act(bn(conv(x))), k, stride, pad) (ceil_mode 0) where
+ * fd_model_bn_pools: the conv, then BN, the activation and the pool as one
+ * op (fd_batchnorm2d_act_maxpool: where it fuses, the activation and its
+ * gradient are never stored whole). to_conv: the pooled result is read by
+ * convolutions only, so under fd_model_bf16_out it may be bf16 (as
+ * fd_mconv_bn_fwd_conv). Same values, same gradients as fd_mconv_bn_fwd
+ * and fd_maxpool2d. NULL on error. */
+struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				       struct fd_mbn *bn, int act, struct fd_tensor *x, int k, int stride, int pad,
+				       int to_conv);
 
 /* act(bn(conv(x)) + id) (act: enum fd_act, or -1 for none), the end of a
  * residual block (torchvision: out = bn(conv(out)); out += identity;

@@ -117,10 +117,15 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 {
 	struct resnet *r = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c);
-	struct fd_tensor *s = fd_ctx_keep(c, &mk, fd_mconv_bn_fwd_transient(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x));
-	x = fd_maxpool2d(c, s, 3, 2, 1, 0);
-	fd_tensor_release(c, s);
-	x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "maxpool");
+	if (fd_model_bn_pools(m, c)) { /* the stem's BN, ReLU and pool as one op */
+		x = fd_ctx_keep(c, &mk, fd_mconv_bn_pool_fwd(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x, 3, 2, 1, 0));
+	} else {
+		struct fd_tensor *s =
+			fd_ctx_keep(c, &mk, fd_mconv_bn_fwd_transient(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x));
+		x = fd_maxpool2d(c, s, 3, 2, 1, 0);
+		fd_tensor_release(c, s);
+		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "maxpool");
+	}
 	int nk = r->bottleneck ? 3 : 2;
 	for (int i = 0; i < r->nblocks; i++) {
 		struct block *b = &r->b[i];

@@ -48,7 +48,14 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 	for (int i = 0; i < 4; i++) {
 		/* relu in place: batchnorm2d does not read its output in backward.
 		 * Taps: the convs features.{0,4,8,12}, the ReLUs features.{2,6,10,14},
-		 * the pools features.{3,7,11,15}, "features" (= features.15) */
+		 * the pools features.{3,7,11,15}, "features" (= features.15). In
+		 * training without taps BN, ReLU and the pool are one op; the
+		 * first three pools feed only a convolution */
+		if (fd_model_bn_pools(m, c)) {
+			x = fd_ctx_keep(c, &mk, fd_mconv_bn_pool_fwd(m, c, &s->conv[i], &s->bn[i], FD_ACT_RELU, x, 2,
+								     2, 0, i < 3));
+			continue;
+		}
 		x = fd_mconv_bn_fwd(m, c, &s->conv[i], &s->bn[i], FD_ACT_RELU, x); /* fused in inference */
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, x), "features.%d", 4 * i + 2);
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, fd_maxpool2d(c, x, 2, 2, 0, 0)), "features.%d", 4 * i + 3);

@@ -2,6 +2,7 @@
  * is N strided planes of HW floats; each pass streams them in order. */
 #include "nn/batchnorm2d.h"
 #include "nn/layout.h"
+#include "nn/pool2d.h"
 #include "nn/fd_backend.h"
 
 #include <math.h>
@@ -433,18 +434,54 @@ static void rows_stat(const struct rows *r, const float *x, const float *k, doub
 		}
 }
 
-static void rows_dy_sums(const struct rows *r, int act, const float *dy, const float *x, float *st,
+/* Where a rows backward's dy comes from: dy [M, C] itself, or (ps not
+ * NULL) the gradient that a max pool after the op, with output gradient dy
+ * [N, Ho, Wo, C] and indices idx, routes to the op's output, made gb rows
+ * at a time (GBUF floats) into a buffer on the task's stack by
+ * fd_maxpool2d_nhwc_grad_rows: the values the pool's own backward would
+ * have written, which never leave the caches. */
+#define GBUF 4096
+struct dysrc {
+	const float *dy;
+	const struct fd_pool2d_shape *ps;
+	const int32_t *idx;
+	int64_t gb;
+};
+
+/* dy's rows [m0, m0 + n) (n <= gb when made into buf) */
+static const float *dy_rows(const struct dysrc *s, int64_t C, float *buf, int64_t m0, int64_t n)
+{
+	if (!s->ps)
+		return s->dy + m0 * C;
+	fd_maxpool2d_nhwc_grad_rows(s->ps, m0, n, s->dy, s->idx, buf);
+	return buf;
+}
+
+/* Rows per block of a chunk's pass: all of them, or gb when dy is made */
+static int64_t dy_block(const struct dysrc *s, int64_t n)
+{
+	return s->ps && s->gb < n ? s->gb : n;
+}
+
+static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src, const float *x, float *st,
 			 const double *mean, const float *za, const float *zb, double *part, double *sdy,
 			 double *sdyx)
 {
 	int64_t C = r->C;
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
-		int64_t m0, n = chunk(r, i, &m0);
+		int64_t m0, n = chunk(r, i, &m0), bl = dy_block(src, n);
+		float buf[GBUF];
 		double *ag = part + 2 * i * C, *agx = ag + C;
 		for (int64_t c = 0; c < 2 * C; c++)
 			ag[c] = 0;
-		rows_dysums(act, dy + m0 * C, x + m0 * C, st ? st + m0 * C : NULL, n, C, mean, za, zb, ag, agx);
+		/* block after block into the same sums: the order of rows_dysums
+		 * over the whole chunk */
+		for (int64_t j = m0; j < m0 + n; j += bl) {
+			int64_t nb = j + bl <= m0 + n ? bl : m0 + n - j;
+			rows_dysums(act, dy_rows(src, C, buf, j, nb), x + j * C, st ? st + j * C : NULL, nb, C, mean,
+				    za, zb, ag, agx);
+		}
 	}
 	for (int64_t c = 0; c < C; c++)
 		sdy[c] = sdyx[c] = 0;
@@ -493,15 +530,17 @@ static void rows_affine_bf16(int act, const float *x, uint16_t *yb, int64_t n, i
 #undef B
 }
 
-/* y = act(bn(x)), or yb (bf16, y NULL) when not NULL */
-static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const float *x, const float *weight,
-			  const float *bias, float *running_mean, float *running_var, double momentum,
-			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
-			  float *zb)
+/* The statistics pass of a train-mode forward: the batch statistics, the
+ * running ones updated, save_mean, save_invstd, za, zb (when not NULL)
+ * written, and the float factors of z = x a + b in *a, *b: arena scratch
+ * from *mk on (rows_scratch), which the caller gives back. */
+static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const float *x, const float *weight,
+			      const float *bias, float *running_mean, float *running_var, double momentum,
+			      double eps, float *save_mean, float *save_invstd, float *za, float *zb,
+			      struct fd_arena_mark *mk, float **fa, float **fb)
 {
 	int64_t C = r->C;
-	struct fd_arena_mark mk;
-	double M = (double)r->M, *part = rows_scratch(ctx, r, &mk);
+	double M = (double)r->M, *part = rows_scratch(ctx, r, mk);
 	if (!part)
 		return -1;
 	double *s1 = part + 2 * r->nch * C, *s2 = s1 + C;
@@ -527,6 +566,22 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, con
 		if (za)
 			za[c] = a[c], zb[c] = b[c];
 	}
+	*fa = a, *fb = b;
+	return 0;
+}
+
+/* y = act(bn(x)), or yb (bf16, y NULL) when not NULL */
+static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const float *x, const float *weight,
+			  const float *bias, float *running_mean, float *running_var, double momentum,
+			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
+			  float *zb)
+{
+	int64_t C = r->C;
+	struct fd_arena_mark mk;
+	float *a, *b;
+	if (rows_train_factors(ctx, r, x, weight, bias, running_mean, running_var, momentum, eps, save_mean,
+			       save_invstd, za, zb, &mk, &a, &b) < 0)
+		return -1;
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
@@ -534,6 +589,62 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, con
 			rows_affine_bf16(act, x + m0 * C, yb + m0 * C, n, C, a, b);
 		else
 			rows_affine(act, x + m0 * C, y + m0 * C, n, C, a, b);
+	}
+	rows_scratch_done(ctx, &mk);
+	return 0;
+}
+
+/* n floats rounded to bf16 (fd_ai_bf16); bf16 contexts only, as
+ * rows_affine_bf16 */
+FD_VEC_AVX512_ONLY
+static void row_bf16(const float *y, uint16_t *yb, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		yb[i] = fd_ai_bf16(y[i]);
+}
+
+/* maxpool(act(bn(x))) with pool shape ps (channels last; r's rows are
+ * ps's N*H*W positions): the statistics as rows_fwd_train, then per output
+ * row of a sample the input rows its windows read go through rows_affine
+ * into a per-thread block and fd_maxpool2d_nhwc_orow pools them into y (or
+ * yb, rounded) and idx: act(bn(x)) is never stored whole. */
+static int rows_fwd_pool(struct fd_ctx *ctx, const struct rows *r, int act, const struct fd_pool2d_shape *ps,
+			 const float *x, const float *weight, const float *bias, float *running_mean,
+			 float *running_var, double momentum, double eps, float *y, uint16_t *yb, int32_t *idx,
+			 float *save_mean, float *save_invstd, float *za, float *zb)
+{
+	int64_t C = r->C, WC = (int64_t)ps->W * C;
+	int Ho, Wo, T = r->threads > 0 ? r->threads : 1, kh = ps->kh < ps->H ? ps->kh : ps->H;
+	fd_pool2d_out_size(ps, &Ho, &Wo, NULL);
+	struct fd_arena_mark mk;
+	float *a, *b;
+	if (rows_train_factors(ctx, r, x, weight, bias, running_mean, running_var, momentum, eps, save_mean,
+			       save_invstd, za, zb, &mk, &a, &b) < 0)
+		return -1;
+	int64_t per = kh * WC + (yb ? (int64_t)Wo * C : 0), ntask = (int64_t)ps->N * Ho;
+	float *buf = fd_ctx_alloc(ctx, FD_DEV_CPU, T * per);
+	if (!buf) {
+		rows_scratch_done(ctx, &mk);
+		return -1;
+	}
+	#pragma omp parallel for num_threads(T) schedule(static)
+	for (int t = 0; t < T; t++) {
+		float *rows = buf + t * per, *yrow = rows + kh * WC;
+		for (int64_t q = t; q < ntask; q += T) {
+			int n = (int)(q / Ho), oh = (int)(q % Ho);
+			int h0 = oh * ps->sh - ps->ph, h1 = h0 + ps->kh < ps->H ? h0 + ps->kh : ps->H;
+			h0 = h0 > 0 ? h0 : 0;
+			for (int ih = h0; ih < h1; ih++)
+				rows_affine(act, x + ((int64_t)n * ps->H + ih) * WC, rows + (ih - h0) * WC, ps->W, C,
+					    a, b);
+			int64_t o = q * Wo * C;
+			if (yb) {
+				fd_maxpool2d_nhwc_orow(ps, rows, h0, oh, yrow, idx + o);
+				row_bf16(yrow, yb + o, (int64_t)Wo * C);
+			} else {
+				fd_maxpool2d_nhwc_orow(ps, rows, h0, oh, y + o, idx + o);
+			}
+		}
 	}
 	rows_scratch_done(ctx, &mk);
 	return 0;
@@ -561,16 +672,25 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 }
 
 /* train (stats = batch mean and invstd; act and the forward's za, zb as in
- * batchnorm2d_bwd_train) or eval (running mean and var; act NOACT) */
-static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act, const float *dy, const float *x,
-		    const float *weight, const float *mean_in, const float *stat, const float *za, const float *zb,
-		    double eps, float *dx, float *dweight, float *dbias, int wr)
+ * batchnorm2d_bwd_train) or eval (running mean and var; act NOACT); ps,
+ * idx: dy is the gradient of a max pool after the op (struct dysrc), else
+ * NULL */
+static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act, const float *dy,
+		    const struct fd_pool2d_shape *ps, const int32_t *idx, const float *x, const float *weight,
+		    const float *mean_in, const float *stat, const float *za, const float *zb, double eps, float *dx,
+		    float *dweight, float *dbias, int wr)
 {
 	int64_t C = r->C;
 	struct fd_arena_mark mk;
 	double M = (double)r->M, *part = rows_scratch(ctx, r, &mk);
 	if (!part)
 		return -1;
+	struct dysrc src = {dy, ps, idx, GBUF / C};
+	if (ps && src.gb < 1) {
+		rows_scratch_done(ctx, &mk);
+		fd_fail(ctx, "batchnorm2d: a pooled backward takes at most %d channels", GBUF);
+		return -1;
+	}
 	double *mean = part + 2 * r->nch * C, *invstd = mean + C, *sdy = invstd + C, *sdyx = sdy + C;
 	float *k = (float *)(sdyx + C), *cm = (float *)(sdyx + 2 * C), *cx = (float *)(sdyx + 3 * C);
 	float *fmean = (float *)(sdyx + 4 * C);
@@ -580,7 +700,7 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 		invstd[c] = train ? stat[c] : 1.0 / sqrt((double)stat[c] + eps);
 	}
 	if (train || dweight || dbias) {
-		rows_dy_sums(r, act, dy, x, st, mean, za, zb, part, sdy, sdyx);
+		rows_dy_sums(r, act, &src, x, st, mean, za, zb, part, sdy, sdyx);
 		for (int64_t c = 0; c < C; c++) {
 			if (dweight)
 				dweight[c] += (float)(sdyx[c] * invstd[c]);
@@ -601,13 +721,18 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 	}
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
-		int64_t m0, n = chunk(r, i, &m0);
-		if (st)
-			rows_dx_stashed(x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean);
-		else if (train)
-			rows_dx_train(act, dy + m0 * C, x + m0 * C, dx + m0 * C, n, C, k, cm, cx, fmean, za, zb, wr);
-		else
-			rows_axpy(dy + m0 * C, dx + m0 * C, n, C, k, wr);
+		int64_t m0, n = chunk(r, i, &m0), bl = st ? n : dy_block(&src, n);
+		float buf[GBUF];
+		for (int64_t j = m0; j < m0 + n; j += bl) {
+			int64_t nb = j + bl <= m0 + n ? bl : m0 + n - j;
+			if (st)
+				rows_dx_stashed(x + j * C, dx + j * C, nb, C, k, cm, cx, fmean);
+			else if (train)
+				rows_dx_train(act, dy_rows(&src, C, buf, j, nb), x + j * C, dx + j * C, nb, C, k, cm,
+					      cx, fmean, za, zb, wr);
+			else
+				rows_axpy(dy_rows(&src, C, buf, j, nb), dx + j * C, nb, C, k, wr);
+		}
 	}
 	rows_scratch_done(ctx, &mk);
 	return 0;
@@ -693,15 +818,20 @@ int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
  * the forward's factors (read unless act is NOACT). */
 static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
 			 const float *w, const float *mean, const float *invstd, const float *za, const float *zb,
-			 const float *dy, float *dx, float *dw, float *db, int wr)
+			 const float *dy, const struct fd_pool2d_shape *ps, const int32_t *idx, float *dx, float *dw,
+			 float *db, int wr)
 {
 	if (!fusable(act)) {
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
 		return -1;
 	}
+	if (ps && !rows_path(N, C, HW)) {
+		fd_fail(c, "batchnorm2d: a pooled backward needs channels-last rows");
+		return -1;
+	}
 	if (HW == 1 && N >= 2 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 1, act, dy, x, w, mean, invstd, za, zb, 0, dx, dw, db, wr);
+		return rows_bwd(c, &r, 1, act, dy, ps, idx, x, w, mean, invstd, za, zb, 0, dx, dw, db, wr);
 	}
 	batchnorm2d_bwd_train(c->threads, act, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, za, zb, dx, dw,
 			      db, wr);
@@ -714,7 +844,7 @@ static int bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, cons
 {
 	if (HW == 1 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 0, NOACT, dy, x, w, rmean, rvar, NULL, NULL, eps, dx, dw, db, wr);
+		return rows_bwd(c, &r, 0, NOACT, dy, NULL, NULL, x, w, rmean, rvar, NULL, NULL, eps, dx, dw, db, wr);
 	}
 	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
 	return 0;
@@ -724,7 +854,7 @@ int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
-	return bwd_train_cpu(c, NOACT, N, C, HW, x, w, mean, invstd, NULL, NULL, dy, dx, dw, db, 0);
+	return bwd_train_cpu(c, NOACT, N, C, HW, x, w, mean, invstd, NULL, NULL, dy, NULL, NULL, dx, dw, db, 0);
 }
 
 int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
@@ -732,7 +862,8 @@ int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
 				     const float *za, const float *zb, const float *dy, float *dx, float *dw,
 				     float *db)
 {
-	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, mean, invstd, za, zb, dy, dx, dw, db, 0);
+	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, mean, invstd, za, zb, dy, NULL, NULL, dx,
+			     dw, db, 0);
 }
 
 int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
@@ -765,6 +896,9 @@ struct bn_saved {
 	float *mean, *invstd;       /* train: batch statistics */
 	float *za, *zb;             /* fused: the forward's factors, z = x za + zb */
 	const float *rmean, *rvar;  /* eval: running statistics (not changed in eval) */
+	int pool;                   /* a max pool fused after (fd_batchnorm2d_act_maxpool) */
+	struct fd_pool2d_shape ps;  /* pool: its shape (N*H*W positions are the rows) */
+	int32_t *idx;               /* pool: its indices [N, Ho, Wo, C] */
 };
 
 /* On the CPU a fresh dx (the node's writes bit 0, set for CPU inputs) is
@@ -778,7 +912,8 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 	int wr = (x->flags & FD_T_GRAD_FRESH) != 0;
 	if (x->dev == FD_DEV_CPU)
 		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
-						s->za, s->zb, n->out->grad, dx, dw, db, wr)
+						s->za, s->zb, n->out->grad, s->pool ? &s->ps : NULL, s->idx, dx, dw,
+						db, wr)
 				: bwd_eval_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
 					       n->out->grad, dx, dw, db, wr);
 	if (s->train) {
@@ -807,14 +942,19 @@ static int bump_counter(struct fd_ctx *c, struct fd_tensor *nbt)
 	return be->copy_h2d(c, nbt->data, &v, sizeof v);
 }
 
-/* The op; act (not NOACT) only for a CPU train-mode forward (fused). */
+/* The op; act (not NOACT) or pool (the max pool fused after, its k,
+ * stride and padding; ps->N..W unset) only for a CPU train-mode forward
+ * (fused, channels-last rows for pool). */
 static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w, struct fd_tensor *b,
 			       struct fd_tensor *rm, struct fd_tensor *rv, struct fd_tensor *nbt, double momentum,
-			       double eps, int act)
+			       double eps, int act, const struct fd_pool2d_shape *pool)
 {
 	static const char *const names[FD_ACT_COUNT] = {
 		[FD_ACT_RELU] = "batchnorm2d_relu", [FD_ACT_SILU] = "batchnorm2d_silu",
 		[FD_ACT_HARDSWISH] = "batchnorm2d_hardswish"};
+	static const char *const pnames[FD_ACT_COUNT] = {
+		[FD_ACT_RELU] = "batchnorm2d_relu_max_pool2d", [FD_ACT_SILU] = "batchnorm2d_silu_max_pool2d",
+		[FD_ACT_HARDSWISH] = "batchnorm2d_hardswish_max_pool2d"};
 	if (!x || !w || !b || !rm || !rv)
 		return NULL;
 	char b1[64], b2[64];
@@ -829,21 +969,40 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 	struct fd_tensor *in[3] = {x, w, b};
 	int rec = fd_needs_grad(c, 3, in);
 	struct fd_tensor *y;
-	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data};
-	if (act != NOACT) { /* CPU, train mode (fd_batchnorm2d_act) */
+	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data, 0,
+			      {0}, NULL};
+	if (act != NOACT || pool) { /* CPU, train mode (fd_batchnorm2d_act, _act_maxpool) */
 		/* asked for bf16 (nothing but convolutions reads y; backward reads x) */
 		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
-		y = yb ? fd_tensor_new_bf16(c, x->ndim, x->shape) : fd_tensor_like(c, x);
-		if (y && yb)
+		int Ho = 0, Wo = 0;
+		if (pool) {
+			sv.pool = 1, sv.ps = *pool;
+			sv.ps.N = (int)x->shape[0], sv.ps.C = (int)C, sv.ps.H = (int)x->shape[2];
+			sv.ps.W = (int)x->shape[3];
+			fd_pool2d_out_size(&sv.ps, &Ho, &Wo, NULL); /* checked by the caller */
+		}
+		int64_t ps[4] = {x->shape[0], C, Ho, Wo};
+		y = pool ? (yb ? fd_tensor_new_bf16(c, 4, ps) : fd_tensor_new(c, x->dev, 4, ps))
+			 : (yb ? fd_tensor_new_bf16(c, x->ndim, x->shape) : fd_tensor_like(c, x));
+		if (y && (yb || pool))
 			y->layout = x->layout;
 		sv.mean = y ? fd_ctx_alloc(c, x->dev, 4 * C) : NULL;
-		if (!sv.mean)
+		/* int32 indices in float-sized memory, as fd_maxpool2d's */
+		sv.idx = sv.mean && pool ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
+		if (!sv.mean || (pool && !sv.idx))
 			return NULL;
 		sv.invstd = sv.mean + C, sv.za = sv.mean + 2 * C, sv.zb = sv.mean + 3 * C;
-		if (fwd_train_cpu(c, act, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, momentum, eps,
-				  yb ? NULL : y->data, yb ? (uint16_t *)y->data : NULL, sv.mean, sv.invstd, sv.za,
-				  sv.zb) < 0)
+		float *yf = yb ? NULL : y->data;
+		uint16_t *y16 = yb ? (uint16_t *)y->data : NULL;
+		if (pool) {
+			struct rows r = rows_of(c->threads, N, C);
+			if (rows_fwd_pool(c, &r, act, &sv.ps, x->data, w->data, b->data, rm->data, rv->data, momentum,
+					  eps, yf, y16, sv.idx, sv.mean, sv.invstd, sv.za, sv.zb) < 0)
+				return NULL;
+		} else if (fwd_train_cpu(c, act, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, momentum,
+					 eps, yf, y16, sv.mean, sv.invstd, sv.za, sv.zb) < 0) {
 			return NULL;
+		}
 		if (nbt && bump_counter(c, nbt) < 0)
 			return NULL;
 	} else if (c->training) {
@@ -864,8 +1023,9 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 			return NULL;
 	}
 	if (rec) {
-		struct fd_node *n = fd_tape_push(c, act == NOACT ? "batchnorm2d" : names[act], bn_backward, 3, in, y,
-						 sizeof sv);
+		const char *name = pool ? (act == NOACT ? "batchnorm2d_max_pool2d" : pnames[act])
+					: act == NOACT ? "batchnorm2d" : names[act];
+		struct fd_node *n = fd_tape_push(c, name, bn_backward, 3, in, y, sizeof sv);
 		if (!n)
 			return NULL;
 		*(struct bn_saved *)n->saved = sv;
@@ -874,10 +1034,11 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		 * is written, and each dx value reads dy at its place. Not with SiLU:
 		 * its backward stashes dz in dx, and over dy that pass ran 7% slower
 		 * on EfficientNet-B0 training (bench/results/tuned.md run 8) for 250
-		 * MiB it did not need (still 15% under PyTorch's best without) */
+		 * MiB it did not need (still 15% under PyTorch's best without); nor
+		 * with a pool (dy is the pool's output gradient, another size) */
 		if (x->dev == FD_DEV_CPU) {
 			n->writes = 1u;
-			n->aliases = act == FD_ACT_SILU ? 0u : 1u;
+			n->aliases = act == FD_ACT_SILU || pool ? 0u : 1u;
 		}
 	}
 	return y;
@@ -887,7 +1048,7 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 				 struct fd_tensor *nbt, double momentum, double eps)
 {
-	return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT);
+	return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL);
 }
 
 struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
@@ -895,12 +1056,45 @@ struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, stru
 				     struct fd_tensor *nbt, double momentum, double eps, int act)
 {
 	if (act < 0)
-		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT);
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL);
 	if (x && x->dev == FD_DEV_CPU && c->training && fusable(act))
-		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act);
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act, NULL);
 	/* the separate ops; in place (fd_act_) is safe: batchnorm2d's backward
 	 * does not read its output, and nothing else sees it */
-	return fd_act_(c, (enum fd_act)act, bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT));
+	return fd_act_(c, (enum fd_act)act, bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL));
+}
+
+int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride,
+			     int pad)
+{
+	if (!x || x->dev != FD_DEV_CPU || !c->training || !fusable(act < 0 ? NOACT : act) || x->ndim != 4 ||
+	    !fd_is_nhwc(x) || (x->flags & FD_T_BF16) || x->numel > INT32_MAX)
+		return 0;
+	struct fd_pool2d_shape ps = {(int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
+				     k, k, stride, stride, pad, pad, 0, 1};
+	int Ho, Wo;
+	return rows_path(x->shape[0] * x->shape[2] * x->shape[3], x->shape[1], 1) && x->shape[1] <= GBUF &&
+	       fd_pool2d_out_size(&ps, &Ho, &Wo, NULL) == 0 &&
+	       ((k + stride - 1) / stride) * ((k + stride - 1) / stride) <= FD_MP_MAXWIN;
+}
+
+struct fd_tensor *fd_batchnorm2d_act_maxpool(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+					     struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+					     struct fd_tensor *nbt, double momentum, double eps, int act, int k,
+					     int stride, int pad)
+{
+	if (!x)
+		return NULL;
+	if (fd_batchnorm2d_act_pools(c, x, act, k, stride, pad)) {
+		struct fd_pool2d_shape ps = {0, 0, 0, 0, k, k, stride, stride, pad, pad, 0, 1};
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act < 0 ? NOACT : act, &ps);
+	}
+	/* the two ops; BN's output is the pool's input, never bf16 */
+	int keep = c->bf16_out;
+	c->bf16_out = 0;
+	struct fd_tensor *y = fd_batchnorm2d_act(c, x, w, b, rm, rv, nbt, momentum, eps, act);
+	c->bf16_out = keep;
+	return fd_maxpool2d(c, y, k, stride, pad, 0);
 }
 
 /* ---- double references ---- */

@@ -42,6 +42,30 @@ struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, stru
 				     struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 				     struct fd_tensor *nbt, double momentum, double eps, int act);
 
+/* maxpool2d(act(batchnorm2d(x)), k, stride, pad) (ceil_mode 0; act as for
+ * fd_batchnorm2d_act, -1 for none) with the semantics of
+ * fd_batchnorm2d_act followed by fd_maxpool2d. Where
+ * fd_batchnorm2d_act_pools says so (CPU, train mode, channels last, an
+ * activation the fused kernels take), one op: the forward computes
+ * act(bn(x)) a few input rows at a time into a per-thread block and pools
+ * them, so the full-size activation is never stored; the backward makes
+ * the gradient the pool routes to it a block of rows at a time inside
+ * batchnorm's two passes, so that gradient is never stored either. Values,
+ * indices, gradients and running statistics are the bits of the separate
+ * ops (the same kernels on the same values in the same order). In a bf16
+ * context with c->bf16_out set (the pooled output read only by
+ * convolutions, doc/nn-kernels.md "bf16 hand-off") the output is bf16
+ * (FD_T_BF16: the fp32 output rounded). Otherwise the two ops (with
+ * c->bf16_out cleared around the first). NULL on error (c->err). */
+struct fd_tensor *fd_batchnorm2d_act_maxpool(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+					     struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+					     struct fd_tensor *nbt, double momentum, double eps, int act, int k,
+					     int stride, int pad);
+/* 1 when fd_batchnorm2d_act_maxpool runs as one op for x, act and the
+ * window, else 0. */
+int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride,
+			     int pad);
+
 /* CPU kernels (table entries batchnorm2d_fwd_train, batchnorm2d_bwd_train,
  * batchnorm2d_fwd_eval, batchnorm2d_bwd_eval), plain C + OpenMP over channels
  * on c->threads; x, y, dy, dx [N, C, HW]; w, b, rmean, rvar, mean, invstd [C].

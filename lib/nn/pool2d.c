@@ -437,7 +437,7 @@ static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const fl
  * per channel the same scan order and rule (mp_take) as the NCHW loops, so
  * both layouts pick the same element. One output position of one sample. */
 FD_VEC_CLONES
-static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restrict xn, int oh, int ow,
+static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restrict xn, int hr, int oh, int ow,
 			     float *restrict y, int32_t *restrict idx)
 {
 	int64_t C = s->C;
@@ -452,7 +452,7 @@ static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restr
 	}
 	for (int ih = h0; ih < h1; ih++)
 		for (int iw = w0; iw < w1; iw++) {
-			const float *xr = xn + ((int64_t)ih * W + iw) * C;
+			const float *xr = xn + ((int64_t)(ih - hr) * W + iw) * C;
 			int32_t at = ih * W + iw;
 			for (int64_t c = 0; c < C; c++) {
 				float v = xr[c], m = y[c];
@@ -473,7 +473,7 @@ static void maxpool_nhwc_fwd(int threads, const struct fd_pool2d_shape *s, const
 		for (int oh = 0; oh < Ho; oh++)
 			for (int ow = 0; ow < Wo; ow++) {
 				int64_t o = (((int64_t)n * Ho + oh) * Wo + ow) * C;
-				maxpool_nhwc_pos(s, x + n * HWC, oh, ow, y + o, idx + o);
+				maxpool_nhwc_pos(s, x + n * HWC, 0, oh, ow, y + o, idx + o);
 			}
 }
 
@@ -556,6 +556,101 @@ int fd_maxpool2d_nhwc_bwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s,
 			      const int32_t *idx, float *dx)
 {
 	maxpool_nhwc_bwd(c->threads, s, dy, idx, dx);
+	return 0;
+}
+
+void fd_maxpool2d_nhwc_orow(const struct fd_pool2d_shape *s, const float *rows, int hr, int oh, float *y,
+			    int32_t *idx)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	for (int ow = 0; ow < Wo; ow++)
+		maxpool_nhwc_pos(s, rows, hr, oh, ow, y + (int64_t)ow * s->C, idx + (int64_t)ow * s->C);
+}
+
+/* The windows along one axis (k, stride st, padding p, n_out windows) that
+ * hold input index i: [lo, hi). Kept incrementally as i steps by one, so
+ * the gather divides once per run of a row, not once per position. */
+struct mp_axis {
+	int k, st, n_out;
+	int64_t t, qh, rh; /* t = i + p; t = qh * st + rh (t >= 0) */
+	int64_t u, ql, rl; /* u = t - k + st; u = ql * st + rl when u >= 0 */
+};
+
+static void axis_at(struct mp_axis *a, int k, int st, int p, int n_out, int64_t i)
+{
+	a->k = k, a->st = st, a->n_out = n_out;
+	a->t = i + p, a->qh = a->t / st, a->rh = a->t % st;
+	a->u = a->t - k + st;
+	a->ql = a->u >= 0 ? a->u / st : 0, a->rl = a->u >= 0 ? a->u % st : 0;
+}
+
+static void axis_next(struct mp_axis *a)
+{
+	if (++a->rh == a->st)
+		a->rh = 0, a->qh++;
+	if (++a->u > 0 && ++a->rl == a->st)
+		a->rl = 0, a->ql++;
+	else if (a->u == 0)
+		a->ql = 0, a->rl = 0;
+}
+
+/* window o holds i when o * st <= t <= o * st + k - 1: o from ceil((t - k +
+ * 1) / st) = floor(u / st) (0 when u < 0) to floor(t / st), clipped */
+static int axis_lo(const struct mp_axis *a) { return a->u >= 0 ? (int)a->ql : 0; }
+static int axis_hi(const struct mp_axis *a) { return (int)(a->qh + 1 < a->n_out ? a->qh + 1 : a->n_out); }
+
+/* g = the sum over the windows (output offsets o, ascending) of dy at o
+ * where idx at o is `at`, from +0: 0 + dy (or 0) for the first, then + dy
+ * (or + 0, which changes no partial sum: none is -0). One run of input
+ * positions [iw0, iw0 + n) of row ih of sample nn. */
+FD_VEC_CLONES
+static void maxpool_nhwc_gather_run(const struct fd_pool2d_shape *s, int Ho, int Wo, int64_t nn, int ih, int iw0,
+				    int64_t n, const float *restrict dy, const int32_t *restrict idx,
+				    float *restrict g)
+{
+	int64_t C = s->C;
+	struct mp_axis h, w;
+	axis_at(&h, s->kh, s->sh, s->ph, Ho, ih);
+	axis_at(&w, s->kw, s->sw, s->pw, Wo, iw0);
+	int ha = axis_lo(&h), hb = axis_hi(&h);
+	for (int64_t j = 0; j < n; j++, axis_next(&w)) {
+		float *gr = g + j * C;
+		int32_t at = ih * s->W + iw0 + (int32_t)j;
+		int wa = axis_lo(&w), wb = axis_hi(&w), first = 1;
+		for (int oh = ha; oh < hb; oh++)
+			for (int ow = wa; ow < wb; ow++) {
+				int64_t o = ((nn * Ho + oh) * Wo + ow) * C;
+				const float *d = dy + o;
+				const int32_t *ix = idx + o;
+				if (first)
+					for (int64_t c = 0; c < C; c++)
+						gr[c] = ix[c] == at ? 0.0f + d[c] : 0.0f;
+				else
+					for (int64_t c = 0; c < C; c++)
+						gr[c] += ix[c] == at ? d[c] : 0.0f;
+				first = 0;
+			}
+		if (first)
+			for (int64_t c = 0; c < C; c++)
+				gr[c] = 0.0f;
+	}
+}
+
+int fd_maxpool2d_nhwc_grad_rows(const struct fd_pool2d_shape *s, int64_t m0, int64_t n, const float *dy,
+				const int32_t *idx, float *g)
+{
+	int Ho, Wo;
+	fd_pool2d_out_size(s, &Ho, &Wo, NULL);
+	if ((int64_t)((s->kh + s->sh - 1) / s->sh) * ((s->kw + s->sw - 1) / s->sw) > FD_MP_MAXWIN)
+		return -1;
+	int64_t HW = (int64_t)s->H * s->W;
+	for (int64_t m = m0; m < m0 + n;) { /* runs within one input row */
+		int64_t nn = m / HW, r = m % HW, iw = r % s->W;
+		int64_t len = s->W - iw < m0 + n - m ? s->W - iw : m0 + n - m;
+		maxpool_nhwc_gather_run(s, Ho, Wo, nn, (int)(r / s->W), (int)iw, len, dy, idx, g + (m - m0) * s->C);
+		m += len;
+	}
 	return 0;
 }
 

@@ -89,6 +89,24 @@ int fd_maxpool2d_disjoint(const struct fd_pool2d_shape *s);
 int fd_maxpool2d_nhwc_bwd_write_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *dy,
 				    const int32_t *idx, float *dx);
 
+/* The pieces of a max pool fused after another channels-last op
+ * (batchnorm2d's fd_batchnorm2d_act_maxpool), each the bits of the whole
+ * kernels above. orow: output row oh of one sample, y and idx [Wo, C]
+ * OVERWRITTEN (idx ih*W + iw as above), from rows, the input rows
+ * [hr, hr + ...) of that sample that oh's windows read ([W, C] each, hr <=
+ * the first of them). grad_rows: for the input positions [m0, m0 + n) of
+ * [N*H*W] (channels last), g [n, C] OVERWRITTEN with the gradient the
+ * backward gives them from dy and idx [N, Ho, Wo, C] (the sum, over the
+ * windows whose maximum a position is, in output order, from +0): the
+ * bits of fd_maxpool2d_nhwc_bwd_cpu on a zeroed dx, or of
+ * fd_maxpool2d_nhwc_bwd_write_cpu. -1 when an input position lies in more
+ * than FD_MP_MAXWIN windows (ceil(kh/sh) * ceil(kw/sw)), else 0. */
+#define FD_MP_MAXWIN 16
+void fd_maxpool2d_nhwc_orow(const struct fd_pool2d_shape *s, const float *rows, int hr, int oh, float *y,
+			    int32_t *idx);
+int fd_maxpool2d_nhwc_grad_rows(const struct fd_pool2d_shape *s, int64_t m0, int64_t n, const float *dy,
+				const int32_t *idx, float *g);
+
 /* Double references, same semantics (max pool's backward routes each dy to
  * the first maximum of its window, which is what idx records for inputs
  * without NaN). */
