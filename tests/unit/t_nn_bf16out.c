@@ -246,7 +246,7 @@ static void model_case(const char *name, const struct fd_model_arch *a, int size
 	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
 	for (size_t i = 0; i < nx; i++)
 		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
-	float *g[2] = {malloc((size_t)m->p.ntotal * sizeof(float)), malloc((size_t)m->p.ntotal * sizeof(float))};
+	float *g[2] = {malloc((size_t)m->p.ntrain * sizeof(float)), malloc((size_t)m->p.ntrain * sizeof(float))};
 	size_t peak[2] = {0, 0};
 	uint64_t outs[2] = {0, 0};
 	int good = 1;
@@ -266,7 +266,7 @@ static void model_case(const char *name, const struct fd_model_arch *a, int size
 				  v ? " (hand-off)" : "", c.err.msg);
 			if (good && s == 1) {
 				memcpy(lg[v], y->data, sizeof lg[v]);
-				memcpy(g[v], m->p.grad, (size_t)m->p.ntotal * sizeof(float));
+				memcpy(g[v], m->p.grad, (size_t)m->p.ntrain * sizeof(float));
 				peak[v] = c.arena.peak;
 				outs[v] = c.bf16_outs - b0;
 			}
@@ -281,7 +281,7 @@ static void model_case(const char *name, const struct fd_model_arch *a, int size
 		   "%s: %llu outputs handed off in bf16 a step (0 without); training arena peak %.2f MiB (%.2f without)",
 		   name, (unsigned long long)outs[1], peak[1] / 1048576.0, peak[0] / 1048576.0);
 		if (amx)
-			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntotal),
+			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntrain),
 			   "%s: logits and parameter gradients bit for bit with and without the hand-off", name);
 		else
 			diag("%s: no AMX: convolutions whose backward-weights runs fp32 see the bf16 x (not compared)",

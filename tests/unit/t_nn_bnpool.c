@@ -281,7 +281,7 @@ static void model_case(const char *name, int size, enum fd_precision prec, int a
 	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
 	for (size_t i = 0; i < nx; i++)
 		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
-	float *g[2] = {malloc((size_t)m->p.ntotal * sizeof(float)), malloc((size_t)m->p.ntotal * sizeof(float))};
+	float *g[2] = {malloc((size_t)m->p.ntrain * sizeof(float)), malloc((size_t)m->p.ntrain * sizeof(float))};
 	size_t peak[2] = {0, 0};
 	uint64_t outs[2] = {0, 0};
 	int fused[2] = {0, 0}, good = 1;
@@ -304,7 +304,7 @@ static void model_case(const char *name, int size, enum fd_precision prec, int a
 				  s + 1, v ? " (fused)" : "", c.err.msg);
 			if (good && s == 1) {
 				memcpy(lg[v], y->data, sizeof lg[v]);
-				memcpy(g[v], m->p.grad, (size_t)m->p.ntotal * sizeof(float));
+				memcpy(g[v], m->p.grad, (size_t)m->p.ntrain * sizeof(float));
 				peak[v] = c.arena.peak;
 				outs[v] = c.bf16_outs - b0;
 			}
@@ -325,7 +325,7 @@ static void model_case(const char *name, int size, enum fd_precision prec, int a
 			ok(outs[1] == outs[0] + 3, "%s bf16: the 3 pools that feed a convolution handed off in bf16 (%llu, %llu without)",
 			   name, (unsigned long long)outs[1], (unsigned long long)outs[0]);
 		if (prec == FD_PREC_FP32 || amx)
-			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntotal),
+			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntrain),
 			   "%s %s: logits and parameter gradients bit for bit with and without the fused op", name, pn);
 		else
 			diag("%s bf16: no AMX: convolutions whose backward-weights runs fp32 see the bf16 x (not compared)",

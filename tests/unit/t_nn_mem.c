@@ -520,7 +520,7 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 	size_t tpeak[2] = {0, 0}, outb[2] = {0, 0};
 	float t[2 * 3] = {1, 0, 1, 0, 0, 1};
 	int64_t ts[2] = {N, 3};
-	float *g0 = malloc((size_t)m->p.ntotal * sizeof *g0), lg[2][2 * 3];
+	float *g0 = malloc((size_t)m->p.ntrain * sizeof *g0), lg[2][2 * 3];
 	size_t own[2] = {0, 0}, donated = 0;
 	for (int v = 0; v < 2 && g0; v++) {
 		struct fd_ctx c;
@@ -551,11 +551,11 @@ static void test_model(const struct fd_model_arch *a, int size, double max_ratio
 			donated = c.gpool.donated_bytes;
 			ok(c.gpool.aliased_bytes > 0, "%s: reuse: %.1f MiB of gradients taken over from op outputs",
 			   name, c.gpool.aliased_bytes / 1048576.0);
-			ok(good && !memcmp(g0, m->p.grad, (size_t)m->p.ntotal * sizeof *g0) &&
+			ok(good && !memcmp(g0, m->p.grad, (size_t)m->p.ntrain * sizeof *g0) &&
 			   !memcmp(lg[0], lg[1], sizeof lg[0]),
 			   "%s: reusing activations: parameter gradients and logits bit for bit", name);
 		} else {
-			memcpy(g0, m->p.grad, (size_t)m->p.ntotal * sizeof *g0);
+			memcpy(g0, m->p.grad, (size_t)m->p.ntrain * sizeof *g0);
 		}
 		for (int i = 0; i < m->nconvs; i++)
 			fd_conv2d_op_free(m->convs[i]);
