@@ -2,6 +2,7 @@
  * (fd checkpoints, safetensors, torch .pth) and the MAC count. */
 #include "models/fd_model.h"
 #include "models/fd_model_file.h"
+#include "core/fd_vec.h"
 #include "io/fd_pth.h"
 #include "io/fd_safetensors.h"
 #include "nn/ckpt.h"
@@ -205,6 +206,33 @@ static float bf16_of_double(double v)
 	return (float)ldexp(nearbyint(ldexp(v, 8 - ex)), ex - 8);
 }
 
+/* o = (float)(w * sc), one output channel of fold_bn */
+FD_VEC_CLONES
+static void fold_row(const float *w, double sc, float *o, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (float)(w[i] * sc);
+}
+
+/* o = bf16_of_double(w * sc) by its fast path (integer operations: the
+ * loop vectorises); 1 when a value lies off it (zero, subnormal, inf, NaN),
+ * for the caller to redo the row by bf16_of_double itself. */
+FD_VEC_CLONES
+static int fold_row_bf16(const float *w, double sc, float *o, int64_t n)
+{
+	int off = 0;
+	for (int64_t i = 0; i < n; i++) {
+		double v = w[i] * sc;
+		uint64_t u;
+		memcpy(&u, &v, sizeof u);
+		off |= (uint32_t)(u >> 52 & 0x7ff) - 897u > 253u;
+		u = (u + 0xfffffffffffull + (u >> 45 & 1)) & ~0x1fffffffffffull;
+		memcpy(&v, &u, sizeof v);
+		o[i] = (float)v;
+	}
+	return off;
+}
+
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
  * bias [K] in the arena; in a bf16 context (but for a depthwise cv, whose
  * plan runs fp32) the weight is rounded to bf16 here, from the double
@@ -228,9 +256,13 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (w->numel >= 65536)
 	for (int64_t k = 0; k < K; k++) {
 		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
-		for (int64_t i = 0; i < per; i++)
-			wo[k * per + i] = bf16 ? bf16_of_double(w->data[k * per + i] * sc)
-					       : (float)(w->data[k * per + i] * sc);
+		const float *wk = w->data + k * per;
+		float *ok = wo + k * per;
+		if (!bf16)
+			fold_row(wk, sc, ok, per);
+		else if (fold_row_bf16(wk, sc, ok, per)) /* a value off bf16_of_double's fast path */
+			for (int64_t i = 0; i < per; i++)
+				ok[i] = bf16_of_double(wk[i] * sc);
 		bo[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
 	}
 	return 0;
