@@ -12,6 +12,8 @@
 
 #define ALIGN 64
 #define BIG ((size_t)1 << 20)
+/* fd_arena_release leaves a kept block in place above a gap this small */
+#define KEEP_GAP ((size_t)4096)
 
 const char *fd_dev_name(enum fd_dev d)
 {
@@ -168,7 +170,19 @@ void *fd_arena_release(struct fd_arena *a, const struct fd_arena_mark *m, const 
 		return (void *)&none;
 	}
 	/* in the base block keep lies at or above m->used, so the new place (from
-	 * the base block too: keep fitted there) is at or below it: memmove */
+	 * the base block too: keep fitted there) is at or below it: memmove;
+	 * but where only a small gap lies below keep (its own header, a folded
+	 * weight: at most KEEP_GAP or an eighth of n), keep stays and the gap
+	 * stays unused until a release below m: moving would copy all n bytes
+	 * to win the gap back */
+	if (src < 0 && a->base && (const char *)keep >= a->base + a->used &&
+	    (const char *)keep + n <= a->base + a->cap) {
+		size_t gap = (size_t)((const char *)keep - (a->base + a->used));
+		if (gap <= KEEP_GAP || gap <= n / 8) {
+			a->used += gap + (n + ALIGN - 1) / ALIGN * ALIGN;
+			return (void *)keep;
+		}
+	}
 	void *dst = fd_arena_alloc(a, n);
 	if (dst && dst != keep) /* already in place: nothing to move */
 		memmove(dst, keep, n);

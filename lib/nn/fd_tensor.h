@@ -116,7 +116,10 @@ int fd_arena_above(const struct fd_arena *a, const struct fd_arena_mark *m, cons
 /* Release everything allocated after m, except the n bytes at keep (which
  * may lie anywhere, in or out of the arena; NULL with n 0 keeps nothing):
  * they are moved (memmove) to a fresh allocation right at m, whose address
- * is returned. Overflow blocks above m go back to the heap. m must be a
+ * is returned; except that bytes in the arena's block above m with a gap
+ * below them of at most 4 KiB or n/8 (a tensor's own header, say) stay
+ * where they are (keep returned; the gap is unused until a release below
+ * m): moving would copy n bytes to win back a few. Overflow blocks above m go back to the heap. m must be a
  * position of this step not released already (marks nest: release inner
  * ones first). NULL only when moving needed a heap block and none was left
  * (then everything above m is gone). With keep NULL, returns a non-NULL
