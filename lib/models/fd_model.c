@@ -404,10 +404,11 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 {
 	if (!x || !id)
 		return NULL;
-	/* fp32 only: the sum post-op after a bf16 convolution is not tested;
-	 * no activation (act < 0, MBConv's projection) is the sum post-op alone;
-	 * not where the convolution runs Winograd (faster than the sum it saves) */
-	if (c->precision == FD_PREC_FP32 && folds(m, c, cv, bn, x, id) &&
+	/* fp32 and bf16 (the sum is added to the fp32 accumulator; t_nn_conv
+	 * checks it against the separate add); no activation (act < 0, MBConv's
+	 * projection) is the sum post-op alone; not where the convolution runs
+	 * Winograd (faster than the sum it saves) */
+	if (folds(m, c, cv, bn, x, id) &&
 	    (act < 0 || post_of(act) != FD_CONV_POST_NONE) &&
 	    !fd_conv2d_wants_winograd(c, &cv->op, fd_model_t(m, cv->w))) {
 		struct fd_tensor *wf, *bf;

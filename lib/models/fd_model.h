@@ -298,8 +298,8 @@ struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, str
 
 /* act(bn(conv(x)) + id) (act: enum fd_act, or -1 for none), the end of a
  * residual block (torchvision: out = bn(conv(out)); out += identity;
- * relu(out)). Where fd_mconv_bn_fwd folds in an fp32 context (and no
- * gradient would reach id)
+ * relu(out)). Where fd_mconv_bn_fwd folds (fp32 or bf16; no gradient
+ * would reach id)
  * and act is none or a post-op (ReLU, SiLU, hardswish), and the convolution
  * does not run Winograd (fd_conv2d_wants_winograd), one convolution adds into
  * id and applies act (fd_conv2d_infer_add): id is OVERWRITTEN and returned,

@@ -75,4 +75,72 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 	fd_model_free(m);
 }
 
+/* The same fused inference in a bf16 context (cb: precision bf16): all
+ * `want_add` residual adds fused (fd_conv2d_infer_add on the bf16 plans),
+ * the logits within bf16's accuracy of torchvision's fp32 eval logits
+ * (rel: a fraction of the logits' largest magnitude) and of fd's own bf16
+ * forward with gradients on (the taped ops, no add fused). Control: the
+ * weight bnw x 1.5 moves the logits by more than twice the tolerance. */
+static inline void fused_eval_bf16(struct fd_ctx *cb, const struct fix_case *k, const char *bnw, int want_add,
+				   double rel)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	struct fd_st s;
+	char file[128];
+	if (!ok(fd_model_new(k->name, 1, 42, &m, &e) == 0, "%s: built %s", k->name, e.msg))
+		return;
+	if (!fix_model_load(m, k)) {
+		fd_model_free(m);
+		return;
+	}
+	snprintf(file, sizeof file, "%s_%d", k->name, k->size);
+	fix_open(&s, k->set, file);
+	const struct fd_st_tensor *r = fix_raw(&s, "logits_eval", FD_DT_F32);
+	const float *ref = r->data;
+	size_t n = (size_t)r->numel;
+	double big = 0;
+	for (size_t i = 0; i < n; i++)
+		big = fmax(big, fabs(ref[i]));
+	double tol = rel * big;
+	cb->training = 0;
+	cb->grad_enabled = 0;
+	fd_ctx_step(cb);
+	struct fd_tensor *y = fd_model_forward(m, cb, fix_get(cb, &s, "x"));
+	float *fused = malloc(n * sizeof *fused);
+	int good = y != NULL;
+	if (good)
+		memcpy(fused, y->data, n * sizeof *fused);
+	ok(good && m->nfused_add == want_add, "%s@%d bf16: %d residual adds fused (want %d) %s", k->name, k->size,
+	   m->nfused_add, want_add, good ? "" : cb->err.msg);
+	double d_ref = 0, d_taped = 0, moved = 0;
+	for (size_t i = 0; good && i < n; i++)
+		d_ref = fmax(d_ref, fabs((double)fused[i] - ref[i]));
+	cb->grad_enabled = 1;
+	fd_ctx_step(cb);
+	y = fd_model_forward(m, cb, fix_get(cb, &s, "x"));
+	good = good && y && m->nfused_add == 0;
+	for (size_t i = 0; good && i < n; i++)
+		d_taped = fmax(d_taped, fabs((double)fused[i] - y->data[i]));
+	ok(good && d_ref <= tol && d_taped <= tol,
+	   "%s@%d bf16 fused eval logits: %.3g from torchvision's fp32, %.3g from fd's taped bf16 forward (tol %.3g)",
+	   k->name, k->size, d_ref, d_taped, tol);
+	struct fd_tensor *g = fd_params_find(&m->p, bnw);
+	for (int64_t i = 0; g && i < g->numel; i++)
+		g->data[i] *= 1.5f;
+	cb->grad_enabled = 0;
+	fd_ctx_step(cb);
+	y = fd_model_forward(m, cb, fix_get(cb, &s, "x"));
+	for (size_t i = 0; y && i < n; i++)
+		moved = fmax(moved, fabs((double)fused[i] - y->data[i]));
+	ok(g && y && moved > 2 * tol, "%s@%d bf16 control: %s x 1.5 moves the logits by %.3g (> 2 x tol)", k->name,
+	   k->size, bnw, moved);
+	fd_ctx_step(cb);
+	cb->training = 1;
+	cb->grad_enabled = 1;
+	free(fused);
+	fd_st_close(&s);
+	fd_model_free(m);
+}
+
 #endif

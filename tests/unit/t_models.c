@@ -199,6 +199,18 @@ int main(void)
 	fused_eval(&c, &cases[0], "features.1.weight", 4, 0, 0);
 	fused_eval(&c, &cases[1], "layer1.0.bn2.weight", 20, 8, 0);
 	fused_eval(&c, &cases[4], "layer4.2.bn3.weight", 53, 16, 0);
+	{ /* the same in bf16 (where the CPU has it) */
+		struct fd_ctx cb;
+		struct fd_err e = {{0}};
+		ctx_open(&cb, 2, 1);
+		if (fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) == 0) {
+			fused_eval_bf16(&cb, &cases[1], "layer1.0.bn2.weight", 8, 0.02);
+			fused_eval_bf16(&cb, &cases[4], "layer4.2.bn3.weight", 16, 0.02);
+		} else {
+			diag("no bf16 on this CPU (%s): bf16 fused inference not checked", e.msg);
+		}
+		fd_ctx_free(&cb);
+	}
 	/* Winograd plans need oneDNN's AVX-512 kernels: asserted where the CPU has them */
 	if (__builtin_cpu_supports("avx512f")) {
 		wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL, NULL}, 0.9);

@@ -250,6 +250,64 @@ static int infer_add_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum
 	return out != NULL;
 }
 
+/* In a bf16 context (cb): fd_conv2d_infer_add of fixture case i (x
+ * channels last, ReLU or none) against the bf16 plan without the sum,
+ * then + sum, then ReLU, in float: equal within float rounding (the
+ * primitive adds bias, accumulator and sum in fp32, in its own order on
+ * some plans; bit for bit on most). Control: the sum moved the output. 1
+ * when checked. */
+static int infer_add_bf16_case(struct fd_ctx *cb, const struct fd_st *st, int i, enum fd_conv_post post)
+{
+	struct fd_conv2d_shape s = case_shape(st, i, FD_NCHW, FD_NCHW);
+	int Ho, Wo;
+	struct fd_err e = {{0}};
+	if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0)
+		return 0;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
+	size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
+	struct fd_conv2d_op op;
+	fd_conv2d_op_init(&op, 1, 0, 1, s.groups);
+	op.sh = s.sh, op.sw = s.sw, op.ph = s.ph, op.pw = s.pw, op.dh = s.dh, op.dw = s.dw;
+	int64_t xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.K, s.C / s.groups, s.kh, s.kw}, bs[1] = {s.K};
+	int64_t ys[4] = {s.N, s.K, Ho, Wo};
+	float *xv = in_layout(fix_f32(st, i, "x", nx, 0), s.N, s.C, s.H * s.W, FD_NHWC);
+	float *sv = in_layout(fix_f32(st, i, "dy", ny, 0), s.N, s.K, Ho * Wo, FD_NHWC);
+	struct fd_tensor *x = fd_tensor_wrap(cb, FD_DEV_CPU, xv, 4, xs);
+	struct fd_tensor *w = fd_tensor_wrap(cb, FD_DEV_CPU, (float *)fix_f32(st, i, "w", nw, 0), 4, ws);
+	struct fd_tensor *b = s.bias ? fd_tensor_wrap(cb, FD_DEV_CPU, (float *)fix_f32(st, i, "b", s.K, 1), 1, bs) : NULL;
+	x->layout = FD_NHWC;
+	cb->channels_last = 1;
+	struct fd_tensor *sum = fd_tensor_new(cb, FD_DEV_CPU, 4, ys);
+	struct fd_tensor *y = fd_conv2d_infer(cb, &op, x, w, b, FD_CONV_POST_NONE);
+	int good = sum && y;
+	if (good) {
+		memcpy(sum->data, sv, ny * sizeof *sv);
+		sum->layout = FD_NHWC;
+		good = fd_conv2d_infer_add(cb, &op, x, w, b, post, sum) == sum;
+	}
+	size_t differ = 0, moved = 0, bad = 0;
+	double worst = 0;
+	for (size_t j = 0; good && j < ny; j++) {
+		float a = y->data[j] + sv[j];
+		a = post == FD_CONV_POST_RELU && a < 0 ? 0.0f : a;
+		differ += memcmp(&a, &sum->data[j], sizeof a) != 0;
+		moved += fabsf(a - y->data[j]) > 0.1f;
+		/* the primitive may add bias, accumulator and sum in another
+		 * float order: within a few units of float rounding */
+		double d = fabs((double)a - sum->data[j]), tol = 1e-6 * (1 + fabs((double)a) + fabs((double)sv[j]));
+		bad += !(d <= tol);
+		worst = fmax(worst, d);
+	}
+	ok(good && bad == 0 && moved > 0,
+	   "infer_add bf16 case %d, post %d: conv + sum%s within float rounding (%zu differ in bits, worst %.3g; the sum moved %zu of %zu) %s",
+	   i, post, post == FD_CONV_POST_RELU ? " + ReLU" : "", differ, worst, moved, ny, cb->err.msg);
+	cb->channels_last = 0;
+	fd_conv2d_op_free(&op);
+	fd_ctx_step(cb);
+	free(xv), free(sv);
+	return good;
+}
+
 /* fd_conv2d_infer_add refuses a sum of the wrong shape or layout, one
  * overlapping x, one needing a gradient; the message names the problem. */
 /* Case i with c->winograd set: the plan is Winograd exactly when the shape
@@ -367,6 +425,23 @@ int main(void)
 	}
 	ok(na == 4 * n, "%d of %d infer_add cases checked", na, 4 * n);
 	infer_add_refusals(&c);
+	/* the same in a bf16 context (ResNet's bf16 inference) */
+	{
+		struct fd_ctx cb;
+		struct fd_err e = {{0}};
+		ctx_open(&cb, 2, 1);
+		if (fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) == 0) {
+			int nb = 0;
+			for (int i = 0; i < n; i++) {
+				nb += infer_add_bf16_case(&cb, &st, i, FD_CONV_POST_RELU);
+				nb += infer_add_bf16_case(&cb, &st, i, FD_CONV_POST_NONE);
+			}
+			ok(nb == 2 * n, "%d of %d bf16 infer_add cases checked", nb, 2 * n);
+		} else {
+			diag("no bf16 on this CPU (%s): bf16 infer_add not checked", e.msg);
+		}
+		fd_ctx_free(&cb);
+	}
 
 	/* two live plans share the context's buffers: interleaved calls stay right */
 	{
