@@ -177,15 +177,12 @@ static int build(struct fd_model *m, const struct cfg *g, struct fd_err *e)
 	return fd_mlinear_add(m, &r->fc, "classifier.2", g->dims[3], m->num_classes, 1, TRUNC, e);
 }
 
-enum { FUSE_NONE, FUSE_ALL, FUSE_GELU };
-
-/* How block b's forward on x fuses: in CPU inference (eval mode, no
- * gradient to record, no tap, not m->unfused, as fd_mconv_bn_fwd's fold)
- * FUSE_ALL in fp32 (block_fused); in bf16 FUSE_GELU, GELU as pw1's post-op
- * only (computed on the fp32 result, as the separate op), since folding
- * the norm or the layer scale into a weight rounded to bf16 changes its
- * rounding, which no torch reference here checks, and the sum post-op
- * after a bf16 convolution is untested. FUSE_NONE otherwise. */
+/* Whether block b's forward on x fuses (block_fused): in CPU inference
+ * (eval mode, no gradient to record, no tap, not m->unfused, as
+ * fd_mconv_bn_fwd's fold), fp32 or bf16 (the folded weights rounded once
+ * to bf16, fd_model_fold_pw; the sum post-op adds into the fp32
+ * accumulator; t_models_convnext checks the bf16 logits against
+ * torchvision's). */
 static int block_fuses(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
 {
 	struct fd_tensor *in[10] = {x,
@@ -198,9 +195,7 @@ static int block_fuses(struct fd_model *m, struct fd_ctx *c, struct block *b, st
 				    fd_model_t(m, b->pw2.w),
 				    fd_model_t(m, b->pw2.b),
 				    fd_model_t(m, b->scale)};
-	if (c->dev != FD_DEV_CPU || c->training || m->tap || m->unfused || fd_needs_grad(c, 10, in))
-		return FUSE_NONE;
-	return c->precision == FD_PREC_FP32 ? FUSE_ALL : FUSE_GELU;
+	return c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && !fd_needs_grad(c, 10, in);
 }
 
 /* The fused inference block (doc/nn-kernels.md "ConvNeXt inference"):
@@ -229,24 +224,19 @@ static struct fd_tensor *block_fused(struct fd_model *m, struct fd_ctx *c, struc
 /* CNBlock.forward: x + stochastic_depth(layer_scale * block(x)) */
 static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct block *b, struct fd_tensor *x)
 {
-	int f = x ? block_fuses(m, c, b, x) : FUSE_NONE;
-	if (f == FUSE_ALL)
+	if (x && block_fuses(m, c, b, x))
 		return block_fused(m, c, b, x);
 	/* without a tape each step's output replaces the previous one's (x,
 	 * below the mark, stays for the residual) */
 	struct fd_mark mk = fd_ctx_mark(c);
 	struct fd_tensor *h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, fd_mconv_fwd(m, c, &b->dw, x)));
-	if (f == FUSE_GELU)
-		h = fd_ctx_keep(c, &mk, fd_conv2d_infer(c, &b->pw1.op, h, kernel_of(c, fd_model_t(m, b->pw1.w)),
-							fd_model_t(m, b->pw1.b), FD_CONV_POST_GELU));
-	else { /* GELU "in place" (fd_act_): pw1's output is read by nothing else,
-		* and in training it is overwritten with GELU' for the backward;
-		* GELU's output, read only by pw2, in bf16 under fd_model_bf16_out */
-		h = pw_fwd(m, c, &b->pw1, h);
-		c->bf16_out = h && fd_model_bf16_out(m, c);
-		h = fd_ctx_keep(c, &mk, fd_act_(c, FD_ACT_GELU, h));
-		c->bf16_out = 0;
-	}
+	/* GELU "in place" (fd_act_): pw1's output is read by nothing else, and
+	 * in training it is overwritten with GELU' for the backward; GELU's
+	 * output, read only by pw2, in bf16 under fd_model_bf16_out */
+	h = pw_fwd(m, c, &b->pw1, h);
+	c->bf16_out = h && fd_model_bf16_out(m, c);
+	h = fd_ctx_keep(c, &mk, fd_act_(c, FD_ACT_GELU, h));
+	c->bf16_out = 0;
 	h = fd_ctx_keep(c, &mk, pw_fwd(m, c, &b->pw2, h));
 	/* stochastic depth and the residual add in place (mul's output feeds
 	 * only them; neither op reads values in backward): two activations of

@@ -282,12 +282,14 @@ int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct f
 	const float *W = w->data, *B = b ? b->data : NULL, *S = is ? is->data : NULL;
 	const float *T = ish ? ish->data : NULL, *O = os ? os->data : NULL;
 	float *wo = (*wf)->data, *bo = (*bf)->data;
+	int bf16 = c->precision == FD_PREC_BF16;
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (w->numel >= 65536)
 	for (int64_t k = 0; k < K; k++) {
 		double o = O ? O[k] : 1.0, t = B ? B[k] : 0.0;
 		const float *wk = W + k * Ci;
 		for (int64_t i = 0; i < Ci; i++) {
-			wo[k * Ci + i] = (float)(o * wk[i] * (S ? S[i] : 1.0));
+			double v = o * wk[i] * (S ? S[i] : 1.0);
+			wo[k * Ci + i] = bf16 ? bf16_of_double(v) : (float)v;
 			if (T)
 				t += (double)wk[i] * T[i];
 		}

@@ -317,8 +317,9 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
  * (each NULL: identity) give the weight *wf [K, Ci, 1, 1] and bias *bf [K],
  * new arena tensors, such that os (w (is x + ish) + b) = wf x + bf:
  * wf = diag(os) w diag(is), bf = os (b + w ish), computed in double and
- * rounded once to float (for fp32 inference: a bf16 convolution would round
- * wf a second time). Output channels split over c's threads (the same bits
+ * rounded once: wf to bf16 in a bf16 context (the convolution's conversion
+ * is then exact, as fd_mconv_bn_fwd's folded weights), else to float; bf
+ * to float. Output channels split over c's threads (the same bits
  * for any count). 0, or -1 with c->err (sizes that do not match, no
  * memory). */
 int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct fd_tensor *b,

@@ -187,6 +187,17 @@ int main(void)
 	 * pw1) and another's layer scale (folded into pw2) x 1.5 */
 	fused_eval(&c, &k_tiny, "features.3.1.block.2.weight", 36, 18, 0);
 	fused_eval(&c, &k_tiny, "features.5.7.layer_scale", 36, 18, 0);
+	{ /* the same blocks in bf16 (where the CPU has it) */
+		struct fd_ctx cb;
+		ctx_open(&cb, 2, 3);
+		if (fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) == 0) {
+			fused_eval_bf16(&cb, &k_tiny, "features.3.1.block.2.weight", 18, 0.02);
+			fused_eval_bf16(&cb, &k_tiny, "features.5.7.layer_scale", 18, 0.02);
+		} else {
+			diag("no bf16 on this CPU (%s): bf16 fused inference not checked", e.msg);
+		}
+		fd_ctx_free(&cb);
+	}
 	mini(&c, &counts);
 	sd_check(&c);
 	init_check();
