@@ -206,23 +206,35 @@ static float bf16_of_double(double v)
 	return (float)ldexp(nearbyint(ldexp(v, 8 - ex)), ex - 8);
 }
 
-/* o = (float)(w * sc), one output channel of fold_bn */
-FD_VEC_CLONES
-static void fold_row(const float *w, double sc, float *o, int64_t n)
+/* One output channel's row of a folded weight: o = (sc w) s (s NULL: 1;
+ * the products of fold_bn and fd_model_fold_pw, in their order), rounded
+ * to float; the bodies take s's presence as a constant. */
+static inline __attribute__((always_inline)) void fold_row_b(const int hs, const float *w, double sc,
+							     const float *s, float *o, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
-		o[i] = (float)(w[i] * sc);
+		o[i] = (float)(sc * w[i] * (hs ? s[i] : 1.0));
 }
 
-/* o = bf16_of_double(w * sc) by its fast path (integer operations: the
- * loop vectorises); 1 when a value lies off it (zero, subnormal, inf, NaN),
- * for the caller to redo the row by bf16_of_double itself. */
 FD_VEC_CLONES
-static int fold_row_bf16(const float *w, double sc, float *o, int64_t n)
+static void fold_row(const float *w, double sc, const float *s, float *o, int64_t n)
+{
+	if (s)
+		fold_row_b(1, w, sc, s, o, n);
+	else
+		fold_row_b(0, w, sc, NULL, o, n);
+}
+
+/* The same rounded to bf16 by bf16_of_double's fast path (integer
+ * operations: the loop vectorises); 1 when a value lies off it (zero,
+ * subnormal, inf, NaN), for the caller to redo the row by bf16_of_double
+ * itself. */
+static inline __attribute__((always_inline)) int fold_row_bf16_b(const int hs, const float *w, double sc,
+								 const float *s, float *o, int64_t n)
 {
 	int off = 0;
 	for (int64_t i = 0; i < n; i++) {
-		double v = w[i] * sc;
+		double v = sc * w[i] * (hs ? s[i] : 1.0);
 		uint64_t u;
 		memcpy(&u, &v, sizeof u);
 		off |= (uint32_t)(u >> 52 & 0x7ff) - 897u > 253u;
@@ -231,6 +243,22 @@ static int fold_row_bf16(const float *w, double sc, float *o, int64_t n)
 		o[i] = (float)v;
 	}
 	return off;
+}
+
+FD_VEC_CLONES
+static int fold_row_bf16(const float *w, double sc, const float *s, float *o, int64_t n)
+{
+	return s ? fold_row_bf16_b(1, w, sc, s, o, n) : fold_row_bf16_b(0, w, sc, NULL, o, n);
+}
+
+/* fold_row or fold_row_bf16 (bf16), the rare row by bf16_of_double */
+static void fold_row_any(int bf16, const float *w, double sc, const float *s, float *o, int64_t n)
+{
+	if (!bf16)
+		fold_row(w, sc, s, o, n);
+	else if (fold_row_bf16(w, sc, s, o, n))
+		for (int64_t i = 0; i < n; i++)
+			o[i] = bf16_of_double(sc * w[i] * (s ? s[i] : 1.0));
 }
 
 /* bn folded into cv (see fd_model.h): the new weight [K, C/g, kh, kw] and
@@ -256,13 +284,7 @@ static int fold_bn(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (w->numel >= 65536)
 	for (int64_t k = 0; k < K; k++) {
 		double sc = g[k] / sqrt((double)rv[k] + bn->eps);
-		const float *wk = w->data + k * per;
-		float *ok = wo + k * per;
-		if (!bf16)
-			fold_row(wk, sc, ok, per);
-		else if (fold_row_bf16(wk, sc, ok, per)) /* a value off bf16_of_double's fast path */
-			for (int64_t i = 0; i < per; i++)
-				ok[i] = bf16_of_double(wk[i] * sc);
+		fold_row_any(bf16, w->data + k * per, sc, NULL, wo + k * per, per);
 		bo[k] = (float)(((cb ? cb[k] : 0.0) - rm[k]) * sc + be[k]);
 	}
 	return 0;
@@ -287,12 +309,9 @@ int fd_model_fold_pw(struct fd_ctx *c, const struct fd_tensor *w, const struct f
 	for (int64_t k = 0; k < K; k++) {
 		double o = O ? O[k] : 1.0, t = B ? B[k] : 0.0;
 		const float *wk = W + k * Ci;
-		for (int64_t i = 0; i < Ci; i++) {
-			double v = o * wk[i] * (S ? S[i] : 1.0);
-			wo[k * Ci + i] = bf16 ? bf16_of_double(v) : (float)v;
-			if (T)
-				t += (double)wk[i] * T[i];
-		}
+		fold_row_any(bf16, wk, o, S, wo + k * Ci, Ci);
+		for (int64_t i = 0; T && i < Ci; i++)
+			t += (double)wk[i] * T[i];
 		bo[k] = (float)(o * t);
 	}
 	return 0;
