@@ -435,10 +435,13 @@ static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const fl
 /* Max pooling of a channels-last [N, H, W, C] input into [N, Ho, Wo, C]
  * values and indices (ih*W + iw, as for NCHW), vectorised over channels:
  * per channel the same scan order and rule (mp_take) as the NCHW loops, so
- * both layouts pick the same element. One output position of one sample. */
-FD_VEC_CLONES
-static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restrict xn, int hr, int oh, int ow,
-			     float *restrict y, int32_t *restrict idx)
+ * both layouts pick the same element. One output position of one sample,
+ * from xn, whose first row is input row hr. Without wi no index is kept
+ * (inference): the same values. */
+static inline __attribute__((always_inline)) void maxpool_nhwc_pos_b(const int wi, const struct fd_pool2d_shape *s,
+								     const float *restrict xn, int hr, int oh,
+								     int ow, float *restrict y,
+								     int32_t *restrict idx)
 {
 	int64_t C = s->C;
 	int H = s->H, W = s->W;
@@ -448,7 +451,8 @@ static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restr
 	w0 = imax(w0, 0);
 	for (int64_t c = 0; c < C; c++) {
 		y[c] = -INFINITY;
-		idx[c] = h0 * W + w0;
+		if (wi)
+			idx[c] = h0 * W + w0;
 	}
 	for (int ih = h0; ih < h1; ih++)
 		for (int iw = w0; iw < w1; iw++) {
@@ -458,9 +462,20 @@ static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restr
 				float v = xr[c], m = y[c];
 				int t = mp_take(v, m);
 				y[c] = t ? v : m;
-				idx[c] = t ? at : idx[c];
+				if (wi)
+					idx[c] = t ? at : idx[c];
 			}
 		}
+}
+
+FD_VEC_CLONES
+static void maxpool_nhwc_pos(const struct fd_pool2d_shape *s, const float *restrict xn, int hr, int oh, int ow,
+			     float *restrict y, int32_t *restrict idx)
+{
+	if (idx)
+		maxpool_nhwc_pos_b(1, s, xn, hr, oh, ow, y, idx);
+	else
+		maxpool_nhwc_pos_b(0, s, xn, hr, oh, ow, y, NULL);
 }
 
 static void maxpool_nhwc_fwd(int threads, const struct fd_pool2d_shape *s, const float *x, float *y, int32_t *idx)
@@ -473,7 +488,7 @@ static void maxpool_nhwc_fwd(int threads, const struct fd_pool2d_shape *s, const
 		for (int oh = 0; oh < Ho; oh++)
 			for (int ow = 0; ow < Wo; ow++) {
 				int64_t o = (((int64_t)n * Ho + oh) * Wo + ow) * C;
-				maxpool_nhwc_pos(s, x + n * HWC, 0, oh, ow, y + o, idx + o);
+				maxpool_nhwc_pos(s, x + n * HWC, 0, oh, ow, y + o, idx ? idx + o : NULL);
 			}
 }
 
@@ -703,9 +718,11 @@ struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 	const struct fd_backend *be = sv.nhwc ? NULL : FD_KERNEL(c, x->dev, maxpool2d_fwd);
 	struct fd_tensor *y = be || sv.nhwc ? pool_out(c, "max_pool2d", x, &sv.s, k, stride, pad, ceil_mode, 1)
 					   : NULL;
-	/* int32 indices in float-sized device memory */
-	sv.idx = y ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
-	if (!sv.idx)
+	/* int32 indices in float-sized device memory; none channels last
+	 * where no backward will read them (inference) */
+	int grad = fd_needs_grad(c, 1, &x);
+	sv.idx = y && (grad || !sv.nhwc) ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
+	if (!y || (!sv.idx && (grad || !sv.nhwc)))
 		return NULL;
 	if (sv.nhwc) {
 		y->layout = FD_NHWC;
@@ -713,7 +730,7 @@ struct fd_tensor *fd_maxpool2d(struct fd_ctx *c, struct fd_tensor *x, int k, int
 	} else if (be->maxpool2d_fwd(c, &sv.s, x->data, y->data, sv.idx) < 0) {
 		return NULL;
 	}
-	if (fd_needs_grad(c, 1, &x)) {
+	if (grad) {
 		struct fd_node *n = fd_tape_push(c, "max_pool2d", maxpool_backward, 1, &x, y, sizeof sv);
 		if (!n)
 			return NULL;

@@ -71,8 +71,8 @@ int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_
 
 /* Max pooling of channels-last data: x [N, H, W, C] (the fd_tensor layout
  * FD_NHWC of a logical [N, C, H, W]), y and idx [N, Ho, Wo, C] OVERWRITTEN,
- * idx holding ih*W + iw as above; the same element chosen as by
- * fd_maxpool2d_fwd_cpu on the NCHW copy. Vectorised over channels, OpenMP
+ * idx holding ih*W + iw as above (idx NULL: values only, the same ones);
+ * the same element chosen as by fd_maxpool2d_fwd_cpu on the NCHW copy. Vectorised over channels, OpenMP
  * over output rows. bwd: dx [N, H, W, C] += dy scattered through idx
  * (threads own disjoint channel blocks). CPU only; s as above. Return 0. */
 int fd_maxpool2d_nhwc_fwd_cpu(struct fd_ctx *c, const struct fd_pool2d_shape *s, const float *x, float *y,

@@ -144,6 +144,11 @@ static void maxpool_fast(struct fd_ctx *c)
 		float *yl = filled(ny, 9);
 		int32_t *il = malloc(ny * 4);
 		fd_maxpool2d_nhwc_fwd_cpu(c, &s, xl, yl, il);
+		/* inference: no indices kept, the same values (NaNs included) */
+		float *yv = filled(ny, 9);
+		fd_maxpool2d_nhwc_fwd_cpu(c, &s, xl, yv, NULL);
+		ok(memcmp(yv, yl, ny * sizeof *yv) == 0, "case %d NHWC max without indices: the same bits", i);
+		free(yv);
 		float *yb = nhwc_of(yl, s.N, P, s.C);
 		int32_t *ib = nhwc_of(il, s.N, P, s.C);
 		ok(same_f32(yb, ry, ny), "case %d NHWC max y equals PyTorch's (NaNs included)", i);
