@@ -67,6 +67,19 @@ struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse
 	return fd_mul(c, x, s);
 }
 
+struct fd_tensor *fd_mse_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x)
+{
+	if (!x || !fd_model_bf16_out(m, c))
+		return fd_mse_fwd(m, c, l, x);
+	struct fd_tensor *s = fd_adaptive_avgpool2d(c, x, 1, 1);
+	s = fd_act(c, l->act, fd_mconv_fwd(m, c, &l->fc1, s));
+	s = fd_act(c, l->gate, fd_mconv_fwd(m, c, &l->fc2, s));
+	c->bf16_out = s != NULL;
+	struct fd_tensor *y = fd_mul(c, x, s);
+	c->bf16_out = 0;
+	return y;
+}
+
 int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, const struct fd_mbconv_cfg *cfg,
 		  struct fd_err *e)
 {
@@ -110,8 +123,8 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	if (b->has_expand)
 		h = fd_mcna_fwd(m, c, &b->expand, h);
 	h = fd_mcna_fwd(m, c, &b->dw, h);
-	if (b->cfg.se_sq > 0)
-		h = fd_mse_fwd(m, c, &b->se, h);
+	if (b->cfg.se_sq > 0) /* the scaled output feeds only the projection */
+		h = fd_mse_fwd_conv(m, c, &b->se, h);
 	if (!b->res)
 		return fd_mcna_fwd(m, c, &b->proj, h);
 	if (!c->training && !m->tap) /* with a tap, the hooks see torch's out-of-place add */

@@ -39,6 +39,12 @@ int fd_mse_add(struct fd_model *m, struct fd_mse *l, const char *name, int C, in
  * old values; counted in m->nfused_se); otherwise the taped ops (pool, fc1,
  * act, fc2, gate, mul into a new tensor). */
 struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x);
+/* fd_mse_fwd for an output that only convolutions read (MBConv's
+ * projection): under fd_model_bf16_out the scaling multiply writes it in
+ * bf16 (FD_T_BF16, the fp32 product rounded; c->bf16_outs counts it),
+ * which conv2d reads as it is (doc/nn-kernels.md "bf16 hand-off"). The
+ * same values reach the convolution. Otherwise exactly fd_mse_fwd. */
+struct fd_tensor *fd_mse_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x);
 
 /* One inverted residual block, `name.block.K` for K = 0.. in this order:
  * expand 1x1 (only when cexp != cin), depthwise k x k with the stride,

@@ -5,6 +5,7 @@
 #include "nn/layout.h"
 
 #include "core/fd_vec.h"
+#include "nn/act_inline.h"
 
 #include <string.h>
 
@@ -143,6 +144,46 @@ int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast 
 		row_apply(op, s[4], ap, bc->sa[4], bp, bc->sb[4], y + r * s[4]);
 	}
 	return 0;
+}
+
+/* y rounded to bf16 (fd_ai_bf16: fd_dnnl_to_bf16's bits); bf16 contexts
+ * only (AVX512-BF16 checked), hence the 512-bit target (doc/nn-kernels.md
+ * "bf16 hand-off") */
+FD_VEC_AVX512_ONLY
+static void row_to_bf16(const float *y, uint16_t *yb, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		yb[i] = fd_ai_bf16(y[i]);
+}
+
+/* fd_binary_fwd_cpu with y rounded to bf16 into yb: each row computed by
+ * row_apply (the same floats) into a block on the stack, then rounded */
+enum { BROW = 4096 };
+static void binary_fwd_bf16(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
+			    const float *b, uint16_t *yb)
+{
+	const int64_t *s = bc->shape;
+	int same = bc->na == bc->n && bc->nb == bc->n;
+	int64_t len = same ? bc->n : s[4], rows = same ? 1 : s[0] * s[1] * s[2] * s[3];
+	int64_t nbl = (len + BROW - 1) / BROW;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (bc->n >= PAR_MIN)
+	for (int64_t u = 0; u < rows * nbl; u++) {
+		int64_t r = u / nbl, j = u % nbl * BROW, m = len - j < BROW ? len - j : BROW;
+		const float *ap = a, *bp = b;
+		int64_t xa = 1, xb = 1;
+		if (!same) {
+			int64_t i3 = r % s[3], t = r / s[3];
+			int64_t i2 = t % s[2];
+			t /= s[2];
+			int64_t i1 = t % s[1], i0 = t / s[1];
+			ap = a + i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] + i3 * bc->sa[3];
+			bp = b + i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] + i3 * bc->sb[3];
+			xa = bc->sa[4], xb = bc->sb[4];
+		}
+		float t[BROW];
+		row_apply(op, m, ap + j * xa, xa, bp + j * xb, xb, t);
+		row_to_bf16(t, yb + r * len + j, m);
+	}
 }
 
 /* dx[i] += dy[i] (other == NULL) or dy[i] * other[i * xo] along one row
@@ -402,12 +443,17 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		ys[3] = ys[2], ys[2] = ys[1], ys[1] = C;
 	}
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_fwd);
+	/* asked for bf16 (nothing but convolutions reads y; backward reads a, b) */
+	int yb = !inplace && c->bf16_out && c->precision == FD_PREC_BF16 && a->dev == FD_DEV_CPU;
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
+			      : yb ? fd_tensor_new_bf16(c, nd, ys)
 					: fd_tensor_new(c, a->dev, nd, ys);
 	if (y)
 		y->layout = L;
-	if (!y || be->binary_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
+	if (y && yb)
+		binary_fwd_bf16(c, op, &bc, a->data, b->data, (uint16_t *)y->data);
+	else if (!y || be->binary_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
 		return NULL;
 	struct fd_tensor *in[2] = {a, b};
 	if (fd_needs_grad(c, 2, in)) {

@@ -10,8 +10,10 @@
  *   plans) included, is bit for bit the op on the widened x;
  *   GELU in place (fd_act_, recorded) with a bf16 output: y the fp32 op's y
  *   rounded, GELU'(x) over x and dx the same bits;
+ *   the squeeze-excitation multiply (same shape and broadcast) with a bf16
+ *   output: y the fp32 product rounded, gradients the same bits;
  *   whole models at 224x224 (ResNet-18, ResNet-50's bottleneck blocks,
- *   ConvNeXt mini): bf16 training steps with and without the hand-off
+ *   ConvNeXt mini, EfficientNet-B0): bf16 training steps with and without the hand-off
  *   (m->no_bf16_out): the same logits and parameter gradients bit for bit
  *   on a CPU with AMX (where at that size every hand-off convolution reads
  *   bf16 in both passes), tensors made in bf16 counted, a smaller training
@@ -24,6 +26,8 @@
 #include "models/fd_model.h"
 #include "nn/act.h"
 #include "nn/act_inline.h"
+#include "nn/binary.h"
+#include "nn/layout.h"
 #include "nn/conv2d.h"
 #include "nn/fd_dnnl.h"
 #include "nn/loss.h"
@@ -233,6 +237,81 @@ static void gelu_case(struct fd_ctx *cb)
 	free(x0), free(g), free(r), free(rw);
 }
 
+/* The squeeze-excitation scaling multiply (fd_mul of [N, C, H, W] by
+ * [N, C, 1, 1], channels last, and a same-shape one) with a bf16 output
+ * asked for: y bf16, the fp32 product rounded (fd_dnnl_to_bf16), gradients
+ * of both operands the same bits; control: a quarter of the values differ
+ * from the fp32 product. In an fp32 context the request is ignored. */
+static void mul_case(struct fd_ctx *cb, struct fd_ctx *cf)
+{
+	int64_t sx[4] = {2, 24, 9, 11}, ss[4] = {2, 24, 1, 1};
+	size_t n = 2 * 24 * 9 * 11; /* over one 4096-float block of the same-shape path */
+	for (int bc = 0; bc < 2; bc++) {
+		const int64_t *sh = bc ? ss : sx;
+		size_t ns = bc ? 2 * 24 : n;
+		float *y[2] = {NULL, NULL}, *da[2] = {NULL, NULL}, *db[2] = {NULL, NULL};
+		int isbf[2] = {0, 0}, good = 1;
+		for (int v = 0; v < 2 && good; v++) {
+			fd_ctx_step(cb);
+			struct fd_tensor *a = fd_tensor_new(cb, FD_DEV_CPU, 4, sx), *b = fd_tensor_new(cb, FD_DEV_CPU, 4, sh);
+			for (size_t i = 0; i < n; i++)
+				a->data[i] = (float)((double)((i * 7919) % 2003) / 160.0 - 6.2);
+			for (size_t i = 0; i < ns; i++)
+				b->data[i] = (float)((double)((i * 104729) % 997) / 331.0 - 1.3);
+			a->layout = FD_NHWC;
+			b->layout = bc ? FD_NCHW : FD_NHWC;
+			fd_requires_grad(a), fd_requires_grad(b);
+			cb->bf16_out = v;
+			struct fd_tensor *t = fd_mul(cb, a, b);
+			cb->bf16_out = 0;
+			float *g = fd_ctx_alloc(cb, FD_DEV_CPU, (int64_t)n);
+			for (size_t i = 0; g && i < n; i++)
+				g[i] = (float)((i % 13) * 0.25 - 1.5);
+			good = t && g && fd_backward(cb, t, g) == 0;
+			if (!good)
+				break;
+			isbf[v] = (t->flags & FD_T_BF16) != 0;
+			y[v] = malloc(n * sizeof(float));
+			if (isbf[v])
+				fd_dnnl_from_bf16(1, (const uint16_t *)t->data, y[v], n);
+			else
+				memcpy(y[v], t->data, n * sizeof(float));
+			da[v] = malloc(n * sizeof(float)), db[v] = malloc(ns * sizeof(float));
+			memcpy(da[v], a->grad, n * sizeof(float)), memcpy(db[v], b->grad, ns * sizeof(float));
+		}
+		if (!ok(good, "mul %s bf16 out: runs %s", bc ? "broadcast" : "same shape", cb->err.msg)) {
+			fd_ctx_step(cb);
+			continue;
+		}
+		uint16_t *r16 = malloc(n * sizeof *r16);
+		float *r = malloc(n * sizeof *r);
+		fd_dnnl_to_bf16(1, y[0], r16, n);
+		fd_dnnl_from_bf16(1, r16, r, n);
+		size_t differ = 0;
+		for (size_t i = 0; i < n; i++)
+			differ += y[1][i] != y[0][i];
+		ok(!isbf[0] && isbf[1] && same(y[1], r, n) && differ > n / 4,
+		   "mul %s bf16 out: y the fp32 product rounded (%zu of %zu values differ from it)",
+		   bc ? "broadcast" : "same shape", differ, n);
+		ok(same(da[0], da[1], n) && same(db[0], db[1], ns), "mul %s bf16 out: da, db the same bits",
+		   bc ? "broadcast" : "same shape");
+		for (int v = 0; v < 2; v++)
+			free(y[v]), free(da[v]), free(db[v]);
+		free(r16), free(r);
+	}
+	/* fp32 context: ignored */
+	fd_ctx_step(cf);
+	struct fd_tensor *a = fd_tensor_new(cf, FD_DEV_CPU, 4, sx), *b = fd_tensor_new(cf, FD_DEV_CPU, 4, sx);
+	for (size_t i = 0; i < n; i++)
+		a->data[i] = b->data[i] = 1.0f + (float)i / 7.0f;
+	cf->bf16_out = 1;
+	struct fd_tensor *t = fd_mul(cf, a, b);
+	cf->bf16_out = 0;
+	ok(t && !(t->flags & FD_T_BF16) && t->data[5] == a->data[5] * b->data[5],
+	   "mul bf16 out asked in an fp32 context: y fp32");
+	fd_ctx_step(cf);
+}
+
 /* bf16 training steps of model a with and without the hand-off */
 static void model_case(const char *name, const struct fd_model_arch *a, int size, int amx)
 {
@@ -313,9 +392,16 @@ int main(void)
 	   n, direct_both, widened);
 	rounding_case();
 	gelu_case(&cb);
+	{
+		struct fd_ctx cf;
+		ctx_open(&cf, 2, 1);
+		mul_case(&cb, &cf);
+		fd_ctx_free(&cf);
+	}
 	fd_ctx_free(&cb);
 	model_case("resnet18", fd_model_arch_find("resnet18"), 224, amx);
 	model_case("resnet50", fd_model_arch_find("resnet50"), 224, amx);
 	model_case("convnext_mini", &fd_arch_convnext_mini, 224, amx);
+	model_case("efficientnet_b0", fd_model_arch_find("efficientnet_b0"), 224, amx);
 	return tap_done();
 }
