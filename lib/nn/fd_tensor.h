@@ -250,7 +250,8 @@ uint64_t fd_ctx_stream(struct fd_ctx *c);
  *
  *     struct fd_mark mk = fd_ctx_mark(c);
  *     y = ...ops on x...;
- *     y = fd_ctx_keep(c, &mk, y);   (y moved down to the mark, the rest freed)
+ *     y = fd_ctx_keep(c, &mk, y);   (y moved down to the mark, or left in place
+ *                                   above a small gap; the rest freed)
  *
  * Contract (the caller guarantees): nothing allocated after the mark is used
  * afterwards except the tensor kept (its old header and data pointers are
