@@ -122,9 +122,12 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	struct fd_tensor *h = x;
 	if (b->has_expand)
 		h = fd_mcna_fwd(m, c, &b->expand, h);
-	h = fd_mcna_fwd(m, c, &b->dw, h);
-	if (b->cfg.se_sq > 0) /* the scaled output feeds only the projection */
-		h = fd_mse_fwd_conv(m, c, &b->se, h);
+	/* the depthwise output feeds only the projection where no SE reads it,
+	 * else the SE's scaled output does: either may be handed off in bf16 */
+	if (b->cfg.se_sq > 0)
+		h = fd_mse_fwd_conv(m, c, &b->se, fd_mcna_fwd(m, c, &b->dw, h));
+	else
+		h = fd_mconv_bn_fwd_conv(m, c, &b->dw.conv, &b->dw.bn, b->dw.act, h);
 	if (!b->res)
 		return fd_mcna_fwd(m, c, &b->proj, h);
 	if (!c->training && !m->tap) /* with a tap, the hooks see torch's out-of-place add */

@@ -13,7 +13,7 @@
  *   the squeeze-excitation multiply (same shape and broadcast) with a bf16
  *   output: y the fp32 product rounded, gradients the same bits;
  *   whole models at 224x224 (ResNet-18, ResNet-50's bottleneck blocks,
- *   ConvNeXt mini, EfficientNet-B0): bf16 training steps with and without the hand-off
+ *   ConvNeXt mini, EfficientNet-B0, MobileNetV3-Small): bf16 training steps with and without the hand-off
  *   (m->no_bf16_out): the same logits and parameter gradients bit for bit
  *   on a CPU with AMX (where at that size every hand-off convolution reads
  *   bf16 in both passes), tensors made in bf16 counted, a smaller training
@@ -403,5 +403,6 @@ int main(void)
 	model_case("resnet50", fd_model_arch_find("resnet50"), 224, amx);
 	model_case("convnext_mini", &fd_arch_convnext_mini, 224, amx);
 	model_case("efficientnet_b0", fd_model_arch_find("efficientnet_b0"), 224, amx);
+	model_case("mobilenet_v3_small", fd_model_arch_find("mobilenet_v3_small"), 224, amx);
 	return tap_done();
 }
