@@ -337,6 +337,20 @@ static enum fd_conv_post post_of(int act)
 	       : act == FD_ACT_HARDSWISH ? FD_CONV_POST_HARDSWISH : FD_CONV_POST_NONE;
 }
 
+int fd_model_bf16_dy(const struct fd_model *m, const struct fd_ctx *c)
+{
+	return c->dev == FD_DEV_CPU && c->training && c->precision == FD_PREC_BF16 && !m->tap && !m->unfused &&
+	       !m->no_bf16_dy;
+}
+
+/* c->bf16_dy for the BN after cv: fd_model_bf16_dy, and cv ungrouped (a
+ * depthwise convolution runs fp32 in bf16 contexts, so its backward would
+ * widen a bf16 dy again) */
+static int conv_bf16_dy(const struct fd_model *m, const struct fd_ctx *c, const struct fd_mconv *cv)
+{
+	return fd_model_bf16_dy(m, c) && cv->op.groups == 1;
+}
+
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x)
 {
@@ -351,10 +365,15 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		struct fd_tensor *y = fd_conv2d_infer(c, &cv->op, x, wf, bf, post);
 		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
-	if (c->training && !m->tap && !m->unfused) /* BN + activation fused (CPU) */
-		return fd_batchnorm2d_act(c, fd_mconv_fwd(m, c, cv, x), fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-					  fd_model_t(m, bn->rm), fd_model_t(m, bn->rv), fd_model_t(m, bn->nbt),
-					  bn->momentum, bn->eps, act);
+	if (c->training && !m->tap && !m->unfused) { /* BN + activation fused (CPU) */
+		struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+		c->bf16_dy = conv_bf16_dy(m, c, cv);
+		struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+							 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
+		c->bf16_dy = 0;
+		return y;
+	}
 	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
@@ -375,10 +394,12 @@ static struct fd_tensor *conv_bn_flagged(struct fd_model *m, struct fd_ctx *c, s
 	if (!h)
 		return NULL;
 	*flag = 1;
+	c->bf16_dy = conv_bf16_dy(m, c, cv);
 	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
 						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
 	*flag = 0;
+	c->bf16_dy = 0;
 	return y;
 }
 
@@ -412,11 +433,13 @@ struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, str
 		return NULL;
 	int bf = to_conv && fd_model_bf16_out(m, c);
 	c->bf16_out = bf;
+	c->bf16_dy = conv_bf16_dy(m, c, cv);
 	struct fd_tensor *y = fd_batchnorm2d_act_maxpool(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
 							 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act, k, stride,
 							 pad);
 	c->bf16_out = 0;
+	c->bf16_dy = 0;
 	return y;
 }
 

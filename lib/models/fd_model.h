@@ -113,6 +113,9 @@ struct fd_model {
 	int no_bn_pool;               /* 1: fd_model_bn_pools always says no (tests comparing
 				       * training with and without BN + pool fused bit for
 				       * bit); 0 by default */
+	int no_bf16_dy;               /* 1: fd_model_bf16_dy always says no (tests comparing
+				       * bf16 training with and without the gradient hand-off
+				       * bit for bit); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -256,6 +259,14 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
  * multiplies the same values; the output takes half the memory and
  * nothing converts it (doc/nn-kernels.md "bf16 hand-off"). */
 int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c);
+
+/* Whether the BN after a convolution (its output read by that BN alone)
+ * may write the convolution's output gradient in bf16 (c->bf16_dy): bf16
+ * CPU training, no tap, not m->unfused, not m->no_bf16_dy. The fd_mconv_bn_*
+ * training paths set it around their BN for an ungrouped convolution; the
+ * convolution's backward rounds dy to bf16 anyway, so it multiplies the
+ * same values (doc/nn-kernels.md "bf16 gradient hand-off"). */
+int fd_model_bf16_dy(const struct fd_model *m, const struct fd_ctx *c);
 
 /* fd_mconv_bn_fwd for a result y that only convolutions read (the next
  * conv of a residual block): under fd_model_bf16_out, the fused BN and

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/fd_vec.h"
 #include "nn/act.h"
@@ -393,6 +394,31 @@ static void rows_dx_train(int act, const float *g, const float *x, float *dx, in
 #undef B
 }
 
+FD_AI_BODY void rows_dx_train_bf16_b(const int act, const float *g, const float *x, uint16_t *dxb, int64_t n,
+				     int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
+				     const float *za, const float *zb)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			int64_t i = m * C + c;
+			dxb[i] = fd_ai_bf16(k[c] * (DZ(act, x[i], za[c], zb[c], g[i]) - cm[c] - (x[i] - mean[c]) * cx[c]));
+		}
+}
+
+/* rows_dx_train writing a fresh dx rounded to bf16 (fd_ai_bf16:
+ * fd_dnnl_to_bf16's bits) into dxb: the gradient hand-off to the
+ * convolution before (doc/nn-kernels.md "bf16 gradient hand-off"); bf16
+ * contexts only, as rows_affine_bf16 */
+FD_VEC_AVX512_ONLY
+static void rows_dx_train_bf16(int act, const float *g, const float *x, uint16_t *dxb, int64_t n, int64_t C,
+			       const float *k, const float *cm, const float *cx, const float *mean, const float *za,
+			       const float *zb)
+{
+#define B(K) rows_dx_train_bf16_b(K, g, x, dxb, n, C, k, cm, cx, mean, za, zb)
+	ACT_CASES(act, B)
+#undef B
+}
+
 FD_VEC_CLONES
 static void rows_axpy(const float *g, float *dx, int64_t n, int64_t C, const float *k, int wr)
 {
@@ -678,7 +704,7 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act, const float *dy,
 		    const struct fd_pool2d_shape *ps, const int32_t *idx, const float *x, const float *weight,
 		    const float *mean_in, const float *stat, const float *za, const float *zb, double eps, float *dx,
-		    float *dweight, float *dbias, int wr)
+		    uint16_t *dxb, float *dweight, float *dbias, int wr)
 {
 	int64_t C = r->C;
 	struct fd_arena_mark mk;
@@ -708,7 +734,7 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 				dbias[c] += (float)sdy[c];
 		}
 	}
-	if (!dx) {
+	if (!dx && !dxb) {
 		rows_scratch_done(ctx, &mk);
 		return 0;
 	}
@@ -727,6 +753,9 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 			int64_t nb = j + bl <= m0 + n ? bl : m0 + n - j;
 			if (st)
 				rows_dx_stashed(x + j * C, dx + j * C, nb, C, k, cm, cx, fmean);
+			else if (dxb) /* train, fresh (bwd_train_cpu) */
+				rows_dx_train_bf16(act, dy_rows(&src, C, buf, j, nb), x + j * C, dxb + j * C, nb, C,
+						   k, cm, cx, fmean, za, zb);
 			else if (train)
 				rows_dx_train(act, dy_rows(&src, C, buf, j, nb), x + j * C, dx + j * C, nb, C, k, cm,
 					      cx, fmean, za, zb, wr);
@@ -818,8 +847,8 @@ int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
  * the forward's factors (read unless act is NOACT). */
 static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
 			 const float *w, const float *mean, const float *invstd, const float *za, const float *zb,
-			 const float *dy, const struct fd_pool2d_shape *ps, const int32_t *idx, float *dx, float *dw,
-			 float *db, int wr)
+			 const float *dy, const struct fd_pool2d_shape *ps, const int32_t *idx, float *dx,
+			 uint16_t *dxb, float *dw, float *db, int wr)
 {
 	if (!fusable(act)) {
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
@@ -829,9 +858,13 @@ static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 		fd_fail(c, "batchnorm2d: a pooled backward needs channels-last rows");
 		return -1;
 	}
+	if (dxb && (!rows_path(N, C, HW) || !wr || STASH(act, 1) || dx)) {
+		fd_fail(c, "batchnorm2d: a bf16 dx is written fresh, on channels-last rows, without SiLU");
+		return -1;
+	}
 	if (HW == 1 && N >= 2 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 1, act, dy, ps, idx, x, w, mean, invstd, za, zb, 0, dx, dw, db, wr);
+		return rows_bwd(c, &r, 1, act, dy, ps, idx, x, w, mean, invstd, za, zb, 0, dx, dxb, dw, db, wr);
 	}
 	batchnorm2d_bwd_train(c->threads, act, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, za, zb, dx, dw,
 			      db, wr);
@@ -844,7 +877,8 @@ static int bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, cons
 {
 	if (HW == 1 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 0, NOACT, dy, NULL, NULL, x, w, rmean, rvar, NULL, NULL, eps, dx, dw, db, wr);
+		return rows_bwd(c, &r, 0, NOACT, dy, NULL, NULL, x, w, rmean, rvar, NULL, NULL, eps, dx, NULL, dw, db,
+				wr);
 	}
 	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
 	return 0;
@@ -854,7 +888,8 @@ int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
-	return bwd_train_cpu(c, NOACT, N, C, HW, x, w, mean, invstd, NULL, NULL, dy, NULL, NULL, dx, dw, db, 0);
+	return bwd_train_cpu(c, NOACT, N, C, HW, x, w, mean, invstd, NULL, NULL, dy, NULL, NULL, dx, NULL, dw, db,
+			     0);
 }
 
 int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
@@ -863,7 +898,7 @@ int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
 				     float *db)
 {
 	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, mean, invstd, za, zb, dy, NULL, NULL, dx,
-			     dw, db, 0);
+			     NULL, dw, db, 0);
 }
 
 int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
@@ -910,10 +945,13 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 	float *dx = wants(x) ? x->grad : NULL, *dw = wants(w) ? w->grad : NULL;
 	float *db = wants(b) ? b->grad : NULL;
 	int wr = (x->flags & FD_T_GRAD_FRESH) != 0;
+	/* the gradient hand-off: dx in bf16 for the convolution before
+	 * (FD_T_GRAD_BF16, which fd_backward keeps only for a fresh dx here) */
+	uint16_t *dxb = dx && (x->flags & FD_T_GRAD_BF16) ? (uint16_t *)dx : NULL;
 	if (x->dev == FD_DEV_CPU)
 		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
-						s->za, s->zb, n->out->grad, s->pool ? &s->ps : NULL, s->idx, dx, dw,
-						db, wr)
+						s->za, s->zb, n->out->grad, s->pool ? &s->ps : NULL, s->idx,
+						dxb ? NULL : dx, dxb, dw, db, wr)
 				: bwd_eval_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
 					       n->out->grad, dx, dw, db, wr);
 	if (s->train) {
@@ -968,6 +1006,14 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		N *= HW, HW = 1;
 	struct fd_tensor *in[3] = {x, w, b};
 	int rec = fd_needs_grad(c, 3, in);
+	/* the gradient hand-off (c->bf16_dy): x is the output of the conv2d
+	 * recorded just before (whose backward reads a bf16 dy as it is) and
+	 * read by nothing else (the caller's word); the rows kernels write dx
+	 * fresh in bf16; not SiLU's backward, which stashes dz in dx */
+	int dxb = rec && c->bf16_dy && c->training && c->precision == FD_PREC_BF16 && x->dev == FD_DEV_CPU &&
+		  rows_path(N, C, HW) && act != FD_ACT_SILU && !x->grad &&
+		  !(x->flags & (FD_T_RETAIN_GRAD | FD_T_BF16 | FD_T_GRAD_BF16)) && c->tape && c->tape->out == x &&
+		  strcmp(c->tape->op, "conv2d") == 0;
 	struct fd_tensor *y;
 	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data, 0,
 			      {0}, NULL};
@@ -1039,6 +1085,11 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		if (x->dev == FD_DEV_CPU) {
 			n->writes = 1u;
 			n->aliases = act == FD_ACT_SILU || pool ? 0u : 1u;
+		}
+		if (dxb) {
+			x->flags |= FD_T_GRAD_BF16;
+			n->bf16_grads = 1u;
+			c->bf16_dys++;
 		}
 	}
 	return y;

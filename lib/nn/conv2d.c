@@ -549,14 +549,16 @@ static int conv_fwd(struct fd_conv2d *p, const float *x, const float *w, const f
 }
 
 /* dx += conv_bwd_data(dy, w), or dx = ... when over (a fresh gradient:
- * no read of dx, and no reorder at all when dx has the primitive's layout) */
-static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const float *w, float *dx, int over,
-			    struct fd_err *e)
+ * no read of dx, and no reorder at all when dx has the primitive's layout);
+ * dyb: dy in bf16 instead (dy NULL) for a plan that reads it (takes_bf16_dy) */
+static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const uint16_t *dyb, const float *w,
+				  float *dx, int over, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_WEIGHTS, NULL}, {DNNL_ARG_DIFF_SRC, NULL}};
 	if (!p->bwd_ready && init_backward(p, e))
 		return -1;
-	if (fd_dnnl_opnd_in(&p->bd_dy, p->d, dy, &a[0].memory, e) ||
+	if ((dyb ? fd_dnnl_opnd_in_bf16(&p->bd_dy, dyb, &a[0].memory, e)
+		 : fd_dnnl_opnd_in(&p->bd_dy, p->d, dy, &a[0].memory, e)) ||
 	    fd_dnnl_opnd_in(&p->bd_w, p->d, w, &a[1].memory, e) ||
 	    (over ? fd_dnnl_opnd_over(&p->bd_dx, p->d, dx, &a[2].memory, e)
 		  : fd_dnnl_opnd_out(&p->bd_dx, p->d, dx, &a[2].memory, e)) ||
@@ -566,20 +568,21 @@ static int conv_backward_data_run(struct fd_conv2d *p, const float *dy, const fl
 	return 0;
 }
 
-static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const float *w, float *dx, int over,
-			    struct fd_err *e)
+static int conv_bwd_data(struct fd_conv2d *p, const float *dy, const uint16_t *dyb, const float *w, float *dx,
+			 int over, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(p->d->threads);
-	int rc = conv_backward_data_run(p, dy, w, dx, over, e);
+	int rc = conv_backward_data_run(p, dy, dyb, w, dx, over, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
 
 /* dw += ..., db += ...; dy_ready: backward-data has just converted dy into
  * the slot this primitive reads it from (p->dy_once); xb: x in bf16 (x
- * NULL) for a plan that reads it (takes_bf16_bwd) */
+ * NULL) for a plan that reads it (takes_bf16_bwd); dyb: dy in bf16 (dy
+ * NULL) for a plan that reads it (takes_bf16_dy) */
 static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *dy,
-				     int dy_ready, float *dw, float *db, struct fd_err *e)
+				     const uint16_t *dyb, int dy_ready, float *dw, float *db, struct fd_err *e)
 {
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, NULL}, {DNNL_ARG_DIFF_DST, NULL}, {DNNL_ARG_DIFF_WEIGHTS, NULL},
 				{DNNL_ARG_DIFF_BIAS, NULL}};
@@ -588,8 +591,9 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 		return -1;
 	if ((xb ? fd_dnnl_opnd_in_bf16(&p->bw_x, xb, &a[0].memory, e)
 		: fd_dnnl_opnd_in(&p->bw_x, p->d, x, &a[0].memory, e)) ||
-	    (dy_ready ? fd_dnnl_opnd_in_ready(&p->bw_dy, p->d, dy, &a[1].memory, e)
-		      : fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e)) ||
+	    (dyb	 ? fd_dnnl_opnd_in_bf16(&p->bw_dy, dyb, &a[1].memory, e)
+	     : dy_ready ? fd_dnnl_opnd_in_ready(&p->bw_dy, p->d, dy, &a[1].memory, e)
+			: fd_dnnl_opnd_in(&p->bw_dy, p->d, dy, &a[1].memory, e)) ||
 	    fd_dnnl_opnd_out(&p->bw_dw, p->d, dw, &a[2].memory, e) ||
 	    (p->s.bias && fd_dnnl_opnd_out(&p->bw_db, p->d, db, &a[3].memory, e)) ||
 	    fd_dnnl_exec_sp(p->d, p->bwd_w, p->bw_sp, n, a, e) || fd_dnnl_opnd_out_done(&p->bw_dw, p->d, e) ||
@@ -599,10 +603,10 @@ static int conv_backward_weights_run(struct fd_conv2d *p, const float *x, const 
 }
 
 static int conv_bwd_weights(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *dy,
-			    int dy_ready, float *dw, float *db, struct fd_err *e)
+			    const uint16_t *dyb, int dy_ready, float *dw, float *db, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(p->d->threads);
-	int rc = conv_backward_weights_run(p, x, xb, dy, dy_ready, dw, db, e);
+	int rc = conv_backward_weights_run(p, x, xb, dy, dyb, dy_ready, dw, db, e);
 	fd_dnnl_threads_leave(prev);
 	return rc;
 }
@@ -666,11 +670,13 @@ int fd_conv2d_bf16_weights_cpu(void *plan)
 
 static int takes_bf16_fwd(const struct fd_conv2d *p);
 static int takes_bf16_bwd(const struct fd_conv2d *p);
+static int takes_bf16_dy(const struct fd_conv2d *p, int data, int weights);
 
 int fd_conv2d_takes_bf16_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
-	return (takes_bf16_fwd(p) ? 1 : 0) | (p->bwd_ready && takes_bf16_bwd(p) ? 2 : 0);
+	return (takes_bf16_fwd(p) ? 1 : 0) | (p->bwd_ready && takes_bf16_bwd(p) ? 2 : 0) |
+	       (p->bwd_ready && takes_bf16_dy(p, 1, 1) ? 4 : 0);
 }
 
 int fd_conv2d_bf16_mm_cpu(void *plan)
@@ -701,9 +707,9 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 }
 
 /* dx (=, or += unless over) conv(dy, w') on p->flip (flip_init); w' in a
- * block of c's gradient pool, given back */
-static int flip_bwd_data(struct fd_ctx *c, struct fd_conv2d *p, const float *dy, const float *w, float *dx,
-			 int over, struct fd_err *e)
+ * block of c's gradient pool, given back; dyb: dy in bf16 (dy NULL) */
+static int flip_bwd_data(struct fd_ctx *c, struct fd_conv2d *p, const float *dy, const uint16_t *dyb,
+			 const float *w, float *dx, int over, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
 	int64_t K = s->K, C = s->C, kh = s->kh, kw = s->kw;
@@ -717,7 +723,7 @@ static int flip_bwd_data(struct fd_ctx *c, struct fd_conv2d *p, const float *dy,
 				for (int64_t j = 0; j < kw; j++)
 					wf[((ci * K + k) * kh + i) * kw + j] =
 						w[((k * C + ci) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
-	int rc = conv_fwd(p->flip[over ? 0 : 1], dy, wf, NULL, dx, e);
+	int rc = conv_fwd_xb(p->flip[over ? 0 : 1], dy, dyb, wf, NULL, dx, e);
 	fd_grad_scratch_put(c, wf);
 	return rc;
 }
@@ -745,11 +751,28 @@ static int takes_bf16_bwd(const struct fd_conv2d *p)
 	       ((p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_x.to_bf16));
 }
 
+/* Whether p's backward (set up) reads a bf16 dy (FD_T_GRAD_BF16) as it is
+ * in the passes wanted (data: backward-data; weights: backward-weights):
+ * no bias (whose sums take the fp32 dy), and each pass a matmul, the
+ * flipped forward converting its input by fd_dnnl_to_bf16, or a bf16
+ * primitive converting dy so. */
+static int takes_bf16_dy(const struct fd_conv2d *p, int data, int weights)
+{
+	if (!p->bf16 || p->s.bias || fd_dwconv_serves(&p->s))
+		return 0;
+	if (data && !(p->mm.passes & FD_CONV_MM_DATA) &&
+	    !(p->flip[0] ? takes_bf16_fwd(p->flip[0]) && takes_bf16_fwd(p->flip[1]) : p->bd_dy.to_bf16 != 0))
+		return 0;
+	return !weights || (p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_dy.to_bf16);
+}
+
 /* fd_conv2d_bwd_cpu, overwriting dx when over (a fresh gradient); xb: x in
  * bf16 instead (FD_T_BF16, x NULL), widened to floats in a block of the
- * gradient pool where the plan's backward-weights does not read it so */
+ * gradient pool where the plan's backward-weights does not read it so;
+ * dyb: dy in bf16 instead (FD_T_GRAD_BF16, dy NULL), widened likewise where
+ * a pass wanted does not read it so (takes_bf16_dy) */
 static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t *xb, const float *w,
-		   const float *dy, float *dx, int over, float *dw, float *db)
+		   const float *dy, const uint16_t *dyb, float *dx, int over, float *dw, float *db)
 {
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
@@ -760,13 +783,26 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		if (rc < 0)
 			return ctx_err(c, &e);
 	}
+	if (dyb && !takes_bf16_dy(p, dx != NULL, dw || db)) {
+		int Ho = 0, Wo = 0;
+		if (fd_conv2d_out_size(&p->s, &Ho, &Wo, &e) < 0)
+			return ctx_err(c, &e);
+		size_t n = (size_t)p->s.N * p->s.K * Ho * Wo;
+		float *dyf = fd_grad_scratch(c, (int64_t)n);
+		if (!dyf)
+			return -1;
+		fd_dnnl_from_bf16(c->threads, dyb, dyf, n);
+		int rc = bwd_cpu(c, plan, x, xb, w, dyf, NULL, dx, over, dw, db);
+		fd_grad_scratch_put(c, dyf);
+		return rc;
+	}
 	if (dx && (p->mm.passes & FD_CONV_MM_DATA)) {
-		if (fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e) ||
-		    fd_conv_mm_bwd_data(&p->mm, p->d, &p->s, w, dx, over, &e))
+		if ((!dyb && fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e)) ||
+		    fd_conv_mm_bwd_data(&p->mm, p->d, &p->s, dyb, w, dx, over, &e))
 			return mm_err(c, p, &e);
 		dy_ready = 1;
 	} else if (dx && p->flip[0]) {
-		if (flip_bwd_data(c, p, dy, w, dx, over, &e))
+		if (flip_bwd_data(c, p, dy, dyb, w, dx, over, &e))
 			return c->failed ? -1 : ctx_err(c, &e);
 	} else if (dx && !over && p->bd_dx.add_f32) {
 		/* dx accumulates in the primitive's own layout (channels last): the
@@ -776,7 +812,7 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		float *t = fd_grad_scratch(c, (int64_t)p->bd_dx.add_f32);
 		if (!t)
 			return -1;
-		int rc = conv_bwd_data(p, dy, w, t, 1, &e);
+		int rc = conv_bwd_data(p, dy, dyb, w, t, 1, &e);
 		if (rc == 0)
 			fd_dnnl_add_f32(c->threads, dx, t, p->bd_dx.add_f32);
 		fd_grad_scratch_put(c, t);
@@ -784,7 +820,7 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 			return ctx_err(c, &e);
 		dy_ready = p->bd_dy.to_bf16 != 0;
 	} else if (dx) {
-		if (conv_bwd_data(p, dy, w, dx, over, &e) < 0)
+		if (conv_bwd_data(p, dy, dyb, w, dx, over, &e) < 0)
 			return ctx_err(c, &e);
 		dy_ready = p->bd_dy.to_bf16 != 0;
 	}
@@ -796,7 +832,7 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		if (!xf)
 			return -1;
 		fd_dnnl_from_bf16(c->threads, xb, xf, n);
-		int rc = bwd_cpu(c, plan, xf, NULL, w, dy, NULL, over, dw, db);
+		int rc = bwd_cpu(c, plan, xf, NULL, w, dy, dyb, NULL, over, dw, db);
 		fd_grad_scratch_put(c, xf);
 		return rc;
 	}
@@ -804,8 +840,8 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		return fd_dwconv_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
 	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {
 		/* the bf16 dy backward-data converted, else converted here */
-		if ((!dy_ready && fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e)) ||
-		    fd_conv_mm_bwd_weights(&p->mm, p->d, &p->s, x, xb, dy, dw, db, &e))
+		if ((!dyb && !dy_ready && fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e)) ||
+		    fd_conv_mm_bwd_weights(&p->mm, p->d, &p->s, x, xb, dy, dyb, dw, db, &e))
 			return mm_err(c, p, &e);
 		return 0;
 	}
@@ -822,19 +858,19 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		memset(db, 0, (size_t)p->s.K * sizeof *db);
 	}
 	/* dx's call just converted dy where both multiply the same bf16 dy */
-	return conv_bwd_weights(p, x, xb, dy, dx && p->dy_once, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
+	return conv_bwd_weights(p, x, xb, dy, dyb, dx && p->dy_once, dw, db, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
 		      float *dx, float *dw, float *db)
 {
-	return bwd_cpu(c, plan, x, NULL, w, dy, dx, 0, dw, db);
+	return bwd_cpu(c, plan, x, NULL, w, dy, NULL, dx, 0, dw, db);
 }
 
 int fd_conv2d_bwd_fresh_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
 			    float *dx, float *dw, float *db)
 {
-	return bwd_cpu(c, plan, x, NULL, w, dy, dx, 1, dw, db);
+	return bwd_cpu(c, plan, x, NULL, w, dy, NULL, dx, 1, dw, db);
 }
 
 /* ---------- the plan cache and the taped op ---------- */
@@ -943,10 +979,11 @@ static int conv_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct conv_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
-	int xbf = (x->flags & FD_T_BF16) != 0;
+	int xbf = (x->flags & FD_T_BF16) != 0, dybf = (n->out->flags & FD_T_GRAD_BF16) != 0;
 	if (x->dev == FD_DEV_CPU) /* a fresh dx (the node's writes bit 0) is overwritten */
 		return bwd_cpu(c, s->plan, xbf ? NULL : x->data, xbf ? (const uint16_t *)x->data : NULL, w->data,
-			       n->out->grad, wants(x) ? x->grad : NULL,
+			       dybf ? NULL : n->out->grad, dybf ? (const uint16_t *)n->out->grad : NULL,
+			       wants(x) ? x->grad : NULL,
 			       (x->flags & FD_T_GRAD_FRESH) != 0, wants(w) ? w->grad : NULL,
 			       wants(b) ? b->grad : NULL);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, conv2d_bwd);

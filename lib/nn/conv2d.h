@@ -159,8 +159,10 @@ int fd_conv2d_bf16_mm_cpu(void *plan);
 /* How the CPU plan reads an input held in bf16 (FD_T_BF16, c->bf16_out's
  * tensors; fd_conv2d takes one on the CPU): bit 1 the forward, bit 2 the
  * backward-weights read it as it is; a pass without its bit widens it to
- * floats first (exact; a copy). The forward's bit is known once the plan
- * exists, the backward's once its backward was made. */
+ * floats first (exact; a copy). Bit 4: both backward passes read a bf16
+ * output gradient (FD_T_GRAD_BF16, c->bf16_dy's) as it is; without it the
+ * backward widens that gradient first. The forward's bit is known once the
+ * plan exists, the backward's once its backward was made. */
 int fd_conv2d_takes_bf16_cpu(void *plan);
 /* 1 when the CPU plan runs oneDNN's Winograd F(4x4, 3x3) (forward,
  * backward-data and backward-weights), 0 when direct. A plan made with

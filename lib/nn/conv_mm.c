@@ -250,7 +250,7 @@ static void col2im(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo,
  * j) C + c] = w[k, c, i, j] in bf16, slot 0), cols in slot 2, then col2im
  * into dx. */
 static int bwd_data_kxk(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			const float *w, float *dx, int over, struct fd_err *e)
+			const uint16_t *dyb, const float *w, float *dx, int over, struct fd_err *e)
 {
 	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
 	float *wr = d->ws[2]; /* w rearranged, fp32, before the columns use slot 2 */
@@ -262,7 +262,7 @@ static int bwd_data_kxk(const struct fd_conv_mm *m, struct fd_dnnl *d, const str
 	if (fd_dnnl_to_bf16(d->threads, wr, d->ws[0], (size_t)(K * kk * C)) < 0)
 		return fd_err_set(e, "bf16 w: this CPU lacks AVX512-BF16");
 	for (int n0 = 0; n0 < s->N; n0 += m->nbd) {
-		if (mm_run(d, m->bd, m->bd_m, (const uint16_t *)d->ws[1] + n0 * HoWo * K, d->ws[0], d->ws[2], e))
+		if (mm_run(d, m->bd, m->bd_m, dyb + n0 * HoWo * K, d->ws[0], d->ws[2], e))
 			return -1;
 		col2im(d->threads, s, m->Ho, m->Wo, d->ws[2], n0, m->nbd, dx, over);
 	}
@@ -270,12 +270,14 @@ static int bwd_data_kxk(const struct fd_conv_mm *m, struct fd_dnnl *d, const str
 }
 
 int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			const float *w, float *dx, int over, struct fd_err *e)
+			const uint16_t *dyb, const float *w, float *dx, int over, struct fd_err *e)
 {
 	int rc = -1, prev = fd_dnnl_threads_enter(d->threads);
 	uint16_t *wb = d->ws[0];
+	if (!dyb)
+		dyb = d->ws[1];
 	if (s->kh * s->kw > 1) {
-		rc = bwd_data_kxk(m, d, s, w, dx, over, e);
+		rc = bwd_data_kxk(m, d, s, dyb, w, dx, over, e);
 		goto out;
 	}
 	if (fd_dnnl_to_bf16(d->threads, w, wb, (size_t)s->K * s->C) < 0) {
@@ -283,9 +285,9 @@ int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const str
 		goto out;
 	}
 	if (s->sh == 1 && s->sw == 1) {
-		rc = over ? mm_run(d, m->bd, m->bd_m, d->ws[1], wb, dx, e)
-			  : mm_run(d, m->bd_sum, m->bds_m, d->ws[1], wb, dx, e);
-	} else if (!(rc = mm_run(d, m->bd, m->bd_m, d->ws[1], wb, d->ws[2], e))) {
+		rc = over ? mm_run(d, m->bd, m->bd_m, dyb, wb, dx, e)
+			  : mm_run(d, m->bd_sum, m->bds_m, dyb, wb, dx, e);
+	} else if (!(rc = mm_run(d, m->bd, m->bd_m, dyb, wb, d->ws[2], e))) {
 		scatter(d->threads, s, m->Ho, m->Wo, d->ws[2], dx, over);
 	}
 out:
@@ -342,10 +344,14 @@ static void col_sums(int threads, const float *dy, int64_t P, int64_t K, float *
 }
 
 int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			   const float *x, const uint16_t *xb, const float *dy, float *dw, float *db,
-			   struct fd_err *e)
+			   const float *x, const uint16_t *xb, const float *dy, const uint16_t *dyb, float *dw,
+			   float *db, struct fd_err *e)
 {
 	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
+	if (db && !dy)
+		return fd_err_set(e, "bf16 backward-weights as a matmul: the bias sums need the fp32 dy");
+	if (!dyb)
+		dyb = d->ws[1];
 	int rc = 0, prev = fd_dnnl_threads_enter(d->threads);
 	if (dw) {
 		/* a 1x1's dW is dw's OIHW [K, C]; a kxk's [K, kh kw C] goes through slot 2 */
@@ -363,7 +369,7 @@ int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const 
 			} else {
 				im2col(d->threads, s, m->Ho, m->Wo, x, xb, n0, m->nb, d->ws[0]);
 			}
-			rc = mm_run(d, m->bw, m->bw_m, (const uint16_t *)d->ws[1] + n0 * HoWo * K, col, acc, e);
+			rc = mm_run(d, m->bw, m->bw_m, dyb + n0 * HoWo * K, col, acc, e);
 		}
 		if (!rc && kk > 1) {
 			#pragma omp parallel for num_threads(d->threads) schedule(static)

@@ -61,18 +61,19 @@ void fd_conv_mm_free(struct fd_conv_mm *m);
  * passes read it. 0, or -1 with e. */
 int fd_conv_mm_dy(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 		  const float *dy, struct fd_err *e);
-/* Backward-data (m->passes has FD_CONV_MM_DATA) from the bf16 dy in slot 1:
- * dx (NHWC) += the gradient, or = it when over (a fresh gradient: every
- * value written, zero where the stride skips). 0, or -1 with e. */
+/* Backward-data (m->passes has FD_CONV_MM_DATA) from the bf16 dy: dyb
+ * (NHWC, e.g. a gradient BN wrote in bf16: FD_T_GRAD_BF16), or slot 1's when
+ * NULL: dx (NHWC) += the gradient, or = it when over (a fresh gradient:
+ * every value written, zero where the stride skips). 0, or -1 with e. */
 int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			const float *w, float *dx, int over, struct fd_err *e);
+			const uint16_t *dyb, const float *w, float *dx, int over, struct fd_err *e);
 /* Backward-weights (m->passes has FD_CONV_MM_WEIGHTS) from x (NHWC) and the
- * bf16 dy in slot 1, dy (fp32) for the bias: dw (OIHW) += dW and, with db,
- * db += column sums of dy; either may be NULL (not wanted). With x NULL, xb
- * is x already in bf16 (FD_T_BF16: fd_dnnl_to_bf16's values), read as it
- * is. 0, or -1 with e. */
+ * bf16 dy (dyb, or slot 1's when NULL), dy (fp32) for the bias: dw (OIHW)
+ * += dW and, with db, db += column sums of dy (db needs dy); either may be
+ * NULL (not wanted). With x NULL, xb is x already in bf16 (FD_T_BF16:
+ * fd_dnnl_to_bf16's values), read as it is. 0, or -1 with e. */
 int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
-			   const float *x, const uint16_t *xb, const float *dy, float *dw, float *db,
-			   struct fd_err *e);
+			   const float *x, const uint16_t *xb, const float *dy, const uint16_t *dyb, float *dw,
+			   float *db, struct fd_err *e);
 
 #endif

@@ -633,8 +633,10 @@ static int ensure_grad(struct fd_ctx *c, struct fd_tensor *t, int pooled, int fr
 	const struct fd_backend *be = FD_KERNEL(c, t->dev, zero);
 	if (!be)
 		return -1;
+	/* a bf16 gradient (FD_T_GRAD_BF16, written fresh): half the bytes */
+	size_t bytes = (size_t)t->numel * (t->flags & FD_T_GRAD_BF16 ? sizeof(uint16_t) : sizeof(float));
 	if (pooled && t->dev == c->dev && !(t->flags & FD_T_RETAIN_GRAD)) {
-		if (!(t->grad = gpool_get(&c->gpool, (size_t)t->numel * sizeof(float)))) {
+		if (!(t->grad = gpool_get(&c->gpool, bytes))) {
 			fd_fail(c, "out of memory allocating a gradient of %lld floats", (long long)t->numel);
 			return -1;
 		}
@@ -676,6 +678,7 @@ static int takes_out_grad(const struct fd_ctx *c, const struct fd_node *n, int i
 {
 	const struct fd_tensor *x = n->in[i], *y = n->out;
 	return c->reuse_activations && (n->aliases >> i & 1u) && node_writes(n, i) && !x->grad && x != y &&
+	       !(x->flags & FD_T_GRAD_BF16) &&
 	       (x->flags & FD_T_NODE_OUT) && !(x->flags & FD_T_RETAIN_GRAD) && x->dev == c->dev &&
 	       (y->flags & FD_T_POOL_GRAD) && y->dev == x->dev && y->numel == x->numel && y->layout == x->layout;
 }
@@ -705,6 +708,7 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		return -1;
 	for (struct fd_node *n = c->tape; n; n = n->prev)
 		n->out->flags |= FD_T_NODE_OUT;
+	t->flags &= ~(unsigned)FD_T_GRAD_BF16; /* the seed is added as floats */
 	if (ensure_grad(c, t, (t->flags & FD_T_NODE_OUT) != 0, 0) < 0)
 		return -1;
 	if (dy) {
@@ -726,6 +730,13 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 			struct fd_tensor *x = n->in[i];
 			if (!x || !(x->flags & FD_T_REQUIRES_GRAD))
 				continue;
+			if ((x->flags & FD_T_GRAD_BF16) && !((n->bf16_grads >> i & 1u) && node_writes(n, i))) {
+				/* a node other than the one that writes it in bf16 */
+				if (x->grad)
+					return fd_fail(c, "%s backward: its input's gradient holds bf16 values "
+						       "(FD_T_GRAD_BF16) and cannot be added into", n->op), -1;
+				x->flags &= ~(unsigned)FD_T_GRAD_BF16; /* made as floats instead */
+			}
 			if (takes_out_grad(c, n, i)) {
 				x->grad = n->out->grad; /* out keeps reading it as dy during n */
 				x->flags |= FD_T_POOL_GRAD | FD_T_GRAD_FRESH;

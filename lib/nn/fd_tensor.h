@@ -49,6 +49,13 @@ enum {
 				  * fd_dnnl_to_bf16), not floats; grad is float as always. Made
 				  * only under c->bf16_out by the ops that honour it, read only
 				  * by conv2d on the CPU (doc/nn-kernels.md "bf16 hand-off") */
+	FD_T_GRAD_BF16 = 512u,   /* grad will hold numel bf16 values (rounded as
+				  * fd_dnnl_to_bf16), not floats: set under c->bf16_dy by a
+				  * CPU train-mode batchnorm2d on the output of the conv2d
+				  * recorded just before it; that BN's backward writes the
+				  * fresh gradient (struct fd_node's bf16_grads) and only the
+				  * conv's backward reads it (doc/nn-kernels.md "bf16
+				  * gradient hand-off") */
 };
 
 /* A dense, contiguous, row-major float32 tensor. data and grad live on dev (no
@@ -182,6 +189,13 @@ struct fd_ctx {
 			       * model code around one op whose output only conv2d reads
 			       * (fd_mconv_bn_fwd_conv); 0 by default */
 	uint64_t bf16_outs;   /* tensors made under bf16_out as bf16 (tests read it) */
+	int bf16_dy;          /* 1: the op about to run, a CPU train-mode batchnorm2d in a bf16
+			       * context whose input is the output of the conv2d recorded
+			       * just before and read by nothing else, writes that input's
+			       * gradient in bf16 (FD_T_GRAD_BF16), which the conv's
+			       * backward reads as it is; any other op ignores it. Set by
+			       * model code around one op (fd_model_bf16_dy); 0 by default */
+	uint64_t bf16_dys;    /* inputs marked FD_T_GRAD_BF16 under bf16_dy (tests read it) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */
@@ -348,6 +362,11 @@ struct fd_node {
 	int nin;
 	unsigned writes;
 	unsigned aliases;
+	unsigned bf16_grads; /* bit i: backward writes in[i]'s fresh gradient as bf16 numel
+			      * values when in[i] has FD_T_GRAD_BF16 (bit i implies writes
+			      * bit i). fd_backward clears the flag where another node
+			      * would make that gradient, and fails where one would add
+			      * into it */
 	struct fd_tensor *out;
 	void *saved;
 	struct fd_node *prev;

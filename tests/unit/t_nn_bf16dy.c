@@ -1,0 +1,336 @@
+/* t_nn_bf16dy: the bf16 gradient hand-off (doc/nn-kernels.md "bf16
+ * gradient hand-off"): in bf16 training the BN after a convolution writes
+ * the convolution's output gradient in bf16 (c->bf16_dy, FD_T_GRAD_BF16)
+ * and the convolution's backward reads it as it is.
+ *   conv2d -> BN + activation on every channels-last case of the nn_bf16
+ *   conv fixture, with and without the hand-off: where the plan's
+ *   backward reads the bf16 dy itself (bit 4 of fd_conv2d_takes_bf16_cpu)
+ *   dx, dw, db of the convolution and dgamma, dbeta of BN are the same bits
+ *   (the convolution rounds dy to those bf16 values anyway); where it
+ *   widens it first (a bias, whose sums take fp32 dy; fp32 depthwise
+ *   plans) they are the same bits where every pass reads bf16 dy anyway
+ *   (oneDNN's bf16 backward-weights sums its bf16 dy for db), else within
+ *   bf16's rounding of the fp32 dy's, and some differ (the control that
+ *   the rounded gradient is what they read);
+ *   BN's own gradients are always the same bits;
+ *   a conv output read by a second op after BN: fd_backward makes its
+ *   gradient in floats instead (the same bits as without); BN on a tensor
+ *   not made by the convolution just recorded, or in an fp32 context:
+ *   nothing marked;
+ *   whole models (ResNet-18, ResNet-50, SimpleCNN with its pooled BN,
+ *   MobileNetV3-Small, EfficientNet-B0): two bf16 training steps with and
+ *   without (m->no_bf16_dy): logits and parameter gradients bit for bit on
+ *   a CPU with AMX, the BNs marked counted (every convolution of a ResNet). */
+#include "models/fd_model.h"
+#include "nn/batchnorm2d.h"
+#include "nn/binary.h"
+#include "nn/conv2d.h"
+#include "nn/fd_dnnl.h"
+#include "nn/loss.h"
+#include "fixture.h"
+#include "nn_ctx.h"
+
+/* [N, C, HW] -> [N, HW, C] */
+static float *to_nhwc(const float *v, int N, int C, int HW)
+{
+	float *o = malloc((size_t)N * C * HW * sizeof *o);
+	for (int n = 0; n < N; n++)
+		for (int c = 0; c < C; c++)
+			for (int p = 0; p < HW; p++)
+				o[((size_t)n * HW + p) * C + c] = v[((size_t)n * C + c) * HW + p];
+	return o;
+}
+
+static float *fdup(const float *a, size_t n)
+{
+	float *d = malloc((n ? n : 1) * sizeof *d);
+	if (a)
+		memcpy(d, a, n * sizeof *d);
+	return d;
+}
+
+static int same(const float *a, const float *b, size_t n)
+{
+	return (!a && !b) || (a && b && !memcmp(a, b, n * sizeof *a));
+}
+
+static size_t ndiff(const float *a, const float *b, size_t n)
+{
+	size_t d = 0;
+	for (size_t i = 0; a && b && i < n; i++)
+		d += a[i] != b[i];
+	return d;
+}
+
+struct res {
+	float *dx, *dw, *db, *dg, *dbeta;
+	int takes;      /* fd_conv2d_takes_bf16_cpu after the backward */
+	int rounds;     /* every pass multiplies and sums a bf16 dy even without the
+			 * hand-off: a bf16 plan whose backward-weights is oneDNN's bf16
+			 * primitive (its db sums the bf16 dy it reads) */
+	uint64_t marks; /* c->bf16_dys added */
+};
+
+static void res_free(struct res *r)
+{
+	free(r->dx), free(r->dw), free(r->db), free(r->dg), free(r->dbeta);
+}
+
+/* conv2d (channels last) -> BN + act (c->bf16_dy = on) [-> + the conv
+ * output again, when tee] and the backward from a fixed dy, on c. 0, or -1
+ * with c->err. */
+static int chain_run(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *x, const float *w,
+		     const float *b, int act, int on, int tee, struct res *r)
+{
+	int64_t sx[4] = {s->N, s->C, s->H, s->W}, sw[4] = {s->K, s->C / s->groups, s->kh, s->kw}, sk[1] = {s->K};
+	int64_t s1[1] = {1};
+	size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)sw[0] * sw[1] * sw[2] * sw[3];
+	struct fd_conv2d_op op;
+	fd_conv2d_op_init(&op, s->sh, s->ph, s->dh, s->groups);
+	op.sw = s->sw, op.pw = s->pw, op.dw = s->dw;
+	fd_ctx_step(c);
+	c->channels_last = 1;
+	int rc = -1;
+	struct fd_tensor *xt = fd_tensor_new(c, FD_DEV_CPU, 4, sx), *wt = fd_tensor_new(c, FD_DEV_CPU, 4, sw);
+	struct fd_tensor *bt = s->bias ? fd_tensor_new(c, FD_DEV_CPU, 1, sk) : NULL;
+	struct fd_tensor *g = fd_tensor_new(c, FD_DEV_CPU, 1, sk), *be = fd_tensor_new(c, FD_DEV_CPU, 1, sk);
+	struct fd_tensor *rm = fd_tensor_new(c, FD_DEV_CPU, 1, sk), *rv = fd_tensor_new(c, FD_DEV_CPU, 1, sk);
+	struct fd_tensor *nbt = fd_tensor_new(c, FD_DEV_CPU, 1, s1);
+	if (!xt || !wt || (s->bias && !bt) || !g || !be || !rm || !rv || !nbt)
+		goto out;
+	xt->layout = FD_NHWC;
+	memcpy(xt->data, x, nx * sizeof *x);
+	memcpy(wt->data, w, nw * sizeof *w);
+	if (bt)
+		memcpy(bt->data, b, (size_t)s->K * sizeof *b);
+	for (int k = 0; k < s->K; k++) {
+		g->data[k] = 0.75f + 0.5f * (float)k / (float)s->K;
+		be->data[k] = 0.1f * (float)(k % 5) - 0.2f;
+		rm->data[k] = 0, rv->data[k] = 1;
+	}
+	nbt->data[0] = 0;
+	fd_requires_grad(xt), fd_requires_grad(wt), fd_requires_grad(g), fd_requires_grad(be);
+	if (bt)
+		fd_requires_grad(bt);
+	struct fd_tensor *y = fd_conv2d(c, &op, xt, wt, bt);
+	uint64_t m0 = c->bf16_dys;
+	c->bf16_dy = on;
+	struct fd_tensor *z = fd_batchnorm2d_act(c, y, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+	c->bf16_dy = 0;
+	r->marks = c->bf16_dys - m0;
+	if (tee)
+		z = fd_add(c, z, y);
+	if (!z)
+		goto out;
+	float *dz = malloc((size_t)z->numel * sizeof *dz);
+	for (int64_t i = 0; i < z->numel; i++)
+		dz[i] = (float)((double)((i * 2654435761u) % 2001) / 1000.0 - 1.0);
+	rc = fd_backward(c, z, dz);
+	free(dz);
+	if (rc < 0)
+		goto out;
+	r->dx = fdup(xt->grad, nx), r->dw = fdup(wt->grad, nw);
+	r->db = bt ? fdup(bt->grad, (size_t)s->K) : NULL;
+	r->dg = fdup(g->grad, (size_t)s->K), r->dbeta = fdup(be->grad, (size_t)s->K);
+	void *pl = op.plans[0].plan;
+	r->takes = fd_conv2d_takes_bf16_cpu(pl);
+	r->rounds = fd_conv2d_bf16_cpu(pl) && fd_conv2d_bf16_weights_cpu(pl) && !(fd_conv2d_bf16_mm_cpu(pl) & 2);
+out:
+	c->channels_last = 0;
+	fd_conv2d_op_free(&op);
+	return rc;
+}
+
+static int direct, widened, marked;
+
+static void chain_case(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	static const int acts[3] = {FD_ACT_RELU, -1, FD_ACT_HARDSWISH};
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NHWC, FD_NHWC};
+	struct fd_err e = {{0}};
+	int Ho, Wo, act = acts[i % 3];
+	if (s.dh != 1 || s.dw != 1 || fd_conv2d_out_size(&s, &Ho, &Wo, &e) != 0)
+		return;
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
+	size_t nb = s.bias ? (size_t)s.K : 0, nk = (size_t)s.K;
+	float *x = to_nhwc(fix_f32(st, i, "x", (long)nx, 0), s.N, s.C, s.H * s.W);
+	const float *w = fix_f32(st, i, "w", (long)nw, 0), *b = s.bias ? fix_f32(st, i, "b", s.K, 0) : NULL;
+	struct res off = {0}, on = {0};
+	if (!ok(chain_run(cb, &s, x, w, b, act, 0, 0, &off) == 0 && chain_run(cb, &s, x, w, b, act, 1, 0, &on) == 0,
+		"case %d: conv2d -> BN (act %d) with and without the gradient hand-off %s", i, act, cb->err.msg))
+		goto done;
+	int rows = (int64_t)s.N * Ho * Wo >= 2 && s.K > 1;
+	ok(off.marks == 0 && on.marks == (uint64_t)rows, "case %d: %llu marked (%d expected; 0 without)", i,
+	   (unsigned long long)on.marks, rows);
+	marked += (int)on.marks;
+	ok(same(on.dg, off.dg, nk) && same(on.dbeta, off.dbeta, nk), "case %d: BN's dgamma, dbeta the same bits", i);
+	if (!on.marks)
+		goto done;
+	if (on.takes & 4) {
+		direct++;
+		ok(same(on.dx, off.dx, nx) && same(on.dw, off.dw, nw) && same(on.db, off.db, nb),
+		   "case %d: the backward reads the bf16 dy as it is: dx, dw, db the same bits", i);
+	} else if (on.rounds) {
+		widened++;
+		ok(same(on.dx, off.dx, nx) && same(on.dw, off.dw, nw) && same(on.db, off.db, nb),
+		   "case %d: dy widened (bias), every pass bf16: dx, dw, db the same bits", i);
+	} else {
+		widened++;
+		char nm[128];
+		snprintf(nm, sizeof nm, "case %d: dy widened (%s): dx within bf16 rounding", i,
+			 s.bias ? "bias" : "fp32 plan");
+		tap_close_f32(nm, on.dx, off.dx, nx, 2e-2, 2e-2);
+		snprintf(nm, sizeof nm, "case %d: dy widened: dw within bf16 rounding", i);
+		tap_close_f32(nm, on.dw, off.dw, nw, 2e-2, 2e-2);
+		size_t d = ndiff(on.dx, off.dx, nx) + ndiff(on.dw, off.dw, nw) + ndiff(on.db, off.db, nb);
+		ok(d > 0, "case %d: control: %zu gradient values differ from the fp32 dy's (the rounded dy was read)",
+		   i, d);
+	}
+done:
+	res_free(&off), res_free(&on);
+	free(x);
+}
+
+/* The conv output also read after BN (an add): its gradient is made in
+ * floats by the add's backward, and BN adds into it */
+static void tee_case(struct fd_ctx *cb)
+{
+	struct fd_conv2d_shape s = {4, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, FD_NHWC, FD_NHWC};
+	size_t nx = (size_t)4 * 16 * 144, nw = (size_t)32 * 16 * 9;
+	float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((double)((i * 40503u) % 997) / 498.5 - 1.0);
+	for (size_t i = 0; i < nw; i++)
+		w[i] = (float)((double)((i * 69069u) % 991) / 4955.0 - 0.1);
+	struct res off = {0}, on = {0};
+	if (ok(chain_run(cb, &s, x, w, NULL, FD_ACT_RELU, 0, 1, &off) == 0 &&
+	       chain_run(cb, &s, x, w, NULL, FD_ACT_RELU, 1, 1, &on) == 0,
+	       "tee: conv2d -> BN -> + conv output, with and without %s", cb->err.msg))
+		ok(on.marks == 1 && same(on.dx, off.dx, nx) && same(on.dw, off.dw, nw) && same(on.dg, off.dg, 32) &&
+		   same(on.dbeta, off.dbeta, 32),
+		   "tee: marked, then made in floats by the add's backward: every gradient the same bits");
+	res_free(&off), res_free(&on);
+	/* BN on a leaf (no conv recorded before it): nothing marked */
+	fd_ctx_step(cb);
+	int64_t sh[4] = {4, 16, 6, 6}, sk[1] = {16}, s1[1] = {1};
+	struct fd_tensor *t = fd_tensor_new(cb, FD_DEV_CPU, 4, sh), *g = fd_tensor_new(cb, FD_DEV_CPU, 1, sk);
+	struct fd_tensor *be = fd_tensor_new(cb, FD_DEV_CPU, 1, sk), *rm = fd_tensor_new(cb, FD_DEV_CPU, 1, sk);
+	struct fd_tensor *rv = fd_tensor_new(cb, FD_DEV_CPU, 1, sk), *nbt = fd_tensor_new(cb, FD_DEV_CPU, 1, s1);
+	t->layout = FD_NHWC;
+	for (int64_t i = 0; i < t->numel; i++)
+		t->data[i] = (float)(i % 13) / 13.0f;
+	for (int k = 0; k < 16; k++)
+		g->data[k] = 1, be->data[k] = rm->data[k] = 0, rv->data[k] = 1;
+	nbt->data[0] = 0;
+	fd_requires_grad(t), fd_requires_grad(g);
+	uint64_t m0 = cb->bf16_dys;
+	cb->bf16_dy = 1;
+	struct fd_tensor *z = fd_batchnorm2d_act(cb, t, g, be, rm, rv, nbt, 0.1, 1e-5, FD_ACT_RELU);
+	cb->bf16_dy = 0;
+	ok(z && cb->bf16_dys == m0 && !(t->flags & FD_T_GRAD_BF16), "BN on a leaf under bf16_dy: nothing marked");
+	free(x), free(w);
+}
+
+/* bf16 training steps of model name with and without the hand-off */
+static void model_case(const char *name, int size, int want, int amx)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	if (!ok(fd_model_new_arch(fd_model_arch_find(name), 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
+		return;
+	enum { N = 2 };
+	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 3};
+	size_t nx = (size_t)N * 3 * size * size;
+	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
+	float *g[2] = {malloc((size_t)m->p.ntrain * sizeof(float)), malloc((size_t)m->p.ntrain * sizeof(float))};
+	uint64_t marks[2] = {0, 0};
+	int good = 1;
+	for (int v = 0; v < 2 && good; v++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
+		c.reuse_activations = 1;
+		m->no_bf16_dy = !v;
+		for (int s = 0; s < 2 && good; s++) {
+			fd_ctx_step(&c);
+			fd_params_zero_grad(&m->p);
+			uint64_t b0 = c.bf16_dys;
+			struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
+			struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+			good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: bf16 training step %d%s %s", name, s + 1,
+				  v ? " (gradient hand-off)" : "", c.err.msg);
+			if (good && s == 1) {
+				memcpy(lg[v], y->data, sizeof lg[v]);
+				memcpy(g[v], m->p.grad, (size_t)m->p.ntrain * sizeof(float));
+				marks[v] = c.bf16_dys - b0;
+			}
+		}
+		for (int i = 0; i < m->nconvs; i++)
+			fd_conv2d_op_free(m->convs[i]);
+		fd_ctx_free(&c);
+	}
+	m->no_bf16_dy = 0;
+	if (good) {
+		ok(marks[0] == 0 && marks[1] > 0 && (want < 0 || marks[1] == (uint64_t)want),
+		   "%s: %llu gradients handed off in bf16 a step (%d expected, 0 without)", name,
+		   (unsigned long long)marks[1], want);
+		if (amx)
+			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && memcmp(g[0], g[1], (size_t)m->p.ntrain * 4) == 0,
+			   "%s: logits and parameter gradients bit for bit with and without the gradient hand-off",
+			   name);
+		else
+			diag("%s: no AMX: convolutions whose backward-weights runs fp32 read the rounded dy (not "
+			     "compared)", name);
+	}
+	free(x), free(g[0]), free(g[1]);
+	fd_model_free(m);
+}
+
+int main(void)
+{
+	struct fd_ctx cb;
+	struct fd_err e = {{0}};
+	ctx_open(&cb, 2, 1);
+	if (fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) != 0) {
+		ok(!cpu_has("avx512_bf16"), "no bf16 on this CPU (%s): nothing to hand off", e.msg);
+		fd_ctx_free(&cb);
+		return tap_done();
+	}
+	int amx = cpu_has("amx_bf16");
+	struct fd_st st;
+	fix_open(&st, "nn_bf16", "conv");
+	int n = fix_cases(&st);
+	for (int i = 0; i < n; i++)
+		chain_case(&cb, &st, i);
+	fd_st_close(&st);
+	ok(marked >= 8 && widened >= 2 && (!amx || direct >= 6),
+	   "%d of %d conv cases handed a bf16 dy off: %d read it as it is, %d widened it", marked, n, direct,
+	   widened);
+	tee_case(&cb);
+	fd_ctx_free(&cb);
+	{ /* an fp32 context ignores the flag */
+		struct fd_ctx cf;
+		ctx_open(&cf, 2, 1);
+		struct fd_conv2d_shape s = {2, 8, 6, 6, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, FD_NHWC, FD_NHWC};
+		float x[2 * 8 * 36], w[64];
+		for (int i = 0; i < 2 * 8 * 36; i++)
+			x[i] = (float)(i % 7) / 7.0f;
+		for (int i = 0; i < 64; i++)
+			w[i] = (float)(i % 5) / 10.0f - 0.2f;
+		struct res r = {0};
+		ok(chain_run(&cf, &s, x, w, NULL, FD_ACT_RELU, 1, 0, &r) == 0 && r.marks == 0,
+		   "fp32 context: bf16_dy ignored, nothing marked");
+		res_free(&r);
+		fd_ctx_free(&cf);
+	}
+	model_case("resnet18", 224, 20, amx);
+	model_case("resnet50", 160, 53, amx);
+	model_case("simplecnn", 128, 4, amx);
+	model_case("mobilenet_v3_small", 224, 23, amx);
+	model_case("efficientnet_b0", 160, 16, amx);
+	return tap_done();
+}
