@@ -343,6 +343,23 @@ int fd_model_bf16_dy(const struct fd_model *m, const struct fd_ctx *c)
 	       !m->no_bf16_dy;
 }
 
+int fd_model_bf16_y(const struct fd_model *m, const struct fd_ctx *c)
+{
+	return c->dev == FD_DEV_CPU && c->training && c->precision == FD_PREC_BF16 && !m->tap && !m->unfused &&
+	       !m->no_bf16_y;
+}
+
+/* cv's convolution of x for the BN after it (its only reader): under
+ * fd_model_bf16_y its output in bf16 where the plan can (c->bf16_y) */
+static struct fd_tensor *conv_for_bn(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				     struct fd_tensor *x)
+{
+	c->bf16_y = fd_model_bf16_y(m, c);
+	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	c->bf16_y = 0;
+	return h;
+}
+
 /* c->bf16_dy for the BN after cv: fd_model_bf16_dy, and cv ungrouped (a
  * depthwise convolution runs fp32 in bf16 contexts, so its backward would
  * widen a bf16 dy again) */
@@ -366,7 +383,7 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
 	if (c->training && !m->tap && !m->unfused) { /* BN + activation fused (CPU) */
-		struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+		struct fd_tensor *h = conv_for_bn(m, c, cv, x);
 		c->bf16_dy = conv_bf16_dy(m, c, cv);
 		struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
@@ -390,7 +407,7 @@ int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c)
 static struct fd_tensor *conv_bn_flagged(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 					 struct fd_mbn *bn, int act, struct fd_tensor *x, int *flag)
 {
-	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	struct fd_tensor *h = conv_for_bn(m, c, cv, x);
 	if (!h)
 		return NULL;
 	*flag = 1;
@@ -428,7 +445,7 @@ struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, str
 				       struct fd_mbn *bn, int act, struct fd_tensor *x, int k, int stride, int pad,
 				       int to_conv)
 {
-	struct fd_tensor *h = fd_mconv_fwd(m, c, cv, x);
+	struct fd_tensor *h = conv_for_bn(m, c, cv, x);
 	if (!h)
 		return NULL;
 	int bf = to_conv && fd_model_bf16_out(m, c);

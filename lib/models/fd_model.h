@@ -116,6 +116,9 @@ struct fd_model {
 	int no_bf16_dy;               /* 1: fd_model_bf16_dy always says no (tests comparing
 				       * bf16 training with and without the gradient hand-off
 				       * bit for bit); 0 by default */
+	int no_bf16_y;                /* 1: fd_model_bf16_y always says no (tests comparing
+				       * bf16 training with fp32 and bf16 convolution
+				       * outputs); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -267,6 +270,14 @@ int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c);
  * convolution's backward rounds dy to bf16 anyway, so it multiplies the
  * same values (doc/nn-kernels.md "bf16 gradient hand-off"). */
 int fd_model_bf16_dy(const struct fd_model *m, const struct fd_ctx *c);
+
+/* Whether a convolution whose output only the BN after it reads writes
+ * that output in bf16 (c->bf16_y), as autocast's bf16 convolutions do:
+ * bf16 CPU training, no tap, not m->unfused, not m->no_bf16_y. The
+ * fd_mconv_bn_* training paths set it around their convolution; BN then
+ * reads the rounded values, computes in fp32 and keeps its input for the
+ * backward at half the size (doc/nn-kernels.md "bf16 convolution outputs"). */
+int fd_model_bf16_y(const struct fd_model *m, const struct fd_ctx *c);
 
 /* fd_mconv_bn_fwd for a result y that only convolutions read (the next
  * conv of a residual block): under fd_model_bf16_out, the fused BN and

@@ -290,89 +290,163 @@ static void batchnorm2d_bwd_eval(int threads, int N, int C, int HW, const float 
 struct rows {
 	int threads;
 	int64_t M, C, rpc, nch; /* rows, channels, rows per chunk, chunks */
+	int xb;                 /* x holds bf16 values (FD_T_BF16), else floats */
 };
 
 static struct rows rows_of(int threads, int64_t M, int64_t C)
 {
-	struct rows r = {threads, M, C, RCHUNK / C > 0 ? RCHUNK / C : 1, 0};
+	struct rows r = {threads, M, C, RCHUNK / C > 0 ? RCHUNK / C : 1, 0, 0};
 	if (r.rpc < (M + MAXCH - 1) / MAXCH)
 		r.rpc = (M + MAXCH - 1) / MAXCH;
 	r.nch = (M + r.rpc - 1) / r.rpc;
 	return r;
 }
 
+/* The rows kernels' input x: floats, or (xb) bf16 values (FD_T_BF16: the
+ * bf16 output of the convolution before, c->bf16_y), widened exactly as
+ * they are read: the fp32 kernel's arithmetic on the widened values, bit
+ * for bit. xb is a constant in every inlined body, so each loop is
+ * compiled for one of the two. */
+FD_AI_BODY float ldx(const void *x, const int xb, int64_t i)
+{
+	if (xb) {
+		uint32_t u = (uint32_t)((const uint16_t *)x)[i] << 16;
+		float f;
+		__builtin_memcpy(&f, &u, sizeof f);
+		return f;
+	}
+	return ((const float *)x)[i];
+}
+/* x + i values */
+#define XAT(x, xb, i) ((const void *)((const char *)(x) + (size_t)(i) * ((xb) ? 2u : 4u)))
+
 /* acc1[c] += x - k[c], acc2[c] += (x - k[c])^2: the statistics' one pass
  * (see rows_fwd_train for why the shift keeps the variance accurate) */
-FD_VEC_CLONES
-static void rows_shifted(const float *x, int64_t n, int64_t C, const float *k, double *acc1, double *acc2)
+FD_AI_BODY void rows_shifted_b(const int xb, const void *x, int64_t n, int64_t C, const float *k, double *acc1,
+			       double *acc2)
 {
-	for (int64_t m = 0; m < n; m++)
+	int64_t m = 0;
+	/* four rows a pass over the sums: each sum still adds its rows one by
+	 * one in order (the bits of one row a pass), for a quarter of the
+	 * loads and stores of the double accumulators, which bound this loop */
+	for (; m + 4 <= n; m += 4)
 		for (int64_t c = 0; c < C; c++) {
-			double d = (double)x[m * C + c] - k[c];
+			int64_t i = m * C + c;
+			double d0 = (double)ldx(x, xb, i) - k[c], d1 = (double)ldx(x, xb, i + C) - k[c];
+			double d2 = (double)ldx(x, xb, i + 2 * C) - k[c], d3 = (double)ldx(x, xb, i + 3 * C) - k[c];
+			acc1[c] = acc1[c] + d0 + d1 + d2 + d3;
+			acc2[c] = acc2[c] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+		}
+	for (; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			double d = (double)ldx(x, xb, m * C + c) - k[c];
 			acc1[c] += d;
 			acc2[c] += d * d;
 		}
 }
 
+FD_VEC_CLONES
+static void rows_shifted(int xb, const void *x, int64_t n, int64_t C, const float *k, double *acc1, double *acc2)
+{
+	if (xb)
+		rows_shifted_b(1, x, n, C, k, acc1, acc2);
+	else
+		rows_shifted_b(0, x, n, C, k, acc1, acc2);
+}
+
 /* The row loops of the fused activation, as the plane ones (ACT_CASES);
  * za, zb [C] are read only when act is not NOACT. */
-FD_AI_BODY void rows_dysums_b(const int act, const int stash, const float *g, const float *x, float *st,
-			      int64_t n, int64_t C, const double *mean, const float *za, const float *zb,
+FD_AI_BODY void rows_dysums_b(const int act, const int stash, const int xb, const float *g, const void *x,
+			      float *st, int64_t n, int64_t C, const double *mean, const float *za, const float *zb,
 			      double *acc_g, double *acc_gx)
 {
-	for (int64_t m = 0; m < n; m++)
+	int64_t m = 0;
+	/* four rows a pass over the sums, each added in order (rows_shifted_b);
+	 * not SiLU's, whose exp bounds the loop (four rows of it at once ran
+	 * EfficientNet-B0's training 1.7x slower) */
+	for (; act != FD_ACT_SILU && m + 4 <= n; m += 4)
 		for (int64_t c = 0; c < C; c++) {
-			float d = DZ(act, x[m * C + c], za[c], zb[c], g[m * C + c]);
+			int64_t i = m * C + c;
+			float x0 = ldx(x, xb, i), x1 = ldx(x, xb, i + C), x2 = ldx(x, xb, i + 2 * C);
+			float x3 = ldx(x, xb, i + 3 * C);
+			float d0 = DZ(act, x0, za[c], zb[c], g[i]), d1 = DZ(act, x1, za[c], zb[c], g[i + C]);
+			float d2 = DZ(act, x2, za[c], zb[c], g[i + 2 * C]);
+			float d3 = DZ(act, x3, za[c], zb[c], g[i + 3 * C]);
+			if (stash)
+				st[i] = d0, st[i + C] = d1, st[i + 2 * C] = d2, st[i + 3 * C] = d3;
+			acc_g[c] = acc_g[c] + d0 + d1 + d2 + d3;
+			acc_gx[c] = acc_gx[c] + d0 * (x0 - mean[c]) + d1 * (x1 - mean[c]) + d2 * (x2 - mean[c]) +
+				    d3 * (x3 - mean[c]);
+		}
+	for (; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			float xv = ldx(x, xb, m * C + c), d = DZ(act, xv, za[c], zb[c], g[m * C + c]);
 			if (stash)
 				st[m * C + c] = d;
 			acc_g[c] += d;
-			acc_gx[c] += d * (x[m * C + c] - mean[c]);
+			acc_gx[c] += d * (xv - mean[c]);
 		}
 }
 
 FD_VEC_CLONES
-static void rows_dysums(int act, const float *g, const float *x, float *st, int64_t n, int64_t C,
+static void rows_dysums(int act, const float *g, int xb, const void *x, float *st, int64_t n, int64_t C,
 			const double *mean, const float *za, const float *zb, double *acc_g, double *acc_gx)
 {
 	if (st && act == FD_ACT_SILU) {
-		rows_dysums_b(FD_ACT_SILU, 1, g, x, st, n, C, mean, za, zb, acc_g, acc_gx);
+		if (xb)
+			rows_dysums_b(FD_ACT_SILU, 1, 1, g, x, st, n, C, mean, za, zb, acc_g, acc_gx);
+		else
+			rows_dysums_b(FD_ACT_SILU, 1, 0, g, x, st, n, C, mean, za, zb, acc_g, acc_gx);
 		return;
 	}
-#define B(K) rows_dysums_b(K, 0, g, x, NULL, n, C, mean, za, zb, acc_g, acc_gx)
+#define B(K)                                                                          \
+	(xb ? rows_dysums_b(K, 0, 1, g, x, NULL, n, C, mean, za, zb, acc_g, acc_gx) \
+	    : rows_dysums_b(K, 0, 0, g, x, NULL, n, C, mean, za, zb, acc_g, acc_gx))
 	ACT_CASES(act, B)
 #undef B
 }
 
-FD_VEC_CLONES
-static void rows_dx_stashed(const float *x, float *dx, int64_t n, int64_t C, const float *k, const float *cm,
-			    const float *cx, const float *mean)
+FD_AI_BODY void rows_dx_stashed_b(const int xb, const void *x, float *dx, int64_t n, int64_t C, const float *k,
+				  const float *cm, const float *cx, const float *mean)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++)
-			dx[m * C + c] = k[c] * (dx[m * C + c] - cm[c] - (x[m * C + c] - mean[c]) * cx[c]);
-}
-
-FD_AI_BODY void rows_affine_b(const int act, const float *x, float *y, int64_t n, int64_t C, const float *a,
-			      const float *b)
-{
-	for (int64_t m = 0; m < n; m++)
-		for (int64_t c = 0; c < C; c++)
-			y[m * C + c] = fd_ai_fwd(act, x[m * C + c] * a[c] + b[c]);
+			dx[m * C + c] = k[c] * (dx[m * C + c] - cm[c] - (ldx(x, xb, m * C + c) - mean[c]) * cx[c]);
 }
 
 FD_VEC_CLONES
-static void rows_affine(int act, const float *x, float *y, int64_t n, int64_t C, const float *a, const float *b)
+static void rows_dx_stashed(int xb, const void *x, float *dx, int64_t n, int64_t C, const float *k,
+			    const float *cm, const float *cx, const float *mean)
 {
-#define B(K) rows_affine_b(K, x, y, n, C, a, b)
+	if (xb)
+		rows_dx_stashed_b(1, x, dx, n, C, k, cm, cx, mean);
+	else
+		rows_dx_stashed_b(0, x, dx, n, C, k, cm, cx, mean);
+}
+
+FD_AI_BODY void rows_affine_b(const int act, const int xb, const void *x, float *y, int64_t n, int64_t C,
+			      const float *a, const float *b)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++)
+			y[m * C + c] = fd_ai_fwd(act, ldx(x, xb, m * C + c) * a[c] + b[c]);
+}
+
+FD_VEC_CLONES
+static void rows_affine(int act, int xb, const void *x, float *y, int64_t n, int64_t C, const float *a,
+			const float *b)
+{
+#define B(K) (xb ? rows_affine_b(K, 1, x, y, n, C, a, b) : rows_affine_b(K, 0, x, y, n, C, a, b))
 	ACT_CASES(act, B)
 #undef B
 }
 
-FD_AI_BODY void rows_dx_train_b(const int act, const float *g, const float *x, float *dx, int64_t n, int64_t C,
-				const float *k, const float *cm, const float *cx, const float *mean,
+FD_AI_BODY void rows_dx_train_b(const int act, const int xb, const float *g, const void *xv, float *dx, int64_t n,
+				int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
 				const float *za, const float *zb, int wr)
 {
-#define DXV(i, c) (k[c] * (DZ(act, x[i], za[c], zb[c], g[i]) - cm[c] - (x[i] - mean[c]) * cx[c]))
+#define DXV(i, c)                                                                                    \
+	(k[c] * (DZ(act, ldx(xv, xb, i), za[c], zb[c], g[i]) - cm[c] - (ldx(xv, xb, i) - mean[c]) * cx[c]))
 	if (wr)
 		for (int64_t m = 0; m < n; m++)
 			for (int64_t c = 0; c < C; c++)
@@ -385,23 +459,26 @@ FD_AI_BODY void rows_dx_train_b(const int act, const float *g, const float *x, f
 }
 
 FD_VEC_CLONES
-static void rows_dx_train(int act, const float *g, const float *x, float *dx, int64_t n, int64_t C,
+static void rows_dx_train(int act, const float *g, int xb, const void *x, float *dx, int64_t n, int64_t C,
 			  const float *k, const float *cm, const float *cx, const float *mean, const float *za,
 			  const float *zb, int wr)
 {
-#define B(K) rows_dx_train_b(K, g, x, dx, n, C, k, cm, cx, mean, za, zb, wr)
+#define B(K)                                                                      \
+	(xb ? rows_dx_train_b(K, 1, g, x, dx, n, C, k, cm, cx, mean, za, zb, wr) \
+	    : rows_dx_train_b(K, 0, g, x, dx, n, C, k, cm, cx, mean, za, zb, wr))
 	ACT_CASES(act, B)
 #undef B
 }
 
-FD_AI_BODY void rows_dx_train_bf16_b(const int act, const float *g, const float *x, uint16_t *dxb, int64_t n,
-				     int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
-				     const float *za, const float *zb)
+FD_AI_BODY void rows_dx_train_bf16_b(const int act, const int xb, const float *g, const void *x, uint16_t *dxb,
+				     int64_t n, int64_t C, const float *k, const float *cm, const float *cx,
+				     const float *mean, const float *za, const float *zb)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++) {
 			int64_t i = m * C + c;
-			dxb[i] = fd_ai_bf16(k[c] * (DZ(act, x[i], za[c], zb[c], g[i]) - cm[c] - (x[i] - mean[c]) * cx[c]));
+			float xv = ldx(x, xb, i);
+			dxb[i] = fd_ai_bf16(k[c] * (DZ(act, xv, za[c], zb[c], g[i]) - cm[c] - (xv - mean[c]) * cx[c]));
 		}
 }
 
@@ -410,11 +487,13 @@ FD_AI_BODY void rows_dx_train_bf16_b(const int act, const float *g, const float 
  * convolution before (doc/nn-kernels.md "bf16 gradient hand-off"); bf16
  * contexts only, as rows_affine_bf16 */
 FD_VEC_AVX512_ONLY
-static void rows_dx_train_bf16(int act, const float *g, const float *x, uint16_t *dxb, int64_t n, int64_t C,
-			       const float *k, const float *cm, const float *cx, const float *mean, const float *za,
-			       const float *zb)
+static void rows_dx_train_bf16(int act, const float *g, int xb, const void *x, uint16_t *dxb, int64_t n,
+			       int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
+			       const float *za, const float *zb)
 {
-#define B(K) rows_dx_train_bf16_b(K, g, x, dxb, n, C, k, cm, cx, mean, za, zb)
+#define B(K)                                                                      \
+	(xb ? rows_dx_train_bf16_b(K, 1, g, x, dxb, n, C, k, cm, cx, mean, za, zb) \
+	    : rows_dx_train_bf16_b(K, 0, g, x, dxb, n, C, k, cm, cx, mean, za, zb))
 	ACT_CASES(act, B)
 #undef B
 }
@@ -440,7 +519,7 @@ static int64_t chunk(const struct rows *r, int64_t i, int64_t *m0)
 }
 
 /* s1[c] = sum (x - k[c]), s2[c] = sum (x - k[c])^2 over the rows */
-static void rows_stat(const struct rows *r, const float *x, const float *k, double *part, double *s1, double *s2)
+static void rows_stat(const struct rows *r, const void *x, const float *k, double *part, double *s1, double *s2)
 {
 	int64_t C = r->C;
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
@@ -449,7 +528,7 @@ static void rows_stat(const struct rows *r, const float *x, const float *k, doub
 		double *a1 = part + 2 * i * C, *a2 = a1 + C;
 		for (int64_t c = 0; c < 2 * C; c++)
 			a1[c] = 0;
-		rows_shifted(x + m0 * C, n, C, k, a1, a2);
+		rows_shifted(r->xb, XAT(x, r->xb, m0 * C), n, C, k, a1, a2);
 	}
 	for (int64_t c = 0; c < C; c++)
 		s1[c] = s2[c] = 0;
@@ -489,7 +568,7 @@ static int64_t dy_block(const struct dysrc *s, int64_t n)
 	return s->ps && s->gb < n ? s->gb : n;
 }
 
-static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src, const float *x, float *st,
+static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src, const void *x, float *st,
 			 const double *mean, const float *za, const float *zb, double *part, double *sdy,
 			 double *sdyx)
 {
@@ -505,7 +584,8 @@ static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src,
 		 * over the whole chunk */
 		for (int64_t j = m0; j < m0 + n; j += bl) {
 			int64_t nb = j + bl <= m0 + n ? bl : m0 + n - j;
-			rows_dysums(act, dy_rows(src, C, buf, j, nb), x + j * C, st ? st + j * C : NULL, nb, C, mean,
+			rows_dysums(act, dy_rows(src, C, buf, j, nb), r->xb, XAT(x, r->xb, j * C), st ? st + j * C : NULL,
+				    nb, C, mean,
 				    za, zb, ag, agx);
 		}
 	}
@@ -535,12 +615,12 @@ static void rows_scratch_done(struct fd_ctx *c, const struct fd_arena_mark *mk)
 	fd_arena_release(&c->arena, mk, NULL, 0);
 }
 
-FD_AI_BODY void rows_affine_bf16_b(const int act, const float *x, uint16_t *yb, int64_t n, int64_t C,
-				   const float *a, const float *b)
+FD_AI_BODY void rows_affine_bf16_b(const int act, const int xb, const void *x, uint16_t *yb, int64_t n,
+				   int64_t C, const float *a, const float *b)
 {
 	for (int64_t m = 0; m < n; m++)
 		for (int64_t c = 0; c < C; c++)
-			yb[m * C + c] = fd_ai_bf16(fd_ai_fwd(act, x[m * C + c] * a[c] + b[c]));
+			yb[m * C + c] = fd_ai_bf16(fd_ai_fwd(act, ldx(x, xb, m * C + c) * a[c] + b[c]));
 }
 
 /* rows_affine with y rounded to bf16 (fd_ai_bf16: fd_dnnl_to_bf16's bits)
@@ -548,10 +628,10 @@ FD_AI_BODY void rows_affine_bf16_b(const int act, const float *x, uint16_t *yb, 
  * contexts (AVX512-BF16 checked), hence the target and its 512-bit vectors
  * (as act.c's GELU; doc/nn-kernels.md "bf16 hand-off"). */
 FD_VEC_AVX512_ONLY
-static void rows_affine_bf16(int act, const float *x, uint16_t *yb, int64_t n, int64_t C, const float *a,
+static void rows_affine_bf16(int act, int xb, const void *x, uint16_t *yb, int64_t n, int64_t C, const float *a,
 			     const float *b)
 {
-#define B(K) rows_affine_bf16_b(K, x, yb, n, C, a, b)
+#define B(K) (xb ? rows_affine_bf16_b(K, 1, x, yb, n, C, a, b) : rows_affine_bf16_b(K, 0, x, yb, n, C, a, b))
 	ACT_CASES(act, B)
 #undef B
 }
@@ -560,7 +640,7 @@ static void rows_affine_bf16(int act, const float *x, uint16_t *yb, int64_t n, i
  * running ones updated, save_mean, save_invstd, za, zb (when not NULL)
  * written, and the float factors of z = x a + b in *a, *b: arena scratch
  * from *mk on (rows_scratch), which the caller gives back. */
-static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const float *x, const float *weight,
+static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const void *x, const float *weight,
 			      const float *bias, float *running_mean, float *running_var, double momentum,
 			      double eps, float *save_mean, float *save_invstd, float *za, float *zb,
 			      struct fd_arena_mark *mk, float **fa, float **fb)
@@ -578,7 +658,7 @@ static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const fl
 	 * deviations of the mean), so the variance stays as float-exact as the
 	 * two-pass sum about the mean, large means included. */
 	for (int64_t c = 0; c < C; c++)
-		k[c] = x[c];
+		k[c] = ldx(x, r->xb, c);
 	rows_stat(r, x, k, part, s1, s2);
 	for (int64_t c = 0; c < C; c++) {
 		double d = s1[c] / M, mean = k[c] + d, v = s2[c] / M - d * d;
@@ -597,7 +677,7 @@ static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const fl
 }
 
 /* y = act(bn(x)), or yb (bf16, y NULL) when not NULL */
-static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const float *x, const float *weight,
+static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const void *x, const float *weight,
 			  const float *bias, float *running_mean, float *running_var, double momentum,
 			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
 			  float *zb)
@@ -612,9 +692,9 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, con
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
 		if (yb)
-			rows_affine_bf16(act, x + m0 * C, yb + m0 * C, n, C, a, b);
+			rows_affine_bf16(act, r->xb, XAT(x, r->xb, m0 * C), yb + m0 * C, n, C, a, b);
 		else
-			rows_affine(act, x + m0 * C, y + m0 * C, n, C, a, b);
+			rows_affine(act, r->xb, XAT(x, r->xb, m0 * C), y + m0 * C, n, C, a, b);
 	}
 	rows_scratch_done(ctx, &mk);
 	return 0;
@@ -635,7 +715,7 @@ static void row_bf16(const float *y, uint16_t *yb, int64_t n)
  * into a per-thread block and fd_maxpool2d_nhwc_orow pools them into y (or
  * yb, rounded) and idx: act(bn(x)) is never stored whole. */
 static int rows_fwd_pool(struct fd_ctx *ctx, const struct rows *r, int act, const struct fd_pool2d_shape *ps,
-			 const float *x, const float *weight, const float *bias, float *running_mean,
+			 const void *x, const float *weight, const float *bias, float *running_mean,
 			 float *running_var, double momentum, double eps, float *y, uint16_t *yb, int32_t *idx,
 			 float *save_mean, float *save_invstd, float *za, float *zb)
 {
@@ -661,8 +741,8 @@ static int rows_fwd_pool(struct fd_ctx *ctx, const struct rows *r, int act, cons
 			int h0 = oh * ps->sh - ps->ph, h1 = h0 + ps->kh < ps->H ? h0 + ps->kh : ps->H;
 			h0 = h0 > 0 ? h0 : 0;
 			for (int ih = h0; ih < h1; ih++)
-				rows_affine(act, x + ((int64_t)n * ps->H + ih) * WC, rows + (ih - h0) * WC, ps->W, C,
-					    a, b);
+				rows_affine(act, r->xb, XAT(x, r->xb, ((int64_t)n * ps->H + ih) * WC),
+					    rows + (ih - h0) * WC, ps->W, C, a, b);
 			int64_t o = q * Wo * C;
 			if (yb) {
 				fd_maxpool2d_nhwc_orow(ps, rows, h0, oh, yrow, idx + o);
@@ -692,7 +772,7 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		rows_affine(NOACT, x + m0 * C, y + m0 * C, n, C, a, b);
+		rows_affine(NOACT, 0, x + m0 * C, y + m0 * C, n, C, a, b);
 	}
 	return 0;
 }
@@ -702,7 +782,7 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
  * idx: dy is the gradient of a max pool after the op (struct dysrc), else
  * NULL */
 static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act, const float *dy,
-		    const struct fd_pool2d_shape *ps, const int32_t *idx, const float *x, const float *weight,
+		    const struct fd_pool2d_shape *ps, const int32_t *idx, const void *x, const float *weight,
 		    const float *mean_in, const float *stat, const float *za, const float *zb, double eps, float *dx,
 		    uint16_t *dxb, float *dweight, float *dbias, int wr)
 {
@@ -752,12 +832,14 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 		for (int64_t j = m0; j < m0 + n; j += bl) {
 			int64_t nb = j + bl <= m0 + n ? bl : m0 + n - j;
 			if (st)
-				rows_dx_stashed(x + j * C, dx + j * C, nb, C, k, cm, cx, fmean);
+				rows_dx_stashed(r->xb, XAT(x, r->xb, j * C), dx + j * C, nb, C, k, cm, cx, fmean);
 			else if (dxb) /* train, fresh (bwd_train_cpu) */
-				rows_dx_train_bf16(act, dy_rows(&src, C, buf, j, nb), x + j * C, dxb + j * C, nb, C,
+				rows_dx_train_bf16(act, dy_rows(&src, C, buf, j, nb), r->xb, XAT(x, r->xb, j * C),
+						   dxb + j * C, nb, C,
 						   k, cm, cx, fmean, za, zb);
 			else if (train)
-				rows_dx_train(act, dy_rows(&src, C, buf, j, nb), x + j * C, dx + j * C, nb, C, k, cm,
+				rows_dx_train(act, dy_rows(&src, C, buf, j, nb), r->xb, XAT(x, r->xb, j * C), dx + j * C, nb,
+					      C, k, cm,
 					      cx, fmean, za, zb, wr);
 			else
 				rows_axpy(dy_rows(&src, C, buf, j, nb), dx + j * C, nb, C, k, wr);
@@ -803,7 +885,7 @@ static int rows_path(int64_t N, int64_t C, int64_t HW)
 }
 
 /* yb: y in bf16 instead (y NULL; only where rows_path) */
-static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
+static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const void *x, int xb,
 			 const float *w, const float *b, float *rmean, float *rvar, double momentum, double eps,
 			 float *y, uint16_t *yb, float *mean, float *invstd, float *za, float *zb)
 {
@@ -812,17 +894,18 @@ static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
 		return -1;
 	}
-	if (yb && !rows_path(N, C, HW)) {
-		fd_fail(c, "batchnorm2d: a bf16 output needs channels-last rows");
+	if ((yb || xb) && !rows_path(N, C, HW)) {
+		fd_fail(c, "batchnorm2d: a bf16 input or output needs channels-last rows");
 		return -1;
 	}
 	if (rows_path(N, C, HW)) {
 		struct rows r = rows_of(c->threads, N, C);
+		r.xb = xb;
 		return rows_fwd_train(c, &r, act, x, w, b, rmean, rvar, momentum, eps, y, yb, mean, invstd, za, zb);
 	}
 	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
 		return -1;
-	return batchnorm2d_fwd_train(c->threads, act, (int)N, (int)C, (int)HW, x, w, b, rmean, rvar, momentum,
+	return batchnorm2d_fwd_train(c->threads, act, (int)N, (int)C, (int)HW, (const float *)x, w, b, rmean, rvar, momentum,
 					    eps, y, mean, invstd, za, zb, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
@@ -830,7 +913,7 @@ int fd_batchnorm2d_fwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *b, float *rmean, float *rvar, double momentum,
 			double eps, float *y, float *mean, float *invstd)
 {
-	return fwd_train_cpu(c, NOACT, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, NULL, mean, invstd, NULL,
+	return fwd_train_cpu(c, NOACT, N, C, HW, x, 0, w, b, rmean, rvar, momentum, eps, y, NULL, mean, invstd, NULL,
 			     NULL);
 }
 
@@ -839,13 +922,13 @@ int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
 				     float *rvar, double momentum, double eps, float *y, float *mean,
 				     float *invstd, float *za, float *zb)
 {
-	return fwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, b, rmean, rvar, momentum, eps, y, NULL, mean,
+	return fwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, 0, w, b, rmean, rvar, momentum, eps, y, NULL, mean,
 			     invstd, za, zb);
 }
 
 /* Backward on the CPU; wr: dx is a fresh gradient, overwritten. za, zb:
  * the forward's factors (read unless act is NOACT). */
-static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const float *x,
+static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const void *x, int xb,
 			 const float *w, const float *mean, const float *invstd, const float *za, const float *zb,
 			 const float *dy, const struct fd_pool2d_shape *ps, const int32_t *idx, float *dx,
 			 uint16_t *dxb, float *dw, float *db, int wr)
@@ -854,8 +937,8 @@ static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
 		return -1;
 	}
-	if (ps && !rows_path(N, C, HW)) {
-		fd_fail(c, "batchnorm2d: a pooled backward needs channels-last rows");
+	if ((ps || xb) && !rows_path(N, C, HW)) {
+		fd_fail(c, "batchnorm2d: a pooled backward or a bf16 input needs channels-last rows");
 		return -1;
 	}
 	if (dxb && (!rows_path(N, C, HW) || !wr || STASH(act, 1) || dx)) {
@@ -864,9 +947,10 @@ static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 	}
 	if (HW == 1 && N >= 2 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
+		r.xb = xb;
 		return rows_bwd(c, &r, 1, act, dy, ps, idx, x, w, mean, invstd, za, zb, 0, dx, dxb, dw, db, wr);
 	}
-	batchnorm2d_bwd_train(c->threads, act, (int)N, (int)C, (int)HW, dy, x, w, mean, invstd, za, zb, dx, dw,
+	batchnorm2d_bwd_train(c->threads, act, (int)N, (int)C, (int)HW, dy, (const float *)x, w, mean, invstd, za, zb, dx, dw,
 			      db, wr);
 	return 0;
 }
@@ -888,7 +972,7 @@ int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
-	return bwd_train_cpu(c, NOACT, N, C, HW, x, w, mean, invstd, NULL, NULL, dy, NULL, NULL, dx, NULL, dw, db,
+	return bwd_train_cpu(c, NOACT, N, C, HW, x, 0, w, mean, invstd, NULL, NULL, dy, NULL, NULL, dx, NULL, dw, db,
 			     0);
 }
 
@@ -897,7 +981,7 @@ int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
 				     const float *za, const float *zb, const float *dy, float *dx, float *dw,
 				     float *db)
 {
-	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, w, mean, invstd, za, zb, dy, NULL, NULL, dx,
+	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, 0, w, mean, invstd, za, zb, dy, NULL, NULL, dx,
 			     NULL, dw, db, 0);
 }
 
@@ -949,7 +1033,8 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 	 * (FD_T_GRAD_BF16, which fd_backward keeps only for a fresh dx here) */
 	uint16_t *dxb = dx && (x->flags & FD_T_GRAD_BF16) ? (uint16_t *)dx : NULL;
 	if (x->dev == FD_DEV_CPU)
-		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, w->data, s->mean, s->invstd,
+		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, (x->flags & FD_T_BF16) != 0,
+						w->data, s->mean, s->invstd,
 						s->za, s->zb, n->out->grad, s->pool ? &s->ps : NULL, s->idx,
 						dxb ? NULL : dx, dxb, dw, db, wr)
 				: bwd_eval_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
@@ -1012,12 +1097,18 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 	 * fresh in bf16; not SiLU's backward, which stashes dz in dx */
 	int dxb = rec && c->bf16_dy && c->training && c->precision == FD_PREC_BF16 && x->dev == FD_DEV_CPU &&
 		  rows_path(N, C, HW) && act != FD_ACT_SILU && !x->grad &&
-		  !(x->flags & (FD_T_RETAIN_GRAD | FD_T_BF16 | FD_T_GRAD_BF16)) && c->tape && c->tape->out == x &&
+		  !(x->flags & (FD_T_RETAIN_GRAD | FD_T_GRAD_BF16)) && c->tape && c->tape->out == x &&
 		  strcmp(c->tape->op, "conv2d") == 0;
 	struct fd_tensor *y;
 	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data, 0,
 			      {0}, NULL};
-	if (act != NOACT || pool) { /* CPU, train mode (fd_batchnorm2d_act, _act_maxpool) */
+	/* x in bf16 (FD_T_BF16: the convolution's output under c->bf16_y): CPU
+	 * train mode on channels-last rows only, the fused kernels */
+	int xbf = (x->flags & FD_T_BF16) != 0;
+	if (xbf && !(x->dev == FD_DEV_CPU && c->training && rows_path(N, C, HW)))
+		return fd_fail(c, "batchnorm2d: a bf16 input %s is read only by CPU train-mode channels-last BN",
+			       fd_tensor_shape_str(x, b1, sizeof b1));
+	if (act != NOACT || pool || xbf) { /* CPU, train mode (fd_batchnorm2d_act, _act_maxpool) */
 		/* asked for bf16 (nothing but convolutions reads y; backward reads x) */
 		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
 		int Ho = 0, Wo = 0;
@@ -1042,10 +1133,11 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		uint16_t *y16 = yb ? (uint16_t *)y->data : NULL;
 		if (pool) {
 			struct rows r = rows_of(c->threads, N, C);
+			r.xb = xbf;
 			if (rows_fwd_pool(c, &r, act, &sv.ps, x->data, w->data, b->data, rm->data, rv->data, momentum,
 					  eps, yf, y16, sv.idx, sv.mean, sv.invstd, sv.za, sv.zb) < 0)
 				return NULL;
-		} else if (fwd_train_cpu(c, act, N, C, HW, x->data, w->data, b->data, rm->data, rv->data, momentum,
+		} else if (fwd_train_cpu(c, act, N, C, HW, x->data, xbf, w->data, b->data, rm->data, rv->data, momentum,
 					 eps, yf, y16, sv.mean, sv.invstd, sv.za, sv.zb) < 0) {
 			return NULL;
 		}
@@ -1119,7 +1211,7 @@ int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, 
 			     int pad)
 {
 	if (!x || x->dev != FD_DEV_CPU || !c->training || !fusable(act < 0 ? NOACT : act) || x->ndim != 4 ||
-	    !fd_is_nhwc(x) || (x->flags & FD_T_BF16) || x->numel > INT32_MAX)
+	    !fd_is_nhwc(x) || x->numel > INT32_MAX)
 		return 0;
 	struct fd_pool2d_shape ps = {(int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
 				     k, k, stride, stride, pad, pad, 0, 1};

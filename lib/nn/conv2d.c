@@ -23,6 +23,9 @@ struct fd_conv2d {
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
 	int sum;                /* 1: the forward adds into y (POST_SUM: y stays in the caller's layout) */
 	int dy_once;            /* backward-weights reads the bf16 dy backward-data converted (bwd_cpu) */
+	int ybf;                /* the forward writes y in bf16 (a ybf_plan sub-plan: forward only) */
+	int ybf_tried;          /* ybf_plan tried to make ybp */
+	struct fd_conv2d *ybp;  /* this plan's forward writing a bf16 y (ybf_plan), or NULL */
 	dnnl_alg_kind_t alg;    /* dnnl_convolution_winograd (conv_init) or _direct, all three passes */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
@@ -50,6 +53,8 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e);
  * into its output (oneDNN's sum post-op, before the activation;
  * fd_conv2d_infer_add). */
 #define POST_SUM 0x100
+/* conv_init_run's bit for a forward writing y in bf16 (ybf_plan) */
+#define POST_YBF16 0x200
 
 #define SHAPE_FMT "conv2d N=%d C=%d H=%d W=%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d"
 #define SHAPE_ARGS(s)                                                                              \
@@ -97,7 +102,7 @@ static void conv_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *x, dnnl_memo
 			yt = ut;
 	}
 	dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, xt);
-	dnnl_memory_desc_init_by_tag(y, 4, yd, dnnl_f32, yt);
+	dnnl_memory_desc_init_by_tag(y, 4, yd, p->ybf ? dnnl_bf16 : dnnl_f32, yt);
 	if (g > 1) {
 		dnnl_dims_t wd = {g, s->K / g, s->C / g, s->kh, s->kw};
 		dnnl_memory_desc_init_by_tag(w, 5, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
@@ -189,6 +194,8 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->bf16 = bf16;
 	p->blocked = blocked;
 	p->sum = (post & POST_SUM) != 0;
+	p->ybf = (post & POST_YBF16) != 0;
+	post &= ~POST_YBF16;
 	p->alg = alg;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
@@ -497,6 +504,10 @@ static void conv_free(struct fd_conv2d *p)
 			dnnl_memory_destroy(sp[i]);
 	fd_conv_mm_free(&p->mm);
 	flip_free(p);
+	if (p->ybp) {
+		conv_free(p->ybp);
+		free(p->ybp);
+	}
 	struct fd_dnnl_opnd *o[] = {&p->f_x,  &p->f_w,  &p->f_y,  &p->bd_dy, &p->bd_w,
 				    &p->bd_dx, &p->bw_x, &p->bw_dy, &p->bw_dw, &p->bw_db};
 	for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
@@ -749,6 +760,39 @@ static int takes_bf16_bwd(const struct fd_conv2d *p)
 {
 	return p->bf16 && !fd_dwconv_serves(&p->s) &&
 	       ((p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_x.to_bf16));
+}
+
+/* p's forward writing y in bf16 (c->bf16_y), made on first use: a
+ * sub-plan of the same shape whose oneDNN primitive has a bf16 dst in the
+ * caller's channels-last layout (no reorder) and is the same kernel as p's
+ * (oneDNN rounds its fp32 accumulator to nearest even on the store). NULL
+ * where p is no bf16 channels-last direct plan or no such primitive is
+ * had: y is then fp32. Only the forward runs on it; p does the backward. */
+static struct fd_conv2d *ybf_plan(struct fd_conv2d *p)
+{
+	if (!p->bf16 || p->blocked || p->sum || p->ybf || p->alg != dnnl_convolution_direct || p->s.yl != FD_NHWC ||
+	    p->ybf_tried)
+		return p->ybp;
+	p->ybf_tried = 1;
+	struct fd_err e = {{0}};
+	struct fd_conv2d *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	int prev = fd_dnnl_threads_enter(p->d->threads);
+	int rc = conv_init_run(q, p->d, &p->s, 1, POST_YBF16, 0, dnnl_convolution_direct, &e);
+	fd_dnnl_threads_leave(prev);
+	const char *i0 = NULL, *i1 = NULL;
+	if (rc == 0 && q->f_y.same && takes_bf16_fwd(q) == takes_bf16_fwd(p) &&
+	    dnnl_primitive_desc_query(p->fwd_pd, dnnl_query_impl_info_str, 0, &i0) == dnnl_success &&
+	    dnnl_primitive_desc_query(q->fwd_pd, dnnl_query_impl_info_str, 0, &i1) == dnnl_success && i0 && i1 &&
+	    strcmp(i0, i1) == 0) {
+		p->ybp = q;
+		return q;
+	}
+	if (rc == 0)
+		conv_free(q);
+	free(q);
+	return NULL;
 }
 
 /* Whether p's backward (set up) reads a bf16 dy (FD_T_GRAD_BF16) as it is
@@ -1027,22 +1071,30 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 		return NULL;
 	void *plan = get_plan(c, op, &s, x->dev, be, 0);
 	int64_t shape[4] = {s.N, s.K, Ho, Wo};
-	struct fd_tensor *y = plan ? fd_tensor_new(c, x->dev, 4, shape) : NULL;
+	/* y in bf16 when asked (c->bf16_y) and the plan has such a forward */
+	struct fd_conv2d *yp = plan && c->bf16_y && x->dev == FD_DEV_CPU && c->precision == FD_PREC_BF16
+				       ? ybf_plan(plan) : NULL;
+	struct fd_tensor *y = !plan ? NULL : yp ? fd_tensor_new_bf16(c, 4, shape) : fd_tensor_new(c, x->dev, 4, shape);
 	if (y)
 		y->layout = s.yl;
 	if (!y)
 		return NULL;
+	if (yp)
+		c->bf16_ys++;
 	if (x->flags & FD_T_BF16) { /* CPU only (fd_tensor_new_bf16) */
 		const uint16_t *xb = (const uint16_t *)x->data;
 		const float *xf = NULL;
-		if (!takes_bf16_fwd(plan)) { /* widened (exact) into the arena */
+		if (!takes_bf16_fwd(yp ? yp : plan)) { /* widened (exact) into the arena */
 			float *t = fd_ctx_alloc(c, FD_DEV_CPU, x->numel);
 			if (!t)
 				return NULL;
 			fd_dnnl_from_bf16(c->threads, xb, t, (size_t)x->numel);
 			xf = t, xb = NULL;
 		}
-		if (conv_fwd_xb(plan, xf, xb, w->data, b ? b->data : NULL, y->data, &e) < 0)
+		if (conv_fwd_xb(yp ? yp : plan, xf, xb, w->data, b ? b->data : NULL, y->data, &e) < 0)
+			return ctx_err(c, &e), NULL;
+	} else if (yp) {
+		if (conv_fwd(yp, x->data, w->data, b ? b->data : NULL, y->data, &e) < 0)
 			return ctx_err(c, &e), NULL;
 	} else if (be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0) {
 		return NULL;

@@ -520,7 +520,8 @@ struct fd_tensor *fd_tensor_new_bf16(struct fd_ctx *c, int ndim, const int64_t *
 		t->flags |= FD_T_OWNS_DATA;
 	}
 	t->flags |= FD_T_BF16;
-	c->bf16_outs++;
+	if (c->bf16_out) /* conv2d's bf16 outputs (c->bf16_y) count in bf16_ys */
+		c->bf16_outs++;
 	return t;
 }
 

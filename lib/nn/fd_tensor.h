@@ -48,7 +48,9 @@ enum {
 	FD_T_BF16 = 256u,        /* data holds numel bf16 values (uint16_t, rounded as
 				  * fd_dnnl_to_bf16), not floats; grad is float as always. Made
 				  * only under c->bf16_out by the ops that honour it, read only
-				  * by conv2d on the CPU (doc/nn-kernels.md "bf16 hand-off") */
+				  * by conv2d on the CPU (doc/nn-kernels.md "bf16 hand-off"); or
+				  * by conv2d under c->bf16_y, read only by CPU train-mode
+				  * batchnorm2d ("bf16 convolution outputs") */
 	FD_T_GRAD_BF16 = 512u,   /* grad will hold numel bf16 values (rounded as
 				  * fd_dnnl_to_bf16), not floats: set under c->bf16_dy by a
 				  * CPU train-mode batchnorm2d on the output of the conv2d
@@ -196,6 +198,13 @@ struct fd_ctx {
 			       * backward reads as it is; any other op ignores it. Set by
 			       * model code around one op (fd_model_bf16_dy); 0 by default */
 	uint64_t bf16_dys;    /* inputs marked FD_T_GRAD_BF16 under bf16_dy (tests read it) */
+	int bf16_y;           /* 1: the op about to run, a CPU conv2d in a bf16 context whose
+			       * output only a train-mode batchnorm2d reads, writes that
+			       * output in bf16 (FD_T_BF16) where its plan has such a
+			       * forward (as autocast's bf16 convolution outputs); any
+			       * other op ignores it. Set by model code around one op
+			       * (fd_model_bf16_y); 0 by default */
+	uint64_t bf16_ys;     /* conv2d outputs made in bf16 under bf16_y (tests read it) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm
 			       * still uses batch statistics) */
@@ -305,7 +314,7 @@ struct fd_tensor *fd_tensor_zeros(struct fd_ctx *c, enum fd_dev dev, int ndim, c
 /* New CPU tensor with the given shape whose data holds bf16 values
  * (FD_T_BF16, numel of them, uninitialised): host arena, or a block of the
  * gradient pool under c->pool_outputs (as fd_tensor_new). Counted in
- * c->bf16_outs. NULL on error (c->err). */
+ * c->bf16_outs when made under c->bf16_out. NULL on error (c->err). */
 struct fd_tensor *fd_tensor_new_bf16(struct fd_ctx *c, int ndim, const int64_t *shape);
 /* The bytes of t's data: numel floats, or numel bf16 values (FD_T_BF16). */
 size_t fd_tensor_bytes(const struct fd_tensor *t);

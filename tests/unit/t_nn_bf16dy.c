@@ -1,7 +1,21 @@
-/* t_nn_bf16dy: the bf16 gradient hand-off (doc/nn-kernels.md "bf16
- * gradient hand-off"): in bf16 training the BN after a convolution writes
- * the convolution's output gradient in bf16 (c->bf16_dy, FD_T_GRAD_BF16)
- * and the convolution's backward reads it as it is.
+/* t_nn_bf16dy: between a convolution and the BN after it in bf16
+ * training (doc/nn-kernels.md "bf16 convolution outputs", "bf16 gradient
+ * hand-off").
+ * Convolution outputs in bf16 (c->bf16_y, FD_T_BF16), as autocast's:
+ *   conv2d on every channels-last case of the nn_bf16 conv fixture: where
+ *   the plan has a bf16-output forward y is the fp32 op's y rounded, bit
+ *   for bit, and torch's float64 y (on bf16-rounded inputs) rounded to
+ *   bf16 but for values within one bf16 unit at rounding boundaries; dx,
+ *   dw, db unchanged;
+ *   BN + activation (train mode; fused, NOACT, pooled) on a bf16 input: y,
+ *   dx, dgamma, dbeta and the running statistics bit for bit those of the
+ *   same op on the widened fp32 input (the torch-checked kernels, t_nn_bnact
+ *   and t_nn_bnpool); in eval mode refused;
+ *   whole models, with and without (m->no_bf16_y): outputs counted, logits
+ *   and gradients within bf16's rounding, and not the same bits (control).
+ * The gradient hand-off: the BN after a convolution writes the
+ * convolution's output gradient in bf16 (c->bf16_dy, FD_T_GRAD_BF16) and
+ * the convolution's backward reads it as it is.
  *   conv2d -> BN + activation on every channels-last case of the nn_bf16
  *   conv fixture, with and without the hand-off: where the plan's
  *   backward reads the bf16 dy itself (bit 4 of fd_conv2d_takes_bf16_cpu)
@@ -23,6 +37,7 @@
  *   a CPU with AMX, the BNs marked counted (every convolution of a ResNet). */
 #include "models/fd_model.h"
 #include "nn/batchnorm2d.h"
+#include "nn/pool2d.h"
 #include "nn/binary.h"
 #include "nn/conv2d.h"
 #include "nn/fd_dnnl.h"
@@ -233,6 +248,237 @@ static void tee_case(struct fd_ctx *cb)
 	free(x), free(w);
 }
 
+static int ybf_cases;
+
+/* conv2d alone with c->bf16_y on fixture case i against the fp32 output */
+static void conv_y_case(struct fd_ctx *cb, const struct fd_st *st, int i)
+{
+	const int32_t *v = fix_i32(st, i, "shape", 15);
+	struct fd_conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				    v[8], v[9], v[10], v[11], v[12], v[13], v[14], FD_NHWC, FD_NHWC};
+	struct fd_err e = {{0}};
+	int Ho, Wo;
+	if (s.dh != 1 || s.dw != 1 || fd_conv2d_out_size(&s, &Ho, &Wo, &e) != 0)
+		return;
+	int64_t sx[4] = {s.N, s.C, s.H, s.W}, sw[4] = {s.K, s.C / s.groups, s.kh, s.kw}, sk[1] = {s.K};
+	size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw;
+	size_t ny = (size_t)s.N * s.K * Ho * Wo;
+	float *x = to_nhwc(fix_f32(st, i, "x", (long)nx, 0), s.N, s.C, s.H * s.W);
+	float *dy = to_nhwc(fix_f32(st, i, "dy", (long)ny, 0), s.N, s.K, Ho * Wo);
+	float *ref = to_nhwc(fix_f32(st, i, "y", (long)ny, 0), s.N, s.K, Ho * Wo);
+	const float *w = fix_f32(st, i, "w", (long)nw, 0), *b = s.bias ? fix_f32(st, i, "b", s.K, 0) : NULL;
+	float *y[2] = {NULL, NULL}, *dx[2] = {NULL, NULL}, *dw[2] = {NULL, NULL};
+	int bf[2] = {0, 0}, good = 1;
+	for (int v2 = 0; v2 < 2 && good; v2++) {
+		struct fd_conv2d_op op;
+		fd_conv2d_op_init(&op, s.sh, s.ph, s.dh, s.groups);
+		op.sw = s.sw, op.pw = s.pw, op.dw = s.dw;
+		fd_ctx_step(cb);
+		cb->channels_last = 1;
+		struct fd_tensor *xt = fd_tensor_new(cb, FD_DEV_CPU, 4, sx), *wt = fd_tensor_new(cb, FD_DEV_CPU, 4, sw);
+		struct fd_tensor *bt = s.bias ? fd_tensor_new(cb, FD_DEV_CPU, 1, sk) : NULL;
+		xt->layout = FD_NHWC;
+		memcpy(xt->data, x, nx * sizeof *x);
+		memcpy(wt->data, w, nw * sizeof *w);
+		if (bt)
+			memcpy(bt->data, b, (size_t)s.K * sizeof *b);
+		fd_requires_grad(xt), fd_requires_grad(wt);
+		cb->bf16_y = v2;
+		struct fd_tensor *yt = fd_conv2d(cb, &op, xt, wt, bt);
+		cb->bf16_y = 0;
+		good = ok(yt && fd_backward(cb, yt, dy) == 0, "case %d: conv2d%s %s", i, v2 ? " with bf16_y" : "",
+			  cb->err.msg);
+		if (good) {
+			bf[v2] = (yt->flags & FD_T_BF16) != 0;
+			y[v2] = malloc(ny * sizeof(float));
+			if (bf[v2])
+				fd_dnnl_from_bf16(1, (const uint16_t *)yt->data, y[v2], ny);
+			else
+				memcpy(y[v2], yt->data, ny * sizeof(float));
+			dx[v2] = fdup(xt->grad, nx), dw[v2] = fdup(wt->grad, nw);
+		}
+		cb->channels_last = 0;
+		fd_conv2d_op_free(&op);
+	}
+	if (good && bf[1]) {
+		ybf_cases++;
+		uint16_t *r16 = malloc(ny * sizeof *r16), *t16 = malloc(ny * sizeof *t16);
+		float *rw = malloc(ny * sizeof *rw), *tw = malloc(ny * sizeof *tw);
+		fd_dnnl_to_bf16(1, y[0], r16, ny);
+		fd_dnnl_from_bf16(1, r16, rw, ny);
+		ok(same(y[1], rw, ny) && same(dx[0], dx[1], nx) && same(dw[0], dw[1], nw),
+		   "case %d: y in bf16: the fp32 op's y rounded, bit for bit; dx, dw unchanged", i);
+		/* torch's y (float64 on the bf16-rounded inputs) rounded to bf16 */
+		fd_dnnl_to_bf16(1, ref, t16, ny);
+		fd_dnnl_from_bf16(1, t16, tw, ny);
+		size_t off = 0, far = 0;
+		for (size_t k = 0; k < ny; k++)
+			if (y[1][k] != tw[k]) {
+				off++;
+				far += !(fabsf(y[1][k] - tw[k]) <= fabsf(tw[k]) * (1.0f / 128) + 1e-30f);
+			}
+		ok(far == 0 && off * 100 <= ny, "case %d: y = torch's y rounded to bf16 but at %zu of %zu values, each "
+		   "within a bf16 unit (%zu beyond)", i, off, ny, far);
+		free(r16), free(t16), free(rw), free(tw);
+	}
+	for (int k = 0; k < 2; k++)
+		free(y[k]), free(dx[k]), free(dw[k]);
+	free(x), free(dy), free(ref);
+}
+
+/* BN (+ act, + pool) in train mode on a bf16 input against the same op on
+ * the widened floats */
+static void bn_x_case(int N, int C, int H, int W, int act, int pool)
+{
+	int64_t sh[4] = {N, C, H, W}, sk[1] = {C}, s1[1] = {1};
+	size_t n = (size_t)N * C * H * W;
+	uint16_t *xb = malloc(n * sizeof *xb);
+	float *xf = malloc(n * sizeof *xf), *res[2][6] = {{0}};
+	for (size_t i = 0; i < n; i++)
+		xf[i] = (float)((double)((i * 2654435761u) % 4001) / 1000.0 - 1.7);
+	fd_dnnl_to_bf16(1, xf, xb, n);
+	fd_dnnl_from_bf16(1, xb, xf, n);
+	size_t ny = 0;
+	int good = 1;
+	for (int v = 0; v < 2 && good; v++) {
+		struct fd_ctx c;
+		struct fd_err e = {{0}};
+		ctx_open(&c, 2, 1);
+		fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
+		fd_ctx_step(&c);
+		c.training = 1;
+		struct fd_tensor *x = v ? fd_tensor_new_bf16(&c, 4, sh) : fd_tensor_new(&c, FD_DEV_CPU, 4, sh);
+		struct fd_tensor *g = fd_tensor_new(&c, FD_DEV_CPU, 1, sk), *be = fd_tensor_new(&c, FD_DEV_CPU, 1, sk);
+		struct fd_tensor *rm = fd_tensor_new(&c, FD_DEV_CPU, 1, sk), *rv = fd_tensor_new(&c, FD_DEV_CPU, 1, sk);
+		struct fd_tensor *nbt = fd_tensor_new(&c, FD_DEV_CPU, 1, s1);
+		x->layout = FD_NHWC;
+		if (v)
+			memcpy(x->data, xb, n * sizeof *xb);
+		else
+			memcpy(x->data, xf, n * sizeof *xf);
+		for (int k = 0; k < C; k++) {
+			g->data[k] = 0.8f + 0.4f * (float)k / (float)C, be->data[k] = 0.05f * (float)(k % 7) - 0.1f;
+			rm->data[k] = 0.1f, rv->data[k] = 1.5f;
+		}
+		nbt->data[0] = 0;
+		fd_requires_grad(x), fd_requires_grad(g), fd_requires_grad(be);
+		struct fd_tensor *y = pool ? fd_batchnorm2d_act_maxpool(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act, 3, 2, 1)
+					   : fd_batchnorm2d_act(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+		float *dy = y ? malloc((size_t)y->numel * sizeof *dy) : NULL;
+		for (int64_t i = 0; y && i < y->numel; i++)
+			dy[i] = (float)((double)((i * 40503u) % 1999) / 999.0 - 1.0);
+		good = ok(y && fd_backward(&c, y, dy) == 0, "bn %dx%dx%dx%d act %d%s on %s x %s", N, C, H, W, act,
+			  pool ? " + max pool" : "", v ? "bf16" : "fp32", c.err.msg);
+		if (good) {
+			ny = (size_t)y->numel;
+			res[v][0] = fdup(y->data, ny), res[v][1] = fdup(x->grad, n), res[v][2] = fdup(g->grad, C);
+			res[v][3] = fdup(be->grad, C), res[v][4] = fdup(rm->data, C), res[v][5] = fdup(rv->data, C);
+		}
+		free(dy);
+		fd_ctx_free(&c);
+	}
+	if (good)
+		ok(same(res[0][0], res[1][0], ny) && same(res[0][1], res[1][1], n) && same(res[0][2], res[1][2], C) &&
+		   same(res[0][3], res[1][3], C) && same(res[0][4], res[1][4], C) && same(res[0][5], res[1][5], C),
+		   "bn act %d%s: bf16 x == widened x bit for bit (y, dx, dgamma, dbeta, running stats)", act,
+		   pool ? " + max pool" : "");
+	for (int v = 0; v < 2; v++)
+		for (int k = 0; k < 6; k++)
+			free(res[v][k]);
+	free(xb), free(xf);
+}
+
+static void bn_x_eval_refused(void)
+{
+	struct fd_ctx c;
+	struct fd_err e = {{0}};
+	ctx_open(&c, 2, 1);
+	fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
+	fd_ctx_step(&c);
+	int64_t sh[4] = {2, 8, 3, 3}, sk[1] = {8};
+	struct fd_tensor *x = fd_tensor_new_bf16(&c, 4, sh), *g = fd_tensor_new(&c, FD_DEV_CPU, 1, sk);
+	struct fd_tensor *be = fd_tensor_new(&c, FD_DEV_CPU, 1, sk), *rm = fd_tensor_new(&c, FD_DEV_CPU, 1, sk);
+	struct fd_tensor *rv = fd_tensor_new(&c, FD_DEV_CPU, 1, sk);
+	x->layout = FD_NHWC;
+	memset(x->data, 0, 2 * 8 * 9 * sizeof(uint16_t));
+	for (int k = 0; k < 8; k++)
+		g->data[k] = rv->data[k] = 1, be->data[k] = rm->data[k] = 0;
+	c.training = 0;
+	struct fd_tensor *y = fd_batchnorm2d(&c, x, g, be, rm, rv, NULL, 0.1, 1e-5);
+	ok(!y && c.failed && strstr(c.err.msg, "bf16"), "eval-mode BN refuses a bf16 input: %s", c.err.msg);
+	fd_ctx_free(&c);
+}
+
+/* bf16 training steps of model name with and without fp32 convolution outputs */
+static void model_y_case(const char *name, int size, int amx)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	if (!ok(fd_model_new_arch(fd_model_arch_find(name), 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
+		return;
+	enum { N = 2 };
+	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 3};
+	size_t nx = (size_t)N * 3 * size * size, np = (size_t)m->p.ntrain;
+	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
+	float *g[3] = {malloc(np * sizeof(float)), malloc(np * sizeof(float)), malloc(np * sizeof(float))};
+	float lg32[N * 3];
+	uint64_t ys[3] = {0, 0, 0};
+	size_t peak[3] = {0, 0, 0};
+	int good = 1;
+	for (int v = 0; v < 3 && good; v++) {
+		struct fd_ctx c;
+		ctx_open(&c, 2, 1);
+		if (v < 2)
+			fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
+		c.reuse_activations = 1;
+		m->no_bf16_y = !v;
+		fd_ctx_step(&c);
+		fd_params_zero_grad(&m->p);
+		struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
+		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+		good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: bf16 training step%s %s", name,
+			  v ? " (bf16 convolution outputs)" : "", c.err.msg);
+		if (good) {
+			memcpy(v < 2 ? lg[v] : lg32, y->data, sizeof lg32);
+			memcpy(g[v], m->p.grad, np * sizeof(float));
+			ys[v] = c.bf16_ys;
+			peak[v] = c.arena.peak;
+		}
+		for (int i = 0; i < m->nconvs; i++)
+			fd_conv2d_op_free(m->convs[i]);
+		fd_ctx_free(&c);
+	}
+	m->no_bf16_y = 0;
+	if (good) {
+		double lmax = 0, ldiff = 0, l32 = 0, gn = 0, gd = 0, g32 = 0;
+		for (int i = 0; i < N * 3; i++) {
+			lmax = fmax(lmax, fabs(lg[0][i]));
+			ldiff = fmax(ldiff, fabs(lg[1][i] - lg[0][i]));
+			l32 = fmax(l32, fabs(lg32[i] - lg[0][i]));
+		}
+		for (size_t i = 0; i < np; i++) {
+			gn += (double)g[0][i] * g[0][i];
+			gd += ((double)g[1][i] - g[0][i]) * ((double)g[1][i] - g[0][i]);
+			g32 += ((double)g[2][i] - g[0][i]) * ((double)g[2][i] - g[0][i]);
+		}
+		double grel = gn > 0 ? sqrt(gd / gn) : NAN, grel32 = gn > 0 ? sqrt(g32 / gn) : NAN;
+		ok(ys[0] == 0 && ys[1] > 0 && (!amx || peak[1] < peak[0]),
+		   "%s: %llu convolution outputs in bf16 (0 without); arena peak %.1f MiB (%.1f without)", name,
+		   (unsigned long long)ys[1], peak[1] / 1048576.0, peak[0] / 1048576.0);
+		/* at batch 2 from a random init, BN amplifies any rounding through
+		 * the depth (fp32 against bf16 training moves ResNet-18's gradients
+		 * by half their norm): bound the change by twice bf16's own */
+		ok(ldiff <= 2 * l32 + 1e-6 * lmax && grel <= 2 * grel32,
+		   "%s: with bf16 outputs logits move %.4f, gradients %.4f relative (L2); fp32 against bf16 "
+		   "training: %.4f, %.4f (max |logit| %.3f)", name, ldiff, grel, l32, grel32, lmax);
+		ok(ldiff > 0 && gd > 0, "%s: control: the rounded outputs change logits and gradients", name);
+	}
+	free(x), free(g[0]), free(g[1]), free(g[2]);
+	fd_model_free(m);
+}
+
 /* bf16 training steps of model name with and without the hand-off */
 static void model_case(const char *name, int size, int want, int amx)
 {
@@ -305,8 +551,18 @@ int main(void)
 	fix_open(&st, "nn_bf16", "conv");
 	int n = fix_cases(&st);
 	for (int i = 0; i < n; i++)
+		conv_y_case(&cb, &st, i);
+	ok(ybf_cases >= (amx ? 8 : 1), "%d of %d conv cases wrote y in bf16", ybf_cases, n);
+	for (int i = 0; i < n; i++)
 		chain_case(&cb, &st, i);
 	fd_st_close(&st);
+	static const int acts[4] = {FD_ACT_RELU, FD_ACT_SILU, FD_ACT_HARDSWISH, -1};
+	for (int a = 0; a < 4; a++) {
+		bn_x_case(4, 24, 9, 7, acts[a], 0);
+		bn_x_case(3, 40, 8, 8, acts[a], 1);
+	}
+	bn_x_case(2, 64, 17, 17, FD_ACT_RELU, 0); /* more than four rows a chunk, odd rows */
+	bn_x_eval_refused();
 	ok(marked >= 8 && widened >= 2 && (!amx || direct >= 6),
 	   "%d of %d conv cases handed a bf16 dy off: %d read it as it is, %d widened it", marked, n, direct,
 	   widened);
@@ -327,6 +583,8 @@ int main(void)
 		res_free(&r);
 		fd_ctx_free(&cf);
 	}
+	model_y_case("resnet18", 128, amx);
+	model_y_case("mobilenet_v3_small", 128, amx);
 	model_case("resnet18", 224, 20, amx);
 	model_case("resnet50", 160, 53, amx);
 	model_case("simplecnn", 128, 4, amx);
