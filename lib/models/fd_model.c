@@ -479,6 +479,28 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 		m->nfused_add++;
 		return fd_conv2d_infer_add(c, &cv->op, x, wf, bf, act < 0 ? FD_CONV_POST_NONE : post_of(act), id);
 	}
+	if (c->training && !m->tap && !m->unfused && !m->no_bn_add && (act < 0 || act == FD_ACT_RELU)) {
+		/* BN, the residual add and ReLU as one op where it fuses (CPU) */
+		struct fd_tensor *h = conv_for_bn(m, c, cv, x);
+		if (h && fd_batchnorm2d_add_fuses(c, h, id, act)) {
+			c->bf16_dy = conv_bf16_dy(m, c, cv);
+			struct fd_tensor *y = fd_batchnorm2d_add_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+								     fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+								     fd_model_t(m, bn->nbt), bn->momentum, bn->eps,
+								     id, act);
+			c->bf16_dy = 0;
+			return y;
+		}
+		if (!h)
+			return NULL;
+		c->bf16_dy = conv_bf16_dy(m, c, cv);
+		struct fd_tensor *z = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+							 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, -1);
+		c->bf16_dy = 0;
+		z = fd_add_(c, z, id);
+		return act >= 0 ? fd_act_(c, (enum fd_act)act, z) : z;
+	}
 	struct fd_tensor *y = fd_add_(c, fd_mconv_bn_fwd(m, c, cv, bn, -1, x), id);
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }

@@ -116,6 +116,9 @@ struct fd_model {
 	int no_bf16_dy;               /* 1: fd_model_bf16_dy always says no (tests comparing
 				       * bf16 training with and without the gradient hand-off
 				       * bit for bit); 0 by default */
+	int no_bn_add;                /* 1: fd_mconv_bn_add_fwd in training never runs BN, the
+				       * add and ReLU as one op (tests comparing bit for bit);
+				       * 0 by default */
 	int no_bf16_y;                /* 1: fd_model_bf16_y always says no (tests comparing
 				       * bf16 training with fp32 and bf16 convolution
 				       * outputs); 0 by default */

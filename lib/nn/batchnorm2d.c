@@ -518,6 +518,50 @@ static int64_t chunk(const struct rows *r, int64_t i, int64_t *m0)
 	return *m0 + r->rpc <= r->M ? r->rpc : r->M - *m0;
 }
 
+/* y = act((x a + b) + id): BN, the residual add and the activation in the
+ * separate ops' order of float operations (the same bits) */
+FD_AI_BODY void rows_affine_add_b(const int act, const int xb, const void *x, const float *id, float *y, int64_t n,
+				  int64_t C, const float *a, const float *b)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			float t = ldx(x, xb, m * C + c) * a[c] + b[c];
+			y[m * C + c] = fd_ai_fwd(act, t + id[m * C + c]);
+		}
+}
+
+FD_VEC_CLONES
+static void rows_affine_add(int act, int xb, const void *x, const float *id, float *y, int64_t n, int64_t C,
+			    const float *a, const float *b)
+{
+#define B(K) (xb ? rows_affine_add_b(K, 1, x, id, y, n, C, a, b) : rows_affine_add_b(K, 0, x, id, y, n, C, a, b))
+	ACT_CASES(act, B)
+#undef B
+}
+
+/* dz = act'(y) dy (the activation's gradient from its output: ReLU and
+ * none only; 0 + it, as the in-place activation's fresh backward writes
+ * it): into dz (may be dy itself), or added into acc (dz NULL) */
+FD_VEC_CLONES
+static void rows_act_grad_out(int act, const float *y, const float *dy, float *dz, float *acc, int64_t n)
+{
+	if (act == FD_ACT_RELU) {
+		if (dz)
+			for (int64_t i = 0; i < n; i++)
+				dz[i] = 0.0f + fd_ai_grad(FD_ACT_RELU, y[i], dy[i]);
+		else
+			for (int64_t i = 0; i < n; i++)
+				acc[i] += fd_ai_grad(FD_ACT_RELU, y[i], dy[i]);
+	} else {
+		if (dz)
+			for (int64_t i = 0; i < n; i++)
+				dz[i] = dy[i];
+		else
+			for (int64_t i = 0; i < n; i++)
+				acc[i] += dy[i];
+	}
+}
+
 /* s1[c] = sum (x - k[c]), s2[c] = sum (x - k[c])^2 over the rows */
 static void rows_stat(const struct rows *r, const void *x, const float *k, double *part, double *s1, double *s2)
 {
@@ -680,7 +724,7 @@ static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const vo
 static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const void *x, const float *weight,
 			  const float *bias, float *running_mean, float *running_var, double momentum,
 			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
-			  float *zb)
+			  float *zb, const float *id)
 {
 	int64_t C = r->C;
 	struct fd_arena_mark mk;
@@ -691,7 +735,9 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, con
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		if (yb)
+		if (id)
+			rows_affine_add(act, r->xb, XAT(x, r->xb, m0 * C), id + m0 * C, y + m0 * C, n, C, a, b);
+		else if (yb)
 			rows_affine_bf16(act, r->xb, XAT(x, r->xb, m0 * C), yb + m0 * C, n, C, a, b);
 		else
 			rows_affine(act, r->xb, XAT(x, r->xb, m0 * C), y + m0 * C, n, C, a, b);
@@ -901,7 +947,8 @@ static int fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 	if (rows_path(N, C, HW)) {
 		struct rows r = rows_of(c->threads, N, C);
 		r.xb = xb;
-		return rows_fwd_train(c, &r, act, x, w, b, rmean, rvar, momentum, eps, y, yb, mean, invstd, za, zb);
+		return rows_fwd_train(c, &r, act, x, w, b, rmean, rvar, momentum, eps, y, yb, mean, invstd, za, zb,
+				      NULL);
 	}
 	if (int_sizes(c, "batchnorm2d", N, C, HW) < 0)
 		return -1;
@@ -1018,7 +1065,45 @@ struct bn_saved {
 	int pool;                   /* a max pool fused after (fd_batchnorm2d_act_maxpool) */
 	struct fd_pool2d_shape ps;  /* pool: its shape (N*H*W positions are the rows) */
 	int32_t *idx;               /* pool: its indices [N, Ho, Wo, C] */
+	int add;                    /* y = act(bn(x) + id), id the node's in[3] (fd_batchnorm2d_add_act) */
 };
+
+/* The backward of y = act(bn(x) + id) (CPU, train mode, rows): dz =
+ * act'(y) dy first, where the separate ops' activation backward writes it:
+ * into id's gradient when that is fresh (the out's own block when id took
+ * it over: struct fd_node's aliases), else into a scratch block added into
+ * id's gradient (or only used, when id wants none); then BN's backward from
+ * dz. The bits of the three ops. */
+static int add_backward(struct fd_ctx *c, struct fd_node *n, float *dx, uint16_t *dxb, float *dw, float *db)
+{
+	const struct bn_saved *s = n->saved;
+	struct fd_tensor *x = n->in[0], *w = n->in[1], *id = n->in[3], *y = n->out;
+	size_t cnt = (size_t)y->numel;
+	float *dz = NULL, *scratch = NULL;
+	int idw = wants(id);
+	if (idw && (id->flags & FD_T_GRAD_FRESH)) {
+		dz = id->grad;
+	} else {
+		if (!(dz = scratch = fd_grad_scratch(c, (int64_t)cnt)))
+			return -1;
+	}
+	#pragma omp parallel for num_threads(c->threads) schedule(static) if (cnt >= ((size_t)1 << 16))
+	for (size_t i = 0; i < cnt; i += ((size_t)1 << 14)) {
+		size_t len = cnt - i < ((size_t)1 << 14) ? cnt - i : ((size_t)1 << 14);
+		rows_act_grad_out(s->act, y->data + i, y->grad + i, dz + i, NULL, (int64_t)len);
+		if (idw && scratch)
+			for (size_t j = i; j < i + len; j++)
+				id->grad[j] += dz[j];
+	}
+	int rc = 0;
+	if (dx || dxb || dw || db)
+		rc = bwd_train_cpu(c, NOACT, s->N, s->C, s->HW, x->data, (x->flags & FD_T_BF16) != 0, w->data, s->mean,
+				   s->invstd, NULL, NULL, dz, NULL, NULL, dxb ? NULL : dx, dxb, dw, db,
+				   (x->flags & FD_T_GRAD_FRESH) != 0);
+	if (scratch)
+		fd_grad_scratch_put(c, scratch);
+	return rc;
+}
 
 /* On the CPU a fresh dx (the node's writes bit 0, set for CPU inputs) is
  * overwritten; the device tables add, into a zeroed gradient. */
@@ -1032,6 +1117,8 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 	/* the gradient hand-off: dx in bf16 for the convolution before
 	 * (FD_T_GRAD_BF16, which fd_backward keeps only for a fresh dx here) */
 	uint16_t *dxb = dx && (x->flags & FD_T_GRAD_BF16) ? (uint16_t *)dx : NULL;
+	if (s->add)
+		return add_backward(c, n, dx, dxb, dw, db);
 	if (x->dev == FD_DEV_CPU)
 		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, (x->flags & FD_T_BF16) != 0,
 						w->data, s->mean, s->invstd,
@@ -1070,7 +1157,7 @@ static int bump_counter(struct fd_ctx *c, struct fd_tensor *nbt)
  * (fused, channels-last rows for pool). */
 static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w, struct fd_tensor *b,
 			       struct fd_tensor *rm, struct fd_tensor *rv, struct fd_tensor *nbt, double momentum,
-			       double eps, int act, const struct fd_pool2d_shape *pool)
+			       double eps, int act, const struct fd_pool2d_shape *pool, struct fd_tensor *id)
 {
 	static const char *const names[FD_ACT_COUNT] = {
 		[FD_ACT_RELU] = "batchnorm2d_relu", [FD_ACT_SILU] = "batchnorm2d_silu",
@@ -1089,8 +1176,8 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 	int64_t N = x->shape[0], HW = x->numel / (N * C);
 	if (fd_is_nhwc(x)) /* channels last: one "plane" of 1 value per position */
 		N *= HW, HW = 1;
-	struct fd_tensor *in[3] = {x, w, b};
-	int rec = fd_needs_grad(c, 3, in);
+	struct fd_tensor *in[4] = {x, w, b, id};
+	int rec = fd_needs_grad(c, id ? 4 : 3, in);
 	/* the gradient hand-off (c->bf16_dy): x is the output of the conv2d
 	 * recorded just before (whose backward reads a bf16 dy as it is) and
 	 * read by nothing else (the caller's word); the rows kernels write dx
@@ -1101,16 +1188,16 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		  strcmp(c->tape->op, "conv2d") == 0;
 	struct fd_tensor *y;
 	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data, 0,
-			      {0}, NULL};
+			      {0}, NULL, 0};
 	/* x in bf16 (FD_T_BF16: the convolution's output under c->bf16_y): CPU
 	 * train mode on channels-last rows only, the fused kernels */
 	int xbf = (x->flags & FD_T_BF16) != 0;
 	if (xbf && !(x->dev == FD_DEV_CPU && c->training && rows_path(N, C, HW)))
 		return fd_fail(c, "batchnorm2d: a bf16 input %s is read only by CPU train-mode channels-last BN",
 			       fd_tensor_shape_str(x, b1, sizeof b1));
-	if (act != NOACT || pool || xbf) { /* CPU, train mode (fd_batchnorm2d_act, _act_maxpool) */
+	if (act != NOACT || pool || xbf || id) { /* CPU, train mode (fd_batchnorm2d_act, _act_maxpool, _add_act) */
 		/* asked for bf16 (nothing but convolutions reads y; backward reads x) */
-		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
+		int yb = !id && c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
 		int Ho = 0, Wo = 0;
 		if (pool) {
 			sv.pool = 1, sv.ps = *pool;
@@ -1123,15 +1210,26 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 			 : (yb ? fd_tensor_new_bf16(c, x->ndim, x->shape) : fd_tensor_like(c, x));
 		if (y && (yb || pool))
 			y->layout = x->layout;
-		sv.mean = y ? fd_ctx_alloc(c, x->dev, 4 * C) : NULL;
+		/* za, zb: the fused activation's factors, for its backward (none
+		 * without one, nor after the add: that activation reads y) */
+		int zab = act != NOACT && !id;
+		sv.mean = y ? fd_ctx_alloc(c, x->dev, (zab ? 4 : 2) * C) : NULL;
 		/* int32 indices in float-sized memory, as fd_maxpool2d's */
 		sv.idx = sv.mean && pool ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
 		if (!sv.mean || (pool && !sv.idx))
 			return NULL;
-		sv.invstd = sv.mean + C, sv.za = sv.mean + 2 * C, sv.zb = sv.mean + 3 * C;
+		sv.invstd = sv.mean + C;
+		sv.za = zab ? sv.mean + 2 * C : NULL, sv.zb = zab ? sv.mean + 3 * C : NULL;
 		float *yf = yb ? NULL : y->data;
 		uint16_t *y16 = yb ? (uint16_t *)y->data : NULL;
-		if (pool) {
+		if (id) {
+			struct rows r = rows_of(c->threads, N, C);
+			r.xb = xbf;
+			sv.add = 1;
+			if (rows_fwd_train(c, &r, act, x->data, w->data, b->data, rm->data, rv->data, momentum, eps, y->data,
+					   NULL, sv.mean, sv.invstd, sv.za, sv.zb, id->data) < 0)
+				return NULL;
+		} else if (pool) {
 			struct rows r = rows_of(c->threads, N, C);
 			r.xb = xbf;
 			if (rows_fwd_pool(c, &r, act, &sv.ps, x->data, w->data, b->data, rm->data, rv->data, momentum,
@@ -1161,9 +1259,10 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 			return NULL;
 	}
 	if (rec) {
-		const char *name = pool ? (act == NOACT ? "batchnorm2d_max_pool2d" : pnames[act])
-					: act == NOACT ? "batchnorm2d" : names[act];
-		struct fd_node *n = fd_tape_push(c, name, bn_backward, 3, in, y, sizeof sv);
+		const char *name = id ? (act == NOACT ? "batchnorm2d_add" : "batchnorm2d_add_relu")
+				   : pool ? (act == NOACT ? "batchnorm2d_max_pool2d" : pnames[act])
+				   : act == NOACT ? "batchnorm2d" : names[act];
+		struct fd_node *n = fd_tape_push(c, name, bn_backward, id ? 4 : 3, in, y, sizeof sv);
 		if (!n)
 			return NULL;
 		*(struct bn_saved *)n->saved = sv;
@@ -1178,6 +1277,8 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 			n->writes = 1u;
 			n->aliases = act == FD_ACT_SILU || pool ? 0u : 1u;
 		}
+		if (id) /* dz goes to id's gradient (may be out's own block); BN's dy is dz */
+			n->writes = 1u | 8u, n->aliases = 8u;
 		if (dxb) {
 			x->flags |= FD_T_GRAD_BF16;
 			n->bf16_grads = 1u;
@@ -1191,7 +1292,7 @@ struct fd_tensor *fd_batchnorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 				 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 				 struct fd_tensor *nbt, double momentum, double eps)
 {
-	return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL);
+	return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL, NULL);
 }
 
 struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
@@ -1199,12 +1300,12 @@ struct fd_tensor *fd_batchnorm2d_act(struct fd_ctx *c, struct fd_tensor *x, stru
 				     struct fd_tensor *nbt, double momentum, double eps, int act)
 {
 	if (act < 0)
-		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL);
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL, NULL);
 	if (x && x->dev == FD_DEV_CPU && c->training && fusable(act))
-		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act, NULL);
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act, NULL, NULL);
 	/* the separate ops; in place (fd_act_) is safe: batchnorm2d's backward
 	 * does not read its output, and nothing else sees it */
-	return fd_act_(c, (enum fd_act)act, bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL));
+	return fd_act_(c, (enum fd_act)act, bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, NOACT, NULL, NULL));
 }
 
 int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride,
@@ -1221,6 +1322,34 @@ int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, 
 	       ((k + stride - 1) / stride) * ((k + stride - 1) / stride) <= FD_MP_MAXWIN;
 }
 
+int fd_batchnorm2d_add_fuses(const struct fd_ctx *c, const struct fd_tensor *x, const struct fd_tensor *id,
+			     int act)
+{
+	if (!x || !id || x->dev != FD_DEV_CPU || id->dev != FD_DEV_CPU || !c->training ||
+	    (act >= 0 && act != FD_ACT_RELU) || x->ndim != 4 || !fd_is_nhwc(x) || id->layout != x->layout ||
+	    (id->flags & FD_T_BF16) || id->ndim != 4 || id->numel != x->numel)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		if (id->shape[i] != x->shape[i])
+			return 0;
+	return rows_path(x->shape[0] * x->shape[2] * x->shape[3], x->shape[1], 1);
+}
+
+struct fd_tensor *fd_batchnorm2d_add_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+					 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+					 struct fd_tensor *nbt, double momentum, double eps, struct fd_tensor *id,
+					 int act)
+{
+	if (!x || !id)
+		return NULL;
+	if (!fd_batchnorm2d_add_fuses(c, x, id, act)) {
+		char b1[64], b2[64];
+		return fd_fail(c, "batchnorm2d_add: input %s and residual %s (activation %d) do not fuse",
+			       fd_tensor_shape_str(x, b1, sizeof b1), fd_tensor_shape_str(id, b2, sizeof b2), act);
+	}
+	return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act < 0 ? NOACT : act, NULL, id);
+}
+
 struct fd_tensor *fd_batchnorm2d_act_maxpool(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 					     struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 					     struct fd_tensor *nbt, double momentum, double eps, int act, int k,
@@ -1230,7 +1359,7 @@ struct fd_tensor *fd_batchnorm2d_act_maxpool(struct fd_ctx *c, struct fd_tensor 
 		return NULL;
 	if (fd_batchnorm2d_act_pools(c, x, act, k, stride, pad)) {
 		struct fd_pool2d_shape ps = {0, 0, 0, 0, k, k, stride, stride, pad, pad, 0, 1};
-		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act < 0 ? NOACT : act, &ps);
+		return bn_op(c, x, w, b, rm, rv, nbt, momentum, eps, act < 0 ? NOACT : act, &ps, NULL);
 	}
 	/* the two ops; BN's output is the pool's input, never bf16 */
 	int keep = c->bf16_out;

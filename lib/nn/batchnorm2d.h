@@ -66,6 +66,25 @@ struct fd_tensor *fd_batchnorm2d_act_maxpool(struct fd_ctx *c, struct fd_tensor 
 int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride,
 			     int pad);
 
+/* act(batchnorm2d(x) + id) (act FD_ACT_RELU or -1 for none) in train mode
+ * as one op where fd_batchnorm2d_add_fuses says so (CPU, channels last,
+ * id a float tensor of x's shape and layout): the forward's apply pass
+ * reads x and id and writes y once, where the separate ops (batchnorm2d,
+ * the in-place add, the in-place activation) wrote BN's output, read it
+ * back twice and wrote it twice. The backward writes act'(y) dy into id's
+ * gradient (or adds it there) and runs BN's backward from it. x may be
+ * bf16 (FD_T_BF16, c->bf16_y's outputs); x's gradient may be handed off
+ * in bf16 (c->bf16_dy). Values, gradients and running statistics are the
+ * bits of the separate ops. NULL on error (c->err), also where it does not
+ * fuse. */
+struct fd_tensor *fd_batchnorm2d_add_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
+					 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
+					 struct fd_tensor *nbt, double momentum, double eps, struct fd_tensor *id,
+					 int act);
+/* 1 when fd_batchnorm2d_add_act runs for x, id and act, else 0. */
+int fd_batchnorm2d_add_fuses(const struct fd_ctx *c, const struct fd_tensor *x, const struct fd_tensor *id,
+			     int act);
+
 /* CPU kernels (table entries batchnorm2d_fwd_train, batchnorm2d_bwd_train,
  * batchnorm2d_fwd_eval, batchnorm2d_bwd_eval), plain C + OpenMP over channels
  * on c->threads; x, y, dy, dx [N, C, HW]; w, b, rmean, rvar, mean, invstd [C].

@@ -450,16 +450,17 @@ TAP_UNUSED static int fix_model_load(struct fd_model *m, const struct fix_case *
  * forward's ReLU decisions recorded in it before backward, from a forward
  * that keeps every output in the arena (m->no_transient, m->no_bn_pool:
  * ResNet's stem ReLU output is otherwise gone once the max pool ran, or
- * never stored; t_nn_mem and t_nn_bnpool check the forwards and backwards
- * bit for bit). NULL with c->err on failure. */
+ * never stored; m->no_bn_add: each block's last ReLU is otherwise inside
+ * the fused BN + add + ReLU; t_nn_mem, t_nn_bnpool and t_nn_bnadd check
+ * the forwards and backwards bit for bit). NULL with c->err on failure. */
 TAP_UNUSED static struct fd_tensor *fix_model_loss(struct fd_ctx *c, struct fd_model *m, const struct fd_st *s,
 						   struct fd_tensor **y, struct fix_relu *relu)
 {
 	fd_ctx_step(c);
 	fd_params_zero_grad(&m->p);
-	m->no_transient = m->no_bn_pool = relu != NULL;
+	m->no_transient = m->no_bn_pool = m->no_bn_add = relu != NULL;
 	*y = fd_model_forward(m, c, fix_get(c, s, "x"));
-	m->no_transient = m->no_bn_pool = 0;
+	m->no_transient = m->no_bn_pool = m->no_bn_add = 0;
 	struct fd_tensor *loss = fd_bce_with_logits(c, *y, fix_get(c, s, "t"));
 	if (loss && relu && fix_relu_capture(relu, c) < 0) {
 		fd_fail(c, "cannot record the ReLU decisions (over %d calls, or not 4-D)", FIX_MAXRELU);
