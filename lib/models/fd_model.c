@@ -368,6 +368,34 @@ static int conv_bf16_dy(const struct fd_model *m, const struct fd_ctx *c, const 
 	return fd_model_bf16_dy(m, c) && cv->op.groups == 1;
 }
 
+/* The training path's BN and act (one op) on h, cv's output: c->bf16_dy
+ * as conv_bf16_dy, and *flag (not NULL) set around it, the BN op's output
+ * being its only fd_tensor_new: c->bf16_out or c->pool_outputs. */
+static struct fd_tensor *bn_after_conv(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv,
+				       struct fd_mbn *bn, int act, struct fd_tensor *h, int *flag)
+{
+	if (!h)
+		return NULL;
+	if (flag)
+		*flag = 1;
+	c->bf16_dy = conv_bf16_dy(m, c, cv);
+	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
+						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
+						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
+	if (flag)
+		*flag = 0;
+	c->bf16_dy = 0;
+	return y;
+}
+
+/* The training path of fd_mconv_bn_fwd: the conv (conv_for_bn), then
+ * bn_after_conv. */
+static struct fd_tensor *conv_bn_flagged(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+					 struct fd_mbn *bn, int act, struct fd_tensor *x, int *flag)
+{
+	return bn_after_conv(m, c, cv, bn, act, conv_for_bn(m, c, cv, x), flag);
+}
+
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x)
 {
@@ -382,15 +410,8 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
 		struct fd_tensor *y = fd_conv2d_infer(c, &cv->op, x, wf, bf, post);
 		return act >= 0 && post == FD_CONV_POST_NONE ? fd_act_(c, (enum fd_act)act, y) : y;
 	}
-	if (c->training && !m->tap && !m->unfused) { /* BN + activation fused (CPU) */
-		struct fd_tensor *h = conv_for_bn(m, c, cv, x);
-		c->bf16_dy = conv_bf16_dy(m, c, cv);
-		struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
-							 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
-		c->bf16_dy = 0;
-		return y;
-	}
+	if (c->training && !m->tap && !m->unfused) /* BN + activation fused (CPU) */
+		return conv_bn_flagged(m, c, cv, bn, act, x, NULL);
 	struct fd_tensor *y = fd_mbn_fwd(m, c, bn, fd_mconv_fwd(m, c, cv, x));
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
 }
@@ -399,25 +420,6 @@ int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c)
 {
 	return c->dev == FD_DEV_CPU && c->training && c->precision == FD_PREC_BF16 && !m->tap && !m->unfused &&
 	       !m->no_bf16_out;
-}
-
-/* The training path of fd_mconv_bn_fwd (the conv, then BN and act as one
- * op) with *flag set around the BN op, whose output is its only
- * fd_tensor_new: c->bf16_out or c->pool_outputs. */
-static struct fd_tensor *conv_bn_flagged(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
-					 struct fd_mbn *bn, int act, struct fd_tensor *x, int *flag)
-{
-	struct fd_tensor *h = conv_for_bn(m, c, cv, x);
-	if (!h)
-		return NULL;
-	*flag = 1;
-	c->bf16_dy = conv_bf16_dy(m, c, cv);
-	struct fd_tensor *y = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-						 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
-						 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, act);
-	*flag = 0;
-	c->bf16_dy = 0;
-	return y;
 }
 
 struct fd_tensor *fd_mconv_bn_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
@@ -491,14 +493,7 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 			c->bf16_dy = 0;
 			return y;
 		}
-		if (!h)
-			return NULL;
-		c->bf16_dy = conv_bf16_dy(m, c, cv);
-		struct fd_tensor *z = fd_batchnorm2d_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
-							 fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
-							 fd_model_t(m, bn->nbt), bn->momentum, bn->eps, -1);
-		c->bf16_dy = 0;
-		z = fd_add_(c, z, id);
+		struct fd_tensor *z = fd_add_(c, bn_after_conv(m, c, cv, bn, -1, h, NULL), id);
 		return act >= 0 ? fd_act_(c, (enum fd_act)act, z) : z;
 	}
 	struct fd_tensor *y = fd_add_(c, fd_mconv_bn_fwd(m, c, cv, bn, -1, x), id);

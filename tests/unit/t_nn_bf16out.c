@@ -33,6 +33,7 @@
 #include "nn/loss.h"
 #include "fixture.h"
 #include "nn_ctx.h"
+#include "model_ab.h"
 
 /* [N, C, HW] -> [N, HW, C] */
 static float *to_nhwc(const float *v, int N, int C, int HW)
@@ -313,60 +314,30 @@ static void mul_case(struct fd_ctx *cb, struct fd_ctx *cf)
 }
 
 /* bf16 training steps of model a with and without the hand-off */
+static uint64_t bf16_outs(const struct fd_ctx *c)
+{
+	return c->bf16_outs;
+}
+
 static void model_case(const char *name, const struct fd_model_arch *a, int size, int amx)
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
+	struct model_ab r;
 	if (!ok(fd_model_new_arch(a, 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
 		return;
-	enum { N = 2 };
-	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 3};
-	size_t nx = (size_t)N * 3 * size * size;
-	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
-	for (size_t i = 0; i < nx; i++)
-		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
-	float *g[2] = {malloc((size_t)m->p.ntrain * sizeof(float)), malloc((size_t)m->p.ntrain * sizeof(float))};
-	size_t peak[2] = {0, 0};
-	uint64_t outs[2] = {0, 0};
-	int good = 1;
-	for (int v = 0; v < 2 && good; v++) {
-		struct fd_ctx c;
-		ctx_open(&c, 2, 1);
-		fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
-		c.reuse_activations = 1;
-		m->no_bf16_out = !v;
-		for (int s = 0; s < 2 && good; s++) {
-			fd_ctx_step(&c);
-			fd_params_zero_grad(&m->p);
-			uint64_t b0 = c.bf16_outs;
-			struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
-			struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
-			good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: bf16 training step %d%s %s", name, s + 1,
-				  v ? " (hand-off)" : "", c.err.msg);
-			if (good && s == 1) {
-				memcpy(lg[v], y->data, sizeof lg[v]);
-				memcpy(g[v], m->p.grad, (size_t)m->p.ntrain * sizeof(float));
-				peak[v] = c.arena.peak;
-				outs[v] = c.bf16_outs - b0;
-			}
-		}
-		for (int i = 0; i < m->nconvs; i++)
-			fd_conv2d_op_free(m->convs[i]);
-		fd_ctx_free(&c);
-	}
-	m->no_bf16_out = 0;
-	if (good) {
-		ok(outs[0] == 0 && outs[1] > 0 && peak[1] < peak[0],
+	if (model_ab_run(name, m, size, FD_PREC_BF16, &m->no_bf16_out, bf16_outs, NULL, &r)) {
+		ok(r.count[0] == 0 && r.count[1] > 0 && r.peak[1] < r.peak[0],
 		   "%s: %llu outputs handed off in bf16 a step (0 without); training arena peak %.2f MiB (%.2f without)",
-		   name, (unsigned long long)outs[1], peak[1] / 1048576.0, peak[0] / 1048576.0);
+		   name, (unsigned long long)r.count[1], r.peak[1] / 1048576.0, r.peak[0] / 1048576.0);
 		if (amx)
-			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntrain),
-			   "%s: logits and parameter gradients bit for bit with and without the hand-off", name);
+			ok(model_ab_same(&r), "%s: logits and parameter gradients bit for bit with and without the hand-off",
+			   name);
 		else
 			diag("%s: no AMX: convolutions whose backward-weights runs fp32 see the bf16 x (not compared)",
 			     name);
 	}
-	free(x), free(g[0]), free(g[1]);
+	model_ab_free(&r);
 	fd_model_free(m);
 }
 

@@ -20,6 +20,7 @@
 #include "nn/loss.h"
 #include "fixture.h"
 #include "nn_ctx.h"
+#include "model_ab.h"
 
 static float *fdup(const float *a, size_t n)
 {
@@ -152,56 +153,19 @@ static void model_case(const char *name, int size, enum fd_precision prec, int w
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
+	struct model_ab r;
 	const char *pn = prec == FD_PREC_BF16 ? "bf16" : "fp32";
 	if (!ok(fd_model_new_arch(fd_model_arch_find(name), 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
 		return;
-	enum { N = 2 };
-	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 3};
-	size_t nx = (size_t)N * 3 * size * size;
-	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
-	for (size_t i = 0; i < nx; i++)
-		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
-	float *g[2] = {malloc((size_t)m->p.ntrain * sizeof(float)), malloc((size_t)m->p.ntrain * sizeof(float))};
-	size_t peak[2] = {0, 0};
-	int fused[2] = {0, 0}, good = 1;
-	for (int v = 0; v < 2 && good; v++) {
-		struct fd_ctx c;
-		ctx_open(&c, 2, 1);
-		if (prec == FD_PREC_BF16)
-			fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
-		c.reuse_activations = 1;
-		m->no_bn_add = !v;
-		for (int s = 0; s < 2 && good; s++) {
-			fd_ctx_step(&c);
-			fd_params_zero_grad(&m->p);
-			struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
-			int f = 0;
-			for (const struct fd_node *nd = c.tape; nd; nd = nd->prev)
-				f += strncmp(nd->op, "batchnorm2d_add", 15) == 0;
-			struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
-			good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s %s: training step %d%s %s", name, pn, s + 1,
-				  v ? " (fused)" : "", c.err.msg);
-			if (good && s == 1) {
-				memcpy(lg[v], y->data, sizeof lg[v]);
-				memcpy(g[v], m->p.grad, (size_t)m->p.ntrain * sizeof(float));
-				peak[v] = c.arena.peak;
-				fused[v] = f;
-			}
-		}
-		for (int i = 0; i < m->nconvs; i++)
-			fd_conv2d_op_free(m->convs[i]);
-		fd_ctx_free(&c);
-	}
-	m->no_bn_add = 0;
-	if (good) {
-		ok(fused[0] == 0 && fused[1] == want && peak[1] <= peak[0],
+	if (model_ab_run(name, m, size, prec, &m->no_bn_add, NULL, "batchnorm2d_add", &r)) {
+		ok(r.ops[0] == 0 && r.ops[1] == want && r.peak[1] <= r.peak[0],
 		   "%s %s: %d fused BN + add + ReLU a step (%d expected, 0 without); arena peak %.2f MiB (%.2f without)",
-		   name, pn, fused[1], want, peak[1] / 1048576.0, peak[0] / 1048576.0);
+		   name, pn, r.ops[1], want, r.peak[1] / 1048576.0, r.peak[0] / 1048576.0);
 		if (prec == FD_PREC_FP32 || amx)
-			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntrain),
-			   "%s %s: logits and parameter gradients bit for bit with and without", name, pn);
+			ok(model_ab_same(&r), "%s %s: logits and parameter gradients bit for bit with and without", name,
+			   pn);
 	}
-	free(x), free(g[0]), free(g[1]);
+	model_ab_free(&r);
 	fd_model_free(m);
 }
 

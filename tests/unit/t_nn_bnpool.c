@@ -27,6 +27,7 @@
 #include "nn/pool2d.h"
 #include "fixture.h"
 #include "nn_ctx.h"
+#include "model_ab.h"
 
 /* as t_nn_bnact */
 #define TOL 2e-5
@@ -268,70 +269,38 @@ static void gather_case(struct fd_ctx *c, int N, int C, int H, int W, int k, int
 
 /* Training steps of model a (size x size inputs, precision prec) with and
  * without the fused op. */
+static uint64_t bf16_outs(const struct fd_ctx *c)
+{
+	return c->bf16_outs;
+}
+
 static void model_case(const char *name, int size, enum fd_precision prec, int amx)
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
+	struct model_ab r;
 	const char *pn = prec == FD_PREC_BF16 ? "bf16" : "fp32";
 	if (!ok(fd_model_new_arch(fd_model_arch_find(name), 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
 		return;
-	enum { N = 2 };
-	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 3};
-	size_t nx = (size_t)N * 3 * size * size;
-	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
-	for (size_t i = 0; i < nx; i++)
-		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
-	float *g[2] = {malloc((size_t)m->p.ntrain * sizeof(float)), malloc((size_t)m->p.ntrain * sizeof(float))};
-	size_t peak[2] = {0, 0};
-	uint64_t outs[2] = {0, 0};
-	int fused[2] = {0, 0}, good = 1;
-	for (int v = 0; v < 2 && good; v++) {
-		struct fd_ctx c;
-		ctx_open(&c, 2, 1);
-		if (prec == FD_PREC_BF16)
-			fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
-		c.reuse_activations = 1;
-		m->no_bn_pool = !v;
-		for (int s = 0; s < 2 && good; s++) {
-			fd_ctx_step(&c);
-			fd_params_zero_grad(&m->p);
-			uint64_t b0 = c.bf16_outs;
-			struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
-			for (const struct fd_node *n = c.tape; n; n = n->prev)
-				fused[v] += strstr(n->op, "_max_pool2d") != NULL;
-			struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
-			good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s %s: training step %d%s %s", name, pn,
-				  s + 1, v ? " (fused)" : "", c.err.msg);
-			if (good && s == 1) {
-				memcpy(lg[v], y->data, sizeof lg[v]);
-				memcpy(g[v], m->p.grad, (size_t)m->p.ntrain * sizeof(float));
-				peak[v] = c.arena.peak;
-				outs[v] = c.bf16_outs - b0;
-			}
-		}
-		for (int i = 0; i < m->nconvs; i++)
-			fd_conv2d_op_free(m->convs[i]);
-		fd_ctx_free(&c);
-	}
-	m->no_bn_pool = 0;
-	if (good) {
+	if (model_ab_run(name, m, size, prec, &m->no_bn_pool, bf16_outs, "_max_pool2d", &r)) {
 		int want = !strcmp(name, "simplecnn") ? 4 : 1;
 		/* SimpleCNN's ReLU outputs were arena tensors; ResNet's stem output
 		 * was a gradient-pool block (fd_mconv_bn_fwd_transient) */
-		ok(fused[0] == 0 && fused[1] == 2 * want && (want == 4 ? peak[1] < peak[0] : peak[1] <= peak[0]),
+		ok(r.ops[0] == 0 && r.ops[1] == want && (want == 4 ? r.peak[1] < r.peak[0] : r.peak[1] <= r.peak[0]),
 		   "%s %s: %d fused ops a step (0 without); training arena peak %.2f MiB (%.2f without)", name, pn,
-		   fused[1] / 2, peak[1] / 1048576.0, peak[0] / 1048576.0);
+		   r.ops[1], r.peak[1] / 1048576.0, r.peak[0] / 1048576.0);
 		if (prec == FD_PREC_BF16 && !strcmp(name, "simplecnn"))
-			ok(outs[1] == outs[0] + 3, "%s bf16: the 3 pools that feed a convolution handed off in bf16 (%llu, %llu without)",
-			   name, (unsigned long long)outs[1], (unsigned long long)outs[0]);
+			ok(r.count[1] == r.count[0] + 3,
+			   "%s bf16: the 3 pools that feed a convolution handed off in bf16 (%llu, %llu without)", name,
+			   (unsigned long long)r.count[1], (unsigned long long)r.count[0]);
 		if (prec == FD_PREC_FP32 || amx)
-			ok(!memcmp(lg[0], lg[1], sizeof lg[0]) && same(g[0], g[1], (size_t)m->p.ntrain),
-			   "%s %s: logits and parameter gradients bit for bit with and without the fused op", name, pn);
+			ok(model_ab_same(&r), "%s %s: logits and parameter gradients bit for bit with and without the fused op",
+			   name, pn);
 		else
 			diag("%s bf16: no AMX: convolutions whose backward-weights runs fp32 see the bf16 x (not compared)",
 			     name);
 	}
-	free(x), free(g[0]), free(g[1]);
+	model_ab_free(&r);
 	fd_model_free(m);
 }
 
