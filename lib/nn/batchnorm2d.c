@@ -541,25 +541,16 @@ static void rows_affine_add(int act, int xb, const void *x, const float *id, flo
 
 /* dz = act'(y) dy (the activation's gradient from its output: ReLU and
  * none only; 0 + it, as the in-place activation's fresh backward writes
- * it): into dz (may be dy itself), or added into acc (dz NULL) */
+ * it) into dz, which may be dy itself */
 FD_VEC_CLONES
-static void rows_act_grad_out(int act, const float *y, const float *dy, float *dz, float *acc, int64_t n)
+static void rows_act_grad_out(int act, const float *y, const float *dy, float *dz, int64_t n)
 {
-	if (act == FD_ACT_RELU) {
-		if (dz)
-			for (int64_t i = 0; i < n; i++)
-				dz[i] = 0.0f + fd_ai_grad(FD_ACT_RELU, y[i], dy[i]);
-		else
-			for (int64_t i = 0; i < n; i++)
-				acc[i] += fd_ai_grad(FD_ACT_RELU, y[i], dy[i]);
-	} else {
-		if (dz)
-			for (int64_t i = 0; i < n; i++)
-				dz[i] = dy[i];
-		else
-			for (int64_t i = 0; i < n; i++)
-				acc[i] += dy[i];
-	}
+	if (act == FD_ACT_RELU)
+		for (int64_t i = 0; i < n; i++)
+			dz[i] = 0.0f + fd_ai_grad(FD_ACT_RELU, y[i], dy[i]);
+	else if (dz != dy)
+		for (int64_t i = 0; i < n; i++)
+			dz[i] = dy[i];
 }
 
 /* s1[c] = sum (x - k[c]), s2[c] = sum (x - k[c])^2 over the rows */
@@ -1090,7 +1081,7 @@ static int add_backward(struct fd_ctx *c, struct fd_node *n, float *dx, uint16_t
 	#pragma omp parallel for num_threads(c->threads) schedule(static) if (cnt >= ((size_t)1 << 16))
 	for (size_t i = 0; i < cnt; i += ((size_t)1 << 14)) {
 		size_t len = cnt - i < ((size_t)1 << 14) ? cnt - i : ((size_t)1 << 14);
-		rows_act_grad_out(s->act, y->data + i, y->grad + i, dz + i, NULL, (int64_t)len);
+		rows_act_grad_out(s->act, y->data + i, y->grad + i, dz + i, (int64_t)len);
 		if (idw && scratch)
 			for (size_t j = i; j < i + len; j++)
 				id->grad[j] += dz[j];
