@@ -810,6 +810,16 @@ static int takes_bf16_dy(const struct fd_conv2d *p, int data, int weights)
 	return !weights || (p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_dy.to_bf16);
 }
 
+/* n bf16 values widened (exactly) into a block of c's gradient pool, which
+ * the caller gives back (fd_grad_scratch_put); NULL on failure */
+static float *widened(struct fd_ctx *c, const uint16_t *b, size_t n)
+{
+	float *f = fd_grad_scratch(c, (int64_t)n);
+	if (f)
+		fd_dnnl_from_bf16(c->threads, b, f, n);
+	return f;
+}
+
 /* fd_conv2d_bwd_cpu, overwriting dx when over (a fresh gradient); xb: x in
  * bf16 instead (FD_T_BF16, x NULL), widened to floats in a block of the
  * gradient pool where the plan's backward-weights does not read it so;
@@ -828,14 +838,9 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 			return ctx_err(c, &e);
 	}
 	if (dyb && !takes_bf16_dy(p, dx != NULL, dw || db)) {
-		int Ho = 0, Wo = 0;
-		if (fd_conv2d_out_size(&p->s, &Ho, &Wo, &e) < 0)
-			return ctx_err(c, &e);
-		size_t n = (size_t)p->s.N * p->s.K * Ho * Wo;
-		float *dyf = fd_grad_scratch(c, (int64_t)n);
+		float *dyf = widened(c, dyb, (size_t)p->s.N * p->s.K * p->Ho * p->Wo);
 		if (!dyf)
 			return -1;
-		fd_dnnl_from_bf16(c->threads, dyb, dyf, n);
 		int rc = bwd_cpu(c, plan, x, xb, w, dyf, NULL, dx, over, dw, db);
 		fd_grad_scratch_put(c, dyf);
 		return rc;
@@ -871,11 +876,9 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 	if (!dw && !db)
 		return 0;
 	if (xb && !takes_bf16_bwd(p)) {
-		size_t n = (size_t)p->s.N * p->s.C * p->s.H * p->s.W;
-		float *xf = fd_grad_scratch(c, (int64_t)n);
+		float *xf = widened(c, xb, (size_t)p->s.N * p->s.C * p->s.H * p->s.W);
 		if (!xf)
 			return -1;
-		fd_dnnl_from_bf16(c->threads, xb, xf, n);
 		int rc = bwd_cpu(c, plan, xf, NULL, w, dy, dyb, NULL, over, dw, db);
 		fd_grad_scratch_put(c, xf);
 		return rc;
