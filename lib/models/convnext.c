@@ -229,15 +229,26 @@ static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct 
 	/* without a tape each step's output replaces the previous one's (x,
 	 * below the mark, stays for the residual) */
 	struct fd_mark mk = fd_ctx_mark(c);
-	struct fd_tensor *h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, fd_mconv_fwd(m, c, &b->dw, x)));
+	/* the LayerNorm's output, read only by pw1, in bf16 under fd_model_bf16_out */
+	struct fd_tensor *h = fd_mconv_fwd(m, c, &b->dw, x);
+	c->bf16_out = h && fd_model_bf16_out(m, c);
+	h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, h));
+	c->bf16_out = 0;
 	/* GELU "in place" (fd_act_): pw1's output is read by nothing else, and
-	 * in training it is overwritten with GELU' for the backward; GELU's
+	 * in training it is overwritten with GELU' for the backward; pw1's
+	 * output in bf16 under fd_model_bf16_y (GELU' then in bf16 too), GELU's
 	 * output, read only by pw2, in bf16 under fd_model_bf16_out */
+	c->bf16_y = h && fd_model_bf16_y(m, c);
 	h = pw_fwd(m, c, &b->pw1, h);
+	c->bf16_y = 0;
 	c->bf16_out = h && fd_model_bf16_out(m, c);
 	h = fd_ctx_keep(c, &mk, fd_act_(c, FD_ACT_GELU, h));
 	c->bf16_out = 0;
+	/* pw2's output, read only by the layer scale's mul, in bf16 under
+	 * fd_model_bf16_y */
+	c->bf16_y = h && fd_model_bf16_y(m, c);
 	h = fd_ctx_keep(c, &mk, pw_fwd(m, c, &b->pw2, h));
+	c->bf16_y = 0;
 	/* stochastic depth and the residual add in place (mul's output feeds
 	 * only them; neither op reads values in backward): two activations of
 	 * the block's size less per block in training */

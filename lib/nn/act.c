@@ -46,6 +46,9 @@ static inline float gelu_grad(float x, float cdf)
  * (fd_act_ in training): a kind of its own for the chunk kernels, whose x
  * then holds g = GELU'(x) and dx = dy * g. Never a public enum fd_act. */
 #define ACT_GELU_SAVED FD_ACT_COUNT
+/* The same with x in bf16 (FD_T_BF16, a convolution's output under
+ * c->bf16_y): x then holds GELU'(x) rounded to bf16 (gelu_save_chunk_b) */
+#define ACT_GELU_SAVED_BF16 (FD_ACT_COUNT + 1)
 
 /* The kernels work on chunks of CHUNK elements: OpenMP hands out chunks, and
  * each chunk runs in a function with an AVX2 clone (core/fd_vec.h). The
@@ -220,23 +223,73 @@ static void gelu_save_chunk_bf16(int64_t n, float *x, uint16_t *restrict yb)
 	}
 }
 
+/* a bf16 value widened (exactly) */
+static inline float bf16_f(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	__builtin_memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* gelu_save_chunk_bf16 with x in bf16 (widened exactly in the loads) and
+ * GELU'(x) written over it rounded to bf16 (fd_ai_bf16); y in bf16 (yb) or
+ * floats (y, yb NULL). bf16 contexts only, as gelu_save_chunk_bf16. */
+FD_VEC_AVX512_ONLY
+static void gelu_save_chunk_b(int64_t n, uint16_t *x, float *restrict y, uint16_t *restrict yb)
+{
+	if (yb) {
+		for (int64_t i = 0; i < n; i++) {
+			float v = bf16_f(x[i]), cdf = gauss_cdf(v);
+			yb[i] = fd_ai_bf16(v * cdf);
+			x[i] = fd_ai_bf16(gelu_grad(v, cdf));
+		}
+	} else {
+		for (int64_t i = 0; i < n; i++) {
+			float v = bf16_f(x[i]), cdf = gauss_cdf(v);
+			y[i] = v * cdf;
+			x[i] = fd_ai_bf16(gelu_grad(v, cdf));
+		}
+	}
+}
+
 /* GELU over x into y, or into yb in bf16 (y NULL), with GELU'(x) over x
- * (gelu_save_chunk) */
-static void gelu_save_cpu(struct fd_ctx *c, int64_t n, float *x, float *y, uint16_t *yb)
+ * (gelu_save_chunk); xb: x holds bf16 values (gelu_save_chunk_b) */
+static void gelu_save_cpu(struct fd_ctx *c, int64_t n, void *x, int xb, float *y, uint16_t *yb)
 {
 	int64_t nc = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
 	for (int64_t b = 0; b < nc; b++) {
-		int64_t o = b * CHUNK;
-		if (yb)
-			gelu_save_chunk_bf16(n - o < CHUNK ? n - o : CHUNK, x + o, yb + o);
+		int64_t o = b * CHUNK, m = n - o < CHUNK ? n - o : CHUNK;
+		if (xb)
+			gelu_save_chunk_b(m, (uint16_t *)x + o, y ? y + o : NULL, yb ? yb + o : NULL);
+		else if (yb)
+			gelu_save_chunk_bf16(m, (float *)x + o, yb + o);
 		else
-			gelu_save_chunk(n - o < CHUNK ? n - o : CHUNK, x + o, y + o);
+			gelu_save_chunk(m, (float *)x + o, y + o);
 	}
 }
 
-/* fd_act_bwd_cpu for k an enum fd_act or ACT_GELU_SAVED (x then holds
- * GELU'(x)), overwriting dx when wr (a fresh gradient, which may be dy
+/* The backward of ACT_GELU_SAVED_BF16: dx = dy g with g = GELU'(x) in
+ * bf16, added into dx or written (wr; dx may then be dy) */
+FD_VEC_AVX512_ONLY
+static void gelu_saved_b_chunk(int64_t n, const uint16_t *restrict g, const float *dy, float *dx, int wr)
+{
+	if (!wr) {
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = dx[i] + dy[i] * bf16_f(g[i]);
+	} else if (dx == dy) {
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = 0.0f + dx[i] * bf16_f(g[i]);
+	} else {
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = 0.0f + dy[i] * bf16_f(g[i]);
+	}
+}
+
+/* fd_act_bwd_cpu for k an enum fd_act, ACT_GELU_SAVED (x then holds
+ * GELU'(x)) or ACT_GELU_SAVED_BF16 (x then holds GELU'(x) in bf16, the
+ * pointer cast), overwriting dx when wr (a fresh gradient, which may be dy
  * itself) */
 static void bwd_cpu(struct fd_ctx *c, int k, int64_t n, const float *x, const float *y, const float *dy,
 		    float *dx, int wr)
@@ -246,7 +299,9 @@ static void bwd_cpu(struct fd_ctx *c, int k, int64_t n, const float *x, const fl
 	for (int64_t b = 0; b < nc; b++) {
 		int64_t o = b * CHUNK;
 		int64_t m = n - o < CHUNK ? n - o : CHUNK;
-		if (wr && dx == dy)
+		if (k == ACT_GELU_SAVED_BF16)
+			gelu_saved_b_chunk(m, (const uint16_t *)(const void *)x + o, dy + o, dx + o, wr);
+		else if (wr && dx == dy)
 			bwd_chunk_inplace(k, m, x ? x + o : NULL, y ? y + o : NULL, dx + o);
 		else if (wr)
 			bwd_chunk_write(k, m, x ? x + o : NULL, y ? y + o : NULL, dy + o, dx + o);
@@ -267,7 +322,7 @@ int fd_act_bwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, c
 }
 
 struct act_saved {
-	int k; /* enum fd_act, or ACT_GELU_SAVED */
+	int k; /* enum fd_act, ACT_GELU_SAVED or ACT_GELU_SAVED_BF16 */
 };
 
 static int act_backward(struct fd_ctx *c, struct fd_node *n)
@@ -288,7 +343,8 @@ static int act_backward(struct fd_ctx *c, struct fd_node *n)
  * CPU and recorded: y new and GELU'(x) over x for the backward
  * (ACT_GELU_SAVED), the caller's guarantee of fd_act_ making x's values
  * free to overwrite; y in bf16 there under c->bf16_out (the backward reads
- * GELU'(x) only). */
+ * GELU'(x) only). x in bf16 (FD_T_BF16) only there, in a bf16 context:
+ * GELU'(x) is then written over it rounded to bf16 (ACT_GELU_SAVED_BF16). */
 static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x, int inplace)
 {
 	if (!x)
@@ -297,6 +353,9 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 		return fd_fail(c, "activation %d: unknown", (int)k);
 	int grad = fd_needs_grad(c, 1, &x);
 	int save = inplace && k == FD_ACT_GELU && x->dev == FD_DEV_CPU && grad;
+	int xb = (x->flags & FD_T_BF16) != 0;
+	if (xb && (!save || c->precision != FD_PREC_BF16))
+		return fd_fail(c, "%s: bf16 input only to a recorded in-place gelu in a bf16 context", act_names[k]);
 	inplace = inplace && k == FD_ACT_RELU;
 	int yb = save && c->bf16_out && c->precision == FD_PREC_BF16;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, act_fwd);
@@ -309,14 +368,14 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 	if (!y)
 		return NULL;
 	if (save)
-		gelu_save_cpu(c, x->numel, x->data, yb ? NULL : y->data, yb ? (uint16_t *)y->data : NULL);
+		gelu_save_cpu(c, x->numel, x->data, xb, yb ? NULL : y->data, yb ? (uint16_t *)y->data : NULL);
 	else if (be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
 		return NULL;
 	if (grad) {
 		struct fd_node *n = fd_tape_push(c, act_names[k], act_backward, 1, &x, y, sizeof(struct act_saved));
 		if (!n)
 			return NULL;
-		((struct act_saved *)n->saved)->k = save ? ACT_GELU_SAVED : (int)k;
+		((struct act_saved *)n->saved)->k = save ? (xb ? ACT_GELU_SAVED_BF16 : ACT_GELU_SAVED) : (int)k;
 		if (x->dev == FD_DEV_CPU)
 			n->writes = n->aliases = 1u; /* act_backward overwrites a fresh dx, also dy itself */
 	}

@@ -32,7 +32,10 @@ struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x);
  * y is a new tensor as fd_act's and x's data is overwritten with GELU'(x) =
  * Phi(x) + x phi(x), computed beside y (one erf for both), which the
  * backward reads instead of x (dx = dy GELU'(x), no exp or erf). Values and
- * gradients are bit for bit fd_act's. Same caller guarantee as fd_relu_. */
+ * gradients are bit for bit fd_act's. Same caller guarantee as fd_relu_.
+ * That form alone, in a bf16 context, takes a bf16 x (FD_T_BF16): y is
+ * GELU of the widened values and GELU'(x) is written over x rounded to
+ * bf16 (dx = dy times it); any other call on a bf16 x fails. */
 struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
 
 /* PReLU with one slope per channel: x [N, C, ...] (ndim >= 2), w [C].

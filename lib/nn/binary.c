@@ -115,6 +115,29 @@ static void row_apply(enum fd_binop op, int64_t n, const float *a, int64_t xa, c
 	}
 }
 
+/* a bf16 value widened (exactly) */
+static inline float bf16_f(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	__builtin_memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* y[i] = a[i * xa] * b[i] with b in bf16, widened exactly in the loads: the
+ * floats of row_apply's mul on the widened b. bf16 contexts only (a bf16
+ * operand exists only there), hence the target. */
+FD_VEC_AVX512_ONLY
+static void row_mul_b(int64_t n, const float *a, int64_t xa, const uint16_t *b, float *y)
+{
+	if (xa)
+		for (int64_t i = 0; i < n; i++)
+			y[i] = a[i] * bf16_f(b[i]);
+	else
+		for (int64_t i = 0; i < n; i++)
+			y[i] = a[0] * bf16_f(b[i]);
+}
+
 /* Below this many outputs a kernel runs on the calling thread: the SE
  * blocks' [N, C] vectors and the like cost less than waking a team. */
 #define PAR_MIN 32768
@@ -214,6 +237,26 @@ static void row_acc(int64_t n, const float *dy, const float *other, int64_t xo, 
 	}
 }
 
+/* row_acc with other in bf16, not broadcast (xo 1): the same floats */
+FD_VEC_AVX512_ONLY
+static void row_acc_b(int64_t n, const float *dy, const uint16_t *other, float *dx, int wr)
+{
+	if (wr)
+		for (int64_t i = 0; i < n; i++)
+			dx[i] = dy[i] * bf16_f(other[i]);
+	else
+		for (int64_t i = 0; i < n; i++)
+			dx[i] += dy[i] * bf16_f(other[i]);
+}
+
+/* row_sum's product with other in bf16, not broadcast: the same doubles */
+FD_VEC_AVX512_ONLY
+static void row_sum_b(int64_t n, const float *dy, const uint16_t *other, double *acc)
+{
+	for (int64_t i = 0; i < n; i++)
+		acc[i] += (double)dy[i] * bf16_f(other[i]);
+}
+
 /* acc[i] += dy[i] (other == NULL) or (double)dy[i] * other[i * xo]: one
  * reduced row into a tile of double sums. */
 FD_VEC_CLONES
@@ -232,10 +275,12 @@ static void row_sum(int64_t n, const float *dy, const float *other, int64_t xo, 
 
 /* dx[j] += sum over the output positions that read x[j] of dy (* other)
  * (wr: dx[j] = the sum). x has strides sx (0 = broadcast), the other operand
- * so. Parallel over j. */
+ * so. Parallel over j. otherb: mul's other operand in bf16 instead (other
+ * NULL), not broadcast, x either not broadcast or keeping the innermost dim
+ * (bf16_takes: the first two paths). */
 static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc,
 			const int64_t *sx, int64_t nx, const int64_t *so, const float *other,
-			const float *dy, float *dx, int wr)
+			const uint16_t *otherb, const float *dy, float *dx, int wr)
 {
 	const int64_t *s = bc->shape;
 	int64_t sy[FD_MAXDIM], r = 1, xs[FD_MAXDIM];
@@ -257,6 +302,10 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 			t /= s[2];
 			int64_t i1 = t % s[1], i0 = t / s[1];
 			float *xp = dx + i0 * sx[0] + i1 * sx[1] + i2 * sx[2] + i3 * sx[3];
+			if (otherb) {
+				row_acc_b(s[4], dy + q * s[4], otherb + q * s[4], xp, wr);
+				continue;
+			}
 			const float *op_ = op == FD_BIN_ADD ? NULL
 							    : other + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
 			row_acc(s[4], dy + q * s[4], op_, so[4], xp, wr);
@@ -289,6 +338,10 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
 						for (int64_t i3 = lo[3]; i3 < hi[3]; i3++) {
 							int64_t py = i0 * sy[0] + i1 * sy[1] + i2 * sy[2] + i3 * sy[3];
 							int64_t po = i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+							if (otherb) {
+								row_sum_b(w, dy + py + t0, otherb + po + t0, acc);
+								continue;
+							}
 							row_sum(w, dy + py + t0,
 								op == FD_BIN_ADD ? NULL : other + po + t0 * so[4], so[4],
 								acc);
@@ -331,22 +384,24 @@ static void reduce_into(struct fd_ctx *c, enum fd_binop op, const struct fd_bcas
  * the other one is reduced first, from dy intact; a fresh da == dy of add
  * already holds its value (dy), mul's is written in place (each element
  * reads its dy before writing it). */
-static void bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a, const float *b,
-		    const float *dy, float *da, float *db, int wa, int wb)
+static void bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const void *a, int a16,
+		    const void *b, int b16, const float *dy, float *da, float *db, int wa, int wb)
 {
+	const float *af = a16 ? NULL : a, *bf = b16 ? NULL : b;
+	const uint16_t *ah = a16 ? a : NULL, *bh = b16 ? b : NULL;
 	int first_b = da == dy; /* da overwrites dy: db reads it before */
 	if (db && first_b && !(op == FD_BIN_ADD && wb && db == dy))
-		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db, wb);
+		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, af, ah, dy, db, wb);
 	if (da && !(op == FD_BIN_ADD && wa && da == dy))
-		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, b, dy, da, wa);
+		reduce_into(c, op, bc, bc->sa, bc->na, bc->sb, bf, bh, dy, da, wa);
 	if (db && !first_b && !(op == FD_BIN_ADD && wb && db == dy))
-		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, a, dy, db, wb);
+		reduce_into(c, op, bc, bc->sb, bc->nb, bc->sa, af, ah, dy, db, wb);
 }
 
 int fd_binary_bwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast *bc, const float *a,
 		   const float *b, const float *dy, float *da, float *db)
 {
-	bwd_cpu(c, op, bc, a, b, dy, da, db, 0, 0);
+	bwd_cpu(c, op, bc, a, 0, b, 0, dy, da, db, 0, 0);
 	return 0;
 }
 
@@ -364,14 +419,43 @@ static int bin_backward(struct fd_ctx *c, struct fd_node *n)
 	float *da = (a->flags & FD_T_REQUIRES_GRAD) ? a->grad : NULL;
 	float *db = (b->flags & FD_T_REQUIRES_GRAD) ? b->grad : NULL;
 	if (a->dev == FD_DEV_CPU) {
-		bwd_cpu(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db, (a->flags & FD_T_GRAD_FRESH) != 0,
-			(b->flags & FD_T_GRAD_FRESH) != 0);
+		bwd_cpu(c, s->op, &s->bc, a->data, (a->flags & FD_T_BF16) != 0, b->data, (b->flags & FD_T_BF16) != 0,
+			n->out->grad, da, db, (a->flags & FD_T_GRAD_FRESH) != 0, (b->flags & FD_T_GRAD_FRESH) != 0);
 		return 0;
 	}
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_bwd);
 	if (!be)
 		return -1;
 	return be->binary_bwd(c, s->op, &s->bc, a->data, b->data, n->out->grad, da, db);
+}
+
+/* Whether mul takes its bf16 operand (a16: a, else b) in bc: that operand
+ * not broadcast, the other one not broadcast or keeping the innermost dim
+ * (the paths of reduce_into that read a bf16 other) */
+static int bf16_takes(const struct fd_bcast *bc, int a16)
+{
+	int64_t nh = a16 ? bc->na : bc->nb, no = a16 ? bc->nb : bc->na;
+	const int64_t *so = a16 ? bc->sb : bc->sa;
+	return nh == bc->n && (no == bc->n || (so[4] && bc->shape[4] > 1));
+}
+
+/* mul's forward with one operand h in bf16, not broadcast (bf16_takes), the
+ * other o with strides so: per row of the innermost dim, as
+ * fd_binary_fwd_cpu's */
+static void mul_fwd_b(struct fd_ctx *c, const struct fd_bcast *bc, const float *o, const int64_t *so,
+		      const uint16_t *h, float *y)
+{
+	const int64_t *s = bc->shape;
+	int64_t rows = s[0] * s[1] * s[2] * s[3];
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (bc->n >= PAR_MIN)
+	for (int64_t r = 0; r < rows; r++) {
+		int64_t i3 = r % s[3], t = r / s[3];
+		int64_t i2 = t % s[2];
+		t /= s[2];
+		int64_t i1 = t % s[1], i0 = t / s[1];
+		const float *op = o + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+		row_mul_b(s[4], op, so[4], h + r * s[4], y + r * s[4]);
+	}
 }
 
 /* Whether t has fewer than 4 dims and, aligned right to [n, c, h, w], c == 1
@@ -421,6 +505,18 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		L = fd_is_nhwc(a) ? FD_NHWC : FD_NCHW;
 	else if (fd_is_nhwc(a) || fd_is_nhwc(b))
 		L = (a->ndim == 4 || same_both(a)) && (b->ndim == 4 || same_both(b)) ? FD_NHWC : FD_NCHW;
+	/* one operand in bf16 (FD_T_BF16, a convolution's output under
+	 * c->bf16_y): mul only, on the CPU in a bf16 context, already in L */
+	char b1[64];
+	int a16 = (a->flags & FD_T_BF16) != 0, b16 = (b->flags & FD_T_BF16) != 0, h16 = a16 || b16;
+	if (h16) {
+		const struct fd_tensor *t = a16 ? a : b;
+		if (op != FD_BIN_MUL || inplace || (a16 && b16) || a->dev != FD_DEV_CPU ||
+		    c->precision != FD_PREC_BF16 || t->ndim != 4 || (fd_is_nhwc(t) ? FD_NHWC : FD_NCHW) != L)
+			return fd_fail(c, "%s: bf16 operand %s: only to mul on the CPU in a bf16 context, 4-D, in "
+					  "the result's layout",
+				       op == FD_BIN_ADD ? "add" : "mul", fd_tensor_shape_str(t, b1, sizeof b1));
+	}
 	if (!(a = inplace ? a : fd_to_layout(c, a, L)) || !(b = fd_to_layout(c, b, L)))
 		return NULL;
 	struct fd_bcast bc;
@@ -442,16 +538,22 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		int64_t C = ys[3];
 		ys[3] = ys[2], ys[2] = ys[1], ys[1] = C;
 	}
+	if (h16 && !bf16_takes(&bc, a16))
+		return fd_fail(c, "%s: bf16 operand %s: only mul's full operand beside a full or last-dim one",
+			       op == FD_BIN_ADD ? "add" : "mul", fd_tensor_shape_str(a16 ? a : b, b1, sizeof b1));
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_fwd);
 	/* asked for bf16 (nothing but convolutions reads y; backward reads a, b) */
-	int yb = !inplace && c->bf16_out && c->precision == FD_PREC_BF16 && a->dev == FD_DEV_CPU;
+	int yb = !inplace && !h16 && c->bf16_out && c->precision == FD_PREC_BF16 && a->dev == FD_DEV_CPU;
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
 			      : yb ? fd_tensor_new_bf16(c, nd, ys)
 					: fd_tensor_new(c, a->dev, nd, ys);
 	if (y)
 		y->layout = L;
-	if (y && yb)
+	if (y && h16)
+		mul_fwd_b(c, &bc, a16 ? b->data : a->data, a16 ? &bc.sb[0] : &bc.sa[0],
+			  (const uint16_t *)(a16 ? a->data : b->data), y->data);
+	else if (y && yb)
 		binary_fwd_bf16(c, op, &bc, a->data, b->data, (uint16_t *)y->data);
 	else if (!y || be->binary_fwd(c, op, &bc, a->data, b->data, y->data) < 0)
 		return NULL;

@@ -10,7 +10,12 @@
  * [N,C,H,W] * [C,1,1] for ConvNeXt's layer scale, equal shapes for residuals).
  * The result has the broadcast shape (at most 5 dims). Backward adds into da
  * and db, summing over the dims an operand was broadcast along (torch's
- * sum_to_size). Both operands on the same device. NULL on error (c->err). */
+ * sum_to_size). Both operands on the same device. mul (not add) takes one
+ * operand in bf16 (FD_T_BF16, widened exactly) on the CPU in a bf16
+ * context: 4-D, in the result's layout, not broadcast, the other operand
+ * full or broadcast along all but the innermost dim of the memory order
+ * (ConvNeXt's layer scale over channels-last); the same bits as on the
+ * widened floats. NULL on error (c->err). */
 struct fd_tensor *fd_add(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
 struct fd_tensor *fd_mul(struct fd_ctx *c, struct fd_tensor *a, struct fd_tensor *b);
 /* a += b in place (torch: a.add_(b) / the residual `out += identity` of

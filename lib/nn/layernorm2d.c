@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "core/fd_vec.h"
+#include "nn/act_inline.h"
 
 #define TILE 64
 
@@ -139,6 +140,15 @@ static void row_param_dsums(const float *restrict x, const float *restrict g, co
 	*sg = fold8(a), *sgx = fold8(b);
 }
 
+/* row_affine with y rounded to bf16 (fd_ai_bf16) in the registers: bf16
+ * contexts only (AVX512-BF16 checked), hence the target */
+FD_VEC_AVX512_ONLY
+static void row_affine_b(const float *x, uint16_t *y, int64_t C, float m, float r, const float *w, const float *b)
+{
+	for (int64_t i = 0; i < C; i++)
+		y[i] = fd_ai_bf16((x[i] - m) * r * w[i] + b[i]);
+}
+
 /* y = (x - m) r (normalize only; y may be x) */
 FD_VEC_CLONES
 static void row_norm(const float *x, float *y, int64_t C, float m, float r)
@@ -153,8 +163,9 @@ static int64_t rows_per_chunk(int64_t M, int64_t C)
 	return rpc < (M + MAXCH - 1) / MAXCH ? (M + MAXCH - 1) / MAXCH : rpc;
 }
 
+/* The rows' forward; yb: y in bf16 instead (y NULL; w and b given) */
 static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *x, const float *w,
-		     const float *b, float *y, float *mean, float *rstd)
+		     const float *b, float *y, uint16_t *yb, float *mean, float *rstd)
 {
 	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
 #pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
@@ -164,7 +175,9 @@ static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *
 			row_stats(x + m * C, C, (double)eps, &mm, &rr);
 			if (mean)
 				mean[m] = mm, rstd[m] = rr;
-			if (w)
+			if (yb)
+				row_affine_b(x + m * C, yb + m * C, C, mm, rr, w, b);
+			else if (w)
 				row_affine(x + m * C, y + m * C, C, mm, rr, w, b);
 			else
 				row_norm(x + m * C, y + m * C, C, mm, rr);
@@ -216,7 +229,7 @@ int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, f
 		    const float *w, const float *b, float *y, float *mean, float *rstd)
 {
 	if (HW == 1) {
-		rows_fwd(c->threads, N, C, eps, x, w, b, y, mean, rstd);
+		rows_fwd(c->threads, N, C, eps, x, w, b, y, NULL, mean, rstd);
 		return 0;
 	}
 	int64_t nt = (HW + TILE - 1) / TILE;
@@ -367,11 +380,21 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 	int64_t N = x->shape[0], C = x->shape[1], HW = x->numel / (N * C);
 	if (fd_is_nhwc(x)) /* channels last: N*H*W positions of C contiguous values */
 		N *= HW, HW = 1;
+	if (x->flags & FD_T_BF16)
+		return fd_fail(c, "layernorm2d: input %s in bf16: not taken", fd_tensor_shape_str(x, b1, sizeof b1));
+	/* y in bf16 under c->bf16_out, channels last on the CPU (backward reads x only) */
+	int yb = c->bf16_out && c->precision == FD_PREC_BF16 && x->dev == FD_DEV_CPU && HW == 1;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_fwd);
-	struct fd_tensor *y = be ? fd_tensor_like(c, x) : NULL;
+	struct fd_tensor *y = !be ? NULL : yb ? fd_tensor_new_bf16(c, x->ndim, x->shape) : fd_tensor_like(c, x);
+	if (y && yb)
+		y->layout = x->layout;
 	float *mean = y ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
 	float *rstd = mean ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
-	if (!rstd || be->layernorm2d_fwd(c, N, C, HW, eps, x->data, w->data, b->data, y->data, mean, rstd) < 0)
+	if (!rstd)
+		return NULL;
+	if (yb)
+		rows_fwd(c->threads, N, C, eps, x->data, w->data, b->data, NULL, (uint16_t *)y->data, mean, rstd);
+	else if (be->layernorm2d_fwd(c, N, C, HW, eps, x->data, w->data, b->data, y->data, mean, rstd) < 0)
 		return NULL;
 	struct fd_tensor *in[3] = {x, w, b};
 	if (fd_needs_grad(c, 3, in)) {

@@ -9,7 +9,9 @@
  * permute back. Mean and biased variance over C at each (n, h, w); y =
  * (x - mean) / sqrt(var + eps) * w + b. x may be [N,C] too (HW = 1), which is
  * ConvNeXt's classifier norm over [N,C,1,1] as well. Backward adds into dx, dw
- * and db. NULL on error (c->err). */
+ * and db. In a bf16 context under c->bf16_out, on the CPU with channels-last
+ * x, y is written in bf16 (FD_T_BF16; each value the fp32 y rounded); a
+ * bf16 x is refused. NULL on error (c->err). */
 struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 				 struct fd_tensor *b, float eps);
 

@@ -32,6 +32,7 @@
 #include "nn/fd_dnnl.h"
 #include "nn/loss.h"
 #include "fixture.h"
+#include "fcmp.h"
 #include "nn_ctx.h"
 #include "model_ab.h"
 
@@ -54,13 +55,6 @@ struct out {
 static void out_free(struct out *o)
 {
 	free(o->y), free(o->dx), free(o->dw), free(o->db);
-}
-
-static float *fdup(const float *a, size_t n)
-{
-	float *d = malloc((n ? n : 1) * sizeof *d);
-	memcpy(d, a, n * sizeof *d);
-	return d;
 }
 
 /* The taped conv on x (NHWC floats; as bf16 when bf16) and its backward
@@ -102,11 +96,6 @@ out:
 	c->channels_last = 0;
 	fd_conv2d_op_free(&op);
 	return rc;
-}
-
-static int same(const float *a, const float *b, size_t n)
-{
-	return (!a && !b) || (a && b && !memcmp(a, b, n * sizeof *a));
 }
 
 static int direct_fwd, direct_both, widened;
