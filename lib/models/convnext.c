@@ -229,8 +229,12 @@ static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct 
 	/* without a tape each step's output replaces the previous one's (x,
 	 * below the mark, stays for the residual) */
 	struct fd_mark mk = fd_ctx_mark(c);
-	/* the LayerNorm's output, read only by pw1, in bf16 under fd_model_bf16_out */
+	/* the depthwise output, read only by the LayerNorm, in bf16 under
+	 * fd_model_bf16_y; the LayerNorm's, read only by pw1, under
+	 * fd_model_bf16_out */
+	c->bf16_y = fd_model_bf16_y(m, c);
 	struct fd_tensor *h = fd_mconv_fwd(m, c, &b->dw, x);
+	c->bf16_y = 0;
 	c->bf16_out = h && fd_model_bf16_out(m, c);
 	h = fd_ctx_keep(c, &mk, ln_fwd(m, c, &b->norm, h));
 	c->bf16_out = 0;

@@ -280,8 +280,9 @@ int fd_model_bf16_dy(const struct fd_model *m, const struct fd_ctx *c);
  * fd_mconv_bn_* training paths set it around their convolution; BN then
  * reads the rounded values, computes in fp32 and keeps its input for the
  * backward at half the size (doc/nn-kernels.md "bf16 convolution outputs").
- * ConvNeXt's block sets it around its two Linears (read by GELU and the
- * layer scale: "bf16 in the ConvNeXt block"). */
+ * ConvNeXt's block sets it around its depthwise convolution and its two
+ * Linears (read by the LayerNorm, GELU and the layer scale: "bf16 in the
+ * ConvNeXt block"). */
 int fd_model_bf16_y(const struct fd_model *m, const struct fd_ctx *c);
 
 /* fd_mconv_bn_fwd for a result y that only convolutions read (the next

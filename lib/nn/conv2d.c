@@ -1074,16 +1074,24 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 		return NULL;
 	void *plan = get_plan(c, op, &s, x->dev, be, 0);
 	int64_t shape[4] = {s.N, s.K, Ho, Wo};
-	/* y in bf16 when asked (c->bf16_y) and the plan has such a forward */
-	struct fd_conv2d *yp = plan && c->bf16_y && x->dev == FD_DEV_CPU && c->precision == FD_PREC_BF16
-				       ? ybf_plan(plan) : NULL;
-	struct fd_tensor *y = !plan ? NULL : yp ? fd_tensor_new_bf16(c, 4, shape) : fd_tensor_new(c, x->dev, 4, shape);
+	/* y in bf16 when asked (c->bf16_y) and the plan has such a forward; a
+	 * depthwise plan (fp32 in a bf16 context) writes fp32 y into a block of
+	 * the gradient pool, rounded into y after (yr) */
+	int ask = plan && c->bf16_y && x->dev == FD_DEV_CPU && c->precision == FD_PREC_BF16;
+	struct fd_conv2d *yp = ask ? ybf_plan(plan) : NULL;
+	int yr = ask && !yp && fd_conv2d_bf16_in_fp32(&s) && !fd_conv2d_bf16_cpu(plan);
+	struct fd_tensor *y = !plan ? NULL
+			      : yp || yr ? fd_tensor_new_bf16(c, 4, shape)
+					 : fd_tensor_new(c, x->dev, 4, shape);
 	if (y)
 		y->layout = s.yl;
 	if (!y)
 		return NULL;
-	if (yp)
+	if (yp || yr)
 		c->bf16_ys++;
+	float *yf = yr ? fd_grad_scratch(c, y->numel) : (float *)y->data;
+	if (!yf)
+		return NULL;
 	if (x->flags & FD_T_BF16) { /* CPU only (fd_tensor_new_bf16) */
 		const uint16_t *xb = (const uint16_t *)x->data;
 		const float *xf = NULL;
@@ -1094,13 +1102,17 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 			fd_dnnl_from_bf16(c->threads, xb, t, (size_t)x->numel);
 			xf = t, xb = NULL;
 		}
-		if (conv_fwd_xb(yp ? yp : plan, xf, xb, w->data, b ? b->data : NULL, y->data, &e) < 0)
+		if (conv_fwd_xb(yp ? yp : plan, xf, xb, w->data, b ? b->data : NULL, yf, &e) < 0)
 			return ctx_err(c, &e), NULL;
 	} else if (yp) {
-		if (conv_fwd(yp, x->data, w->data, b ? b->data : NULL, y->data, &e) < 0)
+		if (conv_fwd(yp, x->data, w->data, b ? b->data : NULL, yf, &e) < 0)
 			return ctx_err(c, &e), NULL;
-	} else if (be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, y->data) < 0) {
+	} else if (be->conv2d_fwd(c, plan, x->data, w->data, b ? b->data : NULL, yf) < 0) {
 		return NULL;
+	}
+	if (yr) {
+		fd_dnnl_to_bf16(c->threads, yf, (uint16_t *)y->data, (size_t)y->numel);
+		fd_grad_scratch_put(c, yf);
 	}
 	count_macs(c, x->dev, plan, (uint64_t)y->numel * (uint64_t)(s.C / s.groups) * (uint64_t)(s.kh * s.kw));
 	struct fd_tensor *in[3] = {x, w, b};

@@ -50,8 +50,9 @@ enum {
 				  * only under c->bf16_out by the ops that honour it, read only
 				  * by conv2d on the CPU (doc/nn-kernels.md "bf16 hand-off"); or
 				  * by conv2d under c->bf16_y, read only by CPU train-mode
-				  * batchnorm2d ("bf16 convolution outputs"), the recorded
-				  * in-place GELU and mul ("bf16 in the ConvNeXt block") */
+				  * batchnorm2d ("bf16 convolution outputs"), channels-last
+				  * layernorm2d, the recorded in-place GELU and mul ("bf16 in
+				  * the ConvNeXt block") */
 	FD_T_GRAD_BF16 = 512u,   /* grad will hold numel bf16 values (rounded as
 				  * fd_dnnl_to_bf16), not floats: set under c->bf16_dy by a
 				  * CPU train-mode batchnorm2d on the output of the conv2d
@@ -201,11 +202,12 @@ struct fd_ctx {
 	uint64_t bf16_dys;    /* inputs marked FD_T_GRAD_BF16 under bf16_dy (tests read it) */
 	int bf16_y;           /* 1: the op about to run, a CPU conv2d in a bf16 context whose
 			       * output only a train-mode batchnorm2d (or, in ConvNeXt's
-			       * block, the in-place GELU or the layer scale's mul) reads, writes that
-			       * output in bf16 (FD_T_BF16) where its plan has such a
-			       * forward (as autocast's bf16 convolution outputs); any
-			       * other op ignores it. Set by model code around one op
-			       * (fd_model_bf16_y); 0 by default */
+			       * block, the LayerNorm, the in-place GELU or the layer
+			       * scale's mul) reads, writes that output in bf16
+			       * (FD_T_BF16) where its plan has such a forward or is a
+			       * depthwise fp32 plan (y rounded after), as autocast's bf16
+			       * convolution outputs; any other op ignores it. Set by
+			       * model code around one op (fd_model_bf16_y); 0 by default */
 	uint64_t bf16_ys;     /* conv2d outputs made in bf16 under bf16_y (tests read it) */
 	int dropout_off;      /* 1: dropout and stochastic depth act as in eval even when training
 			       * (conformance runs against torch, whose masks differ; batchnorm

@@ -163,29 +163,48 @@ static int64_t rows_per_chunk(int64_t M, int64_t C)
 	return rpc < (M + MAXCH - 1) / MAXCH ? (M + MAXCH - 1) / MAXCH : rpc;
 }
 
-/* The rows' forward; yb: y in bf16 instead (y NULL; w and b given) */
-static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const float *x, const float *w,
+/* Row m of x: the floats themselves, or (xb: x holds bf16 values) the
+ * row widened exactly into buf (C floats): the row kernels then do the
+ * fp32 arithmetic on the widened values */
+static const float *row_x(const void *x, int xb, int64_t m, int64_t C, float *buf)
+{
+	if (!xb)
+		return (const float *)x + m * C;
+	const uint16_t *r = (const uint16_t *)x + m * C;
+	for (int64_t i = 0; i < C; i++) {
+		uint32_t u = (uint32_t)r[i] << 16;
+		__builtin_memcpy(buf + i, &u, sizeof u);
+	}
+	return buf;
+}
+
+/* The rows' forward; yb: y in bf16 instead (y NULL; w and b given); xb:
+ * x holds bf16 values (C <= FD_LN_BF16_MAXC, row_x) */
+static void rows_fwd(int threads, int64_t M, int64_t C, float eps, const void *x, int xb, const float *w,
 		     const float *b, float *y, uint16_t *yb, float *mean, float *rstd)
 {
 	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
 #pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
-	for (int64_t i = 0; i < nch; i++)
+	for (int64_t i = 0; i < nch; i++) {
+		float buf[xb ? C : 1];
 		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
+			const float *xr = row_x(x, xb, m, C, buf);
 			float mm, rr;
-			row_stats(x + m * C, C, (double)eps, &mm, &rr);
+			row_stats(xr, C, (double)eps, &mm, &rr);
 			if (mean)
 				mean[m] = mm, rstd[m] = rr;
 			if (yb)
-				row_affine_b(x + m * C, yb + m * C, C, mm, rr, w, b);
+				row_affine_b(xr, yb + m * C, C, mm, rr, w, b);
 			else if (w)
-				row_affine(x + m * C, y + m * C, C, mm, rr, w, b);
+				row_affine(xr, y + m * C, C, mm, rr, w, b);
 			else
-				row_norm(x + m * C, y + m * C, C, mm, rr);
+				row_norm(xr, y + m * C, C, mm, rr);
 		}
+	}
 }
 
-static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, const float *w, const float *mean,
-		    const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
+static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const void *x, int xb, const float *w,
+		    const float *mean, const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
 {
 	int64_t rpc = rows_per_chunk(M, C), nch = (M + rpc - 1) / rpc;
 	double *part = NULL;
@@ -197,8 +216,9 @@ static int rows_bwd(struct fd_ctx *c, int64_t M, int64_t C, const float *x, cons
 		if (part)
 			for (int64_t j = 0; j < 2 * C; j++)
 				part[2 * i * C + j] = 0;
+		float buf[xb ? C : 1];
 		for (int64_t m = i * rpc; m < M && m < (i + 1) * rpc; m++) {
-			const float *xr = x + m * C, *gr = dy + m * C;
+			const float *xr = row_x(x, xb, m, C, buf), *gr = dy + m * C;
 			double sg, sgx;
 			if (aw && ab && dx) {
 				row_param_dsums(xr, gr, w, C, mean[m], rstd[m], aw, ab, &sg, &sgx);
@@ -229,7 +249,7 @@ int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, f
 		    const float *w, const float *b, float *y, float *mean, float *rstd)
 {
 	if (HW == 1) {
-		rows_fwd(c->threads, N, C, eps, x, w, b, y, NULL, mean, rstd);
+		rows_fwd(c->threads, N, C, eps, x, 0, w, b, y, NULL, mean, rstd);
 		return 0;
 	}
 	int64_t nt = (HW + TILE - 1) / TILE;
@@ -271,12 +291,14 @@ int fd_layernorm2d_fwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, f
 	return 0;
 }
 
-/* Backward on the CPU; wr: dx is a fresh gradient, overwritten. */
-static int bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x, const float *w,
+/* Backward on the CPU; wr: dx is a fresh gradient, overwritten; xb: x
+ * holds bf16 values (rows only: HW == 1) */
+static int bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const void *xv, int xb, const float *w,
 		   const float *mean, const float *rstd, const float *dy, float *dx, float *dw, float *db, int wr)
 {
 	if (HW == 1)
-		return rows_bwd(c, N, C, x, w, mean, rstd, dy, dx, dw, db, wr);
+		return rows_bwd(c, N, C, xv, xb, w, mean, rstd, dy, dx, dw, db, wr);
+	const float *x = xv;
 	if (dw || db) {
 #pragma omp parallel for num_threads(c->threads) schedule(static)
 		for (int64_t ch = 0; ch < C; ch++) {
@@ -335,7 +357,7 @@ int fd_layernorm2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, c
 		    const float *w, const float *mean, const float *rstd, const float *dy, float *dx,
 		    float *dw, float *db)
 {
-	return bwd_cpu(c, N, C, HW, x, w, mean, rstd, dy, dx, dw, db, 0);
+	return bwd_cpu(c, N, C, HW, x, 0, w, mean, rstd, dy, dx, dw, db, 0);
 }
 
 struct ln_saved {
@@ -357,8 +379,8 @@ static int ln_backward(struct fd_ctx *c, struct fd_node *n)
 	float *dx = grad_of(x) ? x->grad : NULL, *dw = grad_of(w) ? w->grad : NULL;
 	float *db = grad_of(b) ? b->grad : NULL;
 	if (x->dev == FD_DEV_CPU)
-		return bwd_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->mean, s->rstd, n->out->grad, dx, dw, db,
-			       (x->flags & FD_T_GRAD_FRESH) != 0);
+		return bwd_cpu(c, s->N, s->C, s->HW, x->data, (x->flags & FD_T_BF16) != 0, w->data, s->mean, s->rstd,
+			       n->out->grad, dx, dw, db, (x->flags & FD_T_GRAD_FRESH) != 0);
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_bwd);
 	if (!be)
 		return -1;
@@ -380,8 +402,13 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 	int64_t N = x->shape[0], C = x->shape[1], HW = x->numel / (N * C);
 	if (fd_is_nhwc(x)) /* channels last: N*H*W positions of C contiguous values */
 		N *= HW, HW = 1;
-	if (x->flags & FD_T_BF16)
-		return fd_fail(c, "layernorm2d: input %s in bf16: not taken", fd_tensor_shape_str(x, b1, sizeof b1));
+	/* x in bf16 (a depthwise convolution's output under c->bf16_y): CPU,
+	 * channels-last rows, a bf16 context */
+	int xb = (x->flags & FD_T_BF16) != 0;
+	if (xb && (x->dev != FD_DEV_CPU || HW != 1 || C > FD_LN_BF16_MAXC || c->precision != FD_PREC_BF16))
+		return fd_fail(c, "layernorm2d: input %s in bf16: only channels last with at most %d channels on the "
+				  "CPU in a bf16 context",
+			       fd_tensor_shape_str(x, b1, sizeof b1), FD_LN_BF16_MAXC);
 	/* y in bf16 under c->bf16_out, channels last on the CPU (backward reads x only) */
 	int yb = c->bf16_out && c->precision == FD_PREC_BF16 && x->dev == FD_DEV_CPU && HW == 1;
 	const struct fd_backend *be = FD_KERNEL(c, x->dev, layernorm2d_fwd);
@@ -392,8 +419,9 @@ struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct f
 	float *rstd = mean ? fd_ctx_alloc(c, x->dev, N * HW) : NULL;
 	if (!rstd)
 		return NULL;
-	if (yb)
-		rows_fwd(c->threads, N, C, eps, x->data, w->data, b->data, NULL, (uint16_t *)y->data, mean, rstd);
+	if (yb || xb)
+		rows_fwd(c->threads, N, C, eps, x->data, xb, w->data, b->data, yb ? NULL : y->data,
+			 yb ? (uint16_t *)y->data : NULL, mean, rstd);
 	else if (be->layernorm2d_fwd(c, N, C, HW, eps, x->data, w->data, b->data, y->data, mean, rstd) < 0)
 		return NULL;
 	struct fd_tensor *in[3] = {x, w, b};

@@ -10,8 +10,12 @@
  * (x - mean) / sqrt(var + eps) * w + b. x may be [N,C] too (HW = 1), which is
  * ConvNeXt's classifier norm over [N,C,1,1] as well. Backward adds into dx, dw
  * and db. In a bf16 context under c->bf16_out, on the CPU with channels-last
- * x, y is written in bf16 (FD_T_BF16; each value the fp32 y rounded); a
- * bf16 x is refused. NULL on error (c->err). */
+ * x, y is written in bf16 (FD_T_BF16; each value the fp32 y rounded). x
+ * may hold bf16 values (FD_T_BF16) on the CPU in a bf16 context with
+ * channels-last x of at most FD_LN_BF16_MAXC channels (else refused):
+ * forward and backward are the op's on the widened values, bit for bit.
+ * NULL on error (c->err). */
+#define FD_LN_BF16_MAXC 8192
 struct fd_tensor *fd_layernorm2d(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 				 struct fd_tensor *b, float eps);
 

@@ -12,7 +12,10 @@
  *   LayerNorm over channels-last rows with a bf16 output (c->bf16_out):
  *   y the fp32 op's y rounded, bit for bit (a quarter of the values or
  *   more change: control); dx, dw, db the same bits. Not taken in NCHW
- *   (y fp32); a bf16 input refused.
+ *   (y fp32). On a bf16 x (the depthwise output under c->bf16_y; C 13,
+ *   40, 768), y fp32 and bf16: y, dx, dw, db the same bits as on the
+ *   widened x. Refused: a bf16 x in NCHW, with more than FD_LN_BF16_MAXC
+ *   channels, in an fp32 context.
  *   The layer scale's mul (gamma [C, 1, 1] times a channels-last
  *   [N, C, H, W]) and a same-shape mul with the bf16 operand either side:
  *   y and both gradients the same bits as the op on the widened operand.
@@ -192,13 +195,81 @@ static void ln_case(struct fd_ctx *cb)
 	struct fd_tensor *y = fd_layernorm2d(cb, x, w, b, 1e-6f);
 	cb->bf16_out = 0;
 	ok(y && !(y->flags & FD_T_BF16), "layernorm2d NCHW: bf16 out not taken (y fp32)");
-	struct fd_tensor *xh = fd_tensor_new_bf16(cb, 4, sh);
-	memset(xh->data, 0, n * sizeof(uint16_t));
-	xh->layout = FD_NHWC;
-	ok(!fd_layernorm2d(cb, xh, w, b, 1e-6f) && cb->failed && strstr(cb->err.msg, "bf16"),
-	   "layernorm2d refuses a bf16 input: %s", cb->err.msg);
 	fd_ctx_step(cb);
 	free(x0), free(g);
+}
+
+/* LayerNorm over channels-last rows of C channels on a bf16 x (the
+ * depthwise output under c->bf16_y), y fp32 or bf16, against the same op on
+ * the widened floats */
+static void ln_x_case(struct fd_ctx *cb, int C)
+{
+	int64_t sh[4] = {3, C, 5, 7}, sc[1] = {C};
+	size_t n = (size_t)3 * C * 5 * 7;
+	uint16_t *xb = malloc(n * sizeof *xb);
+	float *xf = malloc(n * sizeof *xf), *g = malloc(n * sizeof *g);
+	bf16_values(n, 7919, -3.1, 6.7, xb, xf);
+	for (size_t i = 0; i < n; i++)
+		g[i] = (float)((double)((i * 104729) % 1999) / 999.0 - 1.0);
+	for (int yo = 0; yo < 2; yo++) {
+		float *res[2][4] = {{0}};
+		int good = 1;
+		for (int v = 0; v < 2 && good; v++) {
+			fd_ctx_step(cb);
+			struct fd_tensor *x = v ? fd_tensor_new_bf16(cb, 4, sh) : fd_tensor_new(cb, FD_DEV_CPU, 4, sh);
+			struct fd_tensor *w = fd_tensor_new(cb, FD_DEV_CPU, 1, sc), *b = fd_tensor_new(cb, FD_DEV_CPU, 1, sc);
+			memcpy(x->data, v ? (const void *)xb : (const void *)xf, fd_tensor_bytes(x));
+			x->layout = FD_NHWC;
+			for (int k = 0; k < C; k++)
+				w->data[k] = 0.6f + 0.9f * (float)(k % 11) / 11.0f, b->data[k] = 0.05f * (float)(k % 9) - 0.2f;
+			fd_requires_grad(x), fd_requires_grad(w), fd_requires_grad(b);
+			cb->bf16_out = yo;
+			struct fd_tensor *y = fd_layernorm2d(cb, x, w, b, 1e-6f);
+			cb->bf16_out = 0;
+			good = ok(y && fd_backward(cb, y, g) == 0 && ((y->flags & FD_T_BF16) != 0) == yo,
+				  "layernorm2d C %d on %s x, %s y: runs %s", C, v ? "bf16" : "fp32", yo ? "bf16" : "fp32",
+				  cb->err.msg);
+			if (!good)
+				break;
+			res[v][0] = malloc(n * sizeof(float));
+			if (yo)
+				fd_dnnl_from_bf16(1, (const uint16_t *)y->data, res[v][0], n);
+			else
+				memcpy(res[v][0], y->data, n * sizeof(float));
+			res[v][1] = fdup(x->grad, n), res[v][2] = fdup(w->grad, C), res[v][3] = fdup(b->grad, C);
+		}
+		if (good)
+			ok(same(res[0][0], res[1][0], n) && same(res[0][1], res[1][1], n) && same(res[0][2], res[1][2], C) &&
+			   same(res[0][3], res[1][3], C),
+			   "layernorm2d C %d, %s y: bf16 x gives the widened x's y, dx, dw, db bit for bit", C,
+			   yo ? "bf16" : "fp32");
+		for (int v = 0; v < 2; v++)
+			for (int k = 0; k < 4; k++)
+				free(res[v][k]);
+	}
+	free(xb), free(xf), free(g);
+}
+
+/* LayerNorm refuses a bf16 x in NCHW, with too many channels, in an fp32
+ * context */
+static void ln_x_refused(struct fd_ctx *cb, struct fd_ctx *cf)
+{
+	int64_t s1[4] = {2, 8, 3, 5}, s2[4] = {1, FD_LN_BF16_MAXC + 1, 1, 1}, c1[1] = {8}, c2[1] = {FD_LN_BF16_MAXC + 1};
+	struct { const char *what; const int64_t *sh, *sc; int nhwc; struct fd_ctx *c; } r[3] = {
+		{"NCHW", s1, c1, 0, cb}, {"more than FD_LN_BF16_MAXC channels", s2, c2, 1, cb}, {"an fp32 context", s1, c1, 1, cf}};
+	for (int i = 0; i < 3; i++) {
+		struct fd_ctx *c = r[i].c;
+		fd_ctx_step(c);
+		struct fd_tensor *x = fd_tensor_new_bf16(c, 4, r[i].sh);
+		struct fd_tensor *w = fd_tensor_new(c, FD_DEV_CPU, 1, r[i].sc), *b = fd_tensor_new(c, FD_DEV_CPU, 1, r[i].sc);
+		memset(x->data, 0, fd_tensor_bytes(x));
+		for (int64_t k = 0; k < w->numel; k++)
+			w->data[k] = 1, b->data[k] = 0;
+		x->layout = r[i].nhwc ? FD_NHWC : FD_NCHW;
+		ok(!fd_layernorm2d(c, x, w, b, 1e-6f) && c->failed && strstr(c->err.msg, "bf16"),
+		   "layernorm2d refuses a bf16 x: %s: %s", r[i].what, c->err.msg);
+		fd_ctx_step(c);
+	}
 }
 
 /* fd_mul of an fp32 operand (shape so) and a channels-last [N, C, H, W] in
@@ -289,6 +360,10 @@ int main(void)
 		   "gelu on a bf16 x in an fp32 context refused: %s", cf.err.msg);
 	}
 	ln_case(&cb);
+	ln_x_case(&cb, 40);
+	ln_x_case(&cb, 13); /* a tail after the 8-wide sums */
+	ln_x_case(&cb, 768); /* ConvNeXt-Tiny's last stage */
+	ln_x_refused(&cb, &cf);
 	int64_t s_scale[3] = {24, 1, 1}, s_full[4] = {2, 24, 9, 11}, s_wide[3] = {200, 1, 1};
 	mul_b_case(&cb, 24, s_scale, 3, 0, "layer scale [24,1,1] * bf16 [2,24,9,11]");
 	mul_b_case(&cb, 24, s_scale, 3, 1, "bf16 [2,24,9,11] * layer scale [24,1,1]");
