@@ -422,6 +422,11 @@ int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c)
 	       !m->no_bf16_out;
 }
 
+int fd_model_bf16_se(const struct fd_model *m, const struct fd_ctx *c)
+{
+	return fd_model_bf16_out(m, c) && !m->no_bf16_se;
+}
+
 struct fd_tensor *fd_mconv_bn_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				       struct fd_mbn *bn, int act, struct fd_tensor *x)
 {

@@ -122,6 +122,9 @@ struct fd_model {
 	int no_bf16_y;                /* 1: fd_model_bf16_y always says no (tests comparing
 				       * bf16 training with fp32 and bf16 convolution
 				       * outputs); 0 by default */
+	int no_bf16_se;               /* 1: fd_model_bf16_se always says no (tests comparing
+				       * bf16 training with fp32 and bf16 squeeze-excitation
+				       * inputs); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -265,6 +268,14 @@ struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct f
  * multiplies the same values; the output takes half the memory and
  * nothing converts it (doc/nn-kernels.md "bf16 hand-off"). */
 int fd_model_bf16_out(const struct fd_model *m, const struct fd_ctx *c);
+
+/* Whether the depthwise BN + activation before a squeeze-excitation
+ * (EfficientNet, MobileNetV3) writes its output in bf16: its readers, the
+ * SE's global pool and its scaling multiply, take bf16 (as autocast's
+ * bf16 activations are). fd_model_bf16_out and not m->no_bf16_se. Unlike
+ * the hand-off those readers then see rounded values (doc/nn-kernels.md
+ * "bf16 squeeze-excitation input"). */
+int fd_model_bf16_se(const struct fd_model *m, const struct fd_ctx *c);
 
 /* Whether the BN after a convolution (its output read by that BN alone)
  * may write the convolution's output gradient in bf16 (c->bf16_dy): bf16

@@ -123,9 +123,14 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	if (b->has_expand)
 		h = fd_mcna_fwd(m, c, &b->expand, h);
 	/* the depthwise output feeds only the projection where no SE reads it,
-	 * else the SE's scaled output does: either may be handed off in bf16 */
+	 * else the SE's scaled output does: either may be handed off in bf16;
+	 * with an SE the depthwise output (read by its pool and multiply,
+	 * which take bf16) in bf16 under fd_model_bf16_se */
 	if (b->cfg.se_sq > 0)
-		h = fd_mse_fwd_conv(m, c, &b->se, fd_mcna_fwd(m, c, &b->dw, h));
+		h = fd_mse_fwd_conv(m, c, &b->se,
+				    fd_model_bf16_se(m, c)
+					    ? fd_mconv_bn_fwd_conv(m, c, &b->dw.conv, &b->dw.bn, b->dw.act, h)
+					    : fd_mcna_fwd(m, c, &b->dw, h));
 	else
 		h = fd_mconv_bn_fwd_conv(m, c, &b->dw.conv, &b->dw.bn, b->dw.act, h);
 	if (!b->res)

@@ -43,7 +43,9 @@ struct fd_tensor *fd_mse_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mse
  * projection): under fd_model_bf16_out the scaling multiply writes it in
  * bf16 (FD_T_BF16, the fp32 product rounded; c->bf16_outs counts it),
  * which conv2d reads as it is (doc/nn-kernels.md "bf16 hand-off"). The
- * same values reach the convolution. Otherwise exactly fd_mse_fwd. */
+ * same values reach the convolution. Otherwise exactly fd_mse_fwd. x may be
+ * in bf16 (FD_T_BF16, under fd_model_bf16_se): the pool and the multiply
+ * read it widened. */
 struct fd_tensor *fd_mse_fwd_conv(struct fd_model *m, struct fd_ctx *c, struct fd_mse *l, struct fd_tensor *x);
 
 /* One inverted residual block, `name.block.K` for K = 0.. in this order:

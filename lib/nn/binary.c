@@ -138,6 +138,18 @@ static void row_mul_b(int64_t n, const float *a, int64_t xa, const uint16_t *b, 
 			y[i] = a[0] * bf16_f(b[i]);
 }
 
+/* row_mul_b with y rounded to bf16 (fd_ai_bf16) into yb */
+FD_VEC_AVX512_ONLY
+static void row_mul_bb(int64_t n, const float *a, int64_t xa, const uint16_t *b, uint16_t *yb)
+{
+	if (xa)
+		for (int64_t i = 0; i < n; i++)
+			yb[i] = fd_ai_bf16(a[i] * bf16_f(b[i]));
+	else
+		for (int64_t i = 0; i < n; i++)
+			yb[i] = fd_ai_bf16(a[0] * bf16_f(b[i]));
+}
+
 /* Below this many outputs a kernel runs on the calling thread: the SE
  * blocks' [N, C] vectors and the like cost less than waking a team. */
 #define PAR_MIN 32768
@@ -441,9 +453,9 @@ static int bf16_takes(const struct fd_bcast *bc, int a16)
 
 /* mul's forward with one operand h in bf16, not broadcast (bf16_takes), the
  * other o with strides so: per row of the innermost dim, as
- * fd_binary_fwd_cpu's */
+ * fd_binary_fwd_cpu's; y in bf16 into yb instead (y NULL) */
 static void mul_fwd_b(struct fd_ctx *c, const struct fd_bcast *bc, const float *o, const int64_t *so,
-		      const uint16_t *h, float *y)
+		      const uint16_t *h, float *y, uint16_t *yb)
 {
 	const int64_t *s = bc->shape;
 	int64_t rows = s[0] * s[1] * s[2] * s[3];
@@ -454,7 +466,10 @@ static void mul_fwd_b(struct fd_ctx *c, const struct fd_bcast *bc, const float *
 		t /= s[2];
 		int64_t i1 = t % s[1], i0 = t / s[1];
 		const float *op = o + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
-		row_mul_b(s[4], op, so[4], h + r * s[4], y + r * s[4]);
+		if (yb)
+			row_mul_bb(s[4], op, so[4], h + r * s[4], yb + r * s[4]);
+		else
+			row_mul_b(s[4], op, so[4], h + r * s[4], y + r * s[4]);
 	}
 }
 
@@ -543,7 +558,7 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 			       op == FD_BIN_ADD ? "add" : "mul", fd_tensor_shape_str(a16 ? a : b, b1, sizeof b1));
 	const struct fd_backend *be = FD_KERNEL(c, a->dev, binary_fwd);
 	/* asked for bf16 (nothing but convolutions reads y; backward reads a, b) */
-	int yb = !inplace && !h16 && c->bf16_out && c->precision == FD_PREC_BF16 && a->dev == FD_DEV_CPU;
+	int yb = !inplace && c->bf16_out && c->precision == FD_PREC_BF16 && a->dev == FD_DEV_CPU;
 	struct fd_tensor *y = !be ? NULL
 			      : inplace ? fd_tensor_wrap(c, a->dev, a->data, a->ndim, a->shape)
 			      : yb ? fd_tensor_new_bf16(c, nd, ys)
@@ -552,7 +567,8 @@ static struct fd_tensor *binary(struct fd_ctx *c, enum fd_binop op, struct fd_te
 		y->layout = L;
 	if (y && h16)
 		mul_fwd_b(c, &bc, a16 ? b->data : a->data, a16 ? &bc.sb[0] : &bc.sa[0],
-			  (const uint16_t *)(a16 ? a->data : b->data), y->data);
+			  (const uint16_t *)(a16 ? a->data : b->data), yb ? NULL : y->data,
+			  yb ? (uint16_t *)y->data : NULL);
 	else if (y && yb)
 		binary_fwd_bf16(c, op, &bc, a->data, b->data, (uint16_t *)y->data);
 	else if (!y || be->binary_fwd(c, op, &bc, a->data, b->data, y->data) < 0)

@@ -1095,14 +1095,18 @@ struct fd_tensor *fd_conv2d(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd
 	if (x->flags & FD_T_BF16) { /* CPU only (fd_tensor_new_bf16) */
 		const uint16_t *xb = (const uint16_t *)x->data;
 		const float *xf = NULL;
-		if (!takes_bf16_fwd(yp ? yp : plan)) { /* widened (exact) into the arena */
-			float *t = fd_ctx_alloc(c, FD_DEV_CPU, x->numel);
+		if (!takes_bf16_fwd(yp ? yp : plan)) { /* widened (exact) into a block of the
+							 * gradient pool for the forward only (the
+							 * backward widens again where it must) */
+			float *t = widened(c, xb, (size_t)x->numel);
 			if (!t)
 				return NULL;
-			fd_dnnl_from_bf16(c->threads, xb, t, (size_t)x->numel);
 			xf = t, xb = NULL;
 		}
-		if (conv_fwd_xb(yp ? yp : plan, xf, xb, w->data, b ? b->data : NULL, yf, &e) < 0)
+		int rc = conv_fwd_xb(yp ? yp : plan, xf, xb, w->data, b ? b->data : NULL, yf, &e);
+		if (xf)
+			fd_grad_scratch_put(c, (float *)xf);
+		if (rc < 0)
 			return ctx_err(c, &e), NULL;
 	} else if (yp) {
 		if (conv_fwd(yp, x->data, w->data, b ? b->data : NULL, yf, &e) < 0)

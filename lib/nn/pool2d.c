@@ -420,6 +420,30 @@ static void gap_nhwc_fwd(int threads, int64_t N, int64_t HW, int64_t C, const fl
 	}
 }
 
+/* gap_nhwc_fwd on a bf16 x (FD_T_BF16), widened exactly in the loads: the
+ * same float sums on the widened values. bf16 contexts only, hence the
+ * target. */
+FD_VEC_AVX512_ONLY
+static void gap_nhwc_fwd_b(int threads, int64_t N, int64_t HW, int64_t C, const uint16_t *x, float *y)
+{
+	#pragma omp parallel for num_threads(threads)
+	for (int64_t n = 0; n < N; n++) {
+		float *yn = y + n * C;
+		const uint16_t *xn = x + n * HW * C;
+		for (int64_t c = 0; c < C; c++)
+			yn[c] = 0;
+		for (int64_t i = 0; i < HW; i++)
+			for (int64_t c = 0; c < C; c++) {
+				uint32_t u = (uint32_t)xn[i * C + c] << 16;
+				float v;
+				__builtin_memcpy(&v, &u, sizeof v);
+				yn[c] += v;
+			}
+		for (int64_t c = 0; c < C; c++)
+			yn[c] /= (float)HW;
+	}
+}
+
 static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const float *dy, float *dx)
 {
 	#pragma omp parallel for num_threads(threads) collapse(2)
@@ -793,11 +817,22 @@ struct fd_tensor *fd_adaptive_avgpool2d(struct fd_ctx *c, struct fd_tensor *x, i
 		return fd_fail(c, "adaptive_avg_pool2d: input %s to %dx%d: want [N, C, H, W] and a positive size",
 			       fd_tensor_shape_str(x, b1, sizeof b1), Ho, Wo);
 	int64_t shape[4] = {x->shape[0], x->shape[1], Ho, Wo};
+	/* x in bf16 (a BN output under c->bf16_out that only this pool and a
+	 * multiply read: the squeeze-excitation's input): the channels-last
+	 * global pool in a bf16 context only */
+	int xb = (x->flags & FD_T_BF16) != 0;
+	if (xb && !(fd_is_nhwc(x) && Ho == 1 && Wo == 1 && x->dev == FD_DEV_CPU && c->precision == FD_PREC_BF16))
+		return fd_fail(c, "adaptive_avg_pool2d: input %s in bf16: only channels last to 1x1 in a bf16 context",
+			       fd_tensor_shape_str(x, b1, sizeof b1));
 	if (fd_is_nhwc(x) && Ho == 1 && Wo == 1) { /* the [N, C, 1, 1] result is the same in both orders */
 		struct fd_tensor *y = fd_tensor_new(c, x->dev, 4, shape);
 		if (!y)
 			return NULL;
-		gap_nhwc_fwd(c->threads, x->shape[0], x->shape[2] * x->shape[3], x->shape[1], x->data, y->data);
+		if (xb)
+			gap_nhwc_fwd_b(c->threads, x->shape[0], x->shape[2] * x->shape[3], x->shape[1],
+				       (const uint16_t *)x->data, y->data);
+		else
+			gap_nhwc_fwd(c->threads, x->shape[0], x->shape[2] * x->shape[3], x->shape[1], x->data, y->data);
 		if (fd_needs_grad(c, 1, &x) && !fd_tape_push(c, "adaptive_avg_pool2d", adapool_backward, 1, &x, y, 0))
 			return NULL;
 		return y;

@@ -12,7 +12,7 @@
  *   same op on the widened fp32 input (the torch-checked kernels, t_nn_bnact
  *   and t_nn_bnpool); in eval mode refused;
  *   whole models (ResNet-18, MobileNetV3-Small, ConvNeXt mini whose block
- *   Linears write bf16 for GELU and the layer scale: t_nn_bf16cnx), with
+ *   Linears write bf16 for GELU and the layer scale: t_nn_bf16in), with
  *   and without (m->no_bf16_y): outputs counted, logits and gradients
  *   within bf16's rounding, and not the same bits (control).
  * The gradient hand-off: the BN after a convolution writes the
@@ -396,79 +396,19 @@ static void bn_x_eval_refused(void)
 	fd_ctx_free(&c);
 }
 
-/* bf16 training steps of model name with and without fp32 convolution outputs */
+/* bf16 training steps of model a with and without fp32 convolution outputs */
+static uint64_t bf16_ys(const struct fd_ctx *c)
+{
+	return c->bf16_ys;
+}
+
 static void model_y_case(const char *name, const struct fd_model_arch *a, int size, int amx, int want)
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
 	if (!ok(fd_model_new_arch(a, 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
 		return;
-	/* ConvNeXt's layer scales start at 1e-6, which hides every block (the
-	 * conformance tests randomise them likewise) */
-	for (int i = 0; i < m->p.n; i++)
-		if (strstr(m->p.v[i].name, "layer_scale"))
-			for (int64_t k = 0; k < m->p.v[i].t.numel; k++)
-				m->p.v[i].t.data[k] = 0.3f + 0.5f * (float)(k % 7) / 7.0f;
-	enum { N = 2 };
-	int64_t xs[4] = {N, 3, size, size}, ts[2] = {N, 3};
-	size_t nx = (size_t)N * 3 * size * size, np = (size_t)m->p.ntrain;
-	float *x = malloc(nx * sizeof *x), t[N * 3] = {1, 0, 1, 0, 0, 1}, lg[2][N * 3];
-	for (size_t i = 0; i < nx; i++)
-		x[i] = (float)((double)((i * 2654435761u) % 1000) / 500.0 - 1.0);
-	float *g[3] = {malloc(np * sizeof(float)), malloc(np * sizeof(float)), malloc(np * sizeof(float))};
-	float lg32[N * 3];
-	uint64_t ys[3] = {0, 0, 0};
-	size_t peak[3] = {0, 0, 0};
-	int good = 1;
-	for (int v = 0; v < 3 && good; v++) {
-		struct fd_ctx c;
-		ctx_open(&c, 2, 1);
-		if (v < 2)
-			fd_ctx_set_precision(&c, FD_PREC_BF16, &e);
-		c.reuse_activations = 1;
-		m->no_bf16_y = !v;
-		fd_ctx_step(&c);
-		fd_params_zero_grad(&m->p);
-		struct fd_tensor *y = fd_keep_data(fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs)));
-		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
-		good = ok(loss && fd_backward(&c, loss, NULL) == 0, "%s: %s training step%s %s", name,
-			  v < 2 ? "bf16" : "fp32", v == 1 ? " (bf16 convolution outputs)" : "", c.err.msg);
-		if (good) {
-			memcpy(v < 2 ? lg[v] : lg32, y->data, sizeof lg32);
-			memcpy(g[v], m->p.grad, np * sizeof(float));
-			ys[v] = c.bf16_ys;
-			peak[v] = c.arena.peak;
-		}
-		for (int i = 0; i < m->nconvs; i++)
-			fd_conv2d_op_free(m->convs[i]);
-		fd_ctx_free(&c);
-	}
-	m->no_bf16_y = 0;
-	if (good) {
-		double lmax = 0, ldiff = 0, l32 = 0, gn = 0, gd = 0, g32 = 0;
-		for (int i = 0; i < N * 3; i++) {
-			lmax = fmax(lmax, fabs(lg[0][i]));
-			ldiff = fmax(ldiff, fabs(lg[1][i] - lg[0][i]));
-			l32 = fmax(l32, fabs(lg32[i] - lg[0][i]));
-		}
-		for (size_t i = 0; i < np; i++) {
-			gn += (double)g[0][i] * g[0][i];
-			gd += ((double)g[1][i] - g[0][i]) * ((double)g[1][i] - g[0][i]);
-			g32 += ((double)g[2][i] - g[0][i]) * ((double)g[2][i] - g[0][i]);
-		}
-		double grel = gn > 0 ? sqrt(gd / gn) : NAN, grel32 = gn > 0 ? sqrt(g32 / gn) : NAN;
-		ok(ys[0] == 0 && ys[1] > 0 && (!want || ys[1] == (uint64_t)want) && (!amx || peak[1] < peak[0]),
-		   "%s: %llu convolution outputs in bf16 (0 without%s); arena peak %.1f MiB (%.1f without)", name,
-		   (unsigned long long)ys[1], want ? ", as expected" : "", peak[1] / 1048576.0, peak[0] / 1048576.0);
-		/* at batch 2 from a random init, BN amplifies any rounding through
-		 * the depth (fp32 against bf16 training moves ResNet-18's gradients
-		 * by half their norm): bound the change by twice bf16's own */
-		ok(ldiff <= 2 * l32 + 1e-6 * lmax && grel <= 2 * grel32,
-		   "%s: with bf16 outputs logits move %.4f, gradients %.4f relative (L2); fp32 against bf16 "
-		   "training: %.4f, %.4f (max |logit| %.3f)", name, ldiff, grel, l32, grel32, lmax);
-		ok(ldiff > 0 && gd > 0, "%s: control: the rounded outputs change logits and gradients", name);
-	}
-	free(x), free(g[0]), free(g[1]), free(g[2]);
+	model_ab_rounding(name, m, size, &m->no_bf16_y, bf16_ys, want, amx, "convolution outputs");
 	fd_model_free(m);
 }
 

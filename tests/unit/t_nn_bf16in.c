@@ -1,7 +1,8 @@
-/* t_nn_bf16cnx: the readers of bf16 tensors in a ConvNeXt block in bf16
- * training (doc/nn-kernels.md "bf16 in the ConvNeXt block"), each against
- * the same op on the widened (exact) fp32 input, whose kernels are checked
- * against torch elsewhere (t_nn_ops, t_nn_layers, t_nn_fd64):
+/* t_nn_bf16in: the ops besides conv2d and BN that read bf16 tensors in bf16
+ * training (doc/nn-kernels.md "bf16 in the ConvNeXt block", "bf16
+ * squeeze-excitation input"), each against the same op on the widened
+ * (exact) fp32 input, whose kernels are checked against torch elsewhere
+ * (t_nn_ops, t_nn_layers, t_nn_pool, t_nn_fd64):
  *   GELU in place (fd_act_, recorded) on a bf16 x (pw1's output under
  *   c->bf16_y), y in fp32 and in bf16: y the same bits; GELU'(x) written
  *   over x is the fp32 op's GELU'(x) rounded to bf16, bit for bit; dx is
@@ -19,17 +20,28 @@
  *   The layer scale's mul (gamma [C, 1, 1] times a channels-last
  *   [N, C, H, W]) and a same-shape mul with the bf16 operand either side:
  *   y and both gradients the same bits as the op on the widened operand.
+ *   The squeeze-excitation's multiply (a bf16 [N, C, H, W] times an fp32
+ *   [N, C, 1, 1], channels last) with an fp32 and a bf16 output (the
+ *   hand-off): y (rounded) and both gradients the same bits.
  *   Refused: add, a broadcast bf16 operand, a bf16 operand beside one
  *   broadcast along the innermost dim, an fp32 context.
- * Whole models (ConvNeXt's pw1 and pw2 writing bf16 outputs) are in
- * t_nn_bf16dy's model cases. */
+ *   The global average pool of a channels-last bf16 x: y and dx the same
+ *   bits; refused in NCHW, to a size other than 1x1, in an fp32 context.
+ *   EfficientNet-B0 and MobileNetV3-Small one bf16 step with and without
+ *   the bf16 SE input (m->no_bf16_se): 16 and 9 more bf16 tensors, a
+ *   smaller arena, logits and gradients moved by no more than twice what
+ *   fp32 against bf16 moves them, and moved (model_ab_rounding).
+ * ConvNeXt's depthwise, pw1 and pw2 outputs in bf16 are t_nn_bf16dy's. */
+#include "models/fd_model.h"
 #include "nn/act.h"
 #include "nn/binary.h"
+#include "nn/pool2d.h"
 #include "nn/fd_dnnl.h"
 #include "nn/layernorm2d.h"
 #include "fcmp.h"
 #include "nn_ctx.h"
 #include "tap.h"
+#include "model_ab.h"
 
 #include <math.h>
 
@@ -273,9 +285,9 @@ static void ln_x_refused(struct fd_ctx *cb, struct fd_ctx *cf)
 }
 
 /* fd_mul of an fp32 operand (shape so) and a channels-last [N, C, H, W] in
- * bf16 (hfirst: the bf16 one is a), against the same with the widened
- * floats */
-static void mul_b_case(struct fd_ctx *cb, int C, const int64_t *so, int ndo, int hfirst, const char *what)
+ * bf16 (hfirst: the bf16 one is a), y in bf16 when yo (c->bf16_out),
+ * against the same with the widened floats */
+static void mul_b_case(struct fd_ctx *cb, int C, const int64_t *so, int ndo, int hfirst, int yo, const char *what)
 {
 	int64_t sh[4] = {2, C, 9, 11};
 	size_t n = (size_t)2 * C * 9 * 11, no = 1;
@@ -300,11 +312,19 @@ static void mul_b_case(struct fd_ctx *cb, int C, const int64_t *so, int ndo, int
 		memcpy(h->data, v ? (const void *)hb : (const void *)hf, fd_tensor_bytes(h));
 		memcpy(t->data, o, no * sizeof *o);
 		fd_requires_grad(h), fd_requires_grad(t);
+		cb->bf16_out = yo;
 		struct fd_tensor *y = hfirst ? fd_mul(cb, h, t) : fd_mul(cb, t, h);
-		good = ok(y && !(y->flags & FD_T_BF16) && fd_backward(cb, y, g) == 0, "mul %s, %s operand: runs %s", what,
-			  v ? "bf16" : "fp32", cb->err.msg);
-		if (good)
-			res[v][0] = fdup(y->data, n), res[v][1] = fdup(h->grad, n), res[v][2] = fdup(t->grad, no);
+		cb->bf16_out = 0;
+		good = ok(y && ((y->flags & FD_T_BF16) != 0) == yo && fd_backward(cb, y, g) == 0,
+			  "mul %s, %s operand: runs %s", what, v ? "bf16" : "fp32", cb->err.msg);
+		if (good) {
+			res[v][0] = malloc(n * sizeof(float));
+			if (yo)
+				fd_dnnl_from_bf16(1, (const uint16_t *)y->data, res[v][0], n);
+			else
+				memcpy(res[v][0], y->data, n * sizeof(float));
+			res[v][1] = fdup(h->grad, n), res[v][2] = fdup(t->grad, no);
+		}
 	}
 	if (good)
 		ok(same(res[0][0], res[1][0], n) && same(res[0][1], res[1][1], n) && same(res[0][2], res[1][2], no),
@@ -337,6 +357,64 @@ static void mul_refused(struct fd_ctx *cb, struct fd_ctx *cf)
 	}
 }
 
+/* The global average pool of a channels-last bf16 x against the widened x */
+static void gap_case(struct fd_ctx *cb, struct fd_ctx *cf)
+{
+	int64_t sh[4] = {3, 40, 9, 7};
+	size_t n = 3 * 40 * 9 * 7, ny = 3 * 40;
+	uint16_t *xb = malloc(n * sizeof *xb);
+	float *xf = malloc(n * sizeof *xf), g[3 * 40], *res[2][2] = {{0}};
+	bf16_values(n, 7919, -4.0, 9.0, xb, xf);
+	for (size_t i = 0; i < ny; i++)
+		g[i] = (float)((double)((i * 104729) % 1999) / 999.0 - 1.0);
+	int good = 1;
+	for (int v = 0; v < 2 && good; v++) {
+		fd_ctx_step(cb);
+		struct fd_tensor *x = v ? fd_tensor_new_bf16(cb, 4, sh) : fd_tensor_new(cb, FD_DEV_CPU, 4, sh);
+		memcpy(x->data, v ? (const void *)xb : (const void *)xf, fd_tensor_bytes(x));
+		x->layout = FD_NHWC;
+		fd_requires_grad(x);
+		struct fd_tensor *y = fd_adaptive_avgpool2d(cb, x, 1, 1);
+		good = ok(y && fd_backward(cb, y, g) == 0, "global average pool on %s x: runs %s", v ? "bf16" : "fp32",
+			  cb->err.msg);
+		if (good)
+			res[v][0] = fdup(y->data, ny), res[v][1] = fdup(x->grad, n);
+	}
+	if (good)
+		ok(same(res[0][0], res[1][0], ny) && same(res[0][1], res[1][1], n),
+		   "global average pool: bf16 x gives the widened x's y and dx bit for bit");
+	for (int v = 0; v < 2; v++)
+		free(res[v][0]), free(res[v][1]);
+	struct { const char *what; int nhwc, ho; struct fd_ctx *c; } r[3] = {
+		{"NCHW", 0, 1, cb}, {"to 2x2", 1, 2, cb}, {"an fp32 context", 1, 1, cf}};
+	for (int i = 0; i < 3; i++) {
+		fd_ctx_step(r[i].c);
+		struct fd_tensor *x = fd_tensor_new_bf16(r[i].c, 4, sh);
+		memcpy(x->data, xb, n * sizeof *xb);
+		x->layout = r[i].nhwc ? FD_NHWC : FD_NCHW;
+		ok(!fd_adaptive_avgpool2d(r[i].c, x, r[i].ho, r[i].ho) && r[i].c->failed && strstr(r[i].c->err.msg, "bf16"),
+		   "global average pool refuses a bf16 x %s: %s", r[i].what, r[i].c->err.msg);
+		fd_ctx_step(r[i].c);
+	}
+	free(xb), free(xf);
+}
+
+static uint64_t bf16_outs(const struct fd_ctx *c)
+{
+	return c->bf16_outs;
+}
+
+/* one bf16 step with and without the SE's bf16 input */
+static void se_model_case(const char *name, int size, int want, int amx)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	if (!ok(fd_model_new_arch(fd_model_arch_find(name), 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
+		return;
+	model_ab_rounding(name, m, size, &m->no_bf16_se, bf16_outs, want, amx, "squeeze-excitation inputs");
+	fd_model_free(m);
+}
+
 int main(void)
 {
 	struct fd_ctx cb, cf;
@@ -364,14 +442,21 @@ int main(void)
 	ln_x_case(&cb, 13); /* a tail after the 8-wide sums */
 	ln_x_case(&cb, 768); /* ConvNeXt-Tiny's last stage */
 	ln_x_refused(&cb, &cf);
-	int64_t s_scale[3] = {24, 1, 1}, s_full[4] = {2, 24, 9, 11}, s_wide[3] = {200, 1, 1};
-	mul_b_case(&cb, 24, s_scale, 3, 0, "layer scale [24,1,1] * bf16 [2,24,9,11]");
-	mul_b_case(&cb, 24, s_scale, 3, 1, "bf16 [2,24,9,11] * layer scale [24,1,1]");
-	mul_b_case(&cb, 200, s_wide, 3, 0, "layer scale [200,1,1] * bf16 [2,200,9,11] (two tiles of sums)");
-	mul_b_case(&cb, 24, s_full, 4, 0, "fp32 [2,24,9,11] * bf16 [2,24,9,11]");
-	mul_b_case(&cb, 24, s_full, 4, 1, "bf16 [2,24,9,11] * fp32 [2,24,9,11]");
+	int64_t s_scale[3] = {24, 1, 1}, s_full[4] = {2, 24, 9, 11}, s_wide[3] = {200, 1, 1}, s_se[4] = {2, 24, 1, 1};
+	mul_b_case(&cb, 24, s_scale, 3, 0, 0, "layer scale [24,1,1] * bf16 [2,24,9,11]");
+	mul_b_case(&cb, 24, s_scale, 3, 1, 0, "bf16 [2,24,9,11] * layer scale [24,1,1]");
+	mul_b_case(&cb, 200, s_wide, 3, 0, 0, "layer scale [200,1,1] * bf16 [2,200,9,11] (two tiles of sums)");
+	mul_b_case(&cb, 24, s_full, 4, 0, 0, "fp32 [2,24,9,11] * bf16 [2,24,9,11]");
+	mul_b_case(&cb, 24, s_full, 4, 1, 0, "bf16 [2,24,9,11] * fp32 [2,24,9,11]");
+	mul_b_case(&cb, 24, s_se, 4, 1, 0, "SE: bf16 [2,24,9,11] * fp32 [2,24,1,1]");
+	mul_b_case(&cb, 24, s_se, 4, 1, 1, "SE: bf16 [2,24,9,11] * fp32 [2,24,1,1], bf16 y");
+	mul_b_case(&cb, 200, s_wide, 3, 0, 1, "layer scale [200,1,1] * bf16 [2,200,9,11], bf16 y");
 	mul_refused(&cb, &cf);
+	gap_case(&cb, &cf);
 	fd_ctx_free(&cf);
 	fd_ctx_free(&cb);
+	int amx = cpu_has("amx_bf16");
+	se_model_case("efficientnet_b0", 96, 16, amx); /* every MBConv block has an SE */
+	se_model_case("mobilenet_v3_small", 128, 9, amx); /* blocks 1 and 4-11 */
 	return tap_done();
 }
