@@ -100,3 +100,15 @@ bench-gradcam: tools
 	bench/gradcam.sh 224 32 16 2
 
 .PHONY: bench-gradcam
+
+#   make bench-peak   this machine's fp32 multiply-add peak (AVX-512 or AVX2 FMA chains on
+#                     2 threads, best of 5; seconds): the ceiling of every fp32 convolution
+#                     (bench/results/tuned.md "fp32 ceiling")
+$(B)/bench/peak: bench/peak.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+bench-peak: $(B)/bench/peak
+	$(B)/bench/peak 2 5
+
+.PHONY: bench-peak

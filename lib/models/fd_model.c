@@ -467,11 +467,18 @@ struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, str
 	return y;
 }
 
-struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
-				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
+int fd_model_bf16_res(const struct fd_model *m, const struct fd_ctx *c)
+{
+	return fd_model_bf16_out(m, c) && c->channels_last && !m->no_bf16_res && !m->no_bn_add;
+}
+
+/* fd_mconv_bn_add_fwd; res: the fused op's output in bf16 (c->bf16_out) */
+static struct fd_tensor *bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, struct fd_mbn *bn,
+				    int act, struct fd_tensor *x, struct fd_tensor *id, int res)
 {
 	if (!x || !id)
 		return NULL;
+	char nm[64];
 	/* fp32 and bf16 (the sum is added to the fp32 accumulator; t_nn_conv
 	 * checks it against the separate add); no activation (act < 0, MBConv's
 	 * projection) is the sum post-op alone; not where the convolution runs
@@ -491,18 +498,38 @@ struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, stru
 		struct fd_tensor *h = conv_for_bn(m, c, cv, x);
 		if (h && fd_batchnorm2d_add_fuses(c, h, id, act)) {
 			c->bf16_dy = conv_bf16_dy(m, c, cv);
+			c->bf16_out = res;
 			struct fd_tensor *y = fd_batchnorm2d_add_act(c, h, fd_model_t(m, bn->w), fd_model_t(m, bn->b),
 								     fd_model_t(m, bn->rm), fd_model_t(m, bn->rv),
 								     fd_model_t(m, bn->nbt), bn->momentum, bn->eps,
 								     id, act);
+			c->bf16_out = 0;
 			c->bf16_dy = 0;
 			return y;
 		}
+		if (h && (id->flags & FD_T_BF16)) /* the bf16 residual stream's reader must fuse */
+			return fd_fail(c, "residual add: a bf16 identity %s beside an unfused BN",
+				       fd_tensor_shape_str(id, nm, sizeof nm));
 		struct fd_tensor *z = fd_add_(c, bn_after_conv(m, c, cv, bn, -1, h, NULL), id);
 		return act >= 0 ? fd_act_(c, (enum fd_act)act, z) : z;
 	}
+	if (id->flags & FD_T_BF16)
+		return fd_fail(c, "residual add: a bf16 identity %s outside bf16 training",
+			       fd_tensor_shape_str(id, nm, sizeof nm));
 	struct fd_tensor *y = fd_add_(c, fd_mconv_bn_fwd(m, c, cv, bn, -1, x), id);
 	return act >= 0 ? fd_act_(c, (enum fd_act)act, y) : y;
+}
+
+struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
+{
+	return bn_add_fwd(m, c, cv, bn, act, x, id, 0);
+}
+
+struct fd_tensor *fd_mconv_bn_add_fwd_res(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+					  struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id)
+{
+	return bn_add_fwd(m, c, cv, bn, act, x, id, fd_model_bf16_res(m, c));
 }
 
 int fd_mlinear_add(struct fd_model *m, struct fd_mlinear *l, const char *name, int in, int out,

@@ -125,6 +125,9 @@ struct fd_model {
 	int no_bf16_se;               /* 1: fd_model_bf16_se always says no (tests comparing
 				       * bf16 training with fp32 and bf16 squeeze-excitation
 				       * inputs); 0 by default */
+	int no_bf16_res;              /* 1: fd_model_bf16_res always says no (tests comparing
+				       * bf16 training with an fp32 and a bf16 residual
+				       * stream); 0 by default */
 };
 
 /* ---- registry ---- */
@@ -328,7 +331,8 @@ int fd_model_bn_pools(const struct fd_model *m, const struct fd_ctx *c);
  * fd_model_bn_pools: the conv, then BN, the activation and the pool as one
  * op (fd_batchnorm2d_act_maxpool: where it fuses, the activation and its
  * gradient are never stored whole). to_conv: the pooled result is read by
- * convolutions only, so under fd_model_bf16_out it may be bf16 (as
+ * convolutions only (or by readers that take bf16: ResNet's residual
+ * stream, fd_model_bf16_res), so under fd_model_bf16_out it may be bf16 (as
  * fd_mconv_bn_fwd_conv). Same values, same gradients as fd_mconv_bn_fwd
  * and fd_maxpool2d. NULL on error. */
 struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
@@ -349,6 +353,22 @@ struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, str
  * id is only read. NULL on error. */
 struct fd_tensor *fd_mconv_bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				      struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id);
+/* fd_mconv_bn_add_fwd for a ResNet block, whose output the next block's
+ * convolutions and residual add read (or the global pool): under
+ * fd_model_bf16_res, where BN, the add and ReLU run as one op, that output
+ * is written in bf16 (the bf16 residual stream). id may be bf16 (the
+ * previous block's output). */
+struct fd_tensor *fd_mconv_bn_add_fwd_res(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
+					  struct fd_mbn *bn, int act, struct fd_tensor *x, struct fd_tensor *id);
+
+/* Whether a ResNet keeps its residual stream (the stem's pooled output and
+ * every block's output) in bf16, as autocast's bf16 BN, add and ReLU do:
+ * fd_model_bf16_out, channels last, not m->no_bf16_res nor m->no_bn_add
+ * (its adds must be the fused op). Its readers (the
+ * convolutions, the next block's BN + add + ReLU, the global pool) take
+ * bf16; the convolutions no longer convert it (doc/nn-kernels.md "bf16
+ * residual stream"). */
+int fd_model_bf16_res(const struct fd_model *m, const struct fd_ctx *c);
 
 /* Fold per-channel affine maps around a pointwise layer (a Linear, or a
  * 1x1 convolution) for inference: w [K, Ci] (or [K, Ci, 1, 1]), bias b [K]

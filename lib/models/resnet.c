@@ -110,7 +110,9 @@ static int build(struct fd_model *m, const int *layers, int bottleneck, struct f
  * block's input x: nothing reads x after the block). In training the
  * stem's ReLU output (read by the max pool, which keeps its indices) and the
  * downsample's BN output (read by the residual add) live in the gradient
- * pool until their reader ran (fd_mconv_bn_fwd_transient). Taps
+ * pool until their reader ran (fd_mconv_bn_fwd_transient). In bf16
+ * training the stem's pooled output and every block's output are bf16
+ * (fd_model_bf16_res: the bf16 residual stream). Taps
  * (fd_model_tap): the convs, "maxpool", "layerL.B" and "layerL" (the
  * outputs of torchvision's modules of those names), "fc". */
 static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd_tensor *x)
@@ -118,7 +120,8 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 	struct resnet *r = m->priv;
 	struct fd_mark mk = fd_ctx_mark(c);
 	if (fd_model_bn_pools(m, c)) { /* the stem's BN, ReLU and pool as one op */
-		x = fd_ctx_keep(c, &mk, fd_mconv_bn_pool_fwd(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x, 3, 2, 1, 0));
+		x = fd_ctx_keep(c, &mk, fd_mconv_bn_pool_fwd(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x, 3, 2, 1,
+							     fd_model_bf16_res(m, c)));
 	} else {
 		struct fd_tensor *s =
 			fd_ctx_keep(c, &mk, fd_mconv_bn_fwd_transient(m, c, &r->conv1, &r->bn1, FD_ACT_RELU, x));
@@ -134,7 +137,7 @@ static struct fd_tensor *forward(struct fd_model *m, struct fd_ctx *c, struct fd
 		for (int k = 0; k < nk - 1; k++)
 			h = fd_ctx_keep(c, &bk, fd_mconv_bn_fwd_conv(m, c, &b->conv[k], &b->bn[k], FD_ACT_RELU, h));
 		struct fd_tensor *id = b->has_down ? fd_mconv_bn_fwd_transient(m, c, &b->down, &b->down_bn, -1, x) : x;
-		h = fd_mconv_bn_add_fwd(m, c, &b->conv[nk - 1], &b->bn[nk - 1], FD_ACT_RELU, h, id);
+		h = fd_mconv_bn_add_fwd_res(m, c, &b->conv[nk - 1], &b->bn[nk - 1], FD_ACT_RELU, h, id);
 		if (id != x)
 			fd_tensor_release(c, id);
 		x = FD_TAP(m, c, fd_ctx_keep(c, &mk, h), "layer%d.%d", b->layer, b->index);

@@ -291,11 +291,12 @@ struct rows {
 	int threads;
 	int64_t M, C, rpc, nch; /* rows, channels, rows per chunk, chunks */
 	int xb;                 /* x holds bf16 values (FD_T_BF16), else floats */
+	int idb;                /* the residual id holds bf16 values (fd_batchnorm2d_add_act) */
 };
 
 static struct rows rows_of(int threads, int64_t M, int64_t C)
 {
-	struct rows r = {threads, M, C, RCHUNK / C > 0 ? RCHUNK / C : 1, 0, 0};
+	struct rows r = {threads, M, C, RCHUNK / C > 0 ? RCHUNK / C : 1, 0, 0, 0};
 	if (r.rpc < (M + MAXCH - 1) / MAXCH)
 		r.rpc = (M + MAXCH - 1) / MAXCH;
 	r.nch = (M + r.rpc - 1) / r.rpc;
@@ -539,6 +540,43 @@ static void rows_affine_add(int act, int xb, const void *x, const float *id, flo
 #undef B
 }
 
+/* rows_affine_add_b with id in bf16 (idb) and/or y rounded to bf16 in the
+ * registers (yb, fd_ai_bf16): the bf16 residual stream (the same floats on
+ * the widened values, then rounded) */
+FD_AI_BODY void rows_affine_add_hb(const int act, const int xb, const int idb, const int ob, const void *x,
+				   const void *id, void *y, int64_t n, int64_t C, const float *a, const float *b)
+{
+	for (int64_t m = 0; m < n; m++)
+		for (int64_t c = 0; c < C; c++) {
+			float t = ldx(x, xb, m * C + c) * a[c] + b[c];
+			float v = fd_ai_fwd(act, t + ldx(id, idb, m * C + c));
+			if (ob)
+				((uint16_t *)y)[m * C + c] = fd_ai_bf16(v);
+			else
+				((float *)y)[m * C + c] = v;
+		}
+}
+
+/* rows_affine_add with id (idb) or y (ob) in bf16: bf16 contexts only
+ * (AVX512-BF16 checked), hence the target; ReLU or none */
+FD_VEC_AVX512_ONLY
+static void rows_affine_add_h(int act, int xb, int idb, int ob, const void *x, const void *id, void *y, int64_t n,
+			      int64_t C, const float *a, const float *b)
+{
+#define H(K, XB, IB, OB) rows_affine_add_hb(K, XB, IB, OB, x, id, y, n, C, a, b)
+#define HX(K, IB, OB) (xb ? H(K, 1, IB, OB) : H(K, 0, IB, OB))
+#define HI(K, OB) (idb ? HX(K, 1, OB) : HX(K, 0, OB))
+#define HO(K) (ob ? HI(K, 1) : HI(K, 0))
+	if (act == FD_ACT_RELU)
+		HO(FD_ACT_RELU);
+	else
+		HO(NOACT);
+#undef HO
+#undef HI
+#undef HX
+#undef H
+}
+
 /* dz = act'(y) dy (the activation's gradient from its output: ReLU and
  * none only; 0 + it, as the in-place activation's fresh backward writes
  * it) into dz, which may be dy itself */
@@ -548,6 +586,20 @@ static void rows_act_grad_out(int act, const float *y, const float *dy, float *d
 	if (act == FD_ACT_RELU)
 		for (int64_t i = 0; i < n; i++)
 			dz[i] = 0.0f + fd_ai_grad(FD_ACT_RELU, y[i], dy[i]);
+	else if (dz != dy)
+		for (int64_t i = 0; i < n; i++)
+			dz[i] = dy[i];
+}
+
+/* rows_act_grad_out with y in bf16 (the bf16 residual stream): ReLU's mask
+ * from the rounded y (the same sign; a positive subnormal y, flushed to
+ * +0, passes no gradient) */
+FD_VEC_AVX512_ONLY
+static void rows_act_grad_out_b(int act, const uint16_t *y, const float *dy, float *dz, int64_t n)
+{
+	if (act == FD_ACT_RELU)
+		for (int64_t i = 0; i < n; i++)
+			dz[i] = 0.0f + fd_ai_grad(FD_ACT_RELU, ldx(y, 1, i), dy[i]);
 	else if (dz != dy)
 		for (int64_t i = 0; i < n; i++)
 			dz[i] = dy[i];
@@ -711,11 +763,12 @@ static int rows_train_factors(struct fd_ctx *ctx, const struct rows *r, const vo
 	return 0;
 }
 
-/* y = act(bn(x)), or yb (bf16, y NULL) when not NULL */
+/* y = act(bn(x)) (+ id before act when id; id in bf16 when r->idb), or yb
+ * (bf16, y NULL) when not NULL */
 static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, const void *x, const float *weight,
 			  const float *bias, float *running_mean, float *running_var, double momentum,
 			  double eps, float *y, uint16_t *yb, float *save_mean, float *save_invstd, float *za,
-			  float *zb, const float *id)
+			  float *zb, const void *id)
 {
 	int64_t C = r->C;
 	struct fd_arena_mark mk;
@@ -726,8 +779,12 @@ static int rows_fwd_train(struct fd_ctx *ctx, const struct rows *r, int act, con
 	#pragma omp parallel for num_threads(r->threads) schedule(static) if (r->nch > 1)
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0);
-		if (id)
-			rows_affine_add(act, r->xb, XAT(x, r->xb, m0 * C), id + m0 * C, y + m0 * C, n, C, a, b);
+		if (id && (r->idb || yb))
+			rows_affine_add_h(act, r->xb, r->idb, yb != NULL, XAT(x, r->xb, m0 * C), XAT(id, r->idb, m0 * C),
+					  yb ? (void *)(yb + m0 * C) : (void *)(y + m0 * C), n, C, a, b);
+		else if (id)
+			rows_affine_add(act, r->xb, XAT(x, r->xb, m0 * C), (const float *)id + m0 * C, y + m0 * C, n, C,
+					a, b);
 		else if (yb)
 			rows_affine_bf16(act, r->xb, XAT(x, r->xb, m0 * C), yb + m0 * C, n, C, a, b);
 		else
@@ -1081,7 +1138,10 @@ static int add_backward(struct fd_ctx *c, struct fd_node *n, float *dx, uint16_t
 	#pragma omp parallel for num_threads(c->threads) schedule(static) if (cnt >= ((size_t)1 << 16))
 	for (size_t i = 0; i < cnt; i += ((size_t)1 << 14)) {
 		size_t len = cnt - i < ((size_t)1 << 14) ? cnt - i : ((size_t)1 << 14);
-		rows_act_grad_out(s->act, y->data + i, y->grad + i, dz + i, (int64_t)len);
+		if (y->flags & FD_T_BF16)
+			rows_act_grad_out_b(s->act, (const uint16_t *)y->data + i, y->grad + i, dz + i, (int64_t)len);
+		else
+			rows_act_grad_out(s->act, y->data + i, y->grad + i, dz + i, (int64_t)len);
 		if (idw && scratch)
 			for (size_t j = i; j < i + len; j++)
 				id->grad[j] += dz[j];
@@ -1187,8 +1247,10 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		return fd_fail(c, "batchnorm2d: a bf16 input %s is read only by CPU train-mode channels-last BN",
 			       fd_tensor_shape_str(x, b1, sizeof b1));
 	if (act != NOACT || pool || xbf || id) { /* CPU, train mode (fd_batchnorm2d_act, _act_maxpool, _add_act) */
-		/* asked for bf16 (nothing but convolutions reads y; backward reads x) */
-		int yb = !id && c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
+		/* asked for bf16 (nothing but convolutions reads y; backward reads x;
+		 * after the add: the bf16 residual stream, whose readers take bf16
+		 * and whose backward reads y's sign) */
+		int yb = c->bf16_out && c->precision == FD_PREC_BF16 && rows_path(N, C, HW);
 		int Ho = 0, Wo = 0;
 		if (pool) {
 			sv.pool = 1, sv.ps = *pool;
@@ -1216,9 +1278,10 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		if (id) {
 			struct rows r = rows_of(c->threads, N, C);
 			r.xb = xbf;
+			r.idb = (id->flags & FD_T_BF16) != 0;
 			sv.add = 1;
-			if (rows_fwd_train(c, &r, act, x->data, w->data, b->data, rm->data, rv->data, momentum, eps, y->data,
-					   NULL, sv.mean, sv.invstd, sv.za, sv.zb, id->data) < 0)
+			if (rows_fwd_train(c, &r, act, x->data, w->data, b->data, rm->data, rv->data, momentum, eps, yf,
+					   y16, sv.mean, sv.invstd, sv.za, sv.zb, id->data) < 0)
 				return NULL;
 		} else if (pool) {
 			struct rows r = rows_of(c->threads, N, C);
@@ -1318,7 +1381,7 @@ int fd_batchnorm2d_add_fuses(const struct fd_ctx *c, const struct fd_tensor *x, 
 {
 	if (!x || !id || x->dev != FD_DEV_CPU || id->dev != FD_DEV_CPU || !c->training ||
 	    (act >= 0 && act != FD_ACT_RELU) || x->ndim != 4 || !fd_is_nhwc(x) || id->layout != x->layout ||
-	    (id->flags & FD_T_BF16) || id->ndim != 4 || id->numel != x->numel)
+	    ((id->flags & FD_T_BF16) && c->precision != FD_PREC_BF16) || id->ndim != 4 || id->numel != x->numel)
 		return 0;
 	for (int i = 0; i < 4; i++)
 		if (id->shape[i] != x->shape[i])

@@ -75,8 +75,10 @@ int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, 
  * gradient (or adds it there) and runs BN's backward from it. x may be
  * bf16 (FD_T_BF16, c->bf16_y's outputs); x's gradient may be handed off
  * in bf16 (c->bf16_dy). Values, gradients and running statistics are the
- * bits of the separate ops. NULL on error (c->err), also where it does not
- * fuse. */
+ * bits of the separate ops. In a bf16 context (the bf16 residual stream)
+ * id may be bf16 (widened in the loads) and, under c->bf16_out, y is
+ * written in bf16 (the fp32 y rounded; the backward takes ReLU's mask from
+ * it). NULL on error (c->err), also where it does not fuse. */
 struct fd_tensor *fd_batchnorm2d_add_act(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w,
 					 struct fd_tensor *b, struct fd_tensor *rm, struct fd_tensor *rv,
 					 struct fd_tensor *nbt, double momentum, double eps, struct fd_tensor *id,

@@ -31,6 +31,10 @@
  *   the bf16 SE input (m->no_bf16_se): 16 and 9 more bf16 tensors, a
  *   smaller arena, logits and gradients moved by no more than twice what
  *   fp32 against bf16 moves them, and moved (model_ab_rounding).
+ *   ResNet-18 and ResNet-50 likewise with and without the bf16 residual
+ *   stream (m->no_bf16_res): 9 and 17 more bf16 tensors (the stem's pooled
+ *   output and every block's). The op's side (BN + add + ReLU with a bf16
+ *   residual and output) is t_nn_bnadd's.
  * ConvNeXt's depthwise, pw1 and pw2 outputs in bf16 are t_nn_bf16dy's. */
 #include "models/fd_model.h"
 #include "nn/act.h"
@@ -415,6 +419,17 @@ static void se_model_case(const char *name, int size, int want, int amx)
 	fd_model_free(m);
 }
 
+/* one bf16 step with and without the bf16 residual stream */
+static void res_model_case(const char *name, int size, int want, int amx)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	if (!ok(fd_model_new_arch(fd_model_arch_find(name), 3, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
+		return;
+	model_ab_rounding(name, m, size, &m->no_bf16_res, bf16_outs, want, amx, "residual stream");
+	fd_model_free(m);
+}
+
 int main(void)
 {
 	struct fd_ctx cb, cf;
@@ -458,5 +473,7 @@ int main(void)
 	int amx = cpu_has("amx_bf16");
 	se_model_case("efficientnet_b0", 96, 16, amx); /* every MBConv block has an SE */
 	se_model_case("mobilenet_v3_small", 128, 9, amx); /* blocks 1 and 4-11 */
+	res_model_case("resnet18", 96, 9, amx);  /* the stem's pooled output and 8 block outputs */
+	res_model_case("resnet50", 64, 17, amx); /* and 16 */
 	return tap_done();
 }

@@ -318,6 +318,7 @@ static void model_case(const char *name, const struct fd_model_arch *a, int size
 	/* the SE's bf16 input is read by non-convolutions, which then see
 	 * rounded values (t_nn_bf16in): off on both sides */
 	m->no_bf16_se = 1;
+	m->no_bf16_res = 1; /* likewise the residual stream (read by the residual add) */
 	if (model_ab_run(name, m, size, FD_PREC_BF16, &m->no_bf16_out, bf16_outs, NULL, &r)) {
 		ok(r.count[0] == 0 && r.count[1] > 0 && r.peak[1] < r.peak[0],
 		   "%s: %llu outputs handed off in bf16 a step (0 without); training arena peak %.2f MiB (%.2f without)",

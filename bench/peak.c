@@ -1,0 +1,86 @@
+/* bench/peak: this machine's fp32 multiply-add peak, the ceiling any fp32
+ * convolution (fd's, oneDNN's, PyTorch's) runs under. Each of T OpenMP
+ * threads runs 12 independent chains of 512-bit (AVX-512) or 256-bit
+ * (AVX2) fused multiply-adds, enough to cover the FMA units' latency, for
+ * a fixed count; the best of REPS timed runs is printed as GFLOP/s (2 flops
+ * per lane per FMA). The chains converge to a fixed point, so the values
+ * stay finite, and their sum is printed so the loop cannot be dropped.
+ *
+ *   build/bench/peak [THREADS [REPS]]     (default 2 threads, 5 runs)
+ *
+ * Output, one line: threads, vector width in bits, GFLOP/s, GFLOP/s per
+ * thread, the checksum. bench/results/tuned.md "fp32 ceiling" uses it to
+ * put fd's and PyTorch's fp32 training rates against the machine. */
+#include <immintrin.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { CHAINS = 12 };
+#define ITERS 50000000L
+
+__attribute__((target("avx512f"))) static double run512(void)
+{
+	__m512 a[CHAINS];
+	for (int i = 0; i < CHAINS; i++)
+		a[i] = _mm512_set1_ps(1.0f + (float)i * 1e-3f);
+	const __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
+	for (long it = 0; it < ITERS; it++)
+#pragma GCC unroll 12
+		for (int i = 0; i < CHAINS; i++) /* unrolled: the chains stay in registers */
+			a[i] = _mm512_fmadd_ps(a[i], b, c);
+	double s = 0;
+	for (int i = 0; i < CHAINS; i++)
+		s += _mm512_reduce_add_ps(a[i]);
+	return s;
+}
+
+__attribute__((target("avx2,fma"))) static double run256(void)
+{
+	__m256 a[CHAINS];
+	for (int i = 0; i < CHAINS; i++)
+		a[i] = _mm256_set1_ps(1.0f + (float)i * 1e-3f);
+	const __m256 b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
+	for (long it = 0; it < ITERS; it++)
+#pragma GCC unroll 12
+		for (int i = 0; i < CHAINS; i++)
+			a[i] = _mm256_fmadd_ps(a[i], b, c);
+	float v[8];
+	double s = 0;
+	for (int i = 0; i < CHAINS; i++) {
+		_mm256_storeu_ps(v, a[i]);
+		for (int k = 0; k < 8; k++)
+			s += v[k];
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
+	if (threads < 1 || reps < 1) {
+		fprintf(stderr, "usage: peak [THREADS [REPS]]\n");
+		return 2;
+	}
+	__builtin_cpu_init();
+	int w512 = __builtin_cpu_supports("avx512f"), w256 = __builtin_cpu_supports("avx2");
+	if (!w512 && !w256) {
+		fprintf(stderr, "peak: neither AVX-512 nor AVX2 on this CPU\n");
+		return 1;
+	}
+	int lanes = w512 ? 16 : 8;
+	double best = 0, sum = 0;
+	for (int r = 0; r < reps; r++) {
+		double t0 = omp_get_wtime(), s = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : s)
+		s += w512 ? run512() : run256();
+		double t = omp_get_wtime() - t0;
+		double gf = (double)threads * ITERS * CHAINS * lanes * 2 / t / 1e9;
+		if (gf > best)
+			best = gf;
+		sum = s;
+	}
+	printf("threads %d\twidth %d\tgflops %.1f\tper_thread %.1f\tchecksum %.6g\n", threads, lanes * 32, best,
+	       best / threads, sum);
+	return 0;
+}
