@@ -223,15 +223,6 @@ static void gelu_save_chunk_bf16(int64_t n, float *x, uint16_t *restrict yb)
 	}
 }
 
-/* a bf16 value widened (exactly) */
-static inline float bf16_f(uint16_t b)
-{
-	uint32_t u = (uint32_t)b << 16;
-	float f;
-	__builtin_memcpy(&f, &u, sizeof f);
-	return f;
-}
-
 /* gelu_save_chunk_bf16 with x in bf16 (widened exactly in the loads) and
  * GELU'(x) written over it rounded to bf16 (fd_ai_bf16); y in bf16 (yb) or
  * floats (y, yb NULL). bf16 contexts only, as gelu_save_chunk_bf16. */
@@ -240,13 +231,13 @@ static void gelu_save_chunk_b(int64_t n, uint16_t *x, float *restrict y, uint16_
 {
 	if (yb) {
 		for (int64_t i = 0; i < n; i++) {
-			float v = bf16_f(x[i]), cdf = gauss_cdf(v);
+			float v = fd_ai_f32(x[i]), cdf = gauss_cdf(v);
 			yb[i] = fd_ai_bf16(v * cdf);
 			x[i] = fd_ai_bf16(gelu_grad(v, cdf));
 		}
 	} else {
 		for (int64_t i = 0; i < n; i++) {
-			float v = bf16_f(x[i]), cdf = gauss_cdf(v);
+			float v = fd_ai_f32(x[i]), cdf = gauss_cdf(v);
 			y[i] = v * cdf;
 			x[i] = fd_ai_bf16(gelu_grad(v, cdf));
 		}
@@ -277,13 +268,13 @@ static void gelu_saved_b_chunk(int64_t n, const uint16_t *restrict g, const floa
 {
 	if (!wr) {
 		for (int64_t i = 0; i < n; i++)
-			dx[i] = dx[i] + dy[i] * bf16_f(g[i]);
+			dx[i] = dx[i] + dy[i] * fd_ai_f32(g[i]);
 	} else if (dx == dy) {
 		for (int64_t i = 0; i < n; i++)
-			dx[i] = 0.0f + dx[i] * bf16_f(g[i]);
+			dx[i] = 0.0f + dx[i] * fd_ai_f32(g[i]);
 	} else {
 		for (int64_t i = 0; i < n; i++)
-			dx[i] = 0.0f + dy[i] * bf16_f(g[i]);
+			dx[i] = 0.0f + dy[i] * fd_ai_f32(g[i]);
 	}
 }
 

@@ -28,6 +28,15 @@ static FD_AI uint16_t fd_ai_bf16(float y)
 	return (uint16_t)r;
 }
 
+/* a bf16 value widened to a float (exact: the bits shifted up) */
+static FD_AI float fd_ai_f32(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	__builtin_memcpy(&f, &u, sizeof f);
+	return f;
+}
+
 /* logistic sigmoid */
 static FD_AI float fd_ai_sigm(float x)
 {

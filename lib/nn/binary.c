@@ -115,15 +115,6 @@ static void row_apply(enum fd_binop op, int64_t n, const float *a, int64_t xa, c
 	}
 }
 
-/* a bf16 value widened (exactly) */
-static inline float bf16_f(uint16_t b)
-{
-	uint32_t u = (uint32_t)b << 16;
-	float f;
-	__builtin_memcpy(&f, &u, sizeof f);
-	return f;
-}
-
 /* y[i] = a[i * xa] * b[i] with b in bf16, widened exactly in the loads: the
  * floats of row_apply's mul on the widened b. bf16 contexts only (a bf16
  * operand exists only there), hence the target. */
@@ -132,10 +123,10 @@ static void row_mul_b(int64_t n, const float *a, int64_t xa, const uint16_t *b, 
 {
 	if (xa)
 		for (int64_t i = 0; i < n; i++)
-			y[i] = a[i] * bf16_f(b[i]);
+			y[i] = a[i] * fd_ai_f32(b[i]);
 	else
 		for (int64_t i = 0; i < n; i++)
-			y[i] = a[0] * bf16_f(b[i]);
+			y[i] = a[0] * fd_ai_f32(b[i]);
 }
 
 /* row_mul_b with y rounded to bf16 (fd_ai_bf16) into yb */
@@ -144,10 +135,21 @@ static void row_mul_bb(int64_t n, const float *a, int64_t xa, const uint16_t *b,
 {
 	if (xa)
 		for (int64_t i = 0; i < n; i++)
-			yb[i] = fd_ai_bf16(a[i] * bf16_f(b[i]));
+			yb[i] = fd_ai_bf16(a[i] * fd_ai_f32(b[i]));
 	else
 		for (int64_t i = 0; i < n; i++)
-			yb[i] = fd_ai_bf16(a[0] * bf16_f(b[i]));
+			yb[i] = fd_ai_bf16(a[0] * fd_ai_f32(b[i]));
+}
+
+/* The offset of row r (rows: the outer four dims of shape s, each row s[4]
+ * long) in an operand with strides st */
+static inline int64_t row_off(const int64_t *s, const int64_t *st, int64_t r)
+{
+	int64_t i3 = r % s[3], t = r / s[3];
+	int64_t i2 = t % s[2];
+	t /= s[2];
+	int64_t i1 = t % s[1], i0 = t / s[1];
+	return i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3];
 }
 
 /* Below this many outputs a kernel runs on the calling thread: the SE
@@ -170,12 +172,7 @@ int fd_binary_fwd_cpu(struct fd_ctx *c, enum fd_binop op, const struct fd_bcast 
 	int64_t rows = s[0] * s[1] * s[2] * s[3];
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (bc->n >= PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
-		int64_t i3 = r % s[3], t = r / s[3];
-		int64_t i2 = t % s[2];
-		t /= s[2];
-		int64_t i1 = t % s[1], i0 = t / s[1];
-		const float *ap = a + i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] + i3 * bc->sa[3];
-		const float *bp = b + i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] + i3 * bc->sb[3];
+		const float *ap = a + row_off(s, bc->sa, r), *bp = b + row_off(s, bc->sb, r);
 		row_apply(op, s[4], ap, bc->sa[4], bp, bc->sb[4], y + r * s[4]);
 	}
 	return 0;
@@ -207,12 +204,7 @@ static void binary_fwd_bf16(struct fd_ctx *c, enum fd_binop op, const struct fd_
 		const float *ap = a, *bp = b;
 		int64_t xa = 1, xb = 1;
 		if (!same) {
-			int64_t i3 = r % s[3], t = r / s[3];
-			int64_t i2 = t % s[2];
-			t /= s[2];
-			int64_t i1 = t % s[1], i0 = t / s[1];
-			ap = a + i0 * bc->sa[0] + i1 * bc->sa[1] + i2 * bc->sa[2] + i3 * bc->sa[3];
-			bp = b + i0 * bc->sb[0] + i1 * bc->sb[1] + i2 * bc->sb[2] + i3 * bc->sb[3];
+			ap = a + row_off(s, bc->sa, r), bp = b + row_off(s, bc->sb, r);
 			xa = bc->sa[4], xb = bc->sb[4];
 		}
 		float t[BROW];
@@ -255,10 +247,10 @@ static void row_acc_b(int64_t n, const float *dy, const uint16_t *other, float *
 {
 	if (wr)
 		for (int64_t i = 0; i < n; i++)
-			dx[i] = dy[i] * bf16_f(other[i]);
+			dx[i] = dy[i] * fd_ai_f32(other[i]);
 	else
 		for (int64_t i = 0; i < n; i++)
-			dx[i] += dy[i] * bf16_f(other[i]);
+			dx[i] += dy[i] * fd_ai_f32(other[i]);
 }
 
 /* row_sum's product with other in bf16, not broadcast: the same doubles */
@@ -266,7 +258,7 @@ FD_VEC_AVX512_ONLY
 static void row_sum_b(int64_t n, const float *dy, const uint16_t *other, double *acc)
 {
 	for (int64_t i = 0; i < n; i++)
-		acc[i] += (double)dy[i] * bf16_f(other[i]);
+		acc[i] += (double)dy[i] * fd_ai_f32(other[i]);
 }
 
 /* acc[i] += dy[i] (other == NULL) or (double)dy[i] * other[i * xo]: one
@@ -461,11 +453,7 @@ static void mul_fwd_b(struct fd_ctx *c, const struct fd_bcast *bc, const float *
 	int64_t rows = s[0] * s[1] * s[2] * s[3];
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (bc->n >= PAR_MIN)
 	for (int64_t r = 0; r < rows; r++) {
-		int64_t i3 = r % s[3], t = r / s[3];
-		int64_t i2 = t % s[2];
-		t /= s[2];
-		int64_t i1 = t % s[1], i0 = t / s[1];
-		const float *op = o + i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+		const float *op = o + row_off(s, so, r);
 		if (yb)
 			row_mul_bb(s[4], op, so[4], h + r * s[4], yb + r * s[4]);
 		else

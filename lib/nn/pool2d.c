@@ -4,6 +4,7 @@
 #include "nn/layout.h"
 #include "nn/fd_backend.h"
 #include "core/fd_vec.h"
+#include "nn/act_inline.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -400,6 +401,22 @@ int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_
 		       ? ctx_err(c, &e) : 0;
 }
 
+/* gap_nhwc_fwd for image n, x in bf16 when xb (widened exactly in the
+ * loads: the same float sums on the widened values) */
+static inline __attribute__((always_inline)) void gap_nhwc_one(int64_t n, int64_t HW, int64_t C, const void *x,
+								const int xb, float *y)
+{
+	float *yn = y + n * C;
+	for (int64_t c = 0; c < C; c++)
+		yn[c] = 0;
+	for (int64_t i = 0; i < HW; i++)
+		for (int64_t c = 0; c < C; c++)
+			yn[c] += xb ? fd_ai_f32(((const uint16_t *)x)[(n * HW + i) * C + c])
+				    : ((const float *)x)[(n * HW + i) * C + c];
+	for (int64_t c = 0; c < C; c++)
+		yn[c] /= (float)HW;
+}
+
 /* Global average pooling of a channels-last [N, HW, C] input: per channel the
  * same float sum, in the same order (position by position), as the NCHW loop
  * above, so both layouts give the same bits; vectorised over channels. CPU
@@ -407,41 +424,17 @@ int fd_adaptive_avgpool2d_bwd_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_
 static void gap_nhwc_fwd(int threads, int64_t N, int64_t HW, int64_t C, const float *x, float *y)
 {
 	#pragma omp parallel for num_threads(threads)
-	for (int64_t n = 0; n < N; n++) {
-		float *yn = y + n * C;
-		const float *xn = x + n * HW * C;
-		for (int64_t c = 0; c < C; c++)
-			yn[c] = 0;
-		for (int64_t i = 0; i < HW; i++)
-			for (int64_t c = 0; c < C; c++)
-				yn[c] += xn[i * C + c];
-		for (int64_t c = 0; c < C; c++)
-			yn[c] /= (float)HW;
-	}
+	for (int64_t n = 0; n < N; n++)
+		gap_nhwc_one(n, HW, C, x, 0, y);
 }
 
-/* gap_nhwc_fwd on a bf16 x (FD_T_BF16), widened exactly in the loads: the
- * same float sums on the widened values. bf16 contexts only, hence the
- * target. */
+/* gap_nhwc_fwd on a bf16 x (FD_T_BF16); bf16 contexts only, hence the target */
 FD_VEC_AVX512_ONLY
 static void gap_nhwc_fwd_b(int threads, int64_t N, int64_t HW, int64_t C, const uint16_t *x, float *y)
 {
 	#pragma omp parallel for num_threads(threads)
-	for (int64_t n = 0; n < N; n++) {
-		float *yn = y + n * C;
-		const uint16_t *xn = x + n * HW * C;
-		for (int64_t c = 0; c < C; c++)
-			yn[c] = 0;
-		for (int64_t i = 0; i < HW; i++)
-			for (int64_t c = 0; c < C; c++) {
-				uint32_t u = (uint32_t)xn[i * C + c] << 16;
-				float v;
-				__builtin_memcpy(&v, &u, sizeof v);
-				yn[c] += v;
-			}
-		for (int64_t c = 0; c < C; c++)
-			yn[c] /= (float)HW;
-	}
+	for (int64_t n = 0; n < N; n++)
+		gap_nhwc_one(n, HW, C, x, 1, y);
 }
 
 static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const float *dy, float *dx)
