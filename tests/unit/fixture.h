@@ -469,8 +469,9 @@ TAP_UNUSED static struct fd_tensor *fix_model_loss(struct fd_ctx *c, struct fd_m
 	return loss && fd_backward(c, loss, NULL) == 0 ? loss : NULL;
 }
 
-/* The reference values of case k's train-mode check, fd's ReLU decisions
- * having been recorded in k->relu by the train-mode fix_model_loss
+/* The reference values of case k's train-mode check (eval: its eval-mode
+ * batchnorm check, the server's "efull": eloss and egrad.NAME), fd's ReLU
+ * decisions having been recorded in k->relu by fix_model_loss in that mode
  * (model_relumask.h): asks the server for torch's float64 run with those
  * decisions, and checks (one TAP line) that every decision differing from
  * float64's own lies within 4 x torch's float32 error of zero at its ReLU
@@ -479,21 +480,23 @@ TAP_UNUSED static struct fd_tensor *fix_model_loss(struct fd_ctx *c, struct fd_m
  * Returns s itself where no decision differs (the plain float64 reference
  * holds; also when the server gave nothing, which has failed), else the
  * masked run's values, opened in *ref (for fd_st_close). */
-TAP_UNUSED static const struct fd_st *fix_relu_ref(const struct fix_case *k, const struct fd_st *s, struct fd_st *ref)
+TAP_UNUSED static const struct fd_st *fix_relu_ref(const struct fix_case *k, const struct fd_st *s, struct fd_st *ref,
+						   int eval)
 {
 	struct fix_relu *r = k->relu;
 	char msg[2400] = "";
 	int64_t el = 0, dis = 0;
 	double worst;
 	int wk;
-	if (!ok(fix_relu_ask(r, k->set, k->name, k->size, -1, 0, "full", ref, msg, sizeof msg) == 0,
-		"%s@%d: torch's float64 run with fd's ReLU decisions %s", k->name, k->size, msg))
+	const char *mode = eval ? "eval-mode batchnorm" : "train mode";
+	if (!ok(fix_relu_ask(r, k->set, k->name, k->size, -1, 0, eval ? "efull" : "full", ref, msg, sizeof msg) == 0,
+		"%s@%d %s: torch's float64 run with fd's ReLU decisions %s", k->name, k->size, mode, msg))
 		return s;
 	int n = fix_relu_verdict(r, ref, &el, &dis, &worst, &wk);
 	ok(n > 0 && el > 0 && worst <= 1,
-	   "%s@%d train mode: %d ReLU calls (server: %d), %lld decisions, %lld differ from float64's, each within "
+	   "%s@%d %s: %d ReLU calls (server: %d), %lld decisions, %lld differ from float64's, each within "
 	   "float32 rounding of zero (worst |z64| %.3g of 4 x torch32 error, call %d)",
-	   k->name, k->size, r->n, n, (long long)el, (long long)dis, worst, wk);
+	   k->name, k->size, mode, r->n, n, (long long)el, (long long)dis, worst, wk);
 	if (!r->controlled && r->n > 0) {
 		struct fd_st cr;
 		int fk = 0;
@@ -555,12 +558,16 @@ TAP_UNUSED static void fix_model_case(struct fd_ctx *c, struct fd_model *m, cons
 		fix_close_ref(nm, y->data, &s, "logits_eval", k->k32);
 	c->grad_enabled = 1;
 	if (bn_eval) {
-		loss = fix_model_loss(c, m, &s, &y, NULL);
+		loss = fix_model_loss(c, m, &s, &y, k->relu);
 		if (ok(loss != NULL, "%s@%d: eval-mode forward, backward %s", k->name, k->size, c->err.msg)) {
-			snprintf(nm, sizeof nm, "%s@%d eval-mode loss", k->name, k->size);
-			fix_close_ref(nm, loss->data, &s, "eloss", k->k32);
-			snprintf(nm, sizeof nm, "%s@%d eval-mode batchnorm", k->name, k->size);
-			fix_model_grads(nm, m, &s, NULL, "egrad", 0, k);
+			const struct fd_st *ev = k->relu ? fix_relu_ref(k, &s, &mref, 1) : &s;
+			const char *ag = ev == &s ? "" : " (against float64 with fd's ReLU decisions)";
+			snprintf(nm, sizeof nm, "%s@%d eval-mode loss%s", k->name, k->size, ag);
+			fix_close_ref_in(nm, loss->data, &s, ev, "eloss", k->k32);
+			snprintf(nm, sizeof nm, "%s@%d eval-mode batchnorm%s", k->name, k->size, ag);
+			fix_model_grads(nm, m, &s, ev == &s ? NULL : ev, "egrad", 0, k);
+			fd_st_close(&mref);
+			memset(&mref, 0, sizeof mref);
 		}
 	}
 
@@ -569,7 +576,7 @@ TAP_UNUSED static void fix_model_case(struct fd_ctx *c, struct fd_model *m, cons
 	loss = fix_model_loss(c, m, &s, &y, k->relu);
 	if (!ok(loss != NULL, "%s@%d: train forward, backward %s", k->name, k->size, c->err.msg))
 		goto out;
-	const struct fd_st *vals = k->relu ? fix_relu_ref(k, &s, &mref) : &s;
+	const struct fd_st *vals = k->relu ? fix_relu_ref(k, &s, &mref, 0) : &s;
 	const char *against = vals == &s ? "" : " (against float64 with fd's ReLU decisions)";
 	snprintf(nm, sizeof nm, "%s@%d train logits%s", k->name, k->size, against);
 	fix_close_ref_in(nm, y->data, &s, vals, "logits_train", k->k32);

@@ -30,7 +30,12 @@ that t_models' tolerances use), and OUT gets, as float32 unless said:
   bound.K
 and with MODE "full" also the float64 masked run's logits_train, loss,
 grad.NAME and after.NAME (keys as tests/ref/models_common.py's). MODE
-"check" skips the backward (the negative control's request).
+"check" skips the backward (the negative control's request). MODE "efull"
+is "full" with batchnorm in eval mode (the running statistics used, none
+updated), every run of the request so: its keys are eloss and egrad.NAME,
+those of the fixture's eval-mode check (a ReLU input within rounding of
+zero flips there too: ResNet-18@224's did on an AVX2 CPU, whose oneDNN
+kernels round differently from AVX-512's).
 Usage: /usr/bin/python3 relumask.py   (requests on stdin)
 """
 import copy
@@ -91,8 +96,8 @@ class MaskedReLU(nn.Module):
         return z * m.to(z.dtype)
 
 
-def masked(model, masks, dtype, channels_last=False):
-    """A copy of model at dtype in train mode with its ReLUs masked."""
+def masked(model, masks, dtype, channels_last=False, train=True):
+    """A copy of model at dtype in train (else eval) mode with its ReLUs masked."""
     md = copy.deepcopy(model).to(dtype)
     calls = Calls(masks)
     for mod in list(md.modules()):
@@ -101,12 +106,12 @@ def masked(model, masks, dtype, channels_last=False):
                 setattr(mod, name, MaskedReLU(calls))
     if channels_last:
         md = md.to(memory_format=torch.channels_last)
-    md.train()
+    md.train(train)
     return md, calls
 
 
-def run(model, masks, x, t, dtype, channels_last=False, backward=False):
-    md, calls = masked(model, masks, dtype, channels_last)
+def run(model, masks, x, t, dtype, channels_last=False, backward=False, train=True):
+    md, calls = masked(model, masks, dtype, channels_last, train)
     xin = x.to(dtype)
     if channels_last:
         xin = xin.contiguous(memory_format=torch.channels_last)
@@ -133,11 +138,14 @@ def serve(fixdir, name, size, mpath, out, mode):
         if m is None or not np.isin(m, (0, 1)).all():
             raise ValueError("%s: mask.%d missing or not 0/1" % (mpath, k))
         masks.append(torch.from_numpy(m.astype(np.float64)))
+    if mode not in ("full", "check", "efull"):
+        raise ValueError("mode %s: want full, check or efull" % mode)
+    train = mode != "efull"
     x, t = torch.from_numpy(ref["x"]), torch.from_numpy(ref["t"])
-    md, z64, y, loss = run(model, masks, x, t, torch.float64, backward=mode == "full")
+    md, z64, y, loss = run(model, masks, x, t, torch.float64, backward=mode != "check", train=train)
     err = [torch.zeros(1, dtype=torch.float64) for _ in range(n)]
     for cl in (False, True):
-        _, z32, _, _ = run(model, masks, x, t, torch.float32, channels_last=cl)
+        _, z32, _, _ = run(model, masks, x, t, torch.float32, channels_last=cl, train=train)
         err = [torch.maximum(e, (a - b).abs().max().reshape(1)) for e, a, b in zip(err, z32, z64)]
     res = {"sites": np.array([n], np.int64), "elements": np.array([sum(m.numel() for m in masks)], np.int64)}
     for k in range(n):
@@ -155,8 +163,10 @@ def serve(fixdir, name, size, mpath, out, mode):
         for k, v in md.state_dict().items():
             if "running" in k:
                 res["after." + k] = v.float()
-    elif mode != "check":
-        raise ValueError("mode %s: want full or check" % mode)
+    elif mode == "efull":
+        res["eloss"] = loss.detach().reshape(1).float()
+        for k, p in md.named_parameters():
+            res["egrad." + k] = p.grad.float()
     stio.save(out, res)
 
 

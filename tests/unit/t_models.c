@@ -148,13 +148,13 @@ static void wino_case(struct fd_ctx *c, const struct fix_case *k, double min_sha
 	c->grad_enabled = 1;
 	c->training = !bn_eval;
 	c->dropout_off = 1;
-	struct fix_relu *relu = bn_eval ? NULL : k->relu;
+	struct fix_relu *relu = k->relu;
 	struct fd_tensor *loss = fix_model_loss(c, m, &s, &y, relu);
 	if (ok(loss != NULL, "%s@%d winograd: forward, backward %s", k->name, k->size, c->err.msg)) {
-		/* train mode: against float64 with fd's ReLU decisions where they
-		 * differ from float64's (fix_relu_ref, as the direct check) */
+		/* against float64 with fd's ReLU decisions where they differ
+		 * from float64's (fix_relu_ref, as the direct check) */
 		struct fd_st mref = {0};
-		const struct fd_st *vals = relu ? fix_relu_ref(k, &s, &mref) : &s;
+		const struct fd_st *vals = relu ? fix_relu_ref(k, &s, &mref, bn_eval) : &s;
 		snprintf(nm, sizeof nm, "%s@%d winograd %s loss", k->name, k->size, bn_eval ? "eval-mode" : "train");
 		fix_close_ref_in(nm, loss->data, &s, vals, bn_eval ? "eloss" : "loss", k->k32);
 		snprintf(nm, sizeof nm, "%s@%d winograd %s", k->name, k->size,
