@@ -1,4 +1,13 @@
 # bench.mk: benchmark binaries (included by the top-level Makefile).
+#   make bench-deps   what the benchmarks against a tuned PyTorch need on a fresh
+#                     machine: tcmalloc (scripts/deps.sh bench) and PyPI's PyTorch in
+#                     .venv-torch (bench/torch-venv.sh create), each only if missing
+bench-deps:
+	@scripts/deps.sh bench
+	@bench/torch-venv.sh python >/dev/null 2>&1 || bench/torch-venv.sh create
+
+.PHONY: bench-deps
+
 #   make bench-conv   fd conv2d vs PyTorch, ResNet18 + depthwise shapes (a few minutes)
 $(B)/bench/conv: bench/conv.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
@@ -13,7 +22,7 @@ bench-conv: $(B)/bench/conv
 #                       PyTorch's oneDNN 3.x: depthwise, 1x1 on small maps, bf16 conv and
 #                       matmul, primitive times from oneDNN's verbose mode (bench/onednn_vs.py,
 #                       doc/onednn.md; several minutes)
-bench-onednn: $(B)/bench/conv
+bench-onednn: $(B)/bench/conv bench-deps
 	/usr/bin/python3 bench/onednn_vs.py --fd $(B)/bench/conv
 
 .PHONY: bench-onednn
@@ -54,7 +63,7 @@ bench-models: $(B)/bench/models
 #   fd fp32 (and bf16 when bench/models has it) vs PyTorch 1.13 and PyPI's 2.x, each
 #   default and channels_last + tcmalloc, and 2.x's bf16 autocast: training and inference
 #   img/s, peak memory, every ratio (bench/tuned.sh, doc/bench.md; about 40 minutes)
-bench-tuned: $(B)/bench/models
+bench-tuned: $(B)/bench/models bench-deps
 	bench/tuned.sh $(B)/bench/models
 
 .PHONY: bench-tuned
@@ -84,7 +93,7 @@ BENCH_MODEL ?= resnet18
 BENCH_GROUPS ?= 200
 BENCH_SIZE ?= 224
 BENCH_AUG ?= 1
-bench-train: tools
+bench-train: tools bench-deps
 	AUG=$(BENCH_AUG) bench/train_vs_torch.sh $(BENCH_MODEL) $(BENCH_GROUPS) $(BENCH_SIZE)
 
 #   make bench-fmnist [BENCH_EPOCHS=5] [PRECISION=bf16]: fd-train vs its PyTorch twin on Fashion-MNIST (bench/fashion_mnist.sh)

@@ -13,8 +13,11 @@ BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-d
 # curl: make weights downloads torchvision's checkpoints (tests/tools/weights.t
 # tests it against a local server)
 TEST="curl perl clang chromium libomp-dev python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-scipy python3-statsmodels python3-mpmath python3-pil python3-venv python3-pip python3-skimage python3-opencv opencv-doc dataset-fashion-mnist slurm-wlm munge"
+BENCH="libtcmalloc-minimal4"
+want="$BUILD $TEST"
+[ "${1:-}" = bench ] && want=$BENCH
 missing=""
-for p in $BUILD $TEST; do
+for p in $want; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
 		missing="$missing $p"
 	fi
