@@ -30,6 +30,10 @@
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
 #              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
 #              depthwise path trains it at < 0.32 img/s, over 100 s a step)
+#   SIDES      the sides run (default all eight; fd always runs); the others
+#              are added to SKIP for every model. pt2-bf16 runs only where
+#              fd-bf16 does (without AVX512-BF16 there is nothing to set
+#              against autocast)
 #   WINO       models (names) run as fd-wino too (default: simplecnn resnet18
 #              resnet34 resnet50)
 #   TORCH_VENV PyPI PyTorch's venv (default .venv-torch; bench/torch-venv.sh)
@@ -59,6 +63,14 @@ PY2_LD=$(bench/torch-venv.sh env)
 sides="fd fd-wino fd-bf16 pt1 pt1-best pt2 pt2-best pt2-bf16"
 fdbf16=0
 "$FD" --precision bf16 simplecnn 32 2 1 0 1 0 1 >/dev/null 2>&1 && fdbf16=1
+want=" ${SIDES:-$sides} "
+[ $fdbf16 = 1 ] || want=${want// pt2-bf16 / }
+for side in $sides; do
+	[ "$side" = fd ] || [[ "$want" == *" $side "* ]] && continue
+	for c in $MODELS; do
+		[[ " $SKIP " == *" $c:$side "* ]] || SKIP="$SKIP $c:$side"
+	done
+done
 
 raw=${RAW:-$(mktemp)}
 [ -n "${RAW:-}" ] || trap 'rm -f "$raw"' EXIT
