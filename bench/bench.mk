@@ -27,6 +27,14 @@ bench-onednn: $(B)/bench/conv bench-deps
 
 .PHONY: bench-onednn
 
+#   make bench-onednn3  Debian's oneDNN 2.6 vs PyPI's oneDNN 3.x wheel (onednn-cpu-gomp) on
+#                       ResNet's 3x3 forward convolutions (bench/onednn3.sh; doc/onednn.md
+#                       "AVX2 CPUs"; a minute)
+bench-onednn3:
+	bench/onednn3.sh
+
+.PHONY: bench-onednn3
+
 #   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes (seconds)
 $(B)/bench/normpool: bench/normpool.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
