@@ -37,6 +37,11 @@ static void cpu_ctx_close(struct fd_ctx *c)
 	free(c->engine);
 }
 
+const char *fd_backend_cpu_describe(char *buf, size_t n)
+{
+	return fd_dnnl_describe(buf, n);
+}
+
 /* bf16 matrix products need AVX512-BF16 (fd_dnnl_bf16_check). */
 static int cpu_precision_ok(struct fd_ctx *c, enum fd_precision p, struct fd_err *e)
 {

@@ -167,6 +167,12 @@ const struct fd_backend *fd_backend_need(struct fd_ctx *c, enum fd_dev d, int ha
 #define FD_KERNEL(c, dev, fn) \
 	fd_backend_need((c), (dev), fd_backend_of(dev) && fd_backend_of(dev)->fn != NULL, #fn)
 
+/* What the CPU kernels run on: oneDNN's version into buf ("2.6.3") and,
+ * returned, the instruction set its kernels dispatch on this CPU ("avx2",
+ * "avx512_core_amx", ...; fd_dnnl_describe). For run records: an AVX2 and an
+ * AVX-512 machine run different kernels, which round differently. */
+const char *fd_backend_cpu_describe(char *buf, size_t n);
+
 /* The CPU table (plain C + OpenMP). */
 extern const struct fd_backend fd_backend_cpu;
 

@@ -405,3 +405,20 @@ void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o)
 		dnnl_memory_destroy(o->user);
 	memset(o, 0, sizeof *o);
 }
+
+const char *fd_dnnl_describe(char *buf, size_t n)
+{
+	const dnnl_version_t *v = dnnl_version();
+	snprintf(buf, n, "%d.%d.%d", v->major, v->minor, v->patch);
+	switch (dnnl_get_effective_cpu_isa()) {
+	case dnnl_cpu_isa_sse41: return "sse41";
+	case dnnl_cpu_isa_avx: return "avx";
+	case dnnl_cpu_isa_avx2: return "avx2";
+	case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+	case dnnl_cpu_isa_avx512_core: return "avx512_core";
+	case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+	case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+	case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+	default: return "other";
+	}
+}

@@ -73,6 +73,12 @@ void fd_dnnl_free(struct fd_dnnl *d);
  * ARCH_REQ_XCOMP_PERM) itself on first use. */
 int fd_dnnl_bf16_check(struct fd_err *e);
 
+/* The oneDNN this process runs ("2.6.3", into buf) and the instruction set
+ * its kernels dispatch on this CPU (dnnl_get_effective_cpu_isa: "avx2",
+ * "avx512_core_amx", ...): which kernels ran, hence how they rounded
+ * (run.json's "machine"; doc/train.md). */
+const char *fd_dnnl_describe(char *buf, size_t n);
+
 /* Turn a oneDNN status into an fd_err: "<what>: <status>" (what is printf
  * formatted, naming the primitive and its shapes). Returns 0 on success, -1
  * otherwise. */

@@ -898,6 +898,39 @@ static json_t *init_json(const struct fd_run *r)
 	return o;
 }
 
+/* Where the run's last invocation computed (doc/train.md, run.json): the
+ * CPU model (/proc/cpuinfo's first "model name"), the CPUs online, oneDNN's
+ * version and the instruction set its kernels dispatched on (an AVX2 and an
+ * AVX-512 machine run different kernels: their runs agree within float32
+ * rounding, not bit for bit, and neither does a resume moved between them),
+ * and the share of the forwards' multiply-adds that Winograd plans ran (0
+ * unless winograd is set and the CPU has it). */
+static json_t *machine_json(const struct fd_run *r)
+{
+	char cpu[256] = "unknown", line[512], ver[32];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof line, f)) {
+		char *v = strchr(line, ':');
+		if (strncmp(line, "model name", 10) || !v)
+			continue;
+		v += strspn(v + 1, " \t") + 1;
+		v[strcspn(v, "\n")] = 0;
+		snprintf(cpu, sizeof cpu, "%s", v);
+		break;
+	}
+	if (f)
+		fclose(f);
+	json_t *o = json_object(), *js = json_string(cpu);
+	const char *isa = fd_backend_cpu_describe(ver, sizeof ver);
+	const struct fd_ctx *c = &r->mc.c;
+	json_object_set_new(o, "cpu", js ? js : json_string("unknown")); /* NULL: not UTF-8 */
+	json_object_set_new(o, "cpus_online", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
+	json_object_set_new(o, "onednn", json_string(ver));
+	json_object_set_new(o, "onednn_isa", json_string(isa));
+	json_object_set_new(o, "winograd_share", json_real(c->macs ? (double)c->wino_macs / (double)c->macs : 0.0));
+	return o;
+}
+
 static int write_run_json(struct fd_run *r, const char *stopped, double wall, struct fd_err *e)
 {
 	json_t *o = json_object(), *cfg = json_loads(r->cfg_json, 0, NULL);
@@ -915,6 +948,7 @@ static int write_run_json(struct fd_run *r, const char *stopped, double wall, st
 	json_object_set_new(o, "fold", json_integer(r->fold));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "loader_threads", json_integer(r->t.workers));
+	json_object_set_new(o, "machine", machine_json(r));
 	json_object_set_new(o, "config", cfg ? cfg : json_null());
 	json_object_set_new(o, "arch", json_string(r->t.model));
 	json_object_set_new(o, "params", json_integer(fd_model_params(r->m)));

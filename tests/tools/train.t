@@ -36,6 +36,29 @@ done
 like "run.json names the pack hash" "$(cat A/run.json)" '"pack_tsv_sha256": "[0-9a-f]{64}"'
 like "run.json names the threads" "$(cat A/run.json)" '"threads": 1[,}]'
 like "run.json holds the config" "$(cat A/run.json)" '"config": \{'
+# run.json "machine": the CPU, oneDNN's version and the ISA its kernels ran
+# (doc/train.md); with winograd the share of multiply-adds Winograd ran,
+# above zero exactly where the CPU has AVX-512 (doc/nn-kernels.md "Winograd")
+machine() { # RUNDIR WANT_WINO(0|1)
+	$PY - "$1/run.json" "$2" <<'PY'
+import json, os, re, sys
+m = json.load(open(sys.argv[1]))["machine"]
+info = open("/proc/cpuinfo").read()
+cpu = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown")
+hdr = open("/usr/include/oneapi/dnnl/dnnl_version.h").read()
+ver = ".".join(re.search(r"#define DNNL_VERSION_%s (\d+)" % k, hdr).group(1) for k in ("MAJOR", "MINOR", "PATCH"))
+avx512 = "avx512f" in info.split()
+bad = []
+if m["cpu"] != cpu: bad.append("cpu %r, /proc/cpuinfo %r" % (m["cpu"], cpu))
+if m["cpus_online"] != os.cpu_count(): bad.append("cpus_online %r" % m["cpus_online"])
+if m["onednn"] != ver: bad.append("onednn %r, header %s" % (m["onednn"], ver))
+if not m["onednn_isa"].startswith("avx512_core" if avx512 else "avx2"): bad.append("isa %r" % m["onednn_isa"])
+w = m["winograd_share"]
+if not (0 < w <= 1 if sys.argv[2] == "1" and avx512 else w == 0): bad.append("winograd_share %r" % w)
+print("; ".join(bad) or "ok")
+PY
+}
+is "run.json: machine (cpu, oneDNN version, ISA; no Winograd)" "$(machine A 0)" ok
 
 ok "train again" fd-train -q $C -o B
 is "same seed and threads: identical log (but timing)" "$(cols B/log.tsv)" "$(cols A/log.tsv)"
@@ -151,6 +174,7 @@ no_file "bf16 refused: no run dir" BF2
 # of R1's and not equal (elsewhere: equal, the direct algorithm)
 ok "winograd: 1 epoch" fd-train -q $C --set epochs=1 --set winograd=true -o WG
 like "winograd: the config in run.json says so" "$(cat WG/run.json)" '"winograd": true'
+is "winograd: run.json's share above 0 where the CPU has AVX-512, else 0" "$(machine WG 1)" ok
 if grep -qw avx512f /proc/cpuinfo; then WD='a != b and abs(a - b) <= 0.005 * abs(b)'; else WD='a == b'; fi
 ok "winograd: epoch 1 train loss ($WD)" $PY -c "import sys
 a, b = (float(open(f).read().splitlines()[1].split()[1]) for f in ('WG/log.tsv', 'R1/log.tsv'))
