@@ -52,16 +52,17 @@ def fwd_bwd(m, x, t, dtype, off, train=True, bn_eval=False):
     return r
 
 
-def adamw(m, x, t, dtype, steps, lr, off, bn_eval=False):
-    """The losses of `steps` AdamW steps (weight decay 1e-2) from m's weights,
-    in train mode with `off` applied, or with bn_eval all in eval mode."""
+def adamw(m, x, t, dtype, steps, lr, off, bn_eval=False, eps=1e-8):
+    """The losses of `steps` AdamW steps (weight decay 1e-2, eps) from m's
+    weights, in train mode with `off` applied, or with bn_eval all in eval
+    mode."""
     md = copy.deepcopy(m).to(dtype)
     if bn_eval:
         md.eval()
     else:
         md.train()
         off(md)
-    opt = torch.optim.AdamW(md.parameters(), lr=lr, weight_decay=1e-2)
+    opt = torch.optim.AdamW(md.parameters(), lr=lr, weight_decay=1e-2, eps=eps)
     losses = []
     for step in range(steps):
         opt.zero_grad()

@@ -531,7 +531,8 @@ TAP_UNUSED static const struct fd_st *fix_relu_ref(const struct fix_case *k, con
  * batchnorm in eval mode (egrad.NAME); train mode with dropout and
  * stochastic depth off: logits, loss, every gradient and running statistic;
  * where it has losses, the losses of 5 AdamW steps from torch's weights (lr:
- * the fixture's "lr" if any, else 1e-3; weight decay 1e-2), in eval mode
+ * the fixture's "lr" if any, else 1e-3; eps its "eps", else 1e-8; weight
+ * decay 1e-2), in eval mode
  * where it has eloss. Tolerances: fix_atol with k->k32, rtol 1e-4; the
  * losses k32 x torch's float32 error + 1e-5 + 1e-4 relative. With k->relu
  * the train-mode logits, loss, gradients and running statistics are
@@ -590,15 +591,20 @@ TAP_UNUSED static void fix_model_case(struct fd_ctx *c, struct fd_model *m, cons
 	if (!fd_st_find(&s, "losses"))
 		goto out;
 	struct fd_optim o;
-	double lr = 1e-3;
+	double lr = 1e-3, eps = 1e-8;
 	if (fd_st_find(&s, "lr")) { /* float32 in the fixture; torch ran the decimal */
 		char lrs[32];
 		snprintf(lrs, sizeof lrs, "%.6g", ((const float *)fix_raw(&s, "lr", FD_DT_F32)->data)[0]);
 		lr = strtod(lrs, NULL);
 	}
+	if (fd_st_find(&s, "eps")) { /* AdamW's eps, the same way (models.py BN_EVAL_EPS) */
+		char es[32];
+		snprintf(es, sizeof es, "%.6g", ((const float *)fix_raw(&s, "eps", FD_DT_F32)->data)[0]);
+		eps = strtod(es, NULL);
+	}
 	fix_path(nm, sizeof nm, k->set, file);
 	snprintf(nm + strlen(nm), sizeof nm - strlen(nm), "_w.safetensors");
-	if (fd_model_load(m, nm, NULL, 0, &e) < 0 || fd_optim_adamw(&o, &m->p, lr, 0.9, 0.999, 1e-8, 1e-2, &e) < 0) {
+	if (fd_model_load(m, nm, NULL, 0, &e) < 0 || fd_optim_adamw(&o, &m->p, lr, 0.9, 0.999, eps, 1e-2, &e) < 0) {
 		ok(0, "%s: reload and optimizer %s", k->name, e.msg);
 		goto out;
 	}
