@@ -33,9 +33,30 @@ CFLAGS  ?= -O2 -g
 # elementwise loops (no effect on results: no reassociation without
 # -ffast-math). Clang has no such flag and vectorises at -O2 already.
 VECFLAGS := $(shell $(CC) -fvect-cost-model=dynamic -Werror -x c -c -o /dev/null /dev/null 2>/dev/null && echo -fvect-cost-model=dynamic)
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VECFLAGS) $(SANFLAGS) -fopenmp -Ilib -MMD -MP
-LDLIBS  := -lturbojpeg -lpng -lz -ljansson -lm -lpthread
+# oneDNN, the CPU kernels' library (doc/onednn.md "oneDNN 3 on AVX2 CPUs"):
+# ONEDNN=2 links Debian's libdnnl-dev (2.6); ONEDNN=3 links oneDNN 3.2 from
+# PyPI's onednn-cpu-gomp wheel, fetched (pinned, SHA-256 checked) into
+# .deps/ by scripts/onednn3.sh, found by rpath. The default is 2 on CPUs with
+# AVX-512 (2.6's brgemm kernels, AMX, Winograd) and 3 on the others (2.6 has
+# no AVX2 brgemm convolution). The choice is kept in $(B)/onednn: changing
+# it rebuilds every object.
+ONEDNN  ?= $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),2,3)
+ONEDNN3_DIR := $(CURDIR)/.deps/onednn-3.2.0
+ifeq ($(ONEDNN),3)
+DNNL_CFLAGS := -I$(ONEDNN3_DIR)/include
+NN_LDLIBS := $(ONEDNN3_DIR)/lib/libdnnl.so.3 -Wl,-rpath,'$$ORIGIN/../lib/fd:$(ONEDNN3_DIR)/lib'
+DNNL_DEP := $(ONEDNN3_DIR)/lib/libdnnl.so.3
+else ifeq ($(ONEDNN),2)
+DNNL_CFLAGS :=
 NN_LDLIBS := -ldnnl
+DNNL_DEP :=
+else
+$(error ONEDNN=$(ONEDNN): say 2 (Debian's oneDNN 2.6) or 3 (oneDNN 3.2 from PyPI))
+endif
+ONEDNN_STAMP := $(B)/onednn
+$(shell mkdir -p $(B) && { [ "$$(cat $(ONEDNN_STAMP) 2>/dev/null)" = "$(ONEDNN)" ] || echo $(ONEDNN) > $(ONEDNN_STAMP); })
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VECFLAGS) $(SANFLAGS) -fopenmp -Ilib $(DNNL_CFLAGS) -MMD -MP
+LDLIBS  := -lturbojpeg -lpng -lz -ljansson -lm -lpthread
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -fopenmp
 
 # Two archives, sources found by pattern: libfdnn.a holds the network code
@@ -80,7 +101,7 @@ $(B)/libfdnn.a: $(NN_OBJ) Makefile
 	@mkdir -p $(@D)
 	rm -f $@.tmp && ar rcs $@.tmp $(filter %.o,$^) && mv $@.tmp $@
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c $(ONEDNN_STAMP) | $(DNNL_DEP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -109,6 +130,14 @@ $(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfdnn.a $(B)/libfd.a
 
 deps:
 	@scripts/deps.sh
+
+# which oneDNN this build links (2 or 3; .ci/run tests the other one too)
+onednn-version:
+	@echo $(ONEDNN)
+
+# oneDNN 3.2 for ONEDNN=3 (scripts/onednn3.sh: PyPI wheels, SHA-256 pinned)
+$(ONEDNN3_DIR)/lib/libdnnl.so.3:
+	@scripts/onednn3.sh $(ONEDNN3_DIR)
 
 # A venv over Debian's Python with the PyPI-only test references (safetensors).
 venv: deps
@@ -152,6 +181,9 @@ demo: deps models
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	if [ "$(ONEDNN)" = 3 ]; then install -d $(DESTDIR)$(PREFIX)/lib/fd && \
+		install -m 644 $(ONEDNN3_DIR)/lib/libdnnl.so.3.2 $(DESTDIR)$(PREFIX)/lib/fd/ && \
+		ln -sf libdnnl.so.3.2 $(DESTDIR)$(PREFIX)/lib/fd/libdnnl.so.3; fi
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -d $(DESTDIR)$(PREFIX)/share/fd
@@ -162,6 +194,6 @@ install: all
 		install -m 644 models/torchvision/*.pth $(DESTDIR)$(PREFIX)/share/fd/torchvision/; fi
 
 clean:
-	rm -rf build build-san build-fuzz build-clang bin
+	rm -rf build build-san build-fuzz build-clang build-onednn2 build-onednn3 bin
 
-.PHONY: all tools bin deps venv models weights test check-build units demo install clean
+.PHONY: all tools bin deps onednn-version venv models weights test check-build units demo install clean

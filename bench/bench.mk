@@ -27,13 +27,21 @@ bench-onednn: $(B)/bench/conv bench-deps
 
 .PHONY: bench-onednn
 
-#   make bench-onednn3  Debian's oneDNN 2.6 vs PyPI's oneDNN 3.x wheel (onednn-cpu-gomp) on
-#                       ResNet's 3x3 forward convolutions (bench/onednn3.sh; doc/onednn.md
-#                       "AVX2 CPUs"; a minute)
+#   make bench-onednn3  Debian's oneDNN 2.6 vs the 3.2 of ONEDNN=3 (PyPI's onednn-cpu-gomp) on
+#                       ResNet's 3x3 forward convolutions, primitives alone (bench/onednn3.sh;
+#                       doc/onednn.md "AVX2 CPUs"; a minute)
 bench-onednn3:
 	bench/onednn3.sh
 
 .PHONY: bench-onednn3
+
+#   make bench-onednn-ab  fd on oneDNN 2.6 vs fd on oneDNN 3.2 (ONEDNN=2 / ONEDNN=3), the seven
+#                         models, training and inference img/s and peak memory, alternated
+#                         (bench/onednn_ab.sh; doc/onednn.md "oneDNN 3 on AVX2 CPUs"; ~30 min)
+bench-onednn-ab:
+	bench/onednn_ab.sh
+
+.PHONY: bench-onednn-ab
 
 #   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes (seconds)
 $(B)/bench/normpool: bench/normpool.c $(B)/libfdnn.a $(B)/libfd.a

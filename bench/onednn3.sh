@@ -1,33 +1,24 @@
 #!/bin/bash
-# onednn3.sh: Debian's oneDNN 2.6 (the library fd links) against a oneDNN 3.x
-# from PyPI on ResNet's 3x3 convolutions, fp32 forward, channels last, batch
-# 32 (doc/onednn.md "AVX2 CPUs": on CPUs without AVX-512, 2.6 has no brgemm
-# convolution). Downloads the wheels onednn-cpu-gomp and onednn-devel-cpu-gomp
-# (ONEDNN3_VERSION, default 2023.2.0 = oneDNN 3.2: CPU only, GNU OpenMP, no
-# SYCL or TBB) into DIR (default build/onednn3) unless there, builds
-# bench/onednn3.c against each version and runs the two alternately REPS
-# times (default 3), printing every run's lines and then, per layer, the
-# least time of each and the ratio.
+# onednn3.sh: Debian's oneDNN 2.6 against the oneDNN 3.2 fd builds with on
+# CPUs without AVX-512 (ONEDNN=3: PyPI's onednn-cpu-gomp 2023.2.0, fetched
+# into .deps/onednn-3.2.0 by scripts/onednn3.sh) on ResNet's 3x3
+# convolutions, fp32 forward, channels last, batch 32 (doc/onednn.md "oneDNN 3
+# on AVX2 CPUs"). Builds bench/onednn3.c against each version into DIR
+# (default build/onednn3) and runs the two alternately REPS times (default 3),
+# printing every run's lines and then, per layer, the least time of each and
+# the ratio.
 # Usage: bench/onednn3.sh [DIR]        (make bench-onednn3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build/onednn3}
-ver=${ONEDNN3_VERSION:-2023.2.0}
 reps=${REPS:-3}
 threads=${THREADS:-2}
-if ! ls "$dir"/lib/libdnnl.so.3 >/dev/null 2>&1; then
-	mkdir -p "$dir/whl"
-	/usr/bin/python3 -m pip download --disable-pip-version-check --no-deps --only-binary=:all: -d "$dir/whl" \
-		"onednn-cpu-gomp==$ver" "onednn-devel-cpu-gomp==$ver" >&2
-	(cd "$dir/whl" && for w in *.whl; do /usr/bin/python3 -m zipfile -e "$w" x; done)
-	rm -rf "$dir/lib" "$dir/include"
-	mv "$dir"/whl/x/onednn_cpu_gomp-*.data/data/lib "$dir/lib"
-	mv "$dir"/whl/x/onednn_devel_cpu_gomp-*.data/data/include "$dir/include"
-	rm -rf "$dir/whl"
-fi
+scripts/onednn3.sh
+lib=$PWD/.deps/onednn-3.2.0
+mkdir -p "$dir"
 cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$dir/onednn-2" bench/onednn3.c -ldnnl
-cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$dir/include" -o "$dir/onednn-3" bench/onednn3.c \
-	"$(ls "$dir"/lib/libdnnl.so.3)" -Wl,-rpath,"$(cd "$dir/lib" && pwd)"
+cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$lib/include" -o "$dir/onednn-3" bench/onednn3.c \
+	"$lib/lib/libdnnl.so.3" -Wl,-rpath,"$lib/lib"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'); $threads threads; REPS $reps; load $(cut -d' ' -f1-3 /proc/loadavg)"

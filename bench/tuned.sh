@@ -81,7 +81,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'
 	"load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# pt1: $(ver $PY1)"
 echo "# pt2: $(LD_LIBRARY_PATH=$PY2_LD ver "$PY2")"
-echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(sed -n 's/^#define DNNL_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' /usr/include/oneapi/dnnl/dnnl_version.h | paste -sd.), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
+echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(readlink -f "$(ldd "$FD" | awk '/libdnnl/ {print $3}')" | sed 's/.*libdnnl\.so\.//'), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
 echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW; SKIP: $SKIP"
 
 # run SIDE NAME SIZE W S IW IS: one process; prints "train infer ipeak peak" or "t/o" / "fail"

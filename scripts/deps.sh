@@ -2,7 +2,7 @@
 # deps.sh: install the Debian 12 packages fd needs, only those missing, and say
 # which. Run by `make deps` (and so by `make test` and `make demo`).
 set -eu
-BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-dev"
+BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-dev python3-pip"
 # python3-skimage, opencv-doc: real photographs of people (skimage/data/astronaut.png,
 # opencv examples/data messi5.jpg, basketball*.png ...) for fd-facecrop's conformance test;
 # dataset-fashion-mnist: real data for fd-train's accuracy check against PyTorch

@@ -10,6 +10,7 @@
 #include "image/fd_resize.h"
 #include "io/fd_pth.h"
 #include "nn/conv2d.h"
+#include "nn/fd_backend.h"
 #include "nn/linear.h"
 #include "nn/pool2d.h"
 
@@ -229,6 +230,7 @@ int fd_mtcnn_init(struct fd_mtcnn *m, const struct fd_mtcnn_weights *w, int thre
 {
 	memset(m, 0, sizeof *m);
 	m->w = w;
+	m->threads = threads;
 	if (fd_ctx_open(&m->c, FD_DEV_CPU, threads > 0 ? threads : 1, 0, e) < 0)
 		return -1;
 	m->c.training = 0;
@@ -978,12 +980,45 @@ static int detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
 		  const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
 		  struct fd_err *e);
 
+static int detect_capped(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
+			 const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
+			 struct fd_err *e);
+
+/* A failed detection (most often memory: a large image's pyramid, a
+ * primitive oneDNN could not make) gives back what the image grew: the
+ * convolution plans with their oneDNN primitives (and oneDNN's cache of
+ * them), the context's shared buffers sized for its largest layer, the
+ * scratch. The next image starts
+ * on a fresh detector, with the memory a first image would have. When even
+ * that cannot be made, the context stays closed and the next call retries
+ * (m->c.threads == 0). */
 int fd_mtcnn_detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
 		    const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
 		    struct fd_err *e)
 {
+	const struct fd_mtcnn_weights *wt = m->w;
+	int threads = m->threads;
 	*faces = NULL;
 	*n = 0;
+	if (!m->c.threads && fd_mtcnn_init(m, wt, threads, e))
+		return fd_err_ctx(e, "detector");
+	if (detect_capped(m, px, w, h, o, faces, n, e) == 0)
+		return 0;
+	fd_mtcnn_free(m);
+	fd_backend_cpu_flush();
+	struct fd_err e2 = {{0}};
+	if (fd_mtcnn_init(m, wt, threads, &e2)) {
+		memset(m, 0, sizeof *m);
+		m->w = wt;
+		m->threads = threads;
+	}
+	return -1;
+}
+
+static int detect_capped(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
+			 const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
+			 struct fd_err *e)
+{
 	if (w < 1 || h < 1)
 		return fd_err_set(e, "empty image");
 	if (!(o->min_face > 0) || !(o->factor > 0 && o->factor < 1))

@@ -61,6 +61,7 @@ struct fd_mtcnn {
 	struct fd_conv2d_op conv[FD_MTCNN_CONVS];
 	float *buf[5];          /* scratch: activations x2, batch padding, pyramid level, crops */
 	size_t cap[5];
+	int threads;            /* as given to fd_mtcnn_init (fd_mtcnn_detect's reset) */
 };
 
 /* The largest first pyramid level (pixels) fd_mtcnn_detect runs: 2^22, a
@@ -91,7 +92,9 @@ void fd_mtcnn_free(struct fd_mtcnn *m);
  * antialiased bilinear, fd_resize_rgb) to fd_mtcnn_capped's size, detected
  * there, and boxes and landmarks are scaled back to px's coordinates; smaller
  * images (every photo up to ~11.6 MP at min_face 20) are detected as they are.
- * Errors: out of memory, oneDNN. */
+ * Errors: out of memory, oneDNN; after one, m is reset to a fresh detector
+ * (what the failed image grew is given back, so the next image has the
+ * memory a first one has). */
 int fd_mtcnn_detect(struct fd_mtcnn *m, const uint8_t *px, int w, int h,
 		    const struct fd_mtcnn_opts *o, struct fd_mtcnn_face **faces, int *n,
 		    struct fd_err *e);

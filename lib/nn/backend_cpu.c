@@ -42,6 +42,11 @@ const char *fd_backend_cpu_describe(char *buf, size_t n)
 	return fd_dnnl_describe(buf, n);
 }
 
+void fd_backend_cpu_flush(void)
+{
+	fd_dnnl_cache_flush();
+}
+
 /* bf16 matrix products need AVX512-BF16 (fd_dnnl_bf16_check). */
 static int cpu_precision_ok(struct fd_ctx *c, enum fd_precision p, struct fd_err *e)
 {

@@ -87,33 +87,57 @@ int fd_conv2d_out_size(const struct fd_conv2d_shape *s, int *Ho, int *Wo, struct
  * primitive would be oneDNN's reference code). An NCHW input (a network's
  * stem) keeps oneDNN's own layouts, an NHWC output reordered from them, so
  * the stem rounds as on the NCHW path. */
-static void conv_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *x, dnnl_memory_desc_t *w,
-		     dnnl_memory_desc_t *b, dnnl_memory_desc_t *y, int any)
+/* A convolution's four descriptors (fd_md: owned; b NULL without a bias). */
+struct conv_md {
+	fd_md x, w, b, y;
+};
+
+static void conv_md_free(struct conv_md *m)
+{
+	fd_md_free(m->x);
+	fd_md_free(m->w);
+	fd_md_free(m->b);
+	fd_md_free(m->y);
+	memset(m, 0, sizeof *m);
+}
+
+/* bf16 is a mask of CONV_BF16_X, _W, _Y: those operands in bf16 (the
+ * operands a pass multiplies, conv_bf16 below); y is also bf16 in a plan
+ * writing a bf16 y (p->ybf). */
+#define CONV_BF16_X 1
+#define CONV_BF16_W 2
+#define CONV_BF16_Y 4
+
+static int conv_mds(const struct fd_conv2d *p, struct conv_md *m, int any, int bf16, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
 	dnnl_dims_t xd = {s->N, s->C, s->H, s->W}, yd = {s->N, s->K, p->Ho, p->Wo}, bd = {s->K};
-	int g = s->groups;
+	int g = s->groups, rc;
 	dnnl_format_tag_t xt = s->xl == FD_NHWC ? dnnl_nhwc : dnnl_nchw;
 	dnnl_format_tag_t yt = s->yl == FD_NHWC ? dnnl_nhwc : dnnl_nchw;
+	dnnl_data_type_t xdt = bf16 & CONV_BF16_X ? dnnl_bf16 : dnnl_f32;
+	dnnl_data_type_t wdt = bf16 & CONV_BF16_W ? dnnl_bf16 : dnnl_f32;
+	dnnl_data_type_t ydt = p->ybf || (bf16 & CONV_BF16_Y) ? dnnl_bf16 : dnnl_f32;
+	memset(m, 0, sizeof *m);
 	if (any) {
 		dnnl_format_tag_t ut = yt;
 		xt = yt = s->xl == FD_NHWC && !p->blocked ? dnnl_nhwc : dnnl_format_tag_any;
 		if (p->sum) /* the sum post-op reads the caller's y in place */
 			yt = ut;
 	}
-	dnnl_memory_desc_init_by_tag(x, 4, xd, dnnl_f32, xt);
-	dnnl_memory_desc_init_by_tag(y, 4, yd, p->ybf ? dnnl_bf16 : dnnl_f32, yt);
-	if (g > 1) {
+	rc = fd_md_tag(&m->x, 4, xd, xdt, xt, e) || fd_md_tag(&m->y, 4, yd, ydt, yt, e);
+	if (!rc && g > 1) {
 		dnnl_dims_t wd = {g, s->K / g, s->C / g, s->kh, s->kw};
-		dnnl_memory_desc_init_by_tag(w, 5, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
-	} else {
+		rc = fd_md_tag(&m->w, 5, wd, wdt, any ? dnnl_format_tag_any : dnnl_goihw, e);
+	} else if (!rc) {
 		dnnl_dims_t wd = {s->K, s->C, s->kh, s->kw};
-		dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_oihw);
+		rc = fd_md_tag(&m->w, 4, wd, wdt, any ? dnnl_format_tag_any : dnnl_oihw, e);
 	}
-	if (s->bias)
-		dnnl_memory_desc_init_by_tag(b, 1, bd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_x);
-	else
-		memset(b, 0, sizeof *b);
+	if (!rc && s->bias)
+		rc = fd_md_tag(&m->b, 1, bd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_x, e);
+	if (rc)
+		conv_md_free(m);
+	return rc ? -1 : 0;
 }
 
 /* oneDNN wants the right/bottom padding that makes its output size equal
@@ -134,24 +158,21 @@ static void conv_geom(const struct fd_conv2d *p, dnnl_dims_t st, dnnl_dims_t dil
  * the two operands a convolution multiplies (forward: x, w; backward-data:
  * w, dy; backward-weights: x, dy) become bf16, so their input reorders round
  * the caller's fp32 to nearest even; what it writes (y, dx, dw, db) and the
- * bias stay fp32, accumulated in fp32 by oneDNN. No-op for fp32 plans. */
-static void conv_bf16_mds(const struct fd_conv2d *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b)
+ * bias stay fp32, accumulated in fp32 by oneDNN. 0 for fp32 plans. */
+static int conv_bf16(const struct fd_conv2d *p, int mask)
 {
-	if (p->bf16)
-		a->data_type = b->data_type = dnnl_bf16;
+	return p->bf16 ? mask : 0;
 }
 
-static const dnnl_memory_desc_t *qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, int i)
+static fd_cmd qmd(dnnl_primitive_desc_t pd, dnnl_query_t q, int i)
 {
-	return dnnl_primitive_desc_query_md(pd, q, i);
+	return fd_pd_md(pd, q, i);
 }
 
 /* Whether a primitive descriptor is oneDNN's reference code (plain loops). */
 static int is_ref(dnnl_primitive_desc_t pd)
 {
-	const char *impl = NULL;
-	return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-	       strncmp(impl, "ref", 3) == 0;
+	return strncmp(fd_pd_impl(pd), "ref", 3) == 0;
 }
 
 /* The forward's attributes: with POST_SUM in post, oneDNN's sum post-op
@@ -166,13 +187,16 @@ static int conv_post_op(int post, dnnl_primitive_attr_t *attr, struct fd_err *e)
 	dnnl_alg_kind_t alg = act == FD_CONV_POST_RELU ? dnnl_eltwise_relu
 			      : act == FD_CONV_POST_SILU ? dnnl_eltwise_swish
 			      : act == FD_CONV_POST_GELU ? dnnl_eltwise_gelu_erf : dnnl_eltwise_hardswish;
-	float alpha = act == FD_CONV_POST_SILU ? 1.0f : 0.0f; /* swish: x sigmoid(alpha x) */
+	/* swish: x sigmoid(alpha x); hardswish (oneDNN 3; 2.x has no parameters):
+	 * x max(0, min(1, alpha x + beta)) */
+	float alpha = act == FD_CONV_POST_SILU ? 1.0f : act == FD_CONV_POST_HARDSWISH ? 1.0f / 6.0f : 0.0f;
+	float beta = act == FD_CONV_POST_HARDSWISH ? 0.5f : 0.0f;
 	if (fd_dnnl_check(dnnl_primitive_attr_create(attr), e, "conv2d attr") ||
 	    fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv2d post-ops") ||
 	    ((post & POST_SUM) &&
-	     fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv2d sum post-op")) ||
+	     fd_dnnl_check(fd_po_sum(po), e, "conv2d sum post-op")) ||
 	    (act != FD_CONV_POST_NONE &&
-	     fd_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f), e,
+	     fd_dnnl_check(fd_po_eltwise(po, alg, alpha, beta), e,
 			   "conv2d activation post-op")) ||
 	    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), e, "conv2d attr post-ops"))
 		rc = -1;
@@ -184,9 +208,8 @@ static int conv_post_op(int post, dnnl_primitive_attr_t *attr, struct fd_err *e)
 static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 		   int bf16, int post, int blocked, dnnl_alg_kind_t alg, struct fd_err *e)
 {
-	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
+	struct conv_md u = {0}, a = {0};
 	dnnl_dims_t st, dil, pl, pr;
-	dnnl_convolution_desc_t cd;
 	dnnl_primitive_attr_t attr = NULL;
 	memset(p, 0, sizeof *p);
 	p->s = *s;
@@ -199,25 +222,19 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->alg = alg;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
-	conv_mds(p, &ux, &uw, &ub, &uy, 0);
-	conv_mds(p, &ax, &aw, &ab, &ay, 1);
-	conv_bf16_mds(p, &ax, &aw);
+	if (conv_mds(p, &u, 0, 0, e) || conv_mds(p, &a, 1, conv_bf16(p, CONV_BF16_X | CONV_BF16_W), e))
+		goto fail_ctx;
 	conv_geom(p, st, dil, pl, pr);
-	if (fd_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training,
-								       alg, &ax, &aw,
-								       s->bias ? &ab : NULL, &ay, st, dil,
-								       pl, pr),
-			  e, SHAPE_FMT ": forward descriptor", SHAPE_ARGS(s)) ||
-	    conv_post_op(post, &attr, e) || fd_dnnl_attr_scratch(&attr, e) ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(&p->fwd_pd, &cd, attr, d->engine, NULL), e,
+	if (conv_post_op(post, &attr, e) || fd_dnnl_attr_scratch(&attr, e) ||
+	    fd_dnnl_check(fd_conv_fwd_pd(&p->fwd_pd, d->engine, alg, a.x, a.w, a.b, a.y, st, dil, pl, pr, attr), e,
 			  SHAPE_FMT ": forward primitive descriptor", SHAPE_ARGS(s)) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->fwd, p->fwd_pd), e, SHAPE_FMT ": forward primitive",
 			  SHAPE_ARGS(s)) ||
 	    fd_dnnl_scratch_init(d, p->fwd_pd, &p->f_sp, e))
 		goto fail;
-	if (fd_dnnl_opnd_init(&p->f_x, d, &ux, qmd(p->fwd_pd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
-	    fd_dnnl_opnd_init(&p->f_w, d, &uw, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
-	    fd_dnnl_opnd_init(&p->f_y, d, &uy, qmd(p->fwd_pd, dnnl_query_dst_md, 0), FD_DNNL_OUT, 2, e))
+	if (fd_dnnl_opnd_init(&p->f_x, d, u.x, qmd(p->fwd_pd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->f_w, d, u.w, qmd(p->fwd_pd, dnnl_query_weights_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->f_y, d, u.y, qmd(p->fwd_pd, dnnl_query_dst_md, 0), FD_DNNL_OUT, 2, e))
 		goto fail_ctx;
 	if (p->sum && !p->f_y.same) {
 		fd_err_set(e, "sum post-op: the primitive's output is not in the caller's layout");
@@ -230,12 +247,16 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 		goto fail_ctx;
 	if (attr)
 		dnnl_primitive_attr_destroy(attr);
+	conv_md_free(&u);
+	conv_md_free(&a);
 	return 0;
 fail_ctx:
 	fd_err_ctx(e, SHAPE_FMT, SHAPE_ARGS(s));
 fail:
 	if (attr)
 		dnnl_primitive_attr_destroy(attr);
+	conv_md_free(&u);
+	conv_md_free(&a);
 	conv_free(p);
 	return -1;
 }
@@ -266,11 +287,9 @@ int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *
 static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int post)
 {
 	struct fd_err e = {{0}};
-	const char *impl = NULL;
 	if (conv_init_run(p, d, s, 0, post, 1, dnnl_convolution_winograd, &e))
 		return -1;
-	if (dnnl_primitive_desc_query(p->fwd_pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-	    strstr(impl, "wino") && !init_backward(p, &e))
+	if (strstr(fd_pd_impl(p->fwd_pd), "wino") && !init_backward(p, &e))
 		return 0;
 	conv_free(p);
 	return -1;
@@ -305,25 +324,21 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
  * gemm-based one were all slower than fp32's (up to 11x at 7x7), so there,
  * and on CPUs without AMX, backward-weights runs in fp32 (doc/nn-kernels.md
  * "bf16"). Sets p->bf16_weights. */
-static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_memory_desc_t x,
-			  const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *b, dnnl_memory_desc_t y,
+static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, const struct conv_md *a,
 			  dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr,
 			  const_dnnl_primitive_attr_t attr, struct fd_err *e)
 {
-	dnnl_convolution_desc_t cd;
 	p->bf16_weights = 0;
 	if (p->bf16 && (int64_t)p->Ho * p->Wo >= FD_CONV2D_BF16_WEIGHTS_MAP) {
-		dnnl_memory_desc_t xb = x, yb = y;
-		const char *impl = NULL;
-		conv_bf16_mds(p, &xb, &yb);
-		if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
-					  &cd, p->alg, &xb, w, b, &yb, st, dil, pl, pr),
-				  e, "bf16 backward-weights descriptor") ||
-		    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, attr, p->d->engine, p->fwd_pd), e,
-				  "bf16 backward-weights primitive descriptor"))
+		struct conv_md b = {0};
+		if (conv_mds(p, &b, 1, CONV_BF16_X | CONV_BF16_Y, e))
 			return -1;
-		if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-		    strstr(impl, "amx")) {
+		dnnl_status_t st2 = fd_conv_bwd_weights_pd(pd, p->d->engine, p->alg, b.x, a->w, a->b, b.y, st, dil,
+							   pl, pr, p->fwd_pd, attr);
+		conv_md_free(&b);
+		if (fd_dnnl_check(st2, e, "bf16 backward-weights primitive descriptor"))
+			return -1;
+		if (strstr(fd_pd_impl(*pd), "amx")) {
 			p->bf16_weights = 1;
 			return 0;
 		}
@@ -331,13 +346,9 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 		*pd = NULL;
 	}
 	/* fp32 (the bf16 forward as hint: oneDNN uses it for layouts only) */
-	if (fd_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(&cd, p->alg, &x, w,
-									       b, &y, st, dil, pl, pr),
-			  e, "backward-weights descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(pd, &cd, attr, p->d->engine, p->fwd_pd), e,
-			  "backward-weights primitive descriptor"))
-		return -1;
-	return 0;
+	return fd_dnnl_check(fd_conv_bwd_weights_pd(pd, p->d->engine, p->alg, a->x, a->w, a->b, a->y, st, dil, pl,
+						    pr, p->fwd_pd, attr),
+			     e, "backward-weights primitive descriptor");
 }
 
 /* A bf16 channels-last, ungrouped, undilated, stride-1 kxk plan's
@@ -355,7 +366,6 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, dnnl_m
 static int flip_init(struct fd_conv2d *p, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
-	const char *impl = NULL;
 	if (!p->bf16 || p->blocked || p->alg != dnnl_convolution_direct || s->xl != FD_NHWC || s->yl != FD_NHWC ||
 	    s->groups != 1 || s->dh != 1 || s->dw != 1 || s->sh != 1 || s->sw != 1 || (s->kh == 1 && s->kw == 1) ||
 	    s->ph > s->kh - 1 || s->pw > s->kw - 1 || (int64_t)p->Ho * p->Wo < FLIP_MAP)
@@ -372,8 +382,7 @@ static int flip_init(struct fd_conv2d *p, struct fd_err *e)
 			goto fail;
 		}
 	}
-	if (dnnl_primitive_desc_query(p->flip[0]->fwd_pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-	    impl && strstr(impl, "amx") && p->flip[0]->Ho == s->H && p->flip[0]->Wo == s->W)
+	if (strstr(fd_pd_impl(p->flip[0]->fwd_pd), "amx") && p->flip[0]->Ho == s->H && p->flip[0]->Wo == s->W)
 		return 0;
 	flip_free(p);
 	return 0;
@@ -388,33 +397,29 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 {
 	const struct fd_conv2d_shape *s = &p->s;
 	struct fd_dnnl *d = p->d;
-	dnnl_memory_desc_t ux, uw, ub, uy, ax, aw, ab, ay;
+	struct conv_md u = {0}, a = {0}, ab = {0}; /* user; primitive fp32; backward-data's bf16 w, dy */
 	dnnl_dims_t st, dil, pl, pr;
-	dnnl_convolution_desc_t cd;
 	dnnl_primitive_desc_t dpd = NULL, wpd = NULL;
 	dnnl_primitive_attr_t attr = NULL; /* the scratchpad in slot FD_DNNL_SCRATCH */
 	int rc = -1;
-	conv_mds(p, &ux, &uw, &ub, &uy, 0);
-	conv_mds(p, &ax, &aw, &ab, &ay, 1);
+	if (conv_mds(p, &u, 0, 0, e) || conv_mds(p, &a, 1, 0, e) ||
+	    conv_mds(p, &ab, 1, conv_bf16(p, CONV_BF16_W | CONV_BF16_Y), e))
+		goto out;
 	conv_geom(p, st, dil, pl, pr);
-	dnnl_memory_desc_t ax32 = ax, aw32 = aw, ay32 = ay;
-	conv_bf16_mds(p, &aw, &ay);
 	if ((p->bf16 && (fd_conv_mm_init(&p->mm, d, s, p->Ho, p->Wo, e) || flip_init(p, e))) ||
 	    fd_dnnl_attr_scratch(&attr, e))
 		goto out;
 	if (!(p->mm.passes & FD_CONV_MM_DATA) && !p->flip[0] &&
-	    (fd_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
-				  &cd, p->alg, &ax, &aw, &ay, st, dil, pl, pr),
-			  e, "backward-data descriptor") ||
-	    fd_dnnl_check(dnnl_primitive_desc_create(&dpd, &cd, attr, d->engine, p->fwd_pd), e,
-			  "backward-data primitive descriptor") ||
+	    (fd_dnnl_check(fd_conv_bwd_data_pd(&dpd, d->engine, p->alg, ab.x, ab.w, ab.y, st, dil, pl, pr,
+					       p->fwd_pd, attr),
+			   e, "backward-data primitive descriptor") ||
 	     fd_dnnl_check(dnnl_primitive_create(&p->bwd_data, dpd), e, "backward-data primitive") ||
 	     fd_dnnl_scratch_init(d, dpd, &p->bd_sp, e)))
 		goto out;
 	/* dy in slot 1, as backward-weights' dy (see dy_once below) and conv_mm's */
-	if (dpd && (fd_dnnl_opnd_init(&p->bd_dy, d, &uy, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
-		    fd_dnnl_opnd_init(&p->bd_w, d, &uw, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 0, e) ||
-		    fd_dnnl_opnd_init(&p->bd_dx, d, &ux, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2,
+	if (dpd && (fd_dnnl_opnd_init(&p->bd_dy, d, u.y, qmd(dpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
+		    fd_dnnl_opnd_init(&p->bd_w, d, u.w, qmd(dpd, dnnl_query_weights_md, 0), FD_DNNL_IN, 0, e) ||
+		    fd_dnnl_opnd_init(&p->bd_dx, d, u.x, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2,
 				      e)))
 		goto out;
 	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {
@@ -423,15 +428,15 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 		rc = 0;
 		goto out;
 	}
-	if (bwd_weights_pd(p, &wpd, ax32, &aw32, s->bias ? &ab : NULL, ay32, st, dil, pl, pr, attr, e) ||
+	if (bwd_weights_pd(p, &wpd, &a, st, dil, pl, pr, attr, e) ||
 	    fd_dnnl_check(dnnl_primitive_create(&p->bwd_w, wpd), e, "backward-weights primitive") ||
 	    fd_dnnl_scratch_init(d, wpd, &p->bw_sp, e))
 		goto out;
-	if (fd_dnnl_opnd_init(&p->bw_x, d, &ux, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
-	    fd_dnnl_opnd_init(&p->bw_dy, d, &uy, qmd(wpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
-	    fd_dnnl_opnd_init(&p->bw_dw, d, &uw, qmd(wpd, dnnl_query_diff_weights_md, 0), FD_DNNL_OUT_ADD,
+	if (fd_dnnl_opnd_init(&p->bw_x, d, u.x, qmd(wpd, dnnl_query_src_md, 0), FD_DNNL_IN, 0, e) ||
+	    fd_dnnl_opnd_init(&p->bw_dy, d, u.y, qmd(wpd, dnnl_query_diff_dst_md, 0), FD_DNNL_IN, 1, e) ||
+	    fd_dnnl_opnd_init(&p->bw_dw, d, u.w, qmd(wpd, dnnl_query_diff_weights_md, 0), FD_DNNL_OUT_ADD,
 			      2, e) ||
-	    (s->bias && fd_dnnl_opnd_init(&p->bw_db, d, &ub, qmd(wpd, dnnl_query_diff_weights_md, 1),
+	    (s->bias && fd_dnnl_opnd_init(&p->bw_db, d, u.b, qmd(wpd, dnnl_query_diff_weights_md, 1),
 					  FD_DNNL_OUT_ADD, 3, e)))
 		goto out;
 	/* Both primitives multiply the same bf16 dy (same descriptor, same slot,
@@ -447,6 +452,9 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 	p->bwd_ready = 1;
 	rc = 0;
 out:
+	conv_md_free(&u);
+	conv_md_free(&a);
+	conv_md_free(&ab);
 	if (dpd)
 		dnnl_primitive_desc_destroy(dpd);
 	if (wpd)
@@ -781,11 +789,8 @@ static struct fd_conv2d *ybf_plan(struct fd_conv2d *p)
 	int prev = fd_dnnl_threads_enter(p->d->threads);
 	int rc = conv_init_run(q, p->d, &p->s, 1, POST_YBF16, 0, dnnl_convolution_direct, &e);
 	fd_dnnl_threads_leave(prev);
-	const char *i0 = NULL, *i1 = NULL;
-	if (rc == 0 && q->f_y.same && takes_bf16_fwd(q) == takes_bf16_fwd(p) &&
-	    dnnl_primitive_desc_query(p->fwd_pd, dnnl_query_impl_info_str, 0, &i0) == dnnl_success &&
-	    dnnl_primitive_desc_query(q->fwd_pd, dnnl_query_impl_info_str, 0, &i1) == dnnl_success && i0 && i1 &&
-	    strcmp(i0, i1) == 0) {
+	if (rc == 0 && q->f_y.same && takes_bf16_fwd(q) == takes_bf16_fwd(p) && *fd_pd_impl(p->fwd_pd) &&
+	    strcmp(fd_pd_impl(p->fwd_pd), fd_pd_impl(q->fwd_pd)) == 0) {
 		p->ybp = q;
 		return q;
 	}

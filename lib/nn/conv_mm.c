@@ -31,36 +31,33 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 static int mm_make(struct fd_dnnl *d, int64_t M, int64_t K, int64_t N, int at, int sum, dnnl_primitive_t *prim,
 		   dnnl_memory_t mem[4], int *amx, struct fd_err *e)
 {
-	dnnl_memory_desc_t am, bm, cm;
+	fd_md am = NULL, bm = NULL, cm = NULL;
 	dnnl_dims_t ad = {M, K}, as = {at ? 1 : K, at ? M : 1}, bd = {K, N}, bs = {N, 1}, cd = {M, N};
-	dnnl_matmul_desc_t md;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
 	dnnl_primitive_desc_t pd = NULL;
-	const char *impl = NULL;
 	int rc = -1;
-	if (fd_dnnl_check(dnnl_memory_desc_init_by_strides(&am, 2, ad, dnnl_bf16, as), e, "conv matmul A") ||
-	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "conv matmul B") ||
-	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, bs), e, "conv matmul C") ||
-	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, NULL, &cm), e, "conv matmul descriptor") ||
-	    fd_dnnl_attr_scratch(&attr, e))
+	if (fd_md_strides(&am, 2, ad, dnnl_bf16, as, e) || fd_md_strides(&bm, 2, bd, dnnl_bf16, bs, e) ||
+	    fd_md_strides(&cm, 2, cd, dnnl_f32, bs, e) || fd_dnnl_attr_scratch(&attr, e))
 		goto out;
 	if (sum && (fd_dnnl_check(dnnl_post_ops_create(&po), e, "conv matmul post-ops") ||
-		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "conv matmul sum post-op") ||
+		    fd_dnnl_check(fd_po_sum(po), e, "conv matmul sum post-op") ||
 		    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), e, "conv matmul attr post-ops")))
 		goto out;
-	if (fd_dnnl_check(dnnl_primitive_desc_create(&pd, &md, attr, d->engine, NULL), e,
+	if (fd_dnnl_check(fd_matmul_pd(&pd, d->engine, am, bm, NULL, cm, attr), e,
 			  "conv matmul primitive descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_create(prim, pd), e, "conv matmul primitive") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[0], am, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[1], bm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[2], cm, d->engine, DNNL_MEMORY_NONE), e, "conv matmul memory") ||
 	    fd_dnnl_scratch_init(d, pd, &mem[3], e))
 		goto out;
-	*amx = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-	       strstr(impl, "amx");
+	*amx = strstr(fd_pd_impl(pd), "amx") != NULL;
 	rc = 0;
 out:
+	fd_md_free(am);
+	fd_md_free(bm);
+	fd_md_free(cm);
 	if (pd)
 		dnnl_primitive_desc_destroy(pd);
 	if (po)

@@ -172,6 +172,12 @@ const struct fd_backend *fd_backend_need(struct fd_ctx *c, enum fd_dev d, int ha
  * "avx512_core_amx", ...; fd_dnnl_describe). For run records: an AVX2 and an
  * AVX-512 machine run different kernels, which round differently. */
 const char *fd_backend_cpu_describe(char *buf, size_t n);
+/* Drop what the CPU kernels' library keeps process-wide between plans
+ * (oneDNN's primitive cache: up to 1024 primitives with their JIT code and
+ * buffers; fd_dnnl_cache_flush), so that after a failure for lack of memory
+ * the next work has what a fresh process has. Primitives in use by other
+ * threads' plans stay alive; later plans are made anew. */
+void fd_backend_cpu_flush(void);
 
 /* The CPU table (plain C + OpenMP). */
 extern const struct fd_backend fd_backend_cpu;

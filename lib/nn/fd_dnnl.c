@@ -23,6 +23,232 @@ int fd_dnnl_check(dnnl_status_t st, struct fd_err *e, const char *what, ...)
 	return fd_err_set(e, "onednn: %s: %s", buf, dnnl_status2str(st));
 }
 
+/* ---- oneDNN 2.x / 3.x (fd_dnnl.h) ---- */
+
+#if DNNL_VERSION_MAJOR >= 3
+
+int fd_md_tag(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag,
+	      struct fd_err *e)
+{
+	*m = NULL;
+	return fd_dnnl_check(dnnl_memory_desc_create_with_tag(m, nd, dims, dt, tag), e, "memory descriptor");
+}
+
+int fd_md_strides(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, const dnnl_dims_t strides,
+		  struct fd_err *e)
+{
+	*m = NULL;
+	return fd_dnnl_check(dnnl_memory_desc_create_with_strides(m, nd, dims, dt, strides), e,
+			     "memory descriptor");
+}
+
+int fd_md_retype(fd_md *m, fd_cmd md, dnnl_data_type_t dt, struct fd_err *e)
+{
+	int nd = 0, nblks = 0;
+	dnnl_format_kind_t fk = dnnl_format_kind_undef;
+	const dnnl_dims_t *dims = NULL, *strides = NULL;
+	*m = NULL;
+	if (dnnl_memory_desc_query(md, dnnl_query_ndims_s32, &nd) != dnnl_success ||
+	    dnnl_memory_desc_query(md, dnnl_query_dims, &dims) != dnnl_success ||
+	    dnnl_memory_desc_query(md, dnnl_query_format_kind, &fk) != dnnl_success)
+		return fd_err_set(e, "onednn: memory descriptor: cannot query it");
+	if (fk == dnnl_format_kind_any)
+		return fd_md_tag(m, nd, *dims, dt, dnnl_format_tag_any, e);
+	if (fk != dnnl_blocked || dnnl_memory_desc_query(md, dnnl_query_inner_nblks_s32, &nblks) != dnnl_success ||
+	    nblks != 0 || dnnl_memory_desc_query(md, dnnl_query_strides, &strides) != dnnl_success)
+		return fd_err_set(e, "onednn: memory descriptor: only a plain layout changes its data type");
+	return fd_md_strides(m, nd, *dims, dt, *strides, e);
+}
+
+void fd_md_free(fd_md m)
+{
+	if (m)
+		dnnl_memory_desc_destroy(m);
+}
+
+dnnl_data_type_t fd_md_dtype(fd_cmd md)
+{
+	dnnl_data_type_t dt = dnnl_data_type_undef;
+	dnnl_memory_desc_query(md, dnnl_query_data_type, &dt);
+	return dt;
+}
+
+int fd_md_blocked(fd_cmd md)
+{
+	dnnl_format_kind_t fk = dnnl_format_kind_undef;
+	return dnnl_memory_desc_query(md, dnnl_query_format_kind, &fk) == dnnl_success && fk == dnnl_blocked;
+}
+
+dnnl_status_t fd_conv_fwd_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg, fd_cmd x,
+			     fd_cmd w, fd_cmd b, fd_cmd y, const dnnl_dims_t st, const dnnl_dims_t dil,
+			     const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_attr_t attr)
+{
+	return dnnl_convolution_forward_primitive_desc_create(pd, eng, dnnl_forward_training, alg, x, w, b, y,
+							      st, dil, pl, pr, attr);
+}
+
+dnnl_status_t fd_conv_bwd_data_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg, fd_cmd dx,
+				  fd_cmd w, fd_cmd dy, const dnnl_dims_t st, const dnnl_dims_t dil,
+				  const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_desc_t hint,
+				  const_dnnl_primitive_attr_t attr)
+{
+	return dnnl_convolution_backward_data_primitive_desc_create(pd, eng, alg, dx, w, dy, st, dil, pl, pr,
+								    hint, attr);
+}
+
+dnnl_status_t fd_conv_bwd_weights_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+				     fd_cmd x, fd_cmd dw, fd_cmd db, fd_cmd dy, const dnnl_dims_t st,
+				     const dnnl_dims_t dil, const dnnl_dims_t pl, const dnnl_dims_t pr,
+				     const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr)
+{
+	return dnnl_convolution_backward_weights_primitive_desc_create(pd, eng, alg, x, dw, db, dy, st, dil, pl,
+								       pr, hint, attr);
+}
+
+dnnl_status_t fd_matmul_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, fd_cmd a, fd_cmd b, fd_cmd bias,
+			   fd_cmd c, const_dnnl_primitive_attr_t attr)
+{
+	return dnnl_matmul_primitive_desc_create(pd, eng, a, b, bias, c, attr);
+}
+
+dnnl_status_t fd_po_sum(dnnl_post_ops_t po)
+{
+	return dnnl_post_ops_append_sum(po, 1.0f, 0, dnnl_data_type_undef);
+}
+
+dnnl_status_t fd_po_eltwise(dnnl_post_ops_t po, dnnl_alg_kind_t alg, float alpha, float beta)
+{
+	return dnnl_post_ops_append_eltwise(po, alg, alpha, beta);
+}
+
+#else /* oneDNN 2.x: descriptors are structs, fd_md a heap copy */
+
+static int md_new(fd_md *m, struct fd_err *e)
+{
+	if (!(*m = calloc(1, sizeof **m)))
+		return fd_err_set(e, "onednn: memory descriptor: out of memory");
+	return 0;
+}
+
+int fd_md_tag(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag,
+	      struct fd_err *e)
+{
+	if (md_new(m, e))
+		return -1;
+	if (fd_dnnl_check(dnnl_memory_desc_init_by_tag(*m, nd, dims, dt, tag), e, "memory descriptor")) {
+		free(*m);
+		*m = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int fd_md_strides(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, const dnnl_dims_t strides,
+		  struct fd_err *e)
+{
+	if (md_new(m, e))
+		return -1;
+	if (fd_dnnl_check(dnnl_memory_desc_init_by_strides(*m, nd, dims, dt, strides), e, "memory descriptor")) {
+		free(*m);
+		*m = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int fd_md_retype(fd_md *m, fd_cmd md, dnnl_data_type_t dt, struct fd_err *e)
+{
+	if (md->format_kind != dnnl_format_kind_any &&
+	    (md->format_kind != dnnl_blocked || md->format_desc.blocking.inner_nblks != 0)) {
+		*m = NULL;
+		return fd_err_set(e, "onednn: memory descriptor: only a plain layout changes its data type");
+	}
+	if (md_new(m, e))
+		return -1;
+	**m = *md;
+	(*m)->data_type = dt;
+	return 0;
+}
+
+void fd_md_free(fd_md m)
+{
+	free(m);
+}
+
+dnnl_data_type_t fd_md_dtype(fd_cmd md)
+{
+	return md->data_type;
+}
+
+int fd_md_blocked(fd_cmd md)
+{
+	return md->format_kind == dnnl_blocked;
+}
+
+dnnl_status_t fd_conv_fwd_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg, fd_cmd x,
+			     fd_cmd w, fd_cmd b, fd_cmd y, const dnnl_dims_t st, const dnnl_dims_t dil,
+			     const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_attr_t attr)
+{
+	dnnl_convolution_desc_t cd;
+	dnnl_status_t s = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training, alg, x, w, b, y,
+								     st, dil, pl, pr);
+	return s != dnnl_success ? s : dnnl_primitive_desc_create(pd, &cd, attr, eng, NULL);
+}
+
+dnnl_status_t fd_conv_bwd_data_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg, fd_cmd dx,
+				  fd_cmd w, fd_cmd dy, const dnnl_dims_t st, const dnnl_dims_t dil,
+				  const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_desc_t hint,
+				  const_dnnl_primitive_attr_t attr)
+{
+	dnnl_convolution_desc_t cd;
+	dnnl_status_t s = dnnl_dilated_convolution_backward_data_desc_init(&cd, alg, dx, w, dy, st, dil, pl, pr);
+	return s != dnnl_success ? s : dnnl_primitive_desc_create(pd, &cd, attr, eng, hint);
+}
+
+dnnl_status_t fd_conv_bwd_weights_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+				     fd_cmd x, fd_cmd dw, fd_cmd db, fd_cmd dy, const dnnl_dims_t st,
+				     const dnnl_dims_t dil, const dnnl_dims_t pl, const dnnl_dims_t pr,
+				     const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr)
+{
+	dnnl_convolution_desc_t cd;
+	dnnl_status_t s = dnnl_dilated_convolution_backward_weights_desc_init(&cd, alg, x, dw, db, dy, st, dil,
+									      pl, pr);
+	return s != dnnl_success ? s : dnnl_primitive_desc_create(pd, &cd, attr, eng, hint);
+}
+
+dnnl_status_t fd_matmul_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, fd_cmd a, fd_cmd b, fd_cmd bias,
+			   fd_cmd c, const_dnnl_primitive_attr_t attr)
+{
+	dnnl_matmul_desc_t md;
+	dnnl_status_t s = dnnl_matmul_desc_init(&md, a, b, bias, c);
+	return s != dnnl_success ? s : dnnl_primitive_desc_create(pd, &md, attr, eng, NULL);
+}
+
+dnnl_status_t fd_po_sum(dnnl_post_ops_t po)
+{
+	return dnnl_post_ops_append_sum(po, 1.0f);
+}
+
+dnnl_status_t fd_po_eltwise(dnnl_post_ops_t po, dnnl_alg_kind_t alg, float alpha, float beta)
+{
+	return dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+}
+
+#endif
+
+fd_cmd fd_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int i)
+{
+	return dnnl_primitive_desc_query_md(pd, what, i);
+}
+
+const char *fd_pd_impl(const_dnnl_primitive_desc_t pd)
+{
+	const char *impl = NULL;
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+		return "";
+	return impl;
+}
+
 /* AVX512-BF16 and AVX-512 F, BW, VL in cpuid with AVX-512 state enabled
  * by the OS (no oneDNN involved: fd_dnnl_to_bf16's own instructions) */
 static int cpu_bf16(void)
@@ -155,8 +381,8 @@ void fd_dnnl_free(struct fd_dnnl *d)
 	memset(d, 0, sizeof *d);
 }
 
-static int make_reorder(dnnl_primitive_t *r, struct fd_dnnl *d, const dnnl_memory_desc_t *from,
-			const dnnl_memory_desc_t *to, int add, struct fd_err *e)
+static int make_reorder(dnnl_primitive_t *r, struct fd_dnnl *d, fd_cmd from, fd_cmd to, int add,
+			struct fd_err *e)
 {
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
@@ -165,7 +391,7 @@ static int make_reorder(dnnl_primitive_t *r, struct fd_dnnl *d, const dnnl_memor
 	if (add) {
 		if (fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "reorder attr") ||
 		    fd_dnnl_check(dnnl_post_ops_create(&po), e, "reorder post-ops") ||
-		    fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "reorder sum post-op") ||
+		    fd_dnnl_check(fd_po_sum(po), e, "reorder sum post-op") ||
 		    fd_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), e, "reorder attr post-ops"))
 			goto out;
 	}
@@ -200,9 +426,8 @@ int fd_dnnl_ws_reserve(struct fd_dnnl *d, int i, size_t n, struct fd_err *e)
 	return 0;
 }
 
-int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memory_desc_t *user_md,
-		      const dnnl_memory_desc_t *prim_md, enum fd_dnnl_dir dir, int slot,
-		      struct fd_err *e)
+int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, fd_cmd user_md, fd_cmd prim_md,
+		      enum fd_dnnl_dir dir, int slot, struct fd_err *e)
 {
 	int same = dnnl_memory_desc_equal(user_md, prim_md);
 	memset(o, 0, sizeof *o);
@@ -223,15 +448,19 @@ int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memo
 	if (dir == FD_DNNL_IN ? make_reorder(&o->reorder, d, user_md, prim_md, 0, e)
 			      : make_reorder(&o->reorder, d, prim_md, user_md, dir == FD_DNNL_OUT_ADD, e))
 		goto fail;
-	if (dir == FD_DNNL_OUT_ADD && same && user_md->data_type == dnnl_f32 && user_md->format_kind == dnnl_blocked)
+	int plain_f32 = fd_md_dtype(user_md) == dnnl_f32 && fd_md_blocked(user_md);
+	if (dir == FD_DNNL_OUT_ADD && same && plain_f32)
 		o->add_f32 = dnnl_memory_desc_get_size(user_md) / sizeof(float);
-	dnnl_memory_desc_t as_bf16 = *user_md;
-	as_bf16.data_type = dnnl_bf16;
-	if (dir == FD_DNNL_IN && user_md->data_type == dnnl_f32 && dnnl_memory_desc_equal(&as_bf16, prim_md) &&
-	    cpu_bf16() && user_md->format_kind == dnnl_blocked) {
-		size_t n = dnnl_memory_desc_get_size(user_md) / sizeof(float);
-		if (n * sizeof(uint16_t) == dnnl_memory_desc_get_size(prim_md))
-			o->to_bf16 = n; /* dense: same size, half the bytes */
+	if (dir == FD_DNNL_IN && plain_f32 && fd_md_dtype(prim_md) == dnnl_bf16 && cpu_bf16()) {
+		fd_md as_bf16 = NULL;
+		/* the user's layout in bf16 (a user layout fd_md_retype cannot
+		 * retype is not plain: the reorder runs) */
+		if (!fd_md_retype(&as_bf16, user_md, dnnl_bf16, NULL) && dnnl_memory_desc_equal(as_bf16, prim_md)) {
+			size_t n = dnnl_memory_desc_get_size(user_md) / sizeof(float);
+			if (n * sizeof(uint16_t) == dnnl_memory_desc_get_size(prim_md))
+				o->to_bf16 = n; /* dense: same size, half the bytes */
+		}
+		fd_md_free(as_bf16);
 	}
 	if (dir == FD_DNNL_OUT_ADD && !same && make_reorder(&o->reorder_over, d, prim_md, user_md, 0, e))
 		goto fail;
@@ -275,7 +504,7 @@ int fd_dnnl_attr_scratch(dnnl_primitive_attr_t *attr, struct fd_err *e)
 
 int fd_dnnl_scratch_init(struct fd_dnnl *d, const_dnnl_primitive_desc_t pd, dnnl_memory_t *m, struct fd_err *e)
 {
-	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	fd_cmd md = fd_pd_md(pd, dnnl_query_scratchpad_md, 0);
 	size_t n = md ? dnnl_memory_desc_get_size(md) : 0;
 	*m = NULL;
 	if (!n)
@@ -404,6 +633,15 @@ void fd_dnnl_opnd_free(struct fd_dnnl_opnd *o)
 	if (o->user)
 		dnnl_memory_destroy(o->user);
 	memset(o, 0, sizeof *o);
+}
+
+void fd_dnnl_cache_flush(void)
+{
+	int cap = 0;
+	if (dnnl_get_primitive_cache_capacity(&cap) == dnnl_success && cap > 0) {
+		dnnl_set_primitive_cache_capacity(0);
+		dnnl_set_primitive_cache_capacity(cap);
+	}
 }
 
 const char *fd_dnnl_describe(char *buf, size_t n)

@@ -9,6 +9,65 @@
 #include <stdint.h>
 #include "core/fd_err.h"
 
+/* oneDNN 2.x and 3.x (the Makefile's ONEDNN; doc/onednn.md "oneDNN 3 on
+ * AVX2 CPUs"). 3.0 made memory descriptors opaque handles and folded the
+ * operation descriptors into the primitive descriptors' constructors; fd's
+ * kernels are written once against the few calls below, which map to
+ * either version.
+ *
+ * fd_md is a memory descriptor fd made and owns (fd_md_free; NULL is
+ * none); fd_cmd one it reads (fd_md, or a primitive descriptor's from
+ * fd_pd_md, owned by that). Both pass where oneDNN takes a memory
+ * descriptor (dnnl_memory_create, dnnl_memory_desc_equal,
+ * dnnl_memory_desc_get_size, dnnl_reorder_primitive_desc_create). */
+#if DNNL_VERSION_MAJOR >= 3
+typedef dnnl_memory_desc_t fd_md;
+typedef const_dnnl_memory_desc_t fd_cmd;
+#else
+typedef dnnl_memory_desc_t *fd_md;
+typedef const dnnl_memory_desc_t *fd_cmd;
+#endif
+/* *m: a descriptor of nd dims, data type dt, in layout tag (dnnl_format_tag_any:
+ * the primitive's choice) or with the given strides. 0, or -1 with e. */
+int fd_md_tag(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag,
+	      struct fd_err *e);
+int fd_md_strides(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, const dnnl_dims_t strides,
+		  struct fd_err *e);
+/* *m: md with data type dt, the same dims and layout; md is "any" or a
+ * plain strided layout (no inner blocks). 0, or -1 with e. */
+int fd_md_retype(fd_md *m, fd_cmd md, dnnl_data_type_t dt, struct fd_err *e);
+void fd_md_free(fd_md m);
+dnnl_data_type_t fd_md_dtype(fd_cmd md);
+/* whether md is a concrete layout (format kind blocked: plain strides,
+ * maybe with inner blocks), not "any" */
+int fd_md_blocked(fd_cmd md);
+/* pd's descriptor of what (dnnl_query_src_md ...), index i; NULL when none */
+fd_cmd fd_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int i);
+/* oneDNN's name for pd's implementation ("brgconv:avx2", "jit:avx2",
+ * "ref:any"), or "" */
+const char *fd_pd_impl(const_dnnl_primitive_desc_t pd);
+
+/* Primitive descriptors (return oneDNN's status; dil in oneDNN's
+ * convention, 0 = none; attr and hint may be NULL; b NULL = no bias). */
+dnnl_status_t fd_conv_fwd_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg, fd_cmd x,
+			     fd_cmd w, fd_cmd b, fd_cmd y, const dnnl_dims_t st, const dnnl_dims_t dil,
+			     const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_attr_t attr);
+dnnl_status_t fd_conv_bwd_data_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg, fd_cmd dx,
+				  fd_cmd w, fd_cmd dy, const dnnl_dims_t st, const dnnl_dims_t dil,
+				  const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_desc_t hint,
+				  const_dnnl_primitive_attr_t attr);
+dnnl_status_t fd_conv_bwd_weights_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, dnnl_alg_kind_t alg,
+				     fd_cmd x, fd_cmd dw, fd_cmd db, fd_cmd dy, const dnnl_dims_t st,
+				     const dnnl_dims_t dil, const dnnl_dims_t pl, const dnnl_dims_t pr,
+				     const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr);
+dnnl_status_t fd_matmul_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t eng, fd_cmd a, fd_cmd b, fd_cmd bias,
+			   fd_cmd c, const_dnnl_primitive_attr_t attr);
+/* Post-ops: dst = dst + result (scale 1, fp32 accumulation), and an
+ * eltwise op (alpha, beta as oneDNN 3 defines them; 2.x ignores them
+ * where it has no parameter: hardswish). */
+dnnl_status_t fd_po_sum(dnnl_post_ops_t po);
+dnnl_status_t fd_po_eltwise(dnnl_post_ops_t po, dnnl_alg_kind_t alg, float alpha, float beta);
+
 #define FD_DNNL_SLOTS 5
 /* The slot holding every primitive's scratchpad (oneDNN's user mode,
  * fd_dnnl_scratch_init): oneDNN's library mode, as Debian builds 2.6, gave
@@ -79,6 +138,10 @@ int fd_dnnl_bf16_check(struct fd_err *e);
  * (run.json's "machine"; doc/train.md). */
 const char *fd_dnnl_describe(char *buf, size_t n);
 
+/* Empty oneDNN's primitive cache (capacity set to 0, then back), which
+ * outlives fd's plans: fd_backend_cpu_flush. */
+void fd_dnnl_cache_flush(void);
+
 /* Turn a oneDNN status into an fd_err: "<what>: <status>" (what is printf
  * formatted, naming the primitive and its shapes). Returns 0 on success, -1
  * otherwise. */
@@ -119,9 +182,8 @@ struct fd_dnnl_opnd {
  * goes through a buffer (the primitive overwrites; the reorder adds). That
  * buffer is d's shared slot `slot` (grown here if needed): operands of one
  * primitive must use distinct slots. */
-int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const dnnl_memory_desc_t *user_md,
-		      const dnnl_memory_desc_t *prim_md, enum fd_dnnl_dir dir, int slot,
-		      struct fd_err *e);
+int fd_dnnl_opnd_init(struct fd_dnnl_opnd *o, struct fd_dnnl *d, fd_cmd user_md, fd_cmd prim_md,
+		      enum fd_dnnl_dir dir, int slot, struct fd_err *e);
 /* Point the user side at ptr and, for an input that needs it, run the reorder
  * into the primitive's buffer. Returns the memory to pass to the primitive. */
 int fd_dnnl_opnd_in(struct fd_dnnl_opnd *o, struct fd_dnnl *d, const void *ptr, dnnl_memory_t *m,

@@ -90,43 +90,42 @@ struct bf16_mat {
 static int matmul_bf16(struct fd_dnnl *d, const struct bf16_mat *A, const struct bf16_mat *B,
 		       const float *bias, float *C, int accumulate, struct fd_err *e)
 {
-	dnnl_memory_desc_t am, bm, biasm, cm;
+	fd_md am = NULL, bm = NULL, biasm = NULL, cm = NULL;
 	dnnl_dims_t ad = {A->rows, A->cols}, as = {A->rs, A->cs}, bd = {B->rows, B->cols}, bs = {B->rs, B->cs};
 	dnnl_dims_t cd = {A->rows, B->cols}, cs = {B->cols, 1}, biasd = {1, B->cols}, biass = {B->cols, 1};
-	dnnl_matmul_desc_t md;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_t prim = NULL;
 	dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
 	int rc = -1;
-	if (fd_dnnl_check(dnnl_memory_desc_init_by_strides(&am, 2, ad, dnnl_bf16, as), e, "bf16 matmul A") ||
-	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&bm, 2, bd, dnnl_bf16, bs), e, "bf16 matmul B") ||
-	    fd_dnnl_check(dnnl_memory_desc_init_by_strides(&cm, 2, cd, dnnl_f32, cs), e, "bf16 matmul C") ||
-	    (bias && fd_dnnl_check(dnnl_memory_desc_init_by_strides(&biasm, 2, biasd, dnnl_f32, biass), e,
-				   "bf16 matmul bias")) ||
-	    fd_dnnl_check(dnnl_matmul_desc_init(&md, &am, &bm, bias ? &biasm : NULL, &cm), e,
-			  "bf16 matmul descriptor") ||
+	if (fd_md_strides(&am, 2, ad, dnnl_bf16, as, e) || fd_md_strides(&bm, 2, bd, dnnl_bf16, bs, e) ||
+	    fd_md_strides(&cm, 2, cd, dnnl_f32, cs, e) ||
+	    (bias && fd_md_strides(&biasm, 2, biasd, dnnl_f32, biass, e)) ||
 	    fd_dnnl_check(dnnl_primitive_attr_create(&attr), e, "bf16 matmul attr"))
 		goto out;
 	if (accumulate &&
 	    (fd_dnnl_check(dnnl_post_ops_create(&po), e, "bf16 matmul post-ops") ||
-	     fd_dnnl_check(dnnl_post_ops_append_sum(po, 1.0f), e, "bf16 matmul sum post-op") ||
+	     fd_dnnl_check(fd_po_sum(po), e, "bf16 matmul sum post-op") ||
 	     fd_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, po), e, "bf16 matmul attr post-ops")))
 		goto out;
-	if (fd_dnnl_check(dnnl_primitive_desc_create(&pd, &md, attr, d->engine, NULL), e,
+	if (fd_dnnl_check(fd_matmul_pd(&pd, d->engine, am, bm, biasm, cm, attr), e,
 			  "bf16 matmul primitive descriptor") ||
 	    fd_dnnl_check(dnnl_primitive_create(&prim, pd), e, "bf16 matmul primitive") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[0], &am, d->engine, (void *)A->p), e, "bf16 matmul memory") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[1], &bm, d->engine, (void *)B->p), e, "bf16 matmul memory") ||
-	    fd_dnnl_check(dnnl_memory_create(&mem[2], &cm, d->engine, C), e, "bf16 matmul memory") ||
-	    (bias && fd_dnnl_check(dnnl_memory_create(&mem[3], &biasm, d->engine, (void *)bias), e,
+	    fd_dnnl_check(dnnl_memory_create(&mem[0], am, d->engine, (void *)A->p), e, "bf16 matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[1], bm, d->engine, (void *)B->p), e, "bf16 matmul memory") ||
+	    fd_dnnl_check(dnnl_memory_create(&mem[2], cm, d->engine, C), e, "bf16 matmul memory") ||
+	    (bias && fd_dnnl_check(dnnl_memory_create(&mem[3], biasm, d->engine, (void *)bias), e,
 				   "bf16 matmul memory")))
 		goto out;
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]},
 				{DNNL_ARG_BIAS, mem[3]}};
 	rc = fd_dnnl_exec(d, prim, bias ? 4 : 3, a, e);
 out:
+	fd_md_free(am);
+	fd_md_free(bm);
+	fd_md_free(biasm);
+	fd_md_free(cm);
 	for (int i = 0; i < 4; i++)
 		if (mem[i])
 			dnnl_memory_destroy(mem[i]);

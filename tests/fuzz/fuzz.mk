@@ -8,10 +8,10 @@ FZ           := build-fuzz
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FZ)/%)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 $(FUZZ_SAN) -fopenmp -Ilib -MMD -MP
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 $(FUZZ_SAN) -fopenmp -Ilib $(DNNL_CFLAGS) -MMD -MP
 FUZZ_LIB_OBJ := $(ALL_LIB_SRC:%.c=$(FZ)/obj/%.o)
 
-$(FZ)/obj/%.o: %.c
+$(FZ)/obj/%.o: %.c $(ONEDNN_STAMP) | $(DNNL_DEP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 

@@ -39,13 +39,17 @@ like "run.json holds the config" "$(cat A/run.json)" '"config": \{'
 # run.json "machine": the CPU, oneDNN's version and the ISA its kernels ran
 # (doc/train.md); with winograd the share of multiply-adds Winograd ran,
 # above zero exactly where the CPU has AVX-512 (doc/nn-kernels.md "Winograd")
+# the oneDNN header: the one beside the library fd-train loads (ONEDNN=3:
+# .deps/onednn-3.2.0/{lib,include}), else Debian's
 machine() { # RUNDIR WANT_WINO(0|1)
-	$PY - "$1/run.json" "$2" <<'PY'
+	$PY - "$1/run.json" "$2" "$(ldd "$(command -v fd-train)" | awk '/libdnnl/ {print $3}')" <<'PY'
 import json, os, re, sys
 m = json.load(open(sys.argv[1]))["machine"]
 info = open("/proc/cpuinfo").read()
 cpu = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown")
-hdr = open("/usr/include/oneapi/dnnl/dnnl_version.h").read()
+lib = os.path.realpath(sys.argv[3])
+inc = os.path.join(os.path.dirname(os.path.dirname(lib)), "include/oneapi/dnnl/dnnl_version.h")
+hdr = open(inc if os.path.exists(inc) else "/usr/include/oneapi/dnnl/dnnl_version.h").read()
 ver = ".".join(re.search(r"#define DNNL_VERSION_%s (\d+)" % k, hdr).group(1) for k in ("MAJOR", "MINOR", "PATCH"))
 avx512 = "avx512f" in info.split()
 bad = []

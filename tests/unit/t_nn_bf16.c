@@ -461,16 +461,16 @@ static void to_bf16_case(void)
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_t rp = NULL;
 	dnnl_memory_t mf = NULL, mt = NULL;
-	dnnl_memory_desc_t df, dt;
+	fd_md df = NULL, dt = NULL;
 	dnnl_dims_t dims = {N};
-	dnnl_memory_desc_init_by_tag(&df, 1, dims, dnnl_f32, dnnl_a);
-	dnnl_memory_desc_init_by_tag(&dt, 1, dims, dnnl_bf16, dnnl_a);
-	int made = dnnl_engine_create(&eng, dnnl_cpu, 0) == dnnl_success &&
+	int made = fd_md_tag(&df, 1, dims, dnnl_f32, dnnl_a, NULL) == 0 &&
+		   fd_md_tag(&dt, 1, dims, dnnl_bf16, dnnl_a, NULL) == 0 &&
+		   dnnl_engine_create(&eng, dnnl_cpu, 0) == dnnl_success &&
 		   dnnl_stream_create(&str, eng, dnnl_stream_default_flags) == dnnl_success &&
-		   dnnl_reorder_primitive_desc_create(&pd, &df, eng, &dt, eng, NULL) == dnnl_success &&
+		   dnnl_reorder_primitive_desc_create(&pd, df, eng, dt, eng, NULL) == dnnl_success &&
 		   dnnl_primitive_create(&rp, pd) == dnnl_success &&
-		   dnnl_memory_create(&mf, &df, eng, x) == dnnl_success &&
-		   dnnl_memory_create(&mt, &dt, eng, want) == dnnl_success;
+		   dnnl_memory_create(&mf, df, eng, x) == dnnl_success &&
+		   dnnl_memory_create(&mt, dt, eng, want) == dnnl_success;
 	dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
 	made = made && dnnl_primitive_execute(rp, str, 2, a) == dnnl_success && dnnl_stream_wait(str) == dnnl_success;
 	int rc = fd_dnnl_to_bf16(2, x, got, N);
@@ -503,6 +503,8 @@ static void to_bf16_case(void)
 		dnnl_stream_destroy(str);
 	if (eng)
 		dnnl_engine_destroy(eng);
+	fd_md_free(df);
+	fd_md_free(dt);
 }
 
 /* Fused conv + BN (+ act) case i of nn_bf16/fused (see the file comment),
