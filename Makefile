@@ -36,11 +36,13 @@ VECFLAGS := $(shell $(CC) -fvect-cost-model=dynamic -Werror -x c -c -o /dev/null
 # oneDNN, the CPU kernels' library (doc/onednn.md "oneDNN 3 on AVX2 CPUs"):
 # ONEDNN=2 links Debian's libdnnl-dev (2.6); ONEDNN=3 links oneDNN 3.2 from
 # PyPI's onednn-cpu-gomp wheel, fetched (pinned, SHA-256 checked) into
-# .deps/ by scripts/onednn3.sh, found by rpath. The default is 2 on CPUs with
-# AVX-512 (2.6's brgemm kernels, AMX, Winograd) and 3 on the others (2.6 has
-# no AVX2 brgemm convolution). The choice is kept in $(B)/onednn: changing
-# it rebuilds every object.
-ONEDNN  ?= $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),2,3)
+# .deps/ by scripts/onednn3.sh, found by rpath. The default is 2: on AVX-512
+# CPUs it has the brgemm kernels, AMX and Winograd; on AVX2 CPUs 3.2 infers
+# ResNets and SimpleCNN 1.1-1.4x faster but MobileNetV3, EfficientNet and
+# ConvNeXt 0.80-0.86x, and trains level (make bench-onednn-ab; doc/onednn.md
+# "oneDNN 3 on AVX2 CPUs"). The choice is kept in $(B)/onednn: changing it
+# rebuilds every object.
+ONEDNN  ?= 2
 ONEDNN3_DIR := $(CURDIR)/.deps/onednn-3.2.0
 ifeq ($(ONEDNN),3)
 DNNL_CFLAGS := -I$(ONEDNN3_DIR)/include

@@ -272,13 +272,18 @@ static int wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 	       s->K >= FD_CONV2D_WINO_MIN_C;
 }
 
+int fd_conv2d_winograd_available(void)
+{
+	return DNNL_VERSION_MAJOR < 3 && __builtin_cpu_supports("avx512f");
+}
+
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w)
 {
 	struct fd_conv2d_shape s = {.groups = op->groups, .sh = op->sh, .sw = op->sw, .dh = op->dh, .dw = op->dw};
 	if (!w || w->ndim != 4)
 		return 0;
 	s.K = (int)w->shape[0], s.C = (int)w->shape[1] * op->groups, s.kh = (int)w->shape[2], s.kw = (int)w->shape[3];
-	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && __builtin_cpu_supports("avx512f") &&
+	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && fd_conv2d_winograd_available() &&
 	       wino_shape(&s, c->precision == FD_PREC_BF16, 0);
 }
 

@@ -97,6 +97,9 @@ struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, str
  * (c->winograd set, and the shape rule of fd_conv2d_winograd_cpu, on a CPU
  * with AVX-512): a caller that could fuse a residual sum (fd_conv2d_infer_add,
  * which Winograd plans cannot take) runs the convolution alone instead. */
+/* Whether oneDNN has a Winograd convolution here: 2.x on a CPU with AVX-512
+ * (3.x removed the CPU one; doc/onednn.md "oneDNN 3 on AVX2 CPUs"). */
+int fd_conv2d_winograd_available(void);
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w);
 
 /* act(conv2d(x, w, b) + sum) as fd_conv2d_infer with the residual added

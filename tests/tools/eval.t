@@ -117,7 +117,7 @@ no_file "no preds after a refused precision" xb.tsv
 # scores are within 1e-4 of fp32's and not all equal; elsewhere the same
 # scores (the direct algorithm)
 ok "--winograd" fd-eval -q --threads 1 --winograd --model R/best.safetensors --pack pack.safetensors --only fold=test -o pw.tsv
-if grep -qw avx512f /proc/cpuinfo; then WD='0 < d <= 1e-4'; else WD='d == 0'; fi
+if wino_here; then WD='0 < d <= 1e-4'; else WD='d == 0'; fi
 ok "winograd scores: $WD" $PY -c "import csv, sys
 a = [float(r['score']) for r in csv.DictReader(open('pw.tsv'), delimiter='\t')]
 b = [float(r['score']) for r in csv.DictReader(open('p.tsv'), delimiter='\t')]

@@ -323,7 +323,7 @@ static int wino_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 	int Ho, Wo;
 	char nm[96];
 	fd_conv2d_out_size(&s, &Ho, &Wo, &e);
-	int want = __builtin_cpu_supports("avx512f") && s.groups == 1 && s.kh == 3 && s.kw == 3 && s.sh == 1 &&
+	int want = fd_conv2d_winograd_available() && s.groups == 1 && s.kh == 3 && s.kw == 3 && s.sh == 1 &&
 		   s.sw == 1 && s.dh == 1 && s.dw == 1 && s.C >= FD_CONV2D_WINO_MIN_C && s.K >= FD_CONV2D_WINO_MIN_C;
 	cx->winograd = 1;
 	int made = fd_conv2d_plan_cpu(cx, &s, &p) == 0;
@@ -414,7 +414,7 @@ int main(void)
 	int nw = 0;
 	for (int i = 0; i < n; i++)
 		nw += wino_case(&c, &st, i);
-	ok(nw >= (__builtin_cpu_supports("avx512f") ? 1 : 0), "%d Winograd plans checked against torch", nw);
+	ok(nw >= (fd_conv2d_winograd_available() ? 1 : 0), "%d Winograd plans checked against torch", nw);
 	/* inference with the residual added (fd_conv2d_infer_add) */
 	int na = 0;
 	for (int i = 0; i < n; i++) {
