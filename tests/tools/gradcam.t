@@ -20,6 +20,8 @@ if [ -x "$VPY" ] && "$VPY" -c 'import pytorch_grad_cam, cv2' 2>/dev/null; then
 		mobilenet_v3_small:-:real convnext_tiny:-:fake resnet18:layer3:2:3 >cmp 2>&1
 	rc=$?
 	while read -r l; do echo "# $l"; done <cmp
+	# prove shows stderr, not "# " lines, unless verbose: a failure's why reaches the CI log
+	[ "$rc" = 0 ] || sed 's/^/gradcam_cmp: /' cmp >&2
 	is "every case equals grad-cam's GradCAM (layer map, normalised map, overlay)" "$rc" 0
 	is "cases compared" "$(grep -c '^ok ' cmp)" 10
 else
