@@ -130,12 +130,10 @@ static int md_new(fd_md *m, struct fd_err *e)
 	return 0;
 }
 
-int fd_md_tag(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag,
-	      struct fd_err *e)
+/* *m (md_new's) filled with status st: kept, or freed on failure */
+static int md_done(fd_md *m, dnnl_status_t st, struct fd_err *e)
 {
-	if (md_new(m, e))
-		return -1;
-	if (fd_dnnl_check(dnnl_memory_desc_init_by_tag(*m, nd, dims, dt, tag), e, "memory descriptor")) {
+	if (fd_dnnl_check(st, e, "memory descriptor")) {
 		free(*m);
 		*m = NULL;
 		return -1;
@@ -143,17 +141,16 @@ int fd_md_tag(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnn
 	return 0;
 }
 
+int fd_md_tag(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, dnnl_format_tag_t tag,
+	      struct fd_err *e)
+{
+	return md_new(m, e) ? -1 : md_done(m, dnnl_memory_desc_init_by_tag(*m, nd, dims, dt, tag), e);
+}
+
 int fd_md_strides(fd_md *m, int nd, const dnnl_dims_t dims, dnnl_data_type_t dt, const dnnl_dims_t strides,
 		  struct fd_err *e)
 {
-	if (md_new(m, e))
-		return -1;
-	if (fd_dnnl_check(dnnl_memory_desc_init_by_strides(*m, nd, dims, dt, strides), e, "memory descriptor")) {
-		free(*m);
-		*m = NULL;
-		return -1;
-	}
-	return 0;
+	return md_new(m, e) ? -1 : md_done(m, dnnl_memory_desc_init_by_strides(*m, nd, dims, dt, strides), e);
 }
 
 int fd_md_retype(fd_md *m, fd_cmd md, dnnl_data_type_t dt, struct fd_err *e)
