@@ -56,7 +56,11 @@ else
 $(error ONEDNN=$(ONEDNN): say 2 (Debian's oneDNN 2.6) or 3 (oneDNN 3.2 from PyPI))
 endif
 ONEDNN_STAMP := $(B)/onednn
-$(shell mkdir -p $(B) && { [ "$$(cat $(ONEDNN_STAMP) 2>/dev/null)" = "$(ONEDNN)" ] || echo $(ONEDNN) > $(ONEDNN_STAMP); })
+# (written whole by a rename: tests run make beside each other, and one
+# reading a half-written stamp would rewrite it and rebuild everything under
+# the running tests)
+$(shell mkdir -p $(B) && { [ "$$(cat $(ONEDNN_STAMP) 2>/dev/null)" = "$(ONEDNN)" ] || \
+	{ echo $(ONEDNN) > $(ONEDNN_STAMP).$$$$ && mv -f $(ONEDNN_STAMP).$$$$ $(ONEDNN_STAMP); }; })
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VECFLAGS) $(SANFLAGS) -fopenmp -Ilib $(DNNL_CFLAGS) -MMD -MP
 LDLIBS  := -lturbojpeg -lpng -lz -ljansson -lm -lpthread
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -fopenmp
