@@ -123,14 +123,24 @@ $(B)/obj/lib/nn/optim.o: ALL_CFLAGS += -fno-math-errno
 DEVICE_TOOLS := fd-train fd-eval fd-gradcam
 $(NN_TOOL_BINS): $(B)/libfdnn.a
 $(addprefix $(BIN)/,$(DEVICE_TOOLS)): $(B)/obj/tools/cli_nn.o
+# (linked under a temporary name and renamed: tests run one make beside
+# others, and a binary being written is not executable: "Permission denied")
 $(BIN)/fd-%: $(B)/obj/tools/fd-%.o $(CLI_OBJ) $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %/libfdnn.a,$^) $(B)/libfd.a \
-		$(if $(filter %/libfdnn.a,$^),$(NN_LDLIBS)) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $(@D)/.$(@F).tmp $(filter %.o,$^) $(filter %/libfdnn.a,$^) $(B)/libfd.a \
+		$(if $(filter %/libfdnn.a,$^),$(NN_LDLIBS)) $(LDLIBS) && mv -f $(@D)/.$(@F).tmp $@
 
 $(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NN_LDLIBS) $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $(@D)/.$(@F).tmp $^ $(NN_LDLIBS) $(LDLIBS) && mv -f $(@D)/.$(@F).tmp $@
+
+# Objects reached only through a pattern rule (the tools', the unit tests')
+# would be intermediate files: a fresh build deleted them at its end, and the
+# next make found them named in their .d files, rebuilt them and relinked
+# every tool. install.t runs `make install` beside the other tests, so in a
+# fresh clone (CI) it relinked build-san/bin/fd-gradcam while gradcam.t ran
+# it ("Permission denied", .ci/run under ASan, twice). Nothing is intermediate.
+.SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(NN_OBJ:.o=.d) $(B)/obj/tools/*.d $(B)/obj/tests/unit/*.d
 
