@@ -34,33 +34,40 @@ CFLAGS  ?= -O2 -g
 # -ffast-math). Clang has no such flag and vectorises at -O2 already.
 VECFLAGS := $(shell $(CC) -fvect-cost-model=dynamic -Werror -x c -c -o /dev/null /dev/null 2>/dev/null && echo -fvect-cost-model=dynamic)
 # oneDNN, the CPU kernels' library (doc/onednn.md "oneDNN 3 on AVX2 CPUs"):
-# ONEDNN=2 links Debian's libdnnl-dev (2.6); ONEDNN=3 links oneDNN 3.2 from
-# PyPI's onednn-cpu-gomp wheel, fetched (pinned, SHA-256 checked) into
-# .deps/ by scripts/onednn3.sh, found by rpath. The default is 2: on AVX-512
-# CPUs it has the brgemm kernels, AMX and Winograd; on AVX2 CPUs 3.2 infers
-# ResNets and SimpleCNN 1.1-1.4x faster but MobileNetV3, EfficientNet and
-# ConvNeXt 0.80-0.86x, and trains level (make bench-onednn-ab; doc/onednn.md
-# "oneDNN 3 on AVX2 CPUs"). The choice is kept in $(B)/onednn: changing it
-# rebuilds every object.
+# ONEDNN=2 links Debian's libdnnl-dev (2.6); ONEDNN=3 links a oneDNN 3.x put
+# into .deps/ by scripts/onednn3.sh and found by rpath: ONEDNN3=3.2 (the
+# default) PyPI's onednn-cpu-gomp 3.2 wheel (a download, SHA-256 pinned);
+# ONEDNN3=3.7 oneDNN 3.7.2 built from Debian 13's source (pinned; about 32
+# minutes on 2 cores, once). The default is 2: on AVX-512 CPUs it has the
+# brgemm kernels, AMX and Winograd; on AVX2 CPUs 3.x infers ResNets and
+# SimpleCNN 1.1-1.4x faster but MobileNetV3, EfficientNet and ConvNeXt
+# 0.83-0.88x, and 3.7 trains 1.06-1.19x where 3.2 trains level (make
+# bench-onednn-ab; doc/onednn.md). The choice is kept in $(B)/onednn:
+# changing it rebuilds every object.
 ONEDNN  ?= 2
-ONEDNN3_DIR := $(CURDIR)/.deps/onednn-3.2.0
+ONEDNN3 ?= 3.2
 ifeq ($(ONEDNN),3)
+ONEDNN3_FULL := $(or $(patsubst $(ONEDNN3)=%,%,$(filter $(ONEDNN3)=%,3.2=3.2.0 3.7=3.7.2)),\
+	$(error ONEDNN3=$(ONEDNN3): say 3.2 (PyPI's wheel) or 3.7 (built from Debian's source)))
+ONEDNN3_DIR := $(CURDIR)/.deps/onednn-$(ONEDNN3_FULL)
+ONEDNN_ID := 3-$(ONEDNN3_FULL)
 DNNL_CFLAGS := -I$(ONEDNN3_DIR)/include
 NN_LDLIBS := $(ONEDNN3_DIR)/lib/libdnnl.so.3 -Wl,-rpath,'$$ORIGIN/../lib/fd:$(ONEDNN3_DIR)/lib'
 DNNL_DEP := $(ONEDNN3_DIR)/lib/libdnnl.so.3
 else ifeq ($(ONEDNN),2)
+ONEDNN_ID := 2
 DNNL_CFLAGS :=
 NN_LDLIBS := -ldnnl
 DNNL_DEP :=
 else
-$(error ONEDNN=$(ONEDNN): say 2 (Debian's oneDNN 2.6) or 3 (oneDNN 3.2 from PyPI))
+$(error ONEDNN=$(ONEDNN): say 2 (Debian's oneDNN 2.6) or 3 (oneDNN 3.x, ONEDNN3=3.2 or 3.7))
 endif
 ONEDNN_STAMP := $(B)/onednn
 # (written whole by a rename: tests run make beside each other, and one
 # reading a half-written stamp would rewrite it and rebuild everything under
 # the running tests)
-$(shell mkdir -p $(B) && { [ "$$(cat $(ONEDNN_STAMP) 2>/dev/null)" = "$(ONEDNN)" ] || \
-	{ echo $(ONEDNN) > $(ONEDNN_STAMP).$$$$ && mv -f $(ONEDNN_STAMP).$$$$ $(ONEDNN_STAMP); }; })
+$(shell mkdir -p $(B) && { [ "$$(cat $(ONEDNN_STAMP) 2>/dev/null)" = "$(ONEDNN_ID)" ] || \
+	{ echo $(ONEDNN_ID) > $(ONEDNN_STAMP).$$$$ && mv -f $(ONEDNN_STAMP).$$$$ $(ONEDNN_STAMP); }; })
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VECFLAGS) $(SANFLAGS) -fopenmp -Ilib $(DNNL_CFLAGS) -MMD -MP
 LDLIBS  := -lturbojpeg -lpng -lz -ljansson -lm -lpthread
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -fopenmp
@@ -151,9 +158,12 @@ deps:
 onednn-version:
 	@echo $(ONEDNN)
 
-# oneDNN 3.2 for ONEDNN=3 (scripts/onednn3.sh: PyPI wheels, SHA-256 pinned)
+# oneDNN 3.x for ONEDNN=3 (scripts/onednn3.sh: PyPI's 3.2 wheel or 3.7 from
+# Debian's source, SHA-256 pinned)
+ifeq ($(ONEDNN),3)
 $(ONEDNN3_DIR)/lib/libdnnl.so.3:
-	@scripts/onednn3.sh $(ONEDNN3_DIR)
+	@scripts/onednn3.sh $(ONEDNN3) $(ONEDNN3_DIR)
+endif
 
 # A venv over Debian's Python with the PyPI-only test references (safetensors).
 venv: deps
@@ -198,8 +208,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	if [ "$(ONEDNN)" = 3 ]; then install -d $(DESTDIR)$(PREFIX)/lib/fd && \
-		install -m 644 $(ONEDNN3_DIR)/lib/libdnnl.so.3.2 $(DESTDIR)$(PREFIX)/lib/fd/ && \
-		ln -sf libdnnl.so.3.2 $(DESTDIR)$(PREFIX)/lib/fd/libdnnl.so.3; fi
+		so=$$(readlink $(ONEDNN3_DIR)/lib/libdnnl.so.3) && \
+		install -m 644 $(ONEDNN3_DIR)/lib/$$so $(DESTDIR)$(PREFIX)/lib/fd/ && \
+		ln -sf $$so $(DESTDIR)$(PREFIX)/lib/fd/libdnnl.so.3; fi
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -d $(DESTDIR)$(PREFIX)/share/fd

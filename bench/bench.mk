@@ -37,7 +37,8 @@ bench-onednn3:
 
 #   make bench-onednn-ab  fd on oneDNN 2.6 vs fd on oneDNN 3.2 (ONEDNN=2 / ONEDNN=3), the seven
 #                         models, training and inference img/s and peak memory, alternated
-#                         (bench/onednn_ab.sh; doc/onednn.md "oneDNN 3 on AVX2 CPUs"; ~30 min)
+#                         (bench/onednn_ab.sh; doc/onednn.md "oneDNN 3 on AVX2 CPUs"; ~30 min);
+#                         VERSIONS="2 3.2 3.7" adds 3.7 built from Debian's source (~32 min once)
 bench-onednn-ab:
 	bench/onednn_ab.sh
 

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 dir=${1:-build/onednn3}
 reps=${REPS:-3}
 threads=${THREADS:-2}
-scripts/onednn3.sh
+scripts/onednn3.sh 3.2
 lib=$PWD/.deps/onednn-3.2.0
 mkdir -p "$dir"
 cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$dir/onednn-2" bench/onednn3.c -ldnnl

@@ -2,7 +2,9 @@
 # deps.sh: install the Debian 12 packages fd needs, only those missing, and say
 # which. Run by `make deps` (and so by `make test` and `make demo`).
 set -eu
-BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-dev python3-pip"
+# python3-pip fetches ONEDNN=3's 3.2 wheel; g++ cmake ninja-build xz-utils curl build
+# ONEDNN3=3.7 from Debian's source (scripts/onednn3.sh)
+BUILD="gcc make libturbojpeg0-dev libpng-dev zlib1g-dev libjansson-dev libdnnl-dev python3-pip g++ cmake ninja-build xz-utils curl"
 # python3-skimage, opencv-doc: real photographs of people (skimage/data/astronaut.png,
 # opencv examples/data messi5.jpg, basketball*.png ...) for fd-facecrop's conformance test;
 # dataset-fashion-mnist: real data for fd-train's accuracy check against PyTorch
