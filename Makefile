@@ -146,8 +146,10 @@ $(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfdnn.a $(B)/libfd.a
 # next make found them named in their .d files, rebuilt them and relinked
 # every tool. install.t runs `make install` beside the other tests, so in a
 # fresh clone (CI) it relinked build-san/bin/fd-gradcam while gradcam.t ran
-# it ("Permission denied", .ci/run under ASan, twice). Nothing is intermediate.
-.SECONDARY:
+# it ("Permission denied", .ci/run under ASan, twice). These objects are
+# never intermediate. (Only these: the pipelines' artifacts are, on purpose,
+# remade when missing.)
+.SECONDARY: $(TOOL_SRC:%.c=$(B)/obj/%.o) $(UNIT_SRC:%.c=$(B)/obj/%.o)
 
 -include $(LIB_OBJ:.o=.d) $(NN_OBJ:.o=.d) $(B)/obj/tools/*.d $(B)/obj/tests/unit/*.d
 
