@@ -149,7 +149,7 @@ $(B)/tests/t_%: $(B)/obj/tests/unit/t_%.o $(B)/libfdnn.a $(B)/libfd.a
 # it ("Permission denied", .ci/run under ASan, twice). These objects are
 # never intermediate. (Only these: the pipelines' artifacts are, on purpose,
 # remade when missing.)
-.SECONDARY: $(TOOL_SRC:%.c=$(B)/obj/%.o) $(UNIT_SRC:%.c=$(B)/obj/%.o)
+.SECONDARY: $(patsubst %.c,$(B)/obj/%.o,$(wildcard tools/*.c)) $(UNIT_SRC:%.c=$(B)/obj/%.o)
 
 -include $(LIB_OBJ:.o=.d) $(NN_OBJ:.o=.d) $(B)/obj/tools/*.d $(B)/obj/tests/unit/*.d
 
