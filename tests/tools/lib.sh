@@ -71,6 +71,22 @@ no_file() {
 		_report 1 "$d"; echo "#   '$p' (or a temporary) exists"; fi
 }
 
+# serve DIR: python3 -m http.server on 127.0.0.1 over DIR at a free port
+# (port 0, read from its log); sets srv_pid (the caller's EXIT trap kills it)
+# and U=http://127.0.0.1:PORT, or bails out.
+serve() {
+	"$PY" -u -m http.server --bind 127.0.0.1 --directory "$1" 0 >"$T/srv.log" 2>&1 &
+	srv_pid=$!
+	local port="" _
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' "$T/srv.log" | head -1)
+		[ -n "$port" ] && break
+		sleep 0.05
+	done
+	[ -n "$port" ] || { echo "Bail out! the HTTP server did not start: $(cat "$T/srv.log")"; exit 1; }
+	U=http://127.0.0.1:$port
+}
+
 done_testing() {
 	echo "1..$_n"
 	[ "$_fail" -eq 0 ]

@@ -17,16 +17,7 @@ no_file "nothing made for it" "$T/d35"
 
 mkdir -p srv/pool/main/o/onednn
 echo "not oneDNN's source" >srv/pool/main/o/onednn/onednn_3.7.2+ds.orig.tar.xz
-"$PY" -u -m http.server --bind 127.0.0.1 --directory srv 0 >srv.log 2>&1 &
-srv_pid=$!
-port=""
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' srv.log | head -1)
-	[ -n "$port" ] && break
-	sleep 0.05
-done
-[ -n "$port" ] || { echo "Bail out! the HTTP server did not start: $(cat srv.log)"; exit 1; }
-U=http://127.0.0.1:$port
+serve srv
 
 fails "a tarball with another SHA-256 is refused" 1 \
 	"onednn_3\.7\.2\+ds\.orig\.tar\.xz: SHA-256 [0-9a-f]{64}, expected 0cc51ca26c1af6a2bb1e71e378e7046f3ceb3e71791ee9d4e246d50f904a6ea6" \

@@ -48,16 +48,7 @@ SHA=$(cat r18.sha)
 OTHER=$(cat other.sha)
 
 # ---- the server: a free port chosen by the kernel (port 0), read from its log ----
-"$PY" -u -m http.server --bind 127.0.0.1 --directory srv 0 >srv.log 2>&1 &
-srv_pid=$!
-port=""
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' srv.log | head -1)
-	[ -n "$port" ] && break
-	sleep 0.05
-done
-[ -n "$port" ] || { echo "Bail out! the HTTP server did not start: $(cat srv.log)"; exit 1; }
-U=http://127.0.0.1:$port
+serve srv
 {
 	printf 'model\tfile\turl\tsha256\n'
 	printf 'resnet18\tresnet18-x.pth\t%s/r18.pth\t%s\n' "$U" "$SHA"
