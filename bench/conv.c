@@ -1,9 +1,10 @@
 /* bench/conv: time fd's conv2d plans (forward, backward-data, backward-weights)
  * for layer shapes read from stdin, one per line:
  *   NAME N C H W K k stride pad groups
- * (usage: conv [THREADS [nhwc [bf16]]]; nhwc: x, y, dx, dy channels last, the
- * layout the MBConv and ConvNeXt models run in; bf16: the context's
- * precision, fd_ctx_set_precision)
+ * (usage: conv [THREADS [nhwc [bf16|wino]]]; nhwc: x, y, dx, dy channels last,
+ * the layout every model's CPU forward runs in; bf16: the context's
+ * precision, fd_ctx_set_precision; wino: c->winograd, the Winograd
+ * algorithm where the shape allows it)
  * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (the best of
  * the repeats after one warm-up, robust to other load on a shared machine;
  * repeats shrink for big layers). Driven by
@@ -39,11 +40,13 @@ int main(int argc, char **argv)
 	int threads = argc > 1 ? atoi(argv[1]) : 2;
 	enum fd_layout lay = argc > 2 && !strcmp(argv[2], "nhwc") ? FD_NHWC : FD_NCHW;
 	int bf16 = argc > 3 && !strcmp(argv[3], "bf16");
+	int wino = argc > 3 && !strcmp(argv[3], "wino");
 	char line[256], name[64];
 	if (fd_ctx_open(&c, FD_DEV_CPU, threads, 0, &e) || (bf16 && fd_ctx_set_precision(&c, FD_PREC_BF16, &e))) {
 		fprintf(stderr, "conv: %s\n", e.msg);
 		return 1;
 	}
+	c.winograd = wino;
 	while (fgets(line, sizeof line, stdin)) {
 		struct fd_conv2d_shape s = {0};
 		void *p = NULL;
@@ -79,6 +82,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "conv: %s\n", c.err.msg);
 				return 1;
 			}
+			fd_ctx_step(&c); /* scratch from the arena (Winograd's) is reused, as in a training step */
 			if (r) /* the first round warms up (backward plans, caches) */
 				t[0][r - 1] = t1 - t0, t[1][r - 1] = t2 - t1, t[2][r - 1] = t3 - t2;
 		}

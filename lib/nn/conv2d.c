@@ -7,6 +7,7 @@
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
 #include "nn/layout.h"
+#include "nn/wino.h"
 
 #include <stdlib.h>
 
@@ -27,6 +28,9 @@ struct fd_conv2d {
 	int ybf_tried;          /* ybf_plan tried to make ybp */
 	struct fd_conv2d *ybp;  /* this plan's forward writing a bf16 y (ybf_plan), or NULL */
 	dnnl_alg_kind_t alg;    /* dnnl_convolution_winograd (conv_init) or _direct, all three passes */
+	int own_wino;           /* 1: forward and backward-data by fd's own Winograd (wino.h), the
+				 * oneDNN primitives (direct) only for backward-weights */
+	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -277,14 +281,25 @@ int fd_conv2d_winograd_available(void)
 	return DNNL_VERSION_MAJOR < 3 && __builtin_cpu_supports("avx512f");
 }
 
+/* Whether a plan for s (c->winograd set) runs fd's own Winograd: oneDNN has
+ * none here, and wino.c takes the shape (channels last, padding <= 2) with
+ * no post-op but ReLU (not bf16, no sum). */
+static int own_wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
+{
+	return !fd_conv2d_winograd_available() && wino_shape(s, bf16, post) && fd_wino_serves(s) &&
+	       (post == FD_CONV_POST_NONE || post == FD_CONV_POST_RELU);
+}
+
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w)
 {
 	struct fd_conv2d_shape s = {.groups = op->groups, .sh = op->sh, .sw = op->sw, .dh = op->dh, .dw = op->dw};
 	if (!w || w->ndim != 4)
 		return 0;
 	s.K = (int)w->shape[0], s.C = (int)w->shape[1] * op->groups, s.kh = (int)w->shape[2], s.kw = (int)w->shape[3];
-	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && fd_conv2d_winograd_available() &&
-	       wino_shape(&s, c->precision == FD_PREC_BF16, 0);
+	s.ph = op->ph, s.pw = op->pw, s.xl = s.yl = FD_NHWC; /* every CPU model forward is channels last */
+	int bf16 = c->precision == FD_PREC_BF16;
+	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU &&
+	       (fd_conv2d_winograd_available() ? wino_shape(&s, bf16, 0) : own_wino_shape(&s, bf16, 0));
 }
 
 /* A Winograd plan for s in p (0), or -1 when oneDNN has none for it (its
@@ -316,6 +331,10 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 		 * bias on 1x1 maps, an SE block's): oneDNN's layouts and reorders */
 		conv_free(p);
 		rc = conv_init_run(p, d, s, bf16, post, 1, dnnl_convolution_direct, e);
+	}
+	if (!rc && wino && own_wino_shape(s, bf16, post)) {
+		p->own_wino = 1;
+		p->relu = post == FD_CONV_POST_RELU;
 	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
@@ -712,7 +731,7 @@ int fd_conv2d_bf16_mm_cpu(void *plan)
 int fd_conv2d_winograd_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
-	return p->alg == dnnl_convolution_winograd;
+	return p->alg == dnnl_convolution_winograd || p->own_wino;
 }
 
 void fd_conv2d_plan_free_cpu(void *plan)
@@ -727,6 +746,9 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 		      float *y)
 {
 	struct fd_err e = {{0}};
+	struct fd_conv2d *p = plan;
+	if (p->own_wino)
+		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, 0, y);
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
@@ -855,7 +877,10 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		fd_grad_scratch_put(c, dyf);
 		return rc;
 	}
-	if (dx && (p->mm.passes & FD_CONV_MM_DATA)) {
+	if (dx && p->own_wino) { /* fp32 only: dyb is NULL here */
+		if (fd_wino_bwd_data_cpu(c, &p->s, dy, w, dx, over) < 0)
+			return -1;
+	} else if (dx && (p->mm.passes & FD_CONV_MM_DATA)) {
 		if ((!dyb && fd_conv_mm_dy(&p->mm, p->d, &p->s, dy, &e)) ||
 		    fd_conv_mm_bwd_data(&p->mm, p->d, &p->s, dyb, w, dx, over, &e))
 			return mm_err(c, p, &e);

@@ -18,12 +18,6 @@ _report() { # status description
 	if [ "$1" -eq 0 ]; then echo "ok $_n - $2"; else echo "not ok $_n - $2"; _fail=$((_fail + 1)); fi
 }
 
-# wino_here: whether fd's Winograd convolutions run here: oneDNN 2.x (3.x
-# has no CPU Winograd) on a CPU with AVX-512 (fd_conv2d_winograd_available)
-wino_here() {
-	grep -qw avx512f /proc/cpuinfo && ldd "$BIN/fd-train" | grep -q 'libdnnl\.so\.2'
-}
-
 # ok "desc" cmd args...: the command must exit 0 (its stderr is shown on failure).
 ok() {
 	local d=$1; shift

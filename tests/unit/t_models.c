@@ -211,15 +211,12 @@ int main(void)
 		}
 		fd_ctx_free(&cb);
 	}
-	/* Winograd plans need oneDNN 2.x's AVX-512 kernels: asserted where they are */
-	if (fd_conv2d_winograd_available()) {
-		wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL, NULL}, 0.9);
-		wino_case(&c, &(struct fix_case){"models", "resnet18", 64, 16, "layer4.1.conv1.weight", &relu}, 0.8);
-		wino_case(&c, &(struct fix_case){"models", "resnet34", 64, 16, "layer4.1.conv1.weight", &relu}, 0.9);
-		wino_case(&c, &(struct fix_case){"models", "resnet50", 64, 16, "layer4.1.conv1.weight", &relu}, 0.3);
-	} else {
-		diag("Winograd checks skipped: no Winograd kernel here (oneDNN 3.x, or a CPU without AVX-512)");
-	}
+	/* Winograd plans: oneDNN's (2.x on AVX-512) or fd's own (elsewhere) */
+	diag("Winograd here: %s", fd_conv2d_winograd_available() ? "oneDNN's" : "fd's own (lib/nn/wino.h)");
+	wino_case(&c, &(struct fix_case){"models", "simplecnn", 64, 16, NULL, NULL}, 0.9);
+	wino_case(&c, &(struct fix_case){"models", "resnet18", 64, 16, "layer4.1.conv1.weight", &relu}, 0.8);
+	wino_case(&c, &(struct fix_case){"models", "resnet34", 64, 16, "layer4.1.conv1.weight", &relu}, 0.9);
+	wino_case(&c, &(struct fix_case){"models", "resnet50", 64, 16, "layer4.1.conv1.weight", &relu}, 0.3);
 	round_trip();
 	head_swap();
 	/* listing: MACs at 224 as torchvision's tables (resnet18 1.81 G, resnet50 4.09 G) */

@@ -310,21 +310,24 @@ static int infer_add_bf16_case(struct fd_ctx *cb, const struct fd_st *st, int i,
 
 /* fd_conv2d_infer_add refuses a sum of the wrong shape or layout, one
  * overlapping x, one needing a gradient; the message names the problem. */
-/* Case i with c->winograd set: the plan is Winograd exactly when the shape
- * allows it (fp32, ungrouped 3x3, stride 1, no dilation, at least
- * FD_CONV2D_WINO_MIN_C channels) and the CPU has AVX-512; its forward,
- * backward-data and backward-weights against torch's float64 result with
- * the direct path's tolerances. Returns 1 when the plan was Winograd. */
-static int wino_case(struct fd_ctx *cx, const struct fd_st *st, int i)
+/* Case i with c->winograd set, in layout l (x and y): the plan is Winograd
+ * exactly when the shape allows it (fp32, ungrouped 3x3, stride 1, no
+ * dilation, at least FD_CONV2D_WINO_MIN_C channels) and either oneDNN has
+ * a Winograd here (2.x on AVX-512) or the layout is channels last with
+ * padding <= 2 (fd's own, lib/nn/wino.h); its forward, backward-data and
+ * backward-weights against torch's float64 result with the direct path's
+ * tolerances. Returns 1 when the plan was Winograd. */
+static int wino_case(struct fd_ctx *cx, const struct fd_st *st, int i, enum fd_layout l)
 {
-	struct fd_conv2d_shape s = case_shape(st, i, FD_NCHW, FD_NCHW);
+	struct fd_conv2d_shape s = case_shape(st, i, l, l);
 	void *p = NULL;
 	struct fd_err e = {{0}};
 	int Ho, Wo;
 	char nm[96];
 	fd_conv2d_out_size(&s, &Ho, &Wo, &e);
-	int want = fd_conv2d_winograd_available() && s.groups == 1 && s.kh == 3 && s.kw == 3 && s.sh == 1 &&
-		   s.sw == 1 && s.dh == 1 && s.dw == 1 && s.C >= FD_CONV2D_WINO_MIN_C && s.K >= FD_CONV2D_WINO_MIN_C;
+	int want = (fd_conv2d_winograd_available() || (l == FD_NHWC && s.ph <= 2 && s.pw <= 2)) && s.groups == 1 &&
+		   s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 &&
+		   s.C >= FD_CONV2D_WINO_MIN_C && s.K >= FD_CONV2D_WINO_MIN_C;
 	cx->winograd = 1;
 	int made = fd_conv2d_plan_cpu(cx, &s, &p) == 0;
 	cx->winograd = 0;
@@ -336,26 +339,28 @@ static int wino_case(struct fd_ctx *cx, const struct fd_st *st, int i)
 	if (wino) {
 		size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * Ho * Wo;
 		size_t nw = (size_t)s.K * (s.C / s.groups) * s.kh * s.kw, nb = s.bias ? s.K : 0;
-		const float *x = fix_f32(st, i, "x", nx, 0), *w = fix_f32(st, i, "w", nw, 0);
-		const float *b = fix_f32(st, i, "b", nb, 1), *y = fix_f32(st, i, "y", ny, 0);
-		const float *dy = fix_f32(st, i, "dy", ny, 0), *dx = fix_f32(st, i, "dx", nx, 0);
+		const float *w = fix_f32(st, i, "w", nw, 0), *b = fix_f32(st, i, "b", nb, 1);
+		float *x = in_layout(fix_f32(st, i, "x", nx, 0), s.N, s.C, s.H * s.W, l);
+		float *y = in_layout(fix_f32(st, i, "y", ny, 0), s.N, s.K, Ho * Wo, l);
+		float *dy = in_layout(fix_f32(st, i, "dy", ny, 0), s.N, s.K, Ho * Wo, l);
+		float *dx = in_layout(fix_f32(st, i, "dx", nx, 0), s.N, s.C, s.H * s.W, l);
 		const float *dw = fix_f32(st, i, "dw", nw, 0), *db = fix_f32(st, i, "db", nb, 1);
 		float *oy = filled(ny, 7.0f), *odx = calloc(nx, sizeof *odx), *odw = calloc(nw, sizeof *odw);
 		float *odb = calloc(nb ? nb : 1, sizeof *odb);
 		ok(fd_conv2d_fwd_cpu(cx, p, x, w, b, oy) == 0 &&
 		   fd_conv2d_bwd_cpu(cx, p, x, w, dy, odx, odw, nb ? odb : NULL) == 0,
 		   "case %d winograd: forward and backward run %s", i, cx->err.msg);
-		snprintf(nm, sizeof nm, "case %d winograd y", i);
+		snprintf(nm, sizeof nm, "case %d winograd (layout %d) y", i, l);
 		tap_close_f32(nm, oy, y, ny, 1e-4, 1e-4);
-		snprintf(nm, sizeof nm, "case %d winograd dx", i);
+		snprintf(nm, sizeof nm, "case %d winograd (layout %d) dx", i, l);
 		tap_close_f32(nm, odx, dx, nx, 1e-4, 1e-4);
-		snprintf(nm, sizeof nm, "case %d winograd dw", i);
+		snprintf(nm, sizeof nm, "case %d winograd (layout %d) dw", i, l);
 		tap_close_f32(nm, odw, dw, nw, 3e-4, 1e-4);
 		if (nb) {
-			snprintf(nm, sizeof nm, "case %d winograd db", i);
+			snprintf(nm, sizeof nm, "case %d winograd (layout %d) db", i, l);
 			tap_close_f32(nm, odb, db, nb, 1e-4, 1e-4);
 		}
-		free(oy), free(odx), free(odw), free(odb);
+		free(oy), free(odx), free(odw), free(odb), free(x), free(y), free(dy), free(dx);
 	}
 	fd_conv2d_plan_free_cpu(p);
 	return wino;
@@ -411,10 +416,12 @@ int main(void)
 	}
 	ok(nl == 3 * n, "%d of %d layout cases checked", nl, 3 * n);
 	/* Winograd (c->winograd; doc/nn-kernels.md "Winograd") */
-	int nw = 0;
+	int nw = 0, nwl = 0;
 	for (int i = 0; i < n; i++)
-		nw += wino_case(&c, &st, i);
-	ok(nw >= (fd_conv2d_winograd_available() ? 1 : 0), "%d Winograd plans checked against torch", nw);
+		nw += wino_case(&c, &st, i, FD_NCHW), nwl += wino_case(&c, &st, i, FD_NHWC);
+	ok(nw >= (fd_conv2d_winograd_available() ? 1 : 0), "%d NCHW Winograd plans checked against torch", nw);
+	ok(nwl >= 1, "%d channels-last Winograd plans (%s) checked against torch", nwl,
+	   fd_conv2d_winograd_available() ? "oneDNN's" : "fd's own");
 	/* inference with the residual added (fd_conv2d_infer_add) */
 	int na = 0;
 	for (int i = 0; i < n; i++) {
