@@ -282,12 +282,14 @@ int fd_conv2d_winograd_available(void)
 }
 
 /* Whether a plan for s (c->winograd set) runs fd's own Winograd: oneDNN has
- * none here, and wino.c takes the shape (channels last, padding <= 2) with
- * no post-op but ReLU (not bf16, no sum). */
+ * none here, and wino.c takes the shape (channels last, padding <= 2, not
+ * bf16) with no activation but ReLU; a sum post-op it does itself (its add
+ * mode). */
 static int own_wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 {
-	return !fd_conv2d_winograd_available() && wino_shape(s, bf16, post) && fd_wino_serves(s) &&
-	       (post == FD_CONV_POST_NONE || post == FD_CONV_POST_RELU);
+	int act = post & ~POST_SUM;
+	return !fd_conv2d_winograd_available() && wino_shape(s, bf16, 0) && fd_wino_serves(s) &&
+	       (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU);
 }
 
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w)
@@ -296,10 +298,9 @@ int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *
 	if (!w || w->ndim != 4)
 		return 0;
 	s.K = (int)w->shape[0], s.C = (int)w->shape[1] * op->groups, s.kh = (int)w->shape[2], s.kw = (int)w->shape[3];
-	s.ph = op->ph, s.pw = op->pw, s.xl = s.yl = FD_NHWC; /* every CPU model forward is channels last */
-	int bf16 = c->precision == FD_PREC_BF16;
-	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU &&
-	       (fd_conv2d_winograd_available() ? wino_shape(&s, bf16, 0) : own_wino_shape(&s, bf16, 0));
+	/* fd's own Winograd takes the sum itself (own_wino_shape): only oneDNN's cannot */
+	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && fd_conv2d_winograd_available() &&
+	       wino_shape(&s, c->precision == FD_PREC_BF16, 0);
 }
 
 /* A Winograd plan for s in p (0), or -1 when oneDNN has none for it (its
@@ -334,7 +335,7 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 	}
 	if (!rc && wino && own_wino_shape(s, bf16, post)) {
 		p->own_wino = 1;
-		p->relu = post == FD_CONV_POST_RELU;
+		p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
 	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
@@ -748,7 +749,7 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	struct fd_err e = {{0}};
 	struct fd_conv2d *p = plan;
 	if (p->own_wino)
-		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, 0, y);
+		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 

@@ -93,13 +93,17 @@ enum fd_conv_post { FD_CONV_POST_NONE, FD_CONV_POST_RELU, FD_CONV_POST_SILU, FD_
 struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, struct fd_tensor *x,
 				  struct fd_tensor *w, struct fd_tensor *b, enum fd_conv_post post);
 
-/* 1 when a CPU plan of c for op with weight w would try Winograd
- * (c->winograd set, and the shape rule of fd_conv2d_winograd_cpu, on a CPU
- * with AVX-512): a caller that could fuse a residual sum (fd_conv2d_infer_add,
- * which Winograd plans cannot take) runs the convolution alone instead. */
 /* Whether oneDNN has a Winograd convolution here: 2.x on a CPU with AVX-512
- * (3.x removed the CPU one; doc/onednn.md "oneDNN 3 on AVX2 CPUs"). */
+ * (3.x removed the CPU one; doc/onednn.md "oneDNN 3 on AVX2 CPUs").
+ * Elsewhere c->winograd runs fd's own (lib/nn/wino.h) on channels-last
+ * shapes. */
 int fd_conv2d_winograd_available(void);
+/* 1 when a CPU plan of c for op with weight w would try oneDNN's Winograd
+ * (c->winograd set, the shape rule of fd_conv2d_winograd_cpu, oneDNN's
+ * Winograd available): a caller that could fuse a residual sum
+ * (fd_conv2d_infer_add, which oneDNN's Winograd plans cannot take) runs
+ * the convolution alone instead. fd's own Winograd adds the sum itself, so
+ * this is 0 where it would run. */
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w);
 
 /* act(conv2d(x, w, b) + sum) as fd_conv2d_infer with the residual added
@@ -167,12 +171,14 @@ int fd_conv2d_bf16_mm_cpu(void *plan);
  * backward widens that gradient first. The forward's bit is known once the
  * plan exists, the backward's once its backward was made. */
 int fd_conv2d_takes_bf16_cpu(void *plan);
-/* 1 when the CPU plan runs oneDNN's Winograd F(4x4, 3x3) (forward,
- * backward-data and backward-weights), 0 when direct. A plan made with
- * c->winograd set is Winograd when its shape allows (fp32, ungrouped 3x3,
- * stride 1, no dilation, no sum post-op, at least FD_CONV2D_WINO_MIN_C
- * channels in and out) and oneDNN has a Winograd kernel for it on this CPU
- * (AVX-512); otherwise direct, as without the flag. */
+/* 1 when the CPU plan runs a Winograd F(4x4, 3x3), 0 when direct. A plan
+ * made with c->winograd set is Winograd when its shape allows (fp32,
+ * ungrouped 3x3, stride 1, no dilation, at least FD_CONV2D_WINO_MIN_C
+ * channels in and out) and either oneDNN has a Winograd kernel for it on
+ * this CPU (AVX-512, oneDNN 2.x: all three passes; no sum post-op) or,
+ * elsewhere, fd's own takes it (x and y channels last, padding <= 2, no
+ * activation but ReLU: forward and backward-data, backward-weights direct;
+ * lib/nn/wino.h); otherwise direct, as without the flag. */
 int fd_conv2d_winograd_cpu(void *plan);
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y);
