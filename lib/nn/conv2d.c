@@ -28,8 +28,8 @@ struct fd_conv2d {
 	int ybf_tried;          /* ybf_plan tried to make ybp */
 	struct fd_conv2d *ybp;  /* this plan's forward writing a bf16 y (ybf_plan), or NULL */
 	dnnl_alg_kind_t alg;    /* dnnl_convolution_winograd (conv_init) or _direct, all three passes */
-	int own_wino;           /* 1: forward and backward-data by fd's own Winograd (wino.h), the
-				 * oneDNN primitives (direct) only for backward-weights */
+	int own_wino;           /* 1: all three passes by fd's own Winograd (wino.h); the oneDNN
+				 * forward primitive (direct) is made but not run, no backward ones */
 	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
@@ -864,7 +864,7 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 	struct fd_conv2d *p = plan;
 	struct fd_err e = {{0}};
 	int dy_ready = 0; /* slot 1 holds dy in bf16, NHWC (conv_mm_dy's or bd_dy's to_bf16) */
-	if (!p->bwd_ready) { /* oneDNN sizes its primitives on the plan's threads (fd_dnnl.h) */
+	if (!p->bwd_ready && !p->own_wino) { /* oneDNN sizes its primitives on the plan's threads (fd_dnnl.h) */
 		int prev = fd_dnnl_threads_enter(p->d->threads), rc = init_backward(p, &e);
 		fd_dnnl_threads_leave(prev);
 		if (rc < 0)
@@ -919,6 +919,8 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 		fd_grad_scratch_put(c, xf);
 		return rc;
 	}
+	if (p->own_wino) /* fp32 only: xb and dyb are NULL here */
+		return fd_wino_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
 	if (fd_dwconv_serves(&p->s)) /* fd's own kernel where oneDNN's is generic (dwconv.h) */
 		return fd_dwconv_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
 	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {

@@ -40,6 +40,7 @@ struct wg {
 	int N, H, W, Ci, Co, ph, pw, Ho, Wo, th, tw, Kp, TB;
 	int64_t T;
 	const float *x, *V, *bias; /* bias: Kp floats (zeros without one) */
+	const float *dy;           /* backward-weights: dy [N, Ho, Wo, Co] */
 	float *y;
 	int relu, add;
 };
@@ -273,29 +274,34 @@ static void out_block(const struct wg *g, int64_t t0, int nt, int kb, const floa
 	}
 }
 
-/* ---- the product: M[MR][16] = U rows (MR tiles, stride us) x V (Ci x 16) ---- */
+/* ---- the product: m[MR][16] = sum over n steps of u[r] v ----
+ * Row r's value at step j is u[r * rs + j * cs], v's 16 values at step j
+ * are v[j * vs ...]: the forward's U rows (rs = C, cs = 1) by V (C x 16),
+ * or backward-weights' U columns (rs = 1, cs = C) by the transformed dy
+ * (tiles x 16). Sums run over the steps in order, in registers. */
 
-typedef void (*wino_mk_fn)(const float *u, int64_t us, const float *v, int Ci, float *m);
+typedef void (*wino_mk_fn)(const float *u, int64_t rs, int64_t cs, const float *v, int64_t vs, int n, float *m);
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static void mk_fma(const float *u, int64_t us, const float *v, int Ci, float *m)
+__attribute__((target("avx2,fma"))) static void mk_fma(const float *u, int64_t rs, int64_t cs, const float *v,
+							 int64_t vs, int n, float *m)
 {
 	__m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
 	__m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-	const float *u0 = u, *u1 = u + us, *u2 = u + 2 * us, *u3 = u + 3 * us, *u4 = u + 4 * us, *u5 = u + 5 * us;
-	for (int c = 0; c < Ci; c++, v += KB) {
+	const float *u0 = u, *u1 = u + rs, *u2 = u + 2 * rs, *u3 = u + 3 * rs, *u4 = u + 4 * rs, *u5 = u + 5 * rs;
+	for (int64_t j = 0, o = 0; j < n; j++, v += vs, o += cs) {
 		__m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8), a;
-		a = _mm256_broadcast_ss(u0 + c);
+		a = _mm256_broadcast_ss(u0 + o);
 		a00 = _mm256_fmadd_ps(a, b0, a00), a01 = _mm256_fmadd_ps(a, b1, a01);
-		a = _mm256_broadcast_ss(u1 + c);
+		a = _mm256_broadcast_ss(u1 + o);
 		a10 = _mm256_fmadd_ps(a, b0, a10), a11 = _mm256_fmadd_ps(a, b1, a11);
-		a = _mm256_broadcast_ss(u2 + c);
+		a = _mm256_broadcast_ss(u2 + o);
 		a20 = _mm256_fmadd_ps(a, b0, a20), a21 = _mm256_fmadd_ps(a, b1, a21);
-		a = _mm256_broadcast_ss(u3 + c);
+		a = _mm256_broadcast_ss(u3 + o);
 		a30 = _mm256_fmadd_ps(a, b0, a30), a31 = _mm256_fmadd_ps(a, b1, a31);
-		a = _mm256_broadcast_ss(u4 + c);
+		a = _mm256_broadcast_ss(u4 + o);
 		a40 = _mm256_fmadd_ps(a, b0, a40), a41 = _mm256_fmadd_ps(a, b1, a41);
-		a = _mm256_broadcast_ss(u5 + c);
+		a = _mm256_broadcast_ss(u5 + o);
 		a50 = _mm256_fmadd_ps(a, b0, a50), a51 = _mm256_fmadd_ps(a, b1, a51);
 	}
 	_mm256_storeu_ps(m, a00), _mm256_storeu_ps(m + 8, a01);
@@ -308,14 +314,14 @@ __attribute__((target("avx2,fma"))) static void mk_fma(const float *u, int64_t u
 #endif
 
 /* CPUs without AVX2 and FMA: separate multiply and add */
-static void mk_plain(const float *u, int64_t us, const float *v, int Ci, float *m)
+static void mk_plain(const float *u, int64_t rs, int64_t cs, const float *v, int64_t vs, int n, float *m)
 {
 	wv8 acc[MR][2];
 	memset(acc, 0, sizeof acc);
-	for (int c = 0; c < Ci; c++, v += KB) {
+	for (int64_t j = 0; j < n; j++, v += vs) {
 		wv8 b0 = LD8(v), b1 = LD8(v + 8);
 		for (int r = 0; r < MR; r++) {
-			float a = u[r * us + c];
+			float a = u[r * rs + j * cs];
 			acc[r][0] += a * b0;
 			acc[r][1] += a * b1;
 		}
@@ -344,7 +350,7 @@ static void kb_block(const struct wg *g, wino_mk_fn mk, const float *U, float *M
 		const float *vp = g->V + ((int64_t)kb * WP + p) * Ci * KB;
 		float *mp = M + (int64_t)p * g->TB * KB;
 		for (int r = 0; r < rows; r += MR)
-			mk(up + (int64_t)r * Ci, Ci, vp, Ci, mp + (int64_t)r * KB);
+			mk(up + (int64_t)r * Ci, Ci, 1, vp, KB, Ci, mp + (int64_t)r * KB);
 	}
 	out_block(g, t0, nt, kb, M);
 }
@@ -423,6 +429,183 @@ static int run(struct fd_ctx *c, struct wg *g, const float *w, int flip, const f
 				pad_rows(g, nt, U);
 				for (int kb = 0; kb < nkb; kb++)
 					kb_block(g, mk, U, M, t0, nt, kb);
+			}
+		}
+	}
+	fd_arena_release(&c->arena, &mark, NULL, 0);
+	return 0;
+}
+
+/* ---- backward-weights: dw = G^T [sum over tiles (B^T d B) . (A dyt A^T)] G ---- */
+
+/* e = A d for four values d[0..4) (six out): A^T's columns */
+#define WINO_A(T, d, e)                                                         \
+	do {                                                                    \
+		T p02_ = d[0] + d[2], p13_ = d[1] + d[3];                       \
+		T q02_ = d[0] + 4.0f * d[2], q13_ = 2.0f * d[1] + 8.0f * d[3];  \
+		e[0] = d[0];                                                    \
+		e[1] = p02_ + p13_;                                             \
+		e[2] = p02_ - p13_;                                             \
+		e[3] = q02_ + q13_;                                             \
+		e[4] = q02_ - q13_;                                             \
+		e[5] = d[3];                                                    \
+	} while (0)
+
+/* Y[kb][36][TB][16] of tiles t0 + [tt0, tt1): A dyt A^T of each 4x4 tile of
+ * dy (zero outside Ho x Wo), channels Co..Kp zero. */
+FD_VEC_CLONES
+static void dy_tiles(const struct wg *g, int64_t t0, int tt0, int tt1, float *Y)
+{
+	const int Co = g->Co, nkb = g->Kp / KB;
+	const int64_t per = (int64_t)g->th * g->tw, ys = (int64_t)g->TB * KB;
+	const wv8 z = {0};
+	for (int tt = tt0; tt < tt1; tt++) {
+		int64_t t = t0 + tt;
+		int n = (int)(t / per), r = (int)(t % per);
+		int oh0 = (r / g->tw) * 4, ow0 = (r % g->tw) * 4;
+		int64_t off[16];
+		for (int i = 0; i < 4; i++)
+			for (int j = 0; j < 4; j++)
+				off[i * 4 + j] = oh0 + i < g->Ho && ow0 + j < g->Wo
+							 ? (((int64_t)n * g->Ho + oh0 + i) * g->Wo + ow0 + j) * Co
+							 : -1;
+		for (int kb = 0; kb < nkb; kb++)
+			for (int h = 0; h < 2; h++) {
+				int k0 = kb * KB + h * 8;
+				float *y = Y + (int64_t)kb * WP * ys + (int64_t)tt * KB + h * 8;
+				wv8 e4[4][6];
+				for (int i = 0; i < 4; i++) {
+					wv8 d[4];
+					for (int j = 0; j < 4; j++) {
+						const float *p = g->dy + off[i * 4 + j] + k0;
+						if (off[i * 4 + j] < 0 || k0 >= Co) {
+							d[j] = z;
+						} else if (k0 + 8 <= Co) {
+							d[j] = LD8(p);
+						} else {
+							d[j] = z;
+							for (int l = 0; k0 + l < Co; l++)
+								d[j][l] = p[l];
+						}
+					}
+					WINO_A(wv8, d, e4[i]);
+				}
+				for (int b = 0; b < 6; b++) {
+					wv8 d[4] = {e4[0][b], e4[1][b], e4[2][b], e4[3][b]}, e[6];
+					WINO_A(wv8, d, e);
+					for (int a = 0; a < 6; a++)
+						ST8(y + (int64_t)(a * 6 + b) * ys, e[a]);
+				}
+			}
+	}
+}
+
+/* dw[k][c] += G^T Z[.][c][k] G (in double) for the 16 outputs of block kb,
+ * input channel c; Z [36][Ci][Kp] */
+static void dw_out(const struct wg *g, const float *Z, int kb, int c, float *dw)
+{
+	const int Ci = g->Ci, Kp = g->Kp;
+	float z[WP][KB];
+	for (int p = 0; p < WP; p++)
+		memcpy(z[p], Z + ((int64_t)p * Ci + c) * Kp + kb * KB, sizeof z[p]);
+	static const double Gc[3][6] = { /* G's columns */
+		{1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
+		{0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
+		{0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1},
+	};
+	for (int l = 0; l < KB && kb * KB + l < g->Co; l++) {
+		double t[6][3];
+		for (int a = 0; a < 6; a++)
+			for (int q = 0; q < 3; q++) {
+				double v = 0;
+				for (int b = 0; b < 6; b++)
+					v += (double)z[a * 6 + b][l] * Gc[q][b];
+				t[a][q] = v;
+			}
+		float *o = dw + ((int64_t)(kb * KB + l) * Ci + c) * 9;
+		for (int r = 0; r < 3; r++)
+			for (int q = 0; q < 3; q++) {
+				double v = 0;
+				for (int a = 0; a < 6; a++)
+					v += Gc[r][a] * t[a][q];
+				o[r * 3 + q] += (float)v;
+			}
+	}
+}
+
+/* Tiles per block of backward-weights: U and Y of a block about this many
+ * bytes. Fixed by the shape (not the thread count): Z adds each block's
+ * sums in block order, so the result is the same bits on any threads. */
+#define WINO_W_BYTES (16u << 20)
+
+int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *x, const float *dy,
+			    float *dw, float *db)
+{
+	if (!fd_wino_serves(s)) {
+		fd_fail(c, "winograd: conv2d C=%d K=%d k=%dx%d s=%d,%d p=%d,%d g=%d is not a channels-last 3x3 "
+			   "stride-1 convolution it takes",
+			s->C, s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->groups);
+		return -1;
+	}
+	const int threads = c->threads > 0 ? c->threads : 1;
+	struct wg g = {.N = s->N, .H = s->H, .W = s->W, .Ci = s->C, .Co = s->K, .ph = s->ph, .pw = s->pw,
+		       .Ho = s->H + 2 * s->ph - 2, .Wo = s->W + 2 * s->pw - 2, .Kp = (s->K + KB - 1) / KB * KB,
+		       .x = x, .dy = dy};
+	const int Ci = g.Ci, Kp = g.Kp, nkb = Kp / KB;
+	g.th = (g.Ho + 3) / 4, g.tw = (g.Wo + 3) / 4;
+	g.T = (int64_t)g.N * g.th * g.tw;
+	int64_t tb = WINO_W_BYTES / ((int64_t)WP * (Ci + Kp) * sizeof(float));
+	tb = tb < 16 ? 16 : tb;
+	g.TB = (int)(tb > g.T ? g.T : tb);
+	int64_t nblk = (g.T + g.TB - 1) / g.TB, nu = (int64_t)WP * g.TB * Ci + 8;
+	struct fd_arena_mark mark = fd_arena_mark(&c->arena);
+	float *U = fd_ctx_alloc(c, FD_DEV_CPU, nu), *Y = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * g.TB * Kp);
+	float *Z = dw ? fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * Ci * Kp) : NULL;
+	if (!U || !Y || (dw && !Z))
+		return -1;
+	if (dw) {
+		memset(U + nu - 8, 0, 8 * sizeof *U); /* read past the last row, never used */
+		memset(Z, 0, (size_t)WP * Ci * Kp * sizeof *Z);
+	}
+	wino_mk_fn mk = mk_pick();
+	#pragma omp parallel num_threads(threads)
+	{
+		for (int64_t blk = 0; dw && blk < nblk; blk++) {
+			int64_t t0 = blk * g.TB;
+			int nt = (int)(g.T - t0 < g.TB ? g.T - t0 : g.TB);
+			#pragma omp for schedule(static)
+			for (int q = 0; q < threads; q++) {
+				int a = (int)((int64_t)nt * q / threads), b = (int)((int64_t)nt * (q + 1) / threads);
+				in_tiles(&g, t0, a, b, U);
+				dy_tiles(&g, t0, a, b, Y);
+			}
+			#pragma omp for schedule(static)
+			for (int it = 0; it < WP * nkb; it++) {
+				int p = it % WP, kb = it / WP;
+				const float *up = U + (int64_t)p * g.TB * Ci, *yp = Y + ((int64_t)kb * WP + p) * g.TB * KB;
+				float acc[MR * KB];
+				for (int c0 = 0; c0 < Ci; c0 += MR) {
+					mk(up + c0, 1, Ci, yp, KB, nt, acc);
+					for (int r = 0; r < MR && c0 + r < Ci; r++) {
+						float *zr = Z + ((int64_t)p * Ci + c0 + r) * Kp + kb * KB;
+						for (int l = 0; l < KB; l++)
+							zr[l] += acc[r * KB + l];
+					}
+				}
+			}
+		}
+		if (dw) {
+			#pragma omp for schedule(static)
+			for (int64_t it = 0; it < (int64_t)nkb * Ci; it++)
+				dw_out(&g, Z, (int)(it / Ci), (int)(it % Ci), dw);
+		}
+		if (db && s->bias) { /* per channel, rows in order, in double */
+			#pragma omp for schedule(static)
+			for (int k = 0; k < g.Co; k++) {
+				double v = 0;
+				for (int64_t row = 0; row < (int64_t)g.N * g.Ho * g.Wo; row++)
+					v += dy[row * g.Co + k];
+				db[k] += (float)v;
 			}
 		}
 	}

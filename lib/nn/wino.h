@@ -34,4 +34,14 @@ int fd_wino_fwd_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const flo
 int fd_wino_bwd_data_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *dy, const float *w,
 			 float *dx, int over);
 
+/* dw += dL/dw (w [K, C, 3, 3]) and db += sum of dy (with s->bias; either
+ * may be NULL) for y = conv(x, w): G^T [sum over tiles (B^T d B) . (A dyt
+ * A^T)] G per (out, in) kernel, the sums over tiles in blocks fixed by the
+ * shape and added in block order: the same bits on any thread count. x
+ * [N, H, W, C], dy [N, Ho, Wo, K] channels last. Scratch (36 x C x K
+ * floats for the sums, a block's transformed tiles) from c's arena,
+ * released before returning. -1 with c->err. */
+int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *x, const float *dy,
+			    float *dw, float *db);
+
 #endif

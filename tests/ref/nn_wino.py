@@ -6,7 +6,8 @@ kernel reads and writes); w is [K, C, 3, 3] as torch has it. Case i is
 "<i>.shape" (int32: N, C, H, W, K, ph, pw, bias, relu) and
 "<i>.x", "<i>.w", "<i>.b" (with bias), "<i>.y" (act(conv(x, w) + b)),
 "<i>.s" and "<i>.ya" (act(s + conv(x, w) + b): the add mode), "<i>.dy",
-"<i>.dx" (dL/dx of conv(x, w) for dy).
+"<i>.dx", "<i>.dw", "<i>.db" (with bias: dL/dx, dL/dw, dL/db of conv(x, w)
++ b for dy).
 """
 import os
 import sys
@@ -45,14 +46,15 @@ cases = [
     (5, 16, 4, 4, 16, 1, 1, 0, 0),        # 5 tiles in all
     (2, 128, 7, 7, 256, 1, 1, 1, 1),      # ResNet layer-4 like, 7x7
     (4, 48, 30, 31, 32, 1, 1, 0, 0),      # 4 x 8 x 8 = 256 tiles: several blocks
+    (4, 512, 30, 30, 16, 1, 1, 1, 0),     # backward-weights: 256 tiles in blocks of 220
 ]
 t = {}
 for i, c in enumerate(cases):
     N, C, H, W, K, ph, pw, bias, relu = c
     x, w = rnd(N, C, H, W), rnd(K, C, 3, 3) * (1.0 / (3.0 * C ** 0.5))
     b = rnd(K) if bias else None
-    X, Wt = x.double().requires_grad_(True), w.double()
-    B = b.double() if bias else None
+    X, Wt = x.double().requires_grad_(True), w.double().requires_grad_(True)
+    B = b.double().requires_grad_(True) if bias else None
     conv = F.conv2d(X, Wt, B, 1, (ph, pw))
     act = F.relu if relu else (lambda v: v)
     s = rnd(*conv.shape)
@@ -67,4 +69,7 @@ for i, c in enumerate(cases):
     t[f"{i}.ya"] = nhwc(act(s.double() + conv.detach()).float())
     t[f"{i}.dy"] = nhwc(dy)
     t[f"{i}.dx"] = nhwc(X.grad.float())
+    t[f"{i}.dw"] = Wt.grad.float()
+    if bias:
+        t[f"{i}.db"] = B.grad.float()
 stio.save(os.path.join(out, "wino.safetensors"), t, {"cases": str(len(cases))})

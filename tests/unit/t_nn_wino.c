@@ -1,6 +1,7 @@
 /* t_nn_wino: fd's own Winograd F(4x4, 3x3) (lib/nn/wino.h) against PyTorch
- * fixtures (tests/ref/nn_wino.py): the forward (bias, ReLU, the add mode)
- * and backward-data (overwrite and ADD) of 3x3 stride-1 convolutions with
+ * fixtures (tests/ref/nn_wino.py): the forward (bias, ReLU, the add mode),
+ * backward-data (overwrite and ADD) and backward-weights (dw, db: ADD) of
+ * 3x3 stride-1 convolutions with
  * partial tiles, padding 0-2, odd channel counts and partial 16-channel
  * blocks, within a tolerance relative to the result's scale; the same bits
  * on 1, 2 and 3 threads; the shape rule; the conv2d plan's hook (a
@@ -41,7 +42,7 @@ struct wcase {
 	struct fd_conv2d_shape s;
 	int Ho, Wo, relu;
 	size_t nx, ny, nw;
-	const float *x, *w, *b, *y, *sm, *ya, *dy, *dx;
+	const float *x, *w, *b, *y, *sm, *ya, *dy, *dx, *dw, *db;
 };
 
 static int load(const struct fd_st *st, int i, struct wcase *k)
@@ -61,9 +62,30 @@ static int load(const struct fd_st *st, int i, struct wcase *k)
 	k->b = fix_f32(st, i, "b", s->bias ? (size_t)s->K : 0, 1), k->y = fix_f32(st, i, "y", k->ny, 0);
 	k->sm = fix_f32(st, i, "s", k->ny, 0), k->ya = fix_f32(st, i, "ya", k->ny, 0);
 	k->dy = fix_f32(st, i, "dy", k->ny, 0), k->dx = fix_f32(st, i, "dx", k->nx, 0);
+	k->dw = fix_f32(st, i, "dw", k->nw, 0), k->db = fix_f32(st, i, "db", s->bias ? (size_t)s->K : 0, 1);
 	diag("case %d: N=%d C=%d %dx%d K=%d p=%d,%d bias=%d relu=%d -> %dx%d", i, s->N, s->C, s->H, s->W, s->K,
 	     s->ph, s->pw, s->bias, k->relu, k->Ho, k->Wo);
 	return 0;
+}
+
+/* backward-weights into buffers of ones (it adds); *dbo: db (NULL without
+ * bias). */
+static float *bwdw(struct fd_ctx *c, const struct wcase *k, float **dbo)
+{
+	float *dw = filled(k->nw, 1.0f), *db = k->s.bias ? filled((size_t)k->s.K, 1.0f) : NULL;
+	if (fd_wino_bwd_weights_cpu(c, &k->s, k->x, k->dy, dw, db) < 0)
+		diag("backward-weights failed: %s", c->err.msg);
+	*dbo = db;
+	return dw;
+}
+
+/* got - 1 (what an ADD into ones computed) */
+static float *less_ones(const float *a, size_t n)
+{
+	float *r = malloc((n ? n : 1) * sizeof *r);
+	for (size_t i = 0; i < n; i++)
+		r[i] = a[i] - 1.0f;
+	return r;
 }
 
 /* forward into a buffer of sevens (overwritten) */
@@ -104,12 +126,22 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 	float *dxa = bwd(cs[1], &k, 1.0f, 0), *ref1 = ones_plus(k.dx, k.nx);
 	close_scaled("dx (adds into ones)", i, dxa, ref1, k.nx);
 
+	float *db2, *dw2 = bwdw(cs[1], &k, &db2), *gdw = less_ones(dw2, k.nw);
+	close_scaled("dw (adds into ones)", i, gdw, k.dw, k.nw);
+	if (db2) {
+		float *gdb = less_ones(db2, (size_t)k.s.K);
+		close_scaled("db (adds into ones)", i, gdb, k.db, (size_t)k.s.K);
+		free(gdb);
+	}
+
 	/* the same bits on 1 and 3 threads */
 	for (int t = 0; t < 3; t += 2) {
-		float *yt = fwd(cs[t], &k), *dxt = bwd(cs[t], &k, 7.0f, 1);
-		ok(memcmp(yt, y, k.ny * sizeof *y) == 0 && memcmp(dxt, dx, k.nx * sizeof *dx) == 0,
-		   "case %d: %d threads give the bits of 2 (y and dx)", i, cs[t]->threads);
-		free(yt), free(dxt);
+		float *yt = fwd(cs[t], &k), *dxt = bwd(cs[t], &k, 7.0f, 1), *dbt, *dwt = bwdw(cs[t], &k, &dbt);
+		ok(memcmp(yt, y, k.ny * sizeof *y) == 0 && memcmp(dxt, dx, k.nx * sizeof *dx) == 0 &&
+			   memcmp(dwt, dw2, k.nw * sizeof *dwt) == 0 &&
+			   (!dbt || memcmp(dbt, db2, (size_t)k.s.K * sizeof *dbt) == 0),
+		   "case %d: %d threads give the bits of 2 (y, dx, dw, db)", i, cs[t]->threads);
+		free(yt), free(dxt), free(dwt), free(dbt);
 	}
 
 	/* through a channels-last conv2d plan with c->winograd: fd's kernel
@@ -122,17 +154,22 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 	if (ok(made, "case %d: winograd plan made %s", i, c->err.msg)) {
 		int own = !fd_conv2d_winograd_available();
 		ok(fd_conv2d_winograd_cpu(p), "case %d: the plan is Winograd (%s)", i, own ? "fd's" : "oneDNN's");
-		float *py = filled(k.ny, 7.0f), *pdx = filled(k.nx, 1.0f);
-		float *pdw = calloc(k.nw, sizeof *pdw);
+		float *py = filled(k.ny, 7.0f), *pdx = filled(k.nx, 1.0f), *pdw = filled(k.nw, 1.0f);
+		float *pdb = filled(k.s.bias ? (size_t)k.s.K : 1, 1.0f);
 		ok(fd_conv2d_fwd_cpu(c, p, k.x, k.w, k.b, py) == 0 &&
-		   fd_conv2d_bwd_cpu(c, p, k.x, k.w, k.dy, pdx, pdw, NULL) == 0,
+		   fd_conv2d_bwd_cpu(c, p, k.x, k.w, k.dy, pdx, pdw, k.s.bias ? pdb : NULL) == 0,
 		   "case %d: plan forward and backward run %s", i, c->err.msg);
 		if (own && !k.relu)
-			ok(memcmp(py, y, k.ny * sizeof *y) == 0 && memcmp(pdx, dxa, k.nx * sizeof *dx) == 0,
-			   "case %d: the plan runs fd's kernel (same bits of y and dx)", i);
+			ok(memcmp(py, y, k.ny * sizeof *y) == 0 && memcmp(pdx, dxa, k.nx * sizeof *dx) == 0 &&
+				   memcmp(pdw, dw2, k.nw * sizeof *pdw) == 0 &&
+				   (!db2 || memcmp(pdb, db2, (size_t)k.s.K * sizeof *pdb) == 0),
+			   "case %d: the plan runs fd's kernels (same bits of y, dx, dw, db)", i);
 		if (!k.relu)
 			close_scaled("plan y", i, py, k.y, k.ny);
 		close_scaled("plan dx (adds)", i, pdx, ref1, k.nx);
+		float *pg = less_ones(pdw, k.nw);
+		close_scaled("plan dw (adds)", i, pg, k.dw, k.nw);
+		free(pg), free(pdb);
 		free(py), free(pdx), free(pdw);
 		fd_conv2d_plan_free_cpu(p);
 	}
@@ -160,9 +197,17 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 		ok(fd_wino_fwd_cpu(cs[1], &k.s, k.x, wr, k.b, k.relu, 0, bad) == 0 && !(share(bad, k.y, k.ny) <= 1),
 		   "case 1: negative control: rotated kernels fail (%.3g of tol)", share(bad, k.y, k.ny));
 		free(wr);
+		/* dw with its taps rotated by 180 degrees fails */
+		float *dr = malloc(k.nw * sizeof *dr);
+		for (size_t q = 0; q < k.nw; q += 9)
+			for (int t = 0; t < 9; t++)
+				dr[q + t] = gdw[q + 8 - t];
+		ok(!(share(dr, k.dw, k.nw) <= 1), "case 1: negative control: dw with rotated taps fails (%.3g of tol)",
+		   share(dr, k.dw, k.nw));
+		free(dr);
 		free(bad);
 	}
-	free(y), free(ya), free(dx), free(dxa), free(ref1);
+	free(y), free(ya), free(dx), free(dxa), free(ref1), free(dw2), free(db2), free(gdw);
 }
 
 int main(void)
@@ -173,7 +218,7 @@ int main(void)
 	ctx_open(&c1, 1, 1), ctx_open(&c2, 2, 1), ctx_open(&c3, 3, 1);
 	fix_open(&st, "nn_wino", "wino");
 	int n = fix_cases(&st);
-	ok(n >= 9, "fixture has %d Winograd cases", n);
+	ok(n >= 10, "fixture has %d Winograd cases", n);
 	for (int i = 0; i < n; i++) {
 		one_case(cs, &st, i);
 		for (int t = 0; t < 3; t++)
