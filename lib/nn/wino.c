@@ -436,6 +436,16 @@ static int run(struct fd_ctx *c, struct wg *g, const float *w, int flip, const f
 	return 0;
 }
 
+/* -1 with c->err for a shape fd_wino_serves does not take */
+static int refuse(struct fd_ctx *c, const struct fd_conv2d_shape *s)
+{
+	fd_fail(c, "winograd: conv2d C=%d K=%d k=%dx%d s=%d,%d p=%d,%d d=%d,%d g=%d (%s -> %s) is not a channels-last "
+		   "3x3 stride-1 convolution with padding <= 2 and >= %d channels",
+		s->C, s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->dh, s->dw, s->groups,
+		s->xl == FD_NHWC ? "NHWC" : "NCHW", s->yl == FD_NHWC ? "NHWC" : "NCHW", FD_CONV2D_WINO_MIN_C);
+	return -1;
+}
+
 /* ---- backward-weights: dw = G^T [sum over tiles (B^T d B) . (A dyt A^T)] G ---- */
 
 /* e = A d for four values d[0..4) (six out): A^T's columns */
@@ -541,12 +551,8 @@ static void dw_out(const struct wg *g, const float *Z, int kb, int c, float *dw)
 int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *x, const float *dy,
 			    float *dw, float *db)
 {
-	if (!fd_wino_serves(s)) {
-		fd_fail(c, "winograd: conv2d C=%d K=%d k=%dx%d s=%d,%d p=%d,%d g=%d is not a channels-last 3x3 "
-			   "stride-1 convolution it takes",
-			s->C, s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->groups);
-		return -1;
-	}
+	if (!fd_wino_serves(s))
+		return refuse(c, s);
 	const int threads = c->threads > 0 ? c->threads : 1;
 	struct wg g = {.N = s->N, .H = s->H, .W = s->W, .Ci = s->C, .Co = s->K, .ph = s->ph, .pw = s->pw,
 		       .Ho = s->H + 2 * s->ph - 2, .Wo = s->W + 2 * s->pw - 2, .Kp = (s->K + KB - 1) / KB * KB,
@@ -616,12 +622,8 @@ int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, c
 int fd_wino_fwd_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *x, const float *w,
 		    const float *b, int relu, int add, float *y)
 {
-	if (!fd_wino_serves(s)) {
-		fd_fail(c, "winograd: conv2d C=%d K=%d k=%dx%d s=%d,%d p=%d,%d g=%d is not a channels-last 3x3 "
-			   "stride-1 convolution it takes",
-			s->C, s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->groups);
-		return -1;
-	}
+	if (!fd_wino_serves(s))
+		return refuse(c, s);
 	struct wg g = {.N = s->N, .H = s->H, .W = s->W, .Ci = s->C, .Co = s->K, .ph = s->ph, .pw = s->pw,
 		       .Ho = s->H + 2 * s->ph - 2, .Wo = s->W + 2 * s->pw - 2, .Kp = (s->K + KB - 1) / KB * KB,
 		       .x = x, .y = y, .relu = relu, .add = add};
@@ -631,12 +633,8 @@ int fd_wino_fwd_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const flo
 int fd_wino_bwd_data_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *dy, const float *w,
 			 float *dx, int over)
 {
-	if (!fd_wino_serves(s)) {
-		fd_fail(c, "winograd: conv2d C=%d K=%d k=%dx%d s=%d,%d p=%d,%d g=%d is not a channels-last 3x3 "
-			   "stride-1 convolution it takes",
-			s->C, s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->groups);
-		return -1;
-	}
+	if (!fd_wino_serves(s))
+		return refuse(c, s);
 	int Ho = s->H + 2 * s->ph - 2, Wo = s->W + 2 * s->pw - 2;
 	struct wg g = {.N = s->N, .H = Ho, .W = Wo, .Ci = s->K, .Co = s->C, .ph = 2 - s->ph, .pw = 2 - s->pw,
 		       .Ho = s->H, .Wo = s->W, .Kp = (s->C + KB - 1) / KB * KB, .x = dy, .y = dx, .add = !over};

@@ -214,6 +214,28 @@ TAP_UNUSED static float *filled(size_t n, float v)
 	return f;
 }
 
+/* a - 1: what an ADD-semantics backward added into a buffer pre-filled
+ * with ones. */
+TAP_UNUSED static float *less_ones(const float *a, size_t n)
+{
+	float *r = malloc((n ? n : 1) * sizeof *r);
+	for (size_t i = 0; i < n; i++)
+		r[i] = a[i] - 1.0f;
+	return r;
+}
+
+/* max |got - ref| / (tol * max |ref|) over n values: the error relative to
+ * the result's scale, in units of tol (NaN counts as the worst). */
+TAP_UNUSED static double scaled_worst(const float *got, const float *ref, size_t n, double tol)
+{
+	double scale = 0, worst = 0;
+	for (size_t i = 0; i < n; i++)
+		scale = fmax(scale, fabs((double)ref[i]));
+	for (size_t i = 0; i < n; i++)
+		worst = tap_worse(worst, fabs((double)got[i] - (double)ref[i]) / (tol * (scale > 0 ? scale : 1)));
+	return worst;
+}
+
 /* ones + r: what an ADD-semantics backward must leave in a buffer pre-filled
  * with ones. */
 TAP_UNUSED static float *ones_plus(const float *r, size_t n)

@@ -119,15 +119,6 @@ static void both(const char *what, int i, const float *got, const float *exact, 
 	checked += tap_close_f32(nm, got_ac ? got_ac : got, ac, n, 1e-3, ULP_BF16);
 }
 
-/* got minus the ones the output started at (backward adds) */
-static float *less_ones(const float *a, size_t n)
-{
-	float *r = malloc((n ? n : 1) * sizeof *r);
-	for (size_t i = 0; i < n; i++)
-		r[i] = a[i] - 1.0f;
-	return r;
-}
-
 /* The fixture tensor a bf16 context's plan for s is checked against: its
  * name for torch on bf16-rounded inputs, or for a shape that runs fp32 in
  * a bf16 context (fd_conv2d_bf16_in_fp32: depthwise) the float32 inputs'

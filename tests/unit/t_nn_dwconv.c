@@ -20,21 +20,7 @@ static int checked;
 /* max |got - ref| / (TOL * max |ref|) over n values (NaN counts as worst). */
 static double share(const float *got, const float *ref, size_t n)
 {
-	double scale = 0, worst = 0;
-	for (size_t i = 0; i < n; i++)
-		scale = fmax(scale, fabs((double)ref[i]));
-	for (size_t i = 0; i < n; i++)
-		worst = tap_worse(worst, fabs((double)got[i] - (double)ref[i]) / (TOL * (scale > 0 ? scale : 1)));
-	return worst;
-}
-
-/* got minus the ones the buffer started at (the kernel adds) */
-static float *less_ones(const float *a, size_t n)
-{
-	float *r = malloc((n ? n : 1) * sizeof *r);
-	for (size_t i = 0; i < n; i++)
-		r[i] = a[i] - 1.0f;
-	return r;
+	return scaled_worst(got, ref, n, TOL);
 }
 
 static int close_scaled(const char *what, int i, const float *got, const float *ref, size_t n)
