@@ -586,8 +586,8 @@ int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, c
 				dy_tiles(&g, t0, a, b, Y);
 			}
 			#pragma omp for schedule(static)
-			for (int it = 0; it < WP * nkb; it++) {
-				int p = it % WP, kb = it / WP;
+			for (int it = 0; it < WP * nkb; it++) { /* a position's blocks together: U[p] reused */
+				int p = it / nkb, kb = it % nkb;
 				const float *up = U + (int64_t)p * g.TB * Ci, *yp = Y + ((int64_t)kb * WP + p) * g.TB * KB;
 				float acc[MR * KB];
 				for (int c0 = 0; c0 < Ci; c0 += MR) {
