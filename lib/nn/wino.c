@@ -413,8 +413,10 @@ static int run(struct fd_ctx *c, struct wg *g, const float *w, int flip, const f
 	float *V = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * Ci * Kp);
 	float *bias = fd_ctx_alloc(c, FD_DEV_CPU, Kp);
 	float *scr = fd_ctx_alloc(c, FD_DEV_CPU, shared ? nu + threads * nm : threads * (nu + nm));
-	if (!V || !bias || !scr)
+	if (!V || !bias || !scr) { /* c->err says why */
+		fd_arena_release(&c->arena, &mark, NULL, 0);
 		return -1;
+	}
 	for (int k = 0; k < Kp; k++)
 		bias[k] = b && k < g->Co ? b[k] : 0.0f;
 	g->V = V, g->bias = bias;
@@ -586,10 +588,13 @@ int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, c
 	g.TB = (int)(tb > g.T ? g.T : tb);
 	int64_t nblk = (g.T + g.TB - 1) / g.TB, nu = (int64_t)WP * g.TB * Ci + 8;
 	struct fd_arena_mark mark = fd_arena_mark(&c->arena);
-	float *U = fd_ctx_alloc(c, FD_DEV_CPU, nu), *Y = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * g.TB * Kp);
-	float *Z = dw ? fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * Ci * Kp) : NULL;
-	if (!U || !Y || (dw && !Z))
+	float *U = dw ? fd_ctx_alloc(c, FD_DEV_CPU, nu) : NULL;
+	float *Y = U ? fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * g.TB * Kp) : NULL;
+	float *Z = Y ? fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)WP * Ci * Kp) : NULL;
+	if (dw && !Z) { /* c->err says why */
+		fd_arena_release(&c->arena, &mark, NULL, 0);
 		return -1;
+	}
 	if (dw) {
 		memset(U + nu - 8, 0, 8 * sizeof *U); /* read past the last row, never used */
 		memset(Z, 0, (size_t)WP * Ci * Kp * sizeof *Z);

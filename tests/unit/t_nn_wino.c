@@ -118,6 +118,11 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 		float *gdb = less_ones(db2, (size_t)k.s.K);
 		close_scaled("db (adds into ones)", i, gdb, k.db, (size_t)k.s.K);
 		free(gdb);
+		float *db1 = filled((size_t)k.s.K, 1.0f);
+		ok(fd_wino_bwd_weights_cpu(cs[1], &k.s, k.x, k.dy, NULL, db1) == 0 &&
+			   memcmp(db1, db2, (size_t)k.s.K * sizeof *db1) == 0,
+		   "case %d: db without dw: the same db", i);
+		free(db1);
 	}
 
 	/* the same bits on 1 and 3 threads */
