@@ -104,14 +104,16 @@ bench-model: $(B)/bench/model
 
 .PHONY: bench-model
 
-#   make bench-train [BENCH_MODEL=resnet18 BENCH_GROUPS=200 BENCH_SIZE=224 BENCH_AUG=1]
-#   one epoch of fd-train vs a PyTorch DataLoader script reading the JPEGs (bench/train_vs_torch.sh)
+#   make bench-train [BENCH_MODEL=resnet18 BENCH_GROUPS=200 BENCH_SIZE=224 BENCH_AUG=1 BENCH_WINO=0]
+#   one epoch of fd-train vs a PyTorch DataLoader script reading the JPEGs (bench/train_vs_torch.sh;
+#   BENCH_WINO=1: fd trains with "winograd": true)
 BENCH_MODEL ?= resnet18
 BENCH_GROUPS ?= 200
 BENCH_SIZE ?= 224
 BENCH_AUG ?= 1
+BENCH_WINO ?= 0
 bench-train: tools bench-deps
-	AUG=$(BENCH_AUG) bench/train_vs_torch.sh $(BENCH_MODEL) $(BENCH_GROUPS) $(BENCH_SIZE)
+	AUG=$(BENCH_AUG) WINO=$(BENCH_WINO) bench/train_vs_torch.sh $(BENCH_MODEL) $(BENCH_GROUPS) $(BENCH_SIZE)
 
 #   make bench-fmnist [BENCH_EPOCHS=5] [PRECISION=bf16]: fd-train vs its PyTorch twin on Fashion-MNIST (bench/fashion_mnist.sh)
 BENCH_EPOCHS ?= 5

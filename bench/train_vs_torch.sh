@@ -13,9 +13,10 @@
 # A third run, "torch best", is PyTorch at its tuned best: PyPI's current
 # PyTorch (bench/torch-venv.sh; TORCH_VENV, default .venv-torch), channels_last
 # and LD_PRELOAD tcmalloc (libtcmalloc-minimal4); "n/a" when that venv or
-# tcmalloc is missing.
+# tcmalloc is missing. WINO=1 trains fd with "winograd": true (doc/nn-kernels.md
+# "Winograd"; PyTorch has no such option).
 set -eu
-M=${1:-resnet18} G=${2:-200} S=${3:-224} TH=${THREADS:-2} AUG=${AUG:-1}
+M=${1:-resnet18} G=${2:-200} S=${3:-224} TH=${THREADS:-2} AUG=${AUG:-1} WINO=${WINO:-0}
 top=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d "${TMPDIR:-/tmp}/tvt.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -32,8 +33,8 @@ tv "$B/fd-pack" -q --root "$W/data" --size "$S" --geometry center --threads "$TH
 pack_s=$(wall) pack_rss=$(rss)
 aug=''
 [ "$AUG" = 1 ] && aug="--config $top/configs/augment.json"
-printf '{"model":"%s","epochs":1,"batch_size":32,"num_workers":%d,"scheduler":{"T_max":1}}\n' \
-	"$M" "$TH" >"$W/bench.json"
+printf '{"model":"%s","epochs":1,"batch_size":32,"num_workers":%d,"scheduler":{"T_max":1},"winograd":%s}\n' \
+	"$M" "$TH" "$([ "$WINO" = 1 ] && echo true || echo false)" >"$W/bench.json"
 # shellcheck disable=SC2086
 tv "$B/fd-train" -q --pack "$W/pack.safetensors" --fold 0 --config "$top/configs/shared.json" $aug \
 	--config "$W/bench.json" --threads "$TH" -o "$W/run"
