@@ -158,6 +158,18 @@ static void patch(const struct wg *g, int64_t t, int64_t off[WP])
 		}
 }
 
+/* the column pass of B^T d B: rows r (B^T applied along each) into
+ * U[p][tt][c..c+8), p = a * 6 + j */
+__attribute__((always_inline)) static inline void in_cols_v8(wv8 r[6][6], float *u, int64_t us)
+{
+	for (int j = 0; j < 6; j++) {
+		wv8 d[6] = {r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j]}, o[6];
+		WINO_BT(wv8, d, o);
+		for (int a = 0; a < 6; a++)
+			ST8(u + (a * 6 + j) * us, o[a]);
+	}
+}
+
 /* U[p][tt][c..c+8) for one tile: B^T d B of 8 channels */
 __attribute__((always_inline)) static inline void in_v8(const float *x, const int64_t *off, float *u, int64_t us)
 {
@@ -169,12 +181,7 @@ __attribute__((always_inline)) static inline void in_v8(const float *x, const in
 			d[j] = off[i * 6 + j] >= 0 ? LD8(x + off[i * 6 + j]) : z;
 		WINO_BT(wv8, d, r[i]);
 	}
-	for (int j = 0; j < 6; j++) {
-		wv8 d[6] = {r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j]}, o[6];
-		WINO_BT(wv8, d, o);
-		for (int a = 0; a < 6; a++)
-			ST8(u + (a * 6 + j) * us, o[a]);
-	}
+	in_cols_v8(r, u, us);
 }
 
 /* in_v8 for a patch wholly inside the image: element (i, j) at
@@ -187,12 +194,7 @@ __attribute__((always_inline)) static inline void in_v8_in(const float *x, int64
 		wv8 d[6] = {LD8(xr), LD8(xr + Ci), LD8(xr + 2 * Ci), LD8(xr + 3 * Ci), LD8(xr + 4 * Ci), LD8(xr + 5 * Ci)};
 		WINO_BT(wv8, d, r[i]);
 	}
-	for (int j = 0; j < 6; j++) {
-		wv8 d[6] = {r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j]}, o[6];
-		WINO_BT(wv8, d, o);
-		for (int a = 0; a < 6; a++)
-			ST8(u + (a * 6 + j) * us, o[a]);
-	}
+	in_cols_v8(r, u, us);
 }
 
 /* the same for one channel */

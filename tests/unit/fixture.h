@@ -236,6 +236,14 @@ TAP_UNUSED static double scaled_worst(const float *got, const float *ref, size_t
 	return worst;
 }
 
+/* ok() when n > 0 and got is within tol * max |ref| of ref everywhere
+ * (scaled_worst <= 1); the line names case i and what. */
+TAP_UNUSED static int scaled_close(const char *what, int i, const float *got, const float *ref, size_t n, double tol)
+{
+	double w = scaled_worst(got, ref, n, tol);
+	return ok(n > 0 && w <= 1, "case %d %s: %zu values, worst %.3f of tol (%g x max|ref|)", i, what, n, w, tol);
+}
+
 /* ones + r: what an ADD-semantics backward must leave in a buffer pre-filled
  * with ones. */
 TAP_UNUSED static float *ones_plus(const float *r, size_t n)
