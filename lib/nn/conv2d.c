@@ -3,6 +3,7 @@
  * plain-loop double references (see conv2d.h). */
 #include "nn/conv2d.h"
 #include "nn/conv_mm.h"
+#include "nn/dconv.h"
 #include "nn/dwconv.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
@@ -30,7 +31,9 @@ struct fd_conv2d {
 	dnnl_alg_kind_t alg;    /* dnnl_convolution_winograd (conv_init) or _direct, all three passes */
 	int own_wino;           /* 1: all three passes by fd's own Winograd (wino.h); the oneDNN
 				 * forward primitive (direct) is made but not run, no backward ones */
-	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU) */
+	int own_dc;             /* 1: the forward by fd's direct kernel (dconv.h); the oneDNN forward
+				 * primitive is made but not run, the backward ones are oneDNN's */
+	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU): own_wino, own_dc */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -316,6 +319,19 @@ static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	return -1;
 }
 
+/* Whether a plan for s runs its forward by fd's direct kernel (dconv.h):
+ * fp32, a shape dconv.c takes (strided, channels last), no activation but
+ * ReLU (a sum it does itself), on a CPU without AVX-512, where oneDNN 2.6's
+ * strided jit:avx2 forward runs at 29-45% of the FMA peak
+ * (doc/nn-kernels.md "Strided convolutions: fd's direct forward"; not
+ * measured on AVX-512, where oneDNN keeps it). */
+static int own_dc_shape(const struct fd_conv2d_shape *s, int bf16, int post)
+{
+	int act = post & ~POST_SUM;
+	return !bf16 && (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU) && fd_dconv_serves(s) &&
+	       !__builtin_cpu_supports("avx512f");
+}
+
 /* oneDNN runs on d's thread count for this call only (fd_dnnl.h). wino:
  * try Winograd first where the shape allows (wino_shape). */
 static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
@@ -335,6 +351,10 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 	}
 	if (!rc && wino && own_wino_shape(s, bf16, post)) {
 		p->own_wino = 1;
+		p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
+	}
+	if (!rc && own_dc_shape(s, bf16, post)) {
+		p->own_dc = 1;
 		p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
 	}
 	fd_dnnl_threads_leave(prev);
@@ -750,6 +770,8 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	struct fd_conv2d *p = plan;
 	if (p->own_wino)
 		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
+	if (p->own_dc)
+		return fd_dconv_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 
