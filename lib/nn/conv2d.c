@@ -320,11 +320,11 @@ static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 }
 
 /* Whether a plan for s runs its forward by fd's direct kernel (dconv.h):
- * fp32, a shape dconv.c takes (strided, channels last), no activation but
+ * fp32, a shape dconv.c takes (kxk, channels last), no activation but
  * ReLU (a sum it does itself), on a CPU without AVX-512, where oneDNN 2.6's
- * strided jit:avx2 forward runs at 29-45% of the FMA peak
- * (doc/nn-kernels.md "Strided convolutions: fd's direct forward"; not
- * measured on AVX-512, where oneDNN keeps it). */
+ * jit:avx2 forward runs at 29-51% of the FMA peak inside the models
+ * (doc/nn-kernels.md "fd's direct forward"; not measured on AVX-512,
+ * where oneDNN keeps it). A Winograd plan (own_wino) takes precedence. */
 static int own_dc_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 {
 	int act = post & ~POST_SUM;
@@ -353,9 +353,14 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 		p->own_wino = 1;
 		p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
 	}
-	if (!rc && own_dc_shape(s, bf16, post)) {
+	if (!rc && !p->own_wino && own_dc_shape(s, bf16, post)) {
+		/* its packed weights in the primitives' shared scratchpad slot,
+		 * which no other kernel uses while it runs */
 		p->own_dc = 1;
 		p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
+		rc = fd_dnnl_ws_reserve(d, FD_DNNL_SCRATCH, (size_t)fd_dconv_scratch(s) * sizeof(float), e);
+		if (rc)
+			conv_free(p);
 	}
 	fd_dnnl_threads_leave(prev);
 	return rc;
@@ -771,7 +776,7 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	if (p->own_wino)
 		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
 	if (p->own_dc)
-		return fd_dconv_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
+		return fd_dconv_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, p->d->ws[FD_DNNL_SCRATCH], y);
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 

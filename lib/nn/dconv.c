@@ -1,10 +1,10 @@
-/* dconv: the direct forward (see dconv.h). Per group of output rows of one
- * image (their input rows about DC_GROUP_BYTES, in L2) and per block of 16
- * output channels (its packed weights V[kb] [kh kw][C][16] reused across
- * the group), six output columns at a time: twelve 8-float sums in
- * registers over every tap and input channel, one broadcast of each
- * column's input value and two loads of V a step (doc/nn-kernels.md
- * "Strided convolutions: fd's direct forward"). */
+/* dconv: the direct forward (see dconv.h). The weights packed once per
+ * call into V[K/16][kh kw][C][16]; per group of output rows of one image
+ * (their input rows and one block of V about DC_GROUP_BYTES, in L2) and
+ * per block of 16 output channels, six output pixels at a time: twelve
+ * 8-float sums in registers over every tap and input channel, one
+ * broadcast of each pixel's input value and two loads of V a step
+ * (doc/nn-kernels.md "fd's direct forward"). */
 #include "nn/dconv.h"
 
 #include <string.h>
@@ -24,7 +24,7 @@
 int fd_dconv_serves(const struct fd_conv2d_shape *s)
 {
 	int taps = s->kh * s->kw;
-	return DC_X86 && s->groups == 1 && s->xl == FD_NHWC && s->yl == FD_NHWC && (s->sh > 1 || s->sw > 1) &&
+	return DC_X86 && s->groups == 1 && s->xl == FD_NHWC && s->yl == FD_NHWC &&
 	       s->dh == 1 && s->dw == 1 && taps > 1 && taps <= FD_DCONV_MAX_TAPS && s->C >= 16 &&
 	       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
@@ -65,10 +65,24 @@ __attribute__((target("avx2,fma"))) static void dk(const float *const *u, const 
 struct dc {
 	const struct fd_conv2d_shape *s;
 	int Ho, Wo, Kp, R, gpi; /* R output rows a group, gpi groups an image */
-	const float *x, *V, *b, *zero;
+	const float *x, *w, *b, *zero, *V;
 	float *y;
 	int relu, add;
 };
+
+/* V[t][c][16] = w[k0 + l][c][t] for the block of 16 outputs from k0, zeros
+ * past K */
+static void pack_block(const struct dc *d, int k0, float *V)
+{
+	const struct fd_conv2d_shape *s = d->s;
+	const int C = s->C, K = s->K, kk = s->kh * s->kw;
+	for (int l = 0; l < KB; l++) {
+		const float *wk = d->w + (int64_t)(k0 + l) * C * kk;
+		for (int ch = 0; ch < C; ch++)
+			for (int t = 0; t < kk; t++)
+				V[((int64_t)t * C + ch) * KB + l] = k0 + l < K ? wk[(int64_t)ch * kk + t] : 0.0f;
+	}
+}
 
 /* group g: output rows [oh0, oh1) of image n, every block of 16 outputs;
  * the group's pixels (row by row) six at a time, so a narrow map fills the
@@ -76,7 +90,7 @@ struct dc {
 static void group(const struct dc *d, int64_t g)
 {
 	const struct fd_conv2d_shape *s = d->s;
-	const int C = s->C, K = s->K, kk = s->kh * s->kw, Wo = d->Wo;
+	const int C = s->C, K = s->K, Wo = d->Wo;
 	const int n = (int)(g / d->gpi), oh0 = (int)(g % d->gpi) * d->R;
 	const int oh1 = oh0 + d->R < d->Ho ? oh0 + d->R : d->Ho, np = (oh1 - oh0) * Wo;
 	const float *xn = d->x + (int64_t)n * s->H * s->W * C;
@@ -84,6 +98,7 @@ static void group(const struct dc *d, int64_t g)
 	float m[MR * KB];
 	for (int kb = 0; kb < d->Kp / KB; kb++) {
 		const int k0 = kb * KB, nk = K - k0 < KB ? K - k0 : KB;
+		const float *V = d->V + (int64_t)kb * s->kh * s->kw * C * KB;
 		for (int p0 = 0; p0 < np; p0 += MR) {
 			int ih0[MR], iw0[MR]; /* each pixel's input corner; a pixel past the group: off the image */
 			for (int i = 0; i < MR; i++) {
@@ -101,7 +116,7 @@ static void group(const struct dc *d, int64_t g)
 							       ? xn + ((int64_t)ih * s->W + iw) * C
 							       : d->zero;
 					}
-					dk(u, d->V + ((int64_t)kb * kk + r * s->kw + q) * C * KB, C, m);
+					dk(u, V + (int64_t)(r * s->kw + q) * C * KB, C, m);
 				}
 			for (int i = 0; i < MR && p0 + i < np; i++) {
 				float *yo = yg + (int64_t)(p0 + i) * K + k0;
@@ -119,13 +134,18 @@ static void group(const struct dc *d, int64_t g)
 }
 #endif
 
+int64_t fd_dconv_scratch(const struct fd_conv2d_shape *s)
+{
+	return (int64_t)(s->K + KB - 1) / KB * KB * s->kh * s->kw * s->C + s->C;
+}
+
 int fd_dconv_fwd_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const float *x, const float *w,
-		     const float *b, int relu, int add, float *y)
+		     const float *b, int relu, int add, float *scratch, float *y)
 {
 	struct fd_err e = {{0}};
 	if (!fd_dconv_serves(s)) {
 		fd_fail(c, "direct convolution: C=%d K=%d k=%dx%d s=%d,%d d=%d,%d g=%d layouts %d,%d: not a channels-last "
-			   "strided ungrouped convolution of 2 to %d taps and >= 16 channels on a CPU with AVX2 and FMA",
+			   "ungrouped undilated convolution of 2 to %d taps and >= 16 channels on a CPU with AVX2 and FMA",
 			s->C, s->K, s->kh, s->kw, s->sh, s->sw, s->dh, s->dw, s->groups, s->xl, s->yl, FD_DCONV_MAX_TAPS);
 		return -1;
 	}
@@ -135,8 +155,8 @@ int fd_dconv_fwd_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const fl
 		fd_fail(c, "direct convolution: %s", e.msg);
 		return -1;
 	}
-	const int C = s->C, K = s->K, kk = s->kh * s->kw;
-	d.Kp = (K + KB - 1) / KB * KB;
+	const int C = s->C, kk = s->kh * s->kw;
+	d.Kp = (s->K + KB - 1) / KB * KB;
 	int64_t rowb = (int64_t)s->W * C * (int64_t)sizeof(float), vb = (int64_t)kk * C * KB * (int64_t)sizeof(float);
 	int64_t room = DC_GROUP_BYTES - vb; /* for the group's input rows: (R - 1) sh + kh of them */
 	int R = room <= 0 ? 1 : (int)((room / rowb - s->kh) / s->sh + 1);
@@ -144,32 +164,30 @@ int fd_dconv_fwd_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, const fl
 	R = R < rmin ? rmin : R;
 	d.R = R < 1 ? 1 : R > d.Ho ? d.Ho : R;
 	d.gpi = (d.Ho + d.R - 1) / d.R;
+	/* every block's packed weights, then a row of C zeros */
+	const int64_t vb_floats = (int64_t)kk * C * KB, nkb = d.Kp / KB;
 	struct fd_arena_mark mk = fd_arena_mark(&c->arena);
-	float *V = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)d.Kp * kk * C + C);
+	float *V = scratch ? scratch : fd_ctx_alloc(c, FD_DEV_CPU, fd_dconv_scratch(s));
 	if (!V)
 		return -1;
-	/* V[kb][t][c][16] = w[kb 16 + l][c][t], zeros past K; then C zeros */
-	#pragma omp parallel for num_threads(c->threads) schedule(static)
-	for (int kb = 0; kb < d.Kp / KB; kb++)
-		for (int t = 0; t < kk; t++)
-			for (int ch = 0; ch < C; ch++) {
-				float *v = V + (((int64_t)kb * kk + t) * C + ch) * KB;
-				for (int l = 0; l < KB; l++) {
-					int k = kb * KB + l;
-					v[l] = k < K ? w[((int64_t)k * C + ch) * kk + t] : 0.0f;
-				}
-			}
-	float *zero = V + (int64_t)d.Kp * kk * C;
+	float *zero = V + nkb * vb_floats;
 	memset(zero, 0, (size_t)C * sizeof *zero);
-	d.V = V, d.zero = zero;
+	d.w = w, d.zero = zero, d.V = V;
 	const int64_t groups = (int64_t)s->N * d.gpi;
-	#pragma omp parallel for num_threads(c->threads) schedule(static)
-	for (int64_t g = 0; g < groups; g++)
-		group(&d, g);
-	fd_arena_release(&c->arena, &mk, NULL, 0);
+	#pragma omp parallel num_threads(c->threads)
+	{
+		#pragma omp for schedule(static)
+		for (int64_t kb = 0; kb < nkb; kb++)
+			pack_block(&d, (int)kb * KB, V + kb * vb_floats);
+		#pragma omp for schedule(static)
+		for (int64_t g = 0; g < groups; g++)
+			group(&d, g);
+	}
+	if (!scratch)
+		fd_arena_release(&c->arena, &mk, NULL, 0);
 	return 0;
 #else
-	(void)x, (void)w, (void)b, (void)relu, (void)add, (void)y, (void)e;
+	(void)x, (void)w, (void)b, (void)relu, (void)add, (void)scratch, (void)y, (void)e;
 	return -1;
 #endif
 }

@@ -1,5 +1,5 @@
-"""nn_dconv: PyTorch reference fixtures for fd's direct strided convolution
-forward (lib/nn/dconv.c). Each case is an ungrouped convolution with float32
+"""nn_dconv: PyTorch reference fixtures for fd's direct convolution forward
+(lib/nn/dconv.c). Each case is an ungrouped convolution with float32
 x, w, b; torch computes y in float64 from those values (stored as float32).
 x and y are stored channels last ([N, H, W, C], the layout the kernel reads
 and writes); w is [K, C, kh, kw] as torch has it. Case i is "<i>.shape"
@@ -42,6 +42,9 @@ cases = [
     (2, 48, 7, 7, 16, 3, 3, 2, 2, 1, 1, 1),      # 4x4 output
     (1, 16, 6, 6, 16, 3, 3, 2, 2, 2, 2, 1),      # padding 2
     (1, 16, 120, 64, 16, 3, 3, 2, 2, 1, 1, 0),   # 60 output rows: two row groups
+    (2, 32, 10, 13, 24, 3, 3, 1, 1, 1, 1, 1),    # stride 1 (non-Winograd plans)
+    (1, 16, 9, 7, 16, 2, 2, 1, 1, 0, 0, 1),      # 2x2 stride 1, no padding
+    (1, 96, 16, 16, 40, 2, 2, 2, 2, 0, 0, 1),    # ConvNeXt-like 2x2 stride-2 downsampling
 ]
 t = {}
 for i, c in enumerate(cases):
