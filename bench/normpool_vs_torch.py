@@ -1,6 +1,9 @@
 """normpool_vs_torch: fd's batchnorm2d (training forward, backward) and
 pooling kernels against PyTorch 1.13 at the same thread count, on ResNet18
-shapes at 224, batch 32; best-of-7 ms and ratio torch/fd (> 1: fd faster).
+shapes at 224, batch 32, and batchnorm + activation as the models' training
+runs it (channels last: fd's fused op, torch's BatchNorm2d then the
+activation on a channels_last tensor) on EfficientNet-B0 / MobileNetV3
+shapes; best-of-7 ms and ratio torch/fd (> 1: fd faster).
 Run: make bench-normpool."""
 import argparse
 import subprocess
@@ -16,11 +19,21 @@ SHAPES = [
     ("bn@7x512", "bn", 32, 512, 7, 7),
     ("maxpool3s2@112", "maxpool3s2", 32, 64, 112, 112),
     ("gap@7x512", "gap", 32, 512, 7, 7),
+    ("bnrelu@112x96", "bn_relu_nhwc", 32, 96, 112, 112),
+    ("bnsilu@112x96", "bn_silu_nhwc", 32, 96, 112, 112),
+    ("bnsilu@56x144", "bn_silu_nhwc", 32, 144, 56, 56),
+    ("bnsilu@7x1152", "bn_silu_nhwc", 32, 1152, 7, 7),
+    ("bnhswish@56x72", "bn_hardswish_nhwc", 32, 72, 56, 56),
 ]
+
+ACTS = {"bn_relu_nhwc": F.relu, "bn_silu_nhwc": F.silu, "bn_hardswish_nhwc": F.hardswish}
 
 
 def torch_times(kind, N, C, H, W):
-    x = (torch.rand(N, C, H, W) * 2 - 1).requires_grad_(True)
+    x = torch.rand(N, C, H, W) * 2 - 1
+    if kind in ACTS:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
     bn = torch.nn.BatchNorm2d(C).train()
     bf, bb = 1e9, 1e9
     for r in range(8):
@@ -28,6 +41,8 @@ def torch_times(kind, N, C, H, W):
         t0 = time.perf_counter()
         if kind == "bn":
             y = bn(x)
+        elif kind in ACTS:
+            y = ACTS[kind](bn(x))
         elif kind == "maxpool3s2":
             y = F.max_pool2d(x, 3, 2, 1)
         else:
