@@ -44,7 +44,7 @@ bench-onednn-ab:
 
 .PHONY: bench-onednn-ab
 
-#   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes (seconds)
+#   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes, and BN + activation channels last (seconds)
 $(B)/bench/normpool: bench/normpool.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)

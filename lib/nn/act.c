@@ -82,13 +82,19 @@ static void fwd_chunk(enum fd_act k, int64_t n, const float *restrict x, float *
 		for (int64_t i = 0; i < n; i++)
 			y[i] = fd_ai_sigm(x[i]);
 		break;
-	case FD_ACT_GELU:
-		for (int64_t i = 0; i < n; i++)
-			y[i] = x[i] * gauss_cdf(x[i]);
-		break;
 	default:
 		break;
 	}
+}
+
+/* GELU's forward in a function of its own: inside fwd_chunk's switch GCC 12
+ * left this loop scalar ("no vectype" for the load), 20x slower than the
+ * vectorised one here (gelu_save_chunk's body, without the save) */
+FD_VEC_CLONES
+static void gelu_chunk(int64_t n, const float *restrict x, float *restrict y)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = x[i] * gauss_cdf(x[i]);
 }
 
 /* dx += the gradient for every element, or dx = 0 + it when wr (a fresh
@@ -200,8 +206,11 @@ int fd_act_fwd_cpu(struct fd_ctx *c, enum fd_act k, int64_t n, const float *x, f
 	}
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
 	for (int64_t b = 0; b < nc; b++) {
-		int64_t o = b * CHUNK;
-		fwd_chunk(k, n - o < CHUNK ? n - o : CHUNK, x + o, y + o);
+		int64_t o = b * CHUNK, m = n - o < CHUNK ? n - o : CHUNK;
+		if (k == FD_ACT_GELU)
+			gelu_chunk(m, x + o, y + o);
+		else
+			fwd_chunk(k, m, x + o, y + o);
 	}
 	return 0;
 }
