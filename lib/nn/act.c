@@ -97,6 +97,21 @@ static void gelu_chunk(int64_t n, const float *restrict x, float *restrict y)
 		y[i] = x[i] * gauss_cdf(x[i]);
 }
 
+/* GELU's backward from x: g = GELU'(x) dy, added into dx (add) or written
+ * as 0 + it (the bits bwd_body's other cases give a fresh dx); g may be dy
+ * or dx (element i reads both before writing it). In a function of its own
+ * with one loop: inside bwd_body's switch, or beside other loops, GCC 12
+ * left it scalar ("no vectype" for the load of x), 10x slower. */
+FD_VEC_CLONES
+static void gelu_bwd_chunk(int64_t n, const float *restrict x, const float *g, float *dx, int add)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float v = x[i], cdf = gauss_cdf(v);
+		float d = g[i] * gelu_grad(v, cdf);
+		dx[i] = fd_vm_sel(add, dx[i], 0.0f) + d;
+	}
+}
+
 /* dx += the gradient for every element, or dx = 0 + it when wr (a fresh
  * gradient, struct fd_node's writes: the bits adding to zeros gives, without
  * reading dx). Inlined into three clones, each wr a constant; selects
@@ -129,8 +144,7 @@ static inline __attribute__((always_inline)) void bwd_body(int k, int64_t n,
 			dx[i] = DX(i) + dy[i] * y[i] * (1.0f - y[i]);
 		break;
 	case FD_ACT_GELU:
-		for (int64_t i = 0; i < n; i++)
-			dx[i] = DX(i) + dy[i] * gelu_grad(x[i], gauss_cdf(x[i]));
+		gelu_bwd_chunk(n, x, dy, dx, !wr);
 		break;
 	case ACT_GELU_SAVED:
 		for (int64_t i = 0; i < n; i++)
