@@ -20,21 +20,30 @@ __attribute__((noreturn)) static void die(const char *what, const char *msg)
 	exit(1);
 }
 
-/* --ops: backward time by op name (the tape replayed node by node, as
- * fd_backward walks it; zeroing fresh gradients is not counted) */
+/* --ops: seconds and calls by op name, forward and backward (c->op_timer) */
 struct opstat {
 	const char *op;
-	double fwd, bwd;
+	double s[2];
+	int n[2];
+};
+struct opstats {
+	struct opstat o[96];
 	int n;
 };
 
-static struct opstat *stat_of(struct opstat *s, int *ns, const char *op)
+static void op_time(void *arg, const char *op, int bwd, double sec)
 {
-	for (int i = 0; i < *ns; i++)
-		if (!strcmp(s[i].op, op))
-			return &s[i];
-	s[*ns] = (struct opstat){op, 0, 0, 0};
-	return &s[(*ns)++];
+	struct opstats *st = arg;
+	int i = 0;
+	while (i < st->n && strcmp(st->o[i].op, op))
+		i++;
+	if (i == st->n) {
+		if (st->n == 96)
+			return;
+		st->o[st->n++] = (struct opstat){op, {0, 0}, {0, 0}};
+	}
+	st->o[i].s[bwd] += sec;
+	st->o[i].n[bwd]++;
 }
 
 int main(int argc, char **argv)
@@ -96,49 +105,32 @@ int main(int argc, char **argv)
 	printf("peak_rss_mib %.0f\n", ru.ru_maxrss / 1024.0);
 
 	if (ops) {
-		/* backward per op: walk the tape as fd_backward does, timing each
-		 * node (after one full backward made every plan and gradient) */
+		/* one more training step timed op by op through c.op_timer (each
+		 * taped op's forward, each node's backward as fd_backward runs it:
+		 * fresh gradients written, not zeroed and added into) */
+		static struct opstats st;
 		c.training = 1;
 		c.grad_enabled = 1;
 		fd_ctx_step(&c);
 		fd_params_zero_grad(&m->p);
+		c.op_timer = op_time;
+		c.op_timer_arg = &st;
+		c.op_timer_t0 = fd_now();
 		struct fd_tensor *x = fd_tensor_wrap(&c, FD_DEV_CPU, xd, 4, xs);
 		struct fd_tensor *t = fd_tensor_wrap(&c, FD_DEV_CPU, td, 2, ts);
 		struct fd_tensor *loss = fd_bce_with_logits(&c, fd_model_forward(m, &c, x), t);
-		if (!loss)
-			die("forward", c.err.msg);
-		struct opstat st[64];
-		int ns = 0;
-		loss->grad = fd_ctx_alloc(&c, FD_DEV_CPU, 1);
-		loss->grad[0] = 1.0f;
-		for (struct fd_node *n = c.tape; n; n = n->prev) {
-			if (!n->out->grad)
-				continue;
-			for (int i = 0; i < n->nin; i++) {
-				struct fd_tensor *in = n->in[i];
-				if (in && (in->flags & FD_T_REQUIRES_GRAD) && !in->grad) {
-					in->grad = fd_ctx_alloc(&c, FD_DEV_CPU, in->numel);
-					memset(in->grad, 0, (size_t)in->numel * sizeof(float));
-				}
-			}
-			double t0 = fd_now();
-			if (n->backward(&c, n) < 0)
-				die("backward", c.err.msg);
-			struct opstat *o1 = stat_of(st, &ns, n->op);
-			o1->bwd += fd_now() - t0;
-			o1->n++;
-			if (getenv("FD_BENCH_NODES")) {
-				char b0[64], b1[64];
-				fprintf(stderr, "%s in %s w %s: %.4f s\n", n->op, fd_tensor_shape_str(n->in[0], b0, sizeof b0),
-					n->nin > 1 ? fd_tensor_shape_str(n->in[1], b1, sizeof b1) : "-", fd_now() - t0);
-			}
+		if (!loss || fd_backward(&c, loss, NULL) < 0)
+			die("ops step", c.err.msg);
+		c.op_timer = NULL;
+		for (int b = 0; b < 2; b++) {
+			double tot = 0;
+			for (int i = 0; i < st.n; i++)
+				tot += st.o[i].s[b];
+			printf("%s by op (one step, %.3f s):\n", b ? "backward" : "forward", tot);
+			for (int i = 0; i < st.n; i++)
+				printf("  %-16s %4d nodes %8.3f s %5.1f%%\n", st.o[i].op, st.o[i].n[b], st.o[i].s[b],
+				       100 * st.o[i].s[b] / tot);
 		}
-		double tot = 0;
-		for (int i = 0; i < ns; i++)
-			tot += st[i].bwd;
-		printf("backward by op (one step, %.3f s):\n", tot);
-		for (int i = 0; i < ns; i++)
-			printf("  %-16s %4d nodes %8.3f s %5.1f%%\n", st[i].op, st[i].n, st[i].bwd, 100 * st[i].bwd / tot);
 	}
 	fd_optim_free(&o);
 	fd_model_free(m);

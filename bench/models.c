@@ -4,7 +4,10 @@
  * training steps (train mode, forward + BCE-with-logits + backward + AdamW
  * lr 1e-3 wd 1e-2), each after its warm-up; images/s from the median step.
  * Usage: models --list                (the registered names, one a line)
- *        models [--winograd] [--precision fp32|bf16] NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
+ *        models [--ops] [--winograd] [--precision fp32|bf16] NAME SIZE BATCH THREADS [WARMUP STEPS IWARMUP ISTEPS]
+ * --ops: after the timed steps, one more training step timed op by op
+ * (c->op_timer: each taped op's forward, each node's backward with its
+ * inputs' gradients made, the optimizer), a table on stderr.
  * --precision bf16: the context's conv2d and linear run bf16 (fd_ctx_set_precision).
  * --winograd: fp32 3x3 stride-1 convolutions run Winograd (c->winograd).
  * Without the counts they follow the model's cost, read from the first
@@ -24,6 +27,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+
+/* --ops: seconds and calls by op name, forward and backward */
+struct opstat {
+	const char *op;
+	double s[2];
+	int n[2];
+};
+struct opstats {
+	struct opstat o[96];
+	int n;
+};
+
+static void op_time(void *arg, const char *op, int bwd, double sec)
+{
+	struct opstats *st = arg;
+	int i = 0;
+	while (i < st->n && strcmp(st->o[i].op, op))
+		i++;
+	if (i == st->n) {
+		if (st->n == 96)
+			return;
+		st->o[st->n++] = (struct opstat){op, {0, 0}, {0, 0}};
+	}
+	st->o[i].s[bwd] += sec;
+	st->o[i].n[bwd]++;
+}
+
+static void op_table(const char *name, const struct opstats *st, double step, double opt)
+{
+	double tot[2] = {0, 0};
+	for (int i = 0; i < st->n; i++)
+		tot[0] += st->o[i].s[0], tot[1] += st->o[i].s[1];
+	fprintf(stderr, "%s: one training step %.3f s: forward ops %.3f s, backward %.3f s, optimizer %.3f s\n", name,
+		step, tot[0], tot[1], opt);
+	fprintf(stderr, "  %-28s %5s %9s %6s %5s %9s %6s\n", "op", "fwd n", "fwd s", "%step", "bwd n", "bwd s",
+		"%step");
+	for (int i = 0; i < st->n; i++)
+		fprintf(stderr, "  %-28s %5d %9.4f %6.1f %5d %9.4f %6.1f\n", st->o[i].op, st->o[i].n[0], st->o[i].s[0],
+			100 * st->o[i].s[0] / step, st->o[i].n[1], st->o[i].s[1], 100 * st->o[i].s[1] / step);
+}
 
 static double peak_mib(void)
 {
@@ -62,7 +105,12 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--list"))
 		return list();
 	enum fd_precision prec = FD_PREC_FP32;
-	int wino = 0;
+	int wino = 0, ops = 0;
+	if (argc > 1 && !strcmp(argv[1], "--ops")) {
+		ops = 1;
+		argc--;
+		argv++;
+	}
 	if (argc > 1 && !strcmp(argv[1], "--winograd")) {
 		wino = 1;
 		argc--;
@@ -78,7 +126,7 @@ int main(int argc, char **argv)
 		argv += 2;
 	}
 	if (argc != 5 && argc != 9) {
-		fprintf(stderr, "usage: models --list | models [--winograd] [--precision fp32|bf16] NAME SIZE BATCH THREADS "
+		fprintf(stderr, "usage: models --list | models [--ops] [--winograd] [--precision fp32|bf16] NAME SIZE BATCH THREADS "
 				"[WARMUP STEPS IWARMUP ISTEPS]\n");
 		return 2;
 	}
@@ -153,6 +201,25 @@ int main(int argc, char **argv)
 			tt[s - warm] = fd_now() - t0;
 	}
 	double train = batch / median(tt, steps);
+	if (ops) {
+		static struct opstats st;
+		c.op_timer = op_time;
+		c.op_timer_arg = &st;
+		double t0 = fd_now();
+		fd_ctx_step(&c);
+		fd_params_zero_grad(&m->p);
+		c.op_timer_t0 = fd_now();
+		struct fd_tensor *y = fd_model_forward(m, &c, fd_tensor_wrap(&c, FD_DEV_CPU, x, 4, xs));
+		struct fd_tensor *loss = fd_bce_with_logits(&c, y, fd_tensor_wrap(&c, FD_DEV_CPU, t, 2, ts));
+		if (!loss || fd_backward(&c, loss, NULL) < 0)
+			return die(name, c.err.msg);
+		double t1 = fd_now();
+		if (fd_optim_step(&o, &m->p, &e) < 0)
+			return die(name, e.msg);
+		double t2 = fd_now();
+		c.op_timer = NULL;
+		op_table(name, &st, t2 - t0, t2 - t1);
+	}
 	printf("%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t%.3f\n", name, size, train, infer, ipeak,
 	       peak_mib(), warm, steps, iwarm, isteps, (double)macs * 1e-9);
 	free(x);

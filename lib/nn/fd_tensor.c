@@ -1,6 +1,7 @@
 /* fd_tensor: arena, context, tensors and the tape walk (fd_backward). */
 #include "nn/fd_tensor.h"
 #include "nn/fd_backend.h"
+#include "core/fd_progress.h"
 #include "core/fd_rng.h"
 
 #include <stdarg.h>
@@ -620,6 +621,11 @@ struct fd_node *fd_tape_push(struct fd_ctx *c, const char *op,
 	n->prev = c->tape;
 	c->tape = n;
 	out->flags |= FD_T_REQUIRES_GRAD;
+	if (c->op_timer) {
+		double t = fd_now();
+		c->op_timer(c->op_timer_arg, op, 0, t - c->op_timer_t0);
+		c->op_timer_t0 = t;
+	}
 	return n;
 }
 
@@ -727,6 +733,7 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 		if (!n->out->grad)
 			continue; /* nothing flows through this op to t */
 		int took = 0; /* an input took out's gradient block */
+		double tn = c->op_timer ? fd_now() : 0;
 		for (int i = 0; i < n->nin; i++) {
 			struct fd_tensor *x = n->in[i];
 			if (!x || !(x->flags & FD_T_REQUIRES_GRAD))
@@ -749,6 +756,8 @@ int fd_backward(struct fd_ctx *c, struct fd_tensor *t, const float *dy)
 			}
 		}
 		int rc = n->backward(c, n);
+		if (c->op_timer)
+			c->op_timer(c->op_timer_arg, n->op, 1, fd_now() - tn);
 		for (int i = 0; i < n->nin; i++)
 			if (n->in[i])
 				n->in[i]->flags &= ~(unsigned)FD_T_GRAD_FRESH;

@@ -216,6 +216,16 @@ struct fd_ctx {
 			       * (fd_model_flops reads it; nothing else depends on it) */
 	uint64_t wino_macs;   /* of those, conv2d forwards run by Winograd plans (c->winograd;
 			       * counted as direct multiply-adds) */
+	/* Per-op timing (bench/models --ops; NULL by default, then nothing is
+	 * timed): fd_tape_push calls op_timer(arg, op, 0, s) with the seconds s
+	 * since the previous call (or since op_timer_t0, which the caller sets
+	 * when its forward starts): the op that made the node and whatever ran
+	 * between the two pushes. fd_backward calls it (bwd 1) with the seconds
+	 * of each node: its inputs' gradients made (zeroed unless the node
+	 * overwrites them) and its backward run. */
+	void (*op_timer)(void *arg, const char *op, int bwd, double seconds);
+	void *op_timer_arg;
+	double op_timer_t0;
 	uint64_t seed;        /* RNG key for dropout and friends */
 	enum fd_precision precision; /* of conv2d and linear; fp32 unless fd_ctx_set_precision */
 	int winograd;         /* 1: fp32 3x3 stride-1 convolutions on the CPU run oneDNN's

@@ -3,6 +3,7 @@
  * computed in float64 from float32 inputs), plus finite differences, the
  * broadcast reference loops, dropout/stochastic-depth semantics, the tape's
  * adding backward, intermediate gradients and "not supported" dispatch. */
+#include "core/fd_progress.h"
 #include "core/fd_rng.h"
 #include "nn/act.h"
 #include "nn/batchnorm2d.h"
@@ -804,6 +805,72 @@ static void test_transpose(void)
 	ok(checked == 8, "%d transposes checked", checked);
 }
 
+/* c->op_timer (bench/models --ops): every taped op reported once in the
+ * forward, in tape order, and once in the backward, in reverse, with times
+ * >= 0 that add up to no more than the wall time; nothing reported with
+ * the timer off. */
+struct optrace {
+	const char *op[16];
+	int bwd[16];
+	double s[16];
+	int n;
+};
+
+static void trace_op(void *arg, const char *op, int bwd, double sec)
+{
+	struct optrace *t = arg;
+	if (t->n < 16) {
+		t->op[t->n] = op, t->bwd[t->n] = bwd, t->s[t->n] = sec;
+	}
+	t->n++;
+}
+
+static void test_op_timer(void)
+{
+	struct fd_ctx c;
+	ctx_open(&c, 2, 1);
+	int64_t n = 1000;
+	struct optrace tr;
+	for (int on = 0; on < 2; on++) {
+		fd_ctx_step(&c);
+		struct fd_tensor *a = fd_tensor_new(&c, FD_DEV_CPU, 1, &n), *b = fd_tensor_new(&c, FD_DEV_CPU, 1, &n);
+		if (!ok(a && b, "op_timer: tensors"))
+			return;
+		for (int64_t i = 0; i < n; i++)
+			a->data[i] = (float)(i % 17) - 8, b->data[i] = (float)(i % 5) * 0.25f;
+		fd_requires_grad(a), fd_requires_grad(b);
+		memset(&tr, 0, sizeof tr);
+		c.op_timer = on ? trace_op : NULL;
+		c.op_timer_arg = &tr;
+		double t0 = fd_now();
+		c.op_timer_t0 = t0;
+		struct fd_tensor *y = fd_act(&c, FD_ACT_GELU, fd_mul(&c, a, b));
+		float *seed = fd_ctx_alloc(&c, FD_DEV_CPU, n);
+		for (int64_t i = 0; seed && i < n; i++)
+			seed[i] = 1;
+		int rc = y && seed ? fd_backward(&c, y, seed) : -1;
+		double wall = fd_now() - t0;
+		c.op_timer = NULL;
+		if (!ok(rc == 0, "op_timer %s: forward and backward %s", on ? "on" : "off", c.err.msg))
+			return;
+		if (!on) {
+			ok(tr.n == 0, "op_timer off: nothing reported (%d)", tr.n);
+			continue;
+		}
+		double sum = 0;
+		int good = tr.n == 4;
+		for (int i = 0; i < 4 && good; i++) {
+			good = tr.s[i] >= 0 && tr.bwd[i] == (i >= 2);
+			sum += tr.s[i];
+		}
+		ok(good && !strcmp(tr.op[0], "mul") && !strcmp(tr.op[1], "gelu") && !strcmp(tr.op[2], "gelu") &&
+			   !strcmp(tr.op[3], "mul"),
+		   "op_timer on: %d reports: mul, gelu forward, then gelu, mul backward", tr.n);
+		ok(sum <= wall, "op_timer on: the reported %.6f s within the wall time %.6f s", sum, wall);
+	}
+	fd_ctx_free(&c);
+}
+
 int main(void)
 {
 	static const char *const x1[] = {"x"}, *const dx1[] = {"dx"};
@@ -866,5 +933,6 @@ int main(void)
 	test_dispatch();
 	test_residual();
 	test_dropout();
+	test_op_timer();
 	return tap_done();
 }
