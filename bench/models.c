@@ -22,37 +22,13 @@
 #include "models/fd_model.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
+#include "opstat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-/* --ops: seconds and calls by op name, forward and backward */
-struct opstat {
-	const char *op;
-	double s[2];
-	int n[2];
-};
-struct opstats {
-	struct opstat o[96];
-	int n;
-};
-
-static void op_time(void *arg, const char *op, int bwd, double sec)
-{
-	struct opstats *st = arg;
-	int i = 0;
-	while (i < st->n && strcmp(st->o[i].op, op))
-		i++;
-	if (i == st->n) {
-		if (st->n == 96)
-			return;
-		st->o[st->n++] = (struct opstat){op, {0, 0}, {0, 0}};
-	}
-	st->o[i].s[bwd] += sec;
-	st->o[i].n[bwd]++;
-}
 
 static void op_table(const char *name, const struct opstats *st, double step, double opt)
 {
