@@ -29,7 +29,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-
+/* --ops: the step's table, on stderr */
 static void op_table(const char *name, const struct opstats *st, double step, double opt)
 {
 	double tot[2] = {0, 0};
