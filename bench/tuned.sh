@@ -21,12 +21,18 @@
 # Step counts: those bench/models picks from the model's cost (its first run),
 # warm-ups raised to 3 training + 2 inference steps under 3 GMAC/image for
 # every side after that first fd run (PyTorch 2.x's first steps JIT and fill
-# oneDNN's primitive cache). Tables: bench/tuned_table.py.
+# oneDNN's primitive cache), and timed inference steps raised to ISTEPS
+# (inference steps are cheap, and the median of 2-3 of them moved fd's
+# EfficientNet-B0 between 63 and 98 img/s from one run to the next). Tables:
+# bench/tuned_table.py, also paired by repetition (each repetition's best fd
+# over its best PyTorch: the sides of one repetition ran back to back).
 # Usage: bench/tuned.sh [FD_BENCH_BINARY]        (make bench-tuned)
 # Environment:
 #   MODELS     space-separated NAME@SIZE (default the seven of issue 15)
 #   REPS       repetitions of the models under 3 GMAC/image (default 3)
 #   REPS_SLOW  repetitions of the heavier ones (default 1)
+#   ISTEPS     timed inference steps per process, at least (default 8; a
+#              process then reports their median)
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
 #              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
 #              depthwise path trains it at < 0.32 img/s, over 100 s a step)
@@ -46,6 +52,7 @@ FD=${1:-build/bench/models}
 MODELS=${MODELS:-simplecnn@128 resnet18@128 resnet18@224 mobilenet_v3_small@224 efficientnet_b0@224 resnet50@224 convnext_tiny@224}
 REPS=${REPS:-3}
 REPS_SLOW=${REPS_SLOW:-1}
+ISTEPS=${ISTEPS:-8}
 SKIP=${SKIP:-convnext_tiny@224:pt1 convnext_tiny@224:pt1-best}
 WINO=${WINO:-simplecnn resnet18 resnet34 resnet50}
 TCMALLOC=${TCMALLOC:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
@@ -82,7 +89,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'
 echo "# pt1: $(ver $PY1)"
 echo "# pt2: $(LD_LIBRARY_PATH=$PY2_LD ver "$PY2")"
 echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(readlink -f "$(ldd "$FD" | awk '/libdnnl/ {print $3}')" | sed 's/.*libdnnl\.so\.//'), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
-echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW; SKIP: $SKIP"
+echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS; SKIP: $SKIP"
 
 # run SIDE NAME SIZE W S IW IS: one process; prints "train infer ipeak peak" or "t/o" / "fail"
 run() {
@@ -127,6 +134,7 @@ while :; do
 			# PyTorch 2.x's first steps (oneDNN 3 JIT, primitive cache) need more warm-up than fd's
 			w=$((w > 3 ? w : 3)) iw=$((iw > 2 ? iw : 2))
 		fi
+		is=$((is > ISTEPS ? is : ISTEPS))
 		[ "$rep" -le "$n" ] || continue
 		any=1
 		# rotate the order each repetition

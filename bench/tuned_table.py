@@ -10,10 +10,12 @@ import statistics, sys
 raw, models, skip, fdbf16 = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4] == "1"
 wino = sys.argv[5].split() if len(sys.argv) > 5 else []
 sides = ["fd", "fd-wino", "fd-bf16", "pt1", "pt1-best", "pt2", "pt2-best", "pt2-bf16"]
-runs = {}
+runs, byrep = {}, {}
 for line in open(raw):
     f = line.rstrip("\n").split("\t")
     runs.setdefault((f[0], f[1]), []).append(f[3:])
+    if len(f) == 7:
+        byrep.setdefault((f[0], f[1]), {})[int(f[2])] = [float(x) for x in f[3:]]
 def med(m, s, i):
     r = runs.get((m, s), [])
     v = [float(x[i]) for x in r if len(x) == 4]
@@ -50,3 +52,32 @@ for title, i, hi in (("training, images/s", 0, True), ("inference, images/s", 1,
 print("\n(ratios are fd/side: > 1 means fd is faster for images/s, larger for memory;"
       " best fp32 torch = the best of pt1, pt1-best, pt2, pt2-best; runs = processes per side"
       " in the order of the columns; t/o: over TIMEOUT, fail: the process failed)")
+
+# Paired by repetition: the sides of one repetition ran back to back, so their
+# ratio cancels the slow drift of a shared machine that medians over the whole
+# run mix in. Per repetition: the best fp32 fd side (fd, fd-wino) over the
+# best fp32 PyTorch side of that same repetition; then the median, the range
+# and how many repetitions reach issue 15's goals (1.3x training, 1.5x
+# inference).
+def per_rep(m, s, i):
+    return {rep: v[i] for rep, v in byrep.get((m, s), {}).items()}
+print("\n### paired by repetition: best fp32 fd / best fp32 torch of the same repetition\n")
+print("| model | training: median [min, max] | reps >= 1.3 | inference: median [min, max] | reps >= 1.5 |")
+print("|---|---|---|---|---|")
+for m in models:
+    row = [m]
+    for i, goal in ((0, 1.3), (1, 1.5)):
+        fds = [per_rep(m, s, i) for s in ("fd", "fd-wino")]
+        pts = [per_rep(m, s, i) for s in fp32pt]
+        rs = []
+        for rep in sorted(set().union(*fds)):
+            f = [d[rep] for d in fds if rep in d]
+            p = [d[rep] for d in pts if rep in d]
+            if f and p and max(p) > 0:
+                rs.append(max(f) / max(p))
+        if rs:
+            row += ["%.2f [%.2f, %.2f]" % (statistics.median(rs), min(rs), max(rs)),
+                    "%d / %d" % (sum(r >= goal for r in rs), len(rs))]
+        else:
+            row += ["-", "-"]
+    print("| %s |" % " | ".join(row))
