@@ -18,10 +18,10 @@
 # Training and inference images/s (median step of each run, then the median
 # over repetitions) and peak RSS (ru_maxrss: after inference, end of
 # training); every ratio fd/side and fd over the best fp32 PyTorch setup.
-# Step counts: those bench/models picks from the model's cost (its first run),
-# warm-ups raised to 3 training + 2 inference steps under 3 GMAC/image for
-# every side after that first fd run (PyTorch 2.x's first steps JIT and fill
-# oneDNN's primitive cache), and timed inference steps raised to ISTEPS
+# Step counts: those bench/models picks from the model's cost (read from a
+# batch-1 probe of fd, not recorded), warm-ups raised to 3 training + 2
+# inference steps under 3 GMAC/image for every side (PyTorch 2.x's first
+# steps JIT and fill oneDNN's primitive cache), and timed inference steps raised to ISTEPS
 # (inference steps are cheap, and the median of 2-3 of them moved fd's
 # EfficientNet-B0 between 63 and 98 img/s from one run to the next). Tables:
 # bench/tuned_table.py, also paired by repetition (each repetition's best fd
@@ -116,15 +116,19 @@ while :; do
 	any=0
 	for c in $MODELS; do
 		name=${c%@*} size=${c#*@}
-		# the step counts come from fd's first run (it picks them from the model's cost)
+		# the step counts: bench/models' own rule (1 warm-up + 2 steps over 3
+		# GMAC/image, else 2 + 3; inference 1 + 2 or 1 + 3) from the model's
+		# cost, read from a batch-1 probe that is not recorded, so fd's first
+		# run is timed like every other (it used to be the probe, with fewer
+		# warm-ups than the rest, and was recorded)
 		if [ -z "${counts[$c]:-}" ]; then
-			l=$("$FD" "$name" "$size" $BATCH $THREADS) || { echo "tuned.sh: $FD $name $size failed" >&2; exit 1; }
-			read -r _ _ tr in ip pk w s iw is gm <<<"$l"
-			counts[$c]="$w $s $iw $is $gm"
-			printf '%s\tfd\t%d\t%s\t%s\t%s\t%s\n' "$c" 1 "$tr" "$in" "$ip" "$pk" >>"$raw"
-			first=fd
-		else
-			first=
+			l=$("$FD" "$name" "$size" 1 $THREADS 0 1 0 1) || { echo "tuned.sh: $FD $name $size failed" >&2; exit 1; }
+			read -r _ _ _ _ _ _ _ _ _ _ gm <<<"$l"
+			if [ "$(echo "$gm > 3" | bc -l)" = 1 ]; then
+				counts[$c]="1 2 1 2 $gm"
+			else
+				counts[$c]="2 3 1 3 $gm"
+			fi
 		fi
 		read -r w s iw is gm <<<"${counts[$c]}"
 		n=$REPS
@@ -142,7 +146,6 @@ while :; do
 		k=$(((rep - 1) % $#))
 		order="${*:k+1} ${*:1:k}"
 		for side in $order; do
-			[ "$side" = "$first" ] && continue
 			[ "$side" = fd-bf16 ] && [ $fdbf16 = 0 ] && continue
 			[ "$side" = fd-wino ] && [[ " $WINO " != *" $name "* ]] && continue
 			[[ " $SKIP " == *" $c:$side "* ]] && continue
