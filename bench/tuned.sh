@@ -60,7 +60,19 @@ TIMEOUT=${TIMEOUT:-900}
 PY1=/usr/bin/python3
 BATCH=32
 THREADS=2
-export OMP_WAIT_POLICY=PASSIVE
+# OpenMP's idle threads, the same for every side: default (libgomp's own:
+# spin a while, then sleep; what either tool gets unless its user sets
+# something), active (spin: OMP_WAIT_POLICY=ACTIVE) or passive (sleep at
+# once). Runs 1-27 used passive, set for a machine six people shared; on a
+# machine of its own it slowed PyTorch 15-20% and fd 0-10%
+# (bench/results/tuned.md "OpenMP's wait policy"), so it flattered fd.
+WAIT=${WAIT:-default}
+case $WAIT in
+passive) export OMP_WAIT_POLICY=PASSIVE ;;
+active) export OMP_WAIT_POLICY=ACTIVE ;;
+default) unset OMP_WAIT_POLICY ;;
+*) echo "tuned.sh: WAIT is passive, active or default, not '$WAIT'" >&2; exit 1 ;;
+esac
 
 [ -x "$FD" ] || { echo "tuned.sh: no '$FD' (make build/bench/models)" >&2; exit 1; }
 [ -r "$TCMALLOC" ] || { echo "tuned.sh: no '$TCMALLOC' (apt-get install libtcmalloc-minimal4)" >&2; exit 1; }
@@ -89,7 +101,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'
 echo "# pt1: $(ver $PY1)"
 echo "# pt2: $(LD_LIBRARY_PATH=$PY2_LD ver "$PY2")"
 echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(readlink -f "$(ldd "$FD" | awk '/libdnnl/ {print $3}')" | sed 's/.*libdnnl\.so\.//'), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
-echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS; SKIP: $SKIP"
+echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS, WAIT $WAIT; SKIP: $SKIP"
 
 # run SIDE NAME SIZE W S IW IS: one process; prints "train infer ipeak peak" or "t/o" / "fail"
 run() {
