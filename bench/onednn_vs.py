@@ -193,6 +193,9 @@ def main():
     ap.add_argument("--venv", default=os.environ.get("TORCH_VENV", ".venv-torch"))
     ap.add_argument("--only", default="")
     ap.add_argument("--reps", type=int, default=2)
+    # OpenMP's idle threads, as bench/tuned.sh's WAIT: default leaves libgomp's
+    # own policy; PASSIVE (used before 2026-12-07) slowed PyTorch 8-30% there
+    ap.add_argument("--wait", choices=("default", "active", "passive"), default="default")
     a = ap.parse_args()
     if a.worker is not None:
         return worker(a.worker)
@@ -203,11 +206,15 @@ def main():
         sys.exit(py2.stderr.strip())
     ld2 = subprocess.run([os.path.join(top, "bench", "torch-venv.sh"), "env", a.venv],
                          capture_output=True, text=True).stdout.strip()
-    base = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", LD_PRELOAD=TCMALLOC)
+    os.environ.pop("OMP_WAIT_POLICY", None)  # for every side, fd's bench/conv too
+    if a.wait != "default":
+        os.environ["OMP_WAIT_POLICY"] = a.wait.upper()
+    base = dict(os.environ, LD_PRELOAD=TCMALLOC)
     env1 = dict(base)
     env2 = dict(base, LD_LIBRARY_PATH=ld2)
-    print("# %s; batch %d, %d threads, channels_last, tcmalloc; load %s" % (
-        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), BATCH, THREADS, open("/proc/loadavg").read().split()[0]))
+    print("# %s; batch %d, %d threads, channels_last, tcmalloc, OpenMP wait %s; load %s" % (
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), BATCH, THREADS, a.wait,
+        open("/proc/loadavg").read().split()[0]))
     print("# ms per call: 2.6 = Debian PyTorch 1.13 over libdnnl 2.6.3, 3.x = PyPI PyTorch over its bundled"
           " oneDNN; prim = oneDNN's own exec time (verbose), wall = the PyTorch call;"
           " fd = bench/conv (fd's plan over 2.6, reorders included, best of repeats); x = 2.6/3.x prim")
