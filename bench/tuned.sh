@@ -64,7 +64,7 @@ THREADS=2
 # spin a while, then sleep; what either tool gets unless its user sets
 # something), active (spin: OMP_WAIT_POLICY=ACTIVE) or passive (sleep at
 # once). Runs 1-27 used passive, set for a machine six people shared; on a
-# machine of its own it slowed PyTorch 15-20% and fd 0-10%
+# machine of its own it slowed PyTorch 8-30% and fd 0-10%
 # (bench/results/tuned.md "OpenMP's wait policy"), so it flattered fd.
 WAIT=${WAIT:-default}
 case $WAIT in
@@ -128,19 +128,14 @@ while :; do
 	any=0
 	for c in $MODELS; do
 		name=${c%@*} size=${c#*@}
-		# the step counts: bench/models' own rule (1 warm-up + 2 steps over 3
-		# GMAC/image, else 2 + 3; inference 1 + 2 or 1 + 3) from the model's
-		# cost, read from a batch-1 probe that is not recorded, so fd's first
-		# run is timed like every other (it used to be the probe, with fewer
-		# warm-ups than the rest, and was recorded)
+		# the step counts bench/models picks from the model's cost (GMAC an
+		# image, the same at any batch), read from a batch-1 run of it that is
+		# not recorded, so fd's first run is timed like every other (it used
+		# to be that run, with fewer warm-ups than the rest, and was recorded)
 		if [ -z "${counts[$c]:-}" ]; then
-			l=$("$FD" "$name" "$size" 1 $THREADS 0 1 0 1) || { echo "tuned.sh: $FD $name $size failed" >&2; exit 1; }
-			read -r _ _ _ _ _ _ _ _ _ _ gm <<<"$l"
-			if [ "$(echo "$gm > 3" | bc -l)" = 1 ]; then
-				counts[$c]="1 2 1 2 $gm"
-			else
-				counts[$c]="2 3 1 3 $gm"
-			fi
+			l=$("$FD" "$name" "$size" 1 $THREADS) || { echo "tuned.sh: $FD $name $size failed" >&2; exit 1; }
+			read -r _ _ _ _ _ _ w s iw is gm <<<"$l"
+			counts[$c]="$w $s $iw $is $gm"
 		fi
 		read -r w s iw is gm <<<"${counts[$c]}"
 		n=$REPS
