@@ -95,6 +95,8 @@ int fd_wino_serves(const struct fd_conv2d_shape *s)
 
 /* four doubles (the weights' transform: G g G^T in double, rounded once) */
 typedef double wd4 __attribute__((vector_size(32)));
+/* four floats (a wd4 rounded: __builtin_convertvector, round to nearest) */
+typedef float wf4 __attribute__((vector_size(16)));
 
 /* V[Kp/16][36][Ci][16] = G g G^T of each (out, in) kernel; g = w[o][i]
  * (w [Co, Ci, 3, 3]) or, flip (backward-data, w [Ci, Co, 3, 3]), w[i][o]
@@ -125,9 +127,10 @@ static void pack_one(const struct wg *g, const float *w, int flip, float *V, int
 		}
 		for (int a = 0; a < 6; a++) {
 			WINO_G(wd4, t[a], r);
-			for (int bb = 0; bb < 6; bb++)
-				for (int l = 0; l < 4; l++)
-					u[a * 6 + bb][l4 + l] = (float)r[bb][l];
+			for (int bb = 0; bb < 6; bb++) {
+				wf4 f = __builtin_convertvector(r[bb], wf4);
+				memcpy(&u[a * 6 + bb][l4], &f, sizeof f);
+			}
 		}
 	}
 	float *v = V + (int64_t)kb * WP * Ci * KB + (int64_t)i * KB;
@@ -535,36 +538,62 @@ static void dy_tiles(const struct wg *g, int64_t t0, int tt0, int tt1, float *Y)
 	}
 }
 
-/* dw[k][c] += G^T Z[.][c][k] G (in double) for the 16 outputs of block kb,
- * input channel c; Z [36][Ci][Kp] */
+/* dw[k][c] += G^T z G (in double) for the 16 outputs of block kb, input
+ * channel c: z = Z[kb][c], [36][16]. Four outputs per vector of doubles,
+ * each output's sums in the order of the scalar formula (no contraction:
+ * the same bits in every clone). */
+FD_VEC_CLONES
 static void dw_out(const struct wg *g, const float *Z, int kb, int c, float *dw)
 {
-	const int Ci = g->Ci, Kp = g->Kp;
-	float z[WP][KB];
-	for (int p = 0; p < WP; p++)
-		memcpy(z[p], Z + ((int64_t)p * Ci + c) * Kp + kb * KB, sizeof z[p]);
+	const int Ci = g->Ci;
+	const float *z = Z + ((int64_t)kb * Ci + c) * WP * KB;
 	static const double Gc[3][6] = { /* G's columns */
 		{1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 0},
 		{0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0},
 		{0, -1.0 / 6, -1.0 / 6, 1.0 / 6, 1.0 / 6, 1},
 	};
-	for (int l = 0; l < KB && kb * KB + l < g->Co; l++) {
-		double t[6][3];
+	for (int l4 = 0; l4 < KB && kb * KB + l4 < g->Co; l4 += 4) {
+		wd4 t[6][3];
 		for (int a = 0; a < 6; a++)
 			for (int q = 0; q < 3; q++) {
-				double v = 0;
-				for (int b = 0; b < 6; b++)
-					v += (double)z[a * 6 + b][l] * Gc[q][b];
+				wd4 v = {0, 0, 0, 0};
+				for (int b = 0; b < 6; b++) {
+					const float *zp = z + (a * 6 + b) * KB + l4;
+					wd4 zd = {zp[0], zp[1], zp[2], zp[3]};
+					v += zd * Gc[q][b];
+				}
 				t[a][q] = v;
 			}
-		float *o = dw + ((int64_t)(kb * KB + l) * Ci + c) * 9;
+		wd4 o[9];
 		for (int r = 0; r < 3; r++)
 			for (int q = 0; q < 3; q++) {
-				double v = 0;
+				wd4 v = {0, 0, 0, 0};
 				for (int a = 0; a < 6; a++)
 					v += Gc[r][a] * t[a][q];
-				o[r * 3 + q] += (float)v;
+				o[r * 3 + q] = v;
 			}
+		for (int j = 0; j < 4 && kb * KB + l4 + j < g->Co; j++) {
+			float *d = dw + ((int64_t)(kb * KB + l4 + j) * Ci + c) * 9;
+			for (int i = 0; i < 9; i++)
+				d[i] += (float)o[i][j];
+		}
+	}
+}
+
+/* Z rows c0 + [0, rows) of position p, block kb (Z [nkb][Ci][36][16]):
+ * each 16 sums of m added (first: 0 + them, as into zeros) */
+FD_VEC_CLONES
+static void z_add(float *Z, int Ci, int kb, int p, int c0, int rows, const float *m, int first)
+{
+	for (int r = 0; r < rows; r++) {
+		float *zr = Z + (((int64_t)kb * Ci + c0 + r) * WP + p) * KB;
+		const float *mr = m + r * KB;
+		if (first)
+			for (int l = 0; l < KB; l++)
+				zr[l] = 0.0f + mr[l];
+		else
+			for (int l = 0; l < KB; l++)
+				zr[l] += mr[l];
 	}
 }
 
@@ -599,7 +628,6 @@ int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, c
 	}
 	if (dw) {
 		memset(U + nu - 8, 0, 8 * sizeof *U); /* read past the last row, never used */
-		memset(Z, 0, (size_t)WP * Ci * Kp * sizeof *Z);
 	}
 	wino_mk_fn mk = mk_pick();
 	#pragma omp parallel num_threads(threads)
@@ -620,11 +648,7 @@ int fd_wino_bwd_weights_cpu(struct fd_ctx *c, const struct fd_conv2d_shape *s, c
 				float acc[MR * KB];
 				for (int c0 = 0; c0 < Ci; c0 += MR) {
 					mk(up + c0, 1, Ci, yp, KB, nt, acc);
-					for (int r = 0; r < MR && c0 + r < Ci; r++) {
-						float *zr = Z + ((int64_t)p * Ci + c0 + r) * Kp + kb * KB;
-						for (int l = 0; l < KB; l++)
-							zr[l] += acc[r * KB + l];
-					}
+					z_add(Z, Ci, kb, p, c0, Ci - c0 < MR ? Ci - c0 : MR, acc, blk == 0);
 				}
 			}
 		}
