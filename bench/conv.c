@@ -1,8 +1,10 @@
 /* bench/conv: time fd's conv2d plans (forward, backward-data, backward-weights)
  * for layer shapes read from stdin, one per line:
  *   NAME N C H W K k stride pad groups
- * (usage: conv [THREADS [nhwc [bf16|wino]]]; nhwc: x, y, dx, dy channels last,
- * the layout every model's CPU forward runs in; bf16: the context's
+ * (usage: conv [THREADS [nhwc|img [bf16|wino]]]; nhwc: x, y, dx, dy channels
+ * last, the layout every model's CPU forward runs in; img: x and dx NCHW, y
+ * and dy channels last, a model's first layer in inference (dconv.h's image
+ * layers); bf16: the context's
  * precision, fd_ctx_set_precision; wino: c->winograd, the Winograd
  * algorithm where the shape allows it)
  * and print "NAME<TAB>fwd_ms<TAB>bwd_data_ms<TAB>bwd_weights_ms" (the best of
@@ -38,7 +40,8 @@ int main(int argc, char **argv)
 	struct fd_ctx c;
 	struct fd_err e;
 	int threads = argc > 1 ? atoi(argv[1]) : 2;
-	enum fd_layout lay = argc > 2 && !strcmp(argv[2], "nhwc") ? FD_NHWC : FD_NCHW;
+	int img = argc > 2 && !strcmp(argv[2], "img");
+	enum fd_layout lay = argc > 2 && (!strcmp(argv[2], "nhwc") || img) ? FD_NHWC : FD_NCHW;
 	int bf16 = argc > 3 && !strcmp(argv[3], "bf16");
 	int wino = argc > 3 && !strcmp(argv[3], "wino");
 	char line[256], name[64];
@@ -58,6 +61,8 @@ int main(int argc, char **argv)
 		}
 		s.kh = s.kw = k, s.sh = s.sw = st, s.ph = s.pw = pad, s.dh = s.dw = 1;
 		s.xl = s.yl = lay;
+		if (img) /* a first layer: the NCHW image in, channels last out */
+			s.xl = FD_NCHW;
 		if (fd_conv2d_out_size(&s, &Ho, &Wo, &e) < 0 || fd_conv2d_plan_cpu(&c, &s, &p) < 0) {
 			fprintf(stderr, "conv: %s\n", c.failed ? c.err.msg : e.msg);
 			return 1;

@@ -627,9 +627,15 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	m->nfused = m->nfused_add = m->nfused_se = 0;
 	/* channels last from the image on: the stem convolution then runs
 	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input
-	 * kernel plus the reorder of the stem's output into NHWC; the image's
-	 * transpose (3 channels) costs little next to either */
-	if (c->channels_last && !(x = fd_to_layout(c, x, FD_NHWC))) {
+	 * kernel plus the reorder of the stem's output into NHWC. Where fd's
+	 * direct forward runs (AVX2 without AVX-512: fd_conv2d_direct_cpu) an
+	 * fp32 inference forward (nothing taped, no tap) hands it the image as
+	 * it is: its image-layer kernel reads NCHW and writes NHWC, saving the
+	 * transpose (doc/nn-kernels.md "fd's direct forward") */
+	int img = c->channels_last && !c->training && !c->grad_enabled && !m->tap && !m->unfused &&
+		  c->precision != FD_PREC_BF16 && fd_conv2d_direct_cpu();
+	m->img_nchw = img;
+	if (c->channels_last && !img && !(x = fd_to_layout(c, x, FD_NHWC))) {
 		c->channels_last = cl;
 		return NULL;
 	}

@@ -101,6 +101,8 @@ struct fd_model {
 				       * (fd_mconv_bn_add_fwd; ConvNeXt: one a block) */
 	int nfused_se;                /* squeeze-excitation blocks run as one kernel by the last
 				       * forward (fd_mse_fwd: fd_se_infer) */
+	int img_nchw;                 /* 1: the last forward handed the first convolution the
+				       * image in NCHW, not transposed (fd_model_forward) */
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses
 				       * (tests comparing taped and untaped forwards bit for
 				       * bit); 0 by default */

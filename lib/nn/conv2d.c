@@ -33,7 +33,8 @@ struct fd_conv2d {
 				 * forward primitive (direct) is made but not run, no backward ones */
 	int own_dc;             /* 1: the forward by fd's direct kernel (dconv.h); the oneDNN forward
 				 * primitive is made but not run, the backward ones are oneDNN's */
-	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU): own_wino, own_dc */
+	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU): own_wino */
+	int dc_act;             /* own_dc: the forward's activation (enum fd_conv_post, no sum bit) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
 	struct fd_dnnl_opnd f_x, f_w, f_y;
@@ -320,16 +321,24 @@ static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 }
 
 /* Whether a plan for s runs its forward by fd's direct kernel (dconv.h):
- * fp32, a shape dconv.c takes (kxk, channels last), no activation but
- * ReLU (a sum it does itself), on a CPU without AVX-512, where oneDNN 2.6's
- * jit:avx2 forward runs at 29-51% of the FMA peak inside the models
- * (doc/nn-kernels.md "fd's direct forward"; not measured on AVX-512,
- * where oneDNN keeps it). A Winograd plan (own_wino) takes precedence. */
+ * fp32, a shape dconv.c takes (kxk, channels last, or an image layer:
+ * NCHW in, NHWC out), no activation but ReLU, SiLU or hardswish (a sum it
+ * does itself), on a CPU without AVX-512, where oneDNN 2.6's jit:avx2
+ * forward runs at 29-51% of the FMA peak inside the models (doc/nn-kernels.md
+ * "fd's direct forward"; not measured on AVX-512, where oneDNN keeps it). A
+ * Winograd plan (own_wino) takes precedence. */
 static int own_dc_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 {
 	int act = post & ~POST_SUM;
-	return !bf16 && (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU) && fd_dconv_serves(s) &&
-	       !__builtin_cpu_supports("avx512f");
+	return !bf16 &&
+	       (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU || act == FD_CONV_POST_SILU ||
+		act == FD_CONV_POST_HARDSWISH) &&
+	       fd_dconv_serves(s) && fd_conv2d_direct_cpu();
+}
+
+int fd_conv2d_direct_cpu(void)
+{
+	return fd_dconv_takes_cpu() && !__builtin_cpu_supports("avx512f");
 }
 
 /* oneDNN runs on d's thread count for this call only (fd_dnnl.h). wino:
@@ -357,7 +366,7 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 		/* its packed weights in the primitives' shared scratchpad slot,
 		 * which no other kernel uses while it runs */
 		p->own_dc = 1;
-		p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
+		p->dc_act = post & ~POST_SUM;
 		rc = fd_dnnl_ws_reserve(d, FD_DNNL_SCRATCH, (size_t)fd_dconv_scratch(s) * sizeof(float), e);
 		if (rc)
 			conv_free(p);
@@ -776,7 +785,7 @@ int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float 
 	if (p->own_wino)
 		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
 	if (p->own_dc)
-		return fd_dconv_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, p->d->ws[FD_DNNL_SCRATCH], y);
+		return fd_dconv_fwd_cpu(c, &p->s, x, w, b, p->dc_act, p->sum, p->d->ws[FD_DNNL_SCRATCH], y);
 	return conv_fwd(plan, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 }
 

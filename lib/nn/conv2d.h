@@ -98,6 +98,11 @@ struct fd_tensor *fd_conv2d_infer(struct fd_ctx *c, struct fd_conv2d_op *op, str
  * Elsewhere c->winograd runs fd's own (lib/nn/wino.h) on channels-last
  * shapes. */
 int fd_conv2d_winograd_available(void);
+/* Whether fp32 CPU plans run fd's direct forward (lib/nn/dconv.h) where it
+ * takes the shape: a CPU with AVX2 and FMA but without AVX-512. There a
+ * model's first convolution reads the NCHW image itself (an image layer),
+ * so inference need not transpose the image into channels last first. */
+int fd_conv2d_direct_cpu(void);
 /* 1 when a CPU plan of c for op with weight w would try oneDNN's Winograd
  * (c->winograd set, the shape rule of fd_conv2d_winograd_cpu, oneDNN's
  * Winograd available): a caller that could fuse a residual sum

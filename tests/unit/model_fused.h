@@ -5,6 +5,7 @@
 #define FD_TEST_MODEL_FUSED_H
 
 #include "models/fd_model.h"
+#include "nn/conv2d.h"
 #include "nn/fd_params.h"
 
 #include <math.h>
@@ -44,6 +45,11 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 	   m->nfused_add, want_add);
 	ok(y && m->nfused_se == want_se, "%s@%d: %d squeeze-excitations fused (want %d)", k->name, k->size,
 	   m->nfused_se, want_se);
+	/* where fd's direct forward runs, the first convolution reads the
+	 * NCHW image itself (dconv.h's image layer) */
+	ok(y && m->img_nchw == fd_conv2d_direct_cpu(), "%s@%d: the image %s (fd_conv2d_direct_cpu %d)", k->name,
+	   k->size, m->img_nchw ? "read as NCHW by the first convolution" : "transposed first",
+	   fd_conv2d_direct_cpu());
 	snprintf(file, sizeof file, "%s@%d fused eval logits", k->name, k->size);
 	if (y)
 		fix_close_ref(file, y->data, &s, "logits_eval", k->k32);

@@ -3,10 +3,11 @@
  * rectangular kernels, strides 1, 2 and 3 (and 2 by 1), padding 0-3,
  * partial blocks of 16 outputs, maps narrower than a block of 6 pixels,
  * several row groups, within a tolerance relative to the output's scale;
- * the bias, ReLU and add (residual sum) modes; the same bits on 1, 2 and 3
- * threads; the conv2d plan's hook for the shapes the rule gives it; the
- * rule itself; negative controls (a perturbed or NaN result, transposed
- * taps, fail). */
+ * image layers (an NCHW image of 1-4 channels in, NHWC out: the models'
+ * stems); the bias, ReLU, SiLU, hardswish and add (residual sum) modes; the
+ * same bits on 1, 2 and 3 threads; the conv2d plan's hook for the shapes the
+ * rule gives it; the rule itself; negative controls (a perturbed or NaN
+ * result, transposed taps, fail). */
 #include "nn/dconv.h"
 #include "nn/layout.h"
 #include "fixture.h"
@@ -29,16 +30,16 @@ struct dcase {
 	struct fd_conv2d_shape s;
 	int Ho, Wo;
 	size_t nx, ny, nw;
-	const float *x, *w, *b, *y;
+	const float *x, *w, *b, *y, *ys, *yh;
 };
 
 static int load(const struct fd_st *st, int i, struct dcase *k)
 {
-	const int32_t *v = fix_i32(st, i, "shape", 12);
+	const int32_t *v = fix_i32(st, i, "shape", 13);
 	struct fd_err e = {{0}};
 	k->s = (struct fd_conv2d_shape){.N = v[0], .C = v[1], .H = v[2], .W = v[3], .K = v[4], .kh = v[5],
 					.kw = v[6], .sh = v[7], .sw = v[8], .ph = v[9], .pw = v[10], .dh = 1, .dw = 1,
-					.groups = 1, .bias = v[11], .xl = FD_NHWC, .yl = FD_NHWC};
+					.groups = 1, .bias = v[11], .xl = v[12] ? FD_NCHW : FD_NHWC, .yl = FD_NHWC};
 	if (!ok(fd_conv2d_out_size(&k->s, &k->Ho, &k->Wo, &e) == 0, "case %d: shape valid %s", i, e.msg))
 		return -1;
 	const struct fd_conv2d_shape *s = &k->s;
@@ -46,8 +47,10 @@ static int load(const struct fd_st *st, int i, struct dcase *k)
 	k->nw = (size_t)s->K * s->C * s->kh * s->kw;
 	k->x = fix_f32(st, i, "x", k->nx, 0), k->w = fix_f32(st, i, "w", k->nw, 0);
 	k->y = fix_f32(st, i, "y", k->ny, 0), k->b = fix_f32(st, i, "b", s->bias ? (size_t)s->K : 0, 1);
-	diag("case %d: N=%d C=%d %dx%d K=%d k=%dx%d s=%d,%d p=%d,%d bias=%d -> %dx%d", i, s->N, s->C, s->H, s->W,
-	     s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->bias, k->Ho, k->Wo);
+	k->ys = fix_f32(st, i, "ys", k->ny, 0), k->yh = fix_f32(st, i, "yh", k->ny, 0);
+	diag("case %d: N=%d C=%d %dx%d K=%d k=%dx%d s=%d,%d p=%d,%d bias=%d%s -> %dx%d", i, s->N, s->C, s->H, s->W,
+	     s->K, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw, s->bias, s->xl == FD_NCHW ? " image (NCHW in)" : "",
+	     k->Ho, k->Wo);
 	return 0;
 }
 
@@ -73,6 +76,15 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 	for (size_t j = 0; j < k.ny; j++)
 		zeros += yr[j] == 0.0f;
 	ok(zeros > k.ny / 4 && zeros < 3 * k.ny / 4, "case %d: ReLU zeroed %zu of %zu", i, zeros, k.ny);
+
+	/* SiLU and hardswish: against torch's of its float64 y */
+	float *ya2 = filled(k.ny, NAN);
+	ok(fd_dconv_fwd_cpu(cs[1], s, k.x, k.w, k.b, FD_CONV_POST_SILU, 0, NULL, ya2) == 0, "case %d: + SiLU runs", i);
+	close_scaled("silu(y)", i, ya2, k.ys, k.ny);
+	ok(fd_dconv_fwd_cpu(cs[1], s, k.x, k.w, k.b, FD_CONV_POST_HARDSWISH, 0, NULL, ya2) == 0,
+	   "case %d: + hardswish runs", i);
+	close_scaled("hardswish(y)", i, ya2, k.yh, k.ny);
+	free(ya2);
 
 	/* add: into ones */
 	ok(fd_dconv_fwd_cpu(cs[1], s, k.x, k.w, k.b, 0, 1, NULL, ya) == 0, "case %d: forward adding into y runs", i);
@@ -102,10 +114,13 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 		fd_conv2d_plan_free_cpu(p);
 	}
 
-	if (i == 2) { /* negative controls */
+	if (i == 2 || i == 15) { /* negative controls (a channels-last case, an image layer) */
 		float *bad = malloc(k.ny * sizeof *bad);
 		memcpy(bad, y, k.ny * sizeof *bad);
-		bad[k.ny / 2] += (float)(3 * TOL * fabs(k.y[k.ny / 2]) + 3 * TOL);
+		double mx = 0;
+		for (size_t j = 0; j < k.ny; j++)
+			mx = fabs(k.y[j]) > mx ? fabs(k.y[j]) : mx;
+		bad[k.ny / 2] += (float)(3 * TOL * mx); /* three tolerances off */
 		double w1 = scaled_worst(bad, k.y, k.ny, TOL);
 		memcpy(bad, y, k.ny * sizeof *bad);
 		bad[k.ny - 1] = NAN;
@@ -141,13 +156,13 @@ int main(void)
 	}
 	fix_open(&st, "nn_dconv", "dconv");
 	int n = fix_cases(&st);
-	ok(n >= 13, "fixture has %d cases", n);
+	ok(n >= 19, "fixture has %d cases", n);
 	for (int i = 0; i < n; i++) {
 		one_case(cs, &st, i);
 		for (int t = 0; t < 3; t++)
 			fd_ctx_step(cs[t]);
 	}
-	ok(checked >= 3 * n, "%d comparisons with torch checked", checked);
+	ok(checked >= 5 * n, "%d comparisons with torch checked", checked);
 
 	/* the rule: ungrouped, undilated, channels last, 2-49 taps, C >= 16 */
 	ok(fd_dconv_serves(&r), "3x3 stride 2 NHWC served");
@@ -156,7 +171,14 @@ int main(void)
 	r.sh = 2, r.groups = 2;
 	ok(!fd_dconv_serves(&r), "grouped not served");
 	r.groups = 1, r.xl = FD_NCHW;
-	ok(!fd_dconv_serves(&r), "NCHW input not served");
+	ok(!fd_dconv_serves(&r), "NCHW input of 16 channels not served");
+	r.C = 3;
+	ok(fd_dconv_serves(&r), "an NCHW image of 3 channels, NHWC out, served");
+	r.C = FD_DCONV_IMG_MAX_C + 1;
+	ok(!fd_dconv_serves(&r), "an NCHW image of %d channels not served", r.C);
+	r.C = 3, r.yl = FD_NCHW;
+	ok(!fd_dconv_serves(&r), "an NCHW image with NCHW output not served");
+	r.C = 16, r.yl = FD_NHWC;
 	r.xl = FD_NHWC, r.yl = FD_NCHW;
 	ok(!fd_dconv_serves(&r), "NCHW output not served");
 	r.yl = FD_NHWC, r.dh = 2;
@@ -172,6 +194,10 @@ int main(void)
 	float buf[2 * 16 * 9 * 9] = {0};
 	ok(fd_dconv_fwd_cpu(&c2, &r, buf, buf, NULL, 0, 0, NULL, buf) < 0 && strstr(c2.err.msg, "direct convolution"),
 	   "a grouped shape refused: %s", c2.err.msg);
+	r.groups = 1, c2.err.msg[0] = 0, c2.failed = 0; /* the first message stays until cleared */
+	ok(fd_dconv_fwd_cpu(&c2, &r, buf, buf, NULL, FD_CONV_POST_GELU, 0, NULL, buf) < 0 &&
+		   strstr(c2.err.msg, "activation"),
+	   "an activation it lacks (GELU) refused: %s", c2.err.msg);
 	fd_st_close(&st);
 	fd_ctx_free(&c1), fd_ctx_free(&c2), fd_ctx_free(&c3);
 	return tap_done();
