@@ -16,6 +16,7 @@
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "nn/fma6x16.h"
 #define DC_X86 1
 #else
 #define DC_X86 0
@@ -66,27 +67,9 @@ __attribute__((target("avx2,fma"))) static void dk(const float *const *u, const 
 	__m256 a30 = _mm256_loadu_ps(m + 48), a31 = _mm256_loadu_ps(m + 56), a40 = _mm256_loadu_ps(m + 64);
 	__m256 a41 = _mm256_loadu_ps(m + 72), a50 = _mm256_loadu_ps(m + 80), a51 = _mm256_loadu_ps(m + 88);
 	const float *u0 = u[0], *u1 = u[1], *u2 = u[2], *u3 = u[3], *u4 = u[4], *u5 = u[5];
-	for (int j = 0; j < n; j++, v += KB) {
-		__m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8), a;
-		a = _mm256_broadcast_ss(u0 + j);
-		a00 = _mm256_fmadd_ps(a, b0, a00), a01 = _mm256_fmadd_ps(a, b1, a01);
-		a = _mm256_broadcast_ss(u1 + j);
-		a10 = _mm256_fmadd_ps(a, b0, a10), a11 = _mm256_fmadd_ps(a, b1, a11);
-		a = _mm256_broadcast_ss(u2 + j);
-		a20 = _mm256_fmadd_ps(a, b0, a20), a21 = _mm256_fmadd_ps(a, b1, a21);
-		a = _mm256_broadcast_ss(u3 + j);
-		a30 = _mm256_fmadd_ps(a, b0, a30), a31 = _mm256_fmadd_ps(a, b1, a31);
-		a = _mm256_broadcast_ss(u4 + j);
-		a40 = _mm256_fmadd_ps(a, b0, a40), a41 = _mm256_fmadd_ps(a, b1, a41);
-		a = _mm256_broadcast_ss(u5 + j);
-		a50 = _mm256_fmadd_ps(a, b0, a50), a51 = _mm256_fmadd_ps(a, b1, a51);
-	}
-	_mm256_storeu_ps(m, a00), _mm256_storeu_ps(m + 8, a01);
-	_mm256_storeu_ps(m + 16, a10), _mm256_storeu_ps(m + 24, a11);
-	_mm256_storeu_ps(m + 32, a20), _mm256_storeu_ps(m + 40, a21);
-	_mm256_storeu_ps(m + 48, a30), _mm256_storeu_ps(m + 56, a31);
-	_mm256_storeu_ps(m + 64, a40), _mm256_storeu_ps(m + 72, a41);
-	_mm256_storeu_ps(m + 80, a50), _mm256_storeu_ps(m + 88, a51);
+	for (int j = 0; j < n; j++, v += KB)
+		FMA6X16_STEP(v, u0 + j, u1 + j, u2 + j, u3 + j, u4 + j, u5 + j);
+	FMA6X16_STORE(m);
 }
 
 /* m[6][16] = the sums over n taps j of u[i us + o[j]] * v[j][0..16), i the
@@ -98,32 +81,14 @@ __attribute__((target("avx2,fma"))) static void dk_off(const float *u, int64_t u
 							 int n, float *m, float *y, int64_t ys, int ny, const float *bk,
 							 int add, int relu)
 {
-	__m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-	__m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+	FMA6X16_ZERO();
 	const float *u0 = u, *u1 = u + us, *u2 = u + 2 * us, *u3 = u + 3 * us, *u4 = u + 4 * us, *u5 = u + 5 * us;
 	for (int j = 0; j < n; j++, v += KB) {
 		const int64_t t = o[j];
-		__m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8), a;
-		a = _mm256_broadcast_ss(u0 + t);
-		a00 = _mm256_fmadd_ps(a, b0, a00), a01 = _mm256_fmadd_ps(a, b1, a01);
-		a = _mm256_broadcast_ss(u1 + t);
-		a10 = _mm256_fmadd_ps(a, b0, a10), a11 = _mm256_fmadd_ps(a, b1, a11);
-		a = _mm256_broadcast_ss(u2 + t);
-		a20 = _mm256_fmadd_ps(a, b0, a20), a21 = _mm256_fmadd_ps(a, b1, a21);
-		a = _mm256_broadcast_ss(u3 + t);
-		a30 = _mm256_fmadd_ps(a, b0, a30), a31 = _mm256_fmadd_ps(a, b1, a31);
-		a = _mm256_broadcast_ss(u4 + t);
-		a40 = _mm256_fmadd_ps(a, b0, a40), a41 = _mm256_fmadd_ps(a, b1, a41);
-		a = _mm256_broadcast_ss(u5 + t);
-		a50 = _mm256_fmadd_ps(a, b0, a50), a51 = _mm256_fmadd_ps(a, b1, a51);
+		FMA6X16_STEP(v, u0 + t, u1 + t, u2 + t, u3 + t, u4 + t, u5 + t);
 	}
 	if (!y) {
-		_mm256_storeu_ps(m, a00), _mm256_storeu_ps(m + 8, a01);
-		_mm256_storeu_ps(m + 16, a10), _mm256_storeu_ps(m + 24, a11);
-		_mm256_storeu_ps(m + 32, a20), _mm256_storeu_ps(m + 40, a21);
-		_mm256_storeu_ps(m + 48, a30), _mm256_storeu_ps(m + 56, a31);
-		_mm256_storeu_ps(m + 64, a40), _mm256_storeu_ps(m + 72, a41);
-		_mm256_storeu_ps(m + 80, a50), _mm256_storeu_ps(m + 88, a51);
+		FMA6X16_STORE(m);
 		return;
 	}
 	/* store_rows' arithmetic from the registers: + b, + the old y, ReLU

@@ -14,6 +14,7 @@
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "nn/fma6x16.h"
 #endif
 
 #define WP 36 /* transformed positions: 6 x 6 */
@@ -312,30 +313,11 @@ typedef void (*wino_mk_fn)(const float *u, int64_t rs, int64_t cs, const float *
 __attribute__((target("avx2,fma"))) static void mk_fma(const float *u, int64_t rs, int64_t cs, const float *v,
 							 int64_t vs, int n, float *m)
 {
-	__m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-	__m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+	FMA6X16_ZERO();
 	const float *u0 = u, *u1 = u + rs, *u2 = u + 2 * rs, *u3 = u + 3 * rs, *u4 = u + 4 * rs, *u5 = u + 5 * rs;
-	for (int64_t j = 0, o = 0; j < n; j++, v += vs, o += cs) {
-		__m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8), a;
-		a = _mm256_broadcast_ss(u0 + o);
-		a00 = _mm256_fmadd_ps(a, b0, a00), a01 = _mm256_fmadd_ps(a, b1, a01);
-		a = _mm256_broadcast_ss(u1 + o);
-		a10 = _mm256_fmadd_ps(a, b0, a10), a11 = _mm256_fmadd_ps(a, b1, a11);
-		a = _mm256_broadcast_ss(u2 + o);
-		a20 = _mm256_fmadd_ps(a, b0, a20), a21 = _mm256_fmadd_ps(a, b1, a21);
-		a = _mm256_broadcast_ss(u3 + o);
-		a30 = _mm256_fmadd_ps(a, b0, a30), a31 = _mm256_fmadd_ps(a, b1, a31);
-		a = _mm256_broadcast_ss(u4 + o);
-		a40 = _mm256_fmadd_ps(a, b0, a40), a41 = _mm256_fmadd_ps(a, b1, a41);
-		a = _mm256_broadcast_ss(u5 + o);
-		a50 = _mm256_fmadd_ps(a, b0, a50), a51 = _mm256_fmadd_ps(a, b1, a51);
-	}
-	_mm256_storeu_ps(m, a00), _mm256_storeu_ps(m + 8, a01);
-	_mm256_storeu_ps(m + 16, a10), _mm256_storeu_ps(m + 24, a11);
-	_mm256_storeu_ps(m + 32, a20), _mm256_storeu_ps(m + 40, a21);
-	_mm256_storeu_ps(m + 48, a30), _mm256_storeu_ps(m + 56, a31);
-	_mm256_storeu_ps(m + 64, a40), _mm256_storeu_ps(m + 72, a41);
-	_mm256_storeu_ps(m + 80, a50), _mm256_storeu_ps(m + 88, a51);
+	for (int64_t j = 0, o = 0; j < n; j++, v += vs, o += cs)
+		FMA6X16_STEP(v, u0 + o, u1 + o, u2 + o, u3 + o, u4 + o, u5 + o);
+	FMA6X16_STORE(m);
 }
 #endif
 
