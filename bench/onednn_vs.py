@@ -88,12 +88,22 @@ def parse_verbose(path, n):
     return main, impl, statistics.median(reorder) * len(reorder) / n if reorder else 0.0
 
 
+def cpu_bf16():
+    """Whether the CPU has AVX512-BF16 (without it the bf16 layers are left
+    out: PyTorch would time a slow emulation, not a kernel fd would run)."""
+    try:
+        return any("avx512_bf16" in l.split() for l in open("/proc/cpuinfo") if l.startswith("flags"))
+    except OSError:
+        return False
+
+
 def worker(only):
     import torch
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
+    bf16 = cpu_bf16()
     for name, dt, kind, shp in LAYERS:
-        if only in name:
+        if only in name and (dt != "bf16" or bf16):
             layer(torch, name, dt, kind, shp)
 
 
@@ -176,7 +186,8 @@ def run_fd(fd, only, res):
                     (x for x in LAYERS if x[2] == "conv" and x[1] == "f32" and only in x[0]))
     if not lines:
         return
-    r = subprocess.run([fd, str(THREADS)], input=lines, capture_output=True, text=True)
+    # channels last, as the other sides and every model's CPU forward
+    r = subprocess.run([fd, str(THREADS), "nhwc"], input=lines, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("onednn_vs: %s failed: %s" % (fd, r.stderr.strip()))
     for line in r.stdout.splitlines():
@@ -217,7 +228,10 @@ def main():
         open("/proc/loadavg").read().split()[0]))
     print("# ms per call: 2.6 = Debian PyTorch 1.13 over libdnnl 2.6.3, 3.x = PyPI PyTorch over its bundled"
           " oneDNN; prim = oneDNN's own exec time (verbose), wall = the PyTorch call;"
-          " fd = bench/conv (fd's plan over 2.6, reorders included, best of repeats); x = 2.6/3.x prim")
+          " fd = bench/conv nhwc (fd's plan: its own kernels where it has them, else oneDNN 2.6; reorders"
+          " included, best of repeats); x = 2.6/3.x prim")
+    if not cpu_bf16():
+        print("# bf16 layers left out: this CPU has no AVX512-BF16")
     print("| layer | pass | fd | 2.6 prim | 2.6 reorders | 2.6 wall | 3.x prim | 3.x reorders | 3.x wall | x prim | 2.6 impl | 3.x impl |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     r1, r2, rf = {}, {}, {}
