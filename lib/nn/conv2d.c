@@ -285,14 +285,15 @@ int fd_conv2d_winograd_available(void)
 	return DNNL_VERSION_MAJOR < 3 && __builtin_cpu_supports("avx512f");
 }
 
-/* Whether a plan for s (c->winograd set) runs fd's own Winograd: oneDNN has
- * none here, and wino.c takes the shape (channels last, padding <= 2, not
- * bf16) with no activation but ReLU; a sum post-op it does itself (its add
- * mode). */
+/* Whether a plan for s (c->winograd set) runs fd's own Winograd, asked
+ * once oneDNN's was not made (none on this CPU, or oneDNN 2.x on AVX-512
+ * refused the shape: padding 2): wino.c takes the shape (channels last,
+ * padding <= 2, not bf16) with no activation but ReLU; a sum post-op it
+ * does itself (its add mode). */
 static int own_wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 {
 	int act = post & ~POST_SUM;
-	return !fd_conv2d_winograd_available() && wino_shape(s, bf16, 0) && fd_wino_serves(s) &&
+	return wino_shape(s, bf16, 0) && fd_wino_serves(s) &&
 	       (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU);
 }
 
@@ -767,6 +768,11 @@ int fd_conv2d_winograd_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
 	return p->alg == dnnl_convolution_winograd || p->own_wino;
+}
+
+int fd_conv2d_own_winograd_cpu(void *plan)
+{
+	return ((struct fd_conv2d *)plan)->own_wino;
 }
 
 void fd_conv2d_plan_free_cpu(void *plan)

@@ -181,10 +181,12 @@ int fd_conv2d_takes_bf16_cpu(void *plan);
  * ungrouped 3x3, stride 1, no dilation, at least FD_CONV2D_WINO_MIN_C
  * channels in and out) and either oneDNN has a Winograd kernel for it on
  * this CPU (AVX-512, oneDNN 2.x: all three passes; no sum post-op) or,
- * elsewhere, fd's own takes it (x and y channels last, padding <= 2, no
- * activation but ReLU: forward and backward-data, backward-weights direct;
- * lib/nn/wino.h); otherwise direct, as without the flag. */
+ * where it has none (another CPU, or a shape oneDNN refuses: padding 2),
+ * fd's own takes it (x and y channels last, padding <= 2, no activation
+ * but ReLU; lib/nn/wino.h); otherwise direct, as without the flag. */
 int fd_conv2d_winograd_cpu(void *plan);
+/* 1 when that Winograd is fd's own (lib/nn/wino.h), 0 otherwise */
+int fd_conv2d_own_winograd_cpu(void *plan);
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y);
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,
