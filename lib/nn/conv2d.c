@@ -380,10 +380,11 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
  * "any" descriptors; the geometry in st..pr). bf16 plans multiply bf16 x
  * and dy only where oneDNN 2.6 does that fast: its AMX kernel on output maps
  * of at least FD_CONV2D_BF16_WEIGHTS_MAP positions (3-6x fp32's at 56x56 and
- * 28x28). On smaller maps that kernel, the AVX512-BF16 one and the
- * gemm-based one were all slower than fp32's (up to 11x at 7x7), so there,
- * and on CPUs without AMX, backward-weights runs in fp32 (doc/nn-kernels.md
- * "bf16"). Sets p->bf16_weights. */
+ * 28x28), or on a CPU without AMX its AVX512-BF16 kernel on such maps
+ * (1.6-1.9x fp32's on a Zen 4 EPYC). On smaller maps those kernels and the
+ * gemm-based one were all slower than fp32's (up to 11x at 7x7), so there
+ * backward-weights runs in fp32 (or as a matmul, conv_mm.h;
+ * doc/nn-kernels.md "bf16", "bf16 without AMX"). Sets p->bf16_weights. */
 static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, const struct conv_md *a,
 			  dnnl_dims_t st, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr,
 			  const_dnnl_primitive_attr_t attr, struct fd_err *e)
@@ -398,7 +399,7 @@ static int bwd_weights_pd(struct fd_conv2d *p, dnnl_primitive_desc_t *pd, const 
 		conv_md_free(&b);
 		if (fd_dnnl_check(st2, e, "bf16 backward-weights primitive descriptor"))
 			return -1;
-		if (strstr(fd_pd_impl(*pd), "amx")) {
+		if (fd_pd_bf16_native(*pd)) {
 			p->bf16_weights = 1;
 			return 0;
 		}

@@ -246,6 +246,15 @@ const char *fd_pd_impl(const_dnnl_primitive_desc_t pd)
 	return impl;
 }
 
+int fd_pd_bf16_native(const_dnnl_primitive_desc_t pd)
+{
+	const char *impl = fd_pd_impl(pd);
+	if (strstr(impl, "amx"))
+		return 2;
+	unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), amx = (unsigned)dnnl_cpu_isa_avx512_core_amx;
+	return strstr(impl, "avx512_core_bf16") && (isa & amx) != amx;
+}
+
 /* AVX512-BF16 and AVX-512 F, BW, VL in cpuid with AVX-512 state enabled
  * by the OS (no oneDNN involved: fd_dnnl_to_bf16's own instructions) */
 static int cpu_bf16(void)

@@ -46,6 +46,13 @@ fd_cmd fd_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int i);
 /* oneDNN's name for pd's implementation ("brgconv:avx2", "jit:avx2",
  * "ref:any"), or "" */
 const char *fd_pd_impl(const_dnnl_primitive_desc_t pd);
+/* How pd multiplies bf16: 2 with AMX (its impl names "amx"), 1 with
+ * AVX512-BF16's dot products on a CPU without AMX (impl
+ * "avx512_core_bf16" and oneDNN's ISA below avx512_core_amx: a Zen 4
+ * EPYC), 0 otherwise (fp32, emulation, a reference kernel). On an AMX CPU
+ * a pd that fell back to AVX512-BF16 is 0: there fd's rules compare with
+ * AMX (doc/nn-kernels.md "bf16 without AMX"). */
+int fd_pd_bf16_native(const_dnnl_primitive_desc_t pd);
 
 /* Primitive descriptors (return oneDNN's status; dil in oneDNN's
  * convention, 0 = none; attr and hint may be NULL; b NULL = no bias). */

@@ -17,13 +17,15 @@
  *     the 4x7 case 2 ulps off; a 32-row bias sum 0.02 off), so dw is a
  *     diagnostic only; both are checked against the exact reference.
  * conv2d's backward-weights multiplies bf16 only on maps of at least
- * FD_CONV2D_BF16_WEIGHTS_MAP positions on an AMX CPU, else fp32
- * (doc/nn-kernels.md "bf16"): the plan says which, the rule is checked, and
+ * FD_CONV2D_BF16_WEIGHTS_MAP positions (AMX's kernel, or AVX512-BF16's on
+ * a CPU without AMX), else fp32 (doc/nn-kernels.md "bf16", "bf16 without
+ * AMX"): the plan says which, the rule is checked, and
  * an fp32 dw/db is compared with torch in float64 on the float32 inputs at
  * the fp32 tolerances.
  * Channels last (every case again with x, y, dx, dy NHWC): y, dx, dw, db
  * as above; on AMX the backward passes conv_mm's rule and the
- * flipped-forward backward-data serve (fd_conv2d_bf16_mm_cpu: never a pass
+ * flipped-forward backward-data serve (without AMX: its backward-weights and
+ * 1x1 backward-data) (fd_conv2d_bf16_mm_cpu: never a pass
  * outside the rule, and counts of cases per path > 0): their dw against
  * torch on bf16-rounded inputs, a matmul plan's db (column sums of the fp32
  * dy) against torch in float64 on the float32 dy; a second backward
@@ -171,7 +173,8 @@ static void conv_case(struct fd_ctx *cb, struct fd_ctx *c32, const struct fd_st 
 		both("dx (adds)", i, gdx, fix_f32(st, i, "dx", nx, 0), NULL, fix_f32(st, i, "ac_dx", nx, 0), nx, 1e-4);
 	}
 	int bw = fd_conv2d_bf16_weights_cpu(p);
-	int want_bw = !f32 && (int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP && cpu_has("amx_bf16");
+	/* AMX's kernel there, or without AMX (Zen 4) the AVX512-BF16 one */
+	int want_bw = !f32 && (int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP;
 	ok(bw == want_bw, "conv case %d: backward-weights in %s (map %dx%d, amx_bf16 %s)", i, bw ? "bf16" : "fp32",
 	   Ho, Wo, cpu_has("amx_bf16") ? "yes" : "no");
 	bf16_weights_cases += bw;
@@ -279,10 +282,14 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	snprintf(nm, sizeof nm, "case %d NHWC bf16 dx (adds) vs torch on %s inputs", i, on);
 	checked += tap_close_f32(nm, dxc, fix_f32(st, i, ref(&s, "dx"), nx, 0), nx, 1e-4, 1e-4);
 	/* the rule's passes, each where oneDNN's matmul for it is AMX (not on
-	 * the smallest products: tiny or 16-deep ones run its AVX512-BF16 kernel) */
-	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p), rule = amx ? fd_conv_mm_rule(&s, Ho, Wo) : 0;
+	 * the smallest products: tiny or 16-deep ones run its AVX512-BF16
+	 * kernel); without AMX (Zen 4) backward-weights and a 1x1's
+	 * backward-data where the matmul is AVX512-BF16's */
+	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p), rule = fd_conv_mm_rule(&s, Ho, Wo);
+	if (!amx)
+		rule &= FD_CONV_MM_WEIGHTS | (s.kh * s.kw == 1 ? FD_CONV_MM_DATA : 0);
 	int bw = fd_conv2d_bf16_weights_cpu(p);
-	int want_bw = amx && !fd_conv2d_bf16_in_fp32(&s) &&
+	int want_bw = !fd_conv2d_bf16_in_fp32(&s) &&
 		      ((mm & FD_CONV_MM_WEIGHTS) || (int64_t)HWo >= FD_CONV2D_BF16_WEIGHTS_MAP);
 	int flip = amx && s.groups == 1 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.kh * s.kw > 1 &&
 		   s.ph < s.kh && s.pw < s.kw && HWo >= 256 ? FD_CONV_MM_FLIP : 0;
@@ -613,8 +620,12 @@ int main(void)
 		ng += gelu_case_nhwc(&cb, &st, i);
 	ok(ng == n, "%d of %d conv cases checked with the GELU post-op at bf16", ng, n);
 	ok(over_cases == n, "%d of %d NHWC cases overwrote a fresh dx", over_cases, n);
+	ok(bf16_weights_cases >= 2, "%d cases ran backward-weights in bf16", bf16_weights_cases);
+	if (!cpu_has("amx_bf16"))
+		ok(mm_data_cases >= 2 && mm_weights_cases >= 7,
+		   "no AMX: %d NHWC cases ran a 1x1's backward-data, %d backward-weights as matmuls", mm_data_cases,
+		   mm_weights_cases);
 	if (cpu_has("amx_bf16")) {
-		ok(bf16_weights_cases >= 2, "AMX: %d cases ran backward-weights in bf16", bf16_weights_cases);
 		ok(mm_data_cases >= 3 && mm_weights_cases >= 7 && flip_cases >= 2,
 		   "AMX: %d NHWC cases ran backward-data, %d backward-weights as matmuls, %d backward-data as a forward",
 		   mm_data_cases, mm_weights_cases, flip_cases);
