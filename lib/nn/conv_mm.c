@@ -24,6 +24,16 @@ int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo)
 	return bd;
 }
 
+int fd_conv_mm_nonamx(const struct fd_conv2d_shape *s, int Ho, int Wo)
+{
+	int r = fd_conv_mm_rule(s, Ho, Wo), strided = s->sh > 1 || s->sw > 1;
+	if (s->kh * s->kw > 1)
+		r &= ~FD_CONV_MM_DATA;
+	else if ((int64_t)Ho * Wo >= FD_CONV2D_BF16_WEIGHTS_MAP && !(strided && s->C >= 96))
+		r &= ~FD_CONV_MM_WEIGHTS;
+	return r;
+}
+
 /* A matmul C[M,N] (=, or += with sum) A[M,K] B[K,N]: A bf16 row-major, or
  * its transpose stored row-major (at: A = T^T, T [K,M]), B bf16 and C fp32
  * row-major; memories without handles (mem[3]: its scratchpad in slot
@@ -146,7 +156,7 @@ int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_con
 		 * backward-data (2.5 against 3.9 ms, ResNet-18's 64 -> 128
 		 * downsampling), the strided kxk's im2col one did not (17 against
 		 * 11 ms) */
-		if (fast == 2 ? fast2 == 2 : fast == 1 && fast2 >= 1 && kk == 1) {
+		if (fast == 2 ? fast2 == 2 : fast == 1 && fast2 >= 1 && (fd_conv_mm_nonamx(s, Ho, Wo) & FD_CONV_MM_DATA)) {
 			if (fd_dnnl_ws_reserve(d, 0, (size_t)(K * kk * C) * 2, e) ||
 			    fd_dnnl_ws_reserve(d, 1, (size_t)(P * K) * 2, e) ||
 			    (strided && fd_dnnl_ws_reserve(d, 2, (size_t)(kk > 1 ? out : P * C) * 4, e)))
@@ -159,7 +169,10 @@ int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_con
 		int64_t Pc = (int64_t)m->nb * Ho * Wo;
 		if (mm_make(d, K, Pc, kk * C, 1, 1, &m->bw, m->bw_m, &fast, e))
 			goto fail;
-		if (fast) {
+		/* without AMX a 1x1 on a map of FD_CONV2D_BF16_WEIGHTS_MAP positions
+		 * or more keeps oneDNN's AVX512-BF16 backward-weights (15.7 against
+		 * 23.3 ms, ResNet-50's 64 -> 256 at 56x56): fd_conv_mm_nonamx */
+		if (fast == 2 || (fast == 1 && (fd_conv_mm_nonamx(s, Ho, Wo) & FD_CONV_MM_WEIGHTS))) {
 			if (fd_dnnl_ws_reserve(d, 0, (size_t)(Pc * kk * C) * 2, e) ||
 			    fd_dnnl_ws_reserve(d, 1, (size_t)(P * K) * 2, e) ||
 			    (kk > 1 && fd_dnnl_ws_reserve(d, 2, (size_t)(K * kk * C) * 4, e)))

@@ -50,10 +50,18 @@ struct fd_conv_mm {
  * rule (doc/nn-kernels.md "bf16"): FD_CONV_MM_* bits, 0 for none. */
 int fd_conv_mm_rule(const struct fd_conv2d_shape *s, int Ho, int Wo);
 
+/* The part of that rule a CPU without AMX runs as matmuls where oneDNN's
+ * matmul is its AVX512-BF16 kernel (doc/nn-kernels.md "bf16 without
+ * AMX"): backward-weights, but a 1x1's only on maps under
+ * FD_CONV2D_BF16_WEIGHTS_MAP positions or strided with >= 96 input
+ * channels; backward-data of a 1x1 only (a strided kxk's im2col one was
+ * slower than oneDNN's). */
+int fd_conv_mm_nonamx(const struct fd_conv2d_shape *s, int Ho, int Wo);
+
 /* Make m for s at bf16 on d: the passes of fd_conv_mm_rule, each kept only
  * where oneDNN's matmul for it is its AMX kernel, or on a CPU without AMX
- * its AVX512-BF16 one for backward-weights and a 1x1's backward-data
- * (fd_pd_bf16_native; doc/nn-kernels.md "bf16 without AMX"); m->passes
+ * its AVX512-BF16 one for the passes of fd_conv_mm_nonamx
+ * (fd_pd_bf16_native); m->passes
  * says which (0 is no error), d's slots grown for them. 0, or -1 with e
  * (m zeroed). */
 int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int Ho, int Wo,

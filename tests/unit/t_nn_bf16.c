@@ -285,9 +285,13 @@ static int conv_case_nhwc(struct fd_ctx *cb, const struct fd_st *st, int i)
 	 * the smallest products: tiny or 16-deep ones run its AVX512-BF16
 	 * kernel); without AMX (Zen 4) backward-weights and a 1x1's
 	 * backward-data where the matmul is AVX512-BF16's */
-	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p), rule = fd_conv_mm_rule(&s, Ho, Wo);
-	if (!amx)
-		rule &= FD_CONV_MM_WEIGHTS | (s.kh * s.kw == 1 ? FD_CONV_MM_DATA : 0);
+	int amx = cpu_has("amx_bf16"), mm = fd_conv2d_bf16_mm_cpu(p);
+	int rule = amx ? fd_conv_mm_rule(&s, Ho, Wo) : fd_conv_mm_nonamx(&s, Ho, Wo);
+	if (!amx) { /* that part written out: no kxk backward-data, no 1x1 weights on maps >= 28x28 */
+		int k1 = s.kh * s.kw == 1, big = HWo >= FD_CONV2D_BF16_WEIGHTS_MAP && !((s.sh > 1 || s.sw > 1) && s.C >= 96);
+		int drop = (k1 ? 0 : FD_CONV_MM_DATA) | (k1 && big ? FD_CONV_MM_WEIGHTS : 0);
+		ok(rule == (fd_conv_mm_rule(&s, Ho, Wo) & ~drop), "conv case %d NHWC: without AMX the rule's part", i);
+	}
 	int bw = fd_conv2d_bf16_weights_cpu(p);
 	int want_bw = !fd_conv2d_bf16_in_fp32(&s) &&
 		      ((mm & FD_CONV_MM_WEIGHTS) || (int64_t)HWo >= FD_CONV2D_BF16_WEIGHTS_MAP);
