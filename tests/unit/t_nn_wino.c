@@ -244,5 +244,7 @@ int main(void)
 			   z, z, NULL, 0, 0, z) < 0 &&
 		   strstr(c->err.msg, "winograd"),
 	   "a stride-2 call refused: %s", c->err.msg);
+	fd_st_close(&st);
+	fd_ctx_free(&c1), fd_ctx_free(&c2), fd_ctx_free(&c3);
 	return tap_done();
 }
