@@ -1,9 +1,9 @@
 /* conv_mm: bf16 convolution backward passes as oneDNN matrix products
  * (doc/nn-kernels.md "bf16"). On a CPU where oneDNN 2.6's bf16 matmul runs
  * its AMX kernel (or, without AMX, its AVX512-BF16 one, for the passes
- * fd_conv_mm_init names), a channels-last (x and y NHWC), ungrouped, undilated
- * convolution's backward is one or a few matmuls, much faster there than
- * oneDNN 2.6's bf16 convolution backward primitives:
+ * fd_conv_mm_init names), a channels-last (x and y NHWC), ungrouped,
+ * undilated convolution's backward is one or a few matmuls, much faster
+ * there than oneDNN 2.6's bf16 convolution backward primitives:
  *   backward-data of a 1x1 convolution without padding (any stride):
  *     dx[n, s oh, s ow, :] = dy[n, oh, ow, :] . W[K, C]
  *     (positions a stride skips get no gradient);
@@ -61,9 +61,8 @@ int fd_conv_mm_nonamx(const struct fd_conv2d_shape *s, int Ho, int Wo);
 /* Make m for s at bf16 on d: the passes of fd_conv_mm_rule, each kept only
  * where oneDNN's matmul for it is its AMX kernel, or on a CPU without AMX
  * its AVX512-BF16 one for the passes of fd_conv_mm_nonamx
- * (fd_pd_bf16_native); m->passes
- * says which (0 is no error), d's slots grown for them. 0, or -1 with e
- * (m zeroed). */
+ * (fd_pd_bf16_native); m->passes says which (0 is no error), d's slots
+ * grown for them. 0, or -1 with e (m zeroed). */
 int fd_conv_mm_init(struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int Ho, int Wo,
 		    struct fd_err *e);
 /* Free m's primitives and memories; m zeroed (no-op on a zeroed m). */
