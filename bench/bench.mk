@@ -131,12 +131,14 @@ bench-gradcam: tools
 
 #   make bench-peak   this machine's fp32 multiply-add peak (AVX-512 or AVX2 FMA chains on
 #                     2 threads, best of 5; seconds): the ceiling of every fp32 convolution
-#                     (bench/results/tuned.md "fp32 ceiling")
+#                     (bench/results/tuned.md "fp32 ceiling"); on a CPU with AVX512-BF16
+#                     also the bf16 one (VDPBF16PS chains)
 $(B)/bench/peak: bench/peak.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 bench-peak: $(B)/bench/peak
 	$(B)/bench/peak 2 5
+	if grep -qw avx512_bf16 /proc/cpuinfo; then $(B)/bench/peak 2 5 bf16; fi
 
 .PHONY: bench-peak

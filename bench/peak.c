@@ -1,20 +1,27 @@
 /* bench/peak: this machine's fp32 multiply-add peak, the ceiling any fp32
- * convolution (fd's, oneDNN's, PyTorch's) runs under. Each of T OpenMP
- * threads runs 12 independent chains of 512-bit (AVX-512) or 256-bit
- * (AVX2) fused multiply-adds, enough to cover the FMA units' latency, for
- * a fixed count; the best of REPS timed runs is printed as GFLOP/s (2 flops
- * per lane per FMA). The chains converge to a fixed point, so the values
- * stay finite, and their sum is printed so the loop cannot be dropped.
+ * convolution (fd's, oneDNN's, PyTorch's) runs under, or its bf16 one.
+ * Each of T OpenMP threads runs 12 independent chains of 512-bit (AVX-512)
+ * or 256-bit (AVX2) fused multiply-adds, enough to cover the FMA units'
+ * latency, for a fixed count; the best of REPS timed runs is printed as
+ * GFLOP/s (2 flops per lane per FMA). The chains converge to a fixed
+ * point, so the values stay finite, and their sum is printed so the loop
+ * cannot be dropped. bf16: the same chains of AVX512-BF16's VDPBF16PS
+ * (each fp32 lane adds the products of two bf16 pairs: 4 flops per lane),
+ * the instruction of oneDNN's avx512_core_bf16 kernels (and autocast's on
+ * a CPU without AMX); the sums grow by 2e-6 a step and stay finite.
  *
- *   build/bench/peak [THREADS [REPS]]     (default 2 threads, 5 runs)
+ *   build/bench/peak [THREADS [REPS [fp32|bf16]]]  (default 2 threads, 5 runs, fp32)
  *
  * Output, one line: threads, vector width in bits, GFLOP/s, GFLOP/s per
- * thread, the checksum. bench/results/tuned.md "fp32 ceiling" uses it to
- * put fd's and PyTorch's fp32 training rates against the machine. */
+ * thread, the checksum, and the precision. bench/results/tuned.md "fp32
+ * ceiling" and "The ceiling of the goals left on the Zen 4 EPYC" use it to
+ * put fd's and PyTorch's rates against the machine. Exit status 1 (and a
+ * message) where the CPU lacks what the precision needs. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { CHAINS = 12 };
 #define ITERS 50000000L
@@ -55,32 +62,54 @@ __attribute__((target("avx2,fma"))) static double run256(void)
 	return s;
 }
 
+__attribute__((target("avx512f,avx512bf16"))) static double run512bf16(void)
+{
+	__m512 a[CHAINS];
+	for (int i = 0; i < CHAINS; i++)
+		a[i] = _mm512_set1_ps((float)i * 1e-3f);
+	const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+	for (long it = 0; it < ITERS; it++)
+#pragma GCC unroll 12
+		for (int i = 0; i < CHAINS; i++)
+			a[i] = _mm512_dpbf16_ps(a[i], b, b);
+	double s = 0;
+	for (int i = 0; i < CHAINS; i++)
+		s += _mm512_reduce_add_ps(a[i]);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
-	if (threads < 1 || reps < 1) {
-		fprintf(stderr, "usage: peak [THREADS [REPS]]\n");
+	const char *prec = argc > 3 ? argv[3] : "fp32";
+	int bf16 = !strcmp(prec, "bf16");
+	if (threads < 1 || reps < 1 || argc > 4 || (!bf16 && strcmp(prec, "fp32"))) {
+		fprintf(stderr, "usage: peak [THREADS [REPS [fp32|bf16]]]\n");
 		return 2;
 	}
 	__builtin_cpu_init();
 	int w512 = __builtin_cpu_supports("avx512f"), w256 = __builtin_cpu_supports("avx2");
+	if (bf16 && !(w512 && __builtin_cpu_supports("avx512bf16"))) {
+		fprintf(stderr, "peak: bf16 needs AVX512-BF16, which this CPU lacks\n");
+		return 1;
+	}
 	if (!w512 && !w256) {
 		fprintf(stderr, "peak: neither AVX-512 nor AVX2 on this CPU\n");
 		return 1;
 	}
-	int lanes = w512 ? 16 : 8;
+	int lanes = w512 ? 16 : 8, flops = bf16 ? 4 : 2;
 	double best = 0, sum = 0;
 	for (int r = 0; r < reps; r++) {
 		double t0 = omp_get_wtime(), s = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : s)
-		s += w512 ? run512() : run256();
+		s += bf16 ? run512bf16() : w512 ? run512() : run256();
 		double t = omp_get_wtime() - t0;
-		double gf = (double)threads * ITERS * CHAINS * lanes * 2 / t / 1e9;
+		double gf = (double)threads * ITERS * CHAINS * lanes * flops / t / 1e9;
 		if (gf > best)
 			best = gf;
 		sum = s;
 	}
-	printf("threads %d\twidth %d\tgflops %.1f\tper_thread %.1f\tchecksum %.6g\n", threads, lanes * 32, best,
-	       best / threads, sum);
+	printf("threads %d\twidth %d\tgflops %.1f\tper_thread %.1f\tchecksum %.6g\tprecision %s\n", threads,
+	       lanes * 32, best, best / threads, sum, prec);
 	return 0;
 }
