@@ -9,7 +9,7 @@ file or stdin and prints, per group (by default the primitive kind, its
 implementation and its propagation kind), the calls, milliseconds, GFLOP
 and GFLOP/s, and with --peak the share of that peak. Flops are counted as
 2 per multiply-add of the direct algorithm:
-  convolution  2 mb g (ic/g) (oc/g) oh ow kh kw  (problem "mb32_g64ic64oc64_ih56oh56kh3..."; od/kd too)
+  convolution  2 mb g (ic/g) (oc/g) oh ow kh kw  (problem "g64mb32_ic64oc64_ih56oh56kh3...", od/kd too)
   matmul       2 M K N (x batch)                  (problem "32x64:64x128" or "2x32x64:2x64x128")
   inner_product 2 mb ic oc                        (problem "mb32ic512oc2")
 so a Winograd convolution's rate is its direct-equivalent rate, and may
@@ -26,7 +26,7 @@ import argparse
 import re
 import sys
 
-CONV = re.compile(r"^mb(\d+)(?:_g(\d+))?_?ic(\d+)oc(\d+)_(?:id(\d+)od(\d+)kd(\d+)\S*?_)?ih(\d+)oh(\d+)kh(\d+)\S*?_iw(\d+)ow(\d+)kw(\d+)")
+CONV = re.compile(r"^(?:g(\d+))?mb(\d+)_?(?:g(\d+))?ic(\d+)oc(\d+)_(?:id(\d+)od(\d+)kd(\d+)\S*?_)?ih(\d+)oh(\d+)kh(\d+)\S*?_iw(\d+)ow(\d+)kw(\d+)")
 IP = re.compile(r"^mb(\d+)ic(\d+)oc(\d+)")
 
 
@@ -37,9 +37,9 @@ def flops(kind, prob):
         m = CONV.match(prob)
         if not m:
             raise ValueError("unreadable convolution problem %r" % prob)
-        mb, g, ic, oc = int(m[1]), int(m[2] or 1), int(m[3]), int(m[4])
-        od, kd = (int(m[6]), int(m[7])) if m[5] else (1, 1)
-        oh, kh, ow, kw = int(m[9]), int(m[10]), int(m[12]), int(m[13])
+        mb, g, ic, oc = int(m[2]), int(m[1] or m[3] or 1), int(m[4]), int(m[5])
+        od, kd = (int(m[7]), int(m[8])) if m[6] else (1, 1)
+        oh, kh, ow, kw = int(m[10]), int(m[11]), int(m[13]), int(m[14])
         return 2.0 * mb * (ic // g) * oc * od * oh * ow * kd * kh * kw
     if kind == "matmul":
         parts = prob.split(":")

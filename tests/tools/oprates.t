@@ -14,7 +14,7 @@ onednn_verbose,create:cache_miss,cpu,convolution,jit:avx512_core,forward_trainin
 onednn_verbose,exec,cpu,convolution,jit_wino_4x3:avx512_core,forward_training,src_f32::blocked:aBcd16b:f0 wei_f32::blocked:ABcd16b16a:f0 bia_f32::blocked:a:f0 dst_f32::blocked:aBcd16b:f0,attr-scratchpad:user attr-post-ops:eltwise_relu ,alg:convolution_winograd,mb32_ic64oc64_ih56oh56kh3sh1dh0ph1_iw56ow56kw3sw1dw0pw1,12.5
 onednn_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:acdb:f0 dst_f32::blocked:aBcd16b:f0,,,32x64x56x56,2.25
 onednn_verbose,exec,cpu,convolution,jit_wino_4x3:avx512_core,forward_training,src_f32::blocked:aBcd16b:f0 wei_f32::blocked:ABcd16b16a:f0 bia_f32::blocked:a:f0 dst_f32::blocked:aBcd16b:f0,attr-scratchpad:user ,alg:convolution_winograd,mb32_ic64oc64_ih56oh56kh3sh1dh0ph1_iw56ow56kw3sw1dw0pw1,13.5
-dnnl_verbose,exec,cpu,convolution,jit_dw:avx512_core,backward_data,src_f32::blocked:acdb:f0,,alg:convolution_direct,mb8_g16ic16oc16_ih14oh7kh3sh2dh0ph1_iw14ow7kw3sw2dw0pw1,0.5
+dnnl_verbose,exec,cpu,convolution,jit_dw:avx512_core,backward_data,src_f32::blocked:acdb:f0,,alg:convolution_direct,g16mb8_ic16oc16_ih14oh7kh3sh2dh0ph1_iw14ow7kw3sw2dw0pw1,0.5
 onednn_verbose,exec,cpu,matmul,brg:avx512_core_bf16,undef,src_bf16::blocked:abc:f0,,,2x32x64:2x64x128,0.25
 onednn_verbose,1733000000000.5,primitive,exec,cpu,inner_product,brgemm:avx512_core,forward_training,src_f32::blocked:ab::f0,,,mb4ic512oc2,0.004
 onednn_verbose,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src_f32::blocked:acdb::f0,,alg:convolution_direct,mb1_ic8oc16_id4od2kd3sd1dd0pd0_ih6oh4kh3sh1dh0ph0_iw6ow4kw3sw1dw0pw0,0.1
