@@ -482,7 +482,7 @@ static struct fd_tensor *bn_add_fwd(struct fd_model *m, struct fd_ctx *c, struct
 	/* fp32 and bf16 (the sum is added to the fp32 accumulator; t_nn_conv
 	 * checks it against the separate add); no activation (act < 0, MBConv's
 	 * projection) is the sum post-op alone; not where the convolution runs
-	 * Winograd (faster than the sum it saves) */
+	 * a Winograd that cannot take the sum (faster than the sum it saves) */
 	if (folds(m, c, cv, bn, x, id) &&
 	    (act < 0 || post_of(act) != FD_CONV_POST_NONE) &&
 	    !fd_conv2d_wants_winograd(c, &cv->op, fd_model_t(m, cv->w))) {

@@ -346,7 +346,8 @@ struct fd_tensor *fd_mconv_bn_pool_fwd(struct fd_model *m, struct fd_ctx *c, str
  * relu(out)). Where fd_mconv_bn_fwd folds (fp32 or bf16; no gradient
  * would reach id)
  * and act is none or a post-op (ReLU, SiLU, hardswish), and the convolution
- * does not run Winograd (fd_conv2d_wants_winograd), one convolution adds into
+ * would not run a Winograd unable to take the sum (fd_conv2d_wants_winograd:
+ * oneDNN's with K not a multiple of 16), one convolution adds into
  * id and applies act (fd_conv2d_infer_add): id is OVERWRITTEN and returned,
  * so the caller must not read id afterwards (it may be the block's input
  * x), and id must have the convolution output's layout (FD_NHWC in a

@@ -2,6 +2,7 @@
  * kernels of the table, the per-layer plan cache, the taped op and the
  * plain-loop double references (see conv2d.h). */
 #include "nn/conv2d.h"
+#include "core/fd_vec.h"
 #include "nn/conv_mm.h"
 #include "nn/dconv.h"
 #include "nn/dwconv.h"
@@ -33,7 +34,10 @@ struct fd_conv2d {
 				 * forward primitive (direct) is made but not run, no backward ones */
 	int own_dc;             /* 1: the forward by fd's direct kernel (dconv.h); the oneDNN forward
 				 * primitive is made but not run, the backward ones are oneDNN's */
-	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU): own_wino */
+	int relu;               /* the forward's post-op is ReLU (FD_CONV_POST_RELU): own_wino, wsum */
+	int wsum;               /* 1: oneDNN's Winograd forward (no post-op) into its nChw16c buffer,
+				 * then y = act(buffer + y) by wsum_unblock in place of the
+				 * reorder (fd_conv2d_infer_add; sum set too) */
 	int dc_act;             /* own_dc: the forward's activation (enum fd_conv_post, no sum bit) */
 	dnnl_primitive_desc_t fwd_pd;
 	dnnl_primitive_t fwd;
@@ -297,15 +301,28 @@ static int own_wino_shape(const struct fd_conv2d_shape *s, int bf16, int post)
 	       (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU);
 }
 
+/* Whether a plan for s with post (POST_SUM set) may be a wsum plan: the
+ * Winograd shape, channels last on both sides, K a multiple of the 16
+ * channels of oneDNN's nChw16c block, and no activation but ReLU (applied
+ * after the sum, as the sum post-op's order). wsum_init also checks the
+ * primitive's layout. */
+static int wsum_shape(const struct fd_conv2d_shape *s, int bf16, int post)
+{
+	int act = post & ~POST_SUM;
+	return (post & POST_SUM) && wino_shape(s, bf16, 0) && s->xl == FD_NHWC && s->yl == FD_NHWC &&
+	       s->K % 16 == 0 && (act == FD_CONV_POST_NONE || act == FD_CONV_POST_RELU);
+}
+
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w)
 {
 	struct fd_conv2d_shape s = {.groups = op->groups, .sh = op->sh, .sw = op->sw, .dh = op->dh, .dw = op->dw};
 	if (!w || w->ndim != 4)
 		return 0;
 	s.K = (int)w->shape[0], s.C = (int)w->shape[1] * op->groups, s.kh = (int)w->shape[2], s.kw = (int)w->shape[3];
-	/* fd's own Winograd takes the sum itself (own_wino_shape): only oneDNN's cannot */
+	/* fd's own Winograd takes the sum itself (own_wino_shape), and oneDNN's
+	 * through fd's unblocking add where K is a multiple of 16 (wsum_shape) */
 	return c->winograd && c->dev == FD_DEV_CPU && w->dev == FD_DEV_CPU && fd_conv2d_winograd_available() &&
-	       wino_shape(&s, c->precision == FD_PREC_BF16, 0);
+	       wino_shape(&s, c->precision == FD_PREC_BF16, 0) && s.K % 16 != 0;
 }
 
 /* A Winograd plan for s in p (0), or -1 when oneDNN has none for it (its
@@ -319,6 +336,27 @@ static int wino_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 		return 0;
 	conv_free(p);
 	return -1;
+}
+
+/* A wsum plan for s in p (0: post's ReLU and sum left to wsum_unblock), or
+ * -1 when oneDNN has no Winograd for s or its output is not nChw16c (p then
+ * zeroed). */
+static int wsum_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_conv2d_shape *s, int post)
+{
+	if (wino_init_run(p, d, s, FD_CONV_POST_NONE))
+		return -1;
+	fd_md blk = NULL;
+	dnnl_dims_t yd = {s->N, s->K, p->Ho, p->Wo};
+	int ok = p->f_y.reorder && !fd_md_tag(&blk, 4, yd, dnnl_f32, dnnl_nChw16c, NULL) &&
+		 dnnl_memory_desc_equal(blk, qmd(p->fwd_pd, dnnl_query_dst_md, 0));
+	fd_md_free(blk);
+	if (!ok) {
+		conv_free(p);
+		return -1;
+	}
+	p->wsum = p->sum = 1;
+	p->relu = (post & ~POST_SUM) == FD_CONV_POST_RELU;
+	return 0;
 }
 
 /* Whether a plan for s runs its forward by fd's direct kernel (dconv.h):
@@ -348,6 +386,10 @@ static int conv_init(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd_con
 		   int bf16, int post, int wino, struct fd_err *e)
 {
 	int prev = fd_dnnl_threads_enter(d->threads);
+	if (wino && wsum_shape(s, bf16, post) && !wsum_init(p, d, s, post)) {
+		fd_dnnl_threads_leave(prev);
+		return 0;
+	}
 	if (wino && wino_shape(s, bf16, post) && !wino_init_run(p, d, s, post)) {
 		fd_dnnl_threads_leave(prev);
 		return 0;
@@ -776,6 +818,11 @@ int fd_conv2d_own_winograd_cpu(void *plan)
 	return ((struct fd_conv2d *)plan)->own_wino;
 }
 
+int fd_conv2d_winograd_sum_cpu(void *plan)
+{
+	return ((struct fd_conv2d *)plan)->wsum;
+}
+
 void fd_conv2d_plan_free_cpu(void *plan)
 {
 	if (!plan)
@@ -784,11 +831,72 @@ void fd_conv2d_plan_free_cpu(void *plan)
 	free(plan);
 }
 
+/* y (NHWC [N, Ho, Wo, K]) = yb + y, then ReLU when relu (x > 0 ? x : 0,
+ * as fd_act_), yb in oneDNN's nChw16c ([N, K/16, Ho, Wo, 16]): a wsum
+ * plan's sum post-op and activation fused into the reorder out of the
+ * blocked layout, one float addition each (the same bits as the sum
+ * post-op or as a separate add, and as a separate ReLU). Rows of positions
+ * split over threads. */
+FD_VEC_CLONES static void wsum_unblock(int threads, int64_t N, int64_t K, int64_t HW, const float *restrict yb,
+				       float *restrict y, int relu)
+{
+	int64_t KB = K / 16;
+	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t q = 0; q < HW; q++) {
+			float *o = y + (n * HW + q) * K;
+			const float *src = yb + n * K * HW + q * 16;
+			for (int64_t cb = 0; cb < KB; cb++) {
+				const float *sb = src + cb * HW * 16;
+				float *ob = o + cb * 16;
+				if (relu)
+					for (int i = 0; i < 16; i++) {
+						float v = sb[i] + ob[i];
+						ob[i] = v > 0 ? v : 0.0f;
+					}
+				else
+					for (int i = 0; i < 16; i++)
+						ob[i] += sb[i];
+			}
+		}
+}
+
+/* A wsum plan's forward: oneDNN's Winograd into its buffer (slot of f_y),
+ * then wsum_unblock into y, which holds the sum */
+static int wsum_fwd(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y, struct fd_err *e)
+{
+	dnnl_exec_arg_t a[4];
+	int n = 0, prev = fd_dnnl_threads_enter(p->d->threads);
+	a[n].arg = DNNL_ARG_SRC;
+	if (fd_dnnl_opnd_in(&p->f_x, p->d, x, &a[n++].memory, e))
+		goto fail;
+	a[n].arg = DNNL_ARG_WEIGHTS;
+	if (fd_dnnl_opnd_in(&p->f_w, p->d, w, &a[n++].memory, e))
+		goto fail;
+	if (p->s.bias) {
+		if (fd_dnnl_check(dnnl_memory_set_data_handle(p->f_b, (void *)b), e, "bias handle"))
+			goto fail;
+		a[n].arg = DNNL_ARG_BIAS;
+		a[n++].memory = p->f_b;
+	}
+	a[n].arg = DNNL_ARG_DST;
+	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec_sp(p->d, p->fwd, p->f_sp, n, a, e))
+		goto fail;
+	wsum_unblock(p->d->threads, p->s.N, p->s.K, (int64_t)p->Ho * p->Wo, p->d->ws[p->f_y.slot], y, p->relu);
+	fd_dnnl_threads_leave(prev);
+	return 0;
+fail:
+	fd_dnnl_threads_leave(prev);
+	return fd_err_ctx(e, SHAPE_FMT ": forward", SHAPE_ARGS(&p->s));
+}
+
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y)
 {
 	struct fd_err e = {{0}};
 	struct fd_conv2d *p = plan;
+	if (p->wsum)
+		return wsum_fwd(p, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 	if (p->own_wino)
 		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
 	if (p->own_dc)

@@ -106,9 +106,10 @@ int fd_conv2d_direct_cpu(void);
 /* 1 when a CPU plan of c for op with weight w would try oneDNN's Winograd
  * (c->winograd set, the shape rule of fd_conv2d_winograd_cpu, oneDNN's
  * Winograd available): a caller that could fuse a residual sum
- * (fd_conv2d_infer_add, which oneDNN's Winograd plans cannot take) runs
- * the convolution alone instead. fd's own Winograd adds the sum itself, so
- * this is 0 where it would run. */
+ * (fd_conv2d_infer_add, which oneDNN's Winograd plans take only for K a
+ * multiple of 16: fd_conv2d_winograd_sum_cpu) runs the convolution alone
+ * instead. fd's own Winograd adds the sum itself, so this is 0 where it
+ * would run, and 0 where K is a multiple of 16. */
 int fd_conv2d_wants_winograd(const struct fd_ctx *c, const struct fd_conv2d_op *op, const struct fd_tensor *w);
 
 /* act(conv2d(x, w, b) + sum) as fd_conv2d_infer with the residual added
@@ -187,6 +188,14 @@ int fd_conv2d_takes_bf16_cpu(void *plan);
 int fd_conv2d_winograd_cpu(void *plan);
 /* 1 when that Winograd is fd's own (lib/nn/wino.h), 0 otherwise */
 int fd_conv2d_own_winograd_cpu(void *plan);
+/* 1 when plan is oneDNN's Winograd taking fd_conv2d_infer_add's sum: its
+ * forward writes oneDNN's blocked nChw16c layout and fd adds it into the
+ * channels-last sum (then ReLU) in the pass that leaves that layout, in
+ * place of the reorder, the separate add and the separate ReLU (an fp32
+ * channels-last plan with c->winograd, K a multiple of 16, no activation
+ * but ReLU, where oneDNN has the Winograd: doc/nn-kernels.md "Winograd
+ * with the residual sum"); 0 otherwise. */
+int fd_conv2d_winograd_sum_cpu(void *plan);
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y);
 int fd_conv2d_bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *dy,

@@ -6,7 +6,10 @@
  * blocks, within a tolerance relative to the result's scale; the same bits
  * on 1, 2 and 3 threads; the shape rule; the conv2d plan's hook (a
  * channels-last plan with c->winograd runs it where oneDNN has no
- * Winograd); negative controls (a perturbed, NaN or direct-only result). */
+ * Winograd); fd_conv2d_infer_add with c->winograd (act(s + conv + b)
+ * against torch's, and where oneDNN's Winograd takes the sum through fd's
+ * unblocking add, the same bits as its plan's y plus s, then ReLU);
+ * negative controls (a perturbed, NaN or direct-only result). */
 #include "nn/wino.h"
 #include "fixture.h"
 #include "nn_ctx.h"
@@ -91,6 +94,56 @@ static float *bwd(struct fd_ctx *c, const struct wcase *k, float v, int over)
 	return dx;
 }
 
+static int nwsum; /* cases run by a wsum plan (fd_conv2d_winograd_sum_cpu) */
+
+/* fd_conv2d_infer_add of case k with c->winograd, channels last: act(s +
+ * conv + b) against torch's (the fixture's ya). Where the plan is oneDNN's
+ * Winograd taking the sum (wsum: oneDNN's Winograd here and K a multiple
+ * of 16), the same bits as that Winograd's conv + b (py, from a plan
+ * without the sum: onednn set) plus s, then ReLU, as separate passes; a
+ * shape oneDNN's cannot take that way runs another plan (fd's own Winograd
+ * or the direct one), still against torch. */
+static void wsum_case(struct fd_ctx *c, const struct wcase *k, int i, int onednn, const float *py)
+{
+	const struct fd_conv2d_shape *s = &k->s;
+	struct fd_conv2d_op op;
+	fd_conv2d_op_init(&op, 1, s->ph, 1, 1);
+	op.pw = s->pw;
+	int64_t xs[4] = {s->N, s->C, s->H, s->W}, ws[4] = {s->K, s->C, 3, 3}, bs[1] = {s->K};
+	int64_t ys[4] = {s->N, s->K, k->Ho, k->Wo};
+	struct fd_tensor *x = fd_tensor_wrap(c, FD_DEV_CPU, (float *)k->x, 4, xs);
+	struct fd_tensor *w = fd_tensor_wrap(c, FD_DEV_CPU, (float *)k->w, 4, ws);
+	struct fd_tensor *b = s->bias ? fd_tensor_wrap(c, FD_DEV_CPU, (float *)k->b, 1, bs) : NULL;
+	struct fd_tensor *sum = fd_tensor_new(c, FD_DEV_CPU, 4, ys);
+	if (!ok(x && w && sum && (b || !s->bias), "case %d: infer_add tensors %s", i, c->err.msg))
+		return;
+	x->layout = sum->layout = FD_NHWC;
+	memcpy(sum->data, k->sm, k->ny * sizeof *sum->data);
+	c->winograd = c->channels_last = 1;
+	struct fd_tensor *out =
+		fd_conv2d_infer_add(c, &op, x, w, b, k->relu ? FD_CONV_POST_RELU : FD_CONV_POST_NONE, sum);
+	c->winograd = c->channels_last = 0;
+	void *p = op.nplans == 1 ? op.plans[0].plan : NULL;
+	int wsum = p && fd_conv2d_winograd_sum_cpu(p);
+	if (ok(out == sum && p, "case %d: infer_add with c->winograd runs %s", i, c->err.msg)) {
+		close_scaled("infer_add with Winograd: act(s + conv + b)", i, sum->data, k->ya, k->ny);
+		ok(wsum == (onednn && s->K % 16 == 0), "case %d: the sum by fd's unblocking add: %d (oneDNN's Winograd %d, K %d)",
+		   i, wsum, onednn, s->K);
+	}
+	if (out && wsum) {
+		nwsum++;
+		size_t differ = 0;
+		for (size_t j = 0; j < k->ny; j++) {
+			float v = py[j] + k->sm[j];
+			v = k->relu ? (v > 0 ? v : 0.0f) : v;
+			differ += memcmp(&v, &sum->data[j], sizeof v) != 0;
+		}
+		ok(differ == 0, "case %d: the same bits as oneDNN's Winograd plus the sum%s as separate passes (%zu differ)",
+		   i, k->relu ? ", then ReLU," : "", differ);
+	}
+	fd_conv2d_op_free(&op);
+}
+
 static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 {
 	struct wcase k;
@@ -160,6 +213,7 @@ static void one_case(struct fd_ctx *cs[3], const struct fd_st *st, int i)
 			   "case %d: the plan runs fd's kernels (same bits of y, dx, dw, db)", i);
 		if (!k.relu)
 			close_scaled("plan y", i, py, k.y, k.ny);
+		wsum_case(c, &k, i, !own, py);
 		close_scaled("plan dx (adds)", i, pdx, ref1, k.nx);
 		float *pg = less_ones(pdw, k.nw);
 		close_scaled("plan dw (adds)", i, pg, k.dw, k.nw);
@@ -219,6 +273,10 @@ int main(void)
 			fd_ctx_step(cs[t]);
 	}
 	ok(checked >= 4 * n, "%d comparisons with torch checked", checked);
+	if (fd_conv2d_winograd_available()) /* cases 0, 4, 6-9: K a multiple of 16, padding 1 */
+		ok(nwsum >= 6, "%d cases by oneDNN's Winograd with fd's unblocking add", nwsum);
+	else
+		ok(nwsum == 0, "no oneDNN Winograd here: no case by its unblocking add (%d)", nwsum);
 
 	/* the rule: 3x3, stride 1, no dilation, padding <= 2, channels last, >= 16 channels */
 	struct fd_conv2d_shape r = {2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, FD_NHWC, FD_NHWC};
