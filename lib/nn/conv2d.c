@@ -626,6 +626,36 @@ static void conv_free(struct fd_conv2d *p)
 	memset(p, 0, sizeof *p);
 }
 
+/* y (NHWC [N, Ho, Wo, K]) = yb + y, then ReLU when relu (x > 0 ? x : 0,
+ * as fd_act_), yb in oneDNN's nChw16c ([N, K/16, Ho, Wo, 16]): a wsum
+ * plan's sum post-op and activation fused into the reorder out of the
+ * blocked layout, one float addition each (the same bits as the sum
+ * post-op or as a separate add, and as a separate ReLU). Rows of positions
+ * split over threads. */
+FD_VEC_CLONES static void wsum_unblock(int threads, int64_t N, int64_t K, int64_t HW, const float *restrict yb,
+				       float *restrict y, int relu)
+{
+	int64_t KB = K / 16;
+	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t q = 0; q < HW; q++) {
+			float *o = y + (n * HW + q) * K;
+			const float *src = yb + n * K * HW + q * 16;
+			for (int64_t cb = 0; cb < KB; cb++) {
+				const float *sb = src + cb * HW * 16;
+				float *ob = o + cb * 16;
+				if (relu)
+					for (int i = 0; i < 16; i++) {
+						float v = sb[i] + ob[i];
+						ob[i] = v > 0 ? v : 0.0f;
+					}
+				else
+					for (int i = 0; i < 16; i++)
+						ob[i] += sb[i];
+			}
+		}
+}
+
 /* xb: x already in bf16 (FD_T_BF16; x is then NULL), for a plan that
  * reads it (takes_bf16_fwd) */
 static int conv_forward_run(struct fd_conv2d *p, const float *x, const uint16_t *xb, const float *w,
@@ -647,8 +677,11 @@ static int conv_forward_run(struct fd_conv2d *p, const float *x, const uint16_t 
 		a[n++].memory = p->f_b;
 	}
 	a[n].arg = DNNL_ARG_DST;
-	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec_sp(p->d, p->fwd, p->f_sp, n, a, e) ||
-	    fd_dnnl_opnd_out_done(&p->f_y, p->d, e))
+	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec_sp(p->d, p->fwd, p->f_sp, n, a, e))
+		goto fail;
+	if (p->wsum) /* the sum and ReLU in the pass out of the blocked layout */
+		wsum_unblock(p->d->threads, p->s.N, p->s.K, (int64_t)p->Ho * p->Wo, p->d->ws[p->f_y.slot], y, p->relu);
+	else if (fd_dnnl_opnd_out_done(&p->f_y, p->d, e))
 		goto fail;
 	return 0;
 fail:
@@ -831,72 +864,11 @@ void fd_conv2d_plan_free_cpu(void *plan)
 	free(plan);
 }
 
-/* y (NHWC [N, Ho, Wo, K]) = yb + y, then ReLU when relu (x > 0 ? x : 0,
- * as fd_act_), yb in oneDNN's nChw16c ([N, K/16, Ho, Wo, 16]): a wsum
- * plan's sum post-op and activation fused into the reorder out of the
- * blocked layout, one float addition each (the same bits as the sum
- * post-op or as a separate add, and as a separate ReLU). Rows of positions
- * split over threads. */
-FD_VEC_CLONES static void wsum_unblock(int threads, int64_t N, int64_t K, int64_t HW, const float *restrict yb,
-				       float *restrict y, int relu)
-{
-	int64_t KB = K / 16;
-	#pragma omp parallel for num_threads(threads) collapse(2) schedule(static)
-	for (int64_t n = 0; n < N; n++)
-		for (int64_t q = 0; q < HW; q++) {
-			float *o = y + (n * HW + q) * K;
-			const float *src = yb + n * K * HW + q * 16;
-			for (int64_t cb = 0; cb < KB; cb++) {
-				const float *sb = src + cb * HW * 16;
-				float *ob = o + cb * 16;
-				if (relu)
-					for (int i = 0; i < 16; i++) {
-						float v = sb[i] + ob[i];
-						ob[i] = v > 0 ? v : 0.0f;
-					}
-				else
-					for (int i = 0; i < 16; i++)
-						ob[i] += sb[i];
-			}
-		}
-}
-
-/* A wsum plan's forward: oneDNN's Winograd into its buffer (slot of f_y),
- * then wsum_unblock into y, which holds the sum */
-static int wsum_fwd(struct fd_conv2d *p, const float *x, const float *w, const float *b, float *y, struct fd_err *e)
-{
-	dnnl_exec_arg_t a[4];
-	int n = 0, prev = fd_dnnl_threads_enter(p->d->threads);
-	a[n].arg = DNNL_ARG_SRC;
-	if (fd_dnnl_opnd_in(&p->f_x, p->d, x, &a[n++].memory, e))
-		goto fail;
-	a[n].arg = DNNL_ARG_WEIGHTS;
-	if (fd_dnnl_opnd_in(&p->f_w, p->d, w, &a[n++].memory, e))
-		goto fail;
-	if (p->s.bias) {
-		if (fd_dnnl_check(dnnl_memory_set_data_handle(p->f_b, (void *)b), e, "bias handle"))
-			goto fail;
-		a[n].arg = DNNL_ARG_BIAS;
-		a[n++].memory = p->f_b;
-	}
-	a[n].arg = DNNL_ARG_DST;
-	if (fd_dnnl_opnd_out(&p->f_y, p->d, y, &a[n++].memory, e) || fd_dnnl_exec_sp(p->d, p->fwd, p->f_sp, n, a, e))
-		goto fail;
-	wsum_unblock(p->d->threads, p->s.N, p->s.K, (int64_t)p->Ho * p->Wo, p->d->ws[p->f_y.slot], y, p->relu);
-	fd_dnnl_threads_leave(prev);
-	return 0;
-fail:
-	fd_dnnl_threads_leave(prev);
-	return fd_err_ctx(e, SHAPE_FMT ": forward", SHAPE_ARGS(&p->s));
-}
-
 int fd_conv2d_fwd_cpu(struct fd_ctx *c, void *plan, const float *x, const float *w, const float *b,
 		      float *y)
 {
 	struct fd_err e = {{0}};
 	struct fd_conv2d *p = plan;
-	if (p->wsum)
-		return wsum_fwd(p, x, w, b, y, &e) < 0 ? ctx_err(c, &e) : 0;
 	if (p->own_wino)
 		return fd_wino_fwd_cpu(c, &p->s, x, w, b, p->relu, p->sum, y);
 	if (p->own_dc)
