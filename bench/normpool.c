@@ -1,13 +1,17 @@
 /* bench/normpool: time fd's batchnorm2d (train forward + backward) and pooling
  * kernels for shapes read from stdin, one per line:
  *   NAME KIND N C H W      (KIND: bn | maxpool3s2 | maxpool3s2_nhwc | gap |
- *                           bn_relu_nhwc | bn_silu_nhwc | bn_hardswish_nhwc;
+ *                           bn_relu_nhwc | bn_silu_nhwc | bn_hardswish_nhwc |
+ *                           bn_relu_pool2_nhwc | bn_relu_pool2_bf16_nhwc;
  *                           _nhwc: the channels-last kernel on the same data read as [N, H, W, C];
  *                           bn_ACT_nhwc: the taped op the models' training runs,
  *                           fd_batchnorm2d_act on a channels-last x, and its
  *                           node's backward alone, as bench/model --ops times
  *                           it: x, w, b requiring gradients, zeroed before the
- *                           clock starts)
+ *                           clock starts; _pool2: fd_batchnorm2d_act_maxpool
+ *                           with a 2x2/2 max pool, SimpleCNN's, N C H W its
+ *                           input; _bf16: x in bf16, as the bf16 convolution
+ *                           before writes it)
  * printing "NAME<TAB>fwd_ms<TAB>bwd_ms" (best of the repeats after a warm-up).
  * Driven by bench/normpool_vs_torch.py. */
 #include <stdint.h>
@@ -16,26 +20,32 @@
 #include <string.h>
 #include "core/fd_progress.h"
 #include "nn/act.h"
+#include "nn/act_inline.h"
 #include "nn/batchnorm2d.h"
 #include "nn/pool2d.h"
 
 /* One taped training forward of fd_batchnorm2d_act(act) on a channels-last
  * x (the data of x and dy, [N, H, W, C]) and its node's backward: the
  * seconds of each into *tf, *tb; -1 with c->err on failure. */
-static int bn_act_taped(struct fd_ctx *c, int act, int N, int C, int H, int W, const float *xd, const float *dyd,
-			double *tf, double *tb)
+static int bn_act_taped(struct fd_ctx *c, int act, int pool, int xbf, int N, int C, int H, int W, const float *xd,
+			const float *dyd, double *tf, double *tb)
 {
 	int64_t sx[4] = {N, C, H, W}, sc[1] = {C}, s1[1] = {1};
 	size_t n = (size_t)N * C * H * W;
 	fd_ctx_step(c);
-	struct fd_tensor *x = fd_tensor_new(c, FD_DEV_CPU, 4, sx), *w = fd_tensor_new(c, FD_DEV_CPU, 1, sc);
+	struct fd_tensor *x = xbf ? fd_tensor_new_bf16(c, 4, sx) : fd_tensor_new(c, FD_DEV_CPU, 4, sx);
+	struct fd_tensor *w = fd_tensor_new(c, FD_DEV_CPU, 1, sc);
 	struct fd_tensor *b = fd_tensor_new(c, FD_DEV_CPU, 1, sc), *rm = fd_tensor_new(c, FD_DEV_CPU, 1, sc);
 	struct fd_tensor *rv = fd_tensor_new(c, FD_DEV_CPU, 1, sc), *nbt = fd_tensor_new(c, FD_DEV_CPU, 1, s1);
 	float *dy = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)n);
 	if (!x || !w || !b || !rm || !rv || !nbt || !dy)
 		return -1;
 	x->layout = FD_NHWC;
-	memcpy(x->data, xd, n * 4);
+	if (xbf)
+		for (size_t i = 0; i < n; i++)
+			((uint16_t *)x->data)[i] = fd_ai_bf16(xd[i]);
+	else
+		memcpy(x->data, xd, n * 4);
 	memcpy(dy, dyd, n * 4);
 	for (int i = 0; i < C; i++)
 		w->data[i] = 1, b->data[i] = 0, rm->data[i] = 0, rv->data[i] = 1;
@@ -43,9 +53,10 @@ static int bn_act_taped(struct fd_ctx *c, int act, int N, int C, int H, int W, c
 	fd_requires_grad(x), fd_requires_grad(w), fd_requires_grad(b);
 	c->training = 1;
 	double t0 = fd_now();
-	struct fd_tensor *y = fd_batchnorm2d_act(c, x, w, b, rm, rv, nbt, 0.1, 1e-5, act);
+	struct fd_tensor *y = pool ? fd_batchnorm2d_act_maxpool(c, x, w, b, rm, rv, nbt, 0.1, 1e-5, act, 2, 2, 0)
+				   : fd_batchnorm2d_act(c, x, w, b, rm, rv, nbt, 0.1, 1e-5, act);
 	double t1 = fd_now();
-	if (!y || !c->tape)
+	if (!y || !c->tape || (pool && strcmp(c->tape->op, "batchnorm2d_relu_max_pool2d") != 0))
 		return -1;
 	struct fd_tensor *g[3] = {x, w, b};
 	for (int i = 0; i < 3; i++)
@@ -87,13 +98,14 @@ int main(int argc, char **argv)
 		struct fd_pool2d_shape ps = {N, C, H, W, 3, 3, 2, 2, 1, 1, 0, 1};
 		double bf = 1e9, bb = 1e9;
 		for (int r = 0; r < 8; r++) {
-			int act = !strcmp(kind, "bn_relu_nhwc")	       ? FD_ACT_RELU
+			int pool = !strncmp(kind, "bn_relu_pool2", 13), xbf = !strcmp(kind, "bn_relu_pool2_bf16_nhwc");
+			int act = !strcmp(kind, "bn_relu_nhwc") || pool ? FD_ACT_RELU
 				  : !strcmp(kind, "bn_silu_nhwc")      ? FD_ACT_SILU
 				  : !strcmp(kind, "bn_hardswish_nhwc") ? FD_ACT_HARDSWISH
 								       : -1;
 			double tf, tb, t0 = fd_now(), t1;
 			if (act >= 0) {
-				if (bn_act_taped(&c, act, N, C, H, W, x, dy, &tf, &tb) < 0) {
+				if (bn_act_taped(&c, act, pool, xbf, N, C, H, W, x, dy, &tf, &tb) < 0) {
 					fprintf(stderr, "normpool: %s: %s\n", name, c.err.msg);
 					return 1;
 				}

@@ -650,6 +650,8 @@ struct dysrc {
 	const struct fd_pool2d_shape *ps;
 	const int32_t *idx;
 	int64_t gb;
+	const uint8_t *code; /* pool22 (idx NULL): the window codes and x at the maxima */
+	const void *xm;
 };
 
 /* dy's rows [m0, m0 + n) (n <= gb when made into buf) */
@@ -667,6 +669,201 @@ static int64_t dy_block(const struct dysrc *s, int64_t n)
 	return s->ps && s->gb < n ? s->gb : n;
 }
 
+/* ---------- a 2x2/2 max pool after ReLU, fused whole (SimpleCNN's) ----------
+ * The general fused pool (rows_fwd_pool, struct dysrc) keeps int32 indices
+ * and gathers the pool's gradient back per input position, twice a
+ * backward. For disjoint 2x2 windows on even H and W, whose row pairs never
+ * straddle a chunk of rows, the forward computes act(bn(x)) of the four
+ * values of a window in registers and keeps, per output value, the code of
+ * its maximum (0..3: row-major in the window) in one byte and x there (x's
+ * own type: the bf16 bits of a bf16 x). The backward's sums then walk the
+ * pooled rows only: each output's maximum is the one input value of its
+ * window with a gradient, so each sum adds, in the rows' order (the first
+ * row of a pair, then the second), the same terms as rows_dysums over every
+ * position, less the exact zeros (a +0 added to a sum that is never -0
+ * changes no bit; the sums are the same bits for finite x, and with a
+ * non-finite x the batch's invstd is NaN either way). The dx pass reads
+ * dy and the codes per output, not idx gathered per position. */
+static int pool22(int64_t M, int64_t C, int act, const struct fd_pool2d_shape *ps)
+{
+	struct rows r = rows_of(1, M, C);
+	return act == FD_ACT_RELU && ps->kh == 2 && ps->kw == 2 && ps->sh == 2 && ps->sw == 2 && ps->ph == 0 &&
+	       ps->pw == 0 && ps->H % 2 == 0 && ps->W % 2 == 0 && (r.nch == 1 || r.rpc % (2 * (int64_t)ps->W) == 0);
+}
+
+/* xm + i values (x's type) */
+#define XMAT(xm, xb, i) XAT(xm, xb, i)
+
+/* One output row: r0, r1 the two input rows [W, C] of its windows; y [Wo,
+ * C] (bf16 when yb), code, xm. Each window scanned in maxpool_nhwc_pos's
+ * order with its rule (fd_mp_take), on the values rows_affine gives. */
+FD_AI_BODY void pool22_fwd_b(const int act, const int xb, const int yb, const void *restrict r0,
+			     const void *restrict r1, int64_t Wo, int64_t C, const float *restrict a,
+			     const float *restrict b, void *restrict y, uint8_t *restrict code, void *restrict xm)
+{
+	for (int64_t ow = 0; ow < Wo; ow++)
+		for (int64_t c = 0; c < C; c++) {
+			int64_t i = 2 * ow * C + c, o = ow * C + c;
+			float x0 = ldx(r0, xb, i), x1 = ldx(r0, xb, i + C), x2 = ldx(r1, xb, i);
+			float x3 = ldx(r1, xb, i + C);
+			float z0 = fd_ai_fwd(act, x0 * a[c] + b[c]), z1 = fd_ai_fwd(act, x1 * a[c] + b[c]);
+			float z2 = fd_ai_fwd(act, x2 * a[c] + b[c]), z3 = fd_ai_fwd(act, x3 * a[c] + b[c]);
+			float m = -INFINITY, xv = x0;
+			int k = 0, t = fd_mp_take(z0, m);
+			m = fd_vm_sel(t, z0, m);
+			t = fd_mp_take(z1, m);
+			m = fd_vm_sel(t, z1, m), xv = fd_vm_sel(t, x1, xv), k = t ? 1 : k;
+			t = fd_mp_take(z2, m);
+			m = fd_vm_sel(t, z2, m), xv = fd_vm_sel(t, x2, xv), k = t ? 2 : k;
+			t = fd_mp_take(z3, m);
+			m = fd_vm_sel(t, z3, m), xv = fd_vm_sel(t, x3, xv), k = t ? 3 : k;
+			if (yb)
+				((uint16_t *)y)[o] = fd_ai_bf16(m);
+			else
+				((float *)y)[o] = m;
+			code[o] = (uint8_t)k;
+			if (xb) {
+				uint32_t u;
+				__builtin_memcpy(&u, &xv, sizeof u);
+				((uint16_t *)xm)[o] = (uint16_t)(u >> 16); /* exact: xv is a widened bf16 */
+			} else {
+				((float *)xm)[o] = xv;
+			}
+		}
+}
+
+/* a bf16 x or y: bf16 contexts only (AVX512-BF16 checked), so 512-bit
+ * vectors (as rows_affine_bf16) */
+FD_VEC_AVX512_ONLY
+static void pool22_fwd_bf16(int xb, int yb, const void *r0, const void *r1, int64_t Wo, int64_t C, const float *a,
+			    const float *b, void *y, uint8_t *code, void *xm)
+{
+	if (xb)
+		yb ? pool22_fwd_b(FD_ACT_RELU, 1, 1, r0, r1, Wo, C, a, b, y, code, xm)
+		   : pool22_fwd_b(FD_ACT_RELU, 1, 0, r0, r1, Wo, C, a, b, y, code, xm);
+	else
+		pool22_fwd_b(FD_ACT_RELU, 0, 1, r0, r1, Wo, C, a, b, y, code, xm);
+}
+
+FD_VEC_CLONES
+static void pool22_fwd_f32(const void *r0, const void *r1, int64_t Wo, int64_t C, const float *a, const float *b,
+			   void *y, uint8_t *code, void *xm)
+{
+	pool22_fwd_b(FD_ACT_RELU, 0, 0, r0, r1, Wo, C, a, b, y, code, xm);
+}
+
+static void pool22_fwd(int xb, int yb, const void *r0, const void *r1, int64_t Wo, int64_t C, const float *a,
+		       const float *b, void *y, uint8_t *code, void *xm)
+{
+	if (xb || yb)
+		pool22_fwd_bf16(xb, yb, r0, r1, Wo, C, a, b, y, code, xm);
+	else
+		pool22_fwd_f32(r0, r1, Wo, C, a, b, y, code, xm);
+}
+
+/* The sums' terms of one input row of a pair (dh: its row in the windows)
+ * from the pooled row: g, code, xm [Wo, C]. The term of a position that is
+ * not its window's maximum is DZ(0) = +0, as rows_dysums gets from the
+ * gather; only the maximum's is not. */
+FD_AI_BODY void pool22_sums_b(const int act, const int xb, const int dh, const float *restrict g,
+			      const uint8_t *restrict code, const void *restrict xm, int64_t Wo, int64_t C,
+			      const double *restrict mean, const float *restrict za, const float *restrict zb,
+			      double *restrict acc_g, double *restrict acc_gx)
+{
+	for (int64_t ow = 0; ow < Wo; ow++)
+		for (int64_t c = 0; c < C; c++) {
+			int64_t o = ow * C + c;
+			float xv = ldx(xm, xb, o), gg = fd_vm_sel((code[o] >> 1) == dh, 0.0f + g[o], 0.0f);
+			float d = DZ(act, xv, za[c], zb[c], gg);
+			acc_g[c] = acc_g[c] + d;
+			acc_gx[c] = acc_gx[c] + d * (xv - mean[c]);
+		}
+}
+
+FD_VEC_AVX512_ONLY
+static void pool22_sums_bf16(int dh, const float *g, const uint8_t *code, const void *xm, int64_t Wo, int64_t C,
+			     const double *mean, const float *za, const float *zb, double *acc_g, double *acc_gx)
+{
+	dh ? pool22_sums_b(FD_ACT_RELU, 1, 1, g, code, xm, Wo, C, mean, za, zb, acc_g, acc_gx)
+	   : pool22_sums_b(FD_ACT_RELU, 1, 0, g, code, xm, Wo, C, mean, za, zb, acc_g, acc_gx);
+}
+
+FD_VEC_CLONES
+static void pool22_sums_f32(int dh, const float *g, const uint8_t *code, const void *xm, int64_t Wo, int64_t C,
+			    const double *mean, const float *za, const float *zb, double *acc_g, double *acc_gx)
+{
+	dh ? pool22_sums_b(FD_ACT_RELU, 0, 1, g, code, xm, Wo, C, mean, za, zb, acc_g, acc_gx)
+	   : pool22_sums_b(FD_ACT_RELU, 0, 0, g, code, xm, Wo, C, mean, za, zb, acc_g, acc_gx);
+}
+
+static void pool22_sums(int xb, int dh, const float *g, const uint8_t *code, const void *xm, int64_t Wo,
+			int64_t C, const double *mean, const float *za, const float *zb, double *acc_g,
+			double *acc_gx)
+{
+	if (xb)
+		pool22_sums_bf16(dh, g, code, xm, Wo, C, mean, za, zb, acc_g, acc_gx);
+	else
+		pool22_sums_f32(dh, g, code, xm, Wo, C, mean, za, zb, acc_g, acc_gx);
+}
+
+/* dx of one input row (dh as above; x, dx [W, C]) from the pooled row g,
+ * code: the gathered gradient 0 + g at the window's maximum, 0 elsewhere,
+ * into rows_dx_train's (and rows_dx_train_bf16's) expression. mode 0: dx
+ * bf16 (fd_ai_bf16), 1: written, 2: added. */
+FD_AI_BODY void pool22_dx_b(const int act, const int xb, const int mode, const int dh, const float *restrict g,
+			    const uint8_t *restrict code, const void *restrict x, void *restrict dx, int64_t Wo,
+			    int64_t C, const float *restrict k, const float *restrict cm, const float *restrict cx,
+			    const float *restrict mean, const float *restrict za, const float *restrict zb)
+{
+	for (int64_t ow = 0; ow < Wo; ow++)
+		for (int j = 0; j < 2; j++)
+			for (int64_t c = 0; c < C; c++) {
+				int64_t o = ow * C + c, i = (2 * ow + j) * C + c;
+				float gg = fd_vm_sel(code[o] == 2 * dh + j, 0.0f + g[o], 0.0f), xv = ldx(x, xb, i);
+				float v = k[c] * (DZ(act, xv, za[c], zb[c], gg) - cm[c] - (xv - mean[c]) * cx[c]);
+				if (mode == 0)
+					((uint16_t *)dx)[i] = fd_ai_bf16(v);
+				else if (mode == 1)
+					((float *)dx)[i] = v;
+				else
+					((float *)dx)[i] += v;
+			}
+}
+
+#define P22DX(XB, MODE)                                                                                       \
+	(dh ? pool22_dx_b(FD_ACT_RELU, XB, MODE, 1, g, code, x, dx, Wo, C, k, cm, cx, mean, za, zb)       \
+	    : pool22_dx_b(FD_ACT_RELU, XB, MODE, 0, g, code, x, dx, Wo, C, k, cm, cx, mean, za, zb))
+/* a bf16 x or dx: bf16 contexts only */
+FD_VEC_AVX512_ONLY
+static void pool22_dx_bf16(int xb, int mode, int dh, const float *g, const uint8_t *code, const void *x, void *dx,
+			   int64_t Wo, int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
+			   const float *za, const float *zb)
+{
+	if (xb)
+		mode == 0 ? P22DX(1, 0) : mode == 1 ? P22DX(1, 1) : P22DX(1, 2);
+	else
+		P22DX(0, 0);
+}
+
+FD_VEC_CLONES
+static void pool22_dx_f32(int mode, int dh, const float *g, const uint8_t *code, const void *x, void *dx,
+			  int64_t Wo, int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
+			  const float *za, const float *zb)
+{
+	mode == 1 ? P22DX(0, 1) : P22DX(0, 2);
+}
+#undef P22DX
+
+static void pool22_dx(int xb, int mode, int dh, const float *g, const uint8_t *code, const void *x, void *dx,
+		      int64_t Wo, int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
+		      const float *za, const float *zb)
+{
+	if (xb || mode == 0)
+		pool22_dx_bf16(xb, mode, dh, g, code, x, dx, Wo, C, k, cm, cx, mean, za, zb);
+	else
+		pool22_dx_f32(mode, dh, g, code, x, dx, Wo, C, k, cm, cx, mean, za, zb);
+}
+
 static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src, const void *x, float *st,
 			 const double *mean, const float *za, const float *zb, double *part, double *sdy,
 			 double *sdyx)
@@ -679,6 +876,14 @@ static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src,
 		double *ag = part + 2 * i * C, *agx = ag + C;
 		for (int64_t c = 0; c < 2 * C; c++)
 			ag[c] = 0;
+		if (src->code) { /* pool22: the chunk's row pairs are its pooled rows */
+			int64_t W2 = 2 * (int64_t)src->ps->W, Wo = src->ps->W / 2;
+			for (int64_t pr = m0 / W2; pr < (m0 + n) / W2; pr++)
+				for (int dh = 0; dh < 2; dh++)
+					pool22_sums(r->xb, dh, src->dy + pr * Wo * C, src->code + pr * Wo * C,
+						    XMAT(src->xm, r->xb, pr * Wo * C), Wo, C, mean, za, zb, ag, agx);
+			continue;
+		}
 		/* block after block into the same sums: the order of rows_dysums
 		 * over the whole chunk */
 		for (int64_t j = m0; j < m0 + n; j += bl) {
@@ -819,11 +1024,12 @@ static void row_bf16(const float *y, uint16_t *yb, int64_t n)
  * ps's N*H*W positions): the statistics as rows_fwd_train, then per output
  * row of a sample the input rows its windows read go through rows_affine
  * into a per-thread block and fd_maxpool2d_nhwc_orow pools them into y (or
- * yb, rounded) and idx: act(bn(x)) is never stored whole. */
+ * yb, rounded) and idx: act(bn(x)) is never stored whole. With code (and
+ * xm; idx NULL) the pool22 kernel instead, straight from x. */
 static int rows_fwd_pool(struct fd_ctx *ctx, const struct rows *r, int act, const struct fd_pool2d_shape *ps,
 			 const void *x, const float *weight, const float *bias, float *running_mean,
 			 float *running_var, double momentum, double eps, float *y, uint16_t *yb, int32_t *idx,
-			 float *save_mean, float *save_invstd, float *za, float *zb)
+			 uint8_t *code, void *xm, float *save_mean, float *save_invstd, float *za, float *zb)
 {
 	int64_t C = r->C, WC = (int64_t)ps->W * C;
 	int Ho, Wo, T = r->threads > 0 ? r->threads : 1, kh = ps->kh < ps->H ? ps->kh : ps->H;
@@ -833,6 +1039,18 @@ static int rows_fwd_pool(struct fd_ctx *ctx, const struct rows *r, int act, cons
 	if (rows_train_factors(ctx, r, x, weight, bias, running_mean, running_var, momentum, eps, save_mean,
 			       save_invstd, za, zb, &mk, &a, &b) < 0)
 		return -1;
+	if (code) {
+		int64_t ntask = (int64_t)ps->N * Ho, WoC = (int64_t)Wo * C;
+		#pragma omp parallel for num_threads(T) schedule(static)
+		for (int64_t q = 0; q < ntask; q++) {
+			const void *r0 = XAT(x, r->xb, 2 * q * WC); /* q = n Ho + oh: rows 2q, 2q + 1 (H = 2 Ho) */
+			pool22_fwd(r->xb, yb != NULL, r0, XAT(x, r->xb, (2 * q + 1) * WC), Wo, C, a, b,
+				   yb ? (void *)(yb + q * WoC) : (void *)(y + q * WoC), code + q * WoC,
+				   (void *)XMAT(xm, r->xb, q * WoC));
+		}
+		rows_scratch_done(ctx, &mk);
+		return 0;
+	}
 	int64_t per = kh * WC + (yb ? (int64_t)Wo * C : 0), ntask = (int64_t)ps->N * Ho;
 	float *buf = fd_ctx_alloc(ctx, FD_DEV_CPU, T * per);
 	if (!buf) {
@@ -888,7 +1106,8 @@ static int rows_fwd_eval(struct fd_ctx *ctx, const struct rows *r, const float *
  * idx: dy is the gradient of a max pool after the op (struct dysrc), else
  * NULL */
 static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act, const float *dy,
-		    const struct fd_pool2d_shape *ps, const int32_t *idx, const void *x, const float *weight,
+		    const struct fd_pool2d_shape *ps, const int32_t *idx, const uint8_t *code, const void *xm,
+		    const void *x, const float *weight,
 		    const float *mean_in, const float *stat, const float *za, const float *zb, double eps, float *dx,
 		    uint16_t *dxb, float *dweight, float *dbias, int wr)
 {
@@ -897,7 +1116,7 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 	double M = (double)r->M, *part = rows_scratch(ctx, r, &mk);
 	if (!part)
 		return -1;
-	struct dysrc src = {dy, ps, idx, GBUF / C};
+	struct dysrc src = {dy, ps, idx, GBUF / C, code, xm};
 	if (ps && src.gb < 1) {
 		rows_scratch_done(ctx, &mk);
 		fd_fail(ctx, "batchnorm2d: a pooled backward takes at most %d channels", GBUF);
@@ -908,7 +1127,7 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 	float *fmean = (float *)(sdyx + 4 * C);
 	/* dz stashed in dx: SiLU's (an exp and a division a value), and any
 	 * pooled one's (dy gathered from the pool's windows a value) */
-	float *st = train && dx && (STASH(act, wr) || (ps && wr)) ? dx : NULL;
+	float *st = train && dx && !code && (STASH(act, wr) || (ps && wr)) ? dx : NULL;
 	for (int64_t c = 0; c < C; c++) {
 		mean[c] = mean_in[c];
 		invstd[c] = train ? stat[c] : 1.0 / sqrt((double)stat[c] + eps);
@@ -937,6 +1156,16 @@ static int rows_bwd(struct fd_ctx *ctx, const struct rows *r, int train, int act
 	for (int64_t i = 0; i < r->nch; i++) {
 		int64_t m0, n = chunk(r, i, &m0), bl = st ? n : dy_block(&src, n);
 		float buf[GBUF];
+		if (code) { /* pool22 (train): the chunk's whole input rows */
+			int64_t W = ps->W, Wo = W / 2;
+			for (int64_t row = m0 / W; row < (m0 + n) / W; row++) {
+				int64_t po = row / 2 * Wo * C;
+				void *d = dxb ? (void *)(dxb + row * W * C) : (void *)(dx + row * W * C);
+				pool22_dx(r->xb, dxb ? 0 : wr ? 1 : 2, (int)(row % 2), dy + po, code + po,
+					  XAT(x, r->xb, row * W * C), d, Wo, C, k, cm, cx, fmean, za, zb);
+			}
+			continue;
+		}
 		for (int64_t j = m0; j < m0 + n; j += bl) {
 			int64_t nb = j + bl <= m0 + n ? bl : m0 + n - j;
 			if (st)
@@ -1039,8 +1268,8 @@ int fd_batchnorm2d_act_fwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
  * the forward's factors (read unless act is NOACT). */
 static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW, const void *x, int xb,
 			 const float *w, const float *mean, const float *invstd, const float *za, const float *zb,
-			 const float *dy, const struct fd_pool2d_shape *ps, const int32_t *idx, float *dx,
-			 uint16_t *dxb, float *dw, float *db, int wr)
+			 const float *dy, const struct fd_pool2d_shape *ps, const int32_t *idx, const uint8_t *code,
+			 const void *xm, float *dx, uint16_t *dxb, float *dw, float *db, int wr)
 {
 	if (!fusable(act)) {
 		fd_fail(c, "batchnorm2d: activation %d cannot be fused", act);
@@ -1057,7 +1286,7 @@ static int bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_
 	if (HW == 1 && N >= 2 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
 		r.xb = xb;
-		return rows_bwd(c, &r, 1, act, dy, ps, idx, x, w, mean, invstd, za, zb, 0, dx, dxb, dw, db, wr);
+		return rows_bwd(c, &r, 1, act, dy, ps, idx, code, xm, x, w, mean, invstd, za, zb, 0, dx, dxb, dw, db, wr);
 	}
 	batchnorm2d_bwd_train(c->threads, act, (int)N, (int)C, (int)HW, dy, (const float *)x, w, mean, invstd, za, zb, dx, dw,
 			      db, wr);
@@ -1070,7 +1299,7 @@ static int bwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, cons
 {
 	if (HW == 1 && C > 1) {
 		struct rows r = rows_of(c->threads, N, C);
-		return rows_bwd(c, &r, 0, NOACT, dy, NULL, NULL, x, w, rmean, rvar, NULL, NULL, eps, dx, NULL, dw, db,
+		return rows_bwd(c, &r, 0, NOACT, dy, NULL, NULL, NULL, NULL, x, w, rmean, rvar, NULL, NULL, eps, dx, NULL, dw, db,
 				wr);
 	}
 	batchnorm2d_bwd_eval(c->threads, (int)N, (int)C, (int)HW, dy, x, w, rmean, rvar, eps, dx, dw, db, wr);
@@ -1081,8 +1310,8 @@ int fd_batchnorm2d_bwd_train_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t
 			const float *w, const float *mean, const float *invstd, const float *dy,
 			float *dx, float *dw, float *db)
 {
-	return bwd_train_cpu(c, NOACT, N, C, HW, x, 0, w, mean, invstd, NULL, NULL, dy, NULL, NULL, dx, NULL, dw, db,
-			     0);
+	return bwd_train_cpu(c, NOACT, N, C, HW, x, 0, w, mean, invstd, NULL, NULL, dy, NULL, NULL, NULL, NULL, dx,
+			     NULL, dw, db, 0);
 }
 
 int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64_t C, int64_t HW,
@@ -1090,8 +1319,8 @@ int fd_batchnorm2d_act_bwd_train_cpu(struct fd_ctx *c, int act, int64_t N, int64
 				     const float *za, const float *zb, const float *dy, float *dx, float *dw,
 				     float *db)
 {
-	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, 0, w, mean, invstd, za, zb, dy, NULL, NULL, dx,
-			     NULL, dw, db, 0);
+	return bwd_train_cpu(c, act < 0 ? NOACT : act, N, C, HW, x, 0, w, mean, invstd, za, zb, dy, NULL, NULL, NULL,
+			     NULL, dx, NULL, dw, db, 0);
 }
 
 int fd_batchnorm2d_fwd_eval_cpu(struct fd_ctx *c, int64_t N, int64_t C, int64_t HW, const float *x,
@@ -1126,7 +1355,9 @@ struct bn_saved {
 	const float *rmean, *rvar;  /* eval: running statistics (not changed in eval) */
 	int pool;                   /* a max pool fused after (fd_batchnorm2d_act_maxpool) */
 	struct fd_pool2d_shape ps;  /* pool: its shape (N*H*W positions are the rows) */
-	int32_t *idx;               /* pool: its indices [N, Ho, Wo, C] */
+	int32_t *idx;               /* pool: its indices [N, Ho, Wo, C] (NULL with code) */
+	uint8_t *code;              /* pool22 (a 2x2/2 pool after ReLU): each maximum's place in its window */
+	void *xm;                   /* pool22: x at each maximum, x's type, [N, Ho, Wo, C] */
 	int add;                    /* y = act(bn(x) + id), id the node's in[3] (fd_batchnorm2d_add_act) */
 };
 
@@ -1163,7 +1394,7 @@ static int add_backward(struct fd_ctx *c, struct fd_node *n, float *dx, uint16_t
 	int rc = 0;
 	if (dx || dxb || dw || db)
 		rc = bwd_train_cpu(c, NOACT, s->N, s->C, s->HW, x->data, (x->flags & FD_T_BF16) != 0, w->data, s->mean,
-				   s->invstd, NULL, NULL, dz, NULL, NULL, dxb ? NULL : dx, dxb, dw, db,
+				   s->invstd, NULL, NULL, dz, NULL, NULL, NULL, NULL, dxb ? NULL : dx, dxb, dw, db,
 				   (x->flags & FD_T_GRAD_FRESH) != 0);
 	if (scratch)
 		fd_grad_scratch_put(c, scratch);
@@ -1187,8 +1418,8 @@ static int bn_backward(struct fd_ctx *c, struct fd_node *n)
 	if (x->dev == FD_DEV_CPU)
 		return s->train ? bwd_train_cpu(c, s->act, s->N, s->C, s->HW, x->data, (x->flags & FD_T_BF16) != 0,
 						w->data, s->mean, s->invstd,
-						s->za, s->zb, n->out->grad, s->pool ? &s->ps : NULL, s->idx,
-						dxb ? NULL : dx, dxb, dw, db, wr)
+						s->za, s->zb, n->out->grad, s->pool ? &s->ps : NULL, s->idx, s->code,
+						s->xm, dxb ? NULL : dx, dxb, dw, db, wr)
 				: bwd_eval_cpu(c, s->N, s->C, s->HW, x->data, w->data, s->rmean, s->rvar, s->eps,
 					       n->out->grad, dx, dw, db, wr);
 	if (s->train) {
@@ -1253,7 +1484,7 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		  strcmp(c->tape->op, "conv2d") == 0;
 	struct fd_tensor *y;
 	struct bn_saved sv = {c->training, act, N, C, HW, eps, NULL, NULL, NULL, NULL, rm->data, rv->data, 0,
-			      {0}, NULL, 0};
+			      {0}, NULL, NULL, NULL, 0};
 	/* x in bf16 (FD_T_BF16: the convolution's output under c->bf16_y): CPU
 	 * train mode on channels-last rows only, the fused kernels */
 	int xbf = (x->flags & FD_T_BF16) != 0;
@@ -1281,9 +1512,16 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 		 * without one, nor after the add: that activation reads y) */
 		int zab = act != NOACT && !id;
 		sv.mean = y ? fd_ctx_alloc(c, x->dev, (zab ? 4 : 2) * C) : NULL;
-		/* int32 indices in float-sized memory, as fd_maxpool2d's */
-		sv.idx = sv.mean && pool ? (int32_t *)fd_ctx_alloc(c, x->dev, y->numel) : NULL;
-		if (!sv.mean || (pool && !sv.idx))
+		/* int32 indices in float-sized memory, as fd_maxpool2d's; pool22:
+		 * a byte and an x value an output */
+		int p22 = pool && pool22(N, C, act, &sv.ps);
+		if (sv.mean && p22) {
+			sv.code = (uint8_t *)fd_ctx_alloc(c, x->dev, (y->numel + 3) / 4);
+			sv.xm = sv.code ? fd_ctx_alloc(c, x->dev, xbf ? (y->numel + 1) / 2 : y->numel) : NULL;
+		} else if (sv.mean && pool) {
+			sv.idx = (int32_t *)fd_ctx_alloc(c, x->dev, y->numel);
+		}
+		if (!sv.mean || (pool && !sv.idx && !sv.xm))
 			return NULL;
 		sv.invstd = sv.mean + C;
 		sv.za = zab ? sv.mean + 2 * C : NULL, sv.zb = zab ? sv.mean + 3 * C : NULL;
@@ -1301,7 +1539,7 @@ static struct fd_tensor *bn_op(struct fd_ctx *c, struct fd_tensor *x, struct fd_
 			struct rows r = rows_of(c->threads, N, C);
 			r.xb = xbf;
 			if (rows_fwd_pool(c, &r, act, &sv.ps, x->data, w->data, b->data, rm->data, rv->data, momentum,
-					  eps, yf, y16, sv.idx, sv.mean, sv.invstd, sv.za, sv.zb) < 0)
+					  eps, yf, y16, sv.idx, sv.code, sv.xm, sv.mean, sv.invstd, sv.za, sv.zb) < 0)
 				return NULL;
 		} else if (fwd_train_cpu(c, act, N, C, HW, x->data, xbf, w->data, b->data, rm->data, rv->data, momentum,
 					 eps, yf, y16, sv.mean, sv.invstd, sv.za, sv.zb) < 0) {
@@ -1388,6 +1626,15 @@ int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, 
 	return rows_path(x->shape[0] * x->shape[2] * x->shape[3], x->shape[1], 1) && x->shape[1] <= GBUF &&
 	       fd_pool2d_out_size(&ps, &Ho, &Wo, NULL) == 0 &&
 	       ((k + stride - 1) / stride) * ((k + stride - 1) / stride) <= FD_MP_MAXWIN;
+}
+
+int fd_batchnorm2d_pool22(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride, int pad)
+{
+	if (!fd_batchnorm2d_act_pools(c, x, act, k, stride, pad))
+		return 0;
+	struct fd_pool2d_shape ps = {(int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
+				     k, k, stride, stride, pad, pad, 0, 1};
+	return pool22(x->shape[0] * x->shape[2] * x->shape[3], x->shape[1], act, &ps);
 }
 
 int fd_batchnorm2d_add_fuses(const struct fd_ctx *c, const struct fd_tensor *x, const struct fd_tensor *id,

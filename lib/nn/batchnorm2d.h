@@ -65,6 +65,10 @@ struct fd_tensor *fd_batchnorm2d_act_maxpool(struct fd_ctx *c, struct fd_tensor 
  * window, else 0. */
 int fd_batchnorm2d_act_pools(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride,
 			     int pad);
+/* 1 when that one op runs its own kernels for a 2x2/2 pool after ReLU
+ * (SimpleCNN's; doc/nn-kernels.md "The 2x2 pool after ReLU"): even H and
+ * W, whose row pairs no chunk of rows splits. Else 0. */
+int fd_batchnorm2d_pool22(const struct fd_ctx *c, const struct fd_tensor *x, int act, int k, int stride, int pad);
 
 /* act(batchnorm2d(x) + id) (act FD_ACT_RELU or -1 for none) in train mode
  * as one op where fd_batchnorm2d_add_fuses says so (CPU, channels last,

@@ -39,17 +39,6 @@ int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
-/* The max-pool rule, PyTorch's (MaxPoolKernel.cpp, both memory formats):
- * windows are scanned row by row, and a value replaces the running maximum
- * when it is greater or NaN. So the first of equal maxima wins, a NaN beats
- * everything, and of several NaNs the last one scanned wins (its index is
- * what backward routes the gradient to). Written as selects, not branches,
- * so the loops vectorise. */
-static inline int mp_take(float v, float m)
-{
-	return (v > m) | (v != v);
-}
-
 /* One plane of the 2x2, stride 2, unpadded window (simplecnn's and most
  * CNNs' downsampling), every window whole (floor mode). */
 static void maxpool_2x2_plane(const float *xp, int W, int Ho, int Wo, float *yp, int32_t *ip)
@@ -64,7 +53,7 @@ static void maxpool_2x2_plane(const float *xp, int W, int Ho, int Wo, float *yp,
 			float m = -INFINITY;
 			int32_t mi = at[0];
 			for (int k = 0; k < 4; k++) {
-				int t = mp_take(v[k], m);
+				int t = fd_mp_take(v[k], m);
 				m = t ? v[k] : m;
 				mi = t ? at[k] : mi;
 			}
@@ -88,7 +77,7 @@ static void maxpool_window(const struct fd_pool2d_shape *s, const float *xp, int
 	for (int ih = h0; ih < h1; ih++)
 		for (int iw = w0; iw < w1; iw++) {
 			float v = xp[ih * W + iw];
-			int t = mp_take(v, m);
+			int t = fd_mp_take(v, m);
 			m = t ? v : m;
 			mi = t ? ih * W + iw : mi;
 		}
@@ -115,7 +104,7 @@ static void maxpool_3x3s2_row(const float *restrict r, int32_t at0, int W, int n
 			int32_t base = at0 + dh * W + dw;
 			for (int j = 0; j < n; j++) {
 				float v = q[2 * j], m = y[j];
-				int t = mp_take(v, m);
+				int t = fd_mp_take(v, m);
 				y[j] = t ? v : m;
 				idx[j] = t ? base + 2 * j : idx[j];
 			}
@@ -451,7 +440,7 @@ static void gap_nhwc_bwd(int threads, int64_t N, int64_t HW, int64_t C, const fl
 
 /* Max pooling of a channels-last [N, H, W, C] input into [N, Ho, Wo, C]
  * values and indices (ih*W + iw, as for NCHW), vectorised over channels:
- * per channel the same scan order and rule (mp_take) as the NCHW loops, so
+ * per channel the same scan order and rule (fd_mp_take) as the NCHW loops, so
  * both layouts pick the same element. One output position of one sample,
  * from xn, whose first row is input row hr. Without wi no index is kept
  * (inference): the same values. */
@@ -477,7 +466,7 @@ static inline __attribute__((always_inline)) void maxpool_nhwc_pos_b(const int w
 			int32_t at = ih * W + iw;
 			for (int64_t c = 0; c < C; c++) {
 				float v = xr[c], m = y[c];
-				int t = mp_take(v, m);
+				int t = fd_mp_take(v, m);
 				y[c] = t ? v : m;
 				if (wi)
 					idx[c] = t ? at : idx[c];
@@ -540,27 +529,30 @@ int fd_maxpool2d_disjoint(const struct fd_pool2d_shape *s)
 
 /* Disjoint windows: input element (ih, iw) can only be in window (ih / sh,
  * iw / sw); written in input order, one pass over dx. 0.0f + g keeps the
- * scatter's bits (a -0 gradient becomes +0 there too). */
+ * scatter's bits (a -0 gradient becomes +0 there too). The positions [iw0,
+ * iw0 + n) of input row ih of sample n into dr [n, C]; the window column
+ * kept by a counter, not a division a position. */
 FD_VEC_CLONES
-static void maxpool_nhwc_bwd_row(const struct fd_pool2d_shape *s, int Ho, int Wo, int n, int ih,
-				 const float *restrict dy, const int32_t *restrict idx, float *restrict dr)
+static void maxpool_nhwc_bwd_row(const struct fd_pool2d_shape *s, int Ho, int Wo, int nn, int ih, int iw0,
+				 int n, const float *restrict dy, const int32_t *restrict idx, float *restrict dr)
 {
 	int64_t C = s->C;
-	int oh = ih / s->sh;
-	for (int iw = 0; iw < s->W; iw++) {
-		float *d = dr + (int64_t)iw * C;
-		int ow = iw / s->sw;
+	int oh = ih / s->sh, ow = iw0 / s->sw, r = iw0 % s->sw;
+	for (int j = 0; j < n; j++) {
+		float *d = dr + (int64_t)j * C;
 		if (oh >= Ho || ow >= Wo) {
 			for (int64_t c = 0; c < C; c++)
 				d[c] = 0.0f;
-			continue;
+		} else {
+			int64_t o = (((int64_t)nn * Ho + oh) * Wo + ow) * C;
+			const float *g = dy + o;
+			const int32_t *ix = idx + o;
+			int32_t at = ih * s->W + iw0 + j;
+			for (int64_t c = 0; c < C; c++)
+				d[c] = ix[c] == at ? 0.0f + g[c] : 0.0f;
 		}
-		int64_t o = (((int64_t)n * Ho + oh) * Wo + ow) * C;
-		const float *g = dy + o;
-		const int32_t *ix = idx + o;
-		int32_t at = ih * s->W + iw;
-		for (int64_t c = 0; c < C; c++)
-			d[c] = ix[c] == at ? 0.0f + g[c] : 0.0f;
+		if (++r == s->sw)
+			r = 0, ow++;
 	}
 }
 
@@ -573,7 +565,7 @@ int fd_maxpool2d_nhwc_bwd_write_cpu(struct fd_ctx *c, const struct fd_pool2d_sha
 	#pragma omp parallel for num_threads(c->threads) collapse(2) schedule(static)
 	for (int n = 0; n < s->N; n++)
 		for (int ih = 0; ih < s->H; ih++)
-			maxpool_nhwc_bwd_row(s, Ho, Wo, n, ih, dy, idx, dx + ((int64_t)n * s->H + ih) * WC);
+			maxpool_nhwc_bwd_row(s, Ho, Wo, n, ih, 0, s->W, dy, idx, dx + ((int64_t)n * s->H + ih) * WC);
 	return 0;
 }
 
@@ -677,10 +669,16 @@ int fd_maxpool2d_nhwc_grad_rows(const struct fd_pool2d_shape *s, int64_t m0, int
 	if ((int64_t)((s->kh + s->sh - 1) / s->sh) * ((s->kw + s->sw - 1) / s->sw) > FD_MP_MAXWIN)
 		return -1;
 	int64_t HW = (int64_t)s->H * s->W;
+	int disjoint = fd_maxpool2d_disjoint(s);
 	for (int64_t m = m0; m < m0 + n;) { /* runs within one input row */
 		int64_t nn = m / HW, r = m % HW, iw = r % s->W;
 		int64_t len = s->W - iw < m0 + n - m ? s->W - iw : m0 + n - m;
-		maxpool_nhwc_gather_run(s, Ho, Wo, nn, (int)(r / s->W), (int)iw, len, dy, idx, g + (m - m0) * s->C);
+		if (disjoint) /* one window at most: maxpool_nhwc_bwd_row's bits */
+			maxpool_nhwc_bwd_row(s, Ho, Wo, (int)nn, (int)(r / s->W), (int)iw, (int)len, dy, idx,
+					     g + (m - m0) * s->C);
+		else
+			maxpool_nhwc_gather_run(s, Ho, Wo, nn, (int)(r / s->W), (int)iw, len, dy, idx,
+						g + (m - m0) * s->C);
 		m += len;
 	}
 	return 0;

@@ -20,6 +20,17 @@ struct fd_pool2d_shape {
 	int count_include_pad;
 };
 
+/* The max-pool rule, PyTorch's (MaxPoolKernel.cpp, both memory formats):
+ * windows are scanned row by row, and a value replaces the running maximum
+ * when it is greater or NaN. So the first of equal maxima wins, a NaN beats
+ * everything, and of several NaNs the last one scanned wins (its index is
+ * what backward routes the gradient to). Written as selects, not branches,
+ * so the loops vectorise. */
+static inline int fd_mp_take(float v, float m)
+{
+	return (v > m) || (v != v);
+}
+
 /* Check s and compute the output size; errors name the offending field. */
 int fd_pool2d_out_size(const struct fd_pool2d_shape *s, int *Ho, int *Wo, struct fd_err *e);
 

@@ -4,15 +4,17 @@
  *   F.max_pool2d in float64 (tests/ref/nn_bnpool.py): pooled output, input,
  *   weight and bias gradients, running statistics and the counter, for 2x2/2,
  *   3x3/2 padding 1 (ResNet's stem), overlapping 3x3/1 and 2x2/1, 3x3/3,
- *   odd sizes, planted ties; channels last (one fused op) and channels
- *   first (the separate ops);
+ *   odd sizes, planted ties; channels last (one fused op; for 2x2/2 after
+ *   ReLU on even sizes its own kernels, fd_batchnorm2d_pool22) and
+ *   channels first (the separate ops);
  *   against the separate taped ops (batchnorm2d, the activation, max_pool2d)
  *   bit for bit: y, gradients, running statistics;
  *   a bf16 output asked for in a bf16 context: y the fp32 op's y rounded,
  *   gradients the same bits; in an fp32 context, or where the op falls back
  *   to the separate ops, y stays fp32;
- *   the gather kernel (fd_maxpool2d_nhwc_grad_rows) in blocks of odd length
- *   against the max pool's own backward bit for bit, and its refusal of
+ *   the gather kernel (fd_maxpool2d_nhwc_grad_rows; its own path for
+ *   disjoint windows, 2x2/2 and 3x3/3) in blocks of odd length against the
+ *   max pool's own backward bit for bit, and its refusal of
  *   windows overlapping more than FD_MP_MAXWIN times;
  *   whole models (SimpleCNN, ResNet-18's stem): training steps with and
  *   without the fused op (m->no_bn_pool), fp32 and bf16: logits and
@@ -65,6 +67,7 @@ struct res {
 	char op[48];  /* the newest tape node's op after the forward */
 	int nodes;    /* tape nodes the forward recorded */
 	int bf16;     /* y came out bf16 (r->y widened) */
+	int p22;      /* fused, and fd_batchnorm2d_pool22 said its own 2x2 kernels run */
 	float *y, *dx, *dw, *db, *rm, *rv, nbt;
 };
 
@@ -100,7 +103,9 @@ static int run(struct fd_ctx *c, int fused, int nhwc, int bf16_out, const struct
 	fd_requires_grad(x), fd_requires_grad(w), fd_requires_grad(b);
 	c->training = 1;
 	struct fd_tensor *y;
+	r->p22 = 0;
 	if (fused) {
+		r->p22 = fd_batchnorm2d_pool22(c, x, k->act, k->k, k->s, k->p);
 		c->bf16_out = bf16_out;
 		y = fd_batchnorm2d_act_maxpool(c, x, w, b, rm, rv, nbt, FD_BN_MOMENTUM, FD_BN_EPS, k->act, k->k, k->s,
 					       k->p);
@@ -144,7 +149,7 @@ static const char *pool_name(int act)
 }
 
 /* One fixture case: torch, the separate ops, bf16 out. 1 when checked. */
-static int fixture_case(struct fd_ctx *c, struct fd_ctx *cb, struct fd_st *st, int i, int *nbf16)
+static int fixture_case(struct fd_ctx *c, struct fd_ctx *cb, struct fd_st *st, int i, int *nbf16, int *np22)
 {
 	const int32_t *v = fix_i32(st, i, "shape", 8);
 	struct pcase k = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], 0, 0, NULL, NULL, NULL, NULL, NULL, NULL};
@@ -172,12 +177,19 @@ static int fixture_case(struct fd_ctx *c, struct fd_ctx *cb, struct fd_st *st, i
 			fd_ctx_step(c);
 			continue;
 		}
-		if (nhwc)
+		if (nhwc) {
 			ok(f.nodes == 1 && !strcmp(f.op, pool_name(k.act)), "case %d %s: one node %s (got %d, %s)", i, lay,
 			   pool_name(k.act), f.nodes, f.op);
-		else
+			/* the 2x2 kernels: 2x2/2 after ReLU on even sizes (the fixture's
+			 * chunks of rows hold whole row pairs) */
+			int want = k.act == FD_ACT_RELU && k.k == 2 && k.s == 2 && k.p == 0 && k.H % 2 == 0 && k.W % 2 == 0;
+			ok(f.p22 == want, "case %d %s: the 2x2 pool kernels %s", i, lay, want ? "run" : "do not run");
+			*np22 += f.p22;
+		} else {
 			ok(f.nodes >= 2 && !strcmp(f.op, "max_pool2d"), "case %d %s: the separate ops (%d nodes, last %s)",
 			   i, lay, f.nodes, f.op);
+			ok(!f.p22, "case %d %s: not the 2x2 pool kernels", i, lay);
+		}
 		const float *got[6] = {f.y, f.dx, f.dw, f.db, f.rm, f.rv};
 		for (int j = 0; j < 6; j++) {
 			snprintf(nm, sizeof nm, "case %d %s: %s", i, lay, names[j]);
@@ -312,15 +324,16 @@ int main(void)
 	struct fd_err e = {{0}};
 	ctx_open(&c, 2, 1);
 	ctx_open(&cb, 2, 1);
-	int bf16 = fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) == 0, nbf16 = 0;
+	int bf16 = fd_ctx_set_precision(&cb, FD_PREC_BF16, &e) == 0, nbf16 = 0, np22 = 0;
 	if (!bf16)
 		diag("no bf16 on this CPU (%s): the bf16 cases are skipped", e.msg);
 	fix_open(&st, "nn_bnpool", "bnpool");
 	int cases = fix_cases(&st), checked = 0;
 	ok(cases >= 8, "fixture has %d cases", cases);
 	for (int i = 0; i < cases; i++)
-		checked += fixture_case(&c, bf16 ? &cb : NULL, &st, i, &nbf16);
+		checked += fixture_case(&c, bf16 ? &cb : NULL, &st, i, &nbf16, &np22);
 	ok(checked == cases, "%d of %d cases checked in both layouts", checked, cases);
+	ok(np22 >= 2, "%d channels-last cases ran the 2x2 pool kernels (ties, several chunks)", np22);
 	if (bf16)
 		ok(nbf16 == cases, "bf16 out: %d of %d channels-last cases wrote a bf16 y", nbf16, cases);
 
@@ -358,6 +371,7 @@ int main(void)
 	gather_case(&c, 2, 17, 9, 11, 3, 2, 1);
 	gather_case(&c, 1, 5, 8, 7, 3, 1, 1);
 	gather_case(&c, 1, 5, 8, 7, 2, 1, 0);
+	gather_case(&c, 2, 6, 11, 10, 3, 3, 0); /* disjoint, rows and columns in no window */
 	fd_ctx_free(&c);
 	fd_ctx_free(&cb);
 
