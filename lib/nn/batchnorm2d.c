@@ -680,7 +680,7 @@ static int64_t dy_block(const struct dysrc *s, int64_t n)
  * pooled rows only: each output's maximum is the one input value of its
  * window with a gradient, so each sum adds, in the rows' order (the first
  * row of a pair, then the second), the same terms as rows_dysums over every
- * position, less the exact zeros (a +0 added to a sum that is never -0
+ * position, less the exact zeros (a +0 or -0 added to a sum that is never -0
  * changes no bit; the sums are the same bits for finite x, and with a
  * non-finite x the batch's invstd is NaN either way). The dx pass reads
  * dy and the codes per output, not idx gathered per position. */
