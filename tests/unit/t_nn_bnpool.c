@@ -8,7 +8,9 @@
  *   ReLU on even sizes its own kernels, fd_batchnorm2d_pool22) and
  *   channels first (the separate ops);
  *   against the separate taped ops (batchnorm2d, the activation, max_pool2d)
- *   bit for bit: y, gradients, running statistics;
+ *   bit for bit: y, gradients, running statistics; with x's gradient
+ *   already holding values, dx added into it: the separate ops' bits and
+ *   the seed plus the fresh dx;
  *   a bf16 output asked for in a bf16 context: y the fp32 op's y rounded,
  *   gradients the same bits; in an fp32 context, or where the op falls back
  *   to the separate ops, y stays fp32;
@@ -78,8 +80,11 @@ static void res_free(struct res *r)
 
 /* Case k on c, train mode: fused = fd_batchnorm2d_act_maxpool (c->bf16_out
  * = bf16_out around it), else fd_batchnorm2d, fd_act, fd_maxpool2d; x
- * channels last when nhwc. Results in NCHW order into r. 0, or -1. */
-static int run(struct fd_ctx *c, int fused, int nhwc, int bf16_out, const struct pcase *k, struct res *r)
+ * channels last when nhwc; seed (NCHW, or NULL): x's gradient exists
+ * before the backward with these values, so the backward adds into it.
+ * Results in NCHW order into r. 0, or -1. */
+static int run_seeded(struct fd_ctx *c, int fused, int nhwc, int bf16_out, const struct pcase *k,
+		      const float *seed, struct res *r)
 {
 	int64_t sx[4] = {k->N, k->C, k->H, k->W}, sc[1] = {k->C}, s1[1] = {1};
 	int HW = k->H * k->W, P = k->Ho * k->Wo, C = k->C;
@@ -101,6 +106,14 @@ static int run(struct fd_ctx *c, int fused, int nhwc, int bf16_out, const struct
 	memcpy(rm->data, k->rm, C * 4), memcpy(rv->data, k->rv, C * 4);
 	nbt->data[0] = 0;
 	fd_requires_grad(x), fd_requires_grad(w), fd_requires_grad(b);
+	if (seed) {
+		if (!(x->grad = fd_ctx_alloc(c, FD_DEV_CPU, (int64_t)n)))
+			return -1;
+		if (nhwc)
+			fd_transpose_cpu(1, k->N, C, HW, seed, x->grad, 0);
+		else
+			memcpy(x->grad, seed, n * 4);
+	}
 	c->training = 1;
 	struct fd_tensor *y;
 	r->p22 = 0;
@@ -140,6 +153,11 @@ static int run(struct fd_ctx *c, int fused, int nhwc, int bf16_out, const struct
 	r->nbt = nbt->data[0];
 	fd_ctx_step(c);
 	return 0;
+}
+
+static int run(struct fd_ctx *c, int fused, int nhwc, int bf16_out, const struct pcase *k, struct res *r)
+{
+	return run_seeded(c, fused, nhwc, bf16_out, k, NULL, r);
 }
 
 static const char *pool_name(int act)
@@ -205,6 +223,19 @@ static int fixture_case(struct fd_ctx *c, struct fd_ctx *cb, struct fd_st *st, i
 		ok(nbad(f.dx, pdx, n, TOL, TOL) == 1 && nbad(f.y, py, np, TOL, TOL) == 1,
 		   "case %d %s: a dx and a y off by 1e-3 are caught", i, lay);
 		free(pdx), free(py);
+		/* x's gradient already holding values: the backward adds dx into
+		 * it (the accumulating dx pass), fused as the separate ops do, each
+		 * value the seed plus the fresh dx */
+		float *seed = malloc(n * 4), *sum = malloc(n * 4);
+		for (size_t j = 0; j < n; j++)
+			seed[j] = (float)((double)((j * 7919u) % 101) / 50.0 - 1.0), sum[j] = seed[j] + f.dx[j];
+		struct res fa, ua;
+		memset(&fa, 0, sizeof fa), memset(&ua, 0, sizeof ua);
+		ok(run_seeded(c, 1, nhwc, 0, &k, seed, &fa) == 0 && run_seeded(c, 0, nhwc, 0, &k, seed, &ua) == 0 &&
+			   !memcmp(fa.dx, ua.dx, n * 4) && !memcmp(fa.dx, sum, n * 4) && fa.p22 == f.p22,
+		   "case %d %s: into an existing dx: the separate ops' bits, the seed + the fresh dx%s", i, lay,
+		   f.p22 ? " (2x2 kernels)" : "");
+		free(seed), free(sum), res_free(&fa), res_free(&ua);
 		/* fp32 context: a bf16 output asked for is ignored */
 		struct res q;
 		memset(&q, 0, sizeof q);
