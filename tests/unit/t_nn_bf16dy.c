@@ -36,7 +36,10 @@
  *   whole models (ResNet-18, ResNet-50, SimpleCNN with its pooled BN,
  *   MobileNetV3-Small, EfficientNet-B0): two bf16 training steps with and
  *   without (m->no_bf16_dy): logits and parameter gradients bit for bit on
- *   a CPU with AMX, the BNs marked counted (every convolution of a ResNet). */
+ *   a CPU with AMX, the BNs marked counted (every convolution of a ResNet);
+ *   without AMX, the first convolution's gradient (fd's image-layer kernel,
+ *   lib/nn/imgw.h, rounding an fp32 dy as the hand-off does) and the logits
+ *   bit for bit. */
 #include "models/fd_model.h"
 #include "nn/batchnorm2d.h"
 #include "nn/pool2d.h"
@@ -437,7 +440,7 @@ static uint64_t bf16_dys(const struct fd_ctx *c)
 	return c->bf16_dys;
 }
 
-static void model_case(const char *name, int size, int want, int amx)
+static void model_case(const char *name, const char *stem, int size, int want, int amx)
 {
 	struct fd_err e = {{0}};
 	struct fd_model *m;
@@ -451,9 +454,22 @@ static void model_case(const char *name, int size, int want, int amx)
 		if (amx)
 			ok(model_ab_same(&r),
 			   "%s: logits and parameter gradients bit for bit with and without the gradient hand-off", name);
-		else
+		else {
 			diag("%s: no AMX: convolutions whose backward-weights runs fp32 read the rounded dy (not "
 			     "compared)", name);
+			/* the first convolution's backward-weights is fd's image-layer
+			 * kernel (lib/nn/imgw.h), which rounds an fp32 dy to the bf16
+			 * the hand-off gives it: its gradient is the same bits (every
+			 * backward-data pass reads the rounded dy either way, so the
+			 * stem's dy is the same) */
+			int pi = fd_params_index(&m->p, stem);
+			const struct fd_pview *v = pi >= 0 ? &m->p.v[pi] : NULL;
+			ok(v && v->t.numel > 0 &&
+				   !memcmp(r.g[0] + v->off, r.g[1] + v->off, (size_t)v->t.numel * sizeof(float)) &&
+				   !memcmp(r.lg[0], r.lg[1], sizeof r.lg[0]),
+			   "%s: no AMX: %s's gradient (fd's image-layer kernel) and the logits bit for bit with and "
+			   "without the hand-off", name, stem);
+		}
 	}
 	model_ab_free(&r);
 	fd_model_free(m);
@@ -511,10 +527,10 @@ int main(void)
 	/* the depthwise convolution (read by the LayerNorm), pw1 (read by GELU)
 	 * and pw2 (read by the layer scale) of its 6 blocks */
 	model_y_case("convnext_mini", &fd_arch_convnext_mini, 64, amx, 18);
-	model_case("resnet18", 224, 20, amx);
-	model_case("resnet50", 160, 53, amx);
-	model_case("simplecnn", 128, 4, amx);
-	model_case("mobilenet_v3_small", 224, 23, amx);
-	model_case("efficientnet_b0", 160, 16, amx);
+	model_case("resnet18", "conv1.weight", 224, 20, amx);
+	model_case("resnet50", "conv1.weight", 160, 53, amx);
+	model_case("simplecnn", "features.0.weight", 128, 4, amx);
+	model_case("mobilenet_v3_small", "features.0.0.weight", 224, 23, amx);
+	model_case("efficientnet_b0", "features.0.0.weight", 160, 16, amx);
 	return tap_done();
 }
