@@ -6,7 +6,7 @@
 #include "nn/conv_mm.h"
 #include "nn/dconv.h"
 #include "nn/dwconv.h"
-#include "nn/imgw.h"
+#include "nn/bfw.h"
 #include "nn/fd_backend.h"
 #include "nn/fd_dnnl.h"
 #include "nn/layout.h"
@@ -24,7 +24,7 @@ struct fd_conv2d {
 	struct fd_dnnl *d;      /* borrowed */
 	int bf16;               /* FD_PREC_BF16: bf16 operands, fp32 accumulation and results */
 	int bf16_weights;       /* bf16 and backward-weights multiplies bf16 too (bwd_weights_pd) */
-	int imgw;               /* bf16 backward-weights by fd's image-layer kernel (imgw.h): no
+	int bfw;                /* bf16 backward-weights by fd's own kernel (bfw.h): no
 				 * oneDNN backward-weights primitive is made */
 	int blocked;            /* 1: primitives in oneDNN's chosen layouts even for NHWC (conv_mds) */
 	int sum;                /* 1: the forward adds into y (POST_SUM: y stays in the caller's layout) */
@@ -237,7 +237,7 @@ static int conv_init_run(struct fd_conv2d *p, struct fd_dnnl *d, const struct fd
 	p->alg = alg;
 	if (fd_conv2d_out_size(s, &p->Ho, &p->Wo, e))
 		return -1;
-	p->imgw = bf16 && !blocked && alg == dnnl_convolution_direct && fd_imgw_serves(s);
+	p->bfw = bf16 && !blocked && alg == dnnl_convolution_direct && fd_bfw_serves(s);
 	if (conv_mds(p, &u, 0, 0, e) || conv_mds(p, &a, 1, conv_bf16(p, CONV_BF16_X | CONV_BF16_W), e))
 		goto fail_ctx;
 	conv_geom(p, st, dil, pl, pr);
@@ -529,7 +529,7 @@ static int init_backward(struct fd_conv2d *p, struct fd_err *e)
 		    fd_dnnl_opnd_init(&p->bd_dx, d, u.x, qmd(dpd, dnnl_query_diff_src_md, 0), FD_DNNL_OUT_ADD, 2,
 				      e)))
 		goto out;
-	if (p->imgw || (p->mm.passes & FD_CONV_MM_WEIGHTS)) {
+	if (p->bfw || (p->mm.passes & FD_CONV_MM_WEIGHTS)) {
 		p->bf16_weights = 1;
 		p->bwd_ready = 1;
 		rc = 0;
@@ -838,10 +838,10 @@ int fd_conv2d_takes_bf16_cpu(void *plan)
 	       (p->bwd_ready && takes_bf16_dy(p, 1, 1) ? 4 : 0);
 }
 
-int fd_conv2d_imgw_cpu(void *plan)
+int fd_conv2d_bfw_cpu(void *plan)
 {
 	struct fd_conv2d *p = plan;
-	return p->imgw;
+	return p->bfw;
 }
 
 int fd_conv2d_bf16_mm_cpu(void *plan)
@@ -923,13 +923,13 @@ static int takes_bf16_fwd(const struct fd_conv2d *p)
 }
 
 /* Whether p's backward-weights (its backward set up) reads a bf16 x as it
- * is: fd's image-layer kernel (imgw.h), as matmuls (always channels-last,
+ * is: fd's own kernel (bfw.h), as matmuls (always channels-last,
  * fd_dnnl_to_bf16's values), or a bf16 weights primitive converting x by
  * fd_dnnl_to_bf16. */
 static int takes_bf16_bwd(const struct fd_conv2d *p)
 {
 	return p->bf16 && !fd_dwconv_serves(&p->s) &&
-	       (p->imgw || (p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_x.to_bf16));
+	       (p->bfw || (p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_x.to_bf16));
 }
 
 /* p's forward writing y in bf16 (c->bf16_y), made on first use: a
@@ -974,7 +974,7 @@ static int takes_bf16_dy(const struct fd_conv2d *p, int data, int weights)
 	if (data && !(p->mm.passes & FD_CONV_MM_DATA) &&
 	    !(p->flip[0] ? takes_bf16_fwd(p->flip[0]) && takes_bf16_fwd(p->flip[1]) : p->bd_dy.to_bf16 != 0))
 		return 0;
-	return !weights || p->imgw || (p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_dy.to_bf16);
+	return !weights || p->bfw || (p->mm.passes & FD_CONV_MM_WEIGHTS) || (p->bf16_weights && p->bw_dy.to_bf16);
 }
 
 /* n bf16 values widened (exactly) into a block of c's gradient pool, which
@@ -1055,8 +1055,8 @@ static int bwd_cpu(struct fd_ctx *c, void *plan, const float *x, const uint16_t 
 	}
 	if (p->own_wino) /* fp32 only: xb and dyb are NULL here */
 		return fd_wino_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
-	if (p->imgw) /* bf16 image layers: fd's own kernel (imgw.h); no bias, so no db */
-		return fd_imgw_bwd_weights_cpu(c, &p->s, x, xb, dy, dyb, dw);
+	if (p->bfw) /* bf16 image layers: fd's own kernel (bfw.h); no bias, so no db */
+		return fd_bfw_bwd_weights_cpu(c, &p->s, x, xb, dy, dyb, dw);
 	if (fd_dwconv_serves(&p->s)) /* fd's own kernel where oneDNN's is generic (dwconv.h) */
 		return fd_dwconv_bwd_weights_cpu(c, &p->s, x, dy, dw, db);
 	if (p->mm.passes & FD_CONV_MM_WEIGHTS) {

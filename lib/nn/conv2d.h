@@ -150,7 +150,7 @@ void fd_conv2d_plan_free_cpu(void *plan);
 #define FD_CONV2D_WINO_MIN_C 16
 /* 1 when the CPU plan's backward-weights ran or will run on bf16 operands
  * (oneDNN's AMX kernel, a matmul: fd_conv2d_bf16_mm_cpu, or fd's image-layer
- * kernel: fd_conv2d_imgw_cpu), 0 when in
+ * kernel: fd_conv2d_bfw_cpu), 0 when in
  * fp32 (fp32 plans; bf16 plans on small maps that no matmul serves, or
  * without AMX). Known once the plan's backward was made (its first
  * backward call). */
@@ -170,10 +170,10 @@ int fd_conv2d_bf16_cpu(void *plan);
  * none (fp32 plans, shapes outside the rules, CPUs without AMX). Known
  * once the plan's backward was made. */
 int fd_conv2d_bf16_mm_cpu(void *plan);
-/* 1 when the bf16 CPU plan's backward-weights runs fd's image-layer kernel
- * (lib/nn/imgw.h: fd_imgw_serves), 0 otherwise. Known when the plan is
+/* 1 when the bf16 CPU plan's backward-weights runs fd's own kernel (image
+ * layers: lib/nn/bfw.h, fd_bfw_serves), 0 otherwise. Known when the plan is
  * made. */
-int fd_conv2d_imgw_cpu(void *plan);
+int fd_conv2d_bfw_cpu(void *plan);
 /* How the CPU plan reads an input held in bf16 (FD_T_BF16, c->bf16_out's
  * tensors; fd_conv2d takes one on the CPU): bit 1 the forward, bit 2 the
  * backward-weights read it as it is; a pass without its bit widens it to

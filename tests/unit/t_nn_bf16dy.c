@@ -37,8 +37,8 @@
  *   MobileNetV3-Small, EfficientNet-B0): two bf16 training steps with and
  *   without (m->no_bf16_dy): logits and parameter gradients bit for bit on
  *   a CPU with AMX, the BNs marked counted (every convolution of a ResNet);
- *   without AMX, the first convolution's gradient (fd's image-layer kernel,
- *   lib/nn/imgw.h, rounding an fp32 dy as the hand-off does) and the logits
+ *   without AMX, the first convolution's gradient (fd's own kernel,
+ *   lib/nn/bfw.h, rounding an fp32 dy as the hand-off does) and the logits
  *   bit for bit. */
 #include "models/fd_model.h"
 #include "nn/batchnorm2d.h"
@@ -458,7 +458,7 @@ static void model_case(const char *name, const char *stem, int size, int want, i
 			diag("%s: no AMX: convolutions whose backward-weights runs fp32 read the rounded dy (not "
 			     "compared)", name);
 			/* the first convolution's backward-weights is fd's image-layer
-			 * kernel (lib/nn/imgw.h), which rounds an fp32 dy to the bf16
+			 * kernel (lib/nn/bfw.h), which rounds an fp32 dy to the bf16
 			 * the hand-off gives it: its gradient is the same bits (every
 			 * backward-data pass reads the rounded dy either way, so the
 			 * stem's dy is the same) */

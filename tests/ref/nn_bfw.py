@@ -1,6 +1,7 @@
-"""nn_imgw: PyTorch reference fixtures for fd's bf16 backward-weights of image
-layers (lib/nn/imgw.c). Each case is an ungrouped convolution without bias
-on 1-4 input channels with float32 x and dy; x and dy are rounded to
+"""nn_bfw: PyTorch reference fixtures for fd's bf16 convolution
+backward-weights (lib/nn/bfw.c): image layers (1-4 input channels, the
+ones conv2d's plans give it) and wider ones. Each case is an ungrouped
+convolution without bias with float32 x and dy; x and dy are rounded to
 bfloat16 (torch's round to nearest even, the rounding fd_dnnl_to_bf16
 makes), and torch computes dw from the rounded values in float64, and the
 same backward of |x| and |dy| (the sum of |products| of each weight: the
@@ -32,7 +33,7 @@ def nhwc(t):
 
 
 # (N, C, H, W, K, kh, kw, sh, sw, ph, pw): K covers every register tile of
-# the kernel (16-channel blocks 1..8), odd output widths (a pair's second
+# the kernel (16-channel blocks 1..8, and 4 at a time past 8), odd output widths (a pair's second
 # pixel past the row), padding wider than the kernel reaches, rectangular
 # kernels, and the models' stems at small sizes
 cases = [
@@ -48,6 +49,12 @@ cases = [
     (1, 3, 7, 9, 16, 3, 3, 1, 1, 3, 3),      # padding beyond the kernel's reach: zero taps
     (1, 4, 6, 5, 16, 8, 8, 1, 1, 2, 2),      # kw * C = 32, the widest tap row
     (40, 3, 4, 3, 32, 3, 3, 1, 1, 1, 1),     # N*Ho = 160 rows over 32 chunks, Wo odd
+    # wider layers (computed, not served: doc/nn-kernels.md)
+    (2, 32, 9, 10, 64, 3, 3, 1, 1, 1, 1),    # SimpleCNN-like 3x3
+    (2, 24, 11, 9, 256, 3, 3, 2, 2, 1, 1),   # 16 blocks in tiles of 4, strided
+    (1, 40, 6, 7, 128, 1, 1, 1, 1, 0, 0),    # 1x1
+    (2, 17, 8, 8, 192, 2, 2, 2, 2, 0, 0),    # 12 blocks, odd channel count
+    (1, 5, 5, 6, 64, 3, 3, 1, 1, 2, 2),      # 5 channels, padding 2
 ]
 t = {}
 for i, c in enumerate(cases):
@@ -66,4 +73,4 @@ for i, c in enumerate(cases):
     t[f"{i}.shape"] = np.array(c, dtype=np.int32)
     t[f"{i}.x"], t[f"{i}.dy"] = nhwc(x), nhwc(dy)
     t[f"{i}.dw"], t[f"{i}.dwabs"] = dw.float(), dwabs.float()
-stio.save(os.path.join(out, "imgw.safetensors"), t, {"cases": str(len(cases))})
+stio.save(os.path.join(out, "bfw.safetensors"), t, {"cases": str(len(cases))})
