@@ -3,11 +3,12 @@
  *
  * dw[k][t] = sum over output pixels p of dy[p][k] * x(p, t), t a tap
  * (r, q, c). vdpbf16ps adds two bf16 products to each fp32 lane, so the
- * pixels go in pairs (p0, p1) = (ow, ow + 1) of one output row: per row,
- * dy is packed as [pair][k] 32-bit words (dy(p0, k), dy(p1, k)) and x as
- * [pair][t] words (x(p0, t), x(p1, t)); register tiles of taps x 16-channel
- * blocks then run over a group of rows' pairs: the dy words of the tile's
- * channel blocks loaded, each tap's word broadcast. Rows go in a fixed
+ * pixels go in pairs (p0, p1) = (ow, ow + 1) of one output row: x becomes
+ * a pair image of 32-bit words (x(col), x(col + sw)), where pair j's tap
+ * (r, q, c) word is a fixed offset from its row's start; per row, dy is
+ * packed as [pair][k] words (dy(p0, k), dy(p1, k)); register tiles of taps
+ * x 16-channel blocks then run over a group of rows' pairs: the dy words
+ * of the tile's channel blocks loaded, each tap's word broadcast. Rows go in a fixed
  * number of chunks, each with its own double partial, folded in chunk
  * order. The kernel functions carry the target (AVX512-BF16); the OpenMP
  * bodies only call them. */
@@ -281,9 +282,7 @@ IW_TARGET static void iw_chunk(const struct iw *d, int64_t i, uint32_t *buf)
 {
 	const int K = d->s->K;
 	double *p = d->part + i * (int64_t)d->Tp * K;
-	const int64_t gp = (int64_t)d->G * d->P;
 	uint32_t *dq = buf;
-	(void)gp;
 	int64_t r0 = i * d->rows / d->nch, r1 = (i + 1) * d->rows / d->nch;
 	memset(p, 0, (size_t)d->Tp * K * sizeof *p);
 	for (int64_t row = r0; row < r1; row += d->G) {
