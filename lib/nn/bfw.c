@@ -112,6 +112,13 @@ int fd_bfw_serves(const struct fd_conv2d_shape *s)
 
 #if IW_X86
 #define IW_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+/* The register tile without UBSan's checks: clang -O1 with
+ * -fsanitize=address,undefined -fno-sanitize-recover=undefined (make fuzz's
+ * flags) took over 10 minutes on this file with them (one abort path per
+ * index of the unrolled tiles), under 10 s without; its indices are the
+ * constants of the unrolled loops and offsets checked by the callers, and
+ * ASan still checks its loads */
+#define IW_NO_UBSAN __attribute__((no_sanitize("undefined")))
 
 /* Row i of image n's pair image: the padded bf16 row (zeros, x's row
  * i - ph at columns pw.., rounded by vcvtneps2bf16, fd_dnnl_to_bf16's
@@ -222,7 +229,7 @@ IW_TARGET static void pack_row(const struct iw *d, int64_t row, const struct iw_
  * into the partial p ([Tp][K] doubles). KB and TT are constants where it
  * is inlined, so acc stays in registers (TT*KB + KB + 1 of the 32: IW_TT),
  * each tap's pair image row in a general register. */
-__attribute__((always_inline)) IW_TARGET static inline void tile(int KB, int TT, const struct iw *d, int g,
+IW_NO_UBSAN __attribute__((always_inline)) IW_TARGET static inline void tile(int KB, int TT, const struct iw *d, int g,
 								   int64_t row0, const uint32_t *dq, int t0, int kb0,
 								   double *p)
 {
@@ -268,13 +275,32 @@ __attribute__((always_inline)) IW_TARGET static inline void tile(int KB, int TT,
 		}
 }
 
-/* t-major: the tiles of one tap window read the same x words (in L1),
- * each its channel blocks' dy words (streamed from L2) */
-#define IW_T(KBT, TTT)                                                                     \
-	case TTT:                                                                           \
+/* A group's tiles of KBT channel blocks and TTT taps, t-major (the tiles of
+ * one tap window read the same pair image words, in L1, each its channel
+ * blocks' dy words, streamed from L2): one function per tile shape, kept
+ * out of line so no function holds more than one (clang -O1 with the
+ * sanitizers took over 15 minutes on the file with all of them inlined
+ * into iw_chunk) */
+#define IW_DEF(KBT, TTT)                                                                   \
+	__attribute__((noinline)) IW_TARGET static void tiles_##KBT##_##TTT(                 \
+		const struct iw *d, int g, int64_t row, const uint32_t *dq, double *p)       \
+	{                                                                                   \
 		for (int t0 = 0; t0 < d->Tp; t0 += (TTT))                                   \
 			for (int kb0 = 0; kb0 < d->KB; kb0 += (KBT))                        \
 				tile((KBT), (TTT), d, g, row, dq, t0, kb0, p);              \
+	}
+IW_DEF(1, 8) IW_DEF(1, 7) IW_DEF(1, 6) IW_DEF(1, 5) IW_DEF(1, 4)
+IW_DEF(2, 8) IW_DEF(2, 7) IW_DEF(2, 6) IW_DEF(2, 5) IW_DEF(2, 4)
+IW_DEF(3, 8) IW_DEF(3, 7) IW_DEF(3, 6) IW_DEF(3, 5) IW_DEF(3, 4)
+IW_DEF(4, 6) IW_DEF(4, 5) IW_DEF(4, 4) IW_DEF(4, 3)
+IW_DEF(5, 4) IW_DEF(5, 3) IW_DEF(5, 2)
+IW_DEF(6, 3) IW_DEF(6, 2)
+IW_DEF(7, 3) IW_DEF(7, 2)
+IW_DEF(8, 2) IW_DEF(8, 1)
+
+#define IW_T(KBT, TTT)                                                                     \
+	case TTT:                                                                           \
+		tiles_##KBT##_##TTT(d, g, row, dq, p);                                      \
 		break;
 
 /* Chunk i's rows into its partial (zeroed first), on buffer buf. */
