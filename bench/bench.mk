@@ -44,6 +44,17 @@ bench-onednn-ab:
 
 .PHONY: bench-onednn-ab
 
+#   make bench-mbfront   fd's fused MBConv front (expand + depthwise) vs oneDNN's two convolutions,
+#                        EfficientNet-B0 and MobileNetV3-Small shapes at 224 px (bench/mbfront.c; a minute)
+$(B)/bench/mbfront: bench/mbfront.c $(B)/libfdnn.a $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
+
+bench-mbfront: $(B)/bench/mbfront
+	$(B)/bench/mbfront 2 5
+
+.PHONY: bench-mbfront
+
 #   make bench-normpool   fd batchnorm2d / pooling vs PyTorch, ResNet18 shapes, and BN + activation channels last (seconds)
 $(B)/bench/normpool: bench/normpool.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)

@@ -328,6 +328,18 @@ static int folds(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, stru
 	return c->dev == FD_DEV_CPU && !c->training && !m->tap && !m->unfused && !fd_needs_grad(c, 6, in);
 }
 
+int fd_mconv_bn_folds(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, struct fd_mbn *bn,
+		      struct fd_tensor *x)
+{
+	return folds(m, c, cv, bn, x, NULL);
+}
+
+int fd_mconv_bn_fold(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
+		     struct fd_tensor **wf, struct fd_tensor **bf)
+{
+	return fold_bn(m, c, cv, bn, wf, bf);
+}
+
 /* The eltwise post-op of act (enum fd_act, or -1), FD_CONV_POST_NONE when
  * oneDNN has none for it. */
 static enum fd_conv_post post_of(int act)
@@ -624,7 +636,7 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	 * it; the logits are 2-D, so nothing outside sees a layout */
 	int cl = c->channels_last;
 	c->channels_last = c->dev == FD_DEV_CPU;
-	m->nfused = m->nfused_add = m->nfused_se = 0;
+	m->nfused = m->nfused_add = m->nfused_se = m->nfused_front = 0;
 	/* channels last from the image on: the stem convolution then runs
 	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input
 	 * kernel plus the reorder of the stem's output into NHWC. Where fd's

@@ -101,6 +101,10 @@ struct fd_model {
 				       * (fd_mconv_bn_add_fwd; ConvNeXt: one a block) */
 	int nfused_se;                /* squeeze-excitation blocks run as one kernel by the last
 				       * forward (fd_mse_fwd: fd_se_infer) */
+	int nfused_front;             /* inverted-residual fronts (expand + depthwise) run as one
+				       * kernel by the last forward (fd_mbconv_fwd: fd_mbfront_infer) */
+	int no_mbfront;               /* 1: fd_mbconv_fwd never runs fd_mbfront_infer (tests
+				       * comparing with oneDNN's two convolutions); 0 by default */
 	int img_nchw;                 /* 1: the last forward handed the first convolution the
 				       * image in NCHW, not transposed (fd_model_forward) */
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses
@@ -266,6 +270,16 @@ struct fd_tensor *fd_mbn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbn
  * ops, taps included. NULL on error. */
 struct fd_tensor *fd_mconv_bn_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv,
 				  struct fd_mbn *bn, int act, struct fd_tensor *x);
+
+/* Whether fd_mconv_bn_fwd would fold bn into cv for input x (CPU inference
+ * without a tap, not m->unfused, no input needing a gradient), and the
+ * folded weight and bias it would convolve with (in the arena; w' rounded
+ * to bf16 in a bf16 context but for a depthwise cv). For kernels of fd's
+ * own that take a folded conv-BN pair (fd_mbfront_infer). -1 with c->err. */
+int fd_mconv_bn_folds(struct fd_model *m, struct fd_ctx *c, struct fd_mconv *cv, struct fd_mbn *bn,
+		      struct fd_tensor *x);
+int fd_mconv_bn_fold(struct fd_model *m, struct fd_ctx *c, const struct fd_mconv *cv, const struct fd_mbn *bn,
+		     struct fd_tensor **wf, struct fd_tensor **bf);
 
 /* Whether an op whose output only conv2d reads may write that output in
  * bf16 (c->bf16_out): bf16 CPU training, no tap, not m->unfused, not

@@ -4,6 +4,7 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
+#include "nn/mbfront.h"
 #include "nn/se.h"
 
 #include <stdio.h>
@@ -107,6 +108,29 @@ int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, con
 	return fd_mcna_add(m, &b->proj, nm, cfg->cexp, cfg->cout, 1, 1, 1, cfg->eps, cfg->momentum, -1, e);
 }
 
+/* Whether b's expansion and depthwise convolution run as one kernel on x:
+ * both conv-BN pairs fold (fp32 CPU inference, no tap, not m->unfused) and
+ * fd_mbfront_serves, not m->no_mbfront */
+static int front_fuses(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
+{
+	return x && b->has_expand && !m->no_mbfront && fd_mbfront_serves(c, x, b->cfg.k, b->cfg.stride, (int)b->cfg.act) &&
+	       fd_mconv_bn_folds(m, c, &b->expand.conv, &b->expand.bn, x) &&
+	       fd_mconv_bn_folds(m, c, &b->dw.conv, &b->dw.bn, x);
+}
+
+/* The expansion and depthwise convolution of b on x by fd_mbfront_infer,
+ * both BNs folded (counted in m->nfused, as two fd_mconv_bn_fwd) */
+static struct fd_tensor *front(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
+{
+	struct fd_tensor *we, *be, *wd, *bd;
+	if (fd_mconv_bn_fold(m, c, &b->expand.conv, &b->expand.bn, &we, &be) < 0 ||
+	    fd_mconv_bn_fold(m, c, &b->dw.conv, &b->dw.bn, &wd, &bd) < 0)
+		return NULL;
+	m->nfused += 2;
+	m->nfused_front++;
+	return fd_mbfront_infer(c, x, we, be, wd, bd, b->cfg.stride, (int)b->cfg.act);
+}
+
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
 {
 	/* Without a tape nothing is kept inside the block: a keep moves the
@@ -120,19 +144,24 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	 * after the block), else the taped ops adding x into the projection's
 	 * output in place. */
 	struct fd_tensor *h = x;
-	if (b->has_expand)
-		h = fd_mcna_fwd(m, c, &b->expand, h);
-	/* the depthwise output feeds only the projection where no SE reads it,
-	 * else the SE's scaled output does: either may be handed off in bf16;
-	 * with an SE the depthwise output (read by its pool and multiply,
-	 * which take bf16) in bf16 under fd_model_bf16_se */
+	if (front_fuses(m, c, b, x)) {
+		/* expand + depthwise in one kernel, the expanded tensor never
+		 * stored (fp32 CPU inference) */
+		h = front(m, c, b, x);
+	} else {
+		if (b->has_expand)
+			h = fd_mcna_fwd(m, c, &b->expand, h);
+		/* the depthwise output feeds only the projection where no SE
+		 * reads it, else the SE's scaled output does: either may be
+		 * handed off in bf16; with an SE the depthwise output (read by
+		 * its pool and multiply, which take bf16) in bf16 under
+		 * fd_model_bf16_se */
+		h = b->cfg.se_sq > 0 && !fd_model_bf16_se(m, c)
+			    ? fd_mcna_fwd(m, c, &b->dw, h)
+			    : fd_mconv_bn_fwd_conv(m, c, &b->dw.conv, &b->dw.bn, b->dw.act, h);
+	}
 	if (b->cfg.se_sq > 0)
-		h = fd_mse_fwd_conv(m, c, &b->se,
-				    fd_model_bf16_se(m, c)
-					    ? fd_mconv_bn_fwd_conv(m, c, &b->dw.conv, &b->dw.bn, b->dw.act, h)
-					    : fd_mcna_fwd(m, c, &b->dw, h));
-	else
-		h = fd_mconv_bn_fwd_conv(m, c, &b->dw.conv, &b->dw.bn, b->dw.act, h);
+		h = fd_mse_fwd_conv(m, c, &b->se, h);
 	if (!b->res)
 		return fd_mcna_fwd(m, c, &b->proj, h);
 	if (!c->training && !m->tap) /* with a tap, the hooks see torch's out-of-place add */

@@ -10,6 +10,23 @@
 
 #include <math.h>
 
+/* Case k's model with its weights loaded and its fixture file opened into
+ * *s: 1, or 0 (a failure reported, nothing left open). */
+static inline int fused_open(const struct fix_case *k, struct fd_model **m, struct fd_st *s)
+{
+	struct fd_err e = {{0}};
+	char file[128];
+	if (!ok(fd_model_new(k->name, 1, 42, m, &e) == 0, "%s: built %s", k->name, e.msg))
+		return 0;
+	if (!fix_model_load(*m, k)) {
+		fd_model_free(*m);
+		return 0;
+	}
+	snprintf(file, sizeof file, "%s_%d", k->name, k->size);
+	fix_open(s, k->set, file);
+	return 1;
+}
+
 /* Inference fusion (fd_mconv_bn_fwd, fd_mconv_bn_add_fwd, fd_mse_fwd;
  * ConvNeXt's fused blocks): an eval forward without gradients folds all
  * `want` conv-BN pairs (ConvNeXt: norm or layer scale into Linears),
@@ -23,18 +40,11 @@
 static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const char *bnw, int want,
 				     int want_add, int want_se)
 {
-	struct fd_err e = {{0}};
 	struct fd_model *m;
 	struct fd_st s;
 	char file[128];
-	if (!ok(fd_model_new(k->name, 1, 42, &m, &e) == 0, "%s: built %s", k->name, e.msg))
+	if (!fused_open(k, &m, &s))
 		return;
-	if (!fix_model_load(m, k)) {
-		fd_model_free(m);
-		return;
-	}
-	snprintf(file, sizeof file, "%s_%d", k->name, k->size);
-	fix_open(&s, k->set, file);
 	c->training = 0;
 	c->grad_enabled = 0;
 	fd_ctx_step(c);
@@ -90,18 +100,10 @@ static inline void fused_eval(struct fd_ctx *c, const struct fix_case *k, const 
 static inline void fused_eval_bf16(struct fd_ctx *cb, const struct fix_case *k, const char *bnw, int want_add,
 				   double rel)
 {
-	struct fd_err e = {{0}};
 	struct fd_model *m;
 	struct fd_st s;
-	char file[128];
-	if (!ok(fd_model_new(k->name, 1, 42, &m, &e) == 0, "%s: built %s", k->name, e.msg))
+	if (!fused_open(k, &m, &s))
 		return;
-	if (!fix_model_load(m, k)) {
-		fd_model_free(m);
-		return;
-	}
-	snprintf(file, sizeof file, "%s_%d", k->name, k->size);
-	fix_open(&s, k->set, file);
 	const struct fd_st_tensor *r = fix_raw(&s, "logits_eval", FD_DT_F32);
 	const float *ref = r->data;
 	size_t n = (size_t)r->numel;
