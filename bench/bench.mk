@@ -45,13 +45,20 @@ bench-onednn-ab:
 .PHONY: bench-onednn-ab
 
 #   make bench-mbfront   fd's fused MBConv front (expand + depthwise) vs oneDNN's two convolutions,
-#                        EfficientNet-B0 and MobileNetV3-Small shapes at 224 px (bench/mbfront.c; a minute)
+#                        and its back (SE + projection + residual) vs fd_se_infer + oneDNN's projection,
+#                        EfficientNet-B0 and MobileNetV3-Small shapes at 224 px (bench/mbfront.c,
+#                        bench/mbback.c; a minute)
 $(B)/bench/mbfront: bench/mbfront.c $(B)/libfdnn.a $(B)/libfd.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
 
-bench-mbfront: $(B)/bench/mbfront
+$(B)/bench/mbback: bench/mbback.c $(B)/libfdnn.a $(B)/libfd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfdnn.a $(B)/libfd.a $(NN_LDLIBS) $(LDLIBS)
+
+bench-mbfront: $(B)/bench/mbfront $(B)/bench/mbback
 	$(B)/bench/mbfront 2 5
+	$(B)/bench/mbback 2 5
 
 .PHONY: bench-mbfront
 

@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 		for (int r = 0; r <= reps; r++) {
 			struct fd_arena_mark m = fd_arena_mark(&c.arena);
 			double t0 = fd_now();
-			struct fd_tensor *y = fd_mbfront_infer(&c, x, we, be, wd, bd, s, act);
+			struct fd_tensor *y = fd_mbfront_infer(&c, x, we, be, wd, bd, s, act, NULL);
 			double t1 = fd_now();
 			fd_arena_release(&c.arena, &m, NULL, 0);
 			struct fd_tensor *h = y ? fd_conv2d_infer(&c, &o1, x, we, be, post_of(act)) : NULL;

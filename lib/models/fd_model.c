@@ -636,7 +636,7 @@ struct fd_tensor *fd_model_forward(struct fd_model *m, struct fd_ctx *c, struct 
 	 * it; the logits are 2-D, so nothing outside sees a layout */
 	int cl = c->channels_last;
 	c->channels_last = c->dev == FD_DEV_CPU;
-	m->nfused = m->nfused_add = m->nfused_se = m->nfused_front = 0;
+	m->nfused = m->nfused_add = m->nfused_se = m->nfused_front = m->nfused_back = 0;
 	/* channels last from the image on: the stem convolution then runs
 	 * oneDNN's NHWC kernel (brgconv), 1.2-3x faster than its NCHW-input
 	 * kernel plus the reorder of the stem's output into NHWC. Where fd's

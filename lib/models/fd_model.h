@@ -103,8 +103,11 @@ struct fd_model {
 				       * forward (fd_mse_fwd: fd_se_infer) */
 	int nfused_front;             /* inverted-residual fronts (expand + depthwise) run as one
 				       * kernel by the last forward (fd_mbconv_fwd: fd_mbfront_infer) */
-	int no_mbfront;               /* 1: fd_mbconv_fwd never runs fd_mbfront_infer (tests
-				       * comparing with oneDNN's two convolutions); 0 by default */
+	int nfused_back;              /* of them, blocks whose SE, projection and residual add ran
+				       * as one kernel too (fd_mbback_infer) */
+	int no_mbfront;               /* 1: fd_mbconv_fwd never runs fd_mbfront_infer nor
+				       * fd_mbback_infer (tests comparing with oneDNN's
+				       * convolutions and fd_se_infer); 0 by default */
 	int img_nchw;                 /* 1: the last forward handed the first convolution the
 				       * image in NCHW, not transposed (fd_model_forward) */
 	int unfused;                  /* 1: fd_mconv_bn_fwd never folds, fd_mse_fwd never fuses

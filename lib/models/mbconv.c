@@ -4,6 +4,7 @@
 #include "nn/act.h"
 #include "nn/binary.h"
 #include "nn/dropout.h"
+#include "nn/mbback.h"
 #include "nn/mbfront.h"
 #include "nn/se.h"
 
@@ -118,9 +119,25 @@ static int front_fuses(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b
 	       fd_mconv_bn_folds(m, c, &b->dw.conv, &b->dw.bn, x);
 }
 
+/* Whether, after a fused front on x, b's squeeze-excitation, projection and
+ * residual add run as one kernel (fd_mbback_infer): an SE, which
+ * fd_mse_fwd would fuse (no tap, not m->unfused, no gradient), the
+ * projection's conv-BN pair folds, fd_mbback_serves, not m->no_mbfront */
+static int back_fuses(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
+{
+	if (b->cfg.se_sq <= 0 || m->no_mbfront || m->tap || m->unfused)
+		return 0;
+	struct fd_tensor *in[4] = {fd_model_t(m, b->se.fc1.w), fd_model_t(m, b->se.fc1.b), fd_model_t(m, b->se.fc2.w),
+				   fd_model_t(m, b->se.fc2.b)};
+	return !fd_needs_grad(c, 4, in) && fd_mbback_serves(c, x, (int)b->cfg.se_act, (int)b->cfg.se_gate) &&
+	       fd_mconv_bn_folds(m, c, &b->proj.conv, &b->proj.bn, x);
+}
+
 /* The expansion and depthwise convolution of b on x by fd_mbfront_infer,
- * both BNs folded (counted in m->nfused, as two fd_mconv_bn_fwd) */
-static struct fd_tensor *front(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
+ * both BNs folded (counted in m->nfused, as two fd_mconv_bn_fwd); sums
+ * (NULL: none) receives the output's channel sums per image */
+static struct fd_tensor *front(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x,
+			       double *sums)
 {
 	struct fd_tensor *we, *be, *wd, *bd;
 	if (fd_mconv_bn_fold(m, c, &b->expand.conv, &b->expand.bn, &we, &be) < 0 ||
@@ -128,7 +145,26 @@ static struct fd_tensor *front(struct fd_model *m, struct fd_ctx *c, struct fd_m
 		return NULL;
 	m->nfused += 2;
 	m->nfused_front++;
-	return fd_mbfront_infer(c, x, we, be, wd, bd, b->cfg.stride, (int)b->cfg.act);
+	return fd_mbfront_infer(c, x, we, be, wd, bd, b->cfg.stride, (int)b->cfg.act, sums);
+}
+
+/* b's squeeze-excitation on h (channel sums `sums`), projection (BN folded)
+ * and, for a residual block, the add into x (in place: the block's output
+ * is then x, as fd_mconv_bn_add_fwd's) by fd_mbback_infer; counted as the
+ * fused SE, the folded projection and the fused add */
+static struct fd_tensor *back(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *h,
+			      const double *sums, struct fd_tensor *x)
+{
+	struct fd_tensor *wp, *bp;
+	if (!h || fd_mconv_bn_fold(m, c, &b->proj.conv, &b->proj.bn, &wp, &bp) < 0)
+		return NULL;
+	m->nfused++;
+	m->nfused_se++;
+	m->nfused_add += b->res;
+	m->nfused_back++;
+	return fd_mbback_infer(c, h, sums, fd_model_t(m, b->se.fc1.w), fd_model_t(m, b->se.fc1.b),
+			       fd_model_t(m, b->se.fc2.w), fd_model_t(m, b->se.fc2.b), (int)b->cfg.se_act,
+			       (int)b->cfg.se_gate, wp, bp, b->res ? x : NULL);
 }
 
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
@@ -146,8 +182,14 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 	struct fd_tensor *h = x;
 	if (front_fuses(m, c, b, x)) {
 		/* expand + depthwise in one kernel, the expanded tensor never
-		 * stored (fp32 CPU inference) */
-		h = front(m, c, b, x);
+		 * stored (fp32 CPU inference); then SE + projection + residual
+		 * add in one, the depthwise output read once */
+		if (back_fuses(m, c, b, x)) {
+			int64_t N = x->shape[0], C = b->cfg.cexp;
+			double *sums = (double *)fd_ctx_alloc(c, FD_DEV_CPU, 2 * N * C);
+			return sums ? back(m, c, b, front(m, c, b, x, sums), sums, x) : NULL;
+		}
+		h = front(m, c, b, x, NULL);
 	} else {
 		if (b->has_expand)
 			h = fd_mcna_fwd(m, c, &b->expand, h);

@@ -11,7 +11,7 @@
  * ring and the packed weights (zero weights and biases: the padded
  * channels hold act(0) = 0) and cut off when the output row is stored.
  *
- * Expansion: register tiles of MF_P pixels x nb (<= 4) 16-channel blocks,
+ * Expansion: register tiles of 7 pixels x nb (<= 3) 16-channel blocks (tile7.h),
  * the sums from the bias, one fused multiply-add per input channel in
  * order, then the activation over the tile (act_inline.h's formulas, a
  * plain loop GCC vectorises). Depthwise: per 16-channel block, four output
@@ -28,14 +28,16 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "nn/tile7.h"
 #define MF_X86 1
 #else
 #define MF_X86 0
 #endif
 
-#define MF_P 7  /* pixels of an expansion tile (EfficientNet's and MobileNetV3's widths are
-                 * multiples of 7: 112, 56, 28, 14, 7) */
-#define MF_NB 3 /* 16-channel blocks of an expansion tile, at most (7 x 3 sums, 3 weights) */
+/* the expansion's tile (tile7.h): 7 pixels (EfficientNet's and MobileNetV3's
+ * widths are multiples of 7: 112, 56, 28, 14, 7) x up to 3 blocks of 16 */
+#define MF_P FD_T7_P
+#define MF_NB FD_T7_NB
 #define MF_Q 4  /* output columns of a depthwise step */
 /* The ring holds the whole padded image (every row expanded once, each
  * weight group used over all its rows) where it takes at most this many
@@ -53,6 +55,8 @@ struct mf {
 					     * be [C16], wd [k k][C16], bd [C16] */
 	const float *zero;                  /* a ring row of zeros */
 	float *y;                           /* [N, Ho, Wo, C] */
+	double *rs;                         /* NULL, or each output row's channel sums
+					     * [N][Ho][C16] */
 };
 
 static int act_ok(int act)
@@ -141,27 +145,7 @@ MF_TARGET static inline __attribute__((always_inline)) void ex_tile_b(const int 
 	for (int i = 0; i < MF_P; i++)
 		xp[i] = xr + (int64_t)(px0 + (i < np ? i : np - 1)) * d->Cin;
 	__m512 acc[MF_P][MF_NB];
-#pragma GCC unroll 4
-	for (int j = 0; j < nb; j++) {
-		__m512 b = _mm512_loadu_ps(d->be + (cb + j) * 16);
-#pragma GCC unroll 8
-		for (int i = 0; i < MF_P; i++)
-			acc[i][j] = b;
-	}
-	const float *w = d->we + (int64_t)cb * 16 * d->Cin;
-	for (int ci = 0; ci < d->Cin; ci++, w += nb * 16) {
-		__m512 wv[MF_NB];
-#pragma GCC unroll 4
-		for (int j = 0; j < nb; j++)
-			wv[j] = _mm512_loadu_ps(w + j * 16);
-#pragma GCC unroll 8
-		for (int i = 0; i < MF_P; i++) {
-			__m512 a = _mm512_set1_ps(xp[i][ci]);
-#pragma GCC unroll 4
-			for (int j = 0; j < nb; j++)
-				acc[i][j] = _mm512_fmadd_ps(a, wv[j], acc[i][j]);
-		}
-	}
+	FD_TILE7_SUMS(acc, nb, xp, d->Cin, d->we + (int64_t)cb * 16 * d->Cin, d->be + cb * 16);
 #pragma GCC unroll 8
 	for (int i = 0; i < MF_P; i++) {
 		if (i >= np)
@@ -309,6 +293,21 @@ static dw_row_fn dw_row(const struct mf *d)
 	return t[a][kind];
 }
 
+/* rs[c] = sum over wo of o[wo][c] in double, in column order */
+MF_TARGET static void row_sums(const float *o, int Wo, int C16, double *rs)
+{
+	for (int cb = 0; cb < C16; cb += 16) {
+		__m512d lo = _mm512_setzero_pd(), hi = lo;
+		for (int wo = 0; wo < Wo; wo++) {
+			__m512 v = _mm512_loadu_ps(o + (int64_t)wo * C16 + cb);
+			lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+			hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+		}
+		_mm512_storeu_pd(rs + cb, lo);
+		_mm512_storeu_pd(rs + cb + 8, hi);
+	}
+}
+
 /* Task t: image t / bands, its band t % bands of output rows. ring:
  * d->slots rows;
  * tmp: an output row [Wo][C16] */
@@ -341,6 +340,8 @@ MF_TARGET static void task(const struct mf *d, int64_t t, float *ring, float *tm
 		float *yr = d->y + ((n * d->Ho + ho) * (int64_t)d->Wo) * d->C;
 		float *o = d->C == d->C16 ? yr : tmp;
 		dw(d, rows, o);
+		if (d->rs)
+			row_sums(o, d->Wo, d->C16, d->rs + (n * d->Ho + ho) * (int64_t)d->C16);
 		if (o != yr)
 			for (int wo = 0; wo < d->Wo; wo++)
 				memcpy(yr + (int64_t)wo * d->C, o + (int64_t)wo * d->C16, (size_t)d->C * sizeof *yr);
@@ -350,7 +351,7 @@ MF_TARGET static void task(const struct mf *d, int64_t t, float *ring, float *tm
 
 struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *we,
 				   struct fd_tensor *be, struct fd_tensor *wd, struct fd_tensor *bd, int stride,
-				   int act)
+				   int act, double *sums)
 {
 	if (!x || !we || !be || !wd || !bd)
 		return NULL;
@@ -398,7 +399,8 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 	float *wp = fd_ctx_alloc(c, FD_DEV_CPU, (Cin + k * k + 2) * (int64_t)d.C16);
 	float *zero = fd_ctx_alloc(c, FD_DEV_CPU, d.rowf);
 	float *ring = fd_ctx_alloc(c, FD_DEV_CPU, nt * ringf), *tmp = fd_ctx_alloc(c, FD_DEV_CPU, nt * tmpf);
-	if (!wp || !zero || !ring || !tmp) {
+	double *rs = sums ? (double *)fd_ctx_alloc(c, FD_DEV_CPU, 2 * (int64_t)d.N * d.Ho * d.C16) : NULL;
+	if (!wp || !zero || !ring || !tmp || (sums && !rs)) {
 		fd_arena_release(&c->arena, &m, NULL, 0);
 		return NULL;
 	}
@@ -416,7 +418,7 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 		pbe[o] = be->data[o], pbd[o] = bd->data[o];
 	}
 	memset(zero, 0, (size_t)d.rowf * sizeof *zero);
-	d.x = x->data, d.we = pwe, d.be = pbe, d.wd = pwd, d.bd = pbd, d.zero = zero, d.y = y->data;
+	d.x = x->data, d.we = pwe, d.be = pbe, d.wd = pwd, d.bd = pbd, d.zero = zero, d.y = y->data, d.rs = rs;
 	const int64_t tasks = (int64_t)d.N * d.bands;
 	#pragma omp parallel num_threads(nt)
 	{
@@ -427,6 +429,18 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 		#pragma omp for schedule(static)
 		for (int64_t t = 0; t < tasks; t++)
 			task(&d, t, r, q);
+	}
+	/* the channel sums: the rows' sums added in row order (the same bits
+	 * however the rows were split into bands) */
+	if (sums) {
+		#pragma omp parallel for num_threads(nt) schedule(static)
+		for (int64_t n = 0; n < d.N; n++)
+			for (int64_t o = 0; o < C; o++) {
+				double t = 0;
+				for (int ho = 0; ho < d.Ho; ho++)
+					t += rs[(n * d.Ho + ho) * d.C16 + o];
+				sums[n * C + o] = t;
+			}
 	}
 	fd_arena_release(&c->arena, &m, NULL, 0);
 	c->macs += (uint64_t)d.N * d.H * d.W * (uint64_t)(C * Cin) + (uint64_t)y->numel * (uint64_t)(k * k);

@@ -31,12 +31,15 @@ int fd_mbfront_serves(const struct fd_ctx *c, const struct fd_tensor *x, int k, 
  * taps in row-major order, each from its bias; activations as
  * act_inline.h's. Each output value is computed by one thread the same way
  * whatever the split, so the bits do not depend on c->threads. Counts both
- * convolutions' multiply-adds in c->macs as fd_conv2d does. Records
- * nothing: refused ("records no gradient") where an input needs a
- * gradient. NULL with c->err (what fd_mbfront_serves refuses, shapes, out
- * of memory). */
+ * convolutions' multiply-adds in c->macs as fd_conv2d does. sums: NULL,
+ * or [N][Cexp] doubles that receive y's channel sums per image (the
+ * squeeze-excitation's pooling, fd_mbback_infer: each output row's sum in
+ * double in column order, the rows added in order; the same bits on any
+ * thread count). Records nothing: refused ("records no gradient") where an
+ * input needs a gradient. NULL with c->err (what fd_mbfront_serves refuses,
+ * shapes, out of memory). */
 struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *we,
 				   struct fd_tensor *be, struct fd_tensor *wd, struct fd_tensor *bd, int stride,
-				   int act);
+				   int act, double *sums);
 
 #endif

@@ -86,6 +86,20 @@ FD_VEC_CLONES static void scale(int nhwc, int64_t HW, int64_t C, float *restrict
 			x[k * HW + i] *= s[k];
 }
 
+void fd_se_gate(int64_t C, int64_t Q, const double *mean, const float *W1, const float *B1, const float *W2,
+		const float *B2, enum fd_act act, enum fd_act gate, double *h, float *g)
+{
+	for (int64_t j = 0; j < Q; j++)
+		h[j] = act_d(act, B1[j] + dot8(C, W1 + j * C, mean));
+	for (int64_t k = 0; k < C; k++)
+		g[k] = (float)act_d(gate, B2[k] + dot8(Q, W2 + k * Q, h));
+}
+
+int fd_se_act_ok(enum fd_act k)
+{
+	return act_ok(k);
+}
+
 /* t is [rows, cols] or [rows, cols, 1, 1] */
 static int is_mat(const struct fd_tensor *t, int64_t rows, int64_t cols)
 {
@@ -131,10 +145,7 @@ struct fd_tensor *fd_se_infer(struct fd_ctx *c, struct fd_tensor *x, struct fd_t
 		pool(nhwc, HW, C, xn, p);
 		for (int64_t k = 0; k < C; k++)
 			p[k] /= (double)HW;
-		for (int64_t j = 0; j < Q; j++)
-			h[j] = act_d(act, B1[j] + dot8(C, W1 + j * C, p));
-		for (int64_t k = 0; k < C; k++)
-			gn[k] = (float)act_d(gate, B2[k] + dot8(Q, W2 + k * Q, h));
+		fd_se_gate(C, Q, p, W1, B1, W2, B2, act, gate, h, gn);
 		scale(nhwc, HW, C, xn, gn);
 	}
 	c->macs += (uint64_t)(2 * N * C * Q); /* the two 1x1 convolutions', as fd_conv2d counts them */

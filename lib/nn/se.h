@@ -28,4 +28,13 @@
 struct fd_tensor *fd_se_infer(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *w1, struct fd_tensor *b1,
 			      struct fd_tensor *w2, struct fd_tensor *b2, enum fd_act act, enum fd_act gate);
 
+/* The gates of one sample: g[k] = gate(W2 h + B2)[k] (rounded to float)
+ * with h = act(W1 mean + B1) (h: Q doubles of scratch), mean the sample's
+ * channel means [C] in double, W1 [Q][C], W2 [C][Q]: fd_se_infer's
+ * arithmetic, for kernels that pool x themselves (mbback). */
+void fd_se_gate(int64_t C, int64_t Q, const double *mean, const float *W1, const float *B1, const float *W2,
+		const float *B2, enum fd_act act, enum fd_act gate, double *h, float *g);
+/* Whether fd_se_infer takes k as its act or gate */
+int fd_se_act_ok(enum fd_act k);
+
 #endif

@@ -311,6 +311,25 @@ TAP_UNUSED static int fd_check(const char *name, double *p, size_t n, const doub
 }
 
 /* ---- model reference cases (tests/ref/models*.py, models_common.py) ---- */
+/* Values failing |a - r| <= tol mag (a NaN fails), mag a bound on the
+ * magnitudes of the terms each reference value sums; the worst |a - r| /
+ * (tol mag) into *worst (not NULL). Silent. */
+TAP_UNUSED static size_t fix_nbad_mag(const float *a, const float *r, const float *mag, size_t n, double tol,
+				      double *worst)
+{
+	size_t bad = 0;
+	double w = 0;
+	for (size_t i = 0; i < n; i++) {
+		double t = tol * mag[i] + 1e-30, e = fabs((double)a[i] - r[i]);
+		bad += !(e <= t);
+		if (e / t > w)
+			w = e / t;
+	}
+	if (worst)
+		*worst = w;
+	return bad;
+}
+
 #ifdef FD_MODEL_H
 #include "nn/loss.h"
 #include "nn/optim.h"

@@ -146,13 +146,15 @@ static void torch_loads(const char *name)
 }
 
 /* The blocks' fused fronts (fd_mbfront_infer: expansion + depthwise in one
- * kernel) in an eval forward: on a CPU with AVX-512F `want` blocks (every
- * block with an expansion), none elsewhere; the logits equal, within the
- * fixture's tolerance, those of the same forward with m->no_mbfront
- * (oneDNN's two convolutions, which fused_eval compares with torchvision),
+ * kernel) and backs (fd_mbback_infer: SE + projection + residual add) in an
+ * eval forward: on a CPU with AVX-512F `want` fronts (every block with an
+ * expansion) and `want_back` backs (those with an SE too), none elsewhere;
+ * the logits equal, within the fixture's tolerance, those of the same
+ * forward with m->no_mbfront (oneDNN's convolutions and fd_se_infer, which
+ * fused_eval compares with torchvision),
  * and both follow a change of the expansion BN weight ew (control: the
  * fused logits move by more than 10 tolerances). */
-static void front_eval(struct fd_ctx *c, const struct fix_case *k, const char *ew, int want)
+static void front_eval(struct fd_ctx *c, const struct fix_case *k, const char *ew, int want, int want_back)
 {
 	struct fd_model *m;
 	struct fd_st s;
@@ -164,7 +166,7 @@ static void front_eval(struct fd_ctx *c, const struct fix_case *k, const char *e
 	c->training = 0;
 	c->grad_enabled = 0;
 	float a[2][2], b[2][2];
-	int nf[2], nu[2];
+	int nf[2], nu[2], nb = -1;
 	struct fd_tensor *g = fd_params_find(&m->p, ew);
 	for (int r = 0; r < 2; r++) {
 		if (r == 1)
@@ -174,6 +176,8 @@ static void front_eval(struct fd_ctx *c, const struct fix_case *k, const char *e
 		fd_ctx_step(c);
 		struct fd_tensor *y = fd_model_forward(m, c, fix_get(c, &s, "x"));
 		nf[r] = m->nfused_front;
+		if (r == 0)
+			nb = m->nfused_back;
 		a[r][0] = y ? y->data[0] : NAN, a[r][1] = y ? y->data[1] : NAN;
 		m->no_mbfront = 1;
 		fd_ctx_step(c);
@@ -182,9 +186,11 @@ static void front_eval(struct fd_ctx *c, const struct fix_case *k, const char *e
 		b[r][0] = y ? y->data[0] : NAN, b[r][1] = y ? y->data[1] : NAN;
 		m->no_mbfront = 0;
 	}
-	ok(g && nf[0] == (avx512 ? want : 0) && nf[1] == nf[0] && nu[0] == 0 && nu[1] == 0,
-	   "%s@%d: %d block fronts fused (want %d: AVX-512F %s), none with m->no_mbfront (%d)", k->name, k->size,
-	   nf[0], avx512 ? want : 0, avx512 ? "yes" : "no", nu[0]);
+	ok(g && nf[0] == (avx512 ? want : 0) && nf[1] == nf[0] && nu[0] == 0 && nu[1] == 0 &&
+		   nb == (avx512 ? want_back : 0),
+	   "%s@%d: %d block fronts fused (want %d: AVX-512F %s), %d of them with their back (want %d), none "
+	   "with m->no_mbfront (%d)",
+	   k->name, k->size, nf[0], avx512 ? want : 0, avx512 ? "yes" : "no", nb, avx512 ? want_back : 0, nu[0]);
 	snprintf(file, sizeof file, "%s@%d fused-front logits vs oneDNN's convolutions", k->name, k->size);
 	tap_close_f32(file, a[0], b[0], 2, atol, 1e-4);
 	snprintf(file, sizeof file, "%s@%d fused-front logits after %s x 1.5 vs oneDNN's", k->name, k->size, ew);
@@ -244,10 +250,11 @@ int main(void)
 			   na, ns);
 		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", nf, na, ns);
 		/* every block with an expansion (15 of EfficientNet-B0's 16, 10 of
-		 * MobileNetV3-Small's 11) runs its front as one kernel; the
+		 * MobileNetV3-Small's 11) runs its front as one kernel, those with
+		 * an SE too (15, 8) their SE, projection and add as another; the
 		 * control changes a late block's expansion BN */
 		front_eval(&c, &k, i == 0 ? "features.7.0.block.0.1.weight" : "features.11.block.0.1.weight",
-			   i == 0 ? 15 : 10);
+			   i == 0 ? 15 : 10, i == 0 ? 15 : 8);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);

@@ -22,21 +22,10 @@ struct mcase {
 	const float *x, *we, *be, *wd, *bd;
 };
 
-/* values failing |a - r| <= TOL mag (a NaN fails); the worst |a - r| / (TOL
- * mag) into *worst */
+/* values failing |a - r| <= TOL mag (fix_nbad_mag) */
 static size_t nbad(const float *a, const float *r, const float *mag, size_t n, double *worst)
 {
-	size_t bad = 0;
-	double w = 0;
-	for (size_t i = 0; i < n; i++) {
-		double t = TOL * mag[i] + 1e-30, e = fabs((double)a[i] - r[i]);
-		bad += !(e <= t);
-		if (e / t > w)
-			w = e / t;
-	}
-	if (worst)
-		*worst = w;
-	return bad;
+	return fix_nbad_mag(a, r, mag, n, TOL, worst);
 }
 
 static int out_size(int n, int k, int s)
@@ -46,7 +35,7 @@ static int out_size(int n, int k, int s)
 
 /* fd_mbfront_infer on case k with activation act; y in NCHW order. 0, or
  * -1 with c->err. */
-static int run(struct fd_ctx *c, const struct mcase *k, int act, float *y, uint64_t *macs)
+static int run(struct fd_ctx *c, const struct mcase *k, int act, float *y, uint64_t *macs, double *sums)
 {
 	int64_t sx[4] = {k->N, k->Cin, k->H, k->W}, se[4] = {k->C, k->Cin, 1, 1}, sd[4] = {k->C, 1, k->k, k->k};
 	int64_t sc[1] = {k->C};
@@ -61,7 +50,7 @@ static int run(struct fd_ctx *c, const struct mcase *k, int act, float *y, uint6
 	memcpy(we->data, k->we, (size_t)k->C * k->Cin * 4), memcpy(be->data, k->be, (size_t)k->C * 4);
 	memcpy(wd->data, k->wd, (size_t)k->C * k->k * k->k * 4), memcpy(bd->data, k->bd, (size_t)k->C * 4);
 	c->macs = 0;
-	struct fd_tensor *r = fd_mbfront_infer(c, x, we, be, wd, bd, k->s, act);
+	struct fd_tensor *r = fd_mbfront_infer(c, x, we, be, wd, bd, k->s, act, sums);
 	*macs = c->macs;
 	if (!r)
 		return -1;
@@ -102,7 +91,7 @@ int main(void)
 	if (!cpu_has("avx512f")) {
 		small(&c2, &x, &we, &be, &wd, &bd, &wd4, &bad);
 		ok(!fd_mbfront_serves(&c2, x, 3, 1, FD_ACT_SILU) &&
-			   !fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_SILU) &&
+			   !fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_SILU, NULL) &&
 			   strstr(c2.err.msg, "not for this"),
 		   "no AVX-512F: not served, refused: %s", c2.err.msg);
 		fd_ctx_free(&c1);
@@ -125,13 +114,14 @@ int main(void)
 		k.bd = fix_f32(&st, i, "bd", (long)C, 0);
 		const float *ref = fix_f32(&st, i, "y", (long)n, 0), *mag = fix_f32(&st, i, "mag", (long)n, 0);
 		float *y1 = malloc(n * 4), *y2 = malloc(n * 4), *yo = malloc(n * 4);
+		double *s1 = malloc((size_t)k.N * C * 8), *s2 = malloc((size_t)k.N * C * 8);
 		uint64_t m1 = 0, m2 = 0, mo = 0;
 		int other = k.act == FD_ACT_SILU ? FD_ACT_HARDSWISH : FD_ACT_SILU;
-		if (run(&c1, &k, k.act, y1, &m1) < 0 || run(&c2, &k, k.act, y2, &m2) < 0 ||
-		    run(&c2, &k, other, yo, &mo) < 0) {
+		if (run(&c1, &k, k.act, y1, &m1, s1) < 0 || run(&c2, &k, k.act, y2, &m2, s2) < 0 ||
+		    run(&c2, &k, other, yo, &mo, NULL) < 0) {
 			ok(0, "case %d: runs: %s %s", i, c1.err.msg, c2.err.msg);
 			fd_ctx_step(&c1), fd_ctx_step(&c2);
-			free(y1), free(y2), free(yo);
+			free(y1), free(y2), free(yo), free(s1), free(s2);
 			continue;
 		}
 		double worst = 0;
@@ -139,6 +129,21 @@ int main(void)
 		ok(b2 == 0, "case %d: y vs torch float64 within %g x mag: %zu of %zu values off, worst %.3f of tol", i,
 		   TOL, b2, n, worst);
 		ok(!memcmp(y1, y2, n * 4), "case %d: 1 and 2 threads give the same bits", i);
+		/* the channel sums against the reference's, each within the sum of
+		 * its values' tolerances */
+		size_t sbad = 0, HWo = (size_t)Ho * Wo;
+		for (size_t b = 0; b < (size_t)k.N * C; b++) {
+			size_t nn = b / C, ch = b % C;
+			double r = 0, t = 0;
+			for (size_t q = 0; q < HWo; q++) {
+				size_t at = (nn * C + ch) * HWo + q;
+				r += ref[at], t += TOL * mag[at];
+			}
+			sbad += !(fabs(s2[b] - r) <= t + 1e-6 * fabs(r));
+		}
+		ok(sbad == 0 && !memcmp(s1, s2, (size_t)k.N * C * 8),
+		   "case %d: channel sums vs the reference's: %zu of %zu off; 1 and 2 threads the same bits", i, sbad,
+		   (size_t)k.N * C);
 		uint64_t want = (uint64_t)k.N * k.H * k.W * C * k.Cin + (uint64_t)n * k.k * k.k;
 		ok(m2 == want, "case %d: %llu multiply-adds counted (want %llu)", i, (unsigned long long)m2,
 		   (unsigned long long)want);
@@ -156,7 +161,7 @@ int main(void)
 		tails += k.C % 16 != 0;
 		banded += k.N < 4;
 		checked++;
-		free(y1), free(y2), free(yo);
+		free(y1), free(y2), free(yo), free(s1), free(s2);
 	}
 	ok(checked == cases && acts[FD_ACT_SILU] && acts[FD_ACT_RELU] && acts[FD_ACT_HARDSWISH] && tails >= 3 &&
 		   banded >= 1,
@@ -170,28 +175,28 @@ int main(void)
 		x->data[j] = 1;
 	memset(we->data, 0, (size_t)we->numel * 4), memset(be->data, 0, 64), memset(bd->data, 0, 64);
 	memset(wd->data, 0, (size_t)wd->numel * 4), memset(wd4->data, 0, (size_t)wd4->numel * 4);
-	struct fd_tensor *y = fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_RELU);
+	struct fd_tensor *y = fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_RELU, NULL);
 	ok(y && y->shape[1] == 16 && y->shape[2] == 6, "a plain call runs %s", c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbfront_infer(&c2, x, we, be, wd4, bd, 1, FD_ACT_RELU) && strstr(c2.err.msg, "not for this"),
+	ok(!fd_mbfront_infer(&c2, x, we, be, wd4, bd, 1, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "not for this"),
 	   "a 4x4 kernel refused: %s", c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 3, FD_ACT_RELU) && strstr(c2.err.msg, "stride 3"),
+	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 3, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "stride 3"),
 	   "stride 3 refused: %s", c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_GELU) && strstr(c2.err.msg, "not for this"),
+	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_GELU, NULL) && strstr(c2.err.msg, "not for this"),
 	   "gelu refused: %s", c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbfront_infer(&c2, x, bad, be, wd, bd, 1, FD_ACT_RELU) && strstr(c2.err.msg, "do not fit"),
+	ok(!fd_mbfront_infer(&c2, x, bad, be, wd, bd, 1, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "do not fit"),
 	   "an expansion weight [12, 8] for 16 channels refused: %s", c2.err.msg);
 	c2.failed = 0;
 	x->layout = FD_NCHW;
-	ok(!fd_mbfront_serves(&c2, x, 3, 1, FD_ACT_RELU) && !fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_RELU),
+	ok(!fd_mbfront_serves(&c2, x, 3, 1, FD_ACT_RELU) && !fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_RELU, NULL),
 	   "NCHW input refused: %s", c2.err.msg);
 	x->layout = FD_NHWC;
 	c2.failed = 0;
 	fd_requires_grad(we);
-	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_RELU) && strstr(c2.err.msg, "records no gradient"),
+	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "records no gradient"),
 	   "an input that needs a gradient refused: %s", c2.err.msg);
 	fd_ctx_free(&c1);
 	fd_ctx_free(&c2);
