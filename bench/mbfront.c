@@ -4,7 +4,8 @@
  * convolution, each with its activation as the post-op, the path the
  * models take without it), for EfficientNet-B0's and MobileNetV3-Small's
  * front shapes at 224 px or those read from stdin, one per line:
- *   NAME N Cin Cexp H W k stride act     (act: relu, hardswish, silu)
+ *   NAME N Cin Cexp H W k stride act     (act: relu, hardswish, silu; Cexp 0:
+ *                                         no expansion, the depthwise alone)
  * Usage: mbfront [THREADS [REPEATS]] [-] (- reads the shapes from stdin).
  * Prints "NAME<TAB>fused_ms<TAB>onednn_ms<TAB>onednn/fused", the best of
  * the repeats after one warm-up each, the two alternated. */
@@ -28,14 +29,14 @@ static void fill(float *a, size_t n, uint64_t seed, float sc)
 
 static const char *const SHAPES[] = {
 	/* EfficientNet-B0 @224, batch 32: one line per kind of block */
-	"eff.s2a 32 16 96 112 112 3 2 silu", "eff.s2b 32 24 144 56 56 3 1 silu",
+	"eff.s1 32 32 0 112 112 3 1 silu", "eff.s2a 32 16 96 112 112 3 2 silu", "eff.s2b 32 24 144 56 56 3 1 silu",
 	"eff.s3a 32 24 144 56 56 5 2 silu", "eff.s3b 32 40 240 28 28 5 1 silu",
 	"eff.s4a 32 40 240 28 28 3 2 silu", "eff.s4b 32 80 480 14 14 3 1 silu",
 	"eff.s5a 32 80 480 14 14 5 1 silu", "eff.s5b 32 112 672 14 14 5 1 silu",
 	"eff.s6a 32 112 672 14 14 5 2 silu", "eff.s6b 32 192 1152 7 7 5 1 silu",
 	"eff.s7 32 192 1152 7 7 3 1 silu",
 	/* MobileNetV3-Small @224 */
-	"mnv3.b1 32 16 72 56 56 3 2 relu", "mnv3.b2 32 24 88 28 28 3 1 relu",
+	"mnv3.b0 32 16 0 112 112 3 2 relu", "mnv3.b1 32 16 72 56 56 3 2 relu", "mnv3.b2 32 24 88 28 28 3 1 relu",
 	"mnv3.b3 32 24 96 28 28 5 2 hardswish", "mnv3.b4 32 40 240 14 14 5 1 hardswish",
 	"mnv3.b6 32 40 120 14 14 5 1 hardswish", "mnv3.b8 32 48 288 14 14 5 2 hardswish",
 	"mnv3.b9 32 96 576 7 7 5 1 hardswish", NULL};
@@ -75,7 +76,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mbfront: bad shape line: %s\n", l);
 			return 2;
 		}
-		int act = act_of(an);
+		int act = act_of(an), expand = C > 0;
+		C = expand ? C : Cin;
 		int64_t sx[4] = {N, Cin, H, W}, se[4] = {C, Cin, 1, 1}, sd[4] = {C, 1, k, k}, sc[1] = {C};
 		struct fd_tensor *x = fd_tensor_new(&c, FD_DEV_CPU, 4, sx), *we = fd_tensor_new(&c, FD_DEV_CPU, 4, se);
 		struct fd_tensor *be = fd_tensor_new(&c, FD_DEV_CPU, 1, sc), *wd = fd_tensor_new(&c, FD_DEV_CPU, 4, sd);
@@ -95,10 +97,11 @@ int main(int argc, char **argv)
 		for (int r = 0; r <= reps; r++) {
 			struct fd_arena_mark m = fd_arena_mark(&c.arena);
 			double t0 = fd_now();
-			struct fd_tensor *y = fd_mbfront_infer(&c, x, we, be, wd, bd, s, act, NULL);
+			struct fd_tensor *y = fd_mbfront_infer(&c, x, expand ? we : NULL, expand ? be : NULL, wd, bd, s,
+							       act, NULL);
 			double t1 = fd_now();
 			fd_arena_release(&c.arena, &m, NULL, 0);
-			struct fd_tensor *h = y ? fd_conv2d_infer(&c, &o1, x, we, be, post_of(act)) : NULL;
+			struct fd_tensor *h = !y ? NULL : expand ? fd_conv2d_infer(&c, &o1, x, we, be, post_of(act)) : x;
 			struct fd_tensor *z = h ? fd_conv2d_infer(&c, &o2, h, wd, bd, post_of(act)) : NULL;
 			double t2 = fd_now();
 			fd_arena_release(&c.arena, &m, NULL, 0);

@@ -109,13 +109,13 @@ int fd_mbconv_add(struct fd_model *m, struct fd_mbconv *b, const char *name, con
 	return fd_mcna_add(m, &b->proj, nm, cfg->cexp, cfg->cout, 1, 1, 1, cfg->eps, cfg->momentum, -1, e);
 }
 
-/* Whether b's expansion and depthwise convolution run as one kernel on x:
- * both conv-BN pairs fold (fp32 CPU inference, no tap, not m->unfused) and
- * fd_mbfront_serves, not m->no_mbfront */
+/* Whether b's expansion (if any) and depthwise convolution run as one
+ * kernel on x: the conv-BN pairs fold (fp32 CPU inference, no tap, not
+ * m->unfused) and fd_mbfront_serves, not m->no_mbfront */
 static int front_fuses(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
 {
-	return x && b->has_expand && !m->no_mbfront && fd_mbfront_serves(c, x, b->cfg.k, b->cfg.stride, (int)b->cfg.act) &&
-	       fd_mconv_bn_folds(m, c, &b->expand.conv, &b->expand.bn, x) &&
+	return x && !m->no_mbfront && fd_mbfront_serves(c, x, b->cfg.k, b->cfg.stride, (int)b->cfg.act) &&
+	       (!b->has_expand || fd_mconv_bn_folds(m, c, &b->expand.conv, &b->expand.bn, x)) &&
 	       fd_mconv_bn_folds(m, c, &b->dw.conv, &b->dw.bn, x);
 }
 
@@ -133,17 +133,18 @@ static int back_fuses(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b,
 	       fd_mconv_bn_folds(m, c, &b->proj.conv, &b->proj.bn, x);
 }
 
-/* The expansion and depthwise convolution of b on x by fd_mbfront_infer,
- * both BNs folded (counted in m->nfused, as two fd_mconv_bn_fwd); sums
+/* The expansion (if any) and depthwise convolution of b on x by
+ * fd_mbfront_infer, the BNs folded (counted in m->nfused, as
+ * fd_mconv_bn_fwd would); sums
  * (NULL: none) receives the output's channel sums per image */
 static struct fd_tensor *front(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x,
 			       double *sums)
 {
-	struct fd_tensor *we, *be, *wd, *bd;
-	if (fd_mconv_bn_fold(m, c, &b->expand.conv, &b->expand.bn, &we, &be) < 0 ||
+	struct fd_tensor *we = NULL, *be = NULL, *wd, *bd;
+	if ((b->has_expand && fd_mconv_bn_fold(m, c, &b->expand.conv, &b->expand.bn, &we, &be) < 0) ||
 	    fd_mconv_bn_fold(m, c, &b->dw.conv, &b->dw.bn, &wd, &bd) < 0)
 		return NULL;
-	m->nfused += 2;
+	m->nfused += 1 + b->has_expand;
 	m->nfused_front++;
 	return fd_mbfront_infer(c, x, we, be, wd, bd, b->cfg.stride, (int)b->cfg.act, sums);
 }

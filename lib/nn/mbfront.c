@@ -50,7 +50,8 @@ struct mf {
 	int slots;                          /* ring rows: k, or H where the whole padded
 					     * image fits (MF_WHOLE_BYTES) */
 	const float *x;                     /* [N, H, W, Cin] */
-	const float *we, *be, *wd, *bd;     /* packed: we per group of MF_NB blocks g, at g Cin
+	const float *we, *be, *wd, *bd;     /* packed (we NULL: no expansion, x's rows copied
+					     * into the ring): we per group of MF_NB blocks g, at g Cin
 					     * MF_NB 16: [Cin][nb 16] (nb: the group's blocks);
 					     * be [C16], wd [k k][C16], bd [C16] */
 	const float *zero;                  /* a ring row of zeros */
@@ -189,6 +190,18 @@ static ex_tile_fn ex_tile(int nb, int act)
 MF_TARGET static void expand_rows(const struct mf *d, int64_t n, int h0, int h1, float *ring)
 {
 	const int nblk = d->C16 / 16;
+	if (!d->we) { /* no expansion: x's rows copied in (padded channels stay zero) */
+		for (int hi = h0; hi < h1; hi++) {
+			const float *xr = d->x + ((n * d->H + hi) * (int64_t)d->W) * d->Cin;
+			float *r = ring + (int64_t)(hi % d->slots) * d->rowf + (int64_t)d->p * d->C16;
+			if (d->C == d->C16)
+				memcpy(r, xr, (size_t)d->W * d->C * sizeof *r);
+			else
+				for (int px = 0; px < d->W; px++)
+					memcpy(r + (int64_t)px * d->C16, xr + (int64_t)px * d->C, (size_t)d->C * sizeof *r);
+		}
+		return;
+	}
 	for (int cb = 0; cb < nblk; cb += MF_NB) {
 		int nb = nblk - cb < MF_NB ? nblk - cb : MF_NB;
 		ex_tile_fn f = ex_tile(nb, d->act);
@@ -353,13 +366,14 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 				   struct fd_tensor *be, struct fd_tensor *wd, struct fd_tensor *bd, int stride,
 				   int act, double *sums)
 {
-	if (!x || !we || !be || !wd || !bd)
-		return NULL;
-	struct fd_tensor *in[5] = {x, we, be, wd, bd};
-	for (int i = 0; i < 5; i++)
+	if (!x || !wd || !bd || !we != !be)
+		return !x || !wd || !bd ? NULL : fd_fail(c, "mbfront_infer: an expansion weight without its bias");
+	struct fd_tensor *in[5] = {x, wd, bd, we, be};
+	const int nin = we ? 5 : 3;
+	for (int i = 0; i < nin; i++)
 		if (in[i]->dev != FD_DEV_CPU)
 			return fd_fail(c, "mbfront_infer: tensors must be on the cpu");
-	if (fd_needs_grad(c, 5, in))
+	if (fd_needs_grad(c, nin, in))
 		return fd_fail(c, "mbfront_infer records no gradient: an input needs one");
 	char b1[64], b2[64], b3[64];
 	int k = wd->ndim == 4 ? (int)wd->shape[3] : 0;
@@ -368,13 +382,14 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 				  "channels last, odd k <= %d, stride 1 or 2, relu, hardswish or silu, AVX-512)",
 			       k, stride, act >= 0 ? fd_act_name((enum fd_act)act) : "no activation",
 			       FD_MBFRONT_MAXK);
-	int64_t C = we->shape[0], Cin = x->shape[1];
-	if (!(we->ndim == 4 || we->ndim == 2) || we->numel != C * Cin || we->shape[1] != Cin || be->numel != C ||
+	int64_t Cin = x->shape[1], C = we ? we->shape[0] : Cin;
+	if ((we && (!(we->ndim == 4 || we->ndim == 2) || we->numel != C * Cin || we->shape[1] != Cin ||
+		    be->numel != C)) ||
 	    wd->ndim != 4 || wd->shape[0] != C || wd->shape[1] != 1 || wd->shape[2] != k || bd->numel != C ||
 	    C > INT32_MAX / 64)
 		return fd_fail(c, "mbfront_infer: weights %s and %s do not fit input %s",
-			       fd_tensor_shape_str(we, b1, sizeof b1), fd_tensor_shape_str(wd, b2, sizeof b2),
-			       fd_tensor_shape_str(x, b3, sizeof b3));
+			       we ? fd_tensor_shape_str(we, b1, sizeof b1) : "(none)",
+			       fd_tensor_shape_str(wd, b2, sizeof b2), fd_tensor_shape_str(x, b3, sizeof b3));
 #if MF_X86
 	struct mf d = {.N = (int)x->shape[0], .H = (int)x->shape[2], .W = (int)x->shape[3], .Cin = (int)Cin,
 		       .C = (int)C, .C16 = (int)((C + 15) / 16 * 16), .k = k, .s = stride, .p = (k - 1) / 2,
@@ -411,14 +426,14 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 		/* channel o: group g = o / (16 MF_NB) of nb blocks, at column o - g 16 MF_NB */
 		int64_t g = o / (16 * MF_NB), nb = d.C16 / 16 - g * MF_NB < MF_NB ? d.C16 / 16 - g * MF_NB : MF_NB;
 		float *pg = pwe + g * 16 * MF_NB * Cin + (o - g * 16 * MF_NB);
-		for (int64_t i = 0; i < Cin; i++)
+		for (int64_t i = 0; we && i < Cin; i++)
 			pg[i * nb * 16] = we->data[o * Cin + i];
 		for (int t = 0; t < k * k; t++)
 			pwd[(int64_t)t * d.C16 + o] = wd->data[o * k * k + t];
-		pbe[o] = be->data[o], pbd[o] = bd->data[o];
+		pbe[o] = be ? be->data[o] : 0, pbd[o] = bd->data[o];
 	}
 	memset(zero, 0, (size_t)d.rowf * sizeof *zero);
-	d.x = x->data, d.we = pwe, d.be = pbe, d.wd = pwd, d.bd = pbd, d.zero = zero, d.y = y->data, d.rs = rs;
+	d.x = x->data, d.we = we ? pwe : NULL, d.be = pbe, d.wd = pwd, d.bd = pbd, d.zero = zero, d.y = y->data, d.rs = rs;
 	const int64_t tasks = (int64_t)d.N * d.bands;
 	#pragma omp parallel num_threads(nt)
 	{
@@ -443,7 +458,7 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 			}
 	}
 	fd_arena_release(&c->arena, &m, NULL, 0);
-	c->macs += (uint64_t)d.N * d.H * d.W * (uint64_t)(C * Cin) + (uint64_t)y->numel * (uint64_t)(k * k);
+	c->macs += (we ? (uint64_t)d.N * d.H * d.W * (uint64_t)(C * Cin) : 0) + (uint64_t)y->numel * (uint64_t)(k * k);
 	return y;
 #else
 	return fd_fail(c, "mbfront_infer: not built for this CPU");

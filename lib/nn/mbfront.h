@@ -24,7 +24,9 @@
 int fd_mbfront_serves(const struct fd_ctx *c, const struct fd_tensor *x, int k, int stride, int act);
 
 /* y = act(dw(act(x * we + be)) + bd): we [Cexp, Cin, 1, 1] (or [Cexp,
- * Cin]) and be [Cexp] the expanding convolution, wd [Cexp, 1, k, k] and bd
+ * Cin]) and be [Cexp] the expanding convolution (both NULL for a block
+ * without one, EfficientNet's first and MobileNetV3's first: y = act(dw(x)
+ * + bd), Cexp = Cin), wd [Cexp, 1, k, k] and bd
  * [Cexp] the depthwise one (stride, padding (k - 1) / 2, torchvision's),
  * act an enum fd_act of fd_mbfront_serves's; y [N, Cexp, Ho, Wo] channels
  * last. fp32 sums: the expansion over Cin in order, the depthwise over the

@@ -6,10 +6,12 @@ with their BatchNorms folded. Inputs are float32; y is computed by torch in
 float64 from those same values and stored as float32, with mag, a float64
 bound on what the output sums (sum over the depthwise taps of |wd| times
 |be| + sum |we| |x| at the tap, plus |bd|), for the test's tolerance. Case i
-holds "<i>.shape" = (N, Cin, Cexp, H, W, k, stride, act) as int32, act
-numbered as lib's enum fd_act (0 relu, 1 hardswish, 3 silu), and x [N, Cin,
-H, W], we [Cexp, Cin, 1, 1], be [Cexp], wd [Cexp, 1, k, k], bd [Cexp], y
-[N, Cexp, Ho, Wo], mag (same shape).
+holds "<i>.shape" = (N, Cin, Cexp, H, W, k, stride, act, expand) as int32,
+act numbered as lib's enum fd_act (0 relu, 1 hardswish, 3 silu), expand 0
+for a block without the expansion (y = act(dwconv(x) + bd), Cexp = Cin:
+EfficientNet's and MobileNetV3's first blocks), and x [N, Cin, H, W], we
+[Cexp, Cin, 1, 1], be [Cexp] (unused where expand is 0), wd [Cexp, 1, k,
+k], bd [Cexp], y [N, Cexp, Ho, Wo], mag (same shape).
 """
 import os
 import sys
@@ -36,21 +38,22 @@ ACTS = {0: F.relu, 1: F.hardswish, 3: F.silu}
 # than the 6-pixel expansion tile and smaller than the kernel, odd and
 # unequal sizes, a single image (split into bands of rows), the widest
 # expansion (192 -> 1152)
-cases = [(2, 16, 96, 12, 12, 3, 2, 3), (2, 24, 144, 9, 9, 3, 1, 3), (3, 24, 144, 11, 10, 5, 2, 3),
-         (2, 40, 240, 7, 7, 5, 1, 3), (2, 16, 72, 13, 13, 3, 2, 0), (2, 24, 88, 7, 7, 3, 1, 0),
-         (2, 40, 120, 6, 5, 5, 1, 1), (1, 48, 144, 5, 5, 5, 2, 1), (2, 96, 576, 3, 3, 5, 1, 1),
-         (2, 7, 20, 8, 9, 7, 1, 3), (4, 192, 1152, 2, 2, 5, 1, 3), (1, 16, 64, 20, 30, 3, 1, 1)]
+cases = [(2, 16, 96, 12, 12, 3, 2, 3, 1), (2, 24, 144, 9, 9, 3, 1, 3, 1), (3, 24, 144, 11, 10, 5, 2, 3, 1),
+         (2, 40, 240, 7, 7, 5, 1, 3, 1), (2, 16, 72, 13, 13, 3, 2, 0, 1), (2, 24, 88, 7, 7, 3, 1, 0, 1),
+         (2, 40, 120, 6, 5, 5, 1, 1, 1), (1, 48, 144, 5, 5, 5, 2, 1, 1), (2, 96, 576, 3, 3, 5, 1, 1, 1),
+         (2, 7, 20, 8, 9, 7, 1, 3, 1), (4, 192, 1152, 2, 2, 5, 1, 3, 1), (1, 16, 64, 20, 30, 3, 1, 1, 1),
+         (2, 32, 32, 14, 14, 3, 1, 3, 0), (2, 16, 16, 13, 13, 3, 2, 0, 0), (1, 20, 20, 9, 7, 5, 1, 1, 0)]
 t = {}
 for i, c in enumerate(cases):
-    N, Cin, C, H, W, k, s, act = c
+    N, Cin, C, H, W, k, s, act, expand = c
     x = rnd(N, Cin, H, W)
     we, be = rnd(C, Cin, 1, 1) * (2 / Cin) ** 0.5, rnd(C) * 0.5
     wd, bd = rnd(C, 1, k, k) * (2 / (k * k)) ** 0.5, rnd(C) * 0.5
     p = (k - 1) // 2
     f = ACTS[act]
-    e = f(F.conv2d(x.double(), we.double(), be.double()))
+    e = f(F.conv2d(x.double(), we.double(), be.double())) if expand else x.double()
     y = f(F.conv2d(e, wd.double(), bd.double(), stride=s, padding=p, groups=C))
-    ea = F.conv2d(x.double().abs(), we.double().abs(), be.double().abs())
+    ea = F.conv2d(x.double().abs(), we.double().abs(), be.double().abs()) if expand else x.double().abs()
     mag = F.conv2d(ea, wd.double().abs(), bd.double().abs(), stride=s, padding=p, groups=C)
     t[f"{i}.shape"] = np.array(c, dtype=np.int32)
     t[f"{i}.x"], t[f"{i}.we"], t[f"{i}.be"], t[f"{i}.wd"], t[f"{i}.bd"] = x, we, be, wd, bd

@@ -147,8 +147,8 @@ static void torch_loads(const char *name)
 
 /* The blocks' fused fronts (fd_mbfront_infer: expansion + depthwise in one
  * kernel) and backs (fd_mbback_infer: SE + projection + residual add) in an
- * eval forward: on a CPU with AVX-512F `want` fronts (every block with an
- * expansion) and `want_back` backs (those with an SE too), none elsewhere;
+ * eval forward: on a CPU with AVX-512F `want` fronts (every block) and
+ * `want_back` backs (those with an SE), none elsewhere;
  * the logits equal, within the fixture's tolerance, those of the same
  * forward with m->no_mbfront (oneDNN's convolutions and fd_se_infer, which
  * fused_eval compares with torchvision),
@@ -249,12 +249,13 @@ int main(void)
 		fused_eval(&c, &k, i == 0 ? "features.7.0.block.2.fc2.weight" : "features.11.block.2.fc1.weight", nf,
 			   na, ns);
 		fused_eval(&c, &k, i == 0 ? "features.8.1.weight" : "features.12.1.weight", nf, na, ns);
-		/* every block with an expansion (15 of EfficientNet-B0's 16, 10 of
-		 * MobileNetV3-Small's 11) runs its front as one kernel, those with
-		 * an SE too (15, 8) their SE, projection and add as another; the
+		/* every block (16 in EfficientNet-B0, 11 in MobileNetV3-Small)
+		 * runs its front (expansion, if any, and depthwise) as one
+		 * kernel, those with an SE (16, 9) their SE, projection and add
+		 * as another; the
 		 * control changes a late block's expansion BN */
 		front_eval(&c, &k, i == 0 ? "features.7.0.block.0.1.weight" : "features.11.block.0.1.weight",
-			   i == 0 ? 15 : 10, i == 0 ? 15 : 8);
+			   i == 0 ? 16 : 11, i == 0 ? 16 : 9);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);

@@ -4,6 +4,7 @@
  * threads (the same bits), the multiply-adds counted; negative controls: a
  * reference off by 10 tolerances in one value and the other activation
  * fail; refusals: an input that needs a gradient, NCHW, an even kernel,
+ * an expansion weight without its bias, depthwise weights that do not fit,
  * stride 3, GELU, misfit weights. On a CPU without AVX-512F only the
  * refusal of fd_mbfront_serves is checked (the models then keep oneDNN's
  * two convolutions). */
@@ -18,7 +19,7 @@
 #define TOL 5e-7
 
 struct mcase {
-	int N, Cin, C, H, W, k, s, act;
+	int N, Cin, C, H, W, k, s, act, expand;
 	const float *x, *we, *be, *wd, *bd;
 };
 
@@ -48,6 +49,8 @@ static int run(struct fd_ctx *c, const struct mcase *k, int act, float *y, uint6
 	x->layout = FD_NHWC;
 	fd_transpose_cpu(1, k->N, k->Cin, HW, k->x, x->data, 0);
 	memcpy(we->data, k->we, (size_t)k->C * k->Cin * 4), memcpy(be->data, k->be, (size_t)k->C * 4);
+	if (!k->expand)
+		we = be = NULL;
 	memcpy(wd->data, k->wd, (size_t)k->C * k->k * k->k * 4), memcpy(bd->data, k->bd, (size_t)k->C * 4);
 	c->macs = 0;
 	struct fd_tensor *r = fd_mbfront_infer(c, x, we, be, wd, bd, k->s, act, sums);
@@ -100,15 +103,15 @@ int main(void)
 	}
 
 	fix_open(&st, "nn_mbfront", "mbfront");
-	int cases = fix_cases(&st), checked = 0, acts[4] = {0}, tails = 0, banded = 0;
-	ok(cases >= 12, "fixture has %d cases", cases);
+	int cases = fix_cases(&st), checked = 0, acts[4] = {0}, tails = 0, banded = 0, noexp = 0;
+	ok(cases >= 15, "fixture has %d cases", cases);
 	for (int i = 0; i < cases; i++) {
-		const int32_t *v = fix_i32(&st, i, "shape", 8);
-		struct mcase k = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], NULL, NULL, NULL, NULL, NULL};
+		const int32_t *v = fix_i32(&st, i, "shape", 9);
+		struct mcase k = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], NULL, NULL, NULL, NULL, NULL};
 		int Ho = out_size(k.H, k.k, k.s), Wo = out_size(k.W, k.k, k.s);
 		size_t nx = (size_t)k.N * k.Cin * k.H * k.W, n = (size_t)k.N * k.C * Ho * Wo, C = (size_t)k.C;
-		diag("case %d: N=%d Cin=%d Cexp=%d %dx%d k=%d stride %d %s", i, k.N, k.Cin, k.C, k.H, k.W, k.k, k.s,
-		     fd_act_name((enum fd_act)k.act));
+		diag("case %d: N=%d Cin=%d Cexp=%d %dx%d k=%d stride %d %s%s", i, k.N, k.Cin, k.C, k.H, k.W, k.k, k.s,
+		     fd_act_name((enum fd_act)k.act), k.expand ? "" : ", no expansion");
 		k.x = fix_f32(&st, i, "x", (long)nx, 0), k.we = fix_f32(&st, i, "we", (long)(C * k.Cin), 0);
 		k.be = fix_f32(&st, i, "be", (long)C, 0), k.wd = fix_f32(&st, i, "wd", (long)(C * k.k * k.k), 0);
 		k.bd = fix_f32(&st, i, "bd", (long)C, 0);
@@ -144,7 +147,7 @@ int main(void)
 		ok(sbad == 0 && !memcmp(s1, s2, (size_t)k.N * C * 8),
 		   "case %d: channel sums vs the reference's: %zu of %zu off; 1 and 2 threads the same bits", i, sbad,
 		   (size_t)k.N * C);
-		uint64_t want = (uint64_t)k.N * k.H * k.W * C * k.Cin + (uint64_t)n * k.k * k.k;
+		uint64_t want = (k.expand ? (uint64_t)k.N * k.H * k.W * C * k.Cin : 0) + (uint64_t)n * k.k * k.k;
 		ok(m2 == want, "case %d: %llu multiply-adds counted (want %llu)", i, (unsigned long long)m2,
 		   (unsigned long long)want);
 		/* negative controls */
@@ -158,15 +161,17 @@ int main(void)
 		   fd_act_name((enum fd_act)other), bo, n);
 		free(p);
 		acts[k.act]++;
+		noexp += !k.expand;
 		tails += k.C % 16 != 0;
 		banded += k.N < 4;
 		checked++;
 		free(y1), free(y2), free(yo), free(s1), free(s2);
 	}
 	ok(checked == cases && acts[FD_ACT_SILU] && acts[FD_ACT_RELU] && acts[FD_ACT_HARDSWISH] && tails >= 3 &&
-		   banded >= 1,
-	   "%d cases checked: silu %d, relu %d, hardswish %d; %d with a padded channel block, %d split in bands",
-	   checked, acts[FD_ACT_SILU], acts[FD_ACT_RELU], acts[FD_ACT_HARDSWISH], tails, banded);
+		   banded >= 1 && noexp >= 3,
+	   "%d cases checked: silu %d, relu %d, hardswish %d; %d with a padded channel block, %d split in bands, "
+	   "%d without an expansion",
+	   checked, acts[FD_ACT_SILU], acts[FD_ACT_RELU], acts[FD_ACT_HARDSWISH], tails, banded, noexp);
 	fd_st_close(&st);
 
 	/* refusals */
@@ -186,6 +191,12 @@ int main(void)
 	c2.failed = 0;
 	ok(!fd_mbfront_infer(&c2, x, we, be, wd, bd, 1, FD_ACT_GELU, NULL) && strstr(c2.err.msg, "not for this"),
 	   "gelu refused: %s", c2.err.msg);
+	c2.failed = 0;
+	ok(!fd_mbfront_infer(&c2, x, we, NULL, wd, bd, 1, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "without its bias"),
+	   "an expansion weight without its bias refused: %s", c2.err.msg);
+	c2.failed = 0;
+	ok(!fd_mbfront_infer(&c2, x, NULL, NULL, wd, bd, 1, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "do not fit"),
+	   "no expansion with 16-channel depthwise weights for 8 channels refused: %s", c2.err.msg);
 	c2.failed = 0;
 	ok(!fd_mbfront_infer(&c2, x, bad, be, wd, bd, 1, FD_ACT_RELU, NULL) && strstr(c2.err.msg, "do not fit"),
 	   "an expansion weight [12, 8] for 16 channels refused: %s", c2.err.msg);
