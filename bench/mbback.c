@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 			struct fd_arena_mark m = fd_arena_mark(&c.arena);
 			double t0 = fd_now();
 			struct fd_tensor *y = fd_mbback_infer(&c, x0, sums, w1, b1, w2, b2, act, gate, wp, bp,
-							      res ? r : NULL);
+							      res ? r : NULL, res);
 			double t1 = fd_now();
 			fd_arena_release(&c.arena, &m, NULL, 0);
 			memcpy(x->data, x0->data, (size_t)x0->numel * sizeof *x->data);

@@ -151,10 +151,11 @@ static struct fd_tensor *front(struct fd_model *m, struct fd_ctx *c, struct fd_m
 
 /* b's squeeze-excitation on h (channel sums `sums`), projection (BN folded)
  * and, for a residual block, the add into x (in place: the block's output
- * is then x, as fd_mconv_bn_add_fwd's) by fd_mbback_infer; counted as the
- * fused SE, the folded projection and the fused add */
+ * is then x, as fd_mconv_bn_add_fwd's), else written into y, by
+ * fd_mbback_infer; counted as the fused SE, the folded projection and the
+ * fused add */
 static struct fd_tensor *back(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *h,
-			      const double *sums, struct fd_tensor *x)
+			      const double *sums, struct fd_tensor *x, struct fd_tensor *y)
 {
 	struct fd_tensor *wp, *bp;
 	if (!h || fd_mconv_bn_fold(m, c, &b->proj.conv, &b->proj.bn, &wp, &bp) < 0)
@@ -165,7 +166,7 @@ static struct fd_tensor *back(struct fd_model *m, struct fd_ctx *c, struct fd_mb
 	m->nfused_back++;
 	return fd_mbback_infer(c, h, sums, fd_model_t(m, b->se.fc1.w), fd_model_t(m, b->se.fc1.b),
 			       fd_model_t(m, b->se.fc2.w), fd_model_t(m, b->se.fc2.b), (int)b->cfg.se_act,
-			       (int)b->cfg.se_gate, wp, bp, b->res ? x : NULL);
+			       (int)b->cfg.se_gate, wp, bp, b->res ? x : y, b->res);
 }
 
 struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_mbconv *b, struct fd_tensor *x)
@@ -186,9 +187,19 @@ struct fd_tensor *fd_mbconv_fwd(struct fd_model *m, struct fd_ctx *c, struct fd_
 		 * stored (fp32 CPU inference); then SE + projection + residual
 		 * add in one, the depthwise output read once */
 		if (back_fuses(m, c, b, x)) {
-			int64_t N = x->shape[0], C = b->cfg.cexp;
+			/* a block without the residual: its output first, at the
+			 * caller's mark, so the caller's keep of it moves nothing
+			 * (the front's output, the largest, lies above it) */
+			int64_t N = x->shape[0], C = b->cfg.cexp, p = (b->cfg.k - 1) / 2;
+			int64_t ys[4] = {N, b->cfg.cout, (x->shape[2] + 2 * p - b->cfg.k) / b->cfg.stride + 1,
+					 (x->shape[3] + 2 * p - b->cfg.k) / b->cfg.stride + 1};
+			struct fd_tensor *y = b->res ? NULL : fd_tensor_new(c, FD_DEV_CPU, 4, ys);
 			double *sums = (double *)fd_ctx_alloc(c, FD_DEV_CPU, 2 * N * C);
-			return sums ? back(m, c, b, front(m, c, b, x, sums), sums, x) : NULL;
+			if ((!b->res && !y) || !sums)
+				return NULL;
+			if (y)
+				y->layout = FD_NHWC;
+			return back(m, c, b, front(m, c, b, x, sums), sums, x, y);
 		}
 		h = front(m, c, b, x, NULL);
 	} else {

@@ -13,6 +13,7 @@
 #include "core/fd_vec.h"
 #include "nn/act.h"
 #include "nn/layout.h"
+#include "nn/tile7.h"
 #include "nn/se.h"
 
 #include <omp.h>
@@ -20,7 +21,6 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include "nn/tile7.h"
 #define MB_X86 1
 #else
 #define MB_X86 0
@@ -57,7 +57,7 @@ static int cpu_ok(void)
 int fd_mbback_serves(const struct fd_ctx *c, const struct fd_tensor *x, int act, int gate)
 {
 	return c->dev == FD_DEV_CPU && c->precision == FD_PREC_FP32 && x && x->dev == FD_DEV_CPU && x->ndim == 4 &&
-	       !(x->flags & FD_T_BF16) && fd_is_nhwc(x) && act >= 0 && gate >= 0 &&
+	       !(x->flags & FD_T_BF16) && (fd_is_nhwc(x) || x->shape[2] * x->shape[3] == 1) && act >= 0 && gate >= 0 &&
 	       fd_se_act_ok((enum fd_act)act) && fd_se_act_ok((enum fd_act)gate) && cpu_ok();
 }
 
@@ -184,7 +184,7 @@ static int is_mat(const struct fd_tensor *t, int64_t rows, int64_t cols)
 
 struct fd_tensor *fd_mbback_infer(struct fd_ctx *c, struct fd_tensor *x, const double *sums, struct fd_tensor *w1,
 				  struct fd_tensor *b1, struct fd_tensor *w2, struct fd_tensor *b2, int act, int gate,
-				  struct fd_tensor *wp, struct fd_tensor *bp, struct fd_tensor *res)
+				  struct fd_tensor *wp, struct fd_tensor *bp, struct fd_tensor *res, int add)
 {
 	if (!x || !sums || !w1 || !b1 || !w2 || !b2 || !wp || !bp)
 		return NULL;
@@ -208,15 +208,15 @@ struct fd_tensor *fd_mbback_infer(struct fd_ctx *c, struct fd_tensor *x, const d
 		return fd_fail(c, "mbback_infer: weights (%s projection) do not fit x %s",
 			       fd_tensor_shape_str(wp, bw, sizeof bw), fd_tensor_shape_str(x, b, sizeof b));
 	if (res && (res->ndim != 4 || res->shape[0] != N || res->shape[1] != K || res->shape[2] != H ||
-		    res->shape[3] != W || !fd_is_nhwc(res) || (res->flags & FD_T_BF16) ||
+		    res->shape[3] != W || !(fd_is_nhwc(res) || H * W == 1) || (res->flags & FD_T_BF16) ||
 		    (res->data < x->data + x->numel && x->data < res->data + res->numel)))
-		return fd_fail(c, "mbback_infer: residual %s is not a channels-last [%lld, %lld, %lld, %lld] apart "
+		return fd_fail(c, "mbback_infer: output %s is not a channels-last [%lld, %lld, %lld, %lld] apart "
 				  "from x",
 			       fd_tensor_shape_str(res, b, sizeof b), (long long)N, (long long)K, (long long)H,
 			       (long long)W);
 #if MB_X86
 	struct mb d = {.N = (int)N, .C = (int)C, .Q = (int)Q, .K = (int)K, .K16 = (int)((K + 15) / 16 * 16),
-		       .HW = (int)(H * W), .act = act, .gate = gate, .res = res != NULL};
+		       .HW = (int)(H * W), .act = act, .gate = gate, .res = res && add};
 	const int nt = c->threads < 1 ? 1 : c->threads;
 	const int tiles = (d.HW + MB_P - 1) / MB_P;
 	d.bands = d.N >= 2 * nt ? 1 : (2 * nt + d.N - 1) / d.N;
@@ -249,13 +249,7 @@ struct fd_tensor *fd_mbback_infer(struct fd_ctx *c, struct fd_tensor *x, const d
 	}
 	memset(pb, 0, (size_t)d.K16 * sizeof *pb);
 	memcpy(pb, bp->data, (size_t)K * sizeof *pb);
-	memset(pk, 0, (size_t)d.pwf * sizeof *pk);
-	for (int64_t o = 0; o < K; o++) {
-		int64_t g = o / (16 * MB_NB), nb = d.K16 / 16 - g * MB_NB < MB_NB ? d.K16 / 16 - g * MB_NB : MB_NB;
-		float *pg = pk + g * 16 * MB_NB * C + (o - g * 16 * MB_NB);
-		for (int64_t i = 0; i < C; i++)
-			pg[i * nb * 16] = wp->data[o * C + i];
-	}
+	fd_tile7_pack(wp->data, K, C, d.K16, nt, pk);
 	d.x = x->data, d.sums = sums, d.w1 = w1->data, d.b1 = b1->data, d.w2 = w2->data, d.b2 = b2->data;
 	d.wp = pk, d.bp = pb, d.y = y->data;
 	const int64_t tasks = (int64_t)d.N * d.bands;

@@ -22,13 +22,13 @@
 #include "nn/act_inline.h"
 #include "nn/act.h"
 #include "nn/layout.h"
+#include "nn/tile7.h"
 
 #include <omp.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include "nn/tile7.h"
 #define MF_X86 1
 #else
 #define MF_X86 0
@@ -77,7 +77,7 @@ static int cpu_ok(void)
 int fd_mbfront_serves(const struct fd_ctx *c, const struct fd_tensor *x, int k, int stride, int act)
 {
 	return c->dev == FD_DEV_CPU && c->precision == FD_PREC_FP32 && x && x->dev == FD_DEV_CPU && x->ndim == 4 &&
-	       !(x->flags & FD_T_BF16) && fd_is_nhwc(x) && k >= 1 && k <= FD_MBFRONT_MAXK && k % 2 == 1 &&
+	       !(x->flags & FD_T_BF16) && (fd_is_nhwc(x) || x->shape[2] * x->shape[3] == 1) && k >= 1 && k <= FD_MBFRONT_MAXK && k % 2 == 1 &&
 	       (stride == 1 || stride == 2) && act_ok(act) && cpu_ok();
 }
 
@@ -362,6 +362,20 @@ MF_TARGET static void task(const struct mf *d, int64_t t, float *ring, float *tm
 }
 #endif
 
+/* (tile7.h) each group's floats written by one thread */
+void fd_tile7_pack(const float *w, int64_t K, int64_t C, int64_t K16, int nt, float *o)
+{
+	const int64_t ng = (K16 / 16 + FD_T7_NB - 1) / FD_T7_NB;
+	#pragma omp parallel for num_threads(nt) schedule(static) if (K * C >= 65536)
+	for (int64_t g = 0; g < ng; g++) {
+		int64_t nb = K16 / 16 - g * FD_T7_NB < FD_T7_NB ? K16 / 16 - g * FD_T7_NB : FD_T7_NB, o0 = g * 16 * FD_T7_NB;
+		float *pg = o + o0 * C;
+		for (int64_t i = 0; i < C; i++)
+			for (int64_t j = 0; j < nb * 16; j++)
+				pg[i * nb * 16 + j] = o0 + j < K ? w[(o0 + j) * C + i] : 0.0f;
+	}
+}
+
 struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct fd_tensor *we,
 				   struct fd_tensor *be, struct fd_tensor *wd, struct fd_tensor *bd, int stride,
 				   int act, double *sums)
@@ -422,12 +436,9 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 	/* packed weights: we^T [Cin][C16], be, wd [k k][C16], bd, zero-padded */
 	memset(wp, 0, (size_t)(Cin + k * k + 2) * d.C16 * sizeof *wp);
 	float *pwe = wp, *pbe = pwe + Cin * d.C16, *pwd = pbe + d.C16, *pbd = pwd + (int64_t)k * k * d.C16;
+	if (we)
+		fd_tile7_pack(we->data, C, Cin, d.C16, nt, pwe);
 	for (int64_t o = 0; o < C; o++) {
-		/* channel o: group g = o / (16 MF_NB) of nb blocks, at column o - g 16 MF_NB */
-		int64_t g = o / (16 * MF_NB), nb = d.C16 / 16 - g * MF_NB < MF_NB ? d.C16 / 16 - g * MF_NB : MF_NB;
-		float *pg = pwe + g * 16 * MF_NB * Cin + (o - g * 16 * MF_NB);
-		for (int64_t i = 0; we && i < Cin; i++)
-			pg[i * nb * 16] = we->data[o * Cin + i];
 		for (int t = 0; t < k * k; t++)
 			pwd[(int64_t)t * d.C16 + o] = wd->data[o * k * k + t];
 		pbe[o] = be ? be->data[o] : 0, pbd[o] = bd->data[o];

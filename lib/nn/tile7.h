@@ -8,8 +8,16 @@
 #ifndef FD_TILE7_H
 #define FD_TILE7_H
 
+#include <stdint.h>
+
 #define FD_T7_P 7  /* pixels of a tile */
 #define FD_T7_NB 3 /* 16-channel blocks of a tile, at most */
+
+/* w [K][C] (a 1x1 convolution's weight) packed as the tile reads it: per
+ * group g of FD_T7_NB blocks of 16 output channels (nb blocks, fewer in the
+ * last group), at g FD_T7_NB 16 C, [C][nb 16]; the channels from K up to
+ * K16 (K rounded up to 16) zero. Groups over nt threads. In mbfront.c. */
+void fd_tile7_pack(const float *w, int64_t K, int64_t C, int64_t K16, int nt, float *o);
 
 /* xp: the 7 pixels' input rows (K floats each); w: [K][nb 16] (the
  * group's weights, packed); b: nb 16 biases */

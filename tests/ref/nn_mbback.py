@@ -37,10 +37,12 @@ ACTS = {0: nn.ReLU, 2: nn.Hardsigmoid, 3: nn.SiLU, 4: nn.Sigmoid}
 # multiples of 16 (24, 40: the masked last block) and more than one group of
 # 48; maps with fewer pixels than output channels (the gated pixels) and
 # more (the gated weights), pixel counts that are not multiples of the 7-
-# pixel tile; a single image (split in bands)
+# pixel tile; a single image (split in bands); a 1x1 map (a small input's
+# last blocks)
 cases = [(2, 96, 8, 8, 4, 24, 0, 3, 4), (3, 144, 7, 9, 6, 24, 1, 3, 4), (2, 240, 5, 5, 10, 40, 1, 3, 4),
          (2, 480, 3, 3, 20, 112, 0, 3, 4), (2, 1152, 2, 2, 48, 192, 1, 3, 4), (2, 96, 6, 6, 24, 40, 0, 0, 2),
-         (1, 240, 6, 5, 64, 40, 1, 0, 2), (1, 72, 11, 13, 8, 56, 0, 3, 4), (4, 40, 4, 4, 8, 320, 0, 3, 4)]
+         (1, 240, 6, 5, 64, 40, 1, 0, 2), (1, 72, 11, 13, 8, 56, 0, 3, 4), (4, 40, 4, 4, 8, 320, 0, 3, 4),
+         (3, 96, 1, 1, 24, 40, 1, 0, 2)]
 t = {}
 for i, c in enumerate(cases):
     N, C, H, W, Q, K, res, act, gate = c

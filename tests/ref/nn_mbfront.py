@@ -37,12 +37,14 @@ ACTS = {0: F.relu, 1: F.hardswish, 3: F.silu}
 # multiples of 16 (72, 88, 120, 20: the padded last block), maps narrower
 # than the 6-pixel expansion tile and smaller than the kernel, odd and
 # unequal sizes, a single image (split into bands of rows), the widest
-# expansion (192 -> 1152)
+# expansion (192 -> 1152), 1x1 maps in and out (a small input's last
+# blocks)
 cases = [(2, 16, 96, 12, 12, 3, 2, 3, 1), (2, 24, 144, 9, 9, 3, 1, 3, 1), (3, 24, 144, 11, 10, 5, 2, 3, 1),
          (2, 40, 240, 7, 7, 5, 1, 3, 1), (2, 16, 72, 13, 13, 3, 2, 0, 1), (2, 24, 88, 7, 7, 3, 1, 0, 1),
          (2, 40, 120, 6, 5, 5, 1, 1, 1), (1, 48, 144, 5, 5, 5, 2, 1, 1), (2, 96, 576, 3, 3, 5, 1, 1, 1),
          (2, 7, 20, 8, 9, 7, 1, 3, 1), (4, 192, 1152, 2, 2, 5, 1, 3, 1), (1, 16, 64, 20, 30, 3, 1, 1, 1),
-         (2, 32, 32, 14, 14, 3, 1, 3, 0), (2, 16, 16, 13, 13, 3, 2, 0, 0), (1, 20, 20, 9, 7, 5, 1, 1, 0)]
+         (2, 32, 32, 14, 14, 3, 1, 3, 0), (2, 16, 16, 13, 13, 3, 2, 0, 0), (1, 20, 20, 9, 7, 5, 1, 1, 0),
+         (2, 24, 96, 1, 1, 3, 1, 3, 1), (2, 40, 120, 2, 2, 5, 2, 1, 1)]
 t = {}
 for i, c in enumerate(cases):
     N, Cin, C, H, W, k, s, act, expand = c

@@ -205,6 +205,52 @@ static void front_eval(struct fd_ctx *c, const struct fix_case *k, const char *e
 	fd_model_free(m);
 }
 
+/* An eval forward at 32 px (a batch of 3, random weights): the last
+ * blocks' maps are 1x1, which the fused kernels take in any layout (the
+ * same memory); every front and back fused (want, want_back) on AVX-512F,
+ * the logits within 1e-5 (relative to the largest) of m->no_mbfront's.
+ * (A first version checked the back's input layout on the block's input,
+ * 2x2, and failed on the 1x1 depthwise output: pipelines.t's 16 px
+ * MobileNetV3 runs caught it.) */
+static void small_eval(struct fd_ctx *c, const char *name, int want, int want_back)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	if (!ok(fd_model_new(name, 1, 7, &m, &e) == 0, "%s: built %s", name, e.msg))
+		return;
+	int64_t xs[4] = {3, 3, 32, 32};
+	float *x = malloc(3 * 3 * 32 * 32 * sizeof *x), y[2][3];
+	for (int i = 0; i < 3 * 3 * 32 * 32; i++)
+		x[i] = (float)((i * 7919) % 201 - 100) / 50.0f;
+	int avx512 = cpu_has("avx512f"), nf = -1, nb = -1, good = 1;
+	c->training = 0;
+	c->grad_enabled = 0;
+	for (int r = 0; r < 2; r++) {
+		m->no_mbfront = r;
+		fd_ctx_step(c);
+		struct fd_tensor *o = fd_model_forward(m, c, fd_tensor_wrap(c, FD_DEV_CPU, x, 4, xs));
+		good = good && o && o->numel == 3;
+		for (int i = 0; o && i < 3 && i < o->numel; i++)
+			y[r][i] = o->data[i];
+		if (r == 0)
+			nf = m->nfused_front, nb = m->nfused_back;
+		if (!o)
+			diag("%s@32: %s", name, c->err.msg);
+	}
+	double big = 0, d = 0;
+	for (int i = 0; good && i < 3; i++)
+		big = fmax(big, fabs(y[1][i])), d = fmax(d, fabs((double)y[0][i] - y[1][i]));
+	ok(good && nf == (avx512 ? want : 0) && nb == (avx512 ? want_back : 0) && d <= 1e-5 * big && big > 0,
+	   "%s@32 (1x1 maps at the end): %d fronts and %d backs fused (want %d, %d), logits %.3g from "
+	   "m->no_mbfront's (largest %.3g)",
+	   name, nf, nb, avx512 ? want : 0, avx512 ? want_back : 0, d, big);
+	fd_ctx_step(c);
+	c->training = 1;
+	c->grad_enabled = 1;
+	free(x);
+	fd_model_free(m);
+}
+
 int main(void)
 {
 	struct fd_ctx c;
@@ -256,6 +302,7 @@ int main(void)
 		 * control changes a late block's expansion BN */
 		front_eval(&c, &k, i == 0 ? "features.7.0.block.0.1.weight" : "features.11.block.0.1.weight",
 			   i == 0 ? 16 : 11, i == 0 ? 16 : 9);
+		small_eval(&c, names[i], i == 0 ? 16 : 11, i == 0 ? 16 : 9);
 		torch_loads(names[i]);
 	}
 	fd_st_close(&init);

@@ -62,7 +62,8 @@ static int run(struct fd_ctx *c, const struct bcase *k, int gate, float *y, uint
 			sums[(size_t)n * k->C + ch] = s;
 		}
 	c->macs = 0;
-	struct fd_tensor *o = fd_mbback_infer(c, x, sums, w1, b1, w2, b2, k->act, gate, wp, bp, k->res ? r : NULL);
+	struct fd_tensor *o = fd_mbback_infer(c, x, sums, w1, b1, w2, b2, k->act, gate, wp, bp, k->res ? r : NULL,
+					      k->res);
 	*macs = c->macs;
 	if (!o)
 		return -1;
@@ -89,7 +90,7 @@ int main(void)
 	}
 	fix_open(&st, "nn_mbback", "mbback");
 	int cases = fix_cases(&st), checked = 0, res = 0, tails = 0, gx = 0, gw = 0, pairs[5] = {0};
-	ok(cases >= 9, "fixture has %d cases", cases);
+	ok(cases >= 10, "fixture has %d cases", cases);
 	for (int i = 0; i < cases; i++) {
 		const int32_t *v = fix_i32(&st, i, "shape", 9);
 		struct bcase k = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
@@ -158,29 +159,41 @@ int main(void)
 	for (int j = 0; j < 10; j++)
 		memset(all[j]->data, 0, (size_t)all[j]->numel * 4);
 	x->layout = r->layout = r2->layout = FD_NHWC;
-	struct fd_tensor *y = fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, r);
+	struct fd_tensor *y = fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, r, 1);
 	ok(y == r, "a plain call runs, into the residual %s", c2.err.msg);
+	/* an output given (add 0): written over, the same values as a new one */
+	for (int64_t j = 0; j < r->numel; j++)
+		r->data[j] = 7, bp->data[j % 4] = 0.5f;
+	for (int64_t j = 0; j < x->numel; j++)
+		x->data[j] = 0.25f * (float)(j % 5);
+	for (int j = 0; j < 16; j++)
+		sums[j] = 0.1 * j;
+	struct fd_tensor *yn = fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, NULL, 0);
+	y = fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, r, 0);
+	ok(y == r && yn && !memcmp(yn->data, r->data, (size_t)r->numel * 4) && r->data[0] == 0.5f,
+	   "an output given without the add: written over (%g), the bits of a new one %s", y ? r->data[0] : -1.0,
+	   c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_GELU, FD_ACT_SIGMOID, wp, bp, NULL) &&
+	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_GELU, FD_ACT_SIGMOID, wp, bp, NULL, 0) &&
 		   strstr(c2.err.msg, "not for this"),
 	   "gelu refused: %s", c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, bad, bp, NULL) &&
+	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, bad, bp, NULL, 0) &&
 		   strstr(c2.err.msg, "do not fit"),
 	   "a projection [4, 6] for 8 channels refused: %s", c2.err.msg);
 	c2.failed = 0;
-	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, r2) &&
-		   strstr(c2.err.msg, "residual"),
+	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, r2, 1) &&
+		   strstr(c2.err.msg, "output"),
 	   "a residual with 5 channels for 4 refused: %s", c2.err.msg);
 	c2.failed = 0;
 	x->layout = FD_NCHW;
-	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, NULL) &&
+	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, NULL, 0) &&
 		   strstr(c2.err.msg, "not for this"),
 	   "NCHW input refused: %s", c2.err.msg);
 	x->layout = FD_NHWC;
 	c2.failed = 0;
 	fd_requires_grad(wp);
-	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, NULL) &&
+	ok(!fd_mbback_infer(&c2, x, sums, w1, b1, w2, b2, FD_ACT_SILU, FD_ACT_SIGMOID, wp, bp, NULL, 0) &&
 		   strstr(c2.err.msg, "records no gradient"),
 	   "an input that needs a gradient refused: %s", c2.err.msg);
 	fd_ctx_free(&c1);
