@@ -215,7 +215,8 @@ MF_TARGET static void expand_rows(const struct mf *d, int64_t n, int h0, int h1,
 }
 
 /* One output row from the k ring rows rows[0..k) (input rows ho s - p ..):
- * o [Wo][C16] = act(the sums: bias, then the taps in row-major order). K, S:
+ * o [Wo][C] = act(the sums: bias, then the taps in row-major order), the
+ * output row itself (the padded channels masked off). K, S:
  * the kernel size and stride as constants (0: d->k, d->s at run time).
  * Per 16-channel block, MF_Q output columns at a time (the last block of a
  * row overlapping the one before it); with constant K and
@@ -225,10 +226,13 @@ MF_TARGET static inline __attribute__((always_inline)) void dw_row_b(const int a
 								     const struct mf *d, const float *const *rows,
 								     float *o)
 {
-	const int k = K ? K : d->k, s = S ? S : d->s, C16 = d->C16, Wo = d->Wo;
+	const int k = K ? K : d->k, s = S ? S : d->s, C16 = d->C16, C = d->C, Wo = d->Wo;
 	const int64_t ps = (int64_t)s * C16;
 	for (int cb = 0; cb < C16; cb += 16) {
 		const __m512 b = _mm512_loadu_ps(d->bd + cb);
+		/* the last block of a channel count that is not a multiple of 16:
+		 * its padded channels not stored */
+		const __mmask16 mk = C - cb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - cb)) - 1);
 		int wo = 0;
 		/* the last block of a row whose width is not a multiple of MF_Q
 		 * ends at Wo, computing some columns again (the same values) */
@@ -260,10 +264,10 @@ MF_TARGET static inline __attribute__((always_inline)) void dw_row_b(const int a
 					}
 				}
 			}
-			float *q = o + (int64_t)wo * C16 + cb;
+			float *q = o + (int64_t)wo * C + cb;
 #pragma GCC unroll 4
 			for (int j = 0; j < MF_Q; j++)
-				_mm512_storeu_ps(q + (int64_t)j * C16, v_act(act, a[j]));
+				_mm512_mask_storeu_ps(q + (int64_t)j * C, mk, v_act(act, a[j]));
 		}
 		for (; wo < Wo; wo++) {
 			__m512 a0 = b;
@@ -273,7 +277,7 @@ MF_TARGET static inline __attribute__((always_inline)) void dw_row_b(const int a
 				for (int j = 0; j < k; j++, w += C16, r += C16)
 					a0 = _mm512_fmadd_ps(_mm512_loadu_ps(r), _mm512_loadu_ps(w), a0);
 			}
-			_mm512_storeu_ps(o + (int64_t)wo * C16 + cb, v_act(act, a0));
+			_mm512_mask_storeu_ps(o + (int64_t)wo * C + cb, mk, v_act(act, a0));
 		}
 	}
 }
@@ -306,13 +310,15 @@ static dw_row_fn dw_row(const struct mf *d)
 	return t[a][kind];
 }
 
-/* rs[c] = sum over wo of o[wo][c] in double, in column order */
-MF_TARGET static void row_sums(const float *o, int Wo, int C16, double *rs)
+/* rs[c] = sum over wo of o[wo][c] (o [Wo][C], rs C16 long: the padded
+ * channels' sums 0) in double, in column order */
+MF_TARGET static void row_sums(const float *o, int Wo, int C, int C16, double *rs)
 {
 	for (int cb = 0; cb < C16; cb += 16) {
+		const __mmask16 mk = C - cb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - cb)) - 1);
 		__m512d lo = _mm512_setzero_pd(), hi = lo;
 		for (int wo = 0; wo < Wo; wo++) {
-			__m512 v = _mm512_loadu_ps(o + (int64_t)wo * C16 + cb);
+			__m512 v = _mm512_maskz_loadu_ps(mk, o + (int64_t)wo * C + cb);
 			lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
 			hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 		}
@@ -322,9 +328,8 @@ MF_TARGET static void row_sums(const float *o, int Wo, int C16, double *rs)
 }
 
 /* Task t: image t / bands, its band t % bands of output rows. ring:
- * d->slots rows;
- * tmp: an output row [Wo][C16] */
-MF_TARGET static void task(const struct mf *d, int64_t t, float *ring, float *tmp)
+ * d->slots rows */
+MF_TARGET static void task(const struct mf *d, int64_t t, float *ring)
 {
 	const int64_t n = t / d->bands;
 	const int b = (int)(t % d->bands), k = d->k;
@@ -351,13 +356,9 @@ MF_TARGET static void task(const struct mf *d, int64_t t, float *ring, float *tm
 			rows[i] = hi < 0 || hi >= d->H ? d->zero : ring + (int64_t)(hi % d->slots) * d->rowf;
 		}
 		float *yr = d->y + ((n * d->Ho + ho) * (int64_t)d->Wo) * d->C;
-		float *o = d->C == d->C16 ? yr : tmp;
-		dw(d, rows, o);
+		dw(d, rows, yr);
 		if (d->rs)
-			row_sums(o, d->Wo, d->C16, d->rs + (n * d->Ho + ho) * (int64_t)d->C16);
-		if (o != yr)
-			for (int wo = 0; wo < d->Wo; wo++)
-				memcpy(yr + (int64_t)wo * d->C, o + (int64_t)wo * d->C16, (size_t)d->C * sizeof *yr);
+			row_sums(yr, d->Wo, d->C, d->C16, d->rs + (n * d->Ho + ho) * (int64_t)d->C16);
 	}
 }
 #endif
@@ -424,12 +425,12 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 	y->layout = FD_NHWC;
 	struct fd_arena_mark m = fd_arena_mark(&c->arena);
 	d.slots = (int64_t)d.H * d.rowf * (int64_t)sizeof(float) <= MF_WHOLE_BYTES && d.H > k ? d.H : k;
-	const int64_t ringf = (int64_t)d.slots * d.rowf + 16, tmpf = (int64_t)d.Wo * d.C16 + 16;
+	const int64_t ringf = (int64_t)d.slots * d.rowf + 16;
 	float *wp = fd_ctx_alloc(c, FD_DEV_CPU, (Cin + k * k + 2) * (int64_t)d.C16);
 	float *zero = fd_ctx_alloc(c, FD_DEV_CPU, d.rowf);
-	float *ring = fd_ctx_alloc(c, FD_DEV_CPU, nt * ringf), *tmp = fd_ctx_alloc(c, FD_DEV_CPU, nt * tmpf);
+	float *ring = fd_ctx_alloc(c, FD_DEV_CPU, nt * ringf);
 	double *rs = sums ? (double *)fd_ctx_alloc(c, FD_DEV_CPU, 2 * (int64_t)d.N * d.Ho * d.C16) : NULL;
-	if (!wp || !zero || !ring || !tmp || (sums && !rs)) {
+	if (!wp || !zero || !ring || (sums && !rs)) {
 		fd_arena_release(&c->arena, &m, NULL, 0);
 		return NULL;
 	}
@@ -449,12 +450,12 @@ struct fd_tensor *fd_mbfront_infer(struct fd_ctx *c, struct fd_tensor *x, struct
 	#pragma omp parallel num_threads(nt)
 	{
 		int th = omp_get_thread_num();
-		float *r = ring + th * ringf, *q = tmp + th * tmpf;
+		float *r = ring + th * ringf;
 		/* the ring rows' padding pixels stay zero: only interiors are written */
 		memset(r, 0, (size_t)ringf * sizeof *r);
 		#pragma omp for schedule(static)
 		for (int64_t t = 0; t < tasks; t++)
-			task(&d, t, r, q);
+			task(&d, t, r);
 	}
 	/* the channel sums: the rows' sums added in row order (the same bits
 	 * however the rows were split into bands) */
