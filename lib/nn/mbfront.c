@@ -3,23 +3,23 @@
  *
  * Work: (image, band of output rows) tasks over c->threads. A task walks
  * its output rows in order; before row ho it expands the input rows the
- * depthwise window needs that it has not expanded yet into a ring of k
- * rows (row hi in slot hi mod k), each ring row W + 2p pixels wide with p
- * zero pixels at either end (never written after they are cleared), so
- * the depthwise loop has no border case; rows above or below the image
- * read a zero row. Channels are padded to a multiple of 16 (C16) in the
- * ring and the packed weights (zero weights and biases: the padded
- * channels hold act(0) = 0) and cut off when the output row is stored.
+ * depthwise window needs that it has not expanded yet into a ring of
+ * d->slots rows (k, or H where the whole padded image fits; row hi in slot
+ * hi mod slots), each ring row W + 2p pixels wide with p zero pixels at
+ * either end (never written after they are cleared), so the depthwise loop
+ * has no border case; rows above or below the image read a zero row.
+ * Channels are padded to a multiple of 16 (C16) in the ring and the packed
+ * weights (zero weights and biases: the padded channels hold act(0) = 0)
+ * and masked off when the output row is stored.
  *
- * Expansion: register tiles of 7 pixels x nb (<= 3) 16-channel blocks (tile7.h),
- * the sums from the bias, one fused multiply-add per input channel in
- * order, then the activation over the tile (act_inline.h's formulas, a
- * plain loop GCC vectorises). Depthwise: per 16-channel block, four output
- * columns at a time share each weight load; the sum from the bias, taps in
- * row-major order; the activation over the finished row. */
+ * Expansion: register tiles of 7 pixels x nb (<= 3) 16-channel blocks
+ * (tile7.h), the sums from the bias, one fused multiply-add per input
+ * channel in order, then the activation in registers (v_act). Depthwise:
+ * per 16-channel block, four output columns at a time share each weight
+ * load; the sum from the bias, taps in row-major order, the activation in
+ * registers; the row's channel sums in double where asked. */
 #include "nn/mbfront.h"
 #include "core/fd_vec.h"
-#include "nn/act_inline.h"
 #include "nn/act.h"
 #include "nn/layout.h"
 #include "nn/tile7.h"

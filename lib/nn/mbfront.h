@@ -19,8 +19,9 @@
 /* Whether fd_mbfront_infer runs x's block front on this CPU in context c:
  * a CPU context in fp32 precision (a bf16 context's convolutions run
  * oneDNN's bf16 kernels), x a channels-last fp32 [N, Cin, H, W] on the
- * CPU (or any layout of a 1x1 map: the same memory), an odd k up to FD_MBFRONT_MAXK, stride 1 or 2, act relu, hardswish
- * or silu, and a CPU with AVX-512F. */
+ * CPU (or any layout of a 1x1 map: the same memory), an odd k up to
+ * FD_MBFRONT_MAXK, stride 1 or 2, act relu, hardswish or silu, and a CPU
+ * with AVX-512F. */
 int fd_mbfront_serves(const struct fd_ctx *c, const struct fd_tensor *x, int k, int stride, int act);
 
 /* y = act(dw(act(x * we + be)) + bd): we [Cexp, Cin, 1, 1] (or [Cexp,
