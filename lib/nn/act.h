@@ -37,6 +37,10 @@ struct fd_tensor *fd_relu_(struct fd_ctx *c, struct fd_tensor *x);
  * GELU of the widened values and GELU'(x) is written over x rounded to
  * bf16 (dx = dy times it); any other call on a bf16 x fails. */
 struct fd_tensor *fd_act_(struct fd_ctx *c, enum fd_act k, struct fd_tensor *x);
+/* Whether fd_act_'s GELU on a bf16 x with a bf16 y (c->bf16_out) runs
+ * its AVX-512 intrinsics kernel on this CPU (the same bits as the portable
+ * loop on every bf16 input; t_nn_bf16in) */
+int fd_act_gelu_bf16_fast(void);
 
 /* PReLU with one slope per channel: x [N, C, ...] (ndim >= 2), w [C].
  * y = x if x > 0 else w[c] x. PyTorch nn.PReLU(num_parameters=C); the

@@ -8,7 +8,9 @@
  *   over x is the fp32 op's GELU'(x) rounded to bf16, bit for bit; dx is
  *   dy times that rounded value, bit for bit, and within bf16's rounding of
  *   the float64 oracle's dy GELU'(x); control: dx differs from the fp32
- *   op's in a quarter of the values or more. Refused: the not-in-place
+ *   op's in a quarter of the values or more. The same on every finite
+ *   bf16 value (y in bf16 there runs act.c's intrinsics kernel: its bits
+ *   must be the portable loop's on every input). Refused: the not-in-place
  *   form, ReLU, an unrecorded GELU, an fp32 context.
  *   LayerNorm over channels-last rows with a bf16 output (c->bf16_out):
  *   y the fp32 op's y rounded, bit for bit (a quarter of the values or
@@ -66,13 +68,13 @@ static float widen1(uint16_t b)
 	return f;
 }
 
-static void gelu_x_case(struct fd_ctx *cb)
+/* GELU on the bf16 x of shape sh (n values; xf the same widened), dy
+ * hashed from the index; ctrl: the least number of dx values that must
+ * differ from the fp32 op's (the control) */
+static void gelu_x_case(struct fd_ctx *cb, const char *what, const int64_t *sh, size_t n, const uint16_t *xb,
+			const float *xf, size_t ctrl)
 {
-	int64_t sh[4] = {3, 40, 5, 7};
-	size_t n = 3 * 40 * 5 * 7;
-	uint16_t *xb = malloc(n * sizeof *xb);
-	float *xf = malloc(n * sizeof *xf), *g = malloc(n * sizeof *g);
-	bf16_values(n, 7919, -6.2, 12.5, xb, xf);
+	float *g = malloc(n * sizeof *g);
 	for (size_t i = 0; i < n; i++)
 		g[i] = (float)((double)((i * 104729) % 1999) / 999.0 - 1.0);
 	for (int yo = 0; yo < 2; yo++) {
@@ -89,7 +91,8 @@ static void gelu_x_case(struct fd_ctx *cb)
 			struct fd_tensor *t = fd_act_(cb, FD_ACT_GELU, x);
 			cb->bf16_out = 0;
 			good = ok(t && fd_backward(cb, t, g) == 0 && ((t->flags & FD_T_BF16) != 0) == yo,
-				  "gelu on %s x, %s y: runs %s", v ? "bf16" : "fp32", yo ? "bf16" : "fp32", cb->err.msg);
+				  "gelu (%s) on %s x, %s y: runs %s", what, v ? "bf16" : "fp32", yo ? "bf16" : "fp32",
+				  cb->err.msg);
 			if (!good)
 				break;
 			y[v] = malloc(n * sizeof *y[v]);
@@ -121,13 +124,16 @@ static void gelu_x_case(struct fd_ctx *cb)
 
 				nt += g[i] != 0;
 			}
-			ok(same(y[0], y[1], n), "gelu bf16 x, %s y: y the same bits as on the widened x", yo ? "bf16" : "fp32");
+			ok(same(y[0], y[1], n), "gelu (%s) bf16 x, %s y: y the same bits as on the widened x", what,
+			   yo ? "bf16" : "fp32");
 			ok(!memcmp(gb, want, n * sizeof *gb),
-			   "gelu bf16 x, %s y: GELU'(x) over x is the fp32 op's rounded to bf16", yo ? "bf16" : "fp32");
+			   "gelu (%s) bf16 x, %s y: GELU'(x) over x is the fp32 op's rounded to bf16", what,
+			   yo ? "bf16" : "fp32");
 			ok(bad == 0 && far == 0 && nt > n / 2,
-			   "gelu bf16 x, %s y: dx = dy GELU'(x) rounded, bit for bit (%zu off), within bf16's rounding of the "
-			   "float64 oracle (%zu beyond, of %zu)", yo ? "bf16" : "fp32", bad, far, nt);
-			ok(dif > n / 4, "gelu bf16 x: control: %zu of %zu dx differ from the fp32 op's", dif, n);
+			   "gelu (%s) bf16 x, %s y: dx = dy GELU'(x) rounded, bit for bit (%zu off), within bf16's rounding "
+			   "of the float64 oracle (%zu beyond, of %zu)", what, yo ? "bf16" : "fp32", bad, far, nt);
+			ok(dif > ctrl, "gelu (%s) bf16 x: control: %zu of %zu dx differ from the fp32 op's (more than %zu)",
+			   what, dif, n, ctrl);
 			free(want), free(xd), free(dd), free(rd);
 		}
 		for (int v = 0; v < 2; v++)
@@ -147,7 +153,40 @@ static void gelu_x_case(struct fd_ctx *cb)
 		ok(!t && cb->failed && strstr(cb->err.msg, "bf16"), "%s on a bf16 x refused: %s", r[i].what, cb->err.msg);
 	}
 	fd_ctx_step(cb);
-	free(xb), free(xf), free(g);
+	free(g);
+}
+
+/* gelu_x_case on hashed values in [-6.2, 6.3), and on every finite bf16
+ * value (65280 of them): where y is bf16 too the op runs the intrinsics
+ * kernel (act.c gelu_save_bb_avx512), whose bits must be the portable
+ * loop's on every input. Their control is weaker: GELU'(x) is exactly 0
+ * or 1 (and the same in bf16) for most of the exponents. */
+static void gelu_x_cases(struct fd_ctx *cb)
+{
+	int64_t sh[4] = {3, 40, 5, 7};
+	size_t n = 3 * 40 * 5 * 7;
+	uint16_t *xb = malloc(n * sizeof *xb);
+	float *xf = malloc(n * sizeof *xf);
+	bf16_values(n, 7919, -6.2, 12.5, xb, xf);
+	gelu_x_case(cb, "hashed", sh, n, xb, xf, n / 4);
+	free(xb), free(xf);
+
+	ok(fd_act_gelu_bf16_fast() == cpu_has("avx512_bf16"), "the intrinsics GELU runs where AVX512-BF16 is (%d)",
+	   fd_act_gelu_bf16_fast());
+	int64_t sa[4] = {1, 16, 60, 68};
+	size_t na = 0;
+	xb = malloc(65536 * sizeof *xb);
+	xf = malloc(65536 * sizeof *xf);
+	for (uint32_t b = 0; b < 65536; b++)
+		if ((b & 0x7f80u) != 0x7f80u) { /* not an infinity or a NaN */
+			xb[na] = (uint16_t)b;
+			xf[na] = widen1((uint16_t)b);
+			na++;
+		}
+	ok(na == 65280 && na == (size_t)(sa[1] * sa[2] * sa[3]), "every finite bf16 value: %zu", na);
+	if (na == 65280)
+		gelu_x_case(cb, "every finite bf16", sa, na, xb, xf, na / 20);
+	free(xb), free(xf);
 }
 
 static void ln_case(struct fd_ctx *cb)
@@ -441,7 +480,7 @@ int main(void)
 		return tap_done();
 	}
 	cb.training = 1;
-	gelu_x_case(&cb);
+	gelu_x_cases(&cb);
 	{ /* an fp32 context refuses a bf16 x */
 		ctx_open(&cf, 2, 1);
 		fd_ctx_step(&cf);
