@@ -246,7 +246,9 @@ static struct fd_tensor *block_fwd(struct fd_model *m, struct fd_ctx *c, struct 
 	h = pw_fwd(m, c, &b->pw1, h);
 	c->bf16_y = 0;
 	c->bf16_out = h && fd_model_bf16_out(m, c);
+	c->bf16_dy = h && fd_model_bf16_dy(m, c); /* its gradient to pw1 in bf16 */
 	h = fd_ctx_keep(c, &mk, fd_act_(c, FD_ACT_GELU, h));
+	c->bf16_dy = 0;
 	c->bf16_out = 0;
 	/* pw2's output, read only by the layer scale's mul, in bf16 under
 	 * fd_model_bf16_y */

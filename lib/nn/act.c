@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/fd_vec.h"
 #include "core/fd_vmath.h"
@@ -406,6 +407,17 @@ static void gelu_saved_b_chunk(int64_t n, const uint16_t *restrict g, const floa
 	}
 }
 
+/* The backward of ACT_GELU_SAVED_BF16 into a bf16 dx (FD_T_GRAD_BF16, the
+ * gradient hand-off: always fresh): dx = dy g rounded (fd_ai_bf16), the
+ * bits fd_dnnl_to_bf16 gives the float dx of gelu_saved_b_chunk */
+FD_VEC_AVX512_ONLY
+static void gelu_saved_b_chunk_b(int64_t n, const uint16_t *restrict g, const float *restrict dy,
+				 uint16_t *restrict dx)
+{
+	for (int64_t i = 0; i < n; i++)
+		dx[i] = fd_ai_bf16(0.0f + dy[i] * fd_ai_f32(g[i]));
+}
+
 /* fd_act_bwd_cpu for k an enum fd_act, ACT_GELU_SAVED (x then holds
  * GELU'(x)) or ACT_GELU_SAVED_BF16 (x then holds GELU'(x) in bf16, the
  * pointer cast), overwriting dx when wr (a fresh gradient, which may be dy
@@ -448,6 +460,18 @@ static int act_backward(struct fd_ctx *c, struct fd_node *n)
 {
 	const struct act_saved *s = n->saved;
 	struct fd_tensor *x = n->in[0], *y = n->out;
+	if (x->dev == FD_DEV_CPU && (x->flags & FD_T_GRAD_BF16)) { /* GELU's, fresh (bf16_grads bit 0) */
+		const uint16_t *g = (const uint16_t *)(const void *)x->data;
+		const float *dy = y->grad;
+		uint16_t *dx = (uint16_t *)(void *)x->grad;
+		int64_t n = x->numel, nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (nc > 1)
+		for (int64_t b = 0; b < nc; b++) {
+			int64_t o = b * CHUNK, m = n - o < CHUNK ? n - o : CHUNK;
+			gelu_saved_b_chunk_b(m, g + o, dy + o, dx + o);
+		}
+		return 0;
+	}
 	if (x->dev == FD_DEV_CPU) { /* a fresh dx (the node's writes bit 0) is overwritten */
 		bwd_cpu(c, s->k, x->numel, x->data, y->data, y->grad, x->grad, (x->flags & FD_T_GRAD_FRESH) != 0);
 		return 0;
@@ -486,6 +510,13 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 		y->layout = x->layout; /* elementwise: any layout */
 	if (!y)
 		return NULL;
+	/* the gradient hand-off (c->bf16_dy): x, in bf16, is the output of the
+	 * conv2d recorded just before (whose backward reads a bf16 dy as it
+	 * is; the caller's word that nothing else reads x): dx written fresh
+	 * in bf16 (doc/nn-kernels.md "GELU's gradient in bf16") */
+	int dxb = save && xb && c->bf16_dy && c->training && !x->grad &&
+		  !(x->flags & (FD_T_RETAIN_GRAD | FD_T_GRAD_BF16)) && c->tape && c->tape->out == x &&
+		  strcmp(c->tape->op, "conv2d") == 0;
 	if (save)
 		gelu_save_cpu(c, x->numel, x->data, xb, yb ? NULL : y->data, yb ? (uint16_t *)y->data : NULL);
 	else if (be->act_fwd(c, k, x->numel, x->data, y->data) < 0)
@@ -497,6 +528,11 @@ static struct fd_tensor *act(struct fd_ctx *c, enum fd_act k, struct fd_tensor *
 		((struct act_saved *)n->saved)->k = save ? (xb ? ACT_GELU_SAVED_BF16 : ACT_GELU_SAVED) : (int)k;
 		if (x->dev == FD_DEV_CPU)
 			n->writes = n->aliases = 1u; /* act_backward overwrites a fresh dx, also dy itself */
+		if (dxb) {
+			x->flags |= FD_T_GRAD_BF16;
+			n->bf16_grads = 1u;
+			c->bf16_dys++;
+		}
 	}
 	return y;
 }

@@ -964,13 +964,14 @@ static struct fd_conv2d *ybf_plan(struct fd_conv2d *p)
 }
 
 /* Whether p's backward (set up) reads a bf16 dy (FD_T_GRAD_BF16) as it is
- * in the passes wanted (data: backward-data; weights: backward-weights):
- * no bias (whose sums take the fp32 dy), and each pass a matmul, the
- * flipped forward converting its input by fd_dnnl_to_bf16, or a bf16
- * primitive converting dy so. */
+ * in the passes wanted (data: backward-data; weights: backward-weights,
+ * with the bias sums): each pass a matmul (whose bias sums then add the
+ * bf16 values), the flipped forward converting its input by
+ * fd_dnnl_to_bf16, or a bf16 primitive converting dy so (its bias sums
+ * from those values too). */
 static int takes_bf16_dy(const struct fd_conv2d *p, int data, int weights)
 {
-	if (!p->bf16 || p->s.bias || fd_dwconv_serves(&p->s))
+	if (!p->bf16 || fd_dwconv_serves(&p->s))
 		return 0;
 	if (data && !(p->mm.passes & FD_CONV_MM_DATA) &&
 	    !(p->flip[0] ? takes_bf16_fwd(p->flip[0]) && takes_bf16_fwd(p->flip[1]) : p->bd_dy.to_bf16 != 0))

@@ -358,13 +358,34 @@ static void col_sums(int threads, const float *dy, int64_t P, int64_t K, float *
 	}
 }
 
+/* col_sums of a bf16 dy, each value widened (exact) */
+static void col_sums_b(int threads, const uint16_t *dy, int64_t P, int64_t K, float *db)
+{
+	int64_t nblk = (K + 15) / 16;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int64_t b = 0; b < nblk; b++) {
+		int64_t k0 = b * 16, nk = K - k0 < 16 ? K - k0 : 16;
+		float acc[16] = {0};
+		for (int64_t p = 0; p < P; p++) {
+			const uint16_t *r = dy + p * K + k0;
+			for (int64_t k = 0; k < nk; k++) {
+				uint32_t u = (uint32_t)r[k] << 16;
+				float f;
+				memcpy(&f, &u, sizeof f);
+				acc[k] += f;
+			}
+		}
+		for (int64_t k = 0; k < nk; k++)
+			db[k0 + k] += acc[k];
+	}
+}
+
 int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,
 			   const float *x, const uint16_t *xb, const float *dy, const uint16_t *dyb, float *dw,
 			   float *db, struct fd_err *e)
 {
 	int64_t K = s->K, C = s->C, kk = (int64_t)s->kh * s->kw, HoWo = (int64_t)m->Ho * m->Wo;
-	if (db && !dy)
-		return fd_err_set(e, "bf16 backward-weights as a matmul: the bias sums need the fp32 dy");
+	const uint16_t *dyb_given = dyb; /* the bias sums read dy in bf16 when that is what was given */
 	if (!dyb)
 		dyb = d->ws[1];
 	int rc = 0, prev = fd_dnnl_threads_enter(d->threads);
@@ -394,7 +415,9 @@ int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const 
 						dw[(k * C + c) * kk + t] += acc[(k * kk + t) * C + c];
 		}
 	}
-	if (!rc && db)
+	if (!rc && db && dyb_given)
+		col_sums_b(d->threads, dyb_given, s->N * HoWo, K, db);
+	else if (!rc && db)
 		col_sums(d->threads, dy, s->N * HoWo, K, db);
 	fd_dnnl_threads_leave(prev);
 	return rc ? fd_err_ctx(e, "bf16 backward-weights as a matmul") : 0;

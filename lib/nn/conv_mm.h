@@ -80,7 +80,8 @@ int fd_conv_mm_bwd_data(const struct fd_conv_mm *m, struct fd_dnnl *d, const str
 			const uint16_t *dyb, const float *w, float *dx, int over, struct fd_err *e);
 /* Backward-weights (m->passes has FD_CONV_MM_WEIGHTS) from x (NHWC) and the
  * bf16 dy (dyb, or slot 1's when NULL), dy (fp32) for the bias: dw (OIHW)
- * += dW and, with db, db += column sums of dy (db needs dy); either may be
+ * += dW and, with db, db += column sums of dy (of the bf16 dyb where that
+ * was given, else of the fp32 dy); either may be
  * NULL (not wanted). With x NULL, xb is x already in bf16 (FD_T_BF16:
  * fd_dnnl_to_bf16's values), read as it is. 0, or -1 with e. */
 int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const struct fd_conv2d_shape *s,

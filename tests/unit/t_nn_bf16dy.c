@@ -21,18 +21,28 @@
  *   conv2d -> BN + activation on every channels-last case of the nn_bf16
  *   conv fixture, with and without the hand-off: where the plan's
  *   backward reads the bf16 dy itself (bit 4 of fd_conv2d_takes_bf16_cpu)
- *   dx, dw, db of the convolution and dgamma, dbeta of BN are the same bits
- *   (the convolution rounds dy to those bf16 values anyway); where it
- *   widens it first (a bias, whose sums take fp32 dy; fp32 depthwise
- *   plans) they are the same bits where every pass reads bf16 dy anyway
- *   (oneDNN's bf16 backward-weights sums its bf16 dy for db), else within
- *   bf16's rounding of the fp32 dy's, and some differ (the control that
- *   the rounded gradient is what they read);
+ *   dx, dw of the convolution and dgamma, dbeta of BN are the same bits
+ *   (the convolution rounds dy to those bf16 values anyway), and db too
+ *   where oneDNN's bf16 backward-weights sums it; where a matmul's column
+ *   sums make db, db is the float sum, row by row, of the fp32 dy (kept
+ *   from the run without) rounded to bf16, bit for bit, and some values
+ *   differ from the fp32 dy's sums (the control); where it widens dy
+ *   first (fp32 depthwise plans, an fp32 backward-weights) they are the
+ *   same bits where every pass reads bf16 dy anyway, else within bf16's
+ *   rounding of the fp32 dy's, and some differ (the control that the
+ *   rounded gradient is what they read);
+ *   conv2d (1x1, bias) -> GELU in place (ConvNeXt's pw1 -> GELU) on a
+ *   7x7 map (a matmul's bias sums) and a 28x28 one (oneDNN's bf16
+ *   backward-weights): GELU marks its input, the convolution reads the
+ *   bf16 dy as it is, the gradients as above;
  *   BN's own gradients are always the same bits;
  *   a conv output read by a second op after BN: fd_backward makes its
  *   gradient in floats instead (the same bits as without); BN on a tensor
  *   not made by the convolution just recorded, or in an fp32 context:
  *   nothing marked;
+ *   ConvNeXt mini, two bf16 steps with and without (m->no_bf16_dy): 6 GELU
+ *   marks, the logits and every gradient but pw1's bit for bit, pw1's
+ *   within bf16's rounding;
  *   whole models (ResNet-18, ResNet-50, SimpleCNN with its pooled BN,
  *   MobileNetV3-Small, EfficientNet-B0): two bf16 training steps with and
  *   without (m->no_bf16_dy): logits and parameter gradients bit for bit on
@@ -41,6 +51,7 @@
  *   lib/nn/bfw.h, rounding an fp32 dy as the hand-off does) and the logits
  *   bit for bit. */
 #include "models/fd_model.h"
+#include "nn/act.h"
 #include "nn/batchnorm2d.h"
 #include "nn/pool2d.h"
 #include "nn/binary.h"
@@ -65,6 +76,8 @@ static float *to_nhwc(const float *v, int N, int C, int HW)
 
 struct res {
 	float *dx, *dw, *db, *dg, *dbeta;
+	float *dy; /* without the hand-off: the convolution's output gradient (fp32, ny values) */
+	size_t ny;
 	int takes;      /* fd_conv2d_takes_bf16_cpu after the backward */
 	int rounds;     /* every pass multiplies and sums a bf16 dy even without the
 			 * hand-off: a bf16 plan whose backward-weights is oneDNN's bf16
@@ -74,8 +87,12 @@ struct res {
 
 static void res_free(struct res *r)
 {
-	free(r->dx), free(r->dw), free(r->db), free(r->dg), free(r->dbeta);
+	free(r->dx), free(r->dw), free(r->db), free(r->dg), free(r->dbeta), free(r->dy);
 }
+
+/* act for chain_run: GELU in place (fd_act_, ConvNeXt's pw1 -> GELU) with
+ * the convolution's output and GELU's in bf16, instead of BN */
+#define CHAIN_GELU 100
 
 /* conv2d (channels last) -> BN + act (c->bf16_dy = on) [-> + the conv
  * output again, when tee] and the backward from a fixed dy, on c. 0, or -1
@@ -113,10 +130,17 @@ static int chain_run(struct fd_ctx *c, const struct fd_conv2d_shape *s, const fl
 	fd_requires_grad(xt), fd_requires_grad(wt), fd_requires_grad(g), fd_requires_grad(be);
 	if (bt)
 		fd_requires_grad(bt);
+	c->bf16_y = act == CHAIN_GELU; /* GELU's hand-off takes a bf16 x (pw1's under c->bf16_y) */
 	struct fd_tensor *y = fd_conv2d(c, &op, xt, wt, bt);
+	c->bf16_y = 0;
+	if (y && !on) /* the convolution's fp32 dy, for direct_check's bias sums */
+		y->flags |= FD_T_RETAIN_GRAD;
 	uint64_t m0 = c->bf16_dys;
 	c->bf16_dy = on;
-	struct fd_tensor *z = fd_batchnorm2d_act(c, y, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+	c->bf16_out = act == CHAIN_GELU;
+	struct fd_tensor *z = act == CHAIN_GELU ? fd_act_(c, FD_ACT_GELU, y)
+						: fd_batchnorm2d_act(c, y, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+	c->bf16_out = 0;
 	c->bf16_dy = 0;
 	r->marks = c->bf16_dys - m0;
 	if (tee)
@@ -132,7 +156,10 @@ static int chain_run(struct fd_ctx *c, const struct fd_conv2d_shape *s, const fl
 		goto out;
 	r->dx = fdup(xt->grad, nx), r->dw = fdup(wt->grad, nw);
 	r->db = bt ? fdup(bt->grad, (size_t)s->K) : NULL;
-	r->dg = fdup(g->grad, (size_t)s->K), r->dbeta = fdup(be->grad, (size_t)s->K);
+	if (!on && y->grad && !(y->flags & FD_T_GRAD_BF16))
+		r->dy = fdup(y->grad, (size_t)y->numel), r->ny = (size_t)y->numel;
+	if (act != CHAIN_GELU)
+		r->dg = fdup(g->grad, (size_t)s->K), r->dbeta = fdup(be->grad, (size_t)s->K);
 	void *pl = op.plans[0].plan;
 	r->takes = fd_conv2d_takes_bf16_cpu(pl);
 	r->rounds = fd_conv2d_bf16_cpu(pl) && fd_conv2d_bf16_weights_cpu(pl) && !(fd_conv2d_bf16_mm_cpu(pl) & 2);
@@ -151,7 +178,81 @@ static double amax(const float *a, size_t n)
 	return m;
 }
 
-static int direct, widened, marked;
+static float widen1(uint16_t b)
+{
+	float f;
+	fd_dnnl_from_bf16(1, &b, &f, 1);
+	return f;
+}
+
+static int direct, widened, marked, bias_sums;
+
+/* A backward that read the bf16 dy as it is against the same without the
+ * hand-off: dx and dw the same bits (the passes rounded dy to those values
+ * anyway); db too where both summed the bf16 dy (none, or oneDNN's bf16
+ * backward-weights), else (a matmul's column sums, of the fp32 dy without
+ * the hand-off) within bf16's rounding and not the same (the control) */
+static void direct_check(int i, const struct fd_conv2d_shape *s, const struct res *on, const struct res *off,
+			 size_t nx, size_t nw, size_t nb)
+{
+	int dbs = !s->bias || on->rounds;
+	ok(same(on->dx, off->dx, nx) && same(on->dw, off->dw, nw) && (!dbs || same(on->db, off->db, nb)),
+	   "case %d: the backward reads the bf16 dy as it is: dx, dw%s the same bits", i, dbs ? ", db" : "");
+	if (dbs)
+		return;
+	bias_sums++;
+	/* the hand-off's dy is the fp32 dy rounded (BN's and GELU's dx
+	 * rounded in registers), summed as floats row by row (col_sums_b) */
+	size_t K = (size_t)s->K, P = off->ny / (K ? K : 1), bad = 0;
+	float *want = calloc(K, sizeof *want);
+	uint16_t *r = malloc((off->ny ? off->ny : 1) * sizeof *r);
+	if (off->dy)
+		fd_dnnl_to_bf16(1, off->dy, r, off->ny);
+	for (size_t k = 0; k < K && off->dy; k++) {
+		float acc = 0.0f;
+		for (size_t p = 0; p < P; p++)
+			acc += widen1(r[p * K + k]);
+		want[k] = 0.0f + acc;
+		bad += memcmp(&want[k], &on->db[k], sizeof want[k]) != 0;
+	}
+	ok(off->dy && P > 0 && bad == 0 && nb == K,
+	   "case %d: db = the column sums of the fp32 dy rounded to bf16, bit for bit (%zu of %zu off, %zu rows)", i,
+	   bad, K, P);
+	ok(ndiff(on->db, off->db, nb) > 0, "case %d: control: %zu of %zu db values differ from the fp32 dy's sums", i,
+	   ndiff(on->db, off->db, nb), nb);
+	free(want), free(r);
+}
+
+/* ConvNeXt's pw1 -> GELU: a 1x1 with a bias, N x H x W positions, C -> K;
+ * GELU writes its dx in bf16 under the hand-off (one mark), the
+ * convolution reads it as it is (bit 4), direct_check's gradients.
+ * mm_weights: whether the shape's backward-weights is expected to be a
+ * matmul (small maps; doc/nn-kernels.md "bf16 without AMX") */
+static void gelu_chain_case(struct fd_ctx *cb, int N, int H, int W, int C, int K)
+{
+	struct fd_conv2d_shape s = {N, C, H, W, K, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, FD_NHWC, FD_NHWC};
+	size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C, nb = (size_t)K;
+	float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(nb * sizeof *b);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((double)((i * 7919) % 1013) / 506.0 - 1.0);
+	for (size_t i = 0; i < nw; i++)
+		w[i] = (float)((double)((i * 104729) % 997) / 997.0 - 0.5) * 0.3f;
+	for (size_t i = 0; i < nb; i++)
+		b[i] = 0.05f * (float)(i % 7) - 0.15f;
+	struct res off = {0}, on = {0};
+	int id = 1000 + H;
+	if (ok(chain_run(cb, &s, x, w, b, CHAIN_GELU, 0, 0, &off) == 0 &&
+		   chain_run(cb, &s, x, w, b, CHAIN_GELU, 1, 0, &on) == 0,
+	       "gelu case %d: conv2d (bias) -> GELU with and without the gradient hand-off %s", id, cb->err.msg)) {
+		ok(off.marks == 0 && on.marks == 1 && (on.takes & 4),
+		   "gelu case %d: GELU's input marked (%llu; 0 without), the convolution reads the bf16 dy as it is "
+		   "(%d)", id, (unsigned long long)on.marks, on.takes);
+		if (on.marks == 1 && (on.takes & 4))
+			direct_check(id, &s, &on, &off, nx, nw, nb);
+	}
+	res_free(&off), res_free(&on);
+	free(x), free(w), free(b);
+}
 
 static void chain_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 {
@@ -180,8 +281,7 @@ static void chain_case(struct fd_ctx *cb, const struct fd_st *st, int i)
 		goto done;
 	if (on.takes & 4) {
 		direct++;
-		ok(same(on.dx, off.dx, nx) && same(on.dw, off.dw, nw) && same(on.db, off.db, nb),
-		   "case %d: the backward reads the bf16 dy as it is: dx, dw, db the same bits", i);
+		direct_check(i, &s, &on, &off, nx, nw, nb);
 	} else if (on.rounds) {
 		widened++;
 		ok(same(on.dx, off.dx, nx) && same(on.dw, off.dw, nw) && same(on.db, off.db, nb),
@@ -475,6 +575,50 @@ static void model_case(const char *name, const char *stem, int size, int want, i
 	fd_model_free(m);
 }
 
+/* ConvNeXt mini, two bf16 training steps with and without the hand-off
+ * (m->no_bf16_dy): each block's GELU hands its gradient to pw1 in bf16 (6
+ * marks); the logits and every parameter gradient but pw1's the same bits
+ * (pw1's dx multiplies the bf16 dy either way); pw1's weight and bias
+ * gradients within bf16's rounding: the bias summed from the rounded dy
+ * where pw1's backward-weights is a matmul, and both from it where that
+ * pass runs fp32 (mini's first stage: 16 channels on a 16x16 map) */
+static void convnext_case(void)
+{
+	struct fd_err e = {{0}};
+	struct fd_model *m;
+	struct model_ab r;
+	if (!ok(fd_model_new_arch(&fd_arch_convnext_mini, 3, 7, &m, &e) == 0, "convnext_mini: built %s", e.msg))
+		return;
+	if (model_ab_run("convnext_mini", m, 64, FD_PREC_BF16, &m->no_bf16_dy, bf16_dys, NULL, &r)) {
+		ok(r.count[0] == 0 && r.count[1] == 6, "convnext_mini: %llu GELU gradients handed off in bf16 a step "
+		   "(6 expected, 0 without)", (unsigned long long)r.count[1]);
+		size_t bad = 0, other = 0, nbias = 0;
+		for (int i = 0; i < m->p.n; i++) {
+			const struct fd_pview *v = &m->p.v[i];
+			if (v->kind != FD_P_PARAM)
+				continue;
+			const char *nm = v->name;
+			size_t L = strlen(nm), n = (size_t)v->t.numel;
+			if ((L >= 12 && !strcmp(nm + L - 12, "block.3.bias")) ||
+			    (L >= 14 && !strcmp(nm + L - 14, "block.3.weight"))) {
+				nbias++;
+				char t[160];
+				snprintf(t, sizeof t, "convnext_mini: %s's gradient within bf16 rounding", nm);
+				tap_close_f32(t, r.g[1] + v->off, r.g[0] + v->off, n, 1e-2 * amax(r.g[0] + v->off, n), 1e-2);
+			} else {
+				other++;
+				if (memcmp(r.g[0] + v->off, r.g[1] + v->off, n * sizeof(float)) != 0)
+					bad++, diag("convnext_mini: %s differs", nm);
+			}
+		}
+		ok(!memcmp(r.lg[0], r.lg[1], sizeof r.lg[0]) && bad == 0 && other > 20 && nbias == 12,
+		   "convnext_mini: logits and the gradients of %zu parameters bit for bit (%zu differ), pw1's %zu "
+		   "compared apart", other, bad, nbias);
+	}
+	model_ab_free(&r);
+	fd_model_free(m);
+}
+
 int main(void)
 {
 	struct fd_ctx cb;
@@ -506,6 +650,10 @@ int main(void)
 	   "%d of %d conv cases handed a bf16 dy off: %d read it as it is, %d widened it", marked, n, direct,
 	   widened);
 	tee_case(&cb);
+	int bs0 = bias_sums;
+	gelu_chain_case(&cb, 2, 7, 7, 32, 128);   /* a matmul's bias sums (AVX512-BF16 without AMX) */
+	gelu_chain_case(&cb, 2, 28, 28, 32, 128); /* oneDNN's bf16 backward-weights (without AMX) */
+	ok(bias_sums - bs0 >= (amx ? 0 : 1), "%d GELU chains summed the bias from the bf16 dy", bias_sums - bs0);
 	fd_ctx_free(&cb);
 	{ /* an fp32 context ignores the flag */
 		struct fd_ctx cf;
@@ -527,6 +675,7 @@ int main(void)
 	/* the depthwise convolution (read by the LayerNorm), pw1 (read by GELU)
 	 * and pw2 (read by the layer scale) of its 6 blocks */
 	model_y_case("convnext_mini", &fd_arch_convnext_mini, 64, amx, 18);
+	convnext_case();
 	model_case("resnet18", "conv1.weight", 224, 20, amx);
 	model_case("resnet50", "conv1.weight", 160, 53, amx);
 	model_case("simplecnn", "features.0.weight", 128, 4, amx);
