@@ -10,13 +10,20 @@
  * the instruction of oneDNN's avx512_core_bf16 kernels (and autocast's on
  * a CPU without AMX); the sums grow by 2e-6 a step and stay finite.
  *
- *   build/bench/peak [THREADS [REPS [fp32|bf16]]]  (default 2 threads, 5 runs, fp32)
+ *   build/bench/peak [THREADS [REPS [fp32|bf16|copy]]]  (default 2 threads, 5 runs, fp32)
  *
  * Output, one line: threads, vector width in bits, GFLOP/s, GFLOP/s per
  * thread, the checksum, and the precision. bench/results/tuned.md "fp32
  * ceiling" and "The ceiling of the goals left on the Zen 4 EPYC" use it to
  * put fd's and PyTorch's rates against the machine. Exit status 1 (and a
- * message) where the CPU lacks what the precision needs. */
+ * message) where the CPU lacks what the precision needs.
+ *
+ * copy: the memory ceiling of a pass that reads one array and writes
+ * another (the BN + ReLU + pool op's passes, a reorder): T threads each
+ * copy their share of 128 Mi bf16-sized values (256 MiB read, 256 MiB
+ * written, both beyond any cache) adding 1; prints GB/s moved (bytes read
+ * plus bytes written over the time), the best of REPS, in the same line
+ * with "precision copy". */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -78,14 +85,47 @@ __attribute__((target("avx512f,avx512bf16"))) static double run512bf16(void)
 	return s;
 }
 
+/* the copy mode: GB/s read + written, the best of reps */
+static double copy_rate(int threads, int reps, double *check)
+{
+	const size_t n = (size_t)128 << 20;
+	unsigned short *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+	if (!a || !b) {
+		fprintf(stderr, "peak: copy: out of memory\n");
+		exit(1);
+	}
+#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++)
+		a[i] = (unsigned short)i, b[i] = 0; /* the pages touched before timing */
+	double best = 0;
+	for (int r = 0; r < reps; r++) {
+		double t0 = omp_get_wtime();
+#pragma omp parallel for num_threads(threads) schedule(static)
+		for (size_t i = 0; i < n; i++)
+			b[i] = (unsigned short)(a[i] + 1);
+		double t = omp_get_wtime() - t0, gb = 2.0 * n * sizeof *a / t / 1e9;
+		if (gb > best)
+			best = gb;
+	}
+	*check = (double)b[n / 3] + b[n - 1];
+	free(a), free(b);
+	return best;
+}
+
 int main(int argc, char **argv)
 {
 	int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
 	const char *prec = argc > 3 ? argv[3] : "fp32";
-	int bf16 = !strcmp(prec, "bf16");
-	if (threads < 1 || reps < 1 || argc > 4 || (!bf16 && strcmp(prec, "fp32"))) {
-		fprintf(stderr, "usage: peak [THREADS [REPS [fp32|bf16]]]\n");
+	int bf16 = !strcmp(prec, "bf16"), copy = !strcmp(prec, "copy");
+	if (threads < 1 || reps < 1 || argc > 4 || (!bf16 && !copy && strcmp(prec, "fp32"))) {
+		fprintf(stderr, "usage: peak [THREADS [REPS [fp32|bf16|copy]]]\n");
 		return 2;
+	}
+	if (copy) {
+		double check, gb = copy_rate(threads, reps, &check);
+		printf("threads %d\tgbytes_per_s %.1f\tper_thread %.1f\tchecksum %.6g\tprecision copy\n", threads, gb,
+		       gb / threads, check);
+		return 0;
 	}
 	__builtin_cpu_init();
 	int w512 = __builtin_cpu_supports("avx512f"), w256 = __builtin_cpu_supports("avx2");
