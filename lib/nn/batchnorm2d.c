@@ -752,9 +752,120 @@ static void pool22_fwd_f32(const void *r0, const void *r1, int64_t Wo, int64_t C
 	pool22_fwd_b(FD_ACT_RELU, 0, 0, r0, r1, Wo, C, a, b, y, code, xm);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define P22_X86 1
+#else
+#define P22_X86 0
+#endif
+
+#if P22_X86
+/* The 2x2 pool kernels for a bf16 x and a bf16 output (y, or dx), ReLU,
+ * C a multiple of 16, in AVX-512 intrinsics: the portable loops'
+ * arithmetic op for op (no fused multiply-add), 16 channels a vector, so
+ * the same bits (t_nn_bnpool compares the op with the separate ops, bit
+ * for bit); the roundings by vcvtneps2bf16 (fd_ai_bf16's bits). The loops
+ * above, compiled, moved about 18 GB/s where this VM copies 34
+ * (doc/nn-kernels.md "The 2x2 pool after ReLU: its own kernels"). */
+#define P22_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+/* 16 bf16 values at p widened (exact) */
+P22_TARGET static inline __attribute__((always_inline)) __m512 p22_ld(const uint16_t *p)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)p)), 16));
+}
+
+/* pool22_fwd_b(FD_ACT_RELU, 1, 1, ...) */
+P22_TARGET static void pool22_fwd_bb_avx512(const uint16_t *r0, const uint16_t *r1, int64_t Wo, int64_t C,
+					    const float *a, const float *b, uint16_t *y, uint8_t *code, uint16_t *xm)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	for (int64_t ow = 0; ow < Wo; ow++)
+		for (int64_t c = 0; c < C; c += 16) {
+			int64_t i = 2 * ow * C + c, o = ow * C + c;
+			__m256i b0 = _mm256_loadu_si256((const void *)(r0 + i)), b1 = _mm256_loadu_si256((const void *)(r0 + i + C));
+			__m256i b2 = _mm256_loadu_si256((const void *)(r1 + i)), b3 = _mm256_loadu_si256((const void *)(r1 + i + C));
+			__m512 va = _mm512_loadu_ps(a + c), vb = _mm512_loadu_ps(b + c);
+#define P22_Z(B)                                                                                                   \
+	({                                                                                                         \
+		__m512 x_ = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(B), 16));                  \
+		__m512 z_ = _mm512_add_ps(_mm512_mul_ps(x_, va), vb);                                              \
+		_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z_, zero, _CMP_GT_OQ), z_); /* z > 0 ? z : +0 */            \
+	})
+			__m512 z0 = P22_Z(b0), z1 = P22_Z(b1), z2 = P22_Z(b2), z3 = P22_Z(b3);
+#undef P22_Z
+			/* after ReLU no value is NaN: fd_mp_take is v > m; the first
+			 * window value is always taken (m starts at -inf) */
+			__m512 m = z0;
+			__m256i xv = b0;
+			__m512i k = _mm512_setzero_si512();
+			__mmask16 t = _mm512_cmp_ps_mask(z1, m, _CMP_GT_OQ);
+			m = _mm512_mask_mov_ps(m, t, z1), xv = _mm256_mask_blend_epi16(t, xv, b1);
+			k = _mm512_mask_mov_epi32(k, t, _mm512_set1_epi32(1));
+			t = _mm512_cmp_ps_mask(z2, m, _CMP_GT_OQ);
+			m = _mm512_mask_mov_ps(m, t, z2), xv = _mm256_mask_blend_epi16(t, xv, b2);
+			k = _mm512_mask_mov_epi32(k, t, _mm512_set1_epi32(2));
+			t = _mm512_cmp_ps_mask(z3, m, _CMP_GT_OQ);
+			m = _mm512_mask_mov_ps(m, t, z3), xv = _mm256_mask_blend_epi16(t, xv, b3);
+			k = _mm512_mask_mov_epi32(k, t, _mm512_set1_epi32(3));
+			_mm256_storeu_si256((void *)(y + o), (__m256i)_mm512_cvtneps_pbh(m));
+			_mm_storeu_si128((void *)(code + o), _mm512_cvtepi32_epi8(k));
+			_mm256_storeu_si256((void *)(xm + o), xv);
+		}
+}
+
+/* pool22_dx_b(FD_ACT_RELU, 1, 0, dh, ...): dx in bf16 */
+P22_TARGET static void pool22_dx_bb_avx512(int dh, const float *g, const uint8_t *code, const uint16_t *x,
+					   uint16_t *dx, int64_t Wo, int64_t C, const float *k, const float *cm,
+					   const float *cx, const float *mean, const float *za, const float *zb)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	for (int64_t ow = 0; ow < Wo; ow++)
+		for (int64_t c = 0; c < C; c += 16) {
+			int64_t o = ow * C + c;
+			__m512 g0 = _mm512_add_ps(zero, _mm512_loadu_ps(g + o)); /* 0 + g: -0 made +0 */
+			__m512i cd = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(code + o)));
+			__m512 vk = _mm512_loadu_ps(k + c), vcm = _mm512_loadu_ps(cm + c), vcx = _mm512_loadu_ps(cx + c);
+			__m512 vmean = _mm512_loadu_ps(mean + c), va = _mm512_loadu_ps(za + c), vb = _mm512_loadu_ps(zb + c);
+			for (int j = 0; j < 2; j++) {
+				int64_t i = (2 * ow + j) * C + c;
+				__m512 gg = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(cd, _mm512_set1_epi32(2 * dh + j)), g0);
+				__m512 xv = p22_ld(x + i);
+				__m512 z = _mm512_add_ps(_mm512_mul_ps(xv, va), vb);
+				__m512 d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), gg); /* z > 0 ? gg : +0 */
+				__m512 v = _mm512_sub_ps(_mm512_sub_ps(d, vcm), _mm512_mul_ps(_mm512_sub_ps(xv, vmean), vcx));
+				v = _mm512_mul_ps(vk, v);
+				_mm256_storeu_si256((void *)(dx + i), (__m256i)_mm512_cvtneps_pbh(v));
+			}
+		}
+}
+#endif
+
+/* Whether the intrinsics above run here (a bf16 context has checked
+ * AVX512-BF16; asked again, once) */
+static int p22_fast(int64_t C)
+{
+#if P22_X86
+	static int ok = -1;
+	if (ok < 0)
+		ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+	return ok && C % 16 == 0;
+#else
+	(void)C;
+	return 0;
+#endif
+}
+
 static void pool22_fwd(int xb, int yb, const void *r0, const void *r1, int64_t Wo, int64_t C, const float *a,
 		       const float *b, void *y, uint8_t *code, void *xm)
 {
+#if P22_X86
+	if (xb && yb && p22_fast(C)) {
+		pool22_fwd_bb_avx512(r0, r1, Wo, C, a, b, y, code, xm);
+		return;
+	}
+#endif
 	if (xb || yb)
 		pool22_fwd_bf16(xb, yb, r0, r1, Wo, C, a, b, y, code, xm);
 	else
@@ -858,6 +969,12 @@ static void pool22_dx(int xb, int mode, int dh, const float *g, const uint8_t *c
 		      int64_t Wo, int64_t C, const float *k, const float *cm, const float *cx, const float *mean,
 		      const float *za, const float *zb)
 {
+#if P22_X86
+	if (xb && mode == 0 && p22_fast(C)) {
+		pool22_dx_bb_avx512(dh, g, code, x, dx, Wo, C, k, cm, cx, mean, za, zb);
+		return;
+	}
+#endif
 	if (xb || mode == 0)
 		pool22_dx_bf16(xb, mode, dh, g, code, x, dx, Wo, C, k, cm, cx, mean, za, zb);
 	else

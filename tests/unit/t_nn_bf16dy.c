@@ -76,8 +76,11 @@ static float *to_nhwc(const float *v, int N, int C, int HW)
 
 struct res {
 	float *dx, *dw, *db, *dg, *dbeta;
-	float *dy; /* without the hand-off: the convolution's output gradient (fp32, ny values) */
+	float *dy; /* without the hand-off: the convolution's output gradient (fp32, ndy values) */
+	size_t ndy;
+	float *y;  /* CHAIN_POOL22: the pooled output (ny values), widened when bf16 (ybf) */
 	size_t ny;
+	int ybf;
 	int takes;      /* fd_conv2d_takes_bf16_cpu after the backward */
 	int rounds;     /* every pass multiplies and sums a bf16 dy even without the
 			 * hand-off: a bf16 plan whose backward-weights is oneDNN's bf16
@@ -87,12 +90,16 @@ struct res {
 
 static void res_free(struct res *r)
 {
-	free(r->dx), free(r->dw), free(r->db), free(r->dg), free(r->dbeta), free(r->dy);
+	free(r->dx), free(r->dw), free(r->db), free(r->dg), free(r->dbeta), free(r->dy), free(r->y);
 }
 
 /* act for chain_run: GELU in place (fd_act_, ConvNeXt's pw1 -> GELU) with
  * the convolution's output and GELU's in bf16, instead of BN */
 #define CHAIN_GELU 100
+/* act for chain_run: BN + ReLU + 2x2/2 max pool (SimpleCNN's) on the
+ * convolution's bf16 output, y in bf16 (c->bf16_out) on the side with the
+ * hand-off, fp32 without */
+#define CHAIN_POOL22 101
 
 /* conv2d (channels last) -> BN + act (c->bf16_dy = on) [-> + the conv
  * output again, when tee] and the backward from a fixed dy, on c. 0, or -1
@@ -130,16 +137,29 @@ static int chain_run(struct fd_ctx *c, const struct fd_conv2d_shape *s, const fl
 	fd_requires_grad(xt), fd_requires_grad(wt), fd_requires_grad(g), fd_requires_grad(be);
 	if (bt)
 		fd_requires_grad(bt);
-	c->bf16_y = act == CHAIN_GELU; /* GELU's hand-off takes a bf16 x (pw1's under c->bf16_y) */
+	/* GELU's hand-off takes a bf16 x (pw1's under c->bf16_y); the 2x2 pool's
+	 * runs read one on both sides */
+	c->bf16_y = act == CHAIN_GELU || act == CHAIN_POOL22;
 	struct fd_tensor *y = fd_conv2d(c, &op, xt, wt, bt);
 	c->bf16_y = 0;
 	if (y && !on) /* the convolution's fp32 dy, for direct_check's bias sums */
 		y->flags |= FD_T_RETAIN_GRAD;
 	uint64_t m0 = c->bf16_dys;
 	c->bf16_dy = on;
-	c->bf16_out = act == CHAIN_GELU;
-	struct fd_tensor *z = act == CHAIN_GELU ? fd_act_(c, FD_ACT_GELU, y)
-						: fd_batchnorm2d_act(c, y, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+	c->bf16_out = act == CHAIN_GELU || (act == CHAIN_POOL22 && on);
+	struct fd_tensor *z = act == CHAIN_GELU	  ? fd_act_(c, FD_ACT_GELU, y)
+			      : act == CHAIN_POOL22 ? fd_batchnorm2d_act_maxpool(c, y, g, be, rm, rv, nbt, 0.1, 1e-5,
+										    FD_ACT_RELU, 2, 2, 0)
+						    : fd_batchnorm2d_act(c, y, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+	if (z && act == CHAIN_POOL22) { /* y, widened where it is bf16 */
+		r->ny = (size_t)z->numel;
+		r->y = malloc(r->ny * sizeof *r->y);
+		if (z->flags & FD_T_BF16)
+			fd_dnnl_from_bf16(1, (const uint16_t *)z->data, r->y, r->ny);
+		else
+			memcpy(r->y, z->data, r->ny * sizeof *r->y);
+		r->ybf = (z->flags & FD_T_BF16) != 0;
+	}
 	c->bf16_out = 0;
 	c->bf16_dy = 0;
 	r->marks = c->bf16_dys - m0;
@@ -157,7 +177,7 @@ static int chain_run(struct fd_ctx *c, const struct fd_conv2d_shape *s, const fl
 	r->dx = fdup(xt->grad, nx), r->dw = fdup(wt->grad, nw);
 	r->db = bt ? fdup(bt->grad, (size_t)s->K) : NULL;
 	if (!on && y->grad && !(y->flags & FD_T_GRAD_BF16))
-		r->dy = fdup(y->grad, (size_t)y->numel), r->ny = (size_t)y->numel;
+		r->dy = fdup(y->grad, (size_t)y->numel), r->ndy = (size_t)y->numel;
 	if (act != CHAIN_GELU)
 		r->dg = fdup(g->grad, (size_t)s->K), r->dbeta = fdup(be->grad, (size_t)s->K);
 	void *pl = op.plans[0].plan;
@@ -203,11 +223,11 @@ static void direct_check(int i, const struct fd_conv2d_shape *s, const struct re
 	bias_sums++;
 	/* the hand-off's dy is the fp32 dy rounded (BN's and GELU's dx
 	 * rounded in registers), summed as floats row by row (col_sums_b) */
-	size_t K = (size_t)s->K, P = off->ny / (K ? K : 1), bad = 0;
+	size_t K = (size_t)s->K, P = off->ndy / (K ? K : 1), bad = 0;
 	float *want = calloc(K, sizeof *want);
-	uint16_t *r = malloc((off->ny ? off->ny : 1) * sizeof *r);
+	uint16_t *r = malloc((off->ndy ? off->ndy : 1) * sizeof *r);
 	if (off->dy)
-		fd_dnnl_to_bf16(1, off->dy, r, off->ny);
+		fd_dnnl_to_bf16(1, off->dy, r, off->ndy);
 	for (size_t k = 0; k < K && off->dy; k++) {
 		float acc = 0.0f;
 		for (size_t p = 0; p < P; p++)
@@ -575,6 +595,45 @@ static void model_case(const char *name, const char *stem, int size, int want, i
 	fd_model_free(m);
 }
 
+/* SimpleCNN's stage: conv2d 3x3 (no bias) -> BN + ReLU + 2x2/2 max pool,
+ * on a bf16 convolution output, with y and BN's dx in bf16 (the hand-offs)
+ * and without (y and dx in floats): the pooled kernels for a bf16 x, y and
+ * dx are batchnorm2d.c's intrinsics where C is a multiple of 16, the
+ * portable loops otherwise and on the side without; y is the fp32 side's
+ * y rounded, bit for bit; BN's dgamma, dbeta and the convolution's dx, dw
+ * the same bits (direct_check) */
+static void pool22_chain_case(struct fd_ctx *cb, int N, int H, int C, int K)
+{
+	struct fd_conv2d_shape s = {N, C, H, H, K, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, FD_NHWC, FD_NHWC};
+	size_t nx = (size_t)N * C * H * H, nw = (size_t)K * C * 9;
+	float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = (float)((double)((i * 7919) % 1013) / 506.0 - 1.0);
+	for (size_t i = 0; i < nw; i++)
+		w[i] = (float)((double)((i * 104729) % 997) / 997.0 - 0.5) * 0.2f;
+	struct res off = {0}, on = {0};
+	int id = 2000 + K;
+	if (ok(chain_run(cb, &s, x, w, NULL, CHAIN_POOL22, 0, 0, &off) == 0 &&
+		   chain_run(cb, &s, x, w, NULL, CHAIN_POOL22, 1, 0, &on) == 0,
+	       "pool22 case %d: conv2d -> BN + ReLU + 2x2 pool with and without the hand-offs %s", id, cb->err.msg)) {
+		size_t ny = off.ny, bad = 0;
+		uint16_t *want = malloc(ny * sizeof *want);
+		fd_dnnl_to_bf16(1, off.y, want, ny);
+		for (size_t i = 0; i < ny; i++)
+			bad += widen1(want[i]) != on.y[i] || on.y[i] != on.y[i];
+		ok(on.ybf && !off.ybf && ny == (size_t)N * K * (H / 2) * (H / 2) && bad == 0,
+		   "pool22 case %d: y in bf16 is the fp32 side's y rounded, bit for bit (%zu of %zu off)", id, bad, ny);
+		ok(on.marks == 1 && same(on.dg, off.dg, (size_t)K) && same(on.dbeta, off.dbeta, (size_t)K),
+		   "pool22 case %d: BN's dx handed off in bf16 (%llu), dgamma and dbeta the same bits", id,
+		   (unsigned long long)on.marks);
+		if (on.takes & 4)
+			direct_check(id, &s, &on, &off, nx, nw, 0);
+		free(want);
+	}
+	res_free(&off), res_free(&on);
+	free(x), free(w);
+}
+
 /* ConvNeXt mini, two bf16 training steps with and without the hand-off
  * (m->no_bf16_dy): each block's GELU hands its gradient to pw1 in bf16 (6
  * marks); the logits and every parameter gradient but pw1's the same bits
@@ -650,6 +709,9 @@ int main(void)
 	   "%d of %d conv cases handed a bf16 dy off: %d read it as it is, %d widened it", marked, n, direct,
 	   widened);
 	tee_case(&cb);
+	pool22_chain_case(&cb, 4, 16, 16, 32); /* the intrinsics (C a multiple of 16) */
+	pool22_chain_case(&cb, 2, 12, 8, 48);
+	pool22_chain_case(&cb, 2, 8, 8, 24);   /* the portable loops on both sides */
 	int bs0 = bias_sums;
 	gelu_chain_case(&cb, 2, 7, 7, 32, 128);   /* a matmul's bias sums (AVX512-BF16 without AMX) */
 	gelu_chain_case(&cb, 2, 28, 28, 32, 128); /* oneDNN's bf16 backward-weights (without AMX) */
