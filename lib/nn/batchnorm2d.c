@@ -617,6 +617,9 @@ static void rows_act_grad_out_b(int act, const uint16_t *y, const float *dy, flo
 			dz[i] = dy[i];
 }
 
+static int p22_fast(int64_t C);
+static void rows_shifted_bb(const uint16_t *x, int64_t n, int64_t C, const float *k, double *acc1, double *acc2);
+
 /* s1[c] = sum (x - k[c]), s2[c] = sum (x - k[c])^2 over the rows */
 static void rows_stat(const struct rows *r, const void *x, const float *k, double *part, double *s1, double *s2)
 {
@@ -627,7 +630,10 @@ static void rows_stat(const struct rows *r, const void *x, const float *k, doubl
 		double *a1 = part + 2 * i * C, *a2 = a1 + C;
 		for (int64_t c = 0; c < 2 * C; c++)
 			a1[c] = 0;
-		rows_shifted(r->xb, XAT(x, r->xb, m0 * C), n, C, k, a1, a2);
+		if (r->xb && p22_fast(C))
+			rows_shifted_bb((const uint16_t *)x + m0 * C, n, C, k, a1, a2);
+		else
+			rows_shifted(r->xb, XAT(x, r->xb, m0 * C), n, C, k, a1, a2);
 	}
 	for (int64_t c = 0; c < C; c++)
 		s1[c] = s2[c] = 0;
@@ -814,6 +820,58 @@ P22_TARGET static void pool22_fwd_bb_avx512(const uint16_t *r0, const uint16_t *
 		}
 }
 
+/* rows_shifted_b(1, ...) for C a multiple of 16: each channel's two sums
+ * add its rows' terms one by one in row order, in double, as there (the
+ * loop there adds four rows a pass; the order of the additions is the
+ * same), so the same bits. Up to 64 channels at a time keep their sums in
+ * registers over all n rows. */
+P22_TARGET static void rows_shifted_bb_avx512(const uint16_t *x, int64_t n, int64_t C, const float *k,
+					      double *acc1, double *acc2)
+{
+	for (int64_t c0 = 0; c0 < C; c0 += 64) {
+		int nb = C - c0 >= 64 ? 4 : (int)((C - c0) / 16); /* blocks of 16 channels */
+		__m512d s1[8], s2[8], kd[8];
+		for (int j = 0; j < 2 * nb; j++) {
+			s1[j] = _mm512_loadu_pd(acc1 + c0 + 8 * j), s2[j] = _mm512_loadu_pd(acc2 + c0 + 8 * j);
+			kd[j] = _mm512_cvtps_pd(_mm256_loadu_ps(k + c0 + 8 * j));
+		}
+		if (nb == 4) {
+			for (int64_t m = 0; m < n; m++) {
+				const uint16_t *xr = x + m * C + c0;
+#pragma GCC unroll 4
+				for (int b = 0; b < 4; b++) {
+					__m512 v = p22_ld(xr + 16 * b);
+					__m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), kd[2 * b]);
+					__m512d hi = _mm512_sub_pd(
+						_mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1))),
+						kd[2 * b + 1]);
+					s1[2 * b] = _mm512_add_pd(s1[2 * b], lo), s1[2 * b + 1] = _mm512_add_pd(s1[2 * b + 1], hi);
+					s2[2 * b] = _mm512_add_pd(s2[2 * b], _mm512_mul_pd(lo, lo));
+					s2[2 * b + 1] = _mm512_add_pd(s2[2 * b + 1], _mm512_mul_pd(hi, hi));
+				}
+			}
+		} else {
+			for (int64_t m = 0; m < n; m++) {
+				const uint16_t *xr = x + m * C + c0;
+				for (int b = 0; b < nb; b++) {
+					__m512 v = p22_ld(xr + 16 * b);
+					__m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), kd[2 * b]);
+					__m512d hi = _mm512_sub_pd(
+						_mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1))),
+						kd[2 * b + 1]);
+					s1[2 * b] = _mm512_add_pd(s1[2 * b], lo), s1[2 * b + 1] = _mm512_add_pd(s1[2 * b + 1], hi);
+					s2[2 * b] = _mm512_add_pd(s2[2 * b], _mm512_mul_pd(lo, lo));
+					s2[2 * b + 1] = _mm512_add_pd(s2[2 * b + 1], _mm512_mul_pd(hi, hi));
+				}
+			}
+		}
+		for (int j = 0; j < 2 * nb; j++) {
+			_mm512_storeu_pd(acc1 + c0 + 8 * j, s1[j]);
+			_mm512_storeu_pd(acc2 + c0 + 8 * j, s2[j]);
+		}
+	}
+}
+
 /* pool22_dx_b(FD_ACT_RELU, 1, 0, dh, ...): dx in bf16 */
 P22_TARGET static void pool22_dx_bb_avx512(int dh, const float *g, const uint8_t *code, const uint16_t *x,
 					   uint16_t *dx, int64_t Wo, int64_t C, const float *k, const float *cm,
@@ -854,6 +912,15 @@ static int p22_fast(int64_t C)
 #else
 	(void)C;
 	return 0;
+#endif
+}
+
+static void rows_shifted_bb(const uint16_t *x, int64_t n, int64_t C, const float *k, double *acc1, double *acc2)
+{
+#if P22_X86
+	rows_shifted_bb_avx512(x, n, C, k, acc1, acc2);
+#else
+	rows_shifted(1, x, n, C, k, acc1, acc2);
 #endif
 }
 

@@ -704,6 +704,7 @@ int main(void)
 		bn_x_case(3, 40, 8, 8, acts[a], 1);
 	}
 	bn_x_case(2, 64, 17, 17, FD_ACT_RELU, 0); /* more than four rows a chunk, odd rows */
+	bn_x_case(2, 176, 5, 7, FD_ACT_RELU, 0);  /* the bf16 statistics' intrinsics: 64 + 64 + 48 channels */
 	bn_x_eval_refused();
 	ok(marked >= 8 && widened >= 2 && (!amx || direct >= 6),
 	   "%d of %d conv cases handed a bf16 dy off: %d read it as it is, %d widened it", marked, n, direct,
