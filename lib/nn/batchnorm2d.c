@@ -872,6 +872,60 @@ P22_TARGET static void rows_shifted_bb_avx512(const uint16_t *x, int64_t n, int6
 	}
 }
 
+/* Largest pooled row width pool22_sums_pair_bb takes (its stack buffer:
+ * P22_SUMS_MAXWO x 16 x 2 doubles, 32 KiB) */
+#define P22_SUMS_MAXWO 128
+
+/* Both input rows' pool22_sums_b(FD_ACT_RELU, 1, dh, ...) of one pooled row
+ * in one walk, 16 channels at a time with the sums in registers: the
+ * terms of maxima in the first input row are added as the walk meets
+ * them, the second row's kept and added after, in column order. Where a
+ * position is not its window's maximum the loops add +0 and +-0 (no-ops on
+ * any sum), so the nonzero terms go in in the same order: the same bits. */
+P22_TARGET static void pool22_sums_pair_bb_avx512(const float *g, const uint8_t *code, const uint16_t *xm,
+						  int64_t Wo, int64_t C, const double *mean, const float *za,
+						  const float *zb, double *acc_g, double *acc_gx)
+{
+	double bg[P22_SUMS_MAXWO * 16], bgx[P22_SUMS_MAXWO * 16];
+	const __m512 zero = _mm512_setzero_ps();
+	for (int64_t c = 0; c < C; c += 16) {
+		__m512d sg0 = _mm512_loadu_pd(acc_g + c), sg1 = _mm512_loadu_pd(acc_g + c + 8);
+		__m512d sx0 = _mm512_loadu_pd(acc_gx + c), sx1 = _mm512_loadu_pd(acc_gx + c + 8);
+		__m512d m0 = _mm512_loadu_pd(mean + c), m1 = _mm512_loadu_pd(mean + c + 8);
+		__m512 va = _mm512_loadu_ps(za + c), vb = _mm512_loadu_ps(zb + c);
+		for (int64_t ow = 0; ow < Wo; ow++) {
+			int64_t o = ow * C + c;
+			__m512 xv = p22_ld(xm + o);
+			__m512 g0 = _mm512_add_ps(zero, _mm512_loadu_ps(g + o)); /* 0 + g */
+			__m512i cd = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(code + o)));
+			__m512 z = _mm512_add_ps(_mm512_mul_ps(xv, va), vb);
+			__m512 d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), g0); /* z > 0 ? g : +0 */
+			__mmask16 top = _mm512_cmplt_epi32_mask(cd, _mm512_set1_epi32(2)); /* code >> 1 == 0 */
+			__m512 da = _mm512_maskz_mov_ps(top, d), db = _mm512_maskz_mov_ps((__mmask16)~top, d);
+			__m512d xl = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xv)), m0);
+			__m512d xh = _mm512_sub_pd(
+				_mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(xv), 1))), m1);
+			__m512d al = _mm512_cvtps_pd(_mm512_castps512_ps256(da));
+			__m512d ah = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(da), 1)));
+			__m512d bl = _mm512_cvtps_pd(_mm512_castps512_ps256(db));
+			__m512d bh = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(db), 1)));
+			sg0 = _mm512_add_pd(sg0, al), sg1 = _mm512_add_pd(sg1, ah);
+			sx0 = _mm512_add_pd(sx0, _mm512_mul_pd(al, xl)), sx1 = _mm512_add_pd(sx1, _mm512_mul_pd(ah, xh));
+			_mm512_storeu_pd(bg + 16 * ow, bl), _mm512_storeu_pd(bg + 16 * ow + 8, bh);
+			_mm512_storeu_pd(bgx + 16 * ow, _mm512_mul_pd(bl, xl));
+			_mm512_storeu_pd(bgx + 16 * ow + 8, _mm512_mul_pd(bh, xh));
+		}
+		for (int64_t ow = 0; ow < Wo; ow++) {
+			sg0 = _mm512_add_pd(sg0, _mm512_loadu_pd(bg + 16 * ow));
+			sg1 = _mm512_add_pd(sg1, _mm512_loadu_pd(bg + 16 * ow + 8));
+			sx0 = _mm512_add_pd(sx0, _mm512_loadu_pd(bgx + 16 * ow));
+			sx1 = _mm512_add_pd(sx1, _mm512_loadu_pd(bgx + 16 * ow + 8));
+		}
+		_mm512_storeu_pd(acc_g + c, sg0), _mm512_storeu_pd(acc_g + c + 8, sg1);
+		_mm512_storeu_pd(acc_gx + c, sx0), _mm512_storeu_pd(acc_gx + c + 8, sx1);
+	}
+}
+
 /* pool22_dx_b(FD_ACT_RELU, 1, 0, dh, ...): dx in bf16 */
 P22_TARGET static void pool22_dx_bb_avx512(int dh, const float *g, const uint8_t *code, const uint16_t *x,
 					   uint16_t *dx, int64_t Wo, int64_t C, const float *k, const float *cm,
@@ -1062,6 +1116,15 @@ static void rows_dy_sums(const struct rows *r, int act, const struct dysrc *src,
 			ag[c] = 0;
 		if (src->code) { /* pool22: the chunk's row pairs are its pooled rows */
 			int64_t W2 = 2 * (int64_t)src->ps->W, Wo = src->ps->W / 2;
+#if P22_X86
+			if (r->xb && act == FD_ACT_RELU && Wo <= P22_SUMS_MAXWO && p22_fast(C)) {
+				for (int64_t pr = m0 / W2; pr < (m0 + n) / W2; pr++)
+					pool22_sums_pair_bb_avx512(src->dy + pr * Wo * C, src->code + pr * Wo * C,
+								   (const uint16_t *)src->xm + pr * Wo * C, Wo, C, mean,
+								   za, zb, ag, agx);
+				continue;
+			}
+#endif
 			for (int64_t pr = m0 / W2; pr < (m0 + n) / W2; pr++)
 				for (int dh = 0; dh < 2; dh++)
 					pool22_sums(r->xb, dh, src->dy + pr * Wo * C, src->code + pr * Wo * C,

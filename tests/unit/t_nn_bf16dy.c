@@ -491,13 +491,14 @@ static void bn_x_case(int N, int C, int H, int W, int act, int pool)
 		}
 		nbt->data[0] = 0;
 		fd_requires_grad(x), fd_requires_grad(g), fd_requires_grad(be);
-		struct fd_tensor *y = pool ? fd_batchnorm2d_act_maxpool(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act, 3, 2, 1)
-					   : fd_batchnorm2d_act(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act);
+		struct fd_tensor *y = pool == 2 ? fd_batchnorm2d_act_maxpool(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act, 2, 2, 0)
+				      : pool ? fd_batchnorm2d_act_maxpool(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act, 3, 2, 1)
+					     : fd_batchnorm2d_act(&c, x, g, be, rm, rv, nbt, 0.1, 1e-5, act);
 		float *dy = y ? malloc((size_t)y->numel * sizeof *dy) : NULL;
 		for (int64_t i = 0; y && i < y->numel; i++)
 			dy[i] = (float)((double)((i * 40503u) % 1999) / 999.0 - 1.0);
 		good = ok(y && fd_backward(&c, y, dy) == 0, "bn %dx%dx%dx%d act %d%s on %s x %s", N, C, H, W, act,
-			  pool ? " + max pool" : "", v ? "bf16" : "fp32", c.err.msg);
+			  pool == 2 ? " + 2x2 max pool" : pool ? " + max pool" : "", v ? "bf16" : "fp32", c.err.msg);
 		if (good) {
 			ny = (size_t)y->numel;
 			res[v][0] = fdup(y->data, ny), res[v][1] = fdup(x->grad, n), res[v][2] = fdup(g->grad, C);
@@ -510,7 +511,7 @@ static void bn_x_case(int N, int C, int H, int W, int act, int pool)
 		ok(same(res[0][0], res[1][0], ny) && same(res[0][1], res[1][1], n) && same(res[0][2], res[1][2], C) &&
 		   same(res[0][3], res[1][3], C) && same(res[0][4], res[1][4], C) && same(res[0][5], res[1][5], C),
 		   "bn act %d%s: bf16 x == widened x bit for bit (y, dx, dgamma, dbeta, running stats)", act,
-		   pool ? " + max pool" : "");
+		   pool == 2 ? " + 2x2 max pool" : pool ? " + max pool" : "");
 	for (int v = 0; v < 2; v++)
 		for (int k = 0; k < 6; k++)
 			free(res[v][k]);
@@ -705,6 +706,10 @@ int main(void)
 	}
 	bn_x_case(2, 64, 17, 17, FD_ACT_RELU, 0); /* more than four rows a chunk, odd rows */
 	bn_x_case(2, 176, 5, 7, FD_ACT_RELU, 0);  /* the bf16 statistics' intrinsics: 64 + 64 + 48 channels */
+	/* SimpleCNN's 2x2/2 pool: on a bf16 x with 16k channels its backward
+	 * sums run in one walk (batchnorm2d.c pool22_sums_pair_bb_avx512) */
+	bn_x_case(2, 32, 8, 12, FD_ACT_RELU, 2);
+	bn_x_case(3, 48, 6, 6, FD_ACT_RELU, 2);
 	bn_x_eval_refused();
 	ok(marked >= 8 && widened >= 2 && (!amx || direct >= 6),
 	   "%d of %d conv cases handed a bf16 dy off: %d read it as it is, %d widened it", marked, n, direct,
