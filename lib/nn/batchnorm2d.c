@@ -954,15 +954,13 @@ P22_TARGET static void pool22_dx_bb_avx512(int dh, const float *g, const uint8_t
 #endif
 
 /* Whether the intrinsics above run here (a bf16 context has checked
- * AVX512-BF16; asked again, once) */
+ * AVX512-BF16; asked again: reads of the CPU model libgcc filled at
+ * start-up, safe from any thread) */
 static int p22_fast(int64_t C)
 {
 #if P22_X86
-	static int ok = -1;
-	if (ok < 0)
-		ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-	return ok && C % 16 == 0;
+	return C % 16 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #else
 	(void)C;
 	return 0;
