@@ -269,7 +269,7 @@ static void gelu_save_chunk_b(int64_t n, uint16_t *x, float *restrict y, uint16_
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "nn/vexp512.h"
 #define GB_X86 1
 #else
 #define GB_X86 0
@@ -285,22 +285,6 @@ static void gelu_save_chunk_b(int64_t n, uint16_t *x, float *restrict y, uint16_
  * same op, 2.3x faster (doc/nn-kernels.md "GELU in bf16: intrinsics"). */
 #define GB_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define GB_INLINE static inline __attribute__((always_inline))
-
-/* e^a for a in [-104, 89] or NaN (fd_vm_expf's reduction and polynomial) */
-GB_TARGET GB_INLINE __m512 gb_exp(__m512 a)
-{
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(1.44269504f)),
-					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), a);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.38145976e-3f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.36871006e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16683890e-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66665211e-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.99999940e-1f));
-	__m512 e = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r));
-	return _mm512_scalef_ps(e, n);
-}
 
 /* y = x Phi(x) and g = GELU'(x) = Phi(x) + x phi(x) on 16 lanes: erf(u),
  * u = x / sqrt 2, as fd_vm_erff (both branches, one chosen), and phi from
@@ -326,7 +310,7 @@ GB_TARGET GB_INLINE void gb_gelu(__m512 x, __m512 *y, __m512 *g)
 	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-6.36820614e-1f));
 	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.12788940e+0f));
 	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.44207661e-4f));
-	__m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f), gb_exp(p));
+	__m512 big = _mm512_sub_ps(_mm512_set1_ps(1.0f), fd_v512_exp(p));
 	/* big | (u & sign): copysign, big being >= 0 */
 	big = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(big), _mm512_castps_si512(u),
 							    _mm512_set1_epi32((int)0x80000000u), 0xf8));
@@ -334,7 +318,7 @@ GB_TARGET GB_INLINE void gb_gelu(__m512 x, __m512 *y, __m512 *g)
 	__m512 cdf = _mm512_fmadd_ps(erf, _mm512_set1_ps(0.5f), _mm512_set1_ps(0.5f));
 	*y = _mm512_mul_ps(x, cdf);
 	__m512 h = _mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_sub_ps(_mm512_setzero_ps(), s));
-	__m512 pdf = _mm512_mul_ps(gb_exp(h), _mm512_set1_ps((float)(0.5 * M_2_SQRTPI * M_SQRT1_2)));
+	__m512 pdf = _mm512_mul_ps(fd_v512_exp(h), _mm512_set1_ps((float)(0.5 * M_2_SQRTPI * M_SQRT1_2)));
 	*g = _mm512_fmadd_ps(x, pdf, cdf);
 }
 

@@ -820,56 +820,59 @@ P22_TARGET static void pool22_fwd_bb_avx512(const uint16_t *r0, const uint16_t *
 		}
 }
 
+/* One row's terms of the 16 channels at xr (kl, kh: their shifts in
+ * double, 8 each) into the sums s1l, s1h (x - k) and s2l, s2h (x - k)^2.
+ * Named variables, not arrays, at the call sites: GCC keeps those in
+ * registers (an array of vectors indexed in a loop stayed in memory, a
+ * load and a store a row) */
+P22_TARGET static inline __attribute__((always_inline)) void shifted16(const uint16_t *xr, __m512d kl, __m512d kh,
+									 __m512d *s1l, __m512d *s1h, __m512d *s2l,
+									 __m512d *s2h)
+{
+	__m512 v = p22_ld(xr);
+	__m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), kl);
+	__m512d hi = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1))),
+				   kh);
+	*s1l = _mm512_add_pd(*s1l, lo), *s1h = _mm512_add_pd(*s1h, hi);
+	*s2l = _mm512_add_pd(*s2l, _mm512_mul_pd(lo, lo)), *s2h = _mm512_add_pd(*s2h, _mm512_mul_pd(hi, hi));
+}
+
 /* rows_shifted_b(1, ...) for C a multiple of 16: each channel's two sums
  * add its rows' terms one by one in row order, in double, as there (the
  * loop there adds four rows a pass; the order of the additions is the
- * same), so the same bits. Up to 64 channels at a time keep their sums in
- * registers over all n rows. */
+ * same), so the same bits. 32 channels at a time keep their sums in
+ * registers over all n rows, then 16. */
 P22_TARGET static void rows_shifted_bb_avx512(const uint16_t *x, int64_t n, int64_t C, const float *k,
 					      double *acc1, double *acc2)
 {
-	for (int64_t c0 = 0; c0 < C; c0 += 64) {
-		int nb = C - c0 >= 64 ? 4 : (int)((C - c0) / 16); /* blocks of 16 channels */
-		__m512d s1[8], s2[8], kd[8];
-		for (int j = 0; j < 2 * nb; j++) {
-			s1[j] = _mm512_loadu_pd(acc1 + c0 + 8 * j), s2[j] = _mm512_loadu_pd(acc2 + c0 + 8 * j);
-			kd[j] = _mm512_cvtps_pd(_mm256_loadu_ps(k + c0 + 8 * j));
+#define P22_K(j) _mm512_cvtps_pd(_mm256_loadu_ps(k + c0 + 8 * (j)))
+	int64_t c0 = 0;
+	for (; c0 + 32 <= C; c0 += 32) {
+		__m512d a0 = _mm512_loadu_pd(acc1 + c0), a1 = _mm512_loadu_pd(acc1 + c0 + 8);
+		__m512d a2 = _mm512_loadu_pd(acc1 + c0 + 16), a3 = _mm512_loadu_pd(acc1 + c0 + 24);
+		__m512d q0 = _mm512_loadu_pd(acc2 + c0), q1 = _mm512_loadu_pd(acc2 + c0 + 8);
+		__m512d q2 = _mm512_loadu_pd(acc2 + c0 + 16), q3 = _mm512_loadu_pd(acc2 + c0 + 24);
+		__m512d k0 = P22_K(0), k1 = P22_K(1), k2 = P22_K(2), k3 = P22_K(3);
+		for (int64_t m = 0; m < n; m++) {
+			const uint16_t *xr = x + m * C + c0;
+			shifted16(xr, k0, k1, &a0, &a1, &q0, &q1);
+			shifted16(xr + 16, k2, k3, &a2, &a3, &q2, &q3);
 		}
-		if (nb == 4) {
-			for (int64_t m = 0; m < n; m++) {
-				const uint16_t *xr = x + m * C + c0;
-#pragma GCC unroll 4
-				for (int b = 0; b < 4; b++) {
-					__m512 v = p22_ld(xr + 16 * b);
-					__m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), kd[2 * b]);
-					__m512d hi = _mm512_sub_pd(
-						_mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1))),
-						kd[2 * b + 1]);
-					s1[2 * b] = _mm512_add_pd(s1[2 * b], lo), s1[2 * b + 1] = _mm512_add_pd(s1[2 * b + 1], hi);
-					s2[2 * b] = _mm512_add_pd(s2[2 * b], _mm512_mul_pd(lo, lo));
-					s2[2 * b + 1] = _mm512_add_pd(s2[2 * b + 1], _mm512_mul_pd(hi, hi));
-				}
-			}
-		} else {
-			for (int64_t m = 0; m < n; m++) {
-				const uint16_t *xr = x + m * C + c0;
-				for (int b = 0; b < nb; b++) {
-					__m512 v = p22_ld(xr + 16 * b);
-					__m512d lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), kd[2 * b]);
-					__m512d hi = _mm512_sub_pd(
-						_mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1))),
-						kd[2 * b + 1]);
-					s1[2 * b] = _mm512_add_pd(s1[2 * b], lo), s1[2 * b + 1] = _mm512_add_pd(s1[2 * b + 1], hi);
-					s2[2 * b] = _mm512_add_pd(s2[2 * b], _mm512_mul_pd(lo, lo));
-					s2[2 * b + 1] = _mm512_add_pd(s2[2 * b + 1], _mm512_mul_pd(hi, hi));
-				}
-			}
-		}
-		for (int j = 0; j < 2 * nb; j++) {
-			_mm512_storeu_pd(acc1 + c0 + 8 * j, s1[j]);
-			_mm512_storeu_pd(acc2 + c0 + 8 * j, s2[j]);
-		}
+		_mm512_storeu_pd(acc1 + c0, a0), _mm512_storeu_pd(acc1 + c0 + 8, a1);
+		_mm512_storeu_pd(acc1 + c0 + 16, a2), _mm512_storeu_pd(acc1 + c0 + 24, a3);
+		_mm512_storeu_pd(acc2 + c0, q0), _mm512_storeu_pd(acc2 + c0 + 8, q1);
+		_mm512_storeu_pd(acc2 + c0 + 16, q2), _mm512_storeu_pd(acc2 + c0 + 24, q3);
 	}
+	for (; c0 < C; c0 += 16) {
+		__m512d a0 = _mm512_loadu_pd(acc1 + c0), a1 = _mm512_loadu_pd(acc1 + c0 + 8);
+		__m512d q0 = _mm512_loadu_pd(acc2 + c0), q1 = _mm512_loadu_pd(acc2 + c0 + 8);
+		__m512d k0 = P22_K(0), k1 = P22_K(1);
+		for (int64_t m = 0; m < n; m++)
+			shifted16(x + m * C + c0, k0, k1, &a0, &a1, &q0, &q1);
+		_mm512_storeu_pd(acc1 + c0, a0), _mm512_storeu_pd(acc1 + c0 + 8, a1);
+		_mm512_storeu_pd(acc2 + c0, q0), _mm512_storeu_pd(acc2 + c0 + 8, q1);
+	}
+#undef P22_K
 }
 
 /* Largest pooled row width pool22_sums_pair_bb takes (its stack buffer:

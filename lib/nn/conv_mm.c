@@ -339,42 +339,29 @@ static void im2col(int threads, const struct fd_conv2d_shape *s, int Ho, int Wo,
 			}
 }
 
-/* db[k] += sum over the P rows of dy[., k] (fp32, rows in order: the same
- * bits on any thread count) */
-static void col_sums(int threads, const float *dy, int64_t P, int64_t K, float *db)
+/* dy's value i: a float, or (dyb) a bf16 value widened (exact) */
+static inline __attribute__((always_inline)) float dy_at(const float *dy, const uint16_t *dyb, int64_t i)
 {
-	int64_t nblk = (K + 15) / 16;
-	#pragma omp parallel for num_threads(threads) schedule(static)
-	for (int64_t b = 0; b < nblk; b++) {
-		int64_t k0 = b * 16, nk = K - k0 < 16 ? K - k0 : 16;
-		float acc[16] = {0};
-		for (int64_t p = 0; p < P; p++) {
-			const float *r = dy + p * K + k0;
-			for (int64_t k = 0; k < nk; k++)
-				acc[k] += r[k];
-		}
-		for (int64_t k = 0; k < nk; k++)
-			db[k0 + k] += acc[k];
-	}
+	if (!dyb)
+		return dy[i];
+	uint32_t u = (uint32_t)dyb[i] << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
 }
 
-/* col_sums of a bf16 dy, each value widened (exact) */
-static void col_sums_b(int threads, const uint16_t *dy, int64_t P, int64_t K, float *db)
+/* db[k] += sum over the P rows of dy[., k] (fp32, or the bf16 dyb's values
+ * when dyb; rows in order: the same bits on any thread count) */
+static void col_sums(int threads, const float *dy, const uint16_t *dyb, int64_t P, int64_t K, float *db)
 {
 	int64_t nblk = (K + 15) / 16;
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (int64_t b = 0; b < nblk; b++) {
 		int64_t k0 = b * 16, nk = K - k0 < 16 ? K - k0 : 16;
 		float acc[16] = {0};
-		for (int64_t p = 0; p < P; p++) {
-			const uint16_t *r = dy + p * K + k0;
-			for (int64_t k = 0; k < nk; k++) {
-				uint32_t u = (uint32_t)r[k] << 16;
-				float f;
-				memcpy(&f, &u, sizeof f);
-				acc[k] += f;
-			}
-		}
+		for (int64_t p = 0; p < P; p++)
+			for (int64_t k = 0; k < nk; k++)
+				acc[k] += dy_at(dy, dyb, p * K + k0 + k);
 		for (int64_t k = 0; k < nk; k++)
 			db[k0 + k] += acc[k];
 	}
@@ -415,10 +402,8 @@ int fd_conv_mm_bwd_weights(const struct fd_conv_mm *m, struct fd_dnnl *d, const 
 						dw[(k * C + c) * kk + t] += acc[(k * kk + t) * C + c];
 		}
 	}
-	if (!rc && db && dyb_given)
-		col_sums_b(d->threads, dyb_given, s->N * HoWo, K, db);
-	else if (!rc && db)
-		col_sums(d->threads, dy, s->N * HoWo, K, db);
+	if (!rc && db)
+		col_sums(d->threads, dy, dyb_given, s->N * HoWo, K, db);
 	fd_dnnl_threads_leave(prev);
 	return rc ? fd_err_ctx(e, "bf16 backward-weights as a matmul") : 0;
 }

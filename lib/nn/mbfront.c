@@ -28,7 +28,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "nn/vexp512.h"
 #define MF_X86 1
 #else
 #define MF_X86 0
@@ -104,25 +104,12 @@ MF_TARGET static inline __attribute__((always_inline)) __m512 v_hardswish(__m512
 	return _mm512_mul_ps(x, _mm512_mul_ps(t, _mm512_set1_ps(1.0f / 6.0f)));
 }
 
-/* x / (1 + e^-x): e^-x = 2^n e^r, n = round(-x / ln 2), r = -x - n ln 2 (ln 2
- * in two parts, fd_vm_expf's), e^r = 1 + r + r^2 P(r) with fd_vm_expf's
- * polynomial, 2^n applied by vscalefps (+inf or +0 beyond the float range:
- * x / inf = -0 for x << 0, x / 1 = x for x >> 0); the quotient from
- * vrcp14ps and one Newton step (relative error about 2^-27) */
+/* x / (1 + e^-x): e^-x by fd_v512_exp (vexp512.h: +inf or +0 beyond the
+ * float range: x / inf = -0 for x << 0, x / 1 = x for x >> 0); the
+ * quotient from vrcp14ps and one Newton step (relative error about 2^-27) */
 MF_TARGET static inline __attribute__((always_inline)) __m512 v_silu(__m512 x)
 {
-	const __m512 nx = _mm512_sub_ps(_mm512_setzero_ps(), x);
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(nx, _mm512_set1_ps(1.44269504f)),
-					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), nx);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.38145976e-3f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.36871006e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.16683890e-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.66665211e-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.99999940e-1f));
-	__m512 e = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r));
-	__m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(e, n));
+	__m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), fd_v512_exp(_mm512_sub_ps(_mm512_setzero_ps(), x)));
 	__m512 q = _mm512_rcp14_ps(d);
 	q = _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, _mm512_set1_ps(2.0f)));
 	/* d = +inf (x << 0): rcp14 gives +0 and the Newton step 0 * (2 - inf * 0) = NaN */
