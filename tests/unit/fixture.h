@@ -330,6 +330,23 @@ TAP_UNUSED static size_t fix_nbad_mag(const float *a, const float *r, const floa
 	return bad;
 }
 
+/* The two negative controls of a fix_nbad_mag comparison of y with ref
+ * (case i), as tests: the reference moved by 10 tolerances in one value
+ * fails exactly there, and yo (y computed with the other variant, named
+ * what / other) fails on more than an eighth of the n values */
+TAP_UNUSED static void fix_mag_controls(int i, const float *y, const float *ref, const float *mag, size_t n,
+					double tol, const float *yo, const char *what, const char *other)
+{
+	float *p = malloc(n * sizeof *p);
+	memcpy(p, ref, n * sizeof *p);
+	p[n / 2] += (float)(10 * tol * mag[n / 2]) + 1e-30f;
+	ok(fix_nbad_mag(y, p, mag, n, tol, NULL) == 1,
+	   "case %d control: a reference off by 10 tolerances in one value is caught", i);
+	size_t bo = fix_nbad_mag(yo, ref, mag, n, tol, NULL);
+	ok(bo > n / 8, "case %d control: the other %s (%s) fails on %zu of %zu values", i, what, other, bo, n);
+	free(p);
+}
+
 #ifdef FD_MODEL_H
 #include "nn/loss.h"
 #include "nn/optim.h"
