@@ -33,6 +33,11 @@
 #   REPS_SLOW  repetitions of the heavier ones (default 1)
 #   ISTEPS     timed inference steps per process, at least (default 8; a
 #              process then reports their median)
+#   IWORK      and at least IWORK / (GMAC an image) of them (default 2:
+#              MobileNetV3-Small's 0.055 GMAC get 37, about a second of fd's
+#              inference; its 8 steps lasted 0.25 s and its ratio to PyTorch
+#              swung 0.88-1.67 between repetitions, bench/results/tuned.md
+#              run 46; every other model of issue 15 stays at 8)
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
 #              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
 #              depthwise path trains it at < 0.32 img/s, over 100 s a step)
@@ -53,6 +58,7 @@ MODELS=${MODELS:-simplecnn@128 resnet18@128 resnet18@224 mobilenet_v3_small@224 
 REPS=${REPS:-3}
 REPS_SLOW=${REPS_SLOW:-1}
 ISTEPS=${ISTEPS:-8}
+IWORK=${IWORK:-2}
 SKIP=${SKIP:-convnext_tiny@224:pt1 convnext_tiny@224:pt1-best}
 WINO=${WINO:-simplecnn resnet18 resnet34 resnet50}
 TCMALLOC=${TCMALLOC:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
@@ -101,7 +107,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'
 echo "# pt1: $(ver $PY1)"
 echo "# pt2: $(LD_LIBRARY_PATH=$PY2_LD ver "$PY2")"
 echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(readlink -f "$(ldd "$FD" | awk '/libdnnl/ {print $3}')" | sed 's/.*libdnnl\.so\.//'), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
-echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS, WAIT $WAIT; SKIP: $SKIP"
+echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS, IWORK $IWORK, WAIT $WAIT; SKIP: $SKIP"
 
 # run SIDE NAME SIZE W S IW IS: one process; prints "train infer ipeak peak" or "t/o" / "fail"
 run() {
@@ -146,6 +152,8 @@ while :; do
 			w=$((w > 3 ? w : 3)) iw=$((iw > 2 ? iw : 2))
 		fi
 		is=$((is > ISTEPS ? is : ISTEPS))
+		iwork=$(awk -v w="$IWORK" -v g="$gm" 'BEGIN { n = w / g; print (n == int(n) ? n : int(n) + 1) }')
+		is=$((is > iwork ? is : iwork))
 		[ "$rep" -le "$n" ] || continue
 		any=1
 		# rotate the order each repetition
