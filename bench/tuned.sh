@@ -38,6 +38,11 @@
 #              inference; its 8 steps lasted 0.25 s and its ratio to PyTorch
 #              swung 0.88-1.67 between repetitions, bench/results/tuned.md
 #              run 46; every other model of issue 15 stays at 8)
+#   TWORK      timed training steps per process: at least TWORK / (GMAC an
+#              image) (default 2.4: SimpleCNN@128 10, MobileNetV3-Small 44,
+#              EfficientNet-B0 7, ResNet-18@128 5; bench/models' own count,
+#              3 for these, where that is more: the heavier models. Three
+#              steps of SimpleCNN's bf16 training lasted 0.4 s; run 47)
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
 #              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
 #              depthwise path trains it at < 0.32 img/s, over 100 s a step)
@@ -59,6 +64,7 @@ REPS=${REPS:-3}
 REPS_SLOW=${REPS_SLOW:-1}
 ISTEPS=${ISTEPS:-8}
 IWORK=${IWORK:-2}
+TWORK=${TWORK:-2.4}
 SKIP=${SKIP:-convnext_tiny@224:pt1 convnext_tiny@224:pt1-best}
 WINO=${WINO:-simplecnn resnet18 resnet34 resnet50}
 TCMALLOC=${TCMALLOC:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
@@ -107,7 +113,7 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(lscpu | sed -n 's/^Model name: *//p'
 echo "# pt1: $(ver $PY1)"
 echo "# pt2: $(LD_LIBRARY_PATH=$PY2_LD ver "$PY2")"
 echo "# fd: $(git describe --always --dirty 2>/dev/null || echo '?'), oneDNN $(readlink -f "$(ldd "$FD" | awk '/libdnnl/ {print $3}')" | sed 's/.*libdnnl\.so\.//'), fd-bf16 $([ $fdbf16 = 1 ] && echo yes || echo n/a)"
-echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS, IWORK $IWORK, WAIT $WAIT; SKIP: $SKIP"
+echo "# tcmalloc: $TCMALLOC; batch $BATCH, $THREADS threads; REPS $REPS, REPS_SLOW $REPS_SLOW, ISTEPS $ISTEPS, IWORK $IWORK, TWORK $TWORK, WAIT $WAIT; SKIP: $SKIP"
 
 # run SIDE NAME SIZE W S IW IS: one process; prints "train infer ipeak peak" or "t/o" / "fail"
 run() {
@@ -126,6 +132,9 @@ run() {
 	esac
 	if [ $rc = 124 ]; then echo t/o; elif [ $rc != 0 ]; then echo fail; else echo "$out" | cut -f3-6; fi
 }
+
+# atleast W GMAC: the steps that time at least W GMAC an image of work
+atleast() { awk -v w="$1" -v g="$2" 'BEGIN { n = w / g; print (n == int(n) ? n : int(n) + 1) }'; }
 
 declare -A counts
 rep=0
@@ -152,8 +161,10 @@ while :; do
 			w=$((w > 3 ? w : 3)) iw=$((iw > 2 ? iw : 2))
 		fi
 		is=$((is > ISTEPS ? is : ISTEPS))
-		iwork=$(awk -v w="$IWORK" -v g="$gm" 'BEGIN { n = w / g; print (n == int(n) ? n : int(n) + 1) }')
-		is=$((is > iwork ? is : iwork))
+		least=$(atleast "$IWORK" "$gm")
+		is=$((is > least ? is : least))
+		least=$(atleast "$TWORK" "$gm")
+		s=$((s > least ? s : least))
 		[ "$rep" -le "$n" ] || continue
 		any=1
 		# rotate the order each repetition
