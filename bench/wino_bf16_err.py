@@ -17,9 +17,12 @@ relative L2 error over all outputs. Also printed: multiplies per output per
 and the same in fp32-multiply time at this CPU's bf16 rate (vdpbf16ps: two
 products per fp32 lane, so half).
 
-  wino_bf16_err.py [--channels C] [--tiles T] [--seed S]
+  wino_bf16_err.py [--channels C] [--tiles T] [--seed S] [--break]
 
-numpy only; deterministic for a seed.
+numpy only; deterministic for a seed. Each algorithm's matrices are first
+checked: its fp32 Winograd must match the float64 convolution within 1e-5
+(relative L2), else exit status 1 naming it. --break adds 1e-3 to one
+entry of every B^T, which that check must catch (tests/tools/wino_bf16_err.t).
 """
 import argparse
 from fractions import Fraction as Fr
@@ -81,8 +84,10 @@ def rel(y, ref):
     return e
 
 
-def one(m, pts, C, K, tiles, rng):
+def one(m, pts, C, K, tiles, rng, brk=False):
     at, g, bt = toom_cook(m, 3, pts)
+    if brk:
+        bt[1][2] += 1e-3
     a = m + 2
     d = np.maximum(rng.standard_normal((tiles, C, a, a)), 0)
     w = rng.standard_normal((K, C, 3, 3)) * np.sqrt(2.0 / (9 * C))
@@ -103,7 +108,8 @@ def one(m, pts, C, K, tiles, rng):
 
     e32 = rel(wino(u, v), ref)
     if e32 > 1e-5:
-        raise SystemExit("wino_bf16_err: F(%d,3) on %s is wrong (fp32 error %.1e)" % (m, pts, e32))
+        raise SystemExit("wino_bf16_err: F(%dx%d, 3x3) on points %s: the matrices are wrong (fp32 error %.1e)" %
+                         (m, m, ", ".join(str(p) for p in pts), e32))
     return rel(dr, ref), rel(wino(bf16(u), bf16(v)), ref), rel(wino(bf16(u), v), ref), rel(wino(u, bf16(v)), ref), e32
 
 
@@ -112,20 +118,25 @@ def main():
     ap.add_argument("--channels", type=int, default=128)
     ap.add_argument("--tiles", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--break", dest="brk", action="store_true")
     o = ap.parse_args()
     rng = np.random.default_rng(o.seed)
     h = Fr(1, 2)
     cases = [(2, (0, 1, -1)), (3, (0, 1, -1, 2)), (3, (0, 1, -1, h)), (4, (0, 1, -1, 2, -2)),
              (4, (0, 1, -1, h, -h)), (4, (0, 1, -1, 2, -h))]
+    rows = []
+    for m, pts in cases:
+        d, both, uo, vo, e32 = one(m, pts, o.channels, 16, o.tiles, rng, o.brk)
+        mults = (m + 2) ** 2 / m ** 2
+        rows.append("| F(%dx%d, 3x3) bf16 U, V | %s | %.3f | %.3f | %.2e (direct %.2e) | %.1f | %.2e | %.2e | %.1e |" %
+                    (m, m, ", ".join(str(p) for p in pts) + ", inf", mults, mults / 2, both, d, both / d, uo, vo,
+                     e32))
+    # printed once every check passed: a failure leaves no partial table
     print("| algorithm | points | multiplies / output | in fp32-multiply time at the bf16 rate | "
           "rel. L2 error | x direct bf16 | U only in bf16 | V only in bf16 | fp32 Winograd |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("| direct, bf16 x and w | - | 9 | 4.5 | (below) | 1 | - | - | - |")
-    for m, pts in cases:
-        d, both, uo, vo, e32 = one(m, pts, o.channels, 16, o.tiles, rng)
-        mults = (m + 2) ** 2 / m ** 2
-        print("| F(%dx%d, 3x3) bf16 U, V | %s | %.3f | %.3f | %.2e (direct %.2e) | %.1f | %.2e | %.2e | %.1e |" %
-              (m, m, ", ".join(str(p) for p in pts) + ", inf", mults, mults / 2, both, d, both / d, uo, vo, e32))
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
