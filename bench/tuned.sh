@@ -38,11 +38,12 @@
 #              inference; its 8 steps lasted 0.25 s and its ratio to PyTorch
 #              swung 0.88-1.67 between repetitions, bench/results/tuned.md
 #              run 46; every other model of issue 15 stays at 8)
-#   TWORK      timed training steps per process: at least TWORK / (GMAC an
-#              image) (default 2.4: SimpleCNN@128 10, MobileNetV3-Small 44,
-#              EfficientNet-B0 7, ResNet-18@128 5; bench/models' own count,
-#              3 for these, where that is more: the heavier models. Three
-#              steps of SimpleCNN's bf16 training lasted 0.4 s; run 47)
+#   TWORK      timed training steps per process: bench/models' own count
+#              (3 for the light models), raised to TWORK / (GMAC an image)
+#              where that is more (default 2.4: SimpleCNN@128 10,
+#              MobileNetV3-Small 44, EfficientNet-B0 7, ResNet-18@128 5; the
+#              heavier models keep their count). Three steps of SimpleCNN's
+#              bf16 training lasted 0.4 s (run 47)
 #   SKIP       space-separated NAME@SIZE:SIDE not run (default
 #              "convnext_tiny@224:pt1 convnext_tiny@224:pt1-best": 1.13's
 #              depthwise path trains it at < 0.32 img/s, over 100 s a step)
@@ -85,6 +86,11 @@ active) export OMP_WAIT_POLICY=ACTIVE ;;
 default) unset OMP_WAIT_POLICY ;;
 *) echo "tuned.sh: WAIT is passive, active or default, not '$WAIT'" >&2; exit 1 ;;
 esac
+
+for v in IWORK TWORK; do
+	awk -v x="${!v}" 'BEGIN { exit !(x ~ /^[0-9]*\.?[0-9]+$/ && x + 0 > 0) }' ||
+		{ echo "tuned.sh: $v is a positive number (GMAC an image), not '${!v}'" >&2; exit 1; }
+done
 
 [ -x "$FD" ] || { echo "tuned.sh: no '$FD' (make build/bench/models)" >&2; exit 1; }
 [ -r "$TCMALLOC" ] || { echo "tuned.sh: no '$TCMALLOC' (apt-get install libtcmalloc-minimal4)" >&2; exit 1; }
