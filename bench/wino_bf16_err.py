@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--break", dest="brk", action="store_true")
     o = ap.parse_args()
     if o.channels < 1 or o.tiles < 1:
-        ap.error("--channels and --tiles are at least 1")
+        raise SystemExit("wino_bf16_err: --channels and --tiles are at least 1")
     rng = np.random.default_rng(o.seed)
     h = Fr(1, 2)
     cases = [(2, (0, 1, -1)), (3, (0, 1, -1, 2)), (3, (0, 1, -1, h)), (4, (0, 1, -1, 2, -2)),
